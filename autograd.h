@@ -1,0 +1,2492 @@
+/* autograd.h - reverse-mode automatic differentiation on tensors, in one C header.
+
+   Do this:
+       #define AUTOGRAD_IMPLEMENTATION
+   before you include this file in *one* C or C++ file to create the implementation.
+   Every other file just does #include "autograd.h".
+
+   QUICK START (train one neuron to output 0.8 for the input 2.0)
+
+       ag_ctx *ctx = ag_ctx_new(NULL);
+       float w0 = 0.3f, b0 = 0.1f;
+       ag_tensor *w = ag_param(ctx, AG_F32, 0, NULL, &w0);     // persistent, requires grad
+       ag_tensor *b = ag_param(ctx, AG_F32, 0, NULL, &b0);
+       for (int step = 0; step < 20; step++) {
+           ag_tensor *y    = ag_tanh(ag_add(ag_mul(w, ag_scalar(ctx, 2.0)), b));
+           ag_tensor *loss = ag_pow(ag_add_scalar(y, -0.8), 2.0);
+           ag_zero_grad(w); ag_zero_grad(b);
+           if (ag_backward(loss, NULL) != 0) { fprintf(stderr, "%s\n", ag_error(ctx)); break; }
+           *(float *)ag_data(w) -= 0.5f * (float)ag_item(ag_grad(w));
+           *(float *)ag_data(b) -= 0.5f * (float)ag_item(ag_grad(b));
+           ag_ctx_reset(ctx);                                   // frees the iteration's graph in O(1)
+       }
+       ag_ctx_free(ctx);
+
+   MEMORY MODEL
+       Two kinds of memory. Persistent tensors (ag_param, ag_persistent) and their
+       gradients are allocated once through the context's allocator and live until
+       ag_ctx_free. Everything else - intermediates, graph nodes, saved values,
+       scratch - is bump-allocated in the context's arena and released in O(1) by
+       ag_ctx_reset. The arena grows in blocks (pointers never move) and reuses them
+       after a reset, so a training loop makes no heap allocation after its first
+       step. ag_desc.arena_limit caps the arena: exceeding it is an error on the
+       context, never a crash. ag_get_stats reports use, peak and heap traffic.
+
+   ERRORS ARE VALUES
+       Bad input sets a message on the context (the first one is kept until
+       ag_clear_error) naming the op and the shapes, and the op returns NULL.
+       A NULL input makes an op return NULL, so one check at the end of a
+       computation suffices. Nothing aborts or prints. AG_ASSERT guards internal
+       invariants only.
+
+   BUILD OPTIONS (#define before including the implementation)
+       AUTOGRAD_IMPLEMENTATION   emit the implementation in this translation unit
+       AUTOGRAD_STATIC           make every function static (private to one file)
+       AG_ASSERT(x)              internal invariant check (default: assert(x))
+       AG_NO_SIMD                use only the portable scalar kernels
+
+   SEMANTICS follow PyTorch: gradients accumulate into leaves until ag_zero_grad;
+   a second backward through a graph needs retain_graph on the first; a
+   non-scalar root needs a seed gradient; create_graph records the backward pass
+   so a gradient can itself be differentiated; ag_detach and no-grad scopes
+   (ag_set_grad_enabled) record nothing. Mixed F32/F64 inputs promote to F64,
+   except that a 0-d tensor does not promote a tensor with dimensions.
+
+   License: MIT, at the end of this file.
+*/
+#ifndef AUTOGRAD_H
+#define AUTOGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#ifndef __cplusplus
+#include <stdbool.h>
+#endif
+
+#define AG_VERSION_MAJOR 0
+#define AG_VERSION_MINOR 1
+#define AG_VERSION_PATCH 0
+
+#ifndef AG_API
+#ifdef AUTOGRAD_STATIC
+#define AG_API static
+#else
+#define AG_API extern
+#endif
+#endif
+
+#define AG_MAX_DIMS 8
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== types ==== */
+typedef enum { AG_F32, AG_F64 } ag_dtype;
+typedef struct ag_ctx ag_ctx;          /* owns the arena, the RNG, the error state */
+typedef struct ag_tensor ag_tensor;
+typedef struct {
+    void *(*alloc)(size_t size, void *user);   /* NULL: malloc */
+    void (*free)(void *ptr, void *user);       /* NULL: free */
+    void *user;
+} ag_allocator;
+typedef struct {
+    ag_allocator allocator;
+    size_t arena_bytes;   /* size of one arena block; 0: 1 MiB */
+    size_t arena_limit;   /* hard cap on the arena's total capacity; 0: grow as needed */
+    uint64_t seed;        /* RNG seed for rand/randn/dropout; 0 is a valid seed */
+} ag_desc;
+typedef struct {
+    size_t arena_used;       /* bytes handed out since the last reset */
+    size_t arena_peak;       /* the most arena_used has been since ag_ctx_new */
+    size_t arena_capacity;   /* bytes of arena blocks held (reused across resets) */
+    size_t persistent_bytes; /* bytes held by persistent tensors and their gradients */
+    uint64_t heap_allocs;    /* calls to the allocator since ag_ctx_new */
+    uint64_t heap_frees;
+    uint64_t nodes;          /* graph nodes (op results) recorded since the last reset */
+} ag_stats;
+
+/* ==== context ==== */
+AG_API ag_ctx *ag_ctx_new(const ag_desc *desc);   /* NULL desc: defaults; NULL if out of memory */
+AG_API void    ag_ctx_free(ag_ctx *ctx);
+AG_API void    ag_ctx_reset(ag_ctx *ctx);         /* frees the graph and every non-persistent tensor in O(1) */
+AG_API const char *ag_error(const ag_ctx *ctx);   /* first error since the last clear, or NULL */
+AG_API void    ag_clear_error(ag_ctx *ctx);
+AG_API bool    ag_set_grad_enabled(ag_ctx *ctx, bool on);   /* returns the previous state */
+AG_API bool    ag_is_grad_enabled(const ag_ctx *ctx);
+AG_API ag_stats ag_get_stats(const ag_ctx *ctx);
+AG_API void    ag_manual_seed(ag_ctx *ctx, uint64_t seed);
+AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64" */
+
+/* ==== tensors ====
+   Arena-owned unless made by ag_param / ag_persistent. shape may be NULL when ndim is 0. */
+AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);     /* zeros */
+AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);
+AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value);
+AG_API ag_tensor *ag_from(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* copies */
+AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* persistent, requires grad; NULL data: zeros */
+AG_API ag_tensor *ag_persistent(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* persistent, no grad */
+AG_API ag_tensor *ag_scalar(ag_ctx *ctx, double v);                                       /* 0-d, F32 */
+AG_API ag_tensor *ag_scalar_f64(ag_ctx *ctx, double v);                                   /* 0-d, F64 */
+AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double end, double step);
+AG_API ag_tensor *ag_rand(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);   /* U[0, 1) */
+AG_API ag_tensor *ag_randn(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);  /* N(0, 1) */
+AG_API ag_tensor *ag_to(ag_tensor *t, ag_dtype dtype);     /* dtype conversion (differentiable); t itself if same */
+
+AG_API ag_ctx  *ag_context(const ag_tensor *t);
+AG_API ag_dtype ag_type(const ag_tensor *t);
+AG_API int      ag_ndim(const ag_tensor *t);
+AG_API int64_t  ag_dim(const ag_tensor *t, int i);         /* negative i counts from the end; -1 if out of range */
+AG_API const int64_t *ag_shape(const ag_tensor *t);
+AG_API const int64_t *ag_strides(const ag_tensor *t);      /* in elements */
+AG_API int64_t  ag_numel(const ag_tensor *t);
+AG_API bool     ag_is_contiguous(const ag_tensor *t);
+AG_API void    *ag_data(ag_tensor *t);                     /* element [0,...,0]; walk it with ag_strides */
+AG_API double   ag_item(const ag_tensor *t);               /* the value of a one-element tensor; NaN + error otherwise */
+AG_API double   ag_get(const ag_tensor *t, const int64_t *index);   /* one element of any tensor; NaN + error if out of range */
+AG_API int      ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst); /* all elements in row-major order, converted; 0 ok */
+AG_API void     ag_print(const ag_tensor *t, FILE *f);     /* shape, dtype, values (abbreviated), the op that made it */
+
+/* ==== gradients ==== */
+AG_API ag_tensor *ag_grad(const ag_tensor *t);             /* NULL until a backward reaches it */
+AG_API void       ag_zero_grad(ag_tensor *t);              /* forget the gradient (set to none); no heap traffic */
+AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on);   /* leaves only; returns t (NULL on error) */
+AG_API bool       ag_requires_grad(const ag_tensor *t);
+AG_API bool       ag_is_leaf(const ag_tensor *t);
+AG_API ag_tensor *ag_retain_grad(ag_tensor *t);            /* keep the gradient of a non-leaf (like PyTorch's retain_grad) */
+AG_API ag_tensor *ag_detach(ag_tensor *t);                 /* shares storage, leaves the graph */
+
+/* ==== ops ====
+   Every op takes and returns tensors; a NULL input gives NULL (the first error stays on the ctx).
+   dim arguments may be negative (counted from the end), as in PyTorch. */
+/* elementwise, with NumPy broadcasting */
+AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);  /* ties split the gradient evenly, as PyTorch */
+AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
+/* elementwise, one input */
+AG_API ag_tensor *ag_neg(ag_tensor *t);
+AG_API ag_tensor *ag_pow(ag_tensor *t, double exponent);
+AG_API ag_tensor *ag_add_scalar(ag_tensor *t, double s);
+AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s);
+AG_API ag_tensor *ag_exp(ag_tensor *t);
+AG_API ag_tensor *ag_log(ag_tensor *t);
+AG_API ag_tensor *ag_sqrt(ag_tensor *t);
+AG_API ag_tensor *ag_abs(ag_tensor *t);
+AG_API ag_tensor *ag_tanh(ag_tensor *t);
+AG_API ag_tensor *ag_sigmoid(ag_tensor *t);
+AG_API ag_tensor *ag_relu(ag_tensor *t);
+AG_API ag_tensor *ag_leaky_relu(ag_tensor *t, double negative_slope);
+AG_API ag_tensor *ag_gelu(ag_tensor *t);                   /* exact: x/2 (1 + erf(x/sqrt 2)) */
+AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t);              /* PyTorch's approximate='tanh' */
+AG_API ag_tensor *ag_silu(ag_tensor *t);
+AG_API ag_tensor *ag_erf(ag_tensor *t);
+AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);
+/* reductions: over all elements (0-d result) or one dim */
+AG_API ag_tensor *ag_sum(ag_tensor *t);
+AG_API ag_tensor *ag_mean(ag_tensor *t);
+AG_API ag_tensor *ag_max(ag_tensor *t);                    /* ties share the gradient evenly (like amax) */
+AG_API ag_tensor *ag_min(ag_tensor *t);
+AG_API ag_tensor *ag_var(ag_tensor *t, int correction);    /* correction 1: unbiased (PyTorch's default) */
+AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
+AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
+AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
+AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim);
+AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices, no gradient */
+/* linear algebra */
+AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);   /* 1-D, 2-D, batched N-D with broadcast batch dims */
+AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b);   /* x @ W^T + b; b may be NULL */
+/* shape: views share storage where PyTorch's do */
+AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape);   /* one entry may be -1 */
+AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1);
+AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm);                  /* ag_ndim(t) entries */
+AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step); /* Python rules: negatives count from the end, clamped */
+AG_API ag_tensor *ag_narrow(ag_tensor *t, int dim, int64_t start, int64_t length);
+AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape);    /* -1 keeps a size */
+AG_API ag_tensor *ag_contiguous(ag_tensor *t);                                /* t itself if already contiguous */
+AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim);
+AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim);
+AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index);   /* [n, table.shape[1:]...]: embedding lookup */
+/* neural-network pieces */
+AG_API ag_tensor *ag_softmax(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_log_softmax(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets); /* logits [N, C] (or [C]); mean over N */
+AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b);                     /* mean((a - b)^2) */
+AG_API ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets);   /* mean, numerically stable */
+AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, double eps); /* over the last dim; weight, bias may be NULL */
+AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training);           /* context RNG; identity when !training */
+
+/* ==== backward ==== */
+typedef struct {
+    ag_tensor *grad;     /* seed: d root; NULL means 1 (root must have one element) */
+    bool retain_graph;   /* keep the graph for another backward */
+    bool create_graph;   /* record the backward pass, for higher-order gradients (implies retain_graph) */
+} ag_backward_opts;
+AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts);   /* 0 ok, -1 error; NULL opts: scalar root, seed 1 */
+/* like torch.autograd.grad: gradients of root w.r.t. inputs, written to grads[i]
+   (a zero tensor where root does not depend on inputs[i]); leaves' .grad untouched */
+AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads);
+
+/* ==== the graph, like grad_fn / next_functions ==== */
+AG_API const char *ag_op(const ag_tensor *t);              /* "matmul", "add", ...; NULL for a leaf */
+AG_API int         ag_num_inputs(const ag_tensor *t);
+AG_API ag_tensor  *ag_input(const ag_tensor *t, int i);
+AG_API int         ag_graph_dot(const ag_tensor *root, FILE *f);    /* Graphviz DOT; 0 ok */
+
+/* ==== gradient checking ==== */
+typedef ag_tensor *(*ag_fn)(ag_ctx *ctx, ag_tensor **inputs, void *user);
+typedef struct {
+    double eps;          /* finite-difference step; 0: 1e-6 */
+    double atol, rtol;   /* pass if |analytic - numeric| <= atol + rtol |numeric|; 0: 1e-5, 1e-3 */
+    bool second_order;   /* also check the gradient of the gradient (create_graph) */
+} ag_gradcheck_opts;
+typedef struct {
+    double max_abs_err;  /* worst |analytic - numeric| */
+    double max_rel_err;  /* worst |analytic - numeric| / max(1, |numeric|) */
+    int worst_input;     /* which input, -1 if none */
+    int64_t worst_index; /* row-major element index in that input */
+    double analytic, numeric;   /* the values at the worst element */
+    int order;           /* 1 or 2: which check the worst error came from */
+} ag_gradcheck_result;
+/* Compares the analytic gradient of f (its output weighted by fixed random numbers, then
+   summed) with central differences in F64. inputs must be F64 tensors that require grad.
+   Returns 1 if within tolerance, 0 if not, -1 on error. Inputs' .grad is not touched. */
+AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inputs,
+                        const ag_gradcheck_opts *opts, ag_gradcheck_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AUTOGRAD_H */
+
+/* ========================================================================== */
+/*                              IMPLEMENTATION                                */
+/* ========================================================================== */
+#ifdef AUTOGRAD_IMPLEMENTATION
+#ifndef AUTOGRAD_IMPLEMENTATION_DONE
+#define AUTOGRAD_IMPLEMENTATION_DONE
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef AG_ASSERT
+#include <assert.h>
+#define AG_ASSERT(x) assert(x)
+#endif
+
+#define AG__DATA_ALIGN 64          /* tensor data: one cache line, any SIMD width */
+#define AG__MAX_NUMEL ((int64_t)1 << 48)
+#define AG__CAT(a, b) a##b
+#define AG__M(f, M) AG__CAT(f, M)  /* libm name for a dtype: AG__M(exp, f) = expf, AG__M(exp, ) = exp */
+
+/* tensor flags */
+enum {
+    AG__REQ_GRAD = 1,     /* requires grad */
+    AG__PERSISTENT = 2,   /* heap-owned, survives ag_ctx_reset */
+    AG__RETAIN = 4,       /* non-leaf keeps its gradient */
+    AG__RELEASED = 8,     /* graph node consumed by a backward without retain_graph */
+    AG__GRAD_OWNED = 16,  /* t->grad is a buffer we may accumulate into in place */
+    AG__GRAD_ARENA = 32,  /* t->grad lives in the arena: valid while grad_gen == ctx->gen */
+    AG__CAPTURE = 64      /* ag_grad_of: gradient goes to the caller, not to .grad */
+};
+
+typedef struct ag__opdef ag__opdef;
+
+struct ag_tensor {
+    char *data;               /* element [0, ..., 0] */
+    int64_t *shape, *stride;  /* ndim entries each; strides in elements */
+    int64_t numel;
+    ag_ctx *ctx;
+    ag_tensor *grad;          /* leaf: its gradient; node during backward: the gradient being summed */
+    const ag__opdef *op;      /* the op that made it; NULL for a leaf */
+    ag_tensor **in;           /* the op's inputs */
+    double fp[2];             /* op parameters */
+    int64_t ip[3];
+    void *extra;              /* op data (index arrays, permutations); persistent leaf: its grad buffer */
+    uint32_t grad_gen, mark;
+    int32_t pending;          /* backward: consumers not yet done */
+    uint16_t flags;
+    uint8_t ndim, dtype;
+    int32_t nin;
+};
+
+typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
+struct ag__opdef { const char *name; ag__backward_fn backward; };
+
+typedef struct ag__block {
+    struct ag__block *next;
+    char *base;               /* aligned start of the usable bytes */
+    size_t size, used;
+} ag__block;
+
+typedef struct ag__plink { struct ag__plink *next; } ag__plink;   /* persistent allocations */
+
+struct ag_ctx {
+    ag_allocator alloc;
+    size_t block_bytes, limit;
+    ag__block *first, *cur;
+    size_t used_before_cur;   /* arena bytes used in the blocks before cur */
+    size_t capacity, peak, persistent_bytes;
+    uint64_t heap_allocs, heap_frees, nodes;
+    uint32_t gen, visit;
+    uint64_t rng[4];
+    ag__plink *persist;
+    ag_tensor **stack;        /* graph traversal scratch, heap, reused */
+    size_t stack_cap;
+    bool grad_enabled;
+    char err[512];
+};
+
+/* ==== errors ==== */
+static void ag__fail(ag_ctx *ctx, const char *fmt, ...) {
+    va_list ap;
+    if (!ctx || ctx->err[0]) return;   /* the first error stays */
+    va_start(ap, fmt);
+    vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+    va_end(ap);
+    if (!ctx->err[0]) { ctx->err[0] = '?'; ctx->err[1] = 0; }
+}
+
+/* "[2, 3]" */
+static const char *ag__shape_str(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t n = 0; int i;
+    n += (size_t)snprintf(buf + n, size - n, "[");
+    for (i = 0; i < ndim && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+    return buf;
+}
+#define AG__SHAPE(buf, t) ag__shape_str(buf, sizeof buf, (t)->ndim, (t)->shape)
+
+/* ==== heap and arena ==== */
+static void *ag__default_alloc(size_t n, void *user) { (void)user; return malloc(n); }
+static void ag__default_free(void *p, void *user) { (void)user; free(p); }
+
+static void *ag__heap_alloc(ag_ctx *ctx, size_t n) {
+    void *p = ctx->alloc.alloc(n, ctx->alloc.user);
+    if (p) ctx->heap_allocs++;
+    return p;
+}
+static void ag__heap_free(ag_ctx *ctx, void *p) {
+    if (!p) return;
+    ctx->alloc.free(p, ctx->alloc.user);
+    ctx->heap_frees++;
+}
+
+static size_t ag__align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+static void ag__note_use(ag_ctx *ctx) {
+    size_t used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0);
+    if (used > ctx->peak) ctx->peak = used;
+}
+
+/* Bump allocation; blocks are kept and reused after a reset, so a repeated
+   sequence of requests allocates from the heap only the first time. */
+static void *ag__arena_alloc(ag_ctx *ctx, size_t n, size_t align) {
+    for (;;) {
+        ag__block *b = ctx->cur;
+        if (b) {
+            size_t off = ag__align_up(b->used, align);
+            if (off <= b->size && n <= b->size - off) {
+                b->used = off + n;
+                ag__note_use(ctx);
+                return b->base + off;
+            }
+            if (b->next) {            /* move on to the next (reused) block */
+                ctx->used_before_cur += b->used;
+                ctx->cur = b->next;
+                ctx->cur->used = 0;
+                continue;
+            }
+        }
+        {   /* a new block, linked after cur */
+            size_t size = ctx->block_bytes, raw;
+            ag__block *nb;
+            if (n + align > size) size = n + align;
+            if (ctx->limit && (ctx->capacity >= ctx->limit || size > ctx->limit - ctx->capacity)) {
+                size_t left = ctx->limit > ctx->capacity ? ctx->limit - ctx->capacity : 0;
+                if (left >= n + align && left >= 4096) size = left;
+                else {
+                    ag__fail(ctx, "arena: limit of %zu bytes reached (%zu in use, %zu more requested)",
+                             ctx->limit, ctx->used_before_cur + (b ? b->used : 0), n);
+                    return NULL;
+                }
+            }
+            raw = sizeof(ag__block) + size + AG__DATA_ALIGN;
+            nb = (ag__block *)ag__heap_alloc(ctx, raw);
+            if (!nb) { ag__fail(ctx, "arena: out of memory allocating a block of %zu bytes", raw); return NULL; }
+            nb->base = (char *)ag__align_up((size_t)(nb + 1), AG__DATA_ALIGN);
+            nb->size = size;
+            nb->used = 0;
+            ctx->capacity += size;
+            if (b) {
+                nb->next = b->next;
+                b->next = nb;
+                ctx->used_before_cur += b->used;
+            } else {
+                nb->next = ctx->first;
+                ctx->first = nb;
+            }
+            ctx->cur = nb;
+        }
+    }
+}
+
+typedef struct { ag__block *cur; size_t used, before; } ag__mark;
+static ag__mark ag__arena_mark(ag_ctx *ctx) {
+    ag__mark m;
+    m.cur = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.before = ctx->used_before_cur;
+    return m;
+}
+/* frees everything allocated since m (used for scratch that never escapes) */
+static void ag__arena_release(ag_ctx *ctx, ag__mark m) {
+    if (m.cur) { ctx->cur = m.cur; ctx->cur->used = m.used; }
+    else if (ctx->first) { ctx->cur = ctx->first; ctx->cur->used = 0; }
+    ctx->used_before_cur = m.before;
+}
+
+/* ==== context ==== */
+static uint64_t ag__splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+AG_API void ag_manual_seed(ag_ctx *ctx, uint64_t seed) {
+    int i;
+    if (!ctx) return;
+    for (i = 0; i < 4; i++) ctx->rng[i] = ag__splitmix(&seed);
+}
+
+/* xoshiro256** */
+static uint64_t ag__rng_next(ag_ctx *ctx) {
+    uint64_t *s = ctx->rng, r = s[1] * 5, t = s[1] << 17;
+    r = ((r << 7) | (r >> 57)) * 9;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t; s[3] = (s[3] << 45) | (s[3] >> 19);
+    return r;
+}
+static double ag__rng_uniform(ag_ctx *ctx) { return (double)(ag__rng_next(ctx) >> 11) * (1.0 / 9007199254740992.0); }
+static double ag__rng_normal(ag_ctx *ctx) {   /* Box-Muller */
+    double u1 = 1.0 - ag__rng_uniform(ctx), u2 = ag__rng_uniform(ctx);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+AG_API ag_ctx *ag_ctx_new(const ag_desc *desc) {
+    ag_desc d;
+    ag_ctx *ctx;
+    if (desc) d = *desc; else memset(&d, 0, sizeof d);
+    if (!d.allocator.alloc || !d.allocator.free) {
+        d.allocator.alloc = ag__default_alloc;
+        d.allocator.free = ag__default_free;
+    }
+    ctx = (ag_ctx *)d.allocator.alloc(sizeof(ag_ctx), d.allocator.user);
+    if (!ctx) return NULL;
+    memset(ctx, 0, sizeof *ctx);
+    ctx->alloc = d.allocator;
+    ctx->heap_allocs = 1;
+    ctx->block_bytes = d.arena_bytes ? d.arena_bytes : ((size_t)1 << 20);
+    ctx->limit = d.arena_limit;
+    if (ctx->limit && ctx->block_bytes > ctx->limit) ctx->block_bytes = ctx->limit;
+    ctx->gen = 1;
+    ctx->grad_enabled = true;
+    ag_manual_seed(ctx, d.seed);
+    return ctx;
+}
+
+AG_API void ag_ctx_free(ag_ctx *ctx) {
+    ag__block *b, *nb;
+    ag__plink *p, *np;
+    if (!ctx) return;
+    for (b = ctx->first; b; b = nb) { nb = b->next; ctx->alloc.free(b, ctx->alloc.user); }
+    for (p = ctx->persist; p; p = np) { np = p->next; ctx->alloc.free(p, ctx->alloc.user); }
+    if (ctx->stack) ctx->alloc.free(ctx->stack, ctx->alloc.user);
+    ctx->alloc.free(ctx, ctx->alloc.user);
+}
+
+AG_API void ag_ctx_reset(ag_ctx *ctx) {
+    if (!ctx) return;
+    ctx->cur = ctx->first;
+    if (ctx->cur) ctx->cur->used = 0;
+    ctx->used_before_cur = 0;
+    ctx->nodes = 0;
+    ctx->gen++;               /* arena gradients of persistent tensors are now stale */
+    if (ctx->gen == 0) ctx->gen = 1;
+}
+
+AG_API const char *ag_error(const ag_ctx *ctx) { return ctx && ctx->err[0] ? ctx->err : NULL; }
+AG_API void ag_clear_error(ag_ctx *ctx) { if (ctx) ctx->err[0] = 0; }
+AG_API bool ag_set_grad_enabled(ag_ctx *ctx, bool on) {
+    bool prev;
+    if (!ctx) return false;
+    prev = ctx->grad_enabled;
+    ctx->grad_enabled = on;
+    return prev;
+}
+AG_API bool ag_is_grad_enabled(const ag_ctx *ctx) { return ctx && ctx->grad_enabled; }
+AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
+    ag_stats s;
+    memset(&s, 0, sizeof s);
+    if (!ctx) return s;
+    s.arena_used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0);
+    s.arena_peak = ctx->peak;
+    s.arena_capacity = ctx->capacity;
+    s.persistent_bytes = ctx->persistent_bytes;
+    s.heap_allocs = ctx->heap_allocs;
+    s.heap_frees = ctx->heap_frees;
+    s.nodes = ctx->nodes;
+    return s;
+}
+AG_API const char *ag_dtype_name(ag_dtype dtype) { return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : "?"; }
+
+/* ==== tensor allocation ==== */
+static size_t ag__esize(int dtype) { return dtype == AG_F64 ? 8 : 4; }
+
+/* validates a user shape; writes numel */
+static bool ag__check_shape(ag_ctx *ctx, const char *op, int ndim, const int64_t *shape, int64_t *numel) {
+    int64_t n = 1; int i;
+    if (ndim < 0 || ndim > AG_MAX_DIMS) { ag__fail(ctx, "%s: ndim %d is out of range (0 to %d)", op, ndim, AG_MAX_DIMS); return false; }
+    if (ndim > 0 && !shape) { ag__fail(ctx, "%s: shape is NULL for ndim %d", op, ndim); return false; }
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] < 0) { ag__fail(ctx, "%s: negative size %lld in dim %d", op, (long long)shape[i], i); return false; }
+        if (shape[i] > 0 && n > AG__MAX_NUMEL / shape[i]) { ag__fail(ctx, "%s: shape has too many elements", op); return false; }
+        n *= shape[i];
+    }
+    *numel = n;
+    return true;
+}
+
+static void ag__contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
+    int64_t s = 1; int i;
+    for (i = ndim - 1; i >= 0; i--) { stride[i] = s; s *= shape[i]; }
+}
+
+/* One allocation: [link if persistent][struct][shape][stride][inputs] ... [data].
+   Shape must be valid. nin: room for that many op inputs. */
+static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin, bool with_data, bool persistent) {
+    int64_t numel = 1; int i;
+    size_t link = persistent ? ag__align_up(sizeof(ag__plink), 16) : 0;
+    size_t head = ag__align_up(sizeof(ag_tensor) + 2 * (size_t)ndim * sizeof(int64_t) + (size_t)nin * sizeof(ag_tensor *), 16);
+    size_t data_off, bytes, total;
+    char *mem;
+    ag_tensor *t;
+    for (i = 0; i < ndim; i++) numel *= shape[i];
+    bytes = with_data ? (size_t)numel * ag__esize(dtype) : 0;
+    data_off = with_data ? ag__align_up(link + head, AG__DATA_ALIGN) : link + head;
+    total = data_off + bytes;
+    if (persistent) {
+        mem = (char *)ag__heap_alloc(ctx, total + AG__DATA_ALIGN);
+        if (!mem) { ag__fail(ctx, "out of memory allocating a persistent tensor of %zu bytes", total); return NULL; }
+        ((ag__plink *)mem)->next = ctx->persist;
+        ctx->persist = (ag__plink *)mem;
+        ctx->persistent_bytes += total + AG__DATA_ALIGN;
+        /* align the data within the heap block */
+        data_off = with_data ? ag__align_up((size_t)mem + link + head, AG__DATA_ALIGN) - (size_t)mem : data_off;
+    } else {
+        mem = (char *)ag__arena_alloc(ctx, total, with_data ? AG__DATA_ALIGN : 16);
+        if (!mem) return NULL;
+    }
+    t = (ag_tensor *)(mem + link);
+    memset(t, 0, sizeof *t);
+    t->ctx = ctx;
+    t->dtype = (uint8_t)dtype;
+    t->ndim = (uint8_t)ndim;
+    t->numel = numel;
+    t->shape = (int64_t *)(t + 1);
+    t->stride = t->shape + ndim;
+    t->in = (ag_tensor **)(t->stride + ndim);
+    for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    ag__contig_strides(ndim, shape, t->stride);
+    if (with_data) {
+        t->data = mem + data_off;
+        memset(t->data, 0, bytes);
+    }
+    if (persistent) t->flags = AG__PERSISTENT;
+    return t;
+}
+
+/* an op's result: contiguous, zeroed, with room for nin inputs */
+static ag_tensor *ag__result(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin) {
+    return ag__alloc_tensor(ctx, dtype, ndim, shape, nin, true, false);
+}
+
+/* a view of t's storage */
+static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset) {
+    int i;
+    ag_tensor *v = ag__alloc_tensor(t->ctx, t->dtype, ndim, shape, 1, false, false);
+    if (!v) return NULL;
+    for (i = 0; i < ndim; i++) v->stride[i] = stride[i];
+    v->data = t->data + offset * (int64_t)ag__esize(t->dtype);
+    return v;
+}
+
+
+/* ==== the op table ====
+   One row per op: its name (what ag_op returns) and its backward rule, which is
+   written with the library's own ops so that create_graph works for all of them.
+   The forward function of each op sits next to its backward rule below.
+   Ops whose rule is ag__bw_none give no gradient (masks, comparisons). */
+#define AG__OP_LIST(X) \
+    X(to) X(contiguous) X(reshape) X(squeeze) X(unsqueeze) X(transpose) X(permute) X(expand) \
+    X(slice) X(slice_backward) X(cat) X(gather_rows) X(scatter_add_rows) \
+    X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(eq) \
+    X(neg) X(pow) X(add_scalar) X(mul_scalar) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) \
+    X(relu) X(leaky_relu) X(gelu) X(gelu_tanh) X(silu) X(erf) X(clamp) \
+    X(sign) X(relu_mask) X(leaky_mask) X(clamp_mask) \
+    X(sum) X(mean) X(max) X(min) X(matmul) X(softmax) X(log_softmax) X(bce_with_logits)
+
+#define AG__OP_ENUM(name) AG__OP_##name,
+enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
+#define AG__OP_DECL(name) static int ag__bw_##name(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
+AG__OP_LIST(AG__OP_DECL)
+#define AG__OP_ROW(name) { #name, ag__bw_##name },
+static const ag__opdef ag__ops[] = { AG__OP_LIST(AG__OP_ROW) };
+
+static bool ag__differentiable(int op) {
+    return !(op == AG__OP_gt || op == AG__OP_eq || op == AG__OP_sign || op == AG__OP_relu_mask ||
+             op == AG__OP_leaky_mask || op == AG__OP_clamp_mask);
+}
+
+/* Links y into the graph when grad mode is on and an input requires grad. */
+static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
+    int i;
+    bool req = false;
+    if (!y) return NULL;
+    if (ag__differentiable(op) && y->ctx->grad_enabled)
+        for (i = 0; i < nin; i++) if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
+    if (!req) return y;   /* a constant: a leaf that needs no gradient */
+    y->op = &ag__ops[op];
+    y->nin = nin;
+    for (i = 0; i < nin; i++) y->in[i] = in[i];
+    y->flags |= AG__REQ_GRAD;
+    y->ctx->nodes++;
+    return y;
+}
+static ag_tensor *ag__finish1(ag_tensor *y, int op, ag_tensor *a) { return ag__finish(y, op, 1, &a); }
+static ag_tensor *ag__finish2(ag_tensor *y, int op, ag_tensor *a, ag_tensor *b) {
+    ag_tensor *in[2];
+    in[0] = a; in[1] = b;
+    return ag__finish(y, op, 2, in);
+}
+
+/* ==== strided iteration ====
+   Walks an N-d index space row by row for up to 3 operands with their own
+   element strides (0 on broadcast dims); dims that are contiguous for every
+   operand are merged so that contiguous data is one long row. */
+typedef void (*ag__row_fn)(const void *k, int64_t n, char **p, const int64_t *s);
+typedef struct {
+    int ndim, nops;
+    int64_t shape[AG_MAX_DIMS];
+    int64_t st[3][AG_MAX_DIMS];
+    char *base[3];
+    size_t esz[3];
+} ag__iter;
+
+static void ag__iter_init(ag__iter *it, int ndim, const int64_t *shape) {
+    int i;
+    memset(it, 0, sizeof *it);
+    it->ndim = ndim;
+    for (i = 0; i < ndim; i++) it->shape[i] = shape[i];
+}
+/* strides: ndim entries aligned with the iteration shape */
+static void ag__iter_add(ag__iter *it, const void *base, int dtype_size, const int64_t *strides) {
+    int k = it->nops++, i;
+    it->base[k] = (char *)base;
+    it->esz[k] = (size_t)dtype_size;
+    for (i = 0; i < it->ndim; i++) it->st[k][i] = it->shape[i] == 1 ? 0 : strides[i];
+}
+/* strides of t broadcast (right-aligned) to an ndim-dim shape */
+static void ag__bcast_strides(const ag_tensor *t, int ndim, int64_t *st) {
+    int i, off = ndim - t->ndim;
+    for (i = 0; i < ndim; i++) {
+        int j = i - off;
+        st[i] = (j < 0 || t->shape[j] == 1) ? 0 : t->stride[j];
+    }
+}
+static void ag__iter_add_tensor(ag__iter *it, const ag_tensor *t) {
+    int64_t st[AG_MAX_DIMS];
+    ag__bcast_strides(t, it->ndim, st);
+    ag__iter_add(it, t->data, (int)ag__esize(t->dtype), st);
+}
+
+static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
+    int64_t shape[AG_MAX_DIMS], st[3][AG_MAX_DIMS], idx[AG_MAX_DIMS], inner[3];
+    char *p[3];
+    int nd = 0, i, o;
+    for (i = 0; i < it->ndim; i++) if (it->shape[i] == 0) return;
+    for (i = 0; i < it->ndim; i++) {       /* drop size-1 dims, merge contiguous neighbours */
+        if (it->shape[i] == 1) continue;
+        if (nd > 0) {
+            bool merge = true;
+            for (o = 0; o < it->nops; o++)
+                if (st[o][nd - 1] != it->st[o][i] * it->shape[i]) merge = false;
+            if (merge) {
+                shape[nd - 1] *= it->shape[i];
+                for (o = 0; o < it->nops; o++) st[o][nd - 1] = it->st[o][i];
+                continue;
+            }
+        }
+        shape[nd] = it->shape[i];
+        for (o = 0; o < it->nops; o++) st[o][nd] = it->st[o][i];
+        nd++;
+    }
+    if (nd == 0) {   /* a single element */
+        for (o = 0; o < it->nops; o++) { p[o] = it->base[o]; inner[o] = 0; }
+        row(k, 1, p, inner);
+        return;
+    }
+    for (o = 0; o < it->nops; o++) inner[o] = st[o][nd - 1];
+    for (i = 0; i < nd; i++) idx[i] = 0;
+    for (;;) {
+        for (o = 0; o < it->nops; o++) {
+            int64_t off = 0;
+            for (i = 0; i < nd - 1; i++) off += idx[i] * st[o][i];
+            p[o] = it->base[o] + off * (int64_t)it->esz[o];
+        }
+        row(k, shape[nd - 1], p, inner);
+        for (i = nd - 2; i >= 0; i--) {
+            if (++idx[i] < shape[i]) break;
+            idx[i] = 0;
+        }
+        if (i < 0) break;
+    }
+}
+
+/* ==== kernels ====
+   Each kernel is written once for a type T and instantiated for F32 (libm
+   suffix f) and F64. Scalar loops; the compiler vectorises the contiguous ones. */
+typedef struct { int op; double a, b; } ag__kern;
+
+/* y[i] = f(x[i]) */
+#define AG__ULOOP(T, E) for (i = 0; i < n; i++) { T v = x[i * sx]; y[i * sy] = (T)(E); }
+#define AG__DEF_UNARY(T, SFX, M) \
+static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
+    const ag__kern *k = (const ag__kern *)kp; \
+    T *y = (T *)p[0]; const T *x = (const T *)p[1]; \
+    const int64_t sy = s[0], sx = s[1]; \
+    const T a = (T)k->a, b = (T)k->b; \
+    int64_t i; \
+    switch (k->op) { \
+    case AG__OP_neg:        AG__ULOOP(T, -v); break; \
+    case AG__OP_pow:        if (k->a == 2.0) { AG__ULOOP(T, v * v); } else { AG__ULOOP(T, AG__M(pow, M)(v, a)); } break; \
+    case AG__OP_add_scalar: AG__ULOOP(T, v + a); break; \
+    case AG__OP_mul_scalar: AG__ULOOP(T, v * a); break; \
+    case AG__OP_exp:        AG__ULOOP(T, AG__M(exp, M)(v)); break; \
+    case AG__OP_log:        AG__ULOOP(T, AG__M(log, M)(v)); break; \
+    case AG__OP_sqrt:       AG__ULOOP(T, AG__M(sqrt, M)(v)); break; \
+    case AG__OP_abs:        AG__ULOOP(T, AG__M(fabs, M)(v)); break; \
+    case AG__OP_tanh:       AG__ULOOP(T, AG__M(tanh, M)(v)); break; \
+    case AG__OP_sigmoid:    AG__ULOOP(T, (T)1 / ((T)1 + AG__M(exp, M)(-v))); break; \
+    case AG__OP_relu:       AG__ULOOP(T, v > 0 ? v : (T)0); break; \
+    case AG__OP_leaky_relu: AG__ULOOP(T, v > 0 ? v : v * a); break; \
+    case AG__OP_gelu:       AG__ULOOP(T, (T)0.5 * v * ((T)1 + AG__M(erf, M)(v * (T)0.70710678118654752))); break; \
+    case AG__OP_gelu_tanh:  AG__ULOOP(T, (T)0.5 * v * ((T)1 + AG__M(tanh, M)((T)0.79788456080286536 * (v + (T)0.044715 * v * v * v)))); break; \
+    case AG__OP_silu:       AG__ULOOP(T, v / ((T)1 + AG__M(exp, M)(-v))); break; \
+    case AG__OP_erf:        AG__ULOOP(T, AG__M(erf, M)(v)); break; \
+    case AG__OP_clamp:      AG__ULOOP(T, v < a ? a : (v > b ? b : v)); break; \
+    case AG__OP_sign:       AG__ULOOP(T, (T)((v > 0) - (v < 0))); break; \
+    case AG__OP_relu_mask:  AG__ULOOP(T, v > 0 ? (T)1 : (T)0); break; \
+    case AG__OP_leaky_mask: AG__ULOOP(T, v > 0 ? (T)1 : a); break; \
+    case AG__OP_clamp_mask: AG__ULOOP(T, (v >= a && v <= b) ? (T)1 : (T)0); break; \
+    default: AG_ASSERT(0); \
+    } \
+}
+
+/* y[i] = a[i] op b[i] */
+#define AG__BLOOP(T, E) for (i = 0; i < n; i++) { T u = a[i * sa], v = b[i * sb]; y[i * sy] = (T)(E); }
+#define AG__DEF_BINARY(T, SFX) \
+static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
+    const ag__kern *k = (const ag__kern *)kp; \
+    T *y = (T *)p[0]; const T *a = (const T *)p[1], *b = (const T *)p[2]; \
+    const int64_t sy = s[0], sa = s[1], sb = s[2]; \
+    int64_t i; \
+    switch (k->op) { \
+    case AG__OP_add:     AG__BLOOP(T, u + v); break; \
+    case AG__OP_sub:     AG__BLOOP(T, u - v); break; \
+    case AG__OP_mul:     AG__BLOOP(T, u * v); break; \
+    case AG__OP_div:     AG__BLOOP(T, u / v); break; \
+    case AG__OP_maximum: AG__BLOOP(T, u > v ? u : v); break; \
+    case AG__OP_minimum: AG__BLOOP(T, u < v ? u : v); break; \
+    case AG__OP_gt:      AG__BLOOP(T, u > v ? 1 : 0); break; \
+    case AG__OP_eq:      AG__BLOOP(T, u == v ? 1 : 0); break; \
+    default: AG_ASSERT(0); \
+    } \
+}
+
+/* acc[i] (double) op= x[i]: the reduction row; acc stride 0 when reducing along the row */
+#define AG__DEF_REDUCE(T, SFX) \
+static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
+    const ag__kern *k = (const ag__kern *)kp; \
+    double *acc = (double *)p[0]; const T *x = (const T *)p[1]; \
+    const int64_t sa = s[0], sx = s[1]; \
+    int64_t i; \
+    if (k->op == AG__OP_sum) { \
+        if (sa == 0) { double t = 0; for (i = 0; i < n; i++) t += x[i * sx]; acc[0] += t; } \
+        else for (i = 0; i < n; i++) acc[i * sa] += x[i * sx]; \
+    } else if (k->op == AG__OP_max) { \
+        for (i = 0; i < n; i++) { double v = x[i * sx]; if (v > acc[i * sa] || v != v) acc[i * sa] = v; } \
+    } else { \
+        for (i = 0; i < n; i++) { double v = x[i * sx]; if (v < acc[i * sa] || v != v) acc[i * sa] = v; } \
+    } \
+}
+
+/* C[M,N] = A[M,K] @ B[K,N]; A any strides, B rows contiguous, C contiguous */
+#define AG__DEF_GEMM(T, SFX) \
+static void ag__gemm_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
+                           const T *B, int64_t rsb, T *C) { \
+    int64_t i, j, p; \
+    for (i = 0; i < M; i++) { \
+        T *c = C + i * N; \
+        for (j = 0; j < N; j++) c[j] = 0; \
+        for (p = 0; p < K; p++) { \
+            const T av = A[i * rsa + p * csa]; \
+            const T *b = B + p * rsb; \
+            for (j = 0; j < N; j++) c[j] += av * b[j]; \
+        } \
+    } \
+}
+
+/* y = softmax or log_softmax of x along the middle dim of [outer, n, inner] (contiguous) */
+#define AG__DEF_SOFTMAX(T, SFX, M) \
+static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
+    int64_t o, in, j; \
+    for (o = 0; o < outer; o++) \
+        for (in = 0; in < inner; in++) { \
+            const T *xr = x + o * n * inner + in; T *yr = y + o * n * inner + in; \
+            T mx = xr[0]; double sum = 0; \
+            for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
+            for (j = 0; j < n; j++) sum += AG__M(exp, M)(xr[j * inner] - mx); \
+            if (log_out) { T lse = mx + (T)log(sum); for (j = 0; j < n; j++) yr[j * inner] = xr[j * inner] - lse; } \
+            else { T inv = (T)(1.0 / sum); for (j = 0; j < n; j++) yr[j * inner] = AG__M(exp, M)(xr[j * inner] - mx) * inv; } \
+        } \
+}
+
+/* dst[i] = src[i] with dtype conversion: both F32/F64 combinations */
+#define AG__DEF_COPY(TD, TS, SFX) \
+static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
+    TD *y = (TD *)p[0]; const TS *x = (const TS *)p[1]; int64_t i; (void)kp; \
+    for (i = 0; i < n; i++) y[i * s[0]] = (TD)x[i * s[1]]; \
+}
+
+static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (void)g; (void)gin; return 0; }
+static int ag__bw_gt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_eq(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_sign(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_relu_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_leaky_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_clamp_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+
+AG__DEF_UNARY(float, f32, f)
+AG__DEF_UNARY(double, f64, )
+AG__DEF_BINARY(float, f32)
+AG__DEF_BINARY(double, f64)
+AG__DEF_REDUCE(float, f32)
+AG__DEF_REDUCE(double, f64)
+AG__DEF_GEMM(float, f32)
+AG__DEF_GEMM(double, f64)
+AG__DEF_SOFTMAX(float, f32, f)
+AG__DEF_SOFTMAX(double, f64, )
+AG__DEF_COPY(float, float, f32_f32)
+AG__DEF_COPY(float, double, f32_f64)
+AG__DEF_COPY(double, float, f64_f32)
+AG__DEF_COPY(double, double, f64_f64)
+
+static ag__row_fn ag__copy_fn(int dst, int src) {
+    if (dst == AG_F32) return src == AG_F32 ? ag__copy_row_f32_f32 : ag__copy_row_f32_f64;
+    return src == AG_F32 ? ag__copy_row_f64_f32 : ag__copy_row_f64_f64;
+}
+
+/* dst (any strides) = src broadcast to dst's shape, converted */
+static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
+    ag__iter it;
+    ag__iter_init(&it, dst->ndim, dst->shape);
+    ag__iter_add(&it, dst->data, (int)ag__esize(dst->dtype), dst->stride);
+    ag__iter_add_tensor(&it, src);
+    ag__iter_run(&it, ag__copy_fn(dst->dtype, src->dtype), NULL);
+}
+
+static bool ag__contig(const ag_tensor *t) {
+    int64_t s = 1; int i;
+    for (i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->stride[i] != s) return false;
+        s *= t->shape[i];
+    }
+    return true;
+}
+
+/* a contiguous copy, outside the graph (for kernels that want dense input) */
+static ag_tensor *ag__dense(ag_tensor *t) {
+    ag_tensor *c;
+    if (ag__contig(t)) return t;
+    c = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 0);
+    if (c) ag__copy_into(c, t);
+    return c;
+}
+
+static void ag__fill(ag_tensor *t, double v) {   /* t contiguous */
+    int64_t i;
+    if (t->dtype == AG_F32) { float *d = (float *)t->data; for (i = 0; i < t->numel; i++) d[i] = (float)v; }
+    else { double *d = (double *)t->data; for (i = 0; i < t->numel; i++) d[i] = v; }
+}
+
+/* ==== argument checks ==== */
+static ag_ctx *ag__ctx2(const char *op, const ag_tensor *a, const ag_tensor *b) {
+    if (!a && !b) return NULL;
+    if (!a || !b) { ag__fail(a ? a->ctx : b->ctx, "%s: argument %d is NULL", op, a ? 2 : 1); return NULL; }
+    if (a->ctx != b->ctx) { ag__fail(a->ctx, "%s: tensors belong to different contexts", op); return NULL; }
+    return a->ctx;
+}
+/* normalises a possibly negative dim into [0, ndim) */
+static bool ag__dim(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) {
+    if (dim < -ndim || dim >= ndim) {
+        if (ndim == 0) ag__fail(ctx, "%s: dim %d is out of range for a 0-d tensor", op, dim);
+        else ag__fail(ctx, "%s: dim %d is out of range for %d dims (expected %d to %d)", op, dim, ndim, -ndim, ndim - 1);
+        return false;
+    }
+    *out = dim < 0 ? dim + ndim : dim;
+    return true;
+}
+static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
+    if (dtype != AG_F32 && dtype != AG_F64) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
+    return true;
+}
+
+/* ==== creation ==== */
+static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool persistent) {
+    int64_t numel;
+    if (!ctx) return NULL;
+    if (!ag__check_dtype(ctx, op, dtype) || !ag__check_shape(ctx, op, ndim, shape, &numel)) return NULL;
+    return ag__alloc_tensor(ctx, dtype, ndim, shape, 0, true, persistent);
+}
+AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "new", dtype, ndim, shape, false); }
+AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "zeros", dtype, ndim, shape, false); }
+AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
+    ag_tensor *t = ag__create(ctx, "full", dtype, ndim, shape, false);
+    if (t) ag__fill(t, value);
+    return t;
+}
+AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag_full(ctx, dtype, ndim, shape, 1.0); }
+static ag_tensor *ag__create_from(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, const void *data, bool persistent) {
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, persistent);
+    if (t && data) memcpy(t->data, data, (size_t)t->numel * ag__esize(dtype));
+    return t;
+}
+AG_API ag_tensor *ag_from(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    if (ctx && !data) { ag__fail(ctx, "from: data is NULL"); return NULL; }
+    return ag__create_from(ctx, "from", dtype, ndim, shape, data, false);
+}
+AG_API ag_tensor *ag_persistent(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    return ag__create_from(ctx, "persistent", dtype, ndim, shape, data, true);
+}
+AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
+    ag_tensor *t = ag__create_from(ctx, "param", dtype, ndim, shape, data, true);
+    if (t) t->flags |= AG__REQ_GRAD;
+    return t;
+}
+AG_API ag_tensor *ag_scalar(ag_ctx *ctx, double v) { return ag_full(ctx, AG_F32, 0, NULL, v); }
+AG_API ag_tensor *ag_scalar_f64(ag_ctx *ctx, double v) { return ag_full(ctx, AG_F64, 0, NULL, v); }
+AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double end, double step) {
+    int64_t n, i;
+    double len;
+    ag_tensor *t;
+    if (!ctx) return NULL;
+    if (step == 0 || step != step || start != start || end != end) { ag__fail(ctx, "arange: step must be non-zero and bounds finite"); return NULL; }
+    len = ceil((end - start) / step);
+    if (len > (double)AG__MAX_NUMEL) { ag__fail(ctx, "arange: too many elements"); return NULL; }
+    n = len > 0 ? (int64_t)len : 0;
+    t = ag__create(ctx, "arange", dtype, 1, &n, false);
+    if (!t) return NULL;
+    for (i = 0; i < n; i++) {
+        double v = start + (double)i * step;
+        if (dtype == AG_F32) ((float *)t->data)[i] = (float)v; else ((double *)t->data)[i] = v;
+    }
+    return t;
+}
+static ag_tensor *ag__random(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool normal) {
+    int64_t i;
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
+    if (!t) return NULL;
+    for (i = 0; i < t->numel; i++) {
+        double v = normal ? ag__rng_normal(ctx) : ag__rng_uniform(ctx);
+        if (dtype == AG_F32) ((float *)t->data)[i] = (float)v; else ((double *)t->data)[i] = v;
+    }
+    return t;
+}
+AG_API ag_tensor *ag_rand(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "rand", dtype, ndim, shape, false); }
+AG_API ag_tensor *ag_randn(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "randn", dtype, ndim, shape, true); }
+
+/* ==== accessors ==== */
+AG_API ag_ctx *ag_context(const ag_tensor *t) { return t ? t->ctx : NULL; }
+AG_API ag_dtype ag_type(const ag_tensor *t) { return t ? (ag_dtype)t->dtype : AG_F32; }
+AG_API int ag_ndim(const ag_tensor *t) { return t ? t->ndim : -1; }
+AG_API int64_t ag_dim(const ag_tensor *t, int i) {
+    if (!t) return -1;
+    if (i < 0) i += t->ndim;
+    return (i < 0 || i >= t->ndim) ? -1 : t->shape[i];
+}
+AG_API const int64_t *ag_shape(const ag_tensor *t) { return t ? t->shape : NULL; }
+AG_API const int64_t *ag_strides(const ag_tensor *t) { return t ? t->stride : NULL; }
+AG_API int64_t ag_numel(const ag_tensor *t) { return t ? t->numel : -1; }
+AG_API bool ag_is_contiguous(const ag_tensor *t) { return t && ag__contig(t); }
+AG_API void *ag_data(ag_tensor *t) { return t ? t->data : NULL; }
+static double ag__load(const ag_tensor *t, int64_t off) {
+    return t->dtype == AG_F32 ? (double)((const float *)t->data)[off] : ((const double *)t->data)[off];
+}
+AG_API double ag_item(const ag_tensor *t) {
+    char s[200];
+    if (!t) return NAN;
+    if (t->numel != 1) {
+        ag__fail(t->ctx, "item: a tensor of shape %s has %lld elements, not one", AG__SHAPE(s, t), (long long)t->numel);
+        return NAN;
+    }
+    return ag__load(t, 0);
+}
+AG_API double ag_get(const ag_tensor *t, const int64_t *index) {
+    int64_t off = 0; int i;
+    char s[200];
+    if (!t) return NAN;
+    if (!index && t->ndim > 0) { ag__fail(t->ctx, "get: index is NULL"); return NAN; }
+    for (i = 0; i < t->ndim; i++) {
+        if (index[i] < 0 || index[i] >= t->shape[i]) {
+            ag__fail(t->ctx, "get: index %lld is out of range for dim %d of shape %s", (long long)index[i], i, AG__SHAPE(s, t));
+            return NAN;
+        }
+        off += index[i] * t->stride[i];
+    }
+    return ag__load(t, off);
+}
+AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) {
+    ag__iter it;
+    int64_t st[AG_MAX_DIMS];
+    if (!t) return -1;
+    if (!dst) { ag__fail(t->ctx, "copy_out: dst is NULL"); return -1; }
+    if (!ag__check_dtype(t->ctx, "copy_out", dtype)) return -1;
+    ag__contig_strides(t->ndim, t->shape, st);
+    ag__iter_init(&it, t->ndim, t->shape);
+    ag__iter_add(&it, dst, (int)ag__esize(dtype), st);
+    ag__iter_add_tensor(&it, t);
+    ag__iter_run(&it, ag__copy_fn(dtype, t->dtype), NULL);
+    return 0;
+}
+
+/* ==== gradients of leaves ==== */
+AG_API ag_tensor *ag_grad(const ag_tensor *t) {
+    if (!t || !t->grad || !(t->flags & AG__REQ_GRAD)) return NULL;
+    if (t->op && !(t->flags & AG__RETAIN)) return NULL;   /* a node's .grad is backward's scratch */
+    if ((t->flags & AG__GRAD_ARENA) && t->grad_gen != t->ctx->gen) return NULL;
+    return t->grad;
+}
+AG_API void ag_zero_grad(ag_tensor *t) {
+    if (!t) return;
+    t->grad = NULL;
+    t->flags &= (uint16_t)~(AG__GRAD_OWNED | AG__GRAD_ARENA);
+}
+AG_API bool ag_requires_grad(const ag_tensor *t) { return t && (t->flags & AG__REQ_GRAD); }
+AG_API bool ag_is_leaf(const ag_tensor *t) { return t && !t->op; }
+AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on) {
+    char s[200];
+    if (!t) return NULL;
+    if (t->op) {
+        ag__fail(t->ctx, "set_requires_grad: only leaves can change requires_grad; this %s tensor was made by '%s' (use ag_detach)",
+                 AG__SHAPE(s, t), t->op->name);
+        return NULL;
+    }
+    if (on) t->flags |= AG__REQ_GRAD; else t->flags &= (uint16_t)~AG__REQ_GRAD;
+    return t;
+}
+AG_API ag_tensor *ag_retain_grad(ag_tensor *t) {
+    if (!t) return NULL;
+    if (!(t->flags & AG__REQ_GRAD)) { ag__fail(t->ctx, "retain_grad: the tensor does not require grad"); return NULL; }
+    if (t->op) t->flags |= AG__RETAIN;
+    return t;
+}
+AG_API ag_tensor *ag_detach(ag_tensor *t) {
+    ag_tensor *v;
+    if (!t) return NULL;
+    v = ag__view_of(t, t->ndim, t->shape, t->stride, 0);
+    return v;   /* a leaf that shares storage and needs no gradient */
+}
+
+/* ==== ops ====
+   Each op: validate (message names the op and the shapes), compute into a
+   fresh result or make a view, then ag__finish links it into the graph.
+   Each backward rule: gin[i] = dL/d input i from g = dL/dy, with a one-line formula. */
+#define AG__NEED(i) (y->in[i]->flags & AG__REQ_GRAD)
+
+static ag_tensor *ag__reduce(ag_tensor *x, int op, unsigned mask, bool keepdim, double scale);
+
+/* the gradient g of a broadcast result, summed back to x's shape */
+static ag_tensor *ag__sum_to(ag_tensor *g, const ag_tensor *x) {
+    unsigned mask = 0;
+    int i, lead;
+    if (!g) return NULL;
+    lead = g->ndim - x->ndim;
+    AG_ASSERT(lead >= 0);
+    for (i = 0; i < g->ndim; i++)
+        if (i < lead || (x->shape[i - lead] == 1 && g->shape[i] != 1)) mask |= 1u << i;
+    if (!mask) return g->ndim == x->ndim ? g : ag_reshape(g, x->ndim, x->shape);
+    return ag_reshape(ag__reduce(g, AG__OP_sum, mask, true, 1.0), x->ndim, x->shape);
+}
+
+/* ---- dtype conversion and copies ---- */
+AG_API ag_tensor *ag_to(ag_tensor *t, ag_dtype dtype) {
+    ag_tensor *y;
+    if (!t) return NULL;
+    if (!ag__check_dtype(t->ctx, "to", dtype)) return NULL;
+    if (t->dtype == dtype) return t;
+    y = ag__result(t->ctx, dtype, t->ndim, t->shape, 1);
+    if (!y) return NULL;
+    ag__copy_into(y, t);
+    return ag__finish1(y, AG__OP_to, t);
+}
+static int ag__bw_to(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y, converted back */
+    gin[0] = ag_to(g, (ag_dtype)y->in[0]->dtype);
+    return 0;
+}
+
+AG_API ag_tensor *ag_contiguous(ag_tensor *t) {
+    ag_tensor *y;
+    if (!t) return NULL;
+    if (ag__contig(t)) return t;
+    y = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 1);
+    if (!y) return NULL;
+    ag__copy_into(y, t);
+    return ag__finish1(y, AG__OP_contiguous, t);
+}
+static int ag__bw_contiguous(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
+
+/* ---- views ---- */
+AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], known = 1, numel;
+    int i, infer = -1;
+    char s1[200], s2[200];
+    if (!t) return NULL;
+    if (ndim < 0 || ndim > AG_MAX_DIMS) { ag__fail(t->ctx, "reshape: ndim %d is out of range (0 to %d)", ndim, AG_MAX_DIMS); return NULL; }
+    if (ndim > 0 && !shape) { ag__fail(t->ctx, "reshape: shape is NULL for ndim %d", ndim); return NULL; }
+    for (i = 0; i < ndim; i++) {
+        sh[i] = shape[i];
+        if (shape[i] == -1) {
+            if (infer >= 0) { ag__fail(t->ctx, "reshape: only one dimension can be -1, got %s", ag__shape_str(s1, sizeof s1, ndim, shape)); return NULL; }
+            infer = i;
+        } else if (shape[i] < 0) {
+            ag__fail(t->ctx, "reshape: invalid size %lld in %s", (long long)shape[i], ag__shape_str(s1, sizeof s1, ndim, shape));
+            return NULL;
+        } else known *= shape[i];
+    }
+    if (infer >= 0) {
+        if (known == 0 || t->numel % known) {
+            ag__fail(t->ctx, "reshape: cannot reshape %s (%lld elements) to %s", AG__SHAPE(s1, t), (long long)t->numel,
+                     ag__shape_str(s2, sizeof s2, ndim, shape));
+            return NULL;
+        }
+        sh[infer] = t->numel / known;
+    }
+    if (!ag__check_shape(t->ctx, "reshape", ndim, sh, &numel)) return NULL;
+    if (numel != t->numel) {
+        ag__fail(t->ctx, "reshape: cannot reshape %s (%lld elements) to %s (%lld elements)", AG__SHAPE(s1, t),
+                 (long long)t->numel, ag__shape_str(s2, sizeof s2, ndim, sh), (long long)numel);
+        return NULL;
+    }
+    t = ag_contiguous(t);   /* a view when the data is dense, else a copy first (like PyTorch) */
+    if (!t) return NULL;
+    ag__contig_strides(ndim, sh, st);
+    return ag__finish1(ag__view_of(t, ndim, sh, st, 0), AG__OP_reshape, t);
+}
+static int ag__bw_reshape(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = reshape(d y, x.shape) */
+    gin[0] = ag_reshape(g, y->in[0]->ndim, y->in[0]->shape);
+    return 0;
+}
+static int ag__bw_squeeze(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_reshape(y, g, gin); }
+static int ag__bw_unsqueeze(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_reshape(y, g, gin); }
+
+AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    int i, n = 0;
+    if (!t || !ag__dim(t->ctx, "squeeze", t->ndim, dim, &dim)) return NULL;
+    if (t->shape[dim] != 1) return t;   /* as PyTorch: squeezing a dim that is not 1 changes nothing */
+    for (i = 0; i < t->ndim; i++) if (i != dim) { sh[n] = t->shape[i]; st[n++] = t->stride[i]; }
+    return ag__finish1(ag__view_of(t, n, sh, st, 0), AG__OP_squeeze, t);
+}
+AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    int i, n = 0;
+    if (!t) return NULL;
+    if (t->ndim == AG_MAX_DIMS) { ag__fail(t->ctx, "unsqueeze: a tensor already has the maximum of %d dims", AG_MAX_DIMS); return NULL; }
+    if (!ag__dim(t->ctx, "unsqueeze", t->ndim + 1, dim, &dim)) return NULL;
+    for (i = 0; i <= t->ndim; i++) {
+        if (i == dim) { sh[n] = 1; st[n++] = i < t->ndim ? t->shape[i] * t->stride[i] : 1; }
+        if (i < t->ndim) { sh[n] = t->shape[i]; st[n++] = t->stride[i]; }
+    }
+    return ag__finish1(ag__view_of(t, n, sh, st, 0), AG__OP_unsqueeze, t);
+}
+
+AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], tmp;
+    int i;
+    ag_tensor *y;
+    if (!t || !ag__dim(t->ctx, "transpose", t->ndim, d0, &d0) || !ag__dim(t->ctx, "transpose", t->ndim, d1, &d1)) return NULL;
+    for (i = 0; i < t->ndim; i++) { sh[i] = t->shape[i]; st[i] = t->stride[i]; }
+    tmp = sh[d0]; sh[d0] = sh[d1]; sh[d1] = tmp;
+    tmp = st[d0]; st[d0] = st[d1]; st[d1] = tmp;
+    y = ag__view_of(t, t->ndim, sh, st, 0);
+    if (y) { y->ip[0] = d0; y->ip[1] = d1; }
+    return ag__finish1(y, AG__OP_transpose, t);
+}
+static int ag__bw_transpose(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = transpose(d y) */
+    gin[0] = ag_transpose(g, (int)y->ip[0], (int)y->ip[1]);
+    return 0;
+}
+
+AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    int i, seen = 0, p[AG_MAX_DIMS], *saved;
+    ag_tensor *y;
+    if (!t) return NULL;
+    if (!perm && t->ndim > 0) { ag__fail(t->ctx, "permute: perm is NULL"); return NULL; }
+    for (i = 0; i < t->ndim; i++) {
+        if (!ag__dim(t->ctx, "permute", t->ndim, perm[i], &p[i])) return NULL;
+        if (seen & (1 << p[i])) { ag__fail(t->ctx, "permute: dim %d appears twice", p[i]); return NULL; }
+        seen |= 1 << p[i];
+        sh[i] = t->shape[p[i]]; st[i] = t->stride[p[i]];
+    }
+    y = ag__view_of(t, t->ndim, sh, st, 0);
+    saved = y ? (int *)ag__arena_alloc(t->ctx, sizeof(int) * AG_MAX_DIMS, 16) : NULL;
+    if (!saved) return NULL;
+    memcpy(saved, p, sizeof p);
+    y->extra = saved;
+    return ag__finish1(y, AG__OP_permute, t);
+}
+static int ag__bw_permute(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = permute(d y, inverse perm) */
+    int inv[AG_MAX_DIMS], i;
+    const int *p = (const int *)y->extra;
+    for (i = 0; i < y->ndim; i++) inv[p[i]] = i;
+    gin[0] = ag_permute(g, inv);
+    return 0;
+}
+
+AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], numel;
+    int i, off;
+    char s1[200], s2[200];
+    if (!t) return NULL;
+    if (ndim < t->ndim || ndim > AG_MAX_DIMS || (ndim > 0 && !shape)) {
+        ag__fail(t->ctx, "expand: cannot expand %s to %d dims", AG__SHAPE(s1, t), ndim);
+        return NULL;
+    }
+    off = ndim - t->ndim;
+    for (i = 0; i < ndim; i++) {
+        int j = i - off;
+        int64_t want = shape[i];
+        if (j < 0) {
+            if (want < 0) { ag__fail(t->ctx, "expand: size %lld is invalid for new dim %d", (long long)want, i); return NULL; }
+            sh[i] = want; st[i] = 0;
+        } else if (want == -1 || want == t->shape[j]) {
+            sh[i] = t->shape[j]; st[i] = t->stride[j];
+        } else if (t->shape[j] == 1 && want >= 0) {
+            sh[i] = want; st[i] = 0;
+        } else {
+            ag__fail(t->ctx, "expand: cannot expand %s to %s (dim %d: %lld to %lld; only size-1 dims expand)", AG__SHAPE(s1, t),
+                     ag__shape_str(s2, sizeof s2, ndim, shape), i, (long long)t->shape[j], (long long)want);
+            return NULL;
+        }
+    }
+    if (!ag__check_shape(t->ctx, "expand", ndim, sh, &numel)) return NULL;
+    return ag__finish1(ag__view_of(t, ndim, sh, st, 0), AG__OP_expand, t);
+}
+static int ag__bw_expand(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y summed over the expanded dims */
+    gin[0] = ag__sum_to(g, y->in[0]);
+    return 0;
+}
+
+AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], n, len;
+    int i;
+    ag_tensor *y;
+    if (!t || !ag__dim(t->ctx, "slice", t->ndim, dim, &dim)) return NULL;
+    if (step <= 0) { ag__fail(t->ctx, "slice: step must be positive, got %lld", (long long)step); return NULL; }
+    n = t->shape[dim];
+    if (start < 0) start += n;
+    if (end < 0) end += n;
+    start = start < 0 ? 0 : start > n ? n : start;
+    end = end < start ? start : end > n ? n : end;
+    len = (end - start + step - 1) / step;
+    for (i = 0; i < t->ndim; i++) { sh[i] = t->shape[i]; st[i] = t->stride[i]; }
+    sh[dim] = len;
+    st[dim] = t->stride[dim] * step;
+    y = ag__view_of(t, t->ndim, sh, st, start * t->stride[dim]);
+    if (y) { y->ip[0] = dim; y->ip[1] = start; y->ip[2] = step; }
+    return ag__finish1(y, AG__OP_slice, t);
+}
+AG_API ag_tensor *ag_narrow(ag_tensor *t, int dim, int64_t start, int64_t length) {
+    int64_t n;
+    if (!t || !ag__dim(t->ctx, "narrow", t->ndim, dim, &dim)) return NULL;
+    n = t->shape[dim];
+    if (start < 0) start += n;
+    if (start < 0 || start > n || length < 0 || length > n - start) {
+        ag__fail(t->ctx, "narrow: start %lld and length %lld do not fit in dim %d of size %lld", (long long)start,
+                 (long long)length, dim, (long long)n);
+        return NULL;
+    }
+    return ag_slice(t, dim, start, start + length, 1);
+}
+/* zeros of x's shape with g placed where the slice was */
+static ag_tensor *ag__slice_backward(ag_tensor *g, const ag_tensor *x, int dim, int64_t start, int64_t step) {
+    ag_tensor *y, *win;
+    int64_t st[AG_MAX_DIMS];
+    int i;
+    if (!g) return NULL;
+    y = ag__result(g->ctx, g->dtype, x->ndim, x->shape, 1);
+    if (!y) return NULL;
+    for (i = 0; i < x->ndim; i++) st[i] = y->stride[i];
+    st[dim] *= step;
+    win = ag__view_of(y, g->ndim, g->shape, st, start * y->stride[dim]);
+    if (!win) return NULL;
+    ag__copy_into(win, g);
+    y->ip[0] = dim; y->ip[1] = start; y->ip[2] = step;
+    return ag__finish1(y, AG__OP_slice_backward, g);
+}
+static int ag__bw_slice(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = zeros with d y in the slice */
+    gin[0] = ag__slice_backward(g, y->in[0], (int)y->ip[0], y->ip[1], y->ip[2]);
+    return 0;
+}
+static int ag__bw_slice_backward(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d g = the slice of d y */
+    int dim = (int)y->ip[0];
+    int64_t len = y->in[0]->shape[dim];
+    gin[0] = ag_slice(g, dim, y->ip[1], y->ip[1] + (len - 1) * y->ip[2] + 1, y->ip[2]);
+    return 0;
+}
+
+AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
+    ag_tensor **in, *y, *first = NULL;
+    ag_ctx *ctx;
+    int64_t sh[AG_MAX_DIMS], off = 0;
+    int i, j, dtype = AG_F32;
+    char s1[200], s2[200];
+    if (!ts || n <= 0) return NULL;   /* no tensor, no context to report to */
+    for (i = 0; i < n && !first; i++) first = ts[i];
+    if (!first) return NULL;
+    ctx = first->ctx;
+    for (i = 0; i < n; i++) {
+        if (!ts[i]) { ag__fail(ctx, "cat: tensor %d is NULL", i); return NULL; }
+        if (ts[i]->ctx != ctx) { ag__fail(ctx, "cat: tensors belong to different contexts"); return NULL; }
+        if (ts[i]->dtype == AG_F64) dtype = AG_F64;
+    }
+    if (first->ndim == 0) { ag__fail(ctx, "cat: 0-d tensors cannot be concatenated (use ag_stack)"); return NULL; }
+    if (!ag__dim(ctx, "cat", first->ndim, dim, &dim)) return NULL;
+    for (j = 0; j < first->ndim; j++) sh[j] = first->shape[j];
+    sh[dim] = 0;
+    for (i = 0; i < n; i++) {
+        bool ok = ts[i]->ndim == first->ndim;
+        for (j = 0; ok && j < first->ndim; j++) if (j != dim && ts[i]->shape[j] != first->shape[j]) ok = false;
+        if (!ok) {
+            ag__fail(ctx, "cat: tensor %d has shape %s, expected %s except in dim %d", i, AG__SHAPE(s1, ts[i]), AG__SHAPE(s2, first), dim);
+            return NULL;
+        }
+        sh[dim] += ts[i]->shape[dim];
+    }
+    in = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)n, 16);
+    y = in ? ag__result(ctx, dtype, first->ndim, sh, n) : NULL;
+    if (!y) return NULL;
+    for (i = 0; i < n; i++) {
+        ag_tensor *win;
+        in[i] = ag_to(ts[i], (ag_dtype)dtype);   /* mixed dtypes promote to F64 */
+        if (!in[i]) return NULL;
+        for (j = 0; j < y->ndim; j++) sh[j] = in[i]->shape[j];
+        win = ag__view_of(y, y->ndim, sh, y->stride, off * y->stride[dim]);
+        if (!win) return NULL;
+        ag__copy_into(win, in[i]);
+        off += in[i]->shape[dim];
+    }
+    y->ip[0] = dim;
+    return ag__finish(y, AG__OP_cat, n, in);
+}
+static int ag__bw_cat(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x_i = the slice of d y where x_i went */
+    int i, dim = (int)y->ip[0];
+    int64_t off = 0;
+    for (i = 0; i < y->nin; i++) {
+        int64_t len = y->in[i]->shape[dim];
+        if (AG__NEED(i)) gin[i] = ag_slice(g, dim, off, off + len, 1);
+        off += len;
+    }
+    return 0;
+}
+AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
+    ag_tensor **u, *first = NULL;
+    int i;
+    if (!ts || n <= 0) return NULL;
+    for (i = 0; i < n && !first; i++) first = ts[i];
+    if (!first) return NULL;
+    for (i = 0; i < n; i++) if (!ts[i]) { ag__fail(first->ctx, "stack: tensor %d is NULL", i); return NULL; }
+    for (i = 0; i < n; i++) {
+        char s1[200], s2[200];
+        int j;
+        bool same = ts[i]->ndim == first->ndim;
+        for (j = 0; same && j < first->ndim; j++) same = ts[i]->shape[j] == first->shape[j];
+        if (!same) { ag__fail(first->ctx, "stack: tensor %d has shape %s, expected %s", i, AG__SHAPE(s1, ts[i]), AG__SHAPE(s2, first)); return NULL; }
+    }
+    if (!ag__dim(first->ctx, "stack", first->ndim + 1, dim, &dim)) return NULL;
+    u = (ag_tensor **)ag__arena_alloc(first->ctx, sizeof(ag_tensor *) * (size_t)n, 16);
+    if (!u) return NULL;
+    for (i = 0; i < n; i++) if (!(u[i] = ag_unsqueeze(ts[i], dim))) return NULL;
+    return ag_cat(u, n, dim);
+}
+
+/* ---- row gather / scatter (embedding lookup; the target pick of cross_entropy) ---- */
+static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx);
+static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, int64_t rows) {
+    int64_t sh[AG_MAX_DIMS], row, i, j;
+    ag_tensor *y, *src;
+    int k;
+    if (!g) return NULL;
+    sh[0] = rows;
+    for (k = 1; k < g->ndim; k++) sh[k] = g->shape[k];
+    y = ag__result(g->ctx, g->dtype, g->ndim, sh, 1);
+    src = y ? ag__dense(g) : NULL;
+    if (!src) return NULL;
+    row = rows ? y->numel / rows : 0;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < row; j++) {
+            if (y->dtype == AG_F32) ((float *)y->data)[idx[i] * row + j] += ((float *)src->data)[i * row + j];
+            else ((double *)y->data)[idx[i] * row + j] += ((double *)src->data)[i * row + j];
+        }
+    y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = rows;
+    return ag__finish1(y, AG__OP_scatter_add_rows, g);
+}
+static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx) {
+    int64_t sh[AG_MAX_DIMS], row, i;
+    ag_tensor *y, *src;
+    size_t es;
+    int k;
+    if (!table) return NULL;
+    sh[0] = n;
+    for (k = 1; k < table->ndim; k++) sh[k] = table->shape[k];
+    y = ag__result(table->ctx, table->dtype, table->ndim, sh, 1);
+    src = y ? ag__dense(table) : NULL;
+    if (!src) return NULL;
+    es = ag__esize(table->dtype);
+    row = table->shape[0] ? table->numel / table->shape[0] : 0;
+    for (i = 0; i < n; i++) memcpy(y->data + (size_t)(i * row) * es, src->data + (size_t)(idx[i] * row) * es, (size_t)row * es);
+    y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = table->shape[0];
+    return ag__finish1(y, AG__OP_gather_rows, table);
+}
+static int ag__bw_gather_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d table[idx[i]] += d y[i] */
+    gin[0] = ag__scatter_rows(g, y->ip[0], (const int64_t *)y->extra, y->ip[1]);
+    return 0;
+}
+static int ag__bw_scatter_add_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d g[i] = d y[idx[i]] */
+    gin[0] = ag__gather(g, y->ip[0], (const int64_t *)y->extra);
+    return 0;
+}
+AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index) {
+    int64_t *idx, i;
+    char s[200];
+    if (!table) return NULL;
+    if (table->ndim < 1) { ag__fail(table->ctx, "gather_rows: the table must have at least 1 dim, got a 0-d tensor"); return NULL; }
+    if (n < 0 || (n > 0 && !index)) { ag__fail(table->ctx, "gather_rows: %s index of %lld entries", index ? "invalid" : "NULL", (long long)n); return NULL; }
+    idx = (int64_t *)ag__arena_alloc(table->ctx, sizeof(int64_t) * (size_t)(n ? n : 1), 16);
+    if (!idx) return NULL;
+    for (i = 0; i < n; i++) {
+        if (index[i] < 0 || index[i] >= table->shape[0]) {
+            ag__fail(table->ctx, "gather_rows: index %d at position %lld is out of range for a table of shape %s",
+                     (int)index[i], (long long)i, AG__SHAPE(s, table));
+            return NULL;
+        }
+        idx[i] = index[i];
+    }
+    return ag__gather(table, n, idx);
+}
+
+/* ---- elementwise, two inputs, broadcasting ---- */
+/* PyTorch's promotion: F64 wins, except that a 0-d tensor does not promote one with dims */
+static int ag__result_dtype(const ag_tensor *a, const ag_tensor *b) {
+    if (a->dtype == b->dtype) return a->dtype;
+    if (a->ndim == 0 && b->ndim > 0) return b->dtype;
+    if (b->ndim == 0 && a->ndim > 0) return a->dtype;
+    return AG_F64;
+}
+static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_tensor *b, int *ndim, int64_t *shape) {
+    int nd = a->ndim > b->ndim ? a->ndim : b->ndim, i;
+    char s1[200], s2[200];
+    for (i = 0; i < nd; i++) {
+        int ia = i - (nd - a->ndim), ib = i - (nd - b->ndim);
+        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            ag__fail(a->ctx, "%s: shapes %s and %s cannot be broadcast (dim %d: %lld vs %lld)", op, AG__SHAPE(s1, a), AG__SHAPE(s2, b),
+                     i, (long long)da, (long long)db);
+            return false;
+        }
+        shape[i] = da == 1 ? db : da;
+    }
+    *ndim = nd;
+    return true;
+}
+static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
+    const char *name = ag__ops[op].name;
+    int64_t shape[AG_MAX_DIMS];
+    int nd, dt;
+    ag_tensor *y;
+    ag__iter it;
+    ag__kern k;
+    ag_ctx *ctx = ag__ctx2(name, a, b);
+    if (!ctx) return NULL;
+    dt = ag__result_dtype(a, b);
+    a = ag_to(a, (ag_dtype)dt);
+    b = ag_to(b, (ag_dtype)dt);
+    if (!a || !b || !ag__broadcast_shape(name, a, b, &nd, shape)) return NULL;
+    y = ag__result(ctx, dt, nd, shape, 2);
+    if (!y) return NULL;
+    ag__iter_init(&it, nd, shape);
+    ag__iter_add_tensor(&it, y);
+    ag__iter_add_tensor(&it, a);
+    ag__iter_add_tensor(&it, b);
+    k.op = op; k.a = k.b = 0;
+    ag__iter_run(&it, dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+    return ag__finish2(y, op, a, b);
+}
+AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_add, a, b); }
+AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_sub, a, b); }
+AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_mul, a, b); }
+AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_div, a, b); }
+AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_maximum, a, b); }
+AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_minimum, a, b); }
+
+static int ag__bw_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = d y (summed to shape) */
+    if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(g, y->in[1]);
+    return 0;
+}
+static int ag__bw_sub(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = -d y */
+    if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(g), y->in[1]);
+    return 0;
+}
+static int ag__bw_mul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y * b, d b = d y * a */
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, y->in[1]), y->in[0]);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, y->in[0]), y->in[1]);
+    return 0;
+}
+static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y / b, d b = -d y * a / b^2 */
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_div(g, b), a);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(ag_div(ag_mul(g, a), ag_mul(b, b))), b);
+    return 0;
+}
+/* d a = d y * [a wins] (1/2 on ties), d b = d y * [b wins] */
+static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin, bool is_max) {
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    ag_tensor *wa = ag_add(is_max ? ag__binary(AG__OP_gt, a, b) : ag__binary(AG__OP_gt, b, a), ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5));
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, wa), a);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_add_scalar(ag_neg(wa), 1.0)), b);
+    return 0;
+}
+static int ag__bw_maximum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_extremum(y, g, gin, true); }
+static int ag__bw_minimum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_extremum(y, g, gin, false); }
+
+/* ---- elementwise, one input ---- */
+static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
+    ag_tensor *y;
+    ag__iter it;
+    ag__kern k;
+    if (!x) return NULL;
+    y = ag__result(x->ctx, x->dtype, x->ndim, x->shape, 1);
+    if (!y) return NULL;
+    ag__iter_init(&it, x->ndim, x->shape);
+    ag__iter_add_tensor(&it, y);
+    ag__iter_add_tensor(&it, x);
+    k.op = op; k.a = a; k.b = b;
+    ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
+    y->fp[0] = a; y->fp[1] = b;
+    return ag__finish1(y, op, x);
+}
+AG_API ag_tensor *ag_neg(ag_tensor *t) { return ag__unary(AG__OP_neg, t, 0, 0); }
+AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { return ag__unary(AG__OP_pow, t, e, 0); }
+AG_API ag_tensor *ag_add_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_add_scalar, t, s, 0); }
+AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_mul_scalar, t, s, 0); }
+AG_API ag_tensor *ag_exp(ag_tensor *t) { return ag__unary(AG__OP_exp, t, 0, 0); }
+AG_API ag_tensor *ag_log(ag_tensor *t) { return ag__unary(AG__OP_log, t, 0, 0); }
+AG_API ag_tensor *ag_sqrt(ag_tensor *t) { return ag__unary(AG__OP_sqrt, t, 0, 0); }
+AG_API ag_tensor *ag_abs(ag_tensor *t) { return ag__unary(AG__OP_abs, t, 0, 0); }
+AG_API ag_tensor *ag_tanh(ag_tensor *t) { return ag__unary(AG__OP_tanh, t, 0, 0); }
+AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { return ag__unary(AG__OP_sigmoid, t, 0, 0); }
+AG_API ag_tensor *ag_relu(ag_tensor *t) { return ag__unary(AG__OP_relu, t, 0, 0); }
+AG_API ag_tensor *ag_leaky_relu(ag_tensor *t, double slope) { return ag__unary(AG__OP_leaky_relu, t, slope, 0); }
+AG_API ag_tensor *ag_gelu(ag_tensor *t) { return ag__unary(AG__OP_gelu, t, 0, 0); }
+AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { return ag__unary(AG__OP_gelu_tanh, t, 0, 0); }
+AG_API ag_tensor *ag_silu(ag_tensor *t) { return ag__unary(AG__OP_silu, t, 0, 0); }
+AG_API ag_tensor *ag_erf(ag_tensor *t) { return ag__unary(AG__OP_erf, t, 0, 0); }
+AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
+    if (t && !(lo <= hi)) { ag__fail(t->ctx, "clamp: lo %g is greater than hi %g", lo, hi); return NULL; }
+    return ag__unary(AG__OP_clamp, t, lo, hi);
+}
+
+#define AG__X y->in[0]
+static int ag__bw_neg(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = ag_neg(g); return 0; }   /* d x = -d y */
+static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y * p x^(p-1) */
+    double p = y->fp[0];
+    gin[0] = ag_mul(g, ag_mul_scalar(ag_pow(AG__X, p - 1.0), p));
+    return 0;
+}
+static int ag__bw_add_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
+static int ag__bw_mul_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul_scalar(g, y->fp[0]); return 0; }   /* d x = s d y */
+static int ag__bw_exp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, y); return 0; }   /* d x = d y * y */
+static int ag__bw_log(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, AG__X); return 0; }   /* d x = d y / x */
+static int ag__bw_sqrt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, ag_mul_scalar(y, 2.0)); return 0; }   /* d x = d y / (2 y) */
+static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
+static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (1 - y^2) */
+    gin[0] = ag_mul(g, ag_add_scalar(ag_neg(ag_mul(y, y)), 1.0));
+    return 0;
+}
+static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y (1 - y) */
+    gin[0] = ag_mul(g, ag_mul(y, ag_add_scalar(ag_neg(y), 1.0)));
+    return 0;
+}
+static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)); return 0; }   /* d x = d y [x > 0] */
+static int ag__bw_leaky_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (x > 0 ? 1 : slope) */
+    gin[0] = ag_mul(g, ag__unary(AG__OP_leaky_mask, AG__X, y->fp[0], 0));
+    return 0;
+}
+static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (Phi(x) + x phi(x)) */
+    ag_tensor *x = AG__X;
+    ag_tensor *Phi = ag_mul_scalar(ag_add_scalar(ag_erf(ag_mul_scalar(x, 0.70710678118654752)), 1.0), 0.5);
+    ag_tensor *phi = ag_mul_scalar(ag_exp(ag_mul_scalar(ag_mul(x, x), -0.5)), 0.39894228040143268);
+    gin[0] = ag_mul(g, ag_add(Phi, ag_mul(x, phi)));
+    return 0;
+}
+static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    /* u = k0 (x + k1 x^3), t = tanh u: d x = d y (0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2)) */
+    const double k0 = 0.79788456080286536, k1 = 0.044715;
+    ag_tensor *x = AG__X, *x2 = ag_mul(x, x);
+    ag_tensor *t = ag_tanh(ag_mul_scalar(ag_add(x, ag_mul_scalar(ag_mul(x2, x), k1)), k0));
+    ag_tensor *left = ag_mul_scalar(ag_add_scalar(t, 1.0), 0.5);
+    ag_tensor *du = ag_mul_scalar(ag_add_scalar(ag_mul_scalar(x2, 3.0 * k1), 1.0), k0);
+    ag_tensor *right = ag_mul(ag_mul_scalar(x, 0.5), ag_mul(ag_add_scalar(ag_neg(ag_mul(t, t)), 1.0), du));
+    gin[0] = ag_mul(g, ag_add(left, right));
+    return 0;
+}
+static int ag__bw_silu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* s = sigmoid x: d x = d y s (1 + x (1 - s)) */
+    ag_tensor *x = AG__X, *s = ag_sigmoid(x);
+    gin[0] = ag_mul(g, ag_mul(s, ag_add_scalar(ag_mul(x, ag_add_scalar(ag_neg(s), 1.0)), 1.0)));
+    return 0;
+}
+static int ag__bw_erf(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y 2/sqrt(pi) exp(-x^2) */
+    ag_tensor *x = AG__X;
+    gin[0] = ag_mul(g, ag_mul_scalar(ag_exp(ag_neg(ag_mul(x, x))), 1.1283791670955126));
+    return 0;
+}
+static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [lo <= x <= hi] */
+    gin[0] = ag_mul(g, ag__unary(AG__OP_clamp_mask, AG__X, y->fp[0], y->fp[1]));
+    return 0;
+}
+
+/* ---- reductions ---- */
+/* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
+static ag_tensor *ag__reduce(ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
+    int64_t kshape[AG_MAX_DIMS], fshape[AG_MAX_DIMS], ast[AG_MAX_DIMS];
+    int i, fnd = 0, kop = op == AG__OP_mean ? AG__OP_sum : op;
+    ag_tensor *y;
+    double *acc, init;
+    ag__mark m;
+    ag__iter it;
+    ag__kern k;
+    int64_t j;
+    if (!x) return NULL;
+    for (i = 0; i < x->ndim; i++) {
+        kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
+        if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = kshape[i];
+    }
+    if (kop != AG__OP_sum && x->numel == 0) { char s[200]; ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", ag__ops[op].name, AG__SHAPE(s, x)); return NULL; }
+    y = ag__result(x->ctx, x->dtype, fnd, fshape, 1);
+    if (!y) return NULL;
+    m = ag__arena_mark(x->ctx);
+    acc = (double *)ag__arena_alloc(x->ctx, sizeof(double) * (size_t)(y->numel ? y->numel : 1), 16);
+    if (!acc) return NULL;
+    init = kop == AG__OP_sum ? 0.0 : kop == AG__OP_max ? -HUGE_VAL : HUGE_VAL;
+    for (j = 0; j < y->numel; j++) acc[j] = init;
+    ag__contig_strides(x->ndim, kshape, ast);
+    for (i = 0; i < x->ndim; i++) if ((mask >> i) & 1) ast[i] = 0;
+    ag__iter_init(&it, x->ndim, x->shape);
+    ag__iter_add(&it, acc, 8, ast);
+    ag__iter_add_tensor(&it, x);
+    k.op = kop; k.a = k.b = 0;
+    ag__iter_run(&it, x->dtype == AG_F32 ? ag__reduce_row_f32 : ag__reduce_row_f64, &k);
+    for (j = 0; j < y->numel; j++) {
+        if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j] * scale);
+        else ((double *)y->data)[j] = acc[j] * scale;
+    }
+    ag__arena_release(x->ctx, m);
+    y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = scale;
+    return ag__finish1(y, op, x);
+}
+/* g reshaped to the keepdim shape of a reduction of x */
+static ag_tensor *ag__keepdim(ag_tensor *g, const ag_tensor *x, unsigned mask) {
+    int64_t sh[AG_MAX_DIMS];
+    int i;
+    for (i = 0; i < x->ndim; i++) sh[i] = (mask >> i) & 1 ? 1 : x->shape[i];
+    return ag_reshape(g, x->ndim, sh);
+}
+static int ag__bw_sum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = expand(d y) * scale */
+    ag_tensor *x = AG__X, *gk = ag__keepdim(g, x, (unsigned)y->ip[0]);
+    if (y->fp[0] != 1.0) gk = ag_mul_scalar(gk, y->fp[0]);
+    gin[0] = ag_expand(gk, x->ndim, x->shape);
+    return 0;
+}
+static int ag__bw_mean(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_sum(y, g, gin); }   /* d x = expand(d y) / n */
+static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x == max] / (number of maxima) */
+    ag_tensor *x = AG__X;
+    unsigned mask = (unsigned)y->ip[0];
+    ag_tensor *hit = ag__binary(AG__OP_eq, x, ag__keepdim(y, x, mask));
+    ag_tensor *count = ag__reduce(hit, AG__OP_sum, mask, true, 1.0);
+    gin[0] = ag_mul(ag__keepdim(g, x, mask), ag_div(hit, count));
+    return 0;
+}
+static int ag__bw_min(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_max(y, g, gin); }
+
+static unsigned ag__all_dims(const ag_tensor *t) { return t ? (1u << t->ndim) - 1u : 0; }
+static ag_tensor *ag__reduce_dim(const char *name, int op, ag_tensor *t, int dim, bool keepdim, bool mean) {
+    if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    return ag__reduce(t, op, 1u << dim, keepdim, mean ? 1.0 / (double)t->shape[dim] : 1.0);
+}
+AG_API ag_tensor *ag_sum(ag_tensor *t) { return ag__reduce(t, AG__OP_sum, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_mean(ag_tensor *t) { return t ? ag__reduce(t, AG__OP_mean, ag__all_dims(t), false, 1.0 / (double)t->numel) : NULL; }
+AG_API ag_tensor *ag_max(ag_tensor *t) { return ag__reduce(t, AG__OP_max, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_min(ag_tensor *t) { return ag__reduce(t, AG__OP_min, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("sum_dim", AG__OP_sum, t, dim, keepdim, false); }
+AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("mean_dim", AG__OP_mean, t, dim, keepdim, true); }
+AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("max_dim", AG__OP_max, t, dim, keepdim, false); }
+AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("min_dim", AG__OP_min, t, dim, keepdim, false); }
+
+/* var = sum((x - mean)^2) / (n - correction), built from ops */
+AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) {
+    ag_tensor *d;
+    double n, denom;
+    if (!t || !ag__dim(t->ctx, "var_dim", t->ndim, dim, &dim)) return NULL;
+    if (correction < 0) { ag__fail(t->ctx, "var_dim: correction must be >= 0, got %d", correction); return NULL; }
+    n = (double)t->shape[dim];
+    denom = n - correction > 0 ? n - correction : 0.0;
+    d = ag_sub(t, ag_mean_dim(t, dim, true));
+    return ag_mul_scalar(ag_sum_dim(ag_mul(d, d), dim, keepdim), 1.0 / denom);
+}
+AG_API ag_tensor *ag_var(ag_tensor *t, int correction) {
+    int64_t n;
+    if (!t) return NULL;
+    if (correction < 0) { ag__fail(t->ctx, "var: correction must be >= 0, got %d", correction); return NULL; }
+    n = t->numel;
+    return ag_var_dim(ag_reshape(t, 1, &n), 0, false, correction);
+}
+
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
+    int64_t sh[AG_MAX_DIMS], outer = 1, inner = 1, n, o, in, j;
+    int i, nd = 0;
+    ag_tensor *x, *y;
+    if (!t || !ag__dim(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
+    n = t->shape[dim];
+    if (n == 0) { char s[200]; ag__fail(t->ctx, "argmax: dim %d of shape %s is empty", dim, AG__SHAPE(s, t)); return NULL; }
+    for (i = 0; i < t->ndim; i++) {
+        if (i < dim) outer *= t->shape[i];
+        if (i > dim) inner *= t->shape[i];
+        if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
+    }
+    x = ag__dense(t);
+    y = x ? ag__result(t->ctx, AG_F64, nd, sh, 0) : NULL;
+    if (!y) return NULL;
+    for (o = 0; o < outer; o++)
+        for (in = 0; in < inner; in++) {
+            int64_t best = 0;
+            double bv = ag__load(x, o * n * inner + in);
+            for (j = 1; j < n; j++) {
+                double v = ag__load(x, (o * n + j) * inner + in);
+                if (v > bv || (v != v && bv == bv)) { bv = v; best = j; }
+            }
+            ((double *)y->data)[o * inner + in] = (double)best;
+        }
+    return y;
+}
+
+/* ---- matrix products ---- */
+/* a [..., M, K] @ b [..., K, N] with broadcast batch dims; a 1-D a is [1, K] and a 1-D b is [K, 1], dropped from the result */
+AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
+    int64_t ash[AG_MAX_DIMS + 1], ast[AG_MAX_DIMS + 1], bsh[AG_MAX_DIMS + 1], bst[AG_MAX_DIMS + 1];
+    int64_t ysh[AG_MAX_DIMS + 2], bsa[AG_MAX_DIMS], bsb[AG_MAX_DIMS], batch[AG_MAX_DIMS], nbatch = 1, M, K, N, bi;
+    int an, bn, nb, i, yn = 0, dt;
+    char s1[200], s2[200];
+    ag_tensor *y, *bp = NULL;
+    ag__mark m;
+    ag_ctx *ctx = ag__ctx2("matmul", a, b);
+    if (!ctx) return NULL;
+    if (a->ndim == 0 || b->ndim == 0) {
+        ag__fail(ctx, "matmul: %s @ %s: both arguments need at least 1 dim", AG__SHAPE(s1, a), AG__SHAPE(s2, b));
+        return NULL;
+    }
+    dt = ag__result_dtype(a, b);
+    a = ag_to(a, (ag_dtype)dt);
+    b = ag_to(b, (ag_dtype)dt);
+    if (!a || !b) return NULL;
+    an = a->ndim < 2 ? 2 : a->ndim;
+    bn = b->ndim < 2 ? 2 : b->ndim;
+    if (a->ndim == 1) { ash[0] = 1; ast[0] = 0; ash[1] = a->shape[0]; ast[1] = a->stride[0]; }
+    else for (i = 0; i < an; i++) { ash[i] = a->shape[i]; ast[i] = a->stride[i]; }
+    if (b->ndim == 1) { bsh[0] = b->shape[0]; bst[0] = b->stride[0]; bsh[1] = 1; bst[1] = 0; }
+    else for (i = 0; i < bn; i++) { bsh[i] = b->shape[i]; bst[i] = b->stride[i]; }
+    M = ash[an - 2]; K = ash[an - 1]; N = bsh[bn - 1];
+    if (bsh[bn - 2] != K) {
+        ag__fail(ctx, "matmul: %s @ %s: inner dimensions differ (%lld != %lld)", AG__SHAPE(s1, a), AG__SHAPE(s2, b),
+                 (long long)K, (long long)bsh[bn - 2]);
+        return NULL;
+    }
+    nb = (an > bn ? an : bn) - 2;
+    for (i = 0; i < nb; i++) {
+        int ia = i - (nb - (an - 2)), ib = i - (nb - (bn - 2));
+        int64_t da = ia >= 0 ? ash[ia] : 1, db = ib >= 0 ? bsh[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            ag__fail(ctx, "matmul: %s @ %s: batch dims cannot be broadcast (%lld vs %lld)", AG__SHAPE(s1, a), AG__SHAPE(s2, b),
+                     (long long)da, (long long)db);
+            return NULL;
+        }
+        batch[i] = da == 1 ? db : da;
+        bsa[i] = (ia >= 0 && ash[ia] != 1) ? ast[ia] : 0;
+        bsb[i] = (ib >= 0 && bsh[ib] != 1) ? bst[ib] : 0;
+        ysh[yn++] = batch[i];
+        nbatch *= batch[i];
+    }
+    if (a->ndim > 1) ysh[yn++] = M;
+    if (b->ndim > 1) ysh[yn++] = N;
+    if (yn > AG_MAX_DIMS) { ag__fail(ctx, "matmul: the result would have more than %d dims", AG_MAX_DIMS); return NULL; }
+    y = ag__result(ctx, dt, yn, ysh, 2);
+    if (!y) return NULL;
+    m = ag__arena_mark(ctx);
+    if (N > 1 && bst[bn - 1] != 1) {   /* the kernel wants B's rows dense: pack one [K, N] matrix at a time */
+        int64_t psh[2];
+        psh[0] = K; psh[1] = N;
+        bp = ag__alloc_tensor(ctx, dt, 2, psh, 0, true, false);
+        if (!bp) return NULL;
+    }
+    for (bi = 0; bi < nbatch; bi++) {
+        int64_t rem = bi, oa = 0, ob = 0, rsb = bst[bn - 2];
+        const char *bdata;
+        for (i = nb - 1; i >= 0; i--) { int64_t ix = rem % batch[i]; rem /= batch[i]; oa += ix * bsa[i]; ob += ix * bsb[i]; }
+        bdata = b->data + ob * (int64_t)ag__esize(dt);
+        if (bp) {
+            ag_tensor src;
+            src = *b;
+            src.ndim = 2; src.shape = bsh + bn - 2; src.stride = bst + bn - 2; src.data = (char *)bdata;
+            ag__copy_into(bp, &src);
+            bdata = bp->data; rsb = N;
+        }
+        if (dt == AG_F32)
+            ag__gemm_f32(M, N, K, (const float *)a->data + oa, ast[an - 2], ast[an - 1], (const float *)bdata, rsb, (float *)y->data + bi * M * N);
+        else
+            ag__gemm_f64(M, N, K, (const double *)a->data + oa, ast[an - 2], ast[an - 1], (const double *)bdata, rsb, (double *)y->data + bi * M * N);
+    }
+    ag__arena_release(ctx, m);
+    return ag__finish2(y, AG__OP_matmul, a, b);
+}
+static int ag__bw_matmul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y @ b^T, d b = a^T @ d y (summed over broadcast batch dims) */
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    ag_tensor *a2 = a->ndim == 1 ? ag_unsqueeze(a, 0) : a, *b2 = b->ndim == 1 ? ag_unsqueeze(b, 1) : b, *g2 = g;
+    if (b->ndim == 1) g2 = ag_unsqueeze(g2, g2 ? g2->ndim : 0);
+    if (a->ndim == 1) g2 = ag_unsqueeze(g2, g2 ? g2->ndim - 1 : 0);
+    if (!a2 || !b2 || !g2) return -1;
+    if (AG__NEED(0)) gin[0] = ag_reshape(ag__sum_to(ag_matmul(g2, ag_transpose(b2, -1, -2)), a2), a->ndim, a->shape);
+    if (AG__NEED(1)) gin[1] = ag_reshape(ag__sum_to(ag_matmul(ag_transpose(a2, -1, -2), g2), b2), b->ndim, b->shape);
+    return 0;
+}
+
+AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) {
+    char s1[200], s2[200];
+    ag_ctx *ctx = ag__ctx2("linear", x, W);
+    if (!ctx) return NULL;
+    if (W->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != W->shape[1]) {
+        ag__fail(ctx, "linear: x %s and W %s: W must be [out_features, in_features] with in_features = x's last dim",
+                 AG__SHAPE(s1, x), AG__SHAPE(s2, W));
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != W->shape[0])) {
+        ag__fail(ctx, "linear: bias %s does not match W %s (expected [%lld])", AG__SHAPE(s1, b), AG__SHAPE(s2, W), (long long)W->shape[0]);
+        return NULL;
+    }
+    if (b && b->ctx != ctx) { ag__fail(ctx, "linear: tensors belong to different contexts"); return NULL; }
+    {
+        ag_tensor *y = ag_matmul(x, ag_transpose(W, 0, 1));
+        return b ? ag_add(y, b) : y;
+    }
+}
+
+/* ---- softmax family ---- */
+static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
+    int64_t outer = 1, inner = 1;
+    int i;
+    ag_tensor *x, *y;
+    if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    for (i = 0; i < t->ndim; i++) { if (i < dim) outer *= t->shape[i]; if (i > dim) inner *= t->shape[i]; }
+    x = ag__dense(t);
+    y = x ? ag__result(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
+    if (!y) return NULL;
+    if (t->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, t->shape[dim], inner, op == AG__OP_log_softmax);
+    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, t->shape[dim], inner, op == AG__OP_log_softmax);
+    y->ip[0] = dim;
+    return ag__finish1(y, op, t);
+}
+AG_API ag_tensor *ag_softmax(ag_tensor *t, int dim) { return ag__softmax("softmax", AG__OP_softmax, t, dim); }
+AG_API ag_tensor *ag_log_softmax(ag_tensor *t, int dim) { return ag__softmax("log_softmax", AG__OP_log_softmax, t, dim); }
+static int ag__bw_softmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = y (d y - sum(d y * y)) */
+    gin[0] = ag_mul(y, ag_sub(g, ag_sum_dim(ag_mul(g, y), (int)y->ip[0], true)));
+    return 0;
+}
+static int ag__bw_log_softmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y - exp(y) sum(d y) */
+    gin[0] = ag_sub(g, ag_mul(ag_exp(y), ag_sum_dim(g, (int)y->ip[0], true)));
+    return 0;
+}
+
+/* ---- losses and layers ---- */
+/* -mean(log_softmax(logits)[i, target_i]) */
+AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) {
+    int64_t N, C, i, flat[2], *idx;
+    char s[200];
+    ag_tensor *ls;
+    if (!logits) return NULL;
+    if (logits->ndim != 1 && logits->ndim != 2) {
+        ag__fail(logits->ctx, "cross_entropy: logits must be [N, C] or [C], got %s", AG__SHAPE(s, logits));
+        return NULL;
+    }
+    if (!targets) { ag__fail(logits->ctx, "cross_entropy: targets is NULL"); return NULL; }
+    N = logits->ndim == 2 ? logits->shape[0] : 1;
+    C = logits->shape[logits->ndim - 1];
+    idx = (int64_t *)ag__arena_alloc(logits->ctx, sizeof(int64_t) * (size_t)(N ? N : 1), 16);
+    if (!idx) return NULL;
+    for (i = 0; i < N; i++) {
+        if (targets[i] < 0 || targets[i] >= C) {
+            ag__fail(logits->ctx, "cross_entropy: target %d at row %lld is out of range for %lld classes (logits %s)",
+                     (int)targets[i], (long long)i, (long long)C, AG__SHAPE(s, logits));
+            return NULL;
+        }
+        idx[i] = i * C + targets[i];
+    }
+    ls = ag_log_softmax(logits, -1);
+    flat[0] = N * C; flat[1] = 1;
+    return ag_mul_scalar(ag_sum(ag__gather(ag_reshape(ls, 2, flat), N, idx)), -1.0 / (double)N);
+}
+
+AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b) {
+    char s1[200], s2[200];
+    int i;
+    ag_ctx *ctx = ag__ctx2("mse_loss", a, b);
+    if (!ctx) return NULL;
+    for (i = 0; i < a->ndim && a->ndim == b->ndim; i++) if (a->shape[i] != b->shape[i]) break;
+    if (a->ndim != b->ndim || i < a->ndim) { ag__fail(ctx, "mse_loss: shapes %s and %s differ", AG__SHAPE(s1, a), AG__SHAPE(s2, b)); return NULL; }
+    {
+        ag_tensor *d = ag_sub(a, b);
+        return ag_mean(ag_mul(d, d));
+    }
+}
+
+/* mean(max(x, 0) - x t + log(1 + exp(-|x|))): computed with ops, recorded as one node */
+AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) {
+    char s1[200], s2[200];
+    int i;
+    bool prev;
+    ag_tensor *v;
+    ag_ctx *ctx = ag__ctx2("bce_with_logits", x, t);
+    if (!ctx) return NULL;
+    for (i = 0; i < x->ndim && x->ndim == t->ndim; i++) if (x->shape[i] != t->shape[i]) break;
+    if (x->ndim != t->ndim || i < x->ndim) { ag__fail(ctx, "bce_with_logits: logits %s and targets %s differ in shape", AG__SHAPE(s1, x), AG__SHAPE(s2, t)); return NULL; }
+    if (x->dtype != t->dtype) { x = ag_to(x, AG_F64); t = ag_to(t, AG_F64); }
+    prev = ag_set_grad_enabled(ctx, false);
+    v = ag_mean(ag_add(ag_sub(ag_relu(x), ag_mul(x, t)), ag_log(ag_add_scalar(ag_exp(ag_neg(ag_abs(x))), 1.0))));
+    ag_set_grad_enabled(ctx, prev);
+    return ag__finish2(v, AG__OP_bce_with_logits, x, t);
+}
+static int ag__bw_bce_with_logits(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (sigmoid(x) - t) / n, d t = -d y x / n */
+    ag_tensor *x = y->in[0], *t = y->in[1];
+    double inv = 1.0 / (double)x->numel;
+    if (AG__NEED(0)) gin[0] = ag_mul(ag_mul_scalar(g, inv), ag_sub(ag_sigmoid(x), t));
+    if (AG__NEED(1)) gin[1] = ag_mul(ag_mul_scalar(g, -inv), x);
+    return 0;
+}
+
+/* (x - mean) / sqrt(var + eps) * weight + bias over the last dim, built from ops */
+AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double eps) {
+    char s1[200], s2[200];
+    int64_t D;
+    ag_tensor *xc, *y;
+    if (!x) return NULL;
+    if (x->ndim < 1) { ag__fail(x->ctx, "layer_norm: input must have at least 1 dim, got a 0-d tensor"); return NULL; }
+    D = x->shape[x->ndim - 1];
+    if (w && (w->ndim != 1 || w->shape[0] != D)) { ag__fail(x->ctx, "layer_norm: weight %s does not match input %s (expected [%lld])", AG__SHAPE(s1, w), AG__SHAPE(s2, x), (long long)D); return NULL; }
+    if (b && (b->ndim != 1 || b->shape[0] != D)) { ag__fail(x->ctx, "layer_norm: bias %s does not match input %s (expected [%lld])", AG__SHAPE(s1, b), AG__SHAPE(s2, x), (long long)D); return NULL; }
+    if (!(eps >= 0)) { ag__fail(x->ctx, "layer_norm: eps must be >= 0, got %g", eps); return NULL; }
+    xc = ag_sub(x, ag_mean_dim(x, -1, true));
+    y = ag_mul(xc, ag_pow(ag_add_scalar(ag_mean_dim(ag_mul(xc, xc), -1, true), eps), -0.5));
+    if (w) y = ag_mul(y, w);
+    if (b) y = ag_add(y, b);
+    return y;
+}
+
+/* x * mask / (1 - p), mask ~ Bernoulli(1 - p) from the context's RNG */
+AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) {
+    ag_tensor *mask;
+    int64_t i;
+    if (!t) return NULL;
+    if (!(p >= 0 && p <= 1)) { ag__fail(t->ctx, "dropout: p must be in [0, 1], got %g", p); return NULL; }
+    if (!training || p == 0) return t;
+    mask = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 0);
+    if (!mask) return NULL;
+    for (i = 0; i < mask->numel; i++) {
+        double keep = ag__rng_uniform(t->ctx) >= p ? 1.0 / (1.0 - p) : 0.0;
+        if (mask->dtype == AG_F32) ((float *)mask->data)[i] = (float)keep; else ((double *)mask->data)[i] = keep;
+    }
+    return ag_mul(t, mask);
+}
+
+/* ==== backward ====
+   Kahn's algorithm without recursion: pass 1 walks the graph from the root and
+   counts, for each node, how many of its consumers the walk reached; pass 2
+   runs a node's backward rule once all of its consumers have handed it their
+   gradient. The traversal stack is heap scratch on the context, reused. */
+static bool ag__stack_reserve(ag_ctx *ctx, size_t n) {
+    size_t cap;
+    ag_tensor **s;
+    if (n <= ctx->stack_cap) return true;
+    cap = ctx->stack_cap ? ctx->stack_cap * 2 : 1024;
+    if (cap < n) cap = n;
+    s = (ag_tensor **)ag__heap_alloc(ctx, cap * sizeof(ag_tensor *));
+    if (!s) { ag__fail(ctx, "backward: out of memory for a traversal stack of %zu nodes", cap); return false; }
+    if (ctx->stack) { memcpy(s, ctx->stack, ctx->stack_cap * sizeof(ag_tensor *)); ag__heap_free(ctx, ctx->stack); }
+    ctx->stack = s;
+    ctx->stack_cap = cap;
+    return true;
+}
+
+typedef struct { int n; ag_tensor *const *inputs; ag_tensor **grads; } ag__capture;
+
+static int ag__capture_slot(const ag__capture *cap, const ag_tensor *t) {
+    int i;
+    for (i = 0; i < cap->n; i++) if (cap->inputs[i] == t) return i;
+    return -1;
+}
+
+/* adds g into the leaf t's gradient (PyTorch's AccumulateGrad) */
+static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
+    ag_ctx *ctx = t->ctx;
+    ag_tensor *cur = ag_grad(t);
+    g = ag_to(g, (ag_dtype)t->dtype);
+    if (!g) return false;
+    if (cur && (t->flags & AG__GRAD_OWNED) && !create) {   /* in place, no allocation */
+        ag__iter it;
+        ag__kern k;
+        ag__iter_init(&it, cur->ndim, cur->shape);
+        ag__iter_add_tensor(&it, cur);
+        ag__iter_add_tensor(&it, cur);
+        ag__iter_add_tensor(&it, g);
+        k.op = AG__OP_add; k.a = k.b = 0;
+        ag__iter_run(&it, cur->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+        return true;
+    }
+    if (!cur && !create) {   /* first gradient: a buffer of our own (persistent for persistent tensors) */
+        ag_tensor *buf;
+        if (t->flags & AG__PERSISTENT) {
+            buf = (ag_tensor *)t->extra;
+            if (!buf) buf = ag__alloc_tensor(ctx, t->dtype, t->ndim, t->shape, 0, true, true);
+            t->extra = buf;
+        } else buf = ag__result(ctx, t->dtype, t->ndim, t->shape, 0);
+        if (!buf) return false;
+        ag__copy_into(buf, g);
+        t->grad = buf;
+        t->flags = (uint16_t)((t->flags & ~(AG__GRAD_OWNED | AG__GRAD_ARENA)) | AG__GRAD_OWNED |
+                              ((t->flags & AG__PERSISTENT) ? 0 : AG__GRAD_ARENA));
+        t->grad_gen = ctx->gen;
+        return true;
+    }
+    /* create_graph, or a gradient we do not own: out of place, in the arena */
+    t->grad = cur ? ag_add(cur, g) : g;
+    t->flags = (uint16_t)((t->flags & ~AG__GRAD_OWNED) | AG__GRAD_ARENA);
+    t->grad_gen = ctx->gen;
+    return t->grad != NULL;
+}
+
+static bool ag__same_shape(const ag_tensor *a, const ag_tensor *b) {
+    int i;
+    if (a->ndim != b->ndim) return false;
+    for (i = 0; i < a->ndim; i++) if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+/* hands g to input u of a node, or to the caller when u is captured */
+static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__capture *cap) {
+    if (u->op) { u->grad = u->grad ? ag_add(u->grad, g) : g; return u->grad != NULL; }
+    if (!cap) return ag__accumulate(u, g, create);
+    if (u->flags & AG__CAPTURE) {
+        int k = ag__capture_slot(cap, u);
+        cap->grads[k] = cap->grads[k] ? ag_add(cap->grads[k], g) : g;
+        return cap->grads[k] != NULL;
+    }
+    return true;   /* ag_grad_of leaves other leaves alone */
+}
+
+static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__capture *cap) {
+    ag_ctx *ctx = root->ctx;
+    bool create = opts && opts->create_graph, retain = create || (opts && opts->retain_graph), prev;
+    ag_tensor *seed = opts ? opts->grad : NULL;
+    char s1[200], s2[200];
+    size_t sp = 0;
+    uint32_t stamp;
+    int rc = 0;
+    if (!(root->flags & AG__REQ_GRAD)) {
+        ag__fail(ctx, "%s: the root %s does not require grad (no input that requires grad reached it, or it was made under no-grad)",
+                 name, AG__SHAPE(s1, root));
+        return -1;
+    }
+    if (seed) {
+        if (seed->ctx != ctx) { ag__fail(ctx, "%s: the seed gradient belongs to another context", name); return -1; }
+        if (!ag__same_shape(seed, root)) {
+            ag__fail(ctx, "%s: the seed gradient has shape %s but the root has shape %s", name, AG__SHAPE(s1, seed), AG__SHAPE(s2, root));
+            return -1;
+        }
+    } else if (root->numel != 1) {
+        ag__fail(ctx, "%s: the root has shape %s; a non-scalar root needs a seed gradient of that shape (opts.grad)", name, AG__SHAPE(s1, root));
+        return -1;
+    }
+    /* pass 1: reach every node, count its consumers, refuse released graphs */
+    stamp = ++ctx->visit;
+    if (root->op) {
+        if (!ag__stack_reserve(ctx, 1)) return -1;
+        root->mark = stamp; root->pending = 0; root->grad = NULL;
+        ctx->stack[sp++] = root;
+    }
+    while (sp) {
+        ag_tensor *t = ctx->stack[--sp];
+        int i;
+        if (t->flags & AG__RELEASED) {
+            ag__fail(ctx, "%s: the graph through '%s' %s was freed by an earlier backward; pass retain_graph = true to the first backward to go through it twice",
+                     name, t->op->name, AG__SHAPE(s1, t));
+            return -1;
+        }
+        for (i = 0; i < t->nin; i++) {
+            ag_tensor *u = t->in[i];
+            if (!(u->flags & AG__REQ_GRAD) || !u->op) continue;
+            if (u->mark == stamp) { u->pending++; continue; }
+            if (!ag__stack_reserve(ctx, sp + 1)) return -1;
+            u->mark = stamp; u->pending = 1; u->grad = NULL;
+            ctx->stack[sp++] = u;
+        }
+    }
+    /* pass 2: run the rules in an order where every gradient is complete */
+    prev = ag_set_grad_enabled(ctx, create);
+    if (!seed) seed = ag_ones(ctx, (ag_dtype)root->dtype, root->ndim, root->shape);
+    else seed = ag_to(seed, (ag_dtype)root->dtype);
+    if (!seed) { ag_set_grad_enabled(ctx, prev); return -1; }
+    if (!root->op) {
+        if (!ag__deliver(root, seed, create, cap)) rc = -1;
+        ag_set_grad_enabled(ctx, prev);
+        return rc;
+    }
+    root->grad = seed;
+    ctx->stack[sp++] = root;
+    while (sp && rc == 0) {
+        ag_tensor *t = ctx->stack[--sp], *g = t->grad, *few[4], **gin = few;
+        int i;
+        if (cap && (t->flags & AG__CAPTURE)) cap->grads[ag__capture_slot(cap, t)] = g;
+        if (t->nin > 4) gin = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)t->nin, 16);
+        if (!gin) { rc = -1; break; }
+        for (i = 0; i < t->nin; i++) gin[i] = NULL;
+        if (g && t->op->backward(t, g, gin) != 0) rc = -1;
+        for (i = 0; i < t->nin && rc == 0; i++) {
+            ag_tensor *u = t->in[i];
+            if (!(u->flags & AG__REQ_GRAD)) continue;
+            if (g && !gin[i]) { ag__fail(ctx, "%s: the backward of '%s' failed", name, t->op->name); rc = -1; break; }
+            if (g && !ag__deliver(u, gin[i], create, cap)) { rc = -1; break; }
+            if (u->op && --u->pending == 0) ctx->stack[sp++] = u;
+        }
+        if (!retain) t->flags |= AG__RELEASED;
+    }
+    ag_set_grad_enabled(ctx, prev);
+    return rc;
+}
+
+AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts) {
+    if (!root) return -1;
+    return ag__run_backward("backward", root, opts, NULL);
+}
+
+AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads) {
+    ag__capture cap;
+    int i, rc;
+    if (!root) return -1;
+    if (n < 0 || (n > 0 && (!inputs || !grads))) { ag__fail(root->ctx, "grad_of: need n >= 0 inputs and a grads array, got n = %d", n); return -1; }
+    for (i = 0; i < n; i++) {
+        if (!inputs[i]) { ag__fail(root->ctx, "grad_of: input %d is NULL", i); return -1; }
+        if (inputs[i]->ctx != root->ctx) { ag__fail(root->ctx, "grad_of: input %d belongs to another context", i); return -1; }
+        if (!(inputs[i]->flags & AG__REQ_GRAD)) { ag__fail(root->ctx, "grad_of: input %d does not require grad", i); return -1; }
+    }
+    for (i = 0; i < n; i++) { grads[i] = NULL; inputs[i]->flags |= AG__CAPTURE; }
+    cap.n = n; cap.inputs = inputs; cap.grads = grads;
+    rc = ag__run_backward("grad_of", root, opts, &cap);
+    for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__CAPTURE;
+    for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
+        if (!grads[i] && !(grads[i] = ag_zeros(root->ctx, (ag_dtype)inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape))) rc = -1;
+    return rc;
+}
+
+/* ==== the graph ==== */
+AG_API const char *ag_op(const ag_tensor *t) { return t && t->op ? t->op->name : NULL; }
+AG_API int ag_num_inputs(const ag_tensor *t) { return t && t->op ? t->nin : 0; }
+AG_API ag_tensor *ag_input(const ag_tensor *t, int i) {
+    if (!t) return NULL;
+    if (!t->op || i < 0 || i >= t->nin) {
+        ag__fail(t->ctx, "input: index %d is out of range for %s with %d inputs", i, t->op ? t->op->name : "a leaf", t->op ? t->nin : 0);
+        return NULL;
+    }
+    return t->in[i];
+}
+
+static void ag__dot_node(FILE *f, const ag_tensor *t) {
+    char s[200];
+    const char *kind = t->op ? t->op->name : (t->flags & AG__PERSISTENT) && (t->flags & AG__REQ_GRAD) ? "param"
+                     : (t->flags & AG__REQ_GRAD) ? "leaf" : "constant";
+    fprintf(f, "  n%d [label=\"%s\\n%s %s\"%s];\n", (int)t->pending, kind, AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype),
+            t->op ? "" : (t->flags & AG__REQ_GRAD) ? ", shape=ellipse, style=filled, fillcolor=\"#cfe8ff\"" : ", shape=ellipse");
+}
+AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) {
+    ag_ctx *ctx;
+    uint32_t stamp;
+    size_t sp = 0;
+    int32_t next_id = 0;
+    ag_tensor *r = (ag_tensor *)root;
+    if (!root) return -1;
+    ctx = root->ctx;
+    if (!f) { ag__fail(ctx, "graph_dot: FILE is NULL"); return -1; }
+    if (!ag__stack_reserve(ctx, 1)) return -1;
+    stamp = ++ctx->visit;
+    fprintf(f, "digraph autograd {\n  rankdir=BT;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    r->mark = stamp; r->pending = next_id++;
+    ag__dot_node(f, r);
+    ctx->stack[sp++] = r;
+    while (sp) {
+        ag_tensor *t = ctx->stack[--sp];
+        int i;
+        for (i = 0; t->op && i < t->nin; i++) {
+            ag_tensor *u = t->in[i];
+            if (u->mark != stamp) {
+                if (!ag__stack_reserve(ctx, sp + 1)) return -1;
+                u->mark = stamp; u->pending = next_id++;
+                ag__dot_node(f, u);
+                ctx->stack[sp++] = u;
+            }
+            fprintf(f, "  n%d -> n%d;\n", (int)u->pending, (int)t->pending);
+        }
+    }
+    fprintf(f, "}\n");
+    return 0;
+}
+
+/* ==== printing ==== */
+static void ag__print_value(FILE *f, double v) {
+    double a = fabs(v);
+    if (v != v || a == HUGE_VAL || (a != 0 && (a >= 1e5 || a < 1e-4))) fprintf(f, "%11.4e", v);
+    else fprintf(f, "%8.4f", v);
+}
+static void ag__print_dim(FILE *f, const ag_tensor *t, int d, int64_t off, int indent, bool summarize) {
+    int64_t n = t->shape[d], i;
+    fputc('[', f);
+    for (i = 0; i < n; i++) {
+        if (summarize && n > 6 && i == 3) {
+            fprintf(f, d == t->ndim - 1 ? " ...," : "\n%*s...,", indent + 1, "");
+            i = n - 3;
+        }
+        if (d == t->ndim - 1) { if (i) fputc(' ', f); ag__print_value(f, ag__load(t, off + i * t->stride[d])); }
+        else {
+            if (i) fprintf(f, "%*s", indent + 1, "");
+            ag__print_dim(f, t, d + 1, off + i * t->stride[d], indent + 1, summarize);
+        }
+        if (i < n - 1) fprintf(f, d == t->ndim - 1 ? "," : ",\n");
+    }
+    fputc(']', f);
+}
+AG_API void ag_print(const ag_tensor *t, FILE *f) {
+    char s[200];
+    if (!f) return;
+    if (!t) { fprintf(f, "tensor(NULL)\n"); return; }
+    fprintf(f, "tensor(");
+    if (t->ndim == 0) ag__print_value(f, ag__load(t, 0));
+    else if (t->numel == 0) fprintf(f, "[]");
+    else ag__print_dim(f, t, 0, 0, 7, t->numel > 1000);
+    fprintf(f, ", shape=%s, dtype=%s", AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype));
+    if (t->op) fprintf(f, ", op=%s", t->op->name);
+    else if (t->flags & AG__REQ_GRAD) fprintf(f, ", requires_grad");
+    fprintf(f, ")\n");
+}
+
+/* ==== gradient checking ==== */
+typedef struct { ag_fn f; void *user; int n; ag_tensor **v; ag_tensor *w; } ag__gradgrad;
+
+/* sum_i <d(out . w)/d input_i, v_i>: its gradient is the Hessian-vector product the second-order check needs */
+static ag_tensor *ag__gradgrad_fn(ag_ctx *ctx, ag_tensor **inputs, void *user) {
+    ag__gradgrad *gg = (ag__gradgrad *)user;
+    ag_tensor *out = gg->f(ctx, inputs, gg->user), *grads[16], *h = NULL;
+    ag_backward_opts o;
+    int i;
+    if (!out) return NULL;
+    memset(&o, 0, sizeof o);
+    o.grad = gg->w; o.create_graph = true;
+    if (ag_grad_of(out, &o, gg->n, inputs, grads) != 0) return NULL;
+    for (i = 0; i < gg->n; i++) {
+        ag_tensor *term = ag_sum(ag_mul(grads[i], gg->v[i]));
+        h = h ? ag_add(h, term) : term;
+    }
+    return h;
+}
+
+/* out . w in double */
+static bool ag__weighted_sum(ag_tensor *out, const double *w, double *res) {
+    ag_ctx *ctx = out->ctx;
+    ag__mark m = ag__arena_mark(ctx);
+    double *v = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(out->numel ? out->numel : 1), 16), s = 0;
+    int64_t i;
+    if (!v) return false;
+    ag_copy_out(out, AG_F64, v);
+    for (i = 0; i < out->numel; i++) s += v[i] * w[i];
+    ag__arena_release(ctx, m);
+    *res = s;
+    return true;
+}
+
+static double ag__hash_weight(uint64_t i) {   /* fixed pseudo-random weights in [-1, 1), away from 0 */
+    uint64_t s = i * 0x9E3779B97F4A7C15ull + 12345u;
+    double u = (double)(ag__splitmix(&s) >> 11) * (1.0 / 9007199254740992.0);
+    return u < 0.5 ? -1.0 + u : u;
+}
+
+static int ag__check_once(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inputs, double eps, double atol, double rtol,
+                          ag_gradcheck_result *res, int order, ag_tensor **w_out) {
+    ag_tensor *out, *wt, *grads[16];
+    ag_backward_opts o;
+    double *w, *ana;
+    int i, passed = 1;
+    int64_t j, k;
+    out = f(ctx, inputs, user);
+    if (!out) { ag__fail(ctx, "gradcheck: the function returned NULL"); return -1; }
+    wt = ag_new(ctx, AG_F64, out->ndim, out->shape);
+    if (!wt) return -1;
+    w = (double *)wt->data;
+    for (k = 0; k < out->numel; k++) w[k] = ag__hash_weight((uint64_t)k + (uint64_t)order * 7919u);
+    if (w_out) *w_out = wt;
+    memset(&o, 0, sizeof o);
+    o.grad = wt;
+    if (!(out->flags & AG__REQ_GRAD)) {   /* the output does not depend on the inputs: analytic gradients are zero */
+        for (i = 0; i < n; i++) if (!(grads[i] = ag_zeros(ctx, AG_F64, inputs[i]->ndim, inputs[i]->shape))) return -1;
+    } else if (ag_grad_of(out, &o, n, inputs, grads) != 0) return -1;
+    for (i = 0; i < n; i++) {
+        ag_tensor *x = inputs[i];
+        ana = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(x->numel ? x->numel : 1), 16);
+        if (!ana || ag_copy_out(grads[i], AG_F64, ana) != 0) return -1;
+        for (j = 0; j < x->numel; j++) {
+            int64_t off = 0, rem = j;
+            int d;
+            double *p, orig, lp, lm, num, err, rel;
+            ag__mark m;
+            for (d = x->ndim - 1; d >= 0; d--) { off += (rem % x->shape[d]) * x->stride[d]; rem /= x->shape[d]; }
+            p = (double *)x->data + off;
+            orig = *p;
+            m = ag__arena_mark(ctx);
+            *p = orig + eps; out = f(ctx, inputs, user);
+            if (!out || !ag__weighted_sum(out, w, &lp)) { *p = orig; ag__fail(ctx, "gradcheck: the function returned NULL"); return -1; }
+            ag__arena_release(ctx, m);
+            *p = orig - eps; out = f(ctx, inputs, user);
+            if (!out || !ag__weighted_sum(out, w, &lm)) { *p = orig; ag__fail(ctx, "gradcheck: the function returned NULL"); return -1; }
+            ag__arena_release(ctx, m);
+            *p = orig;
+            num = (lp - lm) / (2 * eps);
+            err = fabs(ana[j] - num);
+            rel = err / (fabs(num) > 1 ? fabs(num) : 1);
+            if (err > atol + rtol * fabs(num)) passed = 0;
+            if (err > res->max_abs_err || res->worst_input < 0) {
+                res->max_abs_err = err; res->worst_input = i; res->worst_index = j;
+                res->analytic = ana[j]; res->numeric = num; res->order = order;
+            }
+            if (rel > res->max_rel_err) res->max_rel_err = rel;
+        }
+    }
+    return passed;
+}
+
+AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inputs, const ag_gradcheck_opts *opts, ag_gradcheck_result *result) {
+    ag_gradcheck_result r;
+    double eps = 1e-6, atol = 1e-5, rtol = 1e-3;
+    bool prev;
+    int i, d, rc;
+    ag_tensor *w = NULL;
+    if (!ctx) return -1;
+    if (!f) { ag__fail(ctx, "gradcheck: the function is NULL"); return -1; }
+    if (n < 1 || n > 16 || !inputs) { ag__fail(ctx, "gradcheck: need 1 to 16 inputs, got %d", n); return -1; }
+    for (i = 0; i < n; i++) {
+        if (!inputs[i]) { ag__fail(ctx, "gradcheck: input %d is NULL", i); return -1; }
+        if (inputs[i]->ctx != ctx) { ag__fail(ctx, "gradcheck: input %d belongs to another context", i); return -1; }
+        if (inputs[i]->dtype != AG_F64) { ag__fail(ctx, "gradcheck: input %d is float32; finite differences need float64 inputs (use ag_to)", i); return -1; }
+        if (!(inputs[i]->flags & AG__REQ_GRAD)) { ag__fail(ctx, "gradcheck: input %d does not require grad", i); return -1; }
+        for (d = 0; d < inputs[i]->ndim; d++)
+            if (inputs[i]->stride[d] == 0 && inputs[i]->shape[d] > 1) { ag__fail(ctx, "gradcheck: input %d is an expanded view (stride 0)", i); return -1; }
+    }
+    if (opts) {
+        if (opts->eps > 0) eps = opts->eps;
+        if (opts->atol > 0) atol = opts->atol;
+        if (opts->rtol > 0) rtol = opts->rtol;
+    }
+    memset(&r, 0, sizeof r);
+    r.worst_input = -1;
+    prev = ag_set_grad_enabled(ctx, true);
+    rc = ag__check_once(ctx, f, user, n, inputs, eps, atol, rtol, &r, 1, &w);
+    if (rc >= 0 && opts && opts->second_order) {
+        ag__gradgrad gg;
+        ag_tensor *v[16];
+        int rc2 = 1;
+        gg.f = f; gg.user = user; gg.n = n; gg.v = v; gg.w = w;
+        for (i = 0; i < n && rc2 >= 0; i++) {
+            int64_t j;
+            v[i] = ag_new(ctx, AG_F64, inputs[i]->ndim, inputs[i]->shape);
+            if (!v[i]) rc2 = -1;
+            else for (j = 0; j < v[i]->numel; j++) ((double *)v[i]->data)[j] = ag__hash_weight((uint64_t)(j * 31 + i) + 99991u);
+        }
+        if (rc2 >= 0) rc2 = ag__check_once(ctx, ag__gradgrad_fn, &gg, n, inputs, eps, atol, rtol, &r, 2, NULL);
+        rc = rc2 < 0 ? -1 : (rc && rc2);
+    }
+    ag_set_grad_enabled(ctx, prev);
+    if (result) *result = r;
+    return rc;
+}
+
+#endif /* AUTOGRAD_IMPLEMENTATION_DONE */
+#endif /* AUTOGRAD_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the autograd.h developers
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+*/

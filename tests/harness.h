@@ -1,0 +1,27 @@
+/* harness.h - the few macros every test binary shares.
+   Each test file is one program: #define AUTOGRAD_IMPLEMENTATION, include
+   autograd.h and this file, call CHECK..., and end main with
+   `return harness_finish("name");`, which prints `name: N passed, N failed`.
+   tests/run_all.sh sums the binaries into the final `N passed, N failed`. */
+#ifndef AG_TEST_HARNESS_H
+#define AG_TEST_HARNESS_H
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int harness_passed, harness_failed;
+
+#define CHECK(cond, ...) do { \
+    if (cond) harness_passed++; \
+    else { harness_failed++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+           fprintf(stderr, __VA_ARGS__); fprintf(stderr, "\n"); } } while (0)
+
+/* |a - b| <= atol + rtol |b| */
+#define CHECK_CLOSE(a, b, atol, rtol, what) do { double ha_ = (a), hb_ = (b); \
+    CHECK(fabs(ha_ - hb_) <= (atol) + (rtol) * fabs(hb_), "%s: %.9g vs %.9g", (what), ha_, hb_); } while (0)
+
+static int harness_finish(const char *name) {
+    printf("%s: %d passed, %d failed\n", name, harness_passed, harness_failed);
+    return harness_failed ? 1 : 0;
+}
+#endif
