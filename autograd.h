@@ -578,12 +578,13 @@ static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64
     int64_t numel = 1; int i;
     size_t link = persistent ? ag__align_up(sizeof(ag__plink), 16) : 0;
     size_t head = ag__align_up(sizeof(ag_tensor) + 2 * (size_t)ndim * sizeof(int64_t) + (size_t)nin * sizeof(ag_tensor *), 16);
-    size_t data_off, bytes, total;
+    size_t data_off, bytes, total, dalign;
     char *mem;
     ag_tensor *t;
     for (i = 0; i < ndim; i++) numel *= shape[i];
     bytes = with_data ? (size_t)numel * ag__esize(dtype) : 0;
-    data_off = with_data ? ag__align_up(link + head, AG__DATA_ALIGN) : link + head;
+    dalign = bytes >= 256 ? AG__DATA_ALIGN : 16;   /* tiny tensors: no cache-line padding */
+    data_off = with_data ? ag__align_up(link + head, dalign) : link + head;
     total = data_off + bytes;
     if (persistent) {
         mem = (char *)ag__heap_alloc(ctx, total + AG__DATA_ALIGN);
@@ -592,9 +593,9 @@ static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64
         ctx->persist = (ag__plink *)mem;
         ctx->persistent_bytes += total + AG__DATA_ALIGN;
         /* align the data within the heap block */
-        data_off = with_data ? ag__align_up((size_t)mem + link + head, AG__DATA_ALIGN) - (size_t)mem : data_off;
+        data_off = with_data ? ag__align_up((size_t)mem + link + head, dalign) - (size_t)mem : data_off;
     } else {
-        mem = (char *)ag__arena_alloc(ctx, total, with_data ? AG__DATA_ALIGN : 16);
+        mem = (char *)ag__arena_alloc(ctx, total, with_data ? dalign : 16);
         if (!mem) return NULL;
     }
     t = (ag_tensor *)(mem + link);
@@ -2290,36 +2291,65 @@ AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) {
 }
 
 /* ==== printing ==== */
-static void ag__print_value(FILE *f, double v) {
-    double a = fabs(v);
-    if (v != v || a == HUGE_VAL || (a != 0 && (a >= 1e5 || a < 1e-4))) fprintf(f, "%11.4e", v);
-    else fprintf(f, "%8.4f", v);
+/* PyTorch's look: 4 decimals, scientific when the magnitudes need it, columns aligned */
+typedef struct { FILE *f; bool sci, ints, measure; int width; } ag__printer;
+static void ag__print_value(ag__printer *pr, double v) {
+    char buf[64];
+    int n = pr->sci ? snprintf(buf, sizeof buf, "%.4e", v) : pr->ints ? snprintf(buf, sizeof buf, "%.0f.", v)
+          : snprintf(buf, sizeof buf, "%.4f", v);
+    if (pr->measure) { if (n > pr->width) pr->width = n; }
+    else fprintf(pr->f, "%*s", pr->width, buf);
 }
-static void ag__print_dim(FILE *f, const ag_tensor *t, int d, int64_t off, int indent, bool summarize) {
+static void ag__print_dim(ag__printer *pr, const ag_tensor *t, int d, int64_t off, int indent, bool summarize) {
     int64_t n = t->shape[d], i;
-    fputc('[', f);
+    FILE *f = pr->measure ? NULL : pr->f;
+    bool last = d == t->ndim - 1;
+    if (f) fputc('[', f);
     for (i = 0; i < n; i++) {
         if (summarize && n > 6 && i == 3) {
-            fprintf(f, d == t->ndim - 1 ? " ...," : "\n%*s...,", indent + 1, "");
+            if (f) fprintf(f, last ? " ...," : "%*s...,\n", indent + 1, "");
             i = n - 3;
         }
-        if (d == t->ndim - 1) { if (i) fputc(' ', f); ag__print_value(f, ag__load(t, off + i * t->stride[d])); }
+        if (last) { if (f && i) fputc(' ', f); ag__print_value(pr, ag__load(t, off + i * t->stride[d])); }
         else {
-            if (i) fprintf(f, "%*s", indent + 1, "");
-            ag__print_dim(f, t, d + 1, off + i * t->stride[d], indent + 1, summarize);
+            if (f && i) fprintf(f, "%*s", indent + 1, "");
+            ag__print_dim(pr, t, d + 1, off + i * t->stride[d], indent + 1, summarize);
         }
-        if (i < n - 1) fprintf(f, d == t->ndim - 1 ? "," : ",\n");
+        if (f && i < n - 1) fprintf(f, last ? "," : ",\n");
     }
-    fputc(']', f);
+    if (f) fputc(']', f);
+}
+/* the largest and smallest non-zero magnitudes decide between fixed and scientific notation */
+static void ag__magnitudes(const ag_tensor *t, int d, int64_t off, double *hi, double *lo, bool *ints) {
+    int64_t i;
+    for (i = 0; i < t->shape[d]; i++) {
+        if (d < t->ndim - 1) ag__magnitudes(t, d + 1, off + i * t->stride[d], hi, lo, ints);
+        else {
+            double a = fabs(ag__load(t, off + i * t->stride[d]));
+            if (a != a || a == HUGE_VAL) continue;
+            if (a != floor(a)) *ints = false;
+            if (a > *hi) *hi = a;
+            if (a != 0 && a < *lo) *lo = a;
+        }
+    }
 }
 AG_API void ag_print(const ag_tensor *t, FILE *f) {
     char s[200];
+    ag__printer pr;
+    double hi = 0, lo = HUGE_VAL;
     if (!f) return;
     if (!t) { fprintf(f, "tensor(NULL)\n"); return; }
+    pr.f = f; pr.width = 0; pr.ints = t->ndim > 0;
+    if (t->ndim > 0 && t->numel > 0) ag__magnitudes(t, 0, 0, &hi, &lo, &pr.ints);
+    pr.sci = !pr.ints && (hi > 1e8 || (lo != HUGE_VAL && hi / lo > 1000));
     fprintf(f, "tensor(");
-    if (t->ndim == 0) ag__print_value(f, ag__load(t, 0));
+    if (t->ndim == 0) { pr.measure = false; ag__print_value(&pr, ag__load(t, 0)); }
     else if (t->numel == 0) fprintf(f, "[]");
-    else ag__print_dim(f, t, 0, 0, 7, t->numel > 1000);
+    else {
+        bool summarize = t->numel > 1000;
+        pr.measure = true;  ag__print_dim(&pr, t, 0, 0, 7, summarize);
+        pr.measure = false; ag__print_dim(&pr, t, 0, 0, 7, summarize);
+    }
     fprintf(f, ", shape=%s, dtype=%s", AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype));
     if (t->op) fprintf(f, ", op=%s", t->op->name);
     else if (t->flags & AG__REQ_GRAD) fprintf(f, ", requires_grad");
