@@ -1534,7 +1534,7 @@ static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_ten
 }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op].name;
-    int64_t shape[AG_MAX_DIMS];
+    int64_t shape[AG_MAX_DIMS] = {0};
     int nd, dt;
     ag_tensor *y;
     ag__iter it;
@@ -2139,7 +2139,7 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
     bool create = opts && opts->create_graph, retain = create || (opts && opts->retain_graph), prev;
     ag_tensor *seed = opts ? opts->grad : NULL;
     char s1[200], s2[200];
-    size_t sp = 0;
+    size_t sp = 0, nodes = 1;
     uint32_t stamp;
     int rc = 0;
     if (!(root->flags & AG__REQ_GRAD)) {
@@ -2179,8 +2179,10 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
             if (!ag__stack_reserve(ctx, sp + 1)) return -1;
             u->mark = stamp; u->pending = 1; u->grad = NULL;
             ctx->stack[sp++] = u;
+            nodes++;
         }
     }
+    if (!ag__stack_reserve(ctx, nodes)) return -1;   /* pass 2 pushes each node at most once */
     /* pass 2: run the rules in an order where every gradient is complete */
     prev = ag_set_grad_enabled(ctx, create);
     if (!seed) seed = ag_ones(ctx, (ag_dtype)root->dtype, root->ndim, root->shape);
