@@ -314,10 +314,10 @@ struct ag_tensor {
     int64_t ip[3];
     void *extra;              /* op data (index arrays, permutations); persistent leaf: its grad buffer */
     uint32_t grad_gen, mark;
-    int32_t pending;          /* backward: consumers not yet done */
+    int32_t pending;          /* backward: consumers not yet done; graph_dot: node id */
     uint16_t flags;
     uint8_t ndim, dtype;
-    int32_t nin;
+    int32_t nin;              /* inputs of the op (before recording: room for them) */
 };
 
 typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
@@ -607,6 +607,7 @@ static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64
     t->shape = (int64_t *)(t + 1);
     t->stride = t->shape + ndim;
     t->in = (ag_tensor **)(t->stride + ndim);
+    t->nin = nin;   /* room for inputs; ag__finish sets the real count */
     for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
     ag__contig_strides(ndim, shape, t->stride);
     if (with_data) {
@@ -666,6 +667,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
     if (!y) return NULL;
     if (ag__differentiable(op) && y->ctx->grad_enabled)
         for (i = 0; i < nin; i++) if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
+    AG_ASSERT(nin <= y->nin);   /* the result was allocated with room for its inputs */
     if (!req) return y;   /* a constant: a leaf that needs no gradient */
     y->op = &ag__ops[op];
     y->nin = nin;
@@ -1996,7 +1998,7 @@ AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) {
     char s1[200], s2[200];
     int i;
     bool prev;
-    ag_tensor *v;
+    ag_tensor *v, *y;
     ag_ctx *ctx = ag__ctx2("bce_with_logits", x, t);
     if (!ctx) return NULL;
     for (i = 0; i < x->ndim && x->ndim == t->ndim; i++) if (x->shape[i] != t->shape[i]) break;
@@ -2005,7 +2007,10 @@ AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) {
     prev = ag_set_grad_enabled(ctx, false);
     v = ag_mean(ag_add(ag_sub(ag_relu(x), ag_mul(x, t)), ag_log(ag_add_scalar(ag_exp(ag_neg(ag_abs(x))), 1.0))));
     ag_set_grad_enabled(ctx, prev);
-    return ag__finish2(v, AG__OP_bce_with_logits, x, t);
+    y = v ? ag__result(ctx, v->dtype, 0, NULL, 2) : NULL;   /* a node with room for both inputs */
+    if (!y) return NULL;
+    ag__copy_into(y, v);
+    return ag__finish2(y, AG__OP_bce_with_logits, x, t);
 }
 static int ag__bw_bce_with_logits(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (sigmoid(x) - t) / n, d t = -d y x / n */
     ag_tensor *x = y->in[0], *t = y->in[1];

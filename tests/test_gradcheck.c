@@ -1,0 +1,767 @@
+/* test_gradcheck.c - finite-difference gradient checks (F64) of every differentiable op.
+
+   Build:  cc -std=c99 -O1 -I. tests/test_gradcheck.c -lm -o build/test_gradcheck
+   Run:    build/test_gradcheck [-v] [substring]
+           -v prints every case with its worst error; a substring runs only the
+           cases whose op name contains it (e.g. "matmul").
+
+   Table-driven: each row of `cases` is one op with its input shapes, how to draw
+   the inputs (so they stay away from kinks, ties, clamp bounds and log/sqrt/pow
+   singularities) and its extra arguments. Each row runs with contiguous inputs
+   and, where an input has the dims for it, with non-contiguous inputs: the leaf
+   that requires grad is a larger tensor and the op sees a view of it built
+   inside the checked function (a transpose of the last two dims, or a step-2
+   slice of dim 0). Each (row, layout) is checked at order 1 and, with
+   create_graph, at order 2 (ag_gradcheck_opts.second_order). One CHECK per
+   (row, layout, order) names the op, the shapes, the layout, the order and the
+   worst error. The context is reset after every row and layout.
+
+   Then 240 cases drawn at random from a pool of ops: shapes (0 to 3 dims of 1 to 4),
+   broadcast partners, reduction dims (positive or negative), keepdim and matmul
+   batch shapes all come from the context RNG, through the same three layouts.
+   Finally, the checker itself: it must fail a wrong first derivative
+   (x * detach(x)), a wrong second derivative only (x d - d^2/2 with d = detach(x)),
+   a kink exactly at the evaluation point (relu at 0), and reject F32 inputs and
+   inputs that do not require grad. */
+#define AUTOGRAD_IMPLEMENTATION
+#include "autograd.h"
+#include "harness.h"
+
+#include <stdlib.h>
+
+/* ---- how inputs are drawn (all from the context RNG, all F64) ---- */
+enum {
+    I_N,        /* N(0, 1) */
+    I_POS,      /* U[0.5, 2): log, sqrt, pow */
+    I_AWAY0,    /* +-U[0.5, 1.5): abs, relu, leaky_relu, denominators */
+    I_CLAMP,    /* away from the bounds of clamp(-0.5, 0.8) */
+    I_DISTINCT, /* a shuffled grid with gaps >= 0.12: max, min, max_dim, min_dim */
+    I_ODD,      /* odd multiples of 0.1 (+- 0.02): maximum/minimum, first input */
+    I_EVEN,     /* even multiples of 0.1 (+- 0.02): never within 0.06 of an I_ODD value */
+    I_PROB,     /* U[0.1, 0.9): bce targets */
+    I_TIE2,     /* I_DISTINCT, then the last element copies the largest: one two-way tie */
+    I_ZERO      /* all zeros: a kink, for the must-fail test */
+};
+
+/* flags */
+#define F_NO_VIEWS  1   /* contiguous layout only */
+#define F_NO_SECOND 2   /* first order only (the op has no second derivative at this point) */
+#define F_TIE       4   /* input 1 gets a copy of input 0's values (same shape) */
+
+typedef struct { int nd; int64_t d[AG_MAX_DIMS]; } shp;
+#define S0           {0, {0}}
+#define S1(a)        {1, {a}}
+#define S2(a,b)      {2, {a, b}}
+#define S3(a,b,c)    {3, {a, b, c}}
+#define S4(a,b,c,d)  {4, {a, b, c, d}}
+
+typedef struct gc_case gc_case;
+typedef ag_tensor *(*op_fn)(ag_ctx *ctx, ag_tensor **x, const gc_case *c);
+struct gc_case {
+    const char *op;          /* the op under test, as printed */
+    const char *note;        /* arguments, as printed */
+    op_fn fn;
+    int n;                   /* number of tensor inputs */
+    shp in[4];
+    int init[4];
+    int ia[4];               /* int arguments: dims, keepdim, correction, perm ... */
+    double da[2];            /* double arguments: exponent, scalar, bounds, p ... */
+    int64_t sh[AG_MAX_DIMS]; /* int64 arguments: shapes, slice bounds */
+    const int32_t *idx;      /* class targets / row indices */
+    int64_t nidx;
+    double eps, atol, rtol;  /* 0: ag_gradcheck's defaults */
+    int flags;
+};
+
+#define OP(name) static ag_tensor *op_##name(ag_ctx *ctx, ag_tensor **x, const gc_case *c)
+#define UNUSED (void)ctx; (void)x; (void)c
+
+/* ---- the ops under test ---- */
+OP(add) { UNUSED; return ag_add(x[0], x[1]); }
+OP(sub) { UNUSED; return ag_sub(x[0], x[1]); }
+OP(mul) { UNUSED; return ag_mul(x[0], x[1]); }
+OP(div) { UNUSED; return ag_div(x[0], x[1]); }
+OP(maximum) { UNUSED; return ag_maximum(x[0], x[1]); }
+OP(minimum) { UNUSED; return ag_minimum(x[0], x[1]); }
+
+OP(neg) { UNUSED; return ag_neg(x[0]); }
+OP(pow) { UNUSED; return ag_pow(x[0], c->da[0]); }
+OP(add_scalar) { UNUSED; return ag_add_scalar(x[0], c->da[0]); }
+OP(mul_scalar) { UNUSED; return ag_mul_scalar(x[0], c->da[0]); }
+OP(exp) { UNUSED; return ag_exp(x[0]); }
+OP(log) { UNUSED; return ag_log(x[0]); }
+OP(sqrt) { UNUSED; return ag_sqrt(x[0]); }
+OP(abs) { UNUSED; return ag_abs(x[0]); }
+OP(tanh) { UNUSED; return ag_tanh(x[0]); }
+OP(sigmoid) { UNUSED; return ag_sigmoid(x[0]); }
+OP(relu) { UNUSED; return ag_relu(x[0]); }
+OP(leaky_relu) { UNUSED; return ag_leaky_relu(x[0], c->da[0]); }
+OP(gelu) { UNUSED; return ag_gelu(x[0]); }
+OP(gelu_tanh) { UNUSED; return ag_gelu_tanh(x[0]); }
+OP(silu) { UNUSED; return ag_silu(x[0]); }
+OP(erf) { UNUSED; return ag_erf(x[0]); }
+OP(clamp) { UNUSED; return ag_clamp(x[0], c->da[0], c->da[1]); }
+
+OP(sum) { UNUSED; return ag_sum(x[0]); }
+OP(mean) { UNUSED; return ag_mean(x[0]); }
+OP(max) { UNUSED; return ag_max(x[0]); }
+OP(min) { UNUSED; return ag_min(x[0]); }
+OP(var) { UNUSED; return ag_var(x[0], c->ia[0]); }
+OP(sum_dim) { UNUSED; return ag_sum_dim(x[0], c->ia[0], c->ia[1] != 0); }
+OP(mean_dim) { UNUSED; return ag_mean_dim(x[0], c->ia[0], c->ia[1] != 0); }
+OP(max_dim) { UNUSED; return ag_max_dim(x[0], c->ia[0], c->ia[1] != 0); }
+OP(min_dim) { UNUSED; return ag_min_dim(x[0], c->ia[0], c->ia[1] != 0); }
+OP(var_dim) { UNUSED; return ag_var_dim(x[0], c->ia[0], c->ia[1] != 0, c->ia[2]); }
+
+OP(matmul) { UNUSED; return ag_matmul(x[0], x[1]); }
+OP(linear) { UNUSED; return ag_linear(x[0], x[1], c->n > 2 ? x[2] : NULL); }
+
+OP(reshape) { UNUSED; return ag_reshape(x[0], c->ia[0], c->sh); }
+OP(transpose) { UNUSED; return ag_transpose(x[0], c->ia[0], c->ia[1]); }
+OP(permute) { UNUSED; return ag_permute(x[0], c->ia); }
+OP(squeeze) { UNUSED; return ag_squeeze(x[0], c->ia[0]); }
+OP(unsqueeze) { UNUSED; return ag_unsqueeze(x[0], c->ia[0]); }
+OP(slice) { UNUSED; return ag_slice(x[0], c->ia[0], c->sh[0], c->sh[1], c->sh[2]); }
+OP(narrow) { UNUSED; return ag_narrow(x[0], c->ia[0], c->sh[0], c->sh[1]); }
+OP(expand) { UNUSED; return ag_expand(x[0], c->ia[0], c->sh); }
+OP(contiguous) { UNUSED; return ag_contiguous(x[0]); }
+OP(contiguous_t) { UNUSED; return ag_contiguous(ag_transpose(x[0], 0, 1)); }
+OP(cat) { UNUSED; return ag_cat(x, c->n, c->ia[0]); }
+OP(stack) { UNUSED; return ag_stack(x, c->n, c->ia[0]); }
+OP(gather_rows) { UNUSED; return ag_gather_rows(x[0], c->nidx, c->idx); }
+
+OP(softmax) { UNUSED; return ag_softmax(x[0], c->ia[0]); }
+OP(log_softmax) { UNUSED; return ag_log_softmax(x[0], c->ia[0]); }
+OP(cross_entropy) { UNUSED; return ag_cross_entropy(x[0], c->idx); }
+OP(mse_loss) { UNUSED; return ag_mse_loss(x[0], x[1]); }
+OP(bce_with_logits) { UNUSED; return ag_bce_with_logits(x[0], x[1]); }
+/* ia[0]: bit 0 weight, bit 1 bias (taken from x[1], x[2] in that order) */
+OP(layer_norm) {
+    int k = 1;
+    ag_tensor *w = NULL, *b = NULL;
+    UNUSED;
+    if (c->ia[0] & 1) w = x[k++];
+    if (c->ia[0] & 2) b = x[k++];
+    return ag_layer_norm(x[0], w, b, 1e-5);
+}
+/* the same mask on every evaluation: reseed right before drawing it */
+OP(dropout) { UNUSED; ag_manual_seed(ctx, 1234); return ag_dropout(x[0], c->da[0], c->ia[0] != 0); }
+/* F64 -> F32 -> F64 rounds to float: checked with a large eps and loose tolerances */
+OP(to) {
+    ag_tensor *y;
+    UNUSED;
+    y = ag_to(ag_to(x[0], AG_F32), AG_F64);
+    return ag_mul(y, y);
+}
+OP(to_same) { UNUSED; return ag_tanh(ag_to(x[0], AG_F64)); }   /* F64 -> F64 is the identity */
+
+/* ---- compositions: second order through several rules at once ---- */
+static const int32_t tgt4[4] = {1, 0, 4, 2};
+OP(mlp) {   /* x [4,3], W1 [5,3], b1 [5], W2 [5,5] */
+    ag_tensor *h;
+    UNUSED;
+    h = ag_tanh(ag_linear(x[0], x[1], x[2]));
+    return ag_cross_entropy(ag_linear(ag_gelu(h), x[3], NULL), tgt4);
+}
+OP(attention) {   /* q [2,3,4], k [2,5,4], v [2,5,4] */
+    ag_tensor *s;
+    UNUSED;
+    s = ag_mul_scalar(ag_matmul(x[0], ag_transpose(x[1], -1, -2)), 0.5);
+    return ag_matmul(ag_softmax(s, -1), x[2]);
+}
+OP(ln_silu_mean) {   /* x [3,6], w [6], b [6] */
+    UNUSED;
+    return ag_mean_dim(ag_silu(ag_layer_norm(x[0], x[1], x[2], 1e-5)), -1, false);
+}
+OP(norm) {   /* sqrt(sum(x^2, -1)) / (1 + exp(-x)) broadcasting back */
+    ag_tensor *n;
+    UNUSED;
+    n = ag_sqrt(ag_sum_dim(ag_mul(x[0], x[0]), -1, true));
+    return ag_div(x[0], ag_add_scalar(n, 1.0));
+}
+
+/* ---- the table ---- */
+/* binary broadcasting patterns, for each elementwise binary op */
+#define BIN(name, i0, i1) \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {i0, i1} }, \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S2(3,4), S1(4)}, .init = {i0, i1} }, \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S3(2,1,4), S2(3,1)}, .init = {i0, i1} }, \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S2(3,4), S0}, .init = {i0, i1} }, \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S0, S2(3,4)}, .init = {i0, i1} }, \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S1(1), S2(3,2)}, .init = {i0, i1} }, \
+    { .op = #name, .fn = op_##name, .n = 2, .in = {S3(2,3,1), S3(1,3,4)}, .init = {i0, i1} }
+#define UN(name, init0) { .op = #name, .fn = op_##name, .n = 1, .in = {S2(3,4)}, .init = {init0} }
+#define UN3(name, init0) { .op = #name, .fn = op_##name, .n = 1, .in = {S3(2,3,4)}, .init = {init0} }
+/* reductions over one dim: keepdim both ways, positive and negative dims */
+#define RED(name, init0, corr) \
+    { .op = #name, .note = "dim=1 keepdim", .fn = op_##name, .n = 1, .in = {S3(2,3,4)}, .init = {init0}, .ia = {1, 1, corr} }, \
+    { .op = #name, .note = "dim=0", .fn = op_##name, .n = 1, .in = {S3(3,2,4)}, .init = {init0}, .ia = {0, 0, corr} }, \
+    { .op = #name, .note = "dim=-1", .fn = op_##name, .n = 1, .in = {S3(2,3,4)}, .init = {init0}, .ia = {-1, 0, corr} }, \
+    { .op = #name, .note = "dim=-2 keepdim", .fn = op_##name, .n = 1, .in = {S3(2,3,4)}, .init = {init0}, .ia = {-2, 1, corr} }, \
+    { .op = #name, .note = "dim=-1 keepdim", .fn = op_##name, .n = 1, .in = {S2(3,5)}, .init = {init0}, .ia = {-1, 1, corr} }, \
+    { .op = #name, .note = "dim=0", .fn = op_##name, .n = 1, .in = {S1(5)}, .init = {init0}, .ia = {0, 0, corr} }
+
+static const int32_t rows6[6] = {0, 2, 2, 4, 0, 1};
+static const int32_t rows3[3] = {3, 3, 1};
+static const int32_t tgt1[1] = {3};
+static const int32_t tgt3[3] = {2, 2, 0};
+
+static const gc_case cases[] = {
+    /* elementwise binary, with broadcasting */
+    BIN(add, I_N, I_N),
+    BIN(sub, I_N, I_N),
+    BIN(mul, I_N, I_N),
+    BIN(div, I_N, I_AWAY0),
+    BIN(maximum, I_ODD, I_EVEN),
+    BIN(minimum, I_ODD, I_EVEN),
+    /* exact ties split the gradient evenly: central differences see 1/2 too (first order only) */
+    { .op = "maximum", .note = "tie", .fn = op_maximum, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N},
+      .flags = F_TIE | F_NO_VIEWS | F_NO_SECOND },
+    { .op = "minimum", .note = "tie", .fn = op_minimum, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N},
+      .flags = F_TIE | F_NO_VIEWS | F_NO_SECOND },
+
+    /* elementwise unary */
+    UN(neg, I_N),
+    { .op = "pow", .note = "2", .fn = op_pow, .n = 1, .in = {S2(3,4)}, .init = {I_POS}, .da = {2.0} },
+    { .op = "pow", .note = "3", .fn = op_pow, .n = 1, .in = {S2(3,4)}, .init = {I_POS}, .da = {3.0} },
+    { .op = "pow", .note = "0.5", .fn = op_pow, .n = 1, .in = {S2(3,4)}, .init = {I_POS}, .da = {0.5} },
+    { .op = "pow", .note = "-1.5", .fn = op_pow, .n = 1, .in = {S2(3,4)}, .init = {I_POS}, .da = {-1.5} },
+    { .op = "pow", .note = "2 (negative base)", .fn = op_pow, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {2.0} },
+    { .op = "pow", .note = "3 (negative base)", .fn = op_pow, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {3.0} },
+    { .op = "add_scalar", .note = "0.7", .fn = op_add_scalar, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {0.7} },
+    { .op = "mul_scalar", .note = "-1.3", .fn = op_mul_scalar, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {-1.3} },
+    UN(exp, I_N),
+    UN(log, I_POS),
+    UN(sqrt, I_POS),
+    UN(abs, I_AWAY0),
+    UN(tanh, I_N),
+    UN(sigmoid, I_N),
+    UN(relu, I_AWAY0),
+    { .op = "leaky_relu", .note = "0.1", .fn = op_leaky_relu, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {0.1} },
+    { .op = "leaky_relu", .note = "-0.3", .fn = op_leaky_relu, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {-0.3} },
+    UN(gelu, I_N),
+    UN(gelu_tanh, I_N),
+    UN(silu, I_N),
+    UN(erf, I_N),
+    { .op = "clamp", .note = "-0.5, 0.8", .fn = op_clamp, .n = 1, .in = {S2(3,4)}, .init = {I_CLAMP}, .da = {-0.5, 0.8} },
+    UN3(exp, I_N),
+    UN3(log, I_POS),
+    UN3(tanh, I_N),
+    UN3(gelu, I_N),
+    UN3(sigmoid, I_N),
+    { .op = "exp", .note = "0-d", .fn = op_exp, .n = 1, .in = {S0}, .init = {I_N} },
+    { .op = "sqrt", .note = "[1]", .fn = op_sqrt, .n = 1, .in = {S1(1)}, .init = {I_POS} },
+
+    /* full reductions */
+    UN(sum, I_N), UN3(sum, I_N),
+    UN(mean, I_N), UN3(mean, I_N),
+    UN(max, I_DISTINCT), UN3(max, I_DISTINCT),
+    UN(min, I_DISTINCT), UN3(min, I_DISTINCT),
+    { .op = "sum", .note = "0-d", .fn = op_sum, .n = 1, .in = {S0}, .init = {I_N} },
+    { .op = "max", .note = "two-way tie", .fn = op_max, .n = 1, .in = {S2(3,4)}, .init = {I_TIE2},
+      .flags = F_NO_VIEWS | F_NO_SECOND },
+    { .op = "var", .note = "correction=0", .fn = op_var, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "var", .note = "correction=1", .fn = op_var, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "var", .note = "correction=1", .fn = op_var, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "var", .note = "correction=0", .fn = op_var, .n = 1, .in = {S1(7)}, .init = {I_N}, .ia = {0} },
+
+    /* reductions over one dim */
+    RED(sum_dim, I_N, 0),
+    RED(mean_dim, I_N, 0),
+    RED(max_dim, I_DISTINCT, 0),
+    RED(min_dim, I_DISTINCT, 0),
+    RED(var_dim, I_N, 0),
+    RED(var_dim, I_N, 1),
+
+    /* linear algebra */
+    { .op = "matmul", .note = "1-D.1-D", .fn = op_matmul, .n = 2, .in = {S1(4), S1(4)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "2-D.1-D", .fn = op_matmul, .n = 2, .in = {S2(3,4), S1(4)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "1-D.2-D", .fn = op_matmul, .n = 2, .in = {S1(4), S2(4,3)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "2-D.2-D", .fn = op_matmul, .n = 2, .in = {S2(3,4), S2(4,2)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "2-D.2-D", .fn = op_matmul, .n = 2, .in = {S2(1,5), S2(5,1)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "batched", .fn = op_matmul, .n = 2, .in = {S3(2,3,4), S3(2,4,2)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "batch broadcast", .fn = op_matmul, .n = 2, .in = {S4(2,1,3,4), S3(5,4,2)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "3-D.2-D", .fn = op_matmul, .n = 2, .in = {S3(2,3,4), S2(4,2)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "2-D.3-D", .fn = op_matmul, .n = 2, .in = {S2(3,4), S3(2,4,2)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "3-D.1-D", .fn = op_matmul, .n = 2, .in = {S3(2,3,4), S1(4)}, .init = {I_N, I_N} },
+    { .op = "matmul", .note = "1-D.3-D", .fn = op_matmul, .n = 2, .in = {S1(4), S3(2,4,3)}, .init = {I_N, I_N} },
+    { .op = "linear", .note = "bias", .fn = op_linear, .n = 3, .in = {S2(3,4), S2(2,4), S1(2)}, .init = {I_N, I_N, I_N} },
+    { .op = "linear", .note = "no bias", .fn = op_linear, .n = 2, .in = {S2(3,4), S2(2,4)}, .init = {I_N, I_N} },
+    { .op = "linear", .note = "bias", .fn = op_linear, .n = 3, .in = {S1(4), S2(3,4), S1(3)}, .init = {I_N, I_N, I_N} },
+    { .op = "linear", .note = "bias", .fn = op_linear, .n = 3, .in = {S3(2,3,4), S2(2,4), S1(2)}, .init = {I_N, I_N, I_N} },
+    { .op = "linear", .note = "no bias", .fn = op_linear, .n = 2, .in = {S3(2,3,4), S2(5,4)}, .init = {I_N, I_N} },
+
+    /* shape */
+    { .op = "reshape", .note = "-> [2,6]", .fn = op_reshape, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {2}, .sh = {2, 6} },
+    { .op = "reshape", .note = "-> [-1,4]", .fn = op_reshape, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2}, .sh = {-1, 4} },
+    { .op = "reshape", .note = "-> [4,-1]", .fn = op_reshape, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2}, .sh = {4, -1} },
+    { .op = "reshape", .note = "-> [-1]", .fn = op_reshape, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1}, .sh = {-1} },
+    { .op = "reshape", .note = "-> [2,1,3,2]", .fn = op_reshape, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {4}, .sh = {2, 1, 3, 2} },
+    { .op = "reshape", .note = "-> []", .fn = op_reshape, .n = 1, .in = {S2(1,1)}, .init = {I_N}, .ia = {0} },
+    { .op = "transpose", .note = "0,2", .fn = op_transpose, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0, 2} },
+    { .op = "transpose", .note = "-1,-2", .fn = op_transpose, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {-1, -2} },
+    { .op = "transpose", .note = "1,1", .fn = op_transpose, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1, 1} },
+    { .op = "permute", .note = "2,0,1", .fn = op_permute, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2, 0, 1} },
+    { .op = "permute", .note = "1,3,0,2", .fn = op_permute, .n = 1, .in = {S4(2,3,1,2)}, .init = {I_N}, .ia = {1, 3, 0, 2} },
+    { .op = "squeeze", .note = "dim=1", .fn = op_squeeze, .n = 1, .in = {S3(3,1,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "squeeze", .note = "dim=-2", .fn = op_squeeze, .n = 1, .in = {S3(3,1,4)}, .init = {I_N}, .ia = {-2} },
+    { .op = "squeeze", .note = "dim=0 (size 3: no-op)", .fn = op_squeeze, .n = 1, .in = {S3(3,1,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "unsqueeze", .note = "dim=0", .fn = op_unsqueeze, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "unsqueeze", .note = "dim=1", .fn = op_unsqueeze, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "unsqueeze", .note = "dim=-1", .fn = op_unsqueeze, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {-1} },
+    { .op = "slice", .note = "dim=0 1:6:2", .fn = op_slice, .n = 1, .in = {S2(6,4)}, .init = {I_N}, .ia = {0}, .sh = {1, 6, 2} },
+    { .op = "slice", .note = "dim=-1 -4:-1:2", .fn = op_slice, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1}, .sh = {-4, -1, 2} },
+    { .op = "slice", .note = "dim=1 0:100:3", .fn = op_slice, .n = 1, .in = {S3(2,7,2)}, .init = {I_N}, .ia = {1}, .sh = {0, 100, 3} },
+    { .op = "slice", .note = "dim=0 -100:-2:1", .fn = op_slice, .n = 1, .in = {S2(5,3)}, .init = {I_N}, .ia = {0}, .sh = {-100, -2, 1} },
+    { .op = "narrow", .note = "dim=0 1+3", .fn = op_narrow, .n = 1, .in = {S2(5,4)}, .init = {I_N}, .ia = {0}, .sh = {1, 3} },
+    { .op = "narrow", .note = "dim=-1 2+2", .fn = op_narrow, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1}, .sh = {2, 2} },
+    { .op = "expand", .note = "-> [3,4]", .fn = op_expand, .n = 1, .in = {S2(3,1)}, .init = {I_N}, .ia = {2}, .sh = {3, 4} },
+    { .op = "expand", .note = "-> [2,3,4]", .fn = op_expand, .n = 1, .in = {S1(4)}, .init = {I_N}, .ia = {3}, .sh = {2, 3, 4} },
+    { .op = "expand", .note = "-> [2,-1,4]", .fn = op_expand, .n = 1, .in = {S2(3,1)}, .init = {I_N}, .ia = {3}, .sh = {2, -1, 4} },
+    { .op = "expand", .note = "-> [2,3]", .fn = op_expand, .n = 1, .in = {S0}, .init = {I_N}, .ia = {2}, .sh = {2, 3} },
+    { .op = "contiguous", .fn = op_contiguous, .n = 1, .in = {S2(3,4)}, .init = {I_N} },
+    { .op = "contiguous", .note = "of transpose(0,1)", .fn = op_contiguous_t, .n = 1, .in = {S3(3,4,2)}, .init = {I_N} },
+    { .op = "cat", .note = "dim=0", .fn = op_cat, .n = 3, .in = {S2(2,3), S2(4,3), S2(1,3)}, .init = {I_N, I_N, I_N}, .ia = {0} },
+    { .op = "cat", .note = "dim=-1", .fn = op_cat, .n = 2, .in = {S2(2,3), S2(2,2)}, .init = {I_N, I_N}, .ia = {-1} },
+    { .op = "cat", .note = "dim=1", .fn = op_cat, .n = 2, .in = {S3(2,1,3), S3(2,3,3)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "cat", .note = "dim=0 (one input)", .fn = op_cat, .n = 1, .in = {S2(2,3)}, .init = {I_N}, .ia = {0} },
+    { .op = "stack", .note = "dim=0", .fn = op_stack, .n = 3, .in = {S2(2,3), S2(2,3), S2(2,3)}, .init = {I_N, I_N, I_N}, .ia = {0} },
+    { .op = "stack", .note = "dim=1", .fn = op_stack, .n = 2, .in = {S2(2,3), S2(2,3)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "stack", .note = "dim=-1", .fn = op_stack, .n = 2, .in = {S2(2,3), S2(2,3)}, .init = {I_N, I_N}, .ia = {-1} },
+    { .op = "stack", .note = "dim=0 of 0-d", .fn = op_stack, .n = 2, .in = {S0, S0}, .init = {I_N, I_N}, .ia = {0} },
+    { .op = "gather_rows", .note = "{0,2,2,4,0,1}", .fn = op_gather_rows, .n = 1, .in = {S2(5,3)}, .init = {I_N},
+      .idx = rows6, .nidx = 6 },
+    { .op = "gather_rows", .note = "{3,3,1}", .fn = op_gather_rows, .n = 1, .in = {S3(4,2,3)}, .init = {I_N},
+      .idx = rows3, .nidx = 3 },
+    { .op = "gather_rows", .note = "{3,3,1} of 1-D", .fn = op_gather_rows, .n = 1, .in = {S1(4)}, .init = {I_N},
+      .idx = rows3, .nidx = 3 },
+
+    /* neural-network pieces */
+    { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
+    { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },
+    { .op = "softmax", .note = "dim=1", .fn = op_softmax, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S1(6)}, .init = {I_N}, .ia = {0} },
+    { .op = "log_softmax", .note = "dim=-1", .fn = op_log_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
+    { .op = "log_softmax", .note = "dim=0", .fn = op_log_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },
+    { .op = "log_softmax", .note = "dim=1", .fn = op_log_softmax, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "cross_entropy", .note = "targets {1,0,4,2}", .fn = op_cross_entropy, .n = 1, .in = {S2(4,5)}, .init = {I_N},
+      .idx = tgt4 },
+    { .op = "cross_entropy", .note = "targets {2,2,0}", .fn = op_cross_entropy, .n = 1, .in = {S2(3,3)}, .init = {I_N},
+      .idx = tgt3 },
+    { .op = "cross_entropy", .note = "target {3}", .fn = op_cross_entropy, .n = 1, .in = {S1(5)}, .init = {I_N},
+      .idx = tgt1 },
+    { .op = "mse_loss", .fn = op_mse_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N} },
+    { .op = "mse_loss", .fn = op_mse_loss, .n = 2, .in = {S1(5), S1(5)}, .init = {I_N, I_N} },
+    { .op = "bce_with_logits", .fn = op_bce_with_logits, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_PROB} },
+    { .op = "bce_with_logits", .fn = op_bce_with_logits, .n = 2, .in = {S1(6), S1(6)}, .init = {I_N, I_PROB} },
+    { .op = "layer_norm", .note = "weight+bias", .fn = op_layer_norm, .n = 3, .in = {S2(3,5), S1(5), S1(5)},
+      .init = {I_N, I_N, I_N}, .ia = {3} },
+    { .op = "layer_norm", .note = "no weight/bias", .fn = op_layer_norm, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },
+    { .op = "layer_norm", .note = "weight only", .fn = op_layer_norm, .n = 2, .in = {S3(2,2,4), S1(4)},
+      .init = {I_N, I_N}, .ia = {1} },
+    { .op = "layer_norm", .note = "bias only", .fn = op_layer_norm, .n = 2, .in = {S2(3,4), S1(4)},
+      .init = {I_N, I_N}, .ia = {2} },
+    { .op = "layer_norm", .note = "weight+bias", .fn = op_layer_norm, .n = 3, .in = {S1(6), S1(6), S1(6)},
+      .init = {I_N, I_N, I_N}, .ia = {3} },
+    { .op = "dropout", .note = "p=0.3 training", .fn = op_dropout, .n = 1, .in = {S2(4,5)}, .init = {I_N},
+      .ia = {1}, .da = {0.3} },
+    { .op = "dropout", .note = "p=0.5 training", .fn = op_dropout, .n = 1, .in = {S3(2,3,4)}, .init = {I_N},
+      .ia = {1}, .da = {0.5} },
+    { .op = "dropout", .note = "p=0.5 eval", .fn = op_dropout, .n = 1, .in = {S2(3,4)}, .init = {I_N},
+      .ia = {0}, .da = {0.5} },
+    { .op = "to", .note = "F64->F32->F64, squared", .fn = op_to, .n = 1, .in = {S2(3,4)}, .init = {I_N},
+      .eps = 1e-2, .atol = 1e-3, .rtol = 1e-2 },
+    { .op = "to", .note = "F64->F64", .fn = op_to_same, .n = 1, .in = {S2(3,4)}, .init = {I_N} },
+
+    /* compositions */
+    { .op = "mlp", .note = "tanh(linear) gelu linear cross_entropy", .fn = op_mlp, .n = 4,
+      .in = {S2(4,3), S2(5,3), S1(5), S2(5,5)}, .init = {I_N, I_N, I_N, I_N} },
+    { .op = "attention", .note = "softmax(q k^T / 2) v", .fn = op_attention, .n = 3,
+      .in = {S3(2,3,4), S3(2,5,4), S3(2,5,4)}, .init = {I_N, I_N, I_N} },
+    { .op = "ln_silu_mean", .fn = op_ln_silu_mean, .n = 3, .in = {S2(3,6), S1(6), S1(6)}, .init = {I_N, I_N, I_N} },
+    { .op = "norm", .note = "x / (1 + |x|_2)", .fn = op_norm, .n = 1, .in = {S2(3,4)}, .init = {I_N} },
+};
+
+/* ---- drawing inputs ---- */
+static double *uniforms(ag_ctx *ctx, int64_t n) {
+    ag_tensor *u = ag_rand(ctx, AG_F64, 1, &n);
+    return u ? (double *)ag_data(u) : NULL;
+}
+
+static ag_tensor *make_input(ag_ctx *ctx, int nd, const int64_t *shape, int init) {
+    ag_tensor *t = init == I_N ? ag_randn(ctx, AG_F64, nd, shape) : ag_rand(ctx, AG_F64, nd, shape);
+    int64_t n, i;
+    double *p, *u;
+    if (!t) return NULL;
+    n = ag_numel(t);
+    p = (double *)ag_data(t);
+    u = uniforms(ctx, n + 1);
+    if (!u) return NULL;
+    switch (init) {
+    case I_N: break;
+    case I_POS: for (i = 0; i < n; i++) p[i] = 0.5 + 1.5 * p[i]; break;
+    case I_AWAY0: for (i = 0; i < n; i++) p[i] = (u[i] < 0.5 ? -1.0 : 1.0) * (0.5 + p[i]); break;
+    case I_CLAMP:   /* (-1.5, -0.6), (-0.4, 0.7), (0.9, 1.8) for clamp(-0.5, 0.8) */
+        for (i = 0; i < n; i++)
+            p[i] = u[i] < 1.0 / 3 ? -1.5 + 0.9 * p[i] : u[i] < 2.0 / 3 ? -0.4 + 1.1 * p[i] : 0.9 + 0.9 * p[i];
+        break;
+    case I_ODD: case I_EVEN:
+        for (i = 0; i < n; i++) {
+            double k = floor(u[i] * 16) - 8;
+            p[i] = (2 * k + (init == I_ODD)) * 0.1 + (p[i] - 0.5) * 0.04;
+        }
+        break;
+    case I_PROB: for (i = 0; i < n; i++) p[i] = 0.1 + 0.8 * p[i]; break;
+    case I_ZERO: for (i = 0; i < n; i++) p[i] = 0.0; break;
+    case I_DISTINCT: case I_TIE2: {
+        int64_t *perm = (int64_t *)malloc((size_t)n * sizeof *perm);
+        if (!perm) return NULL;
+        for (i = 0; i < n; i++) perm[i] = i;
+        for (i = n - 1; i > 0; i--) {   /* Fisher-Yates with the context's uniforms */
+            int64_t j = (int64_t)(u[i] * (double)(i + 1)), tmp;
+            if (j > i) j = i;
+            tmp = perm[i]; perm[i] = perm[j]; perm[j] = tmp;
+        }
+        for (i = 0; i < n; i++) p[i] = ((double)perm[i] - 0.5 * (double)n) * 0.15 + (p[i] - 0.5) * 0.03;
+        free(perm);
+        if (init == I_TIE2 && n > 1) {   /* copy the largest onto one other element */
+            int64_t am = 0;
+            for (i = 1; i < n; i++) if (p[i] > p[am]) am = i;
+            p[am == n - 1 ? n - 2 : n - 1] = p[am];
+        }
+        break;
+    }
+    }
+    return ag_set_requires_grad(t, true);
+}
+
+/* ---- layouts: what the checked function sees of its leaves ---- */
+enum { L_CONTIG, L_TRANSPOSED, L_STRIDED, L_COUNT };
+static const char *const layout_name[L_COUNT] = {"contiguous", "transposed views", "step-2 slice views"};
+
+static bool layout_applies(int layout, int nd) {
+    return layout == L_CONTIG || (layout == L_TRANSPOSED && nd >= 2) || (layout == L_STRIDED && nd >= 1);
+}
+
+/* the leaf's shape for an input of shape s under a layout */
+static void leaf_shape(int layout, const shp *s, int64_t *out) {
+    int i;
+    for (i = 0; i < s->nd; i++) out[i] = s->d[i];
+    if (!layout_applies(layout, s->nd) || layout == L_CONTIG) return;
+    if (layout == L_TRANSPOSED) { out[s->nd - 1] = s->d[s->nd - 2]; out[s->nd - 2] = s->d[s->nd - 1]; }
+    else out[0] = 2 * s->d[0];
+}
+
+typedef struct { const gc_case *c; int layout; } run_info;
+
+static ag_tensor *checked_fn(ag_ctx *ctx, ag_tensor **leaves, void *user) {
+    const run_info *r = (const run_info *)user;
+    const gc_case *c = r->c;
+    ag_tensor *x[4];
+    int i;
+    for (i = 0; i < c->n; i++) {
+        int nd = c->in[i].nd;
+        x[i] = leaves[i];
+        if (r->layout == L_CONTIG || !layout_applies(r->layout, nd)) continue;
+        if (r->layout == L_TRANSPOSED) x[i] = ag_transpose(leaves[i], -1, -2);
+        else x[i] = ag_slice(leaves[i], 0, 1, 2 * c->in[i].d[0], 2);
+    }
+    return c->fn(ctx, x, c);
+}
+
+static void shape_str(char *buf, size_t cap, const gc_case *c) {
+    size_t len = 0;
+    int i, j;
+    buf[0] = 0;
+    for (i = 0; i < c->n && len < cap; i++) {
+        len += (size_t)snprintf(buf + len, cap - len, "%s[", i ? "&" : "");
+        for (j = 0; j < c->in[i].nd && len < cap; j++)
+            len += (size_t)snprintf(buf + len, cap - len, "%s%lld", j ? "," : "", (long long)c->in[i].d[j]);
+        if (len < cap) len += (size_t)snprintf(buf + len, cap - len, "]");
+    }
+}
+
+static int verbose;
+static int ncase_runs;
+
+static void run_case(ag_ctx *ctx, const gc_case *c) {
+    int layout, order, i;
+    char shapes[160];
+    shape_str(shapes, sizeof shapes, c);
+    for (layout = 0; layout < L_COUNT; layout++) {
+        ag_tensor *leaves[4];
+        bool any = layout == L_CONTIG;
+        run_info ri;
+        if (layout != L_CONTIG) {
+            if (c->flags & F_NO_VIEWS) continue;
+            for (i = 0; i < c->n; i++) any = any || layout_applies(layout, c->in[i].nd);
+            if (!any) continue;
+        }
+        for (i = 0; i < c->n; i++) {
+            int64_t ls[AG_MAX_DIMS];
+            leaf_shape(layout, &c->in[i], ls);
+            leaves[i] = make_input(ctx, c->in[i].nd, ls, c->init[i]);
+        }
+        if ((c->flags & F_TIE) && c->n >= 2 && leaves[0] && leaves[1])
+            memcpy(ag_data(leaves[1]), ag_data(leaves[0]), (size_t)ag_numel(leaves[0]) * sizeof(double));
+        ri.c = c;
+        ri.layout = layout;
+        for (order = 1; order <= 2; order++) {
+            ag_gradcheck_opts o;
+            ag_gradcheck_result res;
+            int ret;
+            const char *err;
+            if (order == 2 && (c->flags & F_NO_SECOND)) continue;
+            memset(&o, 0, sizeof o);
+            memset(&res, 0, sizeof res);
+            o.eps = c->eps; o.atol = c->atol; o.rtol = c->rtol;
+            o.second_order = order == 2;
+            ret = ag_gradcheck(ctx, checked_fn, &ri, c->n, leaves, &o, &res);
+            err = ag_error(ctx);
+            ncase_runs++;
+            CHECK(ret == 1 && !err,
+                  "gradcheck %s(%s)%s%s, %s, order %d: returned %d, max_abs_err %.3g max_rel_err %.3g "
+                  "(from order %d, input %d, element %lld: analytic %.10g numeric %.10g)%s%s",
+                  c->op, shapes, c->note ? " " : "", c->note ? c->note : "", layout_name[layout], order, ret,
+                  res.max_abs_err, res.max_rel_err, res.order, res.worst_input, (long long)res.worst_index,
+                  res.analytic, res.numeric, err ? "; error: " : "", err ? err : "");
+            if (verbose)
+                printf("%-4s %s(%s)%s%s, %s, order %d: max_abs_err %.3g\n", ret == 1 && !err ? "ok" : "FAIL",
+                       c->op, shapes, c->note ? " " : "", c->note ? c->note : "", layout_name[layout], order,
+                       res.max_abs_err);
+            if (err) ag_clear_error(ctx);
+        }
+        ag_ctx_reset(ctx);
+    }
+}
+
+/* ---- random shapes: ops drawn from a pool, shapes and dims drawn from the context RNG ---- */
+static const gc_case pool[] = {
+    { .op = "add", .fn = op_add, .n = 2, .init = {I_N, I_N} },
+    { .op = "sub", .fn = op_sub, .n = 2, .init = {I_N, I_N} },
+    { .op = "mul", .fn = op_mul, .n = 2, .init = {I_N, I_N} },
+    { .op = "div", .fn = op_div, .n = 2, .init = {I_N, I_AWAY0} },
+    { .op = "maximum", .fn = op_maximum, .n = 2, .init = {I_ODD, I_EVEN} },
+    { .op = "minimum", .fn = op_minimum, .n = 2, .init = {I_EVEN, I_ODD} },
+    { .op = "exp", .fn = op_exp, .n = 1, .init = {I_N} },
+    { .op = "log", .fn = op_log, .n = 1, .init = {I_POS} },
+    { .op = "sqrt", .fn = op_sqrt, .n = 1, .init = {I_POS} },
+    { .op = "pow", .note = "-1.5", .fn = op_pow, .n = 1, .init = {I_POS}, .da = {-1.5} },
+    { .op = "abs", .fn = op_abs, .n = 1, .init = {I_AWAY0} },
+    { .op = "relu", .fn = op_relu, .n = 1, .init = {I_AWAY0} },
+    { .op = "tanh", .fn = op_tanh, .n = 1, .init = {I_N} },
+    { .op = "sigmoid", .fn = op_sigmoid, .n = 1, .init = {I_N} },
+    { .op = "gelu", .fn = op_gelu, .n = 1, .init = {I_N} },
+    { .op = "gelu_tanh", .fn = op_gelu_tanh, .n = 1, .init = {I_N} },
+    { .op = "silu", .fn = op_silu, .n = 1, .init = {I_N} },
+    { .op = "erf", .fn = op_erf, .n = 1, .init = {I_N} },
+    { .op = "clamp", .note = "-0.5, 0.8", .fn = op_clamp, .n = 1, .init = {I_CLAMP}, .da = {-0.5, 0.8} },
+    { .op = "sum", .fn = op_sum, .n = 1, .init = {I_N} },
+    { .op = "mean", .fn = op_mean, .n = 1, .init = {I_N} },
+    { .op = "max", .fn = op_max, .n = 1, .init = {I_DISTINCT} },
+    { .op = "min", .fn = op_min, .n = 1, .init = {I_DISTINCT} },
+    { .op = "var", .note = "correction=0", .fn = op_var, .n = 1, .init = {I_N}, .ia = {0} },
+    { .op = "sum_dim", .fn = op_sum_dim, .n = 1, .init = {I_N} },
+    { .op = "mean_dim", .fn = op_mean_dim, .n = 1, .init = {I_N} },
+    { .op = "max_dim", .fn = op_max_dim, .n = 1, .init = {I_DISTINCT} },
+    { .op = "min_dim", .fn = op_min_dim, .n = 1, .init = {I_DISTINCT} },
+    { .op = "var_dim", .fn = op_var_dim, .n = 1, .init = {I_N} },
+    { .op = "softmax", .fn = op_softmax, .n = 1, .init = {I_N} },
+    { .op = "log_softmax", .fn = op_log_softmax, .n = 1, .init = {I_N} },
+    { .op = "transpose", .fn = op_transpose, .n = 1, .init = {I_N} },
+    { .op = "matmul", .fn = op_matmul, .n = 2, .init = {I_N, I_N} },
+};
+
+static bool is_dim_op(op_fn f) {
+    return f == op_sum_dim || f == op_mean_dim || f == op_max_dim || f == op_min_dim || f == op_var_dim ||
+           f == op_softmax || f == op_log_softmax || f == op_transpose;
+}
+
+static void random_cases(ag_ctx *ctx, const char *filter, int rounds) {
+    static char notes[64][48];
+    int r;
+    for (r = 0; r < rounds; r++) {
+        int64_t nu = 24;
+        double *u = uniforms(ctx, nu);
+        gc_case c;
+        int i, k = 0, nd;
+        size_t npool = sizeof pool / sizeof pool[0];
+        if (!u) return;
+        c = pool[(size_t)(u[k++] * (double)npool) % npool];
+        memset(c.in, 0, sizeof c.in);
+        if (c.fn == op_matmul) {   /* [batch_a..., m, k] @ [batch_b..., k, n], batch dims broadcast; 1-D on either side */
+            int64_t m = 1 + (int64_t)(u[k++] * 4), kk = 1 + (int64_t)(u[k++] * 4), n = 1 + (int64_t)(u[k++] * 4);
+            int nba = (int)(u[k++] * 3), nbb = (int)(u[k++] * 3), j;
+            int64_t batch[2];
+            batch[0] = 1 + (int64_t)(u[k++] * 3); batch[1] = 1 + (int64_t)(u[k++] * 3);
+            if (u[k++] < 0.15) { c.in[0].nd = 1; c.in[0].d[0] = kk; nba = -1; }
+            else {
+                c.in[0].nd = nba + 2;
+                for (j = 0; j < nba; j++) c.in[0].d[j] = u[k++] < 0.3 ? 1 : batch[2 - nba + j];
+                c.in[0].d[nba] = m; c.in[0].d[nba + 1] = kk;
+            }
+            if (u[k++] < 0.15) { c.in[1].nd = 1; c.in[1].d[0] = kk; }
+            else {
+                c.in[1].nd = nbb + 2;
+                for (j = 0; j < nbb; j++) c.in[1].d[j] = u[k++] < 0.3 ? 1 : batch[2 - nbb + j];
+                c.in[1].d[nbb] = kk; c.in[1].d[nbb + 1] = n;
+            }
+        } else {
+            nd = (int)(u[k++] * 4);   /* 0..3 dims of 1..4 */
+            if (c.fn != op_add && c.fn != op_sub && c.fn != op_mul && c.fn != op_div && c.fn != op_maximum &&
+                c.fn != op_minimum && c.fn != op_exp && c.fn != op_tanh && c.fn != op_sum && c.fn != op_max && nd == 0)
+                nd = 1;   /* dim ops need a dim; keep 0-d for a few */
+            if (c.fn == op_transpose && nd < 2) nd = 2;
+            c.in[0].nd = nd;
+            for (i = 0; i < nd; i++) c.in[0].d[i] = 1 + (int64_t)(u[k++] * 4);
+            if (c.n == 2) {   /* a broadcast partner: drop some leading dims, set some dims to 1; maybe swap sides */
+                int drop = (int)(u[k++] * (double)(nd + 1));
+                c.in[1].nd = nd - drop;
+                for (i = 0; i < c.in[1].nd; i++) c.in[1].d[i] = u[k++] < 0.3 ? 1 : c.in[0].d[i + drop];
+                if (u[k++] < 0.3) { shp t = c.in[0]; c.in[0] = c.in[1]; c.in[1] = t; }
+            }
+            if (nd > 0 && is_dim_op(c.fn)) {
+                int dim = (int)(u[k++] * nd), neg = u[k++] < 0.5, keep = u[k++] < 0.5;
+                c.ia[0] = neg ? dim - nd : dim;
+                c.ia[1] = c.fn == op_transpose ? (int)(u[k++] * nd) : keep;
+                c.ia[2] = 0;
+            }
+            if (c.fn == op_var_dim && nd > 0 && c.in[0].d[(c.ia[0] + nd) % nd] > 1 && u[k++] < 0.5) c.ia[2] = 1;
+        }
+        if (c.fn == op_transpose)
+            snprintf(notes[r % 64], sizeof notes[0], "random, dims=%d,%d", c.ia[0], c.ia[1]);
+        else if (c.fn == op_softmax || c.fn == op_log_softmax)
+            snprintf(notes[r % 64], sizeof notes[0], "random, dim=%d", c.ia[0]);
+        else if (is_dim_op(c.fn))
+            snprintf(notes[r % 64], sizeof notes[0], "random, dim=%d%s%s", c.ia[0], c.ia[1] ? " keepdim" : "",
+                     c.fn == op_var_dim ? (c.ia[2] ? " correction=1" : " correction=0") : "");
+        else snprintf(notes[r % 64], sizeof notes[0], "random%s%s", c.note ? ", " : "", c.note ? c.note : "");
+        c.note = notes[r % 64];
+        ag_ctx_reset(ctx);
+        if (filter && !strstr(c.op, filter)) continue;
+        run_case(ctx, &c);
+    }
+    ag_ctx_reset(ctx);
+}
+
+/* ---- the checker itself must catch wrong gradients ---- */
+static ag_tensor *fn_half_detached(ag_ctx *ctx, ag_tensor **x, void *user) {
+    (void)ctx; (void)user;
+    return ag_mul(x[0], ag_detach(x[0]));   /* value x^2, analytic gradient x: wrong by half */
+}
+/* value x^2/2 and analytic gradient detach(x): right at order 1, second derivative 0 instead of 1 */
+static ag_tensor *fn_wrong_second(ag_ctx *ctx, ag_tensor **x, void *user) {
+    ag_tensor *d = ag_detach(x[0]);
+    (void)ctx; (void)user;
+    return ag_sub(ag_mul(x[0], d), ag_mul_scalar(ag_mul(d, d), 0.5));
+}
+static ag_tensor *fn_relu(ag_ctx *ctx, ag_tensor **x, void *user) {
+    (void)ctx; (void)user;
+    return ag_relu(x[0]);
+}
+static ag_tensor *fn_tanh(ag_ctx *ctx, ag_tensor **x, void *user) {
+    (void)ctx; (void)user;
+    return ag_tanh(x[0]);
+}
+
+static void test_checker_catches_errors(ag_ctx *ctx) {
+    int64_t shape[2] = {3, 4};
+    ag_gradcheck_opts o;
+    ag_gradcheck_result r;
+    ag_tensor *x;
+    int ret;
+    memset(&o, 0, sizeof o);
+
+    /* a wrong first derivative */
+    x = make_input(ctx, 2, shape, I_AWAY0);
+    memset(&r, 0, sizeof r);
+    ret = ag_gradcheck(ctx, fn_half_detached, NULL, 1, &x, &o, &r);
+    CHECK(ret == 0, "gradcheck of x*detach(x) (gradient wrong by half) returned %d, want 0", ret);
+    CHECK(r.max_abs_err > 0.1 && r.order == 1 && r.worst_input == 0 && r.worst_index >= 0 && r.worst_index < 12,
+          "x*detach(x): result max_abs_err %g order %d input %d element %lld", r.max_abs_err, r.order,
+          r.worst_input, (long long)r.worst_index);
+    CHECK_CLOSE(fabs(r.analytic - r.numeric), r.max_abs_err, 1e-12, 1e-9, "x*detach(x): |analytic - numeric| is max_abs_err");
+    CHECK(r.max_abs_err > 0 && fabs(r.numeric - 2 * r.analytic) < 1e-4 * (1 + fabs(r.numeric)),
+          "x*detach(x): numeric %.10g should be twice analytic %.10g", r.numeric, r.analytic);
+    CHECK(ag_grad(x) == NULL, "gradcheck must not touch the inputs' .grad");
+    ag_clear_error(ctx);
+    ag_ctx_reset(ctx);
+
+    /* a wrong second derivative only */
+    x = make_input(ctx, 2, shape, I_N);
+    o.second_order = false;
+    memset(&r, 0, sizeof r);
+    ret = ag_gradcheck(ctx, fn_wrong_second, NULL, 1, &x, &o, &r);
+    CHECK(ret == 1, "x*d - d*d/2 (d = detach(x)) has the right first derivative: returned %d, max_abs_err %g", ret,
+          r.max_abs_err);
+    o.second_order = true;
+    memset(&r, 0, sizeof r);
+    ret = ag_gradcheck(ctx, fn_wrong_second, NULL, 1, &x, &o, &r);
+    CHECK(ret == 0 && r.order == 2 && r.max_abs_err > 0.01,
+          "x*d - d*d/2 has a wrong second derivative: returned %d, order %d, max_abs_err %g (want 0, 2, > 0.01)", ret,
+          r.order, r.max_abs_err);
+    ag_clear_error(ctx);
+    ag_ctx_reset(ctx);
+
+    /* a kink right at the evaluation point: central differences see 1/2, relu'(0) is 0 */
+    x = make_input(ctx, 2, shape, I_ZERO);
+    o.second_order = false;
+    memset(&r, 0, sizeof r);
+    ret = ag_gradcheck(ctx, fn_relu, NULL, 1, &x, &o, &r);
+    CHECK(ret == 0 && r.max_abs_err > 0.01, "relu at exactly 0: returned %d, max_abs_err %g (want 0, > 0.01)", ret,
+          r.max_abs_err);
+    ag_clear_error(ctx);
+    ag_ctx_reset(ctx);
+
+    /* a passing check reports a small, finite error */
+    x = make_input(ctx, 2, shape, I_N);
+    o.second_order = true;
+    memset(&r, 0, sizeof r);
+    r.max_abs_err = -1;
+    ret = ag_gradcheck(ctx, fn_tanh, NULL, 1, &x, &o, &r);
+    CHECK(ret == 1 && r.max_abs_err >= 0 && r.max_abs_err < 1e-6 && r.max_rel_err >= 0 && r.max_rel_err <= r.max_abs_err + 1e-300,
+          "tanh: returned %d, max_abs_err %g, max_rel_err %g", ret, r.max_abs_err, r.max_rel_err);
+    ag_clear_error(ctx);
+    ag_ctx_reset(ctx);
+
+    /* inputs must be F64 and require grad: anything else is an error (-1), not a pass */
+    {
+        ag_tensor *x32 = ag_set_requires_grad(ag_randn(ctx, AG_F32, 2, shape), true);
+        ag_tensor *xng = ag_randn(ctx, AG_F64, 2, shape);
+        ret = ag_gradcheck(ctx, fn_tanh, NULL, 1, &x32, &o, &r);
+        CHECK(ret == -1 && ag_error(ctx) != NULL, "gradcheck of an F32 input: returned %d, want -1 and an error", ret);
+        ag_clear_error(ctx);
+        ret = ag_gradcheck(ctx, fn_tanh, NULL, 1, &xng, &o, &r);
+        CHECK(ret == -1 && ag_error(ctx) != NULL,
+              "gradcheck of an input that does not require grad: returned %d, want -1 and an error", ret);
+        ag_clear_error(ctx);
+    }
+    ag_ctx_reset(ctx);
+}
+
+int main(int argc, char **argv) {
+    ag_desc desc;
+    ag_ctx *ctx;
+    const char *filter = NULL;
+    size_t k, ncases = sizeof cases / sizeof cases[0];
+    int i;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-v") == 0) verbose = 1;
+        else filter = argv[i];
+    }
+    memset(&desc, 0, sizeof desc);
+    desc.seed = 0x5eed2024u;
+    ctx = ag_ctx_new(&desc);
+    CHECK(ctx != NULL, "ag_ctx_new");
+    if (!ctx) return harness_finish("gradcheck");
+
+    if (!filter || strstr("checker", filter)) test_checker_catches_errors(ctx);
+    for (k = 0; k < ncases; k++) {
+        if (filter && !strstr(cases[k].op, filter)) continue;
+        run_case(ctx, &cases[k]);
+    }
+    random_cases(ctx, filter, 240);
+    if (verbose) printf("%zu table rows + 240 random cases: %d gradchecks\n", ncases, ncase_runs);
+    ag_ctx_free(ctx);
+    return harness_finish("gradcheck");
+}
