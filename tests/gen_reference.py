@@ -1,0 +1,372 @@
+#!/usr/bin/python3
+"""gen_reference.py - PyTorch reference data for tests/test_reference.c.
+
+Run from the repository root with Debian's python3-torch:
+
+    /usr/bin/python3 tests/gen_reference.py        # writes tests/data/reference.txt
+
+Deterministic: fixed seeds, so rerunning gives the same file (the data is
+committed; `make test` needs no Python).
+
+Every case records the op's inputs, its forward output, a random upstream
+gradient ("seed") of the output's shape, and torch's float64 gradient of
+every input that requires grad (the vector-Jacobian product with that seed).
+Inputs and seeds are float32-representable numbers, so the F32 and F64 runs
+of the C test start from exactly the numbers torch used; the outputs and
+gradients are computed in float64.
+
+FILE FORMAT (whitespace-separated tokens, one record per line)
+
+    case <name> <op>                 starts a case
+    ints <n> <i1> ... <in>           integer parameters (dims, shapes, indices, flags)
+    reals <n> <r1> ... <rn>          real parameters (exponent, eps, bounds), shortest float64 repr
+    in <rg> <ndim> <d1..dndim> <values...>    an input; rg 1 = requires grad; values are
+                                     float32 shortest repr (parse with strtof)
+    out <ndim> <dims> <values...>    forward output, float64 repr (parse with strtod)
+    seed <ndim> <dims> <values...>   upstream gradient, float32 shortest repr (strtof)
+    grad <ndim> <dims> <values...>   gradient of the k-th requires-grad input, float64 repr
+    end
+
+Values are row-major. A case with no `seed` is forward-only (argmax).
+The meaning of ints/reals per op is in the comment next to each group below
+and in apply_op() in tests/test_reference.c.
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.set_default_dtype(torch.float64)
+torch.manual_seed(0)
+GEN = torch.Generator().manual_seed(20240611)
+
+F64 = torch.float64
+
+
+def f32(t):
+    """Round to the nearest float32, keep float64 (so torch computes in F64 on F32 values)."""
+    return t.to(torch.float32).to(F64)
+
+
+def randn(*shape, scale=1.0):
+    return f32(torch.randn(tuple(shape), generator=GEN, dtype=F64) * scale)
+
+
+def uniform(lo, hi, *shape):
+    return f32(lo + (hi - lo) * torch.rand(tuple(shape), generator=GEN, dtype=F64))
+
+
+def away(*shape, lo=0.1, hi=2.0):
+    """Random sign, magnitude in [lo, hi]: away from 0 (abs, relu, div denominators)."""
+    mag = lo + (hi - lo) * torch.rand(tuple(shape), generator=GEN, dtype=F64)
+    sign = torch.where(torch.rand(tuple(shape), generator=GEN, dtype=F64) < 0.5, -1.0, 1.0)
+    return f32(mag * sign)
+
+
+def away_from_bounds(x, bounds, margin):
+    """Push any value within margin of a bound to bound +- 2 margin."""
+    x = x.clone()
+    for b in bounds:
+        close = (x - b).abs() < margin
+        x[close] = torch.where(x[close] >= b, b + 2 * margin, b - 2 * margin)
+    return f32(x)
+
+
+def fmt32(v):
+    s = str(np.float32(v))
+    assert float(np.float32(s)) == float(np.float32(v)), (s, v)
+    return s
+
+
+def fmt64(v):
+    return repr(float(v))
+
+
+def tensor_line(tag, t, f, prefix=()):
+    t = t.detach()
+    shape = list(t.shape)
+    vals = t.reshape(-1).tolist()
+    parts = [tag] + [str(p) for p in prefix] + [str(len(shape))] + [str(d) for d in shape]
+    parts += [f(v) for v in vals]
+    return " ".join(parts)
+
+
+CASES = []
+NAMES = set()
+
+
+def case(name, op, inputs, fn, ints=(), reals=(), rg=None, backward=True):
+    """inputs: float64 tensors holding float32-representable values; fn(*leaves) -> output."""
+    assert name not in NAMES, name
+    NAMES.add(name)
+    if rg is None:
+        rg = [True] * len(inputs)
+    for x in inputs:
+        assert x.dtype == F64 and torch.equal(f32(x), x), name
+    leaves = [x.clone().requires_grad_(bool(r)) for x, r in zip(inputs, rg)]
+    out = fn(*leaves)
+    lines = ["case %s %s" % (name, op),
+             "ints %d%s" % (len(ints), "".join(" %d" % i for i in ints)),
+             "reals %d%s" % (len(reals), "".join(" " + fmt64(r) for r in reals))]
+    for x, r in zip(inputs, rg):
+        lines.append(tensor_line("in", x, fmt32, prefix=(int(bool(r)),)))
+    lines.append(tensor_line("out", out.to(F64), fmt64))
+    if backward:
+        if op == "lab":
+            seed = torch.ones((), dtype=F64)      # the lab calls loss.backward()
+        else:
+            seed = randn(*out.shape)
+        want = [l for l in leaves if l.requires_grad]
+        grads = torch.autograd.grad(out, want, seed.to(out.dtype))
+        lines.append(tensor_line("seed", seed, fmt32))
+        for g in grads:
+            assert g.dtype == F64
+            lines.append(tensor_line("grad", g, fmt64))
+    lines.append("end")
+    CASES.append("\n".join(lines))
+
+
+def no_ties(*ts, gap=1e-2):
+    """True if broadcast elements of a and b differ by more than gap (maximum/minimum)."""
+    a, b = torch.broadcast_tensors(*ts)
+    return bool(((a - b).abs() > gap).all())
+
+
+# ---------------------------------------------------------------- binary, broadcasting
+# no ints, no reals
+BCAST = [((3, 4), (3, 4)), ((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((5,), ()), ((), (2, 3)),
+         ((4, 1), (1, 5)), ((2, 3, 4), (1, 3, 1))]
+BINARY = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+          "maximum": torch.maximum, "minimum": torch.minimum}
+for op, fn in BINARY.items():
+    for k, (sa, sb) in enumerate(BCAST):
+        while True:
+            a = randn(*sa)
+            b = away(*sb, lo=0.5, hi=2.0) if op == "div" else randn(*sb)
+            if op not in ("maximum", "minimum") or no_ties(a, b):
+                break
+        case("%s_%d" % (op, k), op, [a, b], fn)
+# the same input twice (gradients from both operands accumulate)
+x = randn(3, 4)
+case("mul_self", "mul_self", [x], lambda x: x * x)
+
+# ---------------------------------------------------------------- elementwise, one input
+# reals: [exponent]
+POW = [(2.0, "any"), (3.0, "any"), (1.0, "any"), (0.5, "pos"), (-1.0, "away"), (-2.5, "pos"),
+       (1.7, "pos"), (0.0, "pos"), (-2.0, "away")]
+for k, (e, dom) in enumerate(POW):
+    x = {"any": randn(3, 4), "pos": uniform(0.3, 3.0, 3, 4), "away": away(3, 4, lo=0.5)}[dom]
+    case("pow_%d" % k, "pow", [x], lambda x, e=e: torch.pow(x, e), reals=[e])
+case("pow_0d", "pow", [randn()], lambda x: torch.pow(x, 2.0), reals=[2.0])
+
+# reals: [s]
+for k, s in enumerate([2.5, -0.75]):
+    case("add_scalar_%d" % k, "add_scalar", [randn(3, 4)], lambda x, s=s: x + s, reals=[s])
+for k, s in enumerate([-1.5, 0.3]):
+    case("mul_scalar_%d" % k, "mul_scalar", [randn(3, 4)], lambda x, s=s: x * s, reals=[s])
+
+UNARY = [("neg", torch.neg, lambda: randn(3, 4)),
+         ("exp", torch.exp, lambda: uniform(-2.0, 2.0, 3, 4)),
+         ("log", torch.log, lambda: uniform(0.2, 3.0, 3, 4)),
+         ("sqrt", torch.sqrt, lambda: uniform(0.2, 3.0, 3, 4)),
+         ("abs", torch.abs, lambda: away(3, 4, lo=0.05)),
+         ("tanh", torch.tanh, lambda: randn(3, 4, scale=1.5)),
+         ("sigmoid", torch.sigmoid, lambda: randn(3, 4, scale=2.0)),
+         ("relu", torch.relu, lambda: away(3, 4, lo=0.05)),
+         ("gelu", F.gelu, lambda: randn(3, 4, scale=2.0)),
+         ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), lambda: randn(3, 4, scale=2.0)),
+         ("silu", F.silu, lambda: randn(3, 4, scale=2.0)),
+         ("erf", torch.erf, lambda: randn(3, 4, scale=1.5))]
+for op, fn, mk in UNARY:
+    case(op + "_0", op, [mk()], fn)
+    case(op + "_1", op, [mk().reshape(2, 3, 2)], fn)     # another shape
+case("exp_0d", "exp", [randn()], torch.exp)
+case("tanh_1d", "tanh", [randn(17)], torch.tanh)
+case("sigmoid_big", "sigmoid", [f32(torch.tensor([-30.0, -12.0, -3.0, 0.5, 4.0, 15.0, 40.0]))], torch.sigmoid)
+
+# reals: [negative_slope]
+for k, s in enumerate([0.01, 0.2]):
+    case("leaky_relu_%d" % k, "leaky_relu", [away(3, 4, lo=0.05)],
+         lambda x, s=s: F.leaky_relu(x, s), reals=[s])
+
+# reals: [lo, hi]
+for k, (lo, hi) in enumerate([(-0.5, 0.8), (0.0, 1.0), (-1.0, float("inf"))]):
+    x = away_from_bounds(randn(4, 5, scale=1.5), [lo, hi], 0.02)
+    case("clamp_%d" % k, "clamp", [x], lambda x, lo=lo, hi=hi: torch.clamp(x, lo, hi), reals=[lo, hi])
+
+# ---------------------------------------------------------------- reductions
+# full: no ints; var: ints [correction]
+for shape in [(3, 4, 5), (7,)]:
+    tag = "x".join(str(d) for d in shape)
+    case("sum_" + tag, "sum", [randn(*shape)], torch.sum)
+    case("mean_" + tag, "mean", [randn(*shape)], torch.mean)
+    case("max_" + tag, "max", [randn(*shape)], torch.amax)
+    case("min_" + tag, "min", [randn(*shape)], torch.amin)
+    for c in (0, 1):
+        case("var_c%d_%s" % (c, tag), "var", [randn(*shape)],
+             lambda x, c=c: torch.var(x, unbiased=bool(c)), ints=[c])
+case("sum_0d", "sum", [randn()], torch.sum)
+case("mean_0d", "mean", [randn()], torch.mean)
+
+# _dim: ints [dim, keepdim]; var_dim: ints [dim, keepdim, correction]
+DIMFN = {"sum_dim": lambda x, d, k: torch.sum(x, d, keepdim=k),
+         "mean_dim": lambda x, d, k: torch.mean(x, d, keepdim=k),
+         "max_dim": lambda x, d, k: torch.max(x, d, keepdim=k).values,
+         "min_dim": lambda x, d, k: torch.min(x, d, keepdim=k).values}
+for op, fn in DIMFN.items():
+    for d in (0, 1, 2, -1, -3):
+        for k in (False, True):
+            case("%s_%d_%d" % (op, d, k), op, [randn(3, 4, 5)],
+                 lambda x, d=d, k=k, fn=fn: fn(x, d, k), ints=[d, int(k)])
+    case("%s_1d" % op, op, [randn(6)], lambda x, fn=fn: fn(x, 0, False), ints=[0, 0])
+    case("%s_2d" % op, op, [randn(4, 3)], lambda x, fn=fn: fn(x, -1, True), ints=[-1, 1])
+for d in (0, 1, -1):
+    for k in (False, True):
+        for c in (0, 1):
+            case("var_dim_%d_%d_c%d" % (d, k, c), "var_dim", [randn(3, 4, 5)],
+                 lambda x, d=d, k=k, c=c: torch.var(x, d, correction=c, keepdim=k), ints=[d, int(k), c])
+case("var_dim_1d", "var_dim", [randn(6)],
+     lambda x: torch.var(x, 0, correction=1, keepdim=False), ints=[0, 0, 1])
+
+# argmax: ints [dim, keepdim]; forward only (values are float indices)
+for d in (0, 1, -1):
+    for k in (False, True):
+        case("argmax_%d_%d" % (d, k), "argmax", [randn(3, 4, 5)],
+             lambda x, d=d, k=k: torch.argmax(x, d, keepdim=k).to(F64),
+             ints=[d, int(k)], rg=[False], backward=False)
+
+# ---------------------------------------------------------------- linear algebra
+# matmul: no ints
+MATMUL = [((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 5)), ((3, 4), (4, 5)), ((2, 3, 4), (4, 5)),
+          ((2, 1, 3, 4), (5, 4, 2)), ((2, 3, 4), (2, 4, 5)), ((4,), (2, 4, 5)), ((2, 3, 4), (4,)),
+          ((1, 1), (1, 1)), ((7, 17), (17, 9))]
+for k, (sa, sb) in enumerate(MATMUL):
+    case("matmul_%d" % k, "matmul", [randn(*sa), randn(*sb)], torch.matmul)
+# linear: inputs x, W[, b]
+case("linear_bias", "linear", [randn(3, 4), randn(5, 4), randn(5)], F.linear)
+case("linear_nobias", "linear", [randn(3, 4), randn(5, 4)], F.linear)
+case("linear_batched", "linear", [randn(2, 3, 4), randn(5, 4), randn(5)], F.linear)
+case("linear_1d", "linear", [randn(4), randn(5, 4), randn(5)], F.linear)
+
+# ---------------------------------------------------------------- shape
+# reshape, expand: ints = the new shape
+for k, (s, ns) in enumerate([((3, 4), (2, 6)), ((2, 3, 4), (4, -1)), ((2, 3), (6,)), ((6,), (1, 2, 3)),
+                             ((), (1, 1)), ((1,), ())]):
+    case("reshape_%d" % k, "reshape", [randn(*s)], lambda x, ns=ns: x.reshape(ns), ints=list(ns))
+for k, (s, ns) in enumerate([((3, 1), (3, 4)), ((4,), (2, 3, 4)), ((3, 1), (2, -1, 5)), ((), (2, 3))]):
+    case("expand_%d" % k, "expand", [randn(*s)], lambda x, ns=ns: x.expand(*ns), ints=list(ns))
+# transpose: ints [d0, d1]
+for k, (s, d0, d1) in enumerate([((3, 4), 0, 1), ((2, 3, 4), -1, 0), ((2, 3, 4), 1, 2), ((3, 4), 1, 1)]):
+    case("transpose_%d" % k, "transpose", [randn(*s)],
+         lambda x, d0=d0, d1=d1: x.transpose(d0, d1), ints=[d0, d1])
+# permute: ints = perm
+for k, p in enumerate([(2, 0, 1), (1, 2, 0), (0, 1, 2)]):
+    case("permute_%d" % k, "permute", [randn(2, 3, 4)], lambda x, p=p: x.permute(*p), ints=list(p))
+# squeeze, unsqueeze: ints [dim]
+for k, (s, d) in enumerate([((3, 1, 4), 1), ((3, 1, 4), -2), ((3, 4), 0), ((1,), 0)]):
+    case("squeeze_%d" % k, "squeeze", [randn(*s)], lambda x, d=d: x.squeeze(d), ints=[d])
+for k, (s, d) in enumerate([((3, 4), 0), ((3, 4), 2), ((3, 4), -1), ((3, 4), -3), ((), 0)]):
+    case("unsqueeze_%d" % k, "unsqueeze", [randn(*s)], lambda x, d=d: x.unsqueeze(d), ints=[d])
+# slice: ints [dim, start, end, step] (Python rules)
+BIG = 2 ** 62
+def pyslice(x, d, a, b, st):
+    idx = [slice(None)] * x.dim()
+    idx[d] = slice(a, b, st)
+    return x[tuple(idx)]
+for k, (d, a, b, st) in enumerate([(1, 1, 5, 2), (0, -3, BIG, 1), (-1, 0, 6, 3), (0, 0, 5, 1),
+                                   (1, -100, 4, 1), (0, 1, 2, 1), (1, 2, -1, 1)]):
+    case("slice_%d" % k, "slice", [randn(5, 6)],
+         lambda x, d=d, a=a, b=b, st=st: pyslice(x, d, a, b, st), ints=[d, a, b, st])
+# narrow: ints [dim, start, length]
+for k, (d, a, n) in enumerate([(0, 1, 3), (-1, 2, 2), (1, 0, 6)]):
+    case("narrow_%d" % k, "narrow", [randn(5, 6)], lambda x, d=d, a=a, n=n: x.narrow(d, a, n), ints=[d, a, n])
+# contiguous: none
+case("contiguous_0", "contiguous", [randn(3, 4)], lambda x: x.contiguous())
+case("contiguous_1", "contiguous", [randn(2, 3, 4)], lambda x: x.contiguous())
+# cat, stack: inputs = the list; ints [dim]
+for k, (shapes, d) in enumerate([([(2, 3), (1, 3), (4, 3)], 0), ([(2, 3), (2, 5)], 1),
+                                 ([(2, 3), (2, 1), (2, 2)], -1), ([(2, 2, 3), (2, 1, 3)], 1), ([(4,)], 0)]):
+    case("cat_%d" % k, "cat", [randn(*s) for s in shapes], lambda *xs, d=d: torch.cat(xs, d), ints=[d])
+for k, (n, s, d) in enumerate([(3, (2, 3), 0), (2, (2, 3), 1), (3, (2, 3), -1), (2, (2, 3), 2), (2, (), 0)]):
+    case("stack_%d" % k, "stack", [randn(*s) for _ in range(n)], lambda *xs, d=d: torch.stack(xs, d), ints=[d])
+# gather_rows: ints = the row indices (repeats accumulate)
+for k, (s, idx) in enumerate([((5, 3), [4, 0, 4, 2, 1, 4]), ((6,), [5, 5, 0, 3]), ((5, 2, 3), [1, 3, 1])]):
+    case("gather_rows_%d" % k, "gather_rows", [randn(*s)],
+         lambda x, idx=idx: x[torch.tensor(idx, dtype=torch.long)], ints=idx)
+
+# ---------------------------------------------------------------- neural-network pieces
+# softmax, log_softmax: ints [dim]
+for op, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+    for d in (0, 1, -1, 2):
+        case("%s_%d" % (op, d), op, [randn(3, 4, 5, scale=2.0)], lambda x, d=d, fn=fn: fn(x, d), ints=[d])
+    case("%s_1d" % op, op, [randn(6, scale=2.0)], lambda x, fn=fn: fn(x, 0), ints=[0])
+    case("%s_big" % op, op, [f32(torch.tensor([[100.0, 101.0, 99.5], [-50.0, -52.0, -49.0]]))],
+         lambda x, fn=fn: fn(x, -1), ints=[-1])
+# cross_entropy: ints = targets (N of them, or 1 for a [C] input)
+case("cross_entropy_0", "cross_entropy", [randn(4, 5, scale=2.0)],
+     lambda x: F.cross_entropy(x, torch.tensor([1, 0, 4, 1])), ints=[1, 0, 4, 1])
+case("cross_entropy_1", "cross_entropy", [randn(1, 3)],
+     lambda x: F.cross_entropy(x, torch.tensor([2])), ints=[2])
+case("cross_entropy_1d", "cross_entropy", [randn(5, scale=2.0)],
+     lambda x: F.cross_entropy(x, torch.tensor(3)), ints=[3])
+case("cross_entropy_big", "cross_entropy", [f32(torch.tensor([[80.0, 81.0, 79.0], [-40.0, -45.0, -41.0]]))],
+     lambda x: F.cross_entropy(x, torch.tensor([0, 2])), ints=[0, 2])
+# mse_loss, bce_with_logits: inputs (a, b) / (logits, targets)
+case("mse_loss_0", "mse_loss", [randn(3, 4), randn(3, 4)], F.mse_loss)
+case("mse_loss_1", "mse_loss", [randn(7), randn(7)], F.mse_loss)
+case("bce_with_logits_0", "bce_with_logits", [randn(3, 4, scale=2.0), uniform(0.0, 1.0, 3, 4)],
+     F.binary_cross_entropy_with_logits, rg=[True, False])
+case("bce_with_logits_1", "bce_with_logits", [randn(3, 4, scale=2.0), uniform(0.0, 1.0, 3, 4)],
+     F.binary_cross_entropy_with_logits, rg=[True, True])
+case("bce_with_logits_big", "bce_with_logits",
+     [f32(torch.tensor([-60.0, -20.0, -1.0, 0.5, 20.0, 60.0])), f32(torch.tensor([0.0, 1.0, 0.25, 0.5, 0.0, 1.0]))],
+     F.binary_cross_entropy_with_logits, rg=[True, False])
+# layer_norm: inputs x[, weight][, bias]; ints [has_weight, has_bias]; reals [eps]
+for k, (s, hw, hb, eps) in enumerate([((3, 5), 1, 1, 1e-5), ((2, 3, 4), 1, 1, 1e-5), ((3, 5), 0, 0, 1e-5),
+                                      ((3, 5), 1, 0, 1e-5), ((4, 6), 0, 1, 1e-3), ((8,), 1, 1, 1e-5)]):
+    n = s[-1]
+    ins = [randn(*s, scale=2.0)]
+    if hw:
+        ins.append(randn(n))
+    if hb:
+        ins.append(randn(n))
+    def ln(x, *wb, hw=hw, hb=hb, n=n, eps=eps):
+        w = wb[0] if hw else None
+        b = wb[-1] if hb else None
+        return F.layer_norm(x, (n,), w, b, eps)
+    case("layer_norm_%d" % k, "layer_norm", ins, ln, ints=[hw, hb], reals=[eps])
+
+# ---------------------------------------------------------------- dtype conversion
+# to: ints [target dtype: 0 = F32, 1 = F64]; the C test runs the input in both dtypes
+case("to_f32", "to", [randn(3, 4)], lambda x: x.to(torch.float32), ints=[0])
+case("to_f64", "to", [randn(3, 4)], lambda x: x.to(F64) * 1.0, ints=[1])
+
+# ---------------------------------------------------------------- a small composite graph
+# reuse of one input along several paths, softmax into matmul, mean
+a, w = randn(4, 3), randn(3, 3)
+case("composite_0", "composite", [a, w],
+     lambda a, w: torch.tanh(torch.softmax(a @ w, -1) @ w.t() + a).mean(0))
+
+# ---------------------------------------------------------------- the seeds' lab (004)
+# x (2,64), W (600,64), b (600), target (2,600) ~ randn with torch.manual_seed(42), float32
+# y = linear(x, W, b); L = 0.5 * ((y - target) ** 2).sum(); backward from L (seed 1)
+torch.manual_seed(42)
+lx = torch.randn(2, 64, dtype=torch.float32)
+lW = torch.randn(600, 64, dtype=torch.float32)
+lb = torch.randn(600, dtype=torch.float32)
+lt = torch.randn(2, 600, dtype=torch.float32)
+assert lx.dtype == torch.float32
+case("lab_seed42", "lab", [lx.to(F64), lW.to(F64), lb.to(F64), lt.to(F64)],
+     lambda x, W, b, t: 0.5 * ((F.linear(x, W, b) - t) ** 2).sum(), rg=[True, True, True, False])
+
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
+if len(sys.argv) > 1:
+    out = sys.argv[1]
+os.makedirs(os.path.dirname(out), exist_ok=True)
+with open(out, "w") as f:
+    f.write("# generated by tests/gen_reference.py with torch %s; do not edit\n" % torch.__version__.split("+")[0])
+    f.write("\n".join(CASES))
+    f.write("\n")
+print("%s: %d cases, %d bytes" % (out, len(CASES), os.path.getsize(out)))
