@@ -185,7 +185,7 @@ AG_API ag_tensor *ag_gelu(ag_tensor *t);                   /* exact: x/2 (1 + er
 AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t);              /* PyTorch's approximate='tanh' */
 AG_API ag_tensor *ag_silu(ag_tensor *t);
 AG_API ag_tensor *ag_erf(ag_tensor *t);
-AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);
+AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);   /* min(max(x, lo), hi), as PyTorch (lo > hi gives hi) */
 /* reductions: over all elements (0-d result) or one dim */
 AG_API ag_tensor *ag_sum(ag_tensor *t);
 AG_API ag_tensor *ag_mean(ag_tensor *t);
@@ -560,9 +560,11 @@ static bool ag__check_shape(ag_ctx *ctx, const char *op, int ndim, const int64_t
     if (ndim > 0 && !shape) { ag__fail(ctx, "%s: shape is NULL for ndim %d", op, ndim); return false; }
     for (i = 0; i < ndim; i++) {
         if (shape[i] < 0) { ag__fail(ctx, "%s: negative size %lld in dim %d", op, (long long)shape[i], i); return false; }
+        /* bound the product of the non-zero sizes, so strides of an empty tensor cannot overflow either */
         if (shape[i] > 0 && n > AG__MAX_NUMEL / shape[i]) { ag__fail(ctx, "%s: shape has too many elements", op); return false; }
-        n *= shape[i];
+        if (shape[i] > 0) n *= shape[i];
     }
+    for (i = 0; i < ndim; i++) if (shape[i] == 0) n = 0;
     *numel = n;
     return true;
 }
@@ -797,7 +799,7 @@ static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64
     case AG__OP_gelu_tanh:  AG__ULOOP(T, (T)0.5 * v * ((T)1 + AG__M(tanh, M)((T)0.79788456080286536 * (v + (T)0.044715 * v * v * v)))); break; \
     case AG__OP_silu:       AG__ULOOP(T, v / ((T)1 + AG__M(exp, M)(-v))); break; \
     case AG__OP_erf:        AG__ULOOP(T, AG__M(erf, M)(v)); break; \
-    case AG__OP_clamp:      AG__ULOOP(T, v < a ? a : (v > b ? b : v)); break; \
+    case AG__OP_clamp:      AG__ULOOP(T, (v < a ? a : v) > b ? b : (v < a ? a : v)); break;   /* min(max(x, lo), hi) */ \
     case AG__OP_sign:       AG__ULOOP(T, (T)((v > 0) - (v < 0))); break; \
     case AG__OP_relu_mask:  AG__ULOOP(T, v > 0 ? (T)1 : (T)0); break; \
     case AG__OP_leaky_mask: AG__ULOOP(T, v > 0 ? (T)1 : a); break; \
@@ -974,12 +976,13 @@ static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int nd
 }
 AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "new", dtype, ndim, shape, false); }
 AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "zeros", dtype, ndim, shape, false); }
-AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
-    ag_tensor *t = ag__create(ctx, "full", dtype, ndim, shape, false);
+static ag_tensor *ag__full(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
     if (t) ag__fill(t, value);
     return t;
 }
-AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag_full(ctx, dtype, ndim, shape, 1.0); }
+AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value) { return ag__full(ctx, "full", dtype, ndim, shape, value); }
+AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__full(ctx, "ones", dtype, ndim, shape, 1.0); }
 static ag_tensor *ag__create_from(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, const void *data, bool persistent) {
     ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, persistent);
     if (t && data) memcpy(t->data, data, (size_t)t->numel * ag__esize(dtype));
@@ -997,14 +1000,15 @@ AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t 
     if (t) t->flags |= AG__REQ_GRAD;
     return t;
 }
-AG_API ag_tensor *ag_scalar(ag_ctx *ctx, double v) { return ag_full(ctx, AG_F32, 0, NULL, v); }
-AG_API ag_tensor *ag_scalar_f64(ag_ctx *ctx, double v) { return ag_full(ctx, AG_F64, 0, NULL, v); }
+AG_API ag_tensor *ag_scalar(ag_ctx *ctx, double v) { return ag__full(ctx, "scalar", AG_F32, 0, NULL, v); }
+AG_API ag_tensor *ag_scalar_f64(ag_ctx *ctx, double v) { return ag__full(ctx, "scalar_f64", AG_F64, 0, NULL, v); }
 AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double end, double step) {
     int64_t n, i;
     double len;
     ag_tensor *t;
     if (!ctx) return NULL;
     if (step == 0 || step != step || start != start || end != end) { ag__fail(ctx, "arange: step must be non-zero and bounds finite"); return NULL; }
+    if ((end - start) * step < 0) { ag__fail(ctx, "arange: the step %g goes away from end %g (start %g)", step, end, start); return NULL; }
     len = ceil((end - start) / step);
     if (len > (double)AG__MAX_NUMEL) { ag__fail(ctx, "arange: too many elements"); return NULL; }
     n = len > 0 ? (int64_t)len : 0;
@@ -1127,7 +1131,7 @@ AG_API ag_tensor *ag_detach(ag_tensor *t) {
    Each backward rule: gin[i] = dL/d input i from g = dL/dy, with a one-line formula. */
 #define AG__NEED(i) (y->in[i]->flags & AG__REQ_GRAD)
 
-static ag_tensor *ag__reduce(ag_tensor *x, int op, unsigned mask, bool keepdim, double scale);
+static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale);
 
 /* the gradient g of a broadcast result, summed back to x's shape */
 static ag_tensor *ag__sum_to(ag_tensor *g, const ag_tensor *x) {
@@ -1139,7 +1143,7 @@ static ag_tensor *ag__sum_to(ag_tensor *g, const ag_tensor *x) {
     for (i = 0; i < g->ndim; i++)
         if (i < lead || (x->shape[i - lead] == 1 && g->shape[i] != 1)) mask |= 1u << i;
     if (!mask) return g->ndim == x->ndim ? g : ag_reshape(g, x->ndim, x->shape);
-    return ag_reshape(ag__reduce(g, AG__OP_sum, mask, true, 1.0), x->ndim, x->shape);
+    return ag_reshape(ag__reduce("sum", g, AG__OP_sum, mask, true, 1.0), x->ndim, x->shape);
 }
 
 /* ---- dtype conversion and copies ---- */
@@ -1185,7 +1189,10 @@ AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
         } else if (shape[i] < 0) {
             ag__fail(t->ctx, "reshape: invalid size %lld in %s", (long long)shape[i], ag__shape_str(s1, sizeof s1, ndim, shape));
             return NULL;
-        } else known *= shape[i];
+        } else {
+            if (shape[i] > 0 && known > AG__MAX_NUMEL / shape[i]) { ag__fail(t->ctx, "reshape: shape %s has too many elements", ag__shape_str(s1, sizeof s1, ndim, shape)); return NULL; }
+            known *= shape[i];
+        }
     }
     if (infer >= 0) {
         if (known == 0 || t->numel % known) {
@@ -1283,7 +1290,8 @@ AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
     int i, off;
     char s1[200], s2[200];
     if (!t) return NULL;
-    if (ndim < t->ndim || ndim > AG_MAX_DIMS || (ndim > 0 && !shape)) {
+    if (ndim > 0 && !shape) { ag__fail(t->ctx, "expand: shape is NULL for ndim %d", ndim); return NULL; }
+    if (ndim < t->ndim || ndim > AG_MAX_DIMS) {
         ag__fail(t->ctx, "expand: cannot expand %s to %d dims", AG__SHAPE(s1, t), ndim);
         return NULL;
     }
@@ -1323,10 +1331,10 @@ AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, in
     if (end < 0) end += n;
     start = start < 0 ? 0 : start > n ? n : start;
     end = end < start ? start : end > n ? n : end;
-    len = (end - start + step - 1) / step;
+    len = end > start ? 1 + (end - start - 1) / step : 0;   /* no overflow for huge steps */
     for (i = 0; i < t->ndim; i++) { sh[i] = t->shape[i]; st[i] = t->stride[i]; }
     sh[dim] = len;
-    st[dim] = t->stride[dim] * step;
+    st[dim] = len > 1 ? t->stride[dim] * step : t->stride[dim];   /* len > 1 implies step < size */
     y = ag__view_of(t, t->ndim, sh, st, start * t->stride[dim]);
     if (y) { y->ip[0] = dim; y->ip[1] = start; y->ip[2] = step; }
     return ag__finish1(y, AG__OP_slice, t);
@@ -1629,7 +1637,7 @@ AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { return ag__unary(AG__OP_gelu_tanh
 AG_API ag_tensor *ag_silu(ag_tensor *t) { return ag__unary(AG__OP_silu, t, 0, 0); }
 AG_API ag_tensor *ag_erf(ag_tensor *t) { return ag__unary(AG__OP_erf, t, 0, 0); }
 AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
-    if (t && !(lo <= hi)) { ag__fail(t->ctx, "clamp: lo %g is greater than hi %g", lo, hi); return NULL; }
+    if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
     return ag__unary(AG__OP_clamp, t, lo, hi);
 }
 
@@ -1694,7 +1702,7 @@ static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
 
 /* ---- reductions ---- */
 /* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
-static ag_tensor *ag__reduce(ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
+static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
     int64_t kshape[AG_MAX_DIMS], fshape[AG_MAX_DIMS], ast[AG_MAX_DIMS];
     int i, fnd = 0, kop = op == AG__OP_mean ? AG__OP_sum : op;
     ag_tensor *y;
@@ -1708,7 +1716,7 @@ static ag_tensor *ag__reduce(ag_tensor *x, int op, unsigned mask, bool keepdim, 
         kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
         if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = kshape[i];
     }
-    if (kop != AG__OP_sum && x->numel == 0) { char s[200]; ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", ag__ops[op].name, AG__SHAPE(s, x)); return NULL; }
+    if (kop != AG__OP_sum && x->numel == 0) { char s[200]; ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x)); return NULL; }
     y = ag__result(x->ctx, x->dtype, fnd, fshape, 1);
     if (!y) return NULL;
     m = ag__arena_mark(x->ctx);
@@ -1749,7 +1757,7 @@ static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
     ag_tensor *x = AG__X;
     unsigned mask = (unsigned)y->ip[0];
     ag_tensor *hit = ag__binary(AG__OP_eq, x, ag__keepdim(y, x, mask));
-    ag_tensor *count = ag__reduce(hit, AG__OP_sum, mask, true, 1.0);
+    ag_tensor *count = ag__reduce("sum", hit, AG__OP_sum, mask, true, 1.0);
     gin[0] = ag_mul(ag__keepdim(g, x, mask), ag_div(hit, count));
     return 0;
 }
@@ -1758,12 +1766,12 @@ static int ag__bw_min(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__
 static unsigned ag__all_dims(const ag_tensor *t) { return t ? (1u << t->ndim) - 1u : 0; }
 static ag_tensor *ag__reduce_dim(const char *name, int op, ag_tensor *t, int dim, bool keepdim, bool mean) {
     if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
-    return ag__reduce(t, op, 1u << dim, keepdim, mean ? 1.0 / (double)t->shape[dim] : 1.0);
+    return ag__reduce(name, t, op, 1u << dim, keepdim, mean ? 1.0 / (double)t->shape[dim] : 1.0);
 }
-AG_API ag_tensor *ag_sum(ag_tensor *t) { return ag__reduce(t, AG__OP_sum, ag__all_dims(t), false, 1.0); }
-AG_API ag_tensor *ag_mean(ag_tensor *t) { return t ? ag__reduce(t, AG__OP_mean, ag__all_dims(t), false, 1.0 / (double)t->numel) : NULL; }
-AG_API ag_tensor *ag_max(ag_tensor *t) { return ag__reduce(t, AG__OP_max, ag__all_dims(t), false, 1.0); }
-AG_API ag_tensor *ag_min(ag_tensor *t) { return ag__reduce(t, AG__OP_min, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_sum(ag_tensor *t) { return ag__reduce("sum", t, AG__OP_sum, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_mean(ag_tensor *t) { return t ? ag__reduce("mean", t, AG__OP_mean, ag__all_dims(t), false, 1.0 / (double)t->numel) : NULL; }
+AG_API ag_tensor *ag_max(ag_tensor *t) { return ag__reduce("max", t, AG__OP_max, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_min(ag_tensor *t) { return ag__reduce("min", t, AG__OP_min, ag__all_dims(t), false, 1.0); }
 AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("sum_dim", AG__OP_sum, t, dim, keepdim, false); }
 AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("mean_dim", AG__OP_mean, t, dim, keepdim, true); }
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("max_dim", AG__OP_max, t, dim, keepdim, false); }
@@ -2025,7 +2033,10 @@ AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double
     char s1[200], s2[200];
     int64_t D;
     ag_tensor *xc, *y;
-    if (!x) return NULL;
+    if (!x) {
+        if (w || b) ag__fail((w ? w : b)->ctx, "layer_norm: argument 1 (input) is NULL");
+        return NULL;
+    }
     if (x->ndim < 1) { ag__fail(x->ctx, "layer_norm: input must have at least 1 dim, got a 0-d tensor"); return NULL; }
     D = x->shape[x->ndim - 1];
     if (w && (w->ndim != 1 || w->shape[0] != D)) { ag__fail(x->ctx, "layer_norm: weight %s does not match input %s (expected [%lld])", AG__SHAPE(s1, w), AG__SHAPE(s2, x), (long long)D); return NULL; }
@@ -2230,7 +2241,9 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
     ag__capture cap;
     int i, rc;
     if (!root) return -1;
-    if (n < 0 || (n > 0 && (!inputs || !grads))) { ag__fail(root->ctx, "grad_of: need n >= 0 inputs and a grads array, got n = %d", n); return -1; }
+    if (n < 0) { ag__fail(root->ctx, "grad_of: n must be >= 0, got %d", n); return -1; }
+    if (n > 0 && !inputs) { ag__fail(root->ctx, "grad_of: inputs is NULL for n = %d", n); return -1; }
+    if (n > 0 && !grads) { ag__fail(root->ctx, "grad_of: grads is NULL for n = %d", n); return -1; }
     for (i = 0; i < n; i++) {
         if (!inputs[i]) { ag__fail(root->ctx, "grad_of: input %d is NULL", i); return -1; }
         if (inputs[i]->ctx != root->ctx) { ag__fail(root->ctx, "grad_of: input %d belongs to another context", i); return -1; }
