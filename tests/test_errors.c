@@ -1,0 +1,761 @@
+/* test_errors.c - bad calls are errors, never crashes, and never corrupt the context.
+
+   Table-driven: each row makes one bad call and names what the error message
+   must contain. For every row the runner checks that
+     - the call reports failure (NULL, -1, or NaN, as the function documents),
+     - ag_error(ctx) is set and contains the op's name (and a shape fragment),
+       or, for an op whose only input is NULL (no context to report to), that
+       nothing was reported,
+     - after ag_clear_error the context still computes a small forward +
+       backward correctly, both before and after ag_ctx_reset.
+   Every row runs twice: on a fresh context, and on one shared context that
+   lives through all rows (so damage that survives a reset shows up).
+   After the table come a few checks that do not fit a row (the first error
+   is kept, NULL contexts, documented non-errors). */
+#define AUTOGRAD_IMPLEMENTATION
+#include "autograd.h"
+#include "harness.h"
+
+#include <stdlib.h>
+
+/* ---- helpers: small tensors with known values ---- */
+
+/* F32 or F64 tensor of 0..3 dims (unused sizes 0), values 0.1, 0.2, ... */
+static ag_tensor *mkt(ag_ctx *c, ag_dtype dt, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    int64_t shape[3];
+    double buf[256];
+    int64_t i, n = 1;
+    shape[0] = d0; shape[1] = d1; shape[2] = d2;
+    for (i = 0; i < ndim; i++) n *= shape[i];
+    if (n > 256) return NULL;
+    for (i = 0; i < n; i++) buf[i] = 0.1 * (double)(i + 1);
+    if (dt == AG_F64) return ag_from(c, AG_F64, ndim, shape, buf);
+    {
+        float fb[256];
+        for (i = 0; i < n; i++) fb[i] = (float)buf[i];
+        return ag_from(c, AG_F32, ndim, shape, fb);
+    }
+}
+static ag_tensor *mk(ag_ctx *c, int ndim, int64_t d0, int64_t d1, int64_t d2) {
+    return mkt(c, AG_F32, ndim, d0, d1, d2);
+}
+static ag_tensor *mkg(ag_ctx *c, int ndim, int64_t d0, int64_t d1, int64_t d2) {   /* requires grad */
+    return ag_set_requires_grad(mk(c, ndim, d0, d1, d2), true);
+}
+#define T0  mk(c, 0, 0, 0, 0)
+#define T3  mk(c, 1, 3, 0, 0)
+#define T4  mk(c, 1, 4, 0, 0)
+#define T23 mk(c, 2, 2, 3, 0)
+#define T43 mk(c, 2, 4, 3, 0)
+#define T34 mk(c, 2, 3, 4, 0)
+#define T45 mk(c, 2, 4, 5, 0)
+#define T234 mk(c, 3, 2, 3, 4)
+
+/* failure values */
+#define FAILS_P(e) ((e) == NULL)
+#define FAILS_I(e) ((e) == -1)
+#define FAILS_D(e) (isnan(e))
+
+/* ---- the rows: each makes one bad call on c and returns 1 if it reported failure ---- */
+
+/* NULL with a valid other input: reported on the valid input's context */
+static int r_add_null_a(ag_ctx *c) { return FAILS_P(ag_add(NULL, T23)); }
+static int r_add_null_b(ag_ctx *c) { return FAILS_P(ag_add(T23, NULL)); }
+static int r_sub_null(ag_ctx *c) { return FAILS_P(ag_sub(NULL, T23)); }
+static int r_mul_null(ag_ctx *c) { return FAILS_P(ag_mul(T23, NULL)); }
+static int r_div_null(ag_ctx *c) { return FAILS_P(ag_div(NULL, T23)); }
+static int r_maximum_null(ag_ctx *c) { return FAILS_P(ag_maximum(NULL, T23)); }
+static int r_minimum_null(ag_ctx *c) { return FAILS_P(ag_minimum(T23, NULL)); }
+static int r_matmul_null(ag_ctx *c) { return FAILS_P(ag_matmul(T23, NULL)); }
+static int r_linear_null_W(ag_ctx *c) { return FAILS_P(ag_linear(T23, NULL, NULL)); }
+static int r_linear_null_x(ag_ctx *c) { return FAILS_P(ag_linear(NULL, T43, T4)); }
+static int r_mse_null(ag_ctx *c) { return FAILS_P(ag_mse_loss(T23, NULL)); }
+static int r_bce_null(ag_ctx *c) { return FAILS_P(ag_bce_with_logits(NULL, T23)); }
+static int r_layer_norm_null_x(ag_ctx *c) { return FAILS_P(ag_layer_norm(NULL, T3, T3, 1e-5)); }
+static int r_cat_null_elem(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = NULL; return FAILS_P(ag_cat(ts, 2, 0)); }
+static int r_stack_null_elem(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = NULL; return FAILS_P(ag_stack(ts, 2, 0)); }
+static int r_new_null_shape(ag_ctx *c) { return FAILS_P(ag_new(c, AG_F32, 2, NULL)); }
+static int r_from_null_shape(ag_ctx *c) { float v[2] = {1, 2}; return FAILS_P(ag_from(c, AG_F32, 1, NULL, v)); }
+static int r_param_null_shape(ag_ctx *c) { return FAILS_P(ag_param(c, AG_F32, 1, NULL, NULL)); }
+static int r_reshape_null_shape(ag_ctx *c) { return FAILS_P(ag_reshape(T23, 2, NULL)); }
+static int r_expand_null_shape(ag_ctx *c) { return FAILS_P(ag_expand(T23, 2, NULL)); }
+static int r_permute_null(ag_ctx *c) { return FAILS_P(ag_permute(T23, NULL)); }
+static int r_ce_null_targets(ag_ctx *c) { return FAILS_P(ag_cross_entropy(T23, NULL)); }
+static int r_gather_null_index(ag_ctx *c) { return FAILS_P(ag_gather_rows(T43, 2, NULL)); }
+
+/* the only input is NULL: no context to report to, just NULL (or -1 / NaN) and no crash */
+static int r_s_add(ag_ctx *c) { (void)c; return FAILS_P(ag_add(NULL, NULL)); }
+static int r_s_neg(ag_ctx *c) { (void)c; return FAILS_P(ag_neg(NULL)); }
+static int r_s_tanh(ag_ctx *c) { (void)c; return FAILS_P(ag_tanh(NULL)); }
+static int r_s_pow(ag_ctx *c) { (void)c; return FAILS_P(ag_pow(NULL, 2.0)); }
+static int r_s_sum(ag_ctx *c) { (void)c; return FAILS_P(ag_sum(NULL)); }
+static int r_s_sum_dim(ag_ctx *c) { (void)c; return FAILS_P(ag_sum_dim(NULL, 0, false)); }
+static int r_s_argmax(ag_ctx *c) { (void)c; return FAILS_P(ag_argmax(NULL, 0, false)); }
+static int r_s_matmul(ag_ctx *c) { (void)c; return FAILS_P(ag_matmul(NULL, NULL)); }
+static int r_s_reshape(ag_ctx *c) { int64_t s = 6; (void)c; return FAILS_P(ag_reshape(NULL, 1, &s)); }
+static int r_s_transpose(ag_ctx *c) { (void)c; return FAILS_P(ag_transpose(NULL, 0, 1)); }
+static int r_s_softmax(ag_ctx *c) { (void)c; return FAILS_P(ag_softmax(NULL, -1)); }
+static int r_s_ce(ag_ctx *c) { int32_t t[2] = {0, 1}; (void)c; return FAILS_P(ag_cross_entropy(NULL, t)); }
+static int r_s_dropout(ag_ctx *c) { (void)c; return FAILS_P(ag_dropout(NULL, 0.5, true)); }
+static int r_s_layer_norm(ag_ctx *c) { (void)c; return FAILS_P(ag_layer_norm(NULL, NULL, NULL, 1e-5)); }
+static int r_s_cat(ag_ctx *c) { (void)c; return FAILS_P(ag_cat(NULL, 2, 0)); }
+static int r_s_to(ag_ctx *c) { (void)c; return FAILS_P(ag_to(NULL, AG_F64)); }
+static int r_s_detach(ag_ctx *c) { (void)c; return FAILS_P(ag_detach(NULL)); }
+static int r_s_set_rg(ag_ctx *c) { (void)c; return FAILS_P(ag_set_requires_grad(NULL, true)); }
+static int r_s_backward(ag_ctx *c) { (void)c; return FAILS_I(ag_backward(NULL, NULL)); }
+static int r_s_item(ag_ctx *c) { (void)c; return FAILS_D(ag_item(NULL)); }
+static int r_s_new(ag_ctx *c) { int64_t s = 3; (void)c; return FAILS_P(ag_new(NULL, AG_F32, 1, &s)); }
+static int r_s_cat_n0(ag_ctx *c) { ag_tensor *ts[1]; ts[0] = T23; return FAILS_P(ag_cat(ts, 0, 0)); }
+static int r_s_stack_n0(ag_ctx *c) { ag_tensor *ts[1]; ts[0] = T23; return FAILS_P(ag_stack(ts, 0, 0)); }
+
+/* broadcasting */
+static int r_add_bcast(ag_ctx *c) { return FAILS_P(ag_add(T23, T43)); }
+static int r_sub_bcast(ag_ctx *c) { return FAILS_P(ag_sub(T234, T43)); }
+static int r_mul_bcast(ag_ctx *c) { return FAILS_P(ag_mul(T23, mk(c, 1, 2, 0, 0))); }
+static int r_div_bcast(ag_ctx *c) { return FAILS_P(ag_div(T3, T4)); }
+static int r_maximum_bcast(ag_ctx *c) { return FAILS_P(ag_maximum(T34, T3)); }
+static int r_mse_shape(ag_ctx *c) { return FAILS_P(ag_mse_loss(T3, T4)); }
+static int r_bce_shape(ag_ctx *c) { return FAILS_P(ag_bce_with_logits(T3, T4)); }
+
+/* matmul / linear */
+static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
+static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
+static int r_matmul_0d_b(ag_ctx *c) { return FAILS_P(ag_matmul(T3, T0)); }
+static int r_matmul_1d(ag_ctx *c) { return FAILS_P(ag_matmul(T3, T4)); }
+static int r_matmul_batch(ag_ctx *c) { return FAILS_P(ag_matmul(mk(c, 3, 2, 2, 3), mk(c, 3, 3, 3, 4))); }
+static int r_linear_W(ag_ctx *c) { return FAILS_P(ag_linear(T23, T45, NULL)); }
+static int r_linear_W_1d(ag_ctx *c) { return FAILS_P(ag_linear(T23, T3, NULL)); }
+static int r_linear_bias(ag_ctx *c) { return FAILS_P(ag_linear(T23, T43, T3)); }
+static int r_linear_0d_x(ag_ctx *c) { return FAILS_P(ag_linear(T0, T43, NULL)); }
+
+/* creation */
+static int r_new_negative(ag_ctx *c) { int64_t s[2] = {2, -3}; return FAILS_P(ag_new(c, AG_F32, 2, s)); }
+static int r_new_ndim9(ag_ctx *c) { int64_t s[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}; return FAILS_P(ag_new(c, AG_F32, 9, s)); }
+static int r_new_ndim_neg(ag_ctx *c) { int64_t s[1] = {1}; return FAILS_P(ag_new(c, AG_F32, -1, s)); }
+static int r_new_bad_dtype(ag_ctx *c) { int64_t s[1] = {3}; return FAILS_P(ag_new(c, (ag_dtype)7, 1, s)); }
+static int r_from_negative(ag_ctx *c) { int64_t s[1] = {-1}; float v[1] = {0}; return FAILS_P(ag_from(c, AG_F32, 1, s, v)); }
+static int r_from_ndim9(ag_ctx *c) { int64_t s[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}; float v[1] = {0}; return FAILS_P(ag_from(c, AG_F32, 9, s, v)); }
+static int r_from_ndim_neg(ag_ctx *c) { float v[1] = {0}; return FAILS_P(ag_from(c, AG_F32, -2, NULL, v)); }
+static int r_param_negative(ag_ctx *c) { int64_t s[2] = {-4, 2}; return FAILS_P(ag_param(c, AG_F32, 2, s, NULL)); }
+static int r_param_ndim9(ag_ctx *c) { int64_t s[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}; return FAILS_P(ag_param(c, AG_F64, 9, s, NULL)); }
+static int r_param_ndim_neg(ag_ctx *c) { return FAILS_P(ag_param(c, AG_F32, -1, NULL, NULL)); }
+static int r_persistent_negative(ag_ctx *c) { int64_t s[1] = {-7}; return FAILS_P(ag_persistent(c, AG_F32, 1, s, NULL)); }
+static int r_zeros_negative(ag_ctx *c) { int64_t s[1] = {-1}; return FAILS_P(ag_zeros(c, AG_F32, 1, s)); }
+static int r_ones_ndim9(ag_ctx *c) { int64_t s[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}; return FAILS_P(ag_ones(c, AG_F32, 9, s)); }
+static int r_full_negative(ag_ctx *c) { int64_t s[2] = {3, -2}; return FAILS_P(ag_full(c, AG_F64, 2, s, 1.0)); }
+static int r_randn_negative(ag_ctx *c) { int64_t s[1] = {-5}; return FAILS_P(ag_randn(c, AG_F32, 1, s)); }
+static int r_rand_ndim9(ag_ctx *c) { int64_t s[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1}; return FAILS_P(ag_rand(c, AG_F32, 9, s)); }
+static int r_arange_step0(ag_ctx *c) { return FAILS_P(ag_arange(c, AG_F32, 0.0, 5.0, 0.0)); }
+
+/* out-of-range dims, positive and negative */
+static int r_sum_dim_pos(ag_ctx *c) { return FAILS_P(ag_sum_dim(T23, 2, false)); }
+static int r_sum_dim_neg(ag_ctx *c) { return FAILS_P(ag_sum_dim(T23, -3, true)); }
+static int r_mean_dim(ag_ctx *c) { return FAILS_P(ag_mean_dim(T23, 5, false)); }
+static int r_max_dim(ag_ctx *c) { return FAILS_P(ag_max_dim(T23, -4, false)); }
+static int r_min_dim(ag_ctx *c) { return FAILS_P(ag_min_dim(T23, 2, false)); }
+static int r_var_dim(ag_ctx *c) { return FAILS_P(ag_var_dim(T23, 3, false, 1)); }
+static int r_softmax_pos(ag_ctx *c) { return FAILS_P(ag_softmax(T23, 2)); }
+static int r_softmax_neg(ag_ctx *c) { return FAILS_P(ag_softmax(T23, -3)); }
+static int r_log_softmax(ag_ctx *c) { return FAILS_P(ag_log_softmax(T234, 3)); }
+static int r_transpose_pos(ag_ctx *c) { return FAILS_P(ag_transpose(T23, 0, 2)); }
+static int r_transpose_neg(ag_ctx *c) { return FAILS_P(ag_transpose(T23, -3, 1)); }
+static int r_squeeze_pos(ag_ctx *c) { return FAILS_P(ag_squeeze(T23, 2)); }
+static int r_squeeze_neg(ag_ctx *c) { return FAILS_P(ag_squeeze(T23, -3)); }
+static int r_unsqueeze_pos(ag_ctx *c) { return FAILS_P(ag_unsqueeze(T23, 3)); }   /* valid: -3..2 */
+static int r_unsqueeze_neg(ag_ctx *c) { return FAILS_P(ag_unsqueeze(T23, -4)); }
+static int r_slice_pos(ag_ctx *c) { return FAILS_P(ag_slice(T23, 2, 0, 1, 1)); }
+static int r_slice_neg(ag_ctx *c) { return FAILS_P(ag_slice(T23, -3, 0, 1, 1)); }
+static int r_slice_step0(ag_ctx *c) { return FAILS_P(ag_slice(T23, 1, 0, 3, 0)); }
+static int r_narrow_dim(ag_ctx *c) { return FAILS_P(ag_narrow(T23, 2, 0, 1)); }
+static int r_narrow_len(ag_ctx *c) { return FAILS_P(ag_narrow(T23, 1, 2, 2)); }
+static int r_cat_dim_pos(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = T23; return FAILS_P(ag_cat(ts, 2, 2)); }
+static int r_cat_dim_neg(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = T23; return FAILS_P(ag_cat(ts, 2, -3)); }
+static int r_stack_dim_pos(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = T23; return FAILS_P(ag_stack(ts, 2, 3)); }
+static int r_stack_dim_neg(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = T23; return FAILS_P(ag_stack(ts, 2, -4)); }
+static int r_argmax_pos(ag_ctx *c) { return FAILS_P(ag_argmax(T23, 2, false)); }
+static int r_argmax_neg(ag_ctx *c) { return FAILS_P(ag_argmax(T23, -3, false)); }
+
+/* shapes */
+static int r_reshape_numel(ag_ctx *c) { int64_t s[2] = {4, 2}; return FAILS_P(ag_reshape(T23, 2, s)); }
+static int r_reshape_two_infer(ag_ctx *c) { int64_t s[2] = {-1, -1}; return FAILS_P(ag_reshape(T23, 2, s)); }
+static int r_reshape_infer_bad(ag_ctx *c) { int64_t s[2] = {-1, 4}; return FAILS_P(ag_reshape(T23, 2, s)); }
+static int r_reshape_neg2(ag_ctx *c) { int64_t s[2] = {-2, -3}; return FAILS_P(ag_reshape(T23, 2, s)); }
+static int r_reshape_ndim9(ag_ctx *c) { int64_t s[9] = {6, 1, 1, 1, 1, 1, 1, 1, 1}; return FAILS_P(ag_reshape(T23, 9, s)); }
+static int r_expand_bad(ag_ctx *c) { int64_t s[2] = {4, 3}; return FAILS_P(ag_expand(T23, 2, s)); }
+static int r_expand_fewer(ag_ctx *c) { int64_t s[1] = {3}; return FAILS_P(ag_expand(T23, 1, s)); }
+static int r_expand_new_infer(ag_ctx *c) { int64_t s[3] = {-1, 2, 3}; return FAILS_P(ag_expand(T23, 3, s)); }
+static int r_cat_shapes(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = T34; return FAILS_P(ag_cat(ts, 2, 0)); }
+static int r_cat_ndim(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = T3; return FAILS_P(ag_cat(ts, 2, 0)); }
+static int r_stack_shapes(ag_ctx *c) { ag_tensor *ts[2]; ts[0] = T23; ts[1] = mk(c, 2, 3, 2, 0); return FAILS_P(ag_stack(ts, 2, 0)); }
+static int r_permute_repeat(ag_ctx *c) { int p[2] = {0, 0}; return FAILS_P(ag_permute(T23, p)); }
+static int r_permute_range(ag_ctx *c) { int p[3] = {0, 3, 1}; return FAILS_P(ag_permute(T234, p)); }
+
+static int r_unsqueeze_8d(ag_ctx *c) { int64_t s[8] = {1, 1, 1, 1, 1, 1, 1, 2}; return FAILS_P(ag_unsqueeze(ag_ones(c, AG_F32, 8, s), 0)); }
+static int r_narrow_neg_len(ag_ctx *c) { return FAILS_P(ag_narrow(T23, 1, 0, -1)); }
+static int r_reshape_min(ag_ctx *c) { int64_t s[2] = {-1, INT64_MIN}; return FAILS_P(ag_reshape(T23, 2, s)); }
+static int r_to_bad_dtype(ag_ctx *c) { return FAILS_P(ag_to(T23, (ag_dtype)9)); }
+
+/* reductions of nothing */
+static int r_max_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_max(ag_zeros(c, AG_F32, 2, s))); }
+static int r_max_dim_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_max_dim(ag_zeros(c, AG_F32, 2, s), 0, false)); }
+static int r_argmax_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_argmax(ag_zeros(c, AG_F32, 2, s), 0, false)); }
+static int r_var_dim_corr(ag_ctx *c) { return FAILS_P(ag_var_dim(T23, 0, false, -5)); }
+
+/* losses and nn pieces */
+static int r_ce_target_neg(ag_ctx *c) { int32_t t[2] = {0, -1}; return FAILS_P(ag_cross_entropy(T23, t)); }
+static int r_ce_target_big(ag_ctx *c) { int32_t t[2] = {3, 0}; return FAILS_P(ag_cross_entropy(T23, t)); }
+static int r_ce_1d_target(ag_ctx *c) { int32_t t[1] = {4}; return FAILS_P(ag_cross_entropy(T4, t)); }
+static int r_ce_3d(ag_ctx *c) { int32_t t[6] = {0, 0, 0, 0, 0, 0}; return FAILS_P(ag_cross_entropy(T234, t)); }
+static int r_ce_0d(ag_ctx *c) { int32_t t[1] = {0}; return FAILS_P(ag_cross_entropy(T0, t)); }
+static int r_gather_big(ag_ctx *c) { int32_t ix[3] = {0, 4, 1}; return FAILS_P(ag_gather_rows(T43, 3, ix)); }
+static int r_gather_neg(ag_ctx *c) { int32_t ix[2] = {-1, 1}; return FAILS_P(ag_gather_rows(T43, 2, ix)); }
+static int r_gather_n_neg(ag_ctx *c) { int32_t ix[1] = {0}; return FAILS_P(ag_gather_rows(T43, -1, ix)); }
+static int r_gather_0d(ag_ctx *c) { int32_t ix[1] = {0}; return FAILS_P(ag_gather_rows(T0, 1, ix)); }
+static int r_layer_norm_w(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, T4, NULL, 1e-5)); }
+static int r_layer_norm_b(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, T3, T4, 1e-5)); }
+static int r_dropout_neg(ag_ctx *c) { return FAILS_P(ag_dropout(T23, -0.1, true)); }
+static int r_dropout_big(ag_ctx *c) { return FAILS_P(ag_dropout(T23, 1.5, true)); }
+static int r_dropout_nan(ag_ctx *c) { return FAILS_P(ag_dropout(T23, NAN, false)); }
+static int r_layer_norm_eps(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, NULL, NULL, -1.0)); }
+
+/* element access */
+static int r_item_multi(ag_ctx *c) { return FAILS_D(ag_item(T23)); }
+static int r_get_range(ag_ctx *c) { int64_t ix[2] = {0, 3}; return FAILS_D(ag_get(T23, ix)); }
+static int r_get_range0(ag_ctx *c) { int64_t ix[2] = {2, 0}; return FAILS_D(ag_get(T23, ix)); }
+static int r_get_null_index(ag_ctx *c) { return FAILS_D(ag_get(T23, NULL)); }
+static int r_copy_out_null(ag_ctx *c) { return FAILS_I(ag_copy_out(T23, AG_F32, NULL)); }
+static int r_copy_out_dtype(ag_ctx *c) { float v[6]; return FAILS_I(ag_copy_out(T23, (ag_dtype)5, v)); }
+static int r_graph_dot_null(ag_ctx *c) { return FAILS_I(ag_graph_dot(ag_mul(mkg(c, 1, 3, 0, 0), T3), NULL)); }
+static int r_input_range(ag_ctx *c) { return FAILS_P(ag_input(ag_mul(mkg(c, 1, 3, 0, 0), T3), 2)); }
+static int r_input_neg(ag_ctx *c) { return FAILS_P(ag_input(ag_mul(mkg(c, 1, 3, 0, 0), T3), -1)); }
+
+/* two contexts in one op (the error goes to the first input's context) */
+static int r_two_ctx_add(ag_ctx *c) {
+    ag_ctx *c2 = ag_ctx_new(NULL);
+    int64_t s[2] = {2, 3};
+    int r = FAILS_P(ag_add(T23, ag_ones(c2, AG_F32, 2, s)));
+    ag_ctx_free(c2);
+    return r;
+}
+static int r_two_ctx_matmul(ag_ctx *c) {
+    ag_ctx *c2 = ag_ctx_new(NULL);
+    int64_t s[2] = {3, 4};
+    int r = FAILS_P(ag_matmul(T23, ag_ones(c2, AG_F32, 2, s)));
+    ag_ctx_free(c2);
+    return r;
+}
+
+/* the arena cap (these rows get a context with arena_limit = 64 KiB) */
+static int r_arena_big(ag_ctx *c) { int64_t s[2] = {1024, 1024}; return FAILS_P(ag_new(c, AG_F32, 2, s)); }
+static int r_arena_graph(ag_ctx *c) {
+    /* a graph that grows until the arena is full: must end in NULL, not a crash */
+    ag_tensor *x = mkg(c, 2, 4, 4, 0), *y = x;
+    int i;
+    for (i = 0; i < 100000 && y; i++) y = ag_tanh(ag_add(y, x));
+    return FAILS_P(y);
+}
+
+/* backward */
+static int r_backward_twice(ag_ctx *c) {
+    ag_tensor *y = ag_sum(ag_mul(mkg(c, 2, 2, 3, 0), T23));
+    if (ag_backward(y, NULL) != 0) return 0;
+    return FAILS_I(ag_backward(y, NULL));
+}
+static int r_backward_nonscalar(ag_ctx *c) { return FAILS_I(ag_backward(ag_mul(mkg(c, 2, 2, 3, 0), T23), NULL)); }
+static int r_backward_seed_shape(ag_ctx *c) {
+    ag_backward_opts o;
+    memset(&o, 0, sizeof o);
+    o.grad = T3;
+    return FAILS_I(ag_backward(ag_mul(mkg(c, 2, 2, 3, 0), T23), &o));
+}
+static int r_backward_no_grad(ag_ctx *c) { return FAILS_I(ag_backward(ag_sum(T23), NULL)); }
+static int r_set_rg_nonleaf(ag_ctx *c) { return FAILS_P(ag_set_requires_grad(ag_mul(mkg(c, 1, 3, 0, 0), T3), false)); }
+static int r_backward_seed_ctx(ag_ctx *c) {
+    ag_ctx *c2 = ag_ctx_new(NULL);
+    ag_backward_opts o;
+    int64_t s[2] = {2, 3};
+    int r;
+    memset(&o, 0, sizeof o);
+    o.grad = ag_ones(c2, AG_F32, 2, s);
+    r = FAILS_I(ag_backward(ag_mul(mkg(c, 2, 2, 3, 0), T23), &o));
+    ag_ctx_free(c2);
+    return r;
+}
+static int r_retain_grad_no_rg(ag_ctx *c) { return FAILS_P(ag_retain_grad(T23)); }
+static int r_grad_of_null_elem(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0), *in[1], *g[1];
+    in[0] = NULL;
+    return FAILS_I(ag_grad_of(ag_sum(ag_mul(x, x)), NULL, 1, in, g));
+}
+static int r_grad_of_no_rg(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0), *in[1], *g[1];
+    in[0] = T3;
+    return FAILS_I(ag_grad_of(ag_sum(ag_mul(x, x)), NULL, 1, in, g));
+}
+static int r_grad_of_null_grads(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0);
+    return FAILS_I(ag_grad_of(ag_sum(ag_mul(x, x)), NULL, 1, &x, NULL));
+}
+static int r_grad_of_n_neg(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0), *g = NULL;
+    return FAILS_I(ag_grad_of(ag_sum(ag_mul(x, x)), NULL, -1, &x, &g));
+}
+static int r_grad_of_null_inputs(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0), *g = NULL;
+    return FAILS_I(ag_grad_of(ag_sum(ag_mul(x, x)), NULL, 1, NULL, &g));
+}
+static ag_tensor *gc_fn(ag_ctx *ctx, ag_tensor **in, void *user) { (void)ctx; (void)user; return ag_sum(ag_tanh(in[0])); }
+static int r_gradcheck_f32(ag_ctx *c) {
+    ag_tensor *in[1];
+    in[0] = mkg(c, 1, 3, 0, 0);
+    return FAILS_I(ag_gradcheck(c, gc_fn, NULL, 1, in, NULL, NULL));
+}
+static int r_gradcheck_null_fn(ag_ctx *c) {
+    ag_tensor *in[1];
+    in[0] = ag_set_requires_grad(mkt(c, AG_F64, 1, 3, 0, 0), true);
+    return FAILS_I(ag_gradcheck(c, NULL, NULL, 1, in, NULL, NULL));
+}
+static int r_gradcheck_no_rg(ag_ctx *c) {
+    ag_tensor *in[1];
+    in[0] = mkt(c, AG_F64, 1, 3, 0, 0);
+    return FAILS_I(ag_gradcheck(c, gc_fn, NULL, 1, in, NULL, NULL));
+}
+
+/* ---- the table ---- */
+enum { F_SILENT = 1, F_ARENA = 2, F_EITHER = 4 };   /* F_EITHER: silent or an error naming the op */
+typedef struct {
+    const char *name;
+    int (*fn)(ag_ctx *c);
+    const char *op;     /* must appear in the message ("a|b": one of them) */
+    const char *frag;   /* must also appear (NULL: no requirement) */
+    int flags;
+} row;
+
+static const row rows[] = {
+    /* NULL next to a valid input */
+    {"add(NULL, t)", r_add_null_a, "add", "NULL", 0},
+    {"add(t, NULL)", r_add_null_b, "add", "NULL", 0},
+    {"sub(NULL, t)", r_sub_null, "sub", "NULL", 0},
+    {"mul(t, NULL)", r_mul_null, "mul", "NULL", 0},
+    {"div(NULL, t)", r_div_null, "div", "NULL", 0},
+    {"maximum(NULL, t)", r_maximum_null, "maximum", "NULL", 0},
+    {"minimum(t, NULL)", r_minimum_null, "minimum", "NULL", 0},
+    {"matmul(t, NULL)", r_matmul_null, "matmul", "NULL", 0},
+    {"linear(x, NULL W)", r_linear_null_W, "linear", "NULL", 0},
+    {"linear(NULL x, W, b)", r_linear_null_x, "linear", "NULL", 0},
+    {"mse_loss(t, NULL)", r_mse_null, "mse_loss", "NULL", 0},
+    {"bce_with_logits(NULL, t)", r_bce_null, "bce_with_logits", "NULL", 0},
+    /* x is the tensor layer_norm reports through; a NULL x gives NULL without a message
+       (see tests/NOTES-errors.md): either is accepted */
+    {"layer_norm(NULL, w, b)", r_layer_norm_null_x, "layer_norm", "NULL", F_EITHER},
+    {"cat with a NULL element", r_cat_null_elem, "cat", "NULL", 0},
+    {"stack with a NULL element", r_stack_null_elem, "stack", "NULL", 0},
+    {"new: NULL shape, ndim 2", r_new_null_shape, "new", NULL, 0},
+    {"from: NULL shape, ndim 1", r_from_null_shape, "from", NULL, 0},
+    {"param: NULL shape, ndim 1", r_param_null_shape, "param", NULL, 0},
+    {"reshape: NULL shape", r_reshape_null_shape, "reshape", NULL, 0},
+    {"expand: NULL shape", r_expand_null_shape, "expand", NULL, 0},
+    {"permute: NULL perm", r_permute_null, "permute", NULL, 0},
+    {"cross_entropy: NULL targets", r_ce_null_targets, "cross_entropy", NULL, 0},
+    {"gather_rows: NULL index", r_gather_null_index, "gather_rows", NULL, 0},
+    /* the only input is NULL */
+    {"add(NULL, NULL)", r_s_add, NULL, NULL, F_SILENT},
+    {"neg(NULL)", r_s_neg, NULL, NULL, F_SILENT},
+    {"tanh(NULL)", r_s_tanh, NULL, NULL, F_SILENT},
+    {"pow(NULL)", r_s_pow, NULL, NULL, F_SILENT},
+    {"sum(NULL)", r_s_sum, NULL, NULL, F_SILENT},
+    {"sum_dim(NULL)", r_s_sum_dim, NULL, NULL, F_SILENT},
+    {"argmax(NULL)", r_s_argmax, NULL, NULL, F_SILENT},
+    {"matmul(NULL, NULL)", r_s_matmul, NULL, NULL, F_SILENT},
+    {"reshape(NULL)", r_s_reshape, NULL, NULL, F_SILENT},
+    {"transpose(NULL)", r_s_transpose, NULL, NULL, F_SILENT},
+    {"softmax(NULL)", r_s_softmax, NULL, NULL, F_SILENT},
+    {"cross_entropy(NULL)", r_s_ce, NULL, NULL, F_SILENT},
+    {"dropout(NULL)", r_s_dropout, NULL, NULL, F_SILENT},
+    {"layer_norm(NULL, NULL, NULL)", r_s_layer_norm, NULL, NULL, F_SILENT},
+    {"cat(NULL list)", r_s_cat, NULL, NULL, F_SILENT},
+    {"to(NULL)", r_s_to, NULL, NULL, F_SILENT},
+    {"detach(NULL)", r_s_detach, NULL, NULL, F_SILENT},
+    {"set_requires_grad(NULL)", r_s_set_rg, NULL, NULL, F_SILENT},
+    {"backward(NULL)", r_s_backward, NULL, NULL, F_SILENT},
+    {"item(NULL)", r_s_item, NULL, NULL, F_SILENT},
+    {"new(NULL ctx)", r_s_new, NULL, NULL, F_SILENT},
+    {"cat n=0", r_s_cat_n0, "cat", NULL, F_EITHER},
+    {"stack n=0", r_s_stack_n0, "stack", NULL, F_EITHER},
+    /* broadcasting */
+    {"add [2,3] + [4,3]", r_add_bcast, "add", "[2, 3]", 0},
+    {"sub [2,3,4] - [4,3]", r_sub_bcast, "sub", "[4, 3]", 0},
+    {"mul [2,3] * [2]", r_mul_bcast, "mul", "[2, 3]", 0},
+    {"div [3] / [4]", r_div_bcast, "div", "[3]", 0},
+    {"maximum [3,4], [3]", r_maximum_bcast, "maximum", "[3, 4]", 0},
+    {"mse_loss [3] vs [4]", r_mse_shape, "mse_loss", "[4]", 0},
+    {"bce_with_logits [3] vs [4]", r_bce_shape, "bce_with_logits", "[4]", 0},
+    /* matmul / linear */
+    {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
+    {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},
+    {"matmul [3] @ 0-d", r_matmul_0d_b, "matmul", "[]", 0},
+    {"matmul [3] @ [4]", r_matmul_1d, "matmul", "(3 != 4)", 0},
+    {"matmul batch dims", r_matmul_batch, "matmul", "[2, 2, 3]", 0},
+    {"linear W [4,5] for x [2,3]", r_linear_W, "linear", "[4, 5]", 0},
+    {"linear W 1-D", r_linear_W_1d, "linear", NULL, 0},
+    {"linear bias [3] for W [4,3]", r_linear_bias, "linear", "[3]", 0},
+    {"linear 0-d x", r_linear_0d_x, "linear", NULL, 0},
+    /* creation */
+    {"new negative size", r_new_negative, "new", "-3", 0},
+    {"new ndim 9", r_new_ndim9, "new", "ndim 9", 0},
+    {"new ndim -1", r_new_ndim_neg, "new", "-1", 0},
+    {"new bad dtype", r_new_bad_dtype, "new", NULL, 0},
+    {"from negative size", r_from_negative, "from", "-1", 0},
+    {"from ndim 9", r_from_ndim9, "from", "ndim 9", 0},
+    {"from ndim -2", r_from_ndim_neg, "from", "-2", 0},
+    {"param negative size", r_param_negative, "param", "-4", 0},
+    {"param ndim 9", r_param_ndim9, "param", "ndim 9", 0},
+    {"param ndim -1", r_param_ndim_neg, "param", "-1", 0},
+    {"persistent negative size", r_persistent_negative, "persistent", "-7", 0},
+    {"zeros negative size", r_zeros_negative, "zeros", "-1", 0},
+    {"ones ndim 9", r_ones_ndim9, "ones|full", "ndim 9", 0},   /* says "full" (NOTES-errors.md) */
+    {"full negative size", r_full_negative, "full", "-2", 0},
+    {"randn negative size", r_randn_negative, "randn", "-5", 0},
+    {"rand ndim 9", r_rand_ndim9, "rand", "ndim 9", 0},
+    {"arange step 0", r_arange_step0, "arange", "step", 0},
+    /* dims */
+    {"sum_dim 2 of [2,3]", r_sum_dim_pos, "sum_dim", "dim 2 is out of range", 0},
+    {"sum_dim -3 of [2,3]", r_sum_dim_neg, "sum_dim", "dim -3 is out of range", 0},
+    {"mean_dim 5", r_mean_dim, "mean_dim", "dim 5 is out of range", 0},
+    {"max_dim -4", r_max_dim, "max_dim", "dim -4 is out of range", 0},
+    {"min_dim 2", r_min_dim, "min_dim", "dim 2 is out of range", 0},
+    {"var_dim 3", r_var_dim, "var_dim", "dim 3 is out of range", 0},
+    {"softmax dim 2", r_softmax_pos, "softmax", "dim 2 is out of range", 0},
+    {"softmax dim -3", r_softmax_neg, "softmax", "dim -3 is out of range", 0},
+    {"log_softmax dim 3 of 3-D", r_log_softmax, "log_softmax", "dim 3 is out of range", 0},
+    {"transpose 0, 2", r_transpose_pos, "transpose", "dim 2 is out of range", 0},
+    {"transpose -3, 1", r_transpose_neg, "transpose", "dim -3 is out of range", 0},
+    {"squeeze 2", r_squeeze_pos, "squeeze", "dim 2 is out of range", 0},
+    {"squeeze -3", r_squeeze_neg, "squeeze", "dim -3 is out of range", 0},
+    {"unsqueeze 3 of 2-D", r_unsqueeze_pos, "unsqueeze", "dim 3 is out of range", 0},
+    {"unsqueeze -4 of 2-D", r_unsqueeze_neg, "unsqueeze", "dim -4 is out of range", 0},
+    {"slice dim 2", r_slice_pos, "slice", "dim 2 is out of range", 0},
+    {"slice dim -3", r_slice_neg, "slice", "dim -3 is out of range", 0},
+    {"slice step 0", r_slice_step0, "slice", "step", 0},
+    {"narrow dim 2", r_narrow_dim, "narrow", "dim 2 is out of range", 0},
+    {"narrow past the end", r_narrow_len, "narrow", "size 3", 0},
+    {"cat dim 2", r_cat_dim_pos, "cat", "dim 2 is out of range", 0},
+    {"cat dim -3", r_cat_dim_neg, "cat", "dim -3 is out of range", 0},
+    {"stack dim 3 of 2-D", r_stack_dim_pos, "stack", "dim 3 is out of range", 0},
+    {"stack dim -4 of 2-D", r_stack_dim_neg, "stack", "dim -4 is out of range", 0},
+    {"argmax dim 2", r_argmax_pos, "argmax", "dim 2 is out of range", 0},
+    {"argmax dim -3", r_argmax_neg, "argmax", "dim -3 is out of range", 0},
+    {"unsqueeze of an 8-D tensor", r_unsqueeze_8d, "unsqueeze", "8 dims", 0},
+    {"narrow length -1", r_narrow_neg_len, "narrow", "-1", 0},
+    {"max of [0, 3]", r_max_empty, "max", "[0, 3]", 0},
+    {"max_dim 0 of [0, 3]", r_max_dim_empty, "max_dim|max", "[0, 3]", 0},   /* says "max" */
+    {"argmax 0 of [0, 3]", r_argmax_empty, "argmax", "[0, 3]", 0},
+    {"var_dim correction -5", r_var_dim_corr, "var_dim", "-5", 0},
+    /* shapes */
+    {"reshape [2,3] -> [4,2]", r_reshape_numel, "reshape", "[2, 3]", 0},
+    {"reshape two -1", r_reshape_two_infer, "reshape", "-1", 0},
+    {"reshape [2,3] -> [-1,4]", r_reshape_infer_bad, "reshape", "[2, 3]", 0},
+    {"reshape size -2", r_reshape_neg2, "reshape", "-2", 0},
+    {"reshape ndim 9", r_reshape_ndim9, "reshape", "ndim 9", 0},
+    {"reshape size INT64_MIN", r_reshape_min, "reshape", "-9223372036854775808", 0},
+    {"to an unknown dtype", r_to_bad_dtype, "to", "dtype 9", 0},
+    {"expand [2,3] -> [4,3]", r_expand_bad, "expand", "[4, 3]", 0},
+    {"expand to fewer dims", r_expand_fewer, "expand", "[2, 3]", 0},
+    {"expand -1 in a new dim", r_expand_new_infer, "expand", "-1", 0},
+    {"cat [2,3] with [3,4]", r_cat_shapes, "cat", "[3, 4]", 0},
+    {"cat [2,3] with [3]", r_cat_ndim, "cat", "[3]", 0},
+    {"stack [2,3] with [3,2]", r_stack_shapes, "stack", "[3, 2]", 0},
+    {"permute repeated axis", r_permute_repeat, "permute", "twice", 0},
+    {"permute axis out of range", r_permute_range, "permute", "dim 3 is out of range", 0},
+    /* losses and nn pieces */
+    {"cross_entropy target -1", r_ce_target_neg, "cross_entropy", "-1", 0},
+    {"cross_entropy target 3 of C=3", r_ce_target_big, "cross_entropy", "3", 0},
+    {"cross_entropy [4] target 4", r_ce_1d_target, "cross_entropy", "4", 0},
+    {"cross_entropy 3-D logits", r_ce_3d, "cross_entropy", "[2, 3, 4]", 0},
+    {"cross_entropy 0-d logits", r_ce_0d, "cross_entropy", NULL, 0},
+    {"gather_rows index 4 of 4 rows", r_gather_big, "gather_rows", "4", 0},
+    {"gather_rows index -1", r_gather_neg, "gather_rows", "-1", 0},
+    {"gather_rows n -1", r_gather_n_neg, "gather_rows", "-1", 0},
+    {"gather_rows 0-d table", r_gather_0d, "gather_rows", NULL, 0},
+    {"layer_norm weight [4] for [2,3]", r_layer_norm_w, "layer_norm", "[4]", 0},
+    {"layer_norm bias [4] for [2,3]", r_layer_norm_b, "layer_norm", "[4]", 0},
+    {"dropout p -0.1", r_dropout_neg, "dropout", "-0.1", 0},
+    {"dropout p 1.5", r_dropout_big, "dropout", "1.5", 0},
+    {"dropout p NaN (not training)", r_dropout_nan, "dropout", "nan", 0},
+    {"layer_norm eps -1", r_layer_norm_eps, "layer_norm", "eps", 0},
+    /* element access */
+    {"item of [2,3]", r_item_multi, "item", "[2, 3]", 0},
+    {"get [0,3] of [2,3]", r_get_range, "get", "[2, 3]", 0},
+    {"get [2,0] of [2,3]", r_get_range0, "get", NULL, 0},
+    {"get with NULL index", r_get_null_index, "get", NULL, 0},
+    {"copy_out to NULL", r_copy_out_null, "copy_out", "NULL", 0},
+    {"copy_out unknown dtype", r_copy_out_dtype, "copy_out", "5", 0},
+    {"graph_dot to a NULL FILE", r_graph_dot_null, "graph_dot", "NULL", 0},
+    {"input 2 of a 2-input op", r_input_range, "input", "2", 0},
+    {"input -1", r_input_neg, "input", "-1", 0},
+    /* contexts and arena */
+    {"add across two contexts", r_two_ctx_add, "add", "context", 0},
+    {"matmul across two contexts", r_two_ctx_matmul, "matmul", "context", 0},
+    {"arena limit: one big tensor", r_arena_big, "arena", NULL, F_ARENA},
+    {"arena limit: a growing graph", r_arena_graph, "arena", NULL, F_ARENA},
+    /* backward and gradients */
+    {"second backward, no retain_graph", r_backward_twice, "backward", "retain_graph", 0},
+    {"non-scalar root without seed", r_backward_nonscalar, "backward", "[2, 3]", 0},
+    {"seed of the wrong shape", r_backward_seed_shape, "backward", "[3]", 0},
+    {"backward of a root without grad", r_backward_no_grad, "backward", "grad", 0},
+    {"seed from another context", r_backward_seed_ctx, "backward", "context", 0},
+    {"retain_grad without requires_grad", r_retain_grad_no_rg, "retain_grad", NULL, 0},
+    {"grad_of with a NULL input", r_grad_of_null_elem, "grad_of", "NULL", 0},
+    {"grad_of input without grad", r_grad_of_no_rg, "grad_of", "grad", 0},
+    {"grad_of NULL grads", r_grad_of_null_grads, "grad_of", NULL, 0},
+    {"set_requires_grad on a non-leaf", r_set_rg_nonleaf, "set_requires_grad", "leaves", 0},
+    {"grad_of n = -1", r_grad_of_n_neg, "grad_of", "-1", 0},
+    {"grad_of NULL inputs", r_grad_of_null_inputs, "grad_of", NULL, 0},
+    {"gradcheck with an F32 input", r_gradcheck_f32, "gradcheck", "float32", 0},
+    {"gradcheck with a NULL function", r_gradcheck_null_fn, "gradcheck", NULL, 0},
+    {"gradcheck, input without grad", r_gradcheck_no_rg, "gradcheck", "grad", 0},
+};
+#define NROWS ((int)(sizeof rows / sizeof rows[0]))
+
+/* ---- the context still works: a small forward + backward with known answers ---- */
+static int small_work(ag_ctx *c) {
+    static const float av[3] = {1, 2, 3};
+    static const float Av[6] = {1, -2, 0.5f, 3, 0, -1};          /* [2, 3] */
+    static const float Bv[6] = {0.5f, 1, -1, 2, 0.25f, -0.5f};  /* [3, 2] */
+    int64_t s3 = 3, s23[2] = {2, 3}, s32[2] = {3, 2};
+    ag_tensor *a = ag_set_requires_grad(ag_from(c, AG_F32, 1, &s3, av), true);
+    ag_tensor *A = ag_set_requires_grad(ag_from(c, AG_F32, 2, s23, Av), true);
+    ag_tensor *B = ag_from(c, AG_F32, 2, s32, Bv);
+    ag_tensor *loss = ag_add(ag_sum(ag_mul(a, a)), ag_sum(ag_matmul(A, B)));
+    float ga[3], gA[6];
+    double want = 14.0;   /* sum a^2 */
+    int i, j, k;
+    if (!loss || ag_backward(loss, NULL) != 0) return 0;
+    if (!ag_grad(a) || !ag_grad(A)) return 0;
+    if (ag_copy_out(ag_grad(a), AG_F32, ga) != 0 || ag_copy_out(ag_grad(A), AG_F32, gA) != 0) return 0;
+    for (i = 0; i < 2; i++)
+        for (j = 0; j < 2; j++)
+            for (k = 0; k < 3; k++) want += Av[i * 3 + k] * Bv[k * 2 + j];
+    if (fabs(ag_item(loss) - want) > 1e-5) return 0;
+    for (i = 0; i < 3; i++)
+        if (fabs(ga[i] - 2 * av[i]) > 1e-6) return 0;
+    for (i = 0; i < 2; i++)   /* d sum(A @ B) / dA[i,k] = sum_j B[k,j] */
+        for (k = 0; k < 3; k++)
+            if (fabs(gA[i * 3 + k] - (Bv[k * 2] + Bv[k * 2 + 1])) > 1e-6) return 0;
+    return ag_error(c) == NULL;
+}
+
+/* does the message contain "op:" for one of the '|'-separated alternatives?
+   (messages read "matmul: [2, 3] @ [4, 5]: ...") */
+static int has_any(const char *msg, const char *alts) {
+    char buf[128];
+    const char *p = alts;
+    while (*p) {
+        size_t n = strcspn(p, "|");
+        if (n >= sizeof buf - 1) n = sizeof buf - 2;
+        memcpy(buf, p, n);
+        buf[n] = ':';
+        buf[n + 1] = 0;
+        if (strstr(msg, buf)) return 1;
+        p += n;
+        if (*p == '|') p++;
+    }
+    return 0;
+}
+
+static int verbose;   /* AG_TEST_VERBOSE=1: print every row's message */
+
+static void run_row(const row *r, ag_ctx *c, const char *where) {
+    const char *e;
+    int failed;
+    ag_clear_error(c);
+    failed = r->fn(c);
+    e = ag_error(c);
+    if (verbose && where[0] == 'f') printf("%-36s -> %s\n", r->name, e ? e : "(no error)");
+    CHECK(failed, "[%s] %s: the call did not report failure", where, r->name);
+    if (r->flags & F_SILENT) {
+        CHECK(e == NULL, "[%s] %s: expected no error, got \"%s\"", where, r->name, e ? e : "");
+    } else if ((r->flags & F_EITHER) && e == NULL) {
+        CHECK(1, "ok");
+    } else {
+        CHECK(e != NULL, "[%s] %s: no error message", where, r->name);
+        if (e) {
+            CHECK(has_any(e, r->op), "[%s] %s: message \"%s\" lacks \"%s:\"", where, r->name, e, r->op);
+            if (r->frag)
+                CHECK(strstr(e, r->frag) != NULL, "[%s] %s: message \"%s\" lacks \"%s\"", where, r->name, e, r->frag);
+        }
+    }
+    ag_clear_error(c);
+    CHECK(ag_error(c) == NULL, "[%s] %s: error not cleared", where, r->name);
+    if (!(r->flags & F_ARENA))   /* a full arena needs the reset first */
+        CHECK(small_work(c), "[%s] %s: context broken after the error (before reset)", where, r->name);
+    ag_ctx_reset(c);
+    CHECK(small_work(c), "[%s] %s: context broken after the error and a reset", where, r->name);
+    ag_ctx_reset(c);
+    ag_clear_error(c);
+}
+
+static ag_ctx *arena_ctx(void) {
+    ag_desc d;
+    memset(&d, 0, sizeof d);
+    d.arena_limit = 64 * 1024;
+    return ag_ctx_new(&d);
+}
+
+int main(void) {
+    int i;
+    ag_ctx *shared = ag_ctx_new(NULL), *shared_arena = arena_ctx();
+    verbose = getenv("AG_TEST_VERBOSE") != NULL;
+    CHECK(shared && shared_arena, "ag_ctx_new failed");
+    if (!shared || !shared_arena) return harness_finish("test_errors");
+
+    /* 1. every row on a fresh context */
+    for (i = 0; i < NROWS; i++) {
+        ag_ctx *c = (rows[i].flags & F_ARENA) ? arena_ctx() : ag_ctx_new(NULL);
+        CHECK(c != NULL, "%s: ag_ctx_new failed", rows[i].name);
+        if (!c) continue;
+        run_row(&rows[i], c, "fresh");
+        ag_ctx_free(c);
+    }
+    /* 2. every row on one long-lived context, reset between rows */
+    for (i = 0; i < NROWS; i++)
+        run_row(&rows[i], (rows[i].flags & F_ARENA) ? shared_arena : shared, "shared");
+    CHECK(small_work(shared), "shared context broken at the end");
+
+    /* 3. the first error is kept until ag_clear_error */
+    {
+        ag_ctx *c = shared;
+        const char *e;
+        int64_t two = 2;
+        ag_clear_error(c);
+        CHECK(ag_matmul(T23, T45) == NULL, "matmul mismatch did not fail");
+        CHECK(ag_sum_dim(T23, 7, false) == NULL, "sum_dim 7 did not fail");
+        CHECK(ag_reshape(T23, 1, &two) == NULL, "reshape to [2] did not fail");
+        e = ag_error(c);
+        CHECK(e && strstr(e, "matmul") && !strstr(e, "sum_dim"), "first error not kept: \"%s\"", e ? e : "(null)");
+        CHECK(ag_backward(ag_sum(T23), NULL) == -1, "backward without grad did not fail");
+        e = ag_error(c);
+        CHECK(e && strstr(e, "matmul"), "first error overwritten by backward: \"%s\"", e ? e : "(null)");
+        ag_clear_error(c);
+        CHECK(ag_error(c) == NULL, "clear_error did not clear");
+        CHECK(ag_sum_dim(T23, 7, false) == NULL, "sum_dim 7 did not fail");
+        e = ag_error(c);
+        CHECK(e && strstr(e, "sum_dim"), "new error after clear not recorded: \"%s\"", e ? e : "(null)");
+        ag_clear_error(c);
+        ag_ctx_reset(c);
+    }
+
+    /* 4. NULL contexts do not crash */
+    CHECK(ag_error(NULL) == NULL, "ag_error(NULL) should be NULL");
+    ag_clear_error(NULL);
+    ag_ctx_reset(NULL);
+    ag_ctx_free(NULL);
+    ag_zero_grad(NULL);
+    CHECK(ag_grad(NULL) == NULL, "ag_grad(NULL)");
+    CHECK(1, "NULL contexts survived");
+
+    /* 5. documented non-errors */
+    {
+        ag_ctx *c = shared;
+        /* ag_grad_of: an input the root does not depend on gets a zero gradient */
+        ag_tensor *x = mkg(c, 1, 3, 0, 0), *z = mkg(c, 2, 2, 2, 0);
+        ag_tensor *ins[2], *gs[2];
+        int64_t i2 = 2;
+        ins[0] = x; ins[1] = z;
+        gs[0] = gs[1] = NULL;
+        CHECK(ag_grad_of(ag_sum(ag_mul(x, x)), NULL, 2, ins, gs) == 0, "grad_of with an unused input failed: %s",
+              ag_error(c) ? ag_error(c) : "");
+        CHECK(ag_error(c) == NULL, "grad_of with an unused input set an error");
+        if (gs[1]) {
+            float gz[4] = {1, 1, 1, 1};
+            CHECK(ag_ndim(gs[1]) == 2 && ag_dim(gs[1], 0) == 2 && ag_dim(gs[1], 1) == 2, "zero grad has the wrong shape");
+            CHECK(ag_copy_out(gs[1], AG_F32, gz) == 0 && gz[0] == 0 && gz[1] == 0 && gz[2] == 0 && gz[3] == 0,
+                  "grad of an unused input is not zero");
+        } else CHECK(0, "grad_of gave NULL for an unused input");
+        if (gs[0]) CHECK_CLOSE(ag_get(gs[0], &i2), 0.6, 1e-6, 0, "grad_of d sum(x^2)/dx[2]");
+        else CHECK(0, "grad_of gave NULL for a used input");
+        CHECK(ag_grad(x) == NULL && ag_grad(z) == NULL, "grad_of touched .grad");
+        /* squeezing a dim that is not 1 changes nothing, as in PyTorch (no error) */
+        {
+            ag_tensor *t = T23;
+            CHECK(ag_squeeze(t, 1) == t && ag_error(c) == NULL, "squeeze of a size-3 dim should return t unchanged");
+        }
+        /* cat of F32 and F64 promotes to F64 like every other op (no error) */
+        {
+            ag_tensor *ts[2], *y;
+            ts[0] = T23;
+            ts[1] = mkt(c, AG_F64, 2, 2, 3, 0);
+            y = ag_cat(ts, 2, 0);
+            CHECK(y && ag_type(y) == AG_F64 && ag_dim(y, 0) == 4 && ag_error(c) == NULL, "cat float32 + float64 should promote");
+        }
+        /* ag_dim out of range is -1 (documented) */
+        CHECK(ag_dim(T23, 2) == -1 && ag_dim(T23, -3) == -1, "ag_dim out of range should be -1");
+        CHECK(ag_dim(T23, -1) == 3, "ag_dim(-1)");
+        ag_clear_error(c);
+        ag_ctx_reset(c);
+    }
+
+    /* 6. arena: after the cap is hit and a reset, the stats show the arena inside its limit */
+    {
+        ag_ctx *c = arena_ctx();
+        int64_t big[1] = {1 << 20};
+        ag_stats st;
+        CHECK(ag_new(c, AG_F32, 1, big) == NULL, "big tensor in a 64 KiB arena");
+        st = ag_get_stats(c);
+        CHECK(st.arena_capacity <= 64 * 1024, "arena capacity %zu over the 64 KiB limit", st.arena_capacity);
+        ag_ctx_reset(c);
+        ag_clear_error(c);
+        CHECK(small_work(c), "small work after arena overflow and reset");
+        /* persistent tensors are not in the arena: a big param still works */
+        CHECK(ag_param(c, AG_F32, 1, big, NULL) != NULL, "a big param should not count against arena_limit");
+        ag_ctx_free(c);
+    }
+
+    ag_ctx_free(shared_arena);
+    printf("test_errors: %d rows; %d passed, %d failed before the overflow checks\n", NROWS, harness_passed,
+           harness_failed);
+    fflush(stdout);
+
+    /* 7. sizes near INT64_MAX: an answer or an error, never a crash (these found bugs; they run
+       last because a failure here may abort the program under -fsanitize=undefined) */
+    {
+        ag_ctx *c = shared;
+        ag_tensor *t = T23, *y;
+        /* Python: t[:, 0:MAX:MAX] is one column */
+        y = ag_slice(t, 1, 0, INT64_MAX, INT64_MAX);
+        CHECK(y && ag_ndim(y) == 2 && ag_dim(y, 0) == 2 && ag_dim(y, 1) == 1, "slice with step INT64_MAX should give [2, 1]");
+        if (y && ag_dim(y, 1) == 1) {
+            float out[2] = {0, 0};
+            CHECK(ag_copy_out(y, AG_F32, out) == 0 && out[0] == 0.1f && out[1] == 0.4f, "slice step INT64_MAX values");
+        }
+        y = ag_slice(t, 0, 0, 2, (int64_t)1 << 62);
+        CHECK(y && ag_dim(y, 0) == 1 && ag_dim(y, 1) == 3, "slice with step 2^62 should give [1, 3]");
+        {   /* the known sizes' product overflows to 4, which divides 8 */
+            int64_t s8[2] = {2, 4}, s[3] = {-1, ((int64_t)1 << 62) + 1, 4};
+            const char *e;
+            ag_clear_error(c);
+            y = ag_reshape(ag_ones(c, AG_F32, 2, s8), 3, s);
+            e = ag_error(c);
+            CHECK(y == NULL && e && strstr(e, "reshape"), "reshape [2, 4] to [-1, 2^62 + 1, 4] should fail");
+        }
+        ag_clear_error(c);
+        ag_ctx_reset(c);
+    }
+    {
+        /* an empty tensor whose other dims multiply past INT64_MAX: reducing away the 0 would
+           make a tensor of 2^80 elements. Either the shape or the reduction must be an error. */
+        ag_ctx *c = shared;
+        int64_t s[3] = {0, (int64_t)1 << 40, (int64_t)1 << 40};
+        ag_tensor *z = ag_zeros(c, AG_F32, 3, s), *y = z ? ag_sum_dim(z, 0, false) : NULL;
+        const char *e = ag_error(c);
+        CHECK(y == NULL && e != NULL && (strstr(e, "zeros") || strstr(e, "sum_dim")),
+              "zeros [0, 2^40, 2^40] summed over dim 0 gave %s (numel %lld) instead of an error", y ? "a tensor" : "NULL",
+              (long long)ag_numel(y));
+        ag_clear_error(c);
+        ag_ctx_reset(c);
+    }
+    CHECK(small_work(shared), "shared context broken after the overflow checks");
+
+    ag_ctx_free(shared);
+    return harness_finish("test_errors");
+}
