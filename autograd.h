@@ -70,7 +70,11 @@
 
 #ifndef AG_API
 #ifdef AUTOGRAD_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define AG_API static __attribute__((unused))   /* a file need not call every function */
+#else
 #define AG_API static
+#endif
 #else
 #define AG_API extern
 #endif
@@ -284,6 +288,31 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
 #define AG_ASSERT(x) assert(x)
 #endif
 
+/* Under AddressSanitizer the free part of the arena is poisoned, so a read past
+   a tensor or of a tensor after ag_ctx_reset is reported like a heap error. */
+#if defined(__SANITIZE_ADDRESS__)
+#define AG__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AG__ASAN 1
+#endif
+#endif
+#ifdef AG__ASAN
+#ifdef __cplusplus
+extern "C" {
+#endif
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#ifdef __cplusplus
+}
+#endif
+#define AG__POISON(p, n) __asan_poison_memory_region((p), (n))
+#define AG__UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define AG__POISON(p, n) ((void)(p), (void)(n))
+#define AG__UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define AG__DATA_ALIGN 64          /* tensor data: one cache line, any SIMD width */
 #define AG__MAX_NUMEL ((int64_t)1 << 48)
 #define AG__CAT(a, b) a##b
@@ -399,6 +428,7 @@ static void *ag__arena_alloc(ag_ctx *ctx, size_t n, size_t align) {
             size_t off = ag__align_up(b->used, align);
             if (off <= b->size && n <= b->size - off) {
                 b->used = off + n;
+                AG__UNPOISON(b->base + off, n);
                 ag__note_use(ctx);
                 return b->base + off;
             }
@@ -428,6 +458,7 @@ static void *ag__arena_alloc(ag_ctx *ctx, size_t n, size_t align) {
             nb->base = (char *)ag__align_up((size_t)(nb + 1), AG__DATA_ALIGN);
             nb->size = size;
             nb->used = 0;
+            AG__POISON(nb->base, size);
             ctx->capacity += size;
             if (b) {
                 nb->next = b->next;
@@ -448,11 +479,16 @@ static ag__mark ag__arena_mark(ag_ctx *ctx) {
     m.cur = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.before = ctx->used_before_cur;
     return m;
 }
+/* poisons block b from offset off on, and every block after it */
+static void ag__arena_poison_from(ag__block *b, size_t off) {
+    for (; b; b = b->next, off = 0) AG__POISON(b->base + off, b->size - off);
+}
 /* frees everything allocated since m (used for scratch that never escapes) */
 static void ag__arena_release(ag_ctx *ctx, ag__mark m) {
     if (m.cur) { ctx->cur = m.cur; ctx->cur->used = m.used; }
     else if (ctx->first) { ctx->cur = ctx->first; ctx->cur->used = 0; }
     ctx->used_before_cur = m.before;
+    if (ctx->cur) ag__arena_poison_from(ctx->cur, ctx->cur->used);
 }
 
 /* ==== context ==== */
@@ -509,7 +545,7 @@ AG_API void ag_ctx_free(ag_ctx *ctx) {
     ag__block *b, *nb;
     ag__plink *p, *np;
     if (!ctx) return;
-    for (b = ctx->first; b; b = nb) { nb = b->next; ctx->alloc.free(b, ctx->alloc.user); }
+    for (b = ctx->first; b; b = nb) { nb = b->next; AG__UNPOISON(b->base, b->size); ctx->alloc.free(b, ctx->alloc.user); }
     for (p = ctx->persist; p; p = np) { np = p->next; ctx->alloc.free(p, ctx->alloc.user); }
     if (ctx->stack) ctx->alloc.free(ctx->stack, ctx->alloc.user);
     ctx->alloc.free(ctx, ctx->alloc.user);
@@ -521,6 +557,7 @@ AG_API void ag_ctx_reset(ag_ctx *ctx) {
     if (ctx->cur) ctx->cur->used = 0;
     ctx->used_before_cur = 0;
     ctx->nodes = 0;
+    ag__arena_poison_from(ctx->first, 0);
     ctx->gen++;               /* arena gradients of persistent tensors are now stale */
     if (ctx->gen == 0) ctx->gen = 1;
 }
