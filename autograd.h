@@ -95,11 +95,16 @@ typedef struct {
     void (*free)(void *ptr, void *user);       /* NULL: free */
     void *user;
 } ag_allocator;
+/* runs task(arg, i) for every i in [0, n), in any order and on any threads, and returns when all are done */
+typedef void (*ag_parallel_for_fn)(void (*task)(void *arg, int i), void *arg, int n, void *user);
 typedef struct {
     ag_allocator allocator;
     size_t arena_bytes;   /* size of one arena block; 0: 1 MiB */
     size_t arena_limit;   /* hard cap on the arena's total capacity; 0: grow as needed */
     uint64_t seed;        /* RNG seed for rand/randn/dropout; 0 is a valid seed */
+    int threads;          /* worker threads for large products; 0 or 1: the calling thread only */
+    ag_parallel_for_fn parallel_for;   /* a job system of your own instead of threads; NULL: none */
+    void *parallel_user;
 } ag_desc;
 typedef struct {
     size_t arena_used;       /* bytes handed out since the last reset */
@@ -122,6 +127,7 @@ AG_API bool    ag_is_grad_enabled(const ag_ctx *ctx);
 AG_API ag_stats ag_get_stats(const ag_ctx *ctx);
 AG_API void    ag_manual_seed(ag_ctx *ctx, uint64_t seed);
 AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64" */
+AG_API const char *ag_simd_name(const ag_ctx *ctx);        /* the kernels in use: "avx512", "avx2", "neon" or "scalar" */
 
 /* ==== tensors ====
    Arena-owned unless made by ag_param / ag_persistent. shape may be NULL when ndim is 0. */
@@ -585,6 +591,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     s.nodes = ctx->nodes;
     return s;
 }
+AG_API const char *ag_simd_name(const ag_ctx *ctx) { (void)ctx; return "scalar"; }
 AG_API const char *ag_dtype_name(ag_dtype dtype) { return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : "?"; }
 
 /* ==== tensor allocation ==== */
