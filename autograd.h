@@ -105,6 +105,7 @@ typedef struct {
     int threads;          /* worker threads for large products; 0 or 1: the calling thread only */
     ag_parallel_for_fn parallel_for;   /* a job system of your own instead of threads; NULL: none */
     void *parallel_user;
+    const char *simd;     /* force kernels: "scalar", "avx2", "avx512", "neon"; NULL: $AG_SIMD or the best the CPU has */
 } ag_desc;
 typedef struct {
     size_t arena_used;       /* bytes handed out since the last reset */
@@ -319,6 +320,48 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define AG__UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
+/* ==== SIMD dispatch ====
+   x86-64: AVX2+FMA and AVX-512 kernels are compiled with per-function target
+   attributes, so a plain `cc -O2` build has them; each context picks the best
+   the CPU supports (cpuid, and the OS's register state via xgetbv, through
+   __builtin_cpu_supports). aarch64: NEON always. Elsewhere: scalar. */
+#if !defined(AG_NO_SIMD) && !defined(AG_NO_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define AG__X86 1
+#include <immintrin.h>
+#define AG__TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define AG__TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#endif
+#if !defined(AG_NO_SIMD) && !defined(AG_NO_NEON) && defined(__aarch64__)
+#define AG__NEON 1
+#include <arm_neon.h>
+#endif
+#if !defined(AG_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
+#define AG__THREADS 1
+#include <pthread.h>
+#endif
+enum { AG__ISA_SCALAR, AG__ISA_AVX2, AG__ISA_AVX512, AG__ISA_NEON, AG__ISA_COUNT };
+static const char *const ag__isa_names[AG__ISA_COUNT] = { "scalar", "avx2", "avx512", "neon" };
+
+static int ag__isa_best(void) {
+#if defined(AG__X86)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return AG__ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return AG__ISA_AVX2;
+#elif defined(AG__NEON)
+    return AG__ISA_NEON;
+#endif
+    return AG__ISA_SCALAR;
+}
+/* the named kernel set if this CPU can run it (avx2 on an avx512 CPU too), else the best */
+static int ag__isa_choose(const char *want) {
+    int best = ag__isa_best(), i;
+    if (!want) want = getenv("AG_SIMD");
+    if (!want) return best;
+    for (i = 0; i < AG__ISA_COUNT; i++) if (!strcmp(want, ag__isa_names[i])) break;
+    if (i == AG__ISA_SCALAR || i == best || (i == AG__ISA_AVX2 && best == AG__ISA_AVX512)) return i;
+    return best;
+}
+
 #define AG__DATA_ALIGN 64          /* tensor data: one cache line, any SIMD width */
 #define AG__MAX_NUMEL ((int64_t)1 << 48)
 #define AG__CAT(a, b) a##b
@@ -365,6 +408,7 @@ typedef struct ag__block {
 } ag__block;
 
 typedef struct ag__plink { struct ag__plink *next; } ag__plink;   /* persistent allocations */
+typedef struct ag__pool ag__pool;   /* worker threads (ag_desc.threads) */
 
 struct ag_ctx {
     ag_allocator alloc;
@@ -379,6 +423,11 @@ struct ag_ctx {
     ag_tensor **stack;        /* graph traversal scratch, heap, reused */
     size_t stack_cap;
     bool grad_enabled;
+    int isa;                  /* AG__ISA_*: the kernels this context runs */
+    int threads;
+    ag__pool *pool;
+    ag_parallel_for_fn parallel_for;
+    void *parallel_user;
     char err[512];
 };
 
@@ -525,6 +574,11 @@ static double ag__rng_normal(ag_ctx *ctx) {   /* Box-Muller */
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+#ifdef AG__THREADS
+static ag__pool *ag__pool_new(ag_ctx *ctx, int threads, int *running);
+static void ag__pool_free(ag_ctx *ctx, ag__pool *p);
+#endif
+
 AG_API ag_ctx *ag_ctx_new(const ag_desc *desc) {
     ag_desc d;
     ag_ctx *ctx;
@@ -544,6 +598,15 @@ AG_API ag_ctx *ag_ctx_new(const ag_desc *desc) {
     ctx->gen = 1;
     ctx->grad_enabled = true;
     ag_manual_seed(ctx, d.seed);
+    ctx->isa = ag__isa_choose(d.simd);
+    ctx->parallel_for = d.parallel_for;
+    ctx->parallel_user = d.parallel_user;
+    ctx->threads = d.parallel_for ? (d.threads > 1 ? d.threads : 2) : 1;
+#ifdef AG__THREADS
+    if (!d.parallel_for && d.threads > 1) {
+        ctx->pool = ag__pool_new(ctx, d.threads, &ctx->threads);
+    }
+#endif
     return ctx;
 }
 
@@ -554,6 +617,9 @@ AG_API void ag_ctx_free(ag_ctx *ctx) {
     for (b = ctx->first; b; b = nb) { nb = b->next; AG__UNPOISON(b->base, b->size); ctx->alloc.free(b, ctx->alloc.user); }
     for (p = ctx->persist; p; p = np) { np = p->next; ctx->alloc.free(p, ctx->alloc.user); }
     if (ctx->stack) ctx->alloc.free(ctx->stack, ctx->alloc.user);
+#ifdef AG__THREADS
+    ag__pool_free(ctx, ctx->pool);
+#endif
     ctx->alloc.free(ctx, ctx->alloc.user);
 }
 
@@ -591,7 +657,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     s.nodes = ctx->nodes;
     return s;
 }
-AG_API const char *ag_simd_name(const ag_ctx *ctx) { (void)ctx; return "scalar"; }
+AG_API const char *ag_simd_name(const ag_ctx *ctx) { return ctx ? ag__isa_names[ctx->isa] : ag__isa_names[ag__isa_best()]; }
 AG_API const char *ag_dtype_name(ag_dtype dtype) { return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : "?"; }
 
 /* ==== tensor allocation ==== */
@@ -620,7 +686,7 @@ static void ag__contig_strides(int ndim, const int64_t *shape, int64_t *stride) 
 
 /* One allocation: [link if persistent][struct][shape][stride][inputs] ... [data].
    Shape must be valid. nin: room for that many op inputs. */
-static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin, bool with_data, bool persistent) {
+static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin, bool with_data, bool persistent, bool zero) {
     int64_t numel = 1; int i;
     size_t link = persistent ? ag__align_up(sizeof(ag__plink), 16) : 0;
     size_t head = ag__align_up(sizeof(ag_tensor) + 2 * (size_t)ndim * sizeof(int64_t) + (size_t)nin * sizeof(ag_tensor *), 16);
@@ -658,15 +724,22 @@ static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64
     ag__contig_strides(ndim, shape, t->stride);
     if (with_data) {
         t->data = mem + data_off;
-        memset(t->data, 0, bytes);
+        if (zero) memset(t->data, 0, bytes);
     }
     if (persistent) t->flags = AG__PERSISTENT;
     return t;
 }
 
+static ag_tensor *ag__alloc_tensor(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin, bool with_data, bool persistent) {
+    return ag__alloc_tensor_z(ctx, dtype, ndim, shape, nin, with_data, persistent, true);
+}
 /* an op's result: contiguous, zeroed, with room for nin inputs */
 static ag_tensor *ag__result(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin) {
-    return ag__alloc_tensor(ctx, dtype, ndim, shape, nin, true, false);
+    return ag__alloc_tensor_z(ctx, dtype, ndim, shape, nin, true, false, true);
+}
+/* the same, not zeroed: for ops that write every element */
+static ag_tensor *ag__result_raw(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin) {
+    return ag__alloc_tensor_z(ctx, dtype, ndim, shape, nin, true, false, false);
 }
 
 /* a view of t's storage */
@@ -890,22 +963,6 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
     } \
 }
 
-/* C[M,N] = A[M,K] @ B[K,N]; A any strides, B rows contiguous, C contiguous */
-#define AG__DEF_GEMM(T, SFX) \
-static void ag__gemm_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
-                           const T *B, int64_t rsb, T *C) { \
-    int64_t i, j, p; \
-    for (i = 0; i < M; i++) { \
-        T *c = C + i * N; \
-        for (j = 0; j < N; j++) c[j] = 0; \
-        for (p = 0; p < K; p++) { \
-            const T av = A[i * rsa + p * csa]; \
-            const T *b = B + p * rsb; \
-            for (j = 0; j < N; j++) c[j] += av * b[j]; \
-        } \
-    } \
-}
-
 /* y = softmax or log_softmax of x along the middle dim of [outer, n, inner] (contiguous) */
 #define AG__DEF_SOFTMAX(T, SFX, M) \
 static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
@@ -942,14 +999,315 @@ AG__DEF_BINARY(float, f32)
 AG__DEF_BINARY(double, f64)
 AG__DEF_REDUCE(float, f32)
 AG__DEF_REDUCE(double, f64)
-AG__DEF_GEMM(float, f32)
-AG__DEF_GEMM(double, f64)
 AG__DEF_SOFTMAX(float, f32, f)
 AG__DEF_SOFTMAX(double, f64, )
 AG__DEF_COPY(float, float, f32_f32)
 AG__DEF_COPY(float, double, f32_f64)
 AG__DEF_COPY(double, float, f64_f32)
 AG__DEF_COPY(double, double, f64_f64)
+
+/* ==== matrix products ====
+   C[M,N] = A[M,K] @ B[K,N] for any strides of A and B (transposes are read in
+   place) into a dense C. The GotoBLAS/BLIS structure: for each block of kc
+   columns of A (rows of B), pack A into panels of MR rows and B into panels of
+   NR columns, then a register-blocked micro-kernel computes each MR x NR tile of
+   C with kc fused multiply-adds per element. Every element of C is computed the
+   same way whatever the tiling, so the result does not depend on the number of
+   threads. Products of at most AG__GEMM_SMALL multiply-adds skip packing. */
+#define AG__GEMM_SMALL 512
+
+typedef void (*ag__uk_fn)(int64_t kc, const void *a, const void *b, void *c, int64_t ldc, int acc);
+typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
+
+/* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
+#define AG__UK_FMA(r, SET1, FMA) t = SET1(a[r]); c##r##0 = FMA(t, b0, c##r##0); c##r##1 = FMA(t, b1, c##r##1);
+#define AG__UK_OUT(r, W, LOAD, STORE, ADD) \
+    if (acc) { c##r##0 = ADD(c##r##0, LOAD(c + (r) * ldc)); c##r##1 = ADD(c##r##1, LOAD(c + (r) * ldc + (W))); } \
+    STORE(c + (r) * ldc, c##r##0); STORE(c + (r) * ldc + (W), c##r##1);
+/* C[6, 2W] = (C +) A panel [kc][6] @ B panel [kc][2W], in 12 vector accumulators; W lanes per vector */
+#define AG__UK_6x2V(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, FMA, ADD, ZERO) \
+TARGET static void NAME(int64_t kc, const void *av, const void *bv, void *cv, int64_t ldc, int acc) { \
+    const T *a = (const T *)av, *b = (const T *)bv; \
+    T *c = (T *)cv; \
+    VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO(); \
+    VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO(); \
+    int64_t p; \
+    for (p = 0; p < kc; p++, a += 6, b += 2 * (W)) { \
+        VT b0 = LOAD(b), b1 = LOAD(b + (W)), t; \
+        AG__UK_FMA(0, SET1, FMA) AG__UK_FMA(1, SET1, FMA) AG__UK_FMA(2, SET1, FMA) \
+        AG__UK_FMA(3, SET1, FMA) AG__UK_FMA(4, SET1, FMA) AG__UK_FMA(5, SET1, FMA) \
+    } \
+    AG__UK_OUT(0, W, LOAD, STORE, ADD) AG__UK_OUT(1, W, LOAD, STORE, ADD) AG__UK_OUT(2, W, LOAD, STORE, ADD) \
+    AG__UK_OUT(3, W, LOAD, STORE, ADD) AG__UK_OUT(4, W, LOAD, STORE, ADD) AG__UK_OUT(5, W, LOAD, STORE, ADD) \
+}
+#ifdef AG__X86
+AG__UK_6x2V(ag__uk_f32_avx512, AG__TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
+AG__UK_6x2V(ag__uk_f64_avx512, AG__TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
+AG__UK_6x2V(ag__uk_f32_avx2, AG__TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
+AG__UK_6x2V(ag__uk_f64_avx2, AG__TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
+#endif
+#ifdef AG__NEON
+#define AG__NEON_FMA_F32(a, b, c) vfmaq_f32(c, a, b)
+#define AG__NEON_FMA_F64(a, b, c) vfmaq_f64(c, a, b)
+#define AG__NEON_ZERO_F32() vdupq_n_f32(0)
+#define AG__NEON_ZERO_F64() vdupq_n_f64(0)
+AG__UK_6x2V(ag__uk_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdupq_n_f32, AG__NEON_FMA_F32, vaddq_f32, AG__NEON_ZERO_F32)
+AG__UK_6x2V(ag__uk_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, AG__NEON_FMA_F64, vaddq_f64, AG__NEON_ZERO_F64)
+#endif
+
+/* the portable micro-kernel: C[4, 4] = (C +) A panel [kc][4] @ B panel [kc][4] */
+#define AG__DEF_UK_SCALAR(T, SFX) \
+static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, const void *bv, void *cv, int64_t ldc, int acc) { \
+    const T *a = (const T *)av, *b = (const T *)bv; \
+    T *c = (T *)cv, s[4][4]; \
+    int64_t p; int i, j; \
+    for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) s[i][j] = 0; \
+    for (p = 0; p < kc; p++, a += 4, b += 4) \
+        for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) s[i][j] += a[i] * b[j]; \
+    for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + s[i][j] : s[i][j]; \
+}
+AG__DEF_UK_SCALAR(float, f32)
+AG__DEF_UK_SCALAR(double, f64)
+
+/* kc: a B micro-panel (kc x NR) stays in L1; mc: an A block (mc x kc) stays in L2 */
+static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
+    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256 };
+    static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };
+#ifdef AG__X86
+    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 256, 120, 512 };
+    static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };
+    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512 };
+    static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };
+    if (isa == AG__ISA_AVX512) return dtype == AG_F32 ? &avx512_32 : &avx512_64;
+    if (isa == AG__ISA_AVX2) return dtype == AG_F32 ? &avx2_32 : &avx2_64;
+#endif
+#ifdef AG__NEON
+    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512 };
+    static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };
+    if (isa == AG__ISA_NEON) return dtype == AG_F32 ? &neon32 : &neon64;
+#endif
+    (void)isa;
+    return dtype == AG_F32 ? &scalar32 : &scalar64;
+}
+
+/* dst[p][r] = X[r0 + r, p0 + p] for r < w (0 past the last row), X[i, p] = src[i rs + p cs]:
+   packs A (X = A) and B (X = B^T) alike */
+#define AG__DEF_PACK(T, SFX) \
+static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t rows, int64_t r0, int64_t p0, int64_t kb, int w) { \
+    int64_t p; int r; \
+    int full = r0 + w <= rows ? w : (int)(rows - r0); \
+    src += r0 * rs + p0 * cs; \
+    if (full < w) for (p = 0; p < kb; p++) for (r = full; r < w; r++) dst[p * w + r] = 0; \
+    if (rs == 1) { for (p = 0; p < kb; p++) memcpy(dst + p * w, src + p * cs, sizeof(T) * (size_t)full); }   /* B row-major */ \
+    else if (cs == 1) { for (r = 0; r < full; r++) for (p = 0; p < kb; p++) dst[p * w + r] = src[r * rs + p]; }   /* A row-major */ \
+    else for (p = 0; p < kb; p++) for (r = 0; r < full; r++) dst[p * w + r] = src[r * rs + p * cs]; \
+}
+AG__DEF_PACK(float, f32)
+AG__DEF_PACK(double, f64)
+
+/* the unpacked loop for small products */
+#define AG__DEF_GEMM_SMALL(T, SFX) \
+static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
+                                 const T *B, int64_t rsb, int64_t csb, T *C) { \
+    int64_t i, j, p; \
+    for (i = 0; i < M; i++) { \
+        T *c = C + i * N; \
+        for (j = 0; j < N; j++) c[j] = 0; \
+        for (p = 0; p < K; p++) { \
+            const T av = A[i * rsa + p * csa], *b = B + p * rsb; \
+            for (j = 0; j < N; j++) c[j] += av * b[j * csb]; \
+        } \
+    } \
+}
+AG__DEF_GEMM_SMALL(float, f32)
+AG__DEF_GEMM_SMALL(double, f64)
+
+typedef struct {
+    const ag__gemm_cfg *cfg;
+    int dtype;
+    size_t es;
+    int64_t M, N, K, pc, kb, tile_n, mtiles, ntiles;
+    const char *A, *B;
+    int64_t rsa, csa, rsb, csb;
+    char *C, *Ap, *Bp;
+} ag__gemm_job;
+
+#define AG__PACK_CHUNK 16   /* panels per packing task */
+static void ag__gemm_pack_task(void *arg, int i, bool is_a) {
+    ag__gemm_job *j = (ag__gemm_job *)arg;
+    int w = is_a ? j->cfg->mr : j->cfg->nr;
+    int64_t rows = is_a ? j->M : j->N, panels = (rows + w - 1) / w, q, q1;
+    q1 = (int64_t)(i + 1) * AG__PACK_CHUNK;
+    if (q1 > panels) q1 = panels;
+    for (q = (int64_t)i * AG__PACK_CHUNK; q < q1; q++) {
+        char *dst = (is_a ? j->Ap : j->Bp) + (size_t)(q * w * j->kb) * j->es;
+        const char *src = is_a ? j->A : j->B;
+        int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb;
+        if (j->dtype == AG_F32) ag__pack_f32((float *)dst, (const float *)src, rs, cs, rows, q * w, j->pc, j->kb, w);
+        else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q * w, j->pc, j->kb, w);
+    }
+}
+static void ag__gemm_pack_a_task(void *arg, int i) { ag__gemm_pack_task(arg, i, true); }
+static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, false); }
+
+/* one tile of C: rows [ti mc, +mc), columns [tj tile_n, +tile_n), every micro-tile of it */
+static void ag__gemm_tile_task(void *arg, int t) {
+    ag__gemm_job *j = (ag__gemm_job *)arg;
+    const ag__gemm_cfg *g = j->cfg;
+    int64_t ti = t / j->ntiles, tj = t % j->ntiles, i0, j0;
+    int64_t i_end = (ti + 1) * g->mc < j->M ? (ti + 1) * g->mc : j->M;
+    int64_t j_end = (tj + 1) * j->tile_n < j->N ? (tj + 1) * j->tile_n : j->N;
+    int acc = j->pc > 0;
+    double edge[6 * 32];   /* one micro-tile, for the ragged right and bottom edges */
+    for (j0 = tj * j->tile_n; j0 < j_end; j0 += g->nr) {
+        const char *b = j->Bp + (size_t)((j0 / g->nr) * g->nr * j->kb) * j->es;
+        int nv = (int)(j->N - j0 < g->nr ? j->N - j0 : g->nr);
+        for (i0 = ti * g->mc; i0 < i_end; i0 += g->mr) {
+            const char *a = j->Ap + (size_t)((i0 / g->mr) * g->mr * j->kb) * j->es;
+            int mv = (int)(j->M - i0 < g->mr ? j->M - i0 : g->mr), r, c;
+            char *cp = j->C + (size_t)(i0 * j->N + j0) * j->es;
+            if (mv == g->mr && nv == g->nr) { g->uk(j->kb, a, b, cp, j->N, acc); continue; }
+            g->uk(j->kb, a, b, edge, g->nr, 0);
+            for (r = 0; r < mv; r++)
+                for (c = 0; c < nv; c++) {
+                    if (j->dtype == AG_F32) {
+                        float *d = (float *)cp + r * j->N + c, v = ((float *)edge)[r * g->nr + c];
+                        *d = acc ? *d + v : v;
+                    } else {
+                        double *d = (double *)cp + r * j->N + c, v = edge[r * g->nr + c];
+                        *d = acc ? *d + v : v;
+                    }
+                }
+        }
+    }
+}
+
+static void ag__parallel(ag_ctx *ctx, void (*task)(void *, int), void *arg, int n);
+
+/* C = A @ B; false (and an error on ctx) if the arena cannot hold the packed panels */
+static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
+                     const void *B, int64_t rsb, int64_t csb, void *C) {
+    ag__gemm_job j;
+    ag__mark m;
+    int64_t kc;
+    size_t es = ag__esize(dtype);
+    if (M == 0 || N == 0) return true;
+    if (K == 0 || M * N * K <= AG__GEMM_SMALL) {
+        if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
+        else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);
+        return true;
+    }
+    memset(&j, 0, sizeof j);
+    j.cfg = ag__gemm_config(ctx->isa, dtype);
+    j.dtype = dtype; j.es = es;
+    j.M = M; j.N = N; j.K = K;
+    j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C;
+    j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = csb;
+    kc = K < j.cfg->kc ? K : j.cfg->kc;
+    j.mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
+    j.tile_n = j.cfg->nc;
+    if (ctx->threads > 1)   /* enough tiles for every thread; the result does not depend on it */
+        while (j.mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
+    j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
+    j.ntiles = (N + j.tile_n - 1) / j.tile_n;
+    m = ag__arena_mark(ctx);
+    j.Ap = (char *)ag__arena_alloc(ctx, (size_t)(((M + j.cfg->mr - 1) / j.cfg->mr) * j.cfg->mr * kc) * es, AG__DATA_ALIGN);
+    j.Bp = j.Ap ? (char *)ag__arena_alloc(ctx, (size_t)(((N + j.cfg->nr - 1) / j.cfg->nr) * j.cfg->nr * kc) * es, AG__DATA_ALIGN) : NULL;
+    if (!j.Bp) return false;
+    for (j.pc = 0; j.pc < K; j.pc += kc) {
+        int64_t apan = (M + j.cfg->mr - 1) / j.cfg->mr, bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
+        j.kb = K - j.pc < kc ? K - j.pc : kc;
+        ag__parallel(ctx, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+        ag__parallel(ctx, ag__gemm_pack_b_task, &j, (int)((bpan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+        ag__parallel(ctx, ag__gemm_tile_task, &j, (int)(j.mtiles * j.ntiles));
+    }
+    ag__arena_release(ctx, m);
+    return true;
+}
+
+/* ==== threads ====
+   A small pool: the caller and threads-1 workers take task indices from a
+   shared counter. Work is split the same way for any number of threads. */
+#ifdef AG__THREADS
+#define AG__MAX_THREADS 64
+struct ag__pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    void (*task)(void *, int);
+    void *arg;
+    int n, next, finished, quit, nworkers;
+    unsigned gen;
+    pthread_t th[AG__MAX_THREADS];
+};
+/* takes and runs tasks of the current job until none is left; called with mu held */
+static void ag__pool_drain(ag__pool *p) {
+    while (p->next < p->n) {
+        int i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        p->task(p->arg, i);
+        pthread_mutex_lock(&p->mu);
+        if (++p->finished == p->n) pthread_cond_signal(&p->done);
+    }
+}
+static void *ag__pool_worker(void *arg) {
+    ag__pool *p = (ag__pool *)arg;
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->work, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        ag__pool_drain(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+static void ag__pool_run(ag__pool *p, void (*task)(void *, int), void *arg, int n) {
+    pthread_mutex_lock(&p->mu);
+    p->task = task; p->arg = arg; p->n = n; p->next = 0; p->finished = 0; p->gen++;
+    pthread_cond_broadcast(&p->work);
+    ag__pool_drain(p);
+    while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+static ag__pool *ag__pool_new(ag_ctx *ctx, int threads, int *running) {
+    ag__pool *p = (ag__pool *)ag__heap_alloc(ctx, sizeof(ag__pool));
+    int i;
+    if (!p) return NULL;
+    memset(p, 0, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    for (i = 0; i < threads - 1 && i < AG__MAX_THREADS; i++) {
+        if (pthread_create(&p->th[i], NULL, ag__pool_worker, p) != 0) break;
+        p->nworkers++;
+    }
+    *running = p->nworkers + 1;
+    return p;
+}
+static void ag__pool_free(ag_ctx *ctx, ag__pool *p) {
+    int i;
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < p->nworkers; i++) pthread_join(p->th[i], NULL);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    pthread_mutex_destroy(&p->mu);
+    ag__heap_free(ctx, p);
+}
+#endif
+
+static void ag__parallel(ag_ctx *ctx, void (*task)(void *, int), void *arg, int n) {
+    int i;
+    if (n > 1 && ctx->parallel_for) { ctx->parallel_for(task, arg, n, ctx->parallel_user); return; }
+#ifdef AG__THREADS
+    if (n > 1 && ctx->pool) { ag__pool_run(ctx->pool, task, arg, n); return; }
+#endif
+    for (i = 0; i < n; i++) task(arg, i);
+}
 
 static ag__row_fn ag__copy_fn(int dst, int src) {
     if (dst == AG_F32) return src == AG_F32 ? ag__copy_row_f32_f32 : ag__copy_row_f32_f64;
@@ -1196,7 +1554,7 @@ AG_API ag_tensor *ag_to(ag_tensor *t, ag_dtype dtype) {
     if (!t) return NULL;
     if (!ag__check_dtype(t->ctx, "to", dtype)) return NULL;
     if (t->dtype == dtype) return t;
-    y = ag__result(t->ctx, dtype, t->ndim, t->shape, 1);
+    y = ag__result_raw(t->ctx, dtype, t->ndim, t->shape, 1);
     if (!y) return NULL;
     ag__copy_into(y, t);
     return ag__finish1(y, AG__OP_to, t);
@@ -1210,7 +1568,7 @@ AG_API ag_tensor *ag_contiguous(ag_tensor *t) {
     ag_tensor *y;
     if (!t) return NULL;
     if (ag__contig(t)) return t;
-    y = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 1);
+    y = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1);
     if (!y) return NULL;
     ag__copy_into(y, t);
     return ag__finish1(y, AG__OP_contiguous, t);
@@ -1599,7 +1957,7 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     a = ag_to(a, (ag_dtype)dt);
     b = ag_to(b, (ag_dtype)dt);
     if (!a || !b || !ag__broadcast_shape(name, a, b, &nd, shape)) return NULL;
-    y = ag__result(ctx, dt, nd, shape, 2);
+    y = ag__result_raw(ctx, dt, nd, shape, 2);
     if (!y) return NULL;
     ag__iter_init(&it, nd, shape);
     ag__iter_add_tensor(&it, y);
@@ -1654,7 +2012,7 @@ static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     ag__iter it;
     ag__kern k;
     if (!x) return NULL;
-    y = ag__result(x->ctx, x->dtype, x->ndim, x->shape, 1);
+    y = ag__result_raw(x->ctx, x->dtype, x->ndim, x->shape, 1);
     if (!y) return NULL;
     ag__iter_init(&it, x->ndim, x->shape);
     ag__iter_add_tensor(&it, y);
@@ -1875,8 +2233,7 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     int64_t ysh[AG_MAX_DIMS + 2], bsa[AG_MAX_DIMS], bsb[AG_MAX_DIMS], batch[AG_MAX_DIMS], nbatch = 1, M, K, N, bi;
     int an, bn, nb, i, yn = 0, dt;
     char s1[200], s2[200];
-    ag_tensor *y, *bp = NULL;
-    ag__mark m;
+    ag_tensor *y;
     ag_ctx *ctx = ag__ctx2("matmul", a, b);
     if (!ctx) return NULL;
     if (a->ndim == 0 || b->ndim == 0) {
@@ -1917,33 +2274,16 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     if (a->ndim > 1) ysh[yn++] = M;
     if (b->ndim > 1) ysh[yn++] = N;
     if (yn > AG_MAX_DIMS) { ag__fail(ctx, "matmul: the result would have more than %d dims", AG_MAX_DIMS); return NULL; }
-    y = ag__result(ctx, dt, yn, ysh, 2);
+    y = ag__result_raw(ctx, dt, yn, ysh, 2);
     if (!y) return NULL;
-    m = ag__arena_mark(ctx);
-    if (N > 1 && bst[bn - 1] != 1) {   /* the kernel wants B's rows dense: pack one [K, N] matrix at a time */
-        int64_t psh[2];
-        psh[0] = K; psh[1] = N;
-        bp = ag__alloc_tensor(ctx, dt, 2, psh, 0, true, false);
-        if (!bp) return NULL;
-    }
     for (bi = 0; bi < nbatch; bi++) {
-        int64_t rem = bi, oa = 0, ob = 0, rsb = bst[bn - 2];
-        const char *bdata;
+        int64_t rem = bi, oa = 0, ob = 0;
+        size_t es = ag__esize(dt);
         for (i = nb - 1; i >= 0; i--) { int64_t ix = rem % batch[i]; rem /= batch[i]; oa += ix * bsa[i]; ob += ix * bsb[i]; }
-        bdata = b->data + ob * (int64_t)ag__esize(dt);
-        if (bp) {
-            ag_tensor src;
-            src = *b;
-            src.ndim = 2; src.shape = bsh + bn - 2; src.stride = bst + bn - 2; src.data = (char *)bdata;
-            ag__copy_into(bp, &src);
-            bdata = bp->data; rsb = N;
-        }
-        if (dt == AG_F32)
-            ag__gemm_f32(M, N, K, (const float *)a->data + oa, ast[an - 2], ast[an - 1], (const float *)bdata, rsb, (float *)y->data + bi * M * N);
-        else
-            ag__gemm_f64(M, N, K, (const double *)a->data + oa, ast[an - 2], ast[an - 1], (const double *)bdata, rsb, (double *)y->data + bi * M * N);
+        if (!ag__gemm(ctx, dt, M, N, K, a->data + oa * (int64_t)es, ast[an - 2], ast[an - 1], b->data + ob * (int64_t)es,
+                      bst[bn - 2], bst[bn - 1], y->data + bi * M * N * (int64_t)es))
+            return NULL;
     }
-    ag__arena_release(ctx, m);
     return ag__finish2(y, AG__OP_matmul, a, b);
 }
 static int ag__bw_matmul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y @ b^T, d b = a^T @ d y (summed over broadcast batch dims) */
@@ -1985,7 +2325,7 @@ static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
     if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
     for (i = 0; i < t->ndim; i++) { if (i < dim) outer *= t->shape[i]; if (i > dim) inner *= t->shape[i]; }
     x = ag__dense(t);
-    y = x ? ag__result(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
+    y = x ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
     if (!y) return NULL;
     if (t->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, t->shape[dim], inner, op == AG__OP_log_softmax);
     else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, t->shape[dim], inner, op == AG__OP_log_softmax);

@@ -1,0 +1,121 @@
+/* test_kernels.c - every kernel set (scalar, avx2, avx512 or neon, whichever this
+   CPU runs) against a plain double-precision reference, on awkward sizes, with
+   transposed and strided operands, in F32 and F64; and the same product with 1,
+   2 and 3 threads and through a user parallel_for must be bit-identical.
+
+   cc -std=c99 -O2 -I. tests/test_kernels.c -lm -lpthread -o build/test_kernels */
+#define AUTOGRAD_IMPLEMENTATION
+#include "autograd.h"
+#include "harness.h"
+#include <stdlib.h>
+
+static const int64_t sizes[] = { 1, 3, 7, 8, 9, 15, 17, 31, 33, 255, 257 };
+#define NSIZES (int)(sizeof sizes / sizeof sizes[0])
+
+/* the reference: C[i,j] = sum_p A[i,p] B[p,j] in double, and sum_p |A||B| for the tolerance */
+static void reference(const ag_tensor *a, const ag_tensor *b, double *c, double *mag) {
+    int64_t M = ag_dim(a, 0), K = ag_dim(a, 1), N = ag_dim(b, 1), i, j, p;
+    double *A = (double *)malloc(sizeof(double) * (size_t)(M * K + 1)), *B = (double *)malloc(sizeof(double) * (size_t)(K * N + 1));
+    ag_copy_out(a, AG_F64, A);
+    ag_copy_out(b, AG_F64, B);
+    for (i = 0; i < M * N; i++) c[i] = mag[i] = 0;
+    for (i = 0; i < M; i++)
+        for (p = 0; p < K; p++)
+            for (j = 0; j < N; j++) {
+                double x = A[i * K + p] * B[p * N + j];
+                c[i * N + j] += x; mag[i * N + j] += fabs(x);
+            }
+    free(A); free(B);
+}
+
+/* an [r, c] operand: dense, transposed (a view of a [c, r] tensor) or strided (every other column of [r, 2c]) */
+static ag_tensor *operand(ag_ctx *ctx, ag_dtype dt, int64_t r, int64_t c, int layout) {
+    int64_t s[2];
+    if (layout == 0) { s[0] = r; s[1] = c; return ag_randn(ctx, dt, 2, s); }
+    if (layout == 1) { s[0] = c; s[1] = r; return ag_transpose(ag_randn(ctx, dt, 2, s), 0, 1); }
+    s[0] = r; s[1] = 2 * c;
+    return ag_slice(ag_randn(ctx, dt, 2, s), 1, 0, 2 * c, 2);
+}
+
+static int check_products(const char *isa) {
+    ag_desc d;
+    ag_ctx *ctx;
+    int dt, mi, ni, ki, la, lb, bad = 0, cases = 0;
+    memset(&d, 0, sizeof d);
+    d.simd = isa;
+    d.seed = 7;
+    ctx = ag_ctx_new(&d);
+    if (strcmp(ag_simd_name(ctx), isa) != 0) { ag_ctx_free(ctx); return -1; }   /* not on this CPU */
+    for (dt = 0; dt < 2; dt++)
+        for (mi = 0; mi < NSIZES; mi += 2)
+            for (ni = 1; ni < NSIZES; ni += 2)
+                for (ki = 0; ki < NSIZES; ki += 3)
+                    for (la = 0; la < 3; la++)
+                        for (lb = 0; lb < 3; lb += (mi + ni) % 2 ? 1 : 2) {
+                            int64_t M = sizes[mi], N = sizes[ni], K = sizes[ki], i;
+                            ag_tensor *a = operand(ctx, (ag_dtype)dt, M, K, la), *b = operand(ctx, (ag_dtype)dt, K, N, lb);
+                            ag_tensor *c = ag_matmul(a, b);
+                            double *ref = (double *)malloc(sizeof(double) * (size_t)(M * N));
+                            double *mag = (double *)malloc(sizeof(double) * (size_t)(M * N));
+                            double *got = (double *)malloc(sizeof(double) * (size_t)(M * N));
+                            double eps = dt == AG_F32 ? 6e-8 : 1.2e-16, worst = 0;
+                            reference(a, b, ref, mag);
+                            ag_copy_out(c, AG_F64, got);
+                            for (i = 0; i < M * N; i++) {
+                                double e = fabs(got[i] - ref[i]) / ((double)(K + 2) * eps * (mag[i] + 1e-30));
+                                if (e > worst) worst = e;
+                            }
+                            cases++;
+                            if (worst > 1.0) {
+                                bad++;
+                                CHECK(0, "%s %s [%lld, %lld] @ [%lld, %lld] layouts %d/%d: error %.3g of the bound", isa,
+                                      dt ? "f64" : "f32", (long long)M, (long long)K, (long long)K, (long long)N, la, lb, worst);
+                            }
+                            free(ref); free(mag); free(got);
+                            ag_ctx_reset(ctx);
+                        }
+    CHECK(bad == 0 && ag_error(ctx) == NULL, "%s: %d of %d products off (%s)", isa, bad, cases, ag_error(ctx) ? ag_error(ctx) : "");
+    printf("  info: %-7s %d products (F32, F64; dense, transposed, strided) within K eps |A||B|\n", isa, cases);
+    ag_ctx_free(ctx);
+    return 0;
+}
+
+/* a job system of the user's: runs the tasks backwards, to show order does not matter */
+static void reverse_parallel_for(void (*task)(void *, int), void *arg, int n, void *user) {
+    int i;
+    (void)user;
+    for (i = n - 1; i >= 0; i--) task(arg, i);
+}
+
+static void check_threads(void) {
+    int64_t sa[2] = { 300, 517 }, sb[2] = { 517, 259 };
+    float *first = NULL;
+    int config;
+    for (config = 0; config < 4; config++) {
+        ag_desc d;
+        ag_ctx *ctx;
+        ag_tensor *c;
+        memset(&d, 0, sizeof d);
+        d.seed = 3;
+        if (config < 3) d.threads = config + 1; else d.parallel_for = reverse_parallel_for;
+        ctx = ag_ctx_new(&d);
+        c = ag_matmul(ag_randn(ctx, AG_F32, 2, sa), ag_randn(ctx, AG_F32, 2, sb));
+        if (!first) {
+            first = (float *)malloc(sizeof(float) * 300 * 259);
+            memcpy(first, ag_data(c), sizeof(float) * 300 * 259);
+        } else
+            CHECK(c && memcmp(first, ag_data(c), sizeof(float) * 300 * 259) == 0, "%s: result differs from 1 thread",
+                  config < 3 ? "threads" : "parallel_for");
+        ag_ctx_free(ctx);
+    }
+    free(first);
+}
+
+int main(void) {
+    const char *isas[] = { "scalar", "avx2", "avx512", "neon" };
+    int i;
+    for (i = 0; i < 4; i++)
+        if (check_products(isas[i]) < 0) printf("  info: %-7s not available on this CPU\n", isas[i]);
+    check_threads();
+    return harness_finish("test_kernels");
+}
