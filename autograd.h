@@ -837,7 +837,7 @@ static void ag__bcast_strides(const ag_tensor *t, int ndim, int64_t *st) {
     }
 }
 static void ag__iter_add_tensor(ag__iter *it, const ag_tensor *t) {
-    int64_t st[AG_MAX_DIMS];
+    int64_t st[AG_MAX_DIMS] = {0};
     ag__bcast_strides(t, it->ndim, st);
     ag__iter_add(it, t->data, (int)ag__esize(t->dtype), st);
 }
@@ -888,17 +888,116 @@ static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
 /* ==== kernels ====
    Each kernel is written once for a type T and instantiated for F32 (libm
    suffix f) and F64. Scalar loops; the compiler vectorises the contiguous ones. */
-typedef struct { int op; double a, b; } ag__kern;
+typedef struct { int op; double a, b; int isa; } ag__kern;
+
+/* ==== SIMD elementwise ====
+   Contiguous rows of the common ops, one macro for every vector set (W lanes).
+   Each returns how many leading elements it did (a multiple of W); the scalar
+   row kernel finishes the tail, so results match the scalar path exactly. */
+#define AG__VB_LOOP(OPV, VT, W, LOAD, STORE, SET1) \
+    for (; i + (W) <= n; i += (W)) { VT u = sa ? LOAD(a + i) : SET1(a[0]), v = sb ? LOAD(b + i) : SET1(b[0]); STORE(y + i, OPV(u, v)); }
+/* y = a op b with a, b dense (stride 1) or a broadcast scalar (stride 0) */
+#define AG__DEF_VBINARY(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, ADD, SUB, MUL, DIV, MAX, MIN) \
+TARGET static int64_t NAME(int op, int64_t n, T *y, const T *a, int64_t sa, const T *b, int64_t sb) { \
+    int64_t i = 0; \
+    switch (op) { \
+    case AG__OP_add: AG__VB_LOOP(ADD, VT, W, LOAD, STORE, SET1) break; \
+    case AG__OP_sub: AG__VB_LOOP(SUB, VT, W, LOAD, STORE, SET1) break; \
+    case AG__OP_mul: AG__VB_LOOP(MUL, VT, W, LOAD, STORE, SET1) break; \
+    case AG__OP_div: AG__VB_LOOP(DIV, VT, W, LOAD, STORE, SET1) break; \
+    case AG__OP_maximum: AG__VB_LOOP(MAX, VT, W, LOAD, STORE, SET1) break; \
+    case AG__OP_minimum: AG__VB_LOOP(MIN, VT, W, LOAD, STORE, SET1) break; \
+    default: break; \
+    } \
+    return i; \
+}
+#define AG__VU_LOOP(E, VT, W, LOAD, STORE) for (; i + (W) <= n; i += (W)) { VT v = LOAD(x + i); STORE(y + i, E); }
+/* y = f(x), x dense; GT01(v) is 1 where v > 0, else 0 */
+#define AG__DEF_VUNARY(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, ADD, MUL, MAX, GT01) \
+TARGET static int64_t NAME(int op, int64_t n, T *y, const T *x, double ad) { \
+    int64_t i = 0; \
+    VT zero = SET1((T)0), av = SET1((T)ad); \
+    switch (op) { \
+    case AG__OP_neg: AG__VU_LOOP(MUL(v, SET1((T)-1)), VT, W, LOAD, STORE) break; \
+    case AG__OP_add_scalar: AG__VU_LOOP(ADD(v, av), VT, W, LOAD, STORE) break; \
+    case AG__OP_mul_scalar: AG__VU_LOOP(MUL(v, av), VT, W, LOAD, STORE) break; \
+    case AG__OP_relu: AG__VU_LOOP(MAX(v, zero), VT, W, LOAD, STORE) break; \
+    case AG__OP_relu_mask: AG__VU_LOOP(GT01(v), VT, W, LOAD, STORE) break; \
+    default: break; \
+    } \
+    return i; \
+}
+#ifdef AG__X86
+/* u > v ? u : v, as the scalar kernels (and no _mm512_max, whose undefined-vector idiom trips gcc 12's warnings) */
+#define AG__MAX_512(u, v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, v, _CMP_GT_OQ), v, u)
+#define AG__MIN_512(u, v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, v, _CMP_LT_OQ), v, u)
+#define AG__MAX_512D(u, v) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(u, v, _CMP_GT_OQ), v, u)
+#define AG__MIN_512D(u, v) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(u, v, _CMP_LT_OQ), v, u)
+#define AG__GT01_512(v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), _mm512_set1_ps(1.0f))
+#define AG__GT01_512D(v) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero, _CMP_GT_OQ), _mm512_set1_pd(1.0))
+#define AG__GT01_256(v) _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), _mm256_set1_ps(1.0f))
+#define AG__GT01_256D(v) _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GT_OQ), _mm256_set1_pd(1.0))
+AG__DEF_VBINARY(ag__vbinary_f32_avx512, AG__TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps, AG__MAX_512, AG__MIN_512)
+AG__DEF_VBINARY(ag__vbinary_f64_avx512, AG__TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd, AG__MAX_512D, AG__MIN_512D)
+AG__DEF_VBINARY(ag__vbinary_f32_avx2, AG__TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_max_ps, _mm256_min_ps)
+AG__DEF_VBINARY(ag__vbinary_f64_avx2, AG__TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_max_pd, _mm256_min_pd)
+AG__DEF_VUNARY(ag__vunary_f32_avx512, AG__TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_add_ps, _mm512_mul_ps, AG__MAX_512, AG__GT01_512)
+AG__DEF_VUNARY(ag__vunary_f64_avx512, AG__TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_add_pd, _mm512_mul_pd, AG__MAX_512D, AG__GT01_512D)
+AG__DEF_VUNARY(ag__vunary_f32_avx2, AG__TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_mul_ps, _mm256_max_ps, AG__GT01_256)
+AG__DEF_VUNARY(ag__vunary_f64_avx2, AG__TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_add_pd, _mm256_mul_pd, _mm256_max_pd, AG__GT01_256D)
+#endif
+#ifdef AG__NEON
+#define AG__GT01_NEON(v) vbslq_f32(vcgtq_f32(v, zero), vdupq_n_f32(1.0f), zero)
+#define AG__GT01_NEOND(v) vbslq_f64(vcgtq_f64(v, zero), vdupq_n_f64(1.0), zero)
+AG__DEF_VBINARY(ag__vbinary_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdupq_n_f32, vaddq_f32, vsubq_f32, vmulq_f32, vdivq_f32, vmaxq_f32, vminq_f32)
+AG__DEF_VBINARY(ag__vbinary_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, vaddq_f64, vsubq_f64, vmulq_f64, vdivq_f64, vmaxq_f64, vminq_f64)
+AG__DEF_VUNARY(ag__vunary_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdupq_n_f32, vaddq_f32, vmulq_f32, vmaxq_f32, AG__GT01_NEON)
+AG__DEF_VUNARY(ag__vunary_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, vaddq_f64, vmulq_f64, vmaxq_f64, AG__GT01_NEOND)
+#endif
+
+/* the vector part of a contiguous row for this context's kernel set: elements done */
+#define AG__DEF_VDISPATCH(T, SFX) \
+static int64_t ag__vbinary_##SFX(int isa, int op, int64_t n, T *y, const T *a, int64_t sa, const T *b, int64_t sb) { \
+    (void)op; (void)n; (void)y; (void)a; (void)b; \
+    if (!((sa == 0 || sa == 1) && (sb == 0 || sb == 1))) return 0; \
+    switch (isa) { \
+    AG__IF_X86(case AG__ISA_AVX512: return ag__vbinary_##SFX##_avx512(op, n, y, a, sa, b, sb);) \
+    AG__IF_X86(case AG__ISA_AVX2: return ag__vbinary_##SFX##_avx2(op, n, y, a, sa, b, sb);) \
+    AG__IF_NEON(case AG__ISA_NEON: return ag__vbinary_##SFX##_neon(op, n, y, a, sa, b, sb);) \
+    default: return 0; \
+    } \
+} \
+static int64_t ag__vunary_##SFX(int isa, int op, int64_t n, T *y, const T *x, double a) { \
+    (void)op; (void)n; (void)y; (void)x; (void)a; \
+    switch (isa) { \
+    AG__IF_X86(case AG__ISA_AVX512: return ag__vunary_##SFX##_avx512(op, n, y, x, a);) \
+    AG__IF_X86(case AG__ISA_AVX2: return ag__vunary_##SFX##_avx2(op, n, y, x, a);) \
+    AG__IF_NEON(case AG__ISA_NEON: return ag__vunary_##SFX##_neon(op, n, y, x, a);) \
+    default: return 0; \
+    } \
+}
+#ifdef AG__X86
+#define AG__IF_X86(x) x
+#else
+#define AG__IF_X86(x)
+#endif
+#ifdef AG__NEON
+#define AG__IF_NEON(x) x
+#else
+#define AG__IF_NEON(x)
+#endif
+AG__DEF_VDISPATCH(float, f32)
+AG__DEF_VDISPATCH(double, f64)
 
 /* y[i] = f(x[i]) */
-#define AG__ULOOP(T, E) for (i = 0; i < n; i++) { T v = x[i * sx]; y[i * sy] = (T)(E); }
+#define AG__ULOOP(T, E) for (i = i0; i < n; i++) { T v = x[i * sx]; y[i * sy] = (T)(E); }
 #define AG__DEF_UNARY(T, SFX, M) \
 static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
     T *y = (T *)p[0]; const T *x = (const T *)p[1]; \
     const int64_t sy = s[0], sx = s[1]; \
     const T a = (T)k->a, b = (T)k->b; \
-    int64_t i; \
+    int64_t i, i0 = sx == 1 && sy == 1 ? ag__vunary_##SFX(k->isa, k->op, n, y, x, k->a) : 0; \
     switch (k->op) { \
     case AG__OP_neg:        AG__ULOOP(T, -v); break; \
     case AG__OP_pow:        if (k->a == 2.0) { AG__ULOOP(T, v * v); } else { AG__ULOOP(T, AG__M(pow, M)(v, a)); } break; \
@@ -926,13 +1025,13 @@ static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64
 }
 
 /* y[i] = a[i] op b[i] */
-#define AG__BLOOP(T, E) for (i = 0; i < n; i++) { T u = a[i * sa], v = b[i * sb]; y[i * sy] = (T)(E); }
+#define AG__BLOOP(T, E) for (i = i0; i < n; i++) { T u = a[i * sa], v = b[i * sb]; y[i * sy] = (T)(E); }
 #define AG__DEF_BINARY(T, SFX) \
 static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
     T *y = (T *)p[0]; const T *a = (const T *)p[1], *b = (const T *)p[2]; \
     const int64_t sy = s[0], sa = s[1], sb = s[2]; \
-    int64_t i; \
+    int64_t i, i0 = sy == 1 ? ag__vbinary_##SFX(k->isa, k->op, n, y, a, sa, b, sb) : 0; \
     switch (k->op) { \
     case AG__OP_add:     AG__BLOOP(T, u + v); break; \
     case AG__OP_sub:     AG__BLOOP(T, u - v); break; \
@@ -1009,30 +1108,41 @@ AG__DEF_COPY(double, double, f64_f64)
 /* ==== matrix products ====
    C[M,N] = A[M,K] @ B[K,N] for any strides of A and B (transposes are read in
    place) into a dense C. The GotoBLAS/BLIS structure: for each block of kc
-   columns of A (rows of B), pack A into panels of MR rows and B into panels of
-   NR columns, then a register-blocked micro-kernel computes each MR x NR tile of
-   C with kc fused multiply-adds per element. Every element of C is computed the
-   same way whatever the tiling, so the result does not depend on the number of
-   threads. Products of at most AG__GEMM_SMALL multiply-adds skip packing. */
+   steps of K, a register-blocked micro-kernel computes each MR x NR tile of C
+   with kc fused multiply-adds per element. The micro-kernel reads A through
+   strides and B through a row stride, so an operand is packed into panels only
+   when its layout or size asks for it: B when its rows are not contiguous (W^T
+   in linear) or it is large, A when it is large; the ragged last column panel
+   of B always (the kernel reads full vectors). Every element of C is computed
+   the same way whatever the tiling, so the result does not depend on the
+   number of threads. Products of at most AG__GEMM_SMALL multiply-adds use a
+   plain loop. */
 #define AG__GEMM_SMALL 512
+#define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
 
-typedef void (*ag__uk_fn)(int64_t kc, const void *a, const void *b, void *c, int64_t ldc, int acc);
+/* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs] (rows >= mv repeat row 0),
+   B[p, :] = b + p bs */
+typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, int mv, const void *b, int64_t bs,
+                          void *c, int64_t ldc, int acc);
 typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
-#define AG__UK_FMA(r, SET1, FMA) t = SET1(a[r]); c##r##0 = FMA(t, b0, c##r##0); c##r##1 = FMA(t, b1, c##r##1);
+#define AG__UK_FMA(r, SET1, FMA) t = SET1(a##r[oa]); c##r##0 = FMA(t, b0, c##r##0); c##r##1 = FMA(t, b1, c##r##1);
 #define AG__UK_OUT(r, W, LOAD, STORE, ADD) \
     if (acc) { c##r##0 = ADD(c##r##0, LOAD(c + (r) * ldc)); c##r##1 = ADD(c##r##1, LOAD(c + (r) * ldc + (W))); } \
     STORE(c + (r) * ldc, c##r##0); STORE(c + (r) * ldc + (W), c##r##1);
-/* C[6, 2W] = (C +) A panel [kc][6] @ B panel [kc][2W], in 12 vector accumulators; W lanes per vector */
+/* C[6, 2W] in 12 vector accumulators; W lanes per vector */
 #define AG__UK_6x2V(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, FMA, ADD, ZERO) \
-TARGET static void NAME(int64_t kc, const void *av, const void *bv, void *cv, int64_t ldc, int acc) { \
-    const T *a = (const T *)av, *b = (const T *)bv; \
+TARGET static void NAME(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+                        void *cv, int64_t ldc, int acc) { \
+    const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars; \
+    const T *a3 = a0 + (mv > 3) * 3 * ars, *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars; \
+    const T *b = (const T *)bv; \
     T *c = (T *)cv; \
     VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO(); \
     VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO(); \
-    int64_t p; \
-    for (p = 0; p < kc; p++, a += 6, b += 2 * (W)) { \
+    int64_t p, oa = 0; \
+    for (p = 0; p < kc; p++, oa += acs, b += bs) { \
         VT b0 = LOAD(b), b1 = LOAD(b + (W)), t; \
         AG__UK_FMA(0, SET1, FMA) AG__UK_FMA(1, SET1, FMA) AG__UK_FMA(2, SET1, FMA) \
         AG__UK_FMA(3, SET1, FMA) AG__UK_FMA(4, SET1, FMA) AG__UK_FMA(5, SET1, FMA) \
@@ -1055,15 +1165,16 @@ AG__UK_6x2V(ag__uk_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdup
 AG__UK_6x2V(ag__uk_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, AG__NEON_FMA_F64, vaddq_f64, AG__NEON_ZERO_F64)
 #endif
 
-/* the portable micro-kernel: C[4, 4] = (C +) A panel [kc][4] @ B panel [kc][4] */
+/* the portable micro-kernel: C[4, 4] */
 #define AG__DEF_UK_SCALAR(T, SFX) \
-static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, const void *bv, void *cv, int64_t ldc, int acc) { \
+static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+                                  void *cv, int64_t ldc, int acc) { \
     const T *a = (const T *)av, *b = (const T *)bv; \
     T *c = (T *)cv, s[4][4]; \
     int64_t p; int i, j; \
     for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) s[i][j] = 0; \
-    for (p = 0; p < kc; p++, a += 4, b += 4) \
-        for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) s[i][j] += a[i] * b[j]; \
+    for (p = 0; p < kc; p++, b += bs) \
+        for (i = 0; i < 4; i++) { T av_ = a[(i < mv ? i : 0) * ars + p * acs]; for (j = 0; j < 4; j++) s[i][j] += av_ * b[j]; } \
     for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + s[i][j] : s[i][j]; \
 }
 AG__DEF_UK_SCALAR(float, f32)
@@ -1074,7 +1185,7 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
     static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256 };
     static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };
 #ifdef AG__X86
-    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 256, 120, 512 };
+    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512 };
     static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };
     static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512 };
     static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };
@@ -1091,21 +1202,47 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
 }
 
 /* dst[p][r] = X[r0 + r, p0 + p] for r < w (0 past the last row), X[i, p] = src[i rs + p cs]:
-   packs A (X = A) and B (X = B^T) alike */
+   packs A (X = A) and B (X = B^T) alike; the transposing case goes in blocks of 16 steps
+   so that both its reads and its writes stay in a few cache lines */
+/* packs panels [q0, q1) of w rows of X, X[i, p] = src[i rs + p cs], steps [p0, p0 + kb):
+   dst panel q, step p, lane r = X[q w + r, p0 + p] (0 past the last row). Packs A (X = A) and
+   B (X = B^T) alike. When X's rows are dense along i (B row-major) each step p is read as one
+   contiguous run across all the panels; otherwise (A row-major, a transposing copy) 16 steps
+   at a time, so that reads and writes stay in a few cache lines. */
+#define AG__PACK_ROW(W) for (q = q0; q < qf; q++) { int r_; for (r_ = 0; r_ < (W); r_++) d[(size_t)(q - q0) * panel + r_] = s[q * (W) + r_]; }
 #define AG__DEF_PACK(T, SFX) \
-static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t rows, int64_t r0, int64_t p0, int64_t kb, int w) { \
-    int64_t p; int r; \
-    int full = r0 + w <= rows ? w : (int)(rows - r0); \
-    src += r0 * rs + p0 * cs; \
-    if (full < w) for (p = 0; p < kb; p++) for (r = full; r < w; r++) dst[p * w + r] = 0; \
-    if (rs == 1) { for (p = 0; p < kb; p++) memcpy(dst + p * w, src + p * cs, sizeof(T) * (size_t)full); }   /* B row-major */ \
-    else if (cs == 1) { for (r = 0; r < full; r++) for (p = 0; p < kb; p++) dst[p * w + r] = src[r * rs + p]; }   /* A row-major */ \
-    else for (p = 0; p < kb; p++) for (r = 0; r < full; r++) dst[p * w + r] = src[r * rs + p * cs]; \
+static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t rows, int64_t q0, int64_t q1, \
+                           int64_t p0, int64_t kb, int w) { \
+    int64_t p, q, pq, i, i0 = q0 * w, i1 = q1 * w < rows ? q1 * w : rows; \
+    size_t panel = (size_t)(w * kb); \
+    src += p0 * cs; \
+    if (rs == 1) { \
+        int64_t qf = q0 + (i1 - i0) / w;   /* panels [q0, qf) are full */ \
+        for (p = 0; p < kb; p++) { \
+            const T *s = src + p * cs; \
+            T *d = dst + p * w; \
+            if (w == 32) { AG__PACK_ROW(32) } else if (w == 16) { AG__PACK_ROW(16) } \
+            else if (w == 8) { AG__PACK_ROW(8) } else if (w == 4) { AG__PACK_ROW(4) } \
+            else for (q = q0; q < qf; q++) { int r_; for (r_ = 0; r_ < w; r_++) d[(size_t)(q - q0) * panel + r_] = s[q * w + r_]; } \
+            for (i = qf * w; i < i1; i++) d[(size_t)(qf - q0) * panel + (size_t)(i - qf * w)] = s[i]; \
+        } \
+    } else { \
+        for (i = i0; i < i1; i++) { \
+            T *d = dst + (size_t)(i / w - q0) * panel + i % w; \
+            const T *s = src + i * rs; \
+            for (pq = 0; pq < kb; pq += 16) { \
+                int64_t pe = pq + 16 < kb ? pq + 16 : kb; \
+                for (p = pq; p < pe; p++) d[p * w] = s[p * cs]; \
+            } \
+        } \
+    } \
+    for (i = i1; i < q1 * w; i++)   /* the ragged last panel: zeros past the last row */ \
+        for (q = i / w - q0, p = 0; p < kb; p++) dst[(size_t)q * panel + (size_t)(p * w + i % w)] = 0; \
 }
 AG__DEF_PACK(float, f32)
 AG__DEF_PACK(double, f64)
 
-/* the unpacked loop for small products */
+/* the plain loop for small products */
 #define AG__DEF_GEMM_SMALL(T, SFX) \
 static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
                                  const T *B, int64_t rsb, int64_t csb, T *C) { \
@@ -1129,23 +1266,21 @@ typedef struct {
     int64_t M, N, K, pc, kb, tile_n, mtiles, ntiles;
     const char *A, *B;
     int64_t rsa, csa, rsb, csb;
-    char *C, *Ap, *Bp;
+    char *C, *Ap, *Bp;   /* packed panels, or NULL where the operand is read in place */
+    int64_t bpack0;      /* the first column panel of B that is packed (all, or just the ragged last one) */
 } ag__gemm_job;
 
 #define AG__PACK_CHUNK 16   /* panels per packing task */
 static void ag__gemm_pack_task(void *arg, int i, bool is_a) {
     ag__gemm_job *j = (ag__gemm_job *)arg;
     int w = is_a ? j->cfg->mr : j->cfg->nr;
-    int64_t rows = is_a ? j->M : j->N, panels = (rows + w - 1) / w, q, q1;
-    q1 = (int64_t)(i + 1) * AG__PACK_CHUNK;
-    if (q1 > panels) q1 = panels;
-    for (q = (int64_t)i * AG__PACK_CHUNK; q < q1; q++) {
-        char *dst = (is_a ? j->Ap : j->Bp) + (size_t)(q * w * j->kb) * j->es;
-        const char *src = is_a ? j->A : j->B;
-        int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb;
-        if (j->dtype == AG_F32) ag__pack_f32((float *)dst, (const float *)src, rs, cs, rows, q * w, j->pc, j->kb, w);
-        else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q * w, j->pc, j->kb, w);
-    }
+    int64_t rows = is_a ? j->M : j->N, first = is_a ? 0 : j->bpack0, panels = (rows + w - 1) / w;
+    int64_t q0 = first + (int64_t)i * AG__PACK_CHUNK, q1 = q0 + AG__PACK_CHUNK < panels ? q0 + AG__PACK_CHUNK : panels;
+    char *dst = (is_a ? j->Ap : j->Bp) + (size_t)((q0 - first) * w * j->kb) * j->es;
+    const char *src = is_a ? j->A : j->B;
+    int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb;
+    if (j->dtype == AG_F32) ag__pack_f32((float *)dst, (const float *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
+    else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
 }
 static void ag__gemm_pack_a_task(void *arg, int i) { ag__gemm_pack_task(arg, i, true); }
 static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, false); }
@@ -1154,20 +1289,26 @@ static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, 
 static void ag__gemm_tile_task(void *arg, int t) {
     ag__gemm_job *j = (ag__gemm_job *)arg;
     const ag__gemm_cfg *g = j->cfg;
-    int64_t ti = t / j->ntiles, tj = t % j->ntiles, i0, j0;
+    int64_t ti = t / j->ntiles, tj = t % j->ntiles, i0, j0, es = (int64_t)j->es;
     int64_t i_end = (ti + 1) * g->mc < j->M ? (ti + 1) * g->mc : j->M;
     int64_t j_end = (tj + 1) * j->tile_n < j->N ? (tj + 1) * j->tile_n : j->N;
     int acc = j->pc > 0;
     double edge[6 * 32];   /* one micro-tile, for the ragged right and bottom edges */
     for (j0 = tj * j->tile_n; j0 < j_end; j0 += g->nr) {
-        const char *b = j->Bp + (size_t)((j0 / g->nr) * g->nr * j->kb) * j->es;
+        int64_t panel = j0 / g->nr, bs;
+        const char *b;
         int nv = (int)(j->N - j0 < g->nr ? j->N - j0 : g->nr);
+        if (panel >= j->bpack0) { b = j->Bp + (size_t)((panel - j->bpack0) * g->nr * j->kb) * j->es; bs = g->nr; }
+        else { b = j->B + (j->pc * j->rsb + j0) * es; bs = j->rsb; }
         for (i0 = ti * g->mc; i0 < i_end; i0 += g->mr) {
-            const char *a = j->Ap + (size_t)((i0 / g->mr) * g->mr * j->kb) * j->es;
+            const char *a;
+            int64_t ars, acs;
             int mv = (int)(j->M - i0 < g->mr ? j->M - i0 : g->mr), r, c;
-            char *cp = j->C + (size_t)(i0 * j->N + j0) * j->es;
-            if (mv == g->mr && nv == g->nr) { g->uk(j->kb, a, b, cp, j->N, acc); continue; }
-            g->uk(j->kb, a, b, edge, g->nr, 0);
+            char *cp = j->C + (i0 * j->N + j0) * es;
+            if (j->Ap) { a = j->Ap + (size_t)((i0 / g->mr) * g->mr * j->kb) * j->es; ars = 1; acs = g->mr; }
+            else { a = j->A + (i0 * j->rsa + j->pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
+            if (mv == g->mr && nv == g->nr) { g->uk(j->kb, a, ars, acs, mv, b, bs, cp, j->N, acc); continue; }
+            g->uk(j->kb, a, ars, acs, mv, b, bs, edge, g->nr, 0);
             for (r = 0; r < mv; r++)
                 for (c = 0; c < nv; c++) {
                     if (j->dtype == AG_F32) {
@@ -1181,7 +1322,6 @@ static void ag__gemm_tile_task(void *arg, int t) {
         }
     }
 }
-
 static void ag__parallel(ag_ctx *ctx, void (*task)(void *, int), void *arg, int n);
 
 /* C = A @ B; false (and an error on ctx) if the arena cannot hold the packed panels */
@@ -1189,7 +1329,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
                      const void *B, int64_t rsb, int64_t csb, void *C) {
     ag__gemm_job j;
     ag__mark m;
-    int64_t kc;
+    int64_t kc, apan, bpan;
     size_t es = ag__esize(dtype);
     if (M == 0 || N == 0) return true;
     if (K == 0 || M * N * K <= AG__GEMM_SMALL) {
@@ -1202,8 +1342,12 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.dtype = dtype; j.es = es;
     j.M = M; j.N = N; j.K = K;
     j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C;
-    j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = csb;
+    j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = N == 1 ? 1 : csb;
     kc = K < j.cfg->kc ? K : j.cfg->kc;
+    apan = (M + j.cfg->mr - 1) / j.cfg->mr;
+    bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
+    /* B in place when its rows are dense and it is not too big; the ragged last panel always packed */
+    j.bpack0 = (j.csb != 1 || kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
     j.mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
     j.tile_n = j.cfg->nc;
     if (ctx->threads > 1)   /* enough tiles for every thread; the result does not depend on it */
@@ -1211,14 +1355,18 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
     j.ntiles = (N + j.tile_n - 1) / j.tile_n;
     m = ag__arena_mark(ctx);
-    j.Ap = (char *)ag__arena_alloc(ctx, (size_t)(((M + j.cfg->mr - 1) / j.cfg->mr) * j.cfg->mr * kc) * es, AG__DATA_ALIGN);
-    j.Bp = j.Ap ? (char *)ag__arena_alloc(ctx, (size_t)(((N + j.cfg->nr - 1) / j.cfg->nr) * j.cfg->nr * kc) * es, AG__DATA_ALIGN) : NULL;
-    if (!j.Bp) return false;
+    if (M * kc > AG__GEMM_PACK_MIN) {
+        j.Ap = (char *)ag__arena_alloc(ctx, (size_t)(apan * j.cfg->mr * kc) * es, AG__DATA_ALIGN);
+        if (!j.Ap) return false;
+    }
+    if (j.bpack0 < bpan) {
+        j.Bp = (char *)ag__arena_alloc(ctx, (size_t)((bpan - j.bpack0) * j.cfg->nr * kc) * es, AG__DATA_ALIGN);
+        if (!j.Bp) { ag__arena_release(ctx, m); return false; }
+    }
     for (j.pc = 0; j.pc < K; j.pc += kc) {
-        int64_t apan = (M + j.cfg->mr - 1) / j.cfg->mr, bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
         j.kb = K - j.pc < kc ? K - j.pc : kc;
-        ag__parallel(ctx, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
-        ag__parallel(ctx, ag__gemm_pack_b_task, &j, (int)((bpan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+        if (j.Ap) ag__parallel(ctx, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+        if (j.Bp) ag__parallel(ctx, ag__gemm_pack_b_task, &j, (int)((bpan - j.bpack0 + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
         ag__parallel(ctx, ag__gemm_tile_task, &j, (int)(j.mtiles * j.ntiles));
     }
     ag__arena_release(ctx, m);
@@ -1315,8 +1463,13 @@ static ag__row_fn ag__copy_fn(int dst, int src) {
 }
 
 /* dst (any strides) = src broadcast to dst's shape, converted */
+static bool ag__contig(const ag_tensor *t);
 static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
     ag__iter it;
+    if (dst->dtype == src->dtype && dst->numel == src->numel && ag__contig(dst) && ag__contig(src)) {
+        memcpy(dst->data, src->data, (size_t)dst->numel * ag__esize(dst->dtype));
+        return;
+    }
     ag__iter_init(&it, dst->ndim, dst->shape);
     ag__iter_add(&it, dst->data, (int)ag__esize(dst->dtype), dst->stride);
     ag__iter_add_tensor(&it, src);
@@ -1477,7 +1630,7 @@ AG_API double ag_get(const ag_tensor *t, const int64_t *index) {
 }
 AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) {
     ag__iter it;
-    int64_t st[AG_MAX_DIMS];
+    int64_t st[AG_MAX_DIMS] = {0};
     if (!t) return -1;
     if (!dst) { ag__fail(t->ctx, "copy_out: dst is NULL"); return -1; }
     if (!ag__check_dtype(t->ctx, "copy_out", dtype)) return -1;
@@ -1610,6 +1763,7 @@ AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
                  (long long)t->numel, ag__shape_str(s2, sizeof s2, ndim, sh), (long long)numel);
         return NULL;
     }
+    if (ndim == t->ndim && memcmp(sh, t->shape, sizeof(int64_t) * (size_t)ndim) == 0) return t;   /* nothing to do */
     t = ag_contiguous(t);   /* a view when the data is dense, else a copy first (like PyTorch) */
     if (!t) return NULL;
     ag__contig_strides(ndim, sh, st);
@@ -1623,7 +1777,7 @@ static int ag__bw_squeeze(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return 
 static int ag__bw_unsqueeze(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_reshape(y, g, gin); }
 
 AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
-    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, n = 0;
     if (!t || !ag__dim(t->ctx, "squeeze", t->ndim, dim, &dim)) return NULL;
     if (t->shape[dim] != 1) return t;   /* as PyTorch: squeezing a dim that is not 1 changes nothing */
@@ -1631,7 +1785,7 @@ AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
     return ag__finish1(ag__view_of(t, n, sh, st, 0), AG__OP_squeeze, t);
 }
 AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) {
-    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, n = 0;
     if (!t) return NULL;
     if (t->ndim == AG_MAX_DIMS) { ag__fail(t->ctx, "unsqueeze: a tensor already has the maximum of %d dims", AG_MAX_DIMS); return NULL; }
@@ -1644,7 +1798,7 @@ AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) {
 }
 
 AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) {
-    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], tmp;
+    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, tmp;
     int i;
     ag_tensor *y;
     if (!t || !ag__dim(t->ctx, "transpose", t->ndim, d0, &d0) || !ag__dim(t->ctx, "transpose", t->ndim, d1, &d1)) return NULL;
@@ -1661,7 +1815,7 @@ static int ag__bw_transpose(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* 
 }
 
 AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm) {
-    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, seen = 0, p[AG_MAX_DIMS], *saved;
     ag_tensor *y;
     if (!t) return NULL;
@@ -1688,7 +1842,7 @@ static int ag__bw_permute(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
 }
 
 AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
-    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], numel;
+    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, numel;
     int i, off;
     char s1[200], s2[200];
     if (!t) return NULL;
@@ -1723,7 +1877,7 @@ static int ag__bw_expand(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x
 }
 
 AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
-    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], n, len;
+    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, n, len;
     int i;
     ag_tensor *y;
     if (!t || !ag__dim(t->ctx, "slice", t->ndim, dim, &dim)) return NULL;
@@ -1756,7 +1910,7 @@ AG_API ag_tensor *ag_narrow(ag_tensor *t, int dim, int64_t start, int64_t length
 /* zeros of x's shape with g placed where the slice was */
 static ag_tensor *ag__slice_backward(ag_tensor *g, const ag_tensor *x, int dim, int64_t start, int64_t step) {
     ag_tensor *y, *win;
-    int64_t st[AG_MAX_DIMS];
+    int64_t st[AG_MAX_DIMS] = {0};
     int i;
     if (!g) return NULL;
     y = ag__result(g->ctx, g->dtype, x->ndim, x->shape, 1);
@@ -1783,7 +1937,7 @@ static int ag__bw_slice_backward(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { 
 AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
     ag_tensor **in, *y, *first = NULL;
     ag_ctx *ctx;
-    int64_t sh[AG_MAX_DIMS], off = 0;
+    int64_t sh[AG_MAX_DIMS] = {0}, off = 0;
     int i, j, dtype = AG_F32;
     char s1[200], s2[200];
     if (!ts || n <= 0) return NULL;   /* no tensor, no context to report to */
@@ -1858,7 +2012,7 @@ AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
 /* ---- row gather / scatter (embedding lookup; the target pick of cross_entropy) ---- */
 static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx);
 static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, int64_t rows) {
-    int64_t sh[AG_MAX_DIMS], row, i, j;
+    int64_t sh[AG_MAX_DIMS] = {0}, row, i, j;
     ag_tensor *y, *src;
     int k;
     if (!g) return NULL;
@@ -1877,7 +2031,7 @@ static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, 
     return ag__finish1(y, AG__OP_scatter_add_rows, g);
 }
 static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx) {
-    int64_t sh[AG_MAX_DIMS], row, i;
+    int64_t sh[AG_MAX_DIMS] = {0}, row, i;
     ag_tensor *y, *src;
     size_t es;
     int k;
@@ -1963,7 +2117,7 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     ag__iter_add_tensor(&it, y);
     ag__iter_add_tensor(&it, a);
     ag__iter_add_tensor(&it, b);
-    k.op = op; k.a = k.b = 0;
+    k.op = op; k.a = k.b = 0; k.isa = ctx->isa;
     ag__iter_run(&it, dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
     return ag__finish2(y, op, a, b);
 }
@@ -2017,7 +2171,7 @@ static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     ag__iter_init(&it, x->ndim, x->shape);
     ag__iter_add_tensor(&it, y);
     ag__iter_add_tensor(&it, x);
-    k.op = op; k.a = a; k.b = b;
+    k.op = op; k.a = a; k.b = b; k.isa = x->ctx->isa;
     ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
     y->fp[0] = a; y->fp[1] = b;
     return ag__finish1(y, op, x);
@@ -2105,7 +2259,7 @@ static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
 /* ---- reductions ---- */
 /* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
-    int64_t kshape[AG_MAX_DIMS], fshape[AG_MAX_DIMS], ast[AG_MAX_DIMS];
+    int64_t kshape[AG_MAX_DIMS] = {0}, fshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0};
     int i, fnd = 0, kop = op == AG__OP_mean ? AG__OP_sum : op;
     ag_tensor *y;
     double *acc, init;
@@ -2143,7 +2297,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
 }
 /* g reshaped to the keepdim shape of a reduction of x */
 static ag_tensor *ag__keepdim(ag_tensor *g, const ag_tensor *x, unsigned mask) {
-    int64_t sh[AG_MAX_DIMS];
+    int64_t sh[AG_MAX_DIMS] = {0};
     int i;
     for (i = 0; i < x->ndim; i++) sh[i] = (mask >> i) & 1 ? 1 : x->shape[i];
     return ag_reshape(g, x->ndim, sh);
@@ -2199,7 +2353,7 @@ AG_API ag_tensor *ag_var(ag_tensor *t, int correction) {
 }
 
 AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
-    int64_t sh[AG_MAX_DIMS], outer = 1, inner = 1, n, o, in, j;
+    int64_t sh[AG_MAX_DIMS] = {0}, outer = 1, inner = 1, n, o, in, j;
     int i, nd = 0;
     ag_tensor *x, *y;
     if (!t || !ag__dim(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
@@ -2229,8 +2383,8 @@ AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
 /* ---- matrix products ---- */
 /* a [..., M, K] @ b [..., K, N] with broadcast batch dims; a 1-D a is [1, K] and a 1-D b is [K, 1], dropped from the result */
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
-    int64_t ash[AG_MAX_DIMS + 1], ast[AG_MAX_DIMS + 1], bsh[AG_MAX_DIMS + 1], bst[AG_MAX_DIMS + 1];
-    int64_t ysh[AG_MAX_DIMS + 2], bsa[AG_MAX_DIMS], bsb[AG_MAX_DIMS], batch[AG_MAX_DIMS], nbatch = 1, M, K, N, bi;
+    int64_t ash[AG_MAX_DIMS + 1] = {0}, ast[AG_MAX_DIMS + 1] = {0}, bsh[AG_MAX_DIMS + 1] = {0}, bst[AG_MAX_DIMS + 1] = {0};
+    int64_t ysh[AG_MAX_DIMS + 2] = {0}, bsa[AG_MAX_DIMS] = {0}, bsb[AG_MAX_DIMS] = {0}, batch[AG_MAX_DIMS] = {0}, nbatch = 1, M, K, N, bi;
     int an, bn, nb, i, yn = 0, dt;
     char s1[200], s2[200];
     ag_tensor *y;
@@ -2286,14 +2440,28 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     }
     return ag__finish2(y, AG__OP_matmul, a, b);
 }
+/* the last two dims are column-major: a transposed view such as W^T */
+static bool ag__is_transposed(const ag_tensor *t) {
+    return t->ndim >= 2 && t->stride[t->ndim - 2] == 1 && t->stride[t->ndim - 1] != 1 && t->shape[t->ndim - 2] > 1;
+}
 static int ag__bw_matmul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y @ b^T, d b = a^T @ d y (summed over broadcast batch dims) */
     ag_tensor *a = y->in[0], *b = y->in[1];
     ag_tensor *a2 = a->ndim == 1 ? ag_unsqueeze(a, 0) : a, *b2 = b->ndim == 1 ? ag_unsqueeze(b, 1) : b, *g2 = g;
     if (b->ndim == 1) g2 = ag_unsqueeze(g2, g2 ? g2->ndim : 0);
     if (a->ndim == 1) g2 = ag_unsqueeze(g2, g2 ? g2->ndim - 1 : 0);
     if (!a2 || !b2 || !g2) return -1;
-    if (AG__NEED(0)) gin[0] = ag_reshape(ag__sum_to(ag_matmul(g2, ag_transpose(b2, -1, -2)), a2), a->ndim, a->shape);
-    if (AG__NEED(1)) gin[1] = ag_reshape(ag__sum_to(ag_matmul(ag_transpose(a2, -1, -2), g2), b2), b->ndim, b->shape);
+    /* each gradient is made in its input's layout: for a transposed input (W^T in linear) the
+       product is computed transposed, (b g^T)^T or (g^T a)^T, so no transposing copy follows */
+    if (AG__NEED(0)) {
+        ag_tensor *ga = ag__is_transposed(a2) ? ag_transpose(ag_matmul(b2, ag_transpose(g2, -1, -2)), -1, -2)
+                                              : ag_matmul(g2, ag_transpose(b2, -1, -2));
+        gin[0] = ag_reshape(ag__sum_to(ga, a2), a->ndim, a->shape);
+    }
+    if (AG__NEED(1)) {
+        ag_tensor *gb = ag__is_transposed(b2) ? ag_transpose(ag_matmul(ag_transpose(g2, -1, -2), a2), -1, -2)
+                                              : ag_matmul(ag_transpose(a2, -1, -2), g2);
+        gin[1] = ag_reshape(ag__sum_to(gb, b2), b->ndim, b->shape);
+    }
     return 0;
 }
 
@@ -2489,7 +2657,7 @@ static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
         ag__iter_add_tensor(&it, cur);
         ag__iter_add_tensor(&it, cur);
         ag__iter_add_tensor(&it, g);
-        k.op = AG__OP_add; k.a = k.b = 0;
+        k.op = AG__OP_add; k.a = k.b = 0; k.isa = ctx->isa;
         ag__iter_run(&it, cur->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
         return true;
     }
