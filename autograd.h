@@ -1339,6 +1339,24 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     }
     memset(&j, 0, sizeof j);
     j.cfg = ag__gemm_config(ctx->isa, dtype);
+    if (csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
+        /* B's rows are strided (x @ W^T with a wide W): C^T = B^T A^T packs the smaller A instead,
+           then one transposing copy of C (the two conditions exclude each other: no recursion) */
+        char *ct;
+        int64_t i0, jj, i, q;
+        m = ag__arena_mark(ctx);
+        ct = (char *)ag__arena_alloc(ctx, (size_t)(M * N) * es, AG__DATA_ALIGN);
+        if (!ct || !ag__gemm(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, ct)) return false;
+        for (i0 = 0; i0 < M; i0 += 32)   /* C[i, q] = Ct[q, i], in 32 x 32 blocks */
+            for (jj = 0; jj < N; jj += 32)
+                for (i = i0; i < M && i < i0 + 32; i++)
+                    for (q = jj; q < N && q < jj + 32; q++) {
+                        if (dtype == AG_F32) ((float *)C)[i * N + q] = ((const float *)ct)[q * M + i];
+                        else ((double *)C)[i * N + q] = ((const double *)ct)[q * M + i];
+                    }
+        ag__arena_release(ctx, m);
+        return true;
+    }
     j.dtype = dtype; j.es = es;
     j.M = M; j.N = N; j.K = K;
     j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C;
@@ -1355,7 +1373,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
     j.ntiles = (N + j.tile_n - 1) / j.tile_n;
     m = ag__arena_mark(ctx);
-    if (M * kc > AG__GEMM_PACK_MIN) {
+    if (M * kc > AG__GEMM_PACK_MIN && N >= 8 * j.cfg->nr) {   /* big, and reused across enough column panels */
         j.Ap = (char *)ag__arena_alloc(ctx, (size_t)(apan * j.cfg->mr * kc) * es, AG__DATA_ALIGN);
         if (!j.Ap) return false;
     }
