@@ -764,7 +764,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(eq) \
     X(neg) X(pow) X(add_scalar) X(mul_scalar) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) \
     X(relu) X(leaky_relu) X(gelu) X(gelu_tanh) X(silu) X(erf) X(clamp) \
-    X(sign) X(relu_mask) X(leaky_mask) X(clamp_mask) \
+    X(sign) X(relu_mask) X(leaky_mask) X(clamp_mask) X(tanh_grad) X(sigmoid_grad) X(relu_grad) \
     X(sum) X(mean) X(max) X(min) X(matmul) X(softmax) X(log_softmax) X(bce_with_logits)
 
 #define AG__OP_ENUM(name) AG__OP_##name,
@@ -776,7 +776,8 @@ static const ag__opdef ag__ops[] = { AG__OP_LIST(AG__OP_ROW) };
 
 static bool ag__differentiable(int op) {
     return !(op == AG__OP_gt || op == AG__OP_eq || op == AG__OP_sign || op == AG__OP_relu_mask ||
-             op == AG__OP_leaky_mask || op == AG__OP_clamp_mask);
+             op == AG__OP_leaky_mask || op == AG__OP_clamp_mask || op == AG__OP_tanh_grad ||
+             op == AG__OP_sigmoid_grad || op == AG__OP_relu_grad);
 }
 
 /* Links y into the graph when grad mode is on and an input requires grad. */
@@ -1041,6 +1042,9 @@ static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int6
     case AG__OP_minimum: AG__BLOOP(T, u < v ? u : v); break; \
     case AG__OP_gt:      AG__BLOOP(T, u > v ? 1 : 0); break; \
     case AG__OP_eq:      AG__BLOOP(T, u == v ? 1 : 0); break; \
+    case AG__OP_tanh_grad:    AG__BLOOP(T, u * ((T)1 - v * v)); break;   /* u = d y, v = y */ \
+    case AG__OP_sigmoid_grad: AG__BLOOP(T, u * v * ((T)1 - v)); break; \
+    case AG__OP_relu_grad:    AG__BLOOP(T, v > 0 ? u : (T)0); break;     /* v = x */ \
     default: AG_ASSERT(0); \
     } \
 }
@@ -1091,6 +1095,9 @@ static int ag__bw_sign(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag_
 static int ag__bw_relu_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 static int ag__bw_leaky_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 static int ag__bw_clamp_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_tanh_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_sigmoid_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_relu_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 
 AG__DEF_UNARY(float, f32, f)
 AG__DEF_UNARY(double, f64, )
@@ -2131,12 +2138,20 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     if (!a || !b || !ag__broadcast_shape(name, a, b, &nd, shape)) return NULL;
     y = ag__result_raw(ctx, dt, nd, shape, 2);
     if (!y) return NULL;
-    ag__iter_init(&it, nd, shape);
-    ag__iter_add_tensor(&it, y);
-    ag__iter_add_tensor(&it, a);
-    ag__iter_add_tensor(&it, b);
     k.op = op; k.a = k.b = 0; k.isa = ctx->isa;
-    ag__iter_run(&it, dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+    if ((a->numel == y->numel || a->numel == 1) && (b->numel == y->numel || b->numel == 1) && ag__contig(a) && ag__contig(b)) {
+        char *p[3];   /* dense operands: one row, no N-d walk */
+        int64_t st[3];
+        p[0] = y->data; p[1] = a->data; p[2] = b->data;
+        st[0] = 1; st[1] = a->numel == y->numel; st[2] = b->numel == y->numel;
+        (dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64)(&k, y->numel, p, st);
+    } else {
+        ag__iter_init(&it, nd, shape);
+        ag__iter_add_tensor(&it, y);
+        ag__iter_add_tensor(&it, a);
+        ag__iter_add_tensor(&it, b);
+        ag__iter_run(&it, dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+    }
     return ag__finish2(y, op, a, b);
 }
 AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_add, a, b); }
@@ -2186,11 +2201,18 @@ static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     if (!x) return NULL;
     y = ag__result_raw(x->ctx, x->dtype, x->ndim, x->shape, 1);
     if (!y) return NULL;
-    ag__iter_init(&it, x->ndim, x->shape);
-    ag__iter_add_tensor(&it, y);
-    ag__iter_add_tensor(&it, x);
     k.op = op; k.a = a; k.b = b; k.isa = x->ctx->isa;
-    ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
+    if (ag__contig(x)) {   /* dense: one row */
+        char *p[2];
+        int64_t st[2];
+        p[0] = y->data; p[1] = x->data; st[0] = st[1] = 1;
+        (x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64)(&k, y->numel, p, st);
+    } else {
+        ag__iter_init(&it, x->ndim, x->shape);
+        ag__iter_add_tensor(&it, y);
+        ag__iter_add_tensor(&it, x);
+        ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
+    }
     y->fp[0] = a; y->fp[1] = b;
     return ag__finish1(y, op, x);
 }
@@ -2228,15 +2250,20 @@ static int ag__bw_exp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag
 static int ag__bw_log(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, AG__X); return 0; }   /* d x = d y / x */
 static int ag__bw_sqrt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, ag_mul_scalar(y, 2.0)); return 0; }   /* d x = d y / (2 y) */
 static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
+/* Hot rules have a fused kernel for plain backward; with create_graph the same formula is built from ops. */
+#define AG__RECORDING(y) ((y)->ctx->grad_enabled)
 static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (1 - y^2) */
-    gin[0] = ag_mul(g, ag_add_scalar(ag_neg(ag_mul(y, y)), 1.0));
+    gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_add_scalar(ag_neg(ag_mul(y, y)), 1.0)) : ag__binary(AG__OP_tanh_grad, g, y);
     return 0;
 }
 static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y (1 - y) */
-    gin[0] = ag_mul(g, ag_mul(y, ag_add_scalar(ag_neg(y), 1.0)));
+    gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_mul(y, ag_add_scalar(ag_neg(y), 1.0))) : ag__binary(AG__OP_sigmoid_grad, g, y);
     return 0;
 }
-static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)); return 0; }   /* d x = d y [x > 0] */
+static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x > 0] */
+    gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)) : ag__binary(AG__OP_relu_grad, g, AG__X);
+    return 0;
+}
 static int ag__bw_leaky_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (x > 0 ? 1 : slope) */
     gin[0] = ag_mul(g, ag__unary(AG__OP_leaky_mask, AG__X, y->fp[0], 0));
     return 0;
