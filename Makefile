@@ -5,11 +5,14 @@
 #   make demo       build and run examples/neuron.c, then examples/xor.c
 #   make examples   build every examples/*.c into build/examples/
 #   make check      ASan+UBSan (gcc), clang -Werror build, C++11 build, valgrind on
-#                   test_memory, TSan on test_threads, -Werror header-only compiles
-#   make bench      (placeholder)
+#                   test_memory, TSan on test_threads, -Werror header-only compiles,
+#                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
+#                   and the NEON kernels: tests cross-built for aarch64, run under qemu
+#   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
 #   make clean
 #
-# The tools `make check` uses (clang, g++, valgrind) must be installed: .ci/run does it.
+# The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64)
+# must be installed: .ci/run does it.
 # A missing tool is an error, not a skip.
 
 ifeq ($(origin CC),default)
@@ -90,7 +93,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
-CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan
+CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon
 
 check: check-tools
 	@failed=; \
@@ -187,12 +190,38 @@ $(BUILD)/tsan/%: tests/%.c $(HEADERS) | $(BUILD)/tsan
 	@rm -f $@
 	$(CLANG) $(CSTD) $(TSAN_FLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
-# ---- misc ------------------------------------------------------------------
-bench:
-	@echo "make bench: the benchmarks (sgemm vs OpenBLAS, training step vs PyTorch, per-op"
-	@echo "overhead, heap allocations per step) arrive with the kernels issue; nothing to run yet."
+# (g) the library's own tests with each x86 kernel set forced (the scalar path is the reference)
+PATH_TESTS := $(BUILD)/test_reference $(BUILD)/test_gradcheck $(BUILD)/test_kernels
+check-paths: $(PATH_TESTS)
+	@for isa in scalar avx2; do echo "---- AG_SIMD=$$isa"; AG_SIMD=$$isa $(RUN_ALL) $(PATH_TESTS) || exit 1; done
 
-$(BUILD) $(BUILD)/examples $(BUILD)/asan $(BUILD)/clang $(BUILD)/cxx $(BUILD)/cxx/examples $(BUILD)/valgrind $(BUILD)/tsan:
+# (h) NEON for real: the tests cross-compiled for aarch64 and run under qemu
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+QEMU_AARCH64 ?= qemu-aarch64
+NEON_TESTS := test_kernels test_reference test_gradcheck test_errors
+NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
+check-neon: $(NEON_BINS)
+	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
+	@RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
+
+$(BUILD)/neon/%: tests/%.c $(HEADERS) | $(BUILD)/neon
+	@rm -f $@
+	$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
+
+# ---- misc ------------------------------------------------------------------
+# make bench: bench/bench.c against OpenBLAS's cblas_sgemm (Debian libopenblas-dev) and, when
+# $(BENCH_PYTHON) can import torch, PyTorch (bench/torch_bench.py, a child process of the bench;
+# its rows say "skipped" otherwise). Plain -O2, no -march. Prints one table and writes it, with the
+# machine's description, to bench/RESULTS.md. About 40 s; BENCH_ARGS=--quick for a smoke test.
+BENCH_PYTHON ?= /usr/bin/python3
+BENCH_ARGS   ?=
+bench: | $(BUILD)
+	@mkdir -p $(BUILD)/bench; rm -f $(BUILD)/bench/bench
+	$(CC) $(CSTD) -O2 -Wall -Wextra -I. -DBENCH_CFLAGS='"$(CSTD) -O2"' bench/bench.c -o $(BUILD)/bench/bench -lopenblas $(LDLIBS)
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ./$(BUILD)/bench/bench --python $(BENCH_PYTHON) \
+	  --torch-script bench/torch_bench.py --out bench/RESULTS.md $(BENCH_ARGS)
+
+$(BUILD) $(BUILD)/neon $(BUILD)/examples $(BUILD)/asan $(BUILD)/clang $(BUILD)/cxx $(BUILD)/cxx/examples $(BUILD)/valgrind $(BUILD)/tsan:
 	@mkdir -p $@
 
 clean:

@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""PyTorch side of `make bench`: the same cases as bench/bench.c, written the way a PyTorch
+user would, timed the same way (one warm-up call; calls per batch calibrated so that a batch
+lasts >= --sample-time seconds; the best time per call over --samples batches).
+
+Cases (all F32, torch.set_num_threads(1), OpenBLAS on 1 thread unless said):
+    mlp    MLP 784-256-128-10, batch 64, ReLU, cross-entropy, one plain-SGD step
+    mlp2   the same with its products (Debian's torch does them in OpenBLAS) on 2 OpenBLAS threads
+    tiny   100 x (x = tanh(x*1.01 + 0.1)) on a 1-element tensor that requires grad, fwd + bwd
+    lab    y = linear(x[2,64], W[600,64], b[600]), L = 0.5*sum((y-t)^2), fwd + bwd
+
+Two ways to run it:
+
+  /usr/bin/python3 bench/torch_bench.py [--sample-time S] [--samples N] [--only mlp,tiny,lab]
+      measures and prints `key value` lines (seconds per call converted as named):
+          torch_version 1.13.0a0
+          mlp_us_t1 412.3 / mlp_us_t2 301.0 / tiny_ns_per_op 2100.5 / lab_us 45.6
+
+  /usr/bin/python3 bench/torch_bench.py --serve --sample-time S
+      what bench/bench.c does: prints `torch_version V` and `ready`, then answers commands
+      on stdin, one line each, so that the C bench can alternate PyTorch's batches with its own:
+          calibrate CASE  ->  ok SECONDS_PER_CALL CPU_SHARE   (warm-up, then calls per batch fixed)
+          batch CASE      ->  ok SECONDS_PER_CALL CPU_SHARE   (one batch)
+      (CPU_SHARE: this process's CPU time / wall time over the batch; under 1 when the
+      machine was busy)
+      and `error MESSAGE` for a bad command.
+
+If torch cannot be imported it prints `skip <reason>` and exits 0, so the bench goes on
+without the PyTorch rows.
+"""
+import argparse
+import sys
+import time
+
+
+_blas_threads = [None]
+
+
+def set_threads(torch, intra, blas):
+    """torch's own (OpenMP) threads, and OpenBLAS's: Debian's torch does its matrix products
+    in OpenBLAS (libblas.so.3 -> openblas-pthread), which does not follow torch.set_num_threads.
+    (torch.set_num_threads(2) together with 2 OpenBLAS threads makes the two thread pools spin
+    against each other: on a 2-core machine a step then takes 10-20x longer. So `mlp2` keeps
+    torch's own ops on 1 thread and puts the products on 2.) Only changes what differs."""
+    if torch.get_num_threads() != intra:
+        torch.set_num_threads(intra)
+    if _blas_threads[0] == blas:
+        return
+    _blas_threads[0] = blas
+    try:
+        import ctypes
+        for name in ("libopenblas.so.0", "libblas.so.3"):
+            try:
+                lib = ctypes.CDLL(name)
+                lib.openblas_set_num_threads(ctypes.c_int(blas))
+                return
+            except (OSError, AttributeError):
+                continue
+    except Exception:
+        pass
+
+
+def make_cases(torch):
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    cases = {}
+
+    B, sizes, lr = 64, [784, 256, 128, 10], 0.01
+    params = []
+    for i in range(3):
+        fan_in, fan_out = sizes[i], sizes[i + 1]
+        bound = 1.0 / fan_in ** 0.5
+        params.append(((torch.rand(fan_out, fan_in) * 2 - 1) * bound).requires_grad_())
+        params.append(((torch.rand(fan_out) * 2 - 1) * bound).requires_grad_())
+    x = torch.rand(B, 784)
+    t = torch.randint(0, 10, (B,))
+    W1, b1, W2, b2, W3, b3 = params
+
+    def mlp_step():
+        h1 = torch.relu(F.linear(x, W1, b1))
+        h2 = torch.relu(F.linear(h1, W2, b2))
+        loss = F.cross_entropy(F.linear(h2, W3, b3), t)
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p.add_(p.grad, alpha=-lr)
+
+    cases["mlp"] = (mlp_step, 1, 1)     # (function, torch threads, OpenBLAS threads)
+    cases["mlp2"] = (mlp_step, 1, 2)
+
+    x0 = torch.tensor([0.5], requires_grad=True)
+
+    def tiny_step():
+        y = x0
+        for _ in range(100):
+            y = torch.tanh(y * 1.01 + 0.1)
+        x0.grad = None
+        y.backward()
+
+    cases["tiny"] = (tiny_step, 1, 1)
+
+    lx = torch.rand(2, 64) * 2 - 1
+    lt = torch.rand(2, 600) * 2 - 1
+    lW = ((torch.rand(600, 64) * 2 - 1) / 8).requires_grad_()
+    lb = ((torch.rand(600) * 2 - 1) / 8).requires_grad_()
+
+    def lab_step():
+        y = F.linear(lx, lW, lb)
+        L = 0.5 * ((y - lt) ** 2).sum()
+        lW.grad = None
+        lb.grad = None
+        L.backward()
+
+    cases["lab"] = (lab_step, 1, 1)
+    return cases
+
+
+def run_batch(fn, iters):
+    """wall seconds of `iters` calls"""
+    return run_batch_share(fn, iters)[0]
+
+
+def run_batch_share(fn, iters):
+    """wall seconds of `iters` calls, and this process's CPU time / wall time over them"""
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    w = time.perf_counter() - t0
+    return w, (time.process_time() - c0) / w if w > 0 else 1.0
+
+
+def calibrate(fn, sample_time):
+    """warm-up, then the number of calls for a batch of >= sample_time; (iters, seconds per call, CPU share)"""
+    fn()
+    iters = 1
+    while True:
+        t, share = run_batch_share(fn, iters)
+        if t >= sample_time:
+            return iters, t / iters, share
+        iters = max(iters * 2, int(iters * sample_time / t * 1.2) + 1) if t > 0 else iters * 10
+
+
+def measure(fn, sample_time, samples):
+    iters, best, _ = calibrate(fn, sample_time)
+    n = samples
+    while n > 3 and n * best * iters > 1.0:   # slow calls: about a second at most
+        n -= 1
+    for _ in range(n - 1):
+        best = min(best, run_batch(fn, iters) / iters)
+    return best
+
+
+def serve(torch, cases, sample_time):
+    iters = {}
+    print("ready")
+    sys.stdout.flush()
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in cases or parts[0] not in ("calibrate", "batch"):
+            print("error bad command: %s" % line.strip())
+        else:
+            fn, intra, blas = cases[parts[1]]
+            set_threads(torch, intra, blas)
+            if parts[0] == "calibrate":
+                iters[parts[1]], per, share = calibrate(fn, sample_time)
+            else:
+                n = iters.get(parts[1]) or calibrate(fn, sample_time)[0]
+                w, share = run_batch_share(fn, n)
+                per = w / n
+            print("ok %.9g %.4f" % (per, share))
+        sys.stdout.flush()
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sample-time", type=float, default=0.002)
+    ap.add_argument("--samples", type=int, default=101)
+    ap.add_argument("--only", default="mlp,tiny,lab")
+    ap.add_argument("--serve", action="store_true")
+    args = ap.parse_args()
+    try:
+        import torch
+    except Exception as e:  # ImportError, or a broken install
+        print("skip cannot import torch with %s: %s" % (sys.executable, str(e).replace("\n", " ")))
+        return 0
+    print("torch_version %s" % torch.__version__)
+    sys.stdout.flush()
+    set_threads(torch, 1, 1)
+    cases = make_cases(torch)
+    if args.serve:
+        return serve(torch, cases, args.sample_time)
+    only = set(args.only.split(","))
+    st, ns = args.sample_time, args.samples
+
+    def run(case):
+        fn, intra, blas = cases[case]
+        set_threads(torch, intra, blas)
+        r = measure(fn, st, ns)
+        set_threads(torch, 1, 1)
+        return r
+
+    if "mlp" in only:
+        print("mlp_us_t1 %.3f" % (run("mlp") * 1e6))
+        print("mlp_us_t2 %.3f" % (run("mlp2") * 1e6))
+    if "tiny" in only:
+        print("tiny_ns_per_op %.3f" % (run("tiny") * 1e9 / 300))
+    if "lab" in only:
+        print("lab_us %.3f" % (run("lab") * 1e6))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
