@@ -1127,17 +1127,17 @@ AG__DEF_COPY(double, double, f64_f64)
 #define AG__GEMM_SMALL 512
 #define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
 
-/* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs] (rows >= mv repeat row 0),
-   B[p, :] = b + p bs */
+/* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs], B[p, :] = b + p bs;
+   only the first mv rows are read (the others repeat row 0) and stored */
 typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, int mv, const void *b, int64_t bs,
                           void *c, int64_t ldc, int acc);
 typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
 #define AG__UK_FMA(r, SET1, FMA) t = SET1(a##r[oa]); c##r##0 = FMA(t, b0, c##r##0); c##r##1 = FMA(t, b1, c##r##1);
-#define AG__UK_OUT(r, W, LOAD, STORE, ADD) \
+#define AG__UK_OUT(r, W, LOAD, STORE, ADD) if ((r) < mv) { \
     if (acc) { c##r##0 = ADD(c##r##0, LOAD(c + (r) * ldc)); c##r##1 = ADD(c##r##1, LOAD(c + (r) * ldc + (W))); } \
-    STORE(c + (r) * ldc, c##r##0); STORE(c + (r) * ldc + (W), c##r##1);
+    STORE(c + (r) * ldc, c##r##0); STORE(c + (r) * ldc + (W), c##r##1); }
 /* C[6, 2W] in 12 vector accumulators; W lanes per vector */
 #define AG__UK_6x2V(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, FMA, ADD, ZERO) \
 TARGET static void NAME(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
@@ -1182,7 +1182,7 @@ static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t ars, int64
     for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) s[i][j] = 0; \
     for (p = 0; p < kc; p++, b += bs) \
         for (i = 0; i < 4; i++) { T av_ = a[(i < mv ? i : 0) * ars + p * acs]; for (j = 0; j < 4; j++) s[i][j] += av_ * b[j]; } \
-    for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + s[i][j] : s[i][j]; \
+    for (i = 0; i < mv; i++) for (j = 0; j < 4; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + s[i][j] : s[i][j]; \
 }
 AG__DEF_UK_SCALAR(float, f32)
 AG__DEF_UK_SCALAR(double, f64)
@@ -1314,8 +1314,8 @@ static void ag__gemm_tile_task(void *arg, int t) {
             char *cp = j->C + (i0 * j->N + j0) * es;
             if (j->Ap) { a = j->Ap + (size_t)((i0 / g->mr) * g->mr * j->kb) * j->es; ars = 1; acs = g->mr; }
             else { a = j->A + (i0 * j->rsa + j->pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
-            if (mv == g->mr && nv == g->nr) { g->uk(j->kb, a, ars, acs, mv, b, bs, cp, j->N, acc); continue; }
-            g->uk(j->kb, a, ars, acs, mv, b, bs, edge, g->nr, 0);
+            if (nv == g->nr) { g->uk(j->kb, a, ars, acs, mv, b, bs, cp, j->N, acc); continue; }
+            g->uk(j->kb, a, ars, acs, mv, b, bs, edge, g->nr, 0);   /* the ragged right edge */
             for (r = 0; r < mv; r++)
                 for (c = 0; c < nv; c++) {
                     if (j->dtype == AG_F32) {
@@ -1346,6 +1346,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     }
     memset(&j, 0, sizeof j);
     j.cfg = ag__gemm_config(ctx->isa, dtype);
+    if (ctx->isa == AG__ISA_AVX512 && 2 * N <= j.cfg->nr) j.cfg = ag__gemm_config(AG__ISA_AVX2, dtype);   /* narrow C: half-width tiles */
     if (csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
         /* B's rows are strided (x @ W^T with a wide W): C^T = B^T A^T packs the smaller A instead,
            then one transposing copy of C (the two conditions exclude each other: no recursion) */
