@@ -29,6 +29,7 @@ WARN      := -Wall -Wextra -pedantic -Werror
 CFLAGS    ?= -O2
 ALLCFLAGS := $(CSTD) $(CFLAGS) $(WARN) -I.
 LDLIBS    := -lm -lpthread
+EXAMPLE_LDLIBS := $(LDLIBS) -lz   # the Fashion-MNIST examples read .gz files with zlib
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -g -O1
 TSAN_FLAGS := -fsanitize=thread -g -O1
@@ -85,7 +86,7 @@ examples: $(EXAMPLE_BINS)
 
 $(BUILD)/examples/%: examples/%.c autograd.h | $(BUILD)/examples
 	@rm -f $@
-	$(CC) $(ALLCFLAGS) $< -o $@ $(LDLIBS)
+	$(CC) $(ALLCFLAGS) $< -o $@ $(EXAMPLE_LDLIBS)
 
 demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor
 	./$(BUILD)/examples/neuron
@@ -170,7 +171,7 @@ $(BUILD)/cxx/%: tests/%.c $(HEADERS) | $(BUILD)/cxx
 
 $(BUILD)/cxx/examples/%: examples/%.c autograd.h | $(BUILD)/cxx/examples
 	@rm -f $@
-	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(EXAMPLE_LDLIBS)
 
 # (d) test_memory under valgrind (a plain -O1 -g build: valgrind and ASan do not mix)
 check-valgrind: check-tools $(BUILD)/valgrind/test_memory

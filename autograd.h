@@ -272,6 +272,89 @@ typedef struct {
 AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inputs,
                         const ag_gradcheck_opts *opts, ag_gradcheck_result *result);
 
+
+/* ---- optimizers ----
+   PyTorch's update rules (torch.optim.SGD / Adam / AdamW, single-tensor path) over
+   a list of parameters. State (momentum buffers, moments) is persistent memory in
+   the parameters' dtype, allocated once by ag_*_new; ag_optim_step allocates
+   nothing. The optimizer lives until ag_ctx_free, like the parameters.
+   A parameter without a gradient is skipped (its step count does not advance).
+   Fill options from ag_*_defaults() (PyTorch's defaults), or pass NULL. */
+typedef struct ag_optim ag_optim;
+typedef struct {
+    double lr;            /* 1e-3 */
+    double momentum;      /* 0 */
+    double dampening;     /* 0 */
+    double weight_decay;  /* 0; L2 penalty added to the gradient */
+    bool nesterov;        /* needs momentum > 0 and dampening 0 */
+    bool maximize;
+} ag_sgd_opts;
+typedef struct {
+    double lr;            /* 1e-3 */
+    double beta1, beta2;  /* 0.9, 0.999 */
+    double eps;           /* 1e-8 */
+    double weight_decay;  /* Adam: 0, added to the gradient; AdamW: 0.01, decoupled (p *= 1 - lr wd) */
+    bool amsgrad;
+    bool maximize;
+} ag_adam_opts;
+AG_API ag_sgd_opts  ag_sgd_defaults(void);
+AG_API ag_adam_opts ag_adam_defaults(void);
+AG_API ag_adam_opts ag_adamw_defaults(void);
+AG_API ag_optim *ag_sgd_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_sgd_opts *opts);
+AG_API ag_optim *ag_adam_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_adam_opts *opts);
+AG_API ag_optim *ag_adamw_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_adam_opts *opts);
+AG_API int    ag_optim_step(ag_optim *opt);          /* 0 ok, -1 error */
+AG_API void   ag_optim_zero_grad(ag_optim *opt);     /* ag_zero_grad on every parameter (set to none) */
+AG_API void   ag_optim_set_lr(ag_optim *opt, double lr);
+AG_API double ag_optim_get_lr(const ag_optim *opt);
+AG_API int64_t ag_optim_steps(const ag_optim *opt, int i);   /* steps taken by parameter i (Adam's bias-correction count) */
+
+/* ---- learning-rate schedules: the lr for the 0-based step about to be taken ---- */
+AG_API double ag_lr_step(int step, int step_size, double gamma, double base_lr);   /* StepLR: base gamma^floor(step/step_size) */
+/* linear warm-up base (step+1)/warmup for step < warmup, then cosine from base_lr down to
+   min_lr at step total (and min_lr after): min + (base - min)(1 + cos(pi (step-warmup)/(total-warmup)))/2 */
+AG_API double ag_lr_cosine(int step, int warmup, int total, double base_lr, double min_lr);
+
+/* ---- gradient clipping, as torch.nn.utils.clip_grad_norm_ / clip_grad_value_ ----
+   Parameters without a gradient are skipped. norm_type: 2 usually, INFINITY for the max.
+   Returns the total norm before clipping (NaN on error); grads are scaled by
+   max_norm / (total + 1e-6) when that is below 1. */
+AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm, double norm_type);
+AG_API int    ag_clip_grad_value(ag_tensor *const *params, int n, double clip_value);   /* clamp to [-v, v]; 0 ok */
+
+/* ---- initialisation, in place, from the context's RNG (torch.nn.init) ----
+   fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field, where the
+   receptive field is the product of shape[2:]; fans need ndim >= 2. All return 0 ok, -1 error. */
+typedef enum { AG_FAN_IN, AG_FAN_OUT } ag_fan;
+typedef enum { AG_NL_LINEAR, AG_NL_SIGMOID, AG_NL_TANH, AG_NL_RELU, AG_NL_LEAKY_RELU, AG_NL_SELU } ag_nonlinearity;
+AG_API double ag_init_gain(ag_nonlinearity nl, double negative_slope);   /* calculate_gain: 1, 1, 5/3, sqrt 2, sqrt(2/(1+s^2)), 3/4 */
+AG_API int ag_init_uniform(ag_tensor *t, double lo, double hi);          /* U[lo, hi) */
+AG_API int ag_init_normal(ag_tensor *t, double mean, double std);
+AG_API int ag_init_constant(ag_tensor *t, double value);
+AG_API int ag_init_xavier_uniform(ag_tensor *t, double gain);            /* U(-b, b), b = gain sqrt(6 / (fan_in + fan_out)) */
+AG_API int ag_init_xavier_normal(ag_tensor *t, double gain);             /* N(0, gain^2 2 / (fan_in + fan_out)) */
+/* a: leaky_relu's negative slope (used when nl is AG_NL_LEAKY_RELU); std = gain / sqrt(fan) */
+AG_API int ag_init_kaiming_uniform(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl);
+AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl);
+/* nn.Linear's default for W [out, in] (and b [out], which may be NULL): both U(-1/sqrt(in), 1/sqrt(in)) */
+AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b);
+
+/* ---- safetensors: named F32/F64 tensors, as the Hugging Face format ----
+   File: 8-byte little-endian header size N, N bytes of JSON
+   {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
+    "__metadata__": {"format": "pt"}}, padded with spaces, then the raw little-endian data.
+   Saving writes the tensors in the given order (any strides). Names must be distinct
+   and not "__metadata__". */
+AG_API int    ag_save_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor *const *tensors);
+/* the same file in memory: returns the bytes needed and writes them only when they fit in cap; 0 on error */
+AG_API size_t ag_save_safetensors_mem(ag_ctx *ctx, void *buf, size_t cap, int n, const char *const *names, ag_tensor *const *tensors);
+/* Loads names[i] into tensors[i]: an existing tensor must have the file's dtype and
+   shape; a NULL entry gets a new persistent tensor (ag_persistent: no grad). The whole
+   file is validated first (strict JSON, known dtypes, offsets that tile the data
+   exactly), so on error nothing is written. n may be 0 (just validate). 0 ok, -1 error. */
+AG_API int    ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors);
+AG_API int    ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int n, const char *const *names, ag_tensor **tensors);
+
 #ifdef __cplusplus
 }
 #endif
@@ -3109,6 +3192,1029 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
     }
     ag_set_grad_enabled(ctx, prev);
     if (result) *result = r;
+    return rc;
+}
+
+
+/* row-major element i of t, as an element offset through its strides */
+static int64_t ag__tr_off(const ag_tensor *t, int64_t i) {
+    int64_t off = 0; int d;
+    for (d = (int)t->ndim - 1; d >= 0; d--) {
+        int64_t s = t->shape[d];
+        off += (i % s) * t->stride[d];
+        i /= s;
+    }
+    return off;
+}
+static void ag__tr_set(ag_tensor *t, int64_t off, double v) {
+    if (t->dtype == AG_F32) ((float *)t->data)[off] = (float)v; else ((double *)t->data)[off] = v;
+}
+
+/* ==== optimizers ==== */
+enum { AG__OPT_SGD, AG__OPT_ADAM, AG__OPT_ADAMW };
+typedef struct {
+    ag_tensor *p;
+    ag_tensor *s[3];          /* SGD: momentum buffer; Adam: exp_avg, exp_avg_sq, max_exp_avg_sq */
+    int64_t step;
+    bool has_buf;             /* SGD: the momentum buffer has been set (PyTorch's "buf is None") */
+} ag__optslot;
+struct ag_optim {
+    ag_ctx *ctx;
+    int kind, n;
+    ag_sgd_opts sgd;
+    ag_adam_opts adam;
+    ag__optslot *slot;
+};
+
+AG_API ag_sgd_opts ag_sgd_defaults(void) {
+    ag_sgd_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = 1e-3;
+    return o;
+}
+AG_API ag_adam_opts ag_adam_defaults(void) {
+    ag_adam_opts o;
+    memset(&o, 0, sizeof o);
+    o.lr = 1e-3; o.beta1 = 0.9; o.beta2 = 0.999; o.eps = 1e-8;
+    return o;
+}
+AG_API ag_adam_opts ag_adamw_defaults(void) {
+    ag_adam_opts o = ag_adam_defaults();
+    o.weight_decay = 1e-2;
+    return o;
+}
+
+static bool ag__finite_nonneg(double v) { return v >= 0 && v <= DBL_MAX; }
+
+static ag_optim *ag__optim_new(ag_ctx *ctx, const char *name, int kind, ag_tensor *const *params, int n, int nstate) {
+    int i, j, k;
+    size_t bytes;
+    int64_t words;
+    ag_tensor *mem;
+    ag_optim *opt;
+    if (!ctx) return NULL;
+    if (n <= 0 || !params) { ag__fail(ctx, "%s: empty parameter list (n = %d)", name, n); return NULL; }
+    for (i = 0; i < n; i++) {
+        ag_tensor *p = params[i];
+        if (!p) { ag__fail(ctx, "%s: parameter %d is NULL", name, i); return NULL; }
+        if (p->ctx != ctx) { ag__fail(ctx, "%s: parameter %d belongs to another context", name, i); return NULL; }
+        if (p->op) { ag__fail(ctx, "%s: parameter %d is not a leaf (made by '%s')", name, i, p->op->name); return NULL; }
+        if (!(p->flags & AG__REQ_GRAD)) { ag__fail(ctx, "%s: parameter %d does not require grad", name, i); return NULL; }
+        if (!ag__contig(p)) { ag__fail(ctx, "%s: parameter %d is not contiguous", name, i); return NULL; }
+        for (j = 0; j < i; j++)
+            if (params[j] == p) { ag__fail(ctx, "%s: parameter %d appears twice (also at %d)", name, i, j); return NULL; }
+    }
+    bytes = ag__align_up(sizeof(ag_optim), 16) + (size_t)n * sizeof(ag__optslot);
+    words = (int64_t)((bytes + 7) / 8);
+    mem = ag_persistent(ctx, AG_F64, 1, &words, NULL);   /* zeroed, owned by the context */
+    if (!mem) return NULL;
+    opt = (ag_optim *)(void *)mem->data;
+    opt->ctx = ctx;
+    opt->kind = kind;
+    opt->n = n;
+    opt->slot = (ag__optslot *)(void *)(mem->data + ag__align_up(sizeof(ag_optim), 16));
+    for (i = 0; i < n; i++) {
+        ag_tensor *p = params[i];
+        opt->slot[i].p = p;
+        for (k = 0; k < nstate; k++) {
+            opt->slot[i].s[k] = ag_persistent(ctx, (ag_dtype)p->dtype, p->ndim, p->shape, NULL);
+            if (!opt->slot[i].s[k]) return NULL;
+        }
+    }
+    return opt;
+}
+
+AG_API ag_optim *ag_sgd_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_sgd_opts *opts) {
+    ag_sgd_opts o = opts ? *opts : ag_sgd_defaults();
+    ag_optim *opt;
+    if (!ctx) return NULL;
+    if (!ag__finite_nonneg(o.lr) || !ag__finite_nonneg(o.momentum) || !ag__finite_nonneg(o.weight_decay) ||
+        !(o.dampening == o.dampening) || o.dampening < -DBL_MAX || o.dampening > DBL_MAX) {
+        ag__fail(ctx, "sgd: lr %g, momentum %g, weight_decay %g must be finite and >= 0 (dampening %g finite)",
+                 o.lr, o.momentum, o.weight_decay, o.dampening);
+        return NULL;
+    }
+    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
+        ag__fail(ctx, "sgd: nesterov needs momentum > 0 and dampening 0 (momentum %g, dampening %g)", o.momentum, o.dampening);
+        return NULL;
+    }
+    opt = ag__optim_new(ctx, "sgd", AG__OPT_SGD, params, n, o.momentum != 0 ? 1 : 0);
+    if (opt) opt->sgd = o;
+    return opt;
+}
+
+static ag_optim *ag__adam_new(ag_ctx *ctx, const char *name, int kind, ag_tensor *const *params, int n, const ag_adam_opts *opts) {
+    ag_adam_opts o = opts ? *opts : (kind == AG__OPT_ADAMW ? ag_adamw_defaults() : ag_adam_defaults());
+    ag_optim *opt;
+    if (!ctx) return NULL;
+    if (!ag__finite_nonneg(o.lr) || !ag__finite_nonneg(o.eps) || !ag__finite_nonneg(o.weight_decay)) {
+        ag__fail(ctx, "%s: lr %g, eps %g, weight_decay %g must be finite and >= 0", name, o.lr, o.eps, o.weight_decay);
+        return NULL;
+    }
+    if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) {
+        ag__fail(ctx, "%s: betas (%g, %g) must be in [0, 1)", name, o.beta1, o.beta2);
+        return NULL;
+    }
+    opt = ag__optim_new(ctx, name, kind, params, n, o.amsgrad ? 3 : 2);
+    if (opt) opt->adam = o;
+    return opt;
+}
+AG_API ag_optim *ag_adam_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_adam_opts *opts) {
+    return ag__adam_new(ctx, "adam", AG__OPT_ADAM, params, n, opts);
+}
+AG_API ag_optim *ag_adamw_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_adam_opts *opts) {
+    return ag__adam_new(ctx, "adamw", AG__OPT_ADAMW, params, n, opts);
+}
+
+/* ---- update kernels over contiguous data ----
+   Every operation is done in the parameter's type and rounds where PyTorch's in-place
+   ops round, so F32 follows PyTorch's float arithmetic op by op. Options are folded
+   into constants (sign -1 for maximize; L2 weight decay 0 for AdamW; decay 1 - lr wd
+   for AdamW, 1 for Adam) so the loops have no branches and the SIMD versions give
+   the same bits as the scalar ones. */
+#ifndef AG__RESTRICT
+#if defined(__cplusplus) || !defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L
+#define AG__RESTRICT __restrict
+#else
+#define AG__RESTRICT restrict
+#endif
+#endif
+typedef struct {
+    double sign, lr, wd;                     /* both: maximize sign, lr, L2 weight decay */
+    double momentum, damp1;                  /* SGD: momentum, 1 - dampening */
+    double decay, beta1, beta2, eps, bc2s, step_size;   /* Adam: decoupled decay, sqrt(1 - b2^t), lr / (1 - b1^t) */
+    bool nesterov, first;
+} ag__upd;
+
+/* SGD: d = sign g + wd p; b = momentum b + (1 - dampening) d (b = d the first time);
+   d = nesterov ? d + momentum b : b; p -= lr d.  Returns how many elements it did. */
+#define AG__SGD_SCALAR(NAME, T) \
+static void NAME(int64_t i, int64_t n, T *AG__RESTRICT p, T *AG__RESTRICT buf, const T *AG__RESTRICT g, const ag__upd *u) { \
+    const T sign = (T)u->sign, wd = (T)u->wd, mom = (T)u->momentum, damp1 = (T)u->damp1, nlr = (T)-u->lr; \
+    if (!buf) { for (; i < n; i++) p[i] = p[i] + nlr * (g[i] * sign + wd * p[i]); return; } \
+    for (; i < n; i++) { \
+        T d = g[i] * sign + wd * p[i]; \
+        buf[i] = u->first ? d : buf[i] * mom + damp1 * d; \
+        p[i] = p[i] + nlr * (u->nesterov ? d + mom * buf[i] : buf[i]); \
+    } }
+/* Adam: d = sign g; p *= decay; d += wd p; m = b1 m + (1-b1) d; v = b2 v + (1-b2) d d;
+   vmax = max(vmax, v) (amsgrad); p += -step_size m / (sqrt(v or vmax) / sqrt(bc2) + eps) */
+#define AG__ADAM_SCALAR(NAME, T, SQRT) \
+static void NAME(int64_t i, int64_t n, T *AG__RESTRICT p, T *AG__RESTRICT m, T *AG__RESTRICT v, T *AG__RESTRICT vmax, \
+                 const T *AG__RESTRICT g, const ag__upd *u) { \
+    const T sign = (T)u->sign, wd = (T)u->wd, decay = (T)u->decay, b1 = (T)u->beta1, b1c = (T)(1 - u->beta1); \
+    const T b2 = (T)u->beta2, b2c = (T)(1 - u->beta2), bc2s = (T)u->bc2s, eps = (T)u->eps, nstep = (T)-u->step_size; \
+    for (; i < n; i++) { \
+        T d = g[i] * sign, pp = p[i] * decay, den; \
+        d = d + wd * pp; \
+        m[i] = m[i] * b1 + b1c * d; \
+        v[i] = v[i] * b2 + b2c * d * d; \
+        den = v[i]; \
+        if (vmax) { if (v[i] > vmax[i]) vmax[i] = v[i]; den = vmax[i]; } \
+        den = SQRT(den) / bc2s + eps; \
+        p[i] = pp + nstep * (m[i] / den); \
+    } }
+AG__SGD_SCALAR(ag__sgd_f32, float)
+AG__SGD_SCALAR(ag__sgd_f64, double)
+AG__ADAM_SCALAR(ag__adam_f32, float, sqrtf)
+AG__ADAM_SCALAR(ag__adam_f64, double, sqrt)
+
+#if defined(AG__X86) && defined(AG__TARGET_AVX2)
+/* the same with 256-bit vectors (also on AVX-512 CPUs). The target leaves FMA out, so
+   that no compiler (g++ contracts by default) fuses a mul and an add: same bits as scalar. */
+#define AG__TARGET_AVX2_NOFMA __attribute__((target("avx2")))
+#define AG__OPT_AVX2(SFX, T, V, W, SET1, LOAD, STORE, MUL, ADD, DIV, SQRT, MAX, BLEND) \
+AG__TARGET_AVX2_NOFMA static int64_t ag__sgd_avx2_##SFX(int64_t n, T *p, T *buf, const T *g, const ag__upd *u) { \
+    const V sign = SET1((T)u->sign), wd = SET1((T)u->wd), mom = SET1((T)u->momentum), damp1 = SET1((T)u->damp1), nlr = SET1((T)-u->lr); \
+    const V nest = SET1(u->nesterov ? (T)-1 : (T)0);   /* all-ones bits where nesterov */ \
+    int64_t i = 0; \
+    if (buf && u->first) return 0; \
+    for (; i + W <= n; i += W) { \
+        V pp = LOAD(p + i), d = ADD(MUL(LOAD(g + i), sign), MUL(wd, pp)); \
+        if (buf) { \
+            V b = ADD(MUL(LOAD(buf + i), mom), MUL(damp1, d)); \
+            STORE(buf + i, b); \
+            d = BLEND(b, ADD(d, MUL(mom, b)), nest); \
+        } \
+        STORE(p + i, ADD(pp, MUL(nlr, d))); \
+    } \
+    return i; \
+} \
+AG__TARGET_AVX2_NOFMA static int64_t ag__adam_avx2_##SFX(int64_t n, T *p, T *m, T *v, T *vmax, const T *g, const ag__upd *u) { \
+    const V sign = SET1((T)u->sign), wd = SET1((T)u->wd), decay = SET1((T)u->decay), b1 = SET1((T)u->beta1), b1c = SET1((T)(1 - u->beta1)); \
+    const V b2 = SET1((T)u->beta2), b2c = SET1((T)(1 - u->beta2)), bc2s = SET1((T)u->bc2s), eps = SET1((T)u->eps), nstep = SET1((T)-u->step_size); \
+    int64_t i = 0; \
+    for (; i + W <= n; i += W) { \
+        V d = MUL(LOAD(g + i), sign), pp = MUL(LOAD(p + i), decay), mm, vv, den; \
+        d = ADD(d, MUL(wd, pp)); \
+        mm = ADD(MUL(LOAD(m + i), b1), MUL(b1c, d)); \
+        vv = ADD(MUL(LOAD(v + i), b2), MUL(MUL(b2c, d), d)); \
+        STORE(m + i, mm); STORE(v + i, vv); \
+        den = vv; \
+        if (vmax) { den = MAX(vv, LOAD(vmax + i)); STORE(vmax + i, den); }   /* v > vmax ? v : vmax */ \
+        den = ADD(DIV(SQRT(den), bc2s), eps); \
+        STORE(p + i, ADD(pp, MUL(nstep, DIV(mm, den)))); \
+    } \
+    return i; \
+}
+AG__OPT_AVX2(f32, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps, _mm256_add_ps,
+             _mm256_div_ps, _mm256_sqrt_ps, _mm256_max_ps, _mm256_blendv_ps)
+AG__OPT_AVX2(f64, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_mul_pd, _mm256_add_pd,
+             _mm256_div_pd, _mm256_sqrt_pd, _mm256_max_pd, _mm256_blendv_pd)
+#undef AG__OPT_AVX2
+#define AG__OPT_SIMD(ctx) ((ctx)->isa == AG__ISA_AVX2 || (ctx)->isa == AG__ISA_AVX512)
+#endif
+
+static void ag__sgd_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *buf, ag_tensor *g, const ag__upd *u) {
+    int64_t n = p->numel, i = 0;
+    if (p->dtype == AG_F32) {
+        float *pd = (float *)(void *)p->data, *bd = buf ? (float *)(void *)buf->data : NULL;
+        const float *gd = (const float *)(const void *)g->data;
+#ifdef AG__OPT_SIMD
+        if (AG__OPT_SIMD(ctx)) i = ag__sgd_avx2_f32(n, pd, bd, gd, u);
+#endif
+        ag__sgd_f32(i, n, pd, bd, gd, u);
+    } else {
+        double *pd = (double *)(void *)p->data, *bd = buf ? (double *)(void *)buf->data : NULL;
+        const double *gd = (const double *)(const void *)g->data;
+#ifdef AG__OPT_SIMD
+        if (AG__OPT_SIMD(ctx)) i = ag__sgd_avx2_f64(n, pd, bd, gd, u);
+#endif
+        ag__sgd_f64(i, n, pd, bd, gd, u);
+    }
+    (void)ctx;
+}
+static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u) {
+    int64_t n = p->numel, i = 0;
+    if (p->dtype == AG_F32) {
+        float *pd = (float *)(void *)p->data, *m = (float *)(void *)s[0]->data, *v = (float *)(void *)s[1]->data;
+        float *vmax = s[2] ? (float *)(void *)s[2]->data : NULL;
+        const float *gd = (const float *)(const void *)g->data;
+#ifdef AG__OPT_SIMD
+        if (AG__OPT_SIMD(ctx)) i = ag__adam_avx2_f32(n, pd, m, v, vmax, gd, u);
+#endif
+        ag__adam_f32(i, n, pd, m, v, vmax, gd, u);
+    } else {
+        double *pd = (double *)(void *)p->data, *m = (double *)(void *)s[0]->data, *v = (double *)(void *)s[1]->data;
+        double *vmax = s[2] ? (double *)(void *)s[2]->data : NULL;
+        const double *gd = (const double *)(const void *)g->data;
+#ifdef AG__OPT_SIMD
+        if (AG__OPT_SIMD(ctx)) i = ag__adam_avx2_f64(n, pd, m, v, vmax, gd, u);
+#endif
+        ag__adam_f64(i, n, pd, m, v, vmax, gd, u);
+    }
+    (void)ctx;
+}
+
+AG_API int ag_optim_step(ag_optim *opt) {
+    int k;
+    if (!opt) return -1;
+    for (k = 0; k < opt->n; k++) {
+        ag__optslot *sl = &opt->slot[k];
+        ag_tensor *g = ag_grad(sl->p);
+        ag__upd u;
+        if (!g) continue;   /* no gradient: skipped, as PyTorch */
+        if (g->dtype != sl->p->dtype || !ag__same_shape(g, sl->p)) {
+            ag__fail(opt->ctx, "optim_step: the gradient of parameter %d does not match it in dtype or shape", k);
+            return -1;
+        }
+        if (!ag__contig(g)) g = ag_contiguous(g);   /* rare (create_graph gradients): a copy in the arena */
+        if (!g) return -1;
+        memset(&u, 0, sizeof u);
+        sl->step++;
+        if (opt->kind == AG__OPT_SGD) {
+            const ag_sgd_opts *o = &opt->sgd;
+            u.sign = o->maximize ? -1 : 1; u.lr = o->lr; u.wd = o->weight_decay;
+            u.momentum = o->momentum; u.damp1 = 1 - o->dampening; u.nesterov = o->nesterov; u.first = !sl->has_buf;
+            ag__sgd_update(opt->ctx, sl->p, sl->s[0], g, &u);
+            sl->has_buf = true;
+        } else {
+            const ag_adam_opts *o = &opt->adam;
+            bool decoupled = opt->kind == AG__OPT_ADAMW;
+            u.sign = o->maximize ? -1 : 1; u.lr = o->lr;
+            u.wd = decoupled ? 0 : o->weight_decay;
+            u.decay = decoupled ? 1 - o->lr * o->weight_decay : 1;
+            u.beta1 = o->beta1; u.beta2 = o->beta2; u.eps = o->eps;
+            u.step_size = o->lr / (1 - pow(o->beta1, (double)sl->step));
+            u.bc2s = sqrt(1 - pow(o->beta2, (double)sl->step));
+            ag__adam_update(opt->ctx, sl->p, sl->s, g, &u);
+        }
+    }
+    return 0;
+}
+
+AG_API void ag_optim_zero_grad(ag_optim *opt) {
+    int k;
+    if (!opt) return;
+    for (k = 0; k < opt->n; k++) ag_zero_grad(opt->slot[k].p);
+}
+AG_API void ag_optim_set_lr(ag_optim *opt, double lr) {
+    if (!opt) return;
+    if (!ag__finite_nonneg(lr)) { ag__fail(opt->ctx, "optim_set_lr: lr %g must be finite and >= 0", lr); return; }
+    if (opt->kind == AG__OPT_SGD) opt->sgd.lr = lr; else opt->adam.lr = lr;
+}
+AG_API double ag_optim_get_lr(const ag_optim *opt) {
+    if (!opt) return NAN;
+    return opt->kind == AG__OPT_SGD ? opt->sgd.lr : opt->adam.lr;
+}
+AG_API int64_t ag_optim_steps(const ag_optim *opt, int i) {
+    if (!opt || i < 0 || i >= opt->n) return -1;
+    return opt->slot[i].step;
+}
+
+/* ==== learning-rate schedules ==== */
+AG_API double ag_lr_step(int step, int step_size, double gamma, double base_lr) {
+    if (step_size <= 0 || step < 0) return base_lr;
+    return base_lr * pow(gamma, (double)(step / step_size));
+}
+AG_API double ag_lr_cosine(int step, int warmup, int total, double base_lr, double min_lr) {
+    double t;
+    if (step < 0) step = 0;
+    if (step < warmup) return base_lr * (double)(step + 1) / (double)warmup;
+    if (total <= warmup) return min_lr;
+    t = (double)(step - warmup) / (double)(total - warmup);
+    if (t > 1) t = 1;
+    return min_lr + (base_lr - min_lr) * (1 + cos(3.141592653589793 * t)) / 2;
+}
+
+/* ==== gradient clipping ==== */
+static bool ag__clip_check(ag_tensor *const *params, int n, const char *name) {
+    int i;
+    if (n < 0 || (n > 0 && !params)) return false;
+    for (i = 0; i < n; i++) if (!params[i]) {
+        if (i > 0 && params[0]) ag__fail(params[0]->ctx, "%s: parameter %d is NULL", name, i);
+        return false;
+    }
+    (void)name;
+    return true;
+}
+AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm, double norm_type) {
+    double total = 0, coef;
+    int k;
+    int64_t i;
+    if (!ag__clip_check(params, n, "clip_grad_norm")) return NAN;
+    if (!(norm_type > 0) || !(max_norm >= 0)) {
+        if (n > 0) ag__fail(params[0]->ctx, "clip_grad_norm: norm_type %g must be > 0 and max_norm %g >= 0", norm_type, max_norm);
+        return NAN;
+    }
+    for (k = 0; k < n; k++) {
+        ag_tensor *g = ag_grad(params[k]);
+        bool gc;
+        if (!g) continue;
+        gc = ag__contig(g);
+        if (gc && norm_type == 2) {   /* the common case: four partial sums in double */
+            double s4[4] = {0, 0, 0, 0};
+            int64_t n4 = g->numel & ~(int64_t)3;
+            if (g->dtype == AG_F32) {
+                const float *x = (const float *)(const void *)g->data;
+                for (i = 0; i < n4; i += 4) {
+                    s4[0] += (double)x[i] * x[i]; s4[1] += (double)x[i + 1] * x[i + 1];
+                    s4[2] += (double)x[i + 2] * x[i + 2]; s4[3] += (double)x[i + 3] * x[i + 3];
+                }
+                for (; i < g->numel; i++) s4[0] += (double)x[i] * x[i];
+            } else {
+                const double *x = (const double *)(const void *)g->data;
+                for (i = 0; i < n4; i += 4) {
+                    s4[0] += x[i] * x[i]; s4[1] += x[i + 1] * x[i + 1]; s4[2] += x[i + 2] * x[i + 2]; s4[3] += x[i + 3] * x[i + 3];
+                }
+                for (; i < g->numel; i++) s4[0] += x[i] * x[i];
+            }
+            total += (s4[0] + s4[1]) + (s4[2] + s4[3]);
+            continue;
+        }
+        for (i = 0; i < g->numel; i++) {
+            double a = fabs(ag__load(g, gc ? i : ag__tr_off(g, i)));
+            if (norm_type > DBL_MAX) { if (a > total || a != a) total = a; }
+            else if (norm_type == 2) total += a * a;
+            else if (norm_type == 1) total += a;
+            else total += pow(a, norm_type);
+        }
+    }
+    if (norm_type <= DBL_MAX) total = norm_type == 2 ? sqrt(total) : norm_type == 1 ? total : pow(total, 1 / norm_type);
+    coef = max_norm / (total + 1e-6);
+    if (coef < 1) {
+        for (k = 0; k < n; k++) {
+            ag_tensor *g = ag_grad(params[k]);
+            bool gc;
+            if (!g) continue;
+            gc = ag__contig(g);
+            if (gc && g->dtype == AG_F32) {
+                float *x = (float *)(void *)g->data, c = (float)coef;
+                for (i = 0; i < g->numel; i++) x[i] *= c;
+            } else if (gc) {
+                double *x = (double *)(void *)g->data;
+                for (i = 0; i < g->numel; i++) x[i] *= coef;
+            } else for (i = 0; i < g->numel; i++) {
+                int64_t off = ag__tr_off(g, i);
+                if (g->dtype == AG_F32) ((float *)g->data)[off] *= (float)coef;
+                else ((double *)g->data)[off] *= coef;
+            }
+        }
+    }
+    return total;
+}
+AG_API int ag_clip_grad_value(ag_tensor *const *params, int n, double clip_value) {
+    int k;
+    int64_t i;
+    if (!ag__clip_check(params, n, "clip_grad_value")) return -1;
+    if (!(clip_value >= 0)) {
+        if (n > 0) ag__fail(params[0]->ctx, "clip_grad_value: clip_value %g must be >= 0", clip_value);
+        return -1;
+    }
+    for (k = 0; k < n; k++) {
+        ag_tensor *g = ag_grad(params[k]);
+        bool gc;
+        if (!g) continue;
+        gc = ag__contig(g);
+        for (i = 0; i < g->numel; i++) {
+            int64_t off = gc ? i : ag__tr_off(g, i);
+            double v = ag__load(g, off);
+            if (v > clip_value) ag__tr_set(g, off, clip_value);
+            else if (v < -clip_value) ag__tr_set(g, off, -clip_value);
+        }
+    }
+    return 0;
+}
+
+/* ==== initialisation ==== */
+AG_API double ag_init_gain(ag_nonlinearity nl, double negative_slope) {
+    switch (nl) {
+    case AG_NL_TANH: return 5.0 / 3.0;
+    case AG_NL_RELU: return sqrt(2.0);
+    case AG_NL_LEAKY_RELU: return sqrt(2.0 / (1 + negative_slope * negative_slope));
+    case AG_NL_SELU: return 0.75;
+    case AG_NL_LINEAR: case AG_NL_SIGMOID: default: return 1.0;
+    }
+}
+static bool ag__init_check(ag_tensor *t, const char *name) {
+    if (!t) return false;
+    if (t->op) { ag__fail(t->ctx, "%s: the tensor was made by '%s'; initialise leaves only", name, t->op->name); return false; }
+    return true;
+}
+/* dist 0: U[lo, hi); 1: N(lo, hi^2) */
+static int ag__init_fill(ag_tensor *t, const char *name, int dist, double a, double b) {
+    int64_t i;
+    bool c;
+    if (!ag__init_check(t, name)) return -1;
+    if (!(a == a && b == b)) { ag__fail(t->ctx, "%s: NaN parameter", name); return -1; }
+    c = ag__contig(t);
+    for (i = 0; i < t->numel; i++) {
+        double v = dist == 0 ? a + (b - a) * ag__rng_uniform(t->ctx) : dist == 1 ? a + b * ag__rng_normal(t->ctx) : a;
+        ag__tr_set(t, c ? i : ag__tr_off(t, i), v);
+    }
+    return 0;
+}
+static bool ag__fans(ag_tensor *t, const char *name, double *fan_in, double *fan_out) {
+    double rf = 1;
+    int d;
+    char s[200];
+    if (t->ndim < 2) {
+        ag__fail(t->ctx, "%s: fan in and fan out need at least 2 dims; the tensor has shape %s", name, AG__SHAPE(s, t));
+        return false;
+    }
+    for (d = 2; d < t->ndim; d++) rf *= (double)t->shape[d];
+    *fan_in = (double)t->shape[1] * rf;
+    *fan_out = (double)t->shape[0] * rf;
+    return true;
+}
+AG_API int ag_init_uniform(ag_tensor *t, double lo, double hi) { return ag__init_fill(t, "init_uniform", 0, lo, hi); }
+AG_API int ag_init_normal(ag_tensor *t, double mean, double std) { return ag__init_fill(t, "init_normal", 1, mean, std); }
+AG_API int ag_init_constant(ag_tensor *t, double value) { return ag__init_fill(t, "init_constant", 2, value, 0); }
+static int ag__init_xavier(ag_tensor *t, const char *name, double gain, int dist) {
+    double fi, fo, std;
+    if (!ag__init_check(t, name) || !ag__fans(t, name, &fi, &fo)) return -1;
+    std = fi + fo > 0 ? gain * sqrt(2.0 / (fi + fo)) : 0;
+    return dist == 0 ? ag__init_fill(t, name, 0, -sqrt(3.0) * std, sqrt(3.0) * std) : ag__init_fill(t, name, 1, 0, std);
+}
+AG_API int ag_init_xavier_uniform(ag_tensor *t, double gain) { return ag__init_xavier(t, "init_xavier_uniform", gain, 0); }
+AG_API int ag_init_xavier_normal(ag_tensor *t, double gain) { return ag__init_xavier(t, "init_xavier_normal", gain, 1); }
+static int ag__init_kaiming(ag_tensor *t, const char *name, double a, ag_fan mode, ag_nonlinearity nl, int dist) {
+    double fi, fo, fan, std;
+    if (!ag__init_check(t, name) || !ag__fans(t, name, &fi, &fo)) return -1;
+    fan = mode == AG_FAN_OUT ? fo : fi;
+    if (fan <= 0) { ag__fail(t->ctx, "%s: the fan is 0 (an empty tensor)", name); return -1; }
+    std = ag_init_gain(nl, a) / sqrt(fan);
+    return dist == 0 ? ag__init_fill(t, name, 0, -sqrt(3.0) * std, sqrt(3.0) * std) : ag__init_fill(t, name, 1, 0, std);
+}
+AG_API int ag_init_kaiming_uniform(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl) {
+    return ag__init_kaiming(t, "init_kaiming_uniform", a, mode, nl, 0);
+}
+AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl) {
+    return ag__init_kaiming(t, "init_kaiming_normal", a, mode, nl, 1);
+}
+AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) {
+    double fi, fo, bound;
+    if (!ag__init_check(W, "init_linear") || !ag__fans(W, "init_linear", &fi, &fo)) return -1;
+    bound = fi > 0 ? 1 / sqrt(fi) : 0;
+    /* kaiming_uniform(a = sqrt 5): gain sqrt(2 / 6), bound sqrt 3 gain / sqrt(fan_in) = 1 / sqrt(fan_in) */
+    if (ag__init_fill(W, "init_linear", 0, -bound, bound) != 0) return -1;
+    return b ? ag__init_fill(b, "init_linear", 0, -bound, bound) : 0;
+}
+
+/* ==== safetensors ==== */
+#define AG__ST_MAX_HEADER 100000000u   /* as the reference implementation */
+#define AG__ST_MAX_DIMS 64
+#define AG__ST_MAX_INT ((uint64_t)1 << 53)
+
+static bool ag__st_little(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
+
+/* output: a FILE or a memory buffer (bytes past cap are counted, not written) */
+typedef struct { FILE *f; char *buf; size_t cap, pos; bool ok; } ag__st_out;
+static void ag__st_put(ag__st_out *o, const void *p, size_t n) {
+    if (o->f) { if (n && fwrite(p, 1, n, o->f) != n) o->ok = false; }
+    else if (o->buf && o->pos <= o->cap && n <= o->cap - o->pos) memcpy(o->buf + o->pos, p, n);
+    o->pos += n;
+}
+static void ag__st_puts(ag__st_out *o, const char *s) { ag__st_put(o, s, strlen(s)); }
+static void ag__st_put_name(ag__st_out *o, const char *s) {
+    ag__st_puts(o, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char e[8];
+        if (c == '"' || c == '\\') { e[0] = '\\'; e[1] = (char)c; ag__st_put(o, e, 2); }
+        else if (c < 0x20) { snprintf(e, sizeof e, "\\u%04x", c); ag__st_put(o, e, 6); }
+        else ag__st_put(o, s, 1);
+    }
+    ag__st_puts(o, "\"");
+}
+
+/* writes the JSON header (without padding) */
+static void ag__st_header(ag__st_out *o, int n, const char *const *names, ag_tensor *const *ts) {
+    uint64_t off = 0;
+    int i, d;
+    char num[64];
+    ag__st_puts(o, "{");
+    for (i = 0; i < n; i++) {
+        uint64_t bytes = (uint64_t)ts[i]->numel * ag__esize(ts[i]->dtype);
+        ag__st_put_name(o, names[i]);
+        ag__st_puts(o, ts[i]->dtype == AG_F64 ? ":{\"dtype\":\"F64\",\"shape\":[" : ":{\"dtype\":\"F32\",\"shape\":[");
+        for (d = 0; d < ts[i]->ndim; d++) {
+            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)ts[i]->shape[d]);
+            ag__st_puts(o, num);
+        }
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]},", (unsigned long long)off, (unsigned long long)(off + bytes));
+        ag__st_puts(o, num);
+        off += bytes;
+    }
+    ag__st_puts(o, "\"__metadata__\":{\"format\":\"pt\"}}");
+}
+
+static bool ag__st_check_save(ag_ctx *ctx, const char *op, int n, const char *const *names, ag_tensor *const *ts) {
+    int i, j;
+    if (n < 0 || (n > 0 && (!names || !ts))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return false; }
+    for (i = 0; i < n; i++) {
+        if (!names[i] || !ts[i]) { ag__fail(ctx, "%s: name or tensor %d is NULL", op, i); return false; }
+        if (!strcmp(names[i], "__metadata__")) { ag__fail(ctx, "%s: the name \"__metadata__\" is reserved", op); return false; }
+        for (j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j])) { ag__fail(ctx, "%s: the name '%s' appears twice", op, names[i]); return false; }
+    }
+    return true;
+}
+
+static void ag__st_write(ag__st_out *o, int n, const char *const *names, ag_tensor *const *ts) {
+    ag__st_out count;
+    unsigned char len8[8];
+    uint64_t hlen;
+    int i, k;
+    bool le = ag__st_little();
+    memset(&count, 0, sizeof count);
+    count.ok = true;
+    ag__st_header(&count, n, names, ts);          /* measure */
+    hlen = (count.pos + 7) & ~(uint64_t)7;       /* pad with spaces so the data is 8-byte aligned */
+    for (k = 0; k < 8; k++) len8[k] = (unsigned char)(hlen >> (8 * k));
+    ag__st_put(o, len8, 8);
+    ag__st_header(o, n, names, ts);
+    while ((o->pos - 8) % 8) ag__st_put(o, " ", 1);
+    for (i = 0; i < n; i++) {
+        ag_tensor *t = ts[i];
+        size_t es = ag__esize(t->dtype);
+        if (le && ag__contig(t)) { ag__st_put(o, t->data, (size_t)t->numel * es); continue; }
+        {
+            unsigned char chunk[4096];
+            size_t used = 0;
+            int64_t e;
+            for (e = 0; e < t->numel; e++) {
+                const unsigned char *src = (const unsigned char *)t->data + ag__tr_off(t, e) * (int64_t)es;
+                size_t b;
+                for (b = 0; b < es; b++) chunk[used + b] = le ? src[b] : src[es - 1 - b];
+                used += es;
+                if (used == sizeof chunk) { ag__st_put(o, chunk, used); used = 0; }
+            }
+            ag__st_put(o, chunk, used);
+        }
+    }
+}
+
+AG_API size_t ag_save_safetensors_mem(ag_ctx *ctx, void *buf, size_t cap, int n, const char *const *names, ag_tensor *const *tensors) {
+    ag__st_out o;
+    if (!ctx) return 0;
+    if (!ag__st_check_save(ctx, "save_safetensors_mem", n, names, tensors)) return 0;
+    memset(&o, 0, sizeof o);
+    o.ok = true;
+    ag__st_write(&o, n, names, tensors);          /* measure */
+    if (buf && o.pos <= cap) {
+        size_t need = o.pos;
+        memset(&o, 0, sizeof o);
+        o.ok = true;
+        o.buf = (char *)buf;
+        o.cap = cap;
+        ag__st_write(&o, n, names, tensors);
+        AG_ASSERT(o.pos == need);
+    }
+    return o.pos;
+}
+
+AG_API int ag_save_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor *const *tensors) {
+    ag__st_out o;
+    if (!ctx) return -1;
+    if (!path) { ag__fail(ctx, "save_safetensors: path is NULL"); return -1; }
+    if (!ag__st_check_save(ctx, "save_safetensors", n, names, tensors)) return -1;
+    memset(&o, 0, sizeof o);
+    o.ok = true;
+    o.f = fopen(path, "wb");
+    if (!o.f) { ag__fail(ctx, "save_safetensors: cannot open '%s' for writing", path); return -1; }
+    ag__st_write(&o, n, names, tensors);
+    if (fclose(o.f) != 0) o.ok = false;
+    if (!o.ok) { ag__fail(ctx, "save_safetensors: writing '%s' failed", path); remove(path); return -1; }
+    return 0;
+}
+
+/* ---- loading: a strict parser for exactly the safetensors header ---- */
+typedef struct {
+    const char *name; size_t name_len;
+    const char *dtype; int esize;   /* esize 0: dtype not F32/F64 but a known safetensors type */
+    int ndim;
+    int64_t shape[AG_MAX_DIMS];
+    uint64_t numel, begin, end;
+} ag__st_entry;
+typedef struct {
+    const char *p, *start, *end;
+    char *strbuf;                   /* decoded strings, NUL-terminated; never longer than the header */
+    char err[160];
+} ag__st_js;
+
+static bool ag__st_err(ag__st_js *s, const char *what) {
+    if (!s->err[0]) snprintf(s->err, sizeof s->err, "header byte %ld: %s", (long)(s->p - s->start), what);
+    return false;
+}
+static void ag__st_ws(ag__st_js *s) {
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) s->p++;
+}
+static bool ag__st_lit(ag__st_js *s, char c) {
+    ag__st_ws(s);
+    if (s->p >= s->end || *s->p != c) {
+        char m[32];
+        snprintf(m, sizeof m, "expected '%c'", c);
+        return ag__st_err(s, m);
+    }
+    s->p++;
+    return true;
+}
+static int ag__st_hex4(const char *p) {
+    int v = 0, i;
+    for (i = 0; i < 4; i++) {
+        char c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= c - '0';
+        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+        else return -1;
+    }
+    return v;
+}
+/* a JSON string, decoded to UTF-8 in strbuf; *out points at it */
+static bool ag__st_string(ag__st_js *s, const char **out, size_t *len) {
+    char *o = s->strbuf;
+    ag__st_ws(s);
+    if (s->p >= s->end || *s->p != '"') return ag__st_err(s, "expected a string");
+    s->p++;
+    *out = o;
+    for (;;) {
+        unsigned char c;
+        if (s->p >= s->end) return ag__st_err(s, "unterminated string");
+        c = (unsigned char)*s->p++;
+        if (c == '"') break;
+        if (c < 0x20) return ag__st_err(s, "control character in a string");
+        if (c != '\\') { *o++ = (char)c; continue; }
+        if (s->p >= s->end) return ag__st_err(s, "unterminated escape");
+        c = (unsigned char)*s->p++;
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            long cp;
+            int h;
+            if (s->end - s->p < 4 || (h = ag__st_hex4(s->p)) < 0) return ag__st_err(s, "bad \\u escape");
+            s->p += 4;
+            cp = h;
+            if (cp >= 0xDC00 && cp <= 0xDFFF) return ag__st_err(s, "lone low surrogate");
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                int lo;
+                if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u' || (lo = ag__st_hex4(s->p + 2)) < 0xDC00 || lo > 0xDFFF)
+                    return ag__st_err(s, "unpaired high surrogate");
+                s->p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            if (cp == 0) return ag__st_err(s, "\\u0000 in a string");
+            /* 6 escape bytes (12 for a pair) always cover the 1 to 4 UTF-8 bytes */
+            if (cp < 0x80) *o++ = (char)cp;
+            else if (cp < 0x800) { *o++ = (char)(0xC0 | (cp >> 6)); *o++ = (char)(0x80 | (cp & 63)); }
+            else if (cp < 0x10000) { *o++ = (char)(0xE0 | (cp >> 12)); *o++ = (char)(0x80 | ((cp >> 6) & 63)); *o++ = (char)(0x80 | (cp & 63)); }
+            else { *o++ = (char)(0xF0 | (cp >> 18)); *o++ = (char)(0x80 | ((cp >> 12) & 63)); *o++ = (char)(0x80 | ((cp >> 6) & 63)); *o++ = (char)(0x80 | (cp & 63)); }
+            break;
+        }
+        default: return ag__st_err(s, "unknown escape");
+        }
+    }
+    *len = (size_t)(o - *out);
+    *o++ = 0;
+    s->strbuf = o;
+    return true;
+}
+static bool ag__st_uint(ag__st_js *s, uint64_t *v) {
+    uint64_t x = 0;
+    const char *b;
+    ag__st_ws(s);
+    b = s->p;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+        x = x * 10 + (uint64_t)(*s->p - '0');
+        if (x > AG__ST_MAX_INT) return ag__st_err(s, "integer too large");
+        s->p++;
+    }
+    if (s->p == b) return ag__st_err(s, "expected a non-negative integer");
+    if (*b == '0' && s->p - b > 1) return ag__st_err(s, "leading zero in an integer");
+    if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E')) return ag__st_err(s, "expected an integer");
+    *v = x;
+    return true;
+}
+static bool ag__st_more(ag__st_js *s, char close, bool *more) {   /* after an element: ',' or close */
+    ag__st_ws(s);
+    if (s->p < s->end && *s->p == ',') { s->p++; *more = true; return true; }
+    if (s->p < s->end && *s->p == close) { s->p++; *more = false; return true; }
+    return ag__st_err(s, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+static bool ag__st_empty(ag__st_js *s, char close) {   /* right after '{' or '[': is it closed at once? */
+    ag__st_ws(s);
+    if (s->p < s->end && *s->p == close) { s->p++; return true; }
+    return false;
+}
+
+static const struct { const char *name; int size; } ag__st_dtypes[] = {
+    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+    {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4}, {"F64", 8}, {"I64", 8}, {"U64", 8}
+};
+
+static bool ag__st_tensor(ag__st_js *s, ag__st_entry *e) {
+    bool seen[3] = {false, false, false}, more;
+    int k;
+    uint64_t bytes = 0;
+    int size = 0;
+    if (!ag__st_lit(s, '{')) return false;
+    if (ag__st_empty(s, '}')) return ag__st_err(s, "a tensor entry needs dtype, shape and data_offsets");
+    do {
+        const char *key;
+        size_t klen;
+        if (!ag__st_string(s, &key, &klen) || !ag__st_lit(s, ':')) return false;
+        if (!strcmp(key, "dtype") && !seen[0]) {
+            const char *dt;
+            size_t dlen;
+            seen[0] = true;
+            if (!ag__st_string(s, &dt, &dlen)) return false;
+            for (k = 0; k < (int)(sizeof ag__st_dtypes / sizeof ag__st_dtypes[0]); k++)
+                if (!strcmp(dt, ag__st_dtypes[k].name)) { size = ag__st_dtypes[k].size; e->dtype = ag__st_dtypes[k].name; }
+            if (!size) return ag__st_err(s, "unknown dtype");
+            e->esize = !strcmp(dt, "F32") ? 4 : !strcmp(dt, "F64") ? 8 : 0;
+        } else if (!strcmp(key, "shape") && !seen[1]) {
+            seen[1] = true;
+            e->numel = 1;
+            if (!ag__st_lit(s, '[')) return false;
+            if (!ag__st_empty(s, ']')) do {
+                uint64_t d;
+                if (e->ndim >= AG__ST_MAX_DIMS) return ag__st_err(s, "too many dims");
+                if (!ag__st_uint(s, &d)) return false;
+                if (e->ndim < AG_MAX_DIMS) e->shape[e->ndim] = (int64_t)d;
+                e->ndim++;
+                if (d && e->numel > AG__ST_MAX_INT / d) return ag__st_err(s, "too many elements");
+                e->numel *= d;
+                if (!ag__st_more(s, ']', &more)) return false;
+            } while (more);
+        } else if (!strcmp(key, "data_offsets") && !seen[2]) {
+            seen[2] = true;
+            if (!ag__st_lit(s, '[') || !ag__st_uint(s, &e->begin) || !ag__st_lit(s, ',') ||
+                !ag__st_uint(s, &e->end) || !ag__st_lit(s, ']')) return false;
+            if (e->end < e->begin) return ag__st_err(s, "data_offsets end before they begin");
+        } else return ag__st_err(s, "unknown or repeated key in a tensor entry");
+        if (!ag__st_more(s, '}', &more)) return false;
+    } while (more);
+    if (!seen[0] || !seen[1] || !seen[2]) return ag__st_err(s, "a tensor entry needs dtype, shape and data_offsets");
+    bytes = e->numel * (uint64_t)size;
+    if (e->end - e->begin != bytes) return ag__st_err(s, "data_offsets do not span dtype size x shape");
+    return true;
+}
+static bool ag__st_metadata(ag__st_js *s) {
+    bool more;
+    const char *str;
+    size_t len;
+    if (!ag__st_lit(s, '{')) return false;
+    if (ag__st_empty(s, '}')) return true;
+    do {
+        if (!ag__st_string(s, &str, &len) || !ag__st_lit(s, ':') || !ag__st_string(s, &str, &len)) return false;
+        if (!ag__st_more(s, '}', &more)) return false;
+    } while (more);
+    return true;
+}
+
+static int ag__st_cmp_name(const void *a, const void *b) {
+    const ag__st_entry *x = (const ag__st_entry *)a, *y = (const ag__st_entry *)b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, n);
+    return c ? c : (x->name_len < y->name_len ? -1 : x->name_len > y->name_len ? 1 : 0);
+}
+static int ag__st_cmp_off(const void *a, const void *b) {
+    const ag__st_entry *x = *(const ag__st_entry *const *)a, *y = *(const ag__st_entry *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return x->end < y->end ? -1 : x->end > y->end ? 1 : 0;
+}
+/* well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF) */
+static bool ag__st_utf8(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t k, len;
+        unsigned long cp;
+        if (c < 0x80) { i++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+        else return false;
+        if (n - i < len) return false;
+        for (k = 1; k < len; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, size_t len, int n,
+                       const char *const *names, ag_tensor **tensors) {
+    uint64_t hlen = 0, data_len, pos;
+    size_t cap, count = 0, i;
+    char *mem;
+    ag__st_entry *ents, **order;
+    ag__st_js s;
+    int k, rc = -1;
+    bool more, meta = false, le = ag__st_little();
+    if (!ctx) return -1;
+    if (n < 0 || (n > 0 && (!names || !tensors))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return -1; }
+    for (k = 0; k < n; k++) if (!names[k]) { ag__fail(ctx, "%s: name %d is NULL", op, k); return -1; }
+    if (!buf && len) { ag__fail(ctx, "%s: buffer is NULL", op); return -1; }
+    if (len < 8) { ag__fail(ctx, "%s: truncated: %zu bytes, fewer than the 8-byte header size", op, len); return -1; }
+    for (k = 7; k >= 0; k--) hlen = (hlen << 8) | buf[k];
+    if (hlen > AG__ST_MAX_HEADER) { ag__fail(ctx, "%s: header size %llu is over the limit of %u", op, (unsigned long long)hlen, AG__ST_MAX_HEADER); return -1; }
+    if (hlen > len - 8) { ag__fail(ctx, "%s: truncated: the header needs %llu bytes, %zu are left", op, (unsigned long long)hlen, len - 8); return -1; }
+    if (hlen < 2) { ag__fail(ctx, "%s: header of %llu bytes is too short", op, (unsigned long long)hlen); return -1; }
+    data_len = (uint64_t)(len - 8) - hlen;
+    if (!ag__st_utf8(buf + 8, (size_t)hlen)) { ag__fail(ctx, "%s: the header is not valid UTF-8", op); return -1; }
+    /* scratch: entries (a minimal entry takes 49 header bytes), their order, decoded strings */
+    cap = (size_t)hlen / 49 + 1;
+    mem = (char *)ag__heap_alloc(ctx, cap * (sizeof(ag__st_entry) + sizeof(ag__st_entry *)) + (size_t)hlen + 1);
+    if (!mem) { ag__fail(ctx, "%s: out of memory for a header of %llu bytes", op, (unsigned long long)hlen); return -1; }
+    ents = (ag__st_entry *)(void *)mem;
+    order = (ag__st_entry **)(void *)(mem + cap * sizeof(ag__st_entry));
+    memset(&s, 0, sizeof s);
+    s.start = s.p = (const char *)buf + 8;
+    s.end = s.start + hlen;
+    s.strbuf = mem + cap * (sizeof(ag__st_entry) + sizeof(ag__st_entry *));
+    if (!ag__st_lit(&s, '{')) goto bad;
+    if (!ag__st_empty(&s, '}')) do {
+        const char *key;
+        size_t klen;
+        if (!ag__st_string(&s, &key, &klen) || !ag__st_lit(&s, ':')) goto bad;
+        if (!strcmp(key, "__metadata__") && klen == 12) {
+            if (meta) { ag__st_err(&s, "two __metadata__ entries"); goto bad; }
+            meta = true;
+            if (!ag__st_metadata(&s)) goto bad;
+        } else {
+            ag__st_entry *e;
+            if (count >= cap) { ag__st_err(&s, "too many entries"); goto bad; }
+            e = &ents[count++];
+            memset(e, 0, sizeof *e);
+            e->name = key; e->name_len = klen;
+            if (!ag__st_tensor(&s, e)) goto bad;
+            if (e->end > data_len) { ag__st_err(&s, "data_offsets go past the end of the data"); goto bad; }
+        }
+        if (!ag__st_more(&s, '}', &more)) goto bad;
+    } while (more);
+    ag__st_ws(&s);
+    if (s.p != s.end) { ag__st_err(&s, "trailing bytes after the header object"); goto bad; }
+    /* names are unique; the data is tiled exactly, in some order, with no gaps or overlaps */
+    qsort(ents, count, sizeof *ents, ag__st_cmp_name);
+    for (i = 1; i < count; i++)
+        if (!ag__st_cmp_name(&ents[i - 1], &ents[i])) { ag__fail(ctx, "%s: the name '%s' appears twice", op, ents[i].name); goto out; }
+    for (i = 0; i < count; i++) order[i] = &ents[i];
+    qsort(order, count, sizeof *order, ag__st_cmp_off);
+    for (pos = 0, i = 0; i < count; i++) {
+        if (order[i]->begin != pos) {
+            ag__fail(ctx, "%s: '%s' starts at data byte %llu, expected %llu (offsets overlap or leave a gap)", op,
+                     order[i]->name, (unsigned long long)order[i]->begin, (unsigned long long)pos);
+            goto out;
+        }
+        pos = order[i]->end;
+    }
+    if (pos != data_len) {
+        ag__fail(ctx, "%s: the tensors cover %llu data bytes, the file has %llu", op, (unsigned long long)pos, (unsigned long long)data_len);
+        goto out;
+    }
+    /* every request, checked before anything is written */
+    for (k = 0; k < n; k++) {
+        ag__st_entry key, *e;
+        ag_tensor *t = tensors[k];
+        char s1[200], s2[200];
+        key.name = names[k]; key.name_len = strlen(names[k]);
+        e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
+        if (!e) { ag__fail(ctx, "%s: no tensor named '%s' in the file", op, names[k]); goto out; }
+        if (!e->esize) { ag__fail(ctx, "%s: '%s' has dtype %s; only F32 and F64 load", op, names[k], e->dtype); goto out; }
+        if (e->ndim > AG_MAX_DIMS) { ag__fail(ctx, "%s: '%s' has %d dims, more than %d", op, names[k], e->ndim, AG_MAX_DIMS); goto out; }
+        {   /* what ag_persistent accepts: the product of the non-zero sizes is bounded too */
+            uint64_t nz = 1;
+            int d;
+            for (d = 0; d < e->ndim; d++)
+                if (e->shape[d] > 0) nz = (uint64_t)e->shape[d] > (uint64_t)AG__MAX_NUMEL / nz ? (uint64_t)AG__MAX_NUMEL + 1 : nz * (uint64_t)e->shape[d];
+            if (nz > (uint64_t)AG__MAX_NUMEL) { ag__fail(ctx, "%s: '%s' has too many elements", op, names[k]); goto out; }
+        }
+        if (t && ((int)ag__esize(t->dtype) != e->esize || t->ndim != e->ndim || memcmp(t->shape, e->shape, (size_t)e->ndim * sizeof(int64_t)))) {
+            ag__shape_str(s1, sizeof s1, e->ndim, e->shape);
+            ag__fail(ctx, "%s: '%s' is %s %s in the file, the tensor is %s %s", op, names[k], e->dtype, s1,
+                     t->dtype == AG_F64 ? "F64" : "F32", AG__SHAPE(s2, t));
+            goto out;
+        }
+        if (t && t->op) { ag__fail(ctx, "%s: '%s': the tensor was made by '%s'; load into leaves only", op, names[k], t->op->name); goto out; }
+    }
+    for (k = 0; k < n; k++) {
+        ag__st_entry key, *e;
+        ag_tensor *t = tensors[k];
+        const unsigned char *src;
+        int64_t el;
+        key.name = names[k]; key.name_len = strlen(names[k]);
+        e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
+        if (!t) t = tensors[k] = ag_persistent(ctx, e->esize == 8 ? AG_F64 : AG_F32, e->ndim, e->shape, NULL);
+        if (!t) goto out;
+        src = buf + 8 + hlen + e->begin;
+        if (le && ag__contig(t)) { memcpy(t->data, src, (size_t)(e->end - e->begin)); continue; }
+        for (el = 0; el < t->numel; el++) {
+            unsigned char *dst = (unsigned char *)t->data + ag__tr_off(t, el) * e->esize;
+            int b;
+            for (b = 0; b < e->esize; b++) dst[b] = le ? src[el * e->esize + b] : src[el * e->esize + e->esize - 1 - b];
+        }
+    }
+    rc = 0;
+    goto out;
+bad:
+    ag__fail(ctx, "%s: bad header: %s", op, s.err[0] ? s.err : "?");
+out:
+    ag__heap_free(ctx, mem);
+    return rc;
+}
+
+AG_API int ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int n, const char *const *names, ag_tensor **tensors) {
+    return ag__st_load(ctx, "load_safetensors", (const unsigned char *)buf, len, n, names, tensors);
+}
+
+AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors) {
+    FILE *f;
+    long size;
+    unsigned char *buf;
+    int rc;
+    if (!ctx) return -1;
+    if (!path) { ag__fail(ctx, "load_safetensors: path is NULL"); return -1; }
+    f = fopen(path, "rb");
+    if (!f) { ag__fail(ctx, "load_safetensors: cannot open '%s'", path); return -1; }
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        ag__fail(ctx, "load_safetensors: cannot find the size of '%s'", path);
+        return -1;
+    }
+    buf = (unsigned char *)ag__heap_alloc(ctx, (size_t)size + 1);
+    if (!buf) { fclose(f); ag__fail(ctx, "load_safetensors: out of memory reading '%s' (%ld bytes)", path, size); return -1; }
+    if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        fclose(f);
+        ag__heap_free(ctx, buf);
+        ag__fail(ctx, "load_safetensors: reading '%s' failed", path);
+        return -1;
+    }
+    fclose(f);
+    rc = ag__st_load(ctx, "load_safetensors", buf, (size_t)size, n, names, tensors);
+    ag__heap_free(ctx, buf);
     return rc;
 }
 

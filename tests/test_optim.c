@@ -1,0 +1,455 @@
+/* test_optim.c - optimizers, gradient clipping, learning-rate schedules and
+   initialisation (parts/train.h) against PyTorch.
+   tests/data/optim_reference.txt comes from tests/gen_optim_reference.py (python3-torch):
+   each optimizer's 20-step trajectory must match within 1e-5 (F32) and 1e-12 (F64).
+
+   cc -std=c99 -O2 -Wall -Wextra -pedantic -I. tests/test_optim.c -o build/test_optim -lm
+   (run from the repository root) */
+#define AUTOGRAD_IMPLEMENTATION
+#include "autograd.h"
+#include "harness.h"
+#include <stdlib.h>
+
+#define REF "tests/data/optim_reference.txt"
+#define MAXV 64
+
+static double data_x[32], data_y[24], data_p[5][20];
+static const int64_t shp_W1[2] = {5, 4}, shp_b1[1] = {5}, shp_W2[2] = {3, 5}, shp_b2[1] = {3}, shp_u[1] = {2};
+static const int64_t *const pshape[5] = {shp_W1, shp_b1, shp_W2, shp_b2, shp_u};
+static const int pndim[5] = {2, 1, 2, 1, 1}, pnumel[5] = {20, 5, 15, 3, 2};
+static double worst[2][3];   /* [F32/F64][sgd/adam/adamw] max |C - PyTorch| over trajectories */
+
+static int parse_doubles(char *s, double *v, int max) {
+    int n = 0;
+    char *end;
+    while (n < max) {
+        double d = strtod(s, &end);
+        if (end == s) break;
+        v[n++] = d;
+        s = end;
+    }
+    return n;
+}
+static double key(const char *line, const char *k) {   /* " k=value" */
+    char pat[64];
+    const char *p;
+    snprintf(pat, sizeof pat, " %s=", k);
+    p = strstr(line, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+static const char *skey(const char *line, const char *k, char *buf, size_t n) {
+    char pat[64];
+    const char *p;
+    size_t i = 0;
+    snprintf(pat, sizeof pat, " %s=", k);
+    p = strstr(line, pat);
+    if (!p) return "";
+    p += strlen(pat);
+    while (p[i] && p[i] != ' ' && p[i] != '\n' && i + 1 < n) { buf[i] = p[i]; i++; }
+    buf[i] = 0;
+    return buf;
+}
+
+static ag_tensor *tensor_from(ag_ctx *ctx, ag_dtype dt, int ndim, const int64_t *shape, const double *v, int n, bool param) {
+    float f[64];
+    int i;
+    for (i = 0; i < n; i++) f[i] = (float)v[i];
+    if (param) return ag_param(ctx, dt, ndim, shape, dt == AG_F32 ? (const void *)f : (const void *)v);
+    return ag_from(ctx, dt, ndim, shape, dt == AG_F32 ? (const void *)f : (const void *)v);
+}
+
+/* one "case" line and its 20 "step" lines */
+static void run_case(const char *caseline, char lines[][4096], int nsteps) {
+    char name[64], dts[8], opt_s[16], sched[16];
+    ag_dtype dt;
+    ag_ctx *ctx;
+    ag_tensor *P[5];
+    ag_optim *opt = NULL;
+    int i, k, kind;
+    double lr = key(caseline, "lr"), wd = key(caseline, "weight_decay"), maxerr = 0;
+    uint64_t allocs_after_first = 0;
+    sscanf(caseline, "case %63s %7s", name, dts);
+    dt = strcmp(dts, "F64") ? AG_F32 : AG_F64;
+    skey(caseline, "opt", opt_s, sizeof opt_s);
+    skey(caseline, "sched", sched, sizeof sched);
+    ctx = ag_ctx_new(NULL);
+    for (k = 0; k < 5; k++) P[k] = tensor_from(ctx, dt, pndim[k], pshape[k], data_p[k], pnumel[k], true);
+    kind = !strcmp(opt_s, "sgd") ? 0 : !strcmp(opt_s, "adam") ? 1 : 2;
+    if (kind == 0) {
+        ag_sgd_opts o = ag_sgd_defaults();
+        o.lr = lr; o.momentum = key(caseline, "momentum"); o.dampening = key(caseline, "dampening");
+        o.weight_decay = wd < 0 ? 0 : wd; o.nesterov = key(caseline, "nesterov") != 0; o.maximize = key(caseline, "maximize") != 0;
+        opt = ag_sgd_new(ctx, P, 5, &o);
+    } else {
+        ag_adam_opts o = kind == 1 ? ag_adam_defaults() : ag_adamw_defaults();
+        o.lr = lr; o.beta1 = key(caseline, "beta1"); o.beta2 = key(caseline, "beta2"); o.eps = key(caseline, "eps");
+        if (wd >= 0) o.weight_decay = wd;   /* otherwise the optimizer's default */
+        o.amsgrad = key(caseline, "amsgrad") != 0; o.maximize = key(caseline, "maximize") != 0;
+        opt = kind == 1 ? ag_adam_new(ctx, P, 5, &o) : ag_adamw_new(ctx, P, 5, &o);
+    }
+    CHECK(opt != NULL, "%s %s: optimizer: %s", name, dts, ag_error(ctx) ? ag_error(ctx) : "?");
+    if (opt) for (i = 0; i < nsteps; i++) {
+        int64_t sx[2] = {8, 4}, sy[2] = {8, 3};
+        double ref[MAXV], got, norm = NAN;
+        int nref, idx = 0;
+        ag_tensor *x = tensor_from(ctx, dt, 2, sx, data_x, 32, false), *y = tensor_from(ctx, dt, 2, sy, data_y, 24, false);
+        ag_tensor *h, *out, *loss;
+        ag_optim_zero_grad(opt);
+        h = ag_tanh(ag_linear(x, P[0], P[1]));
+        out = ag_linear(h, P[2], P[3]);
+        loss = ag_mse_loss(out, y);
+        if (ag_backward(loss, NULL) != 0) { CHECK(0, "%s: backward: %s", name, ag_error(ctx)); break; }
+        if (key(caseline, "clip_norm") > 0) norm = ag_clip_grad_norm(P, 5, key(caseline, "clip_norm"), 2.0);
+        if (key(caseline, "clip_value") > 0) CHECK(ag_clip_grad_value(P, 5, key(caseline, "clip_value")) == 0, "clip_value");
+        if (!strcmp(sched, "cosine")) ag_optim_set_lr(opt, ag_lr_cosine(i, 3, 20, lr, lr * 0.1));
+        if (!strcmp(sched, "step")) ag_optim_set_lr(opt, ag_lr_step(i, 5, 0.5, lr));
+        nref = parse_doubles(lines[i] + 5, ref, MAXV);   /* step, lr, norm, loss, values */
+        CHECK(nref == 4 + 45 && (int)ref[0] == i, "%s: step line %d has %d numbers", name, i, nref);
+        if (nref != 49) break;
+        CHECK_CLOSE(ag_optim_get_lr(opt), ref[1], 1e-15, 1e-12, "lr");
+        if (ref[2] == ref[2]) CHECK_CLOSE(norm, ref[2], 1e-12, dt == AG_F32 ? 1e-5 : 1e-12, "clip norm");
+        CHECK_CLOSE(ag_item(loss), ref[3], 1e-12, dt == AG_F32 ? 1e-5 : 1e-9, "loss");
+        CHECK(ag_optim_step(opt) == 0, "%s: step %d: %s", name, i, ag_error(ctx) ? ag_error(ctx) : "?");
+        ag_ctx_reset(ctx);
+        for (k = 0; k < 5; k++) {
+            int e;
+            for (e = 0; e < pnumel[k]; e++, idx++) {
+                got = dt == AG_F32 ? (double)((float *)ag_data(P[k]))[e] : ((double *)ag_data(P[k]))[e];
+                if (fabs(got - ref[4 + idx]) > maxerr) maxerr = fabs(got - ref[4 + idx]);
+            }
+        }
+        if (i == 0) allocs_after_first = ag_get_stats(ctx).heap_allocs;
+    }
+    CHECK(maxerr <= (dt == AG_F32 ? 1e-5 : 1e-12), "%s %s: max error %.3g vs PyTorch", name, dts, maxerr);
+    CHECK(ag_get_stats(ctx).heap_allocs == allocs_after_first, "%s %s: %llu heap allocations after step 1", name, dts,
+          (unsigned long long)(ag_get_stats(ctx).heap_allocs - allocs_after_first));
+    CHECK(ag_optim_steps(opt, 0) == nsteps && ag_optim_steps(opt, 4) == 0, "%s: steps %lld / unused %lld", name,
+          (long long)ag_optim_steps(opt, 0), (long long)ag_optim_steps(opt, 4));
+    CHECK((dt == AG_F32 ? ((float *)ag_data(P[4]))[0] == 0.25f : ((double *)ag_data(P[4]))[0] == 0.25),
+          "%s: the parameter without a gradient moved", name);
+    if (maxerr > worst[dt == AG_F64][kind]) worst[dt == AG_F64][kind] = maxerr;
+    printf("  %-16s %s  max |C - PyTorch| over 20 steps: %.2e\n", name, dts, maxerr);
+    ag_ctx_free(ctx);
+}
+
+static void run_clip(const char *line, const double *g0, const double *g1) {
+    char dts[8];
+    double nt, mx, ref[40], got;
+    int n, k, e;
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    ag_dtype dt;
+    int64_t s0[2] = {3, 4}, s1[1] = {5}, s2[1] = {2};
+    ag_tensor *P[3], *loss;
+    double total;
+    char *rest;
+    sscanf(line, "clip %7s", dts);
+    dt = strcmp(dts, "F64") ? AG_F32 : AG_F64;
+    rest = (char *)line + 5 + strlen(dts);
+    nt = strtod(rest, &rest);
+    if (!strncmp(rest, " inf", 4)) { nt = INFINITY; rest += 4; }
+    mx = strtod(rest, &rest);
+    n = parse_doubles(rest, ref, 40);
+    CHECK(n == 18, "clip line has %d numbers", n);
+    P[0] = ag_param(ctx, dt, 2, s0, NULL); P[1] = ag_param(ctx, dt, 1, s1, NULL); P[2] = ag_param(ctx, dt, 1, s2, NULL);
+    /* d/dp sum(p * c) = c */
+    loss = ag_add(ag_sum(ag_mul(P[0], tensor_from(ctx, dt, 2, s0, g0, 12, false))),
+                  ag_sum(ag_mul(P[1], tensor_from(ctx, dt, 1, s1, g1, 5, false))));
+    CHECK(ag_backward(loss, NULL) == 0, "clip backward");
+    if (nt == 0) { CHECK(ag_clip_grad_value(P, 3, mx) == 0, "clip_grad_value"); total = NAN; }
+    else total = ag_clip_grad_norm(P, 3, mx, nt);
+    if (ref[0] == ref[0]) CHECK_CLOSE(total, ref[0], 1e-14, dt == AG_F32 ? 1e-6 : 1e-13, "total norm");
+    for (k = 0; k < 2; k++)
+        for (e = 0; e < (k ? 5 : 12); e++) {
+            got = dt == AG_F32 ? (double)((float *)ag_data(ag_grad(P[k])))[e] : ((double *)ag_data(ag_grad(P[k])))[e];
+            CHECK_CLOSE(got, ref[1 + (k ? 12 : 0) + e], 1e-14, dt == AG_F32 ? 2e-6 : 1e-13, "clipped grad");
+        }
+    CHECK(ag_grad(P[2]) == NULL, "clip created a gradient");
+    ag_ctx_free(ctx);
+}
+
+static void run_sched(const char *line) {
+    double ref[64];
+    int n, i;
+    const char *p = strrchr(line, '=');
+    char *vals;
+    strtod(p + 1, &vals);
+    n = parse_doubles(vals, ref, 64);
+    if (!strncmp(line, "sched step", 10)) {
+        for (i = 0; i < n; i++) CHECK_CLOSE(ag_lr_step(i, (int)key(line, "step_size"), key(line, "gamma"), key(line, "base")), ref[i], 1e-16, 1e-14, "StepLR");
+    } else {
+        for (i = 0; i < n; i++)
+            CHECK_CLOSE(ag_lr_cosine(i, (int)key(line, "warmup"), (int)key(line, "total"), key(line, "base"), key(line, "min")), ref[i],
+                        1e-16, 1e-12, "cosine lr");
+    }
+    CHECK(n >= 20, "schedule line with %d values", n);
+}
+
+static void test_reference(void) {
+    static char lines[24][4096];
+    static char line[1 << 16];
+    double g0[12], g1[5];
+    int ncases = 0;
+    FILE *f = fopen(REF, "r");
+    CHECK(f != NULL, "cannot open %s (run from the repository root)", REF);
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "data ", 5)) {
+            char nm[16];
+            int cnt, off;
+            double v[40];
+            sscanf(line, "data %15s %d%n", nm, &cnt, &off);
+            CHECK(parse_doubles(line + off, v, 40) == cnt, "data line %s", nm);
+            if (!strcmp(nm, "x")) memcpy(data_x, v, sizeof data_x);
+            else if (!strcmp(nm, "y")) memcpy(data_y, v, sizeof data_y);
+            else if (!strcmp(nm, "W1")) memcpy(data_p[0], v, 20 * sizeof(double));
+            else if (!strcmp(nm, "b1")) memcpy(data_p[1], v, 5 * sizeof(double));
+            else if (!strcmp(nm, "W2")) memcpy(data_p[2], v, 15 * sizeof(double));
+            else if (!strcmp(nm, "b2")) memcpy(data_p[3], v, 3 * sizeof(double));
+            else if (!strcmp(nm, "unused")) memcpy(data_p[4], v, 2 * sizeof(double));
+        } else if (!strncmp(line, "case ", 5)) {
+            static char caseline[4096];
+            int i;
+            size_t len = strlen(line) < sizeof caseline - 1 ? strlen(line) : sizeof caseline - 1;
+            memcpy(caseline, line, len);
+            caseline[len] = 0;
+            for (i = 0; i < 20; i++) if (!fgets(lines[i], sizeof lines[i], f) || strncmp(lines[i], "step ", 5)) break;
+            CHECK(i == 20, "case with %d step lines", i);
+            run_case(caseline, lines, i);
+            ncases++;
+        } else if (!strncmp(line, "clipdata ", 9)) {
+            char *bar = strchr(line, '|');
+            CHECK(bar && parse_doubles(line + 9, g0, 12) == 12 && parse_doubles(bar + 1, g1, 5) == 5, "clipdata");
+        } else if (!strncmp(line, "clip ", 5)) run_clip(line, g0, g1);
+        else if (!strncmp(line, "sched ", 6)) run_sched(line);
+    }
+    fclose(f);
+    CHECK(ncases == 30, "%d optimizer cases (want 30)", ncases);
+    printf("  worst trajectory error vs PyTorch: F32 sgd %.2e adam %.2e adamw %.2e; F64 sgd %.2e adam %.2e adamw %.2e\n",
+           worst[0][0], worst[0][1], worst[0][2], worst[1][0], worst[1][1], worst[1][2]);
+}
+
+/* ---- initialisation: bounds, mean and std on large tensors ---- */
+static void stats(ag_tensor *t, double *mn, double *mx, double *mean, double *sd) {
+    int64_t i, n = ag_numel(t);
+    double s = 0, s2 = 0;
+    *mn = INFINITY; *mx = -INFINITY;
+    for (i = 0; i < n; i++) {
+        double v = ag_type(t) == AG_F32 ? (double)((float *)ag_data(t))[i] : ((double *)ag_data(t))[i];
+        s += v; s2 += v * v;
+        if (v < *mn) *mn = v;
+        if (v > *mx) *mx = v;
+    }
+    *mean = s / (double)n;
+    *sd = sqrt(s2 / (double)n - *mean * *mean);
+}
+static void check_uniform(ag_tensor *t, double bound, const char *what) {
+    double mn, mx, mean, sd;
+    stats(t, &mn, &mx, &mean, &sd);
+    CHECK(mn >= -bound && mx <= bound, "%s: values in [%g, %g], bound %g", what, mn, mx, bound);
+    CHECK(mn < -0.99 * bound && mx > 0.99 * bound, "%s: range [%g, %g] does not reach the bound %g", what, mn, mx, bound);
+    CHECK(fabs(mean) < 0.02 * bound, "%s: mean %g", what, mean);
+    CHECK(fabs(sd / (bound / sqrt(3.0)) - 1) < 0.015, "%s: std %g, want %g", what, sd, bound / sqrt(3.0));
+}
+static void check_normal(ag_tensor *t, double std, const char *what) {
+    double mn, mx, mean, sd;
+    stats(t, &mn, &mx, &mean, &sd);
+    CHECK(fabs(mean) < 0.02 * std, "%s: mean %g", what, mean);
+    CHECK(fabs(sd / std - 1) < 0.015, "%s: std %g, want %g", what, sd, std);
+    CHECK(mx > 3 * std && mn < -3 * std && mx < 7 * std && mn > -7 * std, "%s: range [%g, %g] for std %g", what, mn, mx, std);
+}
+
+static void test_init(void) {
+    ag_desc d;
+    ag_ctx *ctx, *ctx2;
+    int64_t s[2] = {400, 300}, s4[4] = {64, 32, 3, 3}, sl[2] = {300, 784}, sb[1] = {300}, s1[1] = {10};
+    ag_tensor *W, *W64, *C4, *L, *Lb, *v, *a, *b;
+    double mn, mx, mean, sd;
+    int dt;
+    memset(&d, 0, sizeof d);
+    d.seed = 1234;
+    ctx = ag_ctx_new(&d);
+    for (dt = 0; dt < 2; dt++) {
+        ag_dtype ty = dt ? AG_F64 : AG_F32;
+        W = ag_param(ctx, ty, 2, s, NULL);
+        CHECK(ag_init_uniform(W, -2, 3) == 0, "uniform");
+        stats(W, &mn, &mx, &mean, &sd);
+        CHECK(mn >= -2 && mx < 3 && mn < -1.99 && mx > 2.99, "uniform range [%g, %g]", mn, mx);
+        CHECK(fabs(mean - 0.5) < 0.02 && fabs(sd / (5 / sqrt(12.0)) - 1) < 0.01, "uniform mean %g std %g", mean, sd);
+        CHECK(ag_init_normal(W, 1, 2) == 0, "normal");
+        stats(W, &mn, &mx, &mean, &sd);
+        CHECK(fabs(mean - 1) < 0.03 && fabs(sd / 2 - 1) < 0.01, "normal mean %g std %g", mean, sd);
+        CHECK(ag_init_xavier_uniform(W, 1.0) == 0, "xavier_uniform");
+        check_uniform(W, sqrt(6.0 / 700), "xavier_uniform");
+        CHECK(ag_init_xavier_uniform(W, ag_init_gain(AG_NL_TANH, 0)) == 0, "xavier_uniform tanh");
+        check_uniform(W, 5.0 / 3.0 * sqrt(6.0 / 700), "xavier_uniform tanh gain");
+        CHECK(ag_init_xavier_normal(W, 2.0) == 0, "xavier_normal");
+        check_normal(W, 2 * sqrt(2.0 / 700), "xavier_normal");
+        CHECK(ag_init_kaiming_uniform(W, 0, AG_FAN_IN, AG_NL_RELU) == 0, "kaiming_uniform");
+        check_uniform(W, sqrt(2.0) * sqrt(3.0 / 300), "kaiming_uniform relu fan_in");
+        CHECK(ag_init_kaiming_uniform(W, 0.2, AG_FAN_OUT, AG_NL_LEAKY_RELU) == 0, "kaiming_uniform leaky");
+        check_uniform(W, sqrt(2.0 / 1.04) * sqrt(3.0 / 400), "kaiming_uniform leaky_relu fan_out");
+        CHECK(ag_init_kaiming_normal(W, 0, AG_FAN_OUT, AG_NL_RELU) == 0, "kaiming_normal");
+        check_normal(W, sqrt(2.0) / sqrt(400.0), "kaiming_normal relu fan_out");
+        CHECK(ag_init_kaiming_normal(W, 0, AG_FAN_IN, AG_NL_LINEAR) == 0, "kaiming_normal linear");
+        check_normal(W, 1 / sqrt(300.0), "kaiming_normal linear fan_in");
+        C4 = ag_param(ctx, ty, 4, s4, NULL);   /* conv weight: fan_in 32*9, fan_out 64*9 */
+        CHECK(ag_init_kaiming_uniform(C4, 0, AG_FAN_IN, AG_NL_RELU) == 0, "kaiming conv");
+        check_uniform(C4, sqrt(2.0) * sqrt(3.0 / 288), "kaiming_uniform 4-d fan_in");
+        CHECK(ag_init_xavier_normal(C4, 1) == 0, "xavier conv");
+        check_normal(C4, sqrt(2.0 / (288 + 576)), "xavier_normal 4-d");
+        L = ag_param(ctx, ty, 2, sl, NULL); Lb = ag_param(ctx, ty, 1, sb, NULL);
+        CHECK(ag_init_linear(L, Lb) == 0, "init_linear");
+        check_uniform(L, 1 / sqrt(784.0), "nn.Linear weight");
+        stats(Lb, &mn, &mx, &mean, &sd);
+        CHECK(mn >= -1 / sqrt(784.0) && mx <= 1 / sqrt(784.0) && sd > 0.4 / sqrt(784.0 * 3), "nn.Linear bias in [%g, %g]", mn, mx);
+        CHECK(ag_init_constant(Lb, 0.5) == 0 && ((ty == AG_F32 && ((float *)ag_data(Lb))[299] == 0.5f) ||
+              (ty == AG_F64 && ((double *)ag_data(Lb))[299] == 0.5)), "init_constant");
+    }
+    CHECK(fabs(ag_init_gain(AG_NL_TANH, 0) - 5.0 / 3) < 1e-15 && fabs(ag_init_gain(AG_NL_RELU, 0) - sqrt(2.0)) < 1e-15 &&
+          ag_init_gain(AG_NL_LINEAR, 0) == 1 && ag_init_gain(AG_NL_SIGMOID, 0) == 1 && ag_init_gain(AG_NL_SELU, 0) == 0.75 &&
+          fabs(ag_init_gain(AG_NL_LEAKY_RELU, 0.01) - sqrt(2 / 1.0001)) < 1e-15, "gains");
+    /* errors: fewer than 2 dims, a non-leaf; through a transposed view (strided writes) */
+    v = ag_param(ctx, AG_F32, 1, s1, NULL);
+    CHECK(ag_init_xavier_uniform(v, 1) == -1 && ag_error(ctx) && strstr(ag_error(ctx), "init_xavier_uniform"), "1-d xavier: %s",
+          ag_error(ctx) ? ag_error(ctx) : "no error");
+    ag_clear_error(ctx);
+    CHECK(ag_init_uniform(ag_mul_scalar(v, 2), 0, 1) == -1 && ag_error(ctx), "init of a non-leaf");
+    ag_clear_error(ctx);
+    W64 = ag_persistent(ctx, AG_F64, 2, s, NULL);
+    CHECK(ag_init_uniform(ag_transpose(W64, 0, 1), 1, 2) == 0, "init through a view");
+    stats(W64, &mn, &mx, &mean, &sd);
+    CHECK(mn >= 1 && mx < 2, "view init reached every element: [%g, %g]", mn, mx);
+    /* the same seed gives the same values */
+    ctx2 = ag_ctx_new(&d);
+    a = ag_param(ctx2, AG_F32, 2, sl, NULL);
+    b = ag_param(ctx2, AG_F32, 2, sl, NULL);
+    ag_manual_seed(ctx2, 7); ag_init_kaiming_normal(a, 0, AG_FAN_IN, AG_NL_RELU);
+    ag_manual_seed(ctx2, 7); ag_init_kaiming_normal(b, 0, AG_FAN_IN, AG_NL_RELU);
+    CHECK(!memcmp(ag_data(a), ag_data(b), 300 * 784 * sizeof(float)), "same seed, same init");
+    ag_ctx_free(ctx2);
+    ag_ctx_free(ctx);
+}
+
+/* ---- bad calls: NULL and an error message, never a crash ---- */
+static void test_errors(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[1] = {3};
+    ag_tensor *p = ag_param(ctx, AG_F32, 1, s, NULL), *q = ag_persistent(ctx, AG_F32, 1, s, NULL);
+    ag_tensor *two[2], *list[1];
+    ag_sgd_opts so = ag_sgd_defaults();
+    ag_adam_opts ao = ag_adam_defaults();
+    ag_optim *o;
+    uint64_t before;
+    two[0] = p; two[1] = p; list[0] = p;
+#define EXPECT_ERR(call, word) do { ag_clear_error(ctx); CHECK(!(call) && ag_error(ctx) && strstr(ag_error(ctx), word), \
+    "%s: %s", #call, ag_error(ctx) ? ag_error(ctx) : "no error"); } while (0)
+    EXPECT_ERR(ag_sgd_new(ctx, two, 0, NULL), "empty");
+    EXPECT_ERR(ag_sgd_new(ctx, two, 2, NULL), "twice");
+    list[0] = q;
+    EXPECT_ERR(ag_adam_new(ctx, list, 1, NULL), "require grad");
+    list[0] = NULL;
+    EXPECT_ERR(ag_adamw_new(ctx, list, 1, NULL), "NULL");
+    list[0] = p;
+    so.nesterov = true;
+    EXPECT_ERR(ag_sgd_new(ctx, list, 1, &so), "nesterov");
+    so = ag_sgd_defaults(); so.lr = -1;
+    EXPECT_ERR(ag_sgd_new(ctx, list, 1, &so), "lr");
+    ao.beta1 = 1.0;
+    EXPECT_ERR(ag_adam_new(ctx, list, 1, &ao), "betas");
+    ao = ag_adam_defaults(); ao.eps = NAN;
+    EXPECT_ERR(ag_adam_new(ctx, list, 1, &ao), "eps");
+    ag_clear_error(ctx);
+    CHECK(ag_optim_step(NULL) == -1 && ag_optim_steps(NULL, 0) == -1 && ag_optim_get_lr(NULL) != ag_optim_get_lr(NULL), "NULL optimizer");
+    ag_optim_zero_grad(NULL); ag_optim_set_lr(NULL, 1);
+    o = ag_adam_new(ctx, list, 1, NULL);
+    CHECK(o && ag_optim_get_lr(o) == 1e-3 && !ag_error(ctx), "adam defaults");
+    ag_optim_set_lr(o, -0.5);
+    CHECK(ag_error(ctx) && ag_optim_get_lr(o) == 1e-3, "negative lr refused");
+    ag_clear_error(ctx);
+    /* a step with no gradients is a no-op and allocates nothing */
+    before = ag_get_stats(ctx).heap_allocs;
+    CHECK(ag_optim_step(o) == 0 && ag_optim_steps(o, 0) == 0 && ag_get_stats(ctx).heap_allocs == before, "step without grads");
+    CHECK(ag_clip_grad_norm(list, 1, -1, 2) != ag_clip_grad_norm(list, 1, -1, 2) && ag_error(ctx), "clip: negative max_norm");
+    ag_clear_error(ctx);
+    CHECK(ag_clip_grad_norm(list, 1, 1, 2) == 0, "clip with no grads: norm 0");
+    CHECK(ag_clip_grad_value(list, 1, NAN) == -1, "clip_value NaN");
+    CHECK(ag_clip_grad_value(NULL, 1, 1) == -1 && ag_clip_grad_norm(NULL, 1, 1, 2) != ag_clip_grad_norm(NULL, 1, 1, 2), "clip NULL");
+    CHECK(ag_init_uniform(NULL, 0, 1) == -1 && ag_init_linear(NULL, NULL) == -1, "init NULL");
+    CHECK(ag_lr_cosine(100, 5, 30, 0.1, 0.01) == 0.01 && ag_lr_cosine(0, 0, 0, 0.1, 0.01) == 0.01 && ag_lr_step(7, 0, 0.5, 0.1) == 0.1,
+          "schedule edges");
+    ag_ctx_free(ctx);
+#undef EXPECT_ERR
+}
+
+/* SGD + Adam on a mixed F32/F64 parameter list; zero heap allocations per step over 1000 steps */
+static void test_no_alloc(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[2] = {16, 8};
+    ag_tensor *P[2];
+    ag_optim *o;
+    uint64_t a1 = 0;
+    int i;
+    P[0] = ag_param(ctx, AG_F32, 2, s, NULL); P[1] = ag_param(ctx, AG_F64, 2, s, NULL);
+    ag_init_normal(P[0], 0, 1); ag_init_normal(P[1], 0, 1);
+    o = ag_adamw_new(ctx, P, 2, NULL);
+    for (i = 0; i < 1000; i++) {
+        ag_tensor *loss = ag_add(ag_sum(ag_pow(P[0], 2)), ag_sum(ag_pow(P[1], 2)));
+        ag_optim_zero_grad(o);
+        ag_backward(loss, NULL);
+        ag_clip_grad_norm(P, 2, 1.0, 2);
+        ag_optim_step(o);
+        ag_ctx_reset(ctx);
+        if (i == 0) a1 = ag_get_stats(ctx).heap_allocs;
+    }
+    CHECK(!ag_error(ctx) && ag_get_stats(ctx).heap_allocs == a1, "1000 AdamW steps: %llu heap allocations after step 1 (%s)",
+          (unsigned long long)(ag_get_stats(ctx).heap_allocs - a1), ag_error(ctx) ? ag_error(ctx) : "");
+    CHECK(fabs(((float *)ag_data(P[0]))[5]) < 0.5 && fabs(((double *)ag_data(P[1]))[5]) < 0.5, "AdamW shrank the weights");
+    ag_ctx_free(ctx);
+}
+
+/* the SIMD update kernels give the same bits as the scalar ones (gradients set exactly:
+   d/dp sum(p * c) = c), for SGD (momentum, Nesterov) and Adam/AdamW (amsgrad), F32 and F64 */
+static void test_simd_bits(void) {
+    int kind, dt;
+    for (kind = 0; kind < 4; kind++) for (dt = 0; dt < 2; dt++) {
+        ag_tensor *P[2][1];
+        ag_ctx *ctx[2];
+        int c, i, step;
+        int64_t s[2] = {37, 29};   /* 1073 elements: vector body and scalar tail */
+        for (c = 0; c < 2; c++) {
+            ag_desc d;
+            ag_sgd_opts so = ag_sgd_defaults();
+            ag_adam_opts ao = kind == 2 ? ag_adam_defaults() : ag_adamw_defaults();
+            ag_optim *o;
+            memset(&d, 0, sizeof d);
+            d.seed = 5;
+            d.simd = c ? "scalar" : NULL;
+            ctx[c] = ag_ctx_new(&d);
+            P[c][0] = ag_param(ctx[c], dt ? AG_F64 : AG_F32, 2, s, NULL);
+            ag_init_normal(P[c][0], 0, 1);
+            so.lr = 0.05; so.momentum = 0.9; so.nesterov = kind == 1; so.weight_decay = 0.01; so.maximize = kind == 0;
+            ao.lr = 0.01; ao.amsgrad = kind == 3; ao.weight_decay = 0.02;
+            o = kind < 2 ? ag_sgd_new(ctx[c], P[c], 1, &so) : kind == 2 ? ag_adam_new(ctx[c], P[c], 1, &ao) : ag_adamw_new(ctx[c], P[c], 1, &ao);
+            for (step = 0; step < 30; step++) {
+                double g[37 * 29];
+                for (i = 0; i < 37 * 29; i++) g[i] = sin(0.37 * i + step) * (i % 7 == 0 ? 1e-3 : 1);
+                ag_optim_zero_grad(o);
+                ag_backward(ag_sum(ag_mul(P[c][0], ag_to(ag_from(ctx[c], AG_F64, 2, s, g), dt ? AG_F64 : AG_F32))), NULL);
+                ag_optim_step(o);
+                ag_ctx_reset(ctx[c]);
+            }
+        }
+        CHECK(!ag_error(ctx[0]) && !ag_error(ctx[1]) && !memcmp(ag_data(P[0][0]), ag_data(P[1][0]), (size_t)(37 * 29) * (dt ? 8 : 4)),
+              "optimizer %d %s: %s kernels differ from scalar", kind, dt ? "F64" : "F32", ag_simd_name(ctx[0]));
+        ag_ctx_free(ctx[0]); ag_ctx_free(ctx[1]);
+    }
+}
+
+int main(void) {
+    test_reference();
+    test_simd_bits();
+    test_init();
+    test_errors();
+    test_no_alloc();
+    return harness_finish("test_optim");
+}
