@@ -1,0 +1,236 @@
+/* test_simd_math.c - the vectorised F32 math kernels of parts/simd_math.h
+   (exp, log, tanh, sigmoid, gelu_tanh, silu) on every ISA this CPU runs:
+   AVX2 and AVX-512 on x86-64 (checked with __builtin_cpu_supports), NEON on
+   AArch64.
+   (a) max ulp error against double-precision libm, where the correctly
+       rounded result is a normal float, over a dense sweep (every 97th float
+       bit pattern in each function's range; AG_TEST_STRIDE=<k> in the
+       environment changes 97) and a sparser one over every finite float;
+       must be <= ULP_BOUND (1 ulp; measured max 0.77, tanh). Special values
+       (+-0, +-inf, NaN, huge, tiny, denormal inputs, overflow and underflow
+       edges) are checked one by one. Prints the table.
+   (b) every n in {0,1,3,...,257} and an in-place call give bit-identical
+       results to calling the kernel one element at a time (a NaN only has to
+       stay a NaN), and nothing past y[n-1] is written.
+
+   cc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. tests/test_simd_math.c -lm -o build/test_simd_math
+   NEON under qemu:
+   aarch64-linux-gnu-gcc -std=c99 -O2 -static tests/test_simd_math.c -lm -o /tmp/tsm_arm && qemu-aarch64 /tmp/tsm_arm */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#define AUTOGRAD_IMPLEMENTATION
+#include "../autograd.h"
+
+/* the ulp bound every function must meet in its range (outputs that are normal floats) */
+#define ULP_BOUND 1.0
+
+static float bits2f(uint32_t b) { float f; memcpy(&f, &b, 4); return f; }
+static uint32_t f2bits(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
+
+/* references in double; the identities avoid cancellation in double too */
+static double ref_exp(double x) { return exp(x); }
+static double ref_log(double x) { return log(x); }
+static double ref_tanh(double x) { return tanh(x); }
+static double ref_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double ref_silu(double x) {
+    if (isinf(x)) return x > 0 ? x : -0.0;
+    return x / (1.0 + exp(-x));
+}
+static double ref_gelu_tanh(double x) {   /* 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)) */
+    double u;
+    if (isinf(x)) return x > 0 ? x : -0.0;
+    u = 0.79788456080286535588 * (x + 0.044715 * x * x * x);
+    return x / (1.0 + exp(-2.0 * u));
+}
+
+typedef struct {
+    const char *name; int id; double (*ref)(double); float lo, hi;
+} fn_case;
+
+static const fn_case fns[] = {
+    { "exp",       AG__VMATH_EXP,       ref_exp,       -87.0f, 88.0f },
+    { "log",       AG__VMATH_LOG,       ref_log,       FLT_MIN, FLT_MAX },
+    { "tanh",      AG__VMATH_TANH,      ref_tanh,      -20.0f, 20.0f },
+    { "sigmoid",   AG__VMATH_SIGMOID,   ref_sigmoid,   -20.0f, 20.0f },
+    { "gelu_tanh", AG__VMATH_GELU_TANH, ref_gelu_tanh, -20.0f, 20.0f },
+    { "silu",      AG__VMATH_SILU,      ref_silu,      -20.0f, 20.0f },
+};
+#define NFN ((int)(sizeof fns / sizeof fns[0]))
+
+typedef struct { const char *name; ag__vmath_fn tab[AG__VMATH_COUNT]; } isa_case;
+
+/* error of y in units of the float ulp at ref (ref a normal-range value) */
+static double ulp_err(float y, double ref) {
+    int e;
+    if (isnan(y) || isinf(y)) return 1e30;
+    e = ilogb(ref);
+    if (e < -126) e = -126;
+    return fabs((double)y - ref) / ldexp(1.0, e - 23);
+}
+
+#define CHUNK 4096
+
+/* (a) dense sweep over every stride-th float bit pattern in [lo, hi], all
+   ISAs at once (the double reference is computed once); errors are measured
+   where the correctly rounded result is a normal float. maxe[k] gets the
+   max ulp error of ISA k, worst[k] its argument. */
+static void sweep(const fn_case *fc, const isa_case *isas, int nisa, float lo, float hi, uint32_t stride,
+                  double *maxe, float *worst) {
+    static float xs[CHUNK], ys[CHUNK];
+    static double ref[CHUNK];
+    uint64_t b;
+    int m = 0, i, k;
+    for (k = 0; k < nisa; k++) { maxe[k] = 0; worst[k] = 0; }
+    for (b = 0; b <= 0xffffffffu; b += stride) {
+        float v = bits2f((uint32_t)b);
+        int last = b + stride > 0xffffffffu;
+        if (v >= lo && v <= hi) xs[m++] = v;
+        if (m == CHUNK || (last && m > 0)) {
+            for (i = 0; i < m; i++) ref[i] = fc->ref((double)xs[i]);
+            for (k = 0; k < nisa; k++) {
+                isas[k].tab[fc->id](m, xs, ys);
+                for (i = 0; i < m; i++) {
+                    double e;
+                    if (!(fabs(ref[i]) >= FLT_MIN) || fabs(ref[i]) > FLT_MAX) continue;
+                    e = ulp_err(ys[i], ref[i]);
+                    if (e > maxe[k]) { maxe[k] = e; worst[k] = xs[i]; }
+                }
+            }
+            m = 0;
+        }
+    }
+}
+
+/* special values: NaN in -> NaN out, infinities exact, tiny/denormal outputs
+   within FLT_MIN of the reference (flushing allowed), the rest within the bound */
+static void specials(const fn_case *fc, const isa_case *isa) {
+    static const float sv[] = {
+        0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, FLT_MAX, -FLT_MAX, FLT_MIN, -FLT_MIN,
+        1e-40f, -1e-40f, 1.4e-45f, -1.4e-45f, 1e-30f, -1e-30f, 1e-7f, -1e-7f, 0.5f, -0.5f,
+        0.625f, -0.625f, 0.62499994f, 1.0f, -1.0f, 9.0f, -9.0f, 10.0f, -10.0f, 12.0f, -12.0f,
+        20.0f, -20.0f, 50.0f, -50.0f, 87.0f, -87.0f, 87.5f, -87.5f, 88.0f, -88.0f,
+        88.72283f, 88.7229f, -88.7229f, 89.0f, -89.0f, 100.0f, -100.0f, -103.0f, -104.0f,
+        -104.5f, -110.0f, 1000.0f, -1000.0f, 1e30f, -1e30f, -92.0f, -93.0f, -10.5f, -11.0f,
+        -64.0f, -64.5f, -63.5f, 9.5f, 9.6f, 0.1f, -0.1f, 2.0f, 1e-20f
+    };
+    enum { NS = (int)(sizeof sv / sizeof sv[0]) };
+    float y[NS];
+    int i;
+    isa->tab[fc->id](NS, sv, y);
+    for (i = 0; i < NS; i++) {
+        double r = fc->ref((double)sv[i]);
+        float rf = (float)r;
+        if (isnan(r)) {
+            CHECK(isnan(y[i]), "%s %s(%g) = %g, want NaN", isa->name, fc->name, sv[i], y[i]);
+        } else if (isinf(rf)) {
+            CHECK(y[i] == rf, "%s %s(%g) = %g, want %g", isa->name, fc->name, sv[i], y[i], rf);
+        } else if (fabs(r) < FLT_MIN) {
+            CHECK(fabs((double)y[i] - r) <= FLT_MIN && (r != 0 || y[i] == 0) && !signbit(y[i]) == !signbit(r),
+                  "%s %s(%g) = %g, want %g", isa->name, fc->name, sv[i], y[i], r);
+        } else {
+            double e = ulp_err(y[i], r);
+            CHECK(e <= ULP_BOUND, "%s %s(%.9g) = %.9g, want %.9g (%.2f ulp)", isa->name, fc->name,
+                  sv[i], y[i], r, e);
+        }
+    }
+}
+
+/* bit-identical, or both NaN (compilers may commute operands, which changes
+   which NaN payload x86 propagates) */
+static int same(float a, float b) { return f2bits(a) == f2bits(b) || (isnan(a) && isnan(b)); }
+
+static uint64_t rng = 0x9e3779b97f4a7c15u;
+static float urand(float lo, float hi) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return lo + (hi - lo) * (float)((rng >> 40) * (1.0 / 16777216.0));
+}
+
+/* (b) tails, in place, no writes past n */
+static void tails(const fn_case *fc, const isa_case *isa) {
+    static const int sizes[] = { 0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 255, 257 };
+    enum { NMAX = 257, GUARD = 32 };
+    float x[NMAX], y[NMAX + GUARD], z[NMAX + GUARD], one;
+    ag__vmath_fn f = isa->tab[fc->id];
+    unsigned s;
+    int i;
+    for (i = 0; i < NMAX; i++)
+        x[i] = fc->id == AG__VMATH_LOG ? expf(urand(-30.0f, 30.0f)) : urand(-25.0f, 25.0f);
+    x[5] = NAN; x[100] = -0.0f; x[200] = INFINITY; x[256] = -INFINITY;
+    if (fc->id != AG__VMATH_LOG) { x[2] = -90.0f; x[8] = -10.5f; x[16] = 95.0f; x[32] = -120.0f; }
+    for (s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int n = sizes[s], bad = 0, badz = 0, guard_ok = 1;
+        for (i = 0; i < NMAX + GUARD; i++) y[i] = z[i] = 12345.0f;
+        f(n, x, y);
+        memcpy(z, x, (size_t)n * sizeof(float));
+        f(n, z, z);
+        for (i = 0; i < n; i++) {
+            f(1, x + i, &one);
+            if (!same(one, y[i])) bad++;
+            if (!same(one, z[i])) badz++;
+        }
+        for (i = n; i < NMAX + GUARD; i++)
+            if (y[i] != 12345.0f || z[i] != 12345.0f) guard_ok = 0;
+        CHECK(bad == 0, "%s %s n=%d: %d elements differ from the one-at-a-time call", isa->name, fc->name, n, bad);
+        CHECK(badz == 0, "%s %s n=%d in place: %d elements differ", isa->name, fc->name, n, badz);
+        CHECK(guard_ok, "%s %s n=%d: wrote past y[n-1]", isa->name, fc->name, n);
+    }
+}
+
+int main(void) {
+    isa_case isas[3];
+    int nisa = 0, k, j;
+    uint32_t stride = 97;
+    const char *env = getenv("AG_TEST_STRIDE");
+    double table[NFN][3], wide[NFN][3];
+    float worst[3];
+    if (env && atoi(env) > 0) stride = (uint32_t)atoi(env);
+    memset(isas, 0, sizeof isas);
+#if defined(AG__X86) && !defined(AG_NO_AVX2)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        isas[nisa].name = "avx2"; ag__vmath_table_avx2(isas[nisa].tab); nisa++;
+    }
+    if (__builtin_cpu_supports("avx512f")) {
+        isas[nisa].name = "avx512"; ag__vmath_table_avx512(isas[nisa].tab); nisa++;
+    }
+#endif
+#ifdef AG__NEON
+    isas[nisa].name = "neon"; ag__vmath_table_neon(isas[nisa].tab); nisa++;
+#endif
+    if (nisa == 0) {
+        printf("test_simd_math: no SIMD path in this build or on this CPU, nothing to test\n");
+        return harness_finish("test_simd_math");
+    }
+    for (j = 0; j < NFN; j++) {
+        /* the stated range, dense */
+        sweep(&fns[j], isas, nisa, fns[j].lo, fns[j].hi, stride, table[j], worst);
+        for (k = 0; k < nisa; k++)
+            CHECK(table[j][k] <= ULP_BOUND, "%s %s: max %.3f ulp at x = %.9g (bound %.1f)", isas[k].name,
+                  fns[j].name, table[j][k], worst[k], ULP_BOUND);
+        /* every finite float, sparser: the edges where outputs are still normal */
+        sweep(&fns[j], isas, nisa, -FLT_MAX, FLT_MAX, stride * 61u, wide[j], worst);
+        for (k = 0; k < nisa; k++)
+            CHECK(wide[j][k] <= ULP_BOUND, "%s %s (all floats): max %.3f ulp at x = %.9g (bound %.1f)",
+                  isas[k].name, fns[j].name, wide[j][k], worst[k], ULP_BOUND);
+        for (k = 0; k < nisa; k++) {
+            specials(&fns[j], &isas[k]);
+            tails(&fns[j], &isas[k]);
+        }
+    }
+    printf("max ulp error vs double libm, where the result is a normal float\n"
+           "(range: every %u-th float in it; all: every %u-th finite float)\n%-10s", (unsigned)stride,
+           (unsigned)(stride * 61u), "");
+    for (k = 0; k < nisa; k++) printf(" %7s %7s", isas[k].name, "(all)");
+    printf("   range\n");
+    for (j = 0; j < NFN; j++) {
+        printf("%-10s", fns[j].name);
+        for (k = 0; k < nisa; k++) printf(" %7.3f %7.3f", table[j][k], wide[j][k]);
+        printf("   [%g, %g]\n", fns[j].lo, fns[j].hi);
+    }
+    return harness_finish("test_simd_math");
+}
