@@ -199,11 +199,11 @@ check-paths: $(PATH_TESTS)
 # (h) NEON for real: the tests cross-compiled for aarch64 and run under qemu
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 QEMU_AARCH64 ?= qemu-aarch64
-NEON_TESTS := test_kernels test_reference test_gradcheck test_errors
+NEON_TESTS := test_kernels test_reference test_gradcheck test_errors test_simd_math
 NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
 check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
-	@RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
+	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
 
 $(BUILD)/neon/%: tests/%.c $(HEADERS) | $(BUILD)/neon
 	@rm -f $@
