@@ -110,6 +110,7 @@ typedef struct {
 typedef struct {
     size_t arena_used;       /* bytes handed out since the last reset */
     size_t arena_peak;       /* the most arena_used has been since ag_ctx_new */
+    size_t arena_step_peak;  /* the most arena_used has been since the last ag_ctx_reset */
     size_t arena_capacity;   /* bytes of arena blocks held (reused across resets) */
     size_t persistent_bytes; /* bytes held by persistent tensors and their gradients */
     uint64_t heap_allocs;    /* calls to the allocator since ag_ctx_new */
@@ -245,6 +246,40 @@ AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts);   /* 0 ok
    (a zero tensor where root does not depend on inputs[i]); leaves' .grad untouched */
 AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads);
 
+/* a function of tensors, for ag_checkpoint, ag_gradcheck and the functional API */
+typedef ag_tensor *(*ag_fn)(ag_ctx *ctx, ag_tensor **inputs, void *user);
+
+/* ==== hooks, anomaly mode, custom functions, checkpointing ==== */
+/* fn(grad, user) runs on t's complete gradient during backward (for a leaf: once, on the sum
+   of all its uses, before it is accumulated); it may return a replacement of the same shape,
+   or NULL to keep the gradient. Hooks on persistent tensors persist; others end at reset. */
+AG_API int ag_register_hook(ag_tensor *t, ag_tensor *(*fn)(ag_tensor *grad, void *user), void *user);
+AG_API ag_tensor *ag_hook_clamp(ag_tensor *grad, void *user);   /* clamps to [-b, b], user = &b (double): per-parameter clipping */
+/* anomaly mode: backward checks every gradient it computes and stops at the first NaN or Inf,
+   naming the op whose backward produced it and the op that made that input. Returns the previous state. */
+AG_API bool ag_set_anomaly_detection(ag_ctx *ctx, bool on);
+
+/* A custom op: forward computes the output from the inputs (nothing inside is recorded; it may
+   keep tensors with ag_save_for_backward); backward writes grads[i] = dL/d input i from
+   grad_out. Written with the library's ops, the backward supports create_graph; a NULL
+   grads[i] means zero. Like torch.autograd.Function. */
+typedef struct ag_custom ag_custom;
+typedef struct {
+    const char *name;    /* what ag_op returns */
+    ag_tensor *(*forward)(ag_custom *c, ag_tensor **inputs, int n, void *user);
+    int (*backward)(ag_custom *c, ag_tensor *grad_out, ag_tensor **grads, void *user);   /* 0 ok */
+} ag_function;
+AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *inputs, void *user);
+AG_API int        ag_save_for_backward(ag_custom *c, int n, ag_tensor *const *tensors);
+AG_API ag_tensor *ag_saved(const ag_custom *c, int i);
+AG_API ag_tensor *ag_custom_input(const ag_custom *c, int i);
+AG_API ag_tensor *ag_custom_output(const ag_custom *c);
+
+/* Gradient checkpointing: f(inputs) without keeping its intermediates; backward runs f again
+   to get them, and gives their memory back to the arena afterwards. First-order gradients
+   (with create_graph the recomputed graph is kept, and is detached from the inputs). */
+AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *inputs);
+
 /* ==== the graph, like grad_fn / next_functions ==== */
 AG_API const char *ag_op(const ag_tensor *t);              /* "matmul", "add", ...; NULL for a leaf */
 AG_API int         ag_num_inputs(const ag_tensor *t);
@@ -252,7 +287,6 @@ AG_API ag_tensor  *ag_input(const ag_tensor *t, int i);
 AG_API int         ag_graph_dot(const ag_tensor *root, FILE *f);    /* Graphviz DOT; 0 ok */
 
 /* ==== gradient checking ==== */
-typedef ag_tensor *(*ag_fn)(ag_ctx *ctx, ag_tensor **inputs, void *user);
 typedef struct {
     double eps;          /* finite-difference step; 0: 1e-6 */
     double atol, rtol;   /* pass if |analytic - numeric| <= atol + rtol |numeric|; 0: 1e-5, 1e-3 */
@@ -474,11 +508,19 @@ struct ag_tensor {
     double fp[2];             /* op parameters */
     int64_t ip[3];
     void *extra;              /* op data (index arrays, permutations); persistent leaf: its grad buffer */
+    struct ag__hook *hooks;   /* gradient hooks (ag_register_hook) */
     uint32_t grad_gen, mark;
     int32_t pending;          /* backward: consumers not yet done; graph_dot: node id */
     uint16_t flags;
     uint8_t ndim, dtype;
     int32_t nin;              /* inputs of the op (before recording: room for them) */
+};
+
+struct ag__hook {
+    ag_tensor *(*fn)(ag_tensor *grad, void *user);
+    void *user;
+    struct ag__hook *next;
+    ag_tensor *partial;   /* a hooked leaf's gradient while backward sums it (first hook only) */
 };
 
 typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
@@ -498,13 +540,15 @@ struct ag_ctx {
     size_t block_bytes, limit;
     ag__block *first, *cur;
     size_t used_before_cur;   /* arena bytes used in the blocks before cur */
-    size_t capacity, peak, persistent_bytes;
+    size_t capacity, peak, step_peak, persistent_bytes;
     uint64_t heap_allocs, heap_frees, nodes;
     uint32_t gen, visit;
     uint64_t rng[4];
     ag__plink *persist;
     ag_tensor **stack;        /* graph traversal scratch, heap, reused */
     size_t stack_cap;
+    size_t stack_base;        /* where the innermost running traversal's segment starts (backward can nest) */
+    bool anomaly;             /* check every gradient backward computes for NaN and Inf */
     bool grad_enabled;
     int isa;                  /* AG__ISA_*: the kernels this context runs */
     int threads;
@@ -555,6 +599,7 @@ static size_t ag__align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); 
 static void ag__note_use(ag_ctx *ctx) {
     size_t used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0);
     if (used > ctx->peak) ctx->peak = used;
+    if (used > ctx->step_peak) ctx->step_peak = used;
 }
 
 /* Bump allocation; blocks are kept and reused after a reset, so a repeated
@@ -712,6 +757,7 @@ AG_API void ag_ctx_reset(ag_ctx *ctx) {
     if (ctx->cur) ctx->cur->used = 0;
     ctx->used_before_cur = 0;
     ctx->nodes = 0;
+    ctx->step_peak = 0;
     ag__arena_poison_from(ctx->first, 0);
     ctx->gen++;               /* arena gradients of persistent tensors are now stale */
     if (ctx->gen == 0) ctx->gen = 1;
@@ -733,6 +779,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     if (!ctx) return s;
     s.arena_used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0);
     s.arena_peak = ctx->peak;
+    s.arena_step_peak = ctx->step_peak;
     s.arena_capacity = ctx->capacity;
     s.persistent_bytes = ctx->persistent_bytes;
     s.heap_allocs = ctx->heap_allocs;
@@ -848,7 +895,8 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(neg) X(pow) X(add_scalar) X(mul_scalar) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) \
     X(relu) X(leaky_relu) X(gelu) X(gelu_tanh) X(silu) X(erf) X(clamp) \
     X(sign) X(relu_mask) X(leaky_mask) X(clamp_mask) X(tanh_grad) X(sigmoid_grad) X(relu_grad) \
-    X(sum) X(mean) X(max) X(min) X(matmul) X(softmax) X(log_softmax) X(bce_with_logits)
+    X(sum) X(mean) X(max) X(min) X(matmul) X(softmax) X(log_softmax) X(bce_with_logits) \
+    X(custom) X(checkpoint)
 
 #define AG__OP_ENUM(name) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
@@ -3206,7 +3254,7 @@ static bool ag__stack_reserve(ag_ctx *ctx, size_t n) {
     return true;
 }
 
-typedef struct { int n; ag_tensor *const *inputs; ag_tensor **grads; } ag__capture;
+typedef struct { int n; ag_tensor *const *inputs; ag_tensor **grads; bool others; } ag__capture;   /* others: other leaves accumulate as usual */
 
 static int ag__capture_slot(const ag__capture *cap, const ag_tensor *t) {
     int i;
@@ -3260,10 +3308,20 @@ static bool ag__same_shape(const ag_tensor *a, const ag_tensor *b) {
     return true;
 }
 
+static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
 /* hands g to input u of a node, or to the caller when u is captured */
 static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__capture *cap) {
     if (u->op) { u->grad = u->grad ? ag_add(u->grad, g) : g; return u->grad != NULL; }
-    if (!cap) return ag__accumulate(u, g, create);
+    if (u->hooks) {   /* a hooked leaf: sum the contributions, then the hooks see the total once */
+        struct ag__hook *h = u->hooks;
+        h->partial = h->partial ? ag_add(h->partial, g) : g;
+        if (!h->partial) return false;
+        if (--u->pending > 0) return true;
+        g = ag__run_hooks(u, h->partial);
+        h->partial = NULL;
+        if (!g) return false;
+    }
+    if (!cap || (cap->others && !(u->flags & AG__CAPTURE))) return ag__accumulate(u, g, create);
     if (u->flags & AG__CAPTURE) {
         int k = ag__capture_slot(cap, u);
         cap->grads[k] = cap->grads[k] ? ag_add(cap->grads[k], g) : g;
@@ -3272,14 +3330,20 @@ static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__captu
     return true;   /* ag_grad_of leaves other leaves alone */
 }
 
+/* the name an op shows (a custom op's own name) */
+static const char *ag__op_name(const ag_tensor *t);
+static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
+static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *name);
+
 static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__capture *cap) {
     ag_ctx *ctx = root->ctx;
     bool create = opts && opts->create_graph, retain = create || (opts && opts->retain_graph), prev;
     ag_tensor *seed = opts ? opts->grad : NULL;
     char s1[200], s2[200];
-    size_t sp = 0, nodes = 1;
+    size_t sp = 0, nodes = 1, base = ctx->stack_base;   /* this run's segment of the stack starts at base */
     uint32_t stamp;
     int rc = 0;
+#define AG__STK(i) ctx->stack[base + (i)]
     if (!(root->flags & AG__REQ_GRAD)) {
         ag__fail(ctx, "%s: the root %s does not require grad (no input that requires grad reached it, or it was made under no-grad)",
                  name, AG__SHAPE(s1, root));
@@ -3295,47 +3359,45 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
         ag__fail(ctx, "%s: the root has shape %s; a non-scalar root needs a seed gradient of that shape (opts.grad)", name, AG__SHAPE(s1, root));
         return -1;
     }
-    /* pass 1: reach every node, count its consumers, refuse released graphs */
+    /* pass 1: reach every node, count its consumers, refuse released graphs; leaves with
+       hooks are counted too, so that their hooks see the whole gradient once */
     stamp = ++ctx->visit;
-    if (root->op) {
-        if (!ag__stack_reserve(ctx, 1)) return -1;
-        root->mark = stamp; root->pending = 0; root->grad = NULL;
-        ctx->stack[sp++] = root;
-    }
+    if (!ag__stack_reserve(ctx, base + 1)) return -1;
+    root->mark = stamp; root->pending = root->op ? 0 : 1; root->grad = root->op ? NULL : root->grad;
+    if (root->op) AG__STK(sp++) = root;
     while (sp) {
-        ag_tensor *t = ctx->stack[--sp];
+        ag_tensor *t = AG__STK(--sp);
         int i;
         if (t->flags & AG__RELEASED) {
             ag__fail(ctx, "%s: the graph through '%s' %s was freed by an earlier backward; pass retain_graph = true to the first backward to go through it twice",
-                     name, t->op->name, AG__SHAPE(s1, t));
+                     name, ag__op_name(t), AG__SHAPE(s1, t));
             return -1;
         }
         for (i = 0; i < t->nin; i++) {
             ag_tensor *u = t->in[i];
-            if (!(u->flags & AG__REQ_GRAD) || !u->op) continue;
+            if (!(u->flags & AG__REQ_GRAD) || (!u->op && !u->hooks)) continue;
             if (u->mark == stamp) { u->pending++; continue; }
-            if (!ag__stack_reserve(ctx, sp + 1)) return -1;
-            u->mark = stamp; u->pending = 1; u->grad = NULL;
-            ctx->stack[sp++] = u;
+            u->mark = stamp; u->pending = 1;
+            if (!u->op) continue;   /* a hooked leaf: counted, not walked */
+            if (!ag__stack_reserve(ctx, base + sp + 1)) return -1;
+            u->grad = NULL;
+            AG__STK(sp++) = u;
             nodes++;
         }
     }
-    if (!ag__stack_reserve(ctx, nodes)) return -1;   /* pass 2 pushes each node at most once */
+    if (!ag__stack_reserve(ctx, base + nodes)) return -1;   /* pass 2 pushes each node at most once */
     /* pass 2: run the rules in an order where every gradient is complete */
+    ctx->stack_base = base + nodes;   /* a rule that runs a backward of its own (checkpoint) gets the space after ours */
     prev = ag_set_grad_enabled(ctx, create);
     if (!seed) seed = ag_ones(ctx, (ag_dtype)root->dtype, root->ndim, root->shape);
     else seed = ag_to(seed, (ag_dtype)root->dtype);
-    if (!seed) { ag_set_grad_enabled(ctx, prev); return -1; }
-    if (!root->op) {
-        if (!ag__deliver(root, seed, create, cap)) rc = -1;
-        ag_set_grad_enabled(ctx, prev);
-        return rc;
-    }
-    root->grad = seed;
-    ctx->stack[sp++] = root;
+    if (!seed) rc = -1;
+    else if (!root->op) { if (!ag__deliver(root, seed, create, cap)) rc = -1; }
+    else { root->grad = seed; AG__STK(sp++) = root; }
     while (sp && rc == 0) {
-        ag_tensor *t = ctx->stack[--sp], *g = t->grad, *few[4], **gin = few;
+        ag_tensor *t = AG__STK(--sp), *g = t->grad, *few[4], **gin = few;
         int i;
+        if (g && t->hooks && !(g = t->grad = ag__run_hooks(t, g))) { rc = -1; break; }
         if (cap && (t->flags & AG__CAPTURE)) cap->grads[ag__capture_slot(cap, t)] = g;
         if (t->nin > 4) gin = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)t->nin, 16);
         if (!gin) { rc = -1; break; }
@@ -3344,12 +3406,15 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
         for (i = 0; i < t->nin && rc == 0; i++) {
             ag_tensor *u = t->in[i];
             if (!(u->flags & AG__REQ_GRAD)) continue;
-            if (g && !gin[i]) { ag__fail(ctx, "%s: the backward of '%s' failed", name, t->op->name); rc = -1; break; }
+            if (g && !gin[i]) { ag__fail(ctx, "%s: the backward of '%s' failed", name, ag__op_name(t)); rc = -1; break; }
+            if (g && ctx->anomaly && !ag__anomaly_check(t, i, gin[i], name)) { rc = -1; break; }
             if (g && !ag__deliver(u, gin[i], create, cap)) { rc = -1; break; }
-            if (u->op && --u->pending == 0) ctx->stack[sp++] = u;
+            if (u->op && --u->pending == 0) AG__STK(sp++) = u;
         }
         if (!retain) t->flags |= AG__RELEASED;
     }
+#undef AG__STK
+    ctx->stack_base = base;
     ag_set_grad_enabled(ctx, prev);
     return rc;
 }
@@ -3372,7 +3437,7 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
         if (!(inputs[i]->flags & AG__REQ_GRAD)) { ag__fail(root->ctx, "grad_of: input %d does not require grad", i); return -1; }
     }
     for (i = 0; i < n; i++) { grads[i] = NULL; inputs[i]->flags |= AG__CAPTURE; }
-    cap.n = n; cap.inputs = inputs; cap.grads = grads;
+    cap.n = n; cap.inputs = inputs; cap.grads = grads; cap.others = false;
     rc = ag__run_backward("grad_of", root, opts, &cap);
     for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__CAPTURE;
     for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
@@ -3380,8 +3445,231 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
     return rc;
 }
 
+/* ==== hooks, anomaly mode, custom functions, checkpointing ==== */
+AG_API int ag_register_hook(ag_tensor *t, ag_tensor *(*fn)(ag_tensor *grad, void *user), void *user) {
+    struct ag__hook *h, **end;
+    if (!t) return -1;
+    if (!fn) { ag__fail(t->ctx, "register_hook: the hook function is NULL"); return -1; }
+    if (!(t->flags & AG__REQ_GRAD)) { ag__fail(t->ctx, "register_hook: the tensor does not require grad, so no gradient will reach a hook"); return -1; }
+    if (t->flags & AG__PERSISTENT) {   /* lives as long as the tensor: persistent memory, freed by ag_ctx_free */
+        ag__plink *mem = (ag__plink *)ag__heap_alloc(t->ctx, ag__align_up(sizeof(ag__plink), 16) + sizeof *h);
+        if (!mem) { ag__fail(t->ctx, "register_hook: out of memory"); return -1; }
+        mem->next = t->ctx->persist;
+        t->ctx->persist = mem;
+        h = (struct ag__hook *)(void *)((char *)mem + ag__align_up(sizeof(ag__plink), 16));
+    } else if (!(h = (struct ag__hook *)ag__arena_alloc(t->ctx, sizeof *h, 16))) return -1;
+    h->fn = fn; h->user = user; h->next = NULL; h->partial = NULL;
+    for (end = &t->hooks; *end; end = &(*end)->next) {}
+    *end = h;
+    return 0;
+}
+/* runs t's hooks in order on its complete gradient; a hook returning NULL keeps the gradient */
+static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g) {
+    struct ag__hook *h;
+    char s1[200], s2[200];
+    for (h = t->hooks; h && g; h = h->next) {
+        ag_tensor *r = h->fn(g, h->user);
+        if (!r) continue;
+        if (!ag__same_shape(r, t)) {
+            ag__fail(t->ctx, "hook: a hook on a %s tensor returned a gradient of shape %s", AG__SHAPE(s1, t), AG__SHAPE(s2, r));
+            return NULL;
+        }
+        g = ag_to(r, (ag_dtype)t->dtype);
+    }
+    return g;
+}
+/* a hook that clamps every element of the gradient to [-bound, bound] (*(double *)user = bound):
+   per-parameter gradient clipping, ag_register_hook(W, ag_hook_clamp, &bound) */
+AG_API ag_tensor *ag_hook_clamp(ag_tensor *grad, void *user) {
+    double b = user ? *(const double *)user : 0;
+    return ag_clamp(grad, -b, b);
+}
+
+AG_API bool ag_set_anomaly_detection(ag_ctx *ctx, bool on) {
+    bool prev;
+    if (!ctx) return false;
+    prev = ctx->anomaly;
+    ctx->anomaly = on;
+    return prev;
+}
+/* anomaly mode: the gradient op t computed for its input i must be finite */
+static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *name) {
+    ag_tensor *d = ag__dense(g);
+    int64_t k;
+    char s1[200];
+    if (!d) return false;
+    for (k = 0; k < d->numel; k++) {
+        double v = ag__load(d, k);
+        if (v - v != 0) {   /* NaN or Inf */
+            ag_tensor *u = t->in[i];
+            ag__fail(t->ctx, "%s: anomaly: the gradient that '%s' computed for its input %d (%s, made by %s%s%s) has %s at element %lld",
+                     name, ag__op_name(t), i, AG__SHAPE(s1, u), u->op ? "'" : "", u->op ? ag__op_name(u) : "a leaf", u->op ? "'" : "",
+                     v != v ? "NaN" : "Inf", (long long)k);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- custom functions ---- */
+struct ag_custom {
+    const ag_function *fn;
+    void *user;
+    int n, nsaved;
+    ag_tensor **inputs, **saved, *output;
+};
+static const char *ag__op_name(const ag_tensor *t) {
+    if (t->op == &ag__ops[AG__OP_custom]) return ((const ag_custom *)t->extra)->fn->name;
+    return t->op->name;
+}
+AG_API int ag_save_for_backward(ag_custom *c, int n, ag_tensor *const *tensors) {
+    int i;
+    if (!c) return -1;
+    if (n < 0 || (n > 0 && !tensors)) { ag__fail(c->inputs[0]->ctx, "save_for_backward: need n >= 0 tensors, got %d", n); return -1; }
+    c->saved = (ag_tensor **)ag__arena_alloc(c->inputs[0]->ctx, sizeof(ag_tensor *) * (size_t)(n ? n : 1), 16);
+    if (!c->saved) return -1;
+    for (i = 0; i < n; i++) c->saved[i] = tensors[i];
+    c->nsaved = n;
+    return 0;
+}
+AG_API ag_tensor *ag_saved(const ag_custom *c, int i) { return c && i >= 0 && i < c->nsaved ? c->saved[i] : NULL; }
+AG_API ag_tensor *ag_custom_input(const ag_custom *c, int i) { return c && i >= 0 && i < c->n ? c->inputs[i] : NULL; }
+AG_API ag_tensor *ag_custom_output(const ag_custom *c) { return c ? c->output : NULL; }
+
+/* the output as a node of its own: a view of what forward returned, with room for the inputs */
+static ag_tensor *ag__node_over(ag_tensor *v, int n) {
+    ag_tensor *y = ag__alloc_tensor(v->ctx, v->dtype, v->ndim, v->shape, n, false, false);
+    int i;
+    if (!y) return NULL;
+    for (i = 0; i < v->ndim; i++) y->stride[i] = v->stride[i];
+    y->data = v->data;
+    return y;
+}
+
+AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *inputs, void *user) {
+    ag_ctx *ctx = NULL;
+    ag_custom *c;
+    ag_tensor *v, *y;
+    bool prev;
+    int i;
+    if (!fn || n < 1 || !inputs) return NULL;
+    for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
+    if (!ctx) return NULL;
+    if (!fn->name || !fn->forward || !fn->backward) { ag__fail(ctx, "apply: the function needs a name, a forward and a backward"); return NULL; }
+    for (i = 0; i < n; i++) {
+        if (!inputs[i]) { ag__fail(ctx, "%s: input %d is NULL", fn->name, i); return NULL; }
+        if (inputs[i]->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", fn->name); return NULL; }
+    }
+    c = (ag_custom *)ag__arena_alloc(ctx, sizeof *c, 16);
+    if (!c || !(c->inputs = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)n, 16))) return NULL;
+    c->fn = fn; c->user = user; c->n = n; c->nsaved = 0; c->saved = NULL; c->output = NULL;
+    for (i = 0; i < n; i++) c->inputs[i] = inputs[i];
+    prev = ag_set_grad_enabled(ctx, false);   /* forward records nothing: the node below stands for it */
+    v = fn->forward(c, c->inputs, n, user);
+    ag_set_grad_enabled(ctx, prev);
+    if (!v) { ag__fail(ctx, "%s: forward returned NULL", fn->name); return NULL; }
+    if (!(y = ag__node_over(v, n))) return NULL;
+    c->output = y;
+    y->extra = c;
+    for (i = 0; i < c->nsaved; i++) if (c->saved[i] == v) c->saved[i] = y;   /* a saved output is the node (PyTorch too) */
+    return ag__finish(y, AG__OP_custom, n, c->inputs);
+}
+static int ag__bw_custom(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* the user's rule */
+    ag_custom *c = (ag_custom *)y->extra;
+    char s1[200], s2[200];
+    int i;
+    if (c->fn->backward(c, g, gin, c->user) != 0) {
+        ag__fail(y->ctx, "%s: backward failed", c->fn->name);
+        return -1;
+    }
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *x = y->in[i];
+        if (!AG__NEED(i)) continue;
+        if (!gin[i]) gin[i] = ag_zeros(y->ctx, (ag_dtype)x->dtype, x->ndim, x->shape);   /* none: zero, as PyTorch */
+        else if (!ag__same_shape(gin[i], x)) {
+            ag__fail(y->ctx, "%s: backward gave a gradient of shape %s for input %d of shape %s", c->fn->name,
+                     AG__SHAPE(s1, gin[i]), i, AG__SHAPE(s2, x));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- checkpointing ---- */
+typedef struct { ag_fn f; void *user; } ag__ckpt;
+AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *inputs) {
+    ag_ctx *ctx = NULL;
+    ag_tensor *v, *y;
+    ag__ckpt *k;
+    bool prev;
+    int i;
+    if (n < 1 || !inputs) return NULL;
+    for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
+    if (!ctx) return NULL;
+    if (!f) { ag__fail(ctx, "checkpoint: the function is NULL"); return NULL; }
+    for (i = 0; i < n; i++) if (!inputs[i]) { ag__fail(ctx, "checkpoint: input %d is NULL", i); return NULL; }
+    k = (ag__ckpt *)ag__arena_alloc(ctx, sizeof *k, 16);
+    if (!k) return NULL;
+    k->f = f; k->user = user;
+    prev = ag_set_grad_enabled(ctx, false);   /* no intermediates are kept */
+    v = f(ctx, (ag_tensor **)inputs, user);
+    ag_set_grad_enabled(ctx, prev);
+    if (!v) { ag__fail(ctx, "checkpoint: the function returned NULL"); return NULL; }
+    if (!(y = ag__node_over(v, n))) return NULL;
+    y->extra = k;
+    if (!ctx->grad_enabled) return y;
+    /* a node even when no input requires grad: parameters used inside f get their gradients
+       when backward runs f again (as PyTorch's reentrant checkpoint) */
+    y->op = &ag__ops[AG__OP_checkpoint];
+    y->nin = n;
+    for (i = 0; i < n; i++) y->in[i] = inputs[i];
+    y->flags |= AG__REQ_GRAD;
+    ctx->nodes++;
+    return y;
+}
+/* runs f again with recording on and backpropagates d y through that: the inputs' gradients
+   come back to the outer backward, leaves used inside f (parameters) accumulate theirs; without
+   create_graph the recomputed graph's memory is given back to the arena afterwards */
+static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__capture *cap);
+static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    ag_ctx *ctx = y->ctx;
+    ag__ckpt *k = (ag__ckpt *)y->extra;
+    bool create = ctx->grad_enabled, prev;
+    ag_tensor *x[16], *want[16], *got[16], *out;
+    ag_backward_opts o;
+    ag__capture cap;
+    ag__mark m;
+    int i, nw = 0, slot[16], rc = 0;
+    if (y->nin > 16) { ag__fail(ctx, "checkpoint: at most 16 inputs"); return -1; }
+    for (i = 0; i < y->nin; i++)   /* results first, so that they outlive the scratch below */
+        if (AG__NEED(i) && !create && !(gin[i] = ag__result(ctx, y->in[i]->dtype, y->in[i]->ndim, y->in[i]->shape, 0))) return -1;
+    m = ag__arena_mark(ctx);
+    for (i = 0; i < y->nin; i++) {
+        if (!(x[i] = ag_detach(y->in[i]))) return -1;   /* fresh leaves over the same data */
+        if (AG__NEED(i)) { x[i]->flags |= AG__REQ_GRAD | AG__CAPTURE; slot[nw] = i; want[nw] = x[i]; got[nw++] = NULL; }
+    }
+    prev = ag_set_grad_enabled(ctx, true);
+    out = k->f(ctx, x, k->user);
+    ag_set_grad_enabled(ctx, prev);
+    if (!out) { ag__fail(ctx, "checkpoint: the function returned NULL when recomputed"); return -1; }
+    if (out->flags & AG__REQ_GRAD) {
+        memset(&o, 0, sizeof o);
+        o.grad = g; o.create_graph = create;
+        cap.n = nw; cap.inputs = want; cap.grads = got; cap.others = true;
+        rc = ag__run_backward("checkpoint", out, &o, &cap);
+    }
+    for (i = 0; i < nw && rc == 0; i++) {
+        ag_tensor *gi = got[i];
+        if (!gi && !(gi = ag_zeros(ctx, (ag_dtype)want[i]->dtype, want[i]->ndim, want[i]->shape))) rc = -1;
+        else if (create) gin[slot[i]] = gi;
+        else ag__copy_into(gin[slot[i]], gi);
+    }
+    if (!create) ag__arena_release(ctx, m);
+    return rc;
+}
+
 /* ==== the graph ==== */
-AG_API const char *ag_op(const ag_tensor *t) { return t && t->op ? t->op->name : NULL; }
+AG_API const char *ag_op(const ag_tensor *t) { return t && t->op ? ag__op_name(t) : NULL; }
 AG_API int ag_num_inputs(const ag_tensor *t) { return t && t->op ? t->nin : 0; }
 AG_API ag_tensor *ag_input(const ag_tensor *t, int i) {
     if (!t) return NULL;
@@ -3394,7 +3682,7 @@ AG_API ag_tensor *ag_input(const ag_tensor *t, int i) {
 
 static void ag__dot_node(FILE *f, const ag_tensor *t) {
     char s[200];
-    const char *kind = t->op ? t->op->name : (t->flags & AG__PERSISTENT) && (t->flags & AG__REQ_GRAD) ? "param"
+    const char *kind = t->op ? ag__op_name(t) : (t->flags & AG__PERSISTENT) && (t->flags & AG__REQ_GRAD) ? "param"
                      : (t->flags & AG__REQ_GRAD) ? "leaf" : "constant";
     fprintf(f, "  n%d [label=\"%s\\n%s %s\"%s];\n", (int)t->pending, kind, AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype),
             t->op ? "" : (t->flags & AG__REQ_GRAD) ? ", shape=ellipse, style=filled, fillcolor=\"#cfe8ff\"" : ", shape=ellipse");
