@@ -389,6 +389,75 @@ AG_API size_t ag_save_safetensors_mem(ag_ctx *ctx, void *buf, size_t cap, int n,
 AG_API int    ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors);
 AG_API int    ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int n, const char *const *names, ag_tensor **tensors);
 
+
+/* Functional gradients over a function of tensors, like torch.autograd.functional.
+
+   Each call takes f (an ag_fn: ag_tensor *f(ag_ctx *, ag_tensor **inputs, void *user)),
+   the user pointer handed to it, and n inputs (1 to AG_FUNCTIONAL_MAX_INPUTS). f is
+   called once with grad enabled on fresh leaves that require grad: detached views of
+   the inputs (they share storage; f must not write to them). So the caller's tensors
+   and their .grad are never touched, and the inputs need not require grad.
+
+   create_graph false: every result is a fresh tensor that is not part of any graph.
+   create_graph true: the results are recorded, and differentiable with respect to the
+   caller's inputs that require grad (those are passed to f through an identity view
+   instead of a detached copy, as PyTorch does), so they can be differentiated again.
+
+   Results are arena tensors (valid until ag_ctx_reset). A part of the output that does
+   not depend on an input gets zeros (PyTorch's strict=False). Every function returns 0,
+   or -1 with a message on the context naming the function ("vjp: ...") and every result
+   pointer set to NULL: a NULL or foreign input, n out of range, a NULL f, f returning
+   NULL (the error of the op that failed inside f is kept, being the first), a v or u of
+   the wrong shape, a function that is not scalar where one is needed.
+
+   Forward-mode AD (tangents carried beside values) is a separate item; ag_jvp here is
+   the double-vjp trick: two reverse passes. */
+#define AG_FUNCTIONAL_MAX_INPUTS 16
+
+/* output = f(inputs) (may be NULL if not wanted) and vjps[i] = v^T d f / d inputs[i]
+   (shape of inputs[i]). v has the output's shape; NULL v means 1 and needs a
+   single-element output. */
+AG_API int ag_vjp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *v,
+                  ag_tensor **output, ag_tensor **vjps, bool create_graph);
+
+/* output = f(inputs) (may be NULL) and jvp = sum_i d f / d inputs[i] . u[i] (the output's
+   shape): the Jacobian times the tangents u[i] (each of inputs[i]'s shape). NULL u means 1
+   and needs one single-element input. Computed as the vjp of the vjp with respect to its
+   cotangent: g(w) = w^T J is linear in w, so d/dw <g(w), u> = J u. */
+AG_API int ag_jvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *const *u,
+                  ag_tensor **output, ag_tensor **jvp, bool create_graph);
+
+/* jac[i] = d f / d inputs[i], shape out.shape + inputs[i].shape (so a 0-d output gives
+   the gradient's shape), dtype of inputs[i]. Reverse mode: one vjp per output element
+   (with one-hot v); the graph of f is built once. Needs ndim(out) + ndim(in) <= AG_MAX_DIMS. */
+AG_API int ag_jacobian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                       ag_tensor **jac, bool create_graph);
+
+/* For a scalar (single-element) f: hess[i * n + j] = d^2 f / d inputs[i] d inputs[j],
+   shape inputs[i].shape + inputs[j].shape; n * n results. The Jacobian of the gradient
+   (recorded with create_graph), one vjp per element of each input. */
+AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                      ag_tensor **hess, bool create_graph);
+
+/* For a scalar f: output = f(inputs) (may be NULL) and hvps[i] = sum_j H[i][j] v[j]
+   (inputs[i]'s shape), the Hessian-vector product by double backward: the gradient of
+   <grad f, v>. Exact for any f whose Hessian is symmetric (every f made of this library's
+   ops, away from kinks); costs two reverse passes, never forms H. */
+AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *const *v,
+                  ag_tensor **output, ag_tensor **hvps, bool create_graph);
+
+/* Per-example gradients of linear layers, for a batch, in one backward pass (see the
+   design note at the top of this part). ys[i] must be ag_linear(xs[i], W_i, b_i) with
+   xs[i] [B, ..., in] and ys[i] [B, ..., out] (dim 0 the batch), and the examples must not
+   interact (no batch norm; each example's loss depends on its rows only). loss: the
+   per-example losses [B] (or any tensor; its elements are summed, so a mean gives each
+   example's gradient divided by B). Writes dW[i] = d loss_b / d W_i for every example b,
+   [B, out, in], and db[i] = d loss_b / d b_i, [B, out] (db may be NULL). One backward to
+   the layer outputs (the leaves' .grad untouched, the graph kept as with retain_graph),
+   then one batched product per layer: dW_b = sum_t g_bt x_bt^T. 0 ok, -1 error. */
+AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const *xs, ag_tensor *const *ys,
+                                       ag_tensor **dW, ag_tensor **db);
+
 #ifdef __cplusplus
 }
 #endif
@@ -4944,6 +5013,422 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     fclose(f);
     rc = ag__st_load(ctx, "load_safetensors", buf, (size_t)size, n, names, tensors);
     ag__heap_free(ctx, buf);
+    return rc;
+}
+
+
+typedef struct {
+    const char *name;
+    ag_ctx *ctx;
+    int n;
+    bool create_graph;
+    ag_tensor *x[AG_FUNCTIONAL_MAX_INPUTS];   /* what f sees, and what gradients are taken with respect to */
+    ag_tensor *fx[AG_FUNCTIONAL_MAX_INPUTS];  /* the array handed to f (f may overwrite its entries) */
+} ag__fn_call;
+
+/* checks the common arguments; 0 ok */
+static int ag__fn_begin(ag__fn_call *c, const char *name, ag_ctx *ctx, ag_fn f, int n, ag_tensor *const *inputs,
+                        bool create_graph) {
+    int i;
+    c->name = name; c->ctx = ctx; c->n = n; c->create_graph = create_graph;
+    if (!ctx) return -1;
+    if (!f) { ag__fail(ctx, "%s: the function is NULL", name); return -1; }
+    if (n < 1 || n > AG_FUNCTIONAL_MAX_INPUTS) {
+        ag__fail(ctx, "%s: need 1 to %d inputs, got %d", name, AG_FUNCTIONAL_MAX_INPUTS, n);
+        return -1;
+    }
+    if (!inputs) { ag__fail(ctx, "%s: inputs is NULL for n = %d", name, n); return -1; }
+    for (i = 0; i < n; i++) {
+        if (!inputs[i]) { ag__fail(ctx, "%s: input %d is NULL", name, i); return -1; }
+        if (inputs[i]->ctx != ctx) { ag__fail(ctx, "%s: input %d belongs to another context", name, i); return -1; }
+    }
+    return 0;
+}
+
+/* an identity view that is a graph node: gradients flow through it to t */
+static ag_tensor *ag__fn_identity(ag_tensor *t) {
+    if (t->ndim > 0) return ag_transpose(t, 0, 0);
+    return ag_squeeze(ag_unsqueeze(t, 0), 0);
+}
+
+/* makes the tensors f sees (grad must be enabled), calls f and checks its result */
+static ag_tensor *ag__fn_run(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs) {
+    ag_tensor *out;
+    int i;
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *t = inputs[i];
+        if (c->create_graph && (t->flags & AG__REQ_GRAD)) c->x[i] = ag__fn_identity(t);
+        else c->x[i] = ag_set_requires_grad(ag_detach(t), true);
+        if (!c->x[i]) return NULL;
+        c->fx[i] = c->x[i];
+    }
+    out = f(c->ctx, c->fx, user);
+    if (!out) { ag__fail(c->ctx, "%s: the function returned NULL", c->name); return NULL; }
+    if (out->ctx != c->ctx) { ag__fail(c->ctx, "%s: the function returned a tensor of another context", c->name); return NULL; }
+    return out;
+}
+
+/* a result as handed back: itself under create_graph, else a fresh copy in no graph */
+static ag_tensor *ag__fn_result(const ag__fn_call *c, ag_tensor *t) {
+    ag_tensor *y;
+    if (!t || c->create_graph) return t;
+    y = ag_new(c->ctx, (ag_dtype)t->dtype, t->ndim, t->shape);
+    if (y) ag__copy_into(y, t);
+    return y;
+}
+
+static ag_tensor *ag__fn_zeros_like(ag_ctx *ctx, const ag_tensor *t, ag_dtype dtype) {
+    return ag_zeros(ctx, dtype, t->ndim, t->shape);
+}
+
+/* gradients of y (seeded with seed, NULL: 1) w.r.t. x[0..n), zeros where y does not depend on them */
+static int ag__fn_grads(ag__fn_call *c, ag_tensor *y, ag_tensor *seed, bool create, int n, ag_tensor **x, ag_tensor **g) {
+    ag_backward_opts o;
+    int i;
+    if (!(y->flags & AG__REQ_GRAD)) {
+        for (i = 0; i < n; i++) if (!(g[i] = ag__fn_zeros_like(c->ctx, x[i], (ag_dtype)x[i]->dtype))) return -1;
+        return 0;
+    }
+    memset(&o, 0, sizeof o);
+    o.grad = seed; o.retain_graph = true; o.create_graph = create;
+    return ag_grad_of(y, &o, n, x, g);
+}
+
+/* res[j] = d y / d c->x[j], shape y.shape + x[j].shape, one vjp per element of y */
+static int ag__fn_jac_rows(ag__fn_call *c, ag_tensor *y, ag_tensor **res) {
+    ag_ctx *ctx = c->ctx;
+    ag_tensor *g[AG_FUNCTIONAL_MAX_INPUTS], **rows = NULL;
+    int64_t sh[AG_MAX_DIMS], k, m = y->numel;
+    int i, d;
+    char s1[200], s2[200];
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *x = c->x[i];
+        if (y->ndim + x->ndim > AG_MAX_DIMS) {
+            ag__fail(ctx, "%s: the result for input %d would have shape %s + %s, more than %d dims", c->name, i,
+                     AG__SHAPE(s1, y), AG__SHAPE(s2, x), AG_MAX_DIMS);
+            return -1;
+        }
+    }
+    if (!(y->flags & AG__REQ_GRAD) || m == 0) {   /* y does not depend on the inputs */
+        for (i = 0; i < c->n; i++) {
+            ag_tensor *x = c->x[i];
+            for (d = 0; d < y->ndim; d++) sh[d] = y->shape[d];
+            for (d = 0; d < x->ndim; d++) sh[y->ndim + d] = x->shape[d];
+            if (!(res[i] = ag_zeros(ctx, (ag_dtype)x->dtype, y->ndim + x->ndim, sh))) return -1;
+        }
+        return 0;
+    }
+    if (!c->create_graph) {
+        /* rows copied straight into the results; each row's backward is scratch */
+        for (i = 0; i < c->n; i++) {
+            ag_tensor *x = c->x[i];
+            for (d = 0; d < y->ndim; d++) sh[d] = y->shape[d];
+            for (d = 0; d < x->ndim; d++) sh[y->ndim + d] = x->shape[d];
+            if (!(res[i] = ag_new(ctx, (ag_dtype)x->dtype, y->ndim + x->ndim, sh))) return -1;
+        }
+        for (k = 0; k < m; k++) {
+            ag__mark mk = ag__arena_mark(ctx);
+            ag_tensor *e = ag_zeros(ctx, (ag_dtype)y->dtype, y->ndim, y->shape);
+            if (!e) return -1;
+            if (e->dtype == AG_F32) ((float *)e->data)[k] = 1.0f; else ((double *)e->data)[k] = 1.0;
+            if (ag__fn_grads(c, y, e, false, c->n, c->x, g) != 0) return -1;
+            for (i = 0; i < c->n; i++) {
+                size_t es = res[i]->dtype == AG_F32 ? sizeof(float) : sizeof(double);
+                if (ag_copy_out(g[i], (ag_dtype)res[i]->dtype, res[i]->data + (size_t)(k * c->x[i]->numel) * es) != 0) return -1;
+            }
+            ag__arena_release(ctx, mk);
+        }
+        return 0;
+    }
+    /* create_graph: each row is a recorded vjp (its own one-hot, which the graph keeps); stacked */
+    rows = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)m * (size_t)c->n, 16);
+    if (!rows) return -1;
+    for (k = 0; k < m; k++) {
+        ag_tensor *e = ag_zeros(ctx, (ag_dtype)y->dtype, y->ndim, y->shape);
+        if (!e) return -1;
+        if (e->dtype == AG_F32) ((float *)e->data)[k] = 1.0f; else ((double *)e->data)[k] = 1.0;
+        if (ag__fn_grads(c, y, e, true, c->n, c->x, g) != 0) return -1;
+        for (i = 0; i < c->n; i++) rows[(size_t)i * (size_t)m + (size_t)k] = g[i];
+    }
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *x = c->x[i];
+        for (d = 0; d < y->ndim; d++) sh[d] = y->shape[d];
+        for (d = 0; d < x->ndim; d++) sh[y->ndim + d] = x->shape[d];
+        res[i] = ag_reshape(ag_stack(rows + (size_t)i * (size_t)m, (int)m, 0), y->ndim + x->ndim, sh);
+        if (!res[i]) return -1;
+    }
+    return 0;
+}
+
+/* the shape of a tangent/cotangent against what it must be */
+static int ag__fn_check_shape(ag__fn_call *c, const char *what, int i, const ag_tensor *t, const ag_tensor *want) {
+    char s1[200], s2[200];
+    if (!t) {
+        if (i >= 0) ag__fail(c->ctx, "%s: %s[%d] is NULL", c->name, what, i);
+        else ag__fail(c->ctx, "%s: %s is NULL", c->name, what);
+        return -1;
+    }
+    if (t->ctx != c->ctx) { ag__fail(c->ctx, "%s: %s belongs to another context", c->name, what); return -1; }
+    if (!ag__same_shape(t, want)) {
+        if (i >= 0) ag__fail(c->ctx, "%s: %s[%d] has shape %s but input %d has shape %s", c->name, what, i,
+                             AG__SHAPE(s1, t), i, AG__SHAPE(s2, want));
+        else ag__fail(c->ctx, "%s: %s has shape %s but the function's output has shape %s", c->name, what,
+                      AG__SHAPE(s1, t), AG__SHAPE(s2, want));
+        return -1;
+    }
+    return 0;
+}
+
+/* <g, v> summed over the inputs whose gradient is recorded; NULL (no error) if none is */
+static ag_tensor *ag__fn_dot(ag__fn_call *c, ag_tensor **g, ag_tensor *const *v, bool *ok) {
+    ag_tensor *s = NULL;
+    int i;
+    *ok = true;
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *term;
+        if (!(g[i]->flags & AG__REQ_GRAD)) continue;   /* f is linear in x[i]: no contribution */
+        term = ag_sum(ag_mul(g[i], v[i]));
+        s = s ? ag_add(s, term) : term;
+        if (!s) { *ok = false; return NULL; }
+    }
+    return s;
+}
+
+static int ag__fn_check_scalar(ag__fn_call *c, const ag_tensor *out) {
+    char s1[200];
+    if (out->numel != 1) {
+        ag__fail(c->ctx, "%s: the function must return a single element (a scalar), got shape %s", c->name, AG__SHAPE(s1, out));
+        return -1;
+    }
+    return 0;
+}
+
+static int ag__vjp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor *v,
+                        ag_tensor **output, ag_tensor **vjps) {
+    ag_tensor *out = ag__fn_run(c, f, user, inputs);
+    char s1[200];
+    int i;
+    if (!out) return -1;
+    if (v) { if (ag__fn_check_shape(c, "v", -1, v, out) != 0) return -1; }
+    else if (out->numel != 1) {
+        ag__fail(c->ctx, "%s: the function's output has shape %s; v may be NULL only for a single-element output",
+                 c->name, AG__SHAPE(s1, out));
+        return -1;
+    }
+    if (ag__fn_grads(c, out, v, c->create_graph, c->n, c->x, vjps) != 0) return -1;
+    for (i = 0; i < c->n; i++) if (!(vjps[i] = ag__fn_result(c, vjps[i]))) return -1;
+    if (output && !(*output = ag__fn_result(c, out))) return -1;
+    return 0;
+}
+
+static int ag__jvp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor *const *u,
+                        ag_tensor **output, ag_tensor **jvp) {
+    ag_tensor *out, *w, *g[AG_FUNCTIONAL_MAX_INPUTS], *ones[1], *s;
+    ag_tensor *const *uu = u;
+    char s1[200];
+    bool ok;
+    int i;
+    if (!u) {   /* u = 1 for one single-element input */
+        if (c->n != 1 || inputs[0]->numel != 1) {
+            ag__fail(c->ctx, "%s: u may be NULL only for one single-element input (got %d inputs, the first of shape %s)",
+                     c->name, c->n, AG__SHAPE(s1, inputs[0]));
+            return -1;
+        }
+        if (!(ones[0] = ag_ones(c->ctx, (ag_dtype)inputs[0]->dtype, inputs[0]->ndim, inputs[0]->shape))) return -1;
+        uu = ones;
+    }
+    for (i = 0; i < c->n; i++) if (ag__fn_check_shape(c, "u", i, uu[i], inputs[i]) != 0) return -1;
+    if (!(out = ag__fn_run(c, f, user, inputs))) return -1;
+    if (!(out->flags & AG__REQ_GRAD)) *jvp = ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape);
+    else {
+        /* g(w) = w^T J (recorded, linear in w); J u = d <g(w), u> / d w, at any w (0 here) */
+        w = ag_set_requires_grad(ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape), true);
+        if (!w || ag__fn_grads(c, out, w, true, c->n, c->x, g) != 0) return -1;
+        s = ag__fn_dot(c, g, uu, &ok);
+        if (!ok) return -1;
+        if (!s) *jvp = ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape);
+        else if (ag__fn_grads(c, s, NULL, c->create_graph, 1, &w, jvp) != 0) return -1;
+    }
+    if (!(*jvp = ag__fn_result(c, *jvp))) return -1;
+    if (output && !(*output = ag__fn_result(c, out))) return -1;
+    return 0;
+}
+
+static int ag__jacobian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **jac) {
+    ag_tensor *out = ag__fn_run(c, f, user, inputs);
+    if (!out) return -1;
+    return ag__fn_jac_rows(c, out, jac);
+}
+
+static int ag__hessian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **hess) {
+    ag_tensor *out = ag__fn_run(c, f, user, inputs), *g[AG_FUNCTIONAL_MAX_INPUTS];
+    int i;
+    if (!out || ag__fn_check_scalar(c, out) != 0) return -1;
+    if (ag__fn_grads(c, out, NULL, true, c->n, c->x, g) != 0) return -1;   /* the gradient, recorded */
+    for (i = 0; i < c->n; i++)   /* row block i: the Jacobian of g[i] */
+        if (ag__fn_jac_rows(c, g[i], hess + (size_t)i * (size_t)c->n) != 0) return -1;
+    return 0;
+}
+
+static int ag__hvp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor *const *v,
+                        ag_tensor **output, ag_tensor **hvps) {
+    ag_tensor *out, *g[AG_FUNCTIONAL_MAX_INPUTS], *s, *const *vv = v, *ones[1];
+    char s1[200];
+    bool ok;
+    int i;
+    if (!v) {
+        if (c->n != 1 || inputs[0]->numel != 1) {
+            ag__fail(c->ctx, "%s: v may be NULL only for one single-element input (got %d inputs, the first of shape %s)",
+                     c->name, c->n, AG__SHAPE(s1, inputs[0]));
+            return -1;
+        }
+        if (!(ones[0] = ag_ones(c->ctx, (ag_dtype)inputs[0]->dtype, inputs[0]->ndim, inputs[0]->shape))) return -1;
+        vv = ones;
+    }
+    for (i = 0; i < c->n; i++) if (ag__fn_check_shape(c, "v", i, vv[i], inputs[i]) != 0) return -1;
+    if (!(out = ag__fn_run(c, f, user, inputs)) || ag__fn_check_scalar(c, out) != 0) return -1;
+    if (ag__fn_grads(c, out, NULL, true, c->n, c->x, g) != 0) return -1;
+    s = ag__fn_dot(c, g, vv, &ok);   /* H v = d <grad f, v> / d x */
+    if (!ok) return -1;
+    if (!s) { for (i = 0; i < c->n; i++) if (!(hvps[i] = ag__fn_zeros_like(c->ctx, c->x[i], (ag_dtype)c->x[i]->dtype))) return -1; }
+    else if (ag__fn_grads(c, s, NULL, c->create_graph, c->n, c->x, hvps) != 0) return -1;
+    for (i = 0; i < c->n; i++) if (!(hvps[i] = ag__fn_result(c, hvps[i]))) return -1;
+    if (output && !(*output = ag__fn_result(c, out))) return -1;
+    return 0;
+}
+
+static void ag__fn_clear(ag_tensor **r, size_t n) { size_t i; if (r) for (i = 0; i < n; i++) r[i] = NULL; }
+
+/* restores the caller's grad mode; on error every result is NULL */
+static int ag__fn_finish(ag_ctx *ctx, bool prev, int rc, ag_tensor **res, size_t nres, ag_tensor **output) {
+    ag_set_grad_enabled(ctx, prev);
+    if (rc == 0) return 0;
+    ag__fn_clear(res, nres);
+    ag__fn_clear(output, 1);
+    return -1;
+}
+
+AG_API int ag_vjp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *v,
+                  ag_tensor **output, ag_tensor **vjps, bool create_graph) {
+    ag__fn_call c;
+    bool prev;
+    if (output) *output = NULL;
+    if (ag__fn_begin(&c, "vjp", ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!vjps) { ag__fail(ctx, "vjp: vjps is NULL"); return -1; }
+    ag__fn_clear(vjps, (size_t)n);
+    prev = ag_set_grad_enabled(ctx, true);
+    return ag__fn_finish(ctx, prev, ag__vjp_impl(&c, f, user, inputs, v, output, vjps), vjps, (size_t)n, output);
+}
+
+AG_API int ag_jvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *const *u,
+                  ag_tensor **output, ag_tensor **jvp, bool create_graph) {
+    ag__fn_call c;
+    bool prev;
+    if (output) *output = NULL;
+    if (jvp) *jvp = NULL;
+    if (ag__fn_begin(&c, "jvp", ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!jvp) { ag__fail(ctx, "jvp: jvp is NULL"); return -1; }
+    prev = ag_set_grad_enabled(ctx, true);
+    return ag__fn_finish(ctx, prev, ag__jvp_impl(&c, f, user, inputs, u, output, jvp), jvp, 1, output);
+}
+
+AG_API int ag_jacobian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                       ag_tensor **jac, bool create_graph) {
+    ag__fn_call c;
+    bool prev;
+    if (ag__fn_begin(&c, "jacobian", ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!jac) { ag__fail(ctx, "jacobian: jac is NULL"); return -1; }
+    ag__fn_clear(jac, (size_t)n);
+    prev = ag_set_grad_enabled(ctx, true);
+    return ag__fn_finish(ctx, prev, ag__jacobian_impl(&c, f, user, inputs, jac), jac, (size_t)n, NULL);
+}
+
+AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                      ag_tensor **hess, bool create_graph) {
+    ag__fn_call c;
+    bool prev;
+    if (ag__fn_begin(&c, "hessian", ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!hess) { ag__fail(ctx, "hessian: hess is NULL"); return -1; }
+    ag__fn_clear(hess, (size_t)n * (size_t)n);
+    prev = ag_set_grad_enabled(ctx, true);
+    return ag__fn_finish(ctx, prev, ag__hessian_impl(&c, f, user, inputs, hess), hess, (size_t)n * (size_t)n, NULL);
+}
+
+AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *const *v,
+                  ag_tensor **output, ag_tensor **hvps, bool create_graph) {
+    ag__fn_call c;
+    bool prev;
+    if (output) *output = NULL;
+    if (ag__fn_begin(&c, "hvp", ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!hvps) { ag__fail(ctx, "hvp: hvps is NULL"); return -1; }
+    ag__fn_clear(hvps, (size_t)n);
+    prev = ag_set_grad_enabled(ctx, true);
+    return ag__fn_finish(ctx, prev, ag__hvp_impl(&c, f, user, inputs, v, output, hvps), hvps, (size_t)n, output);
+}
+
+/* ---- per-example gradients of linear layers ---- */
+AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const *xs, ag_tensor *const *ys,
+                                       ag_tensor **dW, ag_tensor **db) {
+    ag_ctx *ctx;
+    ag_tensor *g[AG_FUNCTIONAL_MAX_INPUTS], *yy[AG_FUNCTIONAL_MAX_INPUTS], *seed = NULL;
+    ag_backward_opts o;
+    char s1[200], s2[200];
+    bool prev;
+    int i, rc = 0;
+    if (!loss) return -1;
+    ctx = loss->ctx;
+    if (n < 1 || n > AG_FUNCTIONAL_MAX_INPUTS) {
+        ag__fail(ctx, "per_example_linear_grads: need 1 to %d layers, got %d", AG_FUNCTIONAL_MAX_INPUTS, n);
+        return -1;
+    }
+    if (!xs || !ys || !dW) { ag__fail(ctx, "per_example_linear_grads: %s is NULL", !xs ? "xs" : !ys ? "ys" : "dW"); return -1; }
+    ag__fn_clear(dW, (size_t)n);
+    ag__fn_clear(db, (size_t)n);
+    for (i = 0; i < n; i++) {
+        ag_tensor *x = xs[i], *y = ys[i];
+        if (!x || !y) { ag__fail(ctx, "per_example_linear_grads: %s[%d] is NULL", !x ? "xs" : "ys", i); return -1; }
+        if (x->ctx != ctx || y->ctx != ctx) { ag__fail(ctx, "per_example_linear_grads: layer %d belongs to another context", i); return -1; }
+        if (x->ndim < 2 || y->ndim != x->ndim || y->shape[0] != x->shape[0] || y->numel == 0) {
+            ag__fail(ctx, "per_example_linear_grads: layer %d: x %s and y %s must be [B, ..., in] and [B, ..., out]", i,
+                     AG__SHAPE(s1, x), AG__SHAPE(s2, y));
+            return -1;
+        }
+        {
+            int d;
+            for (d = 1; d < x->ndim - 1; d++) if (x->shape[d] != y->shape[d]) break;
+            if (d < x->ndim - 1 || (i > 0 && x->shape[0] != xs[0]->shape[0])) {
+                ag__fail(ctx, "per_example_linear_grads: layer %d: x %s and y %s do not share the batch dims of layer 0", i,
+                         AG__SHAPE(s1, x), AG__SHAPE(s2, y));
+                return -1;
+            }
+        }
+        if (!(y->flags & AG__REQ_GRAD)) {
+            ag__fail(ctx, "per_example_linear_grads: ys[%d] does not require grad (its weight must require grad)", i);
+            return -1;
+        }
+        yy[i] = y;
+    }
+    prev = ag_set_grad_enabled(ctx, false);
+    if (loss->numel != 1) seed = ag_ones(ctx, (ag_dtype)loss->dtype, loss->ndim, loss->shape);   /* the sum of the losses */
+    memset(&o, 0, sizeof o);
+    o.grad = seed; o.retain_graph = true;
+    if ((loss->numel != 1 && !seed) || ag_grad_of(loss, &o, n, yy, g) != 0) rc = -1;
+    for (i = 0; i < n && rc == 0; i++) {
+        /* g [B, T, out], x [B, T, in]: dW_b = g_b^T x_b, db_b = sum_t g_bt */
+        ag_tensor *x = xs[i];
+        int64_t B = x->shape[0], xin = x->shape[x->ndim - 1], out = ys[i]->shape[ys[i]->ndim - 1];
+        int64_t s3x[3], s3g[3];
+        ag_tensor *g3, *x3;
+        s3x[0] = B; s3x[1] = -1; s3x[2] = xin;
+        s3g[0] = B; s3g[1] = -1; s3g[2] = out;
+        g3 = ag_reshape(g[i], 3, s3g);
+        x3 = ag_reshape(ag_detach(x), 3, s3x);
+        dW[i] = ag_matmul(ag_transpose(g3, 1, 2), ag_to(x3, g3 ? (ag_dtype)g3->dtype : AG_F64));
+        if (!dW[i]) rc = -1;
+        if (db && rc == 0 && !(db[i] = ag_sum_dim(g3, 1, false))) rc = -1;
+    }
+    ag_set_grad_enabled(ctx, prev);
+    if (rc != 0) { ag__fn_clear(dW, (size_t)n); ag__fn_clear(db, (size_t)n); }
     return rc;
 }
 
