@@ -246,6 +246,26 @@ AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts);   /* 0 ok
    (a zero tensor where root does not depend on inputs[i]); leaves' .grad untouched */
 AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads);
 
+/* ==== in-place ops ====
+   t op= x through t's storage (and every view of it); returns t, or NULL with an error. Each
+   bumps the storage's version (ag_version); a backward that would read a value overwritten
+   since it was saved fails with a message naming the op and the tensor, as in PyTorch. Under
+   autograd t becomes the node of the op; a leaf that requires grad cannot be modified in place
+   while recording (update parameters under ag_set_grad_enabled(ctx, false)). clamp_, fill_,
+   zero_ and copy_ are not differentiable in place. */
+AG_API ag_tensor *ag_add_(ag_tensor *t, ag_tensor *x);
+AG_API ag_tensor *ag_sub_(ag_tensor *t, ag_tensor *x);
+AG_API ag_tensor *ag_mul_(ag_tensor *t, ag_tensor *x);
+AG_API ag_tensor *ag_div_(ag_tensor *t, ag_tensor *x);
+AG_API ag_tensor *ag_add_scalar_(ag_tensor *t, double s);
+AG_API ag_tensor *ag_mul_scalar_(ag_tensor *t, double s);
+AG_API ag_tensor *ag_relu_(ag_tensor *t);
+AG_API ag_tensor *ag_clamp_(ag_tensor *t, double lo, double hi);
+AG_API ag_tensor *ag_fill_(ag_tensor *t, double v);
+AG_API ag_tensor *ag_zero_(ag_tensor *t);
+AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src);   /* src broadcast to dst's shape */
+AG_API uint32_t   ag_version(const ag_tensor *t);
+
 /* a function of tensors, for ag_checkpoint, ag_gradcheck and the functional API */
 typedef ag_tensor *(*ag_fn)(ag_ctx *ctx, ag_tensor **inputs, void *user);
 
@@ -458,6 +478,48 @@ AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
 AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const *xs, ag_tensor *const *ys,
                                        ag_tensor **dW, ag_tensor **db);
 
+
+/* Layers are compositions of the library's ops (slice, cat, reshape, matmul,
+   max_dim, mean_dim, softmax, gather_rows, ...), so each has the same backward
+   and double backward (create_graph) as the ops it is made of.
+   Images are NCHW, as in PyTorch. */
+
+/* conv2d options. Zero fields mean PyTorch's defaults: stride 1, no padding,
+   dilation 1, one group. Fill with memset(&o, 0, sizeof o), then set fields. */
+typedef struct {
+    int stride_h, stride_w;   /* 0: 1 */
+    int pad_h, pad_w;         /* zeros added on each side */
+    int dil_h, dil_w;         /* 0: 1 */
+    int groups;               /* 0: 1; must divide the input and output channel counts */
+} ag_conv2d_opts;
+
+/* x [N, C, H, W], W [O, C/groups, kh, kw], b [O] or NULL -> [N, O, OH, OW],
+   OH = (H + 2 pad_h - dil_h (kh - 1) - 1) / stride_h + 1 (likewise OW). NULL opts: defaults.
+   The result is a view (of an [O, N, OH, OW] buffer): walk it with ag_strides, or ag_contiguous. */
+AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv2d_opts *opts);
+/* x [N, C, H, W] -> [N, C, OH, OW]; stride 0 means the kernel size (PyTorch's default);
+   padding at most half the kernel. max pads with -inf; ties in a window share the
+   gradient evenly (PyTorch gives it all to one of them). avg counts the padding
+   zeros (count_include_pad=True). */
+AG_API ag_tensor *ag_max_pool2d(ag_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h, int pad_w);
+AG_API ag_tensor *ag_avg_pool2d(ag_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h, int pad_w);
+/* Batch norm over dim 1 of x [N, C], [N, C, L] or [N, C, H, W]; weight, bias [C] or NULL.
+   training: normalise with the batch statistics (biased variance) and, when running_mean
+   and running_var ([C], not requiring grad, e.g. from ag_persistent) are given, update
+   them in place: r = (1 - momentum) r + momentum s, with the unbiased variance (PyTorch:
+   momentum 0.1, eps 1e-5). Not training: normalise with the running statistics. */
+AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, ag_tensor *running_mean,
+                                ag_tensor *running_var, bool training, double momentum, double eps);
+/* weight [V, D]; index has the given shape (ndim entries, ndim may be 0) -> [shape..., D] */
+AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape, const int32_t *index);
+/* Multi-head causal self-attention, as a GPT block's: x [B, T, C] -> [B, T, C].
+   Wqkv [3C, C] (the q, k, v projections stacked, like nn.Linear(C, 3C)), bqkv [3C] or NULL,
+   Wo [C, C], bo [C] or NULL; n_head must divide C. Per head: softmax(q k^T / sqrt(C / n_head)
+   + mask) v with mask -inf above the diagonal; heads concatenated, then @ Wo^T + bo. The same
+   as torch.nn.MultiheadAttention (in_proj_weight = Wqkv, out_proj.weight = Wo) with a causal mask. */
+AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo,
+                                           int n_head);
+
 #ifdef __cplusplus
 }
 #endif
@@ -561,7 +623,9 @@ enum {
     AG__RELEASED = 8,     /* graph node consumed by a backward without retain_graph */
     AG__GRAD_OWNED = 16,  /* t->grad is a buffer we may accumulate into in place */
     AG__GRAD_ARENA = 32,  /* t->grad lives in the arena: valid while grad_gen == ctx->gen */
-    AG__CAPTURE = 64      /* ag_grad_of: gradient goes to the caller, not to .grad */
+    AG__CAPTURE = 64,     /* ag_grad_of: gradient goes to the caller, not to .grad */
+    AG__VIEW = 128,       /* shares another tensor's storage */
+    AG__REBASED = 256     /* became the node of an in-place op; in[0] is its former self */
 };
 
 typedef struct ag__opdef ag__opdef;
@@ -578,6 +642,11 @@ struct ag_tensor {
     int64_t ip[3];
     void *extra;              /* op data (index arrays, permutations); persistent leaf: its grad buffer */
     struct ag__hook *hooks;   /* gradient hooks (ag_register_hook) */
+    uint32_t *version;        /* the storage's version counter, shared with every view of it; in-place ops bump it */
+    uint32_t own_version;     /* the counter itself, for a tensor that owns its storage */
+    uint32_t saved_version;   /* node: the versions of the inputs its backward reads, summed when it was recorded */
+    uint32_t out_version;     /* node: its own version when recorded (for rules that read the output) */
+    uint32_t seq;             /* creation order; an in-place op gives the tensor a new one */
     uint32_t grad_gen, mark;
     int32_t pending;          /* backward: consumers not yet done; graph_dot: node id */
     uint16_t flags;
@@ -611,7 +680,7 @@ struct ag_ctx {
     size_t used_before_cur;   /* arena bytes used in the blocks before cur */
     size_t capacity, peak, step_peak, persistent_bytes;
     uint64_t heap_allocs, heap_frees, nodes;
-    uint32_t gen, visit;
+    uint32_t gen, visit, seq;
     uint64_t rng[4];
     ag__plink *persist;
     ag_tensor **stack;        /* graph traversal scratch, heap, reused */
@@ -919,6 +988,8 @@ static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int
     t->stride = t->shape + ndim;
     t->in = (ag_tensor **)(t->stride + ndim);
     t->nin = nin;   /* room for inputs; ag__finish sets the real count */
+    t->version = &t->own_version;
+    t->seq = ++ctx->seq;
     for (i = 0; i < ndim; i++) t->shape[i] = shape[i];
     ag__contig_strides(ndim, shape, t->stride);
     if (with_data) {
@@ -948,6 +1019,8 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     if (!v) return NULL;
     for (i = 0; i < ndim; i++) v->stride[i] = stride[i];
     v->data = t->data + offset * (int64_t)ag__esize(t->dtype);
+    v->version = t->version;   /* in-place writes through either are seen by both */
+    v->flags |= AG__VIEW;
     return v;
 }
 
@@ -965,7 +1038,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(relu) X(leaky_relu) X(gelu) X(gelu_tanh) X(silu) X(erf) X(clamp) \
     X(sign) X(relu_mask) X(leaky_mask) X(clamp_mask) X(tanh_grad) X(sigmoid_grad) X(relu_grad) \
     X(sum) X(mean) X(max) X(min) X(matmul) X(softmax) X(log_softmax) X(bce_with_logits) \
-    X(custom) X(checkpoint)
+    X(custom) X(checkpoint) X(relu_)
 
 #define AG__OP_ENUM(name) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
@@ -978,6 +1051,35 @@ static bool ag__differentiable(int op) {
     return !(op == AG__OP_gt || op == AG__OP_eq || op == AG__OP_sign || op == AG__OP_relu_mask ||
              op == AG__OP_leaky_mask || op == AG__OP_clamp_mask || op == AG__OP_tanh_grad ||
              op == AG__OP_sigmoid_grad || op == AG__OP_relu_grad);
+}
+
+/* ---- version counters: what a backward rule reads must not have changed since ---- */
+#define AG__SAVES_OUT 0x80000000u
+/* which values node y's backward reads: bit i for input i, AG__SAVES_OUT for y itself */
+static uint32_t ag__saves(const ag_tensor *y) {
+    bool r0 = y->nin > 0 && (y->in[0]->flags & AG__REQ_GRAD), r1 = y->nin > 1 && (y->in[1]->flags & AG__REQ_GRAD);
+    switch ((int)(y->op - ag__ops)) {
+    case AG__OP_mul: case AG__OP_matmul: return (r1 ? 1u : 0u) | (r0 ? 2u : 0u);   /* d a uses b, d b uses a */
+    case AG__OP_div: return (r1 ? 1u : 0u) | 2u;
+    case AG__OP_maximum: case AG__OP_minimum: case AG__OP_bce_with_logits: return 3u;
+    case AG__OP_pow: case AG__OP_log: case AG__OP_abs: case AG__OP_relu: case AG__OP_leaky_relu: case AG__OP_gelu:
+    case AG__OP_gelu_tanh: case AG__OP_silu: case AG__OP_erf: case AG__OP_clamp: return 1u;
+    case AG__OP_exp: case AG__OP_sqrt: case AG__OP_tanh: case AG__OP_sigmoid: case AG__OP_softmax:
+    case AG__OP_log_softmax: case AG__OP_relu_: return AG__SAVES_OUT;
+    case AG__OP_max: case AG__OP_min: return 1u | AG__SAVES_OUT;
+    case AG__OP_custom: case AG__OP_checkpoint: return 0x7fffffffu | AG__SAVES_OUT;
+    default: return 0;
+    }
+}
+static uint32_t ag__saved_sum(const ag_tensor *y, uint32_t mask) {
+    uint32_t sum = 0;
+    int i;
+    for (i = 0; i < y->nin && i < 31; i++) if (mask & (1u << i)) sum += *y->in[i]->version;
+    return sum;
+}
+static void ag__save_versions(ag_tensor *y) {
+    y->saved_version = ag__saved_sum(y, ag__saves(y));
+    y->out_version = *y->version;
 }
 
 /* Links y into the graph when grad mode is on and an input requires grad. */
@@ -994,6 +1096,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
     for (i = 0; i < nin; i++) y->in[i] = in[i];
     y->flags |= AG__REQ_GRAD;
     y->ctx->nodes++;
+    ag__save_versions(y);
     return y;
 }
 static ag_tensor *ag__finish1(ag_tensor *y, int op, ag_tensor *a) { return ag__finish(y, op, 1, &a); }
@@ -3399,10 +3502,18 @@ static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__captu
     return true;   /* ag_grad_of leaves other leaves alone */
 }
 
+/* input i of node c as c saw it: a tensor rebased by an in-place op after c used it stands
+   for its former self, which the in-place node keeps as input 0 */
+static ag_tensor *ag__edge(const ag_tensor *c, int i) {
+    ag_tensor *u = c->in[i];
+    while ((u->flags & AG__REBASED) && u->seq > c->seq) u = u->in[0];
+    return u;
+}
 /* the name an op shows (a custom op's own name) */
 static const char *ag__op_name(const ag_tensor *t);
 static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
 static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *name);
+static bool ag__versions_ok(const ag_tensor *t, const char *name);
 
 static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__capture *cap) {
     ag_ctx *ctx = root->ctx;
@@ -3443,7 +3554,7 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
             return -1;
         }
         for (i = 0; i < t->nin; i++) {
-            ag_tensor *u = t->in[i];
+            ag_tensor *u = ag__edge(t, i);
             if (!(u->flags & AG__REQ_GRAD) || (!u->op && !u->hooks)) continue;
             if (u->mark == stamp) { u->pending++; continue; }
             u->mark = stamp; u->pending = 1;
@@ -3471,9 +3582,10 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
         if (t->nin > 4) gin = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)t->nin, 16);
         if (!gin) { rc = -1; break; }
         for (i = 0; i < t->nin; i++) gin[i] = NULL;
+        if (g && !ag__versions_ok(t, name)) { rc = -1; break; }
         if (g && t->op->backward(t, g, gin) != 0) rc = -1;
         for (i = 0; i < t->nin && rc == 0; i++) {
-            ag_tensor *u = t->in[i];
+            ag_tensor *u = ag__edge(t, i);
             if (!(u->flags & AG__REQ_GRAD)) continue;
             if (g && !gin[i]) { ag__fail(ctx, "%s: the backward of '%s' failed", name, ag__op_name(t)); rc = -1; break; }
             if (g && ctx->anomaly && !ag__anomaly_check(t, i, gin[i], name)) { rc = -1; break; }
@@ -3512,6 +3624,150 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
     for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
         if (!grads[i] && !(grads[i] = ag_zeros(root->ctx, (ag_dtype)inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape))) rc = -1;
     return rc;
+}
+
+/* ==== in-place ops ====
+   t op= x writes through t's storage (and so through every view of it) and bumps the
+   storage's version. Under autograd t becomes the node of the in-place op, fed by an alias
+   of its old self (as PyTorch rebases a tensor's grad_fn); a backward that would read a
+   value overwritten since it was saved stops with an error naming the op and the tensor. */
+static bool ag__inplace_ok(const char *name, ag_tensor *t, ag_tensor *x, bool differentiable, bool *rec) {
+    ag_ctx *ctx = t->ctx;
+    char s1[200];
+    if (x && x->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", name); return false; }
+    *rec = ctx->grad_enabled && ((t->flags & AG__REQ_GRAD) || (x && (x->flags & AG__REQ_GRAD)));
+    if (!*rec) return true;
+    if (!t->op && (t->flags & AG__REQ_GRAD)) {
+        ag__fail(ctx, "%s: a leaf %s tensor that requires grad cannot be modified in place while gradients are recorded "
+                 "(update parameters inside ag_set_grad_enabled(ctx, false))", name, AG__SHAPE(s1, t));
+        return false;
+    }
+    if (t->flags & AG__VIEW) { ag__fail(ctx, "%s: in place on a view that takes part in autograd is not supported; use the out-of-place op", name); return false; }
+    if (!differentiable) { ag__fail(ctx, "%s: not differentiable in place; use it under no-grad or on a tensor that does not require grad", name); return false; }
+    return true;
+}
+/* t's graph identity before the in-place op, as a header of its own over the same storage */
+static ag_tensor *ag__alias(ag_tensor *t) {
+    ag_tensor *a = (ag_tensor *)ag__arena_alloc(t->ctx, sizeof(ag_tensor), 16);
+    if (!a) return NULL;
+    *a = *t;
+    a->hooks = NULL;
+    return a;
+}
+/* writes r into t, bumps the version; under autograd t takes over r's node */
+static ag_tensor *ag__inplace_done(ag_tensor *t, ag_tensor *r, bool rec) {
+    char s1[200], s2[200];
+    if (!r) return NULL;
+    if (!ag__same_shape(r, t)) {
+        ag__fail(t->ctx, "in-place: the result %s does not fit the tensor %s (the other operand may not grow it)", AG__SHAPE(s1, r), AG__SHAPE(s2, t));
+        return NULL;
+    }
+    ag__copy_into(t, r);
+    (*t->version)++;
+    if (rec && r->op) {
+        t->op = r->op; t->in = r->in; t->nin = r->nin;
+        t->fp[0] = r->fp[0]; t->fp[1] = r->fp[1];
+        t->ip[0] = r->ip[0]; t->ip[1] = r->ip[1]; t->ip[2] = r->ip[2];
+        t->extra = r->extra;
+        t->flags = (uint16_t)((t->flags | AG__REQ_GRAD | AG__REBASED) & ~AG__RELEASED);
+        t->saved_version = r->saved_version;   /* the inputs as they were before this write */
+        t->out_version = *t->version;
+        t->seq = ++t->ctx->seq;   /* newer than every node that used its former self */
+    }
+    return t;
+}
+static ag_tensor *ag__inplace_binary(const char *name, int op, ag_tensor *t, ag_tensor *x) {
+    bool rec;
+    ag_tensor *src;
+    if (!t || !x) { if (t || x) ag__fail((t ? t : x)->ctx, "%s: argument %d is NULL", name, t ? 2 : 1); return NULL; }
+    if (!ag__inplace_ok(name, t, x, true, &rec)) return NULL;
+    src = rec ? ag__alias(t) : t;
+    return ag__inplace_done(t, ag__binary(op, src, ag_to(x, (ag_dtype)t->dtype)), rec);
+}
+AG_API ag_tensor *ag_add_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("add_", AG__OP_add, t, x); }
+AG_API ag_tensor *ag_sub_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("sub_", AG__OP_sub, t, x); }
+AG_API ag_tensor *ag_mul_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("mul_", AG__OP_mul, t, x); }
+AG_API ag_tensor *ag_div_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("div_", AG__OP_div, t, x); }
+static ag_tensor *ag__inplace_unary(const char *name, int op, ag_tensor *t, double a, double b, bool differentiable) {
+    bool rec;
+    ag_tensor *src;
+    if (!t) return NULL;
+    if (!ag__inplace_ok(name, t, NULL, differentiable, &rec)) return NULL;
+    src = rec ? ag__alias(t) : t;
+    return ag__inplace_done(t, ag__unary(op, src, a, b), rec);
+}
+AG_API ag_tensor *ag_add_scalar_(ag_tensor *t, double s) { return ag__inplace_unary("add_scalar_", AG__OP_add_scalar, t, s, 0, true); }
+AG_API ag_tensor *ag_mul_scalar_(ag_tensor *t, double s) { return ag__inplace_unary("mul_scalar_", AG__OP_mul_scalar, t, s, 0, true); }
+AG_API ag_tensor *ag_clamp_(ag_tensor *t, double lo, double hi) {
+    if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp_: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
+    return ag__inplace_unary("clamp_", AG__OP_clamp, t, lo, hi, false);
+}
+static ag_tensor *ag__fill_(const char *name, ag_tensor *t, double v) {
+    bool rec;
+    ag_tensor *s;
+    if (!t || !ag__inplace_ok(name, t, NULL, false, &rec)) return NULL;
+    if (!(s = ag_full(t->ctx, (ag_dtype)t->dtype, 0, NULL, v))) return NULL;
+    ag__copy_into(t, s);   /* a 0-d source broadcasts over t */
+    (*t->version)++;
+    return t;
+}
+AG_API ag_tensor *ag_fill_(ag_tensor *t, double v) { return ag__fill_("fill_", t, v); }
+AG_API ag_tensor *ag_zero_(ag_tensor *t) { return ag__fill_("zero_", t, 0.0); }
+AG_API ag_tensor *ag_relu_(ag_tensor *t) {   /* its node reads the output: y = relu(x) keeps the sign of x where it matters */
+    bool rec, prev;
+    ag_tensor *a, *r;
+    if (!t) return NULL;
+    if (!ag__inplace_ok("relu_", t, NULL, true, &rec)) return NULL;
+    a = rec ? ag__alias(t) : t;
+    prev = ag_set_grad_enabled(t->ctx, false);
+    r = ag__unary(AG__OP_relu, a, 0, 0);
+    ag_set_grad_enabled(t->ctx, prev);
+    if (rec && r) r = ag__finish1(r, AG__OP_relu_, a);
+    return ag__inplace_done(t, r, rec);
+}
+static int ag__bw_relu_(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [y > 0] */
+    gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, y, 0, 0)) : ag__binary(AG__OP_relu_grad, g, y);
+    return 0;
+}
+AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src) {
+    bool rec;
+    char s1[200], s2[200];
+    int64_t shape[AG_MAX_DIMS] = {0};
+    int nd;
+    if (!dst || !src) { if (dst || src) ag__fail((dst ? dst : src)->ctx, "copy_: argument %d is NULL", dst ? 2 : 1); return NULL; }
+    if (!ag__inplace_ok("copy_", dst, src, false, &rec)) return NULL;
+    if (!ag__broadcast_shape("copy_", dst, src, &nd, shape) || nd != dst->ndim || memcmp(shape, dst->shape, sizeof(int64_t) * (size_t)nd)) {
+        ag__fail(dst->ctx, "copy_: %s cannot be copied into %s", AG__SHAPE(s1, src), AG__SHAPE(s2, dst));
+        return NULL;
+    }
+    ag__copy_into(dst, src);
+    (*dst->version)++;
+    return dst;
+}
+AG_API uint32_t ag_version(const ag_tensor *t) { return t ? *t->version : 0; }
+
+/* the engine's check before a rule runs */
+static bool ag__versions_ok(const ag_tensor *t, const char *name) {
+    uint32_t mask = ag__saves(t);
+    char s1[200];
+    int i;
+    if (ag__saved_sum(t, mask) == t->saved_version && (!(mask & AG__SAVES_OUT) || *t->version == t->out_version)) return true;
+    if ((mask & AG__SAVES_OUT) && *t->version != t->out_version) {
+        ag__fail(t->ctx, "%s: the output of '%s' (%s), which its backward reads, was modified by an in-place op (now at version %u, "
+                 "saved at %u); modify a copy (ag_contiguous of a clone) instead", name, ag__op_name(t), AG__SHAPE(s1, t),
+                 (unsigned)*t->version, (unsigned)t->out_version);
+        return false;
+    }
+    for (i = 0; i < t->nin && i < 31; i++)
+        if ((mask & (1u << i)) && *t->in[i]->version != 0) break;
+    if (i == t->nin) i = 0;
+    {
+        ag_tensor *u = ag__edge(t, i);
+        ag__fail(t->ctx, "%s: input %d of '%s' (%s, made by %s), which its backward reads, was modified by an in-place op since it "
+                 "was saved (now at version %u)", name, i, ag__op_name(t), AG__SHAPE(s1, u), u->op ? ag__op_name(u) : "a leaf",
+                 (unsigned)*u->version);
+    }
+    return false;
 }
 
 /* ==== hooks, anomaly mode, custom functions, checkpointing ==== */
@@ -3570,7 +3826,7 @@ static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *nam
     for (k = 0; k < d->numel; k++) {
         double v = ag__load(d, k);
         if (v - v != 0) {   /* NaN or Inf */
-            ag_tensor *u = t->in[i];
+            ag_tensor *u = ag__edge(t, i);
             ag__fail(t->ctx, "%s: anomaly: the gradient that '%s' computed for its input %d (%s, made by %s%s%s) has %s at element %lld",
                      name, ag__op_name(t), i, AG__SHAPE(s1, u), u->op ? "'" : "", u->op ? ag__op_name(u) : "a leaf", u->op ? "'" : "",
                      v != v ? "NaN" : "Inf", (long long)k);
@@ -3694,6 +3950,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     for (i = 0; i < n; i++) y->in[i] = inputs[i];
     y->flags |= AG__REQ_GRAD;
     ctx->nodes++;
+    ag__save_versions(y);
     return y;
 }
 /* runs f again with recording on and backpropagates d y through that: the inputs' gradients
@@ -3743,10 +4000,10 @@ AG_API int ag_num_inputs(const ag_tensor *t) { return t && t->op ? t->nin : 0; }
 AG_API ag_tensor *ag_input(const ag_tensor *t, int i) {
     if (!t) return NULL;
     if (!t->op || i < 0 || i >= t->nin) {
-        ag__fail(t->ctx, "input: index %d is out of range for %s with %d inputs", i, t->op ? t->op->name : "a leaf", t->op ? t->nin : 0);
+        ag__fail(t->ctx, "input: index %d is out of range for %s with %d inputs", i, t->op ? ag__op_name(t) : "a leaf", t->op ? t->nin : 0);
         return NULL;
     }
-    return t->in[i];
+    return ag__edge(t, i);
 }
 
 static void ag__dot_node(FILE *f, const ag_tensor *t) {
@@ -3775,7 +4032,7 @@ AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) {
         ag_tensor *t = ctx->stack[--sp];
         int i;
         for (i = 0; t->op && i < t->nin; i++) {
-            ag_tensor *u = t->in[i];
+            ag_tensor *u = ag__edge(t, i);
             if (u->mark != stamp) {
                 if (!ag__stack_reserve(ctx, sp + 1)) return -1;
                 u->mark = stamp; u->pending = next_id++;
@@ -4280,6 +4537,7 @@ AG_API int ag_optim_step(ag_optim *opt) {
         if (!g) return -1;
         memset(&u, 0, sizeof u);
         sl->step++;
+        (*sl->p->version)++;   /* the parameter changes in place */
         if (opt->kind == AG__OPT_SGD) {
             const ag_sgd_opts *o = &opt->sgd;
             u.sign = o->maximize ? -1 : 1; u.lr = o->lr; u.wd = o->weight_decay;
@@ -5430,6 +5688,334 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
     ag_set_grad_enabled(ctx, prev);
     if (rc != 0) { ag__fn_clear(dW, (size_t)n); ag__fn_clear(db, (size_t)n); }
     return rc;
+}
+
+
+/* the first non-NULL tensor's context, for reporting a NULL argument */
+static ag_ctx *ag__ly_ctx(ag_tensor *a, ag_tensor *b, ag_tensor *c) {
+    return a ? ag_context(a) : b ? ag_context(b) : c ? ag_context(c) : NULL;
+}
+
+/* x [N, C, H, W] -> [N, C, H + 2 ph, W + 2 pw], the border filled with value (made with cat) */
+static ag_tensor *ag__ly_pad2d(ag_tensor *x, int64_t ph, int64_t pw, double value) {
+    int64_t sh[4];
+    ag_tensor *parts[3];
+    int d;
+    if (!x) return NULL;
+    for (d = 0; d < 2; d++) {
+        int64_t p = d == 0 ? ph : pw;
+        if (p <= 0) continue;
+        sh[0] = ag_dim(x, 0); sh[1] = ag_dim(x, 1); sh[2] = ag_dim(x, 2); sh[3] = ag_dim(x, 3);
+        sh[2 + d] = p;
+        parts[0] = parts[2] = ag_full(ag_context(x), ag_type(x), 4, sh, value);
+        parts[1] = x;
+        x = ag_cat(parts, 3, 2 + d);
+        if (!x) return NULL;
+    }
+    return x;
+}
+
+/* The kh*kw strided windows of xp [A, B, Hp, Wp], stacked at dim at (1 or 2): [A, B, kh*kw, OH, OW]
+   with element [a, b, i*kw + j, oh, ow] = xp[a, b, i*dh + oh*sh, j*dw + ow*sw] (im2col with slices) */
+static ag_tensor *ag__ly_windows(ag_tensor *xp, int kh, int kw, int sh, int sw, int dh, int dw, int64_t OH, int64_t OW, int at) {
+    ag_ctx *ctx = ag_context(xp);
+    ag_tensor **win, *rows;
+    int i, j;
+    win = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)kh * (size_t)kw, 16);
+    if (!win) return NULL;
+    for (i = 0; i < kh; i++) {
+        int64_t r0 = (int64_t)i * dh;
+        rows = ag_slice(xp, 2, r0, r0 + (int64_t)sh * (OH - 1) + 1, sh);
+        for (j = 0; j < kw; j++) {
+            int64_t c0 = (int64_t)j * dw;
+            win[i * kw + j] = ag_slice(rows, 3, c0, c0 + (int64_t)sw * (OW - 1) + 1, sw);
+            if (!win[i * kw + j]) return NULL;
+        }
+    }
+    return ag_stack(win, kh * kw, at);
+}
+
+AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv2d_opts *opts) {
+    static const int swap01[4] = { 1, 0, 2, 3 };
+    char s1[200], s2[200];
+    int sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, G = 1, kh, kw;
+    int64_t N, C, H, Wd, O, Hp, Wp, ekh, ekw, OH, OW, shp[4];
+    ag_tensor *cols, *w2, *y;
+    ag_ctx *ctx = ag__ly_ctx(x, W, b);
+    if (!x || !W) {
+        if (ctx) ag__fail(ctx, "conv2d: argument %d (%s) is NULL", x ? 2 : 1, x ? "weight" : "input");
+        return NULL;
+    }
+    if (ag_context(W) != ctx || (b && ag_context(b) != ctx)) { ag__fail(ctx, "conv2d: tensors belong to different contexts"); return NULL; }
+    if (opts) {
+        sh = opts->stride_h ? opts->stride_h : 1; sw = opts->stride_w ? opts->stride_w : 1;
+        ph = opts->pad_h; pw = opts->pad_w;
+        dh = opts->dil_h ? opts->dil_h : 1; dw = opts->dil_w ? opts->dil_w : 1;
+        G = opts->groups ? opts->groups : 1;
+    }
+    if (ag_ndim(x) != 4) { ag__fail(ctx, "conv2d: input must be [N, C, H, W], got %s", ag__shape_str(s1, sizeof s1, ag_ndim(x), ag_shape(x))); return NULL; }
+    if (ag_ndim(W) != 4) { ag__fail(ctx, "conv2d: weight must be [out_channels, in_channels/groups, kh, kw], got %s", ag__shape_str(s1, sizeof s1, ag_ndim(W), ag_shape(W))); return NULL; }
+    if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0 || G < 1) {
+        ag__fail(ctx, "conv2d: invalid options: stride (%d, %d) and dilation (%d, %d) must be >= 1, padding (%d, %d) >= 0, groups %d >= 1",
+                 sh, sw, dh, dw, ph, pw, G);
+        return NULL;
+    }
+    N = ag_dim(x, 0); C = ag_dim(x, 1); H = ag_dim(x, 2); Wd = ag_dim(x, 3);
+    O = ag_dim(W, 0); kh = (int)ag_dim(W, 2); kw = (int)ag_dim(W, 3);
+    ag__shape_str(s1, sizeof s1, 4, ag_shape(x));
+    ag__shape_str(s2, sizeof s2, 4, ag_shape(W));
+    if (C % G != 0 || O % G != 0) { ag__fail(ctx, "conv2d: input %s, weight %s: groups %d must divide in_channels %lld and out_channels %lld", s1, s2, G, (long long)C, (long long)O); return NULL; }
+    if (ag_dim(W, 1) * G != C) {
+        ag__fail(ctx, "conv2d: input %s, weight %s, groups %d: weight expects %lld input channels, the input has %lld",
+                 s1, s2, G, (long long)(ag_dim(W, 1) * G), (long long)C);
+        return NULL;
+    }
+    if (kh < 1 || kw < 1 || ag_dim(W, 2) > 1000000 || ag_dim(W, 3) > 1000000 || (int64_t)kh * kw > 1000000) {
+        ag__fail(ctx, "conv2d: weight %s: kernel size must be between 1 and 1000000", s2);
+        return NULL;
+    }
+    Hp = H + 2 * (int64_t)ph; Wp = Wd + 2 * (int64_t)pw;
+    ekh = (int64_t)dh * (kh - 1) + 1; ekw = (int64_t)dw * (kw - 1) + 1;
+    if (ekh > Hp || ekw > Wp) {
+        ag__fail(ctx, "conv2d: input %s, weight %s: the kernel (%lld x %lld with dilation) is larger than the padded input (%lld x %lld)",
+                 s1, s2, (long long)ekh, (long long)ekw, (long long)Hp, (long long)Wp);
+        return NULL;
+    }
+    if (b && (ag_ndim(b) != 1 || ag_dim(b, 0) != O)) {
+        ag__fail(ctx, "conv2d: bias %s does not match weight %s (expected [%lld])", ag__shape_str(s1, sizeof s1, ag_ndim(b), ag_shape(b)), s2, (long long)O);
+        return NULL;
+    }
+    OH = (Hp - ekh) / sh + 1; OW = (Wp - ekw) / sw + 1;
+    /* im2col with the channels first, so each group's product is one GEMM over the whole batch:
+       x [N, C, H, W] -> [C, N, H, W] -> windows [C, kh*kw, N, OH, OW] = [G, C/G * kh*kw, N*OH*OW] */
+    cols = ag__ly_windows(ag__ly_pad2d(ag_permute(x, swap01), ph, pw, 0.0), kh, kw, sh, sw, dh, dw, OH, OW, 1);
+    shp[0] = G; shp[1] = C / G * kh * kw; shp[2] = N * OH * OW;
+    cols = ag_reshape(cols, 3, shp);
+    shp[0] = G; shp[1] = O / G; shp[2] = C / G * kh * kw;
+    w2 = ag_reshape(W, 3, shp);
+    y = ag_matmul(w2, cols);                       /* [G, O/G, CK] @ [G, CK, N L] = [G, O/G, N L] */
+    shp[0] = O; shp[1] = N; shp[2] = OH; shp[3] = OW;
+    y = ag_reshape(y, 4, shp);                     /* [O, N, OH, OW] */
+    if (b) { shp[0] = O; shp[1] = 1; shp[2] = 1; shp[3] = 1; y = ag_add(y, ag_reshape(b, 4, shp)); }
+    return ag_permute(y, swap01);                  /* [N, O, OH, OW], a view */
+}
+
+static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    char s[200];
+    int64_t H, Wd, OH, OW;
+    ag_tensor *w;
+    ag_ctx *ctx;
+    if (!x) return NULL;
+    ctx = ag_context(x);
+    if (ag_ndim(x) != 4) { ag__fail(ctx, "%s: input must be [N, C, H, W], got %s", op, ag__shape_str(s, sizeof s, ag_ndim(x), ag_shape(x))); return NULL; }
+    ag__shape_str(s, sizeof s, 4, ag_shape(x));
+    if (sh == 0) sh = kh;
+    if (sw == 0) sw = kw;
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || (int64_t)kh * kw > 1000000) {
+        ag__fail(ctx, "%s: input %s: invalid kernel (%d, %d), stride (%d, %d) or padding (%d, %d)", op, s, kh, kw, sh, sw, ph, pw);
+        return NULL;
+    }
+    if (2 * ph > kh || 2 * pw > kw) {
+        ag__fail(ctx, "%s: input %s: padding (%d, %d) must be at most half the kernel (%d, %d)", op, s, ph, pw, kh, kw);
+        return NULL;
+    }
+    H = ag_dim(x, 2) + 2 * (int64_t)ph; Wd = ag_dim(x, 3) + 2 * (int64_t)pw;
+    if (kh > H || kw > Wd) {
+        ag__fail(ctx, "%s: input %s: the kernel (%d, %d) is larger than the padded input (%lld, %lld)", op, s, kh, kw, (long long)H, (long long)Wd);
+        return NULL;
+    }
+    OH = (H - kh) / sh + 1; OW = (Wd - kw) / sw + 1;
+    if (sh == kh && sw == kw && ph == 0 && pw == 0) {
+        /* non-overlapping windows (the common 2x2 pool): the same [N, C, kh*kw, OH, OW] as below
+           from one permuted copy instead of kh*kw slices (whose backward allocates kh*kw zero tensors) */
+        static const int perm[6] = { 0, 1, 3, 5, 2, 4 };   /* [N, C, OH, kh, OW, kw] -> [N, C, kh, kw, OH, OW] */
+        int64_t v[6];
+        v[0] = ag_dim(x, 0); v[1] = ag_dim(x, 1); v[2] = OH; v[3] = kh; v[4] = OW; v[5] = kw;
+        if (OH * kh != H) x = ag_narrow(x, 2, 0, OH * kh);   /* floor: the last rows/columns are not pooled */
+        if (OW * kw != Wd) x = ag_narrow(x, 3, 0, OW * kw);
+        w = ag_permute(ag_reshape(x, 6, v), perm);
+        v[2] = (int64_t)kh * kw; v[3] = OH; v[4] = OW;
+        w = ag_reshape(w, 5, v);
+    } else
+        w = ag__ly_windows(ag__ly_pad2d(x, ph, pw, is_max ? -HUGE_VAL : 0.0), kh, kw, sh, sw, 1, 1, OH, OW, 2);
+    if (w && ag_numel(w) == 0) return ag_sum_dim(w, 2, false);   /* an empty batch: an empty result (max_dim refuses) */
+    return is_max ? ag_max_dim(w, 2, false) : ag_mean_dim(w, 2, false);
+}
+AG_API ag_tensor *ag_max_pool2d(ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    return ag__ly_pool("max_pool2d", true, x, kh, kw, sh, sw, ph, pw);
+}
+AG_API ag_tensor *ag_avg_pool2d(ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    return ag__ly_pool("avg_pool2d", false, x, kh, kw, sh, sw, ph, pw);
+}
+
+/* checks that a per-channel tensor is [C] */
+static bool ag__ly_chan(ag_ctx *ctx, const char *op, const char *what, ag_tensor *t, ag_tensor *x, int64_t C) {
+    char s1[200], s2[200];
+    if (!t) return true;
+    if (ag_context(t) != ctx) { ag__fail(ctx, "%s: %s belongs to a different context", op, what); return false; }
+    if (ag_ndim(t) != 1 || ag_dim(t, 0) != C) {
+        ag__fail(ctx, "%s: %s %s does not match input %s (expected [%lld])", op, what, ag__shape_str(s1, sizeof s1, ag_ndim(t), ag_shape(t)),
+                 ag__shape_str(s2, sizeof s2, ag_ndim(x), ag_shape(x)), (long long)C);
+        return false;
+    }
+    return true;
+}
+
+/* [C] -> [1, C, 1, ...] with nd dims, to broadcast against x */
+static ag_tensor *ag__ly_bchan(ag_tensor *t, int nd) {
+    int64_t sh[AG_MAX_DIMS];
+    int i;
+    if (!t) return NULL;
+    for (i = 0; i < nd; i++) sh[i] = 1;
+    sh[1] = ag_dim(t, 0);
+    return ag_reshape(t, nd, sh);
+}
+
+/* r = (1 - m) r + m s, written into r's storage (any dtype and stride) */
+static void ag__ly_update_stat(ag_tensor *r, const double *s, double m) {
+    int64_t c, C = ag_dim(r, 0), st = ag_strides(r)[0];
+    for (c = 0; c < C; c++) {
+        if (ag_type(r) == AG_F32) { float *p = (float *)ag_data(r) + c * st; *p = (float)((1.0 - m) * (double)*p + m * s[c]); }
+        else { double *p = (double *)ag_data(r) + c * st; *p = (1.0 - m) * *p + m * s[c]; }
+    }
+}
+
+AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *rm, ag_tensor *rv, bool training,
+                                double momentum, double eps) {
+    const char *op = "batch_norm";
+    char s[200];
+    int nd, d;
+    int64_t C, count;
+    ag_tensor *y, *mean, *var, *xc;
+    ag_ctx *ctx;
+    if (!x) {
+        ctx = ag__ly_ctx(w, b, rm ? rm : rv);
+        if (ctx) ag__fail(ctx, "batch_norm: argument 1 (input) is NULL");
+        return NULL;
+    }
+    ctx = ag_context(x);
+    nd = ag_ndim(x);
+    if (nd < 2) { ag__fail(ctx, "batch_norm: input must be [N, C, ...] with at least 2 dims, got %s", ag__shape_str(s, sizeof s, nd, ag_shape(x))); return NULL; }
+    C = ag_dim(x, 1);
+    if (!ag__ly_chan(ctx, op, "weight", w, x, C) || !ag__ly_chan(ctx, op, "bias", b, x, C) ||
+        !ag__ly_chan(ctx, op, "running_mean", rm, x, C) || !ag__ly_chan(ctx, op, "running_var", rv, x, C))
+        return NULL;
+    if ((rm && ag_requires_grad(rm)) || (rv && ag_requires_grad(rv))) {
+        ag__fail(ctx, "batch_norm: running_mean and running_var must not require grad (make them with ag_persistent)");
+        return NULL;
+    }
+    if (!(eps >= 0) || !(momentum >= 0 && momentum <= 1)) { ag__fail(ctx, "batch_norm: eps %g must be >= 0 and momentum %g in [0, 1]", eps, momentum); return NULL; }
+    if (!training) {
+        if (!rm || !rv) { ag__fail(ctx, "batch_norm: evaluation (training = false) needs running_mean and running_var"); return NULL; }
+        y = ag_mul(ag_sub(x, ag__ly_bchan(rm, nd)), ag_pow(ag_add_scalar(ag__ly_bchan(rv, nd), eps), -0.5));
+    } else {
+        count = C ? ag_numel(x) / C : 0;
+        if (count <= 1) {
+            ag__fail(ctx, "batch_norm: input %s: training needs more than 1 value per channel", ag__shape_str(s, sizeof s, nd, ag_shape(x)));
+            return NULL;
+        }
+        mean = x;
+        for (d = 0; d < nd; d++) if (d != 1) mean = ag_mean_dim(mean, d, true);   /* [1, C, 1, ...] */
+        xc = ag_sub(x, mean);
+        var = ag_mul(xc, xc);
+        for (d = 0; d < nd; d++) if (d != 1) var = ag_mean_dim(var, d, true);     /* biased */
+        y = ag_mul(xc, ag_pow(ag_add_scalar(var, eps), -0.5));
+        if (y && rm && rv) {   /* running statistics, outside the graph */
+            ag_tensor *buf = ag_new(ctx, AG_F64, 1, &C);
+            double *v = buf ? (double *)ag_data(buf) : NULL;
+            int64_t c;
+            if (!v || ag_copy_out(mean, AG_F64, v) != 0) return NULL;
+            ag__ly_update_stat(rm, v, momentum);
+            if (ag_copy_out(var, AG_F64, v) != 0) return NULL;
+            for (c = 0; c < C; c++) v[c] *= (double)count / (double)(count - 1);   /* unbiased */
+            ag__ly_update_stat(rv, v, momentum);
+        }
+    }
+    if (w) y = ag_mul(y, ag__ly_bchan(w, nd));
+    if (b) y = ag_add(y, ag__ly_bchan(b, nd));
+    return y;
+}
+
+AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape, const int32_t *index) {
+    char s[200];
+    int64_t sh[AG_MAX_DIMS], n = 1, i;
+    int d;
+    ag_ctx *ctx;
+    if (!weight) return NULL;
+    ctx = ag_context(weight);
+    if (ag_ndim(weight) != 2) { ag__fail(ctx, "embedding: weight must be [num_embeddings, dim], got %s", ag__shape_str(s, sizeof s, ag_ndim(weight), ag_shape(weight))); return NULL; }
+    if (ndim < 0 || ndim > AG_MAX_DIMS - 1 || (ndim > 0 && !shape)) { ag__fail(ctx, "embedding: index ndim %d must be 0 to %d, with a shape", ndim, AG_MAX_DIMS - 1); return NULL; }
+    for (d = 0; d < ndim; d++) {
+        if (shape[d] < 0 || (shape[d] > 0 && n > ((int64_t)1 << 40) / shape[d])) { ag__fail(ctx, "embedding: invalid index shape %s", ag__shape_str(s, sizeof s, ndim, shape)); return NULL; }
+        n *= shape[d];
+        sh[d] = shape[d];
+    }
+    if (n > 0 && !index) { ag__fail(ctx, "embedding: index is NULL"); return NULL; }
+    for (i = 0; i < n; i++)
+        if (index[i] < 0 || index[i] >= ag_dim(weight, 0)) {
+            ag__fail(ctx, "embedding: index %d at position %lld is out of range for weight %s", (int)index[i], (long long)i,
+                     ag__shape_str(s, sizeof s, 2, ag_shape(weight)));
+            return NULL;
+        }
+    sh[ndim] = ag_dim(weight, 1);
+    return ag_reshape(ag_gather_rows(weight, n, index), ndim + 1, sh);
+}
+
+AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo, int n_head) {
+    const char *op = "causal_self_attention";
+    char s1[200], s2[200];
+    int64_t B, T, C, hd, sh[4], i, j;
+    static const int perm[4] = { 0, 2, 1, 3 };   /* [B, T, H, hd] <-> [B, H, T, hd] */
+    ag_tensor *qkv, *qkvh[3], *att, *mask, *y;
+    ag_ctx *ctx = ag__ly_ctx(x, Wqkv, Wo);
+    int k;
+    if (!x || !Wqkv || !Wo) {
+        if (ctx) ag__fail(ctx, "%s: argument %d (%s) is NULL", op, !x ? 1 : !Wqkv ? 2 : 4, !x ? "x" : !Wqkv ? "Wqkv" : "Wo");
+        return NULL;
+    }
+    if (ag_context(Wqkv) != ctx || ag_context(Wo) != ctx || (bqkv && ag_context(bqkv) != ctx) || (bo && ag_context(bo) != ctx)) {
+        ag__fail(ctx, "%s: tensors belong to different contexts", op);
+        return NULL;
+    }
+    ag__shape_str(s1, sizeof s1, ag_ndim(x), ag_shape(x));
+    if (ag_ndim(x) != 3) { ag__fail(ctx, "%s: x must be [B, T, C], got %s", op, s1); return NULL; }
+    B = ag_dim(x, 0); T = ag_dim(x, 1); C = ag_dim(x, 2);
+    if (n_head < 1 || C % n_head != 0) { ag__fail(ctx, "%s: x %s: n_head %d must be >= 1 and divide C = %lld", op, s1, n_head, (long long)C); return NULL; }
+    if (ag_ndim(Wqkv) != 2 || ag_dim(Wqkv, 0) != 3 * C || ag_dim(Wqkv, 1) != C) {
+        ag__fail(ctx, "%s: x %s: Wqkv %s must be [3C, C] = [%lld, %lld]", op, s1, ag__shape_str(s2, sizeof s2, ag_ndim(Wqkv), ag_shape(Wqkv)), (long long)(3 * C), (long long)C);
+        return NULL;
+    }
+    if (bqkv && (ag_ndim(bqkv) != 1 || ag_dim(bqkv, 0) != 3 * C)) {
+        ag__fail(ctx, "%s: x %s: bqkv %s must be [3C] = [%lld]", op, s1, ag__shape_str(s2, sizeof s2, ag_ndim(bqkv), ag_shape(bqkv)), (long long)(3 * C));
+        return NULL;
+    }
+    if (ag_ndim(Wo) != 2 || ag_dim(Wo, 0) != C || ag_dim(Wo, 1) != C) {
+        ag__fail(ctx, "%s: x %s: Wo %s must be [C, C] = [%lld, %lld]", op, s1, ag__shape_str(s2, sizeof s2, ag_ndim(Wo), ag_shape(Wo)), (long long)C, (long long)C);
+        return NULL;
+    }
+    if (bo && (ag_ndim(bo) != 1 || ag_dim(bo, 0) != C)) {
+        ag__fail(ctx, "%s: x %s: bo %s must be [C] = [%lld]", op, s1, ag__shape_str(s2, sizeof s2, ag_ndim(bo), ag_shape(bo)), (long long)C);
+        return NULL;
+    }
+    hd = C / n_head;
+    qkv = ag_linear(x, Wqkv, bqkv);                                 /* [B, T, 3C] */
+    for (k = 0; k < 3; k++) {                                       /* q, k, v: [B, H, T, hd] */
+        sh[0] = B; sh[1] = T; sh[2] = n_head; sh[3] = hd;
+        qkvh[k] = ag_permute(ag_reshape(ag_slice(qkv, 2, k * C, (k + 1) * C, 1), 4, sh), perm);
+    }
+    att = ag_mul_scalar(ag_matmul(qkvh[0], ag_transpose(qkvh[1], -1, -2)), 1.0 / sqrt((double)hd));   /* [B, H, T, T] */
+    sh[0] = T; sh[1] = T;
+    mask = att ? ag_zeros(ctx, ag_type(att), 2, sh) : NULL;          /* -inf above the diagonal */
+    if (!mask) return NULL;
+    for (i = 0; i < T; i++)
+        for (j = i + 1; j < T; j++) {
+            if (ag_type(mask) == AG_F32) ((float *)ag_data(mask))[i * T + j] = -HUGE_VALF;
+            else ((double *)ag_data(mask))[i * T + j] = -HUGE_VAL;
+        }
+    att = ag_softmax(ag_add(att, mask), -1);
+    y = ag_permute(ag_matmul(att, qkvh[2]), perm);                  /* [B, T, H, hd] */
+    sh[0] = B; sh[1] = T; sh[2] = C;
+    return ag_linear(ag_reshape(y, 3, sh), Wo, bo);
 }
 
 #endif /* AUTOGRAD_IMPLEMENTATION_DONE */

@@ -10,6 +10,7 @@
 #include "autograd.h"
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #define HIDDEN 8
 #define STEPS 500
@@ -35,10 +36,13 @@ int main(void) {
     const int64_t sx[2] = {4, 2}, sy[2] = {4, 1};
     const int64_t sW1[2] = {HIDDEN, 2}, sb1[1] = {HIDDEN}, sW2[2] = {1, HIDDEN}, sb2[1] = {1};
     const float lr = 0.1f;
-    ag_desc desc = {{NULL, NULL, NULL}, 0, 0, 42};   /* allocator, arena_bytes, arena_limit, seed */
-    ag_ctx *ctx = ag_ctx_new(&desc);
+    ag_desc desc;
+    ag_ctx *ctx;
     ag_tensor *p[4], *x, *pred;
     int step, i;
+    memset(&desc, 0, sizeof desc);   /* zero fields mean defaults */
+    desc.seed = 42;
+    ctx = ag_ctx_new(&desc);
     if (!ctx) return 1;
 
     /* W1 [8, 2], b1 [8], W2 [1, 8], b2 [1]; weights scaled by 1/sqrt(fan_in) */
