@@ -1,0 +1,457 @@
+/* test_layers.c - conv2d, max/avg pool2d, batch_norm, embedding and causal
+   self-attention (parts/layers.h):
+     1. against PyTorch (tests/data/layers_reference.txt, made by
+        tests/gen_layers_reference.py): outputs, input gradients for a seed
+        gradient, and batch norm's running statistics, in F32 and F64;
+     2. gradient checks in F64 against central differences, first and second order;
+     3. bad inputs: NULL with a message naming the op, and the context stays usable;
+     4. empty batches, and no heap allocation after the first training step.
+
+   cc -std=c99 -O2 -I. tests/test_layers.c -o build/test_layers -lm      (from the repository root) */
+#define AUTOGRAD_IMPLEMENTATION
+#include "autograd.h"
+#include "tests/harness.h"
+
+#include <stdlib.h>
+
+/* ---- reference file ---- */
+#define MAXT 8
+typedef struct { int ndim; int64_t shape[AG_MAX_DIMS]; int64_t n; double *v; int rg; } rtensor;
+typedef struct {
+    char name[64], op[32];
+    int nints; long ints[256];
+    int nreals; double reals[8];
+    int nin; rtensor in[MAXT];
+    rtensor out, seed;
+    int ngrad; rtensor grad[MAXT];
+    int nstat; rtensor stat[2];
+} rcase;
+
+static char *next_tok(char **p) {
+    char *s = *p, *t;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    if (!*s) return NULL;
+    t = s;
+    while (*s && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') s++;
+    if (*s) *s++ = 0;
+    *p = s;
+    return t;
+}
+/* inputs and seeds are float32 numbers written with 9 digits: strtof gives them exactly */
+static void read_tensor(char **p, rtensor *t, bool f32) {
+    int64_t i;
+    t->ndim = atoi(next_tok(p));
+    t->n = 1;
+    for (i = 0; i < t->ndim; i++) { t->shape[i] = atoll(next_tok(p)); t->n *= t->shape[i]; }
+    t->v = (double *)malloc(sizeof(double) * (size_t)(t->n ? t->n : 1));
+    for (i = 0; i < t->n; i++) t->v[i] = f32 ? (double)strtof(next_tok(p), NULL) : strtod(next_tok(p), NULL);
+}
+static void free_case(rcase *c) {
+    int i;
+    for (i = 0; i < c->nin; i++) free(c->in[i].v);
+    for (i = 0; i < c->ngrad; i++) free(c->grad[i].v);
+    for (i = 0; i < c->nstat; i++) free(c->stat[i].v);
+    free(c->out.v); free(c->seed.v);
+}
+/* reads the next case from the line iterator; 0 at the end */
+static int read_case(FILE *f, rcase *c) {
+    static char line[1 << 20];
+    memset(c, 0, sizeof *c);
+    while (fgets(line, sizeof line, f)) {
+        char *p = line, *kw = next_tok(&p);
+        int i;
+        if (!kw || kw[0] == '#') continue;
+        if (!strcmp(kw, "case")) { snprintf(c->name, sizeof c->name, "%s", next_tok(&p)); snprintf(c->op, sizeof c->op, "%s", next_tok(&p)); }
+        else if (!strcmp(kw, "ints")) { c->nints = atoi(next_tok(&p)); for (i = 0; i < c->nints; i++) c->ints[i] = atol(next_tok(&p)); }
+        else if (!strcmp(kw, "reals")) { c->nreals = atoi(next_tok(&p)); for (i = 0; i < c->nreals; i++) c->reals[i] = strtod(next_tok(&p), NULL); }
+        else if (!strcmp(kw, "in")) { rtensor *t = &c->in[c->nin++]; t->rg = atoi(next_tok(&p)); read_tensor(&p, t, true); }
+        else if (!strcmp(kw, "out")) read_tensor(&p, &c->out, false);
+        else if (!strcmp(kw, "seed")) read_tensor(&p, &c->seed, true);
+        else if (!strcmp(kw, "grad")) read_tensor(&p, &c->grad[c->ngrad++], false);
+        else if (!strcmp(kw, "stat")) read_tensor(&p, &c->stat[c->nstat++], false);
+        else if (!strcmp(kw, "end")) return 1;
+    }
+    return 0;
+}
+
+static ag_tensor *make(ag_ctx *ctx, ag_dtype dt, const rtensor *r, bool persistent) {
+    ag_tensor *t;
+    if (persistent) {
+        t = ag_persistent(ctx, AG_F64, r->ndim, r->shape, r->v);
+        if (t && dt == AG_F32) {   /* a persistent F32 copy */
+            float *tmp = (float *)malloc(sizeof(float) * (size_t)(r->n ? r->n : 1));
+            int64_t i;
+            for (i = 0; i < r->n; i++) tmp[i] = (float)r->v[i];
+            t = ag_persistent(ctx, AG_F32, r->ndim, r->shape, tmp);
+            free(tmp);
+        }
+        return t;
+    }
+    t = ag_from(ctx, AG_F64, r->ndim, r->shape, r->v);
+    if (dt == AG_F32) t = ag_to(t, AG_F32);
+    if (t && r->rg) t = ag_set_requires_grad(t, true);
+    return t;
+}
+
+/* the worst |got - ref| over the tensor, divided by max(1, max |ref|): an error relative to the tensor's scale */
+static double max_err(const ag_tensor *t, const rtensor *r, double *scale_out) {
+    double *v, scale = 0, worst = 0;
+    int64_t i;
+    if (!t || ag_numel(t) != r->n || ag_ndim(t) != r->ndim) return 1e300;
+    for (i = 0; i < r->ndim; i++) if (ag_dim(t, (int)i) != r->shape[i]) return 1e300;
+    v = (double *)malloc(sizeof(double) * (size_t)(r->n ? r->n : 1));
+    ag_copy_out(t, AG_F64, v);
+    for (i = 0; i < r->n; i++) if (fabs(r->v[i]) > scale) scale = fabs(r->v[i]);
+    if (scale < 1) scale = 1;
+    for (i = 0; i < r->n; i++) {
+        double e = fabs(v[i] - r->v[i]) / scale;
+        if (!(e <= worst)) worst = e != e ? 1e300 : e;
+    }
+    free(v);
+    if (scale_out) *scale_out = scale;
+    return worst;
+}
+
+static double worst_f32, worst_f64;
+static const char *op_names[] = { "conv2d", "max_pool2d", "avg_pool2d", "batch_norm", "embedding", "attention" };
+static double op_worst[6][2];   /* [op][F32, F64] */
+static void note_err(const char *op, ag_dtype dt, double e) {
+    int i;
+    if (dt == AG_F32) { if (e > worst_f32) worst_f32 = e; } else if (e > worst_f64) worst_f64 = e;
+    for (i = 0; i < 6; i++) if (!strcmp(op, op_names[i]) && e > op_worst[i][dt == AG_F64]) op_worst[i][dt == AG_F64] = e;
+}
+
+static ag_tensor *opt(ag_tensor **ts, int i, int have) { return have ? ts[i] : NULL; }
+
+static void run_case(const rcase *c, ag_dtype dt) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    ag_tensor *in[MAXT], *y = NULL, *rg[MAXT];
+    int i, nrg = 0;
+    double tol = dt == AG_F32 ? 1e-5 : 1e-10, e;   /* |got - want| <= tol * max(1, max |want|) */
+    const char *dn = dt == AG_F32 ? "F32" : "F64";
+    bool bn = !strcmp(c->op, "batch_norm");
+    for (i = 0; i < c->nin; i++) {
+        /* batch norm's running statistics are persistent buffers */
+        bool pers = bn && c->ints[2] && i >= c->nin - 2;
+        in[i] = make(ctx, dt, &c->in[i], pers);
+        if (c->in[i].rg) rg[nrg++] = in[i];
+    }
+    if (!strcmp(c->op, "conv2d")) {
+        ag_conv2d_opts o;
+        memset(&o, 0, sizeof o);
+        o.stride_h = (int)c->ints[0]; o.stride_w = (int)c->ints[1]; o.pad_h = (int)c->ints[2]; o.pad_w = (int)c->ints[3];
+        o.dil_h = (int)c->ints[4]; o.dil_w = (int)c->ints[5]; o.groups = (int)c->ints[6];
+        y = ag_conv2d(in[0], in[1], opt(in, 2, (int)c->ints[7]), &o);
+    } else if (!strcmp(c->op, "max_pool2d") || !strcmp(c->op, "avg_pool2d")) {
+        y = (c->op[0] == 'm' ? ag_max_pool2d : ag_avg_pool2d)(in[0], (int)c->ints[0], (int)c->ints[1], (int)c->ints[2],
+                                                             (int)c->ints[3], (int)c->ints[4], (int)c->ints[5]);
+    } else if (bn) {
+        int affine = (int)c->ints[1], running = (int)c->ints[2];
+        y = ag_batch_norm(in[0], opt(in, 1, affine), opt(in, 2, affine), running ? in[c->nin - 2] : NULL,
+                          running ? in[c->nin - 1] : NULL, c->ints[0] != 0, c->reals[0], c->reals[1]);
+    } else if (!strcmp(c->op, "embedding")) {
+        int nd = (int)c->ints[0], k;
+        int64_t sh[AG_MAX_DIMS], n = 1;
+        int32_t idx[256];
+        for (k = 0; k < nd; k++) { sh[k] = c->ints[1 + k]; n *= sh[k]; }
+        for (k = 0; k < n; k++) idx[k] = (int32_t)c->ints[1 + nd + k];
+        y = ag_embedding(in[0], nd, sh, idx);
+    } else if (!strcmp(c->op, "attention")) {
+        int bias = (int)c->ints[1];
+        y = bias ? ag_causal_self_attention(in[0], in[1], in[2], in[3], in[4], (int)c->ints[0])
+                 : ag_causal_self_attention(in[0], in[1], NULL, in[2], NULL, (int)c->ints[0]);
+    }
+    CHECK(y != NULL, "%s %s: %s", c->name, dn, ag_error(ctx) ? ag_error(ctx) : "NULL");
+    if (y) {
+        ag_backward_opts bo;
+        ag_tensor *seed = make(ctx, dt, &c->seed, false);
+        e = max_err(y, &c->out, NULL);
+        note_err(c->op, dt, e);
+        CHECK(e <= tol, "%s %s: output differs from PyTorch by %.3g (scaled)", c->name, dn, e);
+        memset(&bo, 0, sizeof bo);
+        bo.grad = seed;
+        CHECK(ag_backward(y, &bo) == 0, "%s %s: backward: %s", c->name, dn, ag_error(ctx));
+        CHECK(nrg == c->ngrad, "%s: %d inputs need grad, %d reference gradients", c->name, nrg, c->ngrad);
+        for (i = 0; i < nrg && i < c->ngrad; i++) {
+            e = max_err(ag_grad(rg[i]), &c->grad[i], NULL);
+            note_err(c->op, dt, e);
+            CHECK(e <= tol, "%s %s: gradient of input %d differs from PyTorch by %.3g (scaled)", c->name, dn, i, e);
+        }
+        for (i = 0; i < c->nstat; i++) {   /* running_mean, running_var after the step */
+            e = max_err(in[c->nin - 2 + i], &c->stat[i], NULL);
+            note_err(c->op, dt, e);
+            CHECK(e <= tol, "%s %s: running %s differs from PyTorch by %.3g", c->name, dn, i ? "var" : "mean", e);
+        }
+    }
+    ag_ctx_free(ctx);
+}
+
+static void test_reference(void) {
+    FILE *f = fopen("tests/data/layers_reference.txt", "r");
+    rcase c;
+    int n = 0;
+    CHECK(f != NULL, "cannot open tests/data/layers_reference.txt (run from the repository root)");
+    if (!f) return;
+    while (read_case(f, &c)) {
+        run_case(&c, AG_F32);
+        run_case(&c, AG_F64);
+        free_case(&c);
+        n++;
+    }
+    fclose(f);
+    CHECK(n >= 20, "only %d reference cases", n);
+    printf("test_layers: %d PyTorch cases; worst error (scaled by the tensor's largest value) F32 %.3g, F64 %.3g\n", n, worst_f32, worst_f64);
+    for (n = 0; n < 6; n++) printf("  %-12s F32 %.3g  F64 %.3g\n", op_names[n], op_worst[n][0], op_worst[n][1]);
+}
+
+/* ---- gradient checks ---- */
+typedef struct { int kind; ag_conv2d_opts co; int k[6]; bool training; int n_head; int nidx; int32_t idx[8]; } gc_args;
+enum { GC_CONV, GC_CONV_NOBIAS, GC_MAXPOOL, GC_AVGPOOL, GC_BN_TRAIN, GC_BN_EVAL, GC_EMB, GC_ATTN, GC_ATTN_NOBIAS };
+
+static ag_tensor *gc_fn(ag_ctx *ctx, ag_tensor **in, void *user) {
+    gc_args *a = (gc_args *)user;
+    (void)ctx;
+    switch (a->kind) {
+    case GC_CONV: return ag_conv2d(in[0], in[1], in[2], &a->co);
+    case GC_CONV_NOBIAS: return ag_conv2d(in[0], in[1], NULL, &a->co);
+    case GC_MAXPOOL: return ag_max_pool2d(in[0], a->k[0], a->k[1], a->k[2], a->k[3], a->k[4], a->k[5]);
+    case GC_AVGPOOL: return ag_avg_pool2d(in[0], a->k[0], a->k[1], a->k[2], a->k[3], a->k[4], a->k[5]);
+    case GC_BN_TRAIN: return ag_batch_norm(in[0], in[1], in[2], NULL, NULL, true, 0.1, 1e-5);
+    case GC_BN_EVAL: {
+        int64_t C = ag_dim(in[0], 1);
+        ag_tensor *rm = ag_full(ctx, AG_F64, 1, &C, 0.3), *rv = ag_full(ctx, AG_F64, 1, &C, 1.7);
+        return ag_batch_norm(in[0], in[1], in[2], rm, rv, false, 0.1, 1e-5);
+    }
+    case GC_EMB: { int64_t sh[2] = { 2, 4 }; return ag_tanh(ag_embedding(in[0], 2, sh, a->idx)); }
+    case GC_ATTN: return ag_causal_self_attention(in[0], in[1], in[2], in[3], in[4], a->n_head);
+    case GC_ATTN_NOBIAS: return ag_causal_self_attention(in[0], in[1], NULL, in[2], NULL, a->n_head);
+    }
+    return NULL;
+}
+
+static ag_tensor *rnd(ag_ctx *ctx, int nd, int64_t a, int64_t b, int64_t c, int64_t d, double scale) {
+    int64_t sh[4];
+    sh[0] = a; sh[1] = b; sh[2] = c; sh[3] = d;
+    return ag_set_requires_grad(ag_mul_scalar(ag_randn(ctx, AG_F64, nd, sh), scale), true);
+}
+
+static void gradcheck(const char *what, gc_args *a, int n, ag_tensor **in, bool second) {
+    ag_ctx *ctx = ag_context(in[0]);
+    ag_gradcheck_opts o;
+    ag_gradcheck_result r;
+    int rc;
+    memset(&o, 0, sizeof o);
+    memset(&r, 0, sizeof r);
+    o.second_order = second;
+    rc = ag_gradcheck(ctx, gc_fn, a, n, in, &o, &r);
+    CHECK(rc == 1, "gradcheck %s: rc %d, worst abs err %.3g (order %d, input %d, element %lld: analytic %.9g numeric %.9g) %s",
+          what, rc, r.max_abs_err, r.order, r.worst_input, (long long)r.worst_index, r.analytic, r.numeric,
+          ag_error(ctx) ? ag_error(ctx) : "");
+}
+
+static void test_gradcheck(void) {
+    ag_desc d;
+    ag_ctx *ctx;
+    gc_args a;
+    ag_tensor *in[5];
+    memset(&d, 0, sizeof d);
+    d.seed = 7;
+    ctx = ag_ctx_new(&d);
+    /* conv: stride 2, padding, dilation (first and second order) */
+    memset(&a, 0, sizeof a);
+    a.kind = GC_CONV;
+    a.co.stride_h = 2; a.co.stride_w = 1; a.co.pad_h = 1; a.co.pad_w = 2; a.co.dil_h = 1; a.co.dil_w = 2;
+    in[0] = rnd(ctx, 4, 2, 2, 5, 5, 1.0); in[1] = rnd(ctx, 4, 3, 2, 3, 2, 0.5); in[2] = rnd(ctx, 1, 3, 1, 1, 1, 1.0);
+    gradcheck("conv2d stride/pad/dil", &a, 3, in, true);
+    ag_ctx_reset(ctx);
+    /* conv: groups 2, no bias */
+    memset(&a, 0, sizeof a);
+    a.kind = GC_CONV_NOBIAS; a.co.groups = 2; a.co.pad_h = a.co.pad_w = 1;
+    in[0] = rnd(ctx, 4, 1, 4, 4, 3, 1.0); in[1] = rnd(ctx, 4, 4, 2, 2, 2, 0.5);
+    gradcheck("conv2d groups", &a, 2, in, true);
+    ag_ctx_reset(ctx);
+    /* pools */
+    memset(&a, 0, sizeof a);
+    a.kind = GC_MAXPOOL; a.k[0] = 3; a.k[1] = 2; a.k[2] = 2; a.k[3] = 1; a.k[4] = 1; a.k[5] = 1;
+    in[0] = rnd(ctx, 4, 2, 2, 5, 4, 1.0);
+    gradcheck("max_pool2d", &a, 1, in, true);
+    a.kind = GC_AVGPOOL;
+    gradcheck("avg_pool2d", &a, 1, in, true);
+    a.k[0] = 2; a.k[1] = 3; a.k[2] = 2; a.k[3] = 3; a.k[4] = 0; a.k[5] = 0;   /* non-overlapping windows, cropped */
+    in[0] = rnd(ctx, 4, 2, 2, 5, 7, 1.0);
+    gradcheck("avg_pool2d 2x3 stride 2x3", &a, 1, in, true);
+    a.kind = GC_MAXPOOL;
+    gradcheck("max_pool2d 2x3 stride 2x3", &a, 1, in, true);
+    ag_ctx_reset(ctx);
+    /* batch norm, training ([N, C, H, W]) and eval ([N, C]) */
+    memset(&a, 0, sizeof a);
+    a.kind = GC_BN_TRAIN;
+    in[0] = rnd(ctx, 4, 3, 2, 2, 2, 1.0); in[1] = rnd(ctx, 1, 2, 1, 1, 1, 1.0); in[2] = rnd(ctx, 1, 2, 1, 1, 1, 1.0);
+    gradcheck("batch_norm training", &a, 3, in, true);
+    a.kind = GC_BN_EVAL;
+    in[0] = rnd(ctx, 2, 4, 2, 1, 1, 1.0);
+    gradcheck("batch_norm eval", &a, 3, in, true);
+    ag_ctx_reset(ctx);
+    /* embedding (through tanh, so the second order is not trivially zero) */
+    memset(&a, 0, sizeof a);
+    a.kind = GC_EMB;
+    a.idx[0] = 1; a.idx[1] = 1; a.idx[2] = 4; a.idx[3] = 0; a.idx[4] = 2; a.idx[5] = 4; a.idx[6] = 1; a.idx[7] = 3;
+    in[0] = rnd(ctx, 2, 5, 3, 1, 1, 1.0);
+    gradcheck("embedding", &a, 1, in, true);
+    ag_ctx_reset(ctx);
+    /* attention: 2 heads with biases; 1 head without */
+    memset(&a, 0, sizeof a);
+    a.kind = GC_ATTN; a.n_head = 2;
+    in[0] = rnd(ctx, 3, 2, 3, 4, 1, 1.0); in[1] = rnd(ctx, 2, 12, 4, 1, 1, 0.5); in[2] = rnd(ctx, 1, 12, 1, 1, 1, 0.2);
+    in[3] = rnd(ctx, 2, 4, 4, 1, 1, 0.5); in[4] = rnd(ctx, 1, 4, 1, 1, 1, 0.2);
+    gradcheck("causal_self_attention", &a, 5, in, true);
+    a.kind = GC_ATTN_NOBIAS; a.n_head = 1;
+    in[2] = in[3];
+    gradcheck("causal_self_attention no bias", &a, 3, in, true);
+    ag_ctx_free(ctx);
+}
+
+/* ---- running statistics over several steps, then eval ---- */
+static void test_running_stats(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t C = 3, sh[2] = { 8, 3 };
+    ag_tensor *rm = ag_persistent(ctx, AG_F32, 1, &C, NULL), *rv = ag_persistent(ctx, AG_F32, 1, &C, NULL), *y;
+    float one[3] = { 1, 1, 1 };
+    int step;
+    double m0 = 0;
+    memcpy(ag_data(rv), one, sizeof one);
+    for (step = 0; step < 50; step++) {   /* x ~ 2 + 3 N(0, 1): running stats approach mean 2, var 9 */
+        ag_tensor *x = ag_add_scalar(ag_mul_scalar(ag_randn(ctx, AG_F32, 2, sh), 3.0), 2.0);
+        y = ag_batch_norm(x, NULL, NULL, rm, rv, true, 0.1, 1e-5);
+        CHECK(y != NULL, "batch_norm step %d: %s", step, ag_error(ctx));
+        ag_ctx_reset(ctx);
+    }
+    m0 = ((float *)ag_data(rm))[0];
+    CHECK(fabs(m0 - 2.0) < 1.5 && fabs(((float *)ag_data(rv))[0] - 9.0) < 5.0, "running stats after 50 steps: mean %g var %g", m0,
+          ((float *)ag_data(rv))[0]);
+    {   /* eval: (x - rm) / sqrt(rv + eps), and the buffers do not move */
+        float xs[3] = { 5, 5, 5 };
+        int64_t s1[2] = { 1, 3 };
+        ag_tensor *x = ag_from(ctx, AG_F32, 2, s1, xs);
+        double want = (5.0 - m0) / sqrt(((float *)ag_data(rv))[0] + 1e-5);
+        int64_t idx[2] = { 0, 0 };
+        y = ag_batch_norm(x, NULL, NULL, rm, rv, false, 0.1, 1e-5);
+        CHECK(y && fabs(ag_get(y, idx) - want) < 1e-5, "batch_norm eval: %g vs %g", y ? ag_get(y, idx) : 0.0, want);
+        CHECK(((float *)ag_data(rm))[0] == (float)m0, "eval moved the running mean");
+    }
+    ag_ctx_free(ctx);
+}
+
+/* ---- bad inputs ---- */
+static void expect_fail(ag_ctx *ctx, ag_tensor *y, const char *op, const char *what) {
+    const char *e = ag_error(ctx);
+    CHECK(y == NULL, "%s: expected NULL", what);
+    CHECK(e && strstr(e, op), "%s: error '%s' should name %s", what, e ? e : "(none)", op);
+    if (e) printf("  %-44s -> %s\n", what, e);
+    ag_clear_error(ctx);
+    {   /* the context is still usable */
+        ag_tensor *t = ag_add_scalar(ag_scalar(ctx, 1.0), 1.0);
+        CHECK(t && ag_item(t) == 2.0 && !ag_error(ctx), "%s: context unusable afterwards", what);
+    }
+}
+
+static ag_tensor *zeros(ag_ctx *ctx, int nd, int64_t a, int64_t b, int64_t c, int64_t d) {
+    int64_t sh[4];
+    sh[0] = a; sh[1] = b; sh[2] = c; sh[3] = d;
+    return ag_zeros(ctx, AG_F32, nd, sh);
+}
+
+static void test_errors(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    ag_conv2d_opts o;
+    ag_tensor *x = zeros(ctx, 4, 2, 3, 5, 5), *W = zeros(ctx, 4, 4, 3, 3, 3), *rg;
+    int64_t C = 3, one = 1, sh2[2] = { 2, 3 };
+    int32_t idx[2] = { 0, 9 };
+    memset(&o, 0, sizeof o);
+    printf("test_layers: bad inputs\n");
+    expect_fail(ctx, ag_conv2d(zeros(ctx, 3, 3, 5, 5, 1), W, NULL, NULL), "conv2d", "conv2d 3-D input");
+    expect_fail(ctx, ag_conv2d(x, zeros(ctx, 4, 4, 2, 3, 3), NULL, NULL), "conv2d", "conv2d wrong channel count");
+    o.groups = 2;
+    expect_fail(ctx, ag_conv2d(x, W, NULL, &o), "conv2d", "conv2d groups not dividing channels");
+    o.groups = 0;
+    expect_fail(ctx, ag_conv2d(x, zeros(ctx, 4, 4, 3, 7, 3), NULL, NULL), "conv2d", "conv2d kernel bigger than input");
+    o.pad_h = 1; o.dil_h = 4;
+    expect_fail(ctx, ag_conv2d(x, W, NULL, &o), "conv2d", "conv2d dilated kernel bigger than padded");
+    o.pad_h = -1; o.dil_h = 0;
+    expect_fail(ctx, ag_conv2d(x, W, NULL, &o), "conv2d", "conv2d negative padding");
+    o.pad_h = 0; o.stride_w = -2;
+    expect_fail(ctx, ag_conv2d(x, W, NULL, &o), "conv2d", "conv2d negative stride");
+    expect_fail(ctx, ag_conv2d(x, W, zeros(ctx, 1, 3, 1, 1, 1), NULL), "conv2d", "conv2d bias wrong size");
+    expect_fail(ctx, ag_conv2d(x, NULL, NULL, NULL), "conv2d", "conv2d NULL weight");
+    expect_fail(ctx, ag_max_pool2d(x, 6, 6, 0, 0, 0, 0), "max_pool2d", "max_pool2d kernel bigger than input");
+    expect_fail(ctx, ag_max_pool2d(x, 2, 2, 0, 0, 2, 0), "max_pool2d", "max_pool2d padding more than half kernel");
+    expect_fail(ctx, ag_avg_pool2d(zeros(ctx, 2, 5, 5, 1, 1), 2, 2, 0, 0, 0, 0), "avg_pool2d", "avg_pool2d 2-D input");
+    expect_fail(ctx, ag_avg_pool2d(x, 0, 2, 0, 0, 0, 0), "avg_pool2d", "avg_pool2d zero kernel");
+    expect_fail(ctx, ag_batch_norm(x, zeros(ctx, 1, 4, 1, 1, 1), NULL, NULL, NULL, true, 0.1, 1e-5), "batch_norm", "batch_norm weight wrong size");
+    expect_fail(ctx, ag_batch_norm(x, NULL, NULL, NULL, NULL, false, 0.1, 1e-5), "batch_norm", "batch_norm eval without running stats");
+    expect_fail(ctx, ag_batch_norm(zeros(ctx, 2, 1, 3, 1, 1), NULL, NULL, NULL, NULL, true, 0.1, 1e-5), "batch_norm", "batch_norm one value per channel");
+    rg = ag_param(ctx, AG_F32, 1, &C, NULL);
+    expect_fail(ctx, ag_batch_norm(x, NULL, NULL, rg, rg, true, 0.1, 1e-5), "batch_norm", "batch_norm running stats need grad");
+    expect_fail(ctx, ag_batch_norm(zeros(ctx, 1, 3, 1, 1, 1), NULL, NULL, NULL, NULL, true, 0.1, 1e-5), "batch_norm", "batch_norm 1-D input");
+    expect_fail(ctx, ag_batch_norm(x, NULL, NULL, NULL, NULL, true, -1, 1e-5), "batch_norm", "batch_norm negative momentum");
+    expect_fail(ctx, ag_embedding(zeros(ctx, 2, 5, 3, 1, 1), 1, sh2, idx), "embedding", "embedding index out of range");
+    expect_fail(ctx, ag_embedding(zeros(ctx, 1, 5, 1, 1, 1), 1, &one, idx), "embedding", "embedding 1-D weight");
+    expect_fail(ctx, ag_embedding(zeros(ctx, 2, 5, 3, 1, 1), 1, &one, NULL), "embedding", "embedding NULL index");
+    {
+        ag_tensor *ax = zeros(ctx, 3, 2, 4, 6, 1), *wqkv = zeros(ctx, 2, 18, 6, 1, 1), *wo = zeros(ctx, 2, 6, 6, 1, 1);
+        expect_fail(ctx, ag_causal_self_attention(ax, wqkv, NULL, wo, NULL, 4), "causal_self_attention", "attention n_head not dividing C");
+        expect_fail(ctx, ag_causal_self_attention(ax, wqkv, NULL, wo, NULL, 0), "causal_self_attention", "attention n_head 0");
+        expect_fail(ctx, ag_causal_self_attention(ax, zeros(ctx, 2, 12, 6, 1, 1), NULL, wo, NULL, 2), "causal_self_attention", "attention Wqkv wrong shape");
+        expect_fail(ctx, ag_causal_self_attention(ax, wqkv, zeros(ctx, 1, 6, 1, 1, 1), wo, NULL, 2), "causal_self_attention", "attention bqkv wrong shape");
+        expect_fail(ctx, ag_causal_self_attention(ax, wqkv, NULL, zeros(ctx, 2, 6, 5, 1, 1), NULL, 2), "causal_self_attention", "attention Wo wrong shape");
+        expect_fail(ctx, ag_causal_self_attention(zeros(ctx, 2, 4, 6, 1, 1), wqkv, NULL, wo, NULL, 2), "causal_self_attention", "attention 2-D x");
+        expect_fail(ctx, ag_causal_self_attention(NULL, wqkv, NULL, wo, NULL, 2), "causal_self_attention", "attention NULL x");
+        CHECK(ag_causal_self_attention(ax, wqkv, NULL, wo, NULL, 3) != NULL, "attention valid call after errors: %s", ag_error(ctx));
+    }
+    /* a NULL from an earlier failure flows through without a new message */
+    CHECK(ag_conv2d(NULL, NULL, NULL, NULL) == NULL && ag_max_pool2d(NULL, 2, 2, 0, 0, 0, 0) == NULL &&
+          ag_batch_norm(NULL, NULL, NULL, NULL, NULL, true, 0.1, 1e-5) == NULL && ag_embedding(NULL, 0, NULL, NULL) == NULL &&
+          !ag_error(ctx), "NULL inputs");
+    ag_ctx_free(ctx);
+}
+
+/* ---- empty batches; a training step of conv + batch norm + pool + attention allocates nothing after the first ---- */
+static void test_misc(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t xs[4] = { 0, 2, 5, 5 }, ws[4] = { 3, 2, 3, 3 }, C = 3, s3[3] = { 2, 4, 6 }, q[2] = { 18, 6 }, o[2] = { 6, 6 };
+    ag_tensor *W = ag_param(ctx, AG_F32, 4, ws, NULL), *g = ag_param(ctx, AG_F32, 1, &C, NULL), *bb = ag_param(ctx, AG_F32, 1, &C, NULL);
+    ag_tensor *rm = ag_persistent(ctx, AG_F32, 1, &C, NULL), *rv = ag_persistent(ctx, AG_F32, 1, &C, NULL);
+    ag_tensor *Wq = ag_param(ctx, AG_F32, 2, q, NULL), *Wo = ag_param(ctx, AG_F32, 2, o, NULL), *y;
+    ag_conv2d_opts co;
+    uint64_t heap[4];
+    int step;
+    memset(&co, 0, sizeof co);
+    co.pad_h = co.pad_w = 1;
+    y = ag_conv2d(ag_zeros(ctx, AG_F32, 4, xs), W, NULL, &co);
+    CHECK(y && ag_dim(y, 0) == 0 && ag_dim(y, 1) == 3 && ag_dim(y, 2) == 5, "conv2d of an empty batch: %s", ag_error(ctx));
+    y = ag_max_pool2d(ag_zeros(ctx, AG_F32, 4, xs), 2, 2, 0, 0, 0, 0);
+    CHECK(y && ag_numel(y) == 0 && ag_dim(y, 2) == 2, "max_pool2d of an empty batch: %s", ag_error(ctx));
+    ag_ctx_reset(ctx);
+    for (step = 0; step < 4; step++) {
+        int64_t s4[4] = { 4, 2, 6, 6 };
+        ag_tensor *x = ag_randn(ctx, AG_F32, 4, s4), *a, *loss;
+        x = ag_max_pool2d(ag_relu(ag_batch_norm(ag_conv2d(x, W, NULL, &co), g, bb, rm, rv, true, 0.1, 1e-5)), 2, 2, 0, 0, 0, 0);
+        a = ag_causal_self_attention(ag_randn(ctx, AG_F32, 3, s3), Wq, NULL, Wo, NULL, 2);
+        loss = ag_add(ag_sum(x), ag_sum(a));
+        ag_zero_grad(W); ag_zero_grad(g); ag_zero_grad(bb); ag_zero_grad(Wq); ag_zero_grad(Wo);
+        CHECK(loss && ag_backward(loss, NULL) == 0, "training step %d: %s", step, ag_error(ctx));
+        heap[step] = ag_get_stats(ctx).heap_allocs;
+        ag_ctx_reset(ctx);
+    }
+    CHECK(heap[1] == heap[3], "heap allocations after the first step: %llu then %llu", (unsigned long long)heap[1], (unsigned long long)heap[3]);
+    ag_ctx_free(ctx);
+}
+
+int main(void) {
+    test_reference();
+    test_gradcheck();
+    test_running_stats();
+    test_errors();
+    test_misc();
+    return harness_finish("test_layers");
+}
