@@ -183,9 +183,9 @@ $(BUILD)/valgrind/%: tests/%.c $(HEADERS) | $(BUILD)/valgrind
 
 # (e) test_threads under ThreadSanitizer (clang). clang 14's TSan cannot map its shadow
 #     memory under the strong ASLR of recent kernels, so it runs with ASLR off when it can.
-check-tsan: check-tools $(BUILD)/tsan/test_threads
+check-tsan: check-tools $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_kernels
 	@if setarch $$(uname -m) -R true 2>/dev/null; then runner="setarch $$(uname -m) -R"; else runner=; fi; \
-	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" RUNNER="$$runner" $(RUN_ALL) $(BUILD)/tsan/test_threads
+	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" RUNNER="$$runner" $(RUN_ALL) $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_kernels
 
 $(BUILD)/tsan/%: tests/%.c $(HEADERS) | $(BUILD)/tsan
 	@rm -f $@

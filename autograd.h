@@ -2018,6 +2018,7 @@ typedef struct {
     const char *A, *B;
     int64_t rsa, csa, rsb, csb;
     char *C, *Ap, *Bp;   /* packed panels, or NULL where the operand is read in place */
+    bool serial;         /* run on the calling thread only */
     int64_t bpack0;      /* the first column panel of B that is packed (all, or just the ragged last one) */
 } ag__gemm_job;
 
@@ -2073,7 +2074,7 @@ static void ag__gemm_tile_task(void *arg, int t) {
         }
     }
 }
-static void ag__parallel(ag_ctx *ctx, void (*task)(void *, int), void *arg, int n);
+static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), void *arg, int n);
 
 /* C = A @ B; false (and an error on ctx) if the arena cannot hold the packed panels */
 static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
@@ -2120,7 +2121,8 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.bpack0 = (j.csb != 1 || kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
     j.mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
     j.tile_n = j.cfg->nc;
-    if (ctx->threads > 1)   /* enough tiles for every thread; the result does not depend on it */
+    j.serial = ctx->threads > 1 && M * N * K < ((int64_t)1 << 24);   /* too small to pay for a barrier per k-block */
+    if (ctx->threads > 1 && !j.serial)   /* enough tiles for every thread; the result does not depend on it */
         while (j.mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
     j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
     j.ntiles = (N + j.tile_n - 1) / j.tile_n;
@@ -2135,9 +2137,9 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     }
     for (j.pc = 0; j.pc < K; j.pc += kc) {
         j.kb = K - j.pc < kc ? K - j.pc : kc;
-        if (j.Ap) ag__parallel(ctx, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
-        if (j.Bp) ag__parallel(ctx, ag__gemm_pack_b_task, &j, (int)((bpan - j.bpack0 + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
-        ag__parallel(ctx, ag__gemm_tile_task, &j, (int)(j.mtiles * j.ntiles));
+        if (j.Ap) ag__parallel(ctx, j.serial, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+        if (j.Bp) ag__parallel(ctx, j.serial, ag__gemm_pack_b_task, &j, (int)((bpan - j.bpack0 + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+        ag__parallel(ctx, j.serial, ag__gemm_tile_task, &j, (int)(j.mtiles * j.ntiles));
     }
     ag__arena_release(ctx, m);
     return true;
@@ -2167,11 +2169,29 @@ static void ag__pool_drain(ag__pool *p) {
         if (++p->finished == p->n) pthread_cond_signal(&p->done);
     }
 }
+#if defined(__GNUC__) || defined(__clang__)
+#define AG__LOAD_ACQ(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define AG__STORE_REL(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#else
+#define AG__LOAD_ACQ(x) (x)
+#define AG__STORE_REL(x, v) ((x) = (v))
+#endif
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define AG__SPIN_PAUSE() __builtin_ia32_pause()
+#else
+#define AG__SPIN_PAUSE() ((void)0)
+#endif
 static void *ag__pool_worker(void *arg) {
     ag__pool *p = (ag__pool *)arg;
     unsigned seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
+        if (!p->quit && p->gen == seen) {   /* spin a little first: the next job usually comes within microseconds */
+            int spin;
+            pthread_mutex_unlock(&p->mu);
+            for (spin = 0; spin < 8000 && AG__LOAD_ACQ(p->gen) == seen && !AG__LOAD_ACQ(p->quit); spin++) AG__SPIN_PAUSE();
+            pthread_mutex_lock(&p->mu);
+        }
         while (!p->quit && p->gen == seen) pthread_cond_wait(&p->work, &p->mu);
         if (p->quit) break;
         seen = p->gen;
@@ -2182,7 +2202,8 @@ static void *ag__pool_worker(void *arg) {
 }
 static void ag__pool_run(ag__pool *p, void (*task)(void *, int), void *arg, int n) {
     pthread_mutex_lock(&p->mu);
-    p->task = task; p->arg = arg; p->n = n; p->next = 0; p->finished = 0; p->gen++;
+    p->task = task; p->arg = arg; p->n = n; p->next = 0; p->finished = 0;
+    AG__STORE_REL(p->gen, p->gen + 1);
     pthread_cond_broadcast(&p->work);
     ag__pool_drain(p);
     while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
@@ -2207,7 +2228,7 @@ static void ag__pool_free(ag_ctx *ctx, ag__pool *p) {
     int i;
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = 1;
+    AG__STORE_REL(p->quit, 1);
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
     for (i = 0; i < p->nworkers; i++) pthread_join(p->th[i], NULL);
@@ -2218,12 +2239,14 @@ static void ag__pool_free(ag_ctx *ctx, ag__pool *p) {
 }
 #endif
 
-static void ag__parallel(ag_ctx *ctx, void (*task)(void *, int), void *arg, int n) {
+static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), void *arg, int n) {
     int i;
+    if (serial) n = -n;   /* falls through to the loop below */
     if (n > 1 && ctx->parallel_for) { ctx->parallel_for(task, arg, n, ctx->parallel_user); return; }
 #ifdef AG__THREADS
     if (n > 1 && ctx->pool) { ag__pool_run(ctx->pool, task, arg, n); return; }
 #endif
+    if (n < 0) n = -n;
     for (i = 0; i < n; i++) task(arg, i);
 }
 
