@@ -5502,23 +5502,29 @@ static int ag__vjp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *i
     return 0;
 }
 
+/* the direction for jvp (u) or hvp (v): as given, or 1 for one single-element input */
+static ag_tensor *const *ag__fn_direction(ag__fn_call *c, const char *what, ag_tensor *const *inputs, ag_tensor *const *d,
+                                         ag_tensor **ones) {
+    char s1[200];
+    int i;
+    if (!d) {
+        if (c->n != 1 || inputs[0]->numel != 1) {
+            ag__fail(c->ctx, "%s: %s may be NULL only for one single-element input (got %d inputs, the first of shape %s)",
+                     c->name, what, c->n, AG__SHAPE(s1, inputs[0]));
+            return NULL;
+        }
+        if (!(ones[0] = ag_ones(c->ctx, (ag_dtype)inputs[0]->dtype, inputs[0]->ndim, inputs[0]->shape))) return NULL;
+        d = ones;
+    }
+    for (i = 0; i < c->n; i++) if (ag__fn_check_shape(c, what, i, d[i], inputs[i]) != 0) return NULL;
+    return d;
+}
 static int ag__jvp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor *const *u,
                         ag_tensor **output, ag_tensor **jvp) {
     ag_tensor *out, *w, *g[AG_FUNCTIONAL_MAX_INPUTS], *ones[1], *s;
-    ag_tensor *const *uu = u;
-    char s1[200];
+    ag_tensor *const *uu = ag__fn_direction(c, "u", inputs, u, ones);
     bool ok;
-    int i;
-    if (!u) {   /* u = 1 for one single-element input */
-        if (c->n != 1 || inputs[0]->numel != 1) {
-            ag__fail(c->ctx, "%s: u may be NULL only for one single-element input (got %d inputs, the first of shape %s)",
-                     c->name, c->n, AG__SHAPE(s1, inputs[0]));
-            return -1;
-        }
-        if (!(ones[0] = ag_ones(c->ctx, (ag_dtype)inputs[0]->dtype, inputs[0]->ndim, inputs[0]->shape))) return -1;
-        uu = ones;
-    }
-    for (i = 0; i < c->n; i++) if (ag__fn_check_shape(c, "u", i, uu[i], inputs[i]) != 0) return -1;
+    if (!uu) return -1;
     if (!(out = ag__fn_run(c, f, user, inputs))) return -1;
     if (!(out->flags & AG__REQ_GRAD)) *jvp = ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape);
     else {
@@ -5553,20 +5559,10 @@ static int ag__hessian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *cons
 
 static int ag__hvp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor *const *v,
                         ag_tensor **output, ag_tensor **hvps) {
-    ag_tensor *out, *g[AG_FUNCTIONAL_MAX_INPUTS], *s, *const *vv = v, *ones[1];
-    char s1[200];
+    ag_tensor *out, *g[AG_FUNCTIONAL_MAX_INPUTS], *s, *ones[1], *const *vv = ag__fn_direction(c, "v", inputs, v, ones);
     bool ok;
     int i;
-    if (!v) {
-        if (c->n != 1 || inputs[0]->numel != 1) {
-            ag__fail(c->ctx, "%s: v may be NULL only for one single-element input (got %d inputs, the first of shape %s)",
-                     c->name, c->n, AG__SHAPE(s1, inputs[0]));
-            return -1;
-        }
-        if (!(ones[0] = ag_ones(c->ctx, (ag_dtype)inputs[0]->dtype, inputs[0]->ndim, inputs[0]->shape))) return -1;
-        vv = ones;
-    }
-    for (i = 0; i < c->n; i++) if (ag__fn_check_shape(c, "v", i, vv[i], inputs[i]) != 0) return -1;
+    if (!vv) return -1;
     if (!(out = ag__fn_run(c, f, user, inputs)) || ag__fn_check_scalar(c, out) != 0) return -1;
     if (ag__fn_grads(c, out, NULL, true, c->n, c->x, g) != 0) return -1;
     s = ag__fn_dot(c, g, vv, &ok);   /* H v = d <grad f, v> / d x */
