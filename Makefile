@@ -7,7 +7,8 @@
 #   make check      ASan+UBSan (gcc), clang -Werror build, C++11 build, valgrind on
 #                   test_memory, TSan on test_threads, -Werror header-only compiles,
 #                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
-#                   and the NEON kernels: tests cross-built for aarch64, run under qemu
+#                   the NEON kernels (tests cross-built for aarch64, run under qemu),
+#                   and a 20 s libFuzzer run of the safetensors loader
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
 #   make clean
 #
@@ -94,7 +95,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
-CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon
+CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-fuzz
 
 check: check-tools
 	@failed=; \
@@ -209,6 +210,14 @@ $(BUILD)/neon/%: tests/%.c $(HEADERS) | $(BUILD)/neon
 	@rm -f $@
 	$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
+# (i) a short libFuzzer run of the safetensors loader (ASan+UBSan), from the committed seeds
+FUZZ_SECONDS ?= 20
+check-fuzz: check-tools | $(BUILD)/fuzz
+	$(CLANG) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_safetensors.c -o $(BUILD)/fuzz/fuzz_safetensors $(LDLIBS)
+	@rm -rf $(BUILD)/fuzz/corpus && mkdir -p $(BUILD)/fuzz/corpus && cp tests/fuzz_corpus/* $(BUILD)/fuzz/corpus/
+	@$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus > $(BUILD)/fuzz/log 2>&1; \
+	  rc=$$?; tail -n 8 $(BUILD)/fuzz/log; exit $$rc
+
 # ---- misc ------------------------------------------------------------------
 # make bench: bench/bench.c against OpenBLAS's cblas_sgemm (Debian libopenblas-dev) and, when
 # $(BENCH_PYTHON) can import torch, PyTorch (bench/torch_bench.py, a child process of the bench;
@@ -222,7 +231,7 @@ bench: | $(BUILD)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ./$(BUILD)/bench/bench --python $(BENCH_PYTHON) \
 	  --torch-script bench/torch_bench.py --out bench/RESULTS.md $(BENCH_ARGS)
 
-$(BUILD) $(BUILD)/neon $(BUILD)/examples $(BUILD)/asan $(BUILD)/clang $(BUILD)/cxx $(BUILD)/cxx/examples $(BUILD)/valgrind $(BUILD)/tsan:
+$(BUILD) $(BUILD)/neon $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/asan $(BUILD)/clang $(BUILD)/cxx $(BUILD)/cxx/examples $(BUILD)/valgrind $(BUILD)/tsan:
 	@mkdir -p $@
 
 clean:
