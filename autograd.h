@@ -952,11 +952,22 @@ static void ag__contig_strides(int ndim, const int64_t *shape, int64_t *stride) 
     for (i = ndim - 1; i >= 0; i--) { stride[i] = s; s *= shape[i]; }
 }
 
-/* One allocation: [link if persistent][struct][shape][stride][inputs] ... [data].
+/* zeroed memory that lives until ag_ctx_free (16-byte aligned): persistent tensors, hooks, optimizers */
+static void *ag__persist_alloc(ag_ctx *ctx, size_t bytes, const char *what) {
+    size_t link = ag__align_up(sizeof(ag__plink), 16);
+    char *mem = (char *)ag__heap_alloc(ctx, link + bytes);
+    if (!mem) { ag__fail(ctx, "%s: out of memory allocating %zu persistent bytes", what, bytes); return NULL; }
+    memset(mem, 0, link + bytes);
+    ((ag__plink *)mem)->next = ctx->persist;
+    ctx->persist = (ag__plink *)mem;
+    ctx->persistent_bytes += link + bytes;
+    return mem + link;
+}
+
+/* One allocation: [struct][shape][stride][inputs] ... [data], in the arena or persistent.
    Shape must be valid. nin: room for that many op inputs. */
 static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin, bool with_data, bool persistent, bool zero) {
     int64_t numel = 1; int i;
-    size_t link = persistent ? ag__align_up(sizeof(ag__plink), 16) : 0;
     size_t head = ag__align_up(sizeof(ag_tensor) + 2 * (size_t)ndim * sizeof(int64_t) + (size_t)nin * sizeof(ag_tensor *), 16);
     size_t data_off, bytes, total, dalign;
     char *mem;
@@ -964,21 +975,16 @@ static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int
     for (i = 0; i < ndim; i++) numel *= shape[i];
     bytes = with_data ? (size_t)numel * ag__esize(dtype) : 0;
     dalign = bytes >= 256 ? AG__DATA_ALIGN : 16;   /* tiny tensors: no cache-line padding */
-    data_off = with_data ? ag__align_up(link + head, dalign) : link + head;
+    data_off = with_data ? ag__align_up(head, dalign) : head;
     total = data_off + bytes;
-    if (persistent) {
-        mem = (char *)ag__heap_alloc(ctx, total + AG__DATA_ALIGN);
-        if (!mem) { ag__fail(ctx, "out of memory allocating a persistent tensor of %zu bytes", total); return NULL; }
-        ((ag__plink *)mem)->next = ctx->persist;
-        ctx->persist = (ag__plink *)mem;
-        ctx->persistent_bytes += total + AG__DATA_ALIGN;
-        /* align the data within the heap block */
-        data_off = with_data ? ag__align_up((size_t)mem + link + head, dalign) - (size_t)mem : data_off;
+    if (persistent) {   /* the heap only promises 16-byte alignment: room to align the data */
+        if (!(mem = (char *)ag__persist_alloc(ctx, total + AG__DATA_ALIGN, "persistent tensor"))) return NULL;
+        data_off = with_data ? ag__align_up((size_t)mem + head, dalign) - (size_t)mem : data_off;
     } else {
         mem = (char *)ag__arena_alloc(ctx, total, with_data ? dalign : 16);
         if (!mem) return NULL;
     }
-    t = (ag_tensor *)(mem + link);
+    t = (ag_tensor *)mem;
     memset(t, 0, sizeof *t);
     t->ctx = ctx;
     t->dtype = (uint8_t)dtype;
@@ -2398,6 +2404,16 @@ AG_API void *ag_data(ag_tensor *t) { return t ? t->data : NULL; }
 static double ag__load(const ag_tensor *t, int64_t off) {
     return t->dtype == AG_F32 ? (double)((const float *)t->data)[off] : ((const double *)t->data)[off];
 }
+static void ag__store(ag_tensor *t, int64_t off, double v) {
+    if (t->dtype == AG_F32) ((float *)t->data)[off] = (float)v; else ((double *)t->data)[off] = v;
+}
+/* row-major element i of t, as an element offset through its strides */
+static int64_t ag__offset(const ag_tensor *t, int64_t i) {
+    int64_t off = 0;
+    int d;
+    for (d = (int)t->ndim - 1; d >= 0; d--) { off += (i % t->shape[d]) * t->stride[d]; i /= t->shape[d]; }
+    return off;
+}
 AG_API double ag_item(const ag_tensor *t) {
     char s[200];
     if (!t) return NAN;
@@ -3799,12 +3815,8 @@ AG_API int ag_register_hook(ag_tensor *t, ag_tensor *(*fn)(ag_tensor *grad, void
     if (!t) return -1;
     if (!fn) { ag__fail(t->ctx, "register_hook: the hook function is NULL"); return -1; }
     if (!(t->flags & AG__REQ_GRAD)) { ag__fail(t->ctx, "register_hook: the tensor does not require grad, so no gradient will reach a hook"); return -1; }
-    if (t->flags & AG__PERSISTENT) {   /* lives as long as the tensor: persistent memory, freed by ag_ctx_free */
-        ag__plink *mem = (ag__plink *)ag__heap_alloc(t->ctx, ag__align_up(sizeof(ag__plink), 16) + sizeof *h);
-        if (!mem) { ag__fail(t->ctx, "register_hook: out of memory"); return -1; }
-        mem->next = t->ctx->persist;
-        t->ctx->persist = mem;
-        h = (struct ag__hook *)(void *)((char *)mem + ag__align_up(sizeof(ag__plink), 16));
+    if (t->flags & AG__PERSISTENT) {   /* lives as long as the tensor */
+        if (!(h = (struct ag__hook *)ag__persist_alloc(t->ctx, sizeof *h, "register_hook"))) return -1;
     } else if (!(h = (struct ag__hook *)ag__arena_alloc(t->ctx, sizeof *h, 16))) return -1;
     h->fn = fn; h->user = user; h->next = NULL; h->partial = NULL;
     for (end = &t->hooks; *end; end = &(*end)->next) {}
@@ -4199,12 +4211,8 @@ static int ag__check_once(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **i
         ana = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(x->numel ? x->numel : 1), 16);
         if (!ana || ag_copy_out(grads[i], AG_F64, ana) != 0) return -1;
         for (j = 0; j < x->numel; j++) {
-            int64_t off = 0, rem = j;
-            int d;
-            double *p, orig, lp, lm, num, err, rel;
+            double *p = (double *)x->data + ag__offset(x, j), orig, lp, lm, num, err, rel;
             ag__mark m;
-            for (d = x->ndim - 1; d >= 0; d--) { off += (rem % x->shape[d]) * x->stride[d]; rem /= x->shape[d]; }
-            p = (double *)x->data + off;
             orig = *p;
             m = ag__arena_mark(ctx);
             *p = orig + eps; out = f(ctx, inputs, user);
@@ -4274,19 +4282,6 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
 }
 
 
-/* row-major element i of t, as an element offset through its strides */
-static int64_t ag__tr_off(const ag_tensor *t, int64_t i) {
-    int64_t off = 0; int d;
-    for (d = (int)t->ndim - 1; d >= 0; d--) {
-        int64_t s = t->shape[d];
-        off += (i % s) * t->stride[d];
-        i /= s;
-    }
-    return off;
-}
-static void ag__tr_set(ag_tensor *t, int64_t off, double v) {
-    if (t->dtype == AG_F32) ((float *)t->data)[off] = (float)v; else ((double *)t->data)[off] = v;
-}
 
 /* ==== optimizers ==== */
 enum { AG__OPT_SGD, AG__OPT_ADAM, AG__OPT_ADAMW };
@@ -4327,8 +4322,6 @@ static bool ag__finite_nonneg(double v) { return v >= 0 && v <= DBL_MAX; }
 static ag_optim *ag__optim_new(ag_ctx *ctx, const char *name, int kind, ag_tensor *const *params, int n, int nstate) {
     int i, j, k;
     size_t bytes;
-    int64_t words;
-    ag_tensor *mem;
     ag_optim *opt;
     if (!ctx) return NULL;
     if (n <= 0 || !params) { ag__fail(ctx, "%s: empty parameter list (n = %d)", name, n); return NULL; }
@@ -4343,14 +4336,11 @@ static ag_optim *ag__optim_new(ag_ctx *ctx, const char *name, int kind, ag_tenso
             if (params[j] == p) { ag__fail(ctx, "%s: parameter %d appears twice (also at %d)", name, i, j); return NULL; }
     }
     bytes = ag__align_up(sizeof(ag_optim), 16) + (size_t)n * sizeof(ag__optslot);
-    words = (int64_t)((bytes + 7) / 8);
-    mem = ag_persistent(ctx, AG_F64, 1, &words, NULL);   /* zeroed, owned by the context */
-    if (!mem) return NULL;
-    opt = (ag_optim *)(void *)mem->data;
+    if (!(opt = (ag_optim *)ag__persist_alloc(ctx, bytes, name))) return NULL;   /* zeroed, freed by ag_ctx_free */
     opt->ctx = ctx;
     opt->kind = kind;
     opt->n = n;
-    opt->slot = (ag__optslot *)(void *)(mem->data + ag__align_up(sizeof(ag_optim), 16));
+    opt->slot = (ag__optslot *)(void *)((char *)opt + ag__align_up(sizeof(ag_optim), 16));
     for (i = 0; i < n; i++) {
         ag_tensor *p = params[i];
         opt->slot[i].p = p;
@@ -4662,7 +4652,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
             continue;
         }
         for (i = 0; i < g->numel; i++) {
-            double a = fabs(ag__load(g, gc ? i : ag__tr_off(g, i)));
+            double a = fabs(ag__load(g, gc ? i : ag__offset(g, i)));
             if (norm_type > DBL_MAX) { if (a > total || a != a) total = a; }
             else if (norm_type == 2) total += a * a;
             else if (norm_type == 1) total += a;
@@ -4684,7 +4674,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
                 double *x = (double *)(void *)g->data;
                 for (i = 0; i < g->numel; i++) x[i] *= coef;
             } else for (i = 0; i < g->numel; i++) {
-                int64_t off = ag__tr_off(g, i);
+                int64_t off = ag__offset(g, i);
                 if (g->dtype == AG_F32) ((float *)g->data)[off] *= (float)coef;
                 else ((double *)g->data)[off] *= coef;
             }
@@ -4706,10 +4696,10 @@ AG_API int ag_clip_grad_value(ag_tensor *const *params, int n, double clip_value
         if (!g) continue;
         gc = ag__contig(g);
         for (i = 0; i < g->numel; i++) {
-            int64_t off = gc ? i : ag__tr_off(g, i);
+            int64_t off = gc ? i : ag__offset(g, i);
             double v = ag__load(g, off);
-            if (v > clip_value) ag__tr_set(g, off, clip_value);
-            else if (v < -clip_value) ag__tr_set(g, off, -clip_value);
+            if (v > clip_value) ag__store(g, off, clip_value);
+            else if (v < -clip_value) ag__store(g, off, -clip_value);
         }
     }
     return 0;
@@ -4739,7 +4729,7 @@ static int ag__init_fill(ag_tensor *t, const char *name, int dist, double a, dou
     c = ag__contig(t);
     for (i = 0; i < t->numel; i++) {
         double v = dist == 0 ? a + (b - a) * ag__rng_uniform(t->ctx) : dist == 1 ? a + b * ag__rng_normal(t->ctx) : a;
-        ag__tr_set(t, c ? i : ag__tr_off(t, i), v);
+        ag__store(t, c ? i : ag__offset(t, i), v);
     }
     return 0;
 }
@@ -4873,7 +4863,7 @@ static void ag__st_write(ag__st_out *o, int n, const char *const *names, ag_tens
             size_t used = 0;
             int64_t e;
             for (e = 0; e < t->numel; e++) {
-                const unsigned char *src = (const unsigned char *)t->data + ag__tr_off(t, e) * (int64_t)es;
+                const unsigned char *src = (const unsigned char *)t->data + ag__offset(t, e) * (int64_t)es;
                 size_t b;
                 for (b = 0; b < es; b++) chunk[used + b] = le ? src[b] : src[es - 1 - b];
                 used += es;
@@ -5251,7 +5241,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
         src = buf + 8 + hlen + e->begin;
         if (le && ag__contig(t)) { memcpy(t->data, src, (size_t)(e->end - e->begin)); continue; }
         for (el = 0; el < t->numel; el++) {
-            unsigned char *dst = (unsigned char *)t->data + ag__tr_off(t, el) * e->esize;
+            unsigned char *dst = (unsigned char *)t->data + ag__offset(t, el) * e->esize;
             int b;
             for (b = 0; b < e->esize; b++) dst[b] = le ? src[el * e->esize + b] : src[el * e->esize + e->esize - 1 - b];
         }
