@@ -38,7 +38,7 @@ CXXFLAGS_CHECK := -x c++ -std=c++11 -Wall -Wextra -Werror -I.
 VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible -q
 
 BUILD := build
-HEADERS := autograd.h tests/harness.h
+HEADERS := autograd.h tests/harness.h tests/refdata.h
 
 TEST_SRCS    := $(sort $(wildcard tests/test_*.c))
 TEST_NAMES   := $(patsubst tests/%.c,%,$(TEST_SRCS))

@@ -14,12 +14,12 @@
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "tests/harness.h"
+#include "tests/refdata.h"
 
 #include <stdlib.h>
 
 /* ---- reference file ---- */
 #define MAXT 16
-typedef struct { int ndim; int64_t shape[AG_MAX_DIMS]; int64_t n; double *v; } rtensor;
 typedef struct {
     char name[64];
     int nin, scalar;
@@ -28,26 +28,6 @@ typedef struct {
     int32_t ints[64];
 } rcase;
 
-static char *next_tok(char **p) {
-    char *s = *p, *t;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (!*s) return NULL;
-    t = s;
-    while (*s && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') s++;
-    if (*s) *s++ = 0;
-    *p = s;
-    return t;
-}
-/* inputs, constants and tangents are float32 numbers written with 9 digits: strtof gives them exactly */
-static void read_tensor32(char **p, rtensor *t, bool f32) {
-    int64_t i;
-    t->ndim = atoi(next_tok(p));
-    t->n = 1;
-    for (i = 0; i < t->ndim; i++) { t->shape[i] = atoll(next_tok(p)); t->n *= t->shape[i]; }
-    t->v = (double *)malloc(sizeof(double) * (size_t)(t->n ? t->n : 1));
-    for (i = 0; i < t->n; i++) t->v[i] = f32 ? (double)strtof(next_tok(p), NULL) : strtod(next_tok(p), NULL);
-}
-static void read_tensor(char **p, rtensor *t) { read_tensor32(p, t, false); }
 static void free_r(rtensor *t) { free(t->v); t->v = NULL; }
 static void free_case(rcase *c) {
     int i;
@@ -64,18 +44,18 @@ static int read_case(FILE *f, rcase *c) {
         int i;
         if (!kw || kw[0] == '#') continue;
         if (!strcmp(kw, "case")) { snprintf(c->name, sizeof c->name, "%s", next_tok(&p)); next_tok(&p); c->scalar = atoi(next_tok(&p)); }
-        else if (!strcmp(kw, "in")) read_tensor32(&p, &c->in[c->nin++], true);
-        else if (!strcmp(kw, "const")) read_tensor32(&p, &c->cst[c->ncst++], true);
+        else if (!strcmp(kw, "in")) read_tensor(&p, &c->in[c->nin++], true);
+        else if (!strcmp(kw, "const")) read_tensor(&p, &c->cst[c->ncst++], true);
         else if (!strcmp(kw, "ints")) { c->nints = atoi(next_tok(&p)); for (i = 0; i < c->nints; i++) c->ints[i] = (int32_t)atol(next_tok(&p)); }
-        else if (!strcmp(kw, "v")) read_tensor32(&p, &c->v, true);
-        else if (!strcmp(kw, "u")) read_tensor32(&p, &c->u[c->nu++], true);
-        else if (!strcmp(kw, "out")) read_tensor(&p, &c->out);
-        else if (!strcmp(kw, "vjp")) read_tensor(&p, &c->vjp[c->nvjp++]);
-        else if (!strcmp(kw, "jvp")) read_tensor(&p, &c->jvp);
-        else if (!strcmp(kw, "jac")) read_tensor(&p, &c->jac[c->njac++]);
-        else if (!strcmp(kw, "hess")) read_tensor(&p, &c->hess[c->nhess++]);
-        else if (!strcmp(kw, "hvp")) read_tensor(&p, &c->hvp[c->nhvp++]);
-        else if (!strcmp(kw, "pe")) read_tensor(&p, &c->pe[c->npe++]);
+        else if (!strcmp(kw, "v")) read_tensor(&p, &c->v, true);
+        else if (!strcmp(kw, "u")) read_tensor(&p, &c->u[c->nu++], true);
+        else if (!strcmp(kw, "out")) read_tensor(&p, &c->out, false);
+        else if (!strcmp(kw, "vjp")) read_tensor(&p, &c->vjp[c->nvjp++], false);
+        else if (!strcmp(kw, "jvp")) read_tensor(&p, &c->jvp, false);
+        else if (!strcmp(kw, "jac")) read_tensor(&p, &c->jac[c->njac++], false);
+        else if (!strcmp(kw, "hess")) read_tensor(&p, &c->hess[c->nhess++], false);
+        else if (!strcmp(kw, "hvp")) read_tensor(&p, &c->hvp[c->nhvp++], false);
+        else if (!strcmp(kw, "pe")) read_tensor(&p, &c->pe[c->npe++], false);
         else if (!strcmp(kw, "end")) return 1;
     }
     return 0;

@@ -11,12 +11,12 @@
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "tests/harness.h"
+#include "tests/refdata.h"
 
 #include <stdlib.h>
 
 /* ---- reference file ---- */
 #define MAXT 8
-typedef struct { int ndim; int64_t shape[AG_MAX_DIMS]; int64_t n; double *v; int rg; } rtensor;
 typedef struct {
     char name[64], op[32];
     int nints; long ints[256];
@@ -27,25 +27,6 @@ typedef struct {
     int nstat; rtensor stat[2];
 } rcase;
 
-static char *next_tok(char **p) {
-    char *s = *p, *t;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
-    if (!*s) return NULL;
-    t = s;
-    while (*s && *s != ' ' && *s != '\t' && *s != '\n' && *s != '\r') s++;
-    if (*s) *s++ = 0;
-    *p = s;
-    return t;
-}
-/* inputs and seeds are float32 numbers written with 9 digits: strtof gives them exactly */
-static void read_tensor(char **p, rtensor *t, bool f32) {
-    int64_t i;
-    t->ndim = atoi(next_tok(p));
-    t->n = 1;
-    for (i = 0; i < t->ndim; i++) { t->shape[i] = atoll(next_tok(p)); t->n *= t->shape[i]; }
-    t->v = (double *)malloc(sizeof(double) * (size_t)(t->n ? t->n : 1));
-    for (i = 0; i < t->n; i++) t->v[i] = f32 ? (double)strtof(next_tok(p), NULL) : strtod(next_tok(p), NULL);
-}
 static void free_case(rcase *c) {
     int i;
     for (i = 0; i < c->nin; i++) free(c->in[i].v);
