@@ -266,6 +266,18 @@ AG_API ag_tensor *ag_zero_(ag_tensor *t);
 AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src);   /* src broadcast to dst's shape */
 AG_API uint32_t   ag_version(const ag_tensor *t);
 
+/* ==== forward-mode AD ====
+   ag_make_dual(x, t) is x carrying the tangent t (the direction dx): every op computed from
+   it carries d result = J dx beside its value, computed at once by the op's JVP rule, so one
+   forward pass gives a Jacobian-vector product (PyTorch's torch.autograd.forward_ad). Results
+   that do not depend on a dual have no tangent (zero). One level: a tangent cannot carry a
+   tangent of its own. Tangent computations are ops like any other: with grad mode on they
+   are recorded, so a tangent can be differentiated in reverse mode (reverse-over-forward).
+   For forward-over-reverse (e.g. a Hessian-vector product), take the gradient with
+   create_graph. In-place ops update the tensor's tangent; fill_ and zero_ clear it. */
+AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent);   /* a view of primal (differentiable), tangent converted to its dtype */
+AG_API ag_tensor *ag_tangent(const ag_tensor *t);                        /* t's tangent; NULL means zero */
+
 /* a function of tensors, for ag_checkpoint, ag_gradcheck and the functional API */
 typedef ag_tensor *(*ag_fn)(ag_ctx *ctx, ag_tensor **inputs, void *user);
 
@@ -279,15 +291,18 @@ AG_API ag_tensor *ag_hook_clamp(ag_tensor *grad, void *user);   /* clamps to [-b
    naming the op whose backward produced it and the op that made that input. Returns the previous state. */
 AG_API bool ag_set_anomaly_detection(ag_ctx *ctx, bool on);
 
-/* A custom op: forward computes the output from the inputs (nothing inside is recorded; it may
-   keep tensors with ag_save_for_backward); backward writes grads[i] = dL/d input i from
-   grad_out. Written with the library's ops, the backward supports create_graph; a NULL
-   grads[i] means zero. Like torch.autograd.Function. */
+/* A custom op: forward computes the output from the inputs (nothing inside is recorded and no
+   tangent propagates; it may keep tensors with ag_save_for_backward); backward writes
+   grads[i] = dL/d input i from grad_out. Written with the library's ops, the backward
+   supports create_graph; a NULL grads[i] means zero. Optional jvp (forward mode): writes
+   *tangent_out = sum_i d out / d input i . tangents[i] (NULL tangents[i] and a NULL result
+   mean zero); without it a tangent reaching the op is an error. Like torch.autograd.Function. */
 typedef struct ag_custom ag_custom;
 typedef struct {
     const char *name;    /* what ag_op returns */
     ag_tensor *(*forward)(ag_custom *c, ag_tensor **inputs, int n, void *user);
     int (*backward)(ag_custom *c, ag_tensor *grad_out, ag_tensor **grads, void *user);   /* 0 ok */
+    int (*jvp)(ag_custom *c, ag_tensor *const *tangents, ag_tensor **tangent_out, void *user);   /* 0 ok; may be NULL */
 } ag_function;
 AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *inputs, void *user);
 AG_API int        ag_save_for_backward(ag_custom *c, int n, ag_tensor *const *tensors);
@@ -430,8 +445,7 @@ AG_API int    ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, 
    NULL (the error of the op that failed inside f is kept, being the first), a v or u of
    the wrong shape, a function that is not scalar where one is needed.
 
-   Forward-mode AD (tangents carried beside values) is a separate item; ag_jvp here is
-   the double-vjp trick: two reverse passes. */
+   ag_jvp and ag_jacobian_fwd use forward mode (ag_make_dual): no reverse pass. */
 #define AG_FUNCTIONAL_MAX_INPUTS 16
 
 /* output = f(inputs) (may be NULL if not wanted) and vjps[i] = v^T d f / d inputs[i]
@@ -442,8 +456,8 @@ AG_API int ag_vjp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
 
 /* output = f(inputs) (may be NULL) and jvp = sum_i d f / d inputs[i] . u[i] (the output's
    shape): the Jacobian times the tangents u[i] (each of inputs[i]'s shape). NULL u means 1
-   and needs one single-element input. Computed as the vjp of the vjp with respect to its
-   cotangent: g(w) = w^T J is linear in w, so d/dw <g(w), u> = J u. */
+   and needs one single-element input. One forward pass with inputs[i] carrying u[i] (forward
+   mode); with create_graph the result is differentiable with respect to the inputs and u. */
 AG_API int ag_jvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *const *u,
                   ag_tensor **output, ag_tensor **jvp, bool create_graph);
 
@@ -452,6 +466,12 @@ AG_API int ag_jvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
    (with one-hot v); the graph of f is built once. Needs ndim(out) + ndim(in) <= AG_MAX_DIMS. */
 AG_API int ag_jacobian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
                        ag_tensor **jac, bool create_graph);
+
+/* The same Jacobians by forward mode: one forward pass per element of the inputs, each with
+   a one-hot tangent. Cheaper than ag_jacobian when the inputs have fewer elements than the
+   output. */
+AG_API int ag_jacobian_fwd(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                           ag_tensor **jac, bool create_graph);
 
 /* For a scalar (single-element) f: hess[i * n + j] = d^2 f / d inputs[i] d inputs[j],
    shape inputs[i].shape + inputs[j].shape; n * n results. The Jacobian of the gradient
@@ -642,6 +662,7 @@ struct ag_tensor {
     int64_t ip[3];
     void *extra;              /* op data (index arrays, permutations); persistent leaf: its grad buffer */
     struct ag__hook *hooks;   /* gradient hooks (ag_register_hook) */
+    ag_tensor *tangent;       /* forward mode: d this along the direction given by ag_make_dual; NULL: zero */
     uint32_t *version;        /* the storage's version counter, shared with every view of it; in-place ops bump it */
     uint32_t own_version;     /* the counter itself, for a tensor that owns its storage */
     uint32_t saved_version;   /* node: the versions of the inputs its backward reads, summed when it was recorded */
@@ -662,7 +683,9 @@ struct ag__hook {
 };
 
 typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
-struct ag__opdef { const char *name; ag__backward_fn backward; };
+/* forward mode: *out = the tangent of y from the inputs' tangents t[i] (NULL: zero); 0 ok */
+typedef int (*ag__jvp_fn)(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out);
+struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; };
 
 typedef struct ag__block {
     struct ag__block *next;
@@ -687,6 +710,7 @@ struct ag_ctx {
     size_t stack_cap;
     size_t stack_base;        /* where the innermost running traversal's segment starts (backward can nest) */
     bool anomaly;             /* check every gradient backward computes for NaN and Inf */
+    int jvp_off;              /* > 0: ops do not propagate tangents (inside a JVP rule or a custom forward) */
     bool grad_enabled;
     int isa;                  /* AG__ISA_*: the kernels this context runs */
     int threads;
@@ -1032,31 +1056,37 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
 
 
 /* ==== the op table ====
-   One row per op: its name (what ag_op returns) and its backward rule, which is
-   written with the library's own ops so that create_graph works for all of them.
-   The forward function of each op sits next to its backward rule below.
-   Ops whose rule is ag__bw_none give no gradient (masks, comparisons). */
+   One row per op: its name (what ag_op returns), its backward rule (ag__bw_<name>) and
+   its forward-mode rule (ag__jvp_<second column>). Both kinds of rule are written with
+   the library's own ops, so create_graph works for all of them and tangents can be
+   differentiated in reverse mode. The forward function of each op sits next to its rules
+   below. Ops whose backward is ag__bw_none give no gradient (masks, comparisons); their
+   tangent is zero. */
 #define AG__OP_LIST(X) \
-    X(to) X(contiguous) X(reshape) X(squeeze) X(unsqueeze) X(transpose) X(permute) X(expand) \
-    X(slice) X(slice_backward) X(cat) X(gather_rows) X(scatter_add_rows) \
-    X(add) X(sub) X(mul) X(div) X(maximum) X(minimum) X(gt) X(eq) \
-    X(neg) X(pow) X(add_scalar) X(mul_scalar) X(exp) X(log) X(sqrt) X(abs) X(tanh) X(sigmoid) \
-    X(relu) X(leaky_relu) X(gelu) X(gelu_tanh) X(silu) X(erf) X(clamp) \
-    X(sign) X(relu_mask) X(leaky_mask) X(clamp_mask) X(tanh_grad) X(sigmoid_grad) X(relu_grad) \
-    X(sum) X(mean) X(max) X(min) X(matmul) X(softmax) X(log_softmax) X(bce_with_logits) \
-    X(custom) X(checkpoint) X(relu_)
+    X(to, same) X(contiguous, same) X(reshape, reshape) X(squeeze, reshape) X(unsqueeze, reshape) \
+    X(transpose, transpose) X(permute, permute) X(expand, same) X(slice, slice) X(slice_backward, slice_backward) \
+    X(cat, cat) X(gather_rows, gather_rows) X(scatter_add_rows, scatter_add_rows) \
+    X(add, add) X(sub, sub) X(mul, mul) X(div, div) X(maximum, extremum) X(minimum, extremum) X(gt, none) X(eq, none) \
+    X(neg, diag) X(pow, diag) X(add_scalar, diag) X(mul_scalar, diag) X(exp, diag) X(log, diag) X(sqrt, diag) \
+    X(abs, diag) X(tanh, diag) X(sigmoid, diag) X(relu, diag) X(leaky_relu, diag) X(gelu, diag) X(gelu_tanh, diag) \
+    X(silu, diag) X(erf, diag) X(clamp, diag) \
+    X(sign, none) X(relu_mask, none) X(leaky_mask, none) X(clamp_mask, none) X(tanh_grad, none) X(sigmoid_grad, none) \
+    X(relu_grad, none) X(argmax, none) \
+    X(sum, sum) X(mean, sum) X(max, max) X(min, max) X(matmul, matmul) X(softmax, diag) X(log_softmax, log_softmax) \
+    X(bce_with_logits, bce_with_logits) X(custom, custom) X(checkpoint, none) X(relu_, diag)
 
-#define AG__OP_ENUM(name) AG__OP_##name,
+#define AG__OP_ENUM(name, jvp) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
-#define AG__OP_DECL(name) static int ag__bw_##name(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
+#define AG__OP_DECL(name, jvp) static int ag__bw_##name(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
+    static int ag__jvp_##jvp(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out);
 AG__OP_LIST(AG__OP_DECL)
-#define AG__OP_ROW(name) { #name, ag__bw_##name },
+#define AG__OP_ROW(name, jvp) { #name, ag__bw_##name, ag__jvp_##jvp },
 static const ag__opdef ag__ops[] = { AG__OP_LIST(AG__OP_ROW) };
 
 static bool ag__differentiable(int op) {
     return !(op == AG__OP_gt || op == AG__OP_eq || op == AG__OP_sign || op == AG__OP_relu_mask ||
              op == AG__OP_leaky_mask || op == AG__OP_clamp_mask || op == AG__OP_tanh_grad ||
-             op == AG__OP_sigmoid_grad || op == AG__OP_relu_grad);
+             op == AG__OP_sigmoid_grad || op == AG__OP_relu_grad || op == AG__OP_argmax);
 }
 
 /* ---- version counters: what a backward rule reads must not have changed since ---- */
@@ -1088,21 +1118,30 @@ static void ag__save_versions(ag_tensor *y) {
     y->out_version = *y->version;
 }
 
-/* Links y into the graph when grad mode is on and an input requires grad. */
+static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in);
+
+/* Links y into the graph when grad mode is on and an input requires grad, and gives it a
+   tangent when an input has one. The inputs are kept in y->in either way (room for them was
+   allocated with y): forward-mode rules read them. */
 static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
     int i;
-    bool req = false;
+    bool req = false, tangent = false;
     if (!y) return NULL;
-    if (ag__differentiable(op) && y->ctx->grad_enabled)
-        for (i = 0; i < nin; i++) if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
     AG_ASSERT(nin <= y->nin);   /* the result was allocated with room for its inputs */
-    if (!req) return y;   /* a constant: a leaf that needs no gradient */
-    y->op = &ag__ops[op];
-    y->nin = nin;
-    for (i = 0; i < nin; i++) y->in[i] = in[i];
-    y->flags |= AG__REQ_GRAD;
-    y->ctx->nodes++;
-    ag__save_versions(y);
+    for (i = 0; i < nin; i++) {
+        y->in[i] = in[i];
+        if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
+        if (in[i] && in[i]->tangent) tangent = true;
+    }
+    if (req && ag__differentiable(op) && y->ctx->grad_enabled) {
+        y->op = &ag__ops[op];
+        y->nin = nin;
+        y->flags |= AG__REQ_GRAD;
+        y->ctx->nodes++;
+        ag__save_versions(y);
+    }
+    /* after recording, so that the tangent's own graph reaches y's inputs through y */
+    if (tangent && !y->ctx->jvp_off && !ag__jvp(y, op, nin, in)) return NULL;
     return y;
 }
 static ag_tensor *ag__finish1(ag_tensor *y, int op, ag_tensor *a) { return ag__finish(y, op, 1, &a); }
@@ -1848,6 +1887,7 @@ static int ag__bw_clamp_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { retu
 static int ag__bw_tanh_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 static int ag__bw_sigmoid_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 static int ag__bw_relu_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
+static int ag__bw_argmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 
 AG__DEF_UNARY(float, f32, f)
 AG__DEF_UNARY(double, f64, )
@@ -2273,6 +2313,13 @@ static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
     ag__iter_add(&it, dst->data, (int)ag__esize(dst->dtype), dst->stride);
     ag__iter_add_tensor(&it, src);
     ag__iter_run(&it, ag__copy_fn(dst->dtype, src->dtype), NULL);
+}
+
+static bool ag__same_shape(const ag_tensor *a, const ag_tensor *b) {
+    int i;
+    if (a->ndim != b->ndim) return false;
+    for (i = 0; i < a->ndim; i++) if (a->shape[i] != b->shape[i]) return false;
+    return true;
 }
 
 static bool ag__contig(const ag_tensor *t) {
@@ -2966,10 +3013,14 @@ static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = 
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(ag_div(ag_mul(g, a), ag_mul(b, b))), b);
     return 0;
 }
+/* how much of maximum/minimum(a, b) is a: [a wins] + [a == b] / 2 */
+static ag_tensor *ag__extremum_share(ag_tensor *y, bool is_max) {
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    return ag_add(is_max ? ag__binary(AG__OP_gt, a, b) : ag__binary(AG__OP_gt, b, a), ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5));
+}
 /* d a = d y * [a wins] (1/2 on ties), d b = d y * [b wins] */
 static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin, bool is_max) {
-    ag_tensor *a = y->in[0], *b = y->in[1];
-    ag_tensor *wa = ag_add(is_max ? ag__binary(AG__OP_gt, a, b) : ag__binary(AG__OP_gt, b, a), ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5));
+    ag_tensor *a = y->in[0], *b = y->in[1], *wa = ag__extremum_share(y, is_max);
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, wa), a);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_add_scalar(ag_neg(wa), 1.0)), b);
     return 0;
@@ -3138,12 +3189,15 @@ static int ag__bw_sum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
     return 0;
 }
 static int ag__bw_mean(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_sum(y, g, gin); }   /* d x = expand(d y) / n */
-static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x == max] / (number of maxima) */
+/* the share of each element of x in max/min y: [x == y] / (number of such x) */
+static ag_tensor *ag__extreme_share(ag_tensor *y) {
     ag_tensor *x = AG__X;
     unsigned mask = (unsigned)y->ip[0];
     ag_tensor *hit = ag__binary(AG__OP_eq, x, ag__keepdim(y, x, mask));
-    ag_tensor *count = ag__reduce("sum", hit, AG__OP_sum, mask, true, 1.0);
-    gin[0] = ag_mul(ag__keepdim(g, x, mask), ag_div(hit, count));
+    return ag_div(hit, ag__reduce("sum", hit, AG__OP_sum, mask, true, 1.0));
+}
+static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x == max] / (number of maxima) */
+    gin[0] = ag_mul(ag__keepdim(g, AG__X, (unsigned)y->ip[0]), ag__extreme_share(y));
     return 0;
 }
 static int ag__bw_min(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_max(y, g, gin); }
@@ -3446,6 +3500,171 @@ AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) {
     return ag_mul(t, mask);
 }
 
+/* ==== forward mode ====
+   A tensor made by ag_make_dual carries a tangent; every op whose input has one gives its
+   result the tangent t_y = sum_i (d y / d x_i) t_i by its JVP rule (the second column of
+   the op table), computed at once beside the value. A rule reads the op's inputs (y->in),
+   parameters and output; it is evaluated with tangent propagation off (one level of
+   forward mode) and is recorded like any op when grad mode is on and something requires
+   grad, so a tangent can itself be differentiated in reverse mode. A NULL tangent means
+   zero. The engine below converts a rule's result to y's dtype and expands it to y's shape,
+   so rules for broadcasting ops may return the smaller shape. */
+static int ag__jvp_none(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* piecewise constant: t_y = 0 */
+    (void)y; (void)op; (void)t; *out = NULL; return 0;
+}
+static int ag__jvp_same(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* to, contiguous, expand: t_y = t_x */
+    (void)y; (void)op; *out = t[0]; return 0;
+}
+/* elementwise ops have a diagonal Jacobian and softmax a symmetric one: J t = J^T t, so the
+   tangent is the backward rule applied to t_x */
+static int ag__jvp_diag(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {
+    ag_tensor *gin[1];
+    gin[0] = NULL;
+    if (ag__ops[op].backward(y, t[0], gin) != 0) return -1;
+    *out = gin[0];
+    return 0;
+}
+static int ag__jvp_reshape(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = reshape(t_x) */
+    (void)op; *out = ag_reshape(t[0], y->ndim, y->shape); return 0;
+}
+static int ag__jvp_transpose(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = transpose(t_x) */
+    (void)op; *out = ag_transpose(t[0], (int)y->ip[0], (int)y->ip[1]); return 0;
+}
+static int ag__jvp_permute(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = permute(t_x) */
+    (void)op; *out = ag_permute(t[0], (const int *)y->extra); return 0;
+}
+static int ag__jvp_slice(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same slice of t_x */
+    int dim = (int)y->ip[0];
+    int64_t len = y->shape[dim], start = y->ip[1], step = y->ip[2];
+    (void)op;
+    *out = ag_slice(t[0], dim, start, len ? start + (len - 1) * step + 1 : start, step);
+    return 0;
+}
+static int ag__jvp_slice_backward(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = zeros with t_g in the slice */
+    (void)op; *out = ag__slice_backward(t[0], y, (int)y->ip[0], y->ip[1], y->ip[2]); return 0;
+}
+static int ag__jvp_cat(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = cat(t_x_i), zeros where none */
+    ag_tensor **ts = (ag_tensor **)ag__arena_alloc(y->ctx, sizeof(ag_tensor *) * (size_t)y->nin, 16);
+    int i;
+    (void)op;
+    if (!ts) return -1;
+    for (i = 0; i < y->nin; i++) {
+        ag_tensor *x = y->in[i];
+        ts[i] = t[i] ? t[i] : ag_zeros(y->ctx, (ag_dtype)x->dtype, x->ndim, x->shape);
+    }
+    *out = ag_cat(ts, y->nin, (int)y->ip[0]);
+    return 0;
+}
+static int ag__jvp_gather_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_table[idx] */
+    (void)op; *out = ag__gather(t[0], y->ip[0], (const int64_t *)y->extra); return 0;
+}
+static int ag__jvp_scatter_add_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y[idx[i]] += t_g[i] */
+    (void)op; *out = ag__scatter_rows(t[0], y->ip[0], (const int64_t *)y->extra, y->ip[1]); return 0;
+}
+/* a + b where NULL is zero */
+static ag_tensor *ag__jvp_plus(ag_tensor *a, ag_tensor *b) { return !a ? b : !b ? a : ag_add(a, b); }
+static int ag__jvp_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a + t_b */
+    (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1]); return 0;
+}
+static int ag__jvp_sub(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a - t_b */
+    (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1] ? ag_neg(t[1]) : NULL); return 0;
+}
+static int ag__jvp_mul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a b + a t_b */
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], y->in[1]) : NULL, t[1] ? ag_mul(y->in[0], t[1]) : NULL);
+    return 0;
+}
+static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = (t_a - y t_b) / b */
+    (void)op;
+    *out = ag_div(t[1] ? ag__jvp_plus(t[0], ag_neg(ag_mul(y, t[1]))) : t[0], y->in[1]);
+    return 0;
+}
+static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a w + t_b (1 - w), w = a's share */
+    ag_tensor *w = ag__extremum_share(y, op == AG__OP_maximum);
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], w) : NULL, t[1] ? ag_mul(t[1], ag_add_scalar(ag_neg(w), 1.0)) : NULL);
+    return 0;
+}
+static int ag__jvp_sum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same reduction of t_x */
+    *out = ag__reduce(ag__ops[op].name, t[0], op, (unsigned)y->ip[0], y->ip[1] != 0, y->fp[0]);
+    return 0;
+}
+static int ag__jvp_max(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = sum(t_x [x == y]) / (number of extremes) */
+    (void)op;
+    *out = ag__reduce("sum", ag_mul(t[0], ag__extreme_share(y)), AG__OP_sum, (unsigned)y->ip[0], y->ip[1] != 0, 1.0);
+    return 0;
+}
+static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a @ b + a @ t_b */
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_matmul(t[0], y->in[1]) : NULL, t[1] ? ag_matmul(y->in[0], t[1]) : NULL);
+    return 0;
+}
+static int ag__jvp_log_softmax(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x - sum(softmax(x) t_x) */
+    (void)op;
+    *out = ag_sub(t[0], ag_sum_dim(ag_mul(ag_exp(y), t[0]), (int)y->ip[0], true));
+    return 0;
+}
+static int ag__jvp_bce_with_logits(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {
+    /* t_y = (sum(t_x (sigmoid(x) - target)) - sum(t_target x)) / n */
+    ag_tensor *x = y->in[0], *target = y->in[1];
+    double inv = 1.0 / (double)x->numel;
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul_scalar(ag_sum(ag_mul(t[0], ag_sub(ag_sigmoid(x), target))), inv) : NULL,
+                        t[1] ? ag_mul_scalar(ag_sum(ag_mul(t[1], x)), -inv) : NULL);
+    return 0;
+}
+
+static const char *ag__custom_name(const ag_tensor *y);
+/* runs op's JVP rule for y (whose inputs are in) and attaches the tangent; false on error */
+static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
+    ag_ctx *ctx = y->ctx;
+    ag_tensor *few[4], **t = few, *out = NULL;
+    int i, rc;
+    if (nin > 4 && !(t = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)nin, 16))) return false;
+    for (i = 0; i < nin; i++) t[i] = in[i] ? in[i]->tangent : NULL;
+    ctx->jvp_off++;
+    rc = ag__ops[op].jvp(y, op, t, &out);
+    if (rc == 0 && out) {
+        out = ag_to(out, (ag_dtype)y->dtype);
+        if (out && !ag__same_shape(out, y)) out = ag_expand(out, y->ndim, y->shape);
+    }
+    ctx->jvp_off--;
+    if (rc != 0 || (!out && ag__differentiable(op))) {
+        ag__fail(ctx, "forward mode: the jvp rule of '%s' failed", op == AG__OP_custom ? ag__custom_name(y) : ag__ops[op].name);
+        return false;
+    }
+    y->tangent = out;
+    return true;
+}
+
+/* a view of t that is a graph node when t requires grad: gradients flow through it to t */
+static ag_tensor *ag__identity(ag_tensor *t) {
+    if (t->ndim > 0) return ag_transpose(t, 0, 0);
+    return ag_squeeze(ag_unsqueeze(t, 0), 0);
+}
+
+AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent) {
+    char s1[200], s2[200];
+    ag_tensor *d;
+    if (!primal || !tangent) {
+        if (primal || tangent) ag__fail((primal ? primal : tangent)->ctx, "make_dual: the %s is NULL", primal ? "tangent" : "primal");
+        return NULL;
+    }
+    if (primal->ctx != tangent->ctx) { ag__fail(primal->ctx, "make_dual: the primal and the tangent belong to different contexts"); return NULL; }
+    if (!ag__same_shape(primal, tangent)) {
+        ag__fail(primal->ctx, "make_dual: the tangent has shape %s but the primal has shape %s", AG__SHAPE(s1, tangent), AG__SHAPE(s2, primal));
+        return NULL;
+    }
+    if (primal->tangent || tangent->tangent) {
+        ag__fail(primal->ctx, "make_dual: the %s already carries a tangent (forward mode has one level)", primal->tangent ? "primal" : "tangent");
+        return NULL;
+    }
+    tangent = ag_to(tangent, (ag_dtype)primal->dtype);
+    d = tangent ? ag__identity(primal) : NULL;
+    if (d) d->tangent = tangent;
+    return d;
+}
+AG_API ag_tensor *ag_tangent(const ag_tensor *t) { return t ? t->tangent : NULL; }
+
 /* ==== backward ====
    Kahn's algorithm without recursion: pass 1 walks the graph from the root and
    counts, for each node, how many of its consumers the walk reached; pass 2
@@ -3510,13 +3729,6 @@ static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
     t->flags = (uint16_t)((t->flags & ~AG__GRAD_OWNED) | AG__GRAD_ARENA);
     t->grad_gen = ctx->gen;
     return t->grad != NULL;
-}
-
-static bool ag__same_shape(const ag_tensor *a, const ag_tensor *b) {
-    int i;
-    if (a->ndim != b->ndim) return false;
-    for (i = 0; i < a->ndim; i++) if (a->shape[i] != b->shape[i]) return false;
-    return true;
 }
 
 static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
@@ -3703,6 +3915,7 @@ static ag_tensor *ag__inplace_done(ag_tensor *t, ag_tensor *r, bool rec) {
     }
     ag__copy_into(t, r);
     (*t->version)++;
+    t->tangent = r->tangent;   /* forward mode: t's tangent is now the result's */
     if (rec && r->op) {
         t->op = r->op; t->in = r->in; t->nin = r->nin;
         t->fp[0] = r->fp[0]; t->fp[1] = r->fp[1];
@@ -3748,6 +3961,7 @@ static ag_tensor *ag__fill_(const char *name, ag_tensor *t, double v) {
     if (!(s = ag_full(t->ctx, (ag_dtype)t->dtype, 0, NULL, v))) return NULL;
     ag__copy_into(t, s);   /* a 0-d source broadcasts over t */
     (*t->version)++;
+    t->tangent = NULL;     /* a constant now */
     return t;
 }
 AG_API ag_tensor *ag_fill_(ag_tensor *t, double v) { return ag__fill_("fill_", t, v); }
@@ -3779,6 +3993,11 @@ AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src) {
         ag__fail(dst->ctx, "copy_: %s cannot be copied into %s", AG__SHAPE(s1, src), AG__SHAPE(s2, dst));
         return NULL;
     }
+    if (src->tangent) {   /* forward mode: dst takes src's tangent */
+        ag_tensor *tt = ag_to(src->tangent, (ag_dtype)dst->dtype);
+        if (!(tt = tt && !ag__same_shape(tt, dst) ? ag_expand(tt, dst->ndim, dst->shape) : tt)) return NULL;
+        dst->tangent = tt;
+    } else dst->tangent = NULL;
     ag__copy_into(dst, src);
     (*dst->version)++;
     return dst;
@@ -3878,8 +4097,9 @@ struct ag_custom {
     int n, nsaved;
     ag_tensor **inputs, **saved, *output;
 };
+static const char *ag__custom_name(const ag_tensor *y) { return ((const ag_custom *)y->extra)->fn->name; }
 static const char *ag__op_name(const ag_tensor *t) {
-    if (t->op == &ag__ops[AG__OP_custom]) return ((const ag_custom *)t->extra)->fn->name;
+    if (t->op == &ag__ops[AG__OP_custom]) return ag__custom_name(t);
     return t->op->name;
 }
 AG_API int ag_save_for_backward(ag_custom *c, int n, ag_tensor *const *tensors) {
@@ -3925,7 +4145,9 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     c->fn = fn; c->user = user; c->n = n; c->nsaved = 0; c->saved = NULL; c->output = NULL;
     for (i = 0; i < n; i++) c->inputs[i] = inputs[i];
     prev = ag_set_grad_enabled(ctx, false);   /* forward records nothing: the node below stands for it */
+    ctx->jvp_off++;                            /* and carries no tangents: the user's jvp gives the output's */
     v = fn->forward(c, c->inputs, n, user);
+    ctx->jvp_off--;
     ag_set_grad_enabled(ctx, prev);
     if (!v) { ag__fail(ctx, "%s: forward returned NULL", fn->name); return NULL; }
     if (!(y = ag__node_over(v, n))) return NULL;
@@ -3933,6 +4155,19 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     y->extra = c;
     for (i = 0; i < c->nsaved; i++) if (c->saved[i] == v) c->saved[i] = y;   /* a saved output is the node (PyTorch too) */
     return ag__finish(y, AG__OP_custom, n, c->inputs);
+}
+static int ag__jvp_custom(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* the user's rule */
+    ag_custom *c = (ag_custom *)y->extra;
+    char s1[200], s2[200];
+    (void)op;
+    if (!c->fn->jvp) { ag__fail(y->ctx, "%s: a tangent reached this custom op, which has no jvp rule (ag_function.jvp)", c->fn->name); return -1; }
+    if (c->fn->jvp(c, t, out, c->user) != 0) { ag__fail(y->ctx, "%s: jvp failed", c->fn->name); return -1; }
+    if (!*out) *out = ag_zeros(y->ctx, (ag_dtype)y->dtype, y->ndim, y->shape);   /* none: zero */
+    else if (!ag__same_shape(*out, y)) {
+        ag__fail(y->ctx, "%s: jvp gave a tangent of shape %s for an output of shape %s", c->fn->name, AG__SHAPE(s1, *out), AG__SHAPE(s2, y));
+        return -1;
+    }
+    return 0;
 }
 static int ag__bw_custom(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* the user's rule */
     ag_custom *c = (ag_custom *)y->extra;
@@ -3977,6 +4212,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     if (!v) { ag__fail(ctx, "checkpoint: the function returned NULL"); return NULL; }
     if (!(y = ag__node_over(v, n))) return NULL;
     y->extra = k;
+    y->tangent = v->tangent;   /* forward mode ran inside f */
     if (!ctx->grad_enabled) return y;
     /* a node even when no input requires grad: parameters used inside f get their gradients
        when backward runs f again (as PyTorch's reentrant checkpoint) */
@@ -5295,13 +5531,14 @@ typedef struct {
     bool create_graph;
     ag_tensor *x[AG_FUNCTIONAL_MAX_INPUTS];   /* what f sees, and what gradients are taken with respect to */
     ag_tensor *fx[AG_FUNCTIONAL_MAX_INPUTS];  /* the array handed to f (f may overwrite its entries) */
+    ag_tensor *const *tangents;               /* forward mode: x[i] carries tangents[i] (NULL entries: none) */
 } ag__fn_call;
 
 /* checks the common arguments; 0 ok */
 static int ag__fn_begin(ag__fn_call *c, const char *name, ag_ctx *ctx, ag_fn f, int n, ag_tensor *const *inputs,
                         bool create_graph) {
     int i;
-    c->name = name; c->ctx = ctx; c->n = n; c->create_graph = create_graph;
+    c->name = name; c->ctx = ctx; c->n = n; c->create_graph = create_graph; c->tangents = NULL;
     if (!ctx) return -1;
     if (!f) { ag__fail(ctx, "%s: the function is NULL", name); return -1; }
     if (n < 1 || n > AG_FUNCTIONAL_MAX_INPUTS) {
@@ -5316,11 +5553,6 @@ static int ag__fn_begin(ag__fn_call *c, const char *name, ag_ctx *ctx, ag_fn f, 
     return 0;
 }
 
-/* an identity view that is a graph node: gradients flow through it to t */
-static ag_tensor *ag__fn_identity(ag_tensor *t) {
-    if (t->ndim > 0) return ag_transpose(t, 0, 0);
-    return ag_squeeze(ag_unsqueeze(t, 0), 0);
-}
 
 /* makes the tensors f sees (grad must be enabled), calls f and checks its result */
 static ag_tensor *ag__fn_run(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs) {
@@ -5328,8 +5560,11 @@ static ag_tensor *ag__fn_run(ag__fn_call *c, ag_fn f, void *user, ag_tensor *con
     int i;
     for (i = 0; i < c->n; i++) {
         ag_tensor *t = inputs[i];
-        if (c->create_graph && (t->flags & AG__REQ_GRAD)) c->x[i] = ag__fn_identity(t);
+        if (c->create_graph && (t->flags & AG__REQ_GRAD)) c->x[i] = ag__identity(t);
+        else if (c->tangents) c->x[i] = ag_detach(t);   /* forward mode needs no reverse graph */
         else c->x[i] = ag_set_requires_grad(ag_detach(t), true);
+        if (c->x[i] && c->tangents && c->tangents[i])
+            c->x[i] = ag_make_dual(c->x[i], c->create_graph ? c->tangents[i] : ag_detach(c->tangents[i]));
         if (!c->x[i]) return NULL;
         c->fx[i] = c->x[i];
     }
@@ -5511,23 +5746,68 @@ static ag_tensor *const *ag__fn_direction(ag__fn_call *c, const char *what, ag_t
 }
 static int ag__jvp_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor *const *u,
                         ag_tensor **output, ag_tensor **jvp) {
-    ag_tensor *out, *w, *g[AG_FUNCTIONAL_MAX_INPUTS], *ones[1], *s;
+    ag_tensor *out, *ones[1];
     ag_tensor *const *uu = ag__fn_direction(c, "u", inputs, u, ones);
-    bool ok;
     if (!uu) return -1;
+    c->tangents = uu;
     if (!(out = ag__fn_run(c, f, user, inputs))) return -1;
-    if (!(out->flags & AG__REQ_GRAD)) *jvp = ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape);
-    else {
-        /* g(w) = w^T J (recorded, linear in w); J u = d <g(w), u> / d w, at any w (0 here) */
-        w = ag_set_requires_grad(ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape), true);
-        if (!w || ag__fn_grads(c, out, w, true, c->n, c->x, g) != 0) return -1;
-        s = ag__fn_dot(c, g, uu, &ok);
-        if (!ok) return -1;
-        if (!s) *jvp = ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape);
-        else if (ag__fn_grads(c, s, NULL, c->create_graph, 1, &w, jvp) != 0) return -1;
-    }
+    *jvp = out->tangent ? out->tangent : ag_zeros(c->ctx, (ag_dtype)out->dtype, out->ndim, out->shape);
     if (!(*jvp = ag__fn_result(c, *jvp))) return -1;
     if (output && !(*output = ag__fn_result(c, out))) return -1;
+    return 0;
+}
+
+/* jac[i] = d f / d inputs[i] by forward mode: column k is the tangent of f for a one-hot tangent
+   on element k of input i */
+static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **jac) {
+    ag_ctx *ctx = c->ctx;
+    ag_tensor *tan[AG_FUNCTIONAL_MAX_INPUTS], *out;
+    int64_t sh[AG_MAX_DIMS], k, r, m;
+    int i, d, yn;
+    char s1[200], s2[200];
+    for (i = 0; i < c->n; i++) tan[i] = NULL;
+    c->tangents = tan;   /* inputs without requires_grad: no reverse graph is recorded */
+    if (!(out = ag__fn_run(c, f, user, inputs))) return -1;   /* the output's shape */
+    yn = out->ndim;
+    for (d = 0; d < yn; d++) sh[d] = out->shape[d];
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *x = inputs[i], **cols = NULL;
+        if (yn + x->ndim > AG_MAX_DIMS) {
+            ag__fail(ctx, "%s: the result for input %d would have shape %s + %s, more than %d dims", c->name, i,
+                     AG__SHAPE(s1, out), AG__SHAPE(s2, x), AG_MAX_DIMS);
+            return -1;
+        }
+        for (d = 0; d < x->ndim; d++) sh[yn + d] = x->shape[d];
+        m = x->numel;
+        if (c->create_graph) { if (!(cols = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)(m ? m : 1), 16))) return -1; }
+        else if (!(jac[i] = ag_zeros(ctx, (ag_dtype)x->dtype, yn + x->ndim, sh))) return -1;
+        for (k = 0; k < m; k++) {
+            ag__mark mk = ag__arena_mark(ctx);
+            ag_tensor *col;
+            if (!(tan[i] = ag_zeros(ctx, (ag_dtype)x->dtype, x->ndim, x->shape))) return -1;
+            ag__store(tan[i], k, 1.0);
+            if (!(out = ag__fn_run(c, f, user, inputs))) return -1;
+            if (out->ndim != yn || memcmp(out->shape, sh, sizeof(int64_t) * (size_t)yn) != 0) {
+                ag__fail(ctx, "%s: the function returned shape %s, then %s", c->name, ag__shape_str(s1, sizeof s1, yn, sh), AG__SHAPE(s2, out));
+                return -1;
+            }
+            col = out->tangent;
+            if (c->create_graph) {
+                if (!(cols[k] = col ? col : ag_zeros(ctx, (ag_dtype)out->dtype, out->ndim, out->shape))) return -1;
+            } else if (col) {
+                double *v = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(col->numel ? col->numel : 1), 16);
+                if (!v || ag_copy_out(col, AG_F64, v) != 0) return -1;
+                for (r = 0; r < col->numel; r++) ag__store(jac[i], r * m + k, v[r]);
+                ag__arena_release(ctx, mk);
+            } else ag__arena_release(ctx, mk);
+        }
+        tan[i] = NULL;
+        if (c->create_graph) {
+            jac[i] = m ? ag_reshape(ag_to(ag_stack(cols, (int)m, yn), (ag_dtype)x->dtype), yn + x->ndim, sh)
+                       : ag_zeros(ctx, (ag_dtype)x->dtype, yn + x->ndim, sh);
+            if (!jac[i]) return -1;
+        }
+    }
     return 0;
 }
 
@@ -5608,6 +5888,17 @@ AG_API int ag_jacobian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const
     ag__fn_clear(jac, (size_t)n);
     prev = ag_set_grad_enabled(ctx, true);
     return ag__fn_finish(ctx, prev, ag__jacobian_impl(&c, f, user, inputs, jac), jac, (size_t)n, NULL);
+}
+
+AG_API int ag_jacobian_fwd(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                           ag_tensor **jac, bool create_graph) {
+    ag__fn_call c;
+    bool prev;
+    if (ag__fn_begin(&c, "jacobian_fwd", ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!jac) { ag__fail(ctx, "jacobian_fwd: jac is NULL"); return -1; }
+    ag__fn_clear(jac, (size_t)n);
+    prev = ag_set_grad_enabled(ctx, true);
+    return ag__fn_finish(ctx, prev, ag__jacobian_fwd_impl(&c, f, user, inputs, jac), jac, (size_t)n, NULL);
 }
 
 AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,

@@ -27,7 +27,13 @@ static int lse_backward(ag_custom *c, ag_tensor *g, ag_tensor **grads, void *use
     grads[0] = ag_mul(ag_unsqueeze(g, -1), ag_exp(ag_sub(x, ag_unsqueeze(y, -1))));   /* softmax(x) = exp(x - lse) */
     return grads[0] ? 0 : -1;
 }
-static const ag_function lse_fn = { "logsumexp", lse_forward, lse_backward };
+static int lse_jvp(ag_custom *c, ag_tensor *const *t, ag_tensor **out, void *user) {   /* t_y = sum(softmax(x) t_x) */
+    ag_tensor *x = ag_custom_input(c, 0), *y = ag_saved(c, 0);
+    (void)user;
+    *out = ag_sum_dim(ag_mul(ag_exp(ag_sub(x, ag_unsqueeze(y, -1))), t[0]), -1, false);
+    return *out ? 0 : -1;
+}
+static const ag_function lse_fn = { "logsumexp", lse_forward, lse_backward, lse_jvp };
 
 /* ---- a straight-through estimator: round forward, identity backward ---- */
 static ag_tensor *ste_forward(ag_custom *c, ag_tensor **in, int n, void *user) {
@@ -38,7 +44,8 @@ static ag_tensor *ste_forward(ag_custom *c, ag_tensor **in, int n, void *user) {
     return y;
 }
 static int ste_backward(ag_custom *c, ag_tensor *g, ag_tensor **grads, void *user) { (void)c; (void)user; grads[0] = g; return 0; }
-static const ag_function ste_fn = { "round_ste", ste_forward, ste_backward };
+static int ste_jvp(ag_custom *c, ag_tensor *const *t, ag_tensor **out, void *user) { (void)c; (void)user; *out = t[0]; return 0; }
+static const ag_function ste_fn = { "round_ste", ste_forward, ste_backward, ste_jvp };
 
 static int bad_backward(ag_custom *c, ag_tensor *g, ag_tensor **grads, void *user) {
     (void)c; (void)user;
@@ -46,8 +53,8 @@ static int bad_backward(ag_custom *c, ag_tensor *g, ag_tensor **grads, void *use
     return 0;
 }
 static ag_tensor *null_forward(ag_custom *c, ag_tensor **in, int n, void *user) { (void)c; (void)in; (void)n; (void)user; return NULL; }
-static const ag_function bad_fn = { "bad_shape", lse_forward, bad_backward };
-static const ag_function null_fn = { "null_forward", null_forward, lse_backward };
+static const ag_function bad_fn = { "bad_shape", lse_forward, bad_backward, NULL };   /* no jvp */
+static const ag_function null_fn = { "null_forward", null_forward, lse_backward, NULL };
 
 static ag_tensor *f_lse(ag_ctx *ctx, ag_tensor **in, void *user) { (void)ctx; (void)user; return ag_apply(&lse_fn, 1, in, NULL); }
 
