@@ -16,6 +16,10 @@
    (row, layout, order) names the op, the shapes, the layout, the order and the
    worst error. The context is reset after every row and layout.
 
+   Forward mode, for every (row, layout): the Jacobian from one-hot tangents
+   (ag_jacobian_fwd) must equal the reverse-mode one, and the tangent along random
+   directions, as a function of the inputs, must pass gradcheck (reverse-over-forward).
+
    Then 240 cases drawn at random from a pool of ops: shapes (0 to 3 dims of 1 to 4),
    broadcast partners, reduction dims (positive or negative), keepdim and matmul
    batch shapes all come from the context RNG, through the same three layouts.
@@ -484,6 +488,61 @@ static void shape_str(char *buf, size_t cap, const gc_case *c) {
 static int verbose;
 static int ncase_runs;
 
+/* ---- forward mode: every op's JVP rule against its reverse-mode Jacobian, and the tangent's own gradient ---- */
+typedef struct { run_info ri; ag_tensor *u[4]; } tangent_info;
+
+/* the tangent of f at x along fixed directions u: its gradient is checked by central differences,
+   which checks that the JVP rules are differentiable in reverse mode (reverse-over-forward) */
+static ag_tensor *tangent_fn(ag_ctx *ctx, ag_tensor **x, void *user) {
+    tangent_info *ti = (tangent_info *)user;
+    ag_tensor *d[4], *out;
+    int i;
+    for (i = 0; i < ti->ri.c->n; i++) d[i] = ag_make_dual(x[i], ti->u[i]);
+    out = checked_fn(ctx, d, &ti->ri);
+    if (!out) return NULL;
+    return ag_tangent(out) ? ag_tangent(out) : ag_zeros(ctx, AG_F64, ag_ndim(out), ag_shape(out));
+}
+
+static void check_forward(ag_ctx *ctx, const gc_case *c, run_info *ri, ag_tensor **leaves, const char *shapes, int layout) {
+    ag_tensor *jf[4] = {0}, *jr[4] = {0};
+    double worst = 0, scale = 1, tol = c->atol ? 1e-6 : 1e-12;
+    int i, rf, rr, ret;
+    int64_t k;
+    const char *err;
+    tangent_info ti;
+    ag_gradcheck_opts o;
+    ag_gradcheck_result res;
+    rf = ag_jacobian_fwd(ctx, checked_fn, ri, c->n, leaves, jf, false);
+    rr = ag_jacobian(ctx, checked_fn, ri, c->n, leaves, jr, false);
+    for (i = 0; i < c->n && rf == 0 && rr == 0; i++) {
+        const double *a = (const double *)ag_data(jf[i]), *b = (const double *)ag_data(jr[i]);
+        for (k = 0; k < ag_numel(jr[i]); k++) {
+            if (fabs(b[k]) > scale) scale = fabs(b[k]);
+            if (fabs(a[k] - b[k]) > worst || a[k] != a[k]) worst = a[k] != a[k] ? INFINITY : fabs(a[k] - b[k]);
+        }
+    }
+    err = ag_error(ctx);
+    CHECK(rf == 0 && rr == 0 && worst <= tol * scale, "jvp %s(%s)%s%s, %s: forward-mode Jacobian differs from reverse mode by %.3g "
+          "(scale %.3g)%s%s", c->op, shapes, c->note ? " " : "", c->note ? c->note : "", layout_name[layout], worst, scale,
+          err ? "; error: " : "", err ? err : "");
+    if (verbose) printf("%-4s jvp %s(%s)%s%s, %s: %.3g\n", worst <= tol * scale ? "ok" : "FAIL", c->op, shapes,
+                        c->note ? " " : "", c->note ? c->note : "", layout_name[layout], worst);
+    if (err) ag_clear_error(ctx);
+    /* reverse over forward: d/dx <w, J(x) u> against central differences */
+    ti.ri = *ri;
+    for (i = 0; i < c->n; i++) ti.u[i] = ag_randn(ctx, AG_F64, ag_ndim(leaves[i]), ag_shape(leaves[i]));
+    memset(&o, 0, sizeof o);
+    memset(&res, 0, sizeof res);
+    o.eps = c->eps; o.atol = c->atol; o.rtol = c->rtol;
+    if (c->flags & F_NO_SECOND) return;   /* the tangent is not differentiable at this point */
+    ret = ag_gradcheck(ctx, tangent_fn, &ti, c->n, leaves, &o, &res);
+    err = ag_error(ctx);
+    CHECK(ret == 1 && !err, "jvp %s(%s)%s%s, %s: the gradient of the tangent: returned %d, max_abs_err %.3g (input %d, element %lld: "
+          "analytic %.10g numeric %.10g)%s%s", c->op, shapes, c->note ? " " : "", c->note ? c->note : "", layout_name[layout], ret,
+          res.max_abs_err, res.worst_input, (long long)res.worst_index, res.analytic, res.numeric, err ? "; error: " : "", err ? err : "");
+    if (err) ag_clear_error(ctx);
+}
+
 static void run_case(ag_ctx *ctx, const gc_case *c) {
     int layout, order, i;
     char shapes[160];
@@ -531,6 +590,7 @@ static void run_case(ag_ctx *ctx, const gc_case *c) {
                        res.max_abs_err);
             if (err) ag_clear_error(ctx);
         }
+        check_forward(ctx, c, &ri, leaves, shapes, layout);
         ag_ctx_reset(ctx);
     }
 }
