@@ -2866,41 +2866,49 @@ AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
 }
 
 /* ---- row gather / scatter (embedding lookup; the target pick of cross_entropy) ---- */
-static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx);
-static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, int64_t rows) {
-    int64_t sh[AG_MAX_DIMS] = {0}, row, i, j;
-    ag_tensor *y, *src;
-    int k;
-    if (!g) return NULL;
-    sh[0] = rows;
-    for (k = 1; k < g->ndim; k++) sh[k] = g->shape[k];
-    y = ag__result(g->ctx, g->dtype, g->ndim, sh, 1);
-    src = y ? ag__dense(g) : NULL;
-    if (!src) return NULL;
-    row = rows ? y->numel / rows : 0;
+/* y[idx[i]] += g[i] over zeros, g contiguous; idx, n and the row count in y->extra, ip (the kernel, also run by ag_replay) */
+static void ag__scatter_rows_run(ag_tensor *y, const ag_tensor *g) {
+    const int64_t *idx = (const int64_t *)y->extra;
+    int64_t n = y->ip[0], rows = y->ip[1], row = rows ? y->numel / rows : 0, i, j;
+    memset(y->data, 0, (size_t)y->numel * ag__esize(y->dtype));
     for (i = 0; i < n; i++)
         for (j = 0; j < row; j++) {
-            if (y->dtype == AG_F32) ((float *)y->data)[idx[i] * row + j] += ((float *)src->data)[i * row + j];
-            else ((double *)y->data)[idx[i] * row + j] += ((double *)src->data)[i * row + j];
+            if (y->dtype == AG_F32) ((float *)y->data)[idx[i] * row + j] += ((const float *)g->data)[i * row + j];
+            else ((double *)y->data)[idx[i] * row + j] += ((const double *)g->data)[i * row + j];
         }
+}
+/* y[i] = table[idx[i]], table contiguous (the kernel, also run by ag_replay) */
+static void ag__gather_run(ag_tensor *y, const ag_tensor *table) {
+    const int64_t *idx = (const int64_t *)y->extra;
+    int64_t n = y->ip[0], row = table->shape[0] ? table->numel / table->shape[0] : 0, i;
+    size_t es = ag__esize(table->dtype);
+    for (i = 0; i < n; i++) memcpy(y->data + (size_t)(i * row) * es, table->data + (size_t)(idx[i] * row) * es, (size_t)row * es);
+}
+static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx);
+static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, int64_t rows) {
+    int64_t sh[AG_MAX_DIMS] = {0};
+    ag_tensor *y;
+    int k;
+    if (!g || !(g = ag_contiguous(g))) return NULL;
+    sh[0] = rows;
+    for (k = 1; k < g->ndim; k++) sh[k] = g->shape[k];
+    y = ag__result_raw(g->ctx, g->dtype, g->ndim, sh, 1);
+    if (!y) return NULL;
     y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = rows;
+    ag__scatter_rows_run(y, g);
     return ag__finish1(y, AG__OP_scatter_add_rows, g);
 }
 static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx) {
-    int64_t sh[AG_MAX_DIMS] = {0}, row, i;
-    ag_tensor *y, *src;
-    size_t es;
+    int64_t sh[AG_MAX_DIMS] = {0};
+    ag_tensor *y;
     int k;
-    if (!table) return NULL;
+    if (!table || !(table = ag_contiguous(table))) return NULL;
     sh[0] = n;
     for (k = 1; k < table->ndim; k++) sh[k] = table->shape[k];
-    y = ag__result(table->ctx, table->dtype, table->ndim, sh, 1);
-    src = y ? ag__dense(table) : NULL;
-    if (!src) return NULL;
-    es = ag__esize(table->dtype);
-    row = table->shape[0] ? table->numel / table->shape[0] : 0;
-    for (i = 0; i < n; i++) memcpy(y->data + (size_t)(i * row) * es, src->data + (size_t)(idx[i] * row) * es, (size_t)row * es);
+    y = ag__result_raw(table->ctx, table->dtype, table->ndim, sh, 1);
+    if (!y) return NULL;
     y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = table->shape[0];
+    ag__gather_run(y, table);
     return ag__finish1(y, AG__OP_gather_rows, table);
 }
 static int ag__bw_gather_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d table[idx[i]] += d y[i] */
@@ -2954,13 +2962,30 @@ static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_ten
     *ndim = nd;
     return true;
 }
+/* y = a op b, y of the broadcast shape and a, b of y's dtype (the kernel, also run by ag_replay) */
+static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    ag__kern k;
+    k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
+    if ((a->numel == y->numel || a->numel == 1) && (b->numel == y->numel || b->numel == 1) && ag__contig(a) && ag__contig(b)) {
+        char *p[3];   /* dense operands: one row, no N-d walk */
+        int64_t st[3];
+        p[0] = y->data; p[1] = a->data; p[2] = b->data;
+        st[0] = 1; st[1] = a->numel == y->numel; st[2] = b->numel == y->numel;
+        (y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64)(&k, y->numel, p, st);
+    } else {
+        ag__iter it;
+        ag__iter_init(&it, y->ndim, y->shape);
+        ag__iter_add_tensor(&it, y);
+        ag__iter_add_tensor(&it, a);
+        ag__iter_add_tensor(&it, b);
+        ag__iter_run(&it, y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+    }
+}
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op].name;
     int64_t shape[AG_MAX_DIMS] = {0};
     int nd, dt;
     ag_tensor *y;
-    ag__iter it;
-    ag__kern k;
     ag_ctx *ctx = ag__ctx2(name, a, b);
     if (!ctx) return NULL;
     dt = ag__result_dtype(a, b);
@@ -2969,20 +2994,7 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     if (!a || !b || !ag__broadcast_shape(name, a, b, &nd, shape)) return NULL;
     y = ag__result_raw(ctx, dt, nd, shape, 2);
     if (!y) return NULL;
-    k.op = op; k.a = k.b = 0; k.isa = ctx->isa;
-    if ((a->numel == y->numel || a->numel == 1) && (b->numel == y->numel || b->numel == 1) && ag__contig(a) && ag__contig(b)) {
-        char *p[3];   /* dense operands: one row, no N-d walk */
-        int64_t st[3];
-        p[0] = y->data; p[1] = a->data; p[2] = b->data;
-        st[0] = 1; st[1] = a->numel == y->numel; st[2] = b->numel == y->numel;
-        (dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64)(&k, y->numel, p, st);
-    } else {
-        ag__iter_init(&it, nd, shape);
-        ag__iter_add_tensor(&it, y);
-        ag__iter_add_tensor(&it, a);
-        ag__iter_add_tensor(&it, b);
-        ag__iter_run(&it, dt == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
-    }
+    ag__binary_run(op, y, a, b);
     return ag__finish2(y, op, a, b);
 }
 AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_add, a, b); }
@@ -3029,26 +3041,30 @@ static int ag__bw_maximum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return 
 static int ag__bw_minimum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_extremum(y, g, gin, false); }
 
 /* ---- elementwise, one input ---- */
-static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
-    ag_tensor *y;
-    ag__iter it;
+/* y = op(x) with the op's parameters in y->fp (the kernel, also run by ag_replay) */
+static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
-    if (!x) return NULL;
-    y = ag__result_raw(x->ctx, x->dtype, x->ndim, x->shape, 1);
-    if (!y) return NULL;
-    k.op = op; k.a = a; k.b = b; k.isa = x->ctx->isa;
+    k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
     if (ag__contig(x)) {   /* dense: one row */
         char *p[2];
         int64_t st[2];
         p[0] = y->data; p[1] = x->data; st[0] = st[1] = 1;
         (x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64)(&k, y->numel, p, st);
     } else {
+        ag__iter it;
         ag__iter_init(&it, x->ndim, x->shape);
         ag__iter_add_tensor(&it, y);
         ag__iter_add_tensor(&it, x);
         ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
     }
+}
+static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
+    ag_tensor *y;
+    if (!x) return NULL;
+    y = ag__result_raw(x->ctx, x->dtype, x->ndim, x->shape, 1);
+    if (!y) return NULL;
     y->fp[0] = a; y->fp[1] = b;
+    ag__unary_run(op, y, x);
     return ag__finish1(y, op, x);
 }
 AG_API ag_tensor *ag_neg(ag_tensor *t) { return ag__unary(AG__OP_neg, t, 0, 0); }
@@ -3138,26 +3154,18 @@ static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
 
 /* ---- reductions ---- */
 /* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
-static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
-    int64_t kshape[AG_MAX_DIMS] = {0}, fshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0};
-    int i, fnd = 0, kop = op == AG__OP_mean ? AG__OP_sum : op;
-    ag_tensor *y;
-    double *acc, init;
-    ag__mark m;
+/* y = x reduced over the dims in y->ip[0], times y->fp[0] (the kernel, also run by ag_replay); false if out of memory */
+static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
+    int64_t kshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0}, j;
+    unsigned mask = (unsigned)y->ip[0];
+    int i, kop = op == AG__OP_mean ? AG__OP_sum : op;
+    double *acc, init, scale = y->fp[0];
+    ag__mark m = ag__arena_mark(x->ctx);
     ag__iter it;
     ag__kern k;
-    int64_t j;
-    if (!x) return NULL;
-    for (i = 0; i < x->ndim; i++) {
-        kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
-        if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = kshape[i];
-    }
-    if (kop != AG__OP_sum && x->numel == 0) { char s[200]; ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x)); return NULL; }
-    y = ag__result(x->ctx, x->dtype, fnd, fshape, 1);
-    if (!y) return NULL;
-    m = ag__arena_mark(x->ctx);
+    for (i = 0; i < x->ndim; i++) kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
     acc = (double *)ag__arena_alloc(x->ctx, sizeof(double) * (size_t)(y->numel ? y->numel : 1), 16);
-    if (!acc) return NULL;
+    if (!acc) return false;
     init = kop == AG__OP_sum ? 0.0 : kop == AG__OP_max ? -HUGE_VAL : HUGE_VAL;
     for (j = 0; j < y->numel; j++) acc[j] = init;
     ag__contig_strides(x->ndim, kshape, ast);
@@ -3172,7 +3180,23 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
         else ((double *)y->data)[j] = acc[j] * scale;
     }
     ag__arena_release(x->ctx, m);
+    return true;
+}
+static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
+    int64_t fshape[AG_MAX_DIMS] = {0};
+    int i, fnd = 0;
+    ag_tensor *y;
+    if (!x) return NULL;
+    for (i = 0; i < x->ndim; i++) if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = (mask >> i) & 1 ? 1 : x->shape[i];
+    if (op != AG__OP_sum && op != AG__OP_mean && x->numel == 0) {
+        char s[200];
+        ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x));
+        return NULL;
+    }
+    y = ag__result(x->ctx, x->dtype, fnd, fshape, 1);
+    if (!y) return NULL;
     y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = scale;
+    if (!ag__reduce_run(op, y, x)) return NULL;
     return ag__finish1(y, op, x);
 }
 /* g reshaped to the keepdim shape of a reduction of x */
@@ -3235,21 +3259,11 @@ AG_API ag_tensor *ag_var(ag_tensor *t, int correction) {
     return ag_var_dim(ag_reshape(t, 1, &n), 0, false, correction);
 }
 
-AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
-    int64_t sh[AG_MAX_DIMS] = {0}, outer = 1, inner = 1, n, o, in, j;
-    int i, nd = 0;
-    ag_tensor *x, *y;
-    if (!t || !ag__dim(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
-    n = t->shape[dim];
-    if (n == 0) { char s[200]; ag__fail(t->ctx, "argmax: dim %d of shape %s is empty", dim, AG__SHAPE(s, t)); return NULL; }
-    for (i = 0; i < t->ndim; i++) {
-        if (i < dim) outer *= t->shape[i];
-        if (i > dim) inner *= t->shape[i];
-        if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
-    }
-    x = ag__dense(t);
-    y = x ? ag__result(t->ctx, AG_F64, nd, sh, 0) : NULL;
-    if (!y) return NULL;
+/* y = the index of the first largest value of x along dim y->ip[0] (NaN counts as largest), x contiguous */
+static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
+    int dim = (int)y->ip[0], i;
+    int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, j;
+    for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     for (o = 0; o < outer; o++)
         for (in = 0; in < inner; in++) {
             int64_t best = 0;
@@ -3260,16 +3274,88 @@ AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
             }
             ((double *)y->data)[o * inner + in] = (double)best;
         }
-    return y;
+}
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
+    int64_t sh[AG_MAX_DIMS] = {0};
+    int i, nd = 0;
+    ag_tensor *y;
+    if (!t || !ag__dim(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
+    if (t->shape[dim] == 0) { char s[200]; ag__fail(t->ctx, "argmax: dim %d of shape %s is empty", dim, AG__SHAPE(s, t)); return NULL; }
+    for (i = 0; i < t->ndim; i++) if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
+    t = ag_contiguous(t);
+    y = t ? ag__result_raw(t->ctx, AG_F64, nd, sh, 1) : NULL;
+    if (!y) return NULL;
+    y->ip[0] = dim;
+    ag__argmax_run(y, t);
+    return ag__finish1(y, AG__OP_argmax, t);   /* never recorded: it only keeps t for replay */
 }
 
 /* ---- matrix products ---- */
-/* a [..., M, K] @ b [..., K, N] with broadcast batch dims; a 1-D a is [1, K] and a 1-D b is [K, 1], dropped from the result */
-AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
+/* the geometry of a [..., M, K] @ b [..., K, N] with broadcast batch dims; a 1-D a is [1, K] and
+   a 1-D b is [K, 1], dropped from the result */
+typedef struct {
+    int64_t M, K, N, nbatch, ysh[AG_MAX_DIMS + 2];
+    int64_t ars, acs, brs, bcs;                         /* row and column strides of one matrix */
+    int64_t batch[AG_MAX_DIMS], bsa[AG_MAX_DIMS], bsb[AG_MAX_DIMS];   /* batch dims and their strides in a, b */
+    int nb, yn;
+} ag__mm;
+static bool ag__mm_geometry(ag_ctx *ctx, const ag_tensor *a, const ag_tensor *b, ag__mm *g) {
     int64_t ash[AG_MAX_DIMS + 1] = {0}, ast[AG_MAX_DIMS + 1] = {0}, bsh[AG_MAX_DIMS + 1] = {0}, bst[AG_MAX_DIMS + 1] = {0};
-    int64_t ysh[AG_MAX_DIMS + 2] = {0}, bsa[AG_MAX_DIMS] = {0}, bsb[AG_MAX_DIMS] = {0}, batch[AG_MAX_DIMS] = {0}, nbatch = 1, M, K, N, bi;
-    int an, bn, nb, i, yn = 0, dt;
+    int an = a->ndim < 2 ? 2 : a->ndim, bn = b->ndim < 2 ? 2 : b->ndim, i;
     char s1[200], s2[200];
+    memset(g, 0, sizeof *g);
+    if (a->ndim == 1) { ash[0] = 1; ast[0] = 0; ash[1] = a->shape[0]; ast[1] = a->stride[0]; }
+    else for (i = 0; i < an; i++) { ash[i] = a->shape[i]; ast[i] = a->stride[i]; }
+    if (b->ndim == 1) { bsh[0] = b->shape[0]; bst[0] = b->stride[0]; bsh[1] = 1; bst[1] = 0; }
+    else for (i = 0; i < bn; i++) { bsh[i] = b->shape[i]; bst[i] = b->stride[i]; }
+    g->M = ash[an - 2]; g->K = ash[an - 1]; g->N = bsh[bn - 1];
+    g->ars = ast[an - 2]; g->acs = ast[an - 1]; g->brs = bst[bn - 2]; g->bcs = bst[bn - 1];
+    if (bsh[bn - 2] != g->K) {
+        ag__fail(ctx, "matmul: %s @ %s: inner dimensions differ (%lld != %lld)", AG__SHAPE(s1, a), AG__SHAPE(s2, b),
+                 (long long)g->K, (long long)bsh[bn - 2]);
+        return false;
+    }
+    g->nb = (an > bn ? an : bn) - 2;
+    g->nbatch = 1;
+    for (i = 0; i < g->nb; i++) {
+        int ia = i - (g->nb - (an - 2)), ib = i - (g->nb - (bn - 2));
+        int64_t da = ia >= 0 ? ash[ia] : 1, db = ib >= 0 ? bsh[ib] : 1;
+        if (da != db && da != 1 && db != 1) {
+            ag__fail(ctx, "matmul: %s @ %s: batch dims cannot be broadcast (%lld vs %lld)", AG__SHAPE(s1, a), AG__SHAPE(s2, b),
+                     (long long)da, (long long)db);
+            return false;
+        }
+        g->batch[i] = da == 1 ? db : da;
+        g->bsa[i] = (ia >= 0 && ash[ia] != 1) ? ast[ia] : 0;
+        g->bsb[i] = (ib >= 0 && bsh[ib] != 1) ? bst[ib] : 0;
+        g->ysh[g->yn++] = g->batch[i];
+        g->nbatch *= g->batch[i];
+    }
+    if (a->ndim > 1) g->ysh[g->yn++] = g->M;
+    if (b->ndim > 1) g->ysh[g->yn++] = g->N;
+    if (g->yn > AG_MAX_DIMS) { ag__fail(ctx, "matmul: the result would have more than %d dims", AG_MAX_DIMS); return false; }
+    return true;
+}
+/* y = a @ b, one packed product per batch entry (the kernel, also run by ag_replay); false if out of memory */
+static bool ag__matmul_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    ag__mm g;
+    int64_t bi;
+    size_t es = ag__esize(y->dtype);
+    if (!ag__mm_geometry(y->ctx, a, b, &g)) return false;
+    for (bi = 0; bi < g.nbatch; bi++) {
+        int64_t rem = bi, oa = 0, ob = 0;
+        int i;
+        for (i = g.nb - 1; i >= 0; i--) { int64_t ix = rem % g.batch[i]; rem /= g.batch[i]; oa += ix * g.bsa[i]; ob += ix * g.bsb[i]; }
+        if (!ag__gemm(y->ctx, y->dtype, g.M, g.N, g.K, a->data + oa * (int64_t)es, g.ars, g.acs, b->data + ob * (int64_t)es,
+                      g.brs, g.bcs, y->data + bi * g.M * g.N * (int64_t)es))
+            return false;
+    }
+    return true;
+}
+AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
+    int dt;
+    char s1[200], s2[200];
+    ag__mm g;
     ag_tensor *y;
     ag_ctx *ctx = ag__ctx2("matmul", a, b);
     if (!ctx) return NULL;
@@ -3280,47 +3366,9 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     dt = ag__result_dtype(a, b);
     a = ag_to(a, (ag_dtype)dt);
     b = ag_to(b, (ag_dtype)dt);
-    if (!a || !b) return NULL;
-    an = a->ndim < 2 ? 2 : a->ndim;
-    bn = b->ndim < 2 ? 2 : b->ndim;
-    if (a->ndim == 1) { ash[0] = 1; ast[0] = 0; ash[1] = a->shape[0]; ast[1] = a->stride[0]; }
-    else for (i = 0; i < an; i++) { ash[i] = a->shape[i]; ast[i] = a->stride[i]; }
-    if (b->ndim == 1) { bsh[0] = b->shape[0]; bst[0] = b->stride[0]; bsh[1] = 1; bst[1] = 0; }
-    else for (i = 0; i < bn; i++) { bsh[i] = b->shape[i]; bst[i] = b->stride[i]; }
-    M = ash[an - 2]; K = ash[an - 1]; N = bsh[bn - 1];
-    if (bsh[bn - 2] != K) {
-        ag__fail(ctx, "matmul: %s @ %s: inner dimensions differ (%lld != %lld)", AG__SHAPE(s1, a), AG__SHAPE(s2, b),
-                 (long long)K, (long long)bsh[bn - 2]);
-        return NULL;
-    }
-    nb = (an > bn ? an : bn) - 2;
-    for (i = 0; i < nb; i++) {
-        int ia = i - (nb - (an - 2)), ib = i - (nb - (bn - 2));
-        int64_t da = ia >= 0 ? ash[ia] : 1, db = ib >= 0 ? bsh[ib] : 1;
-        if (da != db && da != 1 && db != 1) {
-            ag__fail(ctx, "matmul: %s @ %s: batch dims cannot be broadcast (%lld vs %lld)", AG__SHAPE(s1, a), AG__SHAPE(s2, b),
-                     (long long)da, (long long)db);
-            return NULL;
-        }
-        batch[i] = da == 1 ? db : da;
-        bsa[i] = (ia >= 0 && ash[ia] != 1) ? ast[ia] : 0;
-        bsb[i] = (ib >= 0 && bsh[ib] != 1) ? bst[ib] : 0;
-        ysh[yn++] = batch[i];
-        nbatch *= batch[i];
-    }
-    if (a->ndim > 1) ysh[yn++] = M;
-    if (b->ndim > 1) ysh[yn++] = N;
-    if (yn > AG_MAX_DIMS) { ag__fail(ctx, "matmul: the result would have more than %d dims", AG_MAX_DIMS); return NULL; }
-    y = ag__result_raw(ctx, dt, yn, ysh, 2);
-    if (!y) return NULL;
-    for (bi = 0; bi < nbatch; bi++) {
-        int64_t rem = bi, oa = 0, ob = 0;
-        size_t es = ag__esize(dt);
-        for (i = nb - 1; i >= 0; i--) { int64_t ix = rem % batch[i]; rem /= batch[i]; oa += ix * bsa[i]; ob += ix * bsb[i]; }
-        if (!ag__gemm(ctx, dt, M, N, K, a->data + oa * (int64_t)es, ast[an - 2], ast[an - 1], b->data + ob * (int64_t)es,
-                      bst[bn - 2], bst[bn - 1], y->data + bi * M * N * (int64_t)es))
-            return NULL;
-    }
+    if (!a || !b || !ag__mm_geometry(ctx, a, b, &g)) return NULL;
+    y = ag__result_raw(ctx, dt, g.yn, g.ysh, 2);
+    if (!y || !ag__matmul_run(y, a, b)) return NULL;
     return ag__finish2(y, AG__OP_matmul, a, b);
 }
 /* the last two dims are column-major: a transposed view such as W^T */
@@ -3369,18 +3417,22 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) {
 }
 
 /* ---- softmax family ---- */
-static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
+/* y = (log_)softmax(x) over dim y->ip[0], x contiguous (the kernel, also run by ag_replay) */
+static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
     int64_t outer = 1, inner = 1;
-    int i;
-    ag_tensor *x, *y;
+    int i, dim = (int)y->ip[0];
+    for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
+    if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
+    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
+}
+static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
+    ag_tensor *y;
     if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
-    for (i = 0; i < t->ndim; i++) { if (i < dim) outer *= t->shape[i]; if (i > dim) inner *= t->shape[i]; }
-    x = ag__dense(t);
-    y = x ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
+    t = ag_contiguous(t);   /* the kernel reads rows */
+    y = t ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
     if (!y) return NULL;
-    if (t->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, t->shape[dim], inner, op == AG__OP_log_softmax);
-    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, t->shape[dim], inner, op == AG__OP_log_softmax);
     y->ip[0] = dim;
+    ag__softmax_run(op, y, t);
     return ag__finish1(y, op, t);
 }
 AG_API ag_tensor *ag_softmax(ag_tensor *t, int dim) { return ag__softmax("softmax", AG__OP_softmax, t, dim); }
