@@ -310,6 +310,33 @@ AG_API ag_tensor *ag_saved(const ag_custom *c, int i);
 AG_API ag_tensor *ag_custom_input(const ag_custom *c, int i);
 AG_API ag_tensor *ag_custom_output(const ag_custom *c);
 
+/* ==== graph replay: record one training step, run it again on new data ====
+       ag_capture_begin(ctx);
+       loss = ...forward...;  ag_backward(loss, NULL);
+       ag_graph *g = ag_capture_end(ctx);
+       each frame: write new data into the inputs, zero the gradients, ag_replay(g), step.
+   While capturing, every kernel the step runs is recorded in order: ops, the copies inside
+   views, concatenations and in-place ops, gradient accumulation into leaves, random draws
+   (rand, randn, dropout). ag_replay runs them again on the same tensors: no graph is built,
+   nothing is checked or allocated, and the results are bit-identical to building the step
+   again (the random draws come from the context's RNG in the same order). The inputs must
+   be tensors made before ag_capture_begin (arena or persistent); write each frame's data into
+   them (ag_data, or ag_copy_ under no-grad). Gradients accumulate as with ag_backward: zero
+   them before each replay. Reused as recorded: shapes, op parameters, integer index arrays
+   (gather_rows, embedding, cross_entropy targets) and tensors made inside the capture that
+   no op computes (ag_from, ag_full, ...). The recorded tensors live in the arena, so
+   ag_ctx_reset ends the graph (ag_replay then fails; capture again). Not recordable, an
+   error while capturing: custom ops, checkpoints, gradient hooks, batch norm's running
+   statistics, optimizer steps, gradient clipping, initialisers, loading, gradcheck and
+   Jacobians. ag_capture_end returns NULL if the step failed or was not recordable (the
+   error is on the context). ag_replay returns 0, or -1 with an error. */
+typedef struct ag_graph ag_graph;
+AG_API int       ag_capture_begin(ag_ctx *ctx);
+AG_API ag_graph *ag_capture_end(ag_ctx *ctx);
+AG_API int       ag_replay(ag_graph *g);
+AG_API size_t    ag_graph_steps(const ag_graph *g);   /* kernels recorded */
+AG_API void      ag_graph_free(ag_graph *g);          /* the record only (the tensors are the arena's); NULL is fine */
+
 /* Gradient checkpointing: f(inputs) without keeping its intermediates; backward runs f again
    to get them, and gives their memory back to the arena afterwards. First-order gradients
    (with create_graph the recomputed graph is kept, and is detached from the inputs). */
@@ -711,6 +738,9 @@ struct ag_ctx {
     size_t stack_base;        /* where the innermost running traversal's segment starts (backward can nest) */
     bool anomaly;             /* check every gradient backward computes for NaN and Inf */
     int jvp_off;              /* > 0: ops do not propagate tangents (inside a JVP rule or a custom forward) */
+    struct ag_graph *capture; /* the step being recorded for ag_replay, or NULL */
+    int tape_pause;           /* > 0: work that ag_replay redoes as one step of its own is running */
+    struct ag_graph *graphs;  /* every graph captured with this context (freed with it) */
     bool grad_enabled;
     int isa;                  /* AG__ISA_*: the kernels this context runs */
     int threads;
@@ -830,6 +860,7 @@ static void ag__arena_poison_from(ag__block *b, size_t off) {
 }
 /* frees everything allocated since m (used for scratch that never escapes) */
 static void ag__arena_release(ag_ctx *ctx, ag__mark m) {
+    if (ctx->capture) return;   /* a captured step keeps everything it made: ag_replay refers to it */
     if (m.cur) { ctx->cur = m.cur; ctx->cur->used = m.used; }
     else if (ctx->first) { ctx->cur = ctx->first; ctx->cur->used = 0; }
     ctx->used_before_cur = m.before;
@@ -907,6 +938,7 @@ AG_API void ag_ctx_free(ag_ctx *ctx) {
     for (b = ctx->first; b; b = nb) { nb = b->next; AG__UNPOISON(b->base, b->size); ctx->alloc.free(b, ctx->alloc.user); }
     for (p = ctx->persist; p; p = np) { np = p->next; ctx->alloc.free(p, ctx->alloc.user); }
     if (ctx->stack) ctx->alloc.free(ctx->stack, ctx->alloc.user);
+    while (ctx->graphs) ag_graph_free(ctx->graphs);
 #ifdef AG__THREADS
     ag__pool_free(ctx, ctx->pool);
 #endif
@@ -1118,6 +1150,59 @@ static void ag__save_versions(ag_tensor *y) {
     y->out_version = *y->version;
 }
 
+/* ---- the tape of a capture (ag_capture_begin): what ag_replay runs again ---- */
+enum { AG__STEP_OP, AG__STEP_COPY, AG__STEP_ACC, AG__STEP_RAND };
+typedef struct {
+    uint8_t kind, op;     /* AG__STEP_*; the op (AG__STEP_OP), the draw (AG__STEP_RAND), create_graph (AG__STEP_ACC) */
+    ag_tensor *y, *x;     /* OP: the result; COPY: y = x; ACC: leaf y gets gradient x; RAND: y is drawn */
+    double p;             /* RAND: dropout's p */
+} ag__step;
+#define AG__STEPS_PER_CHUNK 256
+typedef struct ag__steps { struct ag__steps *next; int n; ag__step s[AG__STEPS_PER_CHUNK]; } ag__steps;
+struct ag_graph {
+    ag_ctx *ctx;
+    struct ag_graph *next;   /* the context's list */
+    ag__steps *first, *last;
+    size_t n;
+    uint32_t gen;            /* ctx->gen of the capture: a reset frees the recorded tensors */
+    bool failed;             /* something not recordable ran, or the tape could not grow */
+    bool had_error;          /* the context already had an error when the capture began */
+};
+#define AG__TAPING(ctx) ((ctx)->capture && !(ctx)->tape_pause)
+static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p) {
+    ag_graph *g = ctx->capture;
+    ag__step *st;
+    if (!g || ctx->tape_pause || g->failed) return;
+    if (kind == AG__STEP_OP && g->last && g->last->n && g->last->s[g->last->n - 1].kind == AG__STEP_OP &&
+        g->last->s[g->last->n - 1].y == y) return;   /* the same result finished twice (relu_) */
+    if (!g->last || g->last->n == AG__STEPS_PER_CHUNK) {
+        ag__steps *c = (ag__steps *)ag__heap_alloc(ctx, sizeof *c);
+        if (!c) { g->failed = true; ag__fail(ctx, "capture: out of memory for the step record"); return; }
+        c->next = NULL; c->n = 0;
+        if (g->last) g->last->next = c; else g->first = c;
+        g->last = c;
+    }
+    st = &g->last->s[g->last->n++];
+    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p;
+    g->n++;
+}
+/* t was rebased by an in-place op (its inputs and parameters are now the in-place op's):
+   the steps that computed t before recompute it from its former self, which keeps them */
+static void ag__tape_rebase(ag_ctx *ctx, const ag_tensor *t, ag_tensor *former) {
+    ag__steps *c;
+    int i;
+    if (!ctx->capture) return;
+    for (c = ctx->capture->first; c; c = c->next)
+        for (i = 0; i < c->n; i++) if (c->s[i].kind == AG__STEP_OP && c->s[i].y == t) c->s[i].y = former;
+}
+/* false (and an error) when a capture is running: what cannot be replayed */
+static bool ag__not_capturing(ag_ctx *ctx, const char *what) {
+    if (!ctx || !ctx->capture) return true;
+    ctx->capture->failed = true;
+    ag__fail(ctx, "%s cannot be recorded for ag_replay (it runs between ag_capture_begin and ag_capture_end)", what);
+    return false;
+}
+
 static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in);
 
 /* Links y into the graph when grad mode is on and an input requires grad, and gives it a
@@ -1140,6 +1225,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
         y->ctx->nodes++;
         ag__save_versions(y);
     }
+    if (AG__TAPING(y->ctx)) ag__tape(y->ctx, AG__STEP_OP, op, y, NULL, 0);
     /* after recording, so that the tangent's own graph reaches y's inputs through y */
     if (tangent && !y->ctx->jvp_off && !ag__jvp(y, op, nin, in)) return NULL;
     return y;
@@ -2305,6 +2391,7 @@ static ag__row_fn ag__copy_fn(int dst, int src) {
 static bool ag__contig(const ag_tensor *t);
 static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
     ag__iter it;
+    if (AG__TAPING(dst->ctx)) ag__tape(dst->ctx, AG__STEP_COPY, 0, dst, (ag_tensor *)src, 0);
     if (dst->dtype == src->dtype && dst->numel == src->numel && ag__contig(dst) && ag__contig(src)) {
         memcpy(dst->data, src->data, (size_t)dst->numel * ag__esize(dst->dtype));
         return;
@@ -2421,18 +2508,24 @@ AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double en
     }
     return t;
 }
-static ag_tensor *ag__random(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool normal) {
+/* fills contiguous t from the context's RNG (also run by ag_replay) */
+enum { AG__RAND_UNIFORM, AG__RAND_NORMAL, AG__RAND_DROPOUT };
+static void ag__random_fill(ag_tensor *t, int kind, double p) {
     int64_t i;
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
-    if (!t) return NULL;
     for (i = 0; i < t->numel; i++) {
-        double v = normal ? ag__rng_normal(ctx) : ag__rng_uniform(ctx);
-        if (dtype == AG_F32) ((float *)t->data)[i] = (float)v; else ((double *)t->data)[i] = v;
+        double v = kind == AG__RAND_NORMAL ? ag__rng_normal(t->ctx) : ag__rng_uniform(t->ctx);
+        if (kind == AG__RAND_DROPOUT) v = v >= p ? 1.0 / (1.0 - p) : 0.0;   /* keep with probability 1 - p, scaled */
+        if (t->dtype == AG_F32) ((float *)t->data)[i] = (float)v; else ((double *)t->data)[i] = v;
     }
+    if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_RAND, kind, t, NULL, p);
+}
+static ag_tensor *ag__random(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, int kind) {
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
+    if (t) ag__random_fill(t, kind, 0);
     return t;
 }
-AG_API ag_tensor *ag_rand(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "rand", dtype, ndim, shape, false); }
-AG_API ag_tensor *ag_randn(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "randn", dtype, ndim, shape, true); }
+AG_API ag_tensor *ag_rand(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "rand", dtype, ndim, shape, AG__RAND_UNIFORM); }
+AG_API ag_tensor *ag_randn(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "randn", dtype, ndim, shape, AG__RAND_NORMAL); }
 
 /* ==== accessors ==== */
 AG_API ag_ctx *ag_context(const ag_tensor *t) { return t ? t->ctx : NULL; }
@@ -3539,16 +3632,12 @@ AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double
 /* x * mask / (1 - p), mask ~ Bernoulli(1 - p) from the context's RNG */
 AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) {
     ag_tensor *mask;
-    int64_t i;
     if (!t) return NULL;
     if (!(p >= 0 && p <= 1)) { ag__fail(t->ctx, "dropout: p must be in [0, 1], got %g", p); return NULL; }
     if (!training || p == 0) return t;
-    mask = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 0);
+    mask = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 0);
     if (!mask) return NULL;
-    for (i = 0; i < mask->numel; i++) {
-        double keep = ag__rng_uniform(t->ctx) >= p ? 1.0 / (1.0 - p) : 0.0;
-        if (mask->dtype == AG_F32) ((float *)mask->data)[i] = (float)keep; else ((double *)mask->data)[i] = keep;
-    }
+    ag__random_fill(mask, AG__RAND_DROPOUT, p);
     return ag_mul(t, mask);
 }
 
@@ -3744,12 +3833,10 @@ static int ag__capture_slot(const ag__capture *cap, const ag_tensor *t) {
     return -1;
 }
 
-/* adds g into the leaf t's gradient (PyTorch's AccumulateGrad) */
-static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
+/* adds g (of t's dtype) into the leaf t's gradient (PyTorch's AccumulateGrad); also run by ag_replay */
+static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
     ag_ctx *ctx = t->ctx;
     ag_tensor *cur = ag_grad(t);
-    g = ag_to(g, (ag_dtype)t->dtype);
-    if (!g) return false;
     if (cur && (t->flags & AG__GRAD_OWNED) && !create) {   /* in place, no allocation */
         ag__iter it;
         ag__kern k;
@@ -3781,6 +3868,15 @@ static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
     t->flags = (uint16_t)((t->flags & ~AG__GRAD_OWNED) | AG__GRAD_ARENA);
     t->grad_gen = ctx->gen;
     return t->grad != NULL;
+}
+static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
+    bool ok;
+    if (!(g = ag_to(g, (ag_dtype)t->dtype))) return false;
+    if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_ACC, create, t, g, 0);
+    t->ctx->tape_pause++;   /* a replay decides again whether to copy or add (the gradient may have been zeroed) */
+    ok = ag__accumulate_now(t, g, create);
+    t->ctx->tape_pause--;
+    return ok;
 }
 
 static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
@@ -3969,6 +4065,7 @@ static ag_tensor *ag__inplace_done(ag_tensor *t, ag_tensor *r, bool rec) {
     (*t->version)++;
     t->tangent = r->tangent;   /* forward mode: t's tangent is now the result's */
     if (rec && r->op) {
+        ag__tape_rebase(t->ctx, t, r->in[0]);   /* r->in[0] is t's former self (ag__alias) */
         t->op = r->op; t->in = r->in; t->nin = r->nin;
         t->fp[0] = r->fp[0]; t->fp[1] = r->fp[1];
         t->ip[0] = r->ip[0]; t->ip[1] = r->ip[1]; t->ip[2] = r->ip[2];
@@ -4098,6 +4195,7 @@ AG_API int ag_register_hook(ag_tensor *t, ag_tensor *(*fn)(ag_tensor *grad, void
 static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g) {
     struct ag__hook *h;
     char s1[200], s2[200];
+    if (!ag__not_capturing(t->ctx, "a gradient hook")) return NULL;
     for (h = t->hooks; h && g; h = h->next) {
         ag_tensor *r = h->fn(g, h->user);
         if (!r) continue;
@@ -4188,6 +4286,7 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
     if (!fn->name || !fn->forward || !fn->backward) { ag__fail(ctx, "apply: the function needs a name, a forward and a backward"); return NULL; }
+    if (!ag__not_capturing(ctx, "a custom op")) return NULL;
     for (i = 0; i < n; i++) {
         if (!inputs[i]) { ag__fail(ctx, "%s: input %d is NULL", fn->name, i); return NULL; }
         if (inputs[i]->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", fn->name); return NULL; }
@@ -4254,6 +4353,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
     if (!f) { ag__fail(ctx, "checkpoint: the function is NULL"); return NULL; }
+    if (!ag__not_capturing(ctx, "checkpoint")) return NULL;
     for (i = 0; i < n; i++) if (!inputs[i]) { ag__fail(ctx, "checkpoint: input %d is NULL", i); return NULL; }
     k = (ag__ckpt *)ag__arena_alloc(ctx, sizeof *k, 16);
     if (!k) return NULL;
@@ -4315,6 +4415,97 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     }
     if (!create) ag__arena_release(ctx, m);
     return rc;
+}
+
+/* ==== graph replay ==== */
+/* recomputes y from its inputs with its op's kernel; views, copies and concatenations have
+   nothing to compute (their data moves are steps of their own) */
+static bool ag__rerun(int op, ag_tensor *y) {
+    switch (op) {
+    case AG__OP_add: case AG__OP_sub: case AG__OP_mul: case AG__OP_div: case AG__OP_maximum: case AG__OP_minimum:
+    case AG__OP_gt: case AG__OP_eq: case AG__OP_tanh_grad: case AG__OP_sigmoid_grad: case AG__OP_relu_grad:
+        ag__binary_run(op, y, y->in[0], y->in[1]);
+        return true;
+    case AG__OP_neg: case AG__OP_pow: case AG__OP_add_scalar: case AG__OP_mul_scalar: case AG__OP_exp: case AG__OP_log:
+    case AG__OP_sqrt: case AG__OP_abs: case AG__OP_tanh: case AG__OP_sigmoid: case AG__OP_relu: case AG__OP_leaky_relu:
+    case AG__OP_gelu: case AG__OP_gelu_tanh: case AG__OP_silu: case AG__OP_erf: case AG__OP_clamp: case AG__OP_sign:
+    case AG__OP_relu_mask: case AG__OP_leaky_mask: case AG__OP_clamp_mask:
+        ag__unary_run(op, y, y->in[0]);
+        return true;
+    case AG__OP_relu_: ag__unary_run(AG__OP_relu, y, y->in[0]); return true;
+    case AG__OP_sum: case AG__OP_mean: case AG__OP_max: case AG__OP_min: return ag__reduce_run(op, y, y->in[0]);
+    case AG__OP_matmul: return ag__matmul_run(y, y->in[0], y->in[1]);
+    case AG__OP_softmax: case AG__OP_log_softmax: ag__softmax_run(op, y, y->in[0]); return true;
+    case AG__OP_gather_rows: ag__gather_run(y, y->in[0]); return true;
+    case AG__OP_scatter_add_rows: ag__scatter_rows_run(y, y->in[0]); return true;
+    case AG__OP_argmax: ag__argmax_run(y, y->in[0]); return true;
+    default: return true;
+    }
+}
+
+AG_API int ag_capture_begin(ag_ctx *ctx) {
+    ag_graph *g;
+    if (!ctx) return -1;
+    if (ctx->capture) { ag__fail(ctx, "capture_begin: a capture is already running (end it with ag_capture_end)"); return -1; }
+    g = (ag_graph *)ag__heap_alloc(ctx, sizeof *g);
+    if (!g) { ag__fail(ctx, "capture_begin: out of memory"); return -1; }
+    memset(g, 0, sizeof *g);
+    g->ctx = ctx;
+    g->gen = ctx->gen;
+    g->had_error = ctx->err[0] != 0;
+    g->next = ctx->graphs;
+    ctx->graphs = g;
+    ctx->capture = g;
+    return 0;
+}
+
+AG_API ag_graph *ag_capture_end(ag_ctx *ctx) {
+    ag_graph *g;
+    if (!ctx) return NULL;
+    if (!(g = ctx->capture)) { ag__fail(ctx, "capture_end: no capture is running (start one with ag_capture_begin)"); return NULL; }
+    ctx->capture = NULL;
+    if (g->gen != ctx->gen) { g->failed = true; ag__fail(ctx, "capture_end: ag_ctx_reset ran during the capture, which freed the step's tensors"); }
+    if (!g->failed && !g->had_error && ctx->err[0]) g->failed = true;   /* the step itself failed: its error is on the context */
+    if (g->failed) { ag_graph_free(g); return NULL; }
+    return g;
+}
+
+AG_API int ag_replay(ag_graph *g) {
+    ag_ctx *ctx;
+    ag__steps *c;
+    int i;
+    if (!g) return -1;
+    ctx = g->ctx;
+    if (ctx->capture) { ag__fail(ctx, "replay: a capture is running (end it with ag_capture_end first)"); return -1; }
+    if (g->gen != ctx->gen) { ag__fail(ctx, "replay: ag_ctx_reset freed the captured step's tensors; capture the step again"); return -1; }
+    for (c = g->first; c; c = c->next)
+        for (i = 0; i < c->n; i++) {
+            ag__step *st = &c->s[i];
+            bool ok = true;
+            switch (st->kind) {
+            case AG__STEP_OP: ok = ag__rerun(st->op, st->y); break;
+            case AG__STEP_COPY: ag__copy_into(st->y, st->x); break;
+            case AG__STEP_ACC: ok = ag__accumulate_now(st->y, st->x, st->op != 0); break;
+            case AG__STEP_RAND: ag__random_fill(st->y, st->op, st->p); break;
+            default: break;
+            }
+            if (!ok) { ag__fail(ctx, "replay: out of memory"); return -1; }
+        }
+    return 0;
+}
+
+AG_API size_t ag_graph_steps(const ag_graph *g) { return g ? g->n : 0; }
+
+AG_API void ag_graph_free(ag_graph *g) {
+    ag_ctx *ctx;
+    ag_graph **pp;
+    ag__steps *c, *nc;
+    if (!g) return;
+    ctx = g->ctx;
+    for (pp = &ctx->graphs; *pp; pp = &(*pp)->next) if (*pp == g) { *pp = g->next; break; }
+    if (ctx->capture == g) ctx->capture = NULL;
+    for (c = g->first; c; c = nc) { nc = c->next; ag__heap_free(ctx, c); }
+    ag__heap_free(ctx, g);
 }
 
 /* ==== the graph ==== */
@@ -4530,7 +4721,7 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
     bool prev;
     int i, d, rc;
     ag_tensor *w = NULL;
-    if (!ctx) return -1;
+    if (!ctx || !ag__not_capturing(ctx, "gradcheck")) return -1;
     if (!f) { ag__fail(ctx, "gradcheck: the function is NULL"); return -1; }
     if (n < 1 || n > 16 || !inputs) { ag__fail(ctx, "gradcheck: need 1 to 16 inputs, got %d", n); return -1; }
     for (i = 0; i < n; i++) {
@@ -4825,6 +5016,7 @@ static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_t
 AG_API int ag_optim_step(ag_optim *opt) {
     int k;
     if (!opt) return -1;
+    if (opt->n > 0 && !ag__not_capturing(opt->slot[0].p->ctx, "optim_step (call it after ag_replay)")) return -1;
     for (k = 0; k < opt->n; k++) {
         ag__optslot *sl = &opt->slot[k];
         ag_tensor *g = ag_grad(sl->p);
@@ -4910,6 +5102,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
     int k;
     int64_t i;
     if (!ag__clip_check(params, n, "clip_grad_norm")) return NAN;
+    if (n > 0 && !ag__not_capturing(params[0]->ctx, "clip_grad_norm (call it after ag_replay)")) return NAN;
     if (!(norm_type > 0) || !(max_norm >= 0)) {
         if (n > 0) ag__fail(params[0]->ctx, "clip_grad_norm: norm_type %g must be > 0 and max_norm %g >= 0", norm_type, max_norm);
         return NAN;
@@ -4974,6 +5167,7 @@ AG_API int ag_clip_grad_value(ag_tensor *const *params, int n, double clip_value
     int k;
     int64_t i;
     if (!ag__clip_check(params, n, "clip_grad_value")) return -1;
+    if (n > 0 && !ag__not_capturing(params[0]->ctx, "clip_grad_value (call it after ag_replay)")) return -1;
     if (!(clip_value >= 0)) {
         if (n > 0) ag__fail(params[0]->ctx, "clip_grad_value: clip_value %g must be >= 0", clip_value);
         return -1;
@@ -5012,7 +5206,7 @@ static bool ag__init_check(ag_tensor *t, const char *name) {
 static int ag__init_fill(ag_tensor *t, const char *name, int dist, double a, double b) {
     int64_t i;
     bool c;
-    if (!ag__init_check(t, name)) return -1;
+    if (!ag__init_check(t, name) || !ag__not_capturing(t->ctx, name)) return -1;
     if (!(a == a && b == b)) { ag__fail(t->ctx, "%s: NaN parameter", name); return -1; }
     c = ag__contig(t);
     for (i = 0; i < t->numel; i++) {
@@ -5431,6 +5625,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
     ag__st_js s;
     int k, rc = -1;
     bool more, meta = false, le = ag__st_little();
+    if (!ag__not_capturing(ctx, op)) return -1;
     if (!ctx) return -1;
     if (n < 0 || (n > 0 && (!names || !tensors))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return -1; }
     for (k = 0; k < n; k++) if (!names[k]) { ag__fail(ctx, "%s: name %d is NULL", op, k); return -1; }
@@ -5817,6 +6012,7 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
     int64_t sh[AG_MAX_DIMS], k, r, m;
     int i, d, yn;
     char s1[200], s2[200];
+    if (!ag__not_capturing(ctx, c->name)) return -1;
     for (i = 0; i < c->n; i++) tan[i] = NULL;
     c->tangents = tan;   /* inputs without requires_grad: no reverse graph is recorded */
     if (!(out = ag__fn_run(c, f, user, inputs))) return -1;   /* the output's shape */
@@ -5864,13 +6060,13 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
 }
 
 static int ag__jacobian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **jac) {
-    ag_tensor *out = ag__fn_run(c, f, user, inputs);
+    ag_tensor *out = ag__not_capturing(c->ctx, c->name) ? ag__fn_run(c, f, user, inputs) : NULL;
     if (!out) return -1;
     return ag__fn_jac_rows(c, out, jac);
 }
 
 static int ag__hessian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **hess) {
-    ag_tensor *out = ag__fn_run(c, f, user, inputs), *g[AG_FUNCTIONAL_MAX_INPUTS];
+    ag_tensor *out = ag__not_capturing(c->ctx, c->name) ? ag__fn_run(c, f, user, inputs) : NULL, *g[AG_FUNCTIONAL_MAX_INPUTS];
     int i;
     if (!out || ag__fn_check_scalar(c, out) != 0) return -1;
     if (ag__fn_grads(c, out, NULL, true, c->n, c->x, g) != 0) return -1;   /* the gradient, recorded */
@@ -5987,6 +6183,7 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
     int i, rc = 0;
     if (!loss) return -1;
     ctx = loss->ctx;
+    if (!ag__not_capturing(ctx, "per_example_linear_grads")) return -1;
     if (n < 1 || n > AG_FUNCTIONAL_MAX_INPUTS) {
         ag__fail(ctx, "per_example_linear_grads: need 1 to %d layers, got %d", AG_FUNCTIONAL_MAX_INPUTS, n);
         return -1;
@@ -6273,6 +6470,7 @@ AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_ten
         for (d = 0; d < nd; d++) if (d != 1) var = ag_mean_dim(var, d, true);     /* biased */
         y = ag_mul(xc, ag_pow(ag_add_scalar(var, eps), -0.5));
         if (y && rm && rv) {   /* running statistics, outside the graph */
+            if (!ag__not_capturing(ctx, "batch_norm's running statistics (pass NULL running_mean and running_var while capturing)")) return NULL;
             ag_tensor *buf = ag_new(ctx, AG_F64, 1, &C);
             double *v = buf ? (double *)ag_data(buf) : NULL;
             int64_t c;
