@@ -338,8 +338,8 @@ AG_API size_t    ag_graph_steps(const ag_graph *g);   /* kernels recorded */
 AG_API void      ag_graph_free(ag_graph *g);          /* the record only (the tensors are the arena's); NULL is fine */
 
 /* Gradient checkpointing: f(inputs) without keeping its intermediates; backward runs f again
-   to get them, and gives their memory back to the arena afterwards. First-order gradients
-   (with create_graph the recomputed graph is kept, and is detached from the inputs). */
+   to get them, and gives their memory back to the arena afterwards. With create_graph the
+   recomputed graph is kept and linked to the inputs, so gradients can be differentiated again. */
 AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *inputs);
 
 /* ==== the graph, like grad_fn / next_functions ==== */
@@ -4409,10 +4409,20 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     }
     for (i = 0; i < nw && rc == 0; i++) {
         ag_tensor *gi = got[i];
+        want[i]->flags &= (uint16_t)~AG__CAPTURE;
         if (!gi && !(gi = ag_zeros(ctx, (ag_dtype)want[i]->dtype, want[i]->ndim, want[i]->shape))) rc = -1;
         else if (create) gin[slot[i]] = gi;
         else ag__copy_into(gin[slot[i]], gi);
     }
+    if (create)   /* the recorded gradients depend on the inputs through the fresh leaves: wire each to its input
+                     (an identity node), so that differentiating them again reaches the inputs */
+        for (i = 0; i < nw && rc == 0; i++) {
+            ag_tensor *xl = want[i];
+            xl->op = &ag__ops[AG__OP_contiguous];   /* d input = d leaf */
+            xl->in[0] = y->in[slot[i]];
+            xl->nin = 1;
+            ag__save_versions(xl);
+        }
     if (!create) ag__arena_release(ctx, m);
     return rc;
 }
