@@ -583,6 +583,66 @@ static void lab_step(void *arg) {
     ag_ctx_reset(c->ctx);
 }
 
+/* ==== 7. forward mode and replay ==== */
+typedef struct { ag_ctx *ctx; ag_tensor *in[3], *u[3]; } jvp_case;
+static ag_tensor *jvp_fn(ag_ctx *ctx, ag_tensor **in, void *user) {   /* tanh(x W1^T) W2^T */
+    (void)ctx; (void)user;
+    return ag_linear(ag_tanh(ag_linear(in[0], in[1], NULL)), in[2], NULL);
+}
+static void jvp_forward(void *arg) {   /* one forward pass with tangents */
+    jvp_case *c = (jvp_case *)arg;
+    ag_tensor *out;
+    if (ag_jvp(c->ctx, jvp_fn, NULL, 3, c->in, c->u, NULL, &out, false) != 0) die_ag(c->ctx, "jvp");
+    ag_ctx_reset(c->ctx);
+}
+static void jvp_double_vjp(void *arg) {   /* J u = d/dw <w^T J, u>: two reverse passes, what ag_jvp did before */
+    jvp_case *c = (jvp_case *)arg;
+    ag_tensor *x[3], *out, *w, *g[3], *s = NULL, *r;
+    ag_backward_opts o;
+    int i;
+    for (i = 0; i < 3; i++) x[i] = ag_set_requires_grad(ag_detach(c->in[i]), true);
+    out = jvp_fn(c->ctx, x, NULL);
+    w = ag_set_requires_grad(ag_zeros(c->ctx, AG_F32, ag_ndim(out), ag_shape(out)), true);
+    memset(&o, 0, sizeof o);
+    o.grad = w; o.create_graph = true;
+    if (ag_grad_of(out, &o, 3, x, g) != 0) die_ag(c->ctx, "double vjp");
+    for (i = 0; i < 3; i++) { ag_tensor *t = ag_sum(ag_mul(g[i], c->u[i])); s = s ? ag_add(s, t) : t; }
+    if (ag_grad_of(s, NULL, 1, &w, &r) != 0) die_ag(c->ctx, "double vjp");
+    ag_ctx_reset(c->ctx);
+}
+typedef struct { ag_ctx *ctx; ag_tensor *p[4], *x, *y; ag_optim *opt; ag_graph *g; } agent_case;
+static ag_tensor *agent_loss(agent_case *a) {
+    return ag_mse_loss(ag_linear(ag_relu(ag_linear(a->x, a->p[0], a->p[1])), a->p[2], a->p[3]), a->y);
+}
+static void agent_rebuild(void *arg) {   /* the step built each frame */
+    agent_case *a = (agent_case *)arg;
+    ag_optim_zero_grad(a->opt);
+    if (ag_backward(agent_loss(a), NULL) != 0 || ag_optim_step(a->opt) != 0) die_ag(a->ctx, "agent step");
+    ag_ctx_reset(a->ctx);
+}
+static void agent_replay(void *arg) {   /* the same step, captured once */
+    agent_case *a = (agent_case *)arg;
+    ag_optim_zero_grad(a->opt);
+    if (ag_replay(a->g) != 0 || ag_optim_step(a->opt) != 0) die_ag(a->ctx, "agent replay");
+}
+static void agent_init(agent_case *a, bool replay) {
+    int64_t s1[2] = {64, 16}, s2[2] = {4, 64}, b1 = 64, b2 = 4, sx[2] = {1, 16}, sy[2] = {1, 4};
+    float *xd = frand_buf(16, 1.0f), *yd = frand_buf(4, 1.0f);
+    a->ctx = new_ctx(0, NULL);
+    a->p[0] = ag_param(a->ctx, AG_F32, 2, s1, NULL); a->p[1] = ag_param(a->ctx, AG_F32, 1, &b1, NULL);
+    a->p[2] = ag_param(a->ctx, AG_F32, 2, s2, NULL); a->p[3] = ag_param(a->ctx, AG_F32, 1, &b2, NULL);
+    ag_init_linear(a->p[0], a->p[1]); ag_init_linear(a->p[2], a->p[3]);
+    a->opt = ag_adam_new(a->ctx, a->p, 4, NULL);
+    a->x = ag_persistent(a->ctx, AG_F32, 2, sx, xd); a->y = ag_persistent(a->ctx, AG_F32, 2, sy, yd);
+    a->g = NULL;
+    if (replay) {
+        ag_capture_begin(a->ctx);
+        if (ag_backward(agent_loss(a), NULL) != 0) die_ag(a->ctx, "agent capture");
+        if (!(a->g = ag_capture_end(a->ctx))) die_ag(a->ctx, "agent capture");
+    }
+    free(xd); free(yd);
+}
+
 /* ==== 5. counting allocator ==== */
 typedef struct { uint64_t allocs, frees, bytes; } counter;
 static void *count_alloc(size_t n, void *user) { counter *c = (counter *)user; c->allocs++; c->bytes += n; return malloc(n); }
@@ -684,7 +744,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) { g_sample_time = 0.01; g_samples = 3; }
         else if (!strcmp(argv[i], "--profile") && i + 2 < argc) { prof = argv[++i]; prof_s = atof(argv[++i]); }
         else {
-            fprintf(stderr, "usage: %s [--out FILE] [--python PATH] [--torch-script PATH] [--only gemm,mlp,tiny,lab,mem,threads] [--quick]\n"
+            fprintf(stderr, "usage: %s [--out FILE] [--python PATH] [--torch-script PATH] [--only gemm,mlp,tiny,lab,mem,threads,advanced] [--quick]\n"
                             "       %s --profile mlp|mlp2|tiny|lab|gemm1024 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
             return 2;
         }
@@ -704,7 +764,7 @@ int main(int argc, char **argv) {
 
     /* PyTorch: a child process that times its cases when we ask, between our batches */
     signal(SIGPIPE, SIG_IGN);   /* a child that dies must not take us with it */
-    if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads")) {
+    if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads") || want(only, "advanced")) {
         torch_start(python, script);
         if (!g_torch.ok) fprintf(stderr, "PyTorch rows skipped: %s\n", g_torch.skip);
     } else snprintf(g_torch.skip, sizeof g_torch.skip, "not run (--only)");
@@ -888,6 +948,41 @@ int main(int argc, char **argv) {
         r = add_row(ROW_NORATIO, "MLP step speed-up, 2 threads / 1 thread", "x", mlp_ours_t1 / mlp2, "PyTorch",
                     torch_mlp_t1 > 0 && torch_mlp_t2 > 0 ? torch_mlp_t1 / torch_mlp_t2 : -1);
         add_row(ROW_NORATIO, "8 x cblas_sgemm speed-up, 2 threads / 1 thread", "x", -1, "OpenBLAS", mlp_blas_t1 / blas2);
+    }
+
+    /* 7. forward mode and graph replay */
+    if (want(only, "advanced")) {
+        jvp_case jc;
+        agent_case ar, ap;
+        int64_t sx[2] = {64, 128}, s1[2] = {128, 128}, s2[2] = {10, 128};
+        double fwd, dv, ref, reb, rep;
+        row *r;
+        int i;
+        add_row(ROW_SECTION, "7. forward mode and graph replay, 1 thread", NULL, 0, NULL, 0);
+        jc.ctx = new_ctx(0, NULL);
+        jc.in[0] = ag_randn(jc.ctx, AG_F32, 2, sx);
+        jc.in[1] = ag_mul_scalar(ag_randn(jc.ctx, AG_F32, 2, s1), 0.09);
+        jc.in[2] = ag_mul_scalar(ag_randn(jc.ctx, AG_F32, 2, s2), 0.09);
+        for (i = 0; i < 3; i++) {   /* persistent copies: the cases reset the arena */
+            jc.in[i] = ag_persistent(jc.ctx, AG_F32, ag_ndim(jc.in[i]), ag_shape(jc.in[i]), ag_data(jc.in[i]));
+            jc.u[i] = ag_randn(jc.ctx, AG_F32, ag_ndim(jc.in[i]), ag_shape(jc.in[i]));
+            jc.u[i] = ag_persistent(jc.ctx, AG_F32, ag_ndim(jc.u[i]), ag_shape(jc.u[i]), ag_data(jc.u[i]));
+        }
+        ag_ctx_reset(jc.ctx);
+        measure3(T(jvp_forward, &jc), &fwd, T(jvp_double_vjp, &jc), &dv, TT("jvp"), &ref);
+        add_row(ROW_LOWER, "jvp of tanh(x W1^T) W2^T, x [64,128], forward mode", "us", fwd * 1e6, "the double-vjp trick, ours", dv * 1e6);
+        r = add_row(ROW_LOWER, "the same jvp", "us", fwd * 1e6, "PyTorch forward_ad", ref < 0 ? -1 : ref * 1e6);
+        if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        ag_ctx_free(jc.ctx);
+        agent_init(&ar, false);
+        agent_init(&ap, true);
+        measure3(T(agent_replay, &ap), &rep, T(agent_rebuild, &ar), &reb, TT("agent"), &ref);
+        add_row(ROW_LOWER, "game agent MLP 16-64-4, batch 1, Adam: replayed step", "us/step", rep * 1e6, "the step rebuilt, ours", reb * 1e6);
+        r = add_row(ROW_LOWER, "the same replayed step", "us/step", rep * 1e6, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e6);
+        if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        add_note("replay: the captured agent step is %zu kernels; replayed and rebuilt steps give bit-identical parameters (tests/test_replay.c).",
+                 ag_graph_steps(ap.g));
+        ag_ctx_free(ar.ctx); ag_ctx_free(ap.ctx);
     }
 
     torch_stop();

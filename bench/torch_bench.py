@@ -114,6 +114,35 @@ def make_cases(torch):
         L.backward()
 
     cases["lab"] = (lab_step, 1, 1)
+
+    # 7. forward mode: the jvp of a small MLP, tanh(x W1^T) W2^T, along tangents for all three inputs
+    import torch.autograd.forward_ad as fwAD
+    jx, jW1, jW2 = torch.randn(64, 128), torch.randn(128, 128) * 0.09, torch.randn(10, 128) * 0.09
+    ju = [torch.randn(64, 128), torch.randn(128, 128), torch.randn(10, 128)]
+
+    def jvp_step():
+        with fwAD.dual_level():
+            d = [fwAD.make_dual(p, u) for p, u in zip((jx, jW1, jW2), ju)]
+            y = F.linear(torch.tanh(F.linear(d[0], d[1])), d[2])
+            fwAD.unpack_dual(y).tangent
+
+    cases["jvp"] = (jvp_step, 1, 1)
+
+    # 7. a game agent's step: MLP 16-64-4, batch 1, MSE, Adam
+    gW1 = ((torch.rand(64, 16) * 2 - 1) / 4).requires_grad_()
+    gb1 = torch.zeros(64, requires_grad=True)
+    gW2 = ((torch.rand(4, 64) * 2 - 1) / 8).requires_grad_()
+    gb2 = torch.zeros(4, requires_grad=True)
+    gopt = torch.optim.Adam([gW1, gb1, gW2, gb2], lr=1e-3)
+    gx, gy = torch.rand(1, 16), torch.rand(1, 4)
+
+    def agent_step():
+        gopt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(F.linear(torch.relu(F.linear(gx, gW1, gb1)), gW2, gb2), gy)
+        loss.backward()
+        gopt.step()
+
+    cases["agent"] = (agent_step, 1, 1)
     return cases
 
 
