@@ -6137,26 +6137,23 @@ AG_API int ag_jvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
     return ag__fn_finish(ctx, prev, ag__jvp_impl(&c, f, user, inputs, u, output, jvp), jvp, 1, output);
 }
 
-AG_API int ag_jacobian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
-                       ag_tensor **jac, bool create_graph) {
+/* ag_jacobian (reverse mode) and ag_jacobian_fwd */
+static int ag__jacobian_call(const char *name, bool forward, ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
+                             ag_tensor **jac, bool create_graph) {
     ag__fn_call c;
     bool prev;
-    if (ag__fn_begin(&c, "jacobian", ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!jac) { ag__fail(ctx, "jacobian: jac is NULL"); return -1; }
+    if (ag__fn_begin(&c, name, ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!jac) { ag__fail(ctx, "%s: jac is NULL", name); return -1; }
     ag__fn_clear(jac, (size_t)n);
     prev = ag_set_grad_enabled(ctx, true);
-    return ag__fn_finish(ctx, prev, ag__jacobian_impl(&c, f, user, inputs, jac), jac, (size_t)n, NULL);
+    return ag__fn_finish(ctx, prev, forward ? ag__jacobian_fwd_impl(&c, f, user, inputs, jac) : ag__jacobian_impl(&c, f, user, inputs, jac),
+                         jac, (size_t)n, NULL);
 }
-
-AG_API int ag_jacobian_fwd(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,
-                           ag_tensor **jac, bool create_graph) {
-    ag__fn_call c;
-    bool prev;
-    if (ag__fn_begin(&c, "jacobian_fwd", ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!jac) { ag__fail(ctx, "jacobian_fwd: jac is NULL"); return -1; }
-    ag__fn_clear(jac, (size_t)n);
-    prev = ag_set_grad_enabled(ctx, true);
-    return ag__fn_finish(ctx, prev, ag__jacobian_fwd_impl(&c, f, user, inputs, jac), jac, (size_t)n, NULL);
+AG_API int ag_jacobian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor **jac, bool create_graph) {
+    return ag__jacobian_call("jacobian", false, ctx, f, user, n, inputs, jac, create_graph);
+}
+AG_API int ag_jacobian_fwd(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor **jac, bool create_graph) {
+    return ag__jacobian_call("jacobian_fwd", true, ctx, f, user, n, inputs, jac, create_graph);
 }
 
 AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs,

@@ -5,13 +5,6 @@
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
-#include <time.h>
-
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* ---- a custom op: log-sum-exp over the last dim, max-shifted; d lse = d y * softmax(x) ---- */
 static ag_tensor *lse_forward(ag_custom *c, ag_tensor **in, int n, void *user) {
@@ -188,7 +181,7 @@ static double train_step(ag_ctx *ctx, ag_tensor **W, ag_tensor **b, ag_tensor *x
     ag_stats st;
     ag_ctx_reset(ctx);
     for (i = 0; i < LAYERS; i++) { ag_zero_grad(W[i]); ag_zero_grad(b[i]); }
-    t0 = seconds();
+    t0 = harness_cpu_seconds();
     if (!every) {
         segment s;
         s.W = W; s.b = b; s.first = 0; s.count = LAYERS;
@@ -202,7 +195,7 @@ static double train_step(ag_ctx *ctx, ag_tensor **W, ag_tensor **b, ag_tensor *x
     }
     loss = ag_mean(ag_mul(h, h));
     if (ag_backward(loss, NULL) != 0) { printf("  error: %s\n", ag_error(ctx)); return -1; }
-    *secs = seconds() - t0;
+    *secs = harness_cpu_seconds() - t0;
     st = ag_get_stats(ctx);
     *peak = st.arena_step_peak;
     return ag_item(loss);

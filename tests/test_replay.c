@@ -16,13 +16,6 @@
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
-#include <time.h>
-
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 #define MAXP 8
 typedef struct {
@@ -313,7 +306,7 @@ static void time_mlp(const char *label, int64_t batch, int64_t in, int64_t hid, 
     ag_init_linear(p[0], p[1]); ag_init_linear(p[2], p[3]);
     opt = ag_adam_new(ctx, p, 4, NULL);
     for (rep = 0; rep < 5; rep++) {
-        t0 = seconds();
+        t0 = harness_cpu_seconds();
         for (k = 0; k < steps; k++) {   /* rebuild: reset, make the inputs, build, backward, step */
             ag_ctx_reset(ctx);
             x = ag_new(ctx, AG_F32, 2, sx); y = ag_new(ctx, AG_F32, 2, sy);
@@ -323,7 +316,7 @@ static void time_mlp(const char *label, int64_t batch, int64_t in, int64_t hid, 
             ag_backward(loss, NULL);
             ag_optim_step(opt);
         }
-        if (seconds() - t0 < t_build) t_build = seconds() - t0;
+        if (harness_cpu_seconds() - t0 < t_build) t_build = harness_cpu_seconds() - t0;
         ag_ctx_reset(ctx);
         x = ag_new(ctx, AG_F32, 2, sx); y = ag_new(ctx, AG_F32, 2, sy);
         ag_optim_zero_grad(opt);
@@ -331,14 +324,14 @@ static void time_mlp(const char *label, int64_t batch, int64_t in, int64_t hid, 
         loss = ag_mse_loss(ag_linear(ag_relu(ag_linear(x, p[0], p[1])), p[2], p[3]), y);
         ag_backward(loss, NULL);
         g = ag_capture_end(ctx);
-        t0 = seconds();
+        t0 = harness_cpu_seconds();
         for (k = 0; k < steps; k++) {   /* replay: write the inputs, replay, step */
             fill(x, (uint64_t)k, 0, 1.0);
             ag_optim_zero_grad(opt);
             ag_replay(g);
             ag_optim_step(opt);
         }
-        if (seconds() - t0 < t_replay) t_replay = seconds() - t0;
+        if (harness_cpu_seconds() - t0 < t_replay) t_replay = harness_cpu_seconds() - t0;
         ag_graph_free(g);
     }
     printf("  info: %s step: rebuild %.2f us, replay %.2f us (%.2fx)\n", label, t_build / steps * 1e6, t_replay / steps * 1e6,
