@@ -1097,7 +1097,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
 #define AG__OP_LIST(X) \
     X(to, same) X(contiguous, same) X(reshape, reshape) X(squeeze, reshape) X(unsqueeze, reshape) \
     X(transpose, transpose) X(permute, permute) X(expand, same) X(slice, slice) X(slice_backward, slice_backward) \
-    X(cat, cat) X(gather_rows, gather_rows) X(scatter_add_rows, scatter_add_rows) \
+    X(cat, cat) X(gather_rows, gather_rows) X(scatter_add_rows, scatter_add_rows) X(unfold, unfold) X(fold, fold) \
     X(add, add) X(sub, sub) X(mul, mul) X(div, div) X(maximum, extremum) X(minimum, extremum) X(gt, none) X(eq, none) \
     X(neg, diag) X(pow, diag) X(add_scalar, diag) X(mul_scalar, diag) X(exp, diag) X(log, diag) X(sqrt, diag) \
     X(abs, diag) X(tanh, diag) X(sigmoid, diag) X(relu, diag) X(leaky_relu, diag) X(gelu, diag) X(gelu_tanh, diag) \
@@ -3031,6 +3031,112 @@ AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *ind
     return ag__gather(table, n, idx);
 }
 
+/* ---- unfold / fold: the windows of a 2-D convolution or pool (im2col), and their adjoint ----
+   unfold(x [A, B, H, W]) = the kh*kw windows, element (a, b, k = i kw + j, oh, ow) =
+   x[a, b, oh sh + i dh - ph, ow sw + j dw - pw] (pad outside), stored as [A, K, B, OH, OW]
+   (at = 1: a convolution's columns, one GEMM per group) or [A, B, K, OH, OW] (at = 2: pools).
+   fold is its adjoint: each window element added back where it came from (padding dropped). */
+typedef struct {
+    int kh, kw, sh, sw, dh, dw, ph, pw, at;
+    int64_t A, B, H, W, OH, OW;
+    double pad;   /* the padding's value: 0, or -inf for max pooling */
+} ag__win;
+static int64_t ag__win_row(const ag__win *g, int64_t a, int64_t b, int64_t k, int64_t oh) {   /* a window row's offset */
+    int64_t K = (int64_t)g->kh * g->kw;
+    return (g->at == 1 ? ((a * K + k) * g->B + b) : ((a * g->B + b) * K + k)) * g->OH * g->OW + oh * g->OW;
+}
+/* the outputs ow whose input column ow sw + off lies in [0, W): [*lo, *hi) */
+static void ag__win_cols(const ag__win *g, int64_t off, int64_t *lo, int64_t *hi) {
+    *lo = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+    *hi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / g->sw + 1;
+    if (*hi > g->OW) *hi = g->OW;
+    if (*lo > *hi) *lo = *hi;
+}
+#define AG__DEF_WIN_KERNELS(T, SUF) \
+static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs) { \
+    int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
+    for (a = 0; a < g->A; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
+        int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw, step = g->sw * xs[3]; \
+        ag__win_cols(g, off, &lo, &hi); \
+        for (oh = 0; oh < g->OH; oh++) { \
+            T *dst = y + ag__win_row(g, a, b, k, oh); \
+            int64_t ih = oh * g->sh + i * g->dh - g->ph; \
+            const T *src = x + a * xs[0] + b * xs[1] + ih * xs[2] + off * xs[3]; \
+            if (ih < 0 || ih >= g->H) { for (ow = 0; ow < g->OW; ow++) dst[ow] = (T)g->pad; continue; } \
+            for (ow = 0; ow < lo; ow++) dst[ow] = (T)g->pad; \
+            if (step == 1) memcpy(dst + lo, src + lo, sizeof(T) * (size_t)(hi - lo)); \
+            else for (ow = lo; ow < hi; ow++) dst[ow] = src[ow * step]; \
+            for (ow = hi; ow < g->OW; ow++) dst[ow] = (T)g->pad; \
+        } \
+    } \
+} \
+static void ag__fold_##SUF(const ag__win *g, T *y, const T *c) { \
+    int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
+    memset(y, 0, sizeof(T) * (size_t)(g->A * g->B * g->H * g->W)); \
+    for (a = 0; a < g->A; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
+        int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw; \
+        ag__win_cols(g, off, &lo, &hi); \
+        for (oh = 0; oh < g->OH; oh++) { \
+            const T *src = c + ag__win_row(g, a, b, k, oh); \
+            int64_t ih = oh * g->sh + i * g->dh - g->ph; \
+            T *dst = y + ((a * g->B + b) * g->H + ih) * g->W + off; \
+            if (ih < 0 || ih >= g->H) continue; \
+            for (ow = lo; ow < hi; ow++) dst[ow * g->sw] += src[ow]; \
+        } \
+    } \
+}
+AG__DEF_WIN_KERNELS(float, f32)
+AG__DEF_WIN_KERNELS(double, f64)
+/* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous) */
+static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) {
+    if (y->dtype == AG_F32) ag__unfold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)x->data, x->stride);
+    else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);
+}
+static void ag__fold_run(ag_tensor *y, const ag_tensor *c) {
+    if (y->dtype == AG_F32) ag__fold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)c->data);
+    else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);
+}
+/* the geometry g, with the padding value pad, in the arena (the op's extra) */
+static ag__win *ag__win_copy(ag_ctx *ctx, const ag__win *g, double pad) {
+    ag__win *w = (ag__win *)ag__arena_alloc(ctx, sizeof *w, 16);
+    if (w) { *w = *g; w->pad = pad; }
+    return w;
+}
+static ag_tensor *ag__unfold(ag_tensor *x, const ag__win *g, double pad) {
+    int64_t sh[5], K = (int64_t)g->kh * g->kw;
+    ag_tensor *y;
+    ag__win *w;
+    if (!x) return NULL;
+    sh[0] = g->A; sh[1] = g->at == 1 ? K : g->B; sh[2] = g->at == 1 ? g->B : K; sh[3] = g->OH; sh[4] = g->OW;
+    w = ag__win_copy(x->ctx, g, pad);
+    y = w ? ag__result_raw(x->ctx, x->dtype, 5, sh, 1) : NULL;
+    if (!y) return NULL;
+    y->extra = w;
+    ag__unfold_run(y, x);
+    return ag__finish1(y, AG__OP_unfold, x);
+}
+static ag_tensor *ag__fold(ag_tensor *c, const ag__win *g) {
+    int64_t sh[4];
+    ag_tensor *y;
+    ag__win *w;
+    if (!c || !(c = ag_contiguous(c))) return NULL;
+    sh[0] = g->A; sh[1] = g->B; sh[2] = g->H; sh[3] = g->W;
+    w = ag__win_copy(c->ctx, g, 0.0);
+    y = w ? ag__result_raw(c->ctx, c->dtype, 4, sh, 1) : NULL;
+    if (!y) return NULL;
+    y->extra = w;
+    ag__fold_run(y, c);
+    return ag__finish1(y, AG__OP_fold, c);
+}
+static int ag__bw_unfold(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = fold(d y) */
+    gin[0] = ag__fold(g, (const ag__win *)y->extra);
+    return 0;
+}
+static int ag__bw_fold(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d c = unfold(d y), zero padding */
+    gin[0] = ag__unfold(g, (const ag__win *)y->extra, 0.0);
+    return 0;
+}
+
 /* ---- elementwise, two inputs, broadcasting ---- */
 /* PyTorch's promotion: F64 wins, except that a 0-d tensor does not promote one with dims */
 static int ag__result_dtype(const ag_tensor *a, const ag_tensor *b) {
@@ -3695,6 +3801,12 @@ static int ag__jvp_cat(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     }
     *out = ag_cat(ts, y->nin, (int)y->ip[0]);
     return 0;
+}
+static int ag__jvp_unfold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = unfold(t_x), zero padding */
+    (void)op; *out = ag__unfold(t[0], (const ag__win *)y->extra, 0.0); return 0;
+}
+static int ag__jvp_fold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = fold(t_c) */
+    (void)op; *out = ag__fold(t[0], (const ag__win *)y->extra); return 0;
 }
 static int ag__jvp_gather_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_table[idx] */
     (void)op; *out = ag__gather(t[0], y->ip[0], (const int64_t *)y->extra); return 0;
@@ -4449,6 +4561,8 @@ static bool ag__rerun(int op, ag_tensor *y) {
     case AG__OP_gather_rows: ag__gather_run(y, y->in[0]); return true;
     case AG__OP_scatter_add_rows: ag__scatter_rows_run(y, y->in[0]); return true;
     case AG__OP_argmax: ag__argmax_run(y, y->in[0]); return true;
+    case AG__OP_unfold: ag__unfold_run(y, y->in[0]); return true;
+    case AG__OP_fold: ag__fold_run(y, y->in[0]); return true;
     default: return true;
     }
 }
@@ -6252,43 +6366,13 @@ static ag_ctx *ag__ly_ctx(ag_tensor *a, ag_tensor *b, ag_tensor *c) {
     return a ? ag_context(a) : b ? ag_context(b) : c ? ag_context(c) : NULL;
 }
 
-/* x [N, C, H, W] -> [N, C, H + 2 ph, W + 2 pw], the border filled with value (made with cat) */
-static ag_tensor *ag__ly_pad2d(ag_tensor *x, int64_t ph, int64_t pw, double value) {
-    int64_t sh[4];
-    ag_tensor *parts[3];
-    int d;
-    if (!x) return NULL;
-    for (d = 0; d < 2; d++) {
-        int64_t p = d == 0 ? ph : pw;
-        if (p <= 0) continue;
-        sh[0] = ag_dim(x, 0); sh[1] = ag_dim(x, 1); sh[2] = ag_dim(x, 2); sh[3] = ag_dim(x, 3);
-        sh[2 + d] = p;
-        parts[0] = parts[2] = ag_full(ag_context(x), ag_type(x), 4, sh, value);
-        parts[1] = x;
-        x = ag_cat(parts, 3, 2 + d);
-        if (!x) return NULL;
-    }
-    return x;
-}
-
-/* The kh*kw strided windows of xp [A, B, Hp, Wp], stacked at dim at (1 or 2): [A, B, kh*kw, OH, OW]
-   with element [a, b, i*kw + j, oh, ow] = xp[a, b, i*dh + oh*sh, j*dw + ow*sw] (im2col with slices) */
-static ag_tensor *ag__ly_windows(ag_tensor *xp, int kh, int kw, int sh, int sw, int dh, int dw, int64_t OH, int64_t OW, int at) {
-    ag_ctx *ctx = ag_context(xp);
-    ag_tensor **win, *rows;
-    int i, j;
-    win = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)kh * (size_t)kw, 16);
-    if (!win) return NULL;
-    for (i = 0; i < kh; i++) {
-        int64_t r0 = (int64_t)i * dh;
-        rows = ag_slice(xp, 2, r0, r0 + (int64_t)sh * (OH - 1) + 1, sh);
-        for (j = 0; j < kw; j++) {
-            int64_t c0 = (int64_t)j * dw;
-            win[i * kw + j] = ag_slice(rows, 3, c0, c0 + (int64_t)sw * (OW - 1) + 1, sw);
-            if (!win[i * kw + j]) return NULL;
-        }
-    }
-    return ag_stack(win, kh * kw, at);
+/* the window geometry of x [A, B, H, W] (OH, OW already known) */
+static ag__win ag__ly_win(ag_tensor *x, int kh, int kw, int sh, int sw, int dh, int dw, int ph, int pw, int64_t OH, int64_t OW, int at) {
+    ag__win g;
+    memset(&g, 0, sizeof g);
+    g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw; g.dh = dh; g.dw = dw; g.ph = ph; g.pw = pw; g.at = at;
+    g.A = ag_dim(x, 0); g.B = ag_dim(x, 1); g.H = ag_dim(x, 2); g.W = ag_dim(x, 3); g.OH = OH; g.OW = OW;
+    return g;
 }
 
 AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv2d_opts *opts) {
@@ -6343,8 +6427,14 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
     }
     OH = (Hp - ekh) / sh + 1; OW = (Wp - ekw) / sw + 1;
     /* im2col with the channels first, so each group's product is one GEMM over the whole batch:
-       x [N, C, H, W] -> [C, N, H, W] -> windows [C, kh*kw, N, OH, OW] = [G, C/G * kh*kw, N*OH*OW] */
-    cols = ag__ly_windows(ag__ly_pad2d(ag_permute(x, swap01), ph, pw, 0.0), kh, kw, sh, sw, dh, dw, OH, OW, 1);
+       x [N, C, H, W] -> [C, N, H, W] (a view) -> windows [C, kh*kw, N, OH, OW] = [G, C/G * kh*kw, N*OH*OW] */
+    {
+        ag_tensor *xt = ag_permute(x, swap01);
+        ag__win g;
+        if (!xt) return NULL;
+        g = ag__ly_win(xt, kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 1);
+        cols = ag__unfold(xt, &g, 0.0);
+    }
     shp[0] = G; shp[1] = C / G * kh * kw; shp[2] = N * OH * OW;
     cols = ag_reshape(cols, 3, shp);
     shp[0] = G; shp[1] = O / G; shp[2] = C / G * kh * kw;
@@ -6381,19 +6471,10 @@ static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh,
         return NULL;
     }
     OH = (H - kh) / sh + 1; OW = (Wd - kw) / sw + 1;
-    if (sh == kh && sw == kw && ph == 0 && pw == 0) {
-        /* non-overlapping windows (the common 2x2 pool): the same [N, C, kh*kw, OH, OW] as below
-           from one permuted copy instead of kh*kw slices (whose backward allocates kh*kw zero tensors) */
-        static const int perm[6] = { 0, 1, 3, 5, 2, 4 };   /* [N, C, OH, kh, OW, kw] -> [N, C, kh, kw, OH, OW] */
-        int64_t v[6];
-        v[0] = ag_dim(x, 0); v[1] = ag_dim(x, 1); v[2] = OH; v[3] = kh; v[4] = OW; v[5] = kw;
-        if (OH * kh != H) x = ag_narrow(x, 2, 0, OH * kh);   /* floor: the last rows/columns are not pooled */
-        if (OW * kw != Wd) x = ag_narrow(x, 3, 0, OW * kw);
-        w = ag_permute(ag_reshape(x, 6, v), perm);
-        v[2] = (int64_t)kh * kw; v[3] = OH; v[4] = OW;
-        w = ag_reshape(w, 5, v);
-    } else
-        w = ag__ly_windows(ag__ly_pad2d(x, ph, pw, is_max ? -HUGE_VAL : 0.0), kh, kw, sh, sw, 1, 1, OH, OW, 2);
+    {   /* the windows [N, C, kh*kw, OH, OW]; max pads with -inf */
+        ag__win g = ag__ly_win(x, kh, kw, sh, sw, 1, 1, ph, pw, OH, OW, 2);
+        w = ag__unfold(x, &g, is_max ? -HUGE_VAL : 0.0);
+    }
     if (w && ag_numel(w) == 0) return ag_sum_dim(w, 2, false);   /* an empty batch: an empty result (max_dim refuses) */
     return is_max ? ag_max_dim(w, 2, false) : ag_mean_dim(w, 2, false);
 }
