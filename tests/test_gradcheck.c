@@ -177,6 +177,15 @@ OP(ln_silu_mean) {   /* x [3,6], w [6], b [6] */
     UNUSED;
     return ag_mean_dim(ag_silu(ag_layer_norm(x[0], x[1], x[2], 1e-5)), -1, false);
 }
+OP(conv2d) {   /* x [N, C, H, W], W [O, C/groups, kh, kw]; ia: stride, padding, dilation, groups */
+    ag_conv2d_opts o;
+    UNUSED;
+    memset(&o, 0, sizeof o);
+    o.stride_h = o.stride_w = c->ia[0]; o.pad_h = o.pad_w = c->ia[1]; o.dil_h = o.dil_w = c->ia[2]; o.groups = c->ia[3];
+    return ag_conv2d(x[0], x[1], c->n > 2 ? x[2] : NULL, &o);
+}
+OP(max_pool2d) { UNUSED; return ag_max_pool2d(x[0], c->ia[0], c->ia[0], c->ia[1], c->ia[1], c->ia[2], c->ia[2]); }   /* k, stride, pad */
+OP(avg_pool2d) { UNUSED; return ag_avg_pool2d(x[0], c->ia[0], c->ia[0], c->ia[1], c->ia[1], c->ia[2], c->ia[2]); }
 OP(norm) {   /* sqrt(sum(x^2, -1)) / (1 + exp(-x)) broadcasting back */
     ag_tensor *n;
     UNUSED;
@@ -376,6 +385,18 @@ static const gc_case cases[] = {
     { .op = "to", .note = "F64->F32->F64, squared", .fn = op_to, .n = 1, .in = {S2(3,4)}, .init = {I_N},
       .eps = 1e-2, .atol = 1e-3, .rtol = 1e-2 },
     { .op = "to", .note = "F64->F64", .fn = op_to_same, .n = 1, .in = {S2(3,4)}, .init = {I_N} },
+
+    /* layers built on unfold (im2col) and fold */
+    { .op = "conv2d", .note = "3x3 pad 1", .fn = op_conv2d, .n = 3, .in = {S4(2,2,5,5), S4(3,2,3,3), S1(3)}, .init = {I_N, I_N, I_N},
+      .ia = {1, 1, 1, 1}, .flags = F_NO_VIEWS },
+    { .op = "conv2d", .note = "2x2 stride 2 dilation 2 groups 2", .fn = op_conv2d, .n = 2, .in = {S4(1,4,6,7), S4(2,2,2,2)},
+      .init = {I_N, I_N}, .ia = {2, 1, 2, 2}, .flags = F_NO_VIEWS },
+    { .op = "max_pool2d", .note = "2x2", .fn = op_max_pool2d, .n = 1, .in = {S4(2,2,4,5)}, .init = {I_DISTINCT}, .ia = {2, 0, 0},
+      .flags = F_NO_VIEWS },
+    { .op = "max_pool2d", .note = "3x3 stride 2 pad 1", .fn = op_max_pool2d, .n = 1, .in = {S4(1,2,5,5)}, .init = {I_DISTINCT},
+      .ia = {3, 2, 1}, .flags = F_NO_VIEWS },
+    { .op = "avg_pool2d", .note = "3x3 stride 1 pad 1", .fn = op_avg_pool2d, .n = 1, .in = {S4(1,2,4,4)}, .init = {I_N},
+      .ia = {3, 1, 1}, .flags = F_NO_VIEWS },
 
     /* compositions */
     { .op = "mlp", .note = "tanh(linear) gelu linear cross_entropy", .fn = op_mlp, .n = 4,
