@@ -1196,10 +1196,10 @@ static void ag__tape_rebase(ag_ctx *ctx, const ag_tensor *t, ag_tensor *former) 
         for (i = 0; i < c->n; i++) if (c->s[i].kind == AG__STEP_OP && c->s[i].y == t) c->s[i].y = former;
 }
 /* false (and an error) when a capture is running: what cannot be replayed */
-static bool ag__not_capturing(ag_ctx *ctx, const char *what) {
+static bool ag__not_capturing(ag_ctx *ctx, const char *op, const char *what) {
     if (!ctx || !ctx->capture) return true;
     ctx->capture->failed = true;
-    ag__fail(ctx, "%s cannot be recorded for ag_replay (it runs between ag_capture_begin and ag_capture_end)", what);
+    ag__fail(ctx, "%s: %s cannot be recorded for ag_replay (it ran between ag_capture_begin and ag_capture_end)", op, what);
     return false;
 }
 
@@ -4307,7 +4307,7 @@ AG_API int ag_register_hook(ag_tensor *t, ag_tensor *(*fn)(ag_tensor *grad, void
 static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g) {
     struct ag__hook *h;
     char s1[200], s2[200];
-    if (!ag__not_capturing(t->ctx, "a gradient hook")) return NULL;
+    if (!ag__not_capturing(t->ctx, "backward", "a gradient hook")) return NULL;
     for (h = t->hooks; h && g; h = h->next) {
         ag_tensor *r = h->fn(g, h->user);
         if (!r) continue;
@@ -4398,7 +4398,7 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
     if (!fn->name || !fn->forward || !fn->backward) { ag__fail(ctx, "apply: the function needs a name, a forward and a backward"); return NULL; }
-    if (!ag__not_capturing(ctx, "a custom op")) return NULL;
+    if (!ag__not_capturing(ctx, fn->name, "a custom op")) return NULL;
     for (i = 0; i < n; i++) {
         if (!inputs[i]) { ag__fail(ctx, "%s: input %d is NULL", fn->name, i); return NULL; }
         if (inputs[i]->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", fn->name); return NULL; }
@@ -4465,7 +4465,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
     if (!f) { ag__fail(ctx, "checkpoint: the function is NULL"); return NULL; }
-    if (!ag__not_capturing(ctx, "checkpoint")) return NULL;
+    if (!ag__not_capturing(ctx, "checkpoint", "a checkpoint")) return NULL;
     for (i = 0; i < n; i++) if (!inputs[i]) { ag__fail(ctx, "checkpoint: input %d is NULL", i); return NULL; }
     k = (ag__ckpt *)ag__arena_alloc(ctx, sizeof *k, 16);
     if (!k) return NULL;
@@ -4845,7 +4845,7 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
     bool prev;
     int i, d, rc;
     ag_tensor *w = NULL;
-    if (!ctx || !ag__not_capturing(ctx, "gradcheck")) return -1;
+    if (!ctx || !ag__not_capturing(ctx, "gradcheck", "a gradient check")) return -1;
     if (!f) { ag__fail(ctx, "gradcheck: the function is NULL"); return -1; }
     if (n < 1 || n > 16 || !inputs) { ag__fail(ctx, "gradcheck: need 1 to 16 inputs, got %d", n); return -1; }
     for (i = 0; i < n; i++) {
@@ -5140,7 +5140,7 @@ static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_t
 AG_API int ag_optim_step(ag_optim *opt) {
     int k;
     if (!opt) return -1;
-    if (opt->n > 0 && !ag__not_capturing(opt->slot[0].p->ctx, "optim_step (call it after ag_replay)")) return -1;
+    if (opt->n > 0 && !ag__not_capturing(opt->slot[0].p->ctx, "optim_step", "an optimizer step (call it after ag_replay)")) return -1;
     for (k = 0; k < opt->n; k++) {
         ag__optslot *sl = &opt->slot[k];
         ag_tensor *g = ag_grad(sl->p);
@@ -5226,7 +5226,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
     int k;
     int64_t i;
     if (!ag__clip_check(params, n, "clip_grad_norm")) return NAN;
-    if (n > 0 && !ag__not_capturing(params[0]->ctx, "clip_grad_norm (call it after ag_replay)")) return NAN;
+    if (n > 0 && !ag__not_capturing(params[0]->ctx, "clip_grad_norm", "gradient clipping (call it after ag_replay)")) return NAN;
     if (!(norm_type > 0) || !(max_norm >= 0)) {
         if (n > 0) ag__fail(params[0]->ctx, "clip_grad_norm: norm_type %g must be > 0 and max_norm %g >= 0", norm_type, max_norm);
         return NAN;
@@ -5291,7 +5291,7 @@ AG_API int ag_clip_grad_value(ag_tensor *const *params, int n, double clip_value
     int k;
     int64_t i;
     if (!ag__clip_check(params, n, "clip_grad_value")) return -1;
-    if (n > 0 && !ag__not_capturing(params[0]->ctx, "clip_grad_value (call it after ag_replay)")) return -1;
+    if (n > 0 && !ag__not_capturing(params[0]->ctx, "clip_grad_value", "gradient clipping (call it after ag_replay)")) return -1;
     if (!(clip_value >= 0)) {
         if (n > 0) ag__fail(params[0]->ctx, "clip_grad_value: clip_value %g must be >= 0", clip_value);
         return -1;
@@ -5330,7 +5330,7 @@ static bool ag__init_check(ag_tensor *t, const char *name) {
 static int ag__init_fill(ag_tensor *t, const char *name, int dist, double a, double b) {
     int64_t i;
     bool c;
-    if (!ag__init_check(t, name) || !ag__not_capturing(t->ctx, name)) return -1;
+    if (!ag__init_check(t, name) || !ag__not_capturing(t->ctx, name, "an initialiser")) return -1;
     if (!(a == a && b == b)) { ag__fail(t->ctx, "%s: NaN parameter", name); return -1; }
     c = ag__contig(t);
     for (i = 0; i < t->numel; i++) {
@@ -5749,7 +5749,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
     ag__st_js s;
     int k, rc = -1;
     bool more, meta = false, le = ag__st_little();
-    if (!ag__not_capturing(ctx, op)) return -1;
+    if (!ag__not_capturing(ctx, op, "loading")) return -1;
     if (!ctx) return -1;
     if (n < 0 || (n > 0 && (!names || !tensors))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return -1; }
     for (k = 0; k < n; k++) if (!names[k]) { ag__fail(ctx, "%s: name %d is NULL", op, k); return -1; }
@@ -6136,7 +6136,7 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
     int64_t sh[AG_MAX_DIMS], k, r, m;
     int i, d, yn;
     char s1[200], s2[200];
-    if (!ag__not_capturing(ctx, c->name)) return -1;
+    if (!ag__not_capturing(ctx, c->name, "a Jacobian")) return -1;
     for (i = 0; i < c->n; i++) tan[i] = NULL;
     c->tangents = tan;   /* inputs without requires_grad: no reverse graph is recorded */
     if (!(out = ag__fn_run(c, f, user, inputs))) return -1;   /* the output's shape */
@@ -6184,13 +6184,13 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
 }
 
 static int ag__jacobian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **jac) {
-    ag_tensor *out = ag__not_capturing(c->ctx, c->name) ? ag__fn_run(c, f, user, inputs) : NULL;
+    ag_tensor *out = ag__not_capturing(c->ctx, c->name, "a Jacobian") ? ag__fn_run(c, f, user, inputs) : NULL;
     if (!out) return -1;
     return ag__fn_jac_rows(c, out, jac);
 }
 
 static int ag__hessian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **hess) {
-    ag_tensor *out = ag__not_capturing(c->ctx, c->name) ? ag__fn_run(c, f, user, inputs) : NULL, *g[AG_FUNCTIONAL_MAX_INPUTS];
+    ag_tensor *out = ag__not_capturing(c->ctx, c->name, "a Hessian") ? ag__fn_run(c, f, user, inputs) : NULL, *g[AG_FUNCTIONAL_MAX_INPUTS];
     int i;
     if (!out || ag__fn_check_scalar(c, out) != 0) return -1;
     if (ag__fn_grads(c, out, NULL, true, c->n, c->x, g) != 0) return -1;   /* the gradient, recorded */
@@ -6304,7 +6304,7 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
     int i, rc = 0;
     if (!loss) return -1;
     ctx = loss->ctx;
-    if (!ag__not_capturing(ctx, "per_example_linear_grads")) return -1;
+    if (!ag__not_capturing(ctx, "per_example_linear_grads", "per-example gradients")) return -1;
     if (n < 1 || n > AG_FUNCTIONAL_MAX_INPUTS) {
         ag__fail(ctx, "per_example_linear_grads: need 1 to %d layers, got %d", AG_FUNCTIONAL_MAX_INPUTS, n);
         return -1;
@@ -6558,7 +6558,7 @@ AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_ten
         for (d = 0; d < nd; d++) if (d != 1) var = ag_mean_dim(var, d, true);     /* biased */
         y = ag_mul(xc, ag_pow(ag_add_scalar(var, eps), -0.5));
         if (y && rm && rv) {   /* running statistics, outside the graph */
-            if (!ag__not_capturing(ctx, "batch_norm's running statistics (pass NULL running_mean and running_var while capturing)")) return NULL;
+            if (!ag__not_capturing(ctx, "batch_norm", "updating the running statistics (pass NULL running_mean and running_var)")) return NULL;
             ag_tensor *buf = ag_new(ctx, AG_F64, 1, &C);
             double *v = buf ? (double *)ag_data(buf) : NULL;
             int64_t c;

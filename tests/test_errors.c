@@ -321,6 +321,44 @@ static int r_gradcheck_no_rg(ag_ctx *c) {
     return FAILS_I(ag_gradcheck(c, gc_fn, NULL, 1, in, NULL, NULL));
 }
 
+/* forward mode and graph replay */
+static int r_dual_shape(ag_ctx *c) { return FAILS_P(ag_make_dual(T23, T34)); }
+static int r_dual_null_tangent(ag_ctx *c) { return FAILS_P(ag_make_dual(T23, NULL)); }
+static int r_dual_of_dual(ag_ctx *c) { ag_tensor *t = T3; return FAILS_P(ag_make_dual(ag_make_dual(T3, t), t)); }
+static ag_tensor *nj_forward(ag_custom *cu, ag_tensor **in, int n, void *user) { (void)cu; (void)n; (void)user; return ag_mul(in[0], in[0]); }
+static int nj_backward(ag_custom *cu, ag_tensor *g, ag_tensor **grads, void *user) { (void)user; grads[0] = ag_mul(g, ag_custom_input(cu, 0)); return 0; }
+static const ag_function nj_fn = { "no_jvp_op", nj_forward, nj_backward, NULL };
+static int r_custom_no_jvp(ag_ctx *c) { ag_tensor *x = ag_make_dual(T3, T3); return FAILS_P(ag_apply(&nj_fn, 1, &x, NULL)); }
+static int r_jacobian_fwd_null(ag_ctx *c) { ag_tensor *in[1]; in[0] = T3; return FAILS_I(ag_jacobian_fwd(c, gc_fn, NULL, 1, in, NULL, false)); }
+static int r_capture_end_alone(ag_ctx *c) { return FAILS_P(ag_capture_end(c)); }
+static int r_capture_twice(ag_ctx *c) {
+    int rc;
+    ag_capture_begin(c);
+    rc = ag_capture_begin(c);
+    ag_graph_free(ag_capture_end(c));
+    return FAILS_I(rc);
+}
+static int r_capture_custom(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0), *y;
+    ag_graph *g;
+    ag_capture_begin(c);
+    y = ag_apply(&nj_fn, 1, &x, NULL);
+    g = ag_capture_end(c);
+    return FAILS_P(y) && g == NULL;
+}
+static int r_replay_after_reset(ag_ctx *c) {
+    ag_tensor *x = mkg(c, 1, 3, 0, 0);
+    ag_graph *g;
+    int rc;
+    ag_capture_begin(c);
+    ag_backward(ag_sum(ag_mul(x, x)), NULL);
+    g = ag_capture_end(c);
+    ag_ctx_reset(c);
+    rc = ag_replay(g);
+    ag_graph_free(g);
+    return g != NULL && FAILS_I(rc);
+}
+
 /* ---- the table ---- */
 enum { F_SILENT = 1, F_ARENA = 2, F_EITHER = 4 };   /* F_EITHER: silent or an error naming the op */
 typedef struct {
@@ -514,6 +552,15 @@ static const row rows[] = {
     {"gradcheck with an F32 input", r_gradcheck_f32, "gradcheck", "float32", 0},
     {"gradcheck with a NULL function", r_gradcheck_null_fn, "gradcheck", NULL, 0},
     {"gradcheck, input without grad", r_gradcheck_no_rg, "gradcheck", "grad", 0},
+    {"make_dual with a tangent of another shape", r_dual_shape, "make_dual", "[3, 4]", 0},
+    {"make_dual with a NULL tangent", r_dual_null_tangent, "make_dual", "NULL", 0},
+    {"make_dual of a dual", r_dual_of_dual, "make_dual", "already", 0},
+    {"a tangent reaching a custom op without jvp", r_custom_no_jvp, "no_jvp_op", "jvp", 0},
+    {"jacobian_fwd with NULL jac", r_jacobian_fwd_null, "jacobian_fwd", "NULL", 0},
+    {"capture_end without capture_begin", r_capture_end_alone, "capture_end", "no capture", 0},
+    {"capture_begin twice", r_capture_twice, "capture_begin", "already", 0},
+    {"a custom op in a capture", r_capture_custom, "no_jvp_op", "ag_replay", 0},
+    {"replay after ag_ctx_reset", r_replay_after_reset, "replay", "ag_ctx_reset", 0},
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
