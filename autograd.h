@@ -712,7 +712,9 @@ struct ag__hook {
 typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
 /* forward mode: *out = the tangent of y from the inputs' tangents t[i] (NULL: zero); 0 ok */
 typedef int (*ag__jvp_fn)(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out);
-struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; };
+/* replay: recomputes y from its inputs (y->in) and parameters; false if out of memory */
+typedef bool (*ag__rerun_fn_t)(int op, ag_tensor *y);
+struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; ag__rerun_fn_t rerun; };
 
 typedef struct ag__block {
     struct ag__block *next;
@@ -1088,31 +1090,38 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
 
 
 /* ==== the op table ====
-   One row per op: its name (what ag_op returns), its backward rule (ag__bw_<name>) and
-   its forward-mode rule (ag__jvp_<second column>). Both kinds of rule are written with
-   the library's own ops, so create_graph works for all of them and tangents can be
-   differentiated in reverse mode. The forward function of each op sits next to its rules
-   below. Ops whose backward is ag__bw_none give no gradient (masks, comparisons); their
-   tangent is zero. */
+   One row per op: its name (what ag_op returns), its backward rule (ag__bw_<name>), its
+   forward-mode rule (ag__jvp_<second column>) and the kernel ag_replay runs to recompute
+   it (ag__rerun_<third column>; "none" for views and copies, whose data moves are steps of
+   their own). Both kinds of rule are written with the library's own ops, so create_graph
+   works for all of them and tangents can be differentiated in reverse mode. The forward
+   function of each op sits next to its rules below. Ops whose backward is ag__bw_none give
+   no gradient (masks, comparisons); their tangent is zero. */
 #define AG__OP_LIST(X) \
-    X(to, same) X(contiguous, same) X(reshape, reshape) X(squeeze, reshape) X(unsqueeze, reshape) \
-    X(transpose, transpose) X(permute, permute) X(expand, same) X(slice, slice) X(slice_backward, slice_backward) \
-    X(cat, cat) X(gather_rows, gather_rows) X(scatter_add_rows, scatter_add_rows) X(unfold, unfold) X(fold, fold) \
-    X(add, add) X(sub, sub) X(mul, mul) X(div, div) X(maximum, extremum) X(minimum, extremum) X(gt, none) X(eq, none) \
-    X(neg, diag) X(pow, diag) X(add_scalar, diag) X(mul_scalar, diag) X(exp, diag) X(log, diag) X(sqrt, diag) \
-    X(abs, diag) X(tanh, diag) X(sigmoid, diag) X(relu, diag) X(leaky_relu, diag) X(gelu, diag) X(gelu_tanh, diag) \
-    X(silu, diag) X(erf, diag) X(clamp, diag) \
-    X(sign, none) X(relu_mask, none) X(leaky_mask, none) X(clamp_mask, none) X(tanh_grad, none) X(sigmoid_grad, none) \
-    X(relu_grad, none) X(argmax, none) \
-    X(sum, sum) X(mean, sum) X(max, max) X(min, max) X(matmul, matmul) X(softmax, diag) X(log_softmax, log_softmax) \
-    X(bce_with_logits, bce_with_logits) X(custom, custom) X(checkpoint, none) X(relu_, diag)
+    X(to, same, none) X(contiguous, same, none) X(reshape, reshape, none) X(squeeze, reshape, none) \
+    X(unsqueeze, reshape, none) X(transpose, transpose, none) X(permute, permute, none) X(expand, same, none) \
+    X(slice, slice, none) X(slice_backward, slice_backward, none) X(cat, cat, none) \
+    X(gather_rows, gather_rows, gather_rows) X(scatter_add_rows, scatter_add_rows, scatter_add_rows) \
+    X(unfold, unfold, unfold) X(fold, fold, fold) \
+    X(add, add, binary) X(sub, sub, binary) X(mul, mul, binary) X(div, div, binary) X(maximum, extremum, binary) \
+    X(minimum, extremum, binary) X(gt, none, binary) X(eq, none, binary) \
+    X(neg, diag, unary) X(pow, diag, unary) X(add_scalar, diag, unary) X(mul_scalar, diag, unary) X(exp, diag, unary) \
+    X(log, diag, unary) X(sqrt, diag, unary) X(abs, diag, unary) X(tanh, diag, unary) X(sigmoid, diag, unary) \
+    X(relu, diag, unary) X(leaky_relu, diag, unary) X(gelu, diag, unary) X(gelu_tanh, diag, unary) X(silu, diag, unary) \
+    X(erf, diag, unary) X(clamp, diag, unary) \
+    X(sign, none, unary) X(relu_mask, none, unary) X(leaky_mask, none, unary) X(clamp_mask, none, unary) \
+    X(tanh_grad, none, binary) X(sigmoid_grad, none, binary) X(relu_grad, none, binary) X(argmax, none, argmax) \
+    X(sum, sum, reduce) X(mean, sum, reduce) X(max, max, reduce) X(min, max, reduce) X(matmul, matmul, matmul) \
+    X(softmax, diag, softmax) X(log_softmax, log_softmax, softmax) X(bce_with_logits, bce_with_logits, none) \
+    X(custom, custom, none) X(checkpoint, none, none) X(relu_, diag, relu_)
 
-#define AG__OP_ENUM(name, jvp) AG__OP_##name,
+#define AG__OP_ENUM(name, jvp, run) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
-#define AG__OP_DECL(name, jvp) static int ag__bw_##name(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
-    static int ag__jvp_##jvp(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out);
+#define AG__OP_DECL(name, jvp, run) static int ag__bw_##name(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
+    static int ag__jvp_##jvp(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out); \
+    static bool ag__rerun_##run(int op, ag_tensor *y);
 AG__OP_LIST(AG__OP_DECL)
-#define AG__OP_ROW(name, jvp) { #name, ag__bw_##name, ag__jvp_##jvp },
+#define AG__OP_ROW(name, jvp, run) { #name, ag__bw_##name, ag__jvp_##jvp, ag__rerun_##run },
 static const ag__opdef ag__ops[] = { AG__OP_LIST(AG__OP_ROW) };
 
 static bool ag__differentiable(int op) {
@@ -4540,32 +4549,19 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
 }
 
 /* ==== graph replay ==== */
-/* recomputes y from its inputs with its op's kernel; views, copies and concatenations have
-   nothing to compute (their data moves are steps of their own) */
-static bool ag__rerun(int op, ag_tensor *y) {
-    switch (op) {
-    case AG__OP_add: case AG__OP_sub: case AG__OP_mul: case AG__OP_div: case AG__OP_maximum: case AG__OP_minimum:
-    case AG__OP_gt: case AG__OP_eq: case AG__OP_tanh_grad: case AG__OP_sigmoid_grad: case AG__OP_relu_grad:
-        ag__binary_run(op, y, y->in[0], y->in[1]);
-        return true;
-    case AG__OP_neg: case AG__OP_pow: case AG__OP_add_scalar: case AG__OP_mul_scalar: case AG__OP_exp: case AG__OP_log:
-    case AG__OP_sqrt: case AG__OP_abs: case AG__OP_tanh: case AG__OP_sigmoid: case AG__OP_relu: case AG__OP_leaky_relu:
-    case AG__OP_gelu: case AG__OP_gelu_tanh: case AG__OP_silu: case AG__OP_erf: case AG__OP_clamp: case AG__OP_sign:
-    case AG__OP_relu_mask: case AG__OP_leaky_mask: case AG__OP_clamp_mask:
-        ag__unary_run(op, y, y->in[0]);
-        return true;
-    case AG__OP_relu_: ag__unary_run(AG__OP_relu, y, y->in[0]); return true;
-    case AG__OP_sum: case AG__OP_mean: case AG__OP_max: case AG__OP_min: return ag__reduce_run(op, y, y->in[0]);
-    case AG__OP_matmul: return ag__matmul_run(y, y->in[0], y->in[1]);
-    case AG__OP_softmax: case AG__OP_log_softmax: ag__softmax_run(op, y, y->in[0]); return true;
-    case AG__OP_gather_rows: ag__gather_run(y, y->in[0]); return true;
-    case AG__OP_scatter_add_rows: ag__scatter_rows_run(y, y->in[0]); return true;
-    case AG__OP_argmax: ag__argmax_run(y, y->in[0]); return true;
-    case AG__OP_unfold: ag__unfold_run(y, y->in[0]); return true;
-    case AG__OP_fold: ag__fold_run(y, y->in[0]); return true;
-    default: return true;
-    }
-}
+/* the third column of the op table: each kernel recomputing y from y->in, for ag_replay */
+static bool ag__rerun_none(int op, ag_tensor *y) { (void)op; (void)y; return true; }   /* views and copies */
+static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
+static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
+static bool ag__rerun_relu_(int op, ag_tensor *y) { (void)op; ag__unary_run(AG__OP_relu, y, y->in[0]); return true; }
+static bool ag__rerun_reduce(int op, ag_tensor *y) { return ag__reduce_run(op, y, y->in[0]); }
+static bool ag__rerun_matmul(int op, ag_tensor *y) { (void)op; return ag__matmul_run(y, y->in[0], y->in[1]); }
+static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
+static bool ag__rerun_gather_rows(int op, ag_tensor *y) { (void)op; ag__gather_run(y, y->in[0]); return true; }
+static bool ag__rerun_scatter_add_rows(int op, ag_tensor *y) { (void)op; ag__scatter_rows_run(y, y->in[0]); return true; }
+static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
+static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
+static bool ag__rerun_fold(int op, ag_tensor *y) { (void)op; ag__fold_run(y, y->in[0]); return true; }
 
 AG_API int ag_capture_begin(ag_ctx *ctx) {
     ag_graph *g;
@@ -4607,7 +4603,7 @@ AG_API int ag_replay(ag_graph *g) {
             ag__step *st = &c->s[i];
             bool ok = true;
             switch (st->kind) {
-            case AG__STEP_OP: ok = ag__rerun(st->op, st->y); break;
+            case AG__STEP_OP: ok = ag__ops[st->op].rerun(st->op, st->y); break;
             case AG__STEP_COPY: ag__copy_into(st->y, st->x); break;
             case AG__STEP_ACC: ok = ag__accumulate_now(st->y, st->x, st->op != 0); break;
             case AG__STEP_RAND: ag__random_fill(st->y, st->op, st->p); break;
