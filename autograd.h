@@ -749,13 +749,16 @@ struct ag_ctx {
     ag__pool *pool;
     ag_parallel_for_fn parallel_for;
     void *parallel_user;
+    uint64_t failures;        /* errors reported, kept or not (a capture checks that its step had none) */
     char err[512];
 };
 
 /* ==== errors ==== */
 static void ag__fail(ag_ctx *ctx, const char *fmt, ...) {
     va_list ap;
-    if (!ctx || ctx->err[0]) return;   /* the first error stays */
+    if (!ctx) return;
+    ctx->failures++;
+    if (ctx->err[0]) return;   /* the first error stays */
     va_start(ap, fmt);
     vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
     va_end(ap);
@@ -1175,7 +1178,7 @@ struct ag_graph {
     size_t n;
     uint32_t gen;            /* ctx->gen of the capture: a reset frees the recorded tensors */
     bool failed;             /* something not recordable ran, or the tape could not grow */
-    bool had_error;          /* the context already had an error when the capture began */
+    uint64_t failures;       /* ctx->failures when the capture began */
 };
 #define AG__TAPING(ctx) ((ctx)->capture && !(ctx)->tape_pause)
 static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p) {
@@ -4572,7 +4575,7 @@ AG_API int ag_capture_begin(ag_ctx *ctx) {
     memset(g, 0, sizeof *g);
     g->ctx = ctx;
     g->gen = ctx->gen;
-    g->had_error = ctx->err[0] != 0;
+    g->failures = ctx->failures;
     g->next = ctx->graphs;
     ctx->graphs = g;
     ctx->capture = g;
@@ -4585,7 +4588,7 @@ AG_API ag_graph *ag_capture_end(ag_ctx *ctx) {
     if (!(g = ctx->capture)) { ag__fail(ctx, "capture_end: no capture is running (start one with ag_capture_begin)"); return NULL; }
     ctx->capture = NULL;
     if (g->gen != ctx->gen) { g->failed = true; ag__fail(ctx, "capture_end: ag_ctx_reset ran during the capture, which freed the step's tensors"); }
-    if (!g->failed && !g->had_error && ctx->err[0]) g->failed = true;   /* the step itself failed: its error is on the context */
+    if (ctx->failures != g->failures) g->failed = true;   /* the step itself failed: its (first) error is on the context */
     if (g->failed) { ag_graph_free(g); return NULL; }
     return g;
 }

@@ -289,6 +289,16 @@ static void test_refusals(void) {
     ag_capture_begin(ctx);
     CHECK(ag_add(w, ag_ones(ctx, AG_F32, 1, &two)) == NULL, "a failing op");
     CHECK(ag_capture_end(ctx) == NULL && err_has(ctx, "add: shapes [3] and [2] cannot be broadcast"), "the step's error is kept");
+    /* the same with an earlier error still on the context: the step's failure is noticed all the same */
+    CHECK(ag_add(w, ag_ones(ctx, AG_F32, 1, &two)) == NULL && ag_error(ctx), "an error left on the context");
+    ag_capture_begin(ctx);
+    CHECK(ag_mul(w, ag_ones(ctx, AG_F32, 1, &two)) == NULL, "a failing op");
+    CHECK(ag_capture_end(ctx) == NULL && err_has(ctx, "add: shapes"), "a failed step gives no graph, the first error stays");
+    ag_capture_begin(ctx);
+    CHECK(ag_backward(ag_sum(ag_mul(w, x)), NULL) == 0, "a good step");
+    g = ag_capture_end(ctx);
+    CHECK(g != NULL && ag_replay(g) == 0, "is captured");
+    ag_graph_free(g);
     ag_ctx_free(ctx);   /* frees graphs still held */
 }
 
