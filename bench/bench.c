@@ -1050,7 +1050,11 @@ int main(int argc, char **argv) {
             fprintf(f, "4. y = linear(x, W, b), x [2,64], W [600,64], b [600]; L = 0.5 sum((y-t)^2); forward + backward.\n");
             fprintf(f, "5. The MLP step of 2 with a counting allocator in ag_desc; arena figures from ag_get_stats just before the reset.\n");
             fprintf(f, "6. The 1024 sgemm of 1 and the MLP step of 2 on a context with ag_desc.threads = 2; OpenBLAS via\n"
-                       "   openblas_set_num_threads(2). A speed-up of 1.0 means the threads are not used (yet).\n\n");
+                       "   openblas_set_num_threads(2). A speed-up of 1.0 means the threads are not used (yet).\n");
+            fprintf(f, "7. Forward mode: ag_jvp of tanh(x W1^T) W2^T (F32, x [64,128], W1 [128,128], W2 [10,128], tangents for all three)\n"
+                       "   against the same J u by two reverse passes (the double-vjp trick) and PyTorch's forward_ad. Replay: a game\n"
+                       "   agent's step (MLP 16-64-4, batch 1, MSE, Adam) captured once and replayed (ag_replay), against building the\n"
+                       "   step each time (then ag_ctx_reset) and the same step in PyTorch.\n\n");
             fprintf(f, "Notes:\n\n");
             for (n = 0; n < g_nnotes; n++) fprintf(f, "- %s\n", g_notes[n]);
             fprintf(f, "- PyTorch runs in a child process (bench/torch_bench.py --serve) whose batches alternate with ours, with\n"
