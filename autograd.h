@@ -322,9 +322,11 @@ AG_API ag_tensor *ag_custom_output(const ag_custom *c);
    again (the random draws come from the context's RNG in the same order). The inputs must
    be tensors made before ag_capture_begin (arena or persistent); write each frame's data into
    them (ag_data, or ag_copy_ under no-grad). Gradients accumulate as with ag_backward: zero
-   them before each replay. Reused as recorded: shapes, op parameters, integer index arrays
-   (gather_rows, embedding, cross_entropy targets) and tensors made inside the capture that
-   no op computes (ag_from, ag_full, ...). The recorded tensors live in the arena, so
+   them before each replay. Integer index arrays (gather_rows, embedding, cross_entropy
+   targets) are read again from the caller's pointers at each replay: keep them alive and
+   write each frame's indices into them (one out of range makes ag_replay fail with the op's
+   message). Reused as recorded: shapes, op parameters and tensors made inside the capture
+   that no op computes (ag_from, ag_full, ...). The recorded tensors live in the arena, so
    ag_ctx_reset ends the graph (ag_replay then fails; capture again). Not recordable, an
    error while capturing: custom ops, checkpoints, gradient hooks, batch norm's running
    statistics, optimizer steps, gradient clipping, initialisers, loading, gradcheck and
@@ -1163,11 +1165,21 @@ static void ag__save_versions(ag_tensor *y) {
 }
 
 /* ---- the tape of a capture (ag_capture_begin): what ag_replay runs again ---- */
-enum { AG__STEP_OP, AG__STEP_COPY, AG__STEP_ACC, AG__STEP_RAND };
+enum { AG__STEP_OP, AG__STEP_COPY, AG__STEP_ACC, AG__STEP_RAND, AG__STEP_INDEX };
+/* an integer index array an op copied from the caller (gather_rows, embedding, cross_entropy
+   targets): idx[i] = i * stride + index[i], index[i] in [0, bound); a replay reads it again */
+typedef struct {
+    const char *op, *what, *where;   /* for the message: "cross_entropy: target 7 at row 2 is out of range for ..." */
+    int64_t *idx;
+    const int32_t *index;
+    int64_t n, stride, bound;
+    char range[128];                  /* "a table of shape [4, 3]", "5 classes (logits [4, 5])" */
+} ag__index;
 typedef struct {
     uint8_t kind, op;     /* AG__STEP_*; the op (AG__STEP_OP), the draw (AG__STEP_RAND), create_graph (AG__STEP_ACC) */
     ag_tensor *y, *x;     /* OP: the result; COPY: y = x; ACC: leaf y gets gradient x; RAND: y is drawn */
     double p;             /* RAND: dropout's p */
+    ag__index *index;     /* INDEX: the array to read again */
 } ag__step;
 #define AG__STEPS_PER_CHUNK 256
 typedef struct ag__steps { struct ag__steps *next; int n; ag__step s[AG__STEPS_PER_CHUNK]; } ag__steps;
@@ -1195,8 +1207,32 @@ static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, 
         g->last = c;
     }
     st = &g->last->s[g->last->n++];
-    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p;
+    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p; st->index = NULL;
     g->n++;
+}
+/* fills r->idx from r->index, checking every entry; false (and an error naming the op) if one is out of range */
+static bool ag__index_read(ag_ctx *ctx, const ag__index *r) {
+    int64_t i;
+    for (i = 0; i < r->n; i++) {
+        if (r->index[i] < 0 || r->index[i] >= r->bound) {
+            ag__fail(ctx, "%s: %s %d at %s %lld is out of range for %s", r->op, r->what, (int)r->index[i], r->where, (long long)i, r->range);
+            return false;
+        }
+        r->idx[i] = i * r->stride + r->index[i];
+    }
+    return true;
+}
+/* reads an index array for an op (r on the stack, r->idx allocated by the caller); while capturing,
+   the step that reads it again at each replay is recorded */
+static bool ag__index_take(ag_ctx *ctx, const ag__index *r) {
+    ag__index *kept;
+    if (!ag__index_read(ctx, r)) return false;
+    if (!AG__TAPING(ctx)) return true;
+    if (!(kept = (ag__index *)ag__arena_alloc(ctx, sizeof *kept, 16))) return false;
+    *kept = *r;
+    ag__tape(ctx, AG__STEP_INDEX, 0, NULL, NULL, 0);
+    if (ctx->capture->last && !ctx->capture->failed) ctx->capture->last->s[ctx->capture->last->n - 1].index = kept;
+    return true;
 }
 /* t was rebased by an in-place op (its inputs and parameters are now the in-place op's):
    the steps that computed t before recompute it from its former self, which keeps them */
@@ -3025,22 +3061,17 @@ static int ag__bw_scatter_add_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) 
     return 0;
 }
 AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index) {
-    int64_t *idx, i;
-    char s[200];
+    ag__index r;
+    char s[100];
     if (!table) return NULL;
     if (table->ndim < 1) { ag__fail(table->ctx, "gather_rows: the table must have at least 1 dim, got a 0-d tensor"); return NULL; }
     if (n < 0 || (n > 0 && !index)) { ag__fail(table->ctx, "gather_rows: %s index of %lld entries", index ? "invalid" : "NULL", (long long)n); return NULL; }
-    idx = (int64_t *)ag__arena_alloc(table->ctx, sizeof(int64_t) * (size_t)(n ? n : 1), 16);
-    if (!idx) return NULL;
-    for (i = 0; i < n; i++) {
-        if (index[i] < 0 || index[i] >= table->shape[0]) {
-            ag__fail(table->ctx, "gather_rows: index %d at position %lld is out of range for a table of shape %s",
-                     (int)index[i], (long long)i, AG__SHAPE(s, table));
-            return NULL;
-        }
-        idx[i] = index[i];
-    }
-    return ag__gather(table, n, idx);
+    r.op = "gather_rows"; r.what = "index"; r.where = "position";
+    r.index = index; r.n = n; r.stride = 0; r.bound = table->shape[0];
+    snprintf(r.range, sizeof r.range, "a table of shape %s", AG__SHAPE(s, table));
+    r.idx = (int64_t *)ag__arena_alloc(table->ctx, sizeof(int64_t) * (size_t)(n ? n : 1), 16);
+    if (!r.idx || !ag__index_take(table->ctx, &r)) return NULL;
+    return ag__gather(table, n, r.idx);
 }
 
 /* ---- unfold / fold: the windows of a 2-D convolution or pool (im2col), and their adjoint ----
@@ -3660,9 +3691,10 @@ static int ag__bw_log_softmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /
 /* ---- losses and layers ---- */
 /* -mean(log_softmax(logits)[i, target_i]) */
 AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) {
-    int64_t N, C, i, flat[2], *idx;
-    char s[200];
+    int64_t N, C, flat[2];
+    char s[100];
     ag_tensor *ls;
+    ag__index r;
     if (!logits) return NULL;
     if (logits->ndim != 1 && logits->ndim != 2) {
         ag__fail(logits->ctx, "cross_entropy: logits must be [N, C] or [C], got %s", AG__SHAPE(s, logits));
@@ -3671,19 +3703,14 @@ AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) {
     if (!targets) { ag__fail(logits->ctx, "cross_entropy: targets is NULL"); return NULL; }
     N = logits->ndim == 2 ? logits->shape[0] : 1;
     C = logits->shape[logits->ndim - 1];
-    idx = (int64_t *)ag__arena_alloc(logits->ctx, sizeof(int64_t) * (size_t)(N ? N : 1), 16);
-    if (!idx) return NULL;
-    for (i = 0; i < N; i++) {
-        if (targets[i] < 0 || targets[i] >= C) {
-            ag__fail(logits->ctx, "cross_entropy: target %d at row %lld is out of range for %lld classes (logits %s)",
-                     (int)targets[i], (long long)i, (long long)C, AG__SHAPE(s, logits));
-            return NULL;
-        }
-        idx[i] = i * C + targets[i];
-    }
+    r.op = "cross_entropy"; r.what = "target"; r.where = "row";
+    r.index = targets; r.n = N; r.stride = C; r.bound = C;
+    snprintf(r.range, sizeof r.range, "%lld classes (logits %s)", (long long)C, AG__SHAPE(s, logits));
+    r.idx = (int64_t *)ag__arena_alloc(logits->ctx, sizeof(int64_t) * (size_t)(N ? N : 1), 16);
+    if (!r.idx || !ag__index_take(logits->ctx, &r)) return NULL;
     ls = ag_log_softmax(logits, -1);
     flat[0] = N * C; flat[1] = 1;
-    return ag_mul_scalar(ag_sum(ag__gather(ag_reshape(ls, 2, flat), N, idx)), -1.0 / (double)N);
+    return ag_mul_scalar(ag_sum(ag__gather(ag_reshape(ls, 2, flat), N, r.idx)), -1.0 / (double)N);
 }
 
 AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b) {
@@ -4610,6 +4637,7 @@ AG_API int ag_replay(ag_graph *g) {
             case AG__STEP_COPY: ag__copy_into(st->y, st->x); break;
             case AG__STEP_ACC: ok = ag__accumulate_now(st->y, st->x, st->op != 0); break;
             case AG__STEP_RAND: ag__random_fill(st->y, st->op, st->p); break;
+            case AG__STEP_INDEX: if (!ag__index_read(ctx, st->index)) return -1; break;   /* its message names the op */
             default: break;
             }
             if (!ok) { ag__fail(ctx, "replay: out of memory"); return -1; }

@@ -32,6 +32,7 @@ typedef struct {
 
 static const int32_t targets[8] = { 1, 0, 3, 2, 2, 1, 0, 3 };
 static const int32_t rows[6] = { 4, 0, 2, 2, 5, 1 };
+static int32_t frame_targets[6], frame_rows[6];   /* new every frame: a replay reads them again */
 
 /* ---- the models ---- */
 static ag_tensor *m_mlp_ce(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
@@ -121,6 +122,12 @@ static ag_tensor *m_tangent(ag_ctx *ctx, ag_tensor **p, ag_tensor *x, ag_tensor 
     return ag_add(ag_mean(ag_mul(ag_tangent(y), ag_tangent(y))), ag_mean(y));
 }
 static ag_tensor *m_tangent_(ag_tensor **p, ag_tensor *x, ag_tensor *t) { return m_tangent(NULL, p, x, t); }
+static ag_tensor *m_indices(ag_tensor **p, ag_tensor *x, ag_tensor *t) {   /* embedding rows and class targets change every frame */
+    int64_t n = 6;
+    ag_tensor *e = ag_embedding(p[0], 1, &n, frame_rows);                     /* [6, 4] */
+    ag_tensor *logits = ag_linear(ag_tanh(ag_add(e, x)), p[1], p[2]);         /* [6, 5] */
+    return ag_add(ag_cross_entropy(logits, frame_targets), ag_mul_scalar(ag_sum(ag_gather_rows(logits, 6, frame_rows)), 0.01 * ag_numel(t)));
+}
 
 #define P2(a, b) 2, {a, b}
 static const model models[] = {
@@ -134,6 +141,7 @@ static const model models[] = {
     { "views, cat, stack, gather, embedding", AG_F64, 2, {2, 1}, {{6, 4}, {4}}, 2, 2, {6, 4}, {4, 6}, 0, m_shapes },
     { "dropout, F32->F64, batched matmul", AG_F32, 5, {2, 1, 2, 2, 1}, {{6, 5}, {6}, {6, 3}, {3, 2}, {4}}, 2, 2, {4, 5}, {4, 2}, 0, m_dropout_mixed },
     { "forward-mode tangent in the step", AG_F64, 2, {2, 1}, {{3, 4}, {3}}, 2, 2, {5, 4}, {5, 4}, 0, m_tangent_ },
+    { "indices and targets new every frame", AG_F32, 3, {2, 2, 1}, {{7, 4}, {5, 4}, {5}}, 2, 1, {6, 4}, {1}, 0, m_indices },
 };
 
 /* deterministic host data, the same for both contexts */
@@ -185,6 +193,10 @@ static void run_model(const model *m) {
     for (f = 0; f < FRAMES; f++) {
         ag_tensor *xb = ag_new(B, m->dt, m->xnd, m->xs), *tb = ag_new(B, m->dt, m->tnd, m->ts), *loss_b;
         double la, lb;
+        for (i = 0; i < 6; i++) {
+            frame_targets[i] = (int32_t)(hash01(3000 + (uint64_t)(f * 8 + i)) * 5);
+            frame_rows[i] = (int32_t)(hash01(4000 + (uint64_t)(f * 8 + i)) * 6);
+        }
         fill(xa, 1000 + (uint64_t)f, m->positive, 1.5); fill(ta, 2000 + (uint64_t)f, 0, 1.0);
         fill(xb, 1000 + (uint64_t)f, m->positive, 1.5); fill(tb, 2000 + (uint64_t)f, 0, 1.0);
         ag_optim_zero_grad(oa); ag_optim_zero_grad(ob);
@@ -284,6 +296,22 @@ static void test_refusals(void) {
     CHECK(ag_replay(g) == -1 && err_has(ctx, "replay: ag_ctx_reset freed the captured step's tensors"), "replay after reset");
     ag_graph_free(g);
     ag_graph_free(NULL);
+    /* an index array read again at replay: out of range is an error naming the op, not a stray read */
+    {
+        int64_t s45[2] = { 4, 5 };
+        int32_t tg[4] = { 0, 1, 2, 3 };
+        ag_tensor *logits = ag_param(ctx, AG_F32, 2, s45, NULL);
+        ag_capture_begin(ctx);
+        CHECK(ag_backward(ag_cross_entropy(logits, tg), NULL) == 0, "cross_entropy step");
+        g = ag_capture_end(ctx);
+        CHECK(g && ag_replay(g) == 0, "replay with valid targets");
+        tg[2] = 7;
+        CHECK(ag_replay(g) == -1 && err_has(ctx, "cross_entropy: target 7 at row 2 is out of range for 5 classes (logits [4, 5])"),
+              "replay with a target out of range");
+        tg[2] = 4;
+        CHECK(ag_replay(g) == 0, "and again once it is fixed");
+        ag_graph_free(g);
+    }
     /* a step that fails inside the capture gives no graph, and keeps its own error */
     x = ag_ones(ctx, AG_F32, 1, sh);
     ag_capture_begin(ctx);
