@@ -2178,6 +2178,17 @@ AG__DEF_PACK(double, f64)
 static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
                                  const T *B, int64_t rsb, int64_t csb, T *C) { \
     int64_t i, j, p; \
+    if (rsb == 1 && csa == 1 && csb != 1) {   /* B's columns and A's rows contiguous (x @ W^T): dot products, four chains */ \
+        for (i = 0; i < M; i++) \
+            for (j = 0; j < N; j++) { \
+                const T *a = A + i * rsa, *b = B + j * csb; \
+                T s0 = 0, s1 = 0, s2 = 0, s3 = 0; \
+                for (p = 0; p + 4 <= K; p += 4) { s0 += a[p] * b[p]; s1 += a[p + 1] * b[p + 1]; s2 += a[p + 2] * b[p + 2]; s3 += a[p + 3] * b[p + 3]; } \
+                for (; p < K; p++) s0 += a[p] * b[p]; \
+                C[i * N + j] = (s0 + s1) + (s2 + s3); \
+            } \
+        return; \
+    } \
     for (i = 0; i < M; i++) { \
         T *c = C + i * N; \
         for (j = 0; j < N; j++) c[j] = 0; \
@@ -2264,7 +2275,8 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     int64_t kc, apan, bpan;
     size_t es = ag__esize(dtype);
     if (M == 0 || N == 0) return true;
-    if (K == 0 || M * N * K <= AG__GEMM_SMALL) {
+    if (K == 0 || M * N * K <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
+        (M <= 2 && M * N * K <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);
         return true;
