@@ -1193,7 +1193,7 @@ struct ag_graph {
     uint64_t failures;       /* ctx->failures when the capture began */
 };
 #define AG__TAPING(ctx) ((ctx)->capture && !(ctx)->tape_pause)
-static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p) {
+static void ag__tape_index(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p, ag__index *index) {
     ag_graph *g = ctx->capture;
     ag__step *st;
     if (!g || ctx->tape_pause || g->failed) return;
@@ -1207,9 +1207,10 @@ static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, 
         g->last = c;
     }
     st = &g->last->s[g->last->n++];
-    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p; st->index = NULL;
+    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p; st->index = index;
     g->n++;
 }
+static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p) { ag__tape_index(ctx, kind, op, y, x, p, NULL); }
 /* fills r->idx from r->index, checking every entry; false (and an error naming the op) if one is out of range */
 static bool ag__index_read(ag_ctx *ctx, const ag__index *r) {
     int64_t i;
@@ -1230,8 +1231,7 @@ static bool ag__index_take(ag_ctx *ctx, const ag__index *r) {
     if (!AG__TAPING(ctx)) return true;
     if (!(kept = (ag__index *)ag__arena_alloc(ctx, sizeof *kept, 16))) return false;
     *kept = *r;
-    ag__tape(ctx, AG__STEP_INDEX, 0, NULL, NULL, 0);
-    if (ctx->capture->last && !ctx->capture->failed) ctx->capture->last->s[ctx->capture->last->n - 1].index = kept;
+    ag__tape_index(ctx, AG__STEP_INDEX, 0, NULL, NULL, 0, kept);
     return true;
 }
 /* t was rebased by an in-place op (its inputs and parameters are now the in-place op's):
