@@ -5,7 +5,7 @@
 #   make demo       build and run examples/neuron.c, then examples/xor.c
 #   make examples   build every examples/*.c into build/examples/
 #   make check      ASan+UBSan (gcc), clang -Werror build, C++11 build, valgrind on
-#                   test_memory, TSan on test_threads, -Werror header-only compiles,
+#                   test_memory, test_replay and test_forward, TSan on test_threads, -Werror header-only compiles,
 #                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
 #                   and a 20 s libFuzzer run of the safetensors loader
@@ -174,9 +174,11 @@ $(BUILD)/cxx/examples/%: examples/%.c autograd.h | $(BUILD)/cxx/examples
 	@rm -f $@
 	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(EXAMPLE_LDLIBS)
 
-# (d) test_memory under valgrind (a plain -O1 -g build: valgrind and ASan do not mix)
-check-valgrind: check-tools $(BUILD)/valgrind/test_memory
-	@RUNNER="$(VALGRIND) $(VALGRIND_FLAGS)" $(RUN_ALL) $(BUILD)/valgrind/test_memory
+# (d) test_memory, test_replay and test_forward under valgrind (a plain -O1 -g build: valgrind and
+#     ASan do not mix), without their timing loops
+VALGRIND_TESTS := $(addprefix $(BUILD)/valgrind/,test_memory test_replay test_forward)   # replay reruns raw kernels: uninitialised reads show here, not under ASan
+check-valgrind: check-tools $(VALGRIND_TESTS)
+	@AG_TEST_NO_TIMING=1 RUNNER="$(VALGRIND) $(VALGRIND_FLAGS)" $(RUN_ALL) $(VALGRIND_TESTS)
 
 $(BUILD)/valgrind/%: tests/%.c $(HEADERS) | $(BUILD)/valgrind
 	@rm -f $@
