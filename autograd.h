@@ -3590,21 +3590,24 @@ static bool ag__mm_geometry(ag_ctx *ctx, const ag_tensor *a, const ag_tensor *b,
     if (g->yn > AG_MAX_DIMS) { ag__fail(ctx, "matmul: the result would have more than %d dims", AG_MAX_DIMS); return false; }
     return true;
 }
-/* y = a @ b, one packed product per batch entry (the kernel, also run by ag_replay); false if out of memory */
-static bool ag__matmul_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
-    ag__mm g;
+/* y = a @ b with geometry g, one packed product per batch entry; false if out of memory */
+static bool ag__matmul_products(ag_tensor *y, const ag_tensor *a, const ag_tensor *b, const ag__mm *g) {
     int64_t bi;
     size_t es = ag__esize(y->dtype);
-    if (!ag__mm_geometry(y->ctx, a, b, &g)) return false;
-    for (bi = 0; bi < g.nbatch; bi++) {
+    for (bi = 0; bi < g->nbatch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         int i;
-        for (i = g.nb - 1; i >= 0; i--) { int64_t ix = rem % g.batch[i]; rem /= g.batch[i]; oa += ix * g.bsa[i]; ob += ix * g.bsb[i]; }
-        if (!ag__gemm(y->ctx, y->dtype, g.M, g.N, g.K, a->data + oa * (int64_t)es, g.ars, g.acs, b->data + ob * (int64_t)es,
-                      g.brs, g.bcs, y->data + bi * g.M * g.N * (int64_t)es))
+        for (i = g->nb - 1; i >= 0; i--) { int64_t ix = rem % g->batch[i]; rem /= g->batch[i]; oa += ix * g->bsa[i]; ob += ix * g->bsb[i]; }
+        if (!ag__gemm(y->ctx, y->dtype, g->M, g->N, g->K, a->data + oa * (int64_t)es, g->ars, g->acs, b->data + ob * (int64_t)es,
+                      g->brs, g->bcs, y->data + bi * g->M * g->N * (int64_t)es))
             return false;
     }
     return true;
+}
+/* the kernel ag_replay runs: the geometry again (the op keeps no copy of it), then the products */
+static bool ag__matmul_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    ag__mm g;
+    return ag__mm_geometry(y->ctx, a, b, &g) && ag__matmul_products(y, a, b, &g);
 }
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     int dt;
@@ -3622,7 +3625,7 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     b = ag_to(b, (ag_dtype)dt);
     if (!a || !b || !ag__mm_geometry(ctx, a, b, &g)) return NULL;
     y = ag__result_raw(ctx, dt, g.yn, g.ysh, 2);
-    if (!y || !ag__matmul_run(y, a, b)) return NULL;
+    if (!y || !ag__matmul_products(y, a, b, &g)) return NULL;
     return ag__finish2(y, AG__OP_matmul, a, b);
 }
 /* the last two dims are column-major: a transposed view such as W^T */
@@ -6175,7 +6178,6 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
     int64_t sh[AG_MAX_DIMS], k, r, m;
     int i, d, yn;
     char s1[200], s2[200];
-    if (!ag__not_capturing(ctx, c->name, "a Jacobian")) return -1;
     for (i = 0; i < c->n; i++) tan[i] = NULL;
     c->tangents = tan;   /* inputs without requires_grad: no reverse graph is recorded */
     if (!(out = ag__fn_run(c, f, user, inputs))) return -1;   /* the output's shape */
@@ -6223,13 +6225,13 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
 }
 
 static int ag__jacobian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **jac) {
-    ag_tensor *out = ag__not_capturing(c->ctx, c->name, "a Jacobian") ? ag__fn_run(c, f, user, inputs) : NULL;
+    ag_tensor *out = ag__fn_run(c, f, user, inputs);
     if (!out) return -1;
     return ag__fn_jac_rows(c, out, jac);
 }
 
 static int ag__hessian_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor *const *inputs, ag_tensor **hess) {
-    ag_tensor *out = ag__not_capturing(c->ctx, c->name, "a Hessian") ? ag__fn_run(c, f, user, inputs) : NULL, *g[AG_FUNCTIONAL_MAX_INPUTS];
+    ag_tensor *out = ag__fn_run(c, f, user, inputs), *g[AG_FUNCTIONAL_MAX_INPUTS];
     int i;
     if (!out || ag__fn_check_scalar(c, out) != 0) return -1;
     if (ag__fn_grads(c, out, NULL, true, c->n, c->x, g) != 0) return -1;   /* the gradient, recorded */
@@ -6297,6 +6299,7 @@ static int ag__jacobian_call(const char *name, bool forward, ag_ctx *ctx, ag_fn 
     bool prev;
     if (ag__fn_begin(&c, name, ctx, f, n, inputs, create_graph) != 0) return -1;
     if (!jac) { ag__fail(ctx, "%s: jac is NULL", name); return -1; }
+    if (!ag__not_capturing(ctx, name, "a Jacobian")) return -1;   /* written element by element */
     ag__fn_clear(jac, (size_t)n);
     prev = ag_set_grad_enabled(ctx, true);
     return ag__fn_finish(ctx, prev, forward ? ag__jacobian_fwd_impl(&c, f, user, inputs, jac) : ag__jacobian_impl(&c, f, user, inputs, jac),
@@ -6315,6 +6318,7 @@ AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const 
     bool prev;
     if (ag__fn_begin(&c, "hessian", ctx, f, n, inputs, create_graph) != 0) return -1;
     if (!hess) { ag__fail(ctx, "hessian: hess is NULL"); return -1; }
+    if (!ag__not_capturing(ctx, "hessian", "a Hessian")) return -1;   /* written element by element */
     ag__fn_clear(hess, (size_t)n * (size_t)n);
     prev = ag_set_grad_enabled(ctx, true);
     return ag__fn_finish(ctx, prev, ag__hessian_impl(&c, f, user, inputs, hess), hess, (size_t)n * (size_t)n, NULL);

@@ -278,6 +278,14 @@ static void test_refusals(void) {
               err_has(ctx, "batch_norm: updating the running statistics"), "batch norm running statistics refused");
     }
     CHECK(ag_init_uniform(w, 0, 1) == -1 && err_has(ctx, "init_uniform: an initialiser cannot be recorded"), "init refused");
+    {
+        ag_tensor *jac[1], *hess[1], *in[1];
+        in[0] = x;
+        CHECK(ag_jacobian(ctx, twice, NULL, 1, in, jac, false) == -1 && err_has(ctx, "jacobian: a Jacobian cannot be recorded"), "jacobian refused");
+        CHECK(ag_jacobian_fwd(ctx, twice, NULL, 1, in, jac, false) == -1 && err_has(ctx, "jacobian_fwd: a Jacobian cannot be recorded"),
+              "jacobian_fwd refused");
+        CHECK(ag_hessian(ctx, twice, NULL, 1, in, hess, false) == -1 && err_has(ctx, "hessian: a Hessian cannot be recorded"), "hessian refused");
+    }
     CHECK(ag_capture_end(ctx) == NULL, "no graph after refusals");
     /* a reset during the capture, and a replay after a reset */
     ag_capture_begin(ctx);
