@@ -198,6 +198,7 @@ AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t);              /* PyTorch's approxim
 AG_API ag_tensor *ag_silu(ag_tensor *t);
 AG_API ag_tensor *ag_erf(ag_tensor *t);
 AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);   /* min(max(x, lo), hi), as PyTorch (lo > hi gives hi) */
+AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold);   /* log(1 + exp(beta x)) / beta; x where beta x > threshold (PyTorch: 1, 20) */
 /* reductions: over all elements (0-d result) or one dim */
 AG_API ag_tensor *ag_sum(ag_tensor *t);
 AG_API ag_tensor *ag_mean(ag_tensor *t);
@@ -716,7 +717,7 @@ typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
 typedef int (*ag__jvp_fn)(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out);
 /* replay: recomputes y from its inputs (y->in) and parameters; false if out of memory */
 typedef bool (*ag__rerun_fn_t)(int op, ag_tensor *y);
-struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; ag__rerun_fn_t rerun; };
+struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; ag__rerun_fn_t rerun; uint8_t saves; };
 
 typedef struct ag__block {
     struct ag__block *next;
@@ -1094,65 +1095,108 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
 }
 
 
-/* ==== the op table ====
-   One row per op: its name (what ag_op returns), its backward rule (ag__bw_<name>), its
-   forward-mode rule (ag__jvp_<second column>) and the kernel ag_replay runs to recompute
-   it (ag__rerun_<third column>; "none" for views and copies, whose data moves are steps of
-   their own). Both kinds of rule are written with the library's own ops, so create_graph
-   works for all of them and tangents can be differentiated in reverse mode. The forward
-   function of each op sits next to its rules below. Ops whose backward is ag__bw_none give
-   no gradient (masks, comparisons); their tangent is zero. */
-#define AG__OP_LIST(X) \
-    X(to, same, none) X(contiguous, same, none) X(reshape, reshape, none) X(squeeze, reshape, none) \
-    X(unsqueeze, reshape, none) X(transpose, transpose, none) X(permute, permute, none) X(expand, same, none) \
-    X(slice, slice, none) X(slice_backward, slice_backward, none) X(cat, cat, none) \
-    X(gather_rows, gather_rows, gather_rows) X(scatter_add_rows, scatter_add_rows, scatter_add_rows) \
-    X(unfold, unfold, unfold) X(fold, fold, fold) \
-    X(add, add, binary) X(sub, sub, binary) X(mul, mul, binary) X(div, div, binary) X(maximum, extremum, binary) \
-    X(minimum, extremum, binary) X(gt, none, binary) X(eq, none, binary) \
-    X(neg, diag, unary) X(pow, diag, unary) X(add_scalar, diag, unary) X(mul_scalar, diag, unary) X(exp, diag, unary) \
-    X(log, diag, unary) X(sqrt, diag, unary) X(abs, diag, unary) X(tanh, diag, unary) X(sigmoid, diag, unary) \
-    X(relu, diag, unary) X(leaky_relu, diag, unary) X(gelu, diag, unary) X(gelu_tanh, diag, unary) X(silu, diag, unary) \
-    X(erf, diag, unary) X(clamp, diag, unary) \
-    X(sign, none, unary) X(relu_mask, none, unary) X(leaky_mask, none, unary) X(clamp_mask, none, unary) \
-    X(tanh_grad, none, binary) X(sigmoid_grad, none, binary) X(relu_grad, none, binary) X(argmax, none, argmax) \
-    X(sum, sum, reduce) X(mean, sum, reduce) X(max, max, reduce) X(min, max, reduce) X(matmul, matmul, matmul) \
-    X(softmax, diag, softmax) X(log_softmax, log_softmax, softmax) X(bce_with_logits, bce_with_logits, none) \
-    X(custom, custom, none) X(checkpoint, none, none) X(relu_, diag, relu_)
+/* ==== >>optable: the op table ====
+   Every per-op fact is in the op's row here or in the op's block in >>ops; no switch over
+   ops lives anywhere else (the SIMD fast paths of >>simd list the ops they speed up, and an
+   op without one runs the scalar kernel). The columns of a row:
+     name      what ag_op returns; the enum AG__OP_<name>
+     backward  its reverse-mode rule, ag__bw_<backward>; "none": no gradient (masks, comparisons,
+               argmax), and then nothing records the op in the graph
+     jvp       its forward-mode rule, ag__jvp_<jvp>: "diag" applies the backward rule to the
+               tangent (elementwise ops and softmax, whose Jacobian is symmetric), "same" passes
+               the tangent through, "none" gives zero
+     kernel    what computes its values, at build time and when ag_replay reruns the step,
+               ag__rerun_<kernel>; "none" for views and copies (their data moves are steps of
+               their own) and for ops built from other ops
+     saves     what its backward reads (AG__SAVES_<saves>); an in-place write to one of those
+               since the op was recorded makes backward stop with an error. A wrong entry
+               silently disables that check, so think about it for every new op.
+   The elementwise ops are rows of AG__BINARY_OPS and AG__UNARY_OPS: their kernel is the
+   generated loop over the formula macro AG__F_<name> that sits in the op's block.
+   (vmap's batching rule will be a sixth column.)
 
-#define AG__OP_ENUM(name, jvp, run) AG__OP_##name,
+   ADDING AN OP (ag_softplus is the worked example: grep "softplus")
+     1. a row below: in AG__UNARY_OPS / AG__BINARY_OPS for an elementwise op, else AG__OTHER_OPS;
+     2. one block in >>ops: the public function (validate with a message naming the op and the
+        shapes, allocate the result, run the kernel, ag__finish), the backward rule with its
+        formula in a comment, written with the library's own ops so that create_graph works,
+        its jvp rule unless diag/same/none fits, and for an elementwise op AG__F_<name>;
+     3. its declaration in >>api and a line in the README's op list;
+     4. tests: a row in tests/test_gradcheck.c (F64 finite differences, first and second order;
+        the same rows check the forward-mode rule against reverse mode), a PyTorch case in
+        tests/gen_reference.py (rerun it, commit tests/data/reference.txt) with its entry in
+        tests/test_reference.c, the op inside a model of tests/test_replay.c, and a row in
+        tests/test_errors.c for each message it can give. */
+#define AG__SHAPE_OPS(X) \
+    X(to, to, same, none, none) X(contiguous, contiguous, same, none, none) \
+    X(reshape, reshape, reshape, none, none) X(squeeze, reshape, reshape, none, none) \
+    X(unsqueeze, reshape, reshape, none, none) X(transpose, transpose, transpose, none, none) \
+    X(permute, permute, permute, none, none) X(expand, expand, same, none, none) \
+    X(slice, slice, slice, none, none) X(slice_backward, slice_backward, slice_backward, none, none) \
+    X(cat, cat, cat, none, none) \
+    X(gather_rows, gather_rows, gather_rows, gather_rows, none) \
+    X(scatter_add_rows, scatter_add_rows, scatter_add_rows, scatter_add_rows, none) \
+    X(unfold, unfold, unfold, unfold, none) X(fold, fold, fold, fold, none)
+/* y = AG__F_<name>(T, u, v) for u from a and v from b, broadcast */
+#define AG__BINARY_OPS(X) \
+    X(add, add, add, binary, none) X(sub, sub, sub, binary, none) X(mul, mul, mul, binary, cross) \
+    X(div, div, div, binary, div) X(maximum, extremum, extremum, binary, ab) \
+    X(minimum, extremum, extremum, binary, ab) X(gt, none, none, binary, none) X(eq, none, none, binary, none) \
+    X(tanh_grad, none, none, binary, none) X(sigmoid_grad, none, none, binary, none) \
+    X(relu_grad, none, none, binary, none)
+/* y = AG__F_<name>(T, M, v, a, b) for v from x, with the op's parameters a = y->fp[0], b = y->fp[1] */
+#define AG__UNARY_OPS(X) \
+    X(neg, neg, diag, unary, none) X(pow, pow, diag, unary, x) X(add_scalar, add_scalar, diag, unary, none) \
+    X(mul_scalar, mul_scalar, diag, unary, none) X(exp, exp, diag, unary, y) X(log, log, diag, unary, x) \
+    X(sqrt, sqrt, diag, unary, y) X(abs, abs, diag, unary, x) X(tanh, tanh, diag, unary, y) \
+    X(sigmoid, sigmoid, diag, unary, y) X(relu, relu, diag, unary, x) X(leaky_relu, leaky_relu, diag, unary, x) \
+    X(gelu, gelu, diag, unary, x) X(gelu_tanh, gelu_tanh, diag, unary, x) X(silu, silu, diag, unary, x) \
+    X(erf, erf, diag, unary, x) X(clamp, clamp, diag, unary, x) X(softplus, softplus, diag, unary, x) \
+    X(sign, none, none, unary, none) X(relu_mask, none, none, unary, none) \
+    X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
+#define AG__OTHER_OPS(X) \
+    X(argmax, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
+    X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
+    X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
+    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) \
+    X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
+#define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
+
+/* what a backward rule reads: x = input 0, y = the output, ab = both inputs; cross: input i
+   when the other requires grad (d a uses b, d b uses a); div: b always, a when b requires grad */
+enum { AG__SAVES_none, AG__SAVES_x, AG__SAVES_y, AG__SAVES_xy, AG__SAVES_ab, AG__SAVES_cross, AG__SAVES_div, AG__SAVES_all };
+
+#define AG__OP_ENUM(name, bw, jvp, kernel, saves) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
-#define AG__OP_DECL(name, jvp, run) static int ag__bw_##name(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
+#define AG__OP_DECL(name, bw, jvp, kernel, saves) static int ag__bw_##bw(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
     static int ag__jvp_##jvp(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out); \
-    static bool ag__rerun_##run(int op, ag_tensor *y);
+    static bool ag__rerun_##kernel(int op, ag_tensor *y);
 AG__OP_LIST(AG__OP_DECL)
-#define AG__OP_ROW(name, jvp, run) { #name, ag__bw_##name, ag__jvp_##jvp, ag__rerun_##run },
+#define AG__OP_ROW(name, bw, jvp, kernel, saves) { #name, ag__bw_##bw, ag__jvp_##jvp, ag__rerun_##kernel, AG__SAVES_##saves },
 static const ag__opdef ag__ops[] = { AG__OP_LIST(AG__OP_ROW) };
+/* the table and the enum agree (a negative array size stops the compile otherwise) */
+typedef char ag__op_table_is_complete[(int)(sizeof ag__ops / sizeof ag__ops[0]) == AG__OP_COUNT && AG__OP_COUNT <= 255 ? 1 : -1];
 
-static bool ag__differentiable(int op) {
-    return !(op == AG__OP_gt || op == AG__OP_eq || op == AG__OP_sign || op == AG__OP_relu_mask ||
-             op == AG__OP_leaky_mask || op == AG__OP_clamp_mask || op == AG__OP_tanh_grad ||
-             op == AG__OP_sigmoid_grad || op == AG__OP_relu_grad || op == AG__OP_argmax);
-}
+/* a node of this op takes part in reverse mode */
+static bool ag__differentiable(int op) { return ag__ops[op].backward != ag__bw_none; }
 
 /* ---- version counters: what a backward rule reads must not have changed since ---- */
 #define AG__SAVES_OUT 0x80000000u
 /* which values node y's backward reads: bit i for input i, AG__SAVES_OUT for y itself */
 static uint32_t ag__saves(const ag_tensor *y) {
     bool r0 = y->nin > 0 && (y->in[0]->flags & AG__REQ_GRAD), r1 = y->nin > 1 && (y->in[1]->flags & AG__REQ_GRAD);
-    switch ((int)(y->op - ag__ops)) {
-    case AG__OP_mul: case AG__OP_matmul: return (r1 ? 1u : 0u) | (r0 ? 2u : 0u);   /* d a uses b, d b uses a */
-    case AG__OP_div: return (r1 ? 1u : 0u) | 2u;
-    case AG__OP_maximum: case AG__OP_minimum: case AG__OP_bce_with_logits: return 3u;
-    case AG__OP_pow: case AG__OP_log: case AG__OP_abs: case AG__OP_relu: case AG__OP_leaky_relu: case AG__OP_gelu:
-    case AG__OP_gelu_tanh: case AG__OP_silu: case AG__OP_erf: case AG__OP_clamp: return 1u;
-    case AG__OP_exp: case AG__OP_sqrt: case AG__OP_tanh: case AG__OP_sigmoid: case AG__OP_softmax:
-    case AG__OP_log_softmax: case AG__OP_relu_: return AG__SAVES_OUT;
-    case AG__OP_max: case AG__OP_min: return 1u | AG__SAVES_OUT;
-    case AG__OP_custom: case AG__OP_checkpoint: return 0x7fffffffu | AG__SAVES_OUT;
+    switch (y->op->saves) {
+    case AG__SAVES_x: return 1u;
+    case AG__SAVES_y: return AG__SAVES_OUT;
+    case AG__SAVES_xy: return 1u | AG__SAVES_OUT;
+    case AG__SAVES_ab: return 3u;
+    case AG__SAVES_cross: return (r1 ? 1u : 0u) | (r0 ? 2u : 0u);
+    case AG__SAVES_div: return (r1 ? 1u : 0u) | 2u;
+    case AG__SAVES_all: return 0x7fffffffu | AG__SAVES_OUT;
     default: return 0;
     }
 }
+
 static uint32_t ag__saved_sum(const ag_tensor *y, uint32_t mask) {
     uint32_t sum = 0;
     int i;
@@ -1912,65 +1956,45 @@ static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const do
     return 0;   /* F64 keeps libm */
 }
 
-/* y[i] = f(x[i]) */
+/* The row kernels of the elementwise ops: y[i] = AG__F_<op>(x[i]) for the ops of AG__UNARY_OPS and
+   y[i] = AG__F_<op>(a[i], b[i]) for those of AG__BINARY_OPS, one case per row of the table. The
+   formulas sit in the ops' blocks (>>ops), so the loops are instantiated after them
+   (>>elementwise): ag__unary_row_f32, ag__unary_row_f64, ag__binary_row_f32, ag__binary_row_f64.
+   The contiguous part of a row goes to the SIMD fast path first where there is one. */
 #define AG__ULOOP(T, E) for (i = i0; i < n; i++) { T v = x[i * sx]; y[i * sy] = (T)(E); }
-#define AG__DEF_UNARY(T, SFX, M) \
+#define AG__UNARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__ULOOP(float, AG__F_##name(float, f, v, a, b)) break;
+#define AG__UNARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__ULOOP(double, AG__F_##name(double, , v, a, b)) break;
+#define AG__DEF_UNARY(T, SFX, CASE) \
 static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
     T *y = (T *)p[0]; const T *x = (const T *)p[1]; \
     const int64_t sy = s[0], sx = s[1]; \
     const T a = (T)k->a, b = (T)k->b; \
     int64_t i, i0 = sx == 1 && sy == 1 ? ag__vunary_##SFX(k->isa, k->op, n, y, x, k->a) : 0; \
+    (void)a; (void)b; \
     switch (k->op) { \
-    case AG__OP_neg:        AG__ULOOP(T, -v); break; \
-    case AG__OP_pow:        if (k->a == 2.0) { AG__ULOOP(T, v * v); } else { AG__ULOOP(T, AG__M(pow, M)(v, a)); } break; \
-    case AG__OP_add_scalar: AG__ULOOP(T, v + a); break; \
-    case AG__OP_mul_scalar: AG__ULOOP(T, v * a); break; \
-    case AG__OP_exp:        AG__ULOOP(T, AG__M(exp, M)(v)); break; \
-    case AG__OP_log:        AG__ULOOP(T, AG__M(log, M)(v)); break; \
-    case AG__OP_sqrt:       AG__ULOOP(T, AG__M(sqrt, M)(v)); break; \
-    case AG__OP_abs:        AG__ULOOP(T, AG__M(fabs, M)(v)); break; \
-    case AG__OP_tanh:       AG__ULOOP(T, AG__M(tanh, M)(v)); break; \
-    case AG__OP_sigmoid:    AG__ULOOP(T, (T)1 / ((T)1 + AG__M(exp, M)(-v))); break; \
-    case AG__OP_relu:       AG__ULOOP(T, v > 0 ? v : (T)0); break; \
-    case AG__OP_leaky_relu: AG__ULOOP(T, v > 0 ? v : v * a); break; \
-    case AG__OP_gelu:       AG__ULOOP(T, (T)0.5 * v * ((T)1 + AG__M(erf, M)(v * (T)0.70710678118654752))); break; \
-    case AG__OP_gelu_tanh:  /* x/2 (1 + tanh u) = x sigmoid(2u): no cancellation for x < 0 */ \
-        AG__ULOOP(T, v / ((T)1 + AG__M(exp, M)((T)-1.5957691216057307 * (v + (T)0.044715 * v * v * v)))); break; \
-    case AG__OP_silu:       AG__ULOOP(T, v / ((T)1 + AG__M(exp, M)(-v))); break; \
-    case AG__OP_erf:        AG__ULOOP(T, AG__M(erf, M)(v)); break; \
-    case AG__OP_clamp:      AG__ULOOP(T, (v < a ? a : v) > b ? b : (v < a ? a : v)); break;   /* min(max(x, lo), hi) */ \
-    case AG__OP_sign:       AG__ULOOP(T, (T)((v > 0) - (v < 0))); break; \
-    case AG__OP_relu_mask:  AG__ULOOP(T, v > 0 ? (T)1 : (T)0); break; \
-    case AG__OP_leaky_mask: AG__ULOOP(T, v > 0 ? (T)1 : a); break; \
-    case AG__OP_clamp_mask: AG__ULOOP(T, (v >= a && v <= b) ? (T)1 : (T)0); break; \
+    AG__UNARY_OPS(CASE) \
     default: AG_ASSERT(0); \
     } \
 }
-
-/* y[i] = a[i] op b[i] */
 #define AG__BLOOP(T, E) for (i = i0; i < n; i++) { T u = a[i * sa], v = b[i * sb]; y[i * sy] = (T)(E); }
-#define AG__DEF_BINARY(T, SFX) \
+#define AG__BINARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(float, AG__F_##name(float, u, v)) break;
+#define AG__BINARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(double, AG__F_##name(double, u, v)) break;
+#define AG__DEF_BINARY(T, SFX, CASE) \
 static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
     T *y = (T *)p[0]; const T *a = (const T *)p[1], *b = (const T *)p[2]; \
     const int64_t sy = s[0], sa = s[1], sb = s[2]; \
     int64_t i, i0 = sy == 1 ? ag__vbinary_##SFX(k->isa, k->op, n, y, a, sa, b, sb) : 0; \
     switch (k->op) { \
-    case AG__OP_add:     AG__BLOOP(T, u + v); break; \
-    case AG__OP_sub:     AG__BLOOP(T, u - v); break; \
-    case AG__OP_mul:     AG__BLOOP(T, u * v); break; \
-    case AG__OP_div:     AG__BLOOP(T, u / v); break; \
-    case AG__OP_maximum: AG__BLOOP(T, u > v ? u : v); break; \
-    case AG__OP_minimum: AG__BLOOP(T, u < v ? u : v); break; \
-    case AG__OP_gt:      AG__BLOOP(T, u > v ? 1 : 0); break; \
-    case AG__OP_eq:      AG__BLOOP(T, u == v ? 1 : 0); break; \
-    case AG__OP_tanh_grad:    AG__BLOOP(T, u * ((T)1 - v * v)); break;   /* u = d y, v = y */ \
-    case AG__OP_sigmoid_grad: AG__BLOOP(T, u * v * ((T)1 - v)); break; \
-    case AG__OP_relu_grad:    AG__BLOOP(T, v > 0 ? u : (T)0); break;     /* v = x */ \
+    AG__BINARY_OPS(CASE) \
     default: AG_ASSERT(0); \
     } \
 }
+static void ag__unary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
+static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
+static void ag__binary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
+static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
 
 /* acc[i] (double) op= x[i]: the reduction row; acc stride 0 when reducing along the row */
 #define AG__DEF_REDUCE(T, SFX) \
@@ -2012,21 +2036,7 @@ static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_
 }
 
 static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (void)g; (void)gin; return 0; }
-static int ag__bw_gt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_eq(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_sign(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_relu_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_leaky_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_clamp_mask(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_tanh_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_sigmoid_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_relu_grad(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
-static int ag__bw_argmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_none(y, g, gin); }
 
-AG__DEF_UNARY(float, f32, f)
-AG__DEF_UNARY(double, f64, )
-AG__DEF_BINARY(float, f32)
-AG__DEF_BINARY(double, f64)
 AG__DEF_REDUCE(float, f32)
 AG__DEF_REDUCE(double, f64)
 AG__DEF_SOFTMAX(float, f32, f)
@@ -2782,8 +2792,6 @@ static int ag__bw_reshape(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
     gin[0] = ag_reshape(g, y->in[0]->ndim, y->in[0]->shape);
     return 0;
 }
-static int ag__bw_squeeze(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_reshape(y, g, gin); }
-static int ag__bw_unsqueeze(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_reshape(y, g, gin); }
 
 AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
@@ -3251,48 +3259,58 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     ag__binary_run(op, y, a, b);
     return ag__finish2(y, op, a, b);
 }
+/* One block per op: y = AG__F_<name>(T, u, v) (the kernel's formula, u from a and v from b),
+   the public function, the backward rule. */
+#define AG__F_add(T, u, v) ((u) + (v))
 AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_add, a, b); }
-AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_sub, a, b); }
-AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_mul, a, b); }
-AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_div, a, b); }
-AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_maximum, a, b); }
-AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_minimum, a, b); }
-
 static int ag__bw_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = d y (summed to shape) */
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(g, y->in[1]);
     return 0;
 }
+
+#define AG__F_sub(T, u, v) ((u) - (v))
+AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_sub, a, b); }
 static int ag__bw_sub(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = -d y */
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(g), y->in[1]);
     return 0;
 }
+
+#define AG__F_mul(T, u, v) ((u) * (v))
+AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_mul, a, b); }
 static int ag__bw_mul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y * b, d b = d y * a */
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, y->in[1]), y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, y->in[0]), y->in[1]);
     return 0;
 }
+
+#define AG__F_div(T, u, v) ((u) / (v))
+AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_div, a, b); }
 static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y / b, d b = -d y * a / b^2 */
     ag_tensor *a = y->in[0], *b = y->in[1];
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_div(g, b), a);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(ag_div(ag_mul(g, a), ag_mul(b, b))), b);
     return 0;
 }
+#define AG__F_maximum(T, u, v) ((u) > (v) ? (u) : (v))
+#define AG__F_minimum(T, u, v) ((u) < (v) ? (u) : (v))
+#define AG__F_gt(T, u, v) ((u) > (v) ? (T)1 : (T)0)
+#define AG__F_eq(T, u, v) ((u) == (v) ? (T)1 : (T)0)
+AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_maximum, a, b); }
+AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_minimum, a, b); }
 /* how much of maximum/minimum(a, b) is a: [a wins] + [a == b] / 2 */
 static ag_tensor *ag__extremum_share(ag_tensor *y, bool is_max) {
     ag_tensor *a = y->in[0], *b = y->in[1];
     return ag_add(is_max ? ag__binary(AG__OP_gt, a, b) : ag__binary(AG__OP_gt, b, a), ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5));
 }
-/* d a = d y * [a wins] (1/2 on ties), d b = d y * [b wins] */
-static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin, bool is_max) {
-    ag_tensor *a = y->in[0], *b = y->in[1], *wa = ag__extremum_share(y, is_max);
+/* maximum and minimum: d a = d y * [a wins] (1/2 on ties), d b = d y * [b wins] */
+static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *a = y->in[0], *b = y->in[1], *wa = ag__extremum_share(y, y->op == &ag__ops[AG__OP_maximum]);
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, wa), a);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_add_scalar(ag_neg(wa), 1.0)), b);
     return 0;
 }
-static int ag__bw_maximum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_extremum(y, g, gin, true); }
-static int ag__bw_minimum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_extremum(y, g, gin, false); }
 
 /* ---- elementwise, one input ---- */
 /* y = op(x) with the op's parameters in y->fp (the kernel, also run by ag_replay) */
@@ -3321,58 +3339,85 @@ static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     ag__unary_run(op, y, x);
     return ag__finish1(y, op, x);
 }
-AG_API ag_tensor *ag_neg(ag_tensor *t) { return ag__unary(AG__OP_neg, t, 0, 0); }
-AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { return ag__unary(AG__OP_pow, t, e, 0); }
-AG_API ag_tensor *ag_add_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_add_scalar, t, s, 0); }
-AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_mul_scalar, t, s, 0); }
-AG_API ag_tensor *ag_exp(ag_tensor *t) { return ag__unary(AG__OP_exp, t, 0, 0); }
-AG_API ag_tensor *ag_log(ag_tensor *t) { return ag__unary(AG__OP_log, t, 0, 0); }
-AG_API ag_tensor *ag_sqrt(ag_tensor *t) { return ag__unary(AG__OP_sqrt, t, 0, 0); }
-AG_API ag_tensor *ag_abs(ag_tensor *t) { return ag__unary(AG__OP_abs, t, 0, 0); }
-AG_API ag_tensor *ag_tanh(ag_tensor *t) { return ag__unary(AG__OP_tanh, t, 0, 0); }
-AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { return ag__unary(AG__OP_sigmoid, t, 0, 0); }
-AG_API ag_tensor *ag_relu(ag_tensor *t) { return ag__unary(AG__OP_relu, t, 0, 0); }
-AG_API ag_tensor *ag_leaky_relu(ag_tensor *t, double slope) { return ag__unary(AG__OP_leaky_relu, t, slope, 0); }
-AG_API ag_tensor *ag_gelu(ag_tensor *t) { return ag__unary(AG__OP_gelu, t, 0, 0); }
-AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { return ag__unary(AG__OP_gelu_tanh, t, 0, 0); }
-AG_API ag_tensor *ag_silu(ag_tensor *t) { return ag__unary(AG__OP_silu, t, 0, 0); }
-AG_API ag_tensor *ag_erf(ag_tensor *t) { return ag__unary(AG__OP_erf, t, 0, 0); }
-AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
-    if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
-    return ag__unary(AG__OP_clamp, t, lo, hi);
-}
-
+/* One block per op: y = AG__F_<name>(T, M, v, a, b) (the kernel's formula, v = x[i], a and b the
+   op's parameters, M the libm suffix), the public function, the backward rule. Their JVP rule
+   is the backward rule applied to the tangent (diag). */
 #define AG__X y->in[0]
+/* Hot rules have a fused kernel for plain backward; with create_graph the same formula is built from ops. */
+#define AG__RECORDING(y) ((y)->ctx->grad_enabled)
+
+#define AG__F_neg(T, M, v, a, b) (-(v))
+AG_API ag_tensor *ag_neg(ag_tensor *t) { return ag__unary(AG__OP_neg, t, 0, 0); }
 static int ag__bw_neg(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = ag_neg(g); return 0; }   /* d x = -d y */
+
+#define AG__F_pow(T, M, v, a, b) ((a) == 2 ? (v) * (v) : AG__M(pow, M)(v, a))
+AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { return ag__unary(AG__OP_pow, t, e, 0); }
 static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y * p x^(p-1) */
     double p = y->fp[0];
     gin[0] = ag_mul(g, ag_mul_scalar(ag_pow(AG__X, p - 1.0), p));
     return 0;
 }
+
+#define AG__F_add_scalar(T, M, v, a, b) ((v) + (a))
+AG_API ag_tensor *ag_add_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_add_scalar, t, s, 0); }
 static int ag__bw_add_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
+
+#define AG__F_mul_scalar(T, M, v, a, b) ((v) * (a))
+AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_mul_scalar, t, s, 0); }
 static int ag__bw_mul_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul_scalar(g, y->fp[0]); return 0; }   /* d x = s d y */
+
+#define AG__F_exp(T, M, v, a, b) AG__M(exp, M)(v)
+AG_API ag_tensor *ag_exp(ag_tensor *t) { return ag__unary(AG__OP_exp, t, 0, 0); }
 static int ag__bw_exp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, y); return 0; }   /* d x = d y * y */
+
+#define AG__F_log(T, M, v, a, b) AG__M(log, M)(v)
+AG_API ag_tensor *ag_log(ag_tensor *t) { return ag__unary(AG__OP_log, t, 0, 0); }
 static int ag__bw_log(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, AG__X); return 0; }   /* d x = d y / x */
+
+#define AG__F_sqrt(T, M, v, a, b) AG__M(sqrt, M)(v)
+AG_API ag_tensor *ag_sqrt(ag_tensor *t) { return ag__unary(AG__OP_sqrt, t, 0, 0); }
 static int ag__bw_sqrt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, ag_mul_scalar(y, 2.0)); return 0; }   /* d x = d y / (2 y) */
+
+#define AG__F_abs(T, M, v, a, b) AG__M(fabs, M)(v)
+#define AG__F_sign(T, M, v, a, b) ((T)(((v) > 0) - ((v) < 0)))
+AG_API ag_tensor *ag_abs(ag_tensor *t) { return ag__unary(AG__OP_abs, t, 0, 0); }
 static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
-/* Hot rules have a fused kernel for plain backward; with create_graph the same formula is built from ops. */
-#define AG__RECORDING(y) ((y)->ctx->grad_enabled)
+
+#define AG__F_tanh(T, M, v, a, b) AG__M(tanh, M)(v)
+#define AG__F_tanh_grad(T, u, v) ((u) * ((T)1 - (v) * (v)))   /* u = d y, v = y */
+AG_API ag_tensor *ag_tanh(ag_tensor *t) { return ag__unary(AG__OP_tanh, t, 0, 0); }
 static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (1 - y^2) */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_add_scalar(ag_neg(ag_mul(y, y)), 1.0)) : ag__binary(AG__OP_tanh_grad, g, y);
     return 0;
 }
+
+#define AG__F_sigmoid(T, M, v, a, b) ((T)1 / ((T)1 + AG__M(exp, M)(-(v))))
+#define AG__F_sigmoid_grad(T, u, v) ((u) * (v) * ((T)1 - (v)))   /* u = d y, v = y */
+AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { return ag__unary(AG__OP_sigmoid, t, 0, 0); }
 static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y (1 - y) */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_mul(y, ag_add_scalar(ag_neg(y), 1.0))) : ag__binary(AG__OP_sigmoid_grad, g, y);
     return 0;
 }
+
+#define AG__F_relu(T, M, v, a, b) ((v) > 0 ? (v) : (T)0)
+#define AG__F_relu_mask(T, M, v, a, b) ((v) > 0 ? (T)1 : (T)0)
+#define AG__F_relu_grad(T, u, v) ((v) > 0 ? (u) : (T)0)   /* u = d y, v = x */
+AG_API ag_tensor *ag_relu(ag_tensor *t) { return ag__unary(AG__OP_relu, t, 0, 0); }
 static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x > 0] */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)) : ag__binary(AG__OP_relu_grad, g, AG__X);
     return 0;
 }
+
+#define AG__F_leaky_relu(T, M, v, a, b) ((v) > 0 ? (v) : (v) * (a))
+#define AG__F_leaky_mask(T, M, v, a, b) ((v) > 0 ? (T)1 : (a))
+AG_API ag_tensor *ag_leaky_relu(ag_tensor *t, double slope) { return ag__unary(AG__OP_leaky_relu, t, slope, 0); }
 static int ag__bw_leaky_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (x > 0 ? 1 : slope) */
     gin[0] = ag_mul(g, ag__unary(AG__OP_leaky_mask, AG__X, y->fp[0], 0));
     return 0;
 }
+
+#define AG__F_gelu(T, M, v, a, b) ((T)0.5 * (v) * ((T)1 + AG__M(erf, M)((v) * (T)0.70710678118654752)))
+AG_API ag_tensor *ag_gelu(ag_tensor *t) { return ag__unary(AG__OP_gelu, t, 0, 0); }
 static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (Phi(x) + x phi(x)) */
     ag_tensor *x = AG__X;
     ag_tensor *Phi = ag_mul_scalar(ag_add_scalar(ag_erf(ag_mul_scalar(x, 0.70710678118654752)), 1.0), 0.5);
@@ -3380,6 +3425,10 @@ static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
     gin[0] = ag_mul(g, ag_add(Phi, ag_mul(x, phi)));
     return 0;
 }
+
+/* x/2 (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation for x < 0 */
+#define AG__F_gelu_tanh(T, M, v, a, b) ((v) / ((T)1 + AG__M(exp, M)((T)-1.5957691216057307 * ((v) + (T)0.044715 * (v) * (v) * (v)))))
+AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { return ag__unary(AG__OP_gelu_tanh, t, 0, 0); }
 static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     /* u = k0 (x + k1 x^3), t = tanh u: d x = d y (0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2)) */
     const double k0 = 0.79788456080286536, k1 = 0.044715;
@@ -3391,20 +3440,56 @@ static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     gin[0] = ag_mul(g, ag_add(left, right));
     return 0;
 }
+
+#define AG__F_silu(T, M, v, a, b) ((v) / ((T)1 + AG__M(exp, M)(-(v))))
+AG_API ag_tensor *ag_silu(ag_tensor *t) { return ag__unary(AG__OP_silu, t, 0, 0); }
 static int ag__bw_silu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* s = sigmoid x: d x = d y s (1 + x (1 - s)) */
     ag_tensor *x = AG__X, *s = ag_sigmoid(x);
     gin[0] = ag_mul(g, ag_mul(s, ag_add_scalar(ag_mul(x, ag_add_scalar(ag_neg(s), 1.0)), 1.0)));
     return 0;
 }
+
+#define AG__F_erf(T, M, v, a, b) AG__M(erf, M)(v)
+AG_API ag_tensor *ag_erf(ag_tensor *t) { return ag__unary(AG__OP_erf, t, 0, 0); }
 static int ag__bw_erf(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y 2/sqrt(pi) exp(-x^2) */
     ag_tensor *x = AG__X;
     gin[0] = ag_mul(g, ag_mul_scalar(ag_exp(ag_neg(ag_mul(x, x))), 1.1283791670955126));
     return 0;
 }
+
+#define AG__F_clamp(T, M, v, a, b) (((v) < (a) ? (a) : (v)) > (b) ? (b) : ((v) < (a) ? (a) : (v)))   /* min(max(x, lo), hi) */
+#define AG__F_clamp_mask(T, M, v, a, b) (((v) >= (a) && (v) <= (b)) ? (T)1 : (T)0)
+AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
+    if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
+    return ag__unary(AG__OP_clamp, t, lo, hi);
+}
 static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [lo <= x <= hi] */
     gin[0] = ag_mul(g, ag__unary(AG__OP_clamp_mask, AG__X, y->fp[0], y->fp[1]));
     return 0;
 }
+
+/* softplus(x) = log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch) */
+#define AG__F_softplus(T, M, v, a, b) ((v) * (a) > (b) ? (v) : AG__M(log1p, M)(AG__M(exp, M)((v) * (a))) / (a))
+AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold) {
+    if (t && (!(beta == beta && beta != 0 && fabs(beta) <= DBL_MAX) || threshold != threshold)) {
+        ag__fail(t->ctx, "softplus: beta must be finite and non-zero and threshold a number, got beta %g and threshold %g", beta, threshold);
+        return NULL;
+    }
+    return ag__unary(AG__OP_softplus, t, beta, threshold);
+}
+static int ag__bw_softplus(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    /* d x = d y sigmoid(beta x) where beta x <= threshold, d y above it: d y (1 + [beta x <= threshold] (sigmoid(beta x) - 1)) */
+    ag_tensor *bx = ag_mul_scalar(AG__X, y->fp[0]);
+    ag_tensor *below = ag__unary(AG__OP_clamp_mask, bx, -HUGE_VAL, y->fp[1]);
+    gin[0] = ag_mul(g, ag_add_scalar(ag_mul(below, ag_add_scalar(ag_sigmoid(bx), -1.0)), 1.0));
+    return 0;
+}
+
+/* ---- >>elementwise: the row kernels of every elementwise op, now that their formulas are defined ---- */
+AG__DEF_UNARY(float, f32, AG__UNARY_CASE_F32)
+AG__DEF_UNARY(double, f64, AG__UNARY_CASE_F64)
+AG__DEF_BINARY(float, f32, AG__BINARY_CASE_F32)
+AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64)
 
 /* ---- reductions ---- */
 /* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
@@ -3466,7 +3551,6 @@ static int ag__bw_sum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
     gin[0] = ag_expand(gk, x->ndim, x->shape);
     return 0;
 }
-static int ag__bw_mean(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_sum(y, g, gin); }   /* d x = expand(d y) / n */
 /* the share of each element of x in max/min y: [x == y] / (number of such x) */
 static ag_tensor *ag__extreme_share(ag_tensor *y) {
     ag_tensor *x = AG__X;
@@ -3478,7 +3562,6 @@ static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
     gin[0] = ag_mul(ag__keepdim(g, AG__X, (unsigned)y->ip[0]), ag__extreme_share(y));
     return 0;
 }
-static int ag__bw_min(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { return ag__bw_max(y, g, gin); }
 
 static unsigned ag__all_dims(const ag_tensor *t) { return t ? (1u << t->ndim) - 1u : 0; }
 static ag_tensor *ag__reduce_dim(const char *name, int op, ag_tensor *t, int dim, bool keepdim, bool mean) {
