@@ -361,6 +361,13 @@ assert lx.dtype == torch.float32
 case("lab_seed42", "lab", [lx.to(F64), lW.to(F64), lb.to(F64), lt.to(F64)],
      lambda x, W, b, t: 0.5 * ((F.linear(x, W, b) - t) ** 2).sum(), rg=[True, True, True, False])
 
+# ---------------------------------------------------------------- ops added later (appended, so
+# the random draws of the cases above stay the same)
+# softplus: reals [beta, threshold]; inputs on both sides of the threshold
+for k, (beta, thr) in enumerate([(1.0, 20.0), (2.0, 3.0), (0.5, 1.0)]):
+    x = away_from_bounds(randn(4, 5, scale=4.0), [thr / beta], 0.05)
+    case("softplus_%d" % k, "softplus", [x], lambda x, b=beta, t=thr: F.softplus(x, b, t), reals=[beta, thr])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

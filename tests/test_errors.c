@@ -216,6 +216,10 @@ static int r_layer_norm_b(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, T3, T4,
 static int r_dropout_neg(ag_ctx *c) { return FAILS_P(ag_dropout(T23, -0.1, true)); }
 static int r_dropout_big(ag_ctx *c) { return FAILS_P(ag_dropout(T23, 1.5, true)); }
 static int r_dropout_nan(ag_ctx *c) { return FAILS_P(ag_dropout(T23, NAN, false)); }
+static int r_softplus_beta0(ag_ctx *c) { return FAILS_P(ag_softplus(T23, 0.0, 20.0)); }
+static int r_softplus_beta_inf(ag_ctx *c) { return FAILS_P(ag_softplus(T23, INFINITY, 20.0)); }
+static int r_softplus_thr_nan(ag_ctx *c) { return FAILS_P(ag_softplus(T23, 1.0, NAN)); }
+static int r_s_softplus(ag_ctx *c) { (void)c; return FAILS_P(ag_softplus(NULL, 1.0, 20.0)); }
 static int r_layer_norm_eps(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, NULL, NULL, -1.0)); }
 
 /* element access */
@@ -520,6 +524,10 @@ static const row rows[] = {
     {"dropout p -0.1", r_dropout_neg, "dropout", "-0.1", 0},
     {"dropout p 1.5", r_dropout_big, "dropout", "1.5", 0},
     {"dropout p NaN (not training)", r_dropout_nan, "dropout", "nan", 0},
+    {"softplus beta 0", r_softplus_beta0, "softplus", "beta 0", 0},
+    {"softplus beta inf", r_softplus_beta_inf, "softplus", "beta inf", 0},
+    {"softplus threshold NaN", r_softplus_thr_nan, "softplus", "threshold nan", 0},
+    {"softplus(NULL)", r_s_softplus, NULL, NULL, F_SILENT},
     {"layer_norm eps -1", r_layer_norm_eps, "layer_norm", "eps", 0},
     /* element access */
     {"item of [2,3]", r_item_multi, "item", "[2, 3]", 0},

@@ -105,6 +105,7 @@ OP(gelu_tanh) { UNUSED; return ag_gelu_tanh(x[0]); }
 OP(silu) { UNUSED; return ag_silu(x[0]); }
 OP(erf) { UNUSED; return ag_erf(x[0]); }
 OP(clamp) { UNUSED; return ag_clamp(x[0], c->da[0], c->da[1]); }
+OP(softplus) { UNUSED; return ag_softplus(x[0], c->da[0], c->da[1]); }
 
 OP(sum) { UNUSED; return ag_sum(x[0]); }
 OP(mean) { UNUSED; return ag_mean(x[0]); }
@@ -257,6 +258,9 @@ static const gc_case cases[] = {
     UN(silu, I_N),
     UN(erf, I_N),
     { .op = "clamp", .note = "-0.5, 0.8", .fn = op_clamp, .n = 1, .in = {S2(3,4)}, .init = {I_CLAMP}, .da = {-0.5, 0.8} },
+    { .op = "softplus", .note = "1, 20", .fn = op_softplus, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {1.0, 20.0} },
+    /* beta 2, threshold 1.6: the switch to x at 0.8, which I_CLAMP keeps 0.1 away from */
+    { .op = "softplus", .note = "2, 1.6", .fn = op_softplus, .n = 1, .in = {S2(3,4)}, .init = {I_CLAMP}, .da = {2.0, 1.6} },
     UN3(exp, I_N),
     UN3(log, I_POS),
     UN3(tanh, I_N),
@@ -637,6 +641,7 @@ static const gc_case pool[] = {
     { .op = "silu", .fn = op_silu, .n = 1, .init = {I_N} },
     { .op = "erf", .fn = op_erf, .n = 1, .init = {I_N} },
     { .op = "clamp", .note = "-0.5, 0.8", .fn = op_clamp, .n = 1, .init = {I_CLAMP}, .da = {-0.5, 0.8} },
+    { .op = "softplus", .note = "2, 1.6", .fn = op_softplus, .n = 1, .init = {I_CLAMP}, .da = {2.0, 1.6} },
     { .op = "sum", .fn = op_sum, .n = 1, .init = {I_N} },
     { .op = "mean", .fn = op_mean, .n = 1, .init = {I_N} },
     { .op = "max", .fn = op_max, .n = 1, .init = {I_DISTINCT} },

@@ -225,6 +225,10 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
         return o->dim(x[0], (int)I[0]);
     }
+    if (!strcmp(op, "softplus")) {
+        if ((*bad = ref_need(c, 1, 0, 2))) return NULL;
+        return ag_softplus(x[0], R[0], R[1]);
+    }
     if (!strcmp(op, "clamp")) {
         if ((*bad = ref_need(c, 1, 0, 2))) return NULL;
         return ag_clamp(x[0], R[0], R[1]);

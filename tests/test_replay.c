@@ -49,10 +49,10 @@ static ag_tensor *m_mlp_mse_inplace(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     return ag_mse_loss(ag_linear(g, p[2], p[3]), t);
 }
 static ag_tensor *m_elementwise(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
-    ag_tensor *a = ag_mul(x, p[0]), *terms[16], *s = NULL;
+    ag_tensor *a = ag_mul(x, p[0]), *terms[24], *s = NULL;
     int i, n = 0;
     terms[n++] = ag_gelu(a); terms[n++] = ag_gelu_tanh(a); terms[n++] = ag_silu(a); terms[n++] = ag_sigmoid(a);
-    terms[n++] = ag_erf(a); terms[n++] = ag_leaky_relu(a, 0.1); terms[n++] = ag_clamp(a, -0.3, 0.4); terms[n++] = ag_abs(a);
+    terms[n++] = ag_erf(a); terms[n++] = ag_leaky_relu(a, 0.1); terms[n++] = ag_clamp(a, -0.3, 0.4); terms[n++] = ag_abs(a); terms[n++] = ag_softplus(a, 2.0, 1.0);
     terms[n++] = ag_exp(ag_neg(a)); terms[n++] = ag_log(ag_add_scalar(ag_abs(a), 1.0)); terms[n++] = ag_sqrt(ag_add_scalar(ag_abs(a), 0.5));
     terms[n++] = ag_pow(ag_add_scalar(ag_abs(a), 0.5), 1.5); terms[n++] = ag_div(a, ag_add_scalar(ag_abs(t), 1.0));
     terms[n++] = ag_maximum(a, t); terms[n++] = ag_minimum(ag_sub(a, t), p[1]); terms[n++] = ag_relu(ag_sub(t, a));
