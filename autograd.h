@@ -2705,6 +2705,27 @@ AG_API ag_tensor *ag_detach(ag_tensor *t) {
    Each backward rule: gin[i] = dL/d input i from g = dL/dy, with a one-line formula. */
 #define AG__NEED(i) (y->in[i]->flags & AG__REQ_GRAD)
 
+/* rules and kernels shared by many rows of the op table */
+static int ag__jvp_none(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* piecewise constant: t_y = 0 */
+    (void)y; (void)op; (void)t; *out = NULL; return 0;
+}
+static int ag__jvp_same(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* to, contiguous, expand: t_y = t_x */
+    (void)y; (void)op; *out = t[0]; return 0;
+}
+/* elementwise ops have a diagonal Jacobian and softmax a symmetric one: J t = J^T t, so the
+   tangent is the backward rule applied to t_x */
+static int ag__jvp_diag(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {
+    ag_tensor *gin[1];
+    gin[0] = NULL;
+    if (ag__ops[op].backward(y, t[0], gin) != 0) return -1;
+    *out = gin[0];
+    return 0;
+}
+/* a + b where NULL is zero */
+static ag_tensor *ag__jvp_plus(ag_tensor *a, ag_tensor *b) { return !a ? b : !b ? a : ag_add(a, b); }
+/* the kernel of views, copies and ops built from other ops: nothing of its own to rerun */
+static bool ag__rerun_none(int op, ag_tensor *y) { (void)op; (void)y; return true; }
+
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale);
 
 /* the gradient g of a broadcast result, summed back to x's shape */
@@ -2792,6 +2813,9 @@ static int ag__bw_reshape(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
     gin[0] = ag_reshape(g, y->in[0]->ndim, y->in[0]->shape);
     return 0;
 }
+static int ag__jvp_reshape(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = reshape(t_x) */
+    (void)op; *out = ag_reshape(t[0], y->ndim, y->shape); return 0;
+}
 
 AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
@@ -2830,6 +2854,9 @@ static int ag__bw_transpose(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* 
     gin[0] = ag_transpose(g, (int)y->ip[0], (int)y->ip[1]);
     return 0;
 }
+static int ag__jvp_transpose(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = transpose(t_x) */
+    (void)op; *out = ag_transpose(t[0], (int)y->ip[0], (int)y->ip[1]); return 0;
+}
 
 AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm) {
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
@@ -2856,6 +2883,9 @@ static int ag__bw_permute(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
     for (i = 0; i < y->ndim; i++) inv[p[i]] = i;
     gin[0] = ag_permute(g, inv);
     return 0;
+}
+static int ag__jvp_permute(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = permute(t_x) */
+    (void)op; *out = ag_permute(t[0], (const int *)y->extra); return 0;
 }
 
 AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
@@ -2944,11 +2974,21 @@ static int ag__bw_slice(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
     gin[0] = ag__slice_backward(g, y->in[0], (int)y->ip[0], y->ip[1], y->ip[2]);
     return 0;
 }
+static int ag__jvp_slice(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same slice of t_x */
+    int dim = (int)y->ip[0];
+    int64_t len = y->shape[dim], start = y->ip[1], step = y->ip[2];
+    (void)op;
+    *out = ag_slice(t[0], dim, start, len ? start + (len - 1) * step + 1 : start, step);
+    return 0;
+}
 static int ag__bw_slice_backward(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d g = the slice of d y */
     int dim = (int)y->ip[0];
     int64_t len = y->in[0]->shape[dim];
     gin[0] = ag_slice(g, dim, y->ip[1], y->ip[1] + (len - 1) * y->ip[2] + 1, y->ip[2]);
     return 0;
+}
+static int ag__jvp_slice_backward(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = zeros with t_g in the slice */
+    (void)op; *out = ag__slice_backward(t[0], y, (int)y->ip[0], y->ip[1], y->ip[2]); return 0;
 }
 
 AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
@@ -3005,6 +3045,18 @@ static int ag__bw_cat(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x_i 
     }
     return 0;
 }
+static int ag__jvp_cat(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = cat(t_x_i), zeros where none */
+    ag_tensor **ts = (ag_tensor **)ag__arena_alloc(y->ctx, sizeof(ag_tensor *) * (size_t)y->nin, 16);
+    int i;
+    (void)op;
+    if (!ts) return -1;
+    for (i = 0; i < y->nin; i++) {
+        ag_tensor *x = y->in[i];
+        ts[i] = t[i] ? t[i] : ag_zeros(y->ctx, (ag_dtype)x->dtype, x->ndim, x->shape);
+    }
+    *out = ag_cat(ts, y->nin, (int)y->ip[0]);
+    return 0;
+}
 AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
     ag_tensor **u, *first = NULL;
     int i;
@@ -3038,6 +3090,7 @@ static void ag__scatter_rows_run(ag_tensor *y, const ag_tensor *g) {
             else ((double *)y->data)[idx[i] * row + j] += ((const double *)g->data)[i * row + j];
         }
 }
+static bool ag__rerun_scatter_add_rows(int op, ag_tensor *y) { (void)op; ag__scatter_rows_run(y, y->in[0]); return true; }
 /* y[i] = table[idx[i]], table contiguous (the kernel, also run by ag_replay) */
 static void ag__gather_run(ag_tensor *y, const ag_tensor *table) {
     const int64_t *idx = (const int64_t *)y->extra;
@@ -3045,6 +3098,7 @@ static void ag__gather_run(ag_tensor *y, const ag_tensor *table) {
     size_t es = ag__esize(table->dtype);
     for (i = 0; i < n; i++) memcpy(y->data + (size_t)(i * row) * es, table->data + (size_t)(idx[i] * row) * es, (size_t)row * es);
 }
+static bool ag__rerun_gather_rows(int op, ag_tensor *y) { (void)op; ag__gather_run(y, y->in[0]); return true; }
 static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx);
 static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, int64_t rows) {
     int64_t sh[AG_MAX_DIMS] = {0};
@@ -3076,9 +3130,15 @@ static int ag__bw_gather_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /
     gin[0] = ag__scatter_rows(g, y->ip[0], (const int64_t *)y->extra, y->ip[1]);
     return 0;
 }
+static int ag__jvp_gather_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_table[idx] */
+    (void)op; *out = ag__gather(t[0], y->ip[0], (const int64_t *)y->extra); return 0;
+}
 static int ag__bw_scatter_add_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d g[i] = d y[idx[i]] */
     gin[0] = ag__gather(g, y->ip[0], (const int64_t *)y->extra);
     return 0;
+}
+static int ag__jvp_scatter_add_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y[idx[i]] += t_g[i] */
+    (void)op; *out = ag__scatter_rows(t[0], y->ip[0], (const int64_t *)y->extra, y->ip[1]); return 0;
 }
 AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index) {
     ag__index r;
@@ -3155,10 +3215,12 @@ static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) {
     if (y->dtype == AG_F32) ag__unfold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)x->data, x->stride);
     else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);
 }
+static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
 static void ag__fold_run(ag_tensor *y, const ag_tensor *c) {
     if (y->dtype == AG_F32) ag__fold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)c->data);
     else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);
 }
+static bool ag__rerun_fold(int op, ag_tensor *y) { (void)op; ag__fold_run(y, y->in[0]); return true; }
 /* the geometry g, with the padding value pad, in the arena (the op's extra) */
 static ag__win *ag__win_copy(ag_ctx *ctx, const ag__win *g, double pad) {
     ag__win *w = (ag__win *)ag__arena_alloc(ctx, sizeof *w, 16);
@@ -3195,9 +3257,15 @@ static int ag__bw_unfold(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x
     gin[0] = ag__fold(g, (const ag__win *)y->extra);
     return 0;
 }
+static int ag__jvp_unfold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = unfold(t_x), zero padding */
+    (void)op; *out = ag__unfold(t[0], (const ag__win *)y->extra, 0.0); return 0;
+}
 static int ag__bw_fold(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d c = unfold(d y), zero padding */
     gin[0] = ag__unfold(g, (const ag__win *)y->extra, 0.0);
     return 0;
+}
+static int ag__jvp_fold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = fold(t_c) */
+    (void)op; *out = ag__fold(t[0], (const ag__win *)y->extra); return 0;
 }
 
 /* ---- elementwise, two inputs, broadcasting ---- */
@@ -3243,6 +3311,7 @@ static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_te
         ag__iter_run(&it, y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
     }
 }
+static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op].name;
     int64_t shape[AG_MAX_DIMS] = {0};
@@ -3268,6 +3337,9 @@ static int ag__bw_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = 
     if (AG__NEED(1)) gin[1] = ag__sum_to(g, y->in[1]);
     return 0;
 }
+static int ag__jvp_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a + t_b */
+    (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1]); return 0;
+}
 
 #define AG__F_sub(T, u, v) ((u) - (v))
 AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_sub, a, b); }
@@ -3275,6 +3347,9 @@ static int ag__bw_sub(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = 
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(g), y->in[1]);
     return 0;
+}
+static int ag__jvp_sub(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a - t_b */
+    (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1] ? ag_neg(t[1]) : NULL); return 0;
 }
 
 #define AG__F_mul(T, u, v) ((u) * (v))
@@ -3284,6 +3359,11 @@ static int ag__bw_mul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = 
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, y->in[0]), y->in[1]);
     return 0;
 }
+static int ag__jvp_mul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a b + a t_b */
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], y->in[1]) : NULL, t[1] ? ag_mul(y->in[0], t[1]) : NULL);
+    return 0;
+}
 
 #define AG__F_div(T, u, v) ((u) / (v))
 AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_div, a, b); }
@@ -3291,6 +3371,11 @@ static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = 
     ag_tensor *a = y->in[0], *b = y->in[1];
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_div(g, b), a);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(ag_div(ag_mul(g, a), ag_mul(b, b))), b);
+    return 0;
+}
+static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = (t_a - y t_b) / b */
+    (void)op;
+    *out = ag_div(t[1] ? ag__jvp_plus(t[0], ag_neg(ag_mul(y, t[1]))) : t[0], y->in[1]);
     return 0;
 }
 #define AG__F_maximum(T, u, v) ((u) > (v) ? (u) : (v))
@@ -3309,6 +3394,11 @@ static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     ag_tensor *a = y->in[0], *b = y->in[1], *wa = ag__extremum_share(y, y->op == &ag__ops[AG__OP_maximum]);
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, wa), a);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_add_scalar(ag_neg(wa), 1.0)), b);
+    return 0;
+}
+static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a w + t_b (1 - w), w = a's share */
+    ag_tensor *w = ag__extremum_share(y, op == AG__OP_maximum);
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], w) : NULL, t[1] ? ag_mul(t[1], ag_add_scalar(ag_neg(w), 1.0)) : NULL);
     return 0;
 }
 
@@ -3330,6 +3420,7 @@ static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
         ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
     }
 }
+static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     ag_tensor *y;
     if (!x) return NULL;
@@ -3521,6 +3612,7 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__arena_release(x->ctx, m);
     return true;
 }
+static bool ag__rerun_reduce(int op, ag_tensor *y) { return ag__reduce_run(op, y, y->in[0]); }
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
     int64_t fshape[AG_MAX_DIMS] = {0};
     int i, fnd = 0;
@@ -3551,6 +3643,10 @@ static int ag__bw_sum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
     gin[0] = ag_expand(gk, x->ndim, x->shape);
     return 0;
 }
+static int ag__jvp_sum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same reduction of t_x */
+    *out = ag__reduce(ag__ops[op].name, t[0], op, (unsigned)y->ip[0], y->ip[1] != 0, y->fp[0]);
+    return 0;
+}
 /* the share of each element of x in max/min y: [x == y] / (number of such x) */
 static ag_tensor *ag__extreme_share(ag_tensor *y) {
     ag_tensor *x = AG__X;
@@ -3560,6 +3656,11 @@ static ag_tensor *ag__extreme_share(ag_tensor *y) {
 }
 static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x == max] / (number of maxima) */
     gin[0] = ag_mul(ag__keepdim(g, AG__X, (unsigned)y->ip[0]), ag__extreme_share(y));
+    return 0;
+}
+static int ag__jvp_max(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = sum(t_x [x == y]) / (number of extremes) */
+    (void)op;
+    *out = ag__reduce("sum", ag_mul(t[0], ag__extreme_share(y)), AG__OP_sum, (unsigned)y->ip[0], y->ip[1] != 0, 1.0);
     return 0;
 }
 
@@ -3612,6 +3713,7 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
             ((double *)y->data)[o * inner + in] = (double)best;
         }
 }
+static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
 AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
     int64_t sh[AG_MAX_DIMS] = {0};
     int i, nd = 0;
@@ -3692,6 +3794,7 @@ static bool ag__matmul_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *b)
     ag__mm g;
     return ag__mm_geometry(y->ctx, a, b, &g) && ag__matmul_products(y, a, b, &g);
 }
+static bool ag__rerun_matmul(int op, ag_tensor *y) { (void)op; return ag__matmul_run(y, y->in[0], y->in[1]); }
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
     int dt;
     char s1[200], s2[200];
@@ -3735,6 +3838,11 @@ static int ag__bw_matmul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a
     }
     return 0;
 }
+static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a @ b + a @ t_b */
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_matmul(t[0], y->in[1]) : NULL, t[1] ? ag_matmul(y->in[0], t[1]) : NULL);
+    return 0;
+}
 
 AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) {
     char s1[200], s2[200];
@@ -3765,6 +3873,7 @@ static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
     if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
     else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
 }
+static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
     ag_tensor *y;
     if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
@@ -3783,6 +3892,11 @@ static int ag__bw_softmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
 }
 static int ag__bw_log_softmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y - exp(y) sum(d y) */
     gin[0] = ag_sub(g, ag_mul(ag_exp(y), ag_sum_dim(g, (int)y->ip[0], true)));
+    return 0;
+}
+static int ag__jvp_log_softmax(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x - sum(softmax(x) t_x) */
+    (void)op;
+    *out = ag_sub(t[0], ag_sum_dim(ag_mul(ag_exp(y), t[0]), (int)y->ip[0], true));
     return 0;
 }
 
@@ -3850,6 +3964,15 @@ static int ag__bw_bce_with_logits(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     if (AG__NEED(1)) gin[1] = ag_mul(ag_mul_scalar(g, -inv), x);
     return 0;
 }
+static int ag__jvp_bce_with_logits(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {
+    /* t_y = (sum(t_x (sigmoid(x) - target)) - sum(t_target x)) / n */
+    ag_tensor *x = y->in[0], *target = y->in[1];
+    double inv = 1.0 / (double)x->numel;
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul_scalar(ag_sum(ag_mul(t[0], ag_sub(ag_sigmoid(x), target))), inv) : NULL,
+                        t[1] ? ag_mul_scalar(ag_sum(ag_mul(t[1], x)), -inv) : NULL);
+    return 0;
+}
 
 /* (x - mean) / sqrt(var + eps) * weight + bias over the last dim, built from ops */
 AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double eps) {
@@ -3892,117 +4015,8 @@ AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) {
    forward mode) and is recorded like any op when grad mode is on and something requires
    grad, so a tangent can itself be differentiated in reverse mode. A NULL tangent means
    zero. The engine below converts a rule's result to y's dtype and expands it to y's shape,
-   so rules for broadcasting ops may return the smaller shape. */
-static int ag__jvp_none(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* piecewise constant: t_y = 0 */
-    (void)y; (void)op; (void)t; *out = NULL; return 0;
-}
-static int ag__jvp_same(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* to, contiguous, expand: t_y = t_x */
-    (void)y; (void)op; *out = t[0]; return 0;
-}
-/* elementwise ops have a diagonal Jacobian and softmax a symmetric one: J t = J^T t, so the
-   tangent is the backward rule applied to t_x */
-static int ag__jvp_diag(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {
-    ag_tensor *gin[1];
-    gin[0] = NULL;
-    if (ag__ops[op].backward(y, t[0], gin) != 0) return -1;
-    *out = gin[0];
-    return 0;
-}
-static int ag__jvp_reshape(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = reshape(t_x) */
-    (void)op; *out = ag_reshape(t[0], y->ndim, y->shape); return 0;
-}
-static int ag__jvp_transpose(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = transpose(t_x) */
-    (void)op; *out = ag_transpose(t[0], (int)y->ip[0], (int)y->ip[1]); return 0;
-}
-static int ag__jvp_permute(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = permute(t_x) */
-    (void)op; *out = ag_permute(t[0], (const int *)y->extra); return 0;
-}
-static int ag__jvp_slice(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same slice of t_x */
-    int dim = (int)y->ip[0];
-    int64_t len = y->shape[dim], start = y->ip[1], step = y->ip[2];
-    (void)op;
-    *out = ag_slice(t[0], dim, start, len ? start + (len - 1) * step + 1 : start, step);
-    return 0;
-}
-static int ag__jvp_slice_backward(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = zeros with t_g in the slice */
-    (void)op; *out = ag__slice_backward(t[0], y, (int)y->ip[0], y->ip[1], y->ip[2]); return 0;
-}
-static int ag__jvp_cat(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = cat(t_x_i), zeros where none */
-    ag_tensor **ts = (ag_tensor **)ag__arena_alloc(y->ctx, sizeof(ag_tensor *) * (size_t)y->nin, 16);
-    int i;
-    (void)op;
-    if (!ts) return -1;
-    for (i = 0; i < y->nin; i++) {
-        ag_tensor *x = y->in[i];
-        ts[i] = t[i] ? t[i] : ag_zeros(y->ctx, (ag_dtype)x->dtype, x->ndim, x->shape);
-    }
-    *out = ag_cat(ts, y->nin, (int)y->ip[0]);
-    return 0;
-}
-static int ag__jvp_unfold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = unfold(t_x), zero padding */
-    (void)op; *out = ag__unfold(t[0], (const ag__win *)y->extra, 0.0); return 0;
-}
-static int ag__jvp_fold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = fold(t_c) */
-    (void)op; *out = ag__fold(t[0], (const ag__win *)y->extra); return 0;
-}
-static int ag__jvp_gather_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_table[idx] */
-    (void)op; *out = ag__gather(t[0], y->ip[0], (const int64_t *)y->extra); return 0;
-}
-static int ag__jvp_scatter_add_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y[idx[i]] += t_g[i] */
-    (void)op; *out = ag__scatter_rows(t[0], y->ip[0], (const int64_t *)y->extra, y->ip[1]); return 0;
-}
-/* a + b where NULL is zero */
-static ag_tensor *ag__jvp_plus(ag_tensor *a, ag_tensor *b) { return !a ? b : !b ? a : ag_add(a, b); }
-static int ag__jvp_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a + t_b */
-    (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1]); return 0;
-}
-static int ag__jvp_sub(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a - t_b */
-    (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1] ? ag_neg(t[1]) : NULL); return 0;
-}
-static int ag__jvp_mul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a b + a t_b */
-    (void)op;
-    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], y->in[1]) : NULL, t[1] ? ag_mul(y->in[0], t[1]) : NULL);
-    return 0;
-}
-static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = (t_a - y t_b) / b */
-    (void)op;
-    *out = ag_div(t[1] ? ag__jvp_plus(t[0], ag_neg(ag_mul(y, t[1]))) : t[0], y->in[1]);
-    return 0;
-}
-static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a w + t_b (1 - w), w = a's share */
-    ag_tensor *w = ag__extremum_share(y, op == AG__OP_maximum);
-    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], w) : NULL, t[1] ? ag_mul(t[1], ag_add_scalar(ag_neg(w), 1.0)) : NULL);
-    return 0;
-}
-static int ag__jvp_sum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same reduction of t_x */
-    *out = ag__reduce(ag__ops[op].name, t[0], op, (unsigned)y->ip[0], y->ip[1] != 0, y->fp[0]);
-    return 0;
-}
-static int ag__jvp_max(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = sum(t_x [x == y]) / (number of extremes) */
-    (void)op;
-    *out = ag__reduce("sum", ag_mul(t[0], ag__extreme_share(y)), AG__OP_sum, (unsigned)y->ip[0], y->ip[1] != 0, 1.0);
-    return 0;
-}
-static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a @ b + a @ t_b */
-    (void)op;
-    *out = ag__jvp_plus(t[0] ? ag_matmul(t[0], y->in[1]) : NULL, t[1] ? ag_matmul(y->in[0], t[1]) : NULL);
-    return 0;
-}
-static int ag__jvp_log_softmax(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x - sum(softmax(x) t_x) */
-    (void)op;
-    *out = ag_sub(t[0], ag_sum_dim(ag_mul(ag_exp(y), t[0]), (int)y->ip[0], true));
-    return 0;
-}
-static int ag__jvp_bce_with_logits(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {
-    /* t_y = (sum(t_x (sigmoid(x) - target)) - sum(t_target x)) / n */
-    ag_tensor *x = y->in[0], *target = y->in[1];
-    double inv = 1.0 / (double)x->numel;
-    (void)op;
-    *out = ag__jvp_plus(t[0] ? ag_mul_scalar(ag_sum(ag_mul(t[0], ag_sub(ag_sigmoid(x), target))), inv) : NULL,
-                        t[1] ? ag_mul_scalar(ag_sum(ag_mul(t[1], x)), -inv) : NULL);
-    return 0;
-}
-
+   so rules for broadcasting ops may return the smaller shape. Each op's rule sits in its
+   block in >>ops; the shared ones (none, same, diag) before them. */
 static const char *ag__custom_name(const ag_tensor *y);
 /* runs op's JVP rule for y (whose inputs are in) and attaches the tangent; false on error */
 static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
@@ -4380,6 +4394,7 @@ static int ag__bw_relu_(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, y, 0, 0)) : ag__binary(AG__OP_relu_grad, g, y);
     return 0;
 }
+static bool ag__rerun_relu_(int op, ag_tensor *y) { (void)op; ag__unary_run(AG__OP_relu, y, y->in[0]); return true; }
 AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src) {
     bool rec;
     char s1[200], s2[200];
@@ -4676,21 +4691,10 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     return rc;
 }
 
-/* ==== graph replay ==== */
-/* the third column of the op table: each kernel recomputing y from y->in, for ag_replay */
-static bool ag__rerun_none(int op, ag_tensor *y) { (void)op; (void)y; return true; }   /* views and copies */
-static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
-static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
-static bool ag__rerun_relu_(int op, ag_tensor *y) { (void)op; ag__unary_run(AG__OP_relu, y, y->in[0]); return true; }
-static bool ag__rerun_reduce(int op, ag_tensor *y) { return ag__reduce_run(op, y, y->in[0]); }
-static bool ag__rerun_matmul(int op, ag_tensor *y) { (void)op; return ag__matmul_run(y, y->in[0], y->in[1]); }
-static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
-static bool ag__rerun_gather_rows(int op, ag_tensor *y) { (void)op; ag__gather_run(y, y->in[0]); return true; }
-static bool ag__rerun_scatter_add_rows(int op, ag_tensor *y) { (void)op; ag__scatter_rows_run(y, y->in[0]); return true; }
-static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
-static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
-static bool ag__rerun_fold(int op, ag_tensor *y) { (void)op; ag__fold_run(y, y->in[0]); return true; }
 
+/* ==== graph replay ====
+   Each op's kernel (the op table's kernel column, ag__rerun_<kernel>, in the op's block)
+   recomputes its result from y->in; a replay runs the recorded steps in order. */
 AG_API int ag_capture_begin(ag_ctx *ctx) {
     ag_graph *g;
     if (!ctx) return -1;
