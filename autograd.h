@@ -588,6 +588,11 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
 #include <stdlib.h>
 #include <string.h>
 
+/* the kernels' rounding does not depend on the compiler's choice to fuse a*b + c (see AG__EXACT) */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #ifndef AG_ASSERT
 #include <assert.h>
 #define AG_ASSERT(x) assert(x)
@@ -1412,74 +1417,306 @@ static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
     }
 }
 
-/* ==== kernels ====
+/* ==== >>kernels ====
    Each kernel is written once for a type T and instantiated for F32 (libm
    suffix f) and F64. Scalar loops; the compiler vectorises the contiguous ones. */
 typedef struct { int op; double a, b; int isa; } ag__kern;
 
-/* ==== SIMD elementwise ====
-   Contiguous rows of the common ops, one macro for every vector set (W lanes).
-   Each returns how many leading elements it did (a multiple of W); the scalar
-   row kernel finishes the tail, so results match the scalar path exactly. */
-#define AG__VB_LOOP(OPV, VT, W, LOAD, STORE, SET1) \
-    for (; i + (W) <= n; i += (W)) { VT u = sa ? LOAD(a + i) : SET1(a[0]), v = sb ? LOAD(b + i) : SET1(b[0]); STORE(y + i, OPV(u, v)); }
-/* y = a op b with a, b dense (stride 1) or a broadcast scalar (stride 0) */
-#define AG__DEF_VBINARY(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, ADD, SUB, MUL, DIV, MAX, MIN) \
-TARGET static int64_t NAME(int op, int64_t n, T *y, const T *a, int64_t sa, const T *b, int64_t sb) { \
+/* ==== >>simd: the kernel sets, one vocabulary of primitives each ====
+   Every set defines the same primitives under its own prefix P; the SIMD kernels are written
+   once against them (stb_image_resize2 does the same with its stbir__simdf_*):
+       F32: ag__avx2_  ag__avx512_  ag__neon_   ag__sf_ (scalar, W = 1)
+       F64: ag__avx2d_ ag__avx512d_ ag__neond_  ag__sd_ (scalar, W = 1)
+   V is the set's vector type, M its mask type, W its lanes.
+       P##set(x) P##zero() P##loadu(p) P##storeu(p, v)            (unaligned)
+       P##add(a, b) P##sub P##mul P##div P##sqrt(a) P##neg(a) P##fma(a, b, c) = a b + c
+       P##max(a, b) = a > b ? a : b,  P##min(a, b) = a < b ? a : b (exactly: a NaN gives b)
+       P##gt(a, b) P##lt P##eq P##ge -> M,  P##sel(m, a, b) = m ? a : b
+   and for the F32 vector math only (>>vmath): P##fnma(a, b, c) = c - a b, P##abs,
+   P##copysign, P##rint, P##load_part, P##store_part, P##pow2, P##log_split.
+   Single instructions are macros, so a kernel compiled for a narrower target (or with
+   AG__EXACT) can use them too.
+   The kernels written against it, with their generated names (<t> = f32 or f64):
+       ag__vbinary_<t>_<set>, ag__vunary_<t>_<set>   the elementwise fast paths   (avx2 avx512 neon)
+       ag__v_<fn>_f32_<set>, ag__vmath_table_<set>    vector exp log tanh sigmoid gelu_tanh silu
+       ag__uk_<t>_<set>                               the GEMM micro-kernel (>>gemm)
+       ag__sgd_<t>_<set>, ag__adam_<t>_<set>          optimizer updates (>>optim; scalar too)
+   ADDING A KERNEL SET (WebAssembly SIMD128, say): one block of these primitives for F32 and
+   F64 with its target attribute, an AG__ISA_ entry (>>dispatch) with its detection, and one
+   line per family where the sets are instantiated and dispatched (grep AG__ISA_NEON). */
+
+/* the per-vector functions must inline into the row loops (a call passes
+   vectors through memory); GCC does not always do it by itself */
+#if defined(__GNUC__) || defined(__clang__)
+#define AG__VM_INLINE inline __attribute__((always_inline))
+#define AG__VM_UNUSED __attribute__((unused))    /* a build that never calls a table: no warning */
+#else
+#define AG__VM_INLINE inline
+#define AG__VM_UNUSED
+#endif
+/* Kernels whose bits must not depend on the kernel set, compiler or flags (the optimizer
+   updates): gcc may fuse a*b + c into one FMA in GNU modes (-ffp-contract=fast), which would
+   make one set round differently from another. This turns it off for gcc; for clang the
+   implementation sets #pragma STDC FP_CONTRACT OFF. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define AG__EXACT __attribute__((optimize("fp-contract=off")))
+#else
+#define AG__EXACT
+#endif
+
+/* ---- scalar: the portable set, one lane ---- */
+#define ag__sf_set(x) ((float)(x))
+#define ag__sf_loadu(p) (*(p))
+#define ag__sf_storeu(p, v) (*(p) = (v))
+#define ag__sf_add(a, b) ((a) + (b))
+#define ag__sf_mul(a, b) ((a) * (b))
+#define ag__sf_div(a, b) ((a) / (b))
+#define ag__sf_sqrt(a) sqrtf(a)
+#define ag__sf_max(a, b) ((a) > (b) ? (a) : (b))
+#define ag__sd_set(x) ((double)(x))
+#define ag__sd_loadu(p) (*(p))
+#define ag__sd_storeu(p, v) (*(p) = (v))
+#define ag__sd_add(a, b) ((a) + (b))
+#define ag__sd_mul(a, b) ((a) * (b))
+#define ag__sd_div(a, b) ((a) / (b))
+#define ag__sd_sqrt(a) sqrt(a)
+#define ag__sd_max(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(AG__X86)
+/* ---- AVX2 + FMA: 8 floats, 4 doubles ---- */
+#define ag__avx2_set(x) _mm256_set1_ps(x)
+#define ag__avx2_zero() _mm256_setzero_ps()
+#define ag__avx2_loadu(p) _mm256_loadu_ps(p)
+#define ag__avx2_storeu(p, v) _mm256_storeu_ps(p, v)
+#define ag__avx2_add(a, b) _mm256_add_ps(a, b)
+#define ag__avx2_sub(a, b) _mm256_sub_ps(a, b)
+#define ag__avx2_mul(a, b) _mm256_mul_ps(a, b)
+#define ag__avx2_div(a, b) _mm256_div_ps(a, b)
+#define ag__avx2_sqrt(a) _mm256_sqrt_ps(a)
+#define ag__avx2_fma(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define ag__avx2_fnma(a, b, c) _mm256_fnmadd_ps(a, b, c)
+#define ag__avx2_neg(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
+#define ag__avx2_abs(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
+#define ag__avx2_max(a, b) _mm256_max_ps(a, b)   /* the second operand where unordered or equal */
+#define ag__avx2_min(a, b) _mm256_min_ps(a, b)
+#define ag__avx2_gt(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define ag__avx2_lt(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define ag__avx2_eq(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
+#define ag__avx2_ge(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
+#define ag__avx2_sel(m, a, b) _mm256_blendv_ps(b, a, m)
+#define ag__avx2_rint(a) _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define ag__avx2d_set(x) _mm256_set1_pd(x)
+#define ag__avx2d_zero() _mm256_setzero_pd()
+#define ag__avx2d_loadu(p) _mm256_loadu_pd(p)
+#define ag__avx2d_storeu(p, v) _mm256_storeu_pd(p, v)
+#define ag__avx2d_add(a, b) _mm256_add_pd(a, b)
+#define ag__avx2d_sub(a, b) _mm256_sub_pd(a, b)
+#define ag__avx2d_mul(a, b) _mm256_mul_pd(a, b)
+#define ag__avx2d_div(a, b) _mm256_div_pd(a, b)
+#define ag__avx2d_sqrt(a) _mm256_sqrt_pd(a)
+#define ag__avx2d_fma(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define ag__avx2d_neg(a) _mm256_xor_pd(a, _mm256_set1_pd(-0.0))
+#define ag__avx2d_max(a, b) _mm256_max_pd(a, b)
+#define ag__avx2d_min(a, b) _mm256_min_pd(a, b)
+#define ag__avx2d_gt(a, b) _mm256_cmp_pd(a, b, _CMP_GT_OQ)
+#define ag__avx2d_sel(m, a, b) _mm256_blendv_pd(b, a, m)
+#define AG__T AG__TARGET_AVX2
+static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) {
+    float b[8] = {0, 0, 0, 0, 0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return _mm256_loadu_ps(b);
+}
+static inline AG__T void ag__avx2_store_part(float *p, __m256 v, int64_t m) {
+    float b[8]; _mm256_storeu_ps(b, v); memcpy(p, b, (size_t)m * sizeof(float));
+}
+static inline AG__T __m256 ag__avx2_copysign(__m256 m, __m256 s) {
+    return _mm256_or_ps(m, _mm256_and_ps(s, _mm256_set1_ps(-0.0f)));   /* m >= 0 */
+}
+static inline AG__T void ag__avx2_pow2(__m256 k, __m256 *s1, __m256 *s2) {
+    __m256i ki = _mm256_cvttps_epi32(k), k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
+    __m256i b = _mm256_set1_epi32(127);
+    *s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, b), 23));
+    *s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, b), 23));
+}
+static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
+    __m256i ix = _mm256_castps_si256(x);
+    __m256i ei = _mm256_srai_epi32(_mm256_sub_epi32(ix, _mm256_set1_epi32(0x3f3504f3)), 23);
+    __m256 m = _mm256_castsi256_ps(_mm256_sub_epi32(ix, _mm256_slli_epi32(ei, 23)));
+    *f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+    *e = _mm256_cvtepi32_ps(ei);
+}
+#undef AG__T
+
+/* ---- AVX-512F: 16 floats, 8 doubles (AVX-512F instructions only) ----
+   The masked forms with an all-ones mask where the plain one is built on _mm512_undefined_*,
+   which g++ 12 -Wuninitialized flags. */
+#define AG__K16 ((__mmask16)0xffff)
+#define AG__K8 ((__mmask8)0xff)
+#define ag__avx512_set(x) _mm512_set1_ps(x)
+#define ag__avx512_zero() _mm512_setzero_ps()
+#define ag__avx512_loadu(p) _mm512_loadu_ps(p)
+#define ag__avx512_storeu(p, v) _mm512_storeu_ps(p, v)
+#define ag__avx512_add(a, b) _mm512_add_ps(a, b)
+#define ag__avx512_sub(a, b) _mm512_sub_ps(a, b)
+#define ag__avx512_mul(a, b) _mm512_mul_ps(a, b)
+#define ag__avx512_div(a, b) _mm512_div_ps(a, b)
+#define ag__avx512_sqrt(a) _mm512_mask_sqrt_ps(a, AG__K16, a)
+#define ag__avx512_fma(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define ag__avx512_fnma(a, b, c) _mm512_fnmadd_ps(a, b, c)
+#define ag__avx512_neg(a) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)))
+#define ag__avx512_abs(a) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)))
+#define ag__avx512_max(a, b) _mm512_mask_max_ps(b, AG__K16, a, b)   /* the second operand where unordered or equal */
+#define ag__avx512_min(a, b) _mm512_mask_min_ps(b, AG__K16, a, b)
+#define ag__avx512_gt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define ag__avx512_lt(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define ag__avx512_eq(a, b) _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)
+#define ag__avx512_ge(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
+#define ag__avx512_sel(m, a, b) _mm512_mask_blend_ps(m, b, a)
+#define ag__avx512_rint(a) _mm512_mask_roundscale_ps(a, AG__K16, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define ag__avx512d_set(x) _mm512_set1_pd(x)
+#define ag__avx512d_zero() _mm512_setzero_pd()
+#define ag__avx512d_loadu(p) _mm512_loadu_pd(p)
+#define ag__avx512d_storeu(p, v) _mm512_storeu_pd(p, v)
+#define ag__avx512d_add(a, b) _mm512_add_pd(a, b)
+#define ag__avx512d_sub(a, b) _mm512_sub_pd(a, b)
+#define ag__avx512d_mul(a, b) _mm512_mul_pd(a, b)
+#define ag__avx512d_div(a, b) _mm512_div_pd(a, b)
+#define ag__avx512d_sqrt(a) _mm512_mask_sqrt_pd(a, AG__K8, a)
+#define ag__avx512d_fma(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define ag__avx512d_neg(a) _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a), _mm512_set1_epi64((long long)0x8000000000000000ull)))
+#define ag__avx512d_max(a, b) _mm512_mask_max_pd(b, AG__K8, a, b)
+#define ag__avx512d_min(a, b) _mm512_mask_min_pd(b, AG__K8, a, b)
+#define ag__avx512d_gt(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ)
+#define ag__avx512d_sel(m, a, b) _mm512_mask_blend_pd(m, b, a)
+#define AG__T AG__TARGET_AVX512
+static inline AG__T __m512 ag__avx512_load_part(const float *p, int64_t m) {
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1u), p);
+}
+static inline AG__T void ag__avx512_store_part(float *p, __m512 v, int64_t m) {
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << m) - 1u), v);
+}
+static inline AG__T __m512 ag__avx512_copysign(__m512 m, __m512 s) {
+    __m512i sb = _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32((int)0x80000000u));
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(m), sb));
+}
+static inline AG__T void ag__avx512_pow2(__m512 k, __m512 *s1, __m512 *s2) {
+    __m512i b = _mm512_set1_epi32(127);
+    __m512i ki = _mm512_mask_cvttps_epi32(b, AG__K16, k), k1 = _mm512_mask_srai_epi32(b, AG__K16, ki, 1);
+    __m512i k2 = _mm512_sub_epi32(ki, k1);
+    *s1 = _mm512_castsi512_ps(_mm512_mask_slli_epi32(b, AG__K16, _mm512_add_epi32(k1, b), 23));
+    *s2 = _mm512_castsi512_ps(_mm512_mask_slli_epi32(b, AG__K16, _mm512_add_epi32(k2, b), 23));
+}
+static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
+    __m512i ix = _mm512_castps_si512(x);
+    __m512i ei = _mm512_mask_srai_epi32(ix, AG__K16, _mm512_sub_epi32(ix, _mm512_set1_epi32(0x3f3504f3)), 23);
+    __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(ix, _mm512_mask_slli_epi32(ix, AG__K16, ei, 23)));
+    *f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+    *e = _mm512_mask_cvtepi32_ps(*f, AG__K16, ei);
+}
+#undef AG__T
+#endif /* AG__X86 */
+
+#ifdef AG__NEON
+/* ---- NEON (AArch64): 4 floats, 2 doubles ---- */
+#define ag__neon_set(x) vdupq_n_f32(x)
+#define ag__neon_zero() vdupq_n_f32(0.0f)
+#define ag__neon_loadu(p) vld1q_f32(p)
+#define ag__neon_storeu(p, v) vst1q_f32(p, v)
+#define ag__neon_add(a, b) vaddq_f32(a, b)
+#define ag__neon_sub(a, b) vsubq_f32(a, b)
+#define ag__neon_mul(a, b) vmulq_f32(a, b)
+#define ag__neon_div(a, b) vdivq_f32(a, b)
+#define ag__neon_sqrt(a) vsqrtq_f32(a)
+#define ag__neon_fma(a, b, c) vfmaq_f32(c, a, b)
+#define ag__neon_fnma(a, b, c) vfmsq_f32(c, a, b)
+#define ag__neon_neg(a) vnegq_f32(a)
+#define ag__neon_abs(a) vabsq_f32(a)
+#define ag__neon_max(a, b) vbslq_f32(vcgtq_f32(a, b), a, b)   /* not vmaxq, which gives NaN for either NaN */
+#define ag__neon_min(a, b) vbslq_f32(vcltq_f32(a, b), a, b)
+#define ag__neon_gt(a, b) vcgtq_f32(a, b)
+#define ag__neon_lt(a, b) vcltq_f32(a, b)
+#define ag__neon_eq(a, b) vceqq_f32(a, b)
+#define ag__neon_ge(a, b) vcgeq_f32(a, b)
+#define ag__neon_sel(m, a, b) vbslq_f32(m, a, b)
+#define ag__neon_rint(a) vrndnq_f32(a)
+#define ag__neon_copysign(m, s) vbslq_f32(vdupq_n_u32(0x80000000u), s, m)
+#define ag__neond_set(x) vdupq_n_f64(x)
+#define ag__neond_zero() vdupq_n_f64(0.0)
+#define ag__neond_loadu(p) vld1q_f64(p)
+#define ag__neond_storeu(p, v) vst1q_f64(p, v)
+#define ag__neond_add(a, b) vaddq_f64(a, b)
+#define ag__neond_sub(a, b) vsubq_f64(a, b)
+#define ag__neond_mul(a, b) vmulq_f64(a, b)
+#define ag__neond_div(a, b) vdivq_f64(a, b)
+#define ag__neond_sqrt(a) vsqrtq_f64(a)
+#define ag__neond_fma(a, b, c) vfmaq_f64(c, a, b)
+#define ag__neond_neg(a) vnegq_f64(a)
+#define ag__neond_max(a, b) vbslq_f64(vcgtq_f64(a, b), a, b)
+#define ag__neond_min(a, b) vbslq_f64(vcltq_f64(a, b), a, b)
+#define ag__neond_gt(a, b) vcgtq_f64(a, b)
+#define ag__neond_sel(m, a, b) vbslq_f64(m, a, b)
+static inline float32x4_t ag__neon_load_part(const float *p, int64_t m) {
+    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return vld1q_f32(b);
+}
+static inline void ag__neon_store_part(float *p, float32x4_t v, int64_t m) {
+    float b[4]; vst1q_f32(b, v); memcpy(p, b, (size_t)m * sizeof(float));
+}
+static inline void ag__neon_pow2(float32x4_t k, float32x4_t *s1, float32x4_t *s2) {
+    int32x4_t ki = vcvtq_s32_f32(k), k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
+    int32x4_t b = vdupq_n_s32(127);
+    *s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k1, b), 23));
+    *s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k2, b), 23));
+}
+static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t *e) {
+    int32x4_t ix = vreinterpretq_s32_f32(x);
+    int32x4_t ei = vshrq_n_s32(vsubq_s32(ix, vdupq_n_s32(0x3f3504f3)), 23);
+    float32x4_t m = vreinterpretq_f32_s32(vsubq_s32(ix, vshlq_n_s32(ei, 23)));
+    *f = vsubq_f32(m, vdupq_n_f32(1.0f));
+    *e = vcvtq_f32_s32(ei);
+}
+#endif /* AG__NEON */
+
+/* ==== >>elementwise fast paths: contiguous rows of the common ops, written once ====
+   Whole vectors only: each returns how many leading elements it did (a multiple of W); the
+   scalar row kernel (AG__F_<op>) finishes the tail, and every vector op here rounds exactly
+   as its scalar formula, so results match the scalar path bit for bit. */
+#define AG__VB_LOOP(P, V, W, E) \
+    for (; i + (W) <= n; i += (W)) { V u = sa ? P##loadu(a + i) : P##set(a[0]), v = sb ? P##loadu(b + i) : P##set(b[0]); P##storeu(y + i, E); }
+#define AG__VU_LOOP(P, V, W, E) for (; i + (W) <= n; i += (W)) { V v = P##loadu(x + i); P##storeu(y + i, E); }
+/* y = a op b with a, b dense (stride 1) or a broadcast scalar (stride 0); y = f(x) with x dense */
+#define AG__DEF_VELEMENTWISE(P, T, V, W, SET, TGT) \
+TGT static int64_t ag__vbinary_##SET(int op, int64_t n, T *y, const T *a, int64_t sa, const T *b, int64_t sb) { \
     int64_t i = 0; \
     switch (op) { \
-    case AG__OP_add: AG__VB_LOOP(ADD, VT, W, LOAD, STORE, SET1) break; \
-    case AG__OP_sub: AG__VB_LOOP(SUB, VT, W, LOAD, STORE, SET1) break; \
-    case AG__OP_mul: AG__VB_LOOP(MUL, VT, W, LOAD, STORE, SET1) break; \
-    case AG__OP_div: AG__VB_LOOP(DIV, VT, W, LOAD, STORE, SET1) break; \
-    case AG__OP_maximum: AG__VB_LOOP(MAX, VT, W, LOAD, STORE, SET1) break; \
-    case AG__OP_minimum: AG__VB_LOOP(MIN, VT, W, LOAD, STORE, SET1) break; \
+    case AG__OP_add: AG__VB_LOOP(P, V, W, P##add(u, v)) break; \
+    case AG__OP_sub: AG__VB_LOOP(P, V, W, P##sub(u, v)) break; \
+    case AG__OP_mul: AG__VB_LOOP(P, V, W, P##mul(u, v)) break; \
+    case AG__OP_div: AG__VB_LOOP(P, V, W, P##div(u, v)) break; \
+    case AG__OP_maximum: AG__VB_LOOP(P, V, W, P##max(u, v)) break; \
+    case AG__OP_minimum: AG__VB_LOOP(P, V, W, P##min(u, v)) break; \
     default: break; \
     } \
     return i; \
-}
-#define AG__VU_LOOP(E, VT, W, LOAD, STORE) for (; i + (W) <= n; i += (W)) { VT v = LOAD(x + i); STORE(y + i, E); }
-/* y = f(x), x dense; GT01(v) is 1 where v > 0, else 0 */
-#define AG__DEF_VUNARY(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, ADD, MUL, MAX, GT01) \
-TARGET static int64_t NAME(int op, int64_t n, T *y, const T *x, double ad) { \
+} \
+TGT static int64_t ag__vunary_##SET(int op, int64_t n, T *y, const T *x, double ad) { \
     int64_t i = 0; \
-    VT zero = SET1((T)0), av = SET1((T)ad); \
     switch (op) { \
-    case AG__OP_neg: AG__VU_LOOP(MUL(v, SET1((T)-1)), VT, W, LOAD, STORE) break; \
-    case AG__OP_add_scalar: AG__VU_LOOP(ADD(v, av), VT, W, LOAD, STORE) break; \
-    case AG__OP_mul_scalar: AG__VU_LOOP(MUL(v, av), VT, W, LOAD, STORE) break; \
-    case AG__OP_relu: AG__VU_LOOP(MAX(v, zero), VT, W, LOAD, STORE) break; \
-    case AG__OP_relu_mask: AG__VU_LOOP(GT01(v), VT, W, LOAD, STORE) break; \
+    case AG__OP_neg: AG__VU_LOOP(P, V, W, P##neg(v)) break; \
+    case AG__OP_add_scalar: AG__VU_LOOP(P, V, W, P##add(v, P##set((T)ad))) break; \
+    case AG__OP_mul_scalar: AG__VU_LOOP(P, V, W, P##mul(v, P##set((T)ad))) break; \
+    case AG__OP_relu: AG__VU_LOOP(P, V, W, P##sel(P##gt(v, P##zero()), v, P##zero())) break; \
+    case AG__OP_relu_mask: AG__VU_LOOP(P, V, W, P##sel(P##gt(v, P##zero()), P##set((T)1), P##zero())) break; \
     default: break; \
     } \
     return i; \
 }
 #ifdef AG__X86
-/* u > v ? u : v, as the scalar kernels (and no _mm512_max, whose undefined-vector idiom trips gcc 12's warnings) */
-#define AG__MAX_512(u, v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, v, _CMP_GT_OQ), v, u)
-#define AG__MIN_512(u, v) _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, v, _CMP_LT_OQ), v, u)
-#define AG__MAX_512D(u, v) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(u, v, _CMP_GT_OQ), v, u)
-#define AG__MIN_512D(u, v) _mm512_mask_blend_pd(_mm512_cmp_pd_mask(u, v, _CMP_LT_OQ), v, u)
-#define AG__GT01_512(v) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), _mm512_set1_ps(1.0f))
-#define AG__GT01_512D(v) _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, zero, _CMP_GT_OQ), _mm512_set1_pd(1.0))
-#define AG__GT01_256(v) _mm256_and_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ), _mm256_set1_ps(1.0f))
-#define AG__GT01_256D(v) _mm256_and_pd(_mm256_cmp_pd(v, zero, _CMP_GT_OQ), _mm256_set1_pd(1.0))
-AG__DEF_VBINARY(ag__vbinary_f32_avx512, AG__TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_div_ps, AG__MAX_512, AG__MIN_512)
-AG__DEF_VBINARY(ag__vbinary_f64_avx512, AG__TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_add_pd, _mm512_sub_pd, _mm512_mul_pd, _mm512_div_pd, AG__MAX_512D, AG__MIN_512D)
-AG__DEF_VBINARY(ag__vbinary_f32_avx2, AG__TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, _mm256_max_ps, _mm256_min_ps)
-AG__DEF_VBINARY(ag__vbinary_f64_avx2, AG__TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd, _mm256_max_pd, _mm256_min_pd)
-AG__DEF_VUNARY(ag__vunary_f32_avx512, AG__TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_add_ps, _mm512_mul_ps, AG__MAX_512, AG__GT01_512)
-AG__DEF_VUNARY(ag__vunary_f64_avx512, AG__TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_add_pd, _mm512_mul_pd, AG__MAX_512D, AG__GT01_512D)
-AG__DEF_VUNARY(ag__vunary_f32_avx2, AG__TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_mul_ps, _mm256_max_ps, AG__GT01_256)
-AG__DEF_VUNARY(ag__vunary_f64_avx2, AG__TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_add_pd, _mm256_mul_pd, _mm256_max_pd, AG__GT01_256D)
+AG__DEF_VELEMENTWISE(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
+AG__DEF_VELEMENTWISE(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)
+AG__DEF_VELEMENTWISE(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
+AG__DEF_VELEMENTWISE(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
 #endif
 #ifdef AG__NEON
-#define AG__GT01_NEON(v) vbslq_f32(vcgtq_f32(v, zero), vdupq_n_f32(1.0f), zero)
-#define AG__GT01_NEOND(v) vbslq_f64(vcgtq_f64(v, zero), vdupq_n_f64(1.0), zero)
-AG__DEF_VBINARY(ag__vbinary_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdupq_n_f32, vaddq_f32, vsubq_f32, vmulq_f32, vdivq_f32, vmaxq_f32, vminq_f32)
-AG__DEF_VBINARY(ag__vbinary_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, vaddq_f64, vsubq_f64, vmulq_f64, vdivq_f64, vmaxq_f64, vminq_f64)
-AG__DEF_VUNARY(ag__vunary_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdupq_n_f32, vaddq_f32, vmulq_f32, vmaxq_f32, AG__GT01_NEON)
-AG__DEF_VUNARY(ag__vunary_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, vaddq_f64, vmulq_f64, vmaxq_f64, AG__GT01_NEOND)
+AG__DEF_VELEMENTWISE(ag__neon_, float, float32x4_t, 4, f32_neon, )
+AG__DEF_VELEMENTWISE(ag__neond_, double, float64x2_t, 2, f64_neon, )
 #endif
 
 /* the vector part of a contiguous row for this context's kernel set: elements done */
@@ -1519,7 +1756,7 @@ static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const do
 AG__DEF_VDISPATCH(float, f32)
 AG__DEF_VDISPATCH(double, f64)
 
-/* ==== vectorised F32 math: exp, log, tanh, sigmoid, gelu_tanh, silu ====
+/* ==== >>vmath: vectorised F32 exp, log, tanh, sigmoid, gelu_tanh, silu ====
    Part of the kernel layer. Assumes <math.h>, <stdint.h>, <string.h>.
 
    Entry points (all static), for OP in exp log tanh sigmoid gelu_tanh silu
@@ -1631,29 +1868,19 @@ typedef void (*ag__vmath_fn)(int64_t n, const float *x, float *y);
 #define AG__VM_GELU_BH 0.0713548138737678527832f         /* B = 0.044715 A = BH + BL */
 #define AG__VM_GELU_BL 2.398832396e-09f
 
-/* the per-vector functions must inline into the row loops (a call passes
-   vectors through memory); GCC does not always do it by itself */
-#if defined(__GNUC__) || defined(__clang__)
-#define AG__VM_INLINE inline __attribute__((always_inline))
-#define AG__VM_UNUSED __attribute__((unused))    /* a build that never calls a table: no warning */
-#else
-#define AG__VM_INLINE inline
-#define AG__VM_UNUSED
-#endif
-
 /* AG__VMATH_DEFINE(P, S, V, M, TGT, W): the algorithms above, for one ISA.
    P is the prefix of the primitives (e.g. ag__avx2_), S the ISA suffix of
    the entry points (avx2), V the float vector
    type, M the mask type, TGT the target attribute, W the lane count. The
    primitives: set(float), loadu, storeu, load_part(p, m), store_part(p, v, m),
    add sub mul div, fma(a,b,c) = a*b+c, fnma(a,b,c) = c-a*b, neg, abs,
-   copysign(mag, sgn), maxp(c, x) / minp(c, x) (return x if x is NaN),
+   copysign(mag, sgn), max(c, x) / min(c, x) (x if x is NaN),
    rint (to nearest even), lt(a,b) eq(a,b) ge(a,b) -> M, sel(m, a, b) = m ? a : b,
    pow2(k, &s1, &s2): s1 * s2 = 2^k for integral-valued float k in [-152, 130]
    (exp step 4), log_split(x, &f, &e): step 2 of log. */
 #define AG__VMATH_DEFINE(P, S, V, M, TGT, W) \
 static AG__VM_INLINE TGT V P##exp_core(V x, V xlo, V kb, V *lo) { \
-    V xc = P##minp(P##set(89.0f), P##maxp(P##set(-105.0f), x)); \
+    V xc = P##min(P##set(89.0f), P##max(P##set(-105.0f), x)); \
     V k = P##rint(P##mul(xc, P##set(AG__VM_LOG2E))); \
     V r = P##fnma(k, P##set(AG__VM_LN2_HI), xc);                         /* exact */ \
     V rl = P##fnma(k, P##set(AG__VM_LN2_LO), xlo);                       /* x + xlo - k ln2 = r + rl */ \
@@ -1735,7 +1962,7 @@ static AG__VM_INLINE TGT V P##tanh_v(V x) { \
 static AG__VM_INLINE TGT V P##sigmoid_v(V x) { return P##xsig(P##set(1.0f), x, P##set(0.0f)); } \
 static AG__VM_INLINE TGT V P##silu_v(V x) { return P##xsig(x, x, P##set(0.0f)); } \
 static AG__VM_INLINE TGT V P##gelu_tanh_v(V x) { \
-    V xc = P##minp(P##set(12.0f), P##maxp(P##set(-12.0f), x)); \
+    V xc = P##min(P##set(12.0f), P##max(P##set(-12.0f), x)); \
     V s, sl, p, pl, t, bb, tl, w, wl; \
     s = P##mul(xc, xc); sl = P##fma(xc, xc, P##neg(s));                  /* xc^2 = s + sl */ \
     p = P##mul(P##set(AG__VM_GELU_BH), s); \
@@ -1779,154 +2006,13 @@ static TGT void ag__v_##OP##_f32_##S(int64_t n, const float *x, float *y) { \
     } \
 }
 
-/* ---- AVX2 + FMA: 8 lanes ---- */
-#if defined(AG__X86) && !defined(AG_NO_AVX2)
-#define AG__T AG__TARGET_AVX2
-static inline AG__T __m256 ag__avx2_set(float a) { return _mm256_set1_ps(a); }
-static inline AG__T __m256 ag__avx2_loadu(const float *p) { return _mm256_loadu_ps(p); }
-static inline AG__T void ag__avx2_storeu(float *p, __m256 v) { _mm256_storeu_ps(p, v); }
-static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) {
-    float b[8] = {0, 0, 0, 0, 0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return _mm256_loadu_ps(b);
-}
-static inline AG__T void ag__avx2_store_part(float *p, __m256 v, int64_t m) {
-    float b[8]; _mm256_storeu_ps(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
-static inline AG__T __m256 ag__avx2_add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
-static inline AG__T __m256 ag__avx2_sub(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
-static inline AG__T __m256 ag__avx2_mul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
-static inline AG__T __m256 ag__avx2_div(__m256 a, __m256 b) { return _mm256_div_ps(a, b); }
-static inline AG__T __m256 ag__avx2_fma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
-static inline AG__T __m256 ag__avx2_fnma(__m256 a, __m256 b, __m256 c) { return _mm256_fnmadd_ps(a, b, c); }
-static inline AG__T __m256 ag__avx2_neg(__m256 a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
-static inline AG__T __m256 ag__avx2_abs(__m256 a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
-static inline AG__T __m256 ag__avx2_copysign(__m256 m, __m256 s) {
-    return _mm256_or_ps(m, _mm256_and_ps(s, _mm256_set1_ps(-0.0f)));   /* m >= 0 */
-}
-static inline AG__T __m256 ag__avx2_maxp(__m256 c, __m256 x) { return _mm256_max_ps(c, x); }  /* x if NaN */
-static inline AG__T __m256 ag__avx2_minp(__m256 c, __m256 x) { return _mm256_min_ps(c, x); }
-static inline AG__T __m256 ag__avx2_rint(__m256 a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline AG__T __m256 ag__avx2_lt(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
-static inline AG__T __m256 ag__avx2_eq(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
-static inline AG__T __m256 ag__avx2_ge(__m256 a, __m256 b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
-static inline AG__T __m256 ag__avx2_sel(__m256 m, __m256 a, __m256 b) { return _mm256_blendv_ps(b, a, m); }
-static inline AG__T void ag__avx2_pow2(__m256 k, __m256 *s1, __m256 *s2) {
-    __m256i ki = _mm256_cvttps_epi32(k), k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
-    __m256i b = _mm256_set1_epi32(127);
-    *s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, b), 23));
-    *s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, b), 23));
-}
-static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
-    __m256i ix = _mm256_castps_si256(x);
-    __m256i ei = _mm256_srai_epi32(_mm256_sub_epi32(ix, _mm256_set1_epi32(0x3f3504f3)), 23);
-    __m256 m = _mm256_castsi256_ps(_mm256_sub_epi32(ix, _mm256_slli_epi32(ei, 23)));
-    *f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
-    *e = _mm256_cvtepi32_ps(ei);
-}
-AG__VMATH_DEFINE(ag__avx2_, avx2, __m256, __m256, AG__T, 8)
-#undef AG__T
-
-/* ---- AVX-512F: 16 lanes (uses only AVX-512F instructions) ---- */
-#define AG__T AG__TARGET_AVX512
-/* the masked forms with an all-ones mask: g++ 12 -Wuninitialized flags the
-   _mm512_undefined_* inside the unmasked ones */
-#define AG__K16 ((__mmask16)0xffff)
-static inline AG__T __m512 ag__avx512_set(float a) { return _mm512_set1_ps(a); }
-static inline AG__T __m512 ag__avx512_loadu(const float *p) { return _mm512_loadu_ps(p); }
-static inline AG__T void ag__avx512_storeu(float *p, __m512 v) { _mm512_storeu_ps(p, v); }
-static inline AG__T __m512 ag__avx512_load_part(const float *p, int64_t m) {
-    return _mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1u), p);
-}
-static inline AG__T void ag__avx512_store_part(float *p, __m512 v, int64_t m) {
-    _mm512_mask_storeu_ps(p, (__mmask16)((1u << m) - 1u), v);
-}
-static inline AG__T __m512 ag__avx512_add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
-static inline AG__T __m512 ag__avx512_sub(__m512 a, __m512 b) { return _mm512_sub_ps(a, b); }
-static inline AG__T __m512 ag__avx512_mul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
-static inline AG__T __m512 ag__avx512_div(__m512 a, __m512 b) { return _mm512_div_ps(a, b); }
-static inline AG__T __m512 ag__avx512_fma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
-static inline AG__T __m512 ag__avx512_fnma(__m512 a, __m512 b, __m512 c) { return _mm512_fnmadd_ps(a, b, c); }
-static inline AG__T __m512 ag__avx512_neg(__m512 a) {
-    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
-}
-static inline AG__T __m512 ag__avx512_abs(__m512 a) {
-    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)));
-}
-static inline AG__T __m512 ag__avx512_copysign(__m512 m, __m512 s) {
-    __m512i sb = _mm512_and_si512(_mm512_castps_si512(s), _mm512_set1_epi32((int)0x80000000u));
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(m), sb));
-}
-static inline AG__T __m512 ag__avx512_maxp(__m512 c, __m512 x) { return _mm512_mask_max_ps(x, AG__K16, c, x); }  /* x if NaN */
-static inline AG__T __m512 ag__avx512_minp(__m512 c, __m512 x) { return _mm512_mask_min_ps(x, AG__K16, c, x); }
-static inline AG__T __m512 ag__avx512_rint(__m512 a) { return _mm512_mask_roundscale_ps(a, AG__K16, a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-static inline AG__T __mmask16 ag__avx512_lt(__m512 a, __m512 b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
-static inline AG__T __mmask16 ag__avx512_eq(__m512 a, __m512 b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-static inline AG__T __mmask16 ag__avx512_ge(__m512 a, __m512 b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
-static inline AG__T __m512 ag__avx512_sel(__mmask16 m, __m512 a, __m512 b) { return _mm512_mask_blend_ps(m, b, a); }
-static inline AG__T void ag__avx512_pow2(__m512 k, __m512 *s1, __m512 *s2) {
-    __m512i b = _mm512_set1_epi32(127);
-    __m512i ki = _mm512_mask_cvttps_epi32(b, AG__K16, k), k1 = _mm512_mask_srai_epi32(b, AG__K16, ki, 1);
-    __m512i k2 = _mm512_sub_epi32(ki, k1);
-    *s1 = _mm512_castsi512_ps(_mm512_mask_slli_epi32(b, AG__K16, _mm512_add_epi32(k1, b), 23));
-    *s2 = _mm512_castsi512_ps(_mm512_mask_slli_epi32(b, AG__K16, _mm512_add_epi32(k2, b), 23));
-}
-static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
-    __m512i ix = _mm512_castps_si512(x);
-    __m512i ei = _mm512_mask_srai_epi32(ix, AG__K16, _mm512_sub_epi32(ix, _mm512_set1_epi32(0x3f3504f3)), 23);
-    __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(ix, _mm512_mask_slli_epi32(ix, AG__K16, ei, 23)));
-    *f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-    *e = _mm512_mask_cvtepi32_ps(*f, AG__K16, ei);
-}
-AG__VMATH_DEFINE(ag__avx512_, avx512, __m512, __mmask16, AG__T, 16)
-#undef AG__T
-#undef AG__K16
-#endif /* AG__X86 && !AG_NO_AVX2 */
-
-/* ---- NEON (AArch64): 4 lanes ---- */
+#ifdef AG__X86
+AG__VMATH_DEFINE(ag__avx2_, avx2, __m256, __m256, AG__TARGET_AVX2, 8)
+AG__VMATH_DEFINE(ag__avx512_, avx512, __m512, __mmask16, AG__TARGET_AVX512, 16)
+#endif
 #ifdef AG__NEON
-#define AG__T
-static inline float32x4_t ag__neon_set(float a) { return vdupq_n_f32(a); }
-static inline float32x4_t ag__neon_loadu(const float *p) { return vld1q_f32(p); }
-static inline void ag__neon_storeu(float *p, float32x4_t v) { vst1q_f32(p, v); }
-static inline float32x4_t ag__neon_load_part(const float *p, int64_t m) {
-    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return vld1q_f32(b);
-}
-static inline void ag__neon_store_part(float *p, float32x4_t v, int64_t m) {
-    float b[4]; vst1q_f32(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
-static inline float32x4_t ag__neon_add(float32x4_t a, float32x4_t b) { return vaddq_f32(a, b); }
-static inline float32x4_t ag__neon_sub(float32x4_t a, float32x4_t b) { return vsubq_f32(a, b); }
-static inline float32x4_t ag__neon_mul(float32x4_t a, float32x4_t b) { return vmulq_f32(a, b); }
-static inline float32x4_t ag__neon_div(float32x4_t a, float32x4_t b) { return vdivq_f32(a, b); }
-static inline float32x4_t ag__neon_fma(float32x4_t a, float32x4_t b, float32x4_t c) { return vfmaq_f32(c, a, b); }
-static inline float32x4_t ag__neon_fnma(float32x4_t a, float32x4_t b, float32x4_t c) { return vfmsq_f32(c, a, b); }
-static inline float32x4_t ag__neon_neg(float32x4_t a) { return vnegq_f32(a); }
-static inline float32x4_t ag__neon_abs(float32x4_t a) { return vabsq_f32(a); }
-static inline float32x4_t ag__neon_copysign(float32x4_t m, float32x4_t s) {
-    return vbslq_f32(vdupq_n_u32(0x80000000u), s, m);
-}
-static inline float32x4_t ag__neon_maxp(float32x4_t c, float32x4_t x) { return vmaxq_f32(c, x); }  /* NaN if either */
-static inline float32x4_t ag__neon_minp(float32x4_t c, float32x4_t x) { return vminq_f32(c, x); }
-static inline float32x4_t ag__neon_rint(float32x4_t a) { return vrndnq_f32(a); }
-static inline uint32x4_t ag__neon_lt(float32x4_t a, float32x4_t b) { return vcltq_f32(a, b); }
-static inline uint32x4_t ag__neon_eq(float32x4_t a, float32x4_t b) { return vceqq_f32(a, b); }
-static inline uint32x4_t ag__neon_ge(float32x4_t a, float32x4_t b) { return vcgeq_f32(a, b); }
-static inline float32x4_t ag__neon_sel(uint32x4_t m, float32x4_t a, float32x4_t b) { return vbslq_f32(m, a, b); }
-static inline void ag__neon_pow2(float32x4_t k, float32x4_t *s1, float32x4_t *s2) {
-    int32x4_t ki = vcvtq_s32_f32(k), k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
-    int32x4_t b = vdupq_n_s32(127);
-    *s1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k1, b), 23));
-    *s2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(k2, b), 23));
-}
-static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t *e) {
-    int32x4_t ix = vreinterpretq_s32_f32(x);
-    int32x4_t ei = vshrq_n_s32(vsubq_s32(ix, vdupq_n_s32(0x3f3504f3)), 23);
-    float32x4_t m = vreinterpretq_f32_s32(vsubq_s32(ix, vshlq_n_s32(ei, 23)));
-    *f = vsubq_f32(m, vdupq_n_f32(1.0f));
-    *e = vcvtq_f32_s32(ei);
-}
-AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, AG__T, 4)
-#undef AG__T
-#endif /* AG__NEON */
+AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, , 4)
+#endif
 
 /* F32 exp, log, tanh, sigmoid, gelu_tanh and silu of a dense row with the vector math above
    (within 1 ulp); returns n, or 0 where this context has no vector set for it */
@@ -2068,42 +2154,36 @@ typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, i
 typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
-#define AG__UK_FMA(r, SET1, FMA) t = SET1(a##r[oa]); c##r##0 = FMA(t, b0, c##r##0); c##r##1 = FMA(t, b1, c##r##1);
-#define AG__UK_OUT(r, W, LOAD, STORE, ADD) if ((r) < mv) { \
-    if (acc) { c##r##0 = ADD(c##r##0, LOAD(c + (r) * ldc)); c##r##1 = ADD(c##r##1, LOAD(c + (r) * ldc + (W))); } \
-    STORE(c + (r) * ldc, c##r##0); STORE(c + (r) * ldc + (W), c##r##1); }
-/* C[6, 2W] in 12 vector accumulators; W lanes per vector */
-#define AG__UK_6x2V(NAME, TARGET, T, VT, W, LOAD, STORE, SET1, FMA, ADD, ZERO) \
-TARGET static void NAME(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
-                        void *cv, int64_t ldc, int acc) { \
+#define AG__UK_FMA(P, r) t = P##set(a##r[oa]); c##r##0 = P##fma(t, b0, c##r##0); c##r##1 = P##fma(t, b1, c##r##1);
+#define AG__UK_OUT(P, W, r) if ((r) < mv) { \
+    if (acc) { c##r##0 = P##add(c##r##0, P##loadu(c + (r) * ldc)); c##r##1 = P##add(c##r##1, P##loadu(c + (r) * ldc + (W))); } \
+    P##storeu(c + (r) * ldc, c##r##0); P##storeu(c + (r) * ldc + (W), c##r##1); }
+/* C[6, 2W] in 12 vector accumulators, for every SIMD set: ag__uk_<t>_<set> */
+#define AG__DEF_UK_6x2V(P, T, V, W, SET, TGT) \
+TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+                             void *cv, int64_t ldc, int acc) { \
     const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars; \
     const T *a3 = a0 + (mv > 3) * 3 * ars, *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars; \
     const T *b = (const T *)bv; \
     T *c = (T *)cv; \
-    VT c00 = ZERO(), c01 = ZERO(), c10 = ZERO(), c11 = ZERO(), c20 = ZERO(), c21 = ZERO(); \
-    VT c30 = ZERO(), c31 = ZERO(), c40 = ZERO(), c41 = ZERO(), c50 = ZERO(), c51 = ZERO(); \
+    V c00 = P##zero(), c01 = P##zero(), c10 = P##zero(), c11 = P##zero(), c20 = P##zero(), c21 = P##zero(); \
+    V c30 = P##zero(), c31 = P##zero(), c40 = P##zero(), c41 = P##zero(), c50 = P##zero(), c51 = P##zero(); \
     int64_t p, oa = 0; \
     for (p = 0; p < kc; p++, oa += acs, b += bs) { \
-        VT b0 = LOAD(b), b1 = LOAD(b + (W)), t; \
-        AG__UK_FMA(0, SET1, FMA) AG__UK_FMA(1, SET1, FMA) AG__UK_FMA(2, SET1, FMA) \
-        AG__UK_FMA(3, SET1, FMA) AG__UK_FMA(4, SET1, FMA) AG__UK_FMA(5, SET1, FMA) \
+        V b0 = P##loadu(b), b1 = P##loadu(b + (W)), t; \
+        AG__UK_FMA(P, 0) AG__UK_FMA(P, 1) AG__UK_FMA(P, 2) AG__UK_FMA(P, 3) AG__UK_FMA(P, 4) AG__UK_FMA(P, 5) \
     } \
-    AG__UK_OUT(0, W, LOAD, STORE, ADD) AG__UK_OUT(1, W, LOAD, STORE, ADD) AG__UK_OUT(2, W, LOAD, STORE, ADD) \
-    AG__UK_OUT(3, W, LOAD, STORE, ADD) AG__UK_OUT(4, W, LOAD, STORE, ADD) AG__UK_OUT(5, W, LOAD, STORE, ADD) \
+    AG__UK_OUT(P, W, 0) AG__UK_OUT(P, W, 1) AG__UK_OUT(P, W, 2) AG__UK_OUT(P, W, 3) AG__UK_OUT(P, W, 4) AG__UK_OUT(P, W, 5) \
 }
 #ifdef AG__X86
-AG__UK_6x2V(ag__uk_f32_avx512, AG__TARGET_AVX512, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_setzero_ps)
-AG__UK_6x2V(ag__uk_f64_avx512, AG__TARGET_AVX512, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd, _mm512_setzero_pd)
-AG__UK_6x2V(ag__uk_f32_avx2, AG__TARGET_AVX2, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_setzero_ps)
-AG__UK_6x2V(ag__uk_f64_avx2, AG__TARGET_AVX2, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_set1_pd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_setzero_pd)
+AG__DEF_UK_6x2V(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
+AG__DEF_UK_6x2V(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
+AG__DEF_UK_6x2V(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
+AG__DEF_UK_6x2V(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)
 #endif
 #ifdef AG__NEON
-#define AG__NEON_FMA_F32(a, b, c) vfmaq_f32(c, a, b)
-#define AG__NEON_FMA_F64(a, b, c) vfmaq_f64(c, a, b)
-#define AG__NEON_ZERO_F32() vdupq_n_f32(0)
-#define AG__NEON_ZERO_F64() vdupq_n_f64(0)
-AG__UK_6x2V(ag__uk_f32_neon, , float, float32x4_t, 4, vld1q_f32, vst1q_f32, vdupq_n_f32, AG__NEON_FMA_F32, vaddq_f32, AG__NEON_ZERO_F32)
-AG__UK_6x2V(ag__uk_f64_neon, , double, float64x2_t, 2, vld1q_f64, vst1q_f64, vdupq_n_f64, AG__NEON_FMA_F64, vaddq_f64, AG__NEON_ZERO_F64)
+AG__DEF_UK_6x2V(ag__neon_, float, float32x4_t, 4, f32_neon, )
+AG__DEF_UK_6x2V(ag__neond_, double, float64x2_t, 2, f64_neon, )
 #endif
 
 /* the portable micro-kernel: C[4, 4] */
@@ -5146,124 +5226,98 @@ typedef struct {
     bool nesterov, first;
 } ag__upd;
 
-/* SGD: d = sign g + wd p; b = momentum b + (1 - dampening) d (b = d the first time);
-   d = nesterov ? d + momentum b : b; p -= lr d.  Returns how many elements it did. */
-#define AG__SGD_SCALAR(NAME, T) \
-static void NAME(int64_t i, int64_t n, T *AG__RESTRICT p, T *AG__RESTRICT buf, const T *AG__RESTRICT g, const ag__upd *u) { \
-    const T sign = (T)u->sign, wd = (T)u->wd, mom = (T)u->momentum, damp1 = (T)u->damp1, nlr = (T)-u->lr; \
-    if (!buf) { for (; i < n; i++) p[i] = p[i] + nlr * (g[i] * sign + wd * p[i]); return; } \
-    for (; i < n; i++) { \
-        T d = g[i] * sign + wd * p[i]; \
-        buf[i] = u->first ? d : buf[i] * mom + damp1 * d; \
-        p[i] = p[i] + nlr * (u->nesterov ? d + mom * buf[i] : buf[i]); \
-    } }
-/* Adam: d = sign g; p *= decay; d += wd p; m = b1 m + (1-b1) d; v = b2 v + (1-b2) d d;
-   vmax = max(vmax, v) (amsgrad); p += -step_size m / (sqrt(v or vmax) / sqrt(bc2) + eps) */
-#define AG__ADAM_SCALAR(NAME, T, SQRT) \
-static void NAME(int64_t i, int64_t n, T *AG__RESTRICT p, T *AG__RESTRICT m, T *AG__RESTRICT v, T *AG__RESTRICT vmax, \
-                 const T *AG__RESTRICT g, const ag__upd *u) { \
-    const T sign = (T)u->sign, wd = (T)u->wd, decay = (T)u->decay, b1 = (T)u->beta1, b1c = (T)(1 - u->beta1); \
-    const T b2 = (T)u->beta2, b2c = (T)(1 - u->beta2), bc2s = (T)u->bc2s, eps = (T)u->eps, nstep = (T)-u->step_size; \
-    for (; i < n; i++) { \
-        T d = g[i] * sign, pp = p[i] * decay, den; \
-        d = d + wd * pp; \
-        m[i] = m[i] * b1 + b1c * d; \
-        v[i] = v[i] * b2 + b2c * d * d; \
-        den = v[i]; \
-        if (vmax) { if (v[i] > vmax[i]) vmax[i] = v[i]; den = vmax[i]; } \
-        den = SQRT(den) / bc2s + eps; \
-        p[i] = pp + nstep * (m[i] / den); \
-    } }
-AG__SGD_SCALAR(ag__sgd_f32, float)
-AG__SGD_SCALAR(ag__sgd_f64, double)
-AG__ADAM_SCALAR(ag__adam_f32, float, sqrtf)
-AG__ADAM_SCALAR(ag__adam_f64, double, sqrt)
-
-#if defined(AG__X86) && defined(AG__TARGET_AVX2)
-/* the same with 256-bit vectors (also on AVX-512 CPUs). The target leaves FMA out, so
-   that no compiler (g++ contracts by default) fuses a mul and an add: same bits as scalar. */
-#define AG__TARGET_AVX2_NOFMA __attribute__((target("avx2")))
-#define AG__OPT_AVX2(SFX, T, V, W, SET1, LOAD, STORE, MUL, ADD, DIV, SQRT, MAX, BLEND) \
-AG__TARGET_AVX2_NOFMA static int64_t ag__sgd_avx2_##SFX(int64_t n, T *p, T *buf, const T *g, const ag__upd *u) { \
-    const V sign = SET1((T)u->sign), wd = SET1((T)u->wd), mom = SET1((T)u->momentum), damp1 = SET1((T)u->damp1), nlr = SET1((T)-u->lr); \
-    const V nest = SET1(u->nesterov ? (T)-1 : (T)0);   /* all-ones bits where nesterov */ \
-    int64_t i = 0; \
-    if (buf && u->first) return 0; \
-    for (; i + W <= n; i += W) { \
-        V pp = LOAD(p + i), d = ADD(MUL(LOAD(g + i), sign), MUL(wd, pp)); \
+/* Written once against >>simd for every set, the scalar one too: ag__sgd_<t>_<set>, ag__adam_<t>_<set>.
+   From element i on, whole vectors; each returns where it stopped, and the scalar set (one lane)
+   finishes the tail. Every set does the same operations in the same order, with no contraction
+   into FMAs (AG__EXACT), so every set gives the bits of the scalar one.
+   SGD: d = sign g + wd p; b = momentum b + (1 - dampening) d (b = d the first time);
+        d = nesterov ? d + momentum b : b; p += -lr d.
+   Adam: d = sign g; p *= decay; d += wd p; m = b1 m + (1-b1) d; v = b2 v + (1-b2) d d;
+        vmax = max(vmax, v) (amsgrad); p += -step_size m / (sqrt(v or vmax) / sqrt(bc2) + eps) */
+#define AG__DEF_OPTIM(P, T, V, W, SET, TGT) \
+TGT AG__EXACT static int64_t ag__sgd_##SET(int64_t i, int64_t n, T *AG__RESTRICT p, T *AG__RESTRICT buf, const T *AG__RESTRICT g, \
+                                           const ag__upd *u) { \
+    const V sign = P##set((T)u->sign), wd = P##set((T)u->wd), mom = P##set((T)u->momentum); \
+    const V damp1 = P##set((T)u->damp1), nlr = P##set((T)-u->lr); \
+    for (; i + (W) <= n; i += (W)) { \
+        V pp = P##loadu(p + i), d = P##add(P##mul(P##loadu(g + i), sign), P##mul(wd, pp)); \
         if (buf) { \
-            V b = ADD(MUL(LOAD(buf + i), mom), MUL(damp1, d)); \
-            STORE(buf + i, b); \
-            d = BLEND(b, ADD(d, MUL(mom, b)), nest); \
+            V b = u->first ? d : P##add(P##mul(P##loadu(buf + i), mom), P##mul(damp1, d)); \
+            P##storeu(buf + i, b); \
+            d = u->nesterov ? P##add(d, P##mul(mom, b)) : b; \
         } \
-        STORE(p + i, ADD(pp, MUL(nlr, d))); \
+        P##storeu(p + i, P##add(pp, P##mul(nlr, d))); \
     } \
     return i; \
 } \
-AG__TARGET_AVX2_NOFMA static int64_t ag__adam_avx2_##SFX(int64_t n, T *p, T *m, T *v, T *vmax, const T *g, const ag__upd *u) { \
-    const V sign = SET1((T)u->sign), wd = SET1((T)u->wd), decay = SET1((T)u->decay), b1 = SET1((T)u->beta1), b1c = SET1((T)(1 - u->beta1)); \
-    const V b2 = SET1((T)u->beta2), b2c = SET1((T)(1 - u->beta2)), bc2s = SET1((T)u->bc2s), eps = SET1((T)u->eps), nstep = SET1((T)-u->step_size); \
-    int64_t i = 0; \
-    for (; i + W <= n; i += W) { \
-        V d = MUL(LOAD(g + i), sign), pp = MUL(LOAD(p + i), decay), mm, vv, den; \
-        d = ADD(d, MUL(wd, pp)); \
-        mm = ADD(MUL(LOAD(m + i), b1), MUL(b1c, d)); \
-        vv = ADD(MUL(LOAD(v + i), b2), MUL(MUL(b2c, d), d)); \
-        STORE(m + i, mm); STORE(v + i, vv); \
+TGT AG__EXACT static int64_t ag__adam_##SET(int64_t i, int64_t n, T *AG__RESTRICT p, T *AG__RESTRICT m, T *AG__RESTRICT v, \
+                                            T *AG__RESTRICT vmax, const T *AG__RESTRICT g, const ag__upd *u) { \
+    const V sign = P##set((T)u->sign), wd = P##set((T)u->wd), decay = P##set((T)u->decay); \
+    const V b1 = P##set((T)u->beta1), b1c = P##set((T)(1 - u->beta1)), b2 = P##set((T)u->beta2), b2c = P##set((T)(1 - u->beta2)); \
+    const V bc2s = P##set((T)u->bc2s), eps = P##set((T)u->eps), nstep = P##set((T)-u->step_size); \
+    for (; i + (W) <= n; i += (W)) { \
+        V d = P##mul(P##loadu(g + i), sign), pp = P##mul(P##loadu(p + i), decay), mm, vv, den; \
+        d = P##add(d, P##mul(wd, pp)); \
+        mm = P##add(P##mul(P##loadu(m + i), b1), P##mul(b1c, d)); \
+        vv = P##add(P##mul(P##loadu(v + i), b2), P##mul(P##mul(b2c, d), d)); \
+        P##storeu(m + i, mm); P##storeu(v + i, vv); \
         den = vv; \
-        if (vmax) { den = MAX(vv, LOAD(vmax + i)); STORE(vmax + i, den); }   /* v > vmax ? v : vmax */ \
-        den = ADD(DIV(SQRT(den), bc2s), eps); \
-        STORE(p + i, ADD(pp, MUL(nstep, DIV(mm, den)))); \
+        if (vmax) { den = P##max(vv, P##loadu(vmax + i)); P##storeu(vmax + i, den); }   /* v > vmax ? v : vmax */ \
+        den = P##add(P##div(P##sqrt(den), bc2s), eps); \
+        P##storeu(p + i, P##add(pp, P##mul(nstep, P##div(mm, den)))); \
     } \
     return i; \
 }
-AG__OPT_AVX2(f32, float, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_mul_ps, _mm256_add_ps,
-             _mm256_div_ps, _mm256_sqrt_ps, _mm256_max_ps, _mm256_blendv_ps)
-AG__OPT_AVX2(f64, double, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_mul_pd, _mm256_add_pd,
-             _mm256_div_pd, _mm256_sqrt_pd, _mm256_max_pd, _mm256_blendv_pd)
-#undef AG__OPT_AVX2
-#define AG__OPT_SIMD(ctx) ((ctx)->isa == AG__ISA_AVX2 || (ctx)->isa == AG__ISA_AVX512)
+AG__DEF_OPTIM(ag__sf_, float, float, 1, f32_scalar, )
+AG__DEF_OPTIM(ag__sd_, double, double, 1, f64_scalar, )
+#ifdef AG__X86
+AG__DEF_OPTIM(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
+AG__DEF_OPTIM(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)
+AG__DEF_OPTIM(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
+AG__DEF_OPTIM(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
+#endif
+#ifdef AG__NEON
+AG__DEF_OPTIM(ag__neon_, float, float32x4_t, 4, f32_neon, )
+AG__DEF_OPTIM(ag__neond_, double, float64x2_t, 2, f64_neon, )
 #endif
 
+/* runs update kernel K (sgd, adam) for type t on this context's set, then the scalar set on the tail;
+   ARGS is the kernel's argument list, starting with i_ */
+#define AG__RUN_UPDATE(isa, K, t, ARGS) do { \
+    int64_t i_ = 0; \
+    switch (isa) { \
+    AG__IF_X86(case AG__ISA_AVX512: i_ = ag__##K##_##t##_avx512 ARGS; break;) \
+    AG__IF_X86(case AG__ISA_AVX2: i_ = ag__##K##_##t##_avx2 ARGS; break;) \
+    AG__IF_NEON(case AG__ISA_NEON: i_ = ag__##K##_##t##_neon ARGS; break;) \
+    default: break; \
+    } \
+    ag__##K##_##t##_scalar ARGS; \
+} while (0)
 static void ag__sgd_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *buf, ag_tensor *g, const ag__upd *u) {
-    int64_t n = p->numel, i = 0;
+    int64_t n = p->numel;
     if (p->dtype == AG_F32) {
         float *pd = (float *)(void *)p->data, *bd = buf ? (float *)(void *)buf->data : NULL;
         const float *gd = (const float *)(const void *)g->data;
-#ifdef AG__OPT_SIMD
-        if (AG__OPT_SIMD(ctx)) i = ag__sgd_avx2_f32(n, pd, bd, gd, u);
-#endif
-        ag__sgd_f32(i, n, pd, bd, gd, u);
+        AG__RUN_UPDATE(ctx->isa, sgd, f32, (i_, n, pd, bd, gd, u));
     } else {
         double *pd = (double *)(void *)p->data, *bd = buf ? (double *)(void *)buf->data : NULL;
         const double *gd = (const double *)(const void *)g->data;
-#ifdef AG__OPT_SIMD
-        if (AG__OPT_SIMD(ctx)) i = ag__sgd_avx2_f64(n, pd, bd, gd, u);
-#endif
-        ag__sgd_f64(i, n, pd, bd, gd, u);
+        AG__RUN_UPDATE(ctx->isa, sgd, f64, (i_, n, pd, bd, gd, u));
     }
-    (void)ctx;
 }
 static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u) {
-    int64_t n = p->numel, i = 0;
+    int64_t n = p->numel;
     if (p->dtype == AG_F32) {
         float *pd = (float *)(void *)p->data, *m = (float *)(void *)s[0]->data, *v = (float *)(void *)s[1]->data;
         float *vmax = s[2] ? (float *)(void *)s[2]->data : NULL;
         const float *gd = (const float *)(const void *)g->data;
-#ifdef AG__OPT_SIMD
-        if (AG__OPT_SIMD(ctx)) i = ag__adam_avx2_f32(n, pd, m, v, vmax, gd, u);
-#endif
-        ag__adam_f32(i, n, pd, m, v, vmax, gd, u);
+        AG__RUN_UPDATE(ctx->isa, adam, f32, (i_, n, pd, m, v, vmax, gd, u));
     } else {
         double *pd = (double *)(void *)p->data, *m = (double *)(void *)s[0]->data, *v = (double *)(void *)s[1]->data;
         double *vmax = s[2] ? (double *)(void *)s[2]->data : NULL;
         const double *gd = (const double *)(const void *)g->data;
-#ifdef AG__OPT_SIMD
-        if (AG__OPT_SIMD(ctx)) i = ag__adam_avx2_f64(n, pd, m, v, vmax, gd, u);
-#endif
-        ag__adam_f64(i, n, pd, m, v, vmax, gd, u);
+        AG__RUN_UPDATE(ctx->isa, adam, f64, (i_, n, pd, m, v, vmax, gd, u));
     }
-    (void)ctx;
 }
 
 AG_API int ag_optim_step(ag_optim *opt) {
@@ -6786,6 +6840,9 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
     return ag_linear(ag_reshape(y, 3, sh), Wo, bo);
 }
 
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT DEFAULT
+#endif
 #endif /* AUTOGRAD_IMPLEMENTATION_DONE */
 #endif /* AUTOGRAD_IMPLEMENTATION */
 
