@@ -3,7 +3,9 @@
    Do this:
        #define AUTOGRAD_IMPLEMENTATION
    before you include this file in *one* C or C++ file to create the implementation.
-   Every other file just does #include "autograd.h".
+   Every other file just does #include "autograd.h". Keep that file apart from the
+   code you edit most: the implementation is about 7,000 lines and compiles in
+   seconds, not milliseconds, so a one-line "autograd.c" is built once and linked.
 
    QUICK START (train one neuron to output 0.8 for the input 2.0)
 
@@ -22,35 +24,103 @@
        }
        ag_ctx_free(ctx);
 
+   WITH AN OPTIMIZER (an MLP; x [64, 784] and labels are refilled each step)
+
+       ag_tensor *W1 = ag_param(ctx, AG_F32, 2, (int64_t[]){256, 784}, NULL), *b1 = ...;
+       ag_init_linear(W1, b1); ...
+       ag_tensor *params[] = { W1, b1, W2, b2 };
+       ag_adam_opts o = ag_adam_defaults();  o.lr = 1e-3;
+       ag_optim *opt = ag_adam_new(ctx, params, 4, &o);
+       for (;;) {
+           ag_tensor *x = ag_from(ctx, AG_F32, 2, (int64_t[]){64, 784}, pixels);
+           ag_tensor *loss = ag_cross_entropy(ag_linear(ag_relu(ag_linear(x, W1, b1)), W2, b2), labels);
+           ag_optim_zero_grad(opt);
+           if (!loss || ag_backward(loss, NULL) != 0 || ag_optim_step(opt) != 0) break;  // ag_error(ctx) says why
+           ag_ctx_reset(ctx);
+       }
+
+   CONTENTS: grep ">>name" to jump. Each part has the same anchor in the declarations
+   below and again in the implementation.
+       >>types       dtypes, the allocator, ag_desc (context options), ag_stats
+       >>context     contexts, errors, grad mode, the RNG, which kernels run
+       >>tensors     creation, accessors, printing        >>grads     gradients of leaves
+       >>ops         every op. In the implementation one block per op: its forward, its
+                     backward rule, its forward-mode (JVP) rule and its kernel, side by side
+       >>backward    ag_backward, ag_grad_of               >>inplace   in-place ops
+       >>forward     forward-mode AD: duals and tangents
+       >>hooks       gradient hooks, anomaly mode, custom functions, checkpointing
+       >>replay      capture a training step once, replay it each frame
+       >>graph       walking the autograd graph, DOT      >>gradcheck finite differences
+       >>optim       SGD, Adam, AdamW; schedules, clipping, initialisation
+       >>safetensors save and load                       >>functional vjp, jvp, Jacobians, Hessians
+       >>layers      conv2d, pools, batch norm, embedding, attention
+     implementation only:
+       >>dispatch    which kernel set a context runs      >>arena     the heap and the arena
+       >>optable     the op table: every per-op fact, and how to add an op
+       >>iter >>kernels  strided iteration and the scalar kernels
+       >>simd        the kernel sets (AVX2, AVX-512, NEON, scalar): one vocabulary each
+       >>fastpath >>vmath >>elementwise  elementwise SIMD rows, vector exp/log/tanh/..., row kernels
+       >>gemm        matrix products                      >>threads   the thread pool
+
    MEMORY MODEL
        Two kinds of memory. Persistent tensors (ag_param, ag_persistent) and their
        gradients are allocated once through the context's allocator and live until
-       ag_ctx_free. Everything else - intermediates, graph nodes, saved values,
-       scratch - is bump-allocated in the context's arena and released in O(1) by
-       ag_ctx_reset. The arena grows in blocks (pointers never move) and reuses them
-       after a reset, so a training loop makes no heap allocation after its first
-       step. ag_desc.arena_limit caps the arena: exceeding it is an error on the
-       context, never a crash. ag_get_stats reports use, peak and heap traffic.
+       ag_ctx_free; so do optimizers and hooks (make parameters once, not in a loop).
+       Everything else - intermediates, graph nodes, saved values, scratch - is
+       bump-allocated in the context's arena and released in O(1) by ag_ctx_reset.
+       The arena grows in blocks (pointers never move) and reuses them after a reset,
+       so a training loop makes no heap allocation after its first step.
+       ag_desc.arena_limit caps the arena: exceeding it is an error on the context,
+       never a crash. ag_get_stats reports use, peak and heap traffic.
 
    ERRORS ARE VALUES
-       Bad input sets a message on the context (the first one is kept until
-       ag_clear_error) naming the op and the shapes, and the op returns NULL.
+       Bad input sets a message on the context naming the op and the shapes (the
+       first one is kept until ag_clear_error) and the call reports failure:
+           functions returning a tensor or a pointer   NULL
+           functions returning int                     0 ok, -1 error (ag_gradcheck: 1 pass, 0 fail, -1 error)
+           ag_item, ag_get, ag_clip_grad_norm           NaN
+           ag_save_safetensors_mem                      0
        A NULL input makes an op return NULL, so one check at the end of a
        computation suffices. Nothing aborts or prints. AG_ASSERT guards internal
        invariants only.
 
+   THREADS AND KERNELS
+       A context and its tensors are used by one thread at a time; contexts on
+       different threads are independent (no global mutable state). ag_desc.threads = N
+       runs large products on a pool of N - 1 workers plus the caller, or
+       ag_desc.parallel_for hands the work to your own job system. Each context picks
+       the best kernel set the CPU has at ag_ctx_new (x86-64: AVX-512, AVX2+FMA, by
+       cpuid; aarch64: NEON; else scalar); ag_desc.simd or the environment variable
+       AG_SIMD=scalar|avx2|avx512|neon forces one, ag_simd_name says which runs.
+       Results are bit-identical for any number of threads. Across kernel sets,
+       elementwise ops and optimizer updates are bit-identical; products and the F32
+       vector math (exp, log, tanh, sigmoid, gelu_tanh, silu: within 1 ulp) may differ
+       in the last bits.
+
    BUILD OPTIONS (#define before including the implementation)
-       AUTOGRAD_IMPLEMENTATION   emit the implementation in this translation unit
-       AUTOGRAD_STATIC           make every function static (private to one file)
-       AG_ASSERT(x)              internal invariant check (default: assert(x))
-       AG_NO_SIMD                use only the portable scalar kernels
+       AUTOGRAD_IMPLEMENTATION  emit the implementation in this translation unit
+       AUTOGRAD_STATIC          make every function static (private to one file)
+       AG_API                   the declaration prefix (default: extern)
+       AG_ASSERT(x)             internal invariant check (default: assert(x))
+       AG_NO_SIMD               only the portable scalar kernels
+       AG_NO_AVX2               no x86 vector kernels (AVX2 and AVX-512 both off)
+       AG_NO_NEON               no NEON kernels on aarch64
+       AG_NO_THREADS            no thread pool (ag_desc.threads is ignored; parallel_for still works)
+       AG_NO_SAFETENSORS        drop >>safetensors (saving and loading)
+       AG_NO_FUNCTIONAL         drop >>functional (vjp, jvp, Jacobians, Hessians, per-example grads)
+       AG_NO_LAYERS             drop >>layers (conv2d, pools, batch norm, embedding, attention)
+   Every combination compiles with -std=c99 -Wall -Wextra -pedantic -Werror (gcc,
+   clang) and as C++11. Do not build with -ffast-math: NaN checks and the vector math
+   need IEEE semantics.
 
    SEMANTICS follow PyTorch: gradients accumulate into leaves until ag_zero_grad;
    a second backward through a graph needs retain_graph on the first; a
    non-scalar root needs a seed gradient; create_graph records the backward pass
    so a gradient can itself be differentiated; ag_detach and no-grad scopes
    (ag_set_grad_enabled) record nothing. Mixed F32/F64 inputs promote to F64,
-   except that a 0-d tensor does not promote a tensor with dimensions.
+   except that a 0-d tensor does not promote a tensor with dimensions. Option
+   structs (ag_desc, ag_backward_opts, ag_conv2d_opts, ag_gradcheck_opts) mean
+   the defaults when zero-filled; optimizers start from ag_*_defaults().
 
    License: MIT, at the end of this file.
 */
@@ -86,7 +156,7 @@
 extern "C" {
 #endif
 
-/* ==== types ==== */
+/* ==== >>types ==== */
 typedef enum { AG_F32, AG_F64 } ag_dtype;
 typedef struct ag_ctx ag_ctx;          /* owns the arena, the RNG, the error state */
 typedef struct ag_tensor ag_tensor;
@@ -118,7 +188,7 @@ typedef struct {
     uint64_t nodes;          /* graph nodes (op results) recorded since the last reset */
 } ag_stats;
 
-/* ==== context ==== */
+/* ==== >>context ==== */
 AG_API ag_ctx *ag_ctx_new(const ag_desc *desc);   /* NULL desc: defaults; NULL if out of memory */
 AG_API void    ag_ctx_free(ag_ctx *ctx);
 AG_API void    ag_ctx_reset(ag_ctx *ctx);         /* frees the graph and every non-persistent tensor in O(1) */
@@ -131,7 +201,7 @@ AG_API void    ag_manual_seed(ag_ctx *ctx, uint64_t seed);
 AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64" */
 AG_API const char *ag_simd_name(const ag_ctx *ctx);        /* the kernels in use: "avx512", "avx2", "neon" or "scalar" */
 
-/* ==== tensors ====
+/* ==== >>tensors ====
    Arena-owned unless made by ag_param / ag_persistent. shape may be NULL when ndim is 0. */
 AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);     /* zeros */
 AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);
@@ -161,7 +231,7 @@ AG_API double   ag_get(const ag_tensor *t, const int64_t *index);   /* one eleme
 AG_API int      ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst); /* all elements in row-major order, converted; 0 ok */
 AG_API void     ag_print(const ag_tensor *t, FILE *f);     /* shape, dtype, values (abbreviated), the op that made it */
 
-/* ==== gradients ==== */
+/* ==== >>grads: gradients of leaves ==== */
 AG_API ag_tensor *ag_grad(const ag_tensor *t);             /* NULL until a backward reaches it */
 AG_API void       ag_zero_grad(ag_tensor *t);              /* forget the gradient (set to none); no heap traffic */
 AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on);   /* leaves only; returns t (NULL on error) */
@@ -170,7 +240,7 @@ AG_API bool       ag_is_leaf(const ag_tensor *t);
 AG_API ag_tensor *ag_retain_grad(ag_tensor *t);            /* keep the gradient of a non-leaf (like PyTorch's retain_grad) */
 AG_API ag_tensor *ag_detach(ag_tensor *t);                 /* shares storage, leaves the graph */
 
-/* ==== ops ====
+/* ==== >>ops ====
    Every op takes and returns tensors; a NULL input gives NULL (the first error stays on the ctx).
    dim arguments may be negative (counted from the end), as in PyTorch. */
 /* elementwise, with NumPy broadcasting */
@@ -236,7 +306,7 @@ AG_API ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets);   /
 AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, double eps); /* over the last dim; weight, bias may be NULL */
 AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training);           /* context RNG; identity when !training */
 
-/* ==== backward ==== */
+/* ==== >>backward ==== */
 typedef struct {
     ag_tensor *grad;     /* seed: d root; NULL means 1 (root must have one element) */
     bool retain_graph;   /* keep the graph for another backward */
@@ -247,7 +317,7 @@ AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts);   /* 0 ok
    (a zero tensor where root does not depend on inputs[i]); leaves' .grad untouched */
 AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads);
 
-/* ==== in-place ops ====
+/* ==== >>inplace: in-place ops ====
    t op= x through t's storage (and every view of it); returns t, or NULL with an error. Each
    bumps the storage's version (ag_version); a backward that would read a value overwritten
    since it was saved fails with a message naming the op and the tensor, as in PyTorch. Under
@@ -267,7 +337,7 @@ AG_API ag_tensor *ag_zero_(ag_tensor *t);
 AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src);   /* src broadcast to dst's shape */
 AG_API uint32_t   ag_version(const ag_tensor *t);
 
-/* ==== forward-mode AD ====
+/* ==== >>forward: forward-mode AD ====
    ag_make_dual(x, t) is x carrying the tangent t (the direction dx): every op computed from
    it carries d result = J dx beside its value, computed at once by the op's JVP rule, so one
    forward pass gives a Jacobian-vector product (PyTorch's torch.autograd.forward_ad). Results
@@ -282,7 +352,7 @@ AG_API ag_tensor *ag_tangent(const ag_tensor *t);                        /* t's 
 /* a function of tensors, for ag_checkpoint, ag_gradcheck and the functional API */
 typedef ag_tensor *(*ag_fn)(ag_ctx *ctx, ag_tensor **inputs, void *user);
 
-/* ==== hooks, anomaly mode, custom functions, checkpointing ==== */
+/* ==== >>hooks: hooks, anomaly mode, custom functions, checkpointing ==== */
 /* fn(grad, user) runs on t's complete gradient during backward (for a leaf: once, on the sum
    of all its uses, before it is accumulated); it may return a replacement of the same shape,
    or NULL to keep the gradient. Hooks on persistent tensors persist; others end at reset. */
@@ -311,10 +381,10 @@ AG_API ag_tensor *ag_saved(const ag_custom *c, int i);
 AG_API ag_tensor *ag_custom_input(const ag_custom *c, int i);
 AG_API ag_tensor *ag_custom_output(const ag_custom *c);
 
-/* ==== graph replay: record one training step, run it again on new data ====
+/* ==== >>replay: record one training step, run it again on new data ====
        ag_capture_begin(ctx);
        loss = ...forward...;  ag_backward(loss, NULL);
-       ag_graph *g = ag_capture_end(ctx);
+       ag_capture *g = ag_capture_end(ctx);
        each frame: write new data into the inputs, zero the gradients, ag_replay(g), step.
    While capturing, every kernel the step runs is recorded in order: ops, the copies inside
    views, concatenations and in-place ops, gradient accumulation into leaves, random draws
@@ -328,30 +398,30 @@ AG_API ag_tensor *ag_custom_output(const ag_custom *c);
    write each frame's indices into them (one out of range makes ag_replay fail with the op's
    message). Reused as recorded: shapes, op parameters and tensors made inside the capture
    that no op computes (ag_from, ag_full, ...). The recorded tensors live in the arena, so
-   ag_ctx_reset ends the graph (ag_replay then fails; capture again). Not recordable, an
+   ag_ctx_reset ends the capture (ag_replay then fails; capture again). Not recordable, an
    error while capturing: custom ops, checkpoints, gradient hooks, batch norm's running
    statistics, optimizer steps, gradient clipping, initialisers, loading, gradcheck and
    Jacobians. ag_capture_end returns NULL if the step failed or was not recordable (the
    error is on the context). ag_replay returns 0, or -1 with an error. */
-typedef struct ag_graph ag_graph;
-AG_API int       ag_capture_begin(ag_ctx *ctx);
-AG_API ag_graph *ag_capture_end(ag_ctx *ctx);
-AG_API int       ag_replay(ag_graph *g);
-AG_API size_t    ag_graph_steps(const ag_graph *g);   /* kernels recorded */
-AG_API void      ag_graph_free(ag_graph *g);          /* the record only (the tensors are the arena's); NULL is fine */
+typedef struct ag_capture ag_capture;   /* a recorded step ("graph" means the autograd graph of >>graph) */
+AG_API int         ag_capture_begin(ag_ctx *ctx);
+AG_API ag_capture *ag_capture_end(ag_ctx *ctx);
+AG_API int         ag_replay(ag_capture *g);
+AG_API size_t      ag_capture_steps(const ag_capture *g);   /* kernels recorded */
+AG_API void        ag_capture_free(ag_capture *g);          /* the record only (the tensors are the arena's); NULL is fine */
 
 /* Gradient checkpointing: f(inputs) without keeping its intermediates; backward runs f again
    to get them, and gives their memory back to the arena afterwards. With create_graph the
    recomputed graph is kept and linked to the inputs, so gradients can be differentiated again. */
 AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *inputs);
 
-/* ==== the graph, like grad_fn / next_functions ==== */
+/* ==== >>graph: walking the graph, like grad_fn / next_functions ==== */
 AG_API const char *ag_op(const ag_tensor *t);              /* "matmul", "add", ...; NULL for a leaf */
 AG_API int         ag_num_inputs(const ag_tensor *t);
 AG_API ag_tensor  *ag_input(const ag_tensor *t, int i);
 AG_API int         ag_graph_dot(const ag_tensor *root, FILE *f);    /* Graphviz DOT; 0 ok */
 
-/* ==== gradient checking ==== */
+/* ==== >>gradcheck: gradient checking ==== */
 typedef struct {
     double eps;          /* finite-difference step; 0: 1e-6 */
     double atol, rtol;   /* pass if |analytic - numeric| <= atol + rtol |numeric|; 0: 1e-5, 1e-3 */
@@ -372,13 +442,18 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
                         const ag_gradcheck_opts *opts, ag_gradcheck_result *result);
 
 
-/* ---- optimizers ----
+/* ==== >>optim: optimizers, learning-rate schedules, clipping, initialisation ====
+   ---- optimizers ----
    PyTorch's update rules (torch.optim.SGD / Adam / AdamW, single-tensor path) over
    a list of parameters. State (momentum buffers, moments) is persistent memory in
    the parameters' dtype, allocated once by ag_*_new; ag_optim_step allocates
    nothing. The optimizer lives until ag_ctx_free, like the parameters.
    A parameter without a gradient is skipped (its step count does not advance).
-   Fill options from ag_*_defaults() (PyTorch's defaults), or pass NULL. */
+   Fill options from ag_*_defaults() (PyTorch's defaults), or pass NULL for the defaults.
+   Unlike the other option structs, a zero-filled one is not the defaults (a beta or a
+   momentum of 0 is a real choice): creating an optimizer with lr 0 is refused, so a
+   forgotten lr is an error, not a model that silently never trains (ag_optim_set_lr
+   accepts 0 later, for schedules). */
 typedef struct ag_optim ag_optim;
 typedef struct {
     double lr;            /* 1e-3 */
@@ -438,7 +513,8 @@ AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlin
 /* nn.Linear's default for W [out, in] (and b [out], which may be NULL): both U(-1/sqrt(in), 1/sqrt(in)) */
 AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b);
 
-/* ---- safetensors: named F32/F64 tensors, as the Hugging Face format ----
+#ifndef AG_NO_SAFETENSORS
+/* ==== >>safetensors: named F32/F64 tensors, as the Hugging Face format (AG_NO_SAFETENSORS drops it) ====
    File: 8-byte little-endian header size N, N bytes of JSON
    {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
     "__metadata__": {"format": "pt"}}, padded with spaces, then the raw little-endian data.
@@ -453,9 +529,12 @@ AG_API size_t ag_save_safetensors_mem(ag_ctx *ctx, void *buf, size_t cap, int n,
    exactly), so on error nothing is written. n may be 0 (just validate). 0 ok, -1 error. */
 AG_API int    ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors);
 AG_API int    ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int n, const char *const *names, ag_tensor **tensors);
+#endif /* AG_NO_SAFETENSORS */
 
+#ifndef AG_NO_FUNCTIONAL
+/* ==== >>functional: gradients of a function of tensors, like torch.autograd.functional ====
+   (AG_NO_FUNCTIONAL drops it)
 
-/* Functional gradients over a function of tensors, like torch.autograd.functional.
 
    Each call takes f (an ag_fn: ag_tensor *f(ag_ctx *, ag_tensor **inputs, void *user)),
    the user pointer handed to it, and n inputs (1 to AG_FUNCTIONAL_MAX_INPUTS). f is
@@ -516,8 +595,9 @@ AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const 
 AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *const *v,
                   ag_tensor **output, ag_tensor **hvps, bool create_graph);
 
-/* Per-example gradients of linear layers, for a batch, in one backward pass (see the
-   design note at the top of this part). ys[i] must be ag_linear(xs[i], W_i, b_i) with
+/* Per-example gradients of linear layers, for a batch, in one backward pass (the gradient
+   of a linear layer's weight is a sum over the batch of outer products g x^T, so keeping
+   the terms apart gives every example's gradient). ys[i] must be ag_linear(xs[i], W_i, b_i) with
    xs[i] [B, ..., in] and ys[i] [B, ..., out] (dim 0 the batch), and the examples must not
    interact (no batch norm; each example's loss depends on its rows only). loss: the
    per-example losses [B] (or any tensor; its elements are summed, so a mean gives each
@@ -527,9 +607,11 @@ AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
    then one batched product per layer: dW_b = sum_t g_bt x_bt^T. 0 ok, -1 error. */
 AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const *xs, ag_tensor *const *ys,
                                        ag_tensor **dW, ag_tensor **db);
+#endif /* AG_NO_FUNCTIONAL */
 
-
-/* Layers are compositions of the library's ops (slice, cat, reshape, matmul,
+#ifndef AG_NO_LAYERS
+/* ==== >>layers: conv2d, pools, batch norm, embedding, attention (AG_NO_LAYERS drops them) ====
+   Layers are compositions of the library's ops (slice, cat, reshape, matmul,
    max_dim, mean_dim, softmax, gather_rows, ...), so each has the same backward
    and double backward (create_graph) as the ops it is made of.
    Images are NCHW, as in PyTorch. */
@@ -569,6 +651,7 @@ AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape
    as torch.nn.MultiheadAttention (in_proj_weight = Wqkv, out_proj.weight = Wo) with a causal mask. */
 AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo,
                                            int n_head);
+#endif /* AG_NO_LAYERS */
 
 #ifdef __cplusplus
 }
@@ -623,7 +706,7 @@ void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #define AG__UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* ==== SIMD dispatch ====
+/* ==== >>dispatch: which kernel set a context runs ====
    x86-64: AVX2+FMA and AVX-512 kernels are compiled with per-function target
    attributes, so a plain `cc -O2` build has them; each context picks the best
    the CPU supports (cpuid, and the OS's register state via xgetbv, through
@@ -678,7 +761,7 @@ enum {
     AG__RELEASED = 8,     /* graph node consumed by a backward without retain_graph */
     AG__GRAD_OWNED = 16,  /* t->grad is a buffer we may accumulate into in place */
     AG__GRAD_ARENA = 32,  /* t->grad lives in the arena: valid while grad_gen == ctx->gen */
-    AG__CAPTURE = 64,     /* ag_grad_of: gradient goes to the caller, not to .grad */
+    AG__SINK = 64,        /* ag_grad_of, checkpoint: the gradient goes to the caller's sink, not to .grad */
     AG__VIEW = 128,       /* shares another tensor's storage */
     AG__REBASED = 256     /* became the node of an in-place op; in[0] is its former self */
 };
@@ -748,9 +831,9 @@ struct ag_ctx {
     size_t stack_base;        /* where the innermost running traversal's segment starts (backward can nest) */
     bool anomaly;             /* check every gradient backward computes for NaN and Inf */
     int jvp_off;              /* > 0: ops do not propagate tangents (inside a JVP rule or a custom forward) */
-    struct ag_graph *capture; /* the step being recorded for ag_replay, or NULL */
+    struct ag_capture *capture; /* the step being recorded for ag_replay, or NULL */
     int tape_pause;           /* > 0: work that ag_replay redoes as one step of its own is running */
-    struct ag_graph *graphs;  /* every graph captured with this context (freed with it) */
+    struct ag_capture *captures;  /* every step captured with this context (freed with it) */
     bool grad_enabled;
     int isa;                  /* AG__ISA_*: the kernels this context runs */
     int threads;
@@ -761,7 +844,7 @@ struct ag_ctx {
     char err[512];
 };
 
-/* ==== errors ==== */
+/* ==== >>errors ==== */
 static void ag__fail(ag_ctx *ctx, const char *fmt, ...) {
     va_list ap;
     if (!ctx) return;
@@ -784,7 +867,7 @@ static const char *ag__shape_str(char *buf, size_t size, int ndim, const int64_t
 }
 #define AG__SHAPE(buf, t) ag__shape_str(buf, sizeof buf, (t)->ndim, (t)->shape)
 
-/* ==== heap and arena ==== */
+/* ==== >>arena: the heap and the arena ==== */
 static void *ag__default_alloc(size_t n, void *user) { (void)user; return malloc(n); }
 static void ag__default_free(void *p, void *user) { (void)user; free(p); }
 
@@ -880,7 +963,7 @@ static void ag__arena_release(ag_ctx *ctx, ag__mark m) {
     if (ctx->cur) ag__arena_poison_from(ctx->cur, ctx->cur->used);
 }
 
-/* ==== context ==== */
+/* ==== >>context ==== */
 static uint64_t ag__splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -951,7 +1034,7 @@ AG_API void ag_ctx_free(ag_ctx *ctx) {
     for (b = ctx->first; b; b = nb) { nb = b->next; AG__UNPOISON(b->base, b->size); ctx->alloc.free(b, ctx->alloc.user); }
     for (p = ctx->persist; p; p = np) { np = p->next; ctx->alloc.free(p, ctx->alloc.user); }
     if (ctx->stack) ctx->alloc.free(ctx->stack, ctx->alloc.user);
-    while (ctx->graphs) ag_graph_free(ctx->graphs);
+    while (ctx->captures) ag_capture_free(ctx->captures);
 #ifdef AG__THREADS
     ag__pool_free(ctx, ctx->pool);
 #endif
@@ -997,7 +1080,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
 AG_API const char *ag_simd_name(const ag_ctx *ctx) { return ctx ? ag__isa_names[ctx->isa] : ag__isa_names[ag__isa_best()]; }
 AG_API const char *ag_dtype_name(ag_dtype dtype) { return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : "?"; }
 
-/* ==== tensor allocation ==== */
+/* ==== >>alloc: tensor allocation ==== */
 static size_t ag__esize(int dtype) { return dtype == AG_F64 ? 8 : 4; }
 
 /* validates a user shape; writes numel */
@@ -1232,9 +1315,9 @@ typedef struct {
 } ag__step;
 #define AG__STEPS_PER_CHUNK 256
 typedef struct ag__steps { struct ag__steps *next; int n; ag__step s[AG__STEPS_PER_CHUNK]; } ag__steps;
-struct ag_graph {
+struct ag_capture {
     ag_ctx *ctx;
-    struct ag_graph *next;   /* the context's list */
+    struct ag_capture *next;   /* the context's list */
     ag__steps *first, *last;
     size_t n;
     uint32_t gen;            /* ctx->gen of the capture: a reset frees the recorded tensors */
@@ -1243,7 +1326,7 @@ struct ag_graph {
 };
 #define AG__TAPING(ctx) ((ctx)->capture && !(ctx)->tape_pause)
 static void ag__tape_index(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p, ag__index *index) {
-    ag_graph *g = ctx->capture;
+    ag_capture *g = ctx->capture;
     ag__step *st;
     if (!g || ctx->tape_pause || g->failed) return;
     if (kind == AG__STEP_OP && g->last && g->last->n && g->last->s[g->last->n - 1].kind == AG__STEP_OP &&
@@ -1334,7 +1417,7 @@ static ag_tensor *ag__finish2(ag_tensor *y, int op, ag_tensor *a, ag_tensor *b) 
     return ag__finish(y, op, 2, in);
 }
 
-/* ==== strided iteration ====
+/* ==== >>iter: strided iteration ====
    Walks an N-d index space row by row for up to 3 operands with their own
    element strides (0 on broadcast dims); dims that are contiguous for every
    operand are merged so that contiguous data is one long row. */
@@ -1674,7 +1757,7 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 }
 #endif /* AG__NEON */
 
-/* ==== >>elementwise fast paths: contiguous rows of the common ops, written once ====
+/* ==== >>fastpath: contiguous rows of the common elementwise ops, written once ====
    Whole vectors only: each returns how many leading elements it did (a multiple of W); the
    scalar row kernel (AG__F_<op>) finishes the tail, and every vector op here rounds exactly
    as its scalar formula, so results match the scalar path bit for bit. */
@@ -1719,7 +1802,7 @@ AG__DEF_VELEMENTWISE(ag__neon_, float, float32x4_t, 4, f32_neon, )
 AG__DEF_VELEMENTWISE(ag__neond_, double, float64x2_t, 2, f64_neon, )
 #endif
 
-/* the vector part of a contiguous row for this context's kernel set: elements done */
+/* ag__vbinary_f32, ag__vunary_f32, ag__vbinary_f64, ag__vunary_f64: the vector part of a contiguous row for this context's kernel set: elements done */
 #define AG__DEF_VDISPATCH(T, SFX) \
 static int64_t ag__vbinary_##SFX(int isa, int op, int64_t n, T *y, const T *a, int64_t sa, const T *b, int64_t sb) { \
     (void)op; (void)n; (void)y; (void)a; (void)b; \
@@ -2082,7 +2165,8 @@ static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const int64_t
 static void ag__binary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
 static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
 
-/* acc[i] (double) op= x[i]: the reduction row; acc stride 0 when reducing along the row */
+/* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] (double) op= x[i], the reduction row; acc stride 0
+   when reducing along the row */
 #define AG__DEF_REDUCE(T, SFX) \
 static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
@@ -2099,7 +2183,8 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
     } \
 }
 
-/* y = softmax or log_softmax of x along the middle dim of [outer, n, inner] (contiguous) */
+/* ag__softmax_f32, ag__softmax_f64: y = softmax or log_softmax of x along the middle dim of
+   [outer, n, inner] (contiguous) */
 #define AG__DEF_SOFTMAX(T, SFX, M) \
 static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     int64_t o, in, j; \
@@ -2114,7 +2199,7 @@ static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_
         } \
 }
 
-/* dst[i] = src[i] with dtype conversion: both F32/F64 combinations */
+/* ag__copy_row_<dst>_<src> (f32_f32, f32_f64, f64_f32, f64_f64): dst[i] = src[i] with dtype conversion */
 #define AG__DEF_COPY(TD, TS, SFX) \
 static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     TD *y = (TD *)p[0]; const TS *x = (const TS *)p[1]; int64_t i; (void)kp; \
@@ -2132,7 +2217,7 @@ AG__DEF_COPY(float, double, f32_f64)
 AG__DEF_COPY(double, float, f64_f32)
 AG__DEF_COPY(double, double, f64_f64)
 
-/* ==== matrix products ====
+/* ==== >>gemm: matrix products ====
    C[M,N] = A[M,K] @ B[K,N] for any strides of A and B (transposes are read in
    place) into a dense C. The GotoBLAS/BLIS structure: for each block of kc
    steps of K, a register-blocked micro-kernel computes each MR x NR tile of C
@@ -2186,7 +2271,8 @@ AG__DEF_UK_6x2V(ag__neon_, float, float32x4_t, 4, f32_neon, )
 AG__DEF_UK_6x2V(ag__neond_, double, float64x2_t, 2, f64_neon, )
 #endif
 
-/* the portable micro-kernel: C[4, 4] */
+/* ag__uk_f32_scalar, ag__uk_f64_scalar: the portable micro-kernel, C[4, 4] (the compiler vectorises
+   its rows where it can) */
 #define AG__DEF_UK_SCALAR(T, SFX) \
 static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
                                   void *cv, int64_t ldc, int acc) { \
@@ -2222,10 +2308,7 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
     return dtype == AG_F32 ? &scalar32 : &scalar64;
 }
 
-/* dst[p][r] = X[r0 + r, p0 + p] for r < w (0 past the last row), X[i, p] = src[i rs + p cs]:
-   packs A (X = A) and B (X = B^T) alike; the transposing case goes in blocks of 16 steps
-   so that both its reads and its writes stay in a few cache lines */
-/* packs panels [q0, q1) of w rows of X, X[i, p] = src[i rs + p cs], steps [p0, p0 + kb):
+/* ag__pack_f32, ag__pack_f64: packs panels [q0, q1) of w rows of X, X[i, p] = src[i rs + p cs], steps [p0, p0 + kb):
    dst panel q, step p, lane r = X[q w + r, p0 + p] (0 past the last row). Packs A (X = A) and
    B (X = B^T) alike. When X's rows are dense along i (B row-major) each step p is read as one
    contiguous run across all the panels; otherwise (A row-major, a transposing copy) 16 steps
@@ -2263,7 +2346,7 @@ static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t
 AG__DEF_PACK(float, f32)
 AG__DEF_PACK(double, f64)
 
-/* the plain loop for small products */
+/* ag__gemm_small_f32, ag__gemm_small_f64: the plain loop for small products */
 #define AG__DEF_GEMM_SMALL(T, SFX) \
 static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
                                  const T *B, int64_t rsb, int64_t csb, T *C) { \
@@ -2427,7 +2510,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     return true;
 }
 
-/* ==== threads ====
+/* ==== >>threads: the pool ====
    A small pool: the caller and threads-1 workers take task indices from a
    shared counter. Work is split the same way for any number of threads. */
 #ifdef AG__THREADS
@@ -2583,7 +2666,7 @@ static void ag__fill(ag_tensor *t, double v) {   /* t contiguous */
     else { double *d = (double *)t->data; for (i = 0; i < t->numel; i++) d[i] = v; }
 }
 
-/* ==== argument checks ==== */
+/* ==== >>checks: argument checks ==== */
 static ag_ctx *ag__ctx2(const char *op, const ag_tensor *a, const ag_tensor *b) {
     if (!a && !b) return NULL;
     if (!a || !b) { ag__fail(a ? a->ctx : b->ctx, "%s: argument %d is NULL", op, a ? 2 : 1); return NULL; }
@@ -2605,7 +2688,7 @@ static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
     return true;
 }
 
-/* ==== creation ==== */
+/* ==== >>tensors: creation ==== */
 static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool persistent) {
     int64_t numel;
     if (!ctx) return NULL;
@@ -2741,7 +2824,7 @@ AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) {
     return 0;
 }
 
-/* ==== gradients of leaves ==== */
+/* ==== >>grads: gradients of leaves ==== */
 AG_API ag_tensor *ag_grad(const ag_tensor *t) {
     if (!t || !t->grad || !(t->flags & AG__REQ_GRAD)) return NULL;
     if (t->op && !(t->flags & AG__RETAIN)) return NULL;   /* a node's .grad is backward's scratch */
@@ -2779,7 +2862,7 @@ AG_API ag_tensor *ag_detach(ag_tensor *t) {
     return v;   /* a leaf that shares storage and needs no gradient */
 }
 
-/* ==== ops ====
+/* ==== >>ops ====
    Each op: validate (message names the op and the shapes), compute into a
    fresh result or make a view, then ag__finish links it into the graph.
    Each backward rule: gin[i] = dL/d input i from g = dL/dy, with a one-line formula. */
@@ -3255,6 +3338,7 @@ static void ag__win_cols(const ag__win *g, int64_t off, int64_t *lo, int64_t *hi
     if (*hi > g->OW) *hi = g->OW;
     if (*lo > *hi) *lo = *hi;
 }
+/* ag__unfold_f32, ag__unfold_f64, ag__fold_f32, ag__fold_f64 */
 #define AG__DEF_WIN_KERNELS(T, SUF) \
 static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs) { \
     int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
@@ -3663,7 +3747,6 @@ AG__DEF_BINARY(float, f32, AG__BINARY_CASE_F32)
 AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64)
 
 /* ---- reductions ---- */
-/* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
 /* y = x reduced over the dims in y->ip[0], times y->fp[0] (the kernel, also run by ag_replay); false if out of memory */
 static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     int64_t kshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0}, j;
@@ -3693,6 +3776,7 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     return true;
 }
 static bool ag__rerun_reduce(int op, ag_tensor *y) { return ag__reduce_run(op, y, y->in[0]); }
+/* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
     int64_t fshape[AG_MAX_DIMS] = {0};
     int i, fnd = 0;
@@ -4087,7 +4171,7 @@ AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) {
     return ag_mul(t, mask);
 }
 
-/* ==== forward mode ====
+/* ==== >>forward: forward mode ====
    A tensor made by ag_make_dual carries a tangent; every op whose input has one gives its
    result the tangent t_y = sum_i (d y / d x_i) t_i by its JVP rule (the second column of
    the op table), computed at once beside the value. A rule reads the op's inputs (y->in),
@@ -4149,7 +4233,7 @@ AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent) {
 }
 AG_API ag_tensor *ag_tangent(const ag_tensor *t) { return t ? t->tangent : NULL; }
 
-/* ==== backward ====
+/* ==== >>backward ====
    Kahn's algorithm without recursion: pass 1 walks the graph from the root and
    counts, for each node, how many of its consumers the walk reached; pass 2
    runs a node's backward rule once all of its consumers have handed it their
@@ -4168,11 +4252,12 @@ static bool ag__stack_reserve(ag_ctx *ctx, size_t n) {
     return true;
 }
 
-typedef struct { int n; ag_tensor *const *inputs; ag_tensor **grads; bool others; } ag__capture;   /* others: other leaves accumulate as usual */
+/* where ag_grad_of and checkpoint collect the gradients of chosen inputs instead of accumulating them into .grad */
+typedef struct { int n; ag_tensor *const *inputs; ag_tensor **grads; bool others; } ag__grad_sink;   /* others: other leaves accumulate as usual */
 
-static int ag__capture_slot(const ag__capture *cap, const ag_tensor *t) {
+static int ag__sink_slot(const ag__grad_sink *sink, const ag_tensor *t) {
     int i;
-    for (i = 0; i < cap->n; i++) if (cap->inputs[i] == t) return i;
+    for (i = 0; i < sink->n; i++) if (sink->inputs[i] == t) return i;
     return -1;
 }
 
@@ -4224,7 +4309,7 @@ static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
 
 static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
 /* hands g to input u of a node, or to the caller when u is captured */
-static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__capture *cap) {
+static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__grad_sink *sink) {
     if (u->op) { u->grad = u->grad ? ag_add(u->grad, g) : g; return u->grad != NULL; }
     if (u->hooks) {   /* a hooked leaf: sum the contributions, then the hooks see the total once */
         struct ag__hook *h = u->hooks;
@@ -4235,11 +4320,11 @@ static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__captu
         h->partial = NULL;
         if (!g) return false;
     }
-    if (!cap || (cap->others && !(u->flags & AG__CAPTURE))) return ag__accumulate(u, g, create);
-    if (u->flags & AG__CAPTURE) {
-        int k = ag__capture_slot(cap, u);
-        cap->grads[k] = cap->grads[k] ? ag_add(cap->grads[k], g) : g;
-        return cap->grads[k] != NULL;
+    if (!sink || (sink->others && !(u->flags & AG__SINK))) return ag__accumulate(u, g, create);
+    if (u->flags & AG__SINK) {
+        int k = ag__sink_slot(sink, u);
+        sink->grads[k] = sink->grads[k] ? ag_add(sink->grads[k], g) : g;
+        return sink->grads[k] != NULL;
     }
     return true;   /* ag_grad_of leaves other leaves alone */
 }
@@ -4257,7 +4342,7 @@ static ag_tensor *ag__run_hooks(ag_tensor *t, ag_tensor *g);
 static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *name);
 static bool ag__versions_ok(const ag_tensor *t, const char *name);
 
-static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__capture *cap) {
+static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__grad_sink *sink) {
     ag_ctx *ctx = root->ctx;
     bool create = opts && opts->create_graph, retain = create || (opts && opts->retain_graph), prev;
     ag_tensor *seed = opts ? opts->grad : NULL;
@@ -4314,13 +4399,13 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
     if (!seed) seed = ag_ones(ctx, (ag_dtype)root->dtype, root->ndim, root->shape);
     else seed = ag_to(seed, (ag_dtype)root->dtype);
     if (!seed) rc = -1;
-    else if (!root->op) { if (!ag__deliver(root, seed, create, cap)) rc = -1; }
+    else if (!root->op) { if (!ag__deliver(root, seed, create, sink)) rc = -1; }
     else { root->grad = seed; AG__STK(sp++) = root; }
     while (sp && rc == 0) {
         ag_tensor *t = AG__STK(--sp), *g = t->grad, *few[4], **gin = few;
         int i;
         if (g && t->hooks && !(g = t->grad = ag__run_hooks(t, g))) { rc = -1; break; }
-        if (cap && (t->flags & AG__CAPTURE)) cap->grads[ag__capture_slot(cap, t)] = g;
+        if (sink && (t->flags & AG__SINK)) sink->grads[ag__sink_slot(sink, t)] = g;
         if (t->nin > 4) gin = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)t->nin, 16);
         if (!gin) { rc = -1; break; }
         for (i = 0; i < t->nin; i++) gin[i] = NULL;
@@ -4331,7 +4416,7 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
             if (!(u->flags & AG__REQ_GRAD)) continue;
             if (g && !gin[i]) { ag__fail(ctx, "%s: the backward of '%s' failed", name, ag__op_name(t)); rc = -1; break; }
             if (g && ctx->anomaly && !ag__anomaly_check(t, i, gin[i], name)) { rc = -1; break; }
-            if (g && !ag__deliver(u, gin[i], create, cap)) { rc = -1; break; }
+            if (g && !ag__deliver(u, gin[i], create, sink)) { rc = -1; break; }
             if (u->op && --u->pending == 0) AG__STK(sp++) = u;
         }
         if (!retain) t->flags |= AG__RELEASED;
@@ -4348,7 +4433,7 @@ AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts) {
 }
 
 AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads) {
-    ag__capture cap;
+    ag__grad_sink sink;
     int i, rc;
     if (!root) return -1;
     if (n < 0) { ag__fail(root->ctx, "grad_of: n must be >= 0, got %d", n); return -1; }
@@ -4359,16 +4444,16 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
         if (inputs[i]->ctx != root->ctx) { ag__fail(root->ctx, "grad_of: input %d belongs to another context", i); return -1; }
         if (!(inputs[i]->flags & AG__REQ_GRAD)) { ag__fail(root->ctx, "grad_of: input %d does not require grad", i); return -1; }
     }
-    for (i = 0; i < n; i++) { grads[i] = NULL; inputs[i]->flags |= AG__CAPTURE; }
-    cap.n = n; cap.inputs = inputs; cap.grads = grads; cap.others = false;
-    rc = ag__run_backward("grad_of", root, opts, &cap);
-    for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__CAPTURE;
+    for (i = 0; i < n; i++) { grads[i] = NULL; inputs[i]->flags |= AG__SINK; }
+    sink.n = n; sink.inputs = inputs; sink.grads = grads; sink.others = false;
+    rc = ag__run_backward("grad_of", root, opts, &sink);
+    for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__SINK;
     for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
         if (!grads[i] && !(grads[i] = ag_zeros(root->ctx, (ag_dtype)inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape))) rc = -1;
     return rc;
 }
 
-/* ==== in-place ops ====
+/* ==== >>inplace: in-place ops ====
    t op= x writes through t's storage (and so through every view of it) and bumps the
    storage's version. Under autograd t becomes the node of the in-place op, fed by an alias
    of its old self (as PyTorch rebases a tensor's grad_fn); a backward that would read a
@@ -4521,7 +4606,7 @@ static bool ag__versions_ok(const ag_tensor *t, const char *name) {
     return false;
 }
 
-/* ==== hooks, anomaly mode, custom functions, checkpointing ==== */
+/* ==== >>hooks: hooks, anomaly mode, custom functions, checkpointing ==== */
 AG_API int ag_register_hook(ag_tensor *t, ag_tensor *(*fn)(ag_tensor *grad, void *user), void *user) {
     struct ag__hook *h, **end;
     if (!t) return -1;
@@ -4723,14 +4808,14 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
 /* runs f again with recording on and backpropagates d y through that: the inputs' gradients
    come back to the outer backward, leaves used inside f (parameters) accumulate theirs; without
    create_graph the recomputed graph's memory is given back to the arena afterwards */
-static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__capture *cap);
+static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward_opts *opts, const ag__grad_sink *sink);
 static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     ag_ctx *ctx = y->ctx;
     ag__ckpt *k = (ag__ckpt *)y->extra;
     bool create = ctx->grad_enabled, prev;
     ag_tensor *x[16], *want[16], *got[16], *out;
     ag_backward_opts o;
-    ag__capture cap;
+    ag__grad_sink sink;
     ag__mark m;
     int i, nw = 0, slot[16], rc = 0;
     if (y->nin > 16) { ag__fail(ctx, "checkpoint: at most 16 inputs"); return -1; }
@@ -4739,7 +4824,7 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     m = ag__arena_mark(ctx);
     for (i = 0; i < y->nin; i++) {
         if (!(x[i] = ag_detach(y->in[i]))) return -1;   /* fresh leaves over the same data */
-        if (AG__NEED(i)) { x[i]->flags |= AG__REQ_GRAD | AG__CAPTURE; slot[nw] = i; want[nw] = x[i]; got[nw++] = NULL; }
+        if (AG__NEED(i)) { x[i]->flags |= AG__REQ_GRAD | AG__SINK; slot[nw] = i; want[nw] = x[i]; got[nw++] = NULL; }
     }
     prev = ag_set_grad_enabled(ctx, true);
     out = k->f(ctx, x, k->user);
@@ -4748,12 +4833,12 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     if (out->flags & AG__REQ_GRAD) {
         memset(&o, 0, sizeof o);
         o.grad = g; o.create_graph = create;
-        cap.n = nw; cap.inputs = want; cap.grads = got; cap.others = true;
-        rc = ag__run_backward("checkpoint", out, &o, &cap);
+        sink.n = nw; sink.inputs = want; sink.grads = got; sink.others = true;
+        rc = ag__run_backward("checkpoint", out, &o, &sink);
     }
     for (i = 0; i < nw && rc == 0; i++) {
         ag_tensor *gi = got[i];
-        want[i]->flags &= (uint16_t)~AG__CAPTURE;
+        want[i]->flags &= (uint16_t)~AG__SINK;
         if (!gi && !(gi = ag_zeros(ctx, (ag_dtype)want[i]->dtype, want[i]->ndim, want[i]->shape))) rc = -1;
         else if (create) gin[slot[i]] = gi;
         else ag__copy_into(gin[slot[i]], gi);
@@ -4772,37 +4857,37 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
 }
 
 
-/* ==== graph replay ====
+/* ==== >>replay: capture and replay ====
    Each op's kernel (the op table's kernel column, ag__rerun_<kernel>, in the op's block)
    recomputes its result from y->in; a replay runs the recorded steps in order. */
 AG_API int ag_capture_begin(ag_ctx *ctx) {
-    ag_graph *g;
+    ag_capture *g;
     if (!ctx) return -1;
     if (ctx->capture) { ag__fail(ctx, "capture_begin: a capture is already running (end it with ag_capture_end)"); return -1; }
-    g = (ag_graph *)ag__heap_alloc(ctx, sizeof *g);
+    g = (ag_capture *)ag__heap_alloc(ctx, sizeof *g);
     if (!g) { ag__fail(ctx, "capture_begin: out of memory"); return -1; }
     memset(g, 0, sizeof *g);
     g->ctx = ctx;
     g->gen = ctx->gen;
     g->failures = ctx->failures;
-    g->next = ctx->graphs;
-    ctx->graphs = g;
+    g->next = ctx->captures;
+    ctx->captures = g;
     ctx->capture = g;
     return 0;
 }
 
-AG_API ag_graph *ag_capture_end(ag_ctx *ctx) {
-    ag_graph *g;
+AG_API ag_capture *ag_capture_end(ag_ctx *ctx) {
+    ag_capture *g;
     if (!ctx) return NULL;
     if (!(g = ctx->capture)) { ag__fail(ctx, "capture_end: no capture is running (start one with ag_capture_begin)"); return NULL; }
     ctx->capture = NULL;
     if (g->gen != ctx->gen) { g->failed = true; ag__fail(ctx, "capture_end: ag_ctx_reset ran during the capture, which freed the step's tensors"); }
     if (ctx->failures != g->failures) g->failed = true;   /* the step itself failed: its (first) error is on the context */
-    if (g->failed) { ag_graph_free(g); return NULL; }
+    if (g->failed) { ag_capture_free(g); return NULL; }
     return g;
 }
 
-AG_API int ag_replay(ag_graph *g) {
+AG_API int ag_replay(ag_capture *g) {
     ag_ctx *ctx;
     ag__steps *c;
     int i;
@@ -4827,21 +4912,21 @@ AG_API int ag_replay(ag_graph *g) {
     return 0;
 }
 
-AG_API size_t ag_graph_steps(const ag_graph *g) { return g ? g->n : 0; }
+AG_API size_t ag_capture_steps(const ag_capture *g) { return g ? g->n : 0; }
 
-AG_API void ag_graph_free(ag_graph *g) {
+AG_API void ag_capture_free(ag_capture *g) {
     ag_ctx *ctx;
-    ag_graph **pp;
+    ag_capture **pp;
     ag__steps *c, *nc;
     if (!g) return;
     ctx = g->ctx;
-    for (pp = &ctx->graphs; *pp; pp = &(*pp)->next) if (*pp == g) { *pp = g->next; break; }
+    for (pp = &ctx->captures; *pp; pp = &(*pp)->next) if (*pp == g) { *pp = g->next; break; }
     if (ctx->capture == g) ctx->capture = NULL;
     for (c = g->first; c; c = nc) { nc = c->next; ag__heap_free(ctx, c); }
     ag__heap_free(ctx, g);
 }
 
-/* ==== the graph ==== */
+/* ==== >>graph: walking the graph, DOT ==== */
 AG_API const char *ag_op(const ag_tensor *t) { return t && t->op ? ag__op_name(t) : NULL; }
 AG_API int ag_num_inputs(const ag_tensor *t) { return t && t->op ? t->nin : 0; }
 AG_API ag_tensor *ag_input(const ag_tensor *t, int i) {
@@ -4893,7 +4978,7 @@ AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) {
     return 0;
 }
 
-/* ==== printing ==== */
+/* ---- printing ---- */
 /* PyTorch's look: 4 decimals, scientific when the magnitudes need it, columns aligned */
 typedef struct { FILE *f; bool sci, ints, measure; int width; } ag__printer;
 static void ag__print_value(ag__printer *pr, double v) {
@@ -4959,7 +5044,7 @@ AG_API void ag_print(const ag_tensor *t, FILE *f) {
     fprintf(f, ")\n");
 }
 
-/* ==== gradient checking ==== */
+/* ==== >>gradcheck: gradient checking ==== */
 typedef struct { ag_fn f; void *user; int n; ag_tensor **v; ag_tensor *w; } ag__gradgrad;
 
 /* sum_i <d(out . w)/d input_i, v_i>: its gradient is the Hessian-vector product the second-order check needs */
@@ -5095,7 +5180,7 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
 
 
 
-/* ==== optimizers ==== */
+/* ==== >>optim: optimizers ==== */
 enum { AG__OPT_SGD, AG__OPT_ADAM, AG__OPT_ADAMW };
 typedef struct {
     ag_tensor *p;
@@ -5174,6 +5259,10 @@ AG_API ag_optim *ag_sgd_new(ag_ctx *ctx, ag_tensor *const *params, int n, const 
                  o.lr, o.momentum, o.weight_decay, o.dampening);
         return NULL;
     }
+    if (o.lr == 0) {
+        ag__fail(ctx, "sgd: lr is 0 (a zero-filled ag_sgd_opts?): start from ag_sgd_defaults() and set what you change");
+        return NULL;
+    }
     if (o.nesterov && (o.momentum <= 0 || o.dampening != 0)) {
         ag__fail(ctx, "sgd: nesterov needs momentum > 0 and dampening 0 (momentum %g, dampening %g)", o.momentum, o.dampening);
         return NULL;
@@ -5189,6 +5278,10 @@ static ag_optim *ag__adam_new(ag_ctx *ctx, const char *name, int kind, ag_tensor
     if (!ctx) return NULL;
     if (!ag__finite_nonneg(o.lr) || !ag__finite_nonneg(o.eps) || !ag__finite_nonneg(o.weight_decay)) {
         ag__fail(ctx, "%s: lr %g, eps %g, weight_decay %g must be finite and >= 0", name, o.lr, o.eps, o.weight_decay);
+        return NULL;
+    }
+    if (o.lr == 0) {
+        ag__fail(ctx, "%s: lr is 0 (a zero-filled ag_adam_opts?): start from ag_%s_defaults() and set what you change", name, name);
         return NULL;
     }
     if (!(o.beta1 >= 0 && o.beta1 < 1) || !(o.beta2 >= 0 && o.beta2 < 1)) {
@@ -5378,7 +5471,7 @@ AG_API int64_t ag_optim_steps(const ag_optim *opt, int i) {
     return opt->slot[i].step;
 }
 
-/* ==== learning-rate schedules ==== */
+/* ---- learning-rate schedules ---- */
 AG_API double ag_lr_step(int step, int step_size, double gamma, double base_lr) {
     if (step_size <= 0 || step < 0) return base_lr;
     return base_lr * pow(gamma, (double)(step / step_size));
@@ -5393,7 +5486,7 @@ AG_API double ag_lr_cosine(int step, int warmup, int total, double base_lr, doub
     return min_lr + (base_lr - min_lr) * (1 + cos(3.141592653589793 * t)) / 2;
 }
 
-/* ==== gradient clipping ==== */
+/* ---- gradient clipping ---- */
 static bool ag__clip_check(ag_tensor *const *params, int n, const char *name) {
     int i;
     if (n < 0 || (n > 0 && !params)) return false;
@@ -5494,7 +5587,7 @@ AG_API int ag_clip_grad_value(ag_tensor *const *params, int n, double clip_value
     return 0;
 }
 
-/* ==== initialisation ==== */
+/* ---- initialisation ---- */
 AG_API double ag_init_gain(ag_nonlinearity nl, double negative_slope) {
     switch (nl) {
     case AG_NL_TANH: return 5.0 / 3.0;
@@ -5569,7 +5662,8 @@ AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) {
     return b ? ag__init_fill(b, "init_linear", 0, -bound, bound) : 0;
 }
 
-/* ==== safetensors ==== */
+#ifndef AG_NO_SAFETENSORS
+/* ==== >>safetensors ==== */
 #define AG__ST_MAX_HEADER 100000000u   /* as the reference implementation */
 #define AG__ST_MAX_DIMS 64
 #define AG__ST_MAX_INT ((uint64_t)1 << 53)
@@ -6076,8 +6170,10 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     ag__heap_free(ctx, buf);
     return rc;
 }
+#endif /* AG_NO_SAFETENSORS */
 
-
+#ifndef AG_NO_FUNCTIONAL
+/* ==== >>functional ==== */
 typedef struct {
     const char *name;
     ag_ctx *ctx;
@@ -6543,8 +6639,10 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
     if (rc != 0) { ag__fn_clear(dW, (size_t)n); ag__fn_clear(db, (size_t)n); }
     return rc;
 }
+#endif /* AG_NO_FUNCTIONAL */
 
-
+#ifndef AG_NO_LAYERS
+/* ==== >>layers ==== */
 /* the first non-NULL tensor's context, for reporting a NULL argument */
 static ag_ctx *ag__ly_ctx(ag_tensor *a, ag_tensor *b, ag_tensor *c) {
     return a ? ag_context(a) : b ? ag_context(b) : c ? ag_context(c) : NULL;
@@ -6839,6 +6937,7 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
     sh[0] = B; sh[1] = T; sh[2] = C;
     return ag_linear(ag_reshape(y, 3, sh), Wo, bo);
 }
+#endif /* AG_NO_LAYERS */
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT DEFAULT

@@ -610,7 +610,7 @@ static void jvp_double_vjp(void *arg) {   /* J u = d/dw <w^T J, u>: two reverse 
     if (ag_grad_of(s, NULL, 1, &w, &r) != 0) die_ag(c->ctx, "double vjp");
     ag_ctx_reset(c->ctx);
 }
-typedef struct { ag_ctx *ctx; ag_tensor *p[4], *x, *y; ag_optim *opt; ag_graph *g; } agent_case;
+typedef struct { ag_ctx *ctx; ag_tensor *p[4], *x, *y; ag_optim *opt; ag_capture *g; } agent_case;
 static ag_tensor *agent_loss(agent_case *a) {
     return ag_mse_loss(ag_linear(ag_relu(ag_linear(a->x, a->p[0], a->p[1])), a->p[2], a->p[3]), a->y);
 }
@@ -981,7 +981,7 @@ int main(int argc, char **argv) {
         r = add_row(ROW_LOWER, "the same replayed step", "us/step", rep * 1e6, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e6);
         if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
         add_note("replay: the captured agent step is %zu kernels; replayed and rebuilt steps give bit-identical parameters (tests/test_replay.c).",
-                 ag_graph_steps(ap.g));
+                 ag_capture_steps(ap.g));
         ag_ctx_free(ar.ctx); ag_ctx_free(ap.ctx);
     }
 

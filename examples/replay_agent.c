@@ -62,7 +62,7 @@ static void write_frame(agent *a, const ball *now_b, const ball *next) {
 int main(int argc, char **argv) {
     int frames = argc > 1 ? atoi(argv[1]) : 20000, f, i;
     agent A, B;
-    ag_graph *step = NULL;
+    ag_capture *step = NULL;
     ag_tensor *loss = NULL;
     ball b0 = { 0.2f, 0.8f, 0.7f, 0.0f }, b, next;
     double t0, t_replay, t_rebuild, avg = 0;
@@ -113,9 +113,9 @@ int main(int argc, char **argv) {
     for (i = 0; i < 4; i++)
         same = same && memcmp(ag_data(A.p[i]), ag_data(B.p[i]), (size_t)ag_numel(A.p[i]) * sizeof(float)) == 0;
     printf("captured step: %zu kernels; %d frames: replayed %.2f us/frame, rebuilt %.2f us/frame (%.2fx); "
-           "the two networks are %s\n", ag_graph_steps(step), frames, t_replay / frames * 1e6, t_rebuild / frames * 1e6,
+           "the two networks are %s\n", ag_capture_steps(step), frames, t_replay / frames * 1e6, t_rebuild / frames * 1e6,
            t_rebuild / t_replay, same ? "bit-identical" : "DIFFERENT");
-    ag_graph_free(step);
+    ag_capture_free(step);
     ag_ctx_free(A.ctx);
     ag_ctx_free(B.ctx);
     return same ? 0 : 1;

@@ -1,4 +1,4 @@
-/* fuzz_safetensors.c - libFuzzer target for the safetensors loader (parts/train.h).
+/* fuzz_safetensors.c - libFuzzer target for the safetensors loader (autograd.h, >>safetensors).
 
    clang -std=c99 -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_safetensors.c -o build/fuzz_safetensors -lm
    mkdir -p build/fuzz-corpus && ./build/fuzz_safetensors -max_total_time=60 build/fuzz-corpus

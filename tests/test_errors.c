@@ -339,12 +339,12 @@ static int r_capture_twice(ag_ctx *c) {
     int rc;
     ag_capture_begin(c);
     rc = ag_capture_begin(c);
-    ag_graph_free(ag_capture_end(c));
+    ag_capture_free(ag_capture_end(c));
     return FAILS_I(rc);
 }
 static int r_capture_custom(ag_ctx *c) {
     ag_tensor *x = mkg(c, 1, 3, 0, 0), *y;
-    ag_graph *g;
+    ag_capture *g;
     ag_capture_begin(c);
     y = ag_apply(&nj_fn, 1, &x, NULL);
     g = ag_capture_end(c);
@@ -352,14 +352,14 @@ static int r_capture_custom(ag_ctx *c) {
 }
 static int r_replay_after_reset(ag_ctx *c) {
     ag_tensor *x = mkg(c, 1, 3, 0, 0);
-    ag_graph *g;
+    ag_capture *g;
     int rc;
     ag_capture_begin(c);
     ag_backward(ag_sum(ag_mul(x, x)), NULL);
     g = ag_capture_end(c);
     ag_ctx_reset(c);
     rc = ag_replay(g);
-    ag_graph_free(g);
+    ag_capture_free(g);
     return g != NULL && FAILS_I(rc);
 }
 

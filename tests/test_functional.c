@@ -1,4 +1,4 @@
-/* test_functional.c - the functional API (parts/functional.h): ag_vjp, ag_jvp,
+/* test_functional.c - the functional API (autograd.h, >>functional): ag_vjp, ag_jvp,
    ag_jacobian, ag_hessian, ag_hvp and ag_per_example_linear_grads:
      1. against torch.autograd.functional (tests/data/functional_reference.txt, made by
         tests/gen_functional_reference.py) on ten functions, in F64 (1e-10) and F32

@@ -1,5 +1,5 @@
 /* test_layers.c - conv2d, max/avg pool2d, batch_norm, embedding and causal
-   self-attention (parts/layers.h):
+   self-attention (autograd.h, >>layers):
      1. against PyTorch (tests/data/layers_reference.txt, made by
         tests/gen_layers_reference.py): outputs, input gradients for a seed
         gradient, and batch norm's running statistics, in F32 and F64;

@@ -1,5 +1,5 @@
 /* test_optim.c - optimizers, gradient clipping, learning-rate schedules and
-   initialisation (parts/train.h) against PyTorch.
+   initialisation (autograd.h, >>optim) against PyTorch.
    tests/data/optim_reference.txt comes from tests/gen_optim_reference.py (python3-torch):
    each optimizer's 20-step trajectory must match within 1e-5 (F32) and 1e-12 (F64).
 
@@ -358,6 +358,11 @@ static void test_errors(void) {
     EXPECT_ERR(ag_adam_new(ctx, list, 1, &ao), "betas");
     ao = ag_adam_defaults(); ao.eps = NAN;
     EXPECT_ERR(ag_adam_new(ctx, list, 1, &ao), "eps");
+    memset(&so, 0, sizeof so);   /* zero-filled options: lr 0 would silently never train */
+    EXPECT_ERR(ag_sgd_new(ctx, list, 1, &so), "ag_sgd_defaults");
+    memset(&ao, 0, sizeof ao);
+    EXPECT_ERR(ag_adam_new(ctx, list, 1, &ao), "ag_adam_defaults");
+    EXPECT_ERR(ag_adamw_new(ctx, list, 1, &ao), "ag_adamw_defaults");
     ag_clear_error(ctx);
     CHECK(ag_optim_step(NULL) == -1 && ag_optim_steps(NULL, 0) == -1 && ag_optim_get_lr(NULL) != ag_optim_get_lr(NULL), "NULL optimizer");
     ag_optim_zero_grad(NULL); ag_optim_set_lr(NULL, 1);

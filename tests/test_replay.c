@@ -178,7 +178,7 @@ static void run_model(const model *m) {
     ag_ctx *A, *B;
     ag_tensor *pa[MAXP], *pb[MAXP], *xa, *ta, *loss_a = NULL;
     ag_optim *oa, *ob;
-    ag_graph *g = NULL;
+    ag_capture *g = NULL;
     ag_adam_opts ao = ag_adam_defaults();
     int f, i, mismatches = 0;
     ag_stats s0, s1;
@@ -224,8 +224,8 @@ static void run_model(const model *m) {
     CHECK(s1.heap_allocs == s0.heap_allocs && s1.arena_used == s0.arena_used,
           "%s: replays allocate nothing (heap %llu -> %llu, arena %zu -> %zu)", m->name, (unsigned long long)s0.heap_allocs,
           (unsigned long long)s1.heap_allocs, s0.arena_used, s1.arena_used);
-    if (g) printf("  info: %-40s %5zu recorded steps, %d frames bit-identical\n", m->name, ag_graph_steps(g), FRAMES - mismatches);
-    ag_graph_free(g);
+    if (g) printf("  info: %-40s %5zu recorded steps, %d frames bit-identical\n", m->name, ag_capture_steps(g), FRAMES - mismatches);
+    ag_capture_free(g);
     ag_ctx_free(A); ag_ctx_free(B);
 }
 
@@ -246,7 +246,7 @@ static void test_refusals(void) {
     int64_t sh[1] = { 3 }, two = 2;
     ag_tensor *w = ag_param(ctx, AG_F32, 1, sh, NULL), *x = ag_ones(ctx, AG_F32, 1, sh), *loss;
     ag_optim *opt = ag_sgd_new(ctx, &w, 1, NULL);
-    ag_graph *g;
+    ag_capture *g;
     double bound = 1.0;
     CHECK(ag_replay(NULL) == -1, "replay(NULL)");
     CHECK(ag_capture_end(ctx) == NULL && err_has(ctx, "capture_end: no capture is running"), "capture_end without begin");
@@ -299,11 +299,11 @@ static void test_refusals(void) {
     CHECK(g && ag_replay(g) == 0, "replay");
     ag_capture_begin(ctx);
     CHECK(ag_replay(g) == -1 && err_has(ctx, "replay: a capture is running"), "replay while capturing");
-    ag_graph_free(ag_capture_end(ctx));
+    ag_capture_free(ag_capture_end(ctx));
     ag_ctx_reset(ctx);
     CHECK(ag_replay(g) == -1 && err_has(ctx, "replay: ag_ctx_reset freed the captured step's tensors"), "replay after reset");
-    ag_graph_free(g);
-    ag_graph_free(NULL);
+    ag_capture_free(g);
+    ag_capture_free(NULL);
     /* an index array read again at replay: out of range is an error naming the op, not a stray read */
     {
         int64_t s45[2] = { 4, 5 };
@@ -318,7 +318,7 @@ static void test_refusals(void) {
               "replay with a target out of range");
         tg[2] = 4;
         CHECK(ag_replay(g) == 0, "and again once it is fixed");
-        ag_graph_free(g);
+        ag_capture_free(g);
     }
     /* a step that fails inside the capture gives no graph, and keeps its own error */
     x = ag_ones(ctx, AG_F32, 1, sh);
@@ -334,7 +334,7 @@ static void test_refusals(void) {
     CHECK(ag_backward(ag_sum(ag_mul(w, x)), NULL) == 0, "a good step");
     g = ag_capture_end(ctx);
     CHECK(g != NULL && ag_replay(g) == 0, "is captured");
-    ag_graph_free(g);
+    ag_capture_free(g);
     ag_ctx_free(ctx);   /* frees graphs still held */
 }
 
@@ -344,7 +344,7 @@ static void time_mlp(const char *label, int64_t batch, int64_t in, int64_t hid, 
     int64_t s1[2] = { hid, in }, s2[2] = { out, hid }, sx[2] = { batch, in }, sy[2] = { batch, out }, b1 = hid, b2 = out;
     ag_tensor *p[4], *x, *y, *loss;
     ag_optim *opt;
-    ag_graph *g;
+    ag_capture *g;
     double t_build = 1e30, t_replay = 1e30, t0;
     int rep, k, steps = batch * in * hid > 100000 ? 20 : 400;
     p[0] = ag_param(ctx, AG_F32, 2, s1, NULL); p[1] = ag_param(ctx, AG_F32, 1, &b1, NULL);
@@ -378,7 +378,7 @@ static void time_mlp(const char *label, int64_t batch, int64_t in, int64_t hid, 
             ag_optim_step(opt);
         }
         if (harness_cpu_seconds() - t0 < t_replay) t_replay = harness_cpu_seconds() - t0;
-        ag_graph_free(g);
+        ag_capture_free(g);
     }
     printf("  info: %s step: rebuild %.2f us, replay %.2f us (%.2fx)\n", label, t_build / steps * 1e6, t_replay / steps * 1e6,
            t_build / t_replay);

@@ -1,5 +1,5 @@
 /* test_safetensors.c - save and load named tensors in the safetensors format
-   (parts/train.h): C round trips (file and memory), about 40 corrupt or mismatched
+   (autograd.h, >>safetensors): C round trips (file and memory), about 40 corrupt or mismatched
    files that must fail cleanly (and every truncation of a small file), and, when
    /usr/bin/python3 with torch is installed, a round trip through PyTorch (the Python
    side parses the format with struct + json; the safetensors package is not needed).

@@ -1,4 +1,4 @@
-/* test_simd_math.c - the vectorised F32 math kernels of parts/simd_math.h
+/* test_simd_math.c - the vectorised F32 math kernels of autograd.h (>>vmath)
    (exp, log, tanh, sigmoid, gelu_tanh, silu) on every ISA this CPU runs:
    AVX2 and AVX-512 on x86-64 (checked with __builtin_cpu_supports), NEON on
    AArch64.
