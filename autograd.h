@@ -1055,13 +1055,8 @@ AG_API void ag_ctx_reset(ag_ctx *ctx) {
 
 AG_API const char *ag_error(const ag_ctx *ctx) { return ctx && ctx->err[0] ? ctx->err : NULL; }
 AG_API void ag_clear_error(ag_ctx *ctx) { if (ctx) ctx->err[0] = 0; }
-AG_API bool ag_set_grad_enabled(ag_ctx *ctx, bool on) {
-    bool prev;
-    if (!ctx) return false;
-    prev = ctx->grad_enabled;
-    ctx->grad_enabled = on;
-    return prev;
-}
+static bool ag__set_flag(bool *flag, bool on) { bool prev = *flag; *flag = on; return prev; }   /* returns the old value */
+AG_API bool ag_set_grad_enabled(ag_ctx *ctx, bool on) { return ctx ? ag__set_flag(&ctx->grad_enabled, on) : false; }
 AG_API bool ag_is_grad_enabled(const ag_ctx *ctx) { return ctx && ctx->grad_enabled; }
 AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     ag_stats s;
@@ -1525,8 +1520,8 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
        ag__uk_<t>_<set>                               the GEMM micro-kernel (>>gemm)
        ag__sgd_<t>_<set>, ag__adam_<t>_<set>          optimizer updates (>>optim; scalar too)
    ADDING A KERNEL SET (WebAssembly SIMD128, say): one block of these primitives for F32 and
-   F64 with its target attribute, an AG__ISA_ entry (>>dispatch) with its detection, and one
-   line per family where the sets are instantiated and dispatched (grep AG__ISA_NEON). */
+   F64 with its target attribute, its rows in AG__SIMD_SETS (below the blocks), an AG__ISA_
+   entry (>>dispatch) with its detection, and a case in each dispatch (grep AG__ISA_NEON). */
 
 /* the per-vector functions must inline into the row loops (a call passes
    vectors through memory); GCC does not always do it by itself */
@@ -1757,6 +1752,22 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 }
 #endif /* AG__NEON */
 
+/* Every SIMD set, F32 and F64: X(prefix, type, vector type, lanes, name suffix, target attribute).
+   The kernel families are instantiated for each row with AG__SIMD_SETS(AG__DEF_<family>). */
+#ifdef AG__X86
+#define AG__X86_SETS(X) \
+    X(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2) X(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2) \
+    X(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512) X(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
+#else
+#define AG__X86_SETS(X)
+#endif
+#ifdef AG__NEON
+#define AG__NEON_SETS(X) X(ag__neon_, float, float32x4_t, 4, f32_neon, ) X(ag__neond_, double, float64x2_t, 2, f64_neon, )
+#else
+#define AG__NEON_SETS(X)
+#endif
+#define AG__SIMD_SETS(X) AG__X86_SETS(X) AG__NEON_SETS(X)
+
 /* ==== >>fastpath: contiguous rows of the common elementwise ops, written once ====
    Whole vectors only: each returns how many leading elements it did (a multiple of W); the
    scalar row kernel (AG__F_<op>) finishes the tail, and every vector op here rounds exactly
@@ -1791,16 +1802,7 @@ TGT static int64_t ag__vunary_##SET(int op, int64_t n, T *y, const T *x, double 
     } \
     return i; \
 }
-#ifdef AG__X86
-AG__DEF_VELEMENTWISE(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
-AG__DEF_VELEMENTWISE(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)
-AG__DEF_VELEMENTWISE(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
-AG__DEF_VELEMENTWISE(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
-#endif
-#ifdef AG__NEON
-AG__DEF_VELEMENTWISE(ag__neon_, float, float32x4_t, 4, f32_neon, )
-AG__DEF_VELEMENTWISE(ag__neond_, double, float64x2_t, 2, f64_neon, )
-#endif
+AG__SIMD_SETS(AG__DEF_VELEMENTWISE)
 
 /* ag__vbinary_f32, ag__vunary_f32, ag__vbinary_f64, ag__vunary_f64: the vector part of a contiguous row for this context's kernel set: elements done */
 #define AG__DEF_VDISPATCH(T, SFX) \
@@ -2260,16 +2262,7 @@ TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t ac
     } \
     AG__UK_OUT(P, W, 0) AG__UK_OUT(P, W, 1) AG__UK_OUT(P, W, 2) AG__UK_OUT(P, W, 3) AG__UK_OUT(P, W, 4) AG__UK_OUT(P, W, 5) \
 }
-#ifdef AG__X86
-AG__DEF_UK_6x2V(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
-AG__DEF_UK_6x2V(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
-AG__DEF_UK_6x2V(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
-AG__DEF_UK_6x2V(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)
-#endif
-#ifdef AG__NEON
-AG__DEF_UK_6x2V(ag__neon_, float, float32x4_t, 4, f32_neon, )
-AG__DEF_UK_6x2V(ag__neond_, double, float64x2_t, 2, f64_neon, )
-#endif
+AG__SIMD_SETS(AG__DEF_UK_6x2V)
 
 /* ag__uk_f32_scalar, ag__uk_f64_scalar: the portable micro-kernel, C[4, 4] (the compiler vectorises
    its rows where it can) */
@@ -3262,33 +3255,24 @@ static void ag__gather_run(ag_tensor *y, const ag_tensor *table) {
     for (i = 0; i < n; i++) memcpy(y->data + (size_t)(i * row) * es, table->data + (size_t)(idx[i] * row) * es, (size_t)row * es);
 }
 static bool ag__rerun_gather_rows(int op, ag_tensor *y) { (void)op; ag__gather_run(y, y->in[0]); return true; }
-static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx);
-static ag_tensor *ag__scatter_rows(ag_tensor *g, int64_t n, const int64_t *idx, int64_t rows) {
+/* gather_rows: y [n, ...] = x[idx] (x's first dim stays in ip[1] for the backward);
+   scatter_add_rows: y [rows, ...] = 0, y[idx[i]] += x[i]. idx has n entries, x is made contiguous. */
+static ag_tensor *ag__rows(int op, ag_tensor *x, int64_t n, const int64_t *idx, int64_t rows) {
     int64_t sh[AG_MAX_DIMS] = {0};
     ag_tensor *y;
     int k;
-    if (!g || !(g = ag_contiguous(g))) return NULL;
-    sh[0] = rows;
-    for (k = 1; k < g->ndim; k++) sh[k] = g->shape[k];
-    y = ag__result_raw(g->ctx, g->dtype, g->ndim, sh, 1);
+    bool gather = op == AG__OP_gather_rows;
+    if (!x || !(x = ag_contiguous(x))) return NULL;
+    sh[0] = gather ? n : rows;
+    for (k = 1; k < x->ndim; k++) sh[k] = x->shape[k];
+    y = ag__result_raw(x->ctx, x->dtype, x->ndim, sh, 1);
     if (!y) return NULL;
-    y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = rows;
-    ag__scatter_rows_run(y, g);
-    return ag__finish1(y, AG__OP_scatter_add_rows, g);
+    y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = gather ? x->shape[0] : rows;
+    if (gather) ag__gather_run(y, x); else ag__scatter_rows_run(y, x);
+    return ag__finish1(y, op, x);
 }
-static ag_tensor *ag__gather(ag_tensor *table, int64_t n, const int64_t *idx) {
-    int64_t sh[AG_MAX_DIMS] = {0};
-    ag_tensor *y;
-    int k;
-    if (!table || !(table = ag_contiguous(table))) return NULL;
-    sh[0] = n;
-    for (k = 1; k < table->ndim; k++) sh[k] = table->shape[k];
-    y = ag__result_raw(table->ctx, table->dtype, table->ndim, sh, 1);
-    if (!y) return NULL;
-    y->extra = (void *)idx; y->ip[0] = n; y->ip[1] = table->shape[0];
-    ag__gather_run(y, table);
-    return ag__finish1(y, AG__OP_gather_rows, table);
-}
+#define ag__gather(table, n, idx) ag__rows(AG__OP_gather_rows, table, n, idx, 0)
+#define ag__scatter_rows(g, n, idx, rows) ag__rows(AG__OP_scatter_add_rows, g, n, idx, rows)
 static int ag__bw_gather_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d table[idx[i]] += d y[i] */
     gin[0] = ag__scatter_rows(g, y->ip[0], (const int64_t *)y->extra, y->ip[1]);
     return 0;
@@ -3456,24 +3440,31 @@ static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_ten
     *ndim = nd;
     return true;
 }
-/* y = a op b, y of the broadcast shape and a, b of y's dtype (the kernel, also run by ag_replay) */
-static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
-    ag__kern k;
-    k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
-    if ((a->numel == y->numel || a->numel == 1) && (b->numel == y->numel || b->numel == 1) && ag__contig(a) && ag__contig(b)) {
-        char *p[3];   /* dense operands: one row, no N-d walk */
+/* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
+   (or a single element), else the N-d walk */
+static void ag__map_run(ag__row_fn row, const ag__kern *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    bool dense = ag__contig(a) && (a->numel == y->numel || a->numel == 1) &&
+                 (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
+    if (dense) {
+        char *p[3];
         int64_t st[3];
-        p[0] = y->data; p[1] = a->data; p[2] = b->data;
-        st[0] = 1; st[1] = a->numel == y->numel; st[2] = b->numel == y->numel;
-        (y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64)(&k, y->numel, p, st);
+        p[0] = y->data; p[1] = a->data; p[2] = b ? b->data : NULL;
+        st[0] = 1; st[1] = a->numel == y->numel; st[2] = b && b->numel == y->numel;
+        row(k, y->numel, p, st);
     } else {
         ag__iter it;
         ag__iter_init(&it, y->ndim, y->shape);
         ag__iter_add_tensor(&it, y);
         ag__iter_add_tensor(&it, a);
-        ag__iter_add_tensor(&it, b);
-        ag__iter_run(&it, y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+        if (b) ag__iter_add_tensor(&it, b);
+        ag__iter_run(&it, row, k);
     }
+}
+/* y = a op b, y of the broadcast shape and a, b of y's dtype (the kernel, also run by ag_replay) */
+static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    ag__kern k;
+    k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
+    ag__map_run(y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k, y, a, b);
 }
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
@@ -3571,18 +3562,7 @@ static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor
 static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
     k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
-    if (ag__contig(x)) {   /* dense: one row */
-        char *p[2];
-        int64_t st[2];
-        p[0] = y->data; p[1] = x->data; st[0] = st[1] = 1;
-        (x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64)(&k, y->numel, p, st);
-    } else {
-        ag__iter it;
-        ag__iter_init(&it, x->ndim, x->shape);
-        ag__iter_add_tensor(&it, y);
-        ag__iter_add_tensor(&it, x);
-        ag__iter_run(&it, x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k);
-    }
+    ag__map_run(x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k, y, x, NULL);
 }
 static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
@@ -4643,13 +4623,7 @@ AG_API ag_tensor *ag_hook_clamp(ag_tensor *grad, void *user) {
     return ag_clamp(grad, -b, b);
 }
 
-AG_API bool ag_set_anomaly_detection(ag_ctx *ctx, bool on) {
-    bool prev;
-    if (!ctx) return false;
-    prev = ctx->anomaly;
-    ctx->anomaly = on;
-    return prev;
-}
+AG_API bool ag_set_anomaly_detection(ag_ctx *ctx, bool on) { return ctx ? ag__set_flag(&ctx->anomaly, on) : false; }
 /* anomaly mode: the gradient op t computed for its input i must be finite */
 static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *name) {
     ag_tensor *d = ag__dense(g);
@@ -5363,16 +5337,7 @@ TGT AG__EXACT static int64_t ag__adam_##SET(int64_t i, int64_t n, T *AG__RESTRIC
 }
 AG__DEF_OPTIM(ag__sf_, float, float, 1, f32_scalar, )
 AG__DEF_OPTIM(ag__sd_, double, double, 1, f64_scalar, )
-#ifdef AG__X86
-AG__DEF_OPTIM(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
-AG__DEF_OPTIM(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)
-AG__DEF_OPTIM(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
-AG__DEF_OPTIM(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
-#endif
-#ifdef AG__NEON
-AG__DEF_OPTIM(ag__neon_, float, float32x4_t, 4, f32_neon, )
-AG__DEF_OPTIM(ag__neond_, double, float64x2_t, 2, f64_neon, )
-#endif
+AG__SIMD_SETS(AG__DEF_OPTIM)
 
 /* runs update kernel K (sgd, adam) for type t on this context's set, then the scalar set on the tail;
    ARGS is the kernel's argument list, starting with i_ */
@@ -6505,15 +6470,27 @@ static int ag__fn_finish(ag_ctx *ctx, bool prev, int rc, ag_tensor **res, size_t
     return -1;
 }
 
+/* the start of every entry point: checks the arguments, sets the output and the nres results
+   to NULL (the results only once n is known to be valid, unless nres is 1), refuses to run
+   inside a capture when what is not NULL, and turns grad mode on; 0 with *prev set, or -1 */
+static int ag__fn_enter(ag__fn_call *c, const char *name, ag_ctx *ctx, ag_fn f, int n, ag_tensor *const *inputs,
+                        bool create_graph, ag_tensor **res, const char *res_name, size_t nres, ag_tensor **output,
+                        const char *what, bool *prev) {
+    if (output) *output = NULL;
+    if (res && nres == 1) *res = NULL;
+    if (ag__fn_begin(c, name, ctx, f, n, inputs, create_graph) != 0) return -1;
+    if (!res) { ag__fail(ctx, "%s: %s is NULL", name, res_name); return -1; }
+    if (what && !ag__not_capturing(ctx, name, what)) return -1;   /* written element by element */
+    ag__fn_clear(res, nres);
+    *prev = ag_set_grad_enabled(ctx, true);
+    return 0;
+}
+
 AG_API int ag_vjp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *v,
                   ag_tensor **output, ag_tensor **vjps, bool create_graph) {
     ag__fn_call c;
     bool prev;
-    if (output) *output = NULL;
-    if (ag__fn_begin(&c, "vjp", ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!vjps) { ag__fail(ctx, "vjp: vjps is NULL"); return -1; }
-    ag__fn_clear(vjps, (size_t)n);
-    prev = ag_set_grad_enabled(ctx, true);
+    if (ag__fn_enter(&c, "vjp", ctx, f, n, inputs, create_graph, vjps, "vjps", (size_t)n, output, NULL, &prev) != 0) return -1;
     return ag__fn_finish(ctx, prev, ag__vjp_impl(&c, f, user, inputs, v, output, vjps), vjps, (size_t)n, output);
 }
 
@@ -6521,11 +6498,7 @@ AG_API int ag_jvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
                   ag_tensor **output, ag_tensor **jvp, bool create_graph) {
     ag__fn_call c;
     bool prev;
-    if (output) *output = NULL;
-    if (jvp) *jvp = NULL;
-    if (ag__fn_begin(&c, "jvp", ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!jvp) { ag__fail(ctx, "jvp: jvp is NULL"); return -1; }
-    prev = ag_set_grad_enabled(ctx, true);
+    if (ag__fn_enter(&c, "jvp", ctx, f, n, inputs, create_graph, jvp, "jvp", 1, output, NULL, &prev) != 0) return -1;
     return ag__fn_finish(ctx, prev, ag__jvp_impl(&c, f, user, inputs, u, output, jvp), jvp, 1, output);
 }
 
@@ -6534,11 +6507,7 @@ static int ag__jacobian_call(const char *name, bool forward, ag_ctx *ctx, ag_fn 
                              ag_tensor **jac, bool create_graph) {
     ag__fn_call c;
     bool prev;
-    if (ag__fn_begin(&c, name, ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!jac) { ag__fail(ctx, "%s: jac is NULL", name); return -1; }
-    if (!ag__not_capturing(ctx, name, "a Jacobian")) return -1;   /* written element by element */
-    ag__fn_clear(jac, (size_t)n);
-    prev = ag_set_grad_enabled(ctx, true);
+    if (ag__fn_enter(&c, name, ctx, f, n, inputs, create_graph, jac, "jac", (size_t)n, NULL, "a Jacobian", &prev) != 0) return -1;
     return ag__fn_finish(ctx, prev, forward ? ag__jacobian_fwd_impl(&c, f, user, inputs, jac) : ag__jacobian_impl(&c, f, user, inputs, jac),
                          jac, (size_t)n, NULL);
 }
@@ -6553,11 +6522,8 @@ AG_API int ag_hessian(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const 
                       ag_tensor **hess, bool create_graph) {
     ag__fn_call c;
     bool prev;
-    if (ag__fn_begin(&c, "hessian", ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!hess) { ag__fail(ctx, "hessian: hess is NULL"); return -1; }
-    if (!ag__not_capturing(ctx, "hessian", "a Hessian")) return -1;   /* written element by element */
-    ag__fn_clear(hess, (size_t)n * (size_t)n);
-    prev = ag_set_grad_enabled(ctx, true);
+    if (ag__fn_enter(&c, "hessian", ctx, f, n, inputs, create_graph, hess, "hess", (size_t)n * (size_t)n, NULL, "a Hessian", &prev) != 0)
+        return -1;
     return ag__fn_finish(ctx, prev, ag__hessian_impl(&c, f, user, inputs, hess), hess, (size_t)n * (size_t)n, NULL);
 }
 
@@ -6565,11 +6531,7 @@ AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
                   ag_tensor **output, ag_tensor **hvps, bool create_graph) {
     ag__fn_call c;
     bool prev;
-    if (output) *output = NULL;
-    if (ag__fn_begin(&c, "hvp", ctx, f, n, inputs, create_graph) != 0) return -1;
-    if (!hvps) { ag__fail(ctx, "hvp: hvps is NULL"); return -1; }
-    ag__fn_clear(hvps, (size_t)n);
-    prev = ag_set_grad_enabled(ctx, true);
+    if (ag__fn_enter(&c, "hvp", ctx, f, n, inputs, create_graph, hvps, "hvps", (size_t)n, output, NULL, &prev) != 0) return -1;
     return ag__fn_finish(ctx, prev, ag__hvp_impl(&c, f, user, inputs, v, output, hvps), hvps, (size_t)n, output);
 }
 
