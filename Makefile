@@ -40,6 +40,9 @@ VALGRIND_FLAGS := --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=d
 BUILD := build
 HEADERS := autograd.h tests/harness.h tests/refdata.h
 
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+QEMU_AARCH64 ?= qemu-aarch64
+
 TEST_SRCS    := $(sort $(wildcard tests/test_*.c))
 TEST_NAMES   := $(patsubst tests/%.c,%,$(TEST_SRCS))
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
@@ -62,6 +65,44 @@ CXX_EXAMPLE_OBJS := $(patsubst examples/%.c,$(BUILD)/cxx/examples/%,$(EXAMPLE_SR
 
 RUN_ALL := bash tests/run_all.sh
 
+# ---- build flavours --------------------------------------------------------
+# A flavour is a directory and the compile command of everything in it: the plain build in
+# build/ (with your CFLAGS), and build/asan, build/clang, ... for `make check`.
+#
+# The implementation takes seconds to compile and a test file a fraction of one, so each
+# flavour compiles it once, from tests/autograd_impl.c, into DIR/autograd_impl.o, and links
+# that into every test. A test with its own `#define AUTOGRAD_IMPLEMENTATION` line is built
+# on its own instead (STANDALONE): tests/test_simd_math.c, which calls the implementation's
+# internal static ag__ functions.
+#
+# (The C++ flavour's -x c++ would apply to the object file too: -x none ends it.)
+STANDALONE := $(patsubst tests/%.c,%,$(shell grep -lx '.define AUTOGRAD_IMPLEMENTATION' $(TEST_SRCS)))
+
+# $(call flavour,DIR,COMPILE): the rules of one flavour; COMPILE is the compiler and its flags
+define flavour
+$(1):
+	@mkdir -p $$@
+# rm -f first: a failed compile must not leave last time's binary behind to be run; for the
+# implementation, that is every binary linked with it.
+$(1)/autograd_impl.o: tests/autograd_impl.c autograd.h | $(1)
+	@rm -f $$@ $(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES)))
+	$(2) -c $$< -o $$@
+$(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) | $(1)
+	@rm -f $$@
+	$(2) $$< -o $$@ $(LDLIBS)
+$(1)/%: tests/%.c $(HEADERS) $(1)/autograd_impl.o | $(1)
+	@rm -f $$@
+	$(2) $$< -x none $(1)/autograd_impl.o -o $$@ $(LDLIBS)
+endef
+
+$(eval $(call flavour,$(BUILD),$(CC) $(ALLCFLAGS)))
+$(eval $(call flavour,$(BUILD)/asan,$(CC) $(CSTD) $(SAN_FLAGS) $(WARN) -I.))
+$(eval $(call flavour,$(BUILD)/clang,$(CLANG) $(CSTD) -O2 $(WARN) -I.))
+$(eval $(call flavour,$(BUILD)/cxx,$(CXX) $(CXXFLAGS_CHECK) -O2))
+$(eval $(call flavour,$(BUILD)/valgrind,$(CC) $(CSTD) -O1 -g $(WARN) -I.))
+$(eval $(call flavour,$(BUILD)/tsan,$(CLANG) $(CSTD) $(TSAN_FLAGS) $(WARN) -I.))
+$(eval $(call flavour,$(BUILD)/neon,$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I.))
+
 .PHONY: all test demo examples check bench clean check-tools \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
         test-bins asan-bins clang-bins cxx-bins
@@ -76,11 +117,6 @@ test:
 	@$(RUN_ALL) $(TEST_BINS)
 
 test-bins: $(TEST_BINS)
-
-# rm -f first: a failed compile must not leave last time's binary behind to be run.
-$(BUILD)/%: tests/%.c $(HEADERS) | $(BUILD)
-	@rm -f $@
-	$(CC) $(ALLCFLAGS) $< -o $@ $(LDLIBS)
 
 # ---- examples / demo -------------------------------------------------------
 examples: $(EXAMPLE_BINS)
@@ -140,20 +176,12 @@ check-asan: check-tools
 
 asan-bins: $(ASAN_BINS)
 
-$(BUILD)/asan/%: tests/%.c $(HEADERS) | $(BUILD)/asan
-	@rm -f $@
-	$(CC) $(CSTD) $(SAN_FLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
-
 # (b) every test built with clang -Werror, and run
 check-clang: check-tools
 	@$(MAKE) --no-print-directory -k clang-bins || true
 	@$(RUN_ALL) $(CLANG_BINS)
 
 clang-bins: $(CLANG_BINS)
-
-$(BUILD)/clang/%: tests/%.c $(HEADERS) | $(BUILD)/clang
-	@rm -f $@
-	$(CLANG) $(CSTD) -O2 $(WARN) -I. $< -o $@ $(LDLIBS)
 
 # (c) C++11: the smoke test and the C++-clean tests (built and run), every example (built)
 check-cxx: check-tools
@@ -163,10 +191,6 @@ check-cxx: check-tools
 cxx-bins: $(CXX_TEST_BINS) $(CXX_EXAMPLE_OBJS)
 
 $(BUILD)/cxx/cpp_smoke: tests/cpp_smoke.cpp $(HEADERS) | $(BUILD)/cxx
-	@rm -f $@
-	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(LDLIBS)
-
-$(BUILD)/cxx/%: tests/%.c $(HEADERS) | $(BUILD)/cxx
 	@rm -f $@
 	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(LDLIBS)
 
@@ -180,19 +204,11 @@ VALGRIND_TESTS := $(addprefix $(BUILD)/valgrind/,test_memory test_replay test_fo
 check-valgrind: check-tools $(VALGRIND_TESTS)
 	@AG_TEST_NO_TIMING=1 RUNNER="$(VALGRIND) $(VALGRIND_FLAGS)" $(RUN_ALL) $(VALGRIND_TESTS)
 
-$(BUILD)/valgrind/%: tests/%.c $(HEADERS) | $(BUILD)/valgrind
-	@rm -f $@
-	$(CC) $(CSTD) -O1 -g $(WARN) -I. $< -o $@ $(LDLIBS)
-
 # (e) test_threads under ThreadSanitizer (clang). clang 14's TSan cannot map its shadow
 #     memory under the strong ASLR of recent kernels, so it runs with ASLR off when it can.
 check-tsan: check-tools $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_kernels
 	@if setarch $$(uname -m) -R true 2>/dev/null; then runner="setarch $$(uname -m) -R"; else runner=; fi; \
 	  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" RUNNER="$$runner" $(RUN_ALL) $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_kernels
-
-$(BUILD)/tsan/%: tests/%.c $(HEADERS) | $(BUILD)/tsan
-	@rm -f $@
-	$(CLANG) $(CSTD) $(TSAN_FLAGS) $(WARN) -I. $< -o $@ $(LDLIBS)
 
 # (g) the library's own tests with each x86 kernel set forced (the scalar path is the reference)
 PATH_TESTS := $(BUILD)/test_reference $(BUILD)/test_gradcheck $(BUILD)/test_kernels
@@ -200,17 +216,11 @@ check-paths: $(PATH_TESTS)
 	@for isa in scalar avx2; do echo "---- AG_SIMD=$$isa"; AG_SIMD=$$isa $(RUN_ALL) $(PATH_TESTS) || exit 1; done
 
 # (h) NEON for real: the tests cross-compiled for aarch64 and run under qemu
-AARCH64_CC ?= aarch64-linux-gnu-gcc
-QEMU_AARCH64 ?= qemu-aarch64
 NEON_TESTS := test_kernels test_reference test_gradcheck test_errors test_simd_math
 NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
 check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
-
-$(BUILD)/neon/%: tests/%.c $(HEADERS) | $(BUILD)/neon
-	@rm -f $@
-	$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I. $< -o $@ $(LDLIBS)
 
 # (i) a short libFuzzer run of the safetensors loader (ASan+UBSan), from the committed seeds
 FUZZ_SECONDS ?= 20
@@ -233,7 +243,7 @@ bench: | $(BUILD)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ./$(BUILD)/bench/bench --python $(BENCH_PYTHON) \
 	  --torch-script bench/torch_bench.py --out bench/RESULTS.md $(BENCH_ARGS)
 
-$(BUILD) $(BUILD)/neon $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/asan $(BUILD)/clang $(BUILD)/cxx $(BUILD)/cxx/examples $(BUILD)/valgrind $(BUILD)/tsan:
+$(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples:
 	@mkdir -p $@
 
 clean:

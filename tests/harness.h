@@ -1,7 +1,10 @@
 /* harness.h - the few macros every test binary shares.
-   Each test file is one program: #define AUTOGRAD_IMPLEMENTATION, include
-   autograd.h and this file, call CHECK..., and end main with
-   `return harness_finish("name");`, which prints `name: N passed, N failed`.
+   Each test file is one program: include autograd.h and this file, call CHECK...,
+   and end main with `return harness_finish("name");`, which prints
+   `name: N passed, N failed`. The Makefile links it with the implementation
+   (tests/autograd_impl.c, compiled once per build flavour). A test that needs the
+   implementation's internals (test_simd_math.c calls ag__ functions) defines
+   AUTOGRAD_IMPLEMENTATION itself instead, and the Makefile builds it on its own.
    tests/run_all.sh sums the binaries into the final `N passed, N failed`. */
 #ifndef AG_TEST_HARNESS_H
 #define AG_TEST_HARNESS_H

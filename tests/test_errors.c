@@ -12,7 +12,6 @@
    lives through all rows (so damage that survives a reset shows up).
    After the table come a few checks that do not fit a row (the first error
    is kept, NULL contexts, documented non-errors). */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 

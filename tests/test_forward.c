@@ -6,7 +6,6 @@
 
    cc -std=c99 -O2 -I. tests/test_forward.c -lm -lpthread -o build/test_forward */
 #define _POSIX_C_SOURCE 199309L
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 

@@ -11,7 +11,6 @@
      5. bad inputs: -1 and a message naming the function; the context stays usable.
 
    cc -std=c99 -O2 -I. tests/test_functional.c -o build/test_functional -lm      (from the repository root) */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "tests/harness.h"
 #include "tests/refdata.h"

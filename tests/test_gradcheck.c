@@ -27,7 +27,6 @@
    (x * detach(x)), a wrong second derivative only (x d - d^2/2 with d = detach(x)),
    a kink exactly at the evaluation point (relu at 0), and reject F32 inputs and
    inputs that do not require grad. */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 

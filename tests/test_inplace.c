@@ -1,7 +1,6 @@
 /* test_inplace.c - in-place ops, version counters, and the errors PyTorch gives for them.
 
    cc -std=c99 -O2 -I. tests/test_inplace.c -lm -lpthread -o build/test_inplace */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 

@@ -4,7 +4,6 @@
    2 and 3 threads and through a user parallel_for must be bit-identical.
 
    cc -std=c99 -O2 -I. tests/test_kernels.c -lm -lpthread -o build/test_kernels */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 #include <stdlib.h>

@@ -8,7 +8,6 @@
      4. empty batches, and no heap allocation after the first training step.
 
    cc -std=c99 -O2 -I. tests/test_layers.c -o build/test_layers -lm      (from the repository root) */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "tests/harness.h"
 #include "tests/refdata.h"

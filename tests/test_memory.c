@@ -14,7 +14,6 @@
        and the failure is reported
 
    Valid C99 and C++11 (make check builds it as both). */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 

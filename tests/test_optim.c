@@ -5,7 +5,6 @@
 
    cc -std=c99 -O2 -Wall -Wextra -pedantic -I. tests/test_optim.c -o build/test_optim -lm
    (run from the repository root) */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 #include <stdlib.h>

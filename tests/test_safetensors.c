@@ -6,7 +6,6 @@
 
    cc -std=c99 -O2 -Wall -Wextra -pedantic -I. tests/test_safetensors.c -o build/test_safetensors -lm
    (run from the repository root) */
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 #include <stdlib.h>

@@ -7,7 +7,6 @@
    the data of each step, dropout masks - comes from the context's RNG.
    make check runs this under ThreadSanitizer. Valid C99 and C++11. */
 #define _POSIX_C_SOURCE 200809L
-#define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include "harness.h"
 
