@@ -75,22 +75,27 @@ RUN_ALL := bash tests/run_all.sh
 # on its own instead (STANDALONE): tests/test_simd_math.c, which calls the implementation's
 # internal static ag__ functions.
 #
+# DIR/flags holds the flavour's command line and is rewritten only when it differs: its
+# recipe always runs (FORCE; `+` runs it under make -n too, so a dry run tells the truth),
+# then make sees whether the file changed. Everything in DIR depends on it, so
+# `make test CFLAGS=...` rebuilds the tests instead of rerunning the old binaries.
 # (The C++ flavour's -x c++ would apply to the object file too: -x none ends it.)
 STANDALONE := $(patsubst tests/%.c,%,$(shell grep -lx '.define AUTOGRAD_IMPLEMENTATION' $(TEST_SRCS)))
+sq = $(subst ','\'',$(1))
 
 # $(call flavour,DIR,COMPILE): the rules of one flavour; COMPILE is the compiler and its flags
 define flavour
-$(1):
-	@mkdir -p $$@
+$(1)/flags: FORCE
+	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(LDLIBS))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(LDLIBS))' > $$@
 # rm -f first: a failed compile must not leave last time's binary behind to be run; for the
 # implementation, that is every binary linked with it.
-$(1)/autograd_impl.o: tests/autograd_impl.c autograd.h | $(1)
+$(1)/autograd_impl.o: tests/autograd_impl.c autograd.h $(1)/flags
 	@rm -f $$@ $(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES)))
 	$(2) -c $$< -o $$@
-$(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) | $(1)
+$(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) $(1)/flags
 	@rm -f $$@
 	$(2) $$< -o $$@ $(LDLIBS)
-$(1)/%: tests/%.c $(HEADERS) $(1)/autograd_impl.o | $(1)
+$(1)/%: tests/%.c $(HEADERS) $(1)/autograd_impl.o $(1)/flags
 	@rm -f $$@
 	$(2) $$< -x none $(1)/autograd_impl.o -o $$@ $(LDLIBS)
 endef
@@ -103,7 +108,7 @@ $(eval $(call flavour,$(BUILD)/valgrind,$(CC) $(CSTD) -O1 -g $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/tsan,$(CLANG) $(CSTD) $(TSAN_FLAGS) $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/neon,$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I.))
 
-.PHONY: all test demo examples check bench clean check-tools \
+.PHONY: all test demo examples check bench clean check-tools FORCE \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
         test-bins asan-bins clang-bins cxx-bins
 
@@ -121,7 +126,7 @@ test-bins: $(TEST_BINS)
 # ---- examples / demo -------------------------------------------------------
 examples: $(EXAMPLE_BINS)
 
-$(BUILD)/examples/%: examples/%.c autograd.h | $(BUILD)/examples
+$(BUILD)/examples/%: examples/%.c autograd.h $(BUILD)/flags | $(BUILD)/examples
 	@rm -f $@
 	$(CC) $(ALLCFLAGS) $< -o $@ $(EXAMPLE_LDLIBS)
 
@@ -190,11 +195,11 @@ check-cxx: check-tools
 
 cxx-bins: $(CXX_TEST_BINS) $(CXX_EXAMPLE_OBJS)
 
-$(BUILD)/cxx/cpp_smoke: tests/cpp_smoke.cpp $(HEADERS) | $(BUILD)/cxx
+$(BUILD)/cxx/cpp_smoke: tests/cpp_smoke.cpp $(HEADERS) $(BUILD)/cxx/flags
 	@rm -f $@
 	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(LDLIBS)
 
-$(BUILD)/cxx/examples/%: examples/%.c autograd.h | $(BUILD)/cxx/examples
+$(BUILD)/cxx/examples/%: examples/%.c autograd.h $(BUILD)/cxx/flags | $(BUILD)/cxx/examples
 	@rm -f $@
 	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(EXAMPLE_LDLIBS)
 
@@ -243,7 +248,7 @@ bench: | $(BUILD)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ./$(BUILD)/bench/bench --python $(BENCH_PYTHON) \
 	  --torch-script bench/torch_bench.py --out bench/RESULTS.md $(BENCH_ARGS)
 
-$(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples:
+$(BUILD) $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples:
 	@mkdir -p $@
 
 clean:
