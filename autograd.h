@@ -186,6 +186,8 @@ typedef struct {
     uint64_t heap_allocs;    /* calls to the allocator since ag_ctx_new */
     uint64_t heap_frees;
     uint64_t nodes;          /* graph nodes (op results) recorded since the last reset */
+    int threads;             /* threads products run on, the caller included (fewer than ag_desc.threads
+                                asked for when the system would not start them) */
 } ag_stats;
 
 /* ==== >>context ==== */
@@ -833,6 +835,7 @@ struct ag_ctx {
     int jvp_off;              /* > 0: ops do not propagate tangents (inside a JVP rule or a custom forward) */
     struct ag_capture *capture; /* the step being recorded for ag_replay, or NULL */
     int tape_pause;           /* > 0: work that ag_replay redoes as one step of its own is running */
+    size_t capture_scratch;   /* the most scratch one kernel of the running capture took (a replay needs it again) */
     struct ag_capture *captures;  /* every step captured with this context (freed with it) */
     bool grad_enabled;
     int isa;                  /* AG__ISA_*: the kernels this context runs */
@@ -956,7 +959,11 @@ static void ag__arena_poison_from(ag__block *b, size_t off) {
 }
 /* frees everything allocated since m (used for scratch that never escapes) */
 static void ag__arena_release(ag_ctx *ctx, ag__mark m) {
-    if (ctx->capture) return;   /* a captured step keeps everything it made: ag_replay refers to it */
+    if (ctx->capture) {   /* a captured step keeps everything it made (ag_replay refers to it); a replay needs the scratch again */
+        size_t used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0), at = m.before + m.used;
+        if (used > at && used - at > ctx->capture_scratch) ctx->capture_scratch = used - at;
+        return;
+    }
     if (m.cur) { ctx->cur = m.cur; ctx->cur->used = m.used; }
     else if (ctx->first) { ctx->cur = ctx->first; ctx->cur->used = 0; }
     ctx->used_before_cur = m.before;
@@ -1020,8 +1027,9 @@ AG_API ag_ctx *ag_ctx_new(const ag_desc *desc) {
     ctx->parallel_user = d.parallel_user;
     ctx->threads = d.parallel_for ? (d.threads > 1 ? d.threads : 2) : 1;
 #ifdef AG__THREADS
-    if (!d.parallel_for && d.threads > 1) {
-        ctx->pool = ag__pool_new(ctx, d.threads, &ctx->threads);
+    if (!d.parallel_for && d.threads > 1 && !(ctx->pool = ag__pool_new(ctx, d.threads, &ctx->threads))) {
+        ag_ctx_free(ctx);   /* out of memory for the pool: as for the context itself */
+        return NULL;
     }
 #endif
     return ctx;
@@ -1070,6 +1078,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     s.heap_allocs = ctx->heap_allocs;
     s.heap_frees = ctx->heap_frees;
     s.nodes = ctx->nodes;
+    s.threads = ctx->threads;
     return s;
 }
 AG_API const char *ag_simd_name(const ag_ctx *ctx) { return ctx ? ag__isa_names[ctx->isa] : ag__isa_names[ag__isa_best()]; }
@@ -1094,6 +1103,23 @@ static bool ag__check_shape(ag_ctx *ctx, const char *op, int ndim, const int64_t
     return true;
 }
 
+/* a * b for sizes and counts that come from user integers (shapes, padding, strides, windows):
+   false unless both are >= 0 and the product is at most AG__MAX_NUMEL (2^48), which leaves
+   room for any later byte or offset arithmetic in int64 */
+static bool ag__size_mul(int64_t a, int64_t b, int64_t *out) {
+    if (a < 0 || b < 0 || (a != 0 && b > AG__MAX_NUMEL / a)) return false;
+    *out = a * b;
+    return true;
+}
+/* the element count of a shape, checked as above */
+static bool ag__numel_of(int ndim, const int64_t *shape, int64_t *numel) {
+    int64_t n = 1;
+    int i;
+    for (i = 0; i < ndim; i++) if (!ag__size_mul(n, shape[i], &n)) return false;
+    *numel = n;
+    return true;
+}
+
 static void ag__contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
     int64_t s = 1; int i;
     for (i = ndim - 1; i >= 0; i--) { stride[i] = s; s *= shape[i]; }
@@ -1112,14 +1138,19 @@ static void *ag__persist_alloc(ag_ctx *ctx, size_t bytes, const char *what) {
 }
 
 /* One allocation: [struct][shape][stride][inputs] ... [data], in the arena or persistent.
-   Shape must be valid. nin: room for that many op inputs. */
+   nin: room for that many op inputs. A shape an op computed from user integers (a padded
+   convolution, a huge batch) is checked here too: more than AG__MAX_NUMEL elements fail. */
 static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int64_t *shape, int nin, bool with_data, bool persistent, bool zero) {
     int64_t numel = 1; int i;
     size_t head = ag__align_up(sizeof(ag_tensor) + 2 * (size_t)ndim * sizeof(int64_t) + (size_t)nin * sizeof(ag_tensor *), 16);
     size_t data_off, bytes, total, dalign;
     char *mem;
     ag_tensor *t;
-    for (i = 0; i < ndim; i++) numel *= shape[i];
+    if (!ag__numel_of(ndim, shape, &numel)) {
+        char s[200];
+        ag__fail(ctx, "a result of shape %s would have more than 2^48 elements", ag__shape_str(s, sizeof s, ndim, shape));
+        return NULL;
+    }
     bytes = with_data ? (size_t)numel * ag__esize(dtype) : 0;
     dalign = bytes >= 256 ? AG__DATA_ALIGN : 16;   /* tiny tensors: no cache-line padding */
     data_off = with_data ? ag__align_up(head, dalign) : head;
@@ -2196,7 +2227,7 @@ static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_
             T mx = xr[0]; double sum = 0; \
             for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
             for (j = 0; j < n; j++) sum += AG__M(exp, M)(xr[j * inner] - mx); \
-            if (log_out) { T lse = mx + (T)log(sum); for (j = 0; j < n; j++) yr[j * inner] = xr[j * inner] - lse; } \
+            if (log_out) { T ls = (T)log(sum); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
             else { T inv = (T)(1.0 / sum); for (j = 0; j < n; j++) yr[j * inner] = AG__M(exp, M)(xr[j * inner] - mx) * inv; } \
         } \
 }
@@ -3119,7 +3150,7 @@ static ag_tensor *ag__slice_backward(ag_tensor *g, const ag_tensor *x, int dim, 
     y = ag__result(g->ctx, g->dtype, x->ndim, x->shape, 1);
     if (!y) return NULL;
     for (i = 0; i < x->ndim; i++) st[i] = y->stride[i];
-    st[dim] *= step;
+    if (g->shape[dim] > 1) st[dim] *= step;   /* then step < size: no overflow (as in ag_slice) */
     win = ag__view_of(y, g->ndim, g->shape, st, start * y->stride[dim]);
     if (!win) return NULL;
     ag__copy_into(win, g);
@@ -3587,9 +3618,9 @@ static int ag__bw_neg(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gi
 
 #define AG__F_pow(T, M, v, a, b) ((a) == 2 ? (v) * (v) : AG__M(pow, M)(v, a))
 AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { return ag__unary(AG__OP_pow, t, e, 0); }
-static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y * p x^(p-1) */
+static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y * p x^(p-1); p = 0: 0 (even at x = 0) */
     double p = y->fp[0];
-    gin[0] = ag_mul(g, ag_mul_scalar(ag_pow(AG__X, p - 1.0), p));
+    gin[0] = p == 0 ? ag_zeros(y->ctx, (ag_dtype)AG__X->dtype, AG__X->ndim, AG__X->shape) : ag_mul(g, ag_mul_scalar(ag_pow(AG__X, p - 1.0), p));
     return 0;
 }
 
@@ -3845,6 +3876,7 @@ AG_API ag_tensor *ag_var(ag_tensor *t, int correction) {
 static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
     int dim = (int)y->ip[0], i;
     int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, j;
+    if (y->numel == 0) return;   /* no loop over the other dims of an empty result */
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     for (o = 0; o < outer; o++)
         for (in = 0; in < inner; in++) {
@@ -3923,6 +3955,7 @@ static bool ag__mm_geometry(ag_ctx *ctx, const ag_tensor *a, const ag_tensor *b,
 static bool ag__matmul_products(ag_tensor *y, const ag_tensor *a, const ag_tensor *b, const ag__mm *g) {
     int64_t bi;
     size_t es = ag__esize(y->dtype);
+    if (y->numel == 0) return true;   /* [2^40, 0, 1] @ [1, 4]: no loop over empty batches */
     for (bi = 0; bi < g->nbatch; bi++) {
         int64_t rem = bi, oa = 0, ob = 0;
         int i;
@@ -4013,6 +4046,7 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) {
 static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
     int64_t outer = 1, inner = 1;
     int i, dim = (int)y->ip[0];
+    if (y->numel == 0) return;   /* nothing to write (and a row of length 0 has no first element) */
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
     else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
@@ -4443,6 +4477,11 @@ static bool ag__inplace_ok(const char *name, ag_tensor *t, ag_tensor *x, bool di
     char s1[200];
     if (x && x->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", name); return false; }
     *rec = ctx->grad_enabled && ((t->flags & AG__REQ_GRAD) || (x && (x->flags & AG__REQ_GRAD)));
+    if ((t->flags & AG__PERSISTENT) && (*rec || (x && x->tangent))) {
+        ag__fail(ctx, "%s: the persistent %s tensor would keep a %s in the arena, which ag_ctx_reset frees: detach the other "
+                 "operand (ag_detach), or update it inside ag_set_grad_enabled(ctx, false)", name, AG__SHAPE(s1, t), *rec ? "graph history" : "tangent");
+        return false;
+    }
     if (!*rec) return true;
     if (!t->op && (t->flags & AG__REQ_GRAD)) {
         ag__fail(ctx, "%s: a leaf %s tensor that requires grad cannot be modified in place while gradients are recorded "
@@ -4685,9 +4724,10 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     ag_tensor *v, *y;
     bool prev;
     int i;
-    if (!fn || n < 1 || !inputs) return NULL;
+    if (n < 1 || !inputs) return NULL;
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
+    if (!fn) { ag__fail(ctx, "apply: the function is NULL"); return NULL; }
     if (!fn->name || !fn->forward || !fn->backward) { ag__fail(ctx, "apply: the function needs a name, a forward and a backward"); return NULL; }
     if (!ag__not_capturing(ctx, fn->name, "a custom op")) return NULL;
     for (i = 0; i < n; i++) {
@@ -4704,6 +4744,7 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     ctx->jvp_off--;
     ag_set_grad_enabled(ctx, prev);
     if (!v) { ag__fail(ctx, "%s: forward returned NULL", fn->name); return NULL; }
+    if (v->ctx != ctx) { ag__fail(ctx, "%s: forward returned a tensor of another context", fn->name); return NULL; }
     if (!(y = ag__node_over(v, n))) return NULL;
     c->output = y;
     y->extra = c;
@@ -4757,7 +4798,10 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     if (!ctx) return NULL;
     if (!f) { ag__fail(ctx, "checkpoint: the function is NULL"); return NULL; }
     if (!ag__not_capturing(ctx, "checkpoint", "a checkpoint")) return NULL;
-    for (i = 0; i < n; i++) if (!inputs[i]) { ag__fail(ctx, "checkpoint: input %d is NULL", i); return NULL; }
+    for (i = 0; i < n; i++) {
+        if (!inputs[i]) { ag__fail(ctx, "checkpoint: input %d is NULL", i); return NULL; }
+        if (inputs[i]->ctx != ctx) { ag__fail(ctx, "checkpoint: input %d belongs to another context", i); return NULL; }
+    }
     k = (ag__ckpt *)ag__arena_alloc(ctx, sizeof *k, 16);
     if (!k) return NULL;
     k->f = f; k->user = user;
@@ -4765,6 +4809,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     v = f(ctx, (ag_tensor **)inputs, user);
     ag_set_grad_enabled(ctx, prev);
     if (!v) { ag__fail(ctx, "checkpoint: the function returned NULL"); return NULL; }
+    if (v->ctx != ctx) { ag__fail(ctx, "checkpoint: the function returned a tensor of another context"); return NULL; }
     if (!(y = ag__node_over(v, n))) return NULL;
     y->extra = k;
     y->tangent = v->tangent;   /* forward mode ran inside f */
@@ -4804,6 +4849,7 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     out = k->f(ctx, x, k->user);
     ag_set_grad_enabled(ctx, prev);
     if (!out) { ag__fail(ctx, "checkpoint: the function returned NULL when recomputed"); return -1; }
+    if (out->ctx != ctx) { ag__fail(ctx, "checkpoint: the function returned a tensor of another context when recomputed"); return -1; }
     if (out->flags & AG__REQ_GRAD) {
         memset(&o, 0, sizeof o);
         o.grad = g; o.create_graph = create;
@@ -4844,6 +4890,7 @@ AG_API int ag_capture_begin(ag_ctx *ctx) {
     g->ctx = ctx;
     g->gen = ctx->gen;
     g->failures = ctx->failures;
+    ctx->capture_scratch = 0;
     g->next = ctx->captures;
     ctx->captures = g;
     ctx->capture = g;
@@ -4857,6 +4904,12 @@ AG_API ag_capture *ag_capture_end(ag_ctx *ctx) {
     ctx->capture = NULL;
     if (g->gen != ctx->gen) { g->failed = true; ag__fail(ctx, "capture_end: ag_ctx_reset ran during the capture, which freed the step's tensors"); }
     if (ctx->failures != g->failures) g->failed = true;   /* the step itself failed: its (first) error is on the context */
+    if (!g->failed && ctx->capture_scratch) {   /* the arena block a replay's scratch needs exists from now on: no replay allocates */
+        ag__mark m = ag__arena_mark(ctx);
+        if (!ag__arena_alloc(ctx, ctx->capture_scratch + 4096, AG__DATA_ALIGN)) g->failed = true;
+        ag__arena_release(ctx, m);
+    }
+    if (g->failed && !ctx->err[0]) ag__fail(ctx, "capture_end: the step had an error while it was captured (reported then, and cleared since)");
     if (g->failed) { ag_capture_free(g); return NULL; }
     return g;
 }
@@ -5202,6 +5255,10 @@ static ag_optim *ag__optim_new(ag_ctx *ctx, const char *name, int kind, ag_tenso
         if (p->ctx != ctx) { ag__fail(ctx, "%s: parameter %d belongs to another context", name, i); return NULL; }
         if (p->op) { ag__fail(ctx, "%s: parameter %d is not a leaf (made by '%s')", name, i, p->op->name); return NULL; }
         if (!(p->flags & AG__REQ_GRAD)) { ag__fail(ctx, "%s: parameter %d does not require grad", name, i); return NULL; }
+        if (!(p->flags & AG__PERSISTENT)) {
+            ag__fail(ctx, "%s: parameter %d is an arena tensor, which ag_ctx_reset frees: make parameters with ag_param", name, i);
+            return NULL;
+        }
         if (!ag__contig(p)) { ag__fail(ctx, "%s: parameter %d is not contiguous", name, i); return NULL; }
         for (j = 0; j < i; j++)
             if (params[j] == p) { ag__fail(ctx, "%s: parameter %d appears twice (also at %d)", name, i, j); return NULL; }
@@ -5676,11 +5733,17 @@ static void ag__st_header(ag__st_out *o, int n, const char *const *names, ag_ten
     ag__st_puts(o, "\"__metadata__\":{\"format\":\"pt\"}}");
 }
 
+static bool ag__st_utf8(const unsigned char *p, size_t n);
 static bool ag__st_check_save(ag_ctx *ctx, const char *op, int n, const char *const *names, ag_tensor *const *ts) {
     int i, j;
     if (n < 0 || (n > 0 && (!names || !ts))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return false; }
     for (i = 0; i < n; i++) {
         if (!names[i] || !ts[i]) { ag__fail(ctx, "%s: name or tensor %d is NULL", op, i); return false; }
+        if (ts[i]->ctx != ctx) { ag__fail(ctx, "%s: tensor %d belongs to another context", op, i); return false; }
+        if (!ag__st_utf8((const unsigned char *)names[i], strlen(names[i]))) {
+            ag__fail(ctx, "%s: name %d is not valid UTF-8 (the format's names are JSON strings)", op, i);
+            return false;
+        }
         if (!strcmp(names[i], "__metadata__")) { ag__fail(ctx, "%s: the name \"__metadata__\" is reserved", op); return false; }
         for (j = 0; j < i; j++)
             if (!strcmp(names[i], names[j])) { ag__fail(ctx, "%s: the name '%s' appears twice", op, names[i]); return false; }
@@ -5989,6 +6052,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
     char *mem;
     ag__st_entry *ents, **order;
     ag__st_js s;
+    ag_tensor **made = NULL;
     int k, rc = -1;
     bool more, meta = false, le = ag__st_little();
     if (!ag__not_capturing(ctx, op, "loading")) return -1;
@@ -6077,16 +6141,29 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
             goto out;
         }
         if (t && t->op) { ag__fail(ctx, "%s: '%s': the tensor was made by '%s'; load into leaves only", op, names[k], t->op->name); goto out; }
+        if (t && t->ctx != ctx) { ag__fail(ctx, "%s: '%s': the tensor belongs to another context", op, names[k]); goto out; }
+    }
+    /* the tensors for the empty slots are made first (persistent: they stay if a later one fails,
+       but no slot is written unless every one can be) */
+    if (!(made = (ag_tensor **)ag__heap_alloc(ctx, sizeof(ag_tensor *) * (size_t)(n ? n : 1)))) {
+        ag__fail(ctx, "%s: out of memory", op);
+        goto out;
     }
     for (k = 0; k < n; k++) {
         ag__st_entry key, *e;
-        ag_tensor *t = tensors[k];
+        made[k] = tensors[k];
+        if (made[k]) continue;
+        key.name = names[k]; key.name_len = strlen(names[k]);
+        e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
+        if (!(made[k] = ag_persistent(ctx, e->esize == 8 ? AG_F64 : AG_F32, e->ndim, e->shape, NULL))) goto out;
+    }
+    for (k = 0; k < n; k++) {
+        ag__st_entry key, *e;
+        ag_tensor *t = tensors[k] = made[k];
         const unsigned char *src;
         int64_t el;
         key.name = names[k]; key.name_len = strlen(names[k]);
         e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
-        if (!t) t = tensors[k] = ag_persistent(ctx, e->esize == 8 ? AG_F64 : AG_F32, e->ndim, e->shape, NULL);
-        if (!t) goto out;
         src = buf + 8 + hlen + e->begin;
         if (le && ag__contig(t)) { memcpy(t->data, src, (size_t)(e->end - e->begin)); continue; }
         for (el = 0; el < t->numel; el++) {
@@ -6100,6 +6177,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
 bad:
     ag__fail(ctx, "%s: bad header: %s", op, s.err[0] ? s.err : "?");
 out:
+    ag__heap_free(ctx, made);
     ag__heap_free(ctx, mem);
     return rc;
 }
@@ -6117,9 +6195,10 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     if (!path) { ag__fail(ctx, "load_safetensors: path is NULL"); return -1; }
     f = fopen(path, "rb");
     if (!f) { ag__fail(ctx, "load_safetensors: cannot open '%s'", path); return -1; }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    /* a directory opens on some systems and reports a size of LONG_MAX: past 2^48 bytes, no file is read */
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL || fseek(f, 0, SEEK_SET) != 0) {
         fclose(f);
-        ag__fail(ctx, "load_safetensors: cannot find the size of '%s'", path);
+        ag__fail(ctx, "load_safetensors: cannot find the size of '%s' (is it a regular file?)", path);
         return -1;
     }
     buf = (unsigned char *)ag__heap_alloc(ctx, (size_t)size + 1);
@@ -6670,6 +6749,15 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
         return NULL;
     }
     OH = (Hp - ekh) / sh + 1; OW = (Wp - ekw) / sw + 1;
+    {   /* the windows [C, kh*kw, N, OH, OW] must be a shape at all */
+        int64_t wsh[5], cnt;
+        wsh[0] = C; wsh[1] = (int64_t)kh * kw; wsh[2] = N; wsh[3] = OH; wsh[4] = OW;
+        if (!ag__numel_of(5, wsh, &cnt)) {
+            ag__fail(ctx, "conv2d: input %s, weight %s, padding (%d, %d): the %lld x %lld output windows would have more than 2^48 elements",
+                     s1, s2, ph, pw, (long long)OH, (long long)OW);
+            return NULL;
+        }
+    }
     /* im2col with the channels first, so each group's product is one GEMM over the whole batch:
        x [N, C, H, W] -> [C, N, H, W] (a view) -> windows [C, kh*kw, N, OH, OW] = [G, C/G * kh*kw, N*OH*OW] */
     {
@@ -6705,7 +6793,7 @@ static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh,
         ag__fail(ctx, "%s: input %s: invalid kernel (%d, %d), stride (%d, %d) or padding (%d, %d)", op, s, kh, kw, sh, sw, ph, pw);
         return NULL;
     }
-    if (2 * ph > kh || 2 * pw > kw) {
+    if (2 * (int64_t)ph > kh || 2 * (int64_t)pw > kw) {
         ag__fail(ctx, "%s: input %s: padding (%d, %d) must be at most half the kernel (%d, %d)", op, s, ph, pw, kh, kw);
         return NULL;
     }

@@ -254,7 +254,8 @@ static void test_refusals(void) {
     CHECK(ag_capture_begin(ctx) == -1 && err_has(ctx, "a capture is already running"), "begin twice");
     CHECK(ag_apply(&id_fn, 1, &w, NULL) == NULL && err_has(ctx, "a custom op cannot be recorded for ag_replay"), "custom op refused");
     CHECK(ag_checkpoint(twice, NULL, 1, &w) == NULL && err_has(ctx, "checkpoint cannot be recorded"), "checkpoint refused");
-    CHECK(ag_capture_end(ctx) == NULL, "a capture with a refused op gives no graph");
+    CHECK(ag_capture_end(ctx) == NULL && err_has(ctx, "capture_end: the step had an error"),
+          "a capture with a refused op gives no graph, and says so though the refusals were cleared");
     /* hooks, optimizer steps, batch norm's running statistics */
     CHECK(ag_register_hook(w, ag_hook_clamp, &bound) == 0, "hook");
     ag_capture_begin(ctx);
@@ -285,7 +286,7 @@ static void test_refusals(void) {
               "jacobian_fwd refused");
         CHECK(ag_hessian(ctx, twice, NULL, 1, in, hess, false) == -1 && err_has(ctx, "hessian: a Hessian cannot be recorded"), "hessian refused");
     }
-    CHECK(ag_capture_end(ctx) == NULL, "no graph after refusals");
+    CHECK(ag_capture_end(ctx) == NULL && err_has(ctx, "capture_end"), "no graph after refusals");
     /* a reset during the capture, and a replay after a reset */
     ag_capture_begin(ctx);
     loss = ag_sum(ag_mul(w, x));
@@ -298,7 +299,7 @@ static void test_refusals(void) {
     CHECK(g && ag_replay(g) == 0, "replay");
     ag_capture_begin(ctx);
     CHECK(ag_replay(g) == -1 && err_has(ctx, "replay: a capture is running"), "replay while capturing");
-    ag_capture_free(ag_capture_end(ctx));
+    CHECK(ag_capture_end(ctx) == NULL && err_has(ctx, "capture_end"), "the capture with the refused replay gives no graph");
     ag_ctx_reset(ctx);
     CHECK(ag_replay(g) == -1 && err_has(ctx, "replay: ag_ctx_reset freed the captured step's tensors"), "replay after reset");
     ag_capture_free(g);

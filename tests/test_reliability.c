@@ -1,0 +1,290 @@
+/* test_reliability.c - hostile arguments, lifetimes and large-magnitude numerics.
+
+   One regression test for each defect the reliability review found (each failed
+   before its fix): sizes that overflowed, kernels that read past an empty row or
+   looped over empty batches, persistent tensors left pointing into a freed arena,
+   tensors of another context slipping through custom ops, checkpoints and
+   optimizers, calls that failed without a message, a loader that wrote part of
+   its result, a first replay that allocated, and log_softmax losing everything
+   at large logits. Run under ASan+UBSan by make check, where an out-of-bounds
+   read or a signed overflow is a failure too. */
+#define _POSIX_C_SOURCE 199309L
+#include "autograd.h"
+#include "harness.h"
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+/* the call failed and left a message containing word */
+#define FAILS_WITH(ctx, call, word) do { ag_clear_error(ctx); \
+    CHECK(!(call) && ag_error(ctx) && strstr(ag_error(ctx), (word)), "%s: expected an error with '%s', got %s", \
+          #call, (word), ag_error(ctx) ? ag_error(ctx) : "no error"); ag_clear_error(ctx); } while (0)
+
+static ag_tensor *filled(ag_ctx *ctx, ag_dtype dt, int nd, const int64_t *sh, double v) { return ag_full(ctx, dt, nd, sh, v); }
+
+/* ---- sizes computed from user integers ---- */
+static void test_sizes(void) {
+    ag_desc d;
+    ag_ctx *ctx;
+    int64_t xs[4] = {1, 1, 4, 4}, ws[4] = {1, 1, 3, 3};
+    ag_tensor *x, *w;
+    ag_conv2d_opts o;
+    memset(&d, 0, sizeof d);
+    d.arena_limit = (size_t)256 << 20;   /* a padding that asks for terabytes meets the limit, not malloc */
+    ctx = ag_ctx_new(&d);
+    x = filled(ctx, AG_F32, 4, xs, 1.0); w = filled(ctx, AG_F32, 4, ws, 1.0);
+    memset(&o, 0, sizeof o);
+    o.pad_h = INT_MAX; o.pad_w = INT_MAX;   /* 2^64 windows: refused before any allocation */
+    FAILS_WITH(ctx, ag_conv2d(x, w, NULL, &o), "conv2d");
+    o.pad_h = INT_MAX; o.pad_w = 0;         /* 7.7e10 window elements: more than the arena may hold */
+    FAILS_WITH(ctx, ag_conv2d(x, w, NULL, &o), "arena");
+    FAILS_WITH(ctx, ag_max_pool2d(x, 2, 2, 1, 1, INT_MAX, INT_MAX), "max_pool2d");
+    FAILS_WITH(ctx, ag_avg_pool2d(x, 2, 2, 1, 1, INT_MAX, 0), "avg_pool2d");
+    {   /* slice with a huge step and start: one element; its backward must not overflow */
+        int64_t s1[1] = {5};
+        ag_tensor *v = ag_set_requires_grad(filled(ctx, AG_F64, 1, s1, 2.0), true), *sl;
+        sl = ag_slice(v, 0, 1, INT64_MAX, INT64_MAX);
+        CHECK(sl && ag_numel(sl) == 1, "slice with step INT64_MAX has one element");
+        CHECK(ag_backward(ag_sum(sl), NULL) == 0, "its backward: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        CHECK(ag_grad(v) && ag_get(ag_grad(v), (int64_t[]){1}) == 1.0 && ag_get(ag_grad(v), (int64_t[]){2}) == 0.0, "its gradient");
+        sl = ag_slice(v, 0, INT64_MIN, INT64_MAX, 1);
+        CHECK(sl && ag_numel(sl) == 5, "slice from INT64_MIN to INT64_MAX is the whole tensor");
+    }
+    ag_ctx_free(ctx);
+}
+
+/* ---- empty tensors: no read past a row of length 0, no loop over empty batches ---- */
+static void test_empty(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s30[2] = {3, 0}, big[3] = {(int64_t)1 << 40, 0, 1}, b14[2] = {1, 4}, bigs[2] = {(int64_t)1 << 40, 0};
+    ag_tensor *x = ag_zeros(ctx, AG_F32, 2, s30), *y;
+    double t0;
+    y = ag_softmax(x, 1);
+    CHECK(y && ag_numel(y) == 0 && ag_dim(y, 0) == 3, "softmax over an empty dim");
+    y = ag_log_softmax(x, -1);
+    CHECK(y && ag_numel(y) == 0, "log_softmax over an empty dim");
+    t0 = harness_cpu_seconds();
+    y = ag_matmul(ag_zeros(ctx, AG_F32, 3, big), ag_ones(ctx, AG_F32, 2, b14));
+    CHECK(y && ag_numel(y) == 0 && ag_dim(y, 0) == ((int64_t)1 << 40) && ag_dim(y, 2) == 4, "[2^40, 0, 1] @ [1, 4]: %s",
+          ag_error(ctx) ? ag_error(ctx) : "");
+    y = ag_softmax(ag_zeros(ctx, AG_F32, 2, bigs), 0);
+    CHECK(y && ag_numel(y) == 0, "softmax of [2^40, 0] over dim 0");
+    y = ag_argmax(ag_zeros(ctx, AG_F32, 3, (int64_t[]){(int64_t)1 << 40, 3, 0}), 1, false);
+    CHECK(y && ag_numel(y) == 0, "argmax of [2^40, 3, 0] over dim 1");
+    CHECK(harness_cpu_seconds() - t0 < 1.0, "empty results take no time (%.2f s)", harness_cpu_seconds() - t0);
+    ag_ctx_free(ctx);
+}
+
+/* ---- persistent tensors never point into the arena ---- */
+static void test_persistent_history(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[1] = {3};
+    ag_tensor *P = ag_persistent(ctx, AG_F64, 1, s, NULL), *a = ag_set_requires_grad(ag_ones(ctx, AG_F64, 1, s), true), *loss;
+    FAILS_WITH(ctx, ag_add_(P, a), "persistent");
+    FAILS_WITH(ctx, ag_mul_(P, a), "ag_detach");
+    CHECK(ag_op(P) == NULL && !ag_requires_grad(P), "P is still a plain leaf");
+    {   /* forward mode: a dual operand would leave P with an arena tangent */
+        ag_tensor *d = ag_make_dual(ag_ones(ctx, AG_F64, 1, s), ag_ones(ctx, AG_F64, 1, s));
+        FAILS_WITH(ctx, ag_copy_(P, d), "tangent");
+        FAILS_WITH(ctx, ag_add_(P, d), "tangent");
+        CHECK(ag_tangent(P) == NULL, "P has no tangent");
+    }
+    CHECK(ag_add_(P, ag_detach(a)) == P && ag_get(P, (int64_t[]){0}) == 1.0, "with a detached operand it works");
+    ag_ctx_reset(ctx);
+    a = ag_set_requires_grad(ag_ones(ctx, AG_F64, 1, s), true);
+    loss = ag_sum(ag_mul(a, P));
+    CHECK(ag_backward(loss, NULL) == 0 && ag_get(ag_grad(a), (int64_t[]){2}) == 1.0, "after a reset P is used safely");
+    ag_ctx_free(ctx);
+}
+
+/* ---- one context per call ---- */
+static ag_ctx *g_other;
+static ag_tensor *f_other_ctx(ag_ctx *ctx, ag_tensor **in, void *user) { (void)ctx; (void)in; (void)user; return ag_scalar(g_other, 1.0); }
+static ag_tensor *cf_forward(ag_custom *c, ag_tensor **in, int n, void *user) { (void)c; (void)in; (void)n; (void)user; return ag_scalar(g_other, 1.0); }
+static int cf_backward(ag_custom *c, ag_tensor *g, ag_tensor **grads, void *user) { (void)c; (void)g; (void)grads; (void)user; return 0; }
+static void test_contexts(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[1] = {2};
+    ag_tensor *x = ag_set_requires_grad(ag_ones(ctx, AG_F64, 1, s), true), *ins[2];
+    ag_function fn;
+    g_other = ag_ctx_new(NULL);
+    ins[0] = x; ins[1] = ag_ones(g_other, AG_F64, 1, s);
+    FAILS_WITH(ctx, ag_checkpoint(f_other_ctx, NULL, 2, ins), "another context");
+    FAILS_WITH(ctx, ag_checkpoint(f_other_ctx, NULL, 1, ins), "another context");
+    memset(&fn, 0, sizeof fn);
+    fn.name = "mine"; fn.forward = cf_forward; fn.backward = cf_backward;
+    FAILS_WITH(ctx, ag_apply(&fn, 1, ins, NULL), "another context");
+    FAILS_WITH(ctx, ag_apply(NULL, 1, ins, NULL), "apply: the function is NULL");
+    {   /* optimizers keep their parameters across resets: arena tensors are refused */
+        ag_tensor *p[1];
+        p[0] = x;
+        FAILS_WITH(ctx, ag_sgd_new(ctx, p, 1, NULL), "ag_param");
+        FAILS_WITH(ctx, ag_adam_new(ctx, p, 1, NULL), "arena");
+    }
+    ag_ctx_free(g_other);
+    ag_ctx_free(ctx);
+}
+
+/* ---- a capture that failed says so even after the caller cleared the error ---- */
+static void test_capture_message(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t a[2] = {2, 3}, b[2] = {4, 5};
+    CHECK(ag_capture_begin(ctx) == 0, "capture_begin");
+    CHECK(!ag_matmul(ag_ones(ctx, AG_F32, 2, a), ag_ones(ctx, AG_F32, 2, b)), "a failing op inside the capture");
+    ag_clear_error(ctx);
+    CHECK(!ag_capture_end(ctx) && ag_error(ctx) && strstr(ag_error(ctx), "capture_end"), "capture_end explains: %s",
+          ag_error(ctx) ? ag_error(ctx) : "no message");
+    ag_ctx_free(ctx);
+}
+
+/* ---- the first replay allocates nothing, even with small arena blocks ---- */
+static void test_replay_scratch(void) {
+    ag_desc d;
+    ag_ctx *ctx;
+    ag_capture *g;
+    ag_tensor *W, *x, *loss;
+    int64_t ws[2] = {96, 300}, xs[2] = {64, 300};
+    uint64_t before;
+    memset(&d, 0, sizeof d);
+    d.arena_bytes = 4096;   /* every packed product and reduction needs a block of its own */
+    ctx = ag_ctx_new(&d);
+    W = ag_param(ctx, AG_F32, 2, ws, NULL);
+    ag_init_normal(W, 0, 0.1);
+    x = ag_randn(ctx, AG_F32, 2, xs);
+    CHECK(ag_capture_begin(ctx) == 0, "capture_begin");
+    loss = ag_mean(ag_tanh(ag_linear(x, W, NULL)));
+    CHECK(loss && ag_backward(loss, NULL) == 0, "the step");
+    g = ag_capture_end(ctx);
+    CHECK(g != NULL, "capture_end: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    before = ag_get_stats(ctx).heap_allocs;
+    ag_zero_grad(W);
+    CHECK(ag_replay(g) == 0, "replay");
+    CHECK(ag_get_stats(ctx).heap_allocs == before, "the first replay allocated %llu times",
+          (unsigned long long)(ag_get_stats(ctx).heap_allocs - before));
+    ag_ctx_free(ctx);
+}
+
+/* ---- threads: the pool's allocation failing fails ag_ctx_new; the count that runs is reported ---- */
+static int g_fail_at, g_calls;
+static void *failing_alloc(size_t n, void *user) { (void)user; return ++g_calls == g_fail_at ? NULL : malloc(n); }
+static void plain_free(void *p, void *user) { (void)user; free(p); }
+static void test_threads(void) {
+    ag_desc d;
+    ag_ctx *ctx;
+    memset(&d, 0, sizeof d);
+    d.threads = 2;
+    ctx = ag_ctx_new(&d);
+#if defined(__unix__) || defined(__APPLE__)
+    CHECK(ctx && ag_get_stats(ctx).threads == 2, "threads = 2 runs on 2 threads (%d)", ctx ? ag_get_stats(ctx).threads : -1);
+#endif
+    ag_ctx_free(ctx);
+    d.allocator.alloc = failing_alloc; d.allocator.free = plain_free;
+    g_calls = 0; g_fail_at = 2;   /* the context, then the pool */
+    ctx = ag_ctx_new(&d);
+#if defined(__unix__) || defined(__APPLE__)
+    CHECK(ctx == NULL, "no memory for the pool: ag_ctx_new returns NULL");
+#endif
+    ag_ctx_free(ctx);
+}
+
+/* ---- safetensors: all or nothing; no huge allocation for a directory; names the loader accepts ---- */
+static size_t g_biggest;
+static void *measuring_alloc(size_t n, void *user) {
+    (void)user;
+    if (n > g_biggest) g_biggest = n;
+    if (g_fail_at && ++g_calls == g_fail_at) return NULL;
+    return malloc(n);
+}
+static void test_safetensors(void) {
+    ag_desc d;
+    ag_ctx *ctx;
+    int64_t s[1] = {3};
+    ag_tensor *ts[2], *keep;
+    const char *names[2] = {"a", "b"}, *bad[1] = {"caf\xe9"};
+    unsigned char buf[512];
+    size_t len;
+    memset(&d, 0, sizeof d);
+    d.allocator.alloc = measuring_alloc; d.allocator.free = plain_free;
+    g_fail_at = 0; g_biggest = 0;
+    ctx = ag_ctx_new(&d);
+    ts[0] = ag_full(ctx, AG_F32, 1, s, 1.0); ts[1] = ag_full(ctx, AG_F32, 1, s, 2.0);
+    len = ag_save_safetensors_mem(ctx, buf, sizeof buf, 2, names, ts);
+    CHECK(len > 0 && len <= sizeof buf, "saved %zu bytes", len);
+    FAILS_WITH(ctx, ag_save_safetensors_mem(ctx, buf, sizeof buf, 1, bad, ts), "UTF-8");
+    {   /* a directory is not a file: an error, not a request for 2^63 bytes */
+        g_biggest = 0;
+        mkdir("build", 0755);
+        mkdir("build/test_reliability.dir", 0755);
+        FAILS_WITH(ctx, ag_load_safetensors(ctx, "build/test_reliability.dir", 0, NULL, NULL) == 0, "load_safetensors");
+        CHECK(g_biggest < ((size_t)1 << 30), "loading a directory asked for %zu bytes", g_biggest);
+    }
+    {   /* slot 0 exists, slot 1 must be made and its allocation fails: slot 0 keeps its values */
+        int k;
+        keep = ag_persistent(ctx, AG_F32, 1, s, NULL);
+        for (k = 1; k <= 3; k++) {
+            ag_tensor *into[2];
+            into[0] = keep; into[1] = NULL;
+            g_calls = 0; g_fail_at = k;
+            ag_clear_error(ctx);
+            if (ag_load_safetensors_mem(ctx, buf, len, 2, names, into) == 0) continue;   /* the k-th allocation was not the slot's */
+            CHECK(ag_get(keep, (int64_t[]){0}) == 0.0 && into[0] == keep && into[1] == NULL, "a failed load wrote nothing (k %d)", k);
+        }
+        g_fail_at = 0;
+    }
+    ag_ctx_free(ctx);
+}
+
+/* ---- large logits: log_softmax and cross_entropy stay exact ---- */
+static void test_large_logits(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    static const double mags[] = {1e4, 1e6, 1e7, 1e8, 1e30};
+    int dt, m;
+    for (dt = 0; dt < 2; dt++)
+        for (m = 0; m < 5; m++) {
+            int64_t s[1] = {2};
+            ag_dtype t = dt ? AG_F64 : AG_F32;
+            ag_tensor *y = ag_log_softmax(ag_full(ctx, t, 1, s, mags[m]), 0);
+            CHECK(y && fabs(ag_get(y, (int64_t[]){0}) + 0.6931471805599453) < 1e-6, "%s log_softmax of two logits of %g: %.9g",
+                  ag_dtype_name(t), mags[m], y ? ag_get(y, (int64_t[]){0}) : NAN);
+        }
+    for (dt = 0; dt < 2; dt++) {   /* six equal logits of 1e30, target 0: d logits = (1/6 - [c == 0]) */
+        int64_t s[2] = {1, 6};
+        int32_t target[1] = {0};
+        ag_tensor *z = ag_set_requires_grad(ag_full(ctx, dt ? AG_F64 : AG_F32, 2, s, 1e30), true);
+        ag_tensor *loss = ag_cross_entropy(z, target);
+        CHECK(loss && fabs(ag_item(loss) - log(6.0)) < 1e-5, "cross_entropy of equal huge logits: %g", loss ? ag_item(loss) : NAN);
+        CHECK(loss && ag_backward(loss, NULL) == 0, "its backward");
+        CHECK(ag_grad(z) && fabs(ag_get(ag_grad(z), (int64_t[]){0, 0}) - (1.0 / 6 - 1)) < 1e-6 &&
+              fabs(ag_get(ag_grad(z), (int64_t[]){0, 3}) - 1.0 / 6) < 1e-6, "its gradient: %g, %g",
+              ag_grad(z) ? ag_get(ag_grad(z), (int64_t[]){0, 0}) : NAN, ag_grad(z) ? ag_get(ag_grad(z), (int64_t[]){0, 3}) : NAN);
+    }
+    ag_ctx_free(ctx);
+}
+
+/* ---- pow(x, 0): gradient 0 everywhere, also at 0 and at +-inf (PyTorch) ---- */
+static void test_pow0(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    double v[4] = {0.0, INFINITY, -INFINITY, 2.0};
+    int64_t s[1] = {4};
+    ag_tensor *x = ag_set_requires_grad(ag_from(ctx, AG_F64, 1, s, v), true);
+    int i;
+    CHECK(ag_backward(ag_sum(ag_pow(x, 0.0)), NULL) == 0, "backward of pow(x, 0)");
+    for (i = 0; i < 4; i++) CHECK(ag_grad(x) && ag_get(ag_grad(x), (int64_t[]){i}) == 0.0, "d pow(x, 0) at %g is 0", v[i]);
+    ag_ctx_free(ctx);
+}
+
+int main(void) {
+    test_sizes();
+    test_empty();
+    test_persistent_history();
+    test_contexts();
+    test_capture_message();
+    test_replay_scratch();
+    test_threads();
+    test_safetensors();
+    test_large_logits();
+    test_pow0();
+    return harness_finish("test_reliability");
+}
