@@ -69,7 +69,9 @@
        Everything else - intermediates, graph nodes, saved values, scratch - is
        bump-allocated in the context's arena and released in O(1) by ag_ctx_reset.
        The arena grows in blocks (pointers never move) and reuses them after a reset,
-       so a training loop makes no heap allocation after its first step.
+       so a training loop makes no heap allocation after its first step. An arena
+       tensor passed to any function after the reset that freed it is an error
+       (each tensor carries the reset count it was made in), not stale data.
        ag_desc.arena_limit caps the arena: exceeding it is an error on the context,
        never a crash. ag_get_stats reports use, peak and heap traffic.
 
@@ -698,12 +700,15 @@ extern "C" {
 #endif
 void __asan_poison_memory_region(void const volatile *addr, size_t size);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+int __asan_address_is_poisoned(void const volatile *addr);
 #ifdef __cplusplus
 }
 #endif
 #define AG__POISON(p, n) __asan_poison_memory_region((p), (n))
 #define AG__UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#define AG__POISONED(p) __asan_address_is_poisoned(p)
 #else
+#define AG__POISONED(p) 0
 #define AG__POISON(p, n) ((void)(p), (void)(n))
 #define AG__UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
@@ -768,13 +773,27 @@ enum {
     AG__REBASED = 256     /* became the node of an in-place op; in[0] is its former self */
 };
 
+/* A tensor's first word: who owns it, and for an arena tensor the generation (ag_ctx_reset
+   count) it belongs to, so that one kept across a reset is caught (ag__arg) */
+#define AG__TAG_PERSISTENT 0xA5C3E1F0u
+#define AG__TAG_ARENA 0xA6000000u
+#define AG__TAG_MAGIC 0xFF000000u
+#define AG__TAG_GEN 0x00FFFFFFu
+/* Each reset starts every arena block this many bytes further on (four places in turn, a
+   multiple of the largest alignment so that the layout and its padding stay the same): a
+   header kept from before a reset then lies up to 192 bytes off today's headers, which are
+   at least 224 bytes apart, in someone else's bytes, instead of exactly on a new tensor that
+   would pass for it. */
+#define AG__ARENA_SHIFT(gen) ((size_t)((gen) & 3) * AG__DATA_ALIGN)
+
 typedef struct ag__opdef ag__opdef;
 
 struct ag_tensor {
+    uint32_t tag;             /* AG__TAG_PERSISTENT, or AG__TAG_ARENA | the context's generation when made (ag__arg) */
+    ag_ctx *ctx;
     char *data;               /* element [0, ..., 0] */
     int64_t *shape, *stride;  /* ndim entries each; strides in elements */
     int64_t numel;
-    ag_ctx *ctx;
     ag_tensor *grad;          /* leaf: its gradient; node during backward: the gradient being summed */
     const ag__opdef *op;      /* the op that made it; NULL for a leaf */
     ag_tensor **in;           /* the op's inputs */
@@ -813,6 +832,7 @@ typedef struct ag__block {
     struct ag__block *next;
     char *base;               /* aligned start of the usable bytes */
     size_t size, used;
+    size_t start;             /* where this generation's allocations began (AG__ARENA_SHIFT): not counted as used */
 } ag__block;
 
 typedef struct ag__plink { struct ag__plink *next; } ag__plink;   /* persistent allocations */
@@ -859,6 +879,60 @@ static void ag__fail(ag_ctx *ctx, const char *fmt, ...) {
     if (!ctx->err[0]) { ctx->err[0] = '?'; ctx->err[1] = 0; }
 }
 
+/* Is t (not NULL) a tensor from before the last ag_ctx_reset of its context, whose memory the
+   arena hands out again? Its first word tells: a kept header still holds its old generation
+   (*ctx is then its context); a header that now lies in another tensor's bytes (the arena
+   starts each generation a little further on, AG__ARENA_SHIFT) holds no tag at all (*ctx NULL:
+   no context to report to). Under ASan the freed arena is poisoned: its first 16 bytes (tag
+   and context) are read with the poison lifted for the moment (allocations are 16-aligned,
+   so they are all free when the first is). */
+static bool ag__stale(const ag_tensor *t, ag_ctx **ctx) {
+    uint32_t tag;
+    ag_ctx *c;
+    bool poisoned = AG__POISONED(t) != 0;
+    if (poisoned) AG__UNPOISON(t, 16);
+    tag = t->tag; c = t->ctx;
+    if (poisoned) AG__POISON(t, 16);
+    *ctx = NULL;
+    if (tag == AG__TAG_PERSISTENT && !poisoned) return false;
+    if ((tag & AG__TAG_MAGIC) != AG__TAG_ARENA) return true;
+    *ctx = c;
+    return poisoned || (tag & AG__TAG_GEN) != (c->gen & AG__TAG_GEN);
+}
+static void ag__stale_fail(ag_ctx *ctx, const char *fn) {
+    if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;   /* __func__ of a public function */
+    ag__fail(ctx, "%s: a tensor from before the last ag_ctx_reset was passed (the arena has reused its memory): "
+             "make it again after the reset, or make it with ag_persistent / ag_param to keep it", fn);
+}
+/* t as an argument of the public function fn: t, or NULL (like a NULL argument) when it is stale,
+   reported on its context or else on fallback (another argument's, may be NULL) */
+static ag_tensor *ag__arg_of(const char *fn, const ag_tensor *t, ag_ctx *fallback) {
+    ag_ctx *c;
+    if (!t || !ag__stale(t, &c)) return (ag_tensor *)t;
+    ag__stale_fail(c ? c : fallback, fn);
+    return NULL;
+}
+#define ag__arg(t) ag__arg_of(__func__, (t), NULL)
+/* the same for the tensor arguments of a function that takes several (up to five; NULL
+   addresses are unused slots): a stale one becomes NULL, reported on its own context or else
+   on a live argument's */
+static void ag__args_of(const char *fn, ag_tensor **a, ag_tensor **b, ag_tensor **c, ag_tensor **d, ag_tensor **e) {
+    ag_tensor **p[5];
+    ag_ctx *live = NULL, *own;
+    int i;
+    p[0] = a; p[1] = b; p[2] = c; p[3] = d; p[4] = e;
+    for (i = 0; i < 5; i++) if (p[i] && *p[i] && !ag__stale(*p[i], &own)) live = (*p[i])->ctx;
+    for (i = 0; i < 5; i++) if (p[i] && *p[i]) *p[i] = ag__arg_of(fn, *p[i], live);
+}
+#define ag__args(a, b, c, d, e) ag__args_of(__func__, a, b, c, d, e)
+/* an array argument: false when one of its n tensors (NULL entries allowed) is stale, reported
+   on its context or else on ctx (may be NULL) */
+static bool ag__live_list(const char *fn, ag_ctx *ctx, int n, ag_tensor *const *ts) {
+    int i;
+    for (i = 0; ts && i < n; i++) if (ts[i] && !ag__arg_of(fn, ts[i], ctx)) return false;
+    return true;
+}
+
 /* "[2, 3]" */
 static const char *ag__shape_str(char *buf, size_t size, int ndim, const int64_t *shape) {
     size_t n = 0; int i;
@@ -887,8 +961,10 @@ static void ag__heap_free(ag_ctx *ctx, void *p) {
 
 static size_t ag__align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 
+/* arena bytes handed out since the last reset */
+static size_t ag__arena_used(const ag_ctx *ctx) { return ctx->used_before_cur + (ctx->cur ? ctx->cur->used - ctx->cur->start : 0); }
 static void ag__note_use(ag_ctx *ctx) {
-    size_t used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0);
+    size_t used = ag__arena_used(ctx);
     if (used > ctx->peak) ctx->peak = used;
     if (used > ctx->step_peak) ctx->step_peak = used;
 }
@@ -907,22 +983,22 @@ static void *ag__arena_alloc(ag_ctx *ctx, size_t n, size_t align) {
                 return b->base + off;
             }
             if (b->next) {            /* move on to the next (reused) block */
-                ctx->used_before_cur += b->used;
+                ctx->used_before_cur += b->used - b->start;
                 ctx->cur = b->next;
-                ctx->cur->used = 0;
+                ctx->cur->used = ctx->cur->start = AG__ARENA_SHIFT(ctx->gen);
                 continue;
             }
         }
         {   /* a new block, linked after cur */
             size_t size = ctx->block_bytes, raw;
             ag__block *nb;
-            if (n + align > size) size = n + align;
+            if (n + align + AG__ARENA_SHIFT(3) > size) size = n + align + AG__ARENA_SHIFT(3);   /* it fits after any shift */
             if (ctx->limit && (ctx->capacity >= ctx->limit || size > ctx->limit - ctx->capacity)) {
                 size_t left = ctx->limit > ctx->capacity ? ctx->limit - ctx->capacity : 0;
                 if (left >= n + align && left >= 4096) size = left;
                 else {
                     ag__fail(ctx, "arena: limit of %zu bytes reached (%zu in use, %zu more requested)",
-                             ctx->limit, ctx->used_before_cur + (b ? b->used : 0), n);
+                             ctx->limit, ag__arena_used(ctx), n);
                     return NULL;
                 }
             }
@@ -931,13 +1007,13 @@ static void *ag__arena_alloc(ag_ctx *ctx, size_t n, size_t align) {
             if (!nb) { ag__fail(ctx, "arena: out of memory allocating a block of %zu bytes", raw); return NULL; }
             nb->base = (char *)ag__align_up((size_t)(nb + 1), AG__DATA_ALIGN);
             nb->size = size;
-            nb->used = 0;
+            nb->used = nb->start = 0;
             AG__POISON(nb->base, size);
             ctx->capacity += size;
             if (b) {
                 nb->next = b->next;
                 b->next = nb;
-                ctx->used_before_cur += b->used;
+                ctx->used_before_cur += b->used - b->start;
             } else {
                 nb->next = ctx->first;
                 ctx->first = nb;
@@ -960,12 +1036,12 @@ static void ag__arena_poison_from(ag__block *b, size_t off) {
 /* frees everything allocated since m (used for scratch that never escapes) */
 static void ag__arena_release(ag_ctx *ctx, ag__mark m) {
     if (ctx->capture) {   /* a captured step keeps everything it made (ag_replay refers to it); a replay needs the scratch again */
-        size_t used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0), at = m.before + m.used;
+        size_t used = ag__arena_used(ctx), at = m.before + (m.cur ? m.used - m.cur->start : 0);
         if (used > at && used - at > ctx->capture_scratch) ctx->capture_scratch = used - at;
         return;
     }
     if (m.cur) { ctx->cur = m.cur; ctx->cur->used = m.used; }
-    else if (ctx->first) { ctx->cur = ctx->first; ctx->cur->used = 0; }
+    else if (ctx->first) { ctx->cur = ctx->first; ctx->cur->used = ctx->cur->start; }
     ctx->used_before_cur = m.before;
     if (ctx->cur) ag__arena_poison_from(ctx->cur, ctx->cur->used);
 }
@@ -1051,14 +1127,14 @@ AG_API void ag_ctx_free(ag_ctx *ctx) {
 
 AG_API void ag_ctx_reset(ag_ctx *ctx) {
     if (!ctx) return;
+    ctx->gen++;               /* arena gradients of persistent tensors are now stale, and arena tensors too (ag__arg) */
+    if (ctx->gen == 0) ctx->gen = 1;
     ctx->cur = ctx->first;
-    if (ctx->cur) ctx->cur->used = 0;
+    if (ctx->cur) ctx->cur->used = ctx->cur->start = AG__ARENA_SHIFT(ctx->gen);
     ctx->used_before_cur = 0;
     ctx->nodes = 0;
     ctx->step_peak = 0;
     ag__arena_poison_from(ctx->first, 0);
-    ctx->gen++;               /* arena gradients of persistent tensors are now stale */
-    if (ctx->gen == 0) ctx->gen = 1;
 }
 
 AG_API const char *ag_error(const ag_ctx *ctx) { return ctx && ctx->err[0] ? ctx->err : NULL; }
@@ -1070,7 +1146,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     ag_stats s;
     memset(&s, 0, sizeof s);
     if (!ctx) return s;
-    s.arena_used = ctx->used_before_cur + (ctx->cur ? ctx->cur->used : 0);
+    s.arena_used = ag__arena_used(ctx);
     s.arena_peak = ctx->peak;
     s.arena_step_peak = ctx->step_peak;
     s.arena_capacity = ctx->capacity;
@@ -1164,6 +1240,7 @@ static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int
     }
     t = (ag_tensor *)mem;
     memset(t, 0, sizeof *t);
+    t->tag = persistent ? AG__TAG_PERSISTENT : AG__TAG_ARENA | (ctx->gen & AG__TAG_GEN);
     t->ctx = ctx;
     t->dtype = (uint8_t)dtype;
     t->ndim = (uint8_t)ndim;
@@ -2692,6 +2769,12 @@ static void ag__fill(ag_tensor *t, double v) {   /* t contiguous */
 
 /* ==== >>checks: argument checks ==== */
 static ag_ctx *ag__ctx2(const char *op, const ag_tensor *a, const ag_tensor *b) {
+    ag_ctx *ca = NULL, *cb = NULL;
+    bool sa = a && ag__stale(a, &ca), sb = b && ag__stale(b, &cb);
+    if (sa || sb) {   /* reported on the stale one's context, else on the other argument's */
+        ag__stale_fail(sa ? (ca ? ca : b && !sb ? b->ctx : NULL) : cb ? cb : a->ctx, op);
+        return NULL;
+    }
     if (!a && !b) return NULL;
     if (!a || !b) { ag__fail(a ? a->ctx : b->ctx, "%s: argument %d is NULL", op, a ? 2 : 1); return NULL; }
     if (a->ctx != b->ctx) { ag__fail(a->ctx, "%s: tensors belong to different contexts", op); return NULL; }
@@ -2785,19 +2868,19 @@ AG_API ag_tensor *ag_rand(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *
 AG_API ag_tensor *ag_randn(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__random(ctx, "randn", dtype, ndim, shape, AG__RAND_NORMAL); }
 
 /* ==== accessors ==== */
-AG_API ag_ctx *ag_context(const ag_tensor *t) { return t ? t->ctx : NULL; }
-AG_API ag_dtype ag_type(const ag_tensor *t) { return t ? (ag_dtype)t->dtype : AG_F32; }
-AG_API int ag_ndim(const ag_tensor *t) { return t ? t->ndim : -1; }
-AG_API int64_t ag_dim(const ag_tensor *t, int i) {
+AG_API ag_ctx *ag_context(const ag_tensor *t) { t = ag__arg(t); return t ? t->ctx : NULL; }
+AG_API ag_dtype ag_type(const ag_tensor *t) { t = ag__arg(t); return t ? (ag_dtype)t->dtype : AG_F32; }
+AG_API int ag_ndim(const ag_tensor *t) { t = ag__arg(t); return t ? t->ndim : -1; }
+AG_API int64_t ag_dim(const ag_tensor *t, int i) { t = ag__arg(t);
     if (!t) return -1;
     if (i < 0) i += t->ndim;
     return (i < 0 || i >= t->ndim) ? -1 : t->shape[i];
 }
-AG_API const int64_t *ag_shape(const ag_tensor *t) { return t ? t->shape : NULL; }
-AG_API const int64_t *ag_strides(const ag_tensor *t) { return t ? t->stride : NULL; }
-AG_API int64_t ag_numel(const ag_tensor *t) { return t ? t->numel : -1; }
-AG_API bool ag_is_contiguous(const ag_tensor *t) { return t && ag__contig(t); }
-AG_API void *ag_data(ag_tensor *t) { return t ? t->data : NULL; }
+AG_API const int64_t *ag_shape(const ag_tensor *t) { t = ag__arg(t); return t ? t->shape : NULL; }
+AG_API const int64_t *ag_strides(const ag_tensor *t) { t = ag__arg(t); return t ? t->stride : NULL; }
+AG_API int64_t ag_numel(const ag_tensor *t) { t = ag__arg(t); return t ? t->numel : -1; }
+AG_API bool ag_is_contiguous(const ag_tensor *t) { t = ag__arg(t); return t && ag__contig(t); }
+AG_API void *ag_data(ag_tensor *t) { t = ag__arg(t); return t ? t->data : NULL; }
 static double ag__load(const ag_tensor *t, int64_t off) {
     return t->dtype == AG_F32 ? (double)((const float *)t->data)[off] : ((const double *)t->data)[off];
 }
@@ -2811,7 +2894,7 @@ static int64_t ag__offset(const ag_tensor *t, int64_t i) {
     for (d = (int)t->ndim - 1; d >= 0; d--) { off += (i % t->shape[d]) * t->stride[d]; i /= t->shape[d]; }
     return off;
 }
-AG_API double ag_item(const ag_tensor *t) {
+AG_API double ag_item(const ag_tensor *t) { t = ag__arg(t);
     char s[200];
     if (!t) return NAN;
     if (t->numel != 1) {
@@ -2820,7 +2903,7 @@ AG_API double ag_item(const ag_tensor *t) {
     }
     return ag__load(t, 0);
 }
-AG_API double ag_get(const ag_tensor *t, const int64_t *index) {
+AG_API double ag_get(const ag_tensor *t, const int64_t *index) { t = ag__arg(t);
     int64_t off = 0; int i;
     char s[200];
     if (!t) return NAN;
@@ -2834,7 +2917,7 @@ AG_API double ag_get(const ag_tensor *t, const int64_t *index) {
     }
     return ag__load(t, off);
 }
-AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) {
+AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) { t = ag__arg(t);
     ag__iter it;
     int64_t st[AG_MAX_DIMS] = {0};
     if (!t) return -1;
@@ -2849,20 +2932,20 @@ AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) {
 }
 
 /* ==== >>grads: gradients of leaves ==== */
-AG_API ag_tensor *ag_grad(const ag_tensor *t) {
+AG_API ag_tensor *ag_grad(const ag_tensor *t) { t = ag__arg(t);
     if (!t || !t->grad || !(t->flags & AG__REQ_GRAD)) return NULL;
     if (t->op && !(t->flags & AG__RETAIN)) return NULL;   /* a node's .grad is backward's scratch */
     if ((t->flags & AG__GRAD_ARENA) && t->grad_gen != t->ctx->gen) return NULL;
     return t->grad;
 }
-AG_API void ag_zero_grad(ag_tensor *t) {
+AG_API void ag_zero_grad(ag_tensor *t) { t = ag__arg(t);
     if (!t) return;
     t->grad = NULL;
     t->flags &= (uint16_t)~(AG__GRAD_OWNED | AG__GRAD_ARENA);
 }
-AG_API bool ag_requires_grad(const ag_tensor *t) { return t && (t->flags & AG__REQ_GRAD); }
-AG_API bool ag_is_leaf(const ag_tensor *t) { return t && !t->op; }
-AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on) {
+AG_API bool ag_requires_grad(const ag_tensor *t) { t = ag__arg(t); return t && (t->flags & AG__REQ_GRAD); }
+AG_API bool ag_is_leaf(const ag_tensor *t) { t = ag__arg(t); return t && !t->op; }
+AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on) { t = ag__arg(t);
     char s[200];
     if (!t) return NULL;
     if (t->op) {
@@ -2873,13 +2956,13 @@ AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on) {
     if (on) t->flags |= AG__REQ_GRAD; else t->flags &= (uint16_t)~AG__REQ_GRAD;
     return t;
 }
-AG_API ag_tensor *ag_retain_grad(ag_tensor *t) {
+AG_API ag_tensor *ag_retain_grad(ag_tensor *t) { t = ag__arg(t);
     if (!t) return NULL;
     if (!(t->flags & AG__REQ_GRAD)) { ag__fail(t->ctx, "retain_grad: the tensor does not require grad"); return NULL; }
     if (t->op) t->flags |= AG__RETAIN;
     return t;
 }
-AG_API ag_tensor *ag_detach(ag_tensor *t) {
+AG_API ag_tensor *ag_detach(ag_tensor *t) { t = ag__arg(t);
     ag_tensor *v;
     if (!t) return NULL;
     v = ag__view_of(t, t->ndim, t->shape, t->stride, 0);
@@ -2929,7 +3012,7 @@ static ag_tensor *ag__sum_to(ag_tensor *g, const ag_tensor *x) {
 }
 
 /* ---- dtype conversion and copies ---- */
-AG_API ag_tensor *ag_to(ag_tensor *t, ag_dtype dtype) {
+AG_API ag_tensor *ag_to(ag_tensor *t, ag_dtype dtype) { t = ag__arg(t);
     ag_tensor *y;
     if (!t) return NULL;
     if (!ag__check_dtype(t->ctx, "to", dtype)) return NULL;
@@ -2944,7 +3027,7 @@ static int ag__bw_to(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d
     return 0;
 }
 
-AG_API ag_tensor *ag_contiguous(ag_tensor *t) {
+AG_API ag_tensor *ag_contiguous(ag_tensor *t) { t = ag__arg(t);
     ag_tensor *y;
     if (!t) return NULL;
     if (ag__contig(t)) return t;
@@ -2956,7 +3039,7 @@ AG_API ag_tensor *ag_contiguous(ag_tensor *t) {
 static int ag__bw_contiguous(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
 
 /* ---- views ---- */
-AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) {
+AG_API ag_tensor *ag_reshape(ag_tensor *t, int ndim, const int64_t *shape) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], known = 1, numel;
     int i, infer = -1;
     char s1[200], s2[200];
@@ -3004,7 +3087,7 @@ static int ag__jvp_reshape(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor 
     (void)op; *out = ag_reshape(t[0], y->ndim, y->shape); return 0;
 }
 
-AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
+AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, n = 0;
     if (!t || !ag__dim(t->ctx, "squeeze", t->ndim, dim, &dim)) return NULL;
@@ -3012,7 +3095,7 @@ AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) {
     for (i = 0; i < t->ndim; i++) if (i != dim) { sh[n] = t->shape[i]; st[n++] = t->stride[i]; }
     return ag__finish1(ag__view_of(t, n, sh, st, 0), AG__OP_squeeze, t);
 }
-AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) {
+AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, n = 0;
     if (!t) return NULL;
@@ -3025,7 +3108,7 @@ AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) {
     return ag__finish1(ag__view_of(t, n, sh, st, 0), AG__OP_unsqueeze, t);
 }
 
-AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) {
+AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, tmp;
     int i;
     ag_tensor *y;
@@ -3045,7 +3128,7 @@ static int ag__jvp_transpose(ag_tensor *y, int op, ag_tensor *const *t, ag_tenso
     (void)op; *out = ag_transpose(t[0], (int)y->ip[0], (int)y->ip[1]); return 0;
 }
 
-AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm) {
+AG_API ag_tensor *ag_permute(ag_tensor *t, const int *perm) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, seen = 0, p[AG_MAX_DIMS], *saved;
     ag_tensor *y;
@@ -3075,7 +3158,7 @@ static int ag__jvp_permute(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor 
     (void)op; *out = ag_permute(t[0], (const int *)y->extra); return 0;
 }
 
-AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) {
+AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, numel;
     int i, off;
     char s1[200], s2[200];
@@ -3110,7 +3193,7 @@ static int ag__bw_expand(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x
     return 0;
 }
 
-AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step) {
+AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, int64_t step) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, n, len;
     int i;
     ag_tensor *y;
@@ -3129,7 +3212,7 @@ AG_API ag_tensor *ag_slice(ag_tensor *t, int dim, int64_t start, int64_t end, in
     if (y) { y->ip[0] = dim; y->ip[1] = start; y->ip[2] = step; }
     return ag__finish1(y, AG__OP_slice, t);
 }
-AG_API ag_tensor *ag_narrow(ag_tensor *t, int dim, int64_t start, int64_t length) {
+AG_API ag_tensor *ag_narrow(ag_tensor *t, int dim, int64_t start, int64_t length) { t = ag__arg(t);
     int64_t n;
     if (!t || !ag__dim(t->ctx, "narrow", t->ndim, dim, &dim)) return NULL;
     n = t->shape[dim];
@@ -3185,6 +3268,7 @@ AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
     int i, j, dtype = AG_F32;
     char s1[200], s2[200];
     if (!ts || n <= 0) return NULL;   /* no tensor, no context to report to */
+    if (!ag__live_list("cat", NULL, n, ts)) return NULL;
     for (i = 0; i < n && !first; i++) first = ts[i];
     if (!first) return NULL;
     ctx = first->ctx;
@@ -3247,7 +3331,7 @@ static int ag__jvp_cat(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
     ag_tensor **u, *first = NULL;
     int i;
-    if (!ts || n <= 0) return NULL;
+    if (!ts || n <= 0 || !ag__live_list("stack", NULL, n, ts)) return NULL;
     for (i = 0; i < n && !first; i++) first = ts[i];
     if (!first) return NULL;
     for (i = 0; i < n; i++) if (!ts[i]) { ag__fail(first->ctx, "stack: tensor %d is NULL", i); return NULL; }
@@ -3318,7 +3402,7 @@ static int ag__bw_scatter_add_rows(ag_tensor *y, ag_tensor *g, ag_tensor **gin) 
 static int ag__jvp_scatter_add_rows(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y[idx[i]] += t_g[i] */
     (void)op; *out = ag__scatter_rows(t[0], y->ip[0], (const int64_t *)y->extra, y->ip[1]); return 0;
 }
-AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index) {
+AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index) { table = ag__arg(table);
     ag__index r;
     char s[100];
     if (!table) return NULL;
@@ -3517,7 +3601,7 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
 /* One block per op: y = AG__F_<name>(T, u, v) (the kernel's formula, u from a and v from b),
    the public function, the backward rule. */
 #define AG__F_add(T, u, v) ((u) + (v))
-AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_add, a, b); }
+AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_add, a, b); }
 static int ag__bw_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = d y (summed to shape) */
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(g, y->in[1]);
@@ -3528,7 +3612,7 @@ static int ag__jvp_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 }
 
 #define AG__F_sub(T, u, v) ((u) - (v))
-AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_sub, a, b); }
+AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_sub, a, b); }
 static int ag__bw_sub(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = -d y */
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(g), y->in[1]);
@@ -3539,7 +3623,7 @@ static int ag__jvp_sub(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 }
 
 #define AG__F_mul(T, u, v) ((u) * (v))
-AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_mul, a, b); }
+AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_mul, a, b); }
 static int ag__bw_mul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y * b, d b = d y * a */
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, y->in[1]), y->in[0]);
     if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, y->in[0]), y->in[1]);
@@ -3552,7 +3636,7 @@ static int ag__jvp_mul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 }
 
 #define AG__F_div(T, u, v) ((u) / (v))
-AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_div, a, b); }
+AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_div, a, b); }
 static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y / b, d b = -d y * a / b^2 */
     ag_tensor *a = y->in[0], *b = y->in[1];
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_div(g, b), a);
@@ -3568,8 +3652,8 @@ static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 #define AG__F_minimum(T, u, v) ((u) < (v) ? (u) : (v))
 #define AG__F_gt(T, u, v) ((u) > (v) ? (T)1 : (T)0)
 #define AG__F_eq(T, u, v) ((u) == (v) ? (T)1 : (T)0)
-AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_maximum, a, b); }
-AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { return ag__binary(AG__OP_minimum, a, b); }
+AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_maximum, a, b); }
+AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_minimum, a, b); }
 /* how much of maximum/minimum(a, b) is a: [a wins] + [a == b] / 2 */
 static ag_tensor *ag__extremum_share(ag_tensor *y, bool is_max) {
     ag_tensor *a = y->in[0], *b = y->in[1];
@@ -3613,11 +3697,11 @@ static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
 #define AG__RECORDING(y) ((y)->ctx->grad_enabled)
 
 #define AG__F_neg(T, M, v, a, b) (-(v))
-AG_API ag_tensor *ag_neg(ag_tensor *t) { return ag__unary(AG__OP_neg, t, 0, 0); }
+AG_API ag_tensor *ag_neg(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_neg, t, 0, 0); }
 static int ag__bw_neg(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = ag_neg(g); return 0; }   /* d x = -d y */
 
 #define AG__F_pow(T, M, v, a, b) ((a) == 2 ? (v) * (v) : AG__M(pow, M)(v, a))
-AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { return ag__unary(AG__OP_pow, t, e, 0); }
+AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { t = ag__arg(t); return ag__unary(AG__OP_pow, t, e, 0); }
 static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y * p x^(p-1); p = 0: 0 (even at x = 0) */
     double p = y->fp[0];
     gin[0] = p == 0 ? ag_zeros(y->ctx, (ag_dtype)AG__X->dtype, AG__X->ndim, AG__X->shape) : ag_mul(g, ag_mul_scalar(ag_pow(AG__X, p - 1.0), p));
@@ -3625,33 +3709,33 @@ static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
 }
 
 #define AG__F_add_scalar(T, M, v, a, b) ((v) + (a))
-AG_API ag_tensor *ag_add_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_add_scalar, t, s, 0); }
+AG_API ag_tensor *ag_add_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_add_scalar, t, s, 0); }
 static int ag__bw_add_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
 
 #define AG__F_mul_scalar(T, M, v, a, b) ((v) * (a))
-AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s) { return ag__unary(AG__OP_mul_scalar, t, s, 0); }
+AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_mul_scalar, t, s, 0); }
 static int ag__bw_mul_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul_scalar(g, y->fp[0]); return 0; }   /* d x = s d y */
 
 #define AG__F_exp(T, M, v, a, b) AG__M(exp, M)(v)
-AG_API ag_tensor *ag_exp(ag_tensor *t) { return ag__unary(AG__OP_exp, t, 0, 0); }
+AG_API ag_tensor *ag_exp(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_exp, t, 0, 0); }
 static int ag__bw_exp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, y); return 0; }   /* d x = d y * y */
 
 #define AG__F_log(T, M, v, a, b) AG__M(log, M)(v)
-AG_API ag_tensor *ag_log(ag_tensor *t) { return ag__unary(AG__OP_log, t, 0, 0); }
+AG_API ag_tensor *ag_log(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_log, t, 0, 0); }
 static int ag__bw_log(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, AG__X); return 0; }   /* d x = d y / x */
 
 #define AG__F_sqrt(T, M, v, a, b) AG__M(sqrt, M)(v)
-AG_API ag_tensor *ag_sqrt(ag_tensor *t) { return ag__unary(AG__OP_sqrt, t, 0, 0); }
+AG_API ag_tensor *ag_sqrt(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sqrt, t, 0, 0); }
 static int ag__bw_sqrt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, ag_mul_scalar(y, 2.0)); return 0; }   /* d x = d y / (2 y) */
 
 #define AG__F_abs(T, M, v, a, b) AG__M(fabs, M)(v)
 #define AG__F_sign(T, M, v, a, b) ((T)(((v) > 0) - ((v) < 0)))
-AG_API ag_tensor *ag_abs(ag_tensor *t) { return ag__unary(AG__OP_abs, t, 0, 0); }
+AG_API ag_tensor *ag_abs(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_abs, t, 0, 0); }
 static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
 
 #define AG__F_tanh(T, M, v, a, b) AG__M(tanh, M)(v)
 #define AG__F_tanh_grad(T, u, v) ((u) * ((T)1 - (v) * (v)))   /* u = d y, v = y */
-AG_API ag_tensor *ag_tanh(ag_tensor *t) { return ag__unary(AG__OP_tanh, t, 0, 0); }
+AG_API ag_tensor *ag_tanh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_tanh, t, 0, 0); }
 static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (1 - y^2) */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_add_scalar(ag_neg(ag_mul(y, y)), 1.0)) : ag__binary(AG__OP_tanh_grad, g, y);
     return 0;
@@ -3659,7 +3743,7 @@ static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
 
 #define AG__F_sigmoid(T, M, v, a, b) ((T)1 / ((T)1 + AG__M(exp, M)(-(v))))
 #define AG__F_sigmoid_grad(T, u, v) ((u) * (v) * ((T)1 - (v)))   /* u = d y, v = y */
-AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { return ag__unary(AG__OP_sigmoid, t, 0, 0); }
+AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sigmoid, t, 0, 0); }
 static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y (1 - y) */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_mul(y, ag_add_scalar(ag_neg(y), 1.0))) : ag__binary(AG__OP_sigmoid_grad, g, y);
     return 0;
@@ -3668,7 +3752,7 @@ static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
 #define AG__F_relu(T, M, v, a, b) ((v) > 0 ? (v) : (T)0)
 #define AG__F_relu_mask(T, M, v, a, b) ((v) > 0 ? (T)1 : (T)0)
 #define AG__F_relu_grad(T, u, v) ((v) > 0 ? (u) : (T)0)   /* u = d y, v = x */
-AG_API ag_tensor *ag_relu(ag_tensor *t) { return ag__unary(AG__OP_relu, t, 0, 0); }
+AG_API ag_tensor *ag_relu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_relu, t, 0, 0); }
 static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x > 0] */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)) : ag__binary(AG__OP_relu_grad, g, AG__X);
     return 0;
@@ -3676,14 +3760,14 @@ static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
 
 #define AG__F_leaky_relu(T, M, v, a, b) ((v) > 0 ? (v) : (v) * (a))
 #define AG__F_leaky_mask(T, M, v, a, b) ((v) > 0 ? (T)1 : (a))
-AG_API ag_tensor *ag_leaky_relu(ag_tensor *t, double slope) { return ag__unary(AG__OP_leaky_relu, t, slope, 0); }
+AG_API ag_tensor *ag_leaky_relu(ag_tensor *t, double slope) { t = ag__arg(t); return ag__unary(AG__OP_leaky_relu, t, slope, 0); }
 static int ag__bw_leaky_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (x > 0 ? 1 : slope) */
     gin[0] = ag_mul(g, ag__unary(AG__OP_leaky_mask, AG__X, y->fp[0], 0));
     return 0;
 }
 
 #define AG__F_gelu(T, M, v, a, b) ((T)0.5 * (v) * ((T)1 + AG__M(erf, M)((v) * (T)0.70710678118654752)))
-AG_API ag_tensor *ag_gelu(ag_tensor *t) { return ag__unary(AG__OP_gelu, t, 0, 0); }
+AG_API ag_tensor *ag_gelu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_gelu, t, 0, 0); }
 static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (Phi(x) + x phi(x)) */
     ag_tensor *x = AG__X;
     ag_tensor *Phi = ag_mul_scalar(ag_add_scalar(ag_erf(ag_mul_scalar(x, 0.70710678118654752)), 1.0), 0.5);
@@ -3694,7 +3778,7 @@ static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
 
 /* x/2 (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation for x < 0 */
 #define AG__F_gelu_tanh(T, M, v, a, b) ((v) / ((T)1 + AG__M(exp, M)((T)-1.5957691216057307 * ((v) + (T)0.044715 * (v) * (v) * (v)))))
-AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { return ag__unary(AG__OP_gelu_tanh, t, 0, 0); }
+AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_gelu_tanh, t, 0, 0); }
 static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     /* u = k0 (x + k1 x^3), t = tanh u: d x = d y (0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2)) */
     const double k0 = 0.79788456080286536, k1 = 0.044715;
@@ -3708,7 +3792,7 @@ static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
 }
 
 #define AG__F_silu(T, M, v, a, b) ((v) / ((T)1 + AG__M(exp, M)(-(v))))
-AG_API ag_tensor *ag_silu(ag_tensor *t) { return ag__unary(AG__OP_silu, t, 0, 0); }
+AG_API ag_tensor *ag_silu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_silu, t, 0, 0); }
 static int ag__bw_silu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* s = sigmoid x: d x = d y s (1 + x (1 - s)) */
     ag_tensor *x = AG__X, *s = ag_sigmoid(x);
     gin[0] = ag_mul(g, ag_mul(s, ag_add_scalar(ag_mul(x, ag_add_scalar(ag_neg(s), 1.0)), 1.0)));
@@ -3716,7 +3800,7 @@ static int ag__bw_silu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* s = s
 }
 
 #define AG__F_erf(T, M, v, a, b) AG__M(erf, M)(v)
-AG_API ag_tensor *ag_erf(ag_tensor *t) { return ag__unary(AG__OP_erf, t, 0, 0); }
+AG_API ag_tensor *ag_erf(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_erf, t, 0, 0); }
 static int ag__bw_erf(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y 2/sqrt(pi) exp(-x^2) */
     ag_tensor *x = AG__X;
     gin[0] = ag_mul(g, ag_mul_scalar(ag_exp(ag_neg(ag_mul(x, x))), 1.1283791670955126));
@@ -3725,7 +3809,7 @@ static int ag__bw_erf(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
 
 #define AG__F_clamp(T, M, v, a, b) (((v) < (a) ? (a) : (v)) > (b) ? (b) : ((v) < (a) ? (a) : (v)))   /* min(max(x, lo), hi) */
 #define AG__F_clamp_mask(T, M, v, a, b) (((v) >= (a) && (v) <= (b)) ? (T)1 : (T)0)
-AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) {
+AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) { t = ag__arg(t);
     if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
     return ag__unary(AG__OP_clamp, t, lo, hi);
 }
@@ -3736,7 +3820,7 @@ static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
 
 /* softplus(x) = log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch) */
 #define AG__F_softplus(T, M, v, a, b) ((v) * (a) > (b) ? (v) : AG__M(log1p, M)(AG__M(exp, M)((v) * (a))) / (a))
-AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold) {
+AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold) { t = ag__arg(t);
     if (t && (!(beta == beta && beta != 0 && fabs(beta) <= DBL_MAX) || threshold != threshold)) {
         ag__fail(t->ctx, "softplus: beta must be finite and non-zero and threshold a number, got beta %g and threshold %g", beta, threshold);
         return NULL;
@@ -3844,17 +3928,17 @@ static ag_tensor *ag__reduce_dim(const char *name, int op, ag_tensor *t, int dim
     if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
     return ag__reduce(name, t, op, 1u << dim, keepdim, mean ? 1.0 / (double)t->shape[dim] : 1.0);
 }
-AG_API ag_tensor *ag_sum(ag_tensor *t) { return ag__reduce("sum", t, AG__OP_sum, ag__all_dims(t), false, 1.0); }
-AG_API ag_tensor *ag_mean(ag_tensor *t) { return t ? ag__reduce("mean", t, AG__OP_mean, ag__all_dims(t), false, 1.0 / (double)t->numel) : NULL; }
-AG_API ag_tensor *ag_max(ag_tensor *t) { return ag__reduce("max", t, AG__OP_max, ag__all_dims(t), false, 1.0); }
-AG_API ag_tensor *ag_min(ag_tensor *t) { return ag__reduce("min", t, AG__OP_min, ag__all_dims(t), false, 1.0); }
-AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("sum_dim", AG__OP_sum, t, dim, keepdim, false); }
-AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("mean_dim", AG__OP_mean, t, dim, keepdim, true); }
-AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("max_dim", AG__OP_max, t, dim, keepdim, false); }
-AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim) { return ag__reduce_dim("min_dim", AG__OP_min, t, dim, keepdim, false); }
+AG_API ag_tensor *ag_sum(ag_tensor *t) { t = ag__arg(t); return ag__reduce("sum", t, AG__OP_sum, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_mean(ag_tensor *t) { t = ag__arg(t); return t ? ag__reduce("mean", t, AG__OP_mean, ag__all_dims(t), false, 1.0 / (double)t->numel) : NULL; }
+AG_API ag_tensor *ag_max(ag_tensor *t) { t = ag__arg(t); return ag__reduce("max", t, AG__OP_max, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_min(ag_tensor *t) { t = ag__arg(t); return ag__reduce("min", t, AG__OP_min, ag__all_dims(t), false, 1.0); }
+AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__reduce_dim("sum_dim", AG__OP_sum, t, dim, keepdim, false); }
+AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__reduce_dim("mean_dim", AG__OP_mean, t, dim, keepdim, true); }
+AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__reduce_dim("max_dim", AG__OP_max, t, dim, keepdim, false); }
+AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__reduce_dim("min_dim", AG__OP_min, t, dim, keepdim, false); }
 
 /* var = sum((x - mean)^2) / (n - correction), built from ops */
-AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) {
+AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) { t = ag__arg(t);
     ag_tensor *d;
     double n, denom;
     if (!t || !ag__dim(t->ctx, "var_dim", t->ndim, dim, &dim)) return NULL;
@@ -3864,7 +3948,7 @@ AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction
     d = ag_sub(t, ag_mean_dim(t, dim, true));
     return ag_mul_scalar(ag_sum_dim(ag_mul(d, d), dim, keepdim), 1.0 / denom);
 }
-AG_API ag_tensor *ag_var(ag_tensor *t, int correction) {
+AG_API ag_tensor *ag_var(ag_tensor *t, int correction) { t = ag__arg(t);
     int64_t n;
     if (!t) return NULL;
     if (correction < 0) { ag__fail(t->ctx, "var: correction must be >= 0, got %d", correction); return NULL; }
@@ -3890,7 +3974,7 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
         }
 }
 static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
-AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) {
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0};
     int i, nd = 0;
     ag_tensor *y;
@@ -3972,7 +4056,7 @@ static bool ag__matmul_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *b)
     return ag__mm_geometry(y->ctx, a, b, &g) && ag__matmul_products(y, a, b, &g);
 }
 static bool ag__rerun_matmul(int op, ag_tensor *y) { (void)op; return ag__matmul_run(y, y->in[0], y->in[1]); }
-AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) {
+AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL);
     int dt;
     char s1[200], s2[200];
     ag__mm g;
@@ -4021,7 +4105,7 @@ static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor *
     return 0;
 }
 
-AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) {
+AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args(&x, &W, &b, NULL, NULL);
     char s1[200], s2[200];
     ag_ctx *ctx = ag__ctx2("linear", x, W);
     if (!ctx) return NULL;
@@ -4062,8 +4146,8 @@ static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
     ag__softmax_run(op, y, t);
     return ag__finish1(y, op, t);
 }
-AG_API ag_tensor *ag_softmax(ag_tensor *t, int dim) { return ag__softmax("softmax", AG__OP_softmax, t, dim); }
-AG_API ag_tensor *ag_log_softmax(ag_tensor *t, int dim) { return ag__softmax("log_softmax", AG__OP_log_softmax, t, dim); }
+AG_API ag_tensor *ag_softmax(ag_tensor *t, int dim) { t = ag__arg(t); return ag__softmax("softmax", AG__OP_softmax, t, dim); }
+AG_API ag_tensor *ag_log_softmax(ag_tensor *t, int dim) { t = ag__arg(t); return ag__softmax("log_softmax", AG__OP_log_softmax, t, dim); }
 static int ag__bw_softmax(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = y (d y - sum(d y * y)) */
     gin[0] = ag_mul(y, ag_sub(g, ag_sum_dim(ag_mul(g, y), (int)y->ip[0], true)));
     return 0;
@@ -4080,7 +4164,7 @@ static int ag__jvp_log_softmax(ag_tensor *y, int op, ag_tensor *const *t, ag_ten
 
 /* ---- losses and layers ---- */
 /* -mean(log_softmax(logits)[i, target_i]) */
-AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) {
+AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { logits = ag__arg(logits);
     int64_t N, C, flat[2];
     char s[100];
     ag_tensor *ls;
@@ -4103,7 +4187,7 @@ AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) {
     return ag_mul_scalar(ag_sum(ag__gather(ag_reshape(ls, 2, flat), N, r.idx)), -1.0 / (double)N);
 }
 
-AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b) {
+AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL);
     char s1[200], s2[200];
     int i;
     ag_ctx *ctx = ag__ctx2("mse_loss", a, b);
@@ -4117,7 +4201,7 @@ AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b) {
 }
 
 /* mean(max(x, 0) - x t + log(1 + exp(-|x|))): computed with ops, recorded as one node */
-AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) {
+AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) { ag__args(&x, &t, NULL, NULL, NULL);
     char s1[200], s2[200];
     int i;
     bool prev;
@@ -4153,7 +4237,7 @@ static int ag__jvp_bce_with_logits(ag_tensor *y, int op, ag_tensor *const *t, ag
 }
 
 /* (x - mean) / sqrt(var + eps) * weight + bias over the last dim, built from ops */
-AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double eps) {
+AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double eps) { ag__args(&x, &w, &b, NULL, NULL);
     char s1[200], s2[200];
     int64_t D;
     ag_tensor *xc, *y;
@@ -4174,7 +4258,7 @@ AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double
 }
 
 /* x * mask / (1 - p), mask ~ Bernoulli(1 - p) from the context's RNG */
-AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) {
+AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) { t = ag__arg(t);
     ag_tensor *mask;
     if (!t) return NULL;
     if (!(p >= 0 && p <= 1)) { ag__fail(t->ctx, "dropout: p must be in [0, 1], got %g", p); return NULL; }
@@ -4224,7 +4308,7 @@ static ag_tensor *ag__identity(ag_tensor *t) {
     return ag_squeeze(ag_unsqueeze(t, 0), 0);
 }
 
-AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent) {
+AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent) { ag__args(&primal, &tangent, NULL, NULL, NULL);
     char s1[200], s2[200];
     ag_tensor *d;
     if (!primal || !tangent) {
@@ -4245,7 +4329,7 @@ AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent) {
     if (d) d->tangent = tangent;
     return d;
 }
-AG_API ag_tensor *ag_tangent(const ag_tensor *t) { return t ? t->tangent : NULL; }
+AG_API ag_tensor *ag_tangent(const ag_tensor *t) { t = ag__arg(t); return t ? t->tangent : NULL; }
 
 /* ==== >>backward ====
    Kahn's algorithm without recursion: pass 1 walks the graph from the root and
@@ -4441,18 +4525,19 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
     return rc;
 }
 
-AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts) {
+AG_API int ag_backward(ag_tensor *root, const ag_backward_opts *opts) { root = ag__arg(root);
     if (!root) return -1;
     return ag__run_backward("backward", root, opts, NULL);
 }
 
-AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads) {
+AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_tensor *const *inputs, ag_tensor **grads) { root = ag__arg(root);
     ag__grad_sink sink;
     int i, rc;
     if (!root) return -1;
     if (n < 0) { ag__fail(root->ctx, "grad_of: n must be >= 0, got %d", n); return -1; }
     if (n > 0 && !inputs) { ag__fail(root->ctx, "grad_of: inputs is NULL for n = %d", n); return -1; }
     if (n > 0 && !grads) { ag__fail(root->ctx, "grad_of: grads is NULL for n = %d", n); return -1; }
+    if (!ag__live_list("grad_of", root->ctx, n, inputs)) return -1;
     for (i = 0; i < n; i++) {
         if (!inputs[i]) { ag__fail(root->ctx, "grad_of: input %d is NULL", i); return -1; }
         if (inputs[i]->ctx != root->ctx) { ag__fail(root->ctx, "grad_of: input %d belongs to another context", i); return -1; }
@@ -4497,6 +4582,7 @@ static ag_tensor *ag__alias(ag_tensor *t) {
     ag_tensor *a = (ag_tensor *)ag__arena_alloc(t->ctx, sizeof(ag_tensor), 16);
     if (!a) return NULL;
     *a = *t;
+    a->tag = AG__TAG_ARENA | (t->ctx->gen & AG__TAG_GEN);   /* an arena header, even for a persistent t */
     a->hooks = NULL;
     return a;
 }
@@ -4532,10 +4618,10 @@ static ag_tensor *ag__inplace_binary(const char *name, int op, ag_tensor *t, ag_
     src = rec ? ag__alias(t) : t;
     return ag__inplace_done(t, ag__binary(op, src, ag_to(x, (ag_dtype)t->dtype)), rec);
 }
-AG_API ag_tensor *ag_add_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("add_", AG__OP_add, t, x); }
-AG_API ag_tensor *ag_sub_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("sub_", AG__OP_sub, t, x); }
-AG_API ag_tensor *ag_mul_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("mul_", AG__OP_mul, t, x); }
-AG_API ag_tensor *ag_div_(ag_tensor *t, ag_tensor *x) { return ag__inplace_binary("div_", AG__OP_div, t, x); }
+AG_API ag_tensor *ag_add_(ag_tensor *t, ag_tensor *x) { ag__args(&t, &x, NULL, NULL, NULL); return ag__inplace_binary("add_", AG__OP_add, t, x); }
+AG_API ag_tensor *ag_sub_(ag_tensor *t, ag_tensor *x) { ag__args(&t, &x, NULL, NULL, NULL); return ag__inplace_binary("sub_", AG__OP_sub, t, x); }
+AG_API ag_tensor *ag_mul_(ag_tensor *t, ag_tensor *x) { ag__args(&t, &x, NULL, NULL, NULL); return ag__inplace_binary("mul_", AG__OP_mul, t, x); }
+AG_API ag_tensor *ag_div_(ag_tensor *t, ag_tensor *x) { ag__args(&t, &x, NULL, NULL, NULL); return ag__inplace_binary("div_", AG__OP_div, t, x); }
 static ag_tensor *ag__inplace_unary(const char *name, int op, ag_tensor *t, double a, double b, bool differentiable) {
     bool rec;
     ag_tensor *src;
@@ -4544,9 +4630,9 @@ static ag_tensor *ag__inplace_unary(const char *name, int op, ag_tensor *t, doub
     src = rec ? ag__alias(t) : t;
     return ag__inplace_done(t, ag__unary(op, src, a, b), rec);
 }
-AG_API ag_tensor *ag_add_scalar_(ag_tensor *t, double s) { return ag__inplace_unary("add_scalar_", AG__OP_add_scalar, t, s, 0, true); }
-AG_API ag_tensor *ag_mul_scalar_(ag_tensor *t, double s) { return ag__inplace_unary("mul_scalar_", AG__OP_mul_scalar, t, s, 0, true); }
-AG_API ag_tensor *ag_clamp_(ag_tensor *t, double lo, double hi) {
+AG_API ag_tensor *ag_add_scalar_(ag_tensor *t, double s) { t = ag__arg(t); return ag__inplace_unary("add_scalar_", AG__OP_add_scalar, t, s, 0, true); }
+AG_API ag_tensor *ag_mul_scalar_(ag_tensor *t, double s) { t = ag__arg(t); return ag__inplace_unary("mul_scalar_", AG__OP_mul_scalar, t, s, 0, true); }
+AG_API ag_tensor *ag_clamp_(ag_tensor *t, double lo, double hi) { t = ag__arg(t);
     if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp_: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
     return ag__inplace_unary("clamp_", AG__OP_clamp, t, lo, hi, false);
 }
@@ -4560,9 +4646,9 @@ static ag_tensor *ag__fill_(const char *name, ag_tensor *t, double v) {
     t->tangent = NULL;     /* a constant now */
     return t;
 }
-AG_API ag_tensor *ag_fill_(ag_tensor *t, double v) { return ag__fill_("fill_", t, v); }
-AG_API ag_tensor *ag_zero_(ag_tensor *t) { return ag__fill_("zero_", t, 0.0); }
-AG_API ag_tensor *ag_relu_(ag_tensor *t) {   /* its node reads the output: y = relu(x) keeps the sign of x where it matters */
+AG_API ag_tensor *ag_fill_(ag_tensor *t, double v) { t = ag__arg(t); return ag__fill_("fill_", t, v); }
+AG_API ag_tensor *ag_zero_(ag_tensor *t) { t = ag__arg(t); return ag__fill_("zero_", t, 0.0); }
+AG_API ag_tensor *ag_relu_(ag_tensor *t) { t = ag__arg(t);   /* its node reads the output: y = relu(x) keeps the sign of x where it matters */
     bool rec, prev;
     ag_tensor *a, *r;
     if (!t) return NULL;
@@ -4579,7 +4665,7 @@ static int ag__bw_relu_(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
     return 0;
 }
 static bool ag__rerun_relu_(int op, ag_tensor *y) { (void)op; ag__unary_run(AG__OP_relu, y, y->in[0]); return true; }
-AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src) {
+AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src) { ag__args(&dst, &src, NULL, NULL, NULL);
     bool rec;
     char s1[200], s2[200];
     int64_t shape[AG_MAX_DIMS] = {0};
@@ -4599,7 +4685,7 @@ AG_API ag_tensor *ag_copy_(ag_tensor *dst, ag_tensor *src) {
     (*dst->version)++;
     return dst;
 }
-AG_API uint32_t ag_version(const ag_tensor *t) { return t ? *t->version : 0; }
+AG_API uint32_t ag_version(const ag_tensor *t) { t = ag__arg(t); return t ? *t->version : 0; }
 
 /* the engine's check before a rule runs */
 static bool ag__versions_ok(const ag_tensor *t, const char *name) {
@@ -4698,6 +4784,7 @@ AG_API int ag_save_for_backward(ag_custom *c, int n, ag_tensor *const *tensors) 
     int i;
     if (!c) return -1;
     if (n < 0 || (n > 0 && !tensors)) { ag__fail(c->inputs[0]->ctx, "save_for_backward: need n >= 0 tensors, got %d", n); return -1; }
+    if (!ag__live_list("save_for_backward", c->inputs[0]->ctx, n, tensors)) return -1;
     c->saved = (ag_tensor **)ag__arena_alloc(c->inputs[0]->ctx, sizeof(ag_tensor *) * (size_t)(n ? n : 1), 16);
     if (!c->saved) return -1;
     for (i = 0; i < n; i++) c->saved[i] = tensors[i];
@@ -4724,7 +4811,7 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
     ag_tensor *v, *y;
     bool prev;
     int i;
-    if (n < 1 || !inputs) return NULL;
+    if (n < 1 || !inputs || !ag__live_list("apply", NULL, n, inputs)) return NULL;
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
     if (!fn) { ag__fail(ctx, "apply: the function is NULL"); return NULL; }
@@ -4793,7 +4880,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     ag__ckpt *k;
     bool prev;
     int i;
-    if (n < 1 || !inputs) return NULL;
+    if (n < 1 || !inputs || !ag__live_list("checkpoint", NULL, n, inputs)) return NULL;
     for (i = 0; i < n && !ctx; i++) if (inputs[i]) ctx = inputs[i]->ctx;
     if (!ctx) return NULL;
     if (!f) { ag__fail(ctx, "checkpoint: the function is NULL"); return NULL; }
@@ -4954,9 +5041,9 @@ AG_API void ag_capture_free(ag_capture *g) {
 }
 
 /* ==== >>graph: walking the graph, DOT ==== */
-AG_API const char *ag_op(const ag_tensor *t) { return t && t->op ? ag__op_name(t) : NULL; }
-AG_API int ag_num_inputs(const ag_tensor *t) { return t && t->op ? t->nin : 0; }
-AG_API ag_tensor *ag_input(const ag_tensor *t, int i) {
+AG_API const char *ag_op(const ag_tensor *t) { t = ag__arg(t); return t && t->op ? ag__op_name(t) : NULL; }
+AG_API int ag_num_inputs(const ag_tensor *t) { t = ag__arg(t); return t && t->op ? t->nin : 0; }
+AG_API ag_tensor *ag_input(const ag_tensor *t, int i) { t = ag__arg(t);
     if (!t) return NULL;
     if (!t->op || i < 0 || i >= t->nin) {
         ag__fail(t->ctx, "input: index %d is out of range for %s with %d inputs", i, t->op ? ag__op_name(t) : "a leaf", t->op ? t->nin : 0);
@@ -4972,7 +5059,7 @@ static void ag__dot_node(FILE *f, const ag_tensor *t) {
     fprintf(f, "  n%d [label=\"%s\\n%s %s\"%s];\n", (int)t->pending, kind, AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype),
             t->op ? "" : (t->flags & AG__REQ_GRAD) ? ", shape=ellipse, style=filled, fillcolor=\"#cfe8ff\"" : ", shape=ellipse");
 }
-AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) {
+AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) { root = ag__arg(root);
     ag_ctx *ctx;
     uint32_t stamp;
     size_t sp = 0;
@@ -5048,7 +5135,7 @@ static void ag__magnitudes(const ag_tensor *t, int d, int64_t off, double *hi, d
         }
     }
 }
-AG_API void ag_print(const ag_tensor *t, FILE *f) {
+AG_API void ag_print(const ag_tensor *t, FILE *f) { t = ag__arg(t);
     char s[200];
     ag__printer pr;
     double hi = 0, lo = HUGE_VAL;
@@ -5169,6 +5256,7 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
     if (!ctx || !ag__not_capturing(ctx, "gradcheck", "a gradient check")) return -1;
     if (!f) { ag__fail(ctx, "gradcheck: the function is NULL"); return -1; }
     if (n < 1 || n > 16 || !inputs) { ag__fail(ctx, "gradcheck: need 1 to 16 inputs, got %d", n); return -1; }
+    if (!ag__live_list("gradcheck", ctx, n, inputs)) return -1;
     for (i = 0; i < n; i++) {
         if (!inputs[i]) { ag__fail(ctx, "gradcheck: input %d is NULL", i); return -1; }
         if (inputs[i]->ctx != ctx) { ag__fail(ctx, "gradcheck: input %d belongs to another context", i); return -1; }
@@ -5249,6 +5337,7 @@ static ag_optim *ag__optim_new(ag_ctx *ctx, const char *name, int kind, ag_tenso
     ag_optim *opt;
     if (!ctx) return NULL;
     if (n <= 0 || !params) { ag__fail(ctx, "%s: empty parameter list (n = %d)", name, n); return NULL; }
+    if (!ag__live_list(name, ctx, n, params)) return NULL;
     for (i = 0; i < n; i++) {
         ag_tensor *p = params[i];
         if (!p) { ag__fail(ctx, "%s: parameter %d is NULL", name, i); return NULL; }
@@ -5512,6 +5601,7 @@ AG_API double ag_lr_cosine(int step, int warmup, int total, double base_lr, doub
 static bool ag__clip_check(ag_tensor *const *params, int n, const char *name) {
     int i;
     if (n < 0 || (n > 0 && !params)) return false;
+    if (!ag__live_list(name, NULL, n, params)) return false;
     for (i = 0; i < n; i++) if (!params[i]) {
         if (i > 0 && params[0]) ag__fail(params[0]->ctx, "%s: parameter %d is NULL", name, i);
         return false;
@@ -5650,17 +5740,17 @@ static bool ag__fans(ag_tensor *t, const char *name, double *fan_in, double *fan
     *fan_out = (double)t->shape[0] * rf;
     return true;
 }
-AG_API int ag_init_uniform(ag_tensor *t, double lo, double hi) { return ag__init_fill(t, "init_uniform", 0, lo, hi); }
-AG_API int ag_init_normal(ag_tensor *t, double mean, double std) { return ag__init_fill(t, "init_normal", 1, mean, std); }
-AG_API int ag_init_constant(ag_tensor *t, double value) { return ag__init_fill(t, "init_constant", 2, value, 0); }
+AG_API int ag_init_uniform(ag_tensor *t, double lo, double hi) { t = ag__arg(t); return ag__init_fill(t, "init_uniform", 0, lo, hi); }
+AG_API int ag_init_normal(ag_tensor *t, double mean, double std) { t = ag__arg(t); return ag__init_fill(t, "init_normal", 1, mean, std); }
+AG_API int ag_init_constant(ag_tensor *t, double value) { t = ag__arg(t); return ag__init_fill(t, "init_constant", 2, value, 0); }
 static int ag__init_xavier(ag_tensor *t, const char *name, double gain, int dist) {
     double fi, fo, std;
     if (!ag__init_check(t, name) || !ag__fans(t, name, &fi, &fo)) return -1;
     std = fi + fo > 0 ? gain * sqrt(2.0 / (fi + fo)) : 0;
     return dist == 0 ? ag__init_fill(t, name, 0, -sqrt(3.0) * std, sqrt(3.0) * std) : ag__init_fill(t, name, 1, 0, std);
 }
-AG_API int ag_init_xavier_uniform(ag_tensor *t, double gain) { return ag__init_xavier(t, "init_xavier_uniform", gain, 0); }
-AG_API int ag_init_xavier_normal(ag_tensor *t, double gain) { return ag__init_xavier(t, "init_xavier_normal", gain, 1); }
+AG_API int ag_init_xavier_uniform(ag_tensor *t, double gain) { t = ag__arg(t); return ag__init_xavier(t, "init_xavier_uniform", gain, 0); }
+AG_API int ag_init_xavier_normal(ag_tensor *t, double gain) { t = ag__arg(t); return ag__init_xavier(t, "init_xavier_normal", gain, 1); }
 static int ag__init_kaiming(ag_tensor *t, const char *name, double a, ag_fan mode, ag_nonlinearity nl, int dist) {
     double fi, fo, fan, std;
     if (!ag__init_check(t, name) || !ag__fans(t, name, &fi, &fo)) return -1;
@@ -5669,13 +5759,13 @@ static int ag__init_kaiming(ag_tensor *t, const char *name, double a, ag_fan mod
     std = ag_init_gain(nl, a) / sqrt(fan);
     return dist == 0 ? ag__init_fill(t, name, 0, -sqrt(3.0) * std, sqrt(3.0) * std) : ag__init_fill(t, name, 1, 0, std);
 }
-AG_API int ag_init_kaiming_uniform(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl) {
+AG_API int ag_init_kaiming_uniform(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl) { t = ag__arg(t);
     return ag__init_kaiming(t, "init_kaiming_uniform", a, mode, nl, 0);
 }
-AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl) {
+AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlinearity nl) { t = ag__arg(t);
     return ag__init_kaiming(t, "init_kaiming_normal", a, mode, nl, 1);
 }
-AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) {
+AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) { ag__args(&W, &b, NULL, NULL, NULL);
     double fi, fo, bound;
     if (!ag__init_check(W, "init_linear") || !ag__fans(W, "init_linear", &fi, &fo)) return -1;
     bound = fi > 0 ? 1 / sqrt(fi) : 0;
@@ -5737,6 +5827,7 @@ static bool ag__st_utf8(const unsigned char *p, size_t n);
 static bool ag__st_check_save(ag_ctx *ctx, const char *op, int n, const char *const *names, ag_tensor *const *ts) {
     int i, j;
     if (n < 0 || (n > 0 && (!names || !ts))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return false; }
+    if (!ag__live_list(op, ctx, n, ts)) return false;
     for (i = 0; i < n; i++) {
         if (!names[i] || !ts[i]) { ag__fail(ctx, "%s: name or tensor %d is NULL", op, i); return false; }
         if (ts[i]->ctx != ctx) { ag__fail(ctx, "%s: tensor %d belongs to another context", op, i); return false; }
@@ -6059,6 +6150,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
     if (!ctx) return -1;
     if (n < 0 || (n > 0 && (!names || !tensors))) { ag__fail(ctx, "%s: n is %d with NULL names or tensors", op, n); return -1; }
     for (k = 0; k < n; k++) if (!names[k]) { ag__fail(ctx, "%s: name %d is NULL", op, k); return -1; }
+    if (!ag__live_list(op, ctx, n, tensors)) return -1;
     if (!buf && len) { ag__fail(ctx, "%s: buffer is NULL", op); return -1; }
     if (len < 8) { ag__fail(ctx, "%s: truncated: %zu bytes, fewer than the 8-byte header size", op, len); return -1; }
     for (k = 7; k >= 0; k--) hlen = (hlen << 8) | buf[k];
@@ -6240,6 +6332,7 @@ static int ag__fn_begin(ag__fn_call *c, const char *name, ag_ctx *ctx, ag_fn f, 
         return -1;
     }
     if (!inputs) { ag__fail(ctx, "%s: inputs is NULL for n = %d", name, n); return -1; }
+    if (!ag__live_list(name, ctx, n, inputs)) return -1;
     for (i = 0; i < n; i++) {
         if (!inputs[i]) { ag__fail(ctx, "%s: input %d is NULL", name, i); return -1; }
         if (inputs[i]->ctx != ctx) { ag__fail(ctx, "%s: input %d belongs to another context", name, i); return -1; }
@@ -6363,6 +6456,7 @@ static int ag__fn_jac_rows(ag__fn_call *c, ag_tensor *y, ag_tensor **res) {
 /* the shape of a tangent/cotangent against what it must be */
 static int ag__fn_check_shape(ag__fn_call *c, const char *what, int i, const ag_tensor *t, const ag_tensor *want) {
     char s1[200], s2[200];
+    if (t && !ag__arg_of(c->name, t, c->ctx)) return -1;
     if (!t) {
         if (i >= 0) ag__fail(c->ctx, "%s: %s[%d] is NULL", c->name, what, i);
         else ag__fail(c->ctx, "%s: %s is NULL", c->name, what);
@@ -6566,7 +6660,7 @@ static int ag__fn_enter(ag__fn_call *c, const char *name, ag_ctx *ctx, ag_fn f, 
 }
 
 AG_API int ag_vjp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inputs, ag_tensor *v,
-                  ag_tensor **output, ag_tensor **vjps, bool create_graph) {
+                  ag_tensor **output, ag_tensor **vjps, bool create_graph) { v = ag__arg(v);
     ag__fn_call c;
     bool prev;
     if (ag__fn_enter(&c, "vjp", ctx, f, n, inputs, create_graph, vjps, "vjps", (size_t)n, output, NULL, &prev) != 0) return -1;
@@ -6616,7 +6710,7 @@ AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
 
 /* ---- per-example gradients of linear layers ---- */
 AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const *xs, ag_tensor *const *ys,
-                                       ag_tensor **dW, ag_tensor **db) {
+                                       ag_tensor **dW, ag_tensor **db) { loss = ag__arg(loss);
     ag_ctx *ctx;
     ag_tensor *g[AG_FUNCTIONAL_MAX_INPUTS], *yy[AG_FUNCTIONAL_MAX_INPUTS], *seed = NULL;
     ag_backward_opts o;
@@ -6631,6 +6725,7 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
         return -1;
     }
     if (!xs || !ys || !dW) { ag__fail(ctx, "per_example_linear_grads: %s is NULL", !xs ? "xs" : !ys ? "ys" : "dW"); return -1; }
+    if (!ag__live_list("per_example_linear_grads", ctx, n, xs) || !ag__live_list("per_example_linear_grads", ctx, n, ys)) return -1;
     ag__fn_clear(dW, (size_t)n);
     ag__fn_clear(db, (size_t)n);
     for (i = 0; i < n; i++) {
@@ -6698,7 +6793,7 @@ static ag__win ag__ly_win(ag_tensor *x, int kh, int kw, int sh, int sw, int dh, 
     return g;
 }
 
-AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv2d_opts *opts) {
+AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv2d_opts *opts) { ag__args(&x, &W, &b, NULL, NULL);
     static const int swap01[4] = { 1, 0, 2, 3 };
     char s1[200], s2[200];
     int sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, G = 1, kh, kw;
@@ -6810,10 +6905,10 @@ static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh,
     if (w && ag_numel(w) == 0) return ag_sum_dim(w, 2, false);   /* an empty batch: an empty result (max_dim refuses) */
     return is_max ? ag_max_dim(w, 2, false) : ag_mean_dim(w, 2, false);
 }
-AG_API ag_tensor *ag_max_pool2d(ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+AG_API ag_tensor *ag_max_pool2d(ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) { x = ag__arg(x);
     return ag__ly_pool("max_pool2d", true, x, kh, kw, sh, sw, ph, pw);
 }
-AG_API ag_tensor *ag_avg_pool2d(ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+AG_API ag_tensor *ag_avg_pool2d(ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) { x = ag__arg(x);
     return ag__ly_pool("avg_pool2d", false, x, kh, kw, sh, sw, ph, pw);
 }
 
@@ -6850,7 +6945,7 @@ static void ag__ly_update_stat(ag_tensor *r, const double *s, double m) {
 }
 
 AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_tensor *rm, ag_tensor *rv, bool training,
-                                double momentum, double eps) {
+                                double momentum, double eps) { ag__args(&x, &w, &b, &rm, &rv);
     const char *op = "batch_norm";
     char s[200];
     int nd, d;
@@ -6906,7 +7001,7 @@ AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_ten
     return y;
 }
 
-AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape, const int32_t *index) {
+AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape, const int32_t *index) { weight = ag__arg(weight);
     char s[200];
     int64_t sh[AG_MAX_DIMS], n = 1, i;
     int d;
@@ -6931,7 +7026,7 @@ AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape
     return ag_reshape(ag_gather_rows(weight, n, index), ndim + 1, sh);
 }
 
-AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo, int n_head) {
+AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo, int n_head) { ag__args(&x, &Wqkv, &bqkv, &Wo, &bo);
     const char *op = "causal_self_attention";
     char s1[200], s2[200];
     int64_t B, T, C, hd, sh[4], i, j;

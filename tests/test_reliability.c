@@ -263,6 +263,38 @@ static void test_large_logits(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- a tensor kept across ag_ctx_reset is an error, not stale data ---- */
+static void test_stale(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[1] = {4};
+    ag_tensor *x = ag_full(ctx, AG_F32, 1, s, 2.0), *P = ag_persistent(ctx, AG_F32, 1, s, NULL), *keep = NULL, *list[1];
+    int it, caught = 0;
+    ag_ctx_reset(ctx);
+    FAILS_WITH(ctx, ag_neg(x), "before the last ag_ctx_reset");
+    FAILS_WITH(ctx, ag_add(P, x), "add: a tensor from before");
+    FAILS_WITH(ctx, ag_add(x, P), "before the last ag_ctx_reset");
+    CHECK(ag_numel(x) == -1 && ag_error(ctx) && strstr(ag_error(ctx), "numel"), "accessors too: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    ag_clear_error(ctx);
+    CHECK(isnan(ag_item(x)) && ag_error(ctx), "ag_item of a stale tensor is NaN with an error");
+    ag_clear_error(ctx);
+    list[0] = x;
+    FAILS_WITH(ctx, ag_cat(list, 1, 0), "cat");
+    CHECK(ag_numel(P) == 4 && !ag_error(ctx), "persistent tensors live on");
+    /* a training-style loop that keeps last step's tensor: the same allocations each step, so
+       without the check it would land exactly on this step's tensor of the same role */
+    for (it = 0; it < 8; it++) {
+        ag_tensor *y = ag_mul_scalar(ag_add_scalar(ag_full(ctx, AG_F32, 1, s, (double)it), 1.0), 2.0);
+        if (keep) {
+            ag_clear_error(ctx);
+            if (!ag_add(keep, y) && ag_error(ctx) && strstr(ag_error(ctx), "before the last ag_ctx_reset")) caught++;
+        }
+        keep = y;
+        ag_ctx_reset(ctx);
+    }
+    CHECK(caught == 7, "last step's tensor caught in %d of 7 steps", caught);
+    ag_ctx_free(ctx);
+}
+
 /* ---- pow(x, 0): gradient 0 everywhere, also at 0 and at +-inf (PyTorch) ---- */
 static void test_pow0(void) {
     ag_ctx *ctx = ag_ctx_new(NULL);
@@ -286,5 +318,6 @@ int main(void) {
     test_safetensors();
     test_large_logits();
     test_pow0();
+    test_stale();
     return harness_finish("test_reliability");
 }
