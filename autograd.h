@@ -1349,7 +1349,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(argmax, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
-    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) \
+    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
@@ -1705,6 +1705,7 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #define ag__avx2d_max(a, b) _mm256_max_pd(a, b)
 #define ag__avx2d_min(a, b) _mm256_min_pd(a, b)
 #define ag__avx2d_gt(a, b) _mm256_cmp_pd(a, b, _CMP_GT_OQ)
+#define ag__avx2d_lt(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
 #define ag__avx2d_sel(m, a, b) _mm256_blendv_pd(b, a, m)
 #define AG__T AG__TARGET_AVX2
 static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) {
@@ -1771,6 +1772,7 @@ static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
 #define ag__avx512d_max(a, b) _mm512_mask_max_pd(b, AG__K8, a, b)
 #define ag__avx512d_min(a, b) _mm512_mask_min_pd(b, AG__K8, a, b)
 #define ag__avx512d_gt(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ)
+#define ag__avx512d_lt(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
 #define ag__avx512d_sel(m, a, b) _mm512_mask_blend_pd(m, b, a)
 #define AG__T AG__TARGET_AVX512
 static inline AG__T __m512 ag__avx512_load_part(const float *p, int64_t m) {
@@ -1838,6 +1840,7 @@ static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
 #define ag__neond_max(a, b) vbslq_f64(vcgtq_f64(a, b), a, b)
 #define ag__neond_min(a, b) vbslq_f64(vcltq_f64(a, b), a, b)
 #define ag__neond_gt(a, b) vcgtq_f64(a, b)
+#define ag__neond_lt(a, b) vcltq_f64(a, b)
 #define ag__neond_sel(m, a, b) vbslq_f64(m, a, b)
 static inline float32x4_t ag__neon_load_part(const float *p, int64_t m) {
     float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return vld1q_f32(b);
@@ -1892,8 +1895,6 @@ TGT static int64_t ag__vbinary_##SET(int op, int64_t n, T *y, const T *a, int64_
     case AG__OP_sub: AG__VB_LOOP(P, V, W, P##sub(u, v)) break; \
     case AG__OP_mul: AG__VB_LOOP(P, V, W, P##mul(u, v)) break; \
     case AG__OP_div: AG__VB_LOOP(P, V, W, P##div(u, v)) break; \
-    case AG__OP_maximum: AG__VB_LOOP(P, V, W, P##max(u, v)) break; \
-    case AG__OP_minimum: AG__VB_LOOP(P, V, W, P##min(u, v)) break; \
     default: break; \
     } \
     return i; \
@@ -1904,8 +1905,7 @@ TGT static int64_t ag__vunary_##SET(int op, int64_t n, T *y, const T *x, double 
     case AG__OP_neg: AG__VU_LOOP(P, V, W, P##neg(v)) break; \
     case AG__OP_add_scalar: AG__VU_LOOP(P, V, W, P##add(v, P##set((T)ad))) break; \
     case AG__OP_mul_scalar: AG__VU_LOOP(P, V, W, P##mul(v, P##set((T)ad))) break; \
-    case AG__OP_relu: AG__VU_LOOP(P, V, W, P##sel(P##gt(v, P##zero()), v, P##zero())) break; \
-    case AG__OP_relu_mask: AG__VU_LOOP(P, V, W, P##sel(P##gt(v, P##zero()), P##set((T)1), P##zero())) break; \
+    case AG__OP_relu: AG__VU_LOOP(P, V, W, P##sel(P##lt(v, P##zero()), P##zero(), v)) break;   /* NaN stays NaN */ \
     default: break; \
     } \
     return i; \
@@ -3637,10 +3637,10 @@ static int ag__jvp_mul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 
 #define AG__F_div(T, u, v) ((u) / (v))
 AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_div, a, b); }
-static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y / b, d b = -d y * a / b^2 */
+static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y / b, d b = -d y (a / b) / b (not a / b^2: b^2 overflows) */
     ag_tensor *a = y->in[0], *b = y->in[1];
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_div(g, b), a);
-    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(ag_div(ag_mul(g, a), ag_mul(b, b))), b);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(ag_neg(g), ag_div(ag_div(a, b), b)), b);
     return 0;
 }
 static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = (t_a - y t_b) / b */
@@ -3648,27 +3648,31 @@ static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     *out = ag_div(t[1] ? ag__jvp_plus(t[0], ag_neg(ag_mul(y, t[1]))) : t[0], y->in[1]);
     return 0;
 }
-#define AG__F_maximum(T, u, v) ((u) > (v) ? (u) : (v))
-#define AG__F_minimum(T, u, v) ((u) < (v) ? (u) : (v))
+#define AG__F_maximum(T, u, v) ((u) != (u) || (u) > (v) ? (u) : (v))   /* a NaN on either side gives NaN (PyTorch) */
+#define AG__F_minimum(T, u, v) ((u) != (u) || (u) < (v) ? (u) : (v))
 #define AG__F_gt(T, u, v) ((u) > (v) ? (T)1 : (T)0)
 #define AG__F_eq(T, u, v) ((u) == (v) ? (T)1 : (T)0)
 AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_maximum, a, b); }
 AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_minimum, a, b); }
 /* how much of maximum/minimum(a, b) is a: [a wins] + [a == b] / 2 */
-static ag_tensor *ag__extremum_share(ag_tensor *y, bool is_max) {
+/* how much of maximum/minimum(a, b) goes to input i: 1 - [i loses] - [a == b] / 2, as PyTorch
+   (so 1/2 each on ties, and 1 to both where a NaN makes neither lose) */
+static ag_tensor *ag__extremum_share(ag_tensor *y, bool is_max, int i) {
     ag_tensor *a = y->in[0], *b = y->in[1];
-    return ag_add(is_max ? ag__binary(AG__OP_gt, a, b) : ag__binary(AG__OP_gt, b, a), ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5));
+    ag_tensor *loses = (is_max == (i == 0)) ? ag__binary(AG__OP_gt, b, a) : ag__binary(AG__OP_gt, a, b);
+    return ag_add_scalar(ag_neg(ag_add(loses, ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5))), 1.0);
 }
-/* maximum and minimum: d a = d y * [a wins] (1/2 on ties), d b = d y * [b wins] */
+/* maximum and minimum: d a = d y * a's share, d b = d y * b's share */
 static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
-    ag_tensor *a = y->in[0], *b = y->in[1], *wa = ag__extremum_share(y, y->op == &ag__ops[AG__OP_maximum]);
-    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, wa), a);
-    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_add_scalar(ag_neg(wa), 1.0)), b);
+    bool is_max = y->op == &ag__ops[AG__OP_maximum];
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, ag__extremum_share(y, is_max, 0)), y->in[0]);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag__extremum_share(y, is_max, 1)), y->in[1]);
     return 0;
 }
-static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a w + t_b (1 - w), w = a's share */
-    ag_tensor *w = ag__extremum_share(y, op == AG__OP_maximum);
-    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], w) : NULL, t[1] ? ag_mul(t[1], ag_add_scalar(ag_neg(w), 1.0)) : NULL);
+static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a w_a + t_b w_b (the shares) */
+    bool is_max = op == AG__OP_maximum;
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], ag__extremum_share(y, is_max, 0)) : NULL,
+                        t[1] ? ag_mul(t[1], ag__extremum_share(y, is_max, 1)) : NULL);
     return 0;
 }
 
@@ -3700,7 +3704,8 @@ static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
 AG_API ag_tensor *ag_neg(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_neg, t, 0, 0); }
 static int ag__bw_neg(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = ag_neg(g); return 0; }   /* d x = -d y */
 
-#define AG__F_pow(T, M, v, a, b) ((a) == 2 ? (v) * (v) : AG__M(pow, M)(v, a))
+/* PyTorch's special exponents: 2 is v v, 0.5 is sqrt (NaN at -inf, not C's +inf), -0.5 is 1 / sqrt */
+#define AG__F_pow(T, M, v, a, b) ((a) == 2 ? (v) * (v) : (a) == 0.5 ? AG__M(sqrt, M)(v) : (a) == -0.5 ? (T)1 / AG__M(sqrt, M)(v) : AG__M(pow, M)(v, a))
 AG_API ag_tensor *ag_pow(ag_tensor *t, double e) { t = ag__arg(t); return ag__unary(AG__OP_pow, t, e, 0); }
 static int ag__bw_pow(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y * p x^(p-1); p = 0: 0 (even at x = 0) */
     double p = y->fp[0];
@@ -3749,9 +3754,9 @@ static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
     return 0;
 }
 
-#define AG__F_relu(T, M, v, a, b) ((v) > 0 ? (v) : (T)0)
-#define AG__F_relu_mask(T, M, v, a, b) ((v) > 0 ? (T)1 : (T)0)
-#define AG__F_relu_grad(T, u, v) ((v) > 0 ? (u) : (T)0)   /* u = d y, v = x */
+#define AG__F_relu(T, M, v, a, b) ((v) < 0 ? (T)0 : (v))   /* NaN stays NaN; relu(-0) = -0 (PyTorch) */
+#define AG__F_relu_mask(T, M, v, a, b) ((v) <= 0 ? (T)0 : (T)1)   /* 1 at NaN too, as PyTorch's threshold_backward */
+#define AG__F_relu_grad(T, u, v) ((v) <= 0 ? (T)0 : (u))   /* u = d y, v = x */
 AG_API ag_tensor *ag_relu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_relu, t, 0, 0); }
 static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x > 0] */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)) : ag__binary(AG__OP_relu_grad, g, AG__X);
@@ -3828,10 +3833,11 @@ AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold) { t =
     return ag__unary(AG__OP_softplus, t, beta, threshold);
 }
 static int ag__bw_softplus(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
-    /* d x = d y sigmoid(beta x) where beta x <= threshold, d y above it: d y (1 + [beta x <= threshold] (sigmoid(beta x) - 1)) */
+    /* d x = d y sigmoid(beta x) where beta x <= threshold, d y above it:
+       d y ([below] sigmoid(beta x) + 1 - [below]) (no 1 + (s - 1), which cancels for small s) */
     ag_tensor *bx = ag_mul_scalar(AG__X, y->fp[0]);
     ag_tensor *below = ag__unary(AG__OP_clamp_mask, bx, -HUGE_VAL, y->fp[1]);
-    gin[0] = ag_mul(g, ag_add_scalar(ag_mul(below, ag_add_scalar(ag_sigmoid(bx), -1.0)), 1.0));
+    gin[0] = ag_mul(g, ag_add(ag_mul(below, ag_sigmoid(bx)), ag_add_scalar(ag_neg(below), 1.0)));
     return 0;
 }
 
@@ -3937,16 +3943,42 @@ AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__reduce_dim("max_dim", AG__OP_max, t, dim, keepdim, false); }
 AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__reduce_dim("min_dim", AG__OP_min, t, dim, keepdim, false); }
 
-/* var = sum((x - mean)^2) / (n - correction), built from ops */
+/* var = sum((x - mean)^2) / (n - correction) (two passes: no cancellation), computed with ops and
+   recorded as one node, whose rule leaves out the mean's term (zero, but NaN where x has an inf) */
 AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) { t = ag__arg(t);
-    ag_tensor *d;
+    ag_tensor *d, *v, *y;
     double n, denom;
+    bool prev;
     if (!t || !ag__dim(t->ctx, "var_dim", t->ndim, dim, &dim)) return NULL;
     if (correction < 0) { ag__fail(t->ctx, "var_dim: correction must be >= 0, got %d", correction); return NULL; }
     n = (double)t->shape[dim];
     denom = n - correction > 0 ? n - correction : 0.0;
+    prev = ag_set_grad_enabled(t->ctx, false);
+    t->ctx->jvp_off++;
     d = ag_sub(t, ag_mean_dim(t, dim, true));
-    return ag_mul_scalar(ag_sum_dim(ag_mul(d, d), dim, keepdim), 1.0 / denom);
+    v = ag_mul_scalar(ag_sum_dim(ag_mul(d, d), dim, keepdim), 1.0 / denom);
+    t->ctx->jvp_off--;
+    ag_set_grad_enabled(t->ctx, prev);
+    y = v ? ag__result_raw(t->ctx, v->dtype, v->ndim, v->shape, 1) : NULL;
+    if (!y) return NULL;
+    ag__copy_into(y, v);
+    y->ip[0] = dim; y->ip[1] = keepdim; y->fp[0] = 1.0 / denom;
+    return ag__finish1(y, AG__OP_var, t);
+}
+/* 2 (x - mean) / (n - correction): d var / d x */
+static ag_tensor *ag__var_slope(ag_tensor *y) {
+    ag_tensor *x = AG__X;
+    return ag_mul_scalar(ag_sub(x, ag_mean_dim(x, (int)y->ip[0], true)), 2.0 * y->fp[0]);
+}
+static int ag__bw_var(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y 2 (x - mean) / (n - correction) */
+    ag_tensor *gk = y->ip[1] ? g : ag_unsqueeze(g, (int)y->ip[0]);
+    gin[0] = ag_mul(gk, ag__var_slope(y));
+    return 0;
+}
+static int ag__jvp_var(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = sum(2 (x - mean) t_x) / (n - correction) */
+    (void)op;
+    *out = ag_sum_dim(ag_mul(ag__var_slope(y), t[0]), (int)y->ip[0], y->ip[1] != 0);
+    return 0;
 }
 AG_API ag_tensor *ag_var(ag_tensor *t, int correction) { t = ag__arg(t);
     int64_t n;
