@@ -8,7 +8,10 @@
 #                   test_memory, test_replay and test_forward, TSan on test_threads, -Werror header-only compiles,
 #                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
-#                   and a 20 s libFuzzer run of the safetensors loader
+#                   the implementation under gcc -Ofast and everything in GNU C at -O3 -march=native
+#                   (gcc and clang), and a 20 s libFuzzer run of the safetensors loader
+#   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
+#                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
 #   make clean
 #
@@ -83,15 +86,17 @@ RUN_ALL := bash tests/run_all.sh
 STANDALONE := $(patsubst tests/%.c,%,$(shell grep -lx '.define AUTOGRAD_IMPLEMENTATION' $(TEST_SRCS)))
 sq = $(subst ','\'',$(1))
 
-# $(call flavour,DIR,COMPILE): the rules of one flavour; COMPILE is the compiler and its flags
+# $(call flavour,DIR,COMPILE[,IMPL_COMPILE]): the rules of one flavour; COMPILE is the compiler and
+# its flags; IMPL_COMPILE, if given, compiles the implementation instead (a library built with
+# flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN)
 define flavour
 $(1)/flags: FORCE
-	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(LDLIBS))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(LDLIBS))' > $$@
+	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS))' > $$@
 # rm -f first: a failed compile must not leave last time's binary behind to be run; for the
 # implementation, that is every binary linked with it.
 $(1)/autograd_impl.o: tests/autograd_impl.c autograd.h $(1)/flags
 	@rm -f $$@ $(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES)))
-	$(2) -c $$< -o $$@
+	$(if $(3),$(3),$(2)) -c $$< -o $$@
 $(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) $(1)/flags
 	@rm -f $$@
 	$(2) $$< -o $$@ $(LDLIBS)
@@ -107,8 +112,13 @@ $(eval $(call flavour,$(BUILD)/cxx,$(CXX) $(CXXFLAGS_CHECK) -O2))
 $(eval $(call flavour,$(BUILD)/valgrind,$(CC) $(CSTD) -O1 -g $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/tsan,$(CLANG) $(CSTD) $(TSAN_FLAGS) $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/neon,$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I.))
+# how users build: the implementation with gcc -Ofast, and everything in GNU C with FMA contraction
+# on (gcc's default -ffp-contract=fast) for this CPU, with gcc and clang
+$(eval $(call flavour,$(BUILD)/ofast,$(CC) $(CSTD) -O2 $(WARN) -I.,$(CC) $(CSTD) -Ofast $(WARN) -I.))
+$(eval $(call flavour,$(BUILD)/gnu-gcc,$(CC) -std=gnu11 -O3 -march=native $(WARN) -I.))
+$(eval $(call flavour,$(BUILD)/gnu-clang,$(CLANG) -std=gnu11 -O3 -march=native $(WARN) -I.))
 
-.PHONY: all test demo examples check bench clean check-tools FORCE \
+.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
         test-bins asan-bins clang-bins cxx-bins
 
@@ -136,7 +146,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
-CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-fuzz
+CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz
 
 check: check-tools
 	@failed=; \
@@ -235,6 +245,29 @@ NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
 check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
+
+# (j) the flags users build with: the implementation under gcc -Ofast (it switches fast-math off for
+#     itself); everything in GNU C (FMA contraction on) at -O3 -march=native with gcc and clang; and
+#     clang -Ofast, which cannot switch it off, must stop the build with autograd.h's message
+OFAST_BINS := $(addprefix $(BUILD)/ofast/,$(TEST_NAMES))
+GNU_BINS   := $(addprefix $(BUILD)/gnu-gcc/,$(TEST_NAMES)) $(addprefix $(BUILD)/gnu-clang/,$(TEST_NAMES))
+check-flags: check-tools
+	@$(MAKE) --no-print-directory -k $(OFAST_BINS) $(GNU_BINS) || true
+	@echo "---- the implementation built with gcc -Ofast"; $(RUN_ALL) $(OFAST_BINS)
+	@echo "---- gcc and clang, -std=gnu11 -O3 -march=native"; $(RUN_ALL) $(GNU_BINS)
+	@$(CLANG) $(CSTD) -Ofast -I. -c tests/autograd_impl.c -o /dev/null 2> $(BUILD)/fastmath.log && { echo "clang -Ofast built the implementation: it must refuse"; exit 1; } || \
+	  grep -q "define AG_ALLOW_FAST_MATH to build anyway" $(BUILD)/fastmath.log && echo "ok    clang -Ofast stops with autograd.h's message" || { cat $(BUILD)/fastmath.log; exit 1; }
+
+# (k) 32-bit x86, not part of `make check`: its libraries (libc6-dev-i386, lib32gcc-12-dev) cannot be
+#     installed beside the aarch64 cross compiler on Debian 12, so .ci/run swaps them in after make check.
+#     The tests with SSE2 arithmetic, and x87 arithmetic (FLT_EVAL_METHOD 2) stopped with autograd.h's message.
+$(eval $(call flavour,$(BUILD)/m32,$(CLANG) -m32 -msse2 -mfpmath=sse $(CSTD) -O2 $(WARN) -I.))
+M32_BINS := $(addprefix $(BUILD)/m32/,$(TEST_NAMES))
+check-m32:
+	@$(MAKE) --no-print-directory -k $(M32_BINS) || true
+	@$(RUN_ALL) $(M32_BINS)
+	@$(CLANG) -m32 -mfpmath=387 $(CSTD) -O2 -I. -c tests/autograd_impl.c -o /dev/null 2> $(BUILD)/x87.log && { echo "x87 built the implementation: it must refuse"; exit 1; } || \
+	  grep -q "AG_ALLOW_EXCESS_PRECISION" $(BUILD)/x87.log && echo "ok    x87 arithmetic stops with autograd.h's message" || { cat $(BUILD)/x87.log; exit 1; }
 
 # (i) a short libFuzzer run of the safetensors loader (ASan+UBSan), from the committed seeds
 FUZZ_SECONDS ?= 20

@@ -675,9 +675,32 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
 #include <stdlib.h>
 #include <string.h>
 
+/* x87 arithmetic (32-bit x86 without -mfpmath=sse) keeps intermediates in 80 bits and rounds them
+   when a register spills, so the same formula can round differently on two paths: the
+   bit-identical results (replay, checkpoints, fused backward kernels) do not hold. */
+#if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ != 0 && __FLT_EVAL_METHOD__ != -1 && !defined(AG_ALLOW_EXCESS_PRECISION)
+#error "autograd.h: floating point is evaluated in extended precision here (FLT_EVAL_METHOD != 0: x87 on 32-bit x86), which breaks its bit-identical results. Build with -msse2 -mfpmath=sse, or define AG_ALLOW_EXCESS_PRECISION to build anyway."
+#endif
 /* the kernels' rounding does not depend on the compiler's choice to fuse a*b + c (see AG__EXACT) */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#endif
+/* -ffast-math / -Ofast (users build games with them) would fold the NaN checks away, let the
+   vector math lose its error-free steps and make kernel sets round differently. gcc can
+   switch it off for the implementation alone (the code that includes it keeps its flags), and
+   the whole test suite passes with an -Ofast implementation (make check). clang cannot do so
+   completely (it keeps approximate square roots and reciprocals): there it is an error unless
+   AG_ALLOW_FAST_MATH says to build anyway, with precise mode asked for where clang honours it. */
+#if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
+#define AG__FAST_MATH_OFF 1
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize ("no-fast-math")
+#elif !defined(AG_ALLOW_FAST_MATH)
+#error "autograd.h: the implementation is compiled with -ffast-math (or -Ofast, -ffinite-math-only), under which this compiler breaks its NaN/Inf checks, the vector math's accuracy and the bit-identical results across kernel sets. Compile the file that defines AUTOGRAD_IMPLEMENTATION without it (the rest of the program can keep it), or define AG_ALLOW_FAST_MATH to build anyway."
+#else
+#pragma float_control(precise, on, push)
+#endif
 #endif
 
 #ifndef AG_ASSERT
@@ -756,6 +779,12 @@ static int ag__isa_choose(const char *want) {
 }
 
 #define AG__DATA_ALIGN 64          /* tensor data: one cache line, any SIMD width */
+/* NaN by its bits: holds under any floating-point flags (x != x is folded away by -ffinite-math-only) */
+static bool ag__isnan(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
+}
 #define AG__MAX_NUMEL ((int64_t)1 << 48)
 #define AG__CAT(a, b) a##b
 #define AG__M(f, M) AG__CAT(f, M)  /* libm name for a dtype: AG__M(exp, f) = expf, AG__M(exp, ) = exp */
@@ -1227,6 +1256,11 @@ static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int
         ag__fail(ctx, "a result of shape %s would have more than 2^48 elements", ag__shape_str(s, sizeof s, ndim, shape));
         return NULL;
     }
+    if (with_data && (uint64_t)numel > ((uint64_t)SIZE_MAX - 4096 - head) / 8 / ag__esize(dtype)) {   /* 32-bit size_t */
+        char s[200];
+        ag__fail(ctx, "a result of shape %s does not fit in this machine's address space", ag__shape_str(s, sizeof s, ndim, shape));
+        return NULL;
+    }
     bytes = with_data ? (size_t)numel * ag__esize(dtype) : 0;
     dalign = bytes >= 256 ? AG__DATA_ALIGN : 16;   /* tiny tensors: no cache-line padding */
     data_off = with_data ? ag__align_up(head, dalign) : head;
@@ -1641,9 +1675,10 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #define AG__VM_UNUSED
 #endif
 /* Kernels whose bits must not depend on the kernel set, compiler or flags (the optimizer
-   updates): gcc may fuse a*b + c into one FMA in GNU modes (-ffp-contract=fast), which would
-   make one set round differently from another. This turns it off for gcc; for clang the
-   implementation sets #pragma STDC FP_CONTRACT OFF. */
+   updates, and the elementwise row kernels, whose fused backward formulas must round as the
+   same formula built from ops): gcc may fuse a*b + c into one FMA in GNU modes
+   (-ffp-contract=fast), which would make one path round differently from another. This turns
+   it off for gcc; for clang the implementation sets #pragma STDC FP_CONTRACT OFF. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define AG__EXACT __attribute__((optimize("fp-contract=off")))
 #else
@@ -2244,7 +2279,7 @@ static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const do
 #define AG__UNARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__ULOOP(float, AG__F_##name(float, f, v, a, b)) break;
 #define AG__UNARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__ULOOP(double, AG__F_##name(double, , v, a, b)) break;
 #define AG__DEF_UNARY(T, SFX, CASE) \
-static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
+AG__EXACT static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
     T *y = (T *)p[0]; const T *x = (const T *)p[1]; \
     const int64_t sy = s[0], sx = s[1]; \
@@ -2260,7 +2295,7 @@ static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64
 #define AG__BINARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(float, AG__F_##name(float, u, v)) break;
 #define AG__BINARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(double, AG__F_##name(double, u, v)) break;
 #define AG__DEF_BINARY(T, SFX, CASE) \
-static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
+AG__EXACT static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
     T *y = (T *)p[0]; const T *a = (const T *)p[1], *b = (const T *)p[2]; \
     const int64_t sy = s[0], sa = s[1], sb = s[2]; \
@@ -2286,10 +2321,10 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
     if (k->op == AG__OP_sum) { \
         if (sa == 0) { double t = 0; for (i = 0; i < n; i++) t += x[i * sx]; acc[0] += t; } \
         else for (i = 0; i < n; i++) acc[i * sa] += x[i * sx]; \
-    } else if (k->op == AG__OP_max) { \
-        for (i = 0; i < n; i++) { double v = x[i * sx]; if (v > acc[i * sa] || v != v) acc[i * sa] = v; } \
+    } else if (k->op == AG__OP_max) {   /* a NaN sticks; comparisons only between numbers (right under any flags) */ \
+        for (i = 0; i < n; i++) { double v = x[i * sx], a = acc[i * sa]; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa] = v; } \
     } else { \
-        for (i = 0; i < n; i++) { double v = x[i * sx]; if (v < acc[i * sa] || v != v) acc[i * sa] = v; } \
+        for (i = 0; i < n; i++) { double v = x[i * sx], a = acc[i * sa]; if (!ag__isnan(a) && (ag__isnan(v) || v < a)) acc[i * sa] = v; } \
     } \
 }
 
@@ -2835,7 +2870,7 @@ AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double en
     double len;
     ag_tensor *t;
     if (!ctx) return NULL;
-    if (step == 0 || step != step || start != start || end != end) { ag__fail(ctx, "arange: step must be non-zero and bounds finite"); return NULL; }
+    if (step == 0 || ag__isnan(step) || ag__isnan(start) || ag__isnan(end)) { ag__fail(ctx, "arange: step must be non-zero and bounds finite"); return NULL; }
     if ((end - start) * step < 0) { ag__fail(ctx, "arange: the step %g goes away from end %g (start %g)", step, end, start); return NULL; }
     len = ceil((end - start) / step);
     if (len > (double)AG__MAX_NUMEL) { ag__fail(ctx, "arange: too many elements"); return NULL; }
@@ -3648,8 +3683,8 @@ static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     *out = ag_div(t[1] ? ag__jvp_plus(t[0], ag_neg(ag_mul(y, t[1]))) : t[0], y->in[1]);
     return 0;
 }
-#define AG__F_maximum(T, u, v) ((u) != (u) || (u) > (v) ? (u) : (v))   /* a NaN on either side gives NaN (PyTorch) */
-#define AG__F_minimum(T, u, v) ((u) != (u) || (u) < (v) ? (u) : (v))
+#define AG__F_maximum(T, u, v) (ag__isnan(u) || (u) > (v) ? (u) : (v))   /* a NaN on either side gives NaN (PyTorch) */
+#define AG__F_minimum(T, u, v) (ag__isnan(u) || (u) < (v) ? (u) : (v))
 #define AG__F_gt(T, u, v) ((u) > (v) ? (T)1 : (T)0)
 #define AG__F_eq(T, u, v) ((u) == (v) ? (T)1 : (T)0)
 AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_maximum, a, b); }
@@ -3815,7 +3850,7 @@ static int ag__bw_erf(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 
 #define AG__F_clamp(T, M, v, a, b) (((v) < (a) ? (a) : (v)) > (b) ? (b) : ((v) < (a) ? (a) : (v)))   /* min(max(x, lo), hi) */
 #define AG__F_clamp_mask(T, M, v, a, b) (((v) >= (a) && (v) <= (b)) ? (T)1 : (T)0)
 AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi) { t = ag__arg(t);
-    if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
+    if (t && (ag__isnan(lo) || ag__isnan(hi))) { ag__fail(t->ctx, "clamp: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
     return ag__unary(AG__OP_clamp, t, lo, hi);
 }
 static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [lo <= x <= hi] */
@@ -3826,7 +3861,7 @@ static int ag__bw_clamp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
 /* softplus(x) = log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (as PyTorch) */
 #define AG__F_softplus(T, M, v, a, b) ((v) * (a) > (b) ? (v) : AG__M(log1p, M)(AG__M(exp, M)((v) * (a))) / (a))
 AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold) { t = ag__arg(t);
-    if (t && (!(beta == beta && beta != 0 && fabs(beta) <= DBL_MAX) || threshold != threshold)) {
+    if (t && (ag__isnan(beta) || beta == 0 || fabs(beta) > DBL_MAX || ag__isnan(threshold))) {
         ag__fail(t->ctx, "softplus: beta must be finite and non-zero and threshold a number, got beta %g and threshold %g", beta, threshold);
         return NULL;
     }
@@ -4000,7 +4035,7 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
             double bv = ag__load(x, o * n * inner + in);
             for (j = 1; j < n; j++) {
                 double v = ag__load(x, (o * n + j) * inner + in);
-                if (v > bv || (v != v && bv == bv)) { bv = v; best = j; }
+                if (v > bv || (ag__isnan(v) && !ag__isnan(bv))) { bv = v; best = j; }
             }
             ((double *)y->data)[o * inner + in] = (double)best;
         }
@@ -4665,7 +4700,7 @@ static ag_tensor *ag__inplace_unary(const char *name, int op, ag_tensor *t, doub
 AG_API ag_tensor *ag_add_scalar_(ag_tensor *t, double s) { t = ag__arg(t); return ag__inplace_unary("add_scalar_", AG__OP_add_scalar, t, s, 0, true); }
 AG_API ag_tensor *ag_mul_scalar_(ag_tensor *t, double s) { t = ag__arg(t); return ag__inplace_unary("mul_scalar_", AG__OP_mul_scalar, t, s, 0, true); }
 AG_API ag_tensor *ag_clamp_(ag_tensor *t, double lo, double hi) { t = ag__arg(t);
-    if (t && (lo != lo || hi != hi)) { ag__fail(t->ctx, "clamp_: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
+    if (t && (ag__isnan(lo) || ag__isnan(hi))) { ag__fail(t->ctx, "clamp_: the bounds must be numbers, got lo %g and hi %g", lo, hi); return NULL; }
     return ag__inplace_unary("clamp_", AG__OP_clamp, t, lo, hi, false);
 }
 static ag_tensor *ag__fill_(const char *name, ag_tensor *t, double v) {
@@ -4793,7 +4828,7 @@ static bool ag__anomaly_check(ag_tensor *t, int i, ag_tensor *g, const char *nam
             ag_tensor *u = ag__edge(t, i);
             ag__fail(t->ctx, "%s: anomaly: the gradient that '%s' computed for its input %d (%s, made by %s%s%s) has %s at element %lld",
                      name, ag__op_name(t), i, AG__SHAPE(s1, u), u->op ? "'" : "", u->op ? ag__op_name(u) : "a leaf", u->op ? "'" : "",
-                     v != v ? "NaN" : "Inf", (long long)k);
+                     ag__isnan(v) ? "NaN" : "Inf", (long long)k);
             return false;
         }
     }
@@ -5678,7 +5713,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
         }
         for (i = 0; i < g->numel; i++) {
             double a = fabs(ag__load(g, gc ? i : ag__offset(g, i)));
-            if (norm_type > DBL_MAX) { if (a > total || a != a) total = a; }
+            if (norm_type > DBL_MAX) { if (a > total || ag__isnan(a)) total = a; }
             else if (norm_type == 2) total += a * a;
             else if (norm_type == 1) total += a;
             else total += pow(a, norm_type);
@@ -6319,8 +6354,10 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     if (!path) { ag__fail(ctx, "load_safetensors: path is NULL"); return -1; }
     f = fopen(path, "rb");
     if (!f) { ag__fail(ctx, "load_safetensors: cannot open '%s'", path); return -1; }
-    /* a directory opens on some systems and reports a size of LONG_MAX: past 2^48 bytes, no file is read */
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL || fseek(f, 0, SEEK_SET) != 0) {
+    /* a directory opens on some systems and reports a size of LONG_MAX: one byte is read first, and
+       past 2^48 bytes no file is read */
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL || fseek(f, 0, SEEK_SET) != 0 ||
+        (size > 0 && (fgetc(f) == EOF || fseek(f, 0, SEEK_SET) != 0))) {
         fclose(f);
         ag__fail(ctx, "load_safetensors: cannot find the size of '%s' (is it a regular file?)", path);
         return -1;
@@ -7118,6 +7155,13 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT DEFAULT
+#endif
+#ifdef AG__FAST_MATH_OFF
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#else
+#pragma float_control(pop)
+#endif
 #endif
 #endif /* AUTOGRAD_IMPLEMENTATION_DONE */
 #endif /* AUTOGRAD_IMPLEMENTATION */
