@@ -111,9 +111,22 @@
        AG_NO_SAFETENSORS        drop >>safetensors (saving and loading)
        AG_NO_FUNCTIONAL         drop >>functional (vjp, jvp, Jacobians, Hessians, per-example grads)
        AG_NO_LAYERS             drop >>layers (conv2d, pools, batch norm, embedding, attention)
+       AG_ALLOW_FAST_MATH       build the implementation under clang -ffast-math anyway (see FLAGS)
+       AG_ALLOW_EXCESS_PRECISION  build it with x87 arithmetic anyway (see FLAGS)
    Every combination compiles with -std=c99 -Wall -Wextra -pedantic -Werror (gcc,
-   clang) and as C++11. Do not build with -ffast-math: NaN checks and the vector math
-   need IEEE semantics.
+   clang) and as C++11.
+
+   FLAGS (what holds, tested by make check)
+       -O0 .. -O3, -march=native, GNU C (-std=gnu11: FMA contraction on), gcc or clang, C or C++:
+                    everything, bit-identical results included
+       gcc -ffast-math / -Ofast: the implementation switches fast-math off for itself, so
+                    everything holds; the rest of your program keeps the flag
+       clang -ffast-math / -Ofast: clang cannot switch it off for part of a file (it keeps
+                    approximate square roots), so the build stops with a message: compile the
+                    implementation's file without it, or define AG_ALLOW_FAST_MATH
+       32-bit x86: with -msse2 -mfpmath=sse everything holds; x87 arithmetic (gcc's default for
+                    -m32) rounds intermediates when registers spill, so the build stops with a
+                    message unless AG_ALLOW_EXCESS_PRECISION (results then match only closely)
 
    SEMANTICS follow PyTorch: gradients accumulate into leaves until ag_zero_grad;
    a second backward through a graph needs retain_graph on the first; a
