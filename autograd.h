@@ -201,6 +201,8 @@ typedef struct {
     uint64_t heap_allocs;    /* calls to the allocator since ag_ctx_new */
     uint64_t heap_frees;
     uint64_t nodes;          /* graph nodes (op results) recorded since the last reset */
+    uint64_t persistent_tensors;   /* live persistent tensors (ag_param, ag_persistent, optimizer state):
+                                      one growing each step is ag_param called inside the loop */
     int threads;             /* threads products run on, the caller included (fewer than ag_desc.threads
                                 asked for when the system would not start them) */
 } ag_stats;
@@ -227,6 +229,10 @@ AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *
 AG_API ag_tensor *ag_from(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* copies */
 AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* persistent, requires grad; NULL data: zeros */
 AG_API ag_tensor *ag_persistent(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* persistent, no grad */
+/* gives a persistent tensor's memory (and its gradient's and hooks') back now, instead of at
+   ag_ctx_free. Refused while an optimizer holds it (ag_optim_free first) or a tensor of this
+   step uses it (ag_ctx_reset first). The pointer is dead afterwards. 0 ok, -1 error. */
+AG_API int        ag_free_persistent(ag_tensor *t);
 AG_API ag_tensor *ag_scalar(ag_ctx *ctx, double v);                                       /* 0-d, F32 */
 AG_API ag_tensor *ag_scalar_f64(ag_ctx *ctx, double v);                                   /* 0-d, F64 */
 AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double end, double step);
@@ -495,6 +501,7 @@ AG_API ag_optim *ag_sgd_new(ag_ctx *ctx, ag_tensor *const *params, int n, const 
 AG_API ag_optim *ag_adam_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_adam_opts *opts);
 AG_API ag_optim *ag_adamw_new(ag_ctx *ctx, ag_tensor *const *params, int n, const ag_adam_opts *opts);
 AG_API int    ag_optim_step(ag_optim *opt);          /* 0 ok, -1 error */
+AG_API void   ag_optim_free(ag_optim *opt);          /* its state's memory back now (else at ag_ctx_free); NULL is fine */
 AG_API void   ag_optim_zero_grad(ag_optim *opt);     /* ag_zero_grad on every parameter (set to none) */
 AG_API void   ag_optim_set_lr(ag_optim *opt, double lr);
 AG_API double ag_optim_get_lr(const ag_optim *opt);
@@ -850,6 +857,8 @@ struct ag_tensor {
     uint32_t out_version;     /* node: its own version when recorded (for rules that read the output) */
     uint32_t seq;             /* creation order; an in-place op gives the tensor a new one */
     uint32_t grad_gen, mark;
+    uint32_t use_gen;         /* persistent: the last reset count in which an op took it as an input (ag_free_persistent) */
+    uint32_t users;           /* persistent: optimizers that hold it */
     int32_t pending;          /* backward: consumers not yet done; graph_dot: node id */
     uint16_t flags;
     uint8_t ndim, dtype;
@@ -877,7 +886,7 @@ typedef struct ag__block {
     size_t start;             /* where this generation's allocations began (AG__ARENA_SHIFT): not counted as used */
 } ag__block;
 
-typedef struct ag__plink { struct ag__plink *next; } ag__plink;   /* persistent allocations */
+typedef struct ag__plink { struct ag__plink *next, *prev; size_t bytes; } ag__plink;   /* persistent allocations, a list */
 typedef struct ag__pool ag__pool;   /* worker threads (ag_desc.threads) */
 
 struct ag_ctx {
@@ -890,6 +899,7 @@ struct ag_ctx {
     uint32_t gen, visit, seq;
     uint64_t rng[4];
     ag__plink *persist;
+    uint64_t persistent_tensors;   /* live ones (ag_stats) */
     ag_tensor **stack;        /* graph traversal scratch, heap, reused */
     size_t stack_cap;
     size_t stack_base;        /* where the innermost running traversal's segment starts (backward can nest) */
@@ -1196,6 +1206,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     s.heap_allocs = ctx->heap_allocs;
     s.heap_frees = ctx->heap_frees;
     s.nodes = ctx->nodes;
+    s.persistent_tensors = ctx->persistent_tensors;
     s.threads = ctx->threads;
     return s;
 }
@@ -1250,9 +1261,22 @@ static void *ag__persist_alloc(ag_ctx *ctx, size_t bytes, const char *what) {
     if (!mem) { ag__fail(ctx, "%s: out of memory allocating %zu persistent bytes", what, bytes); return NULL; }
     memset(mem, 0, link + bytes);
     ((ag__plink *)mem)->next = ctx->persist;
+    ((ag__plink *)mem)->prev = NULL;
+    ((ag__plink *)mem)->bytes = link + bytes;
+    if (ctx->persist) ctx->persist->prev = (ag__plink *)mem;
     ctx->persist = (ag__plink *)mem;
     ctx->persistent_bytes += link + bytes;
     return mem + link;
+}
+/* gives back one allocation of ag__persist_alloc */
+static void ag__persist_free(ag_ctx *ctx, void *ptr) {
+    ag__plink *p;
+    if (!ptr) return;
+    p = (ag__plink *)(void *)((char *)ptr - ag__align_up(sizeof(ag__plink), 16));
+    if (p->prev) p->prev->next = p->next; else ctx->persist = p->next;
+    if (p->next) p->next->prev = p->prev;
+    ctx->persistent_bytes -= p->bytes;
+    ag__heap_free(ctx, p);
 }
 
 /* One allocation: [struct][shape][stride][inputs] ... [data], in the arena or persistent.
@@ -1304,7 +1328,7 @@ static ag_tensor *ag__alloc_tensor_z(ag_ctx *ctx, int dtype, int ndim, const int
         t->data = mem + data_off;
         if (zero) memset(t->data, 0, bytes);
     }
-    if (persistent) t->flags = AG__PERSISTENT;
+    if (persistent) { t->flags = AG__PERSISTENT; ctx->persistent_tensors++; }
     return t;
 }
 
@@ -1545,6 +1569,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
     AG_ASSERT(nin <= y->nin);   /* the result was allocated with room for its inputs */
     for (i = 0; i < nin; i++) {
         y->in[i] = in[i];
+        if (in[i] && (in[i]->flags & AG__PERSISTENT)) in[i]->use_gen = y->ctx->gen;   /* y refers to it until the next reset */
         if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
         if (in[i] && in[i]->tangent) tangent = true;
     }
@@ -2875,6 +2900,36 @@ AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t 
     ag_tensor *t = ag__create_from(ctx, "param", dtype, ndim, shape, data, true);
     if (t) t->flags |= AG__REQ_GRAD;
     return t;
+}
+/* a persistent tensor's memory back to the allocator: its hooks, its gradient buffer, itself */
+static void ag__free_persistent_now(ag_tensor *t) {
+    ag_ctx *ctx = t->ctx;
+    struct ag__hook *h = t->hooks, *next;
+    for (; h; h = next) { next = h->next; ag__persist_free(ctx, h); }
+    if (t->extra) { ((ag_tensor *)t->extra)->tag = 0; ag__persist_free(ctx, t->extra); ctx->persistent_tensors--; }
+    t->tag = 0;   /* a pointer kept to it no longer looks like a tensor, while the allocator leaves the bytes */
+    ag__persist_free(ctx, t);
+    ctx->persistent_tensors--;
+}
+AG_API int ag_free_persistent(ag_tensor *t) { t = ag__arg(t);
+    char s[200];
+    if (!t) return -1;
+    if (!(t->flags & AG__PERSISTENT)) {
+        ag__fail(t->ctx, "free_persistent: the %s tensor is an arena tensor, which ag_ctx_reset frees", AG__SHAPE(s, t));
+        return -1;
+    }
+    if (!ag__not_capturing(t->ctx, "free_persistent", "freeing a tensor")) return -1;
+    if (t->users) {
+        ag__fail(t->ctx, "free_persistent: %u optimizer%s hold%s the %s tensor: ag_optim_free first", t->users, t->users > 1 ? "s" : "",
+                 t->users > 1 ? "" : "s", AG__SHAPE(s, t));
+        return -1;
+    }
+    if (t->use_gen == t->ctx->gen) {
+        ag__fail(t->ctx, "free_persistent: a tensor made since the last ag_ctx_reset uses the %s tensor: reset first", AG__SHAPE(s, t));
+        return -1;
+    }
+    ag__free_persistent_now(t);
+    return 0;
 }
 AG_API ag_tensor *ag_scalar(ag_ctx *ctx, double v) { return ag__full(ctx, "scalar", AG_F32, 0, NULL, v); }
 AG_API ag_tensor *ag_scalar_f64(ag_ctx *ctx, double v) { return ag__full(ctx, "scalar_f64", AG_F64, 0, NULL, v); }
@@ -5446,6 +5501,7 @@ static ag_optim *ag__optim_new(ag_ctx *ctx, const char *name, int kind, ag_tenso
             if (!opt->slot[i].s[k]) return NULL;
         }
     }
+    for (i = 0; i < n; i++) params[i]->users++;   /* ag_free_persistent refuses them while the optimizer lives */
     return opt;
 }
 
@@ -5641,6 +5697,16 @@ AG_API int ag_optim_step(ag_optim *opt) {
         }
     }
     return 0;
+}
+
+AG_API void ag_optim_free(ag_optim *opt) {
+    int i, k;
+    if (!opt) return;
+    for (i = 0; i < opt->n; i++) {
+        if (opt->slot[i].p) opt->slot[i].p->users--;
+        for (k = 0; k < 3; k++) if (opt->slot[i].s[k]) ag__free_persistent_now(opt->slot[i].s[k]);
+    }
+    ag__persist_free(opt->ctx, opt);
 }
 
 AG_API void ag_optim_zero_grad(ag_optim *opt) {

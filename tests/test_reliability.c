@@ -298,6 +298,40 @@ static void test_stale(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- persistent memory can be given back before ag_ctx_free; its growth is visible ---- */
+static void test_free_persistent(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[2] = {16, 8};
+    ag_tensor *W = ag_param(ctx, AG_F32, 2, s, NULL), *P[1];
+    ag_optim *opt;
+    ag_stats a, b;
+    uint64_t n0 = ag_get_stats(ctx).persistent_tensors;
+    int i;
+    for (i = 0; i < 5; i++) ag_param(ctx, AG_F32, 2, s, NULL);   /* a parameter made in a loop: the count shows it */
+    CHECK(ag_get_stats(ctx).persistent_tensors == n0 + 5, "persistent_tensors counts them (%llu)",
+          (unsigned long long)ag_get_stats(ctx).persistent_tensors);
+    P[0] = W;
+    opt = ag_adam_new(ctx, P, 1, NULL);
+    CHECK(opt && ag_get_stats(ctx).persistent_tensors == n0 + 7, "Adam's two state tensors are persistent");
+    CHECK(ag_backward(ag_sum(ag_mul(W, W)), NULL) == 0 && ag_optim_step(opt) == 0, "a step");
+    FAILS_WITH(ctx, ag_free_persistent(W) == 0, "ag_optim_free first");
+    FAILS_WITH(ctx, ag_free_persistent(ag_ones(ctx, AG_F32, 2, s)) == 0, "arena tensor");
+    a = ag_get_stats(ctx);
+    ag_optim_free(opt);
+    b = ag_get_stats(ctx);
+    CHECK(b.persistent_tensors == a.persistent_tensors - 2 && b.persistent_bytes < a.persistent_bytes && b.heap_frees == a.heap_frees + 3,
+          "ag_optim_free gives back its state (%llu frees)", (unsigned long long)(b.heap_frees - a.heap_frees));
+    FAILS_WITH(ctx, ag_free_persistent(W) == 0, "reset first");   /* this step's graph uses W */
+    ag_ctx_reset(ctx);
+    a = ag_get_stats(ctx);
+    CHECK(ag_free_persistent(W) == 0, "free after the reset: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    b = ag_get_stats(ctx);
+    CHECK(b.persistent_tensors == a.persistent_tensors - 2 && b.heap_frees == a.heap_frees + 2, "W and its gradient are given back");
+    ag_optim_free(NULL);
+    CHECK(ag_free_persistent(NULL) == -1, "free_persistent(NULL)");
+    ag_ctx_free(ctx);
+}
+
 /* ---- pow(x, 0): gradient 0 everywhere, also at 0 and at +-inf (PyTorch) ---- */
 static void test_pow0(void) {
     ag_ctx *ctx = ag_ctx_new(NULL);
@@ -322,5 +356,6 @@ int main(void) {
     test_large_logits();
     test_pow0();
     test_stale();
+    test_free_persistent();
     return harness_finish("test_reliability");
 }
