@@ -191,6 +191,11 @@ check-header: check-tools | $(BUILD)
 	    n=$$(wc -l < $(BUILD)/check-header.log); [ "$$n" -le 20 ] || echo "      ... ($$n lines in all)"; fi; \
 	done; rm -f $(BUILD)/check-header.log; \
 	if [ $$bad -ne 0 ]; then echo "check-header: $$bad variants failed"; exit 1; fi; echo "check-header: all variants compile clean"
+	@for f in tests/compile_fail/*.c; do \
+	  for cmd in "$(CC) $(CSTD) $(WARN)" "$(CXX) -x c++ -std=c++11 -Wall -Wextra -Werror"; do \
+	    if $$cmd -I. -c $$f -o /dev/null 2>/dev/null; then echo "FAIL  $$f compiled with $$cmd: it must not"; exit 1; fi; \
+	  done; echo "ok    $$f does not compile (C and C++)"; \
+	done
 
 # (a) every test under ASan + UBSan (gcc)
 check-asan: check-tools

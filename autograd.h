@@ -227,6 +227,13 @@ AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t 
 AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);
 AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value);
 AG_API ag_tensor *ag_from(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* copies */
+/* the same with the element type in the signature, so passing a double array as floats is a compile error */
+AG_API ag_tensor *ag_from_f32(ag_ctx *ctx, int ndim, const int64_t *shape, const float *data);
+AG_API ag_tensor *ag_from_f64(ag_ctx *ctx, int ndim, const int64_t *shape, const double *data);
+/* your array as a tensor, without a copy (like torch.from_numpy): ops read it and in-place ops write
+   it; you keep ownership and keep it alive while the tensor is used. An arena tensor (valid until
+   ag_ctx_reset); data must be aligned to its element size. For a game loop's observations. */
+AG_API ag_tensor *ag_wrap(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, void *data);
 AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* persistent, requires grad; NULL data: zeros */
 AG_API ag_tensor *ag_persistent(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* persistent, no grad */
 /* gives a persistent tensor's memory (and its gradient's and hooks') back now, instead of at
@@ -2895,6 +2902,28 @@ AG_API ag_tensor *ag_from(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *
 }
 AG_API ag_tensor *ag_persistent(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     return ag__create_from(ctx, "persistent", dtype, ndim, shape, data, true);
+}
+AG_API ag_tensor *ag_from_f32(ag_ctx *ctx, int ndim, const int64_t *shape, const float *data) {
+    if (ctx && !data) { ag__fail(ctx, "from_f32: data is NULL"); return NULL; }
+    return ag__create_from(ctx, "from_f32", AG_F32, ndim, shape, data, false);
+}
+AG_API ag_tensor *ag_from_f64(ag_ctx *ctx, int ndim, const int64_t *shape, const double *data) {
+    if (ctx && !data) { ag__fail(ctx, "from_f64: data is NULL"); return NULL; }
+    return ag__create_from(ctx, "from_f64", AG_F64, ndim, shape, data, false);
+}
+AG_API ag_tensor *ag_wrap(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, void *data) {
+    int64_t numel;
+    ag_tensor *t;
+    if (!ctx) return NULL;
+    if (!ag__check_dtype(ctx, "wrap", dtype) || !ag__check_shape(ctx, "wrap", ndim, shape, &numel)) return NULL;
+    if (!data) { ag__fail(ctx, "wrap: data is NULL"); return NULL; }
+    if ((uintptr_t)data % ag__esize(dtype)) {
+        ag__fail(ctx, "wrap: data at %p is not aligned to its %zu-byte elements", data, ag__esize(dtype));
+        return NULL;
+    }
+    if (!(t = ag__alloc_tensor(ctx, dtype, ndim, shape, 0, false, false))) return NULL;
+    t->data = (char *)data;
+    return t;
 }
 AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
     ag_tensor *t = ag__create_from(ctx, "param", dtype, ndim, shape, data, true);

@@ -332,6 +332,30 @@ static void test_free_persistent(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- typed constructors and a zero-copy wrap of the caller's array ---- */
+static void test_constructors(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[1] = {3};
+    float f[3] = {1.5f, -2, 4};
+    double d[3] = {0.25, 8, -1};
+    float obs[4] = {1, 2, 3, 4}, *misaligned = (float *)(void *)((char *)obs + 1);
+    int64_t s4[1] = {4};
+    ag_tensor *a = ag_from_f32(ctx, 1, s, f), *b = ag_from_f64(ctx, 1, s, d), *w;
+    CHECK(a && ag_type(a) == AG_F32 && ag_get(a, (int64_t[]){1}) == -2, "from_f32");
+    CHECK(b && ag_type(b) == AG_F64 && ag_get(b, (int64_t[]){1}) == 8, "from_f64");
+    FAILS_WITH(ctx, ag_from_f32(ctx, 1, s, NULL), "from_f32: data is NULL");
+    w = ag_wrap(ctx, AG_F32, 1, s4, obs);
+    CHECK(w && ag_data(w) == (void *)obs, "wrap shares the array");
+    obs[2] = 30;
+    CHECK(w && ag_get(w, (int64_t[]){2}) == 30, "a write to the array shows in the tensor");
+    CHECK(ag_mul_scalar_(w, 2) == w && obs[0] == 2, "an in-place op writes the array");
+    CHECK(ag_set_requires_grad(w, true) && ag_backward(ag_sum(ag_mul(w, w)), NULL) == 0 && ag_get(ag_grad(w), (int64_t[]){0}) == 4,
+          "a wrapped leaf gets its gradient");
+    FAILS_WITH(ctx, ag_wrap(ctx, AG_F32, 1, s4, misaligned), "aligned");
+    FAILS_WITH(ctx, ag_wrap(ctx, AG_F32, 1, s4, NULL), "wrap: data is NULL");
+    ag_ctx_free(ctx);
+}
+
 /* ---- pow(x, 0): gradient 0 everywhere, also at 0 and at +-inf (PyTorch) ---- */
 static void test_pow0(void) {
     ag_ctx *ctx = ag_ctx_new(NULL);
@@ -357,5 +381,6 @@ int main(void) {
     test_pow0();
     test_stale();
     test_free_persistent();
+    test_constructors();
     return harness_finish("test_reliability");
 }
