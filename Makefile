@@ -33,7 +33,7 @@ WARN      := -Wall -Wextra -pedantic -Werror
 CFLAGS    ?= -O2
 ALLCFLAGS := $(CSTD) $(CFLAGS) $(WARN) -I.
 LDLIBS    := -lm -lpthread
-EXAMPLE_LDLIBS := $(LDLIBS) -lz   # the Fashion-MNIST examples read .gz files with zlib
+ZLIB_EXAMPLES  := fashion_mnist_mlp fashion_mnist_cnn   # they read the dataset's .gz files with zlib; the others need libc and libm only
 
 SAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -g -O1
 TSAN_FLAGS := -fsanitize=thread -g -O1
@@ -138,11 +138,12 @@ examples: $(EXAMPLE_BINS)
 
 $(BUILD)/examples/%: examples/%.c autograd.h $(BUILD)/flags | $(BUILD)/examples
 	@rm -f $@
-	$(CC) $(ALLCFLAGS) $< -o $@ $(EXAMPLE_LDLIBS)
+	$(CC) $(ALLCFLAGS) $< -o $@ $(LDLIBS) $(if $(filter $*,$(ZLIB_EXAMPLES)),-lz)
 
-demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor
+demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_graph
 	./$(BUILD)/examples/neuron
 	./$(BUILD)/examples/xor
+	./$(BUILD)/examples/neuron_graph
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
@@ -196,6 +197,8 @@ check-header: check-tools | $(BUILD)
 	    if $$cmd -I. -c $$f -o /dev/null 2>/dev/null; then echo "FAIL  $$f compiled with $$cmd: it must not"; exit 1; fi; \
 	  done; echo "ok    $$f does not compile (C and C++)"; \
 	done
+	@bash tests/readme_check.sh $(CC) $(CXX)
+	@bash tests/readme_check.sh $(CLANG) $(CLANG)++
 
 # (a) every test under ASan + UBSan (gcc)
 check-asan: check-tools
@@ -225,7 +228,7 @@ $(BUILD)/cxx/cpp_smoke: tests/cpp_smoke.cpp $(HEADERS) $(BUILD)/cxx/flags
 
 $(BUILD)/cxx/examples/%: examples/%.c autograd.h $(BUILD)/cxx/flags | $(BUILD)/cxx/examples
 	@rm -f $@
-	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(EXAMPLE_LDLIBS)
+	$(CXX) $(CXXFLAGS_CHECK) -O2 $< -o $@ $(LDLIBS) $(if $(filter $*,$(ZLIB_EXAMPLES)),-lz)
 
 # (d) test_memory, test_replay and test_forward under valgrind (a plain -O1 -g build: valgrind and
 #     ASan do not mix), without their timing loops

@@ -450,6 +450,17 @@ AG_API const char *ag_op(const ag_tensor *t);              /* "matmul", "add", .
 AG_API int         ag_num_inputs(const ag_tensor *t);
 AG_API ag_tensor  *ag_input(const ag_tensor *t, int i);
 AG_API int         ag_graph_dot(const ag_tensor *root, FILE *f);    /* Graphviz DOT; 0 ok */
+/* a label for t (copied, at most 63 bytes kept): shown by ag_graph_dot and in error messages
+   about t ("matmul: 'x' [2, 3] @ 'W1' [4, 5]: ..."). Returns t; NULL name clears it. */
+AG_API ag_tensor  *ag_set_name(ag_tensor *t, const char *name);
+AG_API const char *ag_name(const ag_tensor *t);                     /* NULL if unnamed */
+/* what ag_graph_dot_ex draws; zero-filled: ag_graph_dot's picture */
+typedef struct {
+    bool values;      /* each tensor's data: up to 6 values in full, more as shape, min, max, mean */
+    bool grads;       /* and its gradient where it has one (leaves; nodes kept with ag_retain_grad) */
+    bool op_nodes;    /* micrograd's layout: data boxes left to right, each op a circle between them */
+} ag_dot_opts;
+AG_API int         ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *opts);
 
 /* ==== >>gradcheck: gradient checking ==== */
 typedef struct {
@@ -858,6 +869,7 @@ struct ag_tensor {
     void *extra;              /* op data (index arrays, permutations); persistent leaf: its grad buffer */
     struct ag__hook *hooks;   /* gradient hooks (ag_register_hook) */
     ag_tensor *tangent;       /* forward mode: d this along the direction given by ag_make_dual; NULL: zero */
+    const char *name;         /* ag_set_name's label (a copy owned like the tensor), or NULL */
     uint32_t *version;        /* the storage's version counter, shared with every view of it; in-place ops bump it */
     uint32_t own_version;     /* the counter itself, for a tensor that owns its storage */
     uint32_t saved_version;   /* node: the versions of the inputs its backward reads, summed when it was recorded */
@@ -1001,7 +1013,17 @@ static const char *ag__shape_str(char *buf, size_t size, int ndim, const int64_t
     if (n < size) snprintf(buf + n, size - n, "]");
     return buf;
 }
-#define AG__SHAPE(buf, t) ag__shape_str(buf, sizeof buf, (t)->ndim, (t)->shape)
+/* "[2, 3]", or "'w1' [2, 3]" for a tensor named with ag_set_name: messages name the tensors */
+static const char *ag__tensor_str(char *buf, size_t size, const ag_tensor *t) {
+    size_t n = 0;
+    if (t->name) {
+        int k = snprintf(buf, size, "'%s' ", t->name);
+        n = k > 0 && (size_t)k < size ? (size_t)k : 0;
+    }
+    ag__shape_str(buf + n, size - n, t->ndim, t->shape);
+    return buf;
+}
+#define AG__SHAPE(buf, t) ag__tensor_str(buf, sizeof buf, (t))
 
 /* ==== >>arena: the heap and the arena ==== */
 static void *ag__default_alloc(size_t n, void *user) { (void)user; return malloc(n); }
@@ -5216,14 +5238,84 @@ AG_API ag_tensor *ag_input(const ag_tensor *t, int i) { t = ag__arg(t);
     return ag__edge(t, i);
 }
 
-static void ag__dot_node(FILE *f, const ag_tensor *t) {
+AG_API ag_tensor *ag_set_name(ag_tensor *t, const char *name) { t = ag__arg(t);
+    char *copy;
+    size_t n;
+    if (!t) return NULL;
+    if (!name) { t->name = NULL; return t; }
+    n = strlen(name) < 63 ? strlen(name) : 63;
+    copy = (t->flags & AG__PERSISTENT) ? (char *)ag__persist_alloc(t->ctx, n + 1, "set_name") : (char *)ag__arena_alloc(t->ctx, n + 1, 1);
+    if (!copy) return NULL;
+    memcpy(copy, name, n);
+    copy[n] = 0;
+    t->name = copy;   /* a persistent tensor's earlier name stays allocated until ag_ctx_free (a few bytes) */
+    return t;
+}
+AG_API const char *ag_name(const ag_tensor *t) { t = ag__arg(t); return t ? t->name : NULL; }
+
+/* the DOT text of t's values: "0.7071" or "[1, 2, 3]", or "min -1.2 max 3.4 mean 0.01" for many */
+static void ag__dot_values(FILE *f, const ag_tensor *t) {
+    int64_t i;
+    if (t->numel == 0) { fprintf(f, "(empty)"); return; }
+    if (t->numel <= 6) {
+        if (t->ndim) fprintf(f, "[");
+        for (i = 0; i < t->numel; i++) {   /* micrograd's 4 decimals, where they say something */
+            double v = ag__load(t, ag__offset(t, i));
+            fprintf(f, v == 0 || (fabs(v) >= 1e-3 && fabs(v) < 1e6) ? "%s%.4f" : "%s%.4g", i ? ", " : "", v);
+        }
+        if (t->ndim) fprintf(f, "]");
+        return;
+    }
+    {
+        double lo = HUGE_VAL, hi = -HUGE_VAL, sum = 0;
+        for (i = 0; i < t->numel; i++) {
+            double v = ag__load(t, ag__offset(t, i));
+            if (v < lo) lo = v;
+            if (v > hi) hi = v;
+            sum += v;
+        }
+        fprintf(f, "min %.4g max %.4g mean %.4g", lo, hi, sum / (double)t->numel);
+    }
+}
+/* a user's name inside a DOT label: the characters DOT gives a meaning there are escaped */
+static void ag__dot_text(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (strchr("\"\\{}|<>", *s)) fputc('\\', f);
+        fputc((unsigned char)*s < 32 ? ' ' : *s, f);
+    }
+}
+/* micrograd's symbols for the arithmetic ops */
+static const char *ag__dot_symbol(const ag_tensor *t) {
+    const char *n = ag__op_name(t);
+    return !strcmp(n, "add") ? "+" : !strcmp(n, "mul") ? "*" : !strcmp(n, "sub") ? "-" : !strcmp(n, "div") ? "/" :
+           !strcmp(n, "pow") ? "**" : !strcmp(n, "neg") ? "-x" : n;
+}
+static void ag__dot_node(FILE *f, const ag_tensor *t, const ag_dot_opts *o) {
     char s[200];
     const char *kind = t->op ? ag__op_name(t) : (t->flags & AG__PERSISTENT) && (t->flags & AG__REQ_GRAD) ? "param"
                      : (t->flags & AG__REQ_GRAD) ? "leaf" : "constant";
-    fprintf(f, "  n%d [label=\"%s\\n%s %s\"%s];\n", (int)t->pending, kind, AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype),
-            t->op ? "" : (t->flags & AG__REQ_GRAD) ? ", shape=ellipse, style=filled, fillcolor=\"#cfe8ff\"" : ", shape=ellipse");
+    int id = (int)t->pending;
+    ag_tensor *g = (!t->op || (t->flags & AG__RETAIN)) ? ag_grad(t) : NULL;
+    if (!o->values && !o->grads && !o->op_nodes) {   /* the plain picture: op name, shape, dtype */
+        fprintf(f, "  n%d [label=\"", id);
+        if (t->name) { ag__dot_text(f, t->name); fprintf(f, ": "); }
+        fprintf(f, "%s\\n%s %s\"%s];\n", kind, ag__shape_str(s, sizeof s, t->ndim, t->shape), ag_dtype_name((ag_dtype)t->dtype),
+                t->op ? "" : (t->flags & AG__REQ_GRAD) ? ", shape=ellipse, style=filled, fillcolor=\"#cfe8ff\"" : ", shape=ellipse");
+        return;
+    }
+    /* a record: { name | data ... | grad ... } */
+    fprintf(f, "  n%d [shape=record, label=\"{ ", id);
+    if (t->name) ag__dot_text(f, t->name); else fprintf(f, "%s", o->op_nodes ? "" : kind);
+    if (!o->values) fprintf(f, " | %s", ag__shape_str(s, sizeof s, t->ndim, t->shape));
+    if (o->values) { fprintf(f, " | data "); ag__dot_values(f, t); }
+    if (o->grads && g) { fprintf(f, " | grad "); ag__dot_values(f, g); }
+    fprintf(f, " }\"%s];\n", !t->op && (t->flags & AG__REQ_GRAD) ? ", style=filled, fillcolor=\"#cfe8ff\"" : "");
+    if (o->op_nodes && t->op)   /* the op that made t, as micrograd draws it */
+        fprintf(f, "  n%dop [shape=circle, label=\"%s\"];\n  n%dop -> n%d;\n", id, ag__dot_symbol(t), id, id);
 }
-AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) { root = ag__arg(root);
+AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) { return ag_graph_dot_ex(root, f, NULL); }
+AG_API int ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *opts) { root = ag__arg(root);
+    ag_dot_opts o;
     ag_ctx *ctx;
     uint32_t stamp;
     size_t sp = 0;
@@ -5232,11 +5324,12 @@ AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) { root = ag__arg(root);
     if (!root) return -1;
     ctx = root->ctx;
     if (!f) { ag__fail(ctx, "graph_dot: FILE is NULL"); return -1; }
+    if (opts) o = *opts; else memset(&o, 0, sizeof o);
     if (!ag__stack_reserve(ctx, 1)) return -1;
     stamp = ++ctx->visit;
-    fprintf(f, "digraph autograd {\n  rankdir=BT;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    fprintf(f, "digraph autograd {\n  rankdir=%s;\n  node [shape=box, fontname=\"Helvetica\"];\n", o.op_nodes ? "LR" : "BT");
     r->mark = stamp; r->pending = next_id++;
-    ag__dot_node(f, r);
+    ag__dot_node(f, r, &o);
     ctx->stack[sp++] = r;
     while (sp) {
         ag_tensor *t = ctx->stack[--sp];
@@ -5246,10 +5339,10 @@ AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) { root = ag__arg(root);
             if (u->mark != stamp) {
                 if (!ag__stack_reserve(ctx, sp + 1)) return -1;
                 u->mark = stamp; u->pending = next_id++;
-                ag__dot_node(f, u);
+                ag__dot_node(f, u, &o);
                 ctx->stack[sp++] = u;
             }
-            fprintf(f, "  n%d -> n%d;\n", (int)u->pending, (int)t->pending);
+            fprintf(f, "  n%d -> n%d%s;\n", (int)u->pending, (int)t->pending, o.op_nodes ? "op" : "");
         }
     }
     fprintf(f, "}\n");

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>   /* isatty: progress redraws in place on a terminal only */
 #include <zlib.h>
 
 #define DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -122,13 +123,18 @@ static double accuracy(ag_ctx *ctx, const dataset *d, float *buf) {   /* buf: ro
     return 100.0 * correct / d->n;
 }
 
+static int usage(const char *prog) {
+    printf("usage: %s [epochs (default 5)] [training samples (default 60000)]\n"
+           "trains a small CNN on " DATA_DIR " (apt-get install dataset-fashion-mnist)\n", prog);
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    int epochs = argc > 1 ? atoi(argv[1]) : 5, limit = argc > 2 ? atoi(argv[2]) : 60000;
+    int epochs = argc > 1 ? atoi(argv[1]) : 5, limit = argc > 2 ? atoi(argv[2]) : 60000, tty = isatty(1);
     const int B = 64;
     const float lr0 = 2e-3f;
     int64_t s_c1[4] = { 16, 1, 3, 3 }, s_c2[4] = { 32, 16, 3, 3 }, s_fc[2] = { 10, 32 * 7 * 7 }, s16 = 16, s32 = 32, s10 = 10;
-    dataset train = load("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
-    dataset test = load("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+    dataset train, test;
     ag_desc desc;
     ag_ctx *ctx;
     int *order, epoch, i, k, step = 0, total_steps;
@@ -136,6 +142,10 @@ int main(int argc, char **argv) {
     ag_adam_opts ao = ag_adam_defaults();
     float *xb = (float *)malloc(sizeof(float) * 100 * 784);
     int32_t yb[64];
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) return usage(argv[0]);
+    if (epochs < 1) { usage(argv[0]); return 1; }
+    train = load("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
+    test = load("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
     memset(&desc, 0, sizeof desc);
     desc.seed = 1;
     ctx = ag_ctx_new(&desc);
@@ -173,7 +183,7 @@ int main(int argc, char **argv) {
             ag_optim_set_lr(adam, ag_lr_cosine(step++, 0, total_steps, lr0, 0.0));
             ag_optim_step(adam);
             ag_ctx_reset(ctx);
-            if (batches % 50 == 0) {
+            if (batches % 50 == 0 && tty) {   /* redrawn in place on a terminal; a log gets the epoch lines */
                 double el = now() - t0, left = el / i * (limit - i);
                 printf("\repoch %d  %5d/%d  loss %.4f  %.0f samples/s  %.0f s left   ", epoch, i + B, limit, loss_sum / batches,
                        (i + B) / el, left);
@@ -181,8 +191,8 @@ int main(int argc, char **argv) {
             }
         }
         secs = now() - t0;
-        printf("\repoch %d/%d  loss %.4f  test accuracy %.2f%%  %.1f s (%.0f samples/s)                \n", epoch, epochs,
-               loss_sum / (batches ? batches : 1), accuracy(ctx, &test, xb), secs, batches * B / secs);
+        printf("%sepoch %d/%d  loss %.4f  test accuracy %.2f%%  %.1f s (%.0f samples/s)%s\n", tty ? "\r" : "", epoch, epochs,
+               loss_sum / (batches ? batches : 1), accuracy(ctx, &test, xb), secs, batches * B / secs, tty ? "                " : "");
     }
     printf("arena peak %.1f MB (one training step's graph), %llu heap allocations in all\n",
            (double)ag_get_stats(ctx).arena_peak / 1048576.0, (unsigned long long)ag_get_stats(ctx).heap_allocs);

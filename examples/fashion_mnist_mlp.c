@@ -14,7 +14,9 @@
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>   /* isatty: the progress bar redraws in place on a terminal only */
 #include <zlib.h>
 
 #define DATA "/usr/share/datasets/fashion-mnist/"
@@ -67,10 +69,9 @@ static int count_correct(ag_tensor *logits, const int32_t *y, int n) {
 }
 
 int main(int argc, char **argv) {
-    int epochs = argc > 1 ? atoi(argv[1]) : 5, ntrain = 0, ntest = 0, n, i, e, step = 0, total_steps;
+    int epochs = argc > 1 ? atoi(argv[1]) : 5, ntrain = 0, ntest = 0, n, i, e, step = 0, total_steps, tty = isatty(1);
     const char *ckpt = argc > 2 ? argv[2] : "fashion_mnist_mlp.safetensors";
-    unsigned char *tr_img = read_idx("train-images-idx3-ubyte.gz", 3, &ntrain), *tr_lbl = read_idx("train-labels-idx1-ubyte.gz", 1, &n);
-    unsigned char *te_img = read_idx("t10k-images-idx3-ubyte.gz", 3, &ntest), *te_lbl = read_idx("t10k-labels-idx1-ubyte.gz", 1, &n);
+    unsigned char *tr_img, *tr_lbl, *te_img, *te_lbl;
     float *xtrain, *xtest, *xb;
     int32_t *ytrain, *ytest, yb[BATCH];
     int *perm;
@@ -82,6 +83,13 @@ int main(int argc, char **argv) {
     ag_optim *opt;
     ag_tensor *params[6];
     const char *names[6] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"};
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || atoi(argv[1]) < 1)) {
+        printf("usage: %s [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors]\n"
+               "trains a 784-256-128-10 network on " DATA " (apt-get install dataset-fashion-mnist)\n", argv[0]);
+        return argc > 1 && atoi(argv[1]) < 1 && strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? 1 : 0;
+    }
+    tr_img = read_idx("train-images-idx3-ubyte.gz", 3, &ntrain); tr_lbl = read_idx("train-labels-idx1-ubyte.gz", 1, &n);
+    te_img = read_idx("t10k-images-idx3-ubyte.gz", 3, &ntest); te_lbl = read_idx("t10k-labels-idx1-ubyte.gz", 1, &n);
     if (!tr_img || !tr_lbl || !te_img || !te_lbl) {
         fprintf(stderr, "fashion_mnist_mlp: cannot read the Fashion-MNIST files in " DATA "\n"
                         "install them with: apt-get install dataset-fashion-mnist\n");
@@ -138,10 +146,10 @@ int main(int argc, char **argv) {
             seen += bs;
             ag_ctx_reset(ctx);   /* drop this step's graph */
             if (seen == ntrain) train_time += now() - t0;
-            if ((b / BATCH) % 50 == 0 || seen == ntrain) {   /* the progress bar, redrawn in place */
+            if (((b / BATCH) % 50 == 0 && tty) || seen == ntrain) {   /* the progress bar, redrawn in place on a terminal */
                 double dt = now() - t0, rate = seen / (dt > 0 ? dt : 1e-9);
                 int k, w = 30 * seen / ntrain;
-                printf("\repoch %d/%d [", e + 1, epochs);
+                printf("%sepoch %d/%d [", tty ? "\r" : "", e + 1, epochs);
                 for (k = 0; k < 30; k++) putchar(k < w ? '=' : k == w ? '>' : ' ');
                 printf("] %5d/%d  loss %.4f  acc %5.2f%%  %6.0f samples/s  %s %3.0fs ",
                        seen, ntrain, loss_sum / seen, 100.0 * correct / seen, rate,

@@ -101,6 +101,10 @@ int main(int argc, char **argv) {
     int32_t bx[BATCH * CTX], by[BATCH];
     int64_t ntrain, i;
     double loss_sum = 0;
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || steps < 1)) {
+        printf("usage: %s [steps (default 30000)]\nlearns to invent words from " WORDS " (apt-get install wamerican)\n", argv[0]);
+        return steps < 1 && strcmp(argv[1], "-h") && strcmp(argv[1], "--help");
+    }
     load_words();
     for (i = nex - 1; i > 0; i--) {   /* shuffle the examples, then hold out 10% */
         int64_t j = (int64_t)(uniform() * (double)(i + 1));

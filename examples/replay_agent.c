@@ -67,7 +67,10 @@ int main(int argc, char **argv) {
     ball b0 = { 0.2f, 0.8f, 0.7f, 0.0f }, b, next;
     double t0, t_replay, t_rebuild, avg = 0;
     bool same = true;
-    if (frames < 1) frames = 1;
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || frames < 1)) {
+        printf("usage: %s [frames (default 20000)]\ntrains a ball predictor online: one captured step, replayed every frame\n", argv[0]);
+        return frames < 1 && strcmp(argv[1], "-h") && strcmp(argv[1], "--help");
+    }
     agent_init(&A);
     agent_init(&B);
 
