@@ -356,6 +356,38 @@ static void test_constructors(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- names: in error messages and in the graph's picture ---- */
+static void test_names_and_dot(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s23[2] = {2, 3}, s45[2] = {4, 5};
+    ag_tensor *x = ag_set_name(ag_ones(ctx, AG_F32, 2, s23), "x"), *W = ag_set_name(ag_param(ctx, AG_F32, 2, s45, NULL), "W1");
+    ag_tensor *a, *b, *o;
+    ag_dot_opts opts;
+    char buf[8192];
+    FILE *f;
+    size_t n;
+    CHECK(ag_name(x) && !strcmp(ag_name(x), "x") && ag_name(W) && !strcmp(ag_name(W), "W1"), "ag_name");
+    FAILS_WITH(ctx, ag_matmul(x, W), "matmul: 'x' [2, 3] @ 'W1' [4, 5]");
+    a = ag_set_name(ag_set_requires_grad(ag_scalar_f64(ctx, 2.0), true), "a{|}\"<b>");   /* DOT's special characters */
+    b = ag_set_name(ag_set_requires_grad(ag_scalar_f64(ctx, -3.0), true), "b");
+    o = ag_retain_grad(ag_set_name(ag_tanh(ag_mul(a, b)), "o"));
+    CHECK(ag_backward(o, NULL) == 0, "backward");
+    memset(&opts, 0, sizeof opts);
+    opts.values = opts.grads = opts.op_nodes = true;
+    f = tmpfile();
+    CHECK(f && ag_graph_dot_ex(o, f, &opts) == 0, "graph_dot_ex");
+    if (f) {
+        rewind(f);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        CHECK(strstr(buf, "{ o | data -1.0000 | grad 1.0000 }") != NULL, "the output's box: %s", buf);
+        CHECK(strstr(buf, "{ b | data -3.0000 | grad ") != NULL && strstr(buf, "label=\"*\"") != NULL, "a leaf's box and the op circle");
+        CHECK(strstr(buf, "a\\{\\|\\}\\\"\\<b\\>") != NULL, "DOT's special characters escaped in names");
+    }
+    ag_ctx_free(ctx);
+}
+
 /* ---- pow(x, 0): gradient 0 everywhere, also at 0 and at +-inf (PyTorch) ---- */
 static void test_pow0(void) {
     ag_ctx *ctx = ag_ctx_new(NULL);
@@ -382,5 +414,6 @@ int main(void) {
     test_stale();
     test_free_persistent();
     test_constructors();
+    test_names_and_dot();
     return harness_finish("test_reliability");
 }
