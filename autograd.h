@@ -299,6 +299,32 @@ AG_API ag_tensor *ag_silu(ag_tensor *t);
 AG_API ag_tensor *ag_erf(ag_tensor *t);
 AG_API ag_tensor *ag_clamp(ag_tensor *t, double lo, double hi);   /* min(max(x, lo), hi), as PyTorch (lo > hi gives hi) */
 AG_API ag_tensor *ag_softplus(ag_tensor *t, double beta, double threshold);   /* log(1 + exp(beta x)) / beta; x where beta x > threshold (PyTorch: 1, 20) */
+AG_API ag_tensor *ag_sin(ag_tensor *t);
+AG_API ag_tensor *ag_cos(ag_tensor *t);
+AG_API ag_tensor *ag_tan(ag_tensor *t);
+AG_API ag_tensor *ag_asin(ag_tensor *t);
+AG_API ag_tensor *ag_acos(ag_tensor *t);
+AG_API ag_tensor *ag_atan(ag_tensor *t);
+AG_API ag_tensor *ag_sinh(ag_tensor *t);
+AG_API ag_tensor *ag_cosh(ag_tensor *t);
+AG_API ag_tensor *ag_asinh(ag_tensor *t);
+AG_API ag_tensor *ag_acosh(ag_tensor *t);
+AG_API ag_tensor *ag_atanh(ag_tensor *t);
+AG_API ag_tensor *ag_log2(ag_tensor *t);
+AG_API ag_tensor *ag_log10(ag_tensor *t);
+AG_API ag_tensor *ag_log1p(ag_tensor *t);                  /* log(1 + x), exact for small x */
+AG_API ag_tensor *ag_exp2(ag_tensor *t);
+AG_API ag_tensor *ag_expm1(ag_tensor *t);                  /* exp(x) - 1, exact for small x */
+AG_API ag_tensor *ag_rsqrt(ag_tensor *t);                  /* 1 / sqrt(x) */
+AG_API ag_tensor *ag_reciprocal(ag_tensor *t);             /* 1 / x: 1 / x is ag_reciprocal(x), c / x ag_mul_scalar of it */
+AG_API ag_tensor *ag_square(ag_tensor *t);
+AG_API ag_tensor *ag_floor(ag_tensor *t);                  /* floor, ceil, round (half to even), trunc: gradient 0 */
+AG_API ag_tensor *ag_ceil(ag_tensor *t);
+AG_API ag_tensor *ag_round(ag_tensor *t);
+AG_API ag_tensor *ag_trunc(ag_tensor *t);
+AG_API ag_tensor *ag_frac(ag_tensor *t);                   /* x - trunc(x); gradient 1 */
+AG_API ag_tensor *ag_softsign(ag_tensor *t);               /* x / (1 + |x|) */
+AG_API ag_tensor *ag_logsigmoid(ag_tensor *t);             /* log(sigmoid(x)), stable at both ends */
 /* reductions: over all elements (0-d result) or one dim */
 AG_API ag_tensor *ag_sum(ag_tensor *t);
 AG_API ag_tensor *ag_mean(ag_tensor *t);
@@ -1443,6 +1469,14 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(sigmoid, sigmoid, diag, unary, y) X(relu, relu, diag, unary, x) X(leaky_relu, leaky_relu, diag, unary, x) \
     X(gelu, gelu, diag, unary, x) X(gelu_tanh, gelu_tanh, diag, unary, x) X(silu, silu, diag, unary, x) \
     X(erf, erf, diag, unary, x) X(clamp, clamp, diag, unary, x) X(softplus, softplus, diag, unary, x) \
+    X(sin, sin, diag, unary, x) X(cos, cos, diag, unary, x) X(tan, tan, diag, unary, y) X(asin, asin, diag, unary, x) \
+    X(acos, acos, diag, unary, x) X(atan, atan, diag, unary, x) X(sinh, sinh, diag, unary, x) X(cosh, cosh, diag, unary, x) \
+    X(asinh, asinh, diag, unary, x) X(acosh, acosh, diag, unary, x) X(atanh, atanh, diag, unary, x) \
+    X(log2, log2, diag, unary, x) X(log10, log10, diag, unary, x) X(log1p, log1p, diag, unary, x) X(exp2, exp2, diag, unary, y) \
+    X(expm1, expm1, diag, unary, y) X(rsqrt, rsqrt, diag, unary, y) X(reciprocal, reciprocal, diag, unary, y) \
+    X(square, square, diag, unary, x) X(floor, zero, diag, unary, none) X(ceil, zero, diag, unary, none) \
+    X(round, zero, diag, unary, none) X(trunc, zero, diag, unary, none) X(frac, frac, diag, unary, none) \
+    X(softsign, softsign, diag, unary, x) X(logsigmoid, logsigmoid, diag, unary, x) \
     X(sign, none, none, unary, none) X(relu_mask, none, none, unary, none) \
     X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
 #define AG__OTHER_OPS(X) \
@@ -3994,6 +4028,143 @@ static int ag__bw_softplus(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     gin[0] = ag_mul(g, ag_add(ag_mul(below, ag_sigmoid(bx)), ag_add_scalar(ag_neg(below), 1.0)));
     return 0;
 }
+
+/* ---- trigonometric, hyperbolic, exponential and rounding functions (PyTorch's names and rules) ---- */
+#define AG__F_sin(T, M, v, a, b) AG__M(sin, M)(v)
+AG_API ag_tensor *ag_sin(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sin, t, 0, 0); }
+static int ag__bw_sin(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_cos(AG__X)); return 0; }   /* d x = d y cos x */
+
+#define AG__F_cos(T, M, v, a, b) AG__M(cos, M)(v)
+AG_API ag_tensor *ag_cos(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_cos, t, 0, 0); }
+static int ag__bw_cos(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_neg(ag_sin(AG__X))); return 0; }   /* d x = -d y sin x */
+
+#define AG__F_tan(T, M, v, a, b) AG__M(tan, M)(v)
+AG_API ag_tensor *ag_tan(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_tan, t, 0, 0); }
+static int ag__bw_tan(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_add_scalar(ag_mul(y, y), 1.0)); return 0; }   /* d x = d y (1 + y^2) */
+
+#define AG__F_asin(T, M, v, a, b) AG__M(asin, M)(v)
+AG_API ag_tensor *ag_asin(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_asin, t, 0, 0); }
+static int ag__bw_asin(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / sqrt(1 - x^2) */
+    gin[0] = ag_div(g, ag_sqrt(ag_add_scalar(ag_neg(ag_mul(AG__X, AG__X)), 1.0)));
+    return 0;
+}
+
+#define AG__F_acos(T, M, v, a, b) AG__M(acos, M)(v)
+AG_API ag_tensor *ag_acos(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_acos, t, 0, 0); }
+static int ag__bw_acos(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = -d y / sqrt(1 - x^2) */
+    gin[0] = ag_neg(ag_div(g, ag_sqrt(ag_add_scalar(ag_neg(ag_mul(AG__X, AG__X)), 1.0))));
+    return 0;
+}
+
+#define AG__F_atan(T, M, v, a, b) AG__M(atan, M)(v)
+AG_API ag_tensor *ag_atan(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_atan, t, 0, 0); }
+static int ag__bw_atan(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / (1 + x^2) */
+    gin[0] = ag_div(g, ag_add_scalar(ag_mul(AG__X, AG__X), 1.0));
+    return 0;
+}
+
+#define AG__F_sinh(T, M, v, a, b) AG__M(sinh, M)(v)
+AG_API ag_tensor *ag_sinh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sinh, t, 0, 0); }
+static int ag__bw_sinh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_cosh(AG__X)); return 0; }   /* d x = d y cosh x */
+
+#define AG__F_cosh(T, M, v, a, b) AG__M(cosh, M)(v)
+AG_API ag_tensor *ag_cosh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_cosh, t, 0, 0); }
+static int ag__bw_cosh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_sinh(AG__X)); return 0; }   /* d x = d y sinh x */
+
+#define AG__F_asinh(T, M, v, a, b) AG__M(asinh, M)(v)
+AG_API ag_tensor *ag_asinh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_asinh, t, 0, 0); }
+static int ag__bw_asinh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / sqrt(x^2 + 1) */
+    gin[0] = ag_div(g, ag_sqrt(ag_add_scalar(ag_mul(AG__X, AG__X), 1.0)));
+    return 0;
+}
+
+#define AG__F_acosh(T, M, v, a, b) AG__M(acosh, M)(v)
+AG_API ag_tensor *ag_acosh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_acosh, t, 0, 0); }
+static int ag__bw_acosh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / sqrt(x^2 - 1) */
+    gin[0] = ag_div(g, ag_sqrt(ag_add_scalar(ag_mul(AG__X, AG__X), -1.0)));
+    return 0;
+}
+
+#define AG__F_atanh(T, M, v, a, b) AG__M(atanh, M)(v)
+AG_API ag_tensor *ag_atanh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_atanh, t, 0, 0); }
+static int ag__bw_atanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / (1 - x^2) */
+    gin[0] = ag_div(g, ag_add_scalar(ag_neg(ag_mul(AG__X, AG__X)), 1.0));
+    return 0;
+}
+
+#define AG__F_log2(T, M, v, a, b) AG__M(log2, M)(v)
+AG_API ag_tensor *ag_log2(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_log2, t, 0, 0); }
+static int ag__bw_log2(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / (x ln 2) */
+    gin[0] = ag_div(g, ag_mul_scalar(AG__X, 0.69314718055994530942));
+    return 0;
+}
+
+#define AG__F_log10(T, M, v, a, b) AG__M(log10, M)(v)
+AG_API ag_tensor *ag_log10(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_log10, t, 0, 0); }
+static int ag__bw_log10(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / (x ln 10) */
+    gin[0] = ag_div(g, ag_mul_scalar(AG__X, 2.30258509299404568402));
+    return 0;
+}
+
+#define AG__F_log1p(T, M, v, a, b) AG__M(log1p, M)(v)
+AG_API ag_tensor *ag_log1p(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_log1p, t, 0, 0); }
+static int ag__bw_log1p(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, ag_add_scalar(AG__X, 1.0)); return 0; }   /* d x = d y / (1 + x) */
+
+#define AG__F_exp2(T, M, v, a, b) AG__M(exp2, M)(v)
+AG_API ag_tensor *ag_exp2(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_exp2, t, 0, 0); }
+static int ag__bw_exp2(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_mul_scalar(y, 0.69314718055994530942)); return 0; }   /* d x = d y y ln 2 */
+
+#define AG__F_expm1(T, M, v, a, b) AG__M(expm1, M)(v)
+AG_API ag_tensor *ag_expm1(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_expm1, t, 0, 0); }
+static int ag__bw_expm1(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_add_scalar(y, 1.0)); return 0; }   /* d x = d y (y + 1) */
+
+#define AG__F_rsqrt(T, M, v, a, b) ((T)1 / AG__M(sqrt, M)(v))
+AG_API ag_tensor *ag_rsqrt(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_rsqrt, t, 0, 0); }
+static int ag__bw_rsqrt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = -d y y^3 / 2 */
+    gin[0] = ag_mul(g, ag_mul_scalar(ag_mul(ag_mul(y, y), y), -0.5));
+    return 0;
+}
+
+#define AG__F_reciprocal(T, M, v, a, b) ((T)1 / (v))
+AG_API ag_tensor *ag_reciprocal(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_reciprocal, t, 0, 0); }
+static int ag__bw_reciprocal(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_neg(ag_mul(y, y))); return 0; }   /* d x = -d y y^2 */
+
+#define AG__F_square(T, M, v, a, b) ((v) * (v))
+AG_API ag_tensor *ag_square(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_square, t, 0, 0); }
+static int ag__bw_square(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_mul_scalar(AG__X, 2.0)); return 0; }   /* d x = 2 d y x */
+
+/* piecewise constant: a gradient of zeros, as PyTorch (the result still takes part in autograd) */
+static int ag__bw_zero(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = 0 */
+    (void)g;
+    gin[0] = ag_zeros(y->ctx, (ag_dtype)AG__X->dtype, AG__X->ndim, AG__X->shape);
+    return 0;
+}
+#define AG__F_floor(T, M, v, a, b) AG__M(floor, M)(v)
+#define AG__F_ceil(T, M, v, a, b) AG__M(ceil, M)(v)
+#define AG__F_round(T, M, v, a, b) AG__M(rint, M)(v)    /* half to even, as torch.round */
+#define AG__F_trunc(T, M, v, a, b) AG__M(trunc, M)(v)
+AG_API ag_tensor *ag_floor(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_floor, t, 0, 0); }
+AG_API ag_tensor *ag_ceil(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_ceil, t, 0, 0); }
+AG_API ag_tensor *ag_round(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_round, t, 0, 0); }
+AG_API ag_tensor *ag_trunc(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_trunc, t, 0, 0); }
+
+#define AG__F_frac(T, M, v, a, b) ((v) - AG__M(trunc, M)(v))
+AG_API ag_tensor *ag_frac(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_frac, t, 0, 0); }
+static int ag__bw_frac(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
+
+/* x / (1 + |x|) */
+#define AG__F_softsign(T, M, v, a, b) ((v) / ((T)1 + AG__M(fabs, M)(v)))
+AG_API ag_tensor *ag_softsign(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_softsign, t, 0, 0); }
+static int ag__bw_softsign(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / (1 + |x|)^2 */
+    ag_tensor *d = ag_add_scalar(ag_abs(AG__X), 1.0);
+    gin[0] = ag_div(g, ag_mul(d, d));
+    return 0;
+}
+
+/* log sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): no overflow on either side */
+#define AG__F_logsigmoid(T, M, v, a, b) (((v) < 0 ? (v) : (T)0) - AG__M(log1p, M)(AG__M(exp, M)(-AG__M(fabs, M)(v))))
+AG_API ag_tensor *ag_logsigmoid(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_logsigmoid, t, 0, 0); }
+static int ag__bw_logsigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_sigmoid(ag_neg(AG__X))); return 0; }   /* d x = d y sigmoid(-x) */
 
 /* ---- >>elementwise: the row kernels of every elementwise op, now that their formulas are defined ---- */
 AG__DEF_UNARY(float, f32, AG__UNARY_CASE_F32)

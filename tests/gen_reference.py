@@ -368,6 +368,25 @@ for k, (beta, thr) in enumerate([(1.0, 20.0), (2.0, 3.0), (0.5, 1.0)]):
     x = away_from_bounds(randn(4, 5, scale=4.0), [thr / beta], 0.05)
     case("softplus_%d" % k, "softplus", [x], lambda x, b=beta, t=thr: F.softplus(x, b, t), reals=[beta, thr])
 
+# trigonometric, hyperbolic, exponential and rounding functions, each in its domain
+UNARY2 = [("sin", torch.sin, lambda: randn(3, 4, scale=2.0)), ("cos", torch.cos, lambda: randn(3, 4, scale=2.0)),
+          ("tan", torch.tan, lambda: uniform(-1.2, 1.2, 3, 4)), ("asin", torch.asin, lambda: uniform(-0.95, 0.95, 3, 4)),
+          ("acos", torch.acos, lambda: uniform(-0.95, 0.95, 3, 4)), ("atan", torch.atan, lambda: randn(3, 4, scale=2.0)),
+          ("sinh", torch.sinh, lambda: randn(3, 4, scale=2.0)), ("cosh", torch.cosh, lambda: randn(3, 4, scale=2.0)),
+          ("asinh", torch.asinh, lambda: randn(3, 4, scale=3.0)), ("acosh", torch.acosh, lambda: uniform(1.05, 5.0, 3, 4)),
+          ("atanh", torch.atanh, lambda: uniform(-0.95, 0.95, 3, 4)), ("log2", torch.log2, lambda: uniform(0.1, 8.0, 3, 4)),
+          ("log10", torch.log10, lambda: uniform(0.1, 8.0, 3, 4)), ("log1p", torch.log1p, lambda: uniform(-0.9, 3.0, 3, 4)),
+          ("exp2", torch.exp2, lambda: randn(3, 4, scale=2.0)), ("expm1", torch.expm1, lambda: randn(3, 4, scale=1e-3)),
+          ("rsqrt", torch.rsqrt, lambda: uniform(0.1, 4.0, 3, 4)), ("reciprocal", torch.reciprocal, lambda: away(3, 4, lo=0.2)),
+          ("square", torch.square, lambda: randn(3, 4)), ("floor", torch.floor, lambda: randn(3, 4, scale=3.0)),
+          ("ceil", torch.ceil, lambda: randn(3, 4, scale=3.0)), ("round", torch.round, lambda: randn(3, 4, scale=3.0)),
+          ("trunc", torch.trunc, lambda: randn(3, 4, scale=3.0)), ("frac", torch.frac, lambda: randn(3, 4, scale=3.0)),
+          ("softsign", F.softsign, lambda: randn(3, 4, scale=2.0)), ("logsigmoid", F.logsigmoid, lambda: randn(3, 4, scale=5.0))]
+for op, fn, mk in UNARY2:
+    case(op + "_0", op, [mk()], fn)
+case("round_halves", "round", [f32(torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]))], torch.round)
+case("logsigmoid_big", "logsigmoid", [f32(torch.tensor([-80.0, -30.0, 0.0, 30.0, 80.0]))], F.logsigmoid)
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

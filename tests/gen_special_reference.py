@@ -61,6 +61,12 @@ UNARY = {
     "neg": lambda x: -x, "exp": torch.exp, "log": torch.log, "sqrt": torch.sqrt, "abs": torch.abs,
     "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "gelu": F.gelu,
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"), "silu": F.silu, "erf": torch.erf,
+    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "asin": torch.asin, "acos": torch.acos, "atan": torch.atan,
+    "sinh": torch.sinh, "cosh": torch.cosh, "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh,
+    "log2": torch.log2, "log10": torch.log10, "log1p": torch.log1p, "exp2": torch.exp2, "expm1": torch.expm1,
+    "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal, "square": torch.square, "floor": torch.floor,
+    "ceil": torch.ceil, "round": torch.round, "trunc": torch.trunc, "frac": torch.frac, "softsign": F.softsign,
+    "logsigmoid": F.logsigmoid,
 }
 for dt in ("f32", "f64"):
     n = len(SPECIAL)

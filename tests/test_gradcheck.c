@@ -105,6 +105,32 @@ OP(silu) { UNUSED; return ag_silu(x[0]); }
 OP(erf) { UNUSED; return ag_erf(x[0]); }
 OP(clamp) { UNUSED; return ag_clamp(x[0], c->da[0], c->da[1]); }
 OP(softplus) { UNUSED; return ag_softplus(x[0], c->da[0], c->da[1]); }
+OP(sin) { UNUSED; return ag_sin(x[0]); }
+OP(cos) { UNUSED; return ag_cos(x[0]); }
+OP(tan) { UNUSED; return ag_tan(x[0]); }
+OP(asin) { UNUSED; return ag_asin(x[0]); }
+OP(acos) { UNUSED; return ag_acos(x[0]); }
+OP(atan) { UNUSED; return ag_atan(x[0]); }
+OP(sinh) { UNUSED; return ag_sinh(x[0]); }
+OP(cosh) { UNUSED; return ag_cosh(x[0]); }
+OP(asinh) { UNUSED; return ag_asinh(x[0]); }
+OP(atanh) { UNUSED; return ag_atanh(x[0]); }
+OP(log2) { UNUSED; return ag_log2(x[0]); }
+OP(log10) { UNUSED; return ag_log10(x[0]); }
+OP(log1p) { UNUSED; return ag_log1p(x[0]); }
+OP(exp2) { UNUSED; return ag_exp2(x[0]); }
+OP(expm1) { UNUSED; return ag_expm1(x[0]); }
+OP(rsqrt) { UNUSED; return ag_rsqrt(x[0]); }
+OP(reciprocal) { UNUSED; return ag_reciprocal(x[0]); }
+OP(square) { UNUSED; return ag_square(x[0]); }
+OP(floor) { UNUSED; return ag_floor(x[0]); }
+OP(ceil) { UNUSED; return ag_ceil(x[0]); }
+OP(round) { UNUSED; return ag_round(x[0]); }
+OP(trunc) { UNUSED; return ag_trunc(x[0]); }
+OP(frac) { UNUSED; return ag_frac(x[0]); }
+OP(softsign) { UNUSED; return ag_softsign(x[0]); }
+OP(logsigmoid) { UNUSED; return ag_logsigmoid(x[0]); }
+OP(acosh) { UNUSED; return ag_acosh(ag_add_scalar(x[0], 1.0)); }   /* x + 1 in [1.5, 3): acosh's domain */
 
 OP(sum) { UNUSED; return ag_sum(x[0]); }
 OP(mean) { UNUSED; return ag_mean(x[0]); }
@@ -265,6 +291,14 @@ static const gc_case cases[] = {
     UN3(tanh, I_N),
     UN3(gelu, I_N),
     UN3(sigmoid, I_N),
+    /* trigonometric, hyperbolic, exponential and rounding functions (each in its domain) */
+    UN(sin, I_N), UN(cos, I_N), UN(tan, I_PROB), UN(asin, I_PROB),
+    UN(acos, I_PROB), UN(atan, I_N), UN(sinh, I_N), UN(cosh, I_N),
+    UN(asinh, I_N), UN(atanh, I_PROB), UN(log2, I_POS), UN(log10, I_POS),
+    UN(log1p, I_POS), UN(exp2, I_N), UN(expm1, I_N), UN(rsqrt, I_POS),
+    UN(reciprocal, I_POS), UN(square, I_N), UN(floor, I_N), UN(ceil, I_N),
+    UN(round, I_N), UN(trunc, I_N), UN(frac, I_N), UN(softsign, I_AWAY0),
+    UN(logsigmoid, I_N), UN(acosh, I_POS),
     { .op = "exp", .note = "0-d", .fn = op_exp, .n = 1, .in = {S0}, .init = {I_N} },
     { .op = "sqrt", .note = "[1]", .fn = op_sqrt, .n = 1, .in = {S1(1)}, .init = {I_POS} },
 

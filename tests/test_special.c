@@ -35,6 +35,15 @@ static const struct { const char *op, *dt, *what; int lo, hi; const char *why; }
     { "layer_norm", "f32", "out", 0, 3, "NOT more accurate: [1e30, 1e30, 0, -1e30] in F32, where (x - mean)^2 overflows past |x| ~ 1.8e19: "
                                         "this library gives 0, PyTorch NaN, the answer is [0.9, 0.9, -0.3, -1.5]; use F64 for such inputs" },
     { "layer_norm", "f32", "grad0", 0, 3, "the same row: gradient 0 (the right value for sum(layer_norm)); PyTorch NaN" },
+    { "sinh", "f64", "out", 16, 17, "sinh(+-710) = +-1.117e308 is finite (glibc); PyTorch overflows to +-inf" },
+    { "sinh", "f64", "grad0", 16, 17, "the same for its gradient cosh(+-710)" },
+    { "cosh", "f64", "out", 16, 17, "cosh(+-710) = 1.117e308 is finite; PyTorch inf" },
+    { "cosh", "f64", "grad0", 16, 17, "the same for its gradient sinh(+-710)" },
+    { "softsign", "f32", "grad0", 1, 2, "d softsign at +-inf: the limit 0; PyTorch NaN" },
+    { "softsign", "f32", "grad0", 10, 11, "the same at +-1e300, which is +-inf in F32" },
+    { "softsign", "f32", "grad0", 16, 17, "at +-710: 1/711^2 = 1.9781571e-6; PyTorch's F32 gives 1.9781291e-6" },
+    { "softsign", "f64", "grad0", 1, 2, "d softsign at +-inf: the limit 0; PyTorch NaN" },
+    { "softsign", "f64", "grad0", 8, 9, "at +-1e30: 1e-60; PyTorch 0" },
     { NULL, NULL, NULL, 0, 0, NULL }
 };
 
@@ -71,6 +80,32 @@ static ag_tensor *apply_op(const char *op, ag_tensor **x, const double *p, int r
     if (!strcmp(op, "gelu_tanh")) return ag_gelu_tanh(x[0]);
     if (!strcmp(op, "silu")) return ag_silu(x[0]);
     if (!strcmp(op, "erf")) return ag_erf(x[0]);
+    if (!strcmp(op, "sin")) return ag_sin(x[0]);
+    if (!strcmp(op, "cos")) return ag_cos(x[0]);
+    if (!strcmp(op, "tan")) return ag_tan(x[0]);
+    if (!strcmp(op, "asin")) return ag_asin(x[0]);
+    if (!strcmp(op, "acos")) return ag_acos(x[0]);
+    if (!strcmp(op, "atan")) return ag_atan(x[0]);
+    if (!strcmp(op, "sinh")) return ag_sinh(x[0]);
+    if (!strcmp(op, "cosh")) return ag_cosh(x[0]);
+    if (!strcmp(op, "asinh")) return ag_asinh(x[0]);
+    if (!strcmp(op, "acosh")) return ag_acosh(x[0]);
+    if (!strcmp(op, "atanh")) return ag_atanh(x[0]);
+    if (!strcmp(op, "log2")) return ag_log2(x[0]);
+    if (!strcmp(op, "log10")) return ag_log10(x[0]);
+    if (!strcmp(op, "log1p")) return ag_log1p(x[0]);
+    if (!strcmp(op, "exp2")) return ag_exp2(x[0]);
+    if (!strcmp(op, "expm1")) return ag_expm1(x[0]);
+    if (!strcmp(op, "rsqrt")) return ag_rsqrt(x[0]);
+    if (!strcmp(op, "reciprocal")) return ag_reciprocal(x[0]);
+    if (!strcmp(op, "square")) return ag_square(x[0]);
+    if (!strcmp(op, "floor")) return ag_floor(x[0]);
+    if (!strcmp(op, "ceil")) return ag_ceil(x[0]);
+    if (!strcmp(op, "round")) return ag_round(x[0]);
+    if (!strcmp(op, "trunc")) return ag_trunc(x[0]);
+    if (!strcmp(op, "frac")) return ag_frac(x[0]);
+    if (!strcmp(op, "softsign")) return ag_softsign(x[0]);
+    if (!strcmp(op, "logsigmoid")) return ag_logsigmoid(x[0]);
     if (!strcmp(op, "leaky_relu")) return ag_leaky_relu(x[0], p[0]);
     if (!strcmp(op, "clamp")) return ag_clamp(x[0], p[0], p[1]);
     if (!strcmp(op, "softplus")) return ag_softplus(x[0], p[0], p[1]);
