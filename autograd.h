@@ -325,6 +325,14 @@ AG_API ag_tensor *ag_trunc(ag_tensor *t);
 AG_API ag_tensor *ag_frac(ag_tensor *t);                   /* x - trunc(x); gradient 1 */
 AG_API ag_tensor *ag_softsign(ag_tensor *t);               /* x / (1 + |x|) */
 AG_API ag_tensor *ag_logsigmoid(ag_tensor *t);             /* log(sigmoid(x)), stable at both ends */
+AG_API ag_tensor *ag_elu(ag_tensor *t, double alpha);      /* x > 0 ? x : alpha (exp(x) - 1); PyTorch's alpha 1 */
+AG_API ag_tensor *ag_selu(ag_tensor *t);                   /* scale elu(x, alpha), PyTorch's constants */
+AG_API ag_tensor *ag_celu(ag_tensor *t, double alpha);     /* x > 0 ? x : alpha (exp(x / alpha) - 1) */
+AG_API ag_tensor *ag_hardtanh(ag_tensor *t, double min_val, double max_val);   /* clamp with gradient 0 at the bounds */
+AG_API ag_tensor *ag_relu6(ag_tensor *t);                  /* hardtanh(x, 0, 6) */
+AG_API ag_tensor *ag_hardsigmoid(ag_tensor *t);            /* relu6(x + 3) / 6 */
+AG_API ag_tensor *ag_hardswish(ag_tensor *t);              /* x relu6(x + 3) / 6 */
+AG_API ag_tensor *ag_mish(ag_tensor *t);                   /* x tanh(softplus(x)) */
 /* reductions: over all elements (0-d result) or one dim */
 AG_API ag_tensor *ag_sum(ag_tensor *t);
 AG_API ag_tensor *ag_mean(ag_tensor *t);
@@ -1477,6 +1485,9 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(square, square, diag, unary, x) X(floor, zero, diag, unary, none) X(ceil, zero, diag, unary, none) \
     X(round, zero, diag, unary, none) X(trunc, zero, diag, unary, none) X(frac, frac, diag, unary, none) \
     X(softsign, softsign, diag, unary, x) X(logsigmoid, logsigmoid, diag, unary, x) \
+    X(elu, elu, diag, unary, x) X(selu, elu, diag, unary, x) X(celu, celu, diag, unary, x) X(hardtanh, hardtanh, diag, unary, x) \
+    X(hardsigmoid, hardsigmoid, diag, unary, x) X(hardswish, hardswish, diag, unary, x) X(mish, mish, diag, unary, x) \
+    X(between, none, none, unary, none) \
     X(sign, none, none, unary, none) X(relu_mask, none, none, unary, none) \
     X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
 #define AG__OTHER_OPS(X) \
@@ -4165,6 +4176,76 @@ static int ag__bw_softsign(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d
 #define AG__F_logsigmoid(T, M, v, a, b) (((v) < 0 ? (v) : (T)0) - AG__M(log1p, M)(AG__M(exp, M)(-AG__M(fabs, M)(v))))
 AG_API ag_tensor *ag_logsigmoid(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_logsigmoid, t, 0, 0); }
 static int ag__bw_logsigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag_sigmoid(ag_neg(AG__X))); return 0; }   /* d x = d y sigmoid(-x) */
+
+/* ---- activations (torch.nn.functional's, with its gradients at the kinks) ---- */
+#define AG__F_between(T, M, v, a, b) ((v) > (a) && (v) < (b) ? (T)1 : (T)0)   /* the open interval's mask */
+
+/* elu: x > 0 ? x : alpha (exp(x) - 1), times scale (b = 1; selu's constants otherwise) */
+#define AG__F_elu(T, M, v, a, b) ((b) * ((v) > 0 ? (v) : (a) * AG__M(expm1, M)(v)))
+#define AG__F_selu(T, M, v, a, b) AG__F_elu(T, M, v, a, b)
+AG_API ag_tensor *ag_elu(ag_tensor *t, double alpha) { t = ag__arg(t); return ag__unary(AG__OP_elu, t, alpha, 1.0); }
+AG_API ag_tensor *ag_selu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_selu, t, 1.6732632423543772848, 1.0507009873554804934); }
+static int ag__bw_elu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    /* d x = d y scale ([x > 0] + [x <= 0] alpha exp(min(x, 0))) (the min keeps exp finite where it is not used) */
+    ag_tensor *x = AG__X, *pos = ag__unary(AG__OP_relu_mask, x, 0, 0);
+    ag_tensor *neg = ag_mul(ag_add_scalar(ag_neg(pos), 1.0), ag_mul_scalar(ag_exp(ag_clamp(x, -HUGE_VAL, 0.0)), y->fp[0]));
+    gin[0] = ag_mul(g, ag_mul_scalar(ag_add(pos, neg), y->fp[1]));
+    return 0;
+}
+
+/* celu: x > 0 ? x : alpha (exp(x / alpha) - 1) */
+#define AG__F_celu(T, M, v, a, b) ((v) > 0 ? (v) : (a) * AG__M(expm1, M)((v) / (a)))
+AG_API ag_tensor *ag_celu(ag_tensor *t, double alpha) { t = ag__arg(t);
+    if (t && (alpha == 0 || ag__isnan(alpha))) { ag__fail(t->ctx, "celu: alpha must be a non-zero number, got %g", alpha); return NULL; }
+    return ag__unary(AG__OP_celu, t, alpha, 0);
+}
+static int ag__bw_celu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y ([x > 0] + [x <= 0] exp(min(x, 0) / alpha)) */
+    ag_tensor *x = AG__X, *pos = ag__unary(AG__OP_relu_mask, x, 0, 0);
+    ag_tensor *neg = ag_mul(ag_add_scalar(ag_neg(pos), 1.0), ag_exp(ag_mul_scalar(ag_clamp(x, -HUGE_VAL, 0.0), 1.0 / y->fp[0])));
+    gin[0] = ag_mul(g, ag_add(pos, neg));
+    return 0;
+}
+
+/* hardtanh: clamp(x, lo, hi) with gradient 0 at the bounds too (PyTorch); relu6 = hardtanh(x, 0, 6) */
+#define AG__F_hardtanh(T, M, v, a, b) AG__F_clamp(T, M, v, a, b)
+AG_API ag_tensor *ag_hardtanh(ag_tensor *t, double lo, double hi) { t = ag__arg(t);
+    if (t && (ag__isnan(lo) || ag__isnan(hi) || lo > hi)) { ag__fail(t->ctx, "hardtanh: need numbers min <= max, got %g and %g", lo, hi); return NULL; }
+    return ag__unary(AG__OP_hardtanh, t, lo, hi);
+}
+AG_API ag_tensor *ag_relu6(ag_tensor *t) { return ag_hardtanh(t, 0.0, 6.0); }
+static int ag__bw_hardtanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [lo < x < hi] */
+    gin[0] = ag_mul(g, ag__unary(AG__OP_between, AG__X, y->fp[0], y->fp[1]));
+    return 0;
+}
+
+/* hardsigmoid: relu6(x + 3) / 6 */
+#define AG__F_hardsigmoid(T, M, v, a, b) ((v) <= -3 ? (T)0 : (v) >= 3 ? (T)1 : (v) / 6 + (T)0.5)
+AG_API ag_tensor *ag_hardsigmoid(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_hardsigmoid, t, 0, 0); }
+static int ag__bw_hardsigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [-3 < x < 3] / 6 */
+    gin[0] = ag_mul(g, ag_mul_scalar(ag__unary(AG__OP_between, AG__X, -3.0, 3.0), 1.0 / 6.0));
+    return 0;
+}
+
+/* hardswish: x relu6(x + 3) / 6 */
+#define AG__F_hardswish(T, M, v, a, b) ((v) <= -3 ? (T)0 : (v) >= 3 ? (v) : (v) * ((v) + 3) / 6)
+AG_API ag_tensor *ag_hardswish(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_hardswish, t, 0, 0); }
+static int ag__bw_hardswish(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    /* d x = d y ([-3 <= x <= 3] (x / 3 + 1/2) + [x > 3]), PyTorch's values at -3 and 3 included */
+    ag_tensor *x = AG__X, *mid = ag__unary(AG__OP_clamp_mask, x, -3.0, 3.0);
+    ag_tensor *hi = ag_add_scalar(ag_neg(ag__unary(AG__OP_clamp_mask, x, -HUGE_VAL, 3.0)), 1.0);   /* [x > 3], +inf and NaN too */
+    ag_tensor *slope = ag_add_scalar(ag_mul_scalar(ag_clamp(x, -3.0, 3.0), 1.0 / 3.0), 0.5);   /* clamped: 0 x inf is not 0 */
+    gin[0] = ag_mul(g, ag_add(ag_mul(mid, slope), hi));
+    return 0;
+}
+
+/* mish: x tanh(softplus(x)) (softplus with PyTorch's threshold 20) */
+#define AG__F_mish(T, M, v, a, b) ((v) * AG__M(tanh, M)((v) > 20 ? (v) : AG__M(log1p, M)(AG__M(exp, M)(v))))
+AG_API ag_tensor *ag_mish(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_mish, t, 0, 0); }
+static int ag__bw_mish(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* t = tanh(softplus x): d x = d y (t + x sigmoid(x) (1 - t^2)) */
+    ag_tensor *x = AG__X, *t = ag_tanh(ag_softplus(x, 1.0, 20.0));
+    gin[0] = ag_mul(g, ag_add(t, ag_mul(ag_mul(x, ag_sigmoid(x)), ag_add_scalar(ag_neg(ag_mul(t, t)), 1.0))));
+    return 0;
+}
 
 /* ---- >>elementwise: the row kernels of every elementwise op, now that their formulas are defined ---- */
 AG__DEF_UNARY(float, f32, AG__UNARY_CASE_F32)

@@ -387,6 +387,22 @@ for op, fn, mk in UNARY2:
 case("round_halves", "round", [f32(torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5]))], torch.round)
 case("logsigmoid_big", "logsigmoid", [f32(torch.tensor([-80.0, -30.0, 0.0, 30.0, 80.0]))], F.logsigmoid)
 
+# activations; reals: elu/celu [alpha], hardtanh [min, max]
+for k, al in enumerate([1.0, 0.5]):
+    case("elu_%d" % k, "elu", [away(3, 4, lo=0.05)], lambda x, al=al: F.elu(x, al), reals=[al])
+# alpha 0.5: PyTorch's F64 celu divides by alpha in float32 (1/0.7 is off by 1.7e-8); 1/0.5 is exact
+case("celu_0", "celu", [away(3, 4, lo=0.05)], lambda x: F.celu(x, 0.5), reals=[0.5])
+case("hardtanh_0", "hardtanh", [away_from_bounds(randn(4, 5, scale=1.5), [-0.5, 0.8], 0.02)],
+     lambda x: F.hardtanh(x, -0.5, 0.8), reals=[-0.5, 0.8])
+for op, fn, mk in [("selu", F.selu, lambda: away(3, 4, lo=0.05)),
+                   ("relu6", F.relu6, lambda: away_from_bounds(randn(4, 5, scale=5.0), [0.0, 6.0], 0.05)),
+                   # PyTorch's F64 hardsigmoid backward uses a float32 1/6: the same function written exactly
+                   ("hardsigmoid", lambda x: torch.clamp(x / 6 + 0.5, 0.0, 1.0),
+                    lambda: away_from_bounds(randn(4, 5, scale=4.0), [-3.0, 3.0], 0.05)),
+                   ("hardswish", F.hardswish, lambda: away_from_bounds(randn(4, 5, scale=4.0), [-3.0, 3.0], 0.05)),
+                   ("mish", F.mish, lambda: randn(4, 5, scale=3.0))]:
+    case(op + "_0", op, [mk()], fn)
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

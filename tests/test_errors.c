@@ -219,6 +219,8 @@ static int r_softplus_beta0(ag_ctx *c) { return FAILS_P(ag_softplus(T23, 0.0, 20
 static int r_softplus_beta_inf(ag_ctx *c) { return FAILS_P(ag_softplus(T23, INFINITY, 20.0)); }
 static int r_softplus_thr_nan(ag_ctx *c) { return FAILS_P(ag_softplus(T23, 1.0, NAN)); }
 static int r_s_softplus(ag_ctx *c) { (void)c; return FAILS_P(ag_softplus(NULL, 1.0, 20.0)); }
+static int r_celu_alpha0(ag_ctx *c) { return FAILS_P(ag_celu(T23, 0.0)); }
+static int r_hardtanh_order(ag_ctx *c) { return FAILS_P(ag_hardtanh(T23, 1.0, -1.0)); }
 static int r_layer_norm_eps(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, NULL, NULL, -1.0)); }
 
 /* element access */
@@ -527,6 +529,8 @@ static const row rows[] = {
     {"softplus beta inf", r_softplus_beta_inf, "softplus", "beta inf", 0},
     {"softplus threshold NaN", r_softplus_thr_nan, "softplus", "threshold nan", 0},
     {"softplus(NULL)", r_s_softplus, NULL, NULL, F_SILENT},
+    {"celu alpha 0", r_celu_alpha0, "celu", "alpha", 0},
+    {"hardtanh min > max", r_hardtanh_order, "hardtanh", "min <= max", 0},
     {"layer_norm eps -1", r_layer_norm_eps, "layer_norm", "eps", 0},
     /* element access */
     {"item of [2,3]", r_item_multi, "item", "[2, 3]", 0},

@@ -131,6 +131,14 @@ OP(frac) { UNUSED; return ag_frac(x[0]); }
 OP(softsign) { UNUSED; return ag_softsign(x[0]); }
 OP(logsigmoid) { UNUSED; return ag_logsigmoid(x[0]); }
 OP(acosh) { UNUSED; return ag_acosh(ag_add_scalar(x[0], 1.0)); }   /* x + 1 in [1.5, 3): acosh's domain */
+OP(elu) { UNUSED; return ag_elu(x[0], c->da[0]); }
+OP(selu) { UNUSED; return ag_selu(x[0]); }
+OP(celu) { UNUSED; return ag_celu(x[0], c->da[0]); }
+OP(hardtanh) { UNUSED; return ag_hardtanh(x[0], c->da[0], c->da[1]); }
+OP(relu6) { UNUSED; return ag_relu6(ag_mul_scalar(x[0], 4.0)); }   /* 4 x: both kinks (0, 6) in reach of U[0.5, 1.5) x 4 */
+OP(hardsigmoid) { UNUSED; return ag_hardsigmoid(ag_mul_scalar(x[0], 4.0)); }
+OP(hardswish) { UNUSED; return ag_hardswish(ag_mul_scalar(x[0], 4.0)); }
+OP(mish) { UNUSED; return ag_mish(x[0]); }
 
 OP(sum) { UNUSED; return ag_sum(x[0]); }
 OP(mean) { UNUSED; return ag_mean(x[0]); }
@@ -299,6 +307,13 @@ static const gc_case cases[] = {
     UN(reciprocal, I_POS), UN(square, I_N), UN(floor, I_N), UN(ceil, I_N),
     UN(round, I_N), UN(trunc, I_N), UN(frac, I_N), UN(softsign, I_AWAY0),
     UN(logsigmoid, I_N), UN(acosh, I_POS),
+    /* activations: away from their kinks (relu6 at 0 and 6; hardsigmoid and hardswish at +-3, which 4 x I_AWAY0 avoids) */
+    { .op = "elu", .note = "1", .fn = op_elu, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {1.0} },
+    { .op = "elu", .note = "0.5", .fn = op_elu, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {0.5} },
+    UN(selu, I_AWAY0),
+    { .op = "celu", .note = "0.7", .fn = op_celu, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {0.7} },
+    { .op = "hardtanh", .note = "-0.5, 0.8", .fn = op_hardtanh, .n = 1, .in = {S2(3,4)}, .init = {I_CLAMP}, .da = {-0.5, 0.8} },
+    UN(relu6, I_AWAY0), UN(hardsigmoid, I_AWAY0), UN(hardswish, I_AWAY0), UN(mish, I_N),
     { .op = "exp", .note = "0-d", .fn = op_exp, .n = 1, .in = {S0}, .init = {I_N} },
     { .op = "sqrt", .note = "[1]", .fn = op_sqrt, .n = 1, .in = {S1(1)}, .init = {I_POS} },
 

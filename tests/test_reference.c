@@ -199,6 +199,10 @@ static const struct ref_op {
     {"ceil", ag_ceil, 0, 0, 0, 0},        {"round", ag_round, 0, 0, 0, 0},
     {"trunc", ag_trunc, 0, 0, 0, 0},      {"frac", ag_frac, 0, 0, 0, 0},
     {"softsign", ag_softsign, 0, 0, 0, 0}, {"logsigmoid", ag_logsigmoid, 0, 0, 0, 0},
+    {"selu", ag_selu, 0, 0, 0, 0},        {"relu6", ag_relu6, 0, 0, 0, 0},
+    {"hardsigmoid", ag_hardsigmoid, 0, 0, 0, 0}, {"hardswish", ag_hardswish, 0, 0, 0, 0},
+    {"mish", ag_mish, 0, 0, 0, 0},
+    {"elu", 0, 0, ag_elu, 0, 0},          {"celu", 0, 0, ag_celu, 0, 0},
     {"sum", ag_sum, 0, 0, 0, 0},          {"mean", ag_mean, 0, 0, 0, 0},
     {"max", ag_max, 0, 0, 0, 0},          {"min", ag_min, 0, 0, 0, 0},
     {"contiguous", ag_contiguous, 0, 0, 0, 0},
@@ -236,6 +240,10 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if (o->dimk) { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return o->dimk(x[0], (int)I[0], I[1] != 0); }
         if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
         return o->dim(x[0], (int)I[0]);
+    }
+    if (!strcmp(op, "hardtanh")) {
+        if ((*bad = ref_need(c, 1, 0, 2))) return NULL;
+        return ag_hardtanh(x[0], R[0], R[1]);
     }
     if (!strcmp(op, "softplus")) {
         if ((*bad = ref_need(c, 1, 0, 2))) return NULL;

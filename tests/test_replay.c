@@ -57,6 +57,7 @@ static ag_tensor *m_elementwise(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     terms[n++] = ag_maximum(a, t); terms[n++] = ag_minimum(ag_sub(a, t), p[1]); terms[n++] = ag_relu(ag_sub(t, a));
     terms[n++] = ag_sin(a); terms[n++] = ag_atan(a); terms[n++] = ag_expm1(ag_mul_scalar(a, 0.1)); terms[n++] = ag_softsign(a);
     terms[n++] = ag_logsigmoid(a); terms[n++] = ag_floor(a);
+    terms[n++] = ag_add(ag_elu(a, 1.0), ag_hardswish(ag_mish(a)));
     for (i = 0; i < n; i++) s = s ? ag_add(s, ag_mean(terms[i])) : ag_mean(terms[i]);
     return s;
 }

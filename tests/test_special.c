@@ -44,6 +44,16 @@ static const struct { const char *op, *dt, *what; int lo, hi; const char *why; }
     { "softsign", "f32", "grad0", 16, 17, "at +-710: 1/711^2 = 1.9781571e-6; PyTorch's F32 gives 1.9781291e-6" },
     { "softsign", "f64", "grad0", 1, 2, "d softsign at +-inf: the limit 0; PyTorch NaN" },
     { "softsign", "f64", "grad0", 8, 9, "at +-1e30: 1e-60; PyTorch 0" },
+    { "elu", "f32", "out", 6, 6, "elu(-1e-30) = -1e-30 (expm1); PyTorch's exp(x) - 1 gives 0" },
+    { "elu", "f64", "out", 6, 6, "the same in F64" },
+    { "selu", "f32", "out", 6, 6, "selu(-1e-30) = -1.76e-30 (expm1); PyTorch 0" },
+    { "selu", "f64", "out", 6, 6, "the same in F64" },
+    { "celu", "f32", "out", 6, 6, "celu(-1e-30) = -1e-30 (expm1); PyTorch 0" },
+    { "celu", "f64", "out", 6, 6, "the same in F64" },
+    { "hardswish", "f32", "out", 2, 2, "hardswish(-inf): the limit 0; PyTorch -inf * 0 = NaN" },
+    { "hardswish", "f32", "out", 11, 11, "the same at -1e300, which is -inf in F32" },
+    { "hardswish", "f64", "out", 2, 2, "hardswish(-inf): the limit 0; PyTorch NaN" },
+    { "hardsigmoid", "f64", "grad0", 0, 24, "1/6 exactly; PyTorch's F64 backward uses float32 1/6 = 0.16666667163" },
     { NULL, NULL, NULL, 0, 0, NULL }
 };
 
@@ -106,6 +116,14 @@ static ag_tensor *apply_op(const char *op, ag_tensor **x, const double *p, int r
     if (!strcmp(op, "frac")) return ag_frac(x[0]);
     if (!strcmp(op, "softsign")) return ag_softsign(x[0]);
     if (!strcmp(op, "logsigmoid")) return ag_logsigmoid(x[0]);
+    if (!strcmp(op, "elu")) return ag_elu(x[0], p[0]);
+    if (!strcmp(op, "selu")) return ag_selu(x[0]);
+    if (!strcmp(op, "celu")) return ag_celu(x[0], p[0]);
+    if (!strcmp(op, "hardtanh")) return ag_hardtanh(x[0], p[0], p[1]);
+    if (!strcmp(op, "relu6")) return ag_relu6(x[0]);
+    if (!strcmp(op, "hardsigmoid")) return ag_hardsigmoid(x[0]);
+    if (!strcmp(op, "hardswish")) return ag_hardswish(x[0]);
+    if (!strcmp(op, "mish")) return ag_mish(x[0]);
     if (!strcmp(op, "leaky_relu")) return ag_leaky_relu(x[0], p[0]);
     if (!strcmp(op, "clamp")) return ag_clamp(x[0], p[0], p[1]);
     if (!strcmp(op, "softplus")) return ag_softplus(x[0], p[0], p[1]);
