@@ -280,6 +280,15 @@ AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b);
 AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b);
 AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b);  /* ties split the gradient evenly, as PyTorch */
 AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_atan2(ag_tensor *a, ag_tensor *b);     /* the angle of (b, a) */
+AG_API ag_tensor *ag_hypot(ag_tensor *a, ag_tensor *b);     /* sqrt(a^2 + b^2) without overflow */
+AG_API ag_tensor *ag_logaddexp(ag_tensor *a, ag_tensor *b); /* log(exp(a) + exp(b)), stable */
+AG_API ag_tensor *ag_fmod(ag_tensor *a, ag_tensor *b);      /* remainder with a's sign (C's fmod) */
+AG_API ag_tensor *ag_remainder(ag_tensor *a, ag_tensor *b); /* remainder with b's sign (Python's %) */
+AG_API ag_tensor *ag_pow_tensor(ag_tensor *a, ag_tensor *b);   /* a ** b elementwise; c ** x with a 0-d a */
+AG_API ag_tensor *ag_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight);   /* start + weight (end - start) */
+AG_API ag_tensor *ag_rsub_scalar(ag_tensor *t, double s);  /* s - t */
+AG_API ag_tensor *ag_rdiv_scalar(ag_tensor *t, double s);  /* s / t */
 /* elementwise, one input */
 AG_API ag_tensor *ag_neg(ag_tensor *t);
 AG_API ag_tensor *ag_pow(ag_tensor *t, double exponent);
@@ -1462,13 +1471,15 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(gather_rows, gather_rows, gather_rows, gather_rows, none) \
     X(scatter_add_rows, scatter_add_rows, scatter_add_rows, scatter_add_rows, none) \
     X(unfold, unfold, unfold, unfold, none) X(fold, fold, fold, fold, none)
-/* y = AG__F_<name>(T, u, v) for u from a and v from b, broadcast */
+/* y = AG__F_<name>(T, M, u, v) for u from a and v from b, broadcast (M: the libm suffix) */
 #define AG__BINARY_OPS(X) \
     X(add, add, add, binary, none) X(sub, sub, sub, binary, none) X(mul, mul, mul, binary, cross) \
     X(div, div, div, binary, div) X(maximum, extremum, extremum, binary, ab) \
     X(minimum, extremum, extremum, binary, ab) X(gt, none, none, binary, none) X(eq, none, none, binary, none) \
     X(tanh_grad, none, none, binary, none) X(sigmoid_grad, none, none, binary, none) \
-    X(relu_grad, none, none, binary, none)
+    X(relu_grad, none, none, binary, none) X(atan2, atan2, atan2, binary, ab) X(hypot, hypot, hypot, binary, ab) \
+    X(logaddexp, logaddexp, logaddexp, binary, ab) X(fmod, fmod, fmod, binary, ab) X(remainder, fmod, fmod, binary, ab) \
+    X(pow_tensor, pow_tensor, pow_tensor, binary, ab)
 /* y = AG__F_<name>(T, M, v, a, b) for v from x, with the op's parameters a = y->fp[0], b = y->fp[1] */
 #define AG__UNARY_OPS(X) \
     X(neg, neg, diag, unary, none) X(pow, pow, diag, unary, x) X(add_scalar, add_scalar, diag, unary, none) \
@@ -1487,7 +1498,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(softsign, softsign, diag, unary, x) X(logsigmoid, logsigmoid, diag, unary, x) \
     X(elu, elu, diag, unary, x) X(selu, elu, diag, unary, x) X(celu, celu, diag, unary, x) X(hardtanh, hardtanh, diag, unary, x) \
     X(hardsigmoid, hardsigmoid, diag, unary, x) X(hardswish, hardswish, diag, unary, x) X(mish, mish, diag, unary, x) \
-    X(between, none, none, unary, none) \
+    X(between, none, none, unary, none) X(rsub_scalar, rsub_scalar, diag, unary, none) X(rdiv_scalar, rdiv_scalar, diag, unary, xy) \
     X(sign, none, none, unary, none) X(relu_mask, none, none, unary, none) \
     X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
 #define AG__OTHER_OPS(X) \
@@ -2404,8 +2415,8 @@ AG__EXACT static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, c
     } \
 }
 #define AG__BLOOP(T, E) for (i = i0; i < n; i++) { T u = a[i * sa], v = b[i * sb]; y[i * sy] = (T)(E); }
-#define AG__BINARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(float, AG__F_##name(float, u, v)) break;
-#define AG__BINARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(double, AG__F_##name(double, u, v)) break;
+#define AG__BINARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(float, AG__F_##name(float, f, u, v)) break;
+#define AG__BINARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(double, AG__F_##name(double, , u, v)) break;
 #define AG__DEF_BINARY(T, SFX, CASE) \
 AG__EXACT static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
@@ -3797,9 +3808,9 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     ag__binary_run(op, y, a, b);
     return ag__finish2(y, op, a, b);
 }
-/* One block per op: y = AG__F_<name>(T, u, v) (the kernel's formula, u from a and v from b),
+/* One block per op: y = AG__F_<name>(T, M, u, v) (the kernel's formula, u from a and v from b),
    the public function, the backward rule. */
-#define AG__F_add(T, u, v) ((u) + (v))
+#define AG__F_add(T, M, u, v) ((u) + (v))
 AG_API ag_tensor *ag_add(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_add, a, b); }
 static int ag__bw_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = d y (summed to shape) */
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
@@ -3810,7 +3821,7 @@ static int ag__jvp_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1]); return 0;
 }
 
-#define AG__F_sub(T, u, v) ((u) - (v))
+#define AG__F_sub(T, M, u, v) ((u) - (v))
 AG_API ag_tensor *ag_sub(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_sub, a, b); }
 static int ag__bw_sub(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y, d b = -d y */
     if (AG__NEED(0)) gin[0] = ag__sum_to(g, y->in[0]);
@@ -3821,7 +3832,7 @@ static int ag__jvp_sub(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     (void)y; (void)op; *out = ag__jvp_plus(t[0], t[1] ? ag_neg(t[1]) : NULL); return 0;
 }
 
-#define AG__F_mul(T, u, v) ((u) * (v))
+#define AG__F_mul(T, M, u, v) ((u) * (v))
 AG_API ag_tensor *ag_mul(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_mul, a, b); }
 static int ag__bw_mul(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y * b, d b = d y * a */
     if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, y->in[1]), y->in[0]);
@@ -3834,7 +3845,7 @@ static int ag__jvp_mul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     return 0;
 }
 
-#define AG__F_div(T, u, v) ((u) / (v))
+#define AG__F_div(T, M, u, v) ((u) / (v))
 AG_API ag_tensor *ag_div(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_div, a, b); }
 static int ag__bw_div(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y / b, d b = -d y (a / b) / b (not a / b^2: b^2 overflows) */
     ag_tensor *a = y->in[0], *b = y->in[1];
@@ -3847,11 +3858,20 @@ static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     *out = ag_div(t[1] ? ag__jvp_plus(t[0], ag_neg(ag_mul(y, t[1]))) : t[0], y->in[1]);
     return 0;
 }
-#define AG__F_maximum(T, u, v) (ag__isnan(u) || (u) > (v) ? (u) : (v))   /* a NaN on either side gives NaN (PyTorch) */
-#define AG__F_minimum(T, u, v) (ag__isnan(u) || (u) < (v) ? (u) : (v))
-#define AG__F_gt(T, u, v) ((u) > (v) ? (T)1 : (T)0)
-#define AG__F_eq(T, u, v) ((u) == (v) ? (T)1 : (T)0)
+#define AG__F_maximum(T, M, u, v) (ag__isnan(u) || (u) > (v) ? (u) : (v))   /* a NaN on either side gives NaN (PyTorch) */
+#define AG__F_minimum(T, M, u, v) (ag__isnan(u) || (u) < (v) ? (u) : (v))
+#define AG__F_gt(T, M, u, v) ((u) > (v) ? (T)1 : (T)0)
+#define AG__F_eq(T, M, u, v) ((u) == (v) ? (T)1 : (T)0)
 AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_maximum, a, b); }
+/* start + weight (end - start), built from ops (their rules are lerp's) */
+AG_API ag_tensor *ag_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight) { ag__args(&start, &end, &weight, NULL, NULL);
+    if (!start || !end || !weight) {   /* reported on a given argument's context, if any */
+        ag_tensor *any = start ? start : end ? end : weight;
+        if (any) ag__fail(any->ctx, "lerp: argument %d is NULL", !start ? 1 : !end ? 2 : 3);
+        return NULL;
+    }
+    return ag_add(start, ag_mul(weight, ag_sub(end, start)));
+}
 AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_minimum, a, b); }
 /* how much of maximum/minimum(a, b) is a: [a wins] + [a == b] / 2 */
 /* how much of maximum/minimum(a, b) goes to input i: 1 - [i loses] - [a == b] / 2, as PyTorch
@@ -3938,7 +3958,7 @@ AG_API ag_tensor *ag_abs(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP
 static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
 
 #define AG__F_tanh(T, M, v, a, b) AG__M(tanh, M)(v)
-#define AG__F_tanh_grad(T, u, v) ((u) * ((T)1 - (v) * (v)))   /* u = d y, v = y */
+#define AG__F_tanh_grad(T, M, u, v) ((u) * ((T)1 - (v) * (v)))   /* u = d y, v = y */
 AG_API ag_tensor *ag_tanh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_tanh, t, 0, 0); }
 static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (1 - y^2) */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_add_scalar(ag_neg(ag_mul(y, y)), 1.0)) : ag__binary(AG__OP_tanh_grad, g, y);
@@ -3946,7 +3966,7 @@ static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
 }
 
 #define AG__F_sigmoid(T, M, v, a, b) ((T)1 / ((T)1 + AG__M(exp, M)(-(v))))
-#define AG__F_sigmoid_grad(T, u, v) ((u) * (v) * ((T)1 - (v)))   /* u = d y, v = y */
+#define AG__F_sigmoid_grad(T, M, u, v) ((u) * (v) * ((T)1 - (v)))   /* u = d y, v = y */
 AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sigmoid, t, 0, 0); }
 static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y (1 - y) */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag_mul(y, ag_add_scalar(ag_neg(y), 1.0))) : ag__binary(AG__OP_sigmoid_grad, g, y);
@@ -3955,7 +3975,7 @@ static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
 
 #define AG__F_relu(T, M, v, a, b) ((v) < 0 ? (T)0 : (v))   /* NaN stays NaN; relu(-0) = -0 (PyTorch) */
 #define AG__F_relu_mask(T, M, v, a, b) ((v) <= 0 ? (T)0 : (T)1)   /* 1 at NaN too, as PyTorch's threshold_backward */
-#define AG__F_relu_grad(T, u, v) ((v) <= 0 ? (T)0 : (u))   /* u = d y, v = x */
+#define AG__F_relu_grad(T, M, u, v) ((v) <= 0 ? (T)0 : (u))   /* u = d y, v = x */
 AG_API ag_tensor *ag_relu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_relu, t, 0, 0); }
 static int ag__bw_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x > 0] */
     gin[0] = AG__RECORDING(y) ? ag_mul(g, ag__unary(AG__OP_relu_mask, AG__X, 0, 0)) : ag__binary(AG__OP_relu_grad, g, AG__X);
@@ -4244,6 +4264,119 @@ AG_API ag_tensor *ag_mish(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__O
 static int ag__bw_mish(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* t = tanh(softplus x): d x = d y (t + x sigmoid(x) (1 - t^2)) */
     ag_tensor *x = AG__X, *t = ag_tanh(ag_softplus(x, 1.0, 20.0));
     gin[0] = ag_mul(g, ag_add(t, ag_mul(ag_mul(x, ag_sigmoid(x)), ag_add_scalar(ag_neg(ag_mul(t, t)), 1.0))));
+    return 0;
+}
+
+/* ---- more elementwise ops of two tensors (broadcasting), and of a scalar on the left ---- */
+/* atan2(a, b): the angle of (b, a) */
+#define AG__F_atan2(T, M, u, v) AG__M(atan2, M)(u, v)
+AG_API ag_tensor *ag_atan2(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_atan2, a, b); }
+static int ag__bw_atan2(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y b / (a^2 + b^2), d b = -d y a / (a^2 + b^2) */
+    ag_tensor *a = y->in[0], *b = y->in[1], *r2 = ag_add(ag_mul(a, a), ag_mul(b, b));
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_div(ag_mul(g, b), r2), a);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_neg(ag_div(ag_mul(g, a), r2)), b);
+    return 0;
+}
+static int ag__jvp_atan2(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = (b t_a - a t_b) / (a^2 + b^2) */
+    ag_tensor *a = y->in[0], *b = y->in[1], *r2 = ag_add(ag_mul(a, a), ag_mul(b, b));
+    (void)op;
+    *out = ag_div(ag__jvp_plus(t[0] ? ag_mul(b, t[0]) : NULL, t[1] ? ag_neg(ag_mul(a, t[1])) : NULL), r2);
+    return 0;
+}
+
+/* hypot(a, b) = sqrt(a^2 + b^2) without overflow */
+#define AG__F_hypot(T, M, u, v) AG__M(hypot, M)(u, v)
+AG_API ag_tensor *ag_hypot(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_hypot, a, b); }
+static int ag__bw_hypot(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y a / y, d b = d y b / y */
+    ag_tensor *a = y->in[0], *b = y->in[1], *h = ag_hypot(a, b);
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, ag_div(a, h)), a);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_div(b, h)), b);
+    return 0;
+}
+static int ag__jvp_hypot(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = (a t_a + b t_b) / y */
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    (void)op;
+    *out = ag_div(ag__jvp_plus(t[0] ? ag_mul(a, t[0]) : NULL, t[1] ? ag_mul(b, t[1]) : NULL), ag_hypot(a, b));
+    return 0;
+}
+
+/* logaddexp(a, b) = log(exp(a) + exp(b)) = max + log1p(exp(-|a - b|)); equal infinities give themselves */
+#define AG__F_logaddexp(T, M, u, v) ((u) == (v) ? (u) + (T)0.69314718055994530942 : \
+    ((u) > (v) ? (u) : (v)) + AG__M(log1p, M)(AG__M(exp, M)(-AG__M(fabs, M)((u) - (v)))))
+AG_API ag_tensor *ag_logaddexp(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_logaddexp, a, b); }
+static int ag__bw_logaddexp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y sigmoid(a - b), d b = d y sigmoid(b - a) */
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, ag_sigmoid(ag_sub(a, b))), a);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag_sigmoid(ag_sub(b, a))), b);
+    return 0;
+}
+static int ag__jvp_logaddexp(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a sigmoid(a - b) + t_b sigmoid(b - a) */
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], ag_sigmoid(ag_sub(a, b))) : NULL, t[1] ? ag_mul(t[1], ag_sigmoid(ag_sub(b, a))) : NULL);
+    return 0;
+}
+
+/* fmod: the remainder with the dividend's sign (C's fmod); remainder: with the divisor's (Python's %) */
+#define AG__F_fmod(T, M, u, v) AG__M(fmod, M)(u, v)
+#define AG__F_remainder(T, M, u, v) ag__remainder_##M(u, v)
+static float ag__remainder_f(float a, float b) { float r = fmodf(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; }
+static double ag__remainder_(double a, double b) { double r = fmod(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; }
+AG_API ag_tensor *ag_fmod(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_fmod, a, b); }
+AG_API ag_tensor *ag_remainder(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_remainder, a, b); }
+/* both are a - q b with q = trunc(a / b) (fmod) or floor(a / b) (remainder): d a = d y, d b = -d y q */
+static int ag__bw_fmod(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    if (AG__NEED(0)) gin[0] = ag__sum_to(g, a);
+    if (AG__NEED(1)) {
+        ag_tensor *q = ag_div(a, b);
+        q = y->op == &ag__ops[AG__OP_fmod] ? ag_trunc(q) : ag_floor(q);
+        gin[1] = ag__sum_to(ag_neg(ag_mul(g, ag_detach(q))), b);
+    }
+    return 0;
+}
+static int ag__jvp_fmod(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a - q t_b */
+    ag_tensor *q = ag_div(y->in[0], y->in[1]);
+    q = op == AG__OP_fmod ? ag_trunc(q) : ag_floor(q);
+    *out = ag__jvp_plus(t[0], t[1] ? ag_neg(ag_mul(q, t[1])) : NULL);
+    return 0;
+}
+
+/* a ** b for a tensor exponent (c ** x: ag_pow_tensor(ag_scalar(ctx, c), x)) */
+#define AG__F_pow_tensor(T, M, u, v) AG__M(pow, M)(u, v)
+AG_API ag_tensor *ag_pow_tensor(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_pow_tensor, a, b); }
+/* d a = d y b a^(b - 1) (0 where b = 0, as PyTorch), d b = d y a^b log a (0 where a = 0 and b >= 0) */
+static ag_tensor *ag__pow_dbase(ag_tensor *a, ag_tensor *b) {   /* b a^(b - [b != 0]): where b = 0, 0 x a^0 = 0 exactly, NaN a too */
+    ag_tensor *nz = ag_add_scalar(ag_neg(ag__binary(AG__OP_eq, b, ag_zeros(b->ctx, (ag_dtype)b->dtype, 0, NULL))), 1.0);
+    return ag_mul(b, ag_pow_tensor(a, ag_sub(b, nz)));
+}
+static ag_tensor *ag__pow_dexp(ag_tensor *y, ag_tensor *a, ag_tensor *b) {
+    ag_tensor *zero = ag_zeros(a->ctx, (ag_dtype)a->dtype, 0, NULL);
+    ag_tensor *keep = ag_add_scalar(ag_neg(ag_mul(ag__binary(AG__OP_eq, a, zero), ag__unary(AG__OP_clamp_mask, b, 0.0, HUGE_VAL))), 1.0);
+    ag_tensor *loga = ag_log(ag_add(a, ag_mul(ag_add_scalar(ag_neg(keep), 1.0), ag_ones(a->ctx, (ag_dtype)a->dtype, 0, NULL))));
+    return ag_mul(keep, ag_mul(y, loga));   /* log(1) = 0 where masked: no 0 * -inf */
+}
+static int ag__bw_pow_tensor(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    if (AG__NEED(0)) gin[0] = ag__sum_to(ag_mul(g, ag__pow_dbase(a, b)), a);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_mul(g, ag__pow_dexp(ag_pow_tensor(a, b), a, b)), b);
+    return 0;
+}
+static int ag__jvp_pow_tensor(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_a d_a + t_b d_b */
+    ag_tensor *a = y->in[0], *b = y->in[1];
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], ag__pow_dbase(a, b)) : NULL, t[1] ? ag_mul(t[1], ag__pow_dexp(ag_pow_tensor(a, b), a, b)) : NULL);
+    return 0;
+}
+
+/* s - x and s / x: a scalar on the left (3 - x, 1 / x) in one call */
+#define AG__F_rsub_scalar(T, M, v, a, b) ((a) - (v))
+#define AG__F_rdiv_scalar(T, M, v, a, b) ((a) / (v))
+AG_API ag_tensor *ag_rsub_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_rsub_scalar, t, s, 0); }
+AG_API ag_tensor *ag_rdiv_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_rdiv_scalar, t, s, 0); }
+static int ag__bw_rsub_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = ag_neg(g); return 0; }   /* d x = -d y */
+static int ag__bw_rdiv_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = -d y (s / x) / x */
+    gin[0] = ag_neg(ag_div(ag_mul(g, y), AG__X));
     return 0;
 }
 

@@ -403,6 +403,19 @@ for op, fn, mk in [("selu", F.selu, lambda: away(3, 4, lo=0.05)),
                    ("mish", F.mish, lambda: randn(4, 5, scale=3.0))]:
     case(op + "_0", op, [mk()], fn)
 
+# binary ops with broadcasting; rsub/rdiv: reals [s]; lerp: three inputs
+case("atan2_0", "atan2", [randn(3, 4), away(4, lo=0.2)], torch.atan2)
+case("hypot_0", "hypot", [randn(3, 4), randn(1, 4)], torch.hypot)
+case("logaddexp_0", "logaddexp", [randn(3, 4, scale=3.0), randn(3, 1, scale=3.0)], torch.logaddexp)
+case("fmod_0", "fmod", [randn(3, 4, scale=4.0), uniform(0.7, 1.3, 3, 4)], torch.fmod)
+case("remainder_0", "remainder", [randn(3, 4, scale=4.0), uniform(0.7, 1.3, 3, 4)], torch.remainder)
+case("remainder_neg", "remainder", [randn(3, 4, scale=4.0), uniform(-1.3, -0.7, 3, 4)], torch.remainder)
+case("pow_tensor_0", "pow_tensor", [uniform(0.3, 3.0, 3, 4), randn(3, 4)], torch.pow)
+case("pow_tensor_scalar_base", "pow_tensor", [f32(torch.tensor(2.5, dtype=F64)), randn(3, 4)], torch.pow)
+case("lerp_0", "lerp", [randn(3, 4), randn(3, 4), uniform(0.0, 1.0, 4)], torch.lerp)
+case("rsub_scalar_0", "rsub_scalar", [randn(3, 4)], lambda x: 3.0 - x, reals=[3.0])
+case("rdiv_scalar_0", "rdiv_scalar", [away(3, 4, lo=0.2)], lambda x: 2.0 / x, reals=[2.0])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

@@ -90,7 +90,9 @@ for dt in ("f32", "f64"):
     a = [u for u in PAIR for _ in PAIR]
     b = [v for _ in PAIR for v in PAIR]
     for op, fn in {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
-                   "maximum": torch.maximum, "minimum": torch.minimum}.items():
+                   "maximum": torch.maximum, "minimum": torch.minimum, "atan2": torch.atan2, "hypot": torch.hypot,
+                   "logaddexp": torch.logaddexp, "fmod": torch.fmod, "remainder": torch.remainder,
+                   "pow_tensor": torch.pow}.items():
         emit(op, op, dt, [], [len(a)], [a, b], fn)
     # rows of 4: the reductions and softmax family over the last dim
     rows = [[1e30, 1e30, 0.0, -1e30], [float("inf"), 1.0, 2.0, 3.0], [float("-inf"), 1.0, 2.0, 3.0],

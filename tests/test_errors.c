@@ -220,6 +220,8 @@ static int r_softplus_beta_inf(ag_ctx *c) { return FAILS_P(ag_softplus(T23, INFI
 static int r_softplus_thr_nan(ag_ctx *c) { return FAILS_P(ag_softplus(T23, 1.0, NAN)); }
 static int r_s_softplus(ag_ctx *c) { (void)c; return FAILS_P(ag_softplus(NULL, 1.0, 20.0)); }
 static int r_celu_alpha0(ag_ctx *c) { return FAILS_P(ag_celu(T23, 0.0)); }
+static int r_lerp_null(ag_ctx *c) { return FAILS_P(ag_lerp(T23, NULL, T23)); }
+static int r_atan2_bcast(ag_ctx *c) { return FAILS_P(ag_atan2(T23, T43)); }
 static int r_hardtanh_order(ag_ctx *c) { return FAILS_P(ag_hardtanh(T23, 1.0, -1.0)); }
 static int r_layer_norm_eps(ag_ctx *c) { return FAILS_P(ag_layer_norm(T23, NULL, NULL, -1.0)); }
 
@@ -530,6 +532,8 @@ static const row rows[] = {
     {"softplus threshold NaN", r_softplus_thr_nan, "softplus", "threshold nan", 0},
     {"softplus(NULL)", r_s_softplus, NULL, NULL, F_SILENT},
     {"celu alpha 0", r_celu_alpha0, "celu", "alpha", 0},
+    {"lerp NULL end", r_lerp_null, "lerp", "argument 2 is NULL", 0},
+    {"atan2 broadcast", r_atan2_bcast, "atan2", "cannot be broadcast", 0},
     {"hardtanh min > max", r_hardtanh_order, "hardtanh", "min <= max", 0},
     {"layer_norm eps -1", r_layer_norm_eps, "layer_norm", "eps", 0},
     /* element access */

@@ -139,6 +139,15 @@ OP(relu6) { UNUSED; return ag_relu6(ag_mul_scalar(x[0], 4.0)); }   /* 4 x: both 
 OP(hardsigmoid) { UNUSED; return ag_hardsigmoid(ag_mul_scalar(x[0], 4.0)); }
 OP(hardswish) { UNUSED; return ag_hardswish(ag_mul_scalar(x[0], 4.0)); }
 OP(mish) { UNUSED; return ag_mish(x[0]); }
+OP(atan2) { UNUSED; return ag_atan2(x[0], x[1]); }
+OP(hypot) { UNUSED; return ag_hypot(x[0], x[1]); }
+OP(logaddexp) { UNUSED; return ag_logaddexp(x[0], x[1]); }
+OP(fmod) { UNUSED; return ag_fmod(x[0], x[1]); }
+OP(remainder) { UNUSED; return ag_remainder(x[0], x[1]); }
+OP(pow_tensor) { UNUSED; return ag_pow_tensor(x[0], x[1]); }
+OP(lerp) { UNUSED; return ag_lerp(x[0], x[1], x[2]); }
+OP(rsub_scalar) { UNUSED; return ag_rsub_scalar(x[0], 3.0); }
+OP(rdiv_scalar) { UNUSED; return ag_rdiv_scalar(x[0], 2.0); }
 
 OP(sum) { UNUSED; return ag_sum(x[0]); }
 OP(mean) { UNUSED; return ag_mean(x[0]); }
@@ -314,6 +323,16 @@ static const gc_case cases[] = {
     { .op = "celu", .note = "0.7", .fn = op_celu, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {0.7} },
     { .op = "hardtanh", .note = "-0.5, 0.8", .fn = op_hardtanh, .n = 1, .in = {S2(3,4)}, .init = {I_CLAMP}, .da = {-0.5, 0.8} },
     UN(relu6, I_AWAY0), UN(hardsigmoid, I_AWAY0), UN(hardswish, I_AWAY0), UN(mish, I_N),
+    /* more binary ops (broadcasting), a scalar on the left */
+    { .op = "atan2", .fn = op_atan2, .n = 2, .in = {S2(3,4), S1(4)}, .init = {I_N, I_AWAY0} },
+    { .op = "hypot", .fn = op_hypot, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_AWAY0, I_AWAY0} },
+    { .op = "logaddexp", .fn = op_logaddexp, .n = 2, .in = {S2(3,4), S2(1,4)}, .init = {I_N, I_N} },
+    /* a in (0.5, 2), b in U(0.5, 2) scaled: the quotient keeps off integers where q jumps (first order) */
+    { .op = "fmod", .fn = op_fmod, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_POS, I_POS}, .flags = F_NO_SECOND },
+    { .op = "remainder", .fn = op_remainder, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_AWAY0, I_POS}, .flags = F_NO_SECOND },
+    { .op = "pow_tensor", .fn = op_pow_tensor, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_POS, I_N} },
+    { .op = "lerp", .fn = op_lerp, .n = 3, .in = {S2(3,4), S2(3,4), S1(4)}, .init = {I_N, I_N, I_PROB} },
+    UN(rsub_scalar, I_N), UN(rdiv_scalar, I_AWAY0),
     { .op = "exp", .note = "0-d", .fn = op_exp, .n = 1, .in = {S0}, .init = {I_N} },
     { .op = "sqrt", .note = "[1]", .fn = op_sqrt, .n = 1, .in = {S1(1)}, .init = {I_POS} },
 

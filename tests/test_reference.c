@@ -178,6 +178,10 @@ static const struct ref_op {
     {"add", 0, ag_add, 0, 0, 0},          {"sub", 0, ag_sub, 0, 0, 0},
     {"mul", 0, ag_mul, 0, 0, 0},          {"div", 0, ag_div, 0, 0, 0},
     {"maximum", 0, ag_maximum, 0, 0, 0},  {"minimum", 0, ag_minimum, 0, 0, 0},
+    {"atan2", 0, ag_atan2, 0, 0, 0},      {"hypot", 0, ag_hypot, 0, 0, 0},
+    {"logaddexp", 0, ag_logaddexp, 0, 0, 0}, {"fmod", 0, ag_fmod, 0, 0, 0},
+    {"remainder", 0, ag_remainder, 0, 0, 0}, {"pow_tensor", 0, ag_pow_tensor, 0, 0, 0},
+    {"rsub_scalar", 0, 0, ag_rsub_scalar, 0, 0}, {"rdiv_scalar", 0, 0, ag_rdiv_scalar, 0, 0},
     {"matmul", 0, ag_matmul, 0, 0, 0},    {"mse_loss", 0, ag_mse_loss, 0, 0, 0},
     {"bce_with_logits", 0, ag_bce_with_logits, 0, 0, 0},
     {"neg", ag_neg, 0, 0, 0, 0},          {"exp", ag_exp, 0, 0, 0, 0},
@@ -240,6 +244,10 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if (o->dimk) { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return o->dimk(x[0], (int)I[0], I[1] != 0); }
         if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
         return o->dim(x[0], (int)I[0]);
+    }
+    if (!strcmp(op, "lerp")) {
+        if ((*bad = ref_need(c, 3, 0, 0))) return NULL;
+        return ag_lerp(x[0], x[1], x[2]);
     }
     if (!strcmp(op, "hardtanh")) {
         if ((*bad = ref_need(c, 1, 0, 2))) return NULL;

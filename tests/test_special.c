@@ -54,6 +54,14 @@ static const struct { const char *op, *dt, *what; int lo, hi; const char *why; }
     { "hardswish", "f32", "out", 11, 11, "the same at -1e300, which is -inf in F32" },
     { "hardswish", "f64", "out", 2, 2, "hardswish(-inf): the limit 0; PyTorch NaN" },
     { "hardsigmoid", "f64", "grad0", 0, 24, "1/6 exactly; PyTorch's F64 backward uses float32 1/6 = 0.16666667163" },
+    { "fmod", "f32", "out", 59, 59, "fmod(1e30, 1e-30) = 8.17e-31 exactly (C's fmod); PyTorch's F32 gives NaN" },
+    { "remainder", "f32", "out", 59, 59, "the same for remainder" },
+    /* the pairs are a = PAIR[i / 9], b = PAIR[i % 9] with PAIR = nan inf -inf 0 -0 1e-30 1e30 -2 3 */
+    { "remainder", "f32", "grad1", 14, 26, "a = +-inf: d b = -floor(a / b) = -+inf here; PyTorch's floor division gives NaN" },
+    { "remainder", "f64", "grad1", 14, 26, "the same in F64" },
+    { "remainder", "f32", "grad1", 47, 74, "b = +-inf: floor(a / b) = floor(+-0) = 0 here; PyTorch's floor division gives -1 (Python's 1e-30 // -inf)" },
+    { "remainder", "f64", "grad1", 47, 74, "the same in F64" },
+    { "remainder", "f32", "grad1", 59, 59, "a = 1e30, b = 1e-30 in F32: floor(a / b) = inf; PyTorch NaN" },
     { NULL, NULL, NULL, 0, 0, NULL }
 };
 
@@ -136,6 +144,12 @@ static ag_tensor *apply_op(const char *op, ag_tensor **x, const double *p, int r
     if (!strcmp(op, "div")) return ag_div(x[0], x[1]);
     if (!strcmp(op, "maximum")) return ag_maximum(x[0], x[1]);
     if (!strcmp(op, "minimum")) return ag_minimum(x[0], x[1]);
+    if (!strcmp(op, "atan2")) return ag_atan2(x[0], x[1]);
+    if (!strcmp(op, "hypot")) return ag_hypot(x[0], x[1]);
+    if (!strcmp(op, "logaddexp")) return ag_logaddexp(x[0], x[1]);
+    if (!strcmp(op, "fmod")) return ag_fmod(x[0], x[1]);
+    if (!strcmp(op, "remainder")) return ag_remainder(x[0], x[1]);
+    if (!strcmp(op, "pow_tensor")) return ag_pow_tensor(x[0], x[1]);
     if (!strcmp(op, "softmax")) return ag_softmax(x[0], -1);
     if (!strcmp(op, "log_softmax")) return ag_log_softmax(x[0], -1);
     if (!strcmp(op, "sum_dim")) return ag_sum_dim(x[0], -1, false);
