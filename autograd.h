@@ -4301,8 +4301,8 @@ static int ag__jvp_hypot(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **
 }
 
 /* logaddexp(a, b) = log(exp(a) + exp(b)) = max + log1p(exp(-|a - b|)); equal infinities give themselves */
-#define AG__F_logaddexp(T, M, u, v) ((u) == (v) ? (u) + (T)0.69314718055994530942 : \
-    ((u) > (v) ? (u) : (v)) + AG__M(log1p, M)(AG__M(exp, M)(-AG__M(fabs, M)((u) - (v)))))
+#define AG__F_logaddexp(T, M, u, v) (ag__isnan(u) || ag__isnan(v) ? (u) + (v) : (u) == (v) ? (u) + (T)0.69314718055994530942 : \
+    ((u) > (v) ? (u) : (v)) + AG__M(log1p, M)(AG__M(exp, M)(-AG__M(fabs, M)((u) - (v)))))   /* NaN tested by bits: under any flags */
 AG_API ag_tensor *ag_logaddexp(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_logaddexp, a, b); }
 static int ag__bw_logaddexp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = d y sigmoid(a - b), d b = d y sigmoid(b - a) */
     ag_tensor *a = y->in[0], *b = y->in[1];

@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+/* element i (i, j) of a tensor (no compound literals: this file is C++ too) */
+static double at1(const ag_tensor *t, int64_t i) { int64_t idx[1]; idx[0] = i; return ag_get(t, idx); }
+static double at2(const ag_tensor *t, int64_t i, int64_t j) { int64_t idx[2]; idx[0] = i; idx[1] = j; return ag_get(t, idx); }
+
 /* the call failed and left a message containing word */
 #define FAILS_WITH(ctx, call, word) do { ag_clear_error(ctx); \
     CHECK(!(call) && ag_error(ctx) && strstr(ag_error(ctx), (word)), "%s: expected an error with '%s', got %s", \
@@ -51,7 +55,7 @@ static void test_sizes(void) {
         sl = ag_slice(v, 0, 1, INT64_MAX, INT64_MAX);
         CHECK(sl && ag_numel(sl) == 1, "slice with step INT64_MAX has one element");
         CHECK(ag_backward(ag_sum(sl), NULL) == 0, "its backward: %s", ag_error(ctx) ? ag_error(ctx) : "");
-        CHECK(ag_grad(v) && ag_get(ag_grad(v), (int64_t[]){1}) == 1.0 && ag_get(ag_grad(v), (int64_t[]){2}) == 0.0, "its gradient");
+        CHECK(ag_grad(v) && at1(ag_grad(v), 1) == 1.0 && at1(ag_grad(v), 2) == 0.0, "its gradient");
         sl = ag_slice(v, 0, INT64_MIN, INT64_MAX, 1);
         CHECK(sl && ag_numel(sl) == 5, "slice from INT64_MIN to INT64_MAX is the whole tensor");
     }
@@ -74,7 +78,7 @@ static void test_empty(void) {
           ag_error(ctx) ? ag_error(ctx) : "");
     y = ag_softmax(ag_zeros(ctx, AG_F32, 2, bigs), 0);
     CHECK(y && ag_numel(y) == 0, "softmax of [2^40, 0] over dim 0");
-    y = ag_argmax(ag_zeros(ctx, AG_F32, 3, (int64_t[]){(int64_t)1 << 40, 3, 0}), 1, false);
+    { int64_t s3[3]; s3[0] = (int64_t)1 << 40; s3[1] = 3; s3[2] = 0; y = ag_argmax(ag_zeros(ctx, AG_F32, 3, s3), 1, false); }
     CHECK(y && ag_numel(y) == 0, "argmax of [2^40, 3, 0] over dim 1");
     CHECK(harness_cpu_seconds() - t0 < 1.0, "empty results take no time (%.2f s)", harness_cpu_seconds() - t0);
     ag_ctx_free(ctx);
@@ -94,11 +98,11 @@ static void test_persistent_history(void) {
         FAILS_WITH(ctx, ag_add_(P, d), "tangent");
         CHECK(ag_tangent(P) == NULL, "P has no tangent");
     }
-    CHECK(ag_add_(P, ag_detach(a)) == P && ag_get(P, (int64_t[]){0}) == 1.0, "with a detached operand it works");
+    CHECK(ag_add_(P, ag_detach(a)) == P && at1(P, 0) == 1.0, "with a detached operand it works");
     ag_ctx_reset(ctx);
     a = ag_set_requires_grad(ag_ones(ctx, AG_F64, 1, s), true);
     loss = ag_sum(ag_mul(a, P));
-    CHECK(ag_backward(loss, NULL) == 0 && ag_get(ag_grad(a), (int64_t[]){2}) == 1.0, "after a reset P is used safely");
+    CHECK(ag_backward(loss, NULL) == 0 && at1(ag_grad(a), 2) == 1.0, "after a reset P is used safely");
     ag_ctx_free(ctx);
 }
 
@@ -232,7 +236,7 @@ static void test_safetensors(void) {
             g_calls = 0; g_fail_at = k;
             ag_clear_error(ctx);
             if (ag_load_safetensors_mem(ctx, buf, len, 2, names, into) == 0) continue;   /* the k-th allocation was not the slot's */
-            CHECK(ag_get(keep, (int64_t[]){0}) == 0.0 && into[0] == keep && into[1] == NULL, "a failed load wrote nothing (k %d)", k);
+            CHECK(at1(keep, 0) == 0.0 && into[0] == keep && into[1] == NULL, "a failed load wrote nothing (k %d)", k);
         }
         g_fail_at = 0;
     }
@@ -249,8 +253,8 @@ static void test_large_logits(void) {
             int64_t s[1] = {2};
             ag_dtype t = dt ? AG_F64 : AG_F32;
             ag_tensor *y = ag_log_softmax(ag_full(ctx, t, 1, s, mags[m]), 0);
-            CHECK(y && fabs(ag_get(y, (int64_t[]){0}) + 0.6931471805599453) < 1e-6, "%s log_softmax of two logits of %g: %.9g",
-                  ag_dtype_name(t), mags[m], y ? ag_get(y, (int64_t[]){0}) : NAN);
+            CHECK(y && fabs(at1(y, 0) + 0.6931471805599453) < 1e-6, "%s log_softmax of two logits of %g: %.9g",
+                  ag_dtype_name(t), mags[m], y ? at1(y, 0) : NAN);
         }
     for (dt = 0; dt < 2; dt++) {   /* six equal logits of 1e30, target 0: d logits = (1/6 - [c == 0]) */
         int64_t s[2] = {1, 6};
@@ -259,9 +263,9 @@ static void test_large_logits(void) {
         ag_tensor *loss = ag_cross_entropy(z, target);
         CHECK(loss && fabs(ag_item(loss) - log(6.0)) < 1e-5, "cross_entropy of equal huge logits: %g", loss ? ag_item(loss) : NAN);
         CHECK(loss && ag_backward(loss, NULL) == 0, "its backward");
-        CHECK(ag_grad(z) && fabs(ag_get(ag_grad(z), (int64_t[]){0, 0}) - (1.0 / 6 - 1)) < 1e-6 &&
-              fabs(ag_get(ag_grad(z), (int64_t[]){0, 3}) - 1.0 / 6) < 1e-6, "its gradient: %g, %g",
-              ag_grad(z) ? ag_get(ag_grad(z), (int64_t[]){0, 0}) : NAN, ag_grad(z) ? ag_get(ag_grad(z), (int64_t[]){0, 3}) : NAN);
+        CHECK(ag_grad(z) && fabs(at2(ag_grad(z), 0, 0) - (1.0 / 6 - 1)) < 1e-6 &&
+              fabs(at2(ag_grad(z), 0, 3) - 1.0 / 6) < 1e-6, "its gradient: %g, %g",
+              ag_grad(z) ? at2(ag_grad(z), 0, 0) : NAN, ag_grad(z) ? at2(ag_grad(z), 0, 3) : NAN);
     }
     ag_ctx_free(ctx);
 }
@@ -341,15 +345,15 @@ static void test_constructors(void) {
     float obs[4] = {1, 2, 3, 4}, *misaligned = (float *)(void *)((char *)obs + 1);
     int64_t s4[1] = {4};
     ag_tensor *a = ag_from_f32(ctx, 1, s, f), *b = ag_from_f64(ctx, 1, s, d), *w;
-    CHECK(a && ag_type(a) == AG_F32 && ag_get(a, (int64_t[]){1}) == -2, "from_f32");
-    CHECK(b && ag_type(b) == AG_F64 && ag_get(b, (int64_t[]){1}) == 8, "from_f64");
+    CHECK(a && ag_type(a) == AG_F32 && at1(a, 1) == -2, "from_f32");
+    CHECK(b && ag_type(b) == AG_F64 && at1(b, 1) == 8, "from_f64");
     FAILS_WITH(ctx, ag_from_f32(ctx, 1, s, NULL), "from_f32: data is NULL");
     w = ag_wrap(ctx, AG_F32, 1, s4, obs);
     CHECK(w && ag_data(w) == (void *)obs, "wrap shares the array");
     obs[2] = 30;
-    CHECK(w && ag_get(w, (int64_t[]){2}) == 30, "a write to the array shows in the tensor");
+    CHECK(w && at1(w, 2) == 30, "a write to the array shows in the tensor");
     CHECK(ag_mul_scalar_(w, 2) == w && obs[0] == 2, "an in-place op writes the array");
-    CHECK(ag_set_requires_grad(w, true) && ag_backward(ag_sum(ag_mul(w, w)), NULL) == 0 && ag_get(ag_grad(w), (int64_t[]){0}) == 4,
+    CHECK(ag_set_requires_grad(w, true) && ag_backward(ag_sum(ag_mul(w, w)), NULL) == 0 && at1(ag_grad(w), 0) == 4,
           "a wrapped leaf gets its gradient");
     FAILS_WITH(ctx, ag_wrap(ctx, AG_F32, 1, s4, misaligned), "aligned");
     FAILS_WITH(ctx, ag_wrap(ctx, AG_F32, 1, s4, NULL), "wrap: data is NULL");
@@ -396,7 +400,7 @@ static void test_pow0(void) {
     ag_tensor *x = ag_set_requires_grad(ag_from(ctx, AG_F64, 1, s, v), true);
     int i;
     CHECK(ag_backward(ag_sum(ag_pow(x, 0.0)), NULL) == 0, "backward of pow(x, 0)");
-    for (i = 0; i < 4; i++) CHECK(ag_grad(x) && ag_get(ag_grad(x), (int64_t[]){i}) == 0.0, "d pow(x, 0) at %g is 0", v[i]);
+    for (i = 0; i < 4; i++) CHECK(ag_grad(x) && at1(ag_grad(x), i) == 0.0, "d pow(x, 0) at %g is 0", v[i]);
     ag_ctx_free(ctx);
 }
 

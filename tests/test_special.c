@@ -75,6 +75,13 @@ static const char *known_why(const char *op, const char *dt, const char *what, i
 
 /* row: the case is a row op (softmax, layer_norm, reductions), whose gradients of sum(op(x)) are
    often exactly 0 computed as a difference of numbers near 1: rounding noise up to one epsilon */
+/* element k of t in row-major order (no compound literals: this file is C++ too) */
+static double flat_at(ag_tensor *t, int64_t k) {
+    int64_t m1 = -1, idx[1];
+    idx[0] = k;
+    return ag_get(ag_reshape(t, 1, &m1), idx);
+}
+
 static bool matches(double got, double want, bool f32, bool row) {
     double rtol = f32 ? 1e-5 : 1e-12, atol = row ? (f32 ? FLT_EPSILON : DBL_EPSILON) : f32 ? FLT_MIN : DBL_MIN;
     if (want != want) return got != got;
@@ -221,7 +228,7 @@ int main(void) {
         if (y) {
             CHECK(ag_numel(y) == out.n, "%s %s: %lld outputs, PyTorch %lld", name, dt, (long long)ag_numel(y), (long long)out.n);
             for (k = 0; k < out.n && k < ag_numel(y); k++) {
-                double got = ag_numel(y) == 1 ? ag_item(y) : ag_get(ag_reshape(y, 1, (int64_t[]){-1}), (int64_t[]){k});
+                double got = ag_numel(y) == 1 ? ag_item(y) : flat_at(y, k);
                 if (matches(got, out.v[k], f32, cols > 1)) continue;
                 if (known_why(name, dt, "out", k)) { kept++; continue; }
                 CHECK(0, "%s %s: out[%d] at input %.17g: %.17g, PyTorch %.17g", name, dt, k, in[0].v[k < in[0].n ? k : 0], got, out.v[k]);
@@ -230,7 +237,7 @@ int main(void) {
             for (i = 0; i < nin; i++) {
                 ag_tensor *g = ag_grad(x[i]);
                 for (k = 0; k < grad[i].n && g; k++) {
-                    double got = ag_get(ag_reshape(g, 1, (int64_t[]){-1}), (int64_t[]){k});
+                    double got = flat_at(g, k);
                     char what[16];
                     snprintf(what, sizeof what, "grad%d", i % 10);
                     if (matches(got, grad[i].v[k], f32, cols > 1)) continue;
