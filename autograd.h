@@ -2948,6 +2948,12 @@ static bool ag__dim(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) {
     *out = dim < 0 ? dim + ndim : dim;
     return true;
 }
+/* the same for the ops PyTorch lets take dim 0 or -1 of a 0-d tensor (reductions, softmax,
+   squeeze, transpose): *out is then -1, "the 0-d tensor itself" */
+static bool ag__dim_s(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) {
+    if (ndim == 0 && (dim == 0 || dim == -1)) { *out = -1; return true; }
+    return ag__dim(ctx, op, ndim, dim, out);
+}
 static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
     if (dtype != AG_F32 && dtype != AG_F64) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
     return true;
@@ -3300,8 +3306,8 @@ static int ag__jvp_reshape(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor 
 AG_API ag_tensor *ag_squeeze(ag_tensor *t, int dim) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0};
     int i, n = 0;
-    if (!t || !ag__dim(t->ctx, "squeeze", t->ndim, dim, &dim)) return NULL;
-    if (t->shape[dim] != 1) return t;   /* as PyTorch: squeezing a dim that is not 1 changes nothing */
+    if (!t || !ag__dim_s(t->ctx, "squeeze", t->ndim, dim, &dim)) return NULL;
+    if (dim < 0 || t->shape[dim] != 1) return t;   /* a 0-d tensor, or a dim that is not 1: unchanged (PyTorch) */   /* as PyTorch: squeezing a dim that is not 1 changes nothing */
     for (i = 0; i < t->ndim; i++) if (i != dim) { sh[n] = t->shape[i]; st[n++] = t->stride[i]; }
     return ag__finish1(ag__view_of(t, n, sh, st, 0), AG__OP_squeeze, t);
 }
@@ -3322,7 +3328,8 @@ AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) { t = ag__arg(t);
     int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, tmp;
     int i;
     ag_tensor *y;
-    if (!t || !ag__dim(t->ctx, "transpose", t->ndim, d0, &d0) || !ag__dim(t->ctx, "transpose", t->ndim, d1, &d1)) return NULL;
+    if (!t || !ag__dim_s(t->ctx, "transpose", t->ndim, d0, &d0) || !ag__dim_s(t->ctx, "transpose", t->ndim, d1, &d1)) return NULL;
+    if (t->ndim == 0) return t;   /* transpose(0-d, 0, -1): itself */
     for (i = 0; i < t->ndim; i++) { sh[i] = t->shape[i]; st[i] = t->stride[i]; }
     tmp = sh[d0]; sh[d0] = sh[d1]; sh[d1] = tmp;
     tmp = st[d0]; st[d0] = st[d1]; st[d1] = tmp;
@@ -4470,7 +4477,8 @@ static int ag__jvp_max(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 
 static unsigned ag__all_dims(const ag_tensor *t) { return t ? (1u << t->ndim) - 1u : 0; }
 static ag_tensor *ag__reduce_dim(const char *name, int op, ag_tensor *t, int dim, bool keepdim, bool mean) {
-    if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) return ag__reduce(name, t, op, 0u, keepdim, 1.0);   /* a 0-d tensor: over its one element */
     return ag__reduce(name, t, op, 1u << dim, keepdim, mean ? 1.0 / (double)t->shape[dim] : 1.0);
 }
 AG_API ag_tensor *ag_sum(ag_tensor *t) { t = ag__arg(t); return ag__reduce("sum", t, AG__OP_sum, ag__all_dims(t), false, 1.0); }
@@ -4488,9 +4496,9 @@ AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction
     ag_tensor *d, *v, *y;
     double n, denom;
     bool prev;
-    if (!t || !ag__dim(t->ctx, "var_dim", t->ndim, dim, &dim)) return NULL;
+    if (!t || !ag__dim_s(t->ctx, "var_dim", t->ndim, dim, &dim)) return NULL;
     if (correction < 0) { ag__fail(t->ctx, "var_dim: correction must be >= 0, got %d", correction); return NULL; }
-    n = (double)t->shape[dim];
+    n = dim < 0 ? 1.0 : (double)t->shape[dim];
     denom = n - correction > 0 ? n - correction : 0.0;
     prev = ag_set_grad_enabled(t->ctx, false);
     t->ctx->jvp_off++;
@@ -4510,7 +4518,7 @@ static ag_tensor *ag__var_slope(ag_tensor *y) {
     return ag_mul_scalar(ag_sub(x, ag_mean_dim(x, (int)y->ip[0], true)), 2.0 * y->fp[0]);
 }
 static int ag__bw_var(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y 2 (x - mean) / (n - correction) */
-    ag_tensor *gk = y->ip[1] ? g : ag_unsqueeze(g, (int)y->ip[0]);
+    ag_tensor *gk = y->ip[1] || AG__X->ndim == 0 ? g : ag_unsqueeze(g, (int)y->ip[0]);
     gin[0] = ag_mul(gk, ag__var_slope(y));
     return 0;
 }
@@ -4549,7 +4557,8 @@ AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t
     int64_t sh[AG_MAX_DIMS] = {0};
     int i, nd = 0;
     ag_tensor *y;
-    if (!t || !ag__dim(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
+    if (!t || !ag__dim_s(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* a 0-d tensor: index 0 */
     if (t->shape[dim] == 0) { char s[200]; ag__fail(t->ctx, "argmax: dim %d of shape %s is empty", dim, AG__SHAPE(s, t)); return NULL; }
     for (i = 0; i < t->ndim; i++) if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
     t = ag_contiguous(t);
@@ -4699,17 +4708,19 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args
 /* ---- softmax family ---- */
 /* y = (log_)softmax(x) over dim y->ip[0], x contiguous (the kernel, also run by ag_replay) */
 static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
-    int64_t outer = 1, inner = 1;
+    int64_t outer = 1, inner = 1, n;
     int i, dim = (int)y->ip[0];
     if (y->numel == 0) return;   /* nothing to write (and a row of length 0 has no first element) */
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
-    if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
-    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, x->shape[dim], inner, op == AG__OP_log_softmax);
+    n = x->ndim ? x->shape[dim] : 1;   /* a 0-d tensor is one row of one */
+    if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, n, inner, op == AG__OP_log_softmax);
+    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);
 }
 static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
     ag_tensor *y;
-    if (!t || !ag__dim(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) dim = 0;   /* a 0-d tensor: its one element (the kernel and the rules see dim 0 of 0 dims) */
     t = ag_contiguous(t);   /* the kernel reads rows */
     y = t ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
     if (!y) return NULL;

@@ -392,6 +392,34 @@ static void test_names_and_dot(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- dim 0 and -1 of a 0-d tensor, as PyTorch takes them ---- */
+static ag_tensor *f_scalar_dims(ag_ctx *ctx, ag_tensor **in, void *user) {
+    ag_tensor *x = in[0];
+    (void)ctx; (void)user;
+    return ag_add(ag_add(ag_sum_dim(x, 0, false), ag_mean_dim(x, -1, true)),
+                  ag_add(ag_mul(ag_softmax(x, 0), x), ag_mul(ag_exp(ag_log_softmax(x, -1)), ag_max_dim(x, 0, false))));
+}
+static void test_scalar_dims(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    ag_tensor *x = ag_set_requires_grad(ag_scalar_f64(ctx, 1.5), true), *in[1];
+    ag_gradcheck_opts go;
+    CHECK(ag_item(ag_sum_dim(x, 0, false)) == 1.5 && ag_item(ag_mean_dim(x, -1, true)) == 1.5 && ag_ndim(ag_sum_dim(x, 0, true)) == 0,
+          "sum and mean over dim 0 / -1 of a 0-d tensor");
+    CHECK(ag_item(ag_max_dim(x, 0, false)) == 1.5 && ag_item(ag_min_dim(x, -1, false)) == 1.5, "max and min");
+    CHECK(ag_item(ag_softmax(x, 0)) == 1.0 && ag_item(ag_log_softmax(x, -1)) == 0.0, "softmax 1, log_softmax 0");
+    CHECK(ag_item(ag_argmax(x, 0, false)) == 0.0, "argmax 0");
+    CHECK(isnan(ag_item(ag_var_dim(x, 0, false, 1))) && ag_item(ag_var_dim(x, 0, false, 0)) == 0.0, "var: NaN unbiased, 0 biased");
+    CHECK(ag_squeeze(x, 0) == x && ag_transpose(x, 0, -1) == x && ag_ndim(ag_unsqueeze(x, -1)) == 1, "squeeze, transpose, unsqueeze");
+    FAILS_WITH(ctx, ag_sum_dim(x, 1, false), "dim 1 is out of range for a 0-d tensor");
+    FAILS_WITH(ctx, ag_softmax(x, -2), "out of range");
+    memset(&go, 0, sizeof go);
+    go.second_order = true;
+    in[0] = x;
+    CHECK(ag_gradcheck(ctx, f_scalar_dims, NULL, 1, in, &go, NULL) == 1, "their gradients, first and second order: %s",
+          ag_error(ctx) ? ag_error(ctx) : "");
+    ag_ctx_free(ctx);
+}
+
 /* ---- pow(x, 0): gradient 0 everywhere, also at 0 and at +-inf (PyTorch) ---- */
 static void test_pow0(void) {
     ag_ctx *ctx = ag_ctx_new(NULL);
@@ -419,5 +447,6 @@ int main(void) {
     test_free_persistent();
     test_constructors();
     test_names_and_dot();
+    test_scalar_dims();
     return harness_finish("test_reliability");
 }
