@@ -348,6 +348,10 @@ AG_API ag_tensor *ag_mean(ag_tensor *t);
 AG_API ag_tensor *ag_max(ag_tensor *t);                    /* ties share the gradient evenly (like amax) */
 AG_API ag_tensor *ag_min(ag_tensor *t);
 AG_API ag_tensor *ag_var(ag_tensor *t, int correction);    /* correction 1: unbiased (PyTorch's default) */
+AG_API ag_tensor *ag_std(ag_tensor *t, int correction);    /* sqrt(var) */
+AG_API ag_tensor *ag_std_dim(ag_tensor *t, int dim, bool keepdim, int correction);
+AG_API ag_tensor *ag_logsumexp(ag_tensor *t, int dim, bool keepdim);   /* log(sum(exp(x))), stable; gradient softmax(x) */
+AG_API ag_tensor *ag_cumsum(ag_tensor *t, int dim);        /* running sums along dim */
 AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
@@ -1506,6 +1510,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) \
+    X(cumsum, cumsum, cumsum, cumsum, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
@@ -4533,6 +4538,63 @@ AG_API ag_tensor *ag_var(ag_tensor *t, int correction) { t = ag__arg(t);
     if (correction < 0) { ag__fail(t->ctx, "var: correction must be >= 0, got %d", correction); return NULL; }
     n = t->numel;
     return ag_var_dim(ag_reshape(t, 1, &n), 0, false, correction);
+}
+
+AG_API ag_tensor *ag_std_dim(ag_tensor *t, int dim, bool keepdim, int correction) { t = ag__arg(t);
+    return ag_sqrt(ag_var_dim(t, dim, keepdim, correction));
+}
+AG_API ag_tensor *ag_std(ag_tensor *t, int correction) { t = ag__arg(t); return ag_sqrt(ag_var(t, correction)); }
+
+/* m + log(sum(exp(x - m))), m the (detached) largest along dim held to the finite range, so that
+   rows of +-inf stay +-inf and nothing overflows; its gradient is softmax(x) (built from ops) */
+AG_API ag_tensor *ag_logsumexp(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t);
+    ag_tensor *m, *r;
+    double big;
+    if (!t || !ag__dim_s(t->ctx, "logsumexp", t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) return ag_add_scalar(t, 0.0);   /* a 0-d tensor: itself */
+    big = t->dtype == AG_F32 ? (double)FLT_MAX : DBL_MAX;
+    m = ag_clamp(ag_detach(ag_max_dim(t, dim, true)), -big, big);
+    r = ag_add(ag_log(ag_sum_dim(ag_exp(ag_sub(t, m)), dim, true)), m);
+    return keepdim ? r : ag_squeeze(r, dim);
+}
+
+/* y[..., i, ...] = sum over j <= i of x[..., j, ...] along dim y->ip[0]; y->ip[1]: from the end instead
+   (the backward's reversed sum). x contiguous; sums in double. (The kernel, also run by ag_replay.) */
+static void ag__cumsum_run(ag_tensor *y, const ag_tensor *x) {
+    int dim = (int)y->ip[0], i;
+    bool rev = y->ip[1] != 0;
+    int64_t outer = 1, inner = 1, n = x->ndim ? x->shape[dim] : 1, o, in, j;
+    if (y->numel == 0) return;
+    for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
+    for (o = 0; o < outer; o++)
+        for (in = 0; in < inner; in++) {
+            double acc = 0;
+            for (j = 0; j < n; j++) {
+                int64_t off = (o * n + (rev ? n - 1 - j : j)) * inner + in;
+                acc += ag__load(x, off);
+                if (y->dtype == AG_F32) ((float *)y->data)[off] = (float)acc; else ((double *)y->data)[off] = acc;
+            }
+        }
+}
+static bool ag__rerun_cumsum(int op, ag_tensor *y) { (void)op; ag__cumsum_run(y, y->in[0]); return true; }
+static ag_tensor *ag__cumsum(ag_tensor *t, int dim, bool reverse) {
+    ag_tensor *y;
+    if (!t || !ag__dim_s(t->ctx, "cumsum", t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) dim = 0;
+    t = ag_contiguous(t);
+    y = t ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
+    if (!y) return NULL;
+    y->ip[0] = dim; y->ip[1] = reverse;
+    ag__cumsum_run(y, t);
+    return ag__finish1(y, AG__OP_cumsum, t);
+}
+AG_API ag_tensor *ag_cumsum(ag_tensor *t, int dim) { t = ag__arg(t); return ag__cumsum(t, dim, false); }
+static int ag__bw_cumsum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = the same sums from the other end of d y */
+    gin[0] = ag__cumsum(g, (int)y->ip[0], y->ip[1] == 0);
+    return 0;
+}
+static int ag__jvp_cumsum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = cumsum(t_x) */
+    (void)op; *out = ag__cumsum(t[0], (int)y->ip[0], y->ip[1] != 0); return 0;
 }
 
 /* y = the index of the first largest value of x along dim y->ip[0] (NaN counts as largest), x contiguous */

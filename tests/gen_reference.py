@@ -416,6 +416,14 @@ case("lerp_0", "lerp", [randn(3, 4), randn(3, 4), uniform(0.0, 1.0, 4)], torch.l
 case("rsub_scalar_0", "rsub_scalar", [randn(3, 4)], lambda x: 3.0 - x, reals=[3.0])
 case("rdiv_scalar_0", "rdiv_scalar", [away(3, 4, lo=0.2)], lambda x: 2.0 / x, reals=[2.0])
 
+# logsumexp, cumsum: ints [dim, keepdim] / [dim]; std_dim: ints [dim, keepdim, correction]
+case("logsumexp_0", "logsumexp", [randn(3, 4, scale=3.0)], lambda x: torch.logsumexp(x, 1), ints=[1, 0])
+case("logsumexp_1", "logsumexp", [randn(2, 3, 4)], lambda x: torch.logsumexp(x, 0, keepdim=True), ints=[0, 1])
+case("logsumexp_big", "logsumexp", [f32(torch.tensor([[1e4, 1e4, 0.0], [-1e4, -2e4, -3e4]]))], lambda x: torch.logsumexp(x, -1), ints=[-1, 0])
+case("std_dim_0", "std_dim", [randn(3, 5)], lambda x: torch.std(x, 1), ints=[1, 0, 1])
+case("cumsum_0", "cumsum", [randn(3, 4)], lambda x: torch.cumsum(x, 1), ints=[1])
+case("cumsum_1", "cumsum", [randn(2, 3, 4)], lambda x: torch.cumsum(x, 0), ints=[0])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

@@ -107,6 +107,8 @@ for dt in ("f32", "f64"):
     emit("max_dim", "max_dim", dt, [], shape, [flat], lambda x: x.amax(-1))
     emit("min_dim", "min_dim", dt, [], shape, [flat], lambda x: x.amin(-1))
     emit("var_dim", "var_dim", dt, [], shape, [flat], lambda x: x.var(-1))
+    emit("logsumexp", "logsumexp", dt, [], shape, [flat], lambda x: torch.logsumexp(x, -1))
+    emit("cumsum", "cumsum", dt, [], shape, [flat], lambda x: torch.cumsum(x, -1))
     emit("layer_norm", "layer_norm", dt, [1e-5], shape, [flat], lambda x: F.layer_norm(x, (4,), None, None, 1e-5))
     # cross_entropy with target class 0 of each row (mean over the rows)
     emit("cross_entropy", "cross_entropy", dt, [], shape, [flat],

@@ -199,6 +199,13 @@ static int r_max_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_max
 static int r_max_dim_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_max_dim(ag_zeros(c, AG_F32, 2, s), 0, false)); }
 static int r_argmax_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_argmax(ag_zeros(c, AG_F32, 2, s), 0, false)); }
 static int r_var_dim_corr(ag_ctx *c) { return FAILS_P(ag_var_dim(T23, 0, false, -5)); }
+static int r_cumsum_dim(ag_ctx *c) { return FAILS_P(ag_cumsum(T23, 2)); }
+static int r_cumsum_neg(ag_ctx *c) { return FAILS_P(ag_cumsum(T23, -3)); }
+static int r_logsumexp_dim(ag_ctx *c) { return FAILS_P(ag_logsumexp(T23, 2, false)); }
+static int r_std_dim(ag_ctx *c) { return FAILS_P(ag_std_dim(T23, -3, false, 1)); }
+static int r_s_cumsum(ag_ctx *c) { (void)c; return FAILS_P(ag_cumsum(NULL, 0)); }
+static int r_s_logsumexp(ag_ctx *c) { (void)c; return FAILS_P(ag_logsumexp(NULL, 0, false)); }
+static int r_s_std(ag_ctx *c) { (void)c; return FAILS_P(ag_std(NULL, 1)); }
 
 /* losses and nn pieces */
 static int r_ce_target_neg(ag_ctx *c) { int32_t t[2] = {0, -1}; return FAILS_P(ag_cross_entropy(T23, t)); }
@@ -496,6 +503,13 @@ static const row rows[] = {
     {"max_dim 0 of [0, 3]", r_max_dim_empty, "max_dim|max", "[0, 3]", 0},   /* says "max" */
     {"argmax 0 of [0, 3]", r_argmax_empty, "argmax", "[0, 3]", 0},
     {"var_dim correction -5", r_var_dim_corr, "var_dim", "-5", 0},
+    {"cumsum dim 2", r_cumsum_dim, "cumsum", "dim 2 is out of range", 0},
+    {"cumsum dim -3", r_cumsum_neg, "cumsum", "dim -3 is out of range", 0},
+    {"logsumexp dim 2", r_logsumexp_dim, "logsumexp", "dim 2 is out of range", 0},
+    {"std_dim -3", r_std_dim, "var_dim", "dim -3 is out of range", 0},
+    {"cumsum(NULL)", r_s_cumsum, NULL, NULL, F_SILENT},
+    {"logsumexp(NULL)", r_s_logsumexp, NULL, NULL, F_SILENT},
+    {"std(NULL)", r_s_std, NULL, NULL, F_SILENT},
     /* shapes */
     {"reshape [2,3] -> [4,2]", r_reshape_numel, "reshape", "[2, 3]", 0},
     {"reshape two -1", r_reshape_two_infer, "reshape", "-1", 0},

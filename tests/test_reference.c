@@ -216,6 +216,8 @@ static const struct ref_op {
     {"sum_dim", 0, 0, 0, ag_sum_dim, 0},  {"mean_dim", 0, 0, 0, ag_mean_dim, 0},
     {"max_dim", 0, 0, 0, ag_max_dim, 0},  {"min_dim", 0, 0, 0, ag_min_dim, 0},
     {"argmax", 0, 0, 0, ag_argmax, 0},
+    {"logsumexp", 0, 0, 0, ag_logsumexp, 0},
+    {"cumsum", 0, 0, 0, 0, ag_cumsum},
     {"squeeze", 0, 0, 0, 0, ag_squeeze},  {"unsqueeze", 0, 0, 0, 0, ag_unsqueeze},
     {"softmax", 0, 0, 0, 0, ag_softmax},  {"log_softmax", 0, 0, 0, 0, ag_log_softmax},
 };
@@ -264,6 +266,10 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
     if (!strcmp(op, "var")) {
         if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
         return ag_var(x[0], (int)I[0]);
+    }
+    if (!strcmp(op, "std_dim")) {
+        if ((*bad = ref_need(c, 1, 3, 0))) return NULL;
+        return ag_std_dim(x[0], (int)I[0], I[1] != 0, (int)I[2]);
     }
     if (!strcmp(op, "var_dim")) {
         if ((*bad = ref_need(c, 1, 3, 0))) return NULL;

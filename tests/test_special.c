@@ -62,6 +62,13 @@ static const struct { const char *op, *dt, *what; int lo, hi; const char *why; }
     { "remainder", "f32", "grad1", 47, 74, "b = +-inf: floor(a / b) = floor(+-0) = 0 here; PyTorch's floor division gives -1 (Python's 1e-30 // -inf)" },
     { "remainder", "f64", "grad1", 47, 74, "the same in F64" },
     { "remainder", "f32", "grad1", 59, 59, "a = 1e30, b = 1e-30 in F32: floor(a / b) = inf; PyTorch NaN" },
+    /* logsumexp's gradient is softmax(x); PyTorch computes it as exp(x - logsumexp(x)), which rounds when the max is huge */
+    { "logsumexp", "f32", "grad0", 0, 1, "a tie at 1e30: softmax gives 0.5 each; PyTorch's exp(x - lse) rounds lse to 1e30 and gives 1 each" },
+    { "logsumexp", "f64", "grad0", 0, 1, "the same in F64" },
+    { "logsumexp", "f32", "grad0", 24, 29, "rows at 1e4 and 1e8: softmax is exact here; PyTorch's exp(x - lse) carries lse's rounding" },
+    { "logsumexp", "f64", "grad0", 28, 29, "the row at 1e8 in F64: PyTorch's exp(x - lse) is off by 2e-10 from lse's rounding" },
+    { "logsumexp", "f32", "grad0", 36, 39, "a row of -1e30: softmax gives 0.25 each; PyTorch gives 1 each" },
+    { "logsumexp", "f64", "grad0", 36, 39, "the same in F64" },
     { NULL, NULL, NULL, 0, 0, NULL }
 };
 
@@ -164,6 +171,8 @@ static ag_tensor *apply_op(const char *op, ag_tensor **x, const double *p, int r
     if (!strcmp(op, "max_dim")) return ag_max_dim(x[0], -1, false);
     if (!strcmp(op, "min_dim")) return ag_min_dim(x[0], -1, false);
     if (!strcmp(op, "var_dim")) return ag_var_dim(x[0], -1, false, 1);
+    if (!strcmp(op, "logsumexp")) return ag_logsumexp(x[0], -1, false);
+    if (!strcmp(op, "cumsum")) return ag_cumsum(x[0], -1);
     if (!strcmp(op, "layer_norm")) return ag_layer_norm(x[0], NULL, NULL, p[0]);
     if (!strcmp(op, "cross_entropy")) return rows <= 64 ? ag_cross_entropy(x[0], tg) : NULL;
     if (!strcmp(op, "bce_with_logits")) return ag_bce_with_logits(x[0], x[1]);
