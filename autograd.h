@@ -4087,17 +4087,12 @@ static int ag__bw_tan(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag
 
 #define AG__F_asin(T, M, v, a, b) AG__M(asin, M)(v)
 AG_API ag_tensor *ag_asin(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_asin, t, 0, 0); }
-static int ag__bw_asin(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / sqrt(1 - x^2) */
-    gin[0] = ag_div(g, ag_sqrt(ag_add_scalar(ag_neg(ag_mul(AG__X, AG__X)), 1.0)));
-    return 0;
-}
+static ag_tensor *ag__sqrt_1mx2(ag_tensor *x) { return ag_sqrt(ag_add_scalar(ag_neg(ag_mul(x, x)), 1.0)); }   /* sqrt(1 - x^2) */
+static int ag__bw_asin(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, ag__sqrt_1mx2(AG__X)); return 0; }   /* d x = d y / sqrt(1 - x^2) */
 
 #define AG__F_acos(T, M, v, a, b) AG__M(acos, M)(v)
 AG_API ag_tensor *ag_acos(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_acos, t, 0, 0); }
-static int ag__bw_acos(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = -d y / sqrt(1 - x^2) */
-    gin[0] = ag_neg(ag_div(g, ag_sqrt(ag_add_scalar(ag_neg(ag_mul(AG__X, AG__X)), 1.0))));
-    return 0;
-}
+static int ag__bw_acos(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_neg(ag_div(g, ag__sqrt_1mx2(AG__X))); return 0; }   /* d x = -d y / sqrt(1 - x^2) */
 
 #define AG__F_atan(T, M, v, a, b) AG__M(atan, M)(v)
 AG_API ag_tensor *ag_atan(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_atan, t, 0, 0); }
