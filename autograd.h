@@ -289,6 +289,7 @@ AG_API ag_tensor *ag_pow_tensor(ag_tensor *a, ag_tensor *b);   /* a ** b element
 AG_API ag_tensor *ag_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight);   /* start + weight (end - start) */
 AG_API ag_tensor *ag_rsub_scalar(ag_tensor *t, double s);  /* s - t */
 AG_API ag_tensor *ag_rdiv_scalar(ag_tensor *t, double s);  /* s / t */
+AG_API ag_tensor *ag_rpow_scalar(ag_tensor *t, double s);  /* s ** t (gradient y log s; 0 at s = 0) */
 /* elementwise, one input */
 AG_API ag_tensor *ag_neg(ag_tensor *t);
 AG_API ag_tensor *ag_pow(ag_tensor *t, double exponent);
@@ -332,6 +333,7 @@ AG_API ag_tensor *ag_ceil(ag_tensor *t);
 AG_API ag_tensor *ag_round(ag_tensor *t);
 AG_API ag_tensor *ag_trunc(ag_tensor *t);
 AG_API ag_tensor *ag_frac(ag_tensor *t);                   /* x - trunc(x); gradient 1 */
+AG_API ag_tensor *ag_sign(ag_tensor *t);                   /* -1, 0 or 1 (0 at NaN, like PyTorch); gradient 0 */
 AG_API ag_tensor *ag_softsign(ag_tensor *t);               /* x / (1 + |x|) */
 AG_API ag_tensor *ag_logsigmoid(ag_tensor *t);             /* log(sigmoid(x)), stable at both ends */
 AG_API ag_tensor *ag_elu(ag_tensor *t, double alpha);      /* x > 0 ? x : alpha (exp(x) - 1); PyTorch's alpha 1 */
@@ -1503,7 +1505,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(elu, elu, diag, unary, x) X(selu, elu, diag, unary, x) X(celu, celu, diag, unary, x) X(hardtanh, hardtanh, diag, unary, x) \
     X(hardsigmoid, hardsigmoid, diag, unary, x) X(hardswish, hardswish, diag, unary, x) X(mish, mish, diag, unary, x) \
     X(between, none, none, unary, none) X(rsub_scalar, rsub_scalar, diag, unary, none) X(rdiv_scalar, rdiv_scalar, diag, unary, xy) \
-    X(sign, none, none, unary, none) X(relu_mask, none, none, unary, none) \
+    X(sign, zero, diag, unary, none) X(rpow_scalar, rpow_scalar, diag, unary, y) X(relu_mask, none, none, unary, none) \
     X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
 #define AG__OTHER_OPS(X) \
     X(argmax, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
@@ -3966,6 +3968,7 @@ static int ag__bw_sqrt(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = a
 
 #define AG__F_abs(T, M, v, a, b) AG__M(fabs, M)(v)
 #define AG__F_sign(T, M, v, a, b) ((T)(((v) > 0) - ((v) < 0)))
+AG_API ag_tensor *ag_sign(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sign, t, 0, 0); }
 AG_API ag_tensor *ag_abs(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_abs, t, 0, 0); }
 static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
 
@@ -4376,9 +4379,15 @@ static int ag__jvp_pow_tensor(ag_tensor *y, int op, ag_tensor *const *t, ag_tens
     return 0;
 }
 
-/* s - x and s / x: a scalar on the left (3 - x, 1 / x) in one call */
+/* s - x, s / x and s ** x: a scalar on the left (3 - x, 1 / x, 2 ** x) in one call */
 #define AG__F_rsub_scalar(T, M, v, a, b) ((a) - (v))
 #define AG__F_rdiv_scalar(T, M, v, a, b) ((a) / (v))
+#define AG__F_rpow_scalar(T, M, v, a, b) AG__M(pow, M)(a, v)
+AG_API ag_tensor *ag_rpow_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_rpow_scalar, t, s, 0); }
+static int ag__bw_rpow_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y log s (0 at s = 0, like PyTorch for x >= 0) */
+    gin[0] = y->fp[0] == 0 ? ag_mul_scalar(g, 0.0) : ag_mul(g, ag_mul_scalar(y, log(y->fp[0])));
+    return 0;
+}
 AG_API ag_tensor *ag_rsub_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_rsub_scalar, t, s, 0); }
 AG_API ag_tensor *ag_rdiv_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_rdiv_scalar, t, s, 0); }
 static int ag__bw_rsub_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = ag_neg(g); return 0; }   /* d x = -d y */

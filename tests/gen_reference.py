@@ -415,6 +415,9 @@ case("pow_tensor_scalar_base", "pow_tensor", [f32(torch.tensor(2.5, dtype=F64)),
 case("lerp_0", "lerp", [randn(3, 4), randn(3, 4), uniform(0.0, 1.0, 4)], torch.lerp)
 case("rsub_scalar_0", "rsub_scalar", [randn(3, 4)], lambda x: 3.0 - x, reals=[3.0])
 case("rdiv_scalar_0", "rdiv_scalar", [away(3, 4, lo=0.2)], lambda x: 2.0 / x, reals=[2.0])
+case("rpow_scalar_0", "rpow_scalar", [randn(3, 4)], lambda x: 2.5 ** x, reals=[2.5])
+case("rpow_scalar_half", "rpow_scalar", [randn(3, 4)], lambda x: torch.pow(0.5, x), reals=[0.5])
+case("sign_0", "sign", [away(3, 4, lo=0.2)], torch.sign)
 
 # logsumexp, cumsum: ints [dim, keepdim] / [dim]; std_dim: ints [dim, keepdim, correction]
 case("logsumexp_0", "logsumexp", [randn(3, 4, scale=3.0)], lambda x: torch.logsumexp(x, 1), ints=[1, 0])

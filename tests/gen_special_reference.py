@@ -65,7 +65,7 @@ UNARY = {
     "sinh": torch.sinh, "cosh": torch.cosh, "asinh": torch.asinh, "acosh": torch.acosh, "atanh": torch.atanh,
     "log2": torch.log2, "log10": torch.log10, "log1p": torch.log1p, "exp2": torch.exp2, "expm1": torch.expm1,
     "rsqrt": torch.rsqrt, "reciprocal": torch.reciprocal, "square": torch.square, "floor": torch.floor,
-    "ceil": torch.ceil, "round": torch.round, "trunc": torch.trunc, "frac": torch.frac, "softsign": F.softsign,
+    "ceil": torch.ceil, "round": torch.round, "trunc": torch.trunc, "frac": torch.frac, "sign": torch.sign, "softsign": F.softsign,
     "logsigmoid": F.logsigmoid,
 }
 for dt in ("f32", "f64"):

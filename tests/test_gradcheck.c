@@ -148,6 +148,8 @@ OP(pow_tensor) { UNUSED; return ag_pow_tensor(x[0], x[1]); }
 OP(lerp) { UNUSED; return ag_lerp(x[0], x[1], x[2]); }
 OP(rsub_scalar) { UNUSED; return ag_rsub_scalar(x[0], 3.0); }
 OP(rdiv_scalar) { UNUSED; return ag_rdiv_scalar(x[0], 2.0); }
+OP(rpow_scalar) { UNUSED; return ag_rpow_scalar(x[0], 2.5); }
+OP(sign) { UNUSED; return ag_sign(x[0]); }
 OP(logsumexp) { UNUSED; return ag_logsumexp(x[0], c->ia[0], c->ia[1] != 0); }
 OP(std_dim) { UNUSED; return ag_std_dim(x[0], c->ia[0], c->ia[1] != 0, 1); }
 OP(cumsum) { UNUSED; return ag_cumsum(x[0], c->ia[0]); }
@@ -335,7 +337,7 @@ static const gc_case cases[] = {
     { .op = "remainder", .fn = op_remainder, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_AWAY0, I_POS}, .flags = F_NO_SECOND },
     { .op = "pow_tensor", .fn = op_pow_tensor, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_POS, I_N} },
     { .op = "lerp", .fn = op_lerp, .n = 3, .in = {S2(3,4), S2(3,4), S1(4)}, .init = {I_N, I_N, I_PROB} },
-    UN(rsub_scalar, I_N), UN(rdiv_scalar, I_AWAY0),
+    UN(rsub_scalar, I_N), UN(rdiv_scalar, I_AWAY0), UN(rpow_scalar, I_N), UN(sign, I_AWAY0),
     /* reductions and scans */
     { .op = "logsumexp", .note = "dim 1", .fn = op_logsumexp, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1, 0} },
     { .op = "logsumexp", .note = "dim 0 keepdim", .fn = op_logsumexp, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0, 1} },

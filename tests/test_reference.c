@@ -182,6 +182,7 @@ static const struct ref_op {
     {"logaddexp", 0, ag_logaddexp, 0, 0, 0}, {"fmod", 0, ag_fmod, 0, 0, 0},
     {"remainder", 0, ag_remainder, 0, 0, 0}, {"pow_tensor", 0, ag_pow_tensor, 0, 0, 0},
     {"rsub_scalar", 0, 0, ag_rsub_scalar, 0, 0}, {"rdiv_scalar", 0, 0, ag_rdiv_scalar, 0, 0},
+    {"rpow_scalar", 0, 0, ag_rpow_scalar, 0, 0}, {"sign", ag_sign, 0, 0, 0, 0},
     {"matmul", 0, ag_matmul, 0, 0, 0},    {"mse_loss", 0, ag_mse_loss, 0, 0, 0},
     {"bce_with_logits", 0, ag_bce_with_logits, 0, 0, 0},
     {"neg", ag_neg, 0, 0, 0, 0},          {"exp", ag_exp, 0, 0, 0, 0},

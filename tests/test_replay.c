@@ -48,7 +48,7 @@ static ag_tensor *m_mlp_mse_inplace(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     return ag_mse_loss(ag_linear(g, p[2], p[3]), t);
 }
 static ag_tensor *m_elementwise(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
-    ag_tensor *a = ag_mul(x, p[0]), *terms[24], *s = NULL;
+    ag_tensor *a = ag_mul(x, p[0]), *terms[32], *s = NULL;
     int i, n = 0;
     terms[n++] = ag_gelu(a); terms[n++] = ag_gelu_tanh(a); terms[n++] = ag_silu(a); terms[n++] = ag_sigmoid(a);
     terms[n++] = ag_erf(a); terms[n++] = ag_leaky_relu(a, 0.1); terms[n++] = ag_clamp(a, -0.3, 0.4); terms[n++] = ag_abs(a); terms[n++] = ag_softplus(a, 2.0, 1.0);
@@ -56,7 +56,7 @@ static ag_tensor *m_elementwise(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     terms[n++] = ag_pow(ag_add_scalar(ag_abs(a), 0.5), 1.5); terms[n++] = ag_div(a, ag_add_scalar(ag_abs(t), 1.0));
     terms[n++] = ag_maximum(a, t); terms[n++] = ag_minimum(ag_sub(a, t), p[1]); terms[n++] = ag_relu(ag_sub(t, a));
     terms[n++] = ag_sin(a); terms[n++] = ag_atan(a); terms[n++] = ag_expm1(ag_mul_scalar(a, 0.1)); terms[n++] = ag_softsign(a);
-    terms[n++] = ag_logsigmoid(a); terms[n++] = ag_floor(a);
+    terms[n++] = ag_logsigmoid(a); terms[n++] = ag_floor(a); terms[n++] = ag_mul(ag_sign(a), ag_rpow_scalar(a, 1.5));
     terms[n++] = ag_add(ag_elu(a, 1.0), ag_hardswish(ag_mish(a)));
     for (i = 0; i < n; i++) s = s ? ag_add(s, ag_mean(terms[i])) : ag_mean(terms[i]);
     return s;

@@ -136,6 +136,7 @@ static ag_tensor *apply_op(const char *op, ag_tensor **x, const double *p, int r
     if (!strcmp(op, "round")) return ag_round(x[0]);
     if (!strcmp(op, "trunc")) return ag_trunc(x[0]);
     if (!strcmp(op, "frac")) return ag_frac(x[0]);
+    if (!strcmp(op, "sign")) return ag_sign(x[0]);
     if (!strcmp(op, "softsign")) return ag_softsign(x[0]);
     if (!strcmp(op, "logsigmoid")) return ag_logsigmoid(x[0]);
     if (!strcmp(op, "elu")) return ag_elu(x[0], p[0]);
