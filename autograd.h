@@ -360,6 +360,7 @@ AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
 AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices, no gradient */
+AG_API ag_tensor *ag_argmin(ag_tensor *t, int dim, bool keepdim);   /* the same for the smallest */
 /* linear algebra */
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);   /* 1-D, 2-D, batched N-D with broadcast batch dims */
 AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b);   /* x @ W^T + b; b may be NULL */
@@ -1508,7 +1509,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(sign, zero, diag, unary, none) X(rpow_scalar, rpow_scalar, diag, unary, y) X(relu_mask, none, none, unary, none) \
     X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
 #define AG__OTHER_OPS(X) \
-    X(argmax, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
+    X(argmax, none, none, argmax, none) X(argmin, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) \
@@ -4601,9 +4602,11 @@ static int ag__jvp_cumsum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor *
     (void)op; *out = ag__cumsum(t[0], (int)y->ip[0], y->ip[1] != 0); return 0;
 }
 
-/* y = the index of the first largest value of x along dim y->ip[0] (NaN counts as largest), x contiguous */
+/* y = the index of the first largest (y->ip[1]: smallest) value of x along dim y->ip[0] (NaN counts
+   as both, like PyTorch), x contiguous */
 static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
     int dim = (int)y->ip[0], i;
+    bool smallest = y->ip[1] != 0;
     int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, j;
     if (y->numel == 0) return;   /* no loop over the other dims of an empty result */
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
@@ -4613,27 +4616,30 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
             double bv = ag__load(x, o * n * inner + in);
             for (j = 1; j < n; j++) {
                 double v = ag__load(x, (o * n + j) * inner + in);
-                if (v > bv || (ag__isnan(v) && !ag__isnan(bv))) { bv = v; best = j; }
+                if ((smallest ? v < bv : v > bv) || (ag__isnan(v) && !ag__isnan(bv))) { bv = v; best = j; }
             }
             ((double *)y->data)[o * inner + in] = (double)best;
         }
 }
 static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
-AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t);
+static ag_tensor *ag__argext(ag_tensor *t, int dim, bool keepdim, int op) {
+    const char *name = ag__ops[op].name;
     int64_t sh[AG_MAX_DIMS] = {0};
     int i, nd = 0;
     ag_tensor *y;
-    if (!t || !ag__dim_s(t->ctx, "argmax", t->ndim, dim, &dim)) return NULL;
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &dim)) return NULL;
     if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* a 0-d tensor: index 0 */
-    if (t->shape[dim] == 0) { char s[200]; ag__fail(t->ctx, "argmax: dim %d of shape %s is empty", dim, AG__SHAPE(s, t)); return NULL; }
+    if (t->shape[dim] == 0) { char s[200]; ag__fail(t->ctx, "%s: dim %d of shape %s is empty", name, dim, AG__SHAPE(s, t)); return NULL; }
     for (i = 0; i < t->ndim; i++) if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
     t = ag_contiguous(t);
     y = t ? ag__result_raw(t->ctx, AG_F64, nd, sh, 1) : NULL;
     if (!y) return NULL;
-    y->ip[0] = dim;
+    y->ip[0] = dim; y->ip[1] = op == AG__OP_argmin;
     ag__argmax_run(y, t);
-    return ag__finish1(y, AG__OP_argmax, t);   /* never recorded: it only keeps t for replay */
+    return ag__finish1(y, op, t);   /* never recorded: it only keeps t for replay */
 }
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__argext(t, dim, keepdim, AG__OP_argmax); }
+AG_API ag_tensor *ag_argmin(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t); return ag__argext(t, dim, keepdim, AG__OP_argmin); }
 
 /* ---- matrix products ---- */
 /* the geometry of a [..., M, K] @ b [..., K, N] with broadcast batch dims; a 1-D a is [1, K] and

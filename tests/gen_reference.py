@@ -426,6 +426,11 @@ case("logsumexp_big", "logsumexp", [f32(torch.tensor([[1e4, 1e4, 0.0], [-1e4, -2
 case("std_dim_0", "std_dim", [randn(3, 5)], lambda x: torch.std(x, 1), ints=[1, 0, 1])
 case("cumsum_0", "cumsum", [randn(3, 4)], lambda x: torch.cumsum(x, 1), ints=[1])
 case("cumsum_1", "cumsum", [randn(2, 3, 4)], lambda x: torch.cumsum(x, 0), ints=[0])
+for d, k in ((0, False), (-1, True)):
+    case("argmin_%d_%d" % (d, k), "argmin", [randn(3, 4, 5)], lambda x, d=d, k=k: torch.argmin(x, d, keepdim=k).to(F64),
+         ints=[d, int(k)], rg=[False], backward=False)
+case("argmin_ties", "argmin", [f32(torch.tensor([[2.0, -1.0, -1.0, 3.0], [0.5, 0.5, 0.5, 0.5]]))],
+     lambda x: torch.argmin(x, 1).to(F64), ints=[1, 0], rg=[False], backward=False)
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:

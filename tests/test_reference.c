@@ -216,7 +216,7 @@ static const struct ref_op {
     {"leaky_relu", 0, 0, ag_leaky_relu, 0, 0},
     {"sum_dim", 0, 0, 0, ag_sum_dim, 0},  {"mean_dim", 0, 0, 0, ag_mean_dim, 0},
     {"max_dim", 0, 0, 0, ag_max_dim, 0},  {"min_dim", 0, 0, 0, ag_min_dim, 0},
-    {"argmax", 0, 0, 0, ag_argmax, 0},
+    {"argmax", 0, 0, 0, ag_argmax, 0},    {"argmin", 0, 0, 0, ag_argmin, 0},
     {"logsumexp", 0, 0, 0, ag_logsumexp, 0},
     {"cumsum", 0, 0, 0, 0, ag_cumsum},
     {"squeeze", 0, 0, 0, 0, ag_squeeze},  {"unsqueeze", 0, 0, 0, 0, ag_unsqueeze},
@@ -523,7 +523,7 @@ static void ref_run(const ref_case *c, ag_dtype dt, int layout) {
     {
         ag_dtype want_dt = dt;
         if (!strcmp(c->op, "to")) want_dt = c->ints[0] ? AG_F64 : AG_F32;
-        if (!strcmp(c->op, "argmax")) want_dt = AG_F64;
+        if (!strcmp(c->op, "argmax") || !strcmp(c->op, "argmin")) want_dt = AG_F64;
         if (ag_type(out) != want_dt) ref_problem(&res, "output dtype", ag_dtype_name(ag_type(out)));
         if (!ref_same_shape(&res, "output", out, c->out.ndim, c->out.shape)) goto done;
         got = (double *)malloc((size_t)(c->out.numel + 1) * sizeof(double));

@@ -407,7 +407,11 @@ static void test_scalar_dims(void) {
           "sum and mean over dim 0 / -1 of a 0-d tensor");
     CHECK(ag_item(ag_max_dim(x, 0, false)) == 1.5 && ag_item(ag_min_dim(x, -1, false)) == 1.5, "max and min");
     CHECK(ag_item(ag_softmax(x, 0)) == 1.0 && ag_item(ag_log_softmax(x, -1)) == 0.0, "softmax 1, log_softmax 0");
-    CHECK(ag_item(ag_argmax(x, 0, false)) == 0.0, "argmax 0");
+    CHECK(ag_item(ag_argmax(x, 0, false)) == 0.0 && ag_item(ag_argmin(x, -1, false)) == 0.0, "argmax and argmin 0");
+    { double v[5] = {3, -1, NAN, -1, NAN}, w[4] = {3, -1, -1, 2}; int64_t n5 = 5, n4 = 4;
+      CHECK(ag_item(ag_argmin(ag_from_f64(ctx, 1, &n5, v), 0, false)) == 2.0 && ag_item(ag_argmax(ag_from_f64(ctx, 1, &n5, v), 0, false)) == 2.0,
+            "argmin and argmax: the first NaN, like PyTorch");
+      CHECK(ag_item(ag_argmin(ag_from_f64(ctx, 1, &n4, w), 0, false)) == 1.0, "argmin: the first of tied smallest"); }
     CHECK(isnan(ag_item(ag_var_dim(x, 0, false, 1))) && ag_item(ag_var_dim(x, 0, false, 0)) == 0.0, "var: NaN unbiased, 0 biased");
     CHECK(ag_squeeze(x, 0) == x && ag_transpose(x, 0, -1) == x && ag_ndim(ag_unsqueeze(x, -1)) == 1, "squeeze, transpose, unsqueeze");
     FAILS_WITH(ctx, ag_sum_dim(x, 1, false), "dim 1 is out of range for a 0-d tensor");
