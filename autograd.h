@@ -354,6 +354,8 @@ AG_API ag_tensor *ag_std(ag_tensor *t, int correction);    /* sqrt(var) */
 AG_API ag_tensor *ag_std_dim(ag_tensor *t, int dim, bool keepdim, int correction);
 AG_API ag_tensor *ag_logsumexp(ag_tensor *t, int dim, bool keepdim);   /* log(sum(exp(x))), stable; gradient softmax(x) */
 AG_API ag_tensor *ag_cumsum(ag_tensor *t, int dim);        /* running sums along dim */
+AG_API ag_tensor *ag_tril(ag_tensor *t, int diagonal);     /* zero above the diagonal of the last two dims (j - i > diagonal) */
+AG_API ag_tensor *ag_triu(ag_tensor *t, int diagonal);     /* zero below it (j - i < diagonal) */
 AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
@@ -1513,7 +1515,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) \
-    X(cumsum, cumsum, cumsum, cumsum, none) \
+    X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
@@ -4600,6 +4602,42 @@ static int ag__bw_cumsum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x
 }
 static int ag__jvp_cumsum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = cumsum(t_x) */
     (void)op; *out = ag__cumsum(t[0], (int)y->ip[0], y->ip[1] != 0); return 0;
+}
+
+/* y[..., i, j] = x[..., i, j] where j - i <= y->ip[0] (tril) or >= y->ip[0] (triu, y->ip[1]), else 0;
+   x contiguous. (The kernel, also run by ag_replay.) */
+static void ag__tril_run(ag_tensor *y, const ag_tensor *x) {
+    int64_t r = x->shape[x->ndim - 2], c = x->shape[x->ndim - 1], k = y->ip[0], e, i, j;
+    bool upper = y->ip[1] != 0;
+    for (e = 0; e < y->numel; e++) {
+        i = e / c % r; j = e % c;
+        if (upper ? j - i >= k : j - i <= k) ag__store(y, e, ag__load(x, e)); else ag__store(y, e, 0.0);
+    }
+}
+static bool ag__rerun_tril(int op, ag_tensor *y) { (void)op; ag__tril_run(y, y->in[0]); return true; }
+static ag_tensor *ag__tril(ag_tensor *t, int64_t diagonal, bool upper) {
+    ag_tensor *y;
+    if (!t) return NULL;
+    if (t->ndim < 2) {
+        char s[200];
+        ag__fail(t->ctx, "%s: needs at least 2 dims, got shape %s", upper ? "triu" : "tril", AG__SHAPE(s, t));
+        return NULL;
+    }
+    t = ag_contiguous(t);
+    y = t ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
+    if (!y) return NULL;
+    y->ip[0] = diagonal; y->ip[1] = upper;
+    ag__tril_run(y, t);
+    return ag__finish1(y, upper ? AG__OP_triu : AG__OP_tril, t);
+}
+AG_API ag_tensor *ag_tril(ag_tensor *t, int diagonal) { t = ag__arg(t); return ag__tril(t, diagonal, false); }
+AG_API ag_tensor *ag_triu(ag_tensor *t, int diagonal) { t = ag__arg(t); return ag__tril(t, diagonal, true); }
+static int ag__bw_tril(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = the same triangle of d y */
+    gin[0] = ag__tril(g, y->ip[0], y->ip[1] != 0);
+    return 0;
+}
+static int ag__jvp_tril(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same triangle of t_x */
+    (void)op; *out = ag__tril(t[0], y->ip[0], y->ip[1] != 0); return 0;
 }
 
 /* y = the index of the first largest (y->ip[1]: smallest) value of x along dim y->ip[0] (NaN counts

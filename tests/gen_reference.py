@@ -429,6 +429,11 @@ case("cumsum_1", "cumsum", [randn(2, 3, 4)], lambda x: torch.cumsum(x, 0), ints=
 for d, k in ((0, False), (-1, True)):
     case("argmin_%d_%d" % (d, k), "argmin", [randn(3, 4, 5)], lambda x, d=d, k=k: torch.argmin(x, d, keepdim=k).to(F64),
          ints=[d, int(k)], rg=[False], backward=False)
+# tril, triu: ints [diagonal]
+case("tril_0", "tril", [randn(3, 4)], lambda x: torch.tril(x), ints=[0])
+case("tril_neg", "tril", [randn(2, 4, 3)], lambda x: torch.tril(x, -1), ints=[-1])
+case("triu_0", "triu", [randn(4, 3)], lambda x: torch.triu(x), ints=[0])
+case("triu_2", "triu", [randn(2, 3, 5)], lambda x: torch.triu(x, 2), ints=[2])
 case("argmin_ties", "argmin", [f32(torch.tensor([[2.0, -1.0, -1.0, 3.0], [0.5, 0.5, 0.5, 0.5]]))],
      lambda x: torch.argmin(x, 1).to(F64), ints=[1, 0], rg=[False], backward=False)
 

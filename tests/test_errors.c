@@ -200,6 +200,8 @@ static int r_max_dim_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag
 static int r_argmax_empty(ag_ctx *c) { int64_t s[2] = {0, 3}; return FAILS_P(ag_argmax(ag_zeros(c, AG_F32, 2, s), 0, false)); }
 static int r_var_dim_corr(ag_ctx *c) { return FAILS_P(ag_var_dim(T23, 0, false, -5)); }
 static int r_cumsum_dim(ag_ctx *c) { return FAILS_P(ag_cumsum(T23, 2)); }
+static int r_tril_1d(ag_ctx *c) { int64_t n = 4; return FAILS_P(ag_tril(ag_zeros(c, AG_F32, 1, &n), 0)); }
+static int r_s_triu(ag_ctx *c) { (void)c; return FAILS_P(ag_triu(NULL, 0)); }
 static int r_argmin_neg(ag_ctx *c) { return FAILS_P(ag_argmin(T23, -3, false)); }
 static int r_argmin_empty(ag_ctx *c) { int64_t s[2] = {3, 0}; return FAILS_P(ag_argmin(ag_zeros(c, AG_F32, 2, s), 1, false)); }
 static int r_s_argmin(ag_ctx *c) { (void)c; return FAILS_P(ag_argmin(NULL, 0, false)); }
@@ -507,6 +509,8 @@ static const row rows[] = {
     {"argmax 0 of [0, 3]", r_argmax_empty, "argmax", "[0, 3]", 0},
     {"var_dim correction -5", r_var_dim_corr, "var_dim", "-5", 0},
     {"cumsum dim 2", r_cumsum_dim, "cumsum", "dim 2 is out of range", 0},
+    {"tril of [4]", r_tril_1d, "tril", "needs at least 2 dims, got shape [4]", 0},
+    {"triu(NULL)", r_s_triu, NULL, NULL, F_SILENT},
     {"argmin dim -3", r_argmin_neg, "argmin", "dim -3 is out of range", 0},
     {"argmin 1 of [3, 0]", r_argmin_empty, "argmin", "dim 1 of shape [3, 0] is empty", 0},
     {"argmin(NULL)", r_s_argmin, NULL, NULL, F_SILENT},

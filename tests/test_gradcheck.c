@@ -153,6 +153,8 @@ OP(sign) { UNUSED; return ag_sign(x[0]); }
 OP(logsumexp) { UNUSED; return ag_logsumexp(x[0], c->ia[0], c->ia[1] != 0); }
 OP(std_dim) { UNUSED; return ag_std_dim(x[0], c->ia[0], c->ia[1] != 0, 1); }
 OP(cumsum) { UNUSED; return ag_cumsum(x[0], c->ia[0]); }
+OP(tril) { UNUSED; return ag_tril(x[0], c->ia[0]); }
+OP(triu) { UNUSED; return ag_triu(x[0], c->ia[0]); }
 
 OP(sum) { UNUSED; return ag_sum(x[0]); }
 OP(mean) { UNUSED; return ag_mean(x[0]); }
@@ -344,6 +346,9 @@ static const gc_case cases[] = {
     { .op = "std_dim", .note = "dim -1", .fn = op_std_dim, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {-1, 0} },
     { .op = "cumsum", .note = "dim 1", .fn = op_cumsum, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1} },
     { .op = "cumsum", .note = "dim 0", .fn = op_cumsum, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "tril", .note = "diagonal 0", .fn = op_tril, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "tril", .note = "diagonal -1", .fn = op_tril, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {-1} },
+    { .op = "triu", .note = "diagonal 1", .fn = op_triu, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1} },
     { .op = "exp", .note = "0-d", .fn = op_exp, .n = 1, .in = {S0}, .init = {I_N} },
     { .op = "sqrt", .note = "[1]", .fn = op_sqrt, .n = 1, .in = {S1(1)}, .init = {I_POS} },
 

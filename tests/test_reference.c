@@ -219,6 +219,7 @@ static const struct ref_op {
     {"argmax", 0, 0, 0, ag_argmax, 0},    {"argmin", 0, 0, 0, ag_argmin, 0},
     {"logsumexp", 0, 0, 0, ag_logsumexp, 0},
     {"cumsum", 0, 0, 0, 0, ag_cumsum},
+    {"tril", 0, 0, 0, 0, ag_tril},        {"triu", 0, 0, 0, 0, ag_triu},
     {"squeeze", 0, 0, 0, 0, ag_squeeze},  {"unsqueeze", 0, 0, 0, 0, ag_unsqueeze},
     {"softmax", 0, 0, 0, 0, ag_softmax},  {"log_softmax", 0, 0, 0, 0, ag_log_softmax},
 };
