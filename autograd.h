@@ -356,6 +356,8 @@ AG_API ag_tensor *ag_logsumexp(ag_tensor *t, int dim, bool keepdim);   /* log(su
 AG_API ag_tensor *ag_cumsum(ag_tensor *t, int dim);        /* running sums along dim */
 AG_API ag_tensor *ag_tril(ag_tensor *t, int diagonal);     /* zero above the diagonal of the last two dims (j - i > diagonal) */
 AG_API ag_tensor *ag_triu(ag_tensor *t, int diagonal);     /* zero below it (j - i < diagonal) */
+AG_API ag_tensor *ag_flip(ag_tensor *t, int ndims, const int *dims);   /* reverse the order along each of dims (a copy) */
+AG_API ag_tensor *ag_roll(ag_tensor *t, int64_t shift, int dim);      /* y[i] = x[i - shift], wrapping around along dim */
 AG_API ag_tensor *ag_sum_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
@@ -1515,7 +1517,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) \
-    X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) \
+    X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
@@ -4638,6 +4640,61 @@ static int ag__bw_tril(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
 }
 static int ag__jvp_tril(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same triangle of t_x */
     (void)op; *out = ag__tril(t[0], y->ip[0], y->ip[1] != 0); return 0;
+}
+
+/* y[i_0, .., i_d, ..] = x[.., n_d - 1 - i_d, ..] for each dim d in the bit mask y->ip[0]; x contiguous.
+   (The kernel, also run by ag_replay.) */
+static void ag__flip_run(ag_tensor *y, const ag_tensor *x) {
+    int64_t e, rest, src, idx;
+    int d;
+    for (e = 0; e < y->numel; e++) {
+        for (rest = e, src = 0, d = x->ndim - 1; d >= 0; d--) {
+            idx = rest % x->shape[d]; rest /= x->shape[d];
+            if (y->ip[0] >> d & 1) idx = x->shape[d] - 1 - idx;
+            src += idx * x->stride[d];
+        }
+        ag__store(y, e, ag__load(x, src));
+    }
+}
+static bool ag__rerun_flip(int op, ag_tensor *y) { (void)op; ag__flip_run(y, y->in[0]); return true; }
+static ag_tensor *ag__flip(ag_tensor *t, int64_t mask) {
+    ag_tensor *y;
+    t = ag_contiguous(t);
+    y = t ? ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1) : NULL;
+    if (!y) return NULL;
+    y->ip[0] = mask;
+    ag__flip_run(y, t);
+    return ag__finish1(y, AG__OP_flip, t);
+}
+AG_API ag_tensor *ag_flip(ag_tensor *t, int ndims, const int *dims) { t = ag__arg(t);
+    int64_t mask = 0;
+    int i, d;
+    if (!t) return NULL;
+    if (ndims < 0 || (ndims > 0 && !dims)) { ag__fail(t->ctx, "flip: %d dims given with dims %s", ndims, dims ? "set" : "NULL"); return NULL; }
+    for (i = 0; i < ndims; i++) {
+        if (!ag__dim_s(t->ctx, "flip", t->ndim, dims[i], &d)) return NULL;
+        if (d < 0) continue;   /* dim 0 or -1 of a 0-d tensor */
+        if (mask >> d & 1) { ag__fail(t->ctx, "flip: dim %d appears twice", d); return NULL; }
+        mask |= (int64_t)1 << d;
+    }
+    return ag__flip(t, mask);
+}
+static int ag__bw_flip(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag__flip(g, y->ip[0]); return 0; }   /* d x = flip(d y) */
+static int ag__jvp_flip(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = flip(t_x) */
+    (void)op; *out = ag__flip(t[0], y->ip[0]); return 0;
+}
+
+/* roll: the last shift (mod n) entries along dim, then the rest (built from slice and cat) */
+AG_API ag_tensor *ag_roll(ag_tensor *t, int64_t shift, int dim) { t = ag__arg(t);
+    ag_tensor *parts[2];
+    int64_t n;
+    if (!t || !ag__dim_s(t->ctx, "roll", t->ndim, dim, &dim)) return NULL;
+    n = dim < 0 ? 1 : t->shape[dim];
+    shift = n ? ((shift % n) + n) % n : 0;
+    if (shift == 0) return ag_add_scalar(t, 0.0);   /* a copy, like PyTorch */
+    parts[0] = ag_slice(t, dim, n - shift, n, 1);
+    parts[1] = ag_slice(t, dim, 0, n - shift, 1);
+    return ag_cat(parts, 2, dim);
 }
 
 /* y = the index of the first largest (y->ip[1]: smallest) value of x along dim y->ip[0] (NaN counts

@@ -434,6 +434,11 @@ case("tril_0", "tril", [randn(3, 4)], lambda x: torch.tril(x), ints=[0])
 case("tril_neg", "tril", [randn(2, 4, 3)], lambda x: torch.tril(x, -1), ints=[-1])
 case("triu_0", "triu", [randn(4, 3)], lambda x: torch.triu(x), ints=[0])
 case("triu_2", "triu", [randn(2, 3, 5)], lambda x: torch.triu(x, 2), ints=[2])
+# flip: ints [ndims, dims...]; roll: ints [shift, dim]
+case("flip_0", "flip", [randn(2, 3, 4)], lambda x: torch.flip(x, [0, -1]), ints=[2, 0, -1])
+case("flip_1", "flip", [randn(3, 4)], lambda x: torch.flip(x, [1]), ints=[1, 1])
+case("roll_0", "roll", [randn(3, 4)], lambda x: torch.roll(x, 2, 1), ints=[2, 1])
+case("roll_neg", "roll", [randn(3, 4)], lambda x: torch.roll(x, -5, 0), ints=[-5, 0])
 case("argmin_ties", "argmin", [f32(torch.tensor([[2.0, -1.0, -1.0, 3.0], [0.5, 0.5, 0.5, 0.5]]))],
      lambda x: torch.argmin(x, 1).to(F64), ints=[1, 0], rg=[False], backward=False)
 

@@ -202,6 +202,10 @@ static int r_var_dim_corr(ag_ctx *c) { return FAILS_P(ag_var_dim(T23, 0, false, 
 static int r_cumsum_dim(ag_ctx *c) { return FAILS_P(ag_cumsum(T23, 2)); }
 static int r_tril_1d(ag_ctx *c) { int64_t n = 4; return FAILS_P(ag_tril(ag_zeros(c, AG_F32, 1, &n), 0)); }
 static int r_s_triu(ag_ctx *c) { (void)c; return FAILS_P(ag_triu(NULL, 0)); }
+static int r_flip_twice(ag_ctx *c) { int d[2] = {1, -1}; return FAILS_P(ag_flip(T23, 2, d)); }
+static int r_flip_dim(ag_ctx *c) { int d[1] = {2}; return FAILS_P(ag_flip(T23, 1, d)); }
+static int r_flip_null(ag_ctx *c) { return FAILS_P(ag_flip(T23, 1, NULL)); }
+static int r_roll_dim(ag_ctx *c) { return FAILS_P(ag_roll(T23, 1, -3)); }
 static int r_argmin_neg(ag_ctx *c) { return FAILS_P(ag_argmin(T23, -3, false)); }
 static int r_argmin_empty(ag_ctx *c) { int64_t s[2] = {3, 0}; return FAILS_P(ag_argmin(ag_zeros(c, AG_F32, 2, s), 1, false)); }
 static int r_s_argmin(ag_ctx *c) { (void)c; return FAILS_P(ag_argmin(NULL, 0, false)); }
@@ -511,6 +515,10 @@ static const row rows[] = {
     {"cumsum dim 2", r_cumsum_dim, "cumsum", "dim 2 is out of range", 0},
     {"tril of [4]", r_tril_1d, "tril", "needs at least 2 dims, got shape [4]", 0},
     {"triu(NULL)", r_s_triu, NULL, NULL, F_SILENT},
+    {"flip dims 1, -1", r_flip_twice, "flip", "dim 1 appears twice", 0},
+    {"flip dim 2", r_flip_dim, "flip", "dim 2 is out of range", 0},
+    {"flip dims NULL", r_flip_null, "flip", "1 dims given with dims NULL", 0},
+    {"roll dim -3", r_roll_dim, "roll", "dim -3 is out of range", 0},
     {"argmin dim -3", r_argmin_neg, "argmin", "dim -3 is out of range", 0},
     {"argmin 1 of [3, 0]", r_argmin_empty, "argmin", "dim 1 of shape [3, 0] is empty", 0},
     {"argmin(NULL)", r_s_argmin, NULL, NULL, F_SILENT},

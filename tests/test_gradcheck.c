@@ -154,6 +154,8 @@ OP(logsumexp) { UNUSED; return ag_logsumexp(x[0], c->ia[0], c->ia[1] != 0); }
 OP(std_dim) { UNUSED; return ag_std_dim(x[0], c->ia[0], c->ia[1] != 0, 1); }
 OP(cumsum) { UNUSED; return ag_cumsum(x[0], c->ia[0]); }
 OP(tril) { UNUSED; return ag_tril(x[0], c->ia[0]); }
+OP(flip) { UNUSED; return ag_flip(x[0], c->ia[0], c->ia + 1); }
+OP(roll) { UNUSED; return ag_roll(x[0], c->ia[0], c->ia[1]); }
 OP(triu) { UNUSED; return ag_triu(x[0], c->ia[0]); }
 
 OP(sum) { UNUSED; return ag_sum(x[0]); }
@@ -346,6 +348,10 @@ static const gc_case cases[] = {
     { .op = "std_dim", .note = "dim -1", .fn = op_std_dim, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {-1, 0} },
     { .op = "cumsum", .note = "dim 1", .fn = op_cumsum, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1} },
     { .op = "cumsum", .note = "dim 0", .fn = op_cumsum, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "flip", .note = "dims 0, 2", .fn = op_flip, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2, 0, -1} },
+    { .op = "flip", .note = "dim 1", .fn = op_flip, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1, 1} },
+    { .op = "roll", .note = "shift 2, dim 1", .fn = op_roll, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {2, 1} },
+    { .op = "roll", .note = "shift -5, dim 0", .fn = op_roll, .n = 1, .in = {S3(3,2,2)}, .init = {I_N}, .ia = {-5, 0} },
     { .op = "tril", .note = "diagonal 0", .fn = op_tril, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
     { .op = "tril", .note = "diagonal -1", .fn = op_tril, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {-1} },
     { .op = "triu", .note = "diagonal 1", .fn = op_triu, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1} },

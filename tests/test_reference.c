@@ -294,6 +294,17 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
         return ag_transpose(x[0], (int)I[0], (int)I[1]);
     }
+    if (!strcmp(op, "roll")) {
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        return ag_roll(x[0], I[0], (int)I[1]);
+    }
+    if (!strcmp(op, "flip")) {
+        int dims[AG_MAX_DIMS];
+        if ((*bad = ref_need(c, 1, c->nints, 0))) return NULL;
+        if (c->nints < 1 || I[0] != c->nints - 1 || I[0] > AG_MAX_DIMS) { *bad = "flip: ints are [ndims, dims...]"; return NULL; }
+        for (i = 0; i < (int)I[0]; i++) dims[i] = (int)I[i + 1];
+        return ag_flip(x[0], (int)I[0], dims);
+    }
     if (!strcmp(op, "permute")) {
         int perm[AG_MAX_DIMS];
         if ((*bad = ref_need(c, 1, 0, 0))) return NULL;

@@ -70,6 +70,7 @@ static ag_tensor *m_reductions(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     s = ag_add(s, ag_mean(ag_var_dim(a, 1, false, 0)));
     s = ag_add(s, ag_mean(ag_cumsum(a, 1)));
     s = ag_add(s, ag_sum(ag_mul(ag_tril(a, 0), ag_triu(a, 1))));
+    { int d = 0; s = ag_add(s, ag_sum(ag_mul(ag_flip(a, 1, &d), ag_roll(a, 1, 1)))); }
     s = ag_add(s, ag_mean(ag_logsumexp(a, 0, false)));
     s = ag_add(s, ag_sum(ag_mul(ag_mean_dim(a, 0, true), ag_sum_dim(t, 0, true))));
     return s;
