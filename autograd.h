@@ -1626,6 +1626,15 @@ static bool ag__index_read(ag_ctx *ctx, const ag__index *r) {
     }
     return true;
 }
+/* room for an index array of n entries (n >= 0), its size checked: NULL and a message if it cannot be */
+static int64_t *ag__index_alloc(ag_ctx *ctx, const char *op, int64_t n) {
+    int64_t bytes;
+    if (!ag__size_mul(n ? n : 1, (int64_t)sizeof(int64_t), &bytes) || (uint64_t)bytes > (uint64_t)SIZE_MAX) {
+        ag__fail(ctx, "%s: an index of %lld entries is too large", op, (long long)n);
+        return NULL;
+    }
+    return (int64_t *)ag__arena_alloc(ctx, (size_t)bytes, 16);
+}
 /* reads an index array for an op (r on the stack, r->idx allocated by the caller); while capturing,
    the step that reads it again at each replay is recorded */
 static bool ag__index_take(ag_ctx *ctx, const ag__index *r) {
@@ -3640,7 +3649,7 @@ AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *ind
     r.op = "gather_rows"; r.what = "index"; r.where = "position";
     r.index = index; r.n = n; r.stride = 0; r.bound = table->shape[0];
     snprintf(r.range, sizeof r.range, "a table of shape %s", AG__SHAPE(s, table));
-    r.idx = (int64_t *)ag__arena_alloc(table->ctx, sizeof(int64_t) * (size_t)(n ? n : 1), 16);
+    r.idx = ag__index_alloc(table->ctx, "gather_rows", n);
     if (!r.idx || !ag__index_take(table->ctx, &r)) return NULL;
     return ag__gather(table, n, r.idx);
 }
@@ -4929,7 +4938,7 @@ AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { 
     r.op = "cross_entropy"; r.what = "target"; r.where = "row";
     r.index = targets; r.n = N; r.stride = C; r.bound = C;
     snprintf(r.range, sizeof r.range, "%lld classes (logits %s)", (long long)C, AG__SHAPE(s, logits));
-    r.idx = (int64_t *)ag__arena_alloc(logits->ctx, sizeof(int64_t) * (size_t)(N ? N : 1), 16);
+    r.idx = ag__index_alloc(logits->ctx, "cross_entropy", N);
     if (!r.idx || !ag__index_take(logits->ctx, &r)) return NULL;
     ls = ag_log_softmax(logits, -1);
     flat[0] = N * C; flat[1] = 1;
@@ -6421,9 +6430,9 @@ AG_API double ag_lr_step(int step, int step_size, double gamma, double base_lr) 
 AG_API double ag_lr_cosine(int step, int warmup, int total, double base_lr, double min_lr) {
     double t;
     if (step < 0) step = 0;
-    if (step < warmup) return base_lr * (double)(step + 1) / (double)warmup;
+    if (step < warmup) return base_lr * ((double)step + 1) / (double)warmup;
     if (total <= warmup) return min_lr;
-    t = (double)(step - warmup) / (double)(total - warmup);
+    t = ((double)step - warmup) / ((double)total - warmup);   /* in double: no int overflow */
     if (t > 1) t = 1;
     return min_lr + (base_lr - min_lr) * (1 + cos(3.141592653589793 * t)) / 2;
 }

@@ -59,6 +59,14 @@ static void test_sizes(void) {
         sl = ag_slice(v, 0, INT64_MIN, INT64_MAX, 1);
         CHECK(sl && ag_numel(sl) == 5, "slice from INT64_MIN to INT64_MAX is the whole tensor");
     }
+    {   /* an index of 2^62 entries: 8 bytes each wrapped to 0 and the copy wrote past it (found by fuzz_api) */
+        int64_t s2[2] = {3, 2};
+        int32_t idx[1] = {0};
+        FAILS_WITH(ctx, ag_gather_rows(filled(ctx, AG_F32, 2, s2, 1.0), (int64_t)1 << 62, idx), "too large");
+    }
+    /* schedules with extreme ints compute in double (step - warmup overflowed int; found by fuzz_api) */
+    CHECK(ag_lr_cosine(6, INT_MIN + 1, -8, 1.0, 0.0) == 0.0 && ag_lr_cosine(INT_MAX, 0, INT_MAX, 1.0, 0.5) == 0.5,
+          "lr_cosine at INT_MIN and INT_MAX");
     ag_ctx_free(ctx);
 }
 
