@@ -1164,6 +1164,15 @@ static ag__mark ag__arena_mark(ag_ctx *ctx) {
     m.cur = ctx->cur; m.used = ctx->cur ? ctx->cur->used : 0; m.before = ctx->used_before_cur;
     return m;
 }
+/* whether p was allocated in the arena after mark m */
+static bool ag__since_mark(ag_ctx *ctx, ag__mark m, const void *p) {
+    const char *c = (const char *)p;
+    ag__block *b = m.cur ? m.cur : ctx->first;
+    size_t off = m.cur ? m.used : (b ? b->start : 0);
+    for (; b; b = b->next, off = 0)
+        if (c >= b->base + off && c < b->base + b->size) return true;
+    return false;
+}
 /* poisons block b from offset off on, and every block after it */
 static void ag__arena_poison_from(ag__block *b, size_t off) {
     for (; b; b = b->next, off = 0) AG__POISON(b->base + off, b->size - off);
@@ -2922,6 +2931,24 @@ static bool ag__same_shape(const ag_tensor *a, const ag_tensor *b) {
     return true;
 }
 
+/* whether the bytes a and b can reach overlap (from their extents; conservative for strided views) */
+static bool ag__shares_memory(const ag_tensor *a, const ag_tensor *b) {
+    const char *lo[2], *hi[2];
+    const ag_tensor *t[2];
+    int k, i;
+    t[0] = a; t[1] = b;
+    if (a->numel == 0 || b->numel == 0) return false;
+    for (k = 0; k < 2; k++) {
+        int64_t mn = 0, mx = 0;
+        for (i = 0; i < t[k]->ndim; i++) {
+            int64_t span = (t[k]->shape[i] - 1) * t[k]->stride[i];
+            if (span < 0) mn += span; else mx += span;
+        }
+        lo[k] = t[k]->data + mn * (int64_t)ag__esize(t[k]->dtype);
+        hi[k] = t[k]->data + (mx + 1) * (int64_t)ag__esize(t[k]->dtype);
+    }
+    return lo[0] < hi[1] && lo[1] < hi[0];
+}
 static bool ag__contig(const ag_tensor *t) {
     int64_t s = 1; int i;
     for (i = t->ndim - 1; i >= 0; i--) {
@@ -5109,7 +5136,12 @@ static bool ag__stack_reserve(ag_ctx *ctx, size_t n) {
 }
 
 /* where ag_grad_of and checkpoint collect the gradients of chosen inputs instead of accumulating them into .grad */
-typedef struct { int n; ag_tensor *const *inputs; ag_tensor **grads; bool others; } ag__grad_sink;   /* others: other leaves accumulate as usual */
+typedef struct {
+    int n; ag_tensor *const *inputs; ag_tensor **grads;
+    bool others;                  /* other leaves accumulate as usual */
+    const ag__mark *scratch;      /* ... and if one's gradient is now in the arena since this mark, */
+    bool *scratch_kept;           /* this is set (checkpoint then keeps its scratch) */
+} ag__grad_sink;
 
 static int ag__sink_slot(const ag__grad_sink *sink, const ag_tensor *t) {
     int i;
@@ -5176,7 +5208,11 @@ static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__grad_
         h->partial = NULL;
         if (!g) return false;
     }
-    if (!sink || (sink->others && !(u->flags & AG__SINK))) return ag__accumulate(u, g, create);
+    if (!sink || (sink->others && !(u->flags & AG__SINK))) {
+        if (!ag__accumulate(u, g, create)) return false;
+        if (sink && sink->scratch && u->grad && ag__since_mark(u->ctx, *sink->scratch, u->grad)) *sink->scratch_kept = true;
+        return true;
+    }
     if (u->flags & AG__SINK) {
         int k = ag__sink_slot(sink, u);
         sink->grads[k] = sink->grads[k] ? ag_add(sink->grads[k], g) : g;
@@ -5241,7 +5277,7 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
             if (!(u->flags & AG__REQ_GRAD) || (!u->op && !u->hooks)) continue;
             if (u->mark == stamp) { u->pending++; continue; }
             u->mark = stamp; u->pending = 1;
-            if (!u->op) continue;   /* a hooked leaf: counted, not walked */
+            if (!u->op) { u->hooks->partial = NULL; continue; }   /* a hooked leaf: counted, not walked (and no sum left from a failed backward) */
             if (!ag__stack_reserve(ctx, base + sp + 1)) return -1;
             u->grad = NULL;
             AG__STK(sp++) = u;
@@ -5302,7 +5338,7 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
         if (!(inputs[i]->flags & AG__REQ_GRAD)) { ag__fail(root->ctx, "grad_of: input %d does not require grad", i); return -1; }
     }
     for (i = 0; i < n; i++) { grads[i] = NULL; inputs[i]->flags |= AG__SINK; }
-    sink.n = n; sink.inputs = inputs; sink.grads = grads; sink.others = false;
+    sink.n = n; sink.inputs = inputs; sink.grads = grads; sink.others = false; sink.scratch = NULL; sink.scratch_kept = NULL;
     rc = ag__run_backward("grad_of", root, opts, &sink);
     for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__SINK;
     for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
@@ -5682,6 +5718,7 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     ag__grad_sink sink;
     ag__mark m;
     int i, nw = 0, slot[16], rc = 0;
+    bool kept = false;
     if (y->nin > 16) { ag__fail(ctx, "checkpoint: at most 16 inputs"); return -1; }
     for (i = 0; i < y->nin; i++)   /* results first, so that they outlive the scratch below */
         if (AG__NEED(i) && !create && !(gin[i] = ag__result(ctx, y->in[i]->dtype, y->in[i]->ndim, y->in[i]->shape, 0))) return -1;
@@ -5698,7 +5735,7 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     if (out->flags & AG__REQ_GRAD) {
         memset(&o, 0, sizeof o);
         o.grad = g; o.create_graph = create;
-        sink.n = nw; sink.inputs = want; sink.grads = got; sink.others = true;
+        sink.n = nw; sink.inputs = want; sink.grads = got; sink.others = true; sink.scratch = &m; sink.scratch_kept = &kept;
         rc = ag__run_backward("checkpoint", out, &o, &sink);
     }
     for (i = 0; i < nw && rc == 0; i++) {
@@ -5717,7 +5754,7 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
             xl->nin = 1;
             ag__save_versions(xl);
         }
-    if (!create) ag__arena_release(ctx, m);
+    if (!create && !kept) ag__arena_release(ctx, m);   /* kept: a tensor f used (not an input) got its gradient in there */
     return rc;
 }
 
@@ -6498,8 +6535,18 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
         for (k = 0; k < n; k++) {
             ag_tensor *g = ag_grad(params[k]);
             bool gc;
+            int j;
             if (!g) continue;
             gc = ag__contig(g);
+            for (j = 0; j < k && gc; j++)   /* a gradient sharing memory with an earlier one (create_graph) */
+                gc = !ag_grad(params[j]) || !ag__shares_memory(g, ag_grad(params[j]));
+            if (!gc) {   /* not contiguous (an expanded view scales an element many times) or shared: scale a copy */
+                ag_tensor *c = ag__result(g->ctx, g->dtype, g->ndim, g->shape, 0);
+                if (!c) return NAN;
+                ag__copy_into(c, g);
+                params[k]->grad = g = c;
+                gc = true;
+            }
             if (gc && g->dtype == AG_F32) {
                 float *x = (float *)(void *)g->data, c = (float)coef;
                 for (i = 0; i < g->numel; i++) x[i] *= c;

@@ -444,7 +444,55 @@ static void test_pow0(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- found by the API fuzzer (tests/fuzz_api.c) and the review that followed ---- */
+static ag_tensor *ckpt_f(ag_ctx *ctx, ag_tensor **in, void *user) { (void)ctx; return ag_sum(ag_mul(in[0], (ag_tensor *)user)); }
+static ag_tensor *hook_twice(ag_tensor *g, void *u) { (void)u; return ag_mul_scalar(g, 2.0); }
+static void test_fuzz_findings(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s[1] = {3}, i0[1] = {0};
+    ag_backward_opts o;
+    float g3[3];
+    {   /* checkpoint: a leaf that f uses but does not take as input gets its gradient during the
+           recomputation; the scratch given back afterwards held it (use after free) */
+        ag_tensor *x = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 1.0), true);
+        ag_tensor *W = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 2.0), true), *y = ag_checkpoint(ckpt_f, W, 1, &x);
+        int k, rc = ag_backward(y, NULL);
+        for (k = 0; k < 8; k++) ag_full(ctx, AG_F32, 1, s, 7.0);   /* would reuse the scratch */
+        CHECK(rc == 0 && ag_grad(W) && ag_get(ag_grad(W), i0) == 1.0 && ag_get(ag_grad(x), i0) == 2.0, "checkpoint: the gradient of a tensor f closes over");
+    }
+    {   /* the same with a parameter whose gradient create_graph left in the arena */
+        ag_tensor *p = ag_param(ctx, AG_F32, 0, NULL, NULL), *y;
+        ag_set_grad_enabled(ctx, false); ag_fill_(p, 3.0); ag_set_grad_enabled(ctx, true);
+        y = ag_checkpoint(ckpt_f, p, 1, &p);
+        memset(&o, 0, sizeof o); o.create_graph = true; o.retain_graph = true;
+        CHECK(ag_backward(y, &o) == 0 && ag_backward(y, NULL) == 0 && ag_item(ag_grad(p)) == 12.0,
+              "checkpoint twice, create_graph first: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        ag_free_persistent(p);
+    }
+    ag_ctx_reset(ctx);
+    {   /* a hooked leaf's partial sum from a backward that failed is not added to the next one */
+        ag_tensor *p = ag_param(ctx, AG_F32, 1, s, NULL), *y1, *y2;
+        ag_register_hook(p, hook_twice, NULL);
+        y1 = ag_mul_scalar(p, 3.0); y2 = ag_exp(p);
+        ag_set_grad_enabled(ctx, false); ag_add_scalar_(y2, 1.0); ag_set_grad_enabled(ctx, true);   /* exp's backward now fails */
+        CHECK(ag_backward(ag_add(ag_sum(y2), ag_sum(y1)), NULL) != 0, "backward through a modified output fails");
+        ag_clear_error(ctx);
+        CHECK(ag_backward(ag_sum(p), NULL) == 0 && ag_get(ag_grad(p), i0) == 2.0, "the next backward sees only its own gradient (2)");
+    }
+    {   /* clip_grad_norm of a create_graph gradient that is an expanded view scales each element once */
+        ag_tensor *W = ag_param(ctx, AG_F32, 1, s, NULL);
+        memset(&o, 0, sizeof o); o.create_graph = true;
+        ag_backward(ag_sum(W), &o);
+        CHECK(ag_strides(ag_grad(W))[0] == 0, "the gradient of sum under create_graph is an expanded view (stride 0)");
+        ag_clip_grad_norm(&W, 1, 0.5, 2.0);
+        ag_copy_out(ag_grad(W), AG_F32, g3);
+        CHECK(fabs(g3[0] - 0.5 / sqrt(3.0)) < 1e-6 && g3[0] == g3[2], "clip_grad_norm of an expanded gradient: %g", g3[0]);
+    }
+    ag_ctx_free(ctx);
+}
+
 int main(void) {
+    test_fuzz_findings();
     test_sizes();
     test_empty();
     test_persistent_history();
