@@ -6483,7 +6483,10 @@ static bool ag__clip_check(ag_tensor *const *params, int n, const char *name) {
         if (i > 0 && params[0]) ag__fail(params[0]->ctx, "%s: parameter %d is NULL", name, i);
         return false;
     }
-    (void)name;
+    for (i = 1; i < n; i++) if (params[i]->ctx != params[0]->ctx) {
+        ag__fail(params[0]->ctx, "%s: parameter %d belongs to another context than parameter 0", name, i);
+        return false;
+    }
     return true;
 }
 AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm, double norm_type) {

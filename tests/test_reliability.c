@@ -487,6 +487,14 @@ static void test_fuzz_findings(void) {
         ag_clip_grad_norm(&W, 1, 0.5, 2.0);
         ag_copy_out(ag_grad(W), AG_F32, g3);
         CHECK(fabs(g3[0] - 0.5 / sqrt(3.0)) < 1e-6 && g3[0] == g3[2], "clip_grad_norm of an expanded gradient: %g", g3[0]);
+        {   /* parameters of two contexts: refused (only the first context's capture state was checked) */
+            ag_ctx *other = ag_ctx_new(NULL);
+            ag_tensor *two[2];
+            two[0] = W; two[1] = ag_param(other, AG_F32, 1, s, NULL);
+            FAILS_WITH(ctx, (ag_clip_grad_norm(two, 2, 1.0, 2.0), (ag_tensor *)NULL), "another context");
+            FAILS_WITH(ctx, ag_clip_grad_value(two, 2, 1.0) != 0 ? NULL : W, "another context");
+            ag_ctx_free(other);
+        }
     }
     ag_ctx_free(ctx);
 }
