@@ -12,17 +12,22 @@
    The input bytes drive a small interpreter. Two contexts (a second one for mixing
    contexts; both with an arena_limit and an allocator that refuses huge requests and can
    be told to fail its k-th allocation) and a pool of live tensors. Each step reads an
-   opcode and its arguments from the bytes and makes one call: creation, every op, views,
-   losses and layers, in-place ops, backward and grad_of with random options, forward
-   mode, hooks, custom functions, checkpointing, capture and replay, optimizers,
-   clipping, initialisers, safetensors to and from memory, the functional API (with a few
-   fixed small functions), gradcheck, accessors, ag_ctx_reset, grad and anomaly modes.
+   opcode and its arguments from the bytes and makes one call: creation (ag_new ... ag_randn,
+   the typed ag_from_f32/f64, ag_wrap over the harness's arrays, misaligned too), every op
+   (elementwise, the trigonometric and rounding ones, activations, binary ops with lerp and
+   pow_tensor, reductions, products, views, losses, layers), in-place ops, backward and
+   grad_of with random options, forward mode, hooks, custom functions, checkpointing,
+   capture and replay, optimizers (made, stepped, freed), clipping, initialisers,
+   safetensors in memory and on unreadable paths, the functional API (with a few fixed
+   small functions), gradcheck, accessors, names and DOT pictures, ag_free_persistent,
+   ag_ctx_reset, grad and anomaly modes, temporary contexts with odd ag_desc options.
    Arguments cover NULL tensors, tensors of the other context, 0-size and huge dims
    (2^40, INT64_MAX), negative and out-of-range dims, INT_MAX / negative padding, stride,
    dilation, wrong dtypes, NaN and infinite scalars, non-contiguous views.
 
    The pool only ever holds valid tensors: ag_ctx_reset drops the context's arena tensors
-   (using them afterwards is undefined by the API); persistent ones survive.
+   (the harness never passes a tensor from before a reset); persistent ones survive until
+   ag_free_persistent, which also kills the gradient the pool got from them.
 
    Checked after every call (abort() so that the fuzzer reports it):
      - a call that reports failure (NULL, -1, NaN, 0 for save_mem) leaves a non-empty
@@ -61,7 +66,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define ARENA_LIMIT ((size_t)64 << 20)
 #define HEAP_ONE_LIMIT ((size_t)256 << 20)   /* the allocator refuses one request above this */
 #define HEAP_TOTAL_LIMIT ((size_t)768 << 20) /* and any request past this much live memory */
-#define IDX_CAP 16384             /* int32 index entries handed to gather/embedding/cross_entropy (kept for replays) */
+#define IDX_CAP 16384
+#define WRAP_CAP 16384            /* doubles of memory for ag_wrap tensors, per run */             /* int32 index entries handed to gather/embedding/cross_entropy (kept for replays) */
 #define NCAP 6                    /* live captures */
 #define NOPT 8                    /* optimizers */
 #define CALL_SECONDS 1.0
@@ -174,7 +180,7 @@ static void fz_parallel_for(void (*task)(void *arg, int i), void *arg, int n, vo
 }
 
 /* ---- state ---- */
-typedef struct { int n, kind; } fn_user;   /* for fz_fn */
+typedef struct { int n, kind; ag_tensor *extra; } fn_user;   /* for fz_fn; extra: a tensor f uses besides its inputs */
 typedef struct { int kind; } cu_user;      /* for the custom op */
 #define USER_CAP 1024
 typedef struct {
@@ -182,6 +188,7 @@ typedef struct {
     int c;      /* 0 or 1: the context */
     bool pers;  /* survives ag_ctx_reset */
     int id;     /* the name in traces: t<id> */
+    const ag_tensor *owner;   /* for ag_grad(owner): dead when ag_free_persistent(owner) frees its gradient */
 } slot_t;
 
 typedef struct {
@@ -199,6 +206,8 @@ typedef struct {
     int32_t idx[IDX_CAP];
     size_t idx_used;
     double heavy[2];         /* multiply-adds of the products made since the context's last reset */
+    double wrap[WRAP_CAP];   /* the caller's arrays under ag_wrap tensors: each used once per run, kept alive */
+    size_t wrap_used;
     fn_user fus[USER_CAP];   /* user data of checkpoints and custom ops: a backward reads it again, so */
     cu_user cus[USER_CAP];   /* each call gets its own, kept for the whole run */
     int nfus, ncus;
@@ -206,6 +215,7 @@ typedef struct {
 } st_t;
 
 static st_t *S;
+static const ag_tensor *g_owner;   /* set around put() of a gradient */
 static bool g_trace;
 static FILE *g_null;
 static const char *g_call = "?";   /* the call being made, for messages */
@@ -269,6 +279,7 @@ static void end(bool failed, bool must) {
         abort();
     }
     if (g_trace && (e0 || e1)) tr("   /* error: %s */\n", e0 ? e0 : e1);
+    if (g_trace && secs > 0.05) tr("   /* %s took %.2f s */\n", g_call, secs);
     if (failed && must && !e0 && !e1) {
         fprintf(stderr, "fuzz_api: %s reported failure without an error message\n", g_call);
         abort();
@@ -307,7 +318,7 @@ static void put(ag_tensor *t, bool pers) {
     }
     pers = pers || is_persistent(t);
     k = b % NSLOT;
-    S->s[k].t = t; S->s[k].c = c; S->s[k].pers = pers; S->s[k].id = S->next_id++;
+    S->s[k].t = t; S->s[k].c = c; S->s[k].pers = pers; S->s[k].id = S->next_id++; S->s[k].owner = g_owner;
     tr("   /* t%d kept in slot %d%s */\n", S->s[k].id, k, pers ? " (persistent)" : "");
 }
 static ag_tensor *pick(void) {
@@ -330,43 +341,21 @@ static int64_t numel_sat(int nd, const int64_t *sh) {   /* product of the sizes,
     }
     return n;
 }
-static int64_t nonzero_prod(int nd, const int64_t *sh) {   /* product of the non-zero sizes, saturated */
-    int64_t n = 1;
-    int i;
-    for (i = 0; i < nd; i++) if (sh[i] > 0) n = n > INT64_MAX / sh[i] ? INT64_MAX : n * sh[i];
-    return n;
-}
 static bool same_shape(const ag_tensor *a, const ag_tensor *b) {   /* and dtype */
     int i;
     if (ag_ndim(a) != ag_ndim(b) || ag_type(a) != ag_type(b)) return false;
     for (i = 0; i < ag_ndim(a); i++) if (ag_dim(a, i) != ag_dim(b, i)) return false;
     return true;
 }
-static bool has_zero(int nd, const int64_t *sh) {
-    int i;
-    for (i = 0; i < nd; i++) if (sh[i] == 0) return true;
-    return false;
-}
 
-#if AG_FUZZ_SKIP_KNOWN
-/* KNOWN: softmax / log_softmax over a zero-size dim (of a tensor with other non-zero dims)
-   read one element past the end */
-static bool softmax_known_bad(const ag_tensor *t, int dim) {
-    int nd = ag_ndim(t), i;
-    int64_t rest = 1;
-    if (!t || dim < -nd || dim >= nd) return false;
-    if (dim < 0) dim += nd;
-    for (i = 0; i < nd; i++) if (i != dim) rest *= ag_dim(t, i) > 0 ? 1 : 0;
-    return ag_dim(t, dim) == 0 && rest > 0;
-}
-#endif
 
 /* ---- the cost of products: the harness keeps each call and each backward fast ----
    Matrix products cost what they cost (not a bug), so the harness skips one that would do
    more than HEAVY_ONE multiply-adds, or push the context past HEAVY_STEP since its last reset
-   (a backward or a replay redoes the step's products, about twice over). */
-#define HEAVY_ONE 3e7
-#define HEAVY_STEP 1e8
+   (a backward or a replay redoes the step's products, about twice over). The scalar kernels
+   under the sanitizers do some 3e7 multiply-adds a second. */
+#define HEAVY_ONE 3e6
+#define HEAVY_STEP 6e6
 static double dimd(const ag_tensor *t, int i) { int64_t d = ag_dim(t, i); return d > 0 ? (double)d : 1.0; }
 static double numeld(const ag_tensor *t) { return t && ag_numel(t) > 0 ? (double)ag_numel(t) : 1.0; }
 static bool heavy_ok(const ag_tensor *t, double cost) {
@@ -407,12 +396,6 @@ static int rd_shape(int64_t *sh) {
             sh[big] = (sh[big] + 1) / 2;
         }
     }
-#if AG_FUZZ_SKIP_KNOWN
-    /* KNOWN: ops on empty tensors with huge other dims loop for ages (e.g. matmul over 2^40 empty
-       batch entries). Keep the non-zero sizes of an empty tensor small. */
-    if (n <= AG_MAX_DIMS && has_zero(n, sh) && nonzero_prod(n, sh) > 4096)
-        for (i = 0; i < n; i++) if (sh[i] > 8) sh[i] = 8;
-#endif
     return nd;
 }
 
@@ -473,9 +456,6 @@ static ag_tensor *fz_fn(ag_ctx *ctx, ag_tensor **in, void *user) {
     case 1: return ag_mul(a, b);
     case 2: return ag_sum(ag_mul(ag_exp(a), b));
     case 3:
-#if AG_FUZZ_SKIP_KNOWN
-        if (softmax_known_bad(a, -1)) return ag_sum(a);   /* KNOWN: softmax over a zero-size dim */
-#endif
         return ag_softmax(a, -1);
     case 4: return a;                                           /* the identity */
     case 5: return ag_matmul(a, b);
@@ -484,10 +464,11 @@ static ag_tensor *fz_fn(ag_ctx *ctx, ag_tensor **in, void *user) {
     case 8: return ag_mean(ag_sigmoid(ag_sub(a, ag_mul(a, b))));
     case 9: return ag_sum(ag_layer_norm(a, NULL, NULL, 1e-5));
     case 10: return NULL;                                       /* fails without an error of its own */
+    case 11: return ag_sum(ag_mul(a, u->extra));                /* uses a tensor besides its inputs (a parameter) */
     default: return S->foreign;                                 /* a tensor of another context */
     }
 }
-#define FN_KINDS 12
+#define FN_KINDS 13
 
 /* ---- custom functions (ag_apply) ---- */
 static ag_tensor *cu_forward(ag_custom *c, ag_tensor **in, int n, void *user) {
@@ -585,7 +566,7 @@ enum {
 
 static void do_create(void) {
     rd_t *r = &S->r;
-    int kind = u8(r) % 12, ci, nd;
+    int kind = u8(r) % 14, ci, nd;
     ag_ctx *c = pick_ctx(&ci);
     ag_dtype dt = rd_dtype(r);
     int64_t sh[AG_MAX_DIMS + 1], ne;
@@ -629,6 +610,34 @@ static void do_create(void) {
     }
     case 9: tr("t = ag_rand(%s, %s, %d, %s);", ctxn(c), dtn(dt), nd, shp(nd, sh)); begin("ag_rand"); t = ag_rand(c, dt, nd, sh); break;
     case 10: tr("t = ag_randn(%s, %s, %d, %s);", ctxn(c), dtn(dt), nd, shp(nd, sh)); begin("ag_randn"); t = ag_randn(c, dt, nd, sh); break;
+    case 12: {   /* the typed constructors */
+        bool f64 = rbool(r);
+        data = rd_data(f64 ? AG_F64 : AG_F32, ne);
+        tr("t = %s(%s, %d, %s, %s);", f64 ? "ag_from_f64" : "ag_from_f32", ctxn(c), nd, shp(nd, sh), data ? "data" : "NULL");
+        begin(f64 ? "ag_from_f64" : "ag_from_f32");
+        t = f64 ? ag_from_f64(c, nd, sh, (const double *)data) : ag_from_f32(c, nd, sh, (const float *)data);
+        break;
+    }
+    case 13: {   /* ag_wrap: the caller's array, no copy; misaligned or NULL sometimes */
+        uint8_t m = u8(r);
+        size_t es = dt == AG_F64 ? 8 : 4, need = ne >= 0 && ne <= 2 * WRAP_CAP ? (size_t)ne * es : 0;
+        char *p = NULL;
+        if (ne >= 0 && ne <= 2 * WRAP_CAP && need + 8 <= (WRAP_CAP - S->wrap_used) * sizeof(double) && !(m & 0x80)) {
+            int64_t i;
+            p = (char *)(S->wrap + S->wrap_used);
+            S->wrap_used += (need + 7) / 8 + 1;   /* one spare double: a misaligned start stays inside */
+            for (i = 0; i < ne; i++) {
+                double v = (double)((i * 7 + m) % 11) - 5.0;
+                if (dt == AG_F64) ((double *)(void *)p)[i] = v; else ((float *)(void *)p)[i] = (float)v;
+            }
+            if (m & 1) p += 1 + (m & 2);   /* misaligned: must be refused */
+        }
+        tr("t = ag_wrap(%s, %s, %d, %s, %s);", ctxn(c), dtn(dt), nd, shp(nd, sh), p ? ((m & 1) ? "misaligned" : "buffer") : "NULL");
+        begin("ag_wrap");
+        t = ag_wrap(c, dt, nd, sh, p);
+        if (t && p && ((uintptr_t)p % es)) { fprintf(stderr, "fuzz_api: ag_wrap accepted a misaligned array\n"); abort(); }
+        break;
+    }
     default: {   /* a param that requires grad, or a leaf made to require grad */
         data = rd_data(dt, ne);
         tr("t = ag_set_requires_grad(ag_from(%s, %s, %d, %s, %s), true);", ctxn(c), dtn(dt), nd, shp(nd, sh), data ? "data" : "NULL");
@@ -649,8 +658,46 @@ static void do_create(void) {
 static void do_unary(void) {
     rd_t *r = &S->r;
     ag_tensor *a = pick(), *y = NULL;
-    int k = u8(r) % 29;
+    int k = u8(r) % 68;
     double p = rd_double(r), q = rd_double(r);
+    static ag_tensor *(*const plain[26])(ag_tensor *) = {ag_sin, ag_cos, ag_tan, ag_asin, ag_acos, ag_atan, ag_sinh, ag_cosh,
+        ag_asinh, ag_acosh, ag_atanh, ag_log2, ag_log10, ag_log1p, ag_exp2, ag_expm1, ag_rsqrt, ag_reciprocal, ag_square,
+        ag_floor, ag_ceil, ag_round, ag_trunc, ag_frac, ag_softsign, ag_logsigmoid};
+    static const char *const plain_names[26] = {"ag_sin", "ag_cos", "ag_tan", "ag_asin", "ag_acos", "ag_atan", "ag_sinh",
+        "ag_cosh", "ag_asinh", "ag_acosh", "ag_atanh", "ag_log2", "ag_log10", "ag_log1p", "ag_exp2", "ag_expm1", "ag_rsqrt",
+        "ag_reciprocal", "ag_square", "ag_floor", "ag_ceil", "ag_round", "ag_trunc", "ag_frac", "ag_softsign", "ag_logsigmoid"};
+    static const char *const act_names[13] = {"ag_elu", "ag_selu", "ag_celu", "ag_hardtanh", "ag_relu6", "ag_hardsigmoid",
+        "ag_hardswish", "ag_mish", "ag_rsub_scalar", "ag_rdiv_scalar", "ag_rpow_scalar", "ag_sign", "ag_std"};
+    if (k >= 29) {   /* the ops added at a5e7aa3..189860d: 26 plain ones, the activations, the scalar-on-the-left ops */
+        const char *name = k < 55 ? plain_names[k - 29] : act_names[k - 55];
+        tr("t = %s(%s", name, nm(a));
+        if (k == 67) p = (double)rd_int(r);   /* std's correction */
+        if (k == 55 || k == 57 || k == 63 || k == 64 || k == 65) tr(", %.17g", p);
+        if (k == 67) tr(", %d", (int)p);
+        if (k == 58) tr(", %.17g, %.17g", p, q);
+        tr(");");
+        begin(name);
+        if (k < 55) y = plain[k - 29](a);
+        else switch (k) {
+        case 55: y = ag_elu(a, p); break;
+        case 56: y = ag_selu(a); break;
+        case 57: y = ag_celu(a, p); break;
+        case 58: y = ag_hardtanh(a, p, q); break;
+        case 59: y = ag_relu6(a); break;
+        case 60: y = ag_hardsigmoid(a); break;
+        case 61: y = ag_hardswish(a); break;
+        case 62: y = ag_mish(a); break;
+        case 63: y = ag_rsub_scalar(a, p); break;
+        case 64: y = ag_rdiv_scalar(a, p); break;
+        case 65: y = ag_rpow_scalar(a, p); break;
+        case 66: y = ag_sign(a); break;
+        default: y = ag_std(a, (int)p); break;
+        }
+        tr_shape_of(y);
+        end(!y, a != NULL);
+        put(y, false);
+        return;
+    }
     static const char *const names[29] = {"ag_neg", "ag_pow", "ag_add_scalar", "ag_mul_scalar", "ag_exp", "ag_log", "ag_sqrt",
         "ag_abs", "ag_tanh", "ag_sigmoid", "ag_relu", "ag_leaky_relu", "ag_gelu", "ag_gelu_tanh", "ag_silu", "ag_erf",
         "ag_clamp", "ag_softplus", "ag_to", "ag_contiguous", "ag_detach", "ag_sum", "ag_mean", "ag_max", "ag_min", "ag_var",
@@ -704,13 +751,14 @@ static void do_unary(void) {
 static void do_binary(void) {
     rd_t *r = &S->r;
     ag_tensor *a = pick(), *b = pick(), *y = NULL;
-    int k = u8(r) % 11;
-    static const char *const names[11] = {"ag_add", "ag_sub", "ag_mul", "ag_div", "ag_maximum", "ag_minimum", "ag_matmul",
-                                          "ag_mse_loss", "ag_bce_with_logits", "ag_make_dual", "ag_linear"};
-    ag_tensor *bias = k == 10 ? pick() : NULL;
+    int k = u8(r) % 18;
+    static const char *const names[18] = {"ag_add", "ag_sub", "ag_mul", "ag_div", "ag_maximum", "ag_minimum", "ag_matmul",
+                                          "ag_mse_loss", "ag_bce_with_logits", "ag_make_dual", "ag_linear", "ag_atan2",
+                                          "ag_hypot", "ag_logaddexp", "ag_fmod", "ag_remainder", "ag_pow_tensor", "ag_lerp"};
+    ag_tensor *bias = k == 10 || k == 17 ? pick() : NULL;   /* linear's bias, lerp's weight */
     if (k == 6 && !heavy_ok(a, matmul_cost(a, b))) return;
     if (k == 10 && a && b && !heavy_ok(a, numeld(a) * numeld(b))) return;
-    if (k == 10) tr("t = ag_linear(%s, %s, %s);", nm(a), nm(b), nm(bias));
+    if (k == 10 || k == 17) tr("t = %s(%s, %s, %s);", names[k], nm(a), nm(b), nm(bias));
     else tr("t = %s(%s, %s);", names[k], nm(a), nm(b));
     begin(names[k]);
     switch (k) {
@@ -724,23 +772,65 @@ static void do_binary(void) {
     case 7: y = ag_mse_loss(a, b); break;
     case 8: y = ag_bce_with_logits(a, b); break;
     case 9: y = ag_make_dual(a, b); break;
-    default: y = ag_linear(a, b, bias); break;
+    case 10: y = ag_linear(a, b, bias); break;
+    case 11: y = ag_atan2(a, b); break;
+    case 12: y = ag_hypot(a, b); break;
+    case 13: y = ag_logaddexp(a, b); break;
+    case 14: y = ag_fmod(a, b); break;
+    case 15: y = ag_remainder(a, b); break;
+    case 16: y = ag_pow_tensor(a, b); break;
+    default: y = ag_lerp(a, b, bias); break;
     }
     tr_shape_of(y);
-    end(!y, a || b);   /* linear's bias is optional: with only the bias, no message is accepted */
+    end(!y, a || b || (k == 17 && bias));   /* linear's bias is optional: with only the bias, no message is accepted */
     put(y, false);
 }
 
 static void do_dimop(void) {
     rd_t *r = &S->r;
     ag_tensor *a = pick(), *y = NULL;
-    int k = u8(r) % 11, d = rd_int(r), d2 = rd_int(r), corr = rd_int(r);
+    int k = u8(r) % 19, d = rd_int(r), d2 = rd_int(r), corr = rd_int(r);
     bool keep = rbool(r);
-    static const char *const names[11] = {"ag_sum_dim", "ag_mean_dim", "ag_max_dim", "ag_min_dim", "ag_var_dim", "ag_argmax",
-                                          "ag_softmax", "ag_log_softmax", "ag_squeeze", "ag_unsqueeze", "ag_transpose"};
-#if AG_FUZZ_SKIP_KNOWN
-    if ((k == 6 || k == 7) && softmax_known_bad(a, d)) return;   /* KNOWN: softmax over a zero-size dim */
-#endif
+    static const char *const names[19] = {"ag_sum_dim", "ag_mean_dim", "ag_max_dim", "ag_min_dim", "ag_var_dim", "ag_argmax",
+                                          "ag_softmax", "ag_log_softmax", "ag_squeeze", "ag_unsqueeze", "ag_transpose",
+                                          "ag_std_dim", "ag_logsumexp", "ag_cumsum", "ag_tril", "ag_triu", "ag_argmin", "ag_roll",
+                                          "ag_flip"};
+    if (k >= 11) {   /* the ops added at 44da245..fabdda6 */
+        int dims[AG_MAX_DIMS + 1], nd = 0, i;
+        int64_t shift = 0;
+        bool null_dims = false;
+        if (k == 17) shift = rd_i64(r);
+        if (k == 18) {
+            nd = rd_count(r, 5, 1);
+            null_dims = u8(r) == 0;
+            for (i = 0; i < AG_MAX_DIMS + 1; i++) dims[i] = i < nd ? rd_int(r) : 0;
+        }
+        if (g_trace) {
+            if (k == 11) tr("t = ag_std_dim(%s, %d, %s, %d);", nm(a), d, keep ? "true" : "false", corr);
+            else if (k == 12 || k == 16) tr("t = %s(%s, %d, %s);", names[k], nm(a), d, keep ? "true" : "false");
+            else if (k == 17) tr("t = ag_roll(%s, %lldLL, %d);", nm(a), (long long)shift, d);
+            else if (k == 18) {
+                tr("t = ag_flip(%s, %d, ", nm(a), nd);
+                if (null_dims) tr("NULL"); else { tr("(int[]){"); for (i = 0; i < (nd > 0 ? nd : 1); i++) tr(i ? ", %d" : "%d", dims[i]); tr("}"); }
+                tr(");");
+            } else tr("t = %s(%s, %d);", names[k], nm(a), d);
+        }
+        begin(names[k]);
+        switch (k) {
+        case 11: y = ag_std_dim(a, d, keep, corr); break;
+        case 12: y = ag_logsumexp(a, d, keep); break;
+        case 13: y = ag_cumsum(a, d); break;
+        case 14: y = ag_tril(a, d); break;
+        case 15: y = ag_triu(a, d); break;
+        case 16: y = ag_argmin(a, d, keep); break;
+        case 17: y = ag_roll(a, shift, d); break;
+        default: y = ag_flip(a, nd, null_dims ? NULL : dims); break;
+        }
+        tr_shape_of(y);
+        end(!y, a != NULL);
+        put(y, false);
+        return;
+    }
     if (k <= 3 || k == 5) tr("t = %s(%s, %d, %s);", names[k], nm(a), d, keep ? "true" : "false");
     else if (k == 4) tr("t = ag_var_dim(%s, %d, %s, %d);", nm(a), d, keep ? "true" : "false", corr);
     else if (k == 10) tr("t = ag_transpose(%s, %d, %d);", nm(a), d, d2);
@@ -782,10 +872,6 @@ static void do_reshape(void) {
         case 4: shape = NULL; nd = rd_ndim(r); break;
         default: nd = rd_ndim(r); for (i = 0; i < nd && i <= AG_MAX_DIMS; i++) sh[i] = u8(r) < 32 ? -1 : rd_size(r); break;
         }
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN: ops on empty tensors with huge dims loop for ages */
-        if (nd >= 0 && nd <= AG_MAX_DIMS && ne == 0 && nonzero_prod(nd, sh) > 4096) for (i = 0; i < nd; i++) if (sh[i] > 8) sh[i] = 8;
-#endif
         tr("t = ag_reshape(%s, %d, %s);", nm(a), nd, shape ? shp(nd, sh) : "NULL");
         begin("ag_reshape");
         y = ag_reshape(a, nd, shape);
@@ -807,10 +893,6 @@ static void do_reshape(void) {
             for (i = 0; i < nd && i <= AG_MAX_DIMS; i++) { int j = i - (nd - an); tmp[i] = sh[i] == -1 && j >= 0 ? ag_dim(a, j) : sh[i]; }
             ne = nd >= 0 && nd <= AG_MAX_DIMS ? numel_sat(nd, tmp) : 0;
             if (ne > CAP_VIEW) for (i = 0; i < nd && i <= AG_MAX_DIMS; i++) if (sh[i] > 4) sh[i] = 4;
-#if AG_FUZZ_SKIP_KNOWN
-            /* KNOWN: ops on empty tensors with huge dims loop for ages */
-            if (nd >= 0 && nd <= AG_MAX_DIMS && ne == 0 && nonzero_prod(nd, tmp) > 4096) for (i = 0; i < nd; i++) if (sh[i] > 8) sh[i] = 8;
-#endif
         }
         if (mode == 5) shape = NULL;
         tr("t = ag_expand(%s, %d, %s);", nm(a), nd, shape ? shp(nd, sh) : "NULL");
@@ -844,10 +926,6 @@ static void do_slice(void) {
     int d = rd_int(r);
     int64_t s = rd_i64(r), e = rd_i64(r), st = rd_i64(r);
     if (u8(r) < 128 && st <= 0) st = st < -(INT64_MAX - 1) ? INT64_MAX : 1 - st;   /* mostly valid steps */
-#if AG_FUZZ_SKIP_KNOWN
-    /* KNOWN: the backward of a slice with a huge step multiplies the stride by the step (overflow) */
-    if (st > ((int64_t)1 << 31)) st = (int64_t)1 << 31;
-#endif
     if (narrow) {
         tr("t = ag_narrow(%s, %d, %lldLL, %lldLL);", nm(a), d, (long long)s, (long long)e);
         begin("ag_narrow");
@@ -895,11 +973,6 @@ static void do_index(void) {
         /* the library reads n entries: a huge n goes with a short array only when no correct
            library can allocate the room for n entries (8 n bytes > 2^64 or > the arena limit) */
         if (!ix && n > IDX_CAP && n >= ((int64_t)1 << 59) && u8(r) < 128) ix = S->idx;
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN (found by this fuzzer): gather_rows allocates 8 n bytes for its copy of the
-           indices without an overflow check; n = 2^62 wraps to 0 and the copy writes past it */
-        if (n > ((int64_t)1 << 48)) n = (int64_t)1 << 48;
-#endif
         tr("t = ag_gather_rows(%s, %lldLL, %s);", nm(a), (long long)n, ix ? "index" : "NULL");
         begin("ag_gather_rows");
         y = ag_gather_rows(a, n, ix);
@@ -949,11 +1022,6 @@ static void do_conv(void) {
         bool null_opts = u8(r) < 32;
         o.stride_h = rd_opt(r); o.stride_w = rd_opt(r); o.pad_h = rd_opt(r); o.pad_w = rd_opt(r);
         o.dil_h = rd_opt(r); o.dil_w = rd_opt(r); o.groups = u8(r) < 200 ? 0 : rd_int(r);
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN: conv2d with padding near INT_MAX overflows */
-        if (o.pad_h > (1 << 20)) o.pad_h = 1 << 20;
-        if (o.pad_w > (1 << 20)) o.pad_w = 1 << 20;
-#endif
         if (x && W && ag_ndim(x) == 4 && ag_ndim(W) == 4) {   /* N O C kh kw (H + 2 ph) (W + 2 pw) / (sh sw), a bound */
             double sh = null_opts || o.stride_h < 1 ? 1 : o.stride_h, sw = null_opts || o.stride_w < 1 ? 1 : o.stride_w;
             double ph = null_opts || o.pad_h < 0 ? 0 : o.pad_h, pw = null_opts || o.pad_w < 0 ? 0 : o.pad_w;
@@ -972,11 +1040,6 @@ static void do_conv(void) {
         end(!y, x || W || b);
     } else {
         int kh = rd_opt(r), kw = rd_opt(r), sh = rd_opt(r), sw = rd_opt(r), ph = rd_opt(r), pw = rd_opt(r);
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN: max_pool2d/avg_pool2d with padding near INT_MAX overflows (2 * pad) */
-        if (ph > (1 << 20)) ph = 1 << 20;
-        if (pw > (1 << 20)) pw = 1 << 20;
-#endif
         tr("t = %s(%s, %d, %d, %d, %d, %d, %d);", k == 1 ? "ag_max_pool2d" : "ag_avg_pool2d", nm(x), kh, kw, sh, sw, ph, pw);
         begin(k == 1 ? "ag_max_pool2d" : "ag_avg_pool2d");
         y = k == 1 ? ag_max_pool2d(x, kh, kw, sh, sw, ph, pw) : ag_avg_pool2d(x, kh, kw, sh, sw, ph, pw);
@@ -1103,12 +1166,7 @@ static void do_reset(void) {
     for (i = 0; i < NSLOT; i++) {
         slot_t *s = &S->s[i];
         if (!s->t || s->c != ci) continue;
-        if (!s->pers) { s->t = NULL; continue; }
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN: an in-place op on a persistent tensor with an arena operand leaves it a history
-           (its inputs, or a tangent) in the arena, dangling after the reset. Drop such tensors. */
-        if (ag_op(s->t) || ag_tangent(s->t)) { tr("   /* t%d dropped: KNOWN dangling history */\n", s->id); s->t = NULL; }
-#endif
+        if (!s->pers) s->t = NULL;
     }
     S->heavy[ci] = 0;
     begin("ag_ctx_reset");
@@ -1129,6 +1187,7 @@ static void do_modes(void) {
         ag_stats st = ag_get_stats(c);
         if (st.arena_capacity > ARENA_LIMIT) { fprintf(stderr, "fuzz_api: arena capacity %zu over the limit\n", st.arena_capacity); abort(); }
         if (st.arena_used > st.arena_capacity) { fprintf(stderr, "fuzz_api: arena_used %zu > capacity %zu\n", st.arena_used, st.arena_capacity); abort(); }
+        if (st.persistent_tensors > ((uint64_t)1 << 40) || st.threads < 1) { fprintf(stderr, "fuzz_api: ag_stats says %llu persistent tensors, %d threads\n", (unsigned long long)st.persistent_tensors, st.threads); abort(); }
         (void)ag_get_stats(NULL);
         break;
     }
@@ -1162,9 +1221,8 @@ static void do_capture(void) {
         begin("ag_capture_end");
         g = ag_capture_end(c);
         tr("   /* -> %s */\n", g ? "a capture" : "NULL");
-        /* a step that failed: its error was on the context (and was cleared since); the
-           documented message then is the step's own, gone by now */
-        end(!g, !was);
+        end(!g, true);   /* it says why, even when the step's own error was cleared since */
+        (void)was;
         S->capturing[ci] = false;
         if (g) {
             if (S->ncap == NCAP) { ag_capture_free(S->cap[0]); forget_capture(0); }
@@ -1194,7 +1252,7 @@ static void do_capture(void) {
 
 static void do_optim(void) {
     rd_t *r = &S->r;
-    int k = u8(r) % 8, i, rc;
+    int k = u8(r) % 9, i, rc;
     if (k <= 2) {   /* create */
         int ci, n = rd_count(r, 5, 1);
         ag_ctx *c = pick_ctx(&ci);
@@ -1205,10 +1263,6 @@ static void do_optim(void) {
         ag_sgd_opts so = ag_sgd_defaults();
         ag_adam_opts ao = k == 2 ? ag_adamw_defaults() : ag_adam_defaults();
         for (i = 0; i < 8; i++) ps[i] = i < n ? pick() : NULL;
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN: optimizers accept arena (non-persistent) parameters, which dangle after a reset */
-        for (i = 0; i < n && i < 8; i++) if (ps[i] && !is_persistent(ps[i])) ps[i] = NULL;
-#endif
         if (m & 4) { so.lr = rd_double(r); ao.lr = so.lr; }
         if (m & 8) { so.momentum = rd_double(r); ao.beta1 = rd_prob(r); }
         if (m & 16) { so.dampening = rd_double(r); ao.beta2 = rd_prob(r); }
@@ -1237,6 +1291,7 @@ static void do_optim(void) {
         end(false, false);
         ag_optim_zero_grad(NULL);
         ag_optim_set_lr(NULL, 1.0);
+        ag_optim_free(NULL);
         if (!isnan(ag_optim_get_lr(NULL)) || ag_optim_steps(NULL, 0) != -1) abort();
         return;
     }
@@ -1259,7 +1314,14 @@ static void do_optim(void) {
         if (lr >= 0 && lr <= DBL_MAX && ag_optim_get_lr(S->opt[i]) != lr) { fprintf(stderr, "fuzz_api: set_lr %g did not stick\n", lr); abort(); }
         break;
     }
-    default: (void)ag_optim_get_lr(S->opt[i]); (void)ag_optim_steps(S->opt[i], rd_int(r)); break;
+    case 7: (void)ag_optim_get_lr(S->opt[i]); (void)ag_optim_steps(S->opt[i], rd_int(r)); break;
+    default:   /* its state's memory back now; the pointer is dead */
+        tr("ag_optim_free(o%d);\n", i);
+        begin("ag_optim_free");
+        ag_optim_free(S->opt[i]);
+        end(false, false);
+        S->opt[i] = S->opt[--S->nopt];
+        break;
     }
 }
 
@@ -1332,7 +1394,7 @@ static void do_init(void) {
 
 static void do_safetensors(void) {
     rd_t *r = &S->r;
-    static const char *const names_all[8] = {"a", "b", "weight", "a", "__metadata__", "", "x\"y\\z\001", "b"};
+    static const char *const names_all[8] = {"a", "b", "weight", "a", "__metadata__", "", "x\"y\\z\001", "\xc3\x28 not utf-8"};
     const char *names[4];
     ag_tensor *ts[4];
     int n = rd_count(r, 4, 1), i, ci, rc;
@@ -1433,7 +1495,7 @@ static void do_hook(void) {
 static void do_access(void) {
     rd_t *r = &S->r;
     ag_tensor *t = pick(), *y = NULL;
-    int k = u8(r) % 20;
+    int k = u8(r) % 24;
     switch (k) {
     case 0: {   /* item */
         double v;
@@ -1526,8 +1588,51 @@ static void do_access(void) {
         tr("t = ag_grad(%s);\n", nm(t));
         y = ag_grad(t);
         if (y && !same_shape(y, t)) { fprintf(stderr, "fuzz_api: the gradient of a tensor has another shape or dtype\n"); abort(); }
+        g_owner = t;   /* a persistent tensor's gradient buffer goes with it (ag_free_persistent) */
         put(y, false);
+        g_owner = NULL;
         break;
+    case 20: {   /* names: copied, at most 63 bytes kept */
+        static const char *const names[8] = {NULL, "w1", "", "x\"y{}|<>\\ \n", "\x01\x1f", "\xff\xfe not utf-8",
+            "a name that is longer than sixty-three bytes, so that it is cut short by set_name", "b"};
+        const char *name = names[u8(r) % 8], *got;
+        tr("t = ag_set_name(%s, name);", nm(t));
+        begin("ag_set_name");
+        y = ag_set_name(t, name);
+        tr_shape_of(y);
+        end(!y, t != NULL);
+        got = ag_name(t);
+        if (y && (name ? !got || strncmp(got, name, 63) || strlen(got) > 63 : got != NULL)) {
+            fprintf(stderr, "fuzz_api: ag_name does not give back what ag_set_name set\n");
+            abort();
+        }
+        break;
+    }
+    case 21: {   /* the DOT picture with values, gradients, op nodes */
+        ag_dot_opts o;
+        uint8_t m = u8(r);
+        int rc;
+        o.values = (m & 1) != 0; o.grads = (m & 2) != 0; o.op_nodes = (m & 4) != 0;
+        tr("rc = ag_graph_dot_ex(%s, devnull, %s);", nm(t), (m & 8) ? "NULL" : "&o");
+        begin("ag_graph_dot_ex");
+        rc = ag_graph_dot_ex(t, (m & 16) ? NULL : g_null, (m & 8) ? NULL : &o);
+        tr("   /* -> %d */\n", rc);
+        end(rc != 0, t != NULL);
+        break;
+    }
+    case 22: {   /* free a persistent tensor now: the pointer (and its gradient's) is dead afterwards */
+        int rc, i;
+        tr("rc = ag_free_persistent(%s);", nm(t));
+        begin("ag_free_persistent");
+        rc = ag_free_persistent(t);
+        tr("   /* -> %d */\n", rc);
+        end(rc != 0, t != NULL);
+        if (rc == 0)
+            for (i = 0; i < NSLOT; i++)
+                if (S->s[i].t == t || S->s[i].owner == t) { tr("   /* t%d dropped: freed */\n", S->s[i].id); S->s[i].t = NULL; S->s[i].owner = NULL; }
+        break;
+    }
+    case 23: (void)ag_name(t); (void)ag_get_stats(ag_context(t)); break;
     case 9: tr("ag_zero_grad(%s);\n", nm(t)); ag_zero_grad(t); break;
     case 10: case 11: {
         bool on = k == 10;
@@ -1571,9 +1676,8 @@ static void do_custom(void) {
     rd_t *r = &S->r;
     int k = u8(r) % 3, n = rd_count(r, 4, 1), i;
     ag_tensor *in[8], *y;
-    bool any = false, mixed = false;
+    bool any = false;
     for (i = 0; i < 8; i++) { in[i] = i < n ? pick() : NULL; if (in[i]) any = true; }
-    for (i = 1; i < n; i++) if (in[i] && in[0] && ag_context(in[i]) != ag_context(in[0])) mixed = true;
     if (k <= 1) {   /* ag_apply */
         cu_user *cu;
         static const ag_function fn = {"fz_custom", cu_forward, cu_backward, cu_jvp};
@@ -1589,7 +1693,7 @@ static void do_custom(void) {
         begin("ag_apply");
         y = ag_apply(f, n, in, cu);
         tr_shape_of(y);
-        end(!y, f && any && n >= 1);
+        end(!y, any && n >= 1);
         put(y, false);
     } else {   /* ag_checkpoint */
         fn_user *fu;
@@ -1597,10 +1701,9 @@ static void do_custom(void) {
         fu = &S->fus[S->nfus++];
         fu->n = n < 1 ? 1 : n;
         fu->kind = u8(r) % FN_KINDS;
-#if AG_FUZZ_SKIP_KNOWN
-        /* KNOWN: checkpoint with tensors of another context (inputs, or the result of f) */
-        if (mixed || fu->kind == FN_KINDS - 1) return;
-#endif
+        fu->extra = pick();
+        /* f runs again at backward time: what it uses must live as long as the checkpoint (same context) */
+        if (fu->extra && in[0] && ag_context(fu->extra) != ag_context(in[0])) fu->extra = NULL;
         tr("t = ag_checkpoint(fz_fn, &user, %d, (ag_tensor *[]){%s, %s, %s});   /* kind %d */", n, nm(in[0]), nm(in[1]), nm(in[2]), fu->kind);
         begin("ag_checkpoint");
         y = ag_checkpoint(u8(r) < 250 ? fz_fn : NULL, fu, n, in);
@@ -1608,7 +1711,6 @@ static void do_custom(void) {
         end(!y, any && n >= 1);
         put(y, false);
     }
-    (void)mixed;
 }
 
 static bool small_inputs(ag_tensor *const *in, int n) {
@@ -1633,6 +1735,8 @@ static void do_functional(void) {
     for (i = 0; i < n && i <= AG_FUNCTIONAL_MAX_INPUTS; i++) v[i] = (m & 1) ? pick() : in[i];
     fu.n = n < 1 ? 1 : n > 3 ? 3 : n;
     fu.kind = u8(r) % FN_KINDS;
+    fu.extra = fu.kind == 11 ? pick() : NULL;
+    if (ag_numel(fu.extra) > CAP_FN * CAP_FN) fu.extra = NULL;   /* f runs many times in Jacobians and gradcheck */
     if (k >= 2 && k <= 5 && !small_inputs(in, n > AG_FUNCTIONAL_MAX_INPUTS ? AG_FUNCTIONAL_MAX_INPUTS : n)) return;   /* harness cost, not a bug */
     if (k == 2 && fu.kind == 1) fu.kind = 0;   /* a broadcast product of two inputs has too many rows */
     vv = (m & 2) ? NULL : pick();
@@ -1700,6 +1804,8 @@ static void do_gradcheck(void) {
     if (!small_inputs(in, n)) return;
     fu.n = n;
     fu.kind = u8(r) % FN_KINDS;
+    fu.extra = fu.kind == 11 ? pick() : NULL;
+    if (ag_numel(fu.extra) > CAP_FN * CAP_FN) fu.extra = NULL;   /* f runs many times in Jacobians and gradcheck */
     memset(&o, 0, sizeof o);
     if (m & 1) o.eps = rd_double(r);
     if (m & 2) { o.atol = rd_double(r); o.rtol = rd_double(r); }
@@ -1718,11 +1824,6 @@ static void do_pure(void) {   /* functions of numbers only */
     int a = rd_int(r), b = rd_int(r), c = rd_int(r);
     double x = rd_double(r), y = rd_double(r);
     ag_nonlinearity nl = (ag_nonlinearity)(u8(r) % 8);
-#if AG_FUZZ_SKIP_KNOWN
-    /* KNOWN (found by this fuzzer): ag_lr_cosine computes step - warmup and total - warmup in int,
-       which overflows for a negative warmup (step 6, warmup -2147483647) */
-    if (b < 0) b = b == INT_MIN ? 0 : -b / 2;
-#endif
     tr("ag_lr_step(%d, %d, %g, %g); ag_lr_cosine(%d, %d, %d, %g, %g); ag_init_gain(%d, %g);\n", a, b, x, y, a, b, c, x, y, (int)nl, x);
     begin("ag_lr_step");
     (void)ag_lr_step(a, b, x, y);
