@@ -9,7 +9,7 @@
 #                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
 #                   the implementation under gcc -Ofast and everything in GNU C at -O3 -march=native
-#                   (gcc and clang), and a 20 s libFuzzer run of the safetensors loader
+#                   (gcc and clang), and 20 s libFuzzer runs of the safetensors loader and the whole API
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
@@ -269,9 +269,13 @@ check-flags: check-tools
 # (k) 32-bit x86, not part of `make check`: its libraries (libc6-dev-i386, lib32gcc-12-dev) cannot be
 #     installed beside the aarch64 cross compiler on Debian 12, so .ci/run swaps them in after make check.
 #     The tests with SSE2 arithmetic, and x87 arithmetic (FLT_EVAL_METHOD 2) stopped with autograd.h's message.
-$(eval $(call flavour,$(BUILD)/m32,$(CLANG) -m32 -msse2 -mfpmath=sse $(CSTD) -O2 $(WARN) -I.))
+# <asm/errno.h> for i386 is the x86_64 one (gcc-multilib links /usr/include/asm to it, but that
+# package conflicts with the aarch64 cross compiler): a private link, searched last
+M32_ASM := $(BUILD)/m32-include
+$(eval $(call flavour,$(BUILD)/m32,$(CLANG) -m32 -msse2 -mfpmath=sse $(CSTD) -O2 $(WARN) -I. -idirafter $(M32_ASM)))
 M32_BINS := $(addprefix $(BUILD)/m32/,$(TEST_NAMES))
 check-m32:
+	@mkdir -p $(M32_ASM) && ln -sfn /usr/include/x86_64-linux-gnu/asm $(M32_ASM)/asm
 	@$(MAKE) --no-print-directory -k $(M32_BINS) || true
 	@$(RUN_ALL) $(M32_BINS)
 	@$(CLANG) -m32 -mfpmath=387 $(CSTD) -O2 -I. -c tests/autograd_impl.c -o /dev/null 2> $(BUILD)/x87.log && { echo "x87 built the implementation: it must refuse"; exit 1; } || \
