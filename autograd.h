@@ -1437,10 +1437,13 @@ static ag_tensor *ag__result_raw(ag_ctx *ctx, int dtype, int ndim, const int64_t
 }
 
 /* a view of t's storage */
+/* an arena tensor made now refers to persistent t until the next reset (ag_free_persistent refuses) */
+static void ag__mark_used(ag_tensor *t) { if (t && (t->flags & AG__PERSISTENT)) t->use_gen = t->ctx->gen; }
 static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset) {
     int i;
     ag_tensor *v = ag__alloc_tensor(t->ctx, t->dtype, ndim, shape, 1, false, false);
     if (!v) return NULL;
+    ag__mark_used(t);   /* v shares its storage */
     for (i = 0; i < ndim; i++) v->stride[i] = stride[i];
     v->data = t->data + offset * (int64_t)ag__esize(t->dtype);
     v->version = t->version;   /* in-place writes through either are seen by both */
@@ -1684,7 +1687,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
     AG_ASSERT(nin <= y->nin);   /* the result was allocated with room for its inputs */
     for (i = 0; i < nin; i++) {
         y->in[i] = in[i];
-        if (in[i] && (in[i]->flags & AG__PERSISTENT)) in[i]->use_gen = y->ctx->gen;   /* y refers to it until the next reset */
+        ag__mark_used(in[i]);   /* y refers to it until the next reset */
         if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
         if (in[i] && in[i]->tangent) tangent = true;
     }
@@ -5111,7 +5114,7 @@ AG_API ag_tensor *ag_make_dual(ag_tensor *primal, ag_tensor *tangent) { ag__args
     }
     tangent = ag_to(tangent, (ag_dtype)primal->dtype);
     d = tangent ? ag__identity(primal) : NULL;
-    if (d) d->tangent = tangent;
+    if (d) { d->tangent = tangent; ag__mark_used(tangent); }
     return d;
 }
 AG_API ag_tensor *ag_tangent(const ag_tensor *t) { t = ag__arg(t); return t ? t->tangent : NULL; }
@@ -5699,7 +5702,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
        when backward runs f again (as PyTorch's reentrant checkpoint) */
     y->op = &ag__ops[AG__OP_checkpoint];
     y->nin = n;
-    for (i = 0; i < n; i++) y->in[i] = inputs[i];
+    for (i = 0; i < n; i++) { y->in[i] = inputs[i]; ag__mark_used(inputs[i]); }
     y->flags |= AG__REQ_GRAD;
     ctx->nodes++;
     ag__save_versions(y);
@@ -7450,13 +7453,14 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
     if (!(out = ag__fn_run(c, f, user, inputs))) return -1;   /* the output's shape */
     yn = out->ndim;
     for (d = 0; d < yn; d++) sh[d] = out->shape[d];
-    for (i = 0; i < c->n; i++) {
-        ag_tensor *x = inputs[i], **cols = NULL;
-        if (yn + x->ndim > AG_MAX_DIMS) {
+    for (i = 0; i < c->n; i++)   /* before any column: out lives in scratch that the columns give back */
+        if (yn + inputs[i]->ndim > AG_MAX_DIMS) {
             ag__fail(ctx, "%s: the result for input %d would have shape %s + %s, more than %d dims", c->name, i,
-                     AG__SHAPE(s1, out), AG__SHAPE(s2, x), AG_MAX_DIMS);
+                     AG__SHAPE(s1, out), AG__SHAPE(s2, inputs[i]), AG_MAX_DIMS);
             return -1;
         }
+    for (i = 0; i < c->n; i++) {
+        ag_tensor *x = inputs[i], **cols = NULL;
         for (d = 0; d < x->ndim; d++) sh[yn + d] = x->shape[d];
         m = x->numel;
         if (c->create_graph) { if (!(cols = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)(m ? m : 1), 16))) return -1; }

@@ -311,6 +311,8 @@ static void test_stale(void) {
 }
 
 /* ---- persistent memory can be given back before ag_ctx_free; its growth is visible ---- */
+static ag_tensor *ones_fn(ag_ctx *ctx, ag_tensor **in, void *user) { (void)in; (void)user; return ag_ones(ctx, AG_F32, 0, NULL); }
+static ag_tensor *mul_fn(ag_ctx *ctx, ag_tensor **in, void *user) { (void)ctx; (void)user; return ag_mul(in[0], in[1]); }
 static void test_free_persistent(void) {
     ag_ctx *ctx = ag_ctx_new(NULL);
     int64_t s[2] = {16, 8};
@@ -341,6 +343,21 @@ static void test_free_persistent(void) {
     CHECK(b.persistent_tensors == a.persistent_tensors - 2 && b.heap_frees == a.heap_frees + 2, "W and its gradient are given back");
     ag_optim_free(NULL);
     CHECK(ag_free_persistent(NULL) == -1, "free_persistent(NULL)");
+    {   /* references that are not op inputs also hold a persistent tensor until the reset (found by the
+           fuzzer's review: each was a use after free) */
+        ag_tensor *p = ag_param(ctx, AG_F32, 2, s, NULL), *in[1];
+        ag_detach(p);
+        FAILS_WITH(ctx, ag_free_persistent(p) == 0, "reset first");   /* a view shares its storage */
+        ag_ctx_reset(ctx);
+        ag_make_dual(ag_ones(ctx, AG_F32, 2, s), p);
+        FAILS_WITH(ctx, ag_free_persistent(p) == 0, "reset first");   /* the tangent of a dual */
+        ag_ctx_reset(ctx);
+        in[0] = p;
+        ag_checkpoint(ones_fn, NULL, 1, in);
+        FAILS_WITH(ctx, ag_free_persistent(p) == 0, "reset first");   /* a checkpoint's input, run again by backward */
+        ag_ctx_reset(ctx);
+        CHECK(ag_free_persistent(p) == 0, "then freed");
+    }
     ag_ctx_free(ctx);
 }
 
@@ -495,6 +512,12 @@ static void test_fuzz_findings(void) {
             FAILS_WITH(ctx, ag_clip_grad_value(two, 2, 1.0) != 0 ? NULL : W, "another context");
             ag_ctx_free(other);
         }
+    }
+    {   /* jacobian_fwd's too-many-dims message for input 1 read the output after input 0's columns gave it back */
+        int64_t s0[1] = {2}, s5[5] = {1, 1, 1, 1, 2};
+        ag_tensor *in[2], *jac[2];
+        in[0] = ag_ones(ctx, AG_F32, 1, s0); in[1] = ag_ones(ctx, AG_F32, 5, s5);
+        FAILS_WITH(ctx, ag_jacobian_fwd(ctx, mul_fn, NULL, 2, in, jac, false) == 0, "[1, 1, 1, 1, 2] + [1, 1, 1, 1, 2], more than 8 dims");
     }
     ag_ctx_free(ctx);
 }
