@@ -282,7 +282,7 @@ check-m32:
 	  grep -q "AG_ALLOW_EXCESS_PRECISION" $(BUILD)/x87.log && echo "ok    x87 arithmetic stops with autograd.h's message" || { cat $(BUILD)/x87.log; exit 1; }
 
 # (i) short libFuzzer runs (ASan+UBSan): the safetensors loader from the committed seeds, and the
-# whole public API (tests/fuzz_api.c, an interpreter of calls with hostile arguments) from scratch.
+# whole public API (tests/fuzz_api.c, an interpreter of calls with hostile arguments) from its seeds.
 # Longer: make check-fuzz FUZZ_SECONDS=3600
 FUZZ_SECONDS ?= 20
 check-fuzz: check-tools | $(BUILD)/fuzz
@@ -291,7 +291,7 @@ check-fuzz: check-tools | $(BUILD)/fuzz
 	@$(BUILD)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus > $(BUILD)/fuzz/log 2>&1; \
 	  rc=$$?; tail -n 8 $(BUILD)/fuzz/log; exit $$rc
 	$(CLANG) $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_api.c -o $(BUILD)/fuzz/fuzz_api $(LDLIBS)
-	@rm -rf $(BUILD)/fuzz/api-corpus && mkdir -p $(BUILD)/fuzz/api-corpus
+	@rm -rf $(BUILD)/fuzz/api-corpus && mkdir -p $(BUILD)/fuzz/api-corpus && cp tests/fuzz_api_corpus/* $(BUILD)/fuzz/api-corpus/
 	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/fuzz/fuzz_api -rss_limit_mb=4096 -timeout=10 -max_total_time=$(FUZZ_SECONDS) \
 	  -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/api-corpus > $(BUILD)/fuzz/api-log 2>&1; \
 	  rc=$$?; grep -E "ERROR|runtime error|SUMMARY|^stat::number_of_executed_units" $(BUILD)/fuzz/api-log | head -n 8; exit $$rc

@@ -39,9 +39,13 @@
    The sanitizers catch the rest (crashes, out-of-bounds, use after reset: the arena's
    free part is poisoned under ASan, undefined behaviour).
 
-   AG_FUZZ_SKIP_KNOWN (default 1) steers around bugs that are already known, each at a
-   line marked KNOWN, so that the fuzzer can look for others; build with
-   -DAG_FUZZ_SKIP_KNOWN=0 to hit them again. */
+   AG_FUZZ_SKIP_KNOWN (default 1) steers around bugs that are known but still open, each at a
+   line marked KNOWN, so that the fuzzer can look for others; build with -DAG_FUZZ_SKIP_KNOWN=0
+   to hit them again. None is open at 88cac72: the bugs this fuzzer found (lr_cosine's int
+   overflow, gather_rows' index size wrapping, checkpoint scratch holding a closed-over leaf's
+   gradient, a hooked leaf's stale partial sum, clipping aliased gradients, mixed contexts in
+   clipping, ag_free_persistent ignoring views / tangents / checkpoint inputs, jacobian_fwd's
+   message reading released scratch) are fixed, and so are the ones known before it. */
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
 
@@ -200,7 +204,6 @@ typedef struct {
     ag_capture *cap[NCAP];
     int ncap;
     bool capturing[2];
-    bool captured[2];        /* a capture began since the context's last reset */
     ag_optim *opt[NOPT];
     int nopt;
     ag_tensor *foreign;   /* a persistent tensor of ctx[1], for functions that return another context's tensor */
@@ -1170,7 +1173,6 @@ static void do_reset(void) {
         if (!s->pers) s->t = NULL;
     }
     S->heavy[ci] = 0;
-    S->captured[ci] = false;
     begin("ag_ctx_reset");
     ag_ctx_reset(c);
     end(false, false);
@@ -1214,7 +1216,7 @@ static void do_capture(void) {
         rc = ag_capture_begin(c);
         tr("   /* -> %d */\n", rc);
         end(rc != 0, true);
-        if (rc == 0) S->capturing[ci] = S->captured[ci] = true;
+        if (rc == 0) S->capturing[ci] = true;
         break;
     case 2: {
         ag_capture *g;
@@ -1497,17 +1499,6 @@ static void do_hook(void) {
 /* frees a persistent tensor now: the pointer (and its gradient's) is dead afterwards */
 static void free_persistent(ag_tensor *t) {
     int rc, i;
-#if AG_FUZZ_SKIP_KNOWN
-    /* KNOWN (found by this fuzzer and its review): ag_free_persistent frees a tensor that this
-       step still refers to without an op (a view from ag_detach, a tangent given to ag_make_dual,
-       a checkpoint's input). Free only when nothing of this step can refer to it: no arena
-       tensor of its context in the pool and no capture since the context's last reset. */
-    if (t) {
-        int c = ctx_index(t);
-        for (i = 0; i < NSLOT; i++) if (S->s[i].t && !S->s[i].pers && S->s[i].c == c) return;
-        if (c >= 0 && S->captured[c]) return;
-    }
-#endif
     tr("rc = ag_free_persistent(%s);", nm(t));
     begin("ag_free_persistent");
     rc = ag_free_persistent(t);
@@ -1762,13 +1753,6 @@ static void do_functional(void) {
     if (ag_numel(fu.extra) > CAP_FN * CAP_FN) fu.extra = NULL;   /* f runs many times in Jacobians and gradcheck */
     if (k >= 2 && k <= 5 && !small_inputs(in, n > AG_FUNCTIONAL_MAX_INPUTS ? AG_FUNCTIONAL_MAX_INPUTS : n)) return;   /* harness cost, not a bug */
     if (k == 2 && fu.kind == 1) fu.kind = 0;   /* a broadcast product of two inputs has too many rows */
-#if AG_FUZZ_SKIP_KNOWN
-    /* KNOWN (found by this fuzzer): jacobian_fwd's "more than 8 dims" message for an input after
-       the first reads the output of a column it gave back to the arena. With inputs of at most 4
-       dims (the functions' outputs have at most as many) the message cannot come. */
-    if (k == 3)
-        for (i = 0; i < n && i <= AG_FUNCTIONAL_MAX_INPUTS; i++) if (ag_ndim(in[i]) > 4) return;
-#endif
     vv = (m & 2) ? NULL : pick();
     tr("rc = %s(%s, fz_fn, &user, %d, (ag_tensor *[]){%s, %s, %s}, ...);   /* kind %d, v %s, u/v[0] %s, create_graph %d */", names[k], ctxn(c), n,
        nm(in[0]), nm(in[1]), nm(in[2]), fu.kind, nm(vv), nm(v[0]), cg);
