@@ -42,7 +42,8 @@
    AG_FUZZ_SKIP_KNOWN (default 1) steers around bugs that are known but still open, each at a
    line marked KNOWN, so that the fuzzer can look for others; build with -DAG_FUZZ_SKIP_KNOWN=0
    to hit them again. Open at 88cac72: conv2d and the pools loop over the huge dims of an
-   empty input. Fixed since (no skip left for them): lr_cosine's int overflow, gather_rows'
+   empty input; grad_of with an input that a checkpoint's f uses besides its own inputs
+   writes to slot -1 of the checkpoint's gradient array. Fixed since (no skip left for them): lr_cosine's int overflow, gather_rows'
    index size wrapping, checkpoint scratch holding a closed-over leaf's gradient, a hooked
    leaf's stale partial sum, clipping aliased gradients, clipping across contexts,
    ag_free_persistent ignoring views / tangents / checkpoint inputs, jacobian_fwd's message
@@ -211,6 +212,8 @@ typedef struct {
     int32_t idx[IDX_CAP];
     size_t idx_used;
     double heavy[2];         /* multiply-adds of the products made since the context's last reset */
+    const ag_tensor *closures[64];   /* tensors that a checkpoint's f uses besides its inputs */
+    int nclos;
     double wrap[WRAP_CAP];   /* the caller's arrays under ag_wrap tensors: each used once per run, kept alive */
     size_t wrap_used;
     fn_user fus[USER_CAP];   /* user data of checkpoints and custom ops: a backward reads it again, so */
@@ -1161,6 +1164,13 @@ static void do_grad_of(void) {
     o.retain_graph = (m & 2) != 0;
     o.create_graph = (m & 4) != 0;
     for (i = 0; i < 8; i++) { in[i] = i < n ? pick() : NULL; g[i] = NULL; }
+#if AG_FUZZ_SKIP_KNOWN
+    {   /* KNOWN (found by this fuzzer at 88cac72): grad_of with an input that a checkpoint's f uses
+           besides its own inputs: the recomputation looks it up in the wrong sink (slot -1) */
+        int j;
+        for (i = 0; i < n && i < 8; i++) for (j = 0; j < S->nclos; j++) if (in[i] && in[i] == S->closures[j]) return;
+    }
+#endif
     if (g_trace) {
         tr("{ ag_backward_opts o = {%s, %d, %d}; ag_tensor *g[8]; rc = ag_grad_of(%s, %s, %d, ", nm(o.grad), o.retain_graph, o.create_graph,
            nm(root), m & 32 ? "NULL" : "&o", n);
@@ -1734,9 +1744,11 @@ static void do_custom(void) {
         fu->extra = pick();
         /* f runs again at backward time: what it uses must live as long as the checkpoint (same context) */
         if (fu->extra && in[0] && ag_context(fu->extra) != ag_context(in[0])) fu->extra = NULL;
-        tr("t = ag_checkpoint(fz_fn, &user, %d, (ag_tensor *[]){%s, %s, %s});   /* kind %d */", n, nm(in[0]), nm(in[1]), nm(in[2]), fu->kind);
+        tr("t = ag_checkpoint(fz_fn, &user, %d, (ag_tensor *[]){%s, %s, %s});   /* kind %d, extra %s */", n, nm(in[0]), nm(in[1]), nm(in[2]),
+           fu->kind, nm(fu->extra));
         begin("ag_checkpoint");
         y = ag_checkpoint(u8(r) < 250 ? fz_fn : NULL, fu, n, in);
+        if (y && fu->kind == 11 && fu->extra && S->nclos < 64) S->closures[S->nclos++] = fu->extra;
         tr_shape_of(y);
         end(!y, any && n >= 1);
         put(y, false);
