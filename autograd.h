@@ -986,6 +986,8 @@ struct ag_ctx {
     int isa;                  /* AG__ISA_*: the kernels this context runs */
     int threads;
     ag__pool *pool;
+    const struct ag__grad_sink *sink;   /* where the running backward hands gradients (NULL: .grad) */
+    int backward_depth;       /* backward runs inside backward: a checkpoint's recomputation */
     ag_parallel_for_fn parallel_for;
     void *parallel_user;
     uint64_t failures;        /* errors reported, kept or not (a capture checks that its step had none) */
@@ -1646,6 +1648,15 @@ static int64_t *ag__index_alloc(ag_ctx *ctx, const char *op, int64_t n) {
         return NULL;
     }
     return (int64_t *)ag__arena_alloc(ctx, (size_t)bytes, 16);
+}
+/* room for n (>= 0) tensor pointers in the arena, its size checked (32-bit size_t) */
+static ag_tensor **ag__ptr_alloc(ag_ctx *ctx, int64_t n) {
+    int64_t bytes;
+    if (!ag__size_mul(n ? n : 1, (int64_t)sizeof(ag_tensor *), &bytes) || (uint64_t)bytes > (uint64_t)SIZE_MAX) {
+        ag__fail(ctx, "an array of %lld tensors is too large", (long long)n);
+        return NULL;
+    }
+    return (ag_tensor **)ag__arena_alloc(ctx, (size_t)bytes, 16);
 }
 /* reads an index array for an op (r on the stack, r->idx allocated by the caller); while capturing,
    the step that reads it again at each replay is recorded */
@@ -3558,7 +3569,7 @@ AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
         }
         sh[dim] += ts[i]->shape[dim];
     }
-    in = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)n, 16);
+    in = ag__ptr_alloc(ctx, n);
     y = in ? ag__result(ctx, dtype, first->ndim, sh, n) : NULL;
     if (!y) return NULL;
     for (i = 0; i < n; i++) {
@@ -3585,7 +3596,7 @@ static int ag__bw_cat(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x_i 
     return 0;
 }
 static int ag__jvp_cat(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = cat(t_x_i), zeros where none */
-    ag_tensor **ts = (ag_tensor **)ag__arena_alloc(y->ctx, sizeof(ag_tensor *) * (size_t)y->nin, 16);
+    ag_tensor **ts = ag__ptr_alloc(y->ctx, y->nin);
     int i;
     (void)op;
     if (!ts) return -1;
@@ -3611,7 +3622,7 @@ AG_API ag_tensor *ag_stack(ag_tensor *const *ts, int n, int dim) {
         if (!same) { ag__fail(first->ctx, "stack: tensor %d has shape %s, expected %s", i, AG__SHAPE(s1, ts[i]), AG__SHAPE(s2, first)); return NULL; }
     }
     if (!ag__dim(first->ctx, "stack", first->ndim + 1, dim, &dim)) return NULL;
-    u = (ag_tensor **)ag__arena_alloc(first->ctx, sizeof(ag_tensor *) * (size_t)n, 16);
+    u = ag__ptr_alloc(first->ctx, n);
     if (!u) return NULL;
     for (i = 0; i < n; i++) if (!(u[i] = ag_unsqueeze(ts[i], dim))) return NULL;
     return ag_cat(u, n, dim);
@@ -3709,6 +3720,7 @@ static void ag__win_cols(const ag__win *g, int64_t off, int64_t *lo, int64_t *hi
 #define AG__DEF_WIN_KERNELS(T, SUF) \
 static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs) { \
     int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
+    if (g->A == 0 || g->B == 0 || g->OH == 0 || g->OW == 0) return;   /* empty: no loop over the other dims */ \
     for (a = 0; a < g->A; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
         int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw, step = g->sw * xs[3]; \
         ag__win_cols(g, off, &lo, &hi); \
@@ -3727,6 +3739,7 @@ static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *
 static void ag__fold_##SUF(const ag__win *g, T *y, const T *c) { \
     int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
     memset(y, 0, sizeof(T) * (size_t)(g->A * g->B * g->H * g->W)); \
+    if (g->A == 0 || g->B == 0 || g->OH == 0 || g->OW == 0) return; \
     for (a = 0; a < g->A; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
         int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw; \
         ag__win_cols(g, off, &lo, &hi); \
@@ -4545,12 +4558,12 @@ AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(
 
 /* var = sum((x - mean)^2) / (n - correction) (two passes: no cancellation), computed with ops and
    recorded as one node, whose rule leaves out the mean's term (zero, but NaN where x has an inf) */
-AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) { t = ag__arg(t);
+static ag_tensor *ag__var_dim(const char *name, ag_tensor *t, int dim, bool keepdim, int correction) {   /* var_dim, std_dim */
     ag_tensor *d, *v, *y;
     double n, denom;
     bool prev;
-    if (!t || !ag__dim_s(t->ctx, "var_dim", t->ndim, dim, &dim)) return NULL;
-    if (correction < 0) { ag__fail(t->ctx, "var_dim: correction must be >= 0, got %d", correction); return NULL; }
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &dim)) return NULL;
+    if (correction < 0) { ag__fail(t->ctx, "%s: correction must be >= 0, got %d", name, correction); return NULL; }
     n = dim < 0 ? 1.0 : (double)t->shape[dim];
     denom = n - correction > 0 ? n - correction : 0.0;
     prev = ag_set_grad_enabled(t->ctx, false);
@@ -4564,6 +4577,9 @@ AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction
     ag__copy_into(y, v);
     y->ip[0] = dim; y->ip[1] = keepdim; y->fp[0] = 1.0 / denom;
     return ag__finish1(y, AG__OP_var, t);
+}
+AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction) { t = ag__arg(t);
+    return ag__var_dim("var_dim", t, dim, keepdim, correction);
 }
 /* 2 (x - mean) / (n - correction): d var / d x */
 static ag_tensor *ag__var_slope(ag_tensor *y) {
@@ -4580,18 +4596,17 @@ static int ag__jvp_var(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
     *out = ag_sum_dim(ag_mul(ag__var_slope(y), t[0]), (int)y->ip[0], y->ip[1] != 0);
     return 0;
 }
-AG_API ag_tensor *ag_var(ag_tensor *t, int correction) { t = ag__arg(t);
+static ag_tensor *ag__var_all(const char *name, ag_tensor *t, int correction) {   /* var, std: over every element */
     int64_t n;
     if (!t) return NULL;
-    if (correction < 0) { ag__fail(t->ctx, "var: correction must be >= 0, got %d", correction); return NULL; }
     n = t->numel;
-    return ag_var_dim(ag_reshape(t, 1, &n), 0, false, correction);
+    return ag__var_dim(name, ag_reshape(t, 1, &n), 0, false, correction);
 }
-
+AG_API ag_tensor *ag_var(ag_tensor *t, int correction) { t = ag__arg(t); return ag__var_all("var", t, correction); }
 AG_API ag_tensor *ag_std_dim(ag_tensor *t, int dim, bool keepdim, int correction) { t = ag__arg(t);
-    return ag_sqrt(ag_var_dim(t, dim, keepdim, correction));
+    return ag_sqrt(ag__var_dim("std_dim", t, dim, keepdim, correction));
 }
-AG_API ag_tensor *ag_std(ag_tensor *t, int correction) { t = ag__arg(t); return ag_sqrt(ag_var(t, correction)); }
+AG_API ag_tensor *ag_std(ag_tensor *t, int correction) { t = ag__arg(t); return ag_sqrt(ag__var_all("std", t, correction)); }
 
 /* m + log(sum(exp(x - m))), m the (detached) largest along dim held to the finite range, so that
    rows of +-inf stay +-inf and nothing overflows; its gradient is softmax(x) (built from ops) */
@@ -4893,8 +4908,9 @@ static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor *
 
 AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args(&x, &W, &b, NULL, NULL);
     char s1[200], s2[200];
-    ag_ctx *ctx = ag__ctx2("linear", x, W);
-    if (!ctx) return NULL;
+    ag_ctx *ctx;
+    if (!x && !W) { if (b) ag__fail(b->ctx, "linear: x and W are NULL"); return NULL; }
+    if (!(ctx = ag__ctx2("linear", x, W))) return NULL;
     if (W->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != W->shape[1]) {
         ag__fail(ctx, "linear: x %s and W %s: W must be [out_features, in_features] with in_features = x's last dim",
                  AG__SHAPE(s1, x), AG__SHAPE(s2, W));
@@ -5073,7 +5089,7 @@ static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
     ag_ctx *ctx = y->ctx;
     ag_tensor *few[4], **t = few, *out = NULL;
     int i, rc;
-    if (nin > 4 && !(t = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)nin, 16))) return false;
+    if (nin > 4 && !(t = ag__ptr_alloc(ctx, nin))) return false;
     for (i = 0; i < nin; i++) t[i] = in[i] ? in[i]->tangent : NULL;
     ctx->jvp_off++;
     rc = ag__ops[op].jvp(y, op, t, &out);
@@ -5139,17 +5155,21 @@ static bool ag__stack_reserve(ag_ctx *ctx, size_t n) {
 }
 
 /* where ag_grad_of and checkpoint collect the gradients of chosen inputs instead of accumulating them into .grad */
-typedef struct {
+typedef struct ag__grad_sink {
     int n; ag_tensor *const *inputs; ag_tensor **grads;
     bool others;                  /* other leaves accumulate as usual */
     const ag__mark *scratch;      /* ... and if one's gradient is now in the arena since this mark, */
     bool *scratch_kept;           /* this is set (checkpoint then keeps its scratch) */
+    uint32_t min_seq;             /* checkpoint: nodes older than this are outside its function */
+    const struct ag__grad_sink *outer;   /* the sink of the backward this one runs inside */
 } ag__grad_sink;
 
-static int ag__sink_slot(const ag__grad_sink *sink, const ag_tensor *t) {
+/* where the gradient of t goes: its slot in this sink or in the sink of a backward around it */
+static ag_tensor **ag__sink_slot(const ag__grad_sink *sink, const ag_tensor *t) {
     int i;
-    for (i = 0; i < sink->n; i++) if (sink->inputs[i] == t) return i;
-    return -1;
+    for (; sink; sink = sink->outer)
+        for (i = 0; i < sink->n; i++) if (sink->inputs[i] == t) return &sink->grads[i];
+    return NULL;
 }
 
 /* adds g (of t's dtype) into the leaf t's gradient (PyTorch's AccumulateGrad); also run by ag_replay */
@@ -5217,9 +5237,12 @@ static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__grad_
         return true;
     }
     if (u->flags & AG__SINK) {
-        int k = ag__sink_slot(sink, u);
-        sink->grads[k] = sink->grads[k] ? ag_add(sink->grads[k], g) : g;
-        return sink->grads[k] != NULL;
+        ag_tensor **slot = ag__sink_slot(sink, u);
+        bool outer = slot && (slot < sink->grads || slot >= sink->grads + sink->n);   /* an enclosing backward's input */
+        if (!slot) return true;
+        *slot = *slot ? ag_add(*slot, g) : g;
+        if (outer && sink->scratch && *slot && ag__since_mark(u->ctx, *sink->scratch, *slot)) *sink->scratch_kept = true;
+        return *slot != NULL;
     }
     return true;   /* ag_grad_of leaves other leaves alone */
 }
@@ -5245,6 +5268,9 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
     size_t sp = 0, nodes = 1, base = ctx->stack_base;   /* this run's segment of the stack starts at base */
     uint32_t stamp;
     int rc = 0;
+    /* a backward inside a backward (a checkpoint's) keeps the outer one's count and sum of each hooked leaf here */
+    struct ag__hooked_state { ag_tensor *leaf, *partial; uint32_t mark; int32_t pending; struct ag__hooked_state *next; } *saved = NULL;
+    const ag__grad_sink *outer_sink = ctx->sink;
 #define AG__STK(i) ctx->stack[base + (i)]
     if (!(root->flags & AG__REQ_GRAD)) {
         ag__fail(ctx, "%s: the root %s does not require grad (no input that requires grad reached it, or it was made under no-grad)",
@@ -5265,31 +5291,50 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
        hooks are counted too, so that their hooks see the whole gradient once */
     stamp = ++ctx->visit;
     if (!ag__stack_reserve(ctx, base + 1)) return -1;
+    if (sink && root->op && root->seq < sink->min_seq) {
+        ag__fail(ctx, "%s: the function returned '%s' %s, a result computed outside it", name, ag__op_name(root), AG__SHAPE(s1, root));
+        return -1;
+    }
     root->mark = stamp; root->pending = root->op ? 0 : 1; root->grad = root->op ? NULL : root->grad;
     if (root->op) AG__STK(sp++) = root;
-    while (sp) {
+    while (sp && rc == 0) {
         ag_tensor *t = AG__STK(--sp);
         int i;
         if (t->flags & AG__RELEASED) {
             ag__fail(ctx, "%s: the graph through '%s' %s was freed by an earlier backward; pass retain_graph = true to the first backward to go through it twice",
                      name, ag__op_name(t), AG__SHAPE(s1, t));
-            return -1;
+            rc = -1;
         }
-        for (i = 0; i < t->nin; i++) {
+        for (i = 0; i < t->nin && rc == 0; i++) {
             ag_tensor *u = ag__edge(t, i);
             if (!(u->flags & AG__REQ_GRAD) || (!u->op && !u->hooks)) continue;
             if (u->mark == stamp) { u->pending++; continue; }
+            if (sink && u->op && u->seq < sink->min_seq) {   /* walking on would clobber the outer backward's sums */
+                ag__fail(ctx, "%s: the function uses '%s' %s, a result computed outside it that is not one of its inputs; pass it as an input",
+                         name, ag__op_name(u), AG__SHAPE(s1, u));
+                rc = -1;
+                break;
+            }
+            if (!u->op && ctx->backward_depth > 0) {   /* nested: keep the outer backward's count and sum of this hooked leaf */
+                struct ag__hooked_state *h = (struct ag__hooked_state *)ag__arena_alloc(ctx, sizeof *h, 16);
+                if (!h) { rc = -1; break; }
+                h->leaf = u; h->partial = u->hooks->partial; h->mark = u->mark; h->pending = u->pending;
+                h->next = saved; saved = h;
+            }
             u->mark = stamp; u->pending = 1;
             if (!u->op) { u->hooks->partial = NULL; continue; }   /* a hooked leaf: counted, not walked (and no sum left from a failed backward) */
-            if (!ag__stack_reserve(ctx, base + sp + 1)) return -1;
+            if (!ag__stack_reserve(ctx, base + sp + 1)) { rc = -1; break; }
             u->grad = NULL;
             AG__STK(sp++) = u;
             nodes++;
         }
     }
-    if (!ag__stack_reserve(ctx, base + nodes)) return -1;   /* pass 2 pushes each node at most once */
+    if (rc == 0 && !ag__stack_reserve(ctx, base + nodes)) rc = -1;   /* pass 2 pushes each node at most once */
+    if (rc != 0) { sp = 0; goto restore; }
     /* pass 2: run the rules in an order where every gradient is complete */
     ctx->stack_base = base + nodes;   /* a rule that runs a backward of its own (checkpoint) gets the space after ours */
+    ctx->sink = sink;
+    ctx->backward_depth++;
     prev = ag_set_grad_enabled(ctx, create);
     if (!seed) seed = ag_ones(ctx, (ag_dtype)root->dtype, root->ndim, root->shape);
     else seed = ag_to(seed, (ag_dtype)root->dtype);
@@ -5300,8 +5345,8 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
         ag_tensor *t = AG__STK(--sp), *g = t->grad, *few[4], **gin = few;
         int i;
         if (g && t->hooks && !(g = t->grad = ag__run_hooks(t, g))) { rc = -1; break; }
-        if (sink && (t->flags & AG__SINK)) sink->grads[ag__sink_slot(sink, t)] = g;
-        if (t->nin > 4) gin = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)t->nin, 16);
+        if (sink && (t->flags & AG__SINK) && ag__sink_slot(sink, t)) *ag__sink_slot(sink, t) = g;
+        if (t->nin > 4) gin = ag__ptr_alloc(ctx, t->nin);
         if (!gin) { rc = -1; break; }
         for (i = 0; i < t->nin; i++) gin[i] = NULL;
         if (g && !ag__versions_ok(t, name)) { rc = -1; break; }
@@ -5318,7 +5363,13 @@ static int ag__run_backward(const char *name, ag_tensor *root, const ag_backward
     }
 #undef AG__STK
     ctx->stack_base = base;
+    ctx->sink = outer_sink;
+    ctx->backward_depth--;
     ag_set_grad_enabled(ctx, prev);
+restore:
+    for (; saved; saved = saved->next) {
+        saved->leaf->hooks->partial = saved->partial; saved->leaf->mark = saved->mark; saved->leaf->pending = saved->pending;
+    }
     return rc;
 }
 
@@ -5342,6 +5393,7 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
     }
     for (i = 0; i < n; i++) { grads[i] = NULL; inputs[i]->flags |= AG__SINK; }
     sink.n = n; sink.inputs = inputs; sink.grads = grads; sink.others = false; sink.scratch = NULL; sink.scratch_kept = NULL;
+    sink.min_seq = 0; sink.outer = NULL;   /* its own inputs only, even when run inside another backward */
     rc = ag__run_backward("grad_of", root, opts, &sink);
     for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__SINK;
     for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
@@ -5582,7 +5634,7 @@ AG_API int ag_save_for_backward(ag_custom *c, int n, ag_tensor *const *tensors) 
     if (!c) return -1;
     if (n < 0 || (n > 0 && !tensors)) { ag__fail(c->inputs[0]->ctx, "save_for_backward: need n >= 0 tensors, got %d", n); return -1; }
     if (!ag__live_list("save_for_backward", c->inputs[0]->ctx, n, tensors)) return -1;
-    c->saved = (ag_tensor **)ag__arena_alloc(c->inputs[0]->ctx, sizeof(ag_tensor *) * (size_t)(n ? n : 1), 16);
+    c->saved = ag__ptr_alloc(c->inputs[0]->ctx, n);
     if (!c->saved) return -1;
     for (i = 0; i < n; i++) c->saved[i] = tensors[i];
     c->nsaved = n;
@@ -5619,7 +5671,7 @@ AG_API ag_tensor *ag_apply(const ag_function *fn, int n, ag_tensor *const *input
         if (inputs[i]->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", fn->name); return NULL; }
     }
     c = (ag_custom *)ag__arena_alloc(ctx, sizeof *c, 16);
-    if (!c || !(c->inputs = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)n, 16))) return NULL;
+    if (!c || !(c->inputs = ag__ptr_alloc(ctx, n))) return NULL;
     c->fn = fn; c->user = user; c->n = n; c->nsaved = 0; c->saved = NULL; c->output = NULL;
     for (i = 0; i < n; i++) c->inputs[i] = inputs[i];
     prev = ag_set_grad_enabled(ctx, false);   /* forward records nothing: the node below stands for it */
@@ -5722,6 +5774,7 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     ag__mark m;
     int i, nw = 0, slot[16], rc = 0;
     bool kept = false;
+    uint32_t seq0 = ctx->seq + 1;   /* what f computes now is newer than this */
     if (y->nin > 16) { ag__fail(ctx, "checkpoint: at most 16 inputs"); return -1; }
     for (i = 0; i < y->nin; i++)   /* results first, so that they outlive the scratch below */
         if (AG__NEED(i) && !create && !(gin[i] = ag__result(ctx, y->in[i]->dtype, y->in[i]->ndim, y->in[i]->shape, 0))) return -1;
@@ -5738,7 +5791,9 @@ static int ag__bw_checkpoint(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     if (out->flags & AG__REQ_GRAD) {
         memset(&o, 0, sizeof o);
         o.grad = g; o.create_graph = create;
-        sink.n = nw; sink.inputs = want; sink.grads = got; sink.others = true; sink.scratch = &m; sink.scratch_kept = &kept;
+        sink.n = nw; sink.inputs = want; sink.grads = got; sink.scratch = &m; sink.scratch_kept = &kept;
+        sink.others = !ctx->sink || ctx->sink->others;   /* inside ag_grad_of, leaves f uses are left alone too */
+        sink.min_seq = seq0; sink.outer = ctx->sink;
         rc = ag__run_backward("checkpoint", out, &o, &sink);
     }
     for (i = 0; i < nw && rc == 0; i++) {
@@ -6660,6 +6715,7 @@ AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlin
 }
 AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) { ag__args(&W, &b, NULL, NULL, NULL);
     double fi, fo, bound;
+    if (!W && b) { ag__fail(b->ctx, "init_linear: W is NULL"); return -1; }
     if (!ag__init_check(W, "init_linear") || !ag__fans(W, "init_linear", &fi, &fo)) return -1;
     bound = fi > 0 ? 1 / sqrt(fi) : 0;
     /* kaiming_uniform(a = sqrt 5): gain sqrt(2 / 6), bound sqrt 3 gain / sqrt(fan_in) = 1 / sqrt(fan_in) */
@@ -7130,7 +7186,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
     }
     /* the tensors for the empty slots are made first (persistent: they stay if a later one fails,
        but no slot is written unless every one can be) */
-    if (!(made = (ag_tensor **)ag__heap_alloc(ctx, sizeof(ag_tensor *) * (size_t)(n ? n : 1)))) {
+    if ((size_t)n > SIZE_MAX / sizeof(ag_tensor *) || !(made = (ag_tensor **)ag__heap_alloc(ctx, sizeof(ag_tensor *) * (size_t)(n ? n : 1)))) {
         ag__fail(ctx, "%s: out of memory", op);
         goto out;
     }
@@ -7329,7 +7385,7 @@ static int ag__fn_jac_rows(ag__fn_call *c, ag_tensor *y, ag_tensor **res) {
         return 0;
     }
     /* create_graph: each row is a recorded vjp (its own one-hot, which the graph keeps); stacked */
-    rows = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)m * (size_t)c->n, 16);
+    rows = ag__ptr_alloc(ctx, (int64_t)m * c->n);
     if (!rows) return -1;
     for (k = 0; k < m; k++) {
         ag_tensor *e = ag_zeros(ctx, (ag_dtype)y->dtype, y->ndim, y->shape);
@@ -7463,7 +7519,7 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
         ag_tensor *x = inputs[i], **cols = NULL;
         for (d = 0; d < x->ndim; d++) sh[yn + d] = x->shape[d];
         m = x->numel;
-        if (c->create_graph) { if (!(cols = (ag_tensor **)ag__arena_alloc(ctx, sizeof(ag_tensor *) * (size_t)(m ? m : 1), 16))) return -1; }
+        if (c->create_graph) { if (!(cols = ag__ptr_alloc(ctx, m))) return -1; }
         else if (!(jac[i] = ag_zeros(ctx, (ag_dtype)x->dtype, yn + x->ndim, sh))) return -1;
         for (k = 0; k < m; k++) {
             ag__mark mk = ag__arena_mark(ctx);
@@ -7930,6 +7986,7 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
     ag_tensor *qkv, *qkvh[3], *att, *mask, *y;
     ag_ctx *ctx = ag__ly_ctx(x, Wqkv, Wo);
     int k;
+    if (!ctx) ctx = ag__ly_ctx(bqkv, bo, NULL);
     if (!x || !Wqkv || !Wo) {
         if (ctx) ag__fail(ctx, "%s: argument %d (%s) is NULL", op, !x ? 1 : !Wqkv ? 2 : 4, !x ? "x" : !Wqkv ? "Wqkv" : "Wo");
         return NULL;

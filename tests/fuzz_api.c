@@ -41,9 +41,9 @@
 
    AG_FUZZ_SKIP_KNOWN (default 1) steers around bugs that are known but still open, each at a
    line marked KNOWN, so that the fuzzer can look for others; build with -DAG_FUZZ_SKIP_KNOWN=0
-   to hit them again. Open at 88cac72: conv2d and the pools loop over the huge dims of an
-   empty input; grad_of with an input that a checkpoint's f uses besides its own inputs
-   writes to slot -1 of the checkpoint's gradient array. Fixed since (no skip left for them): lr_cosine's int overflow, gather_rows'
+   to hit them again. None is open. Fixed (no skip left for them): conv2d and the pools looping
+   over the huge dims of an empty input; grad_of with an input that a checkpoint's f closes
+   over (slot -1 of the checkpoint's gradient array); lr_cosine's int overflow, gather_rows'
    index size wrapping, checkpoint scratch holding a closed-over leaf's gradient, a hooked
    leaf's stale partial sum, clipping aliased gradients, clipping across contexts,
    ag_free_persistent ignoring views / tangents / checkpoint inputs, jacobian_fwd's message
@@ -1020,25 +1020,11 @@ static void do_norm(void) {
     put(y, false);
 }
 
-#if AG_FUZZ_SKIP_KNOWN
-/* KNOWN (found by this fuzzer at 88cac72): conv2d and the pools on an empty input whose other
-   dims are huge loop over them in the window kernel ([0, 2^40, 3, 1]: hours) */
-static bool empty_but_huge(const ag_tensor *t) {
-    int i;
-    double n = 1;
-    if (!t || ag_numel(t) != 0) return false;
-    for (i = 0; i < ag_ndim(t); i++) n *= ag_dim(t, i) > 0 ? (double)ag_dim(t, i) : 1.0;
-    return n > 65536;
-}
-#endif
 
 static void do_conv(void) {
     rd_t *r = &S->r;
     ag_tensor *x = pick(), *y;
     int k = u8(r) % 3;
-#if AG_FUZZ_SKIP_KNOWN
-    if (empty_but_huge(x)) return;   /* KNOWN: see empty_but_huge */
-#endif
     if (k == 0) {
         ag_tensor *W = pick(), *b = u8(r) < 128 ? NULL : pick();
         ag_conv2d_opts o;
@@ -1164,13 +1150,6 @@ static void do_grad_of(void) {
     o.retain_graph = (m & 2) != 0;
     o.create_graph = (m & 4) != 0;
     for (i = 0; i < 8; i++) { in[i] = i < n ? pick() : NULL; g[i] = NULL; }
-#if AG_FUZZ_SKIP_KNOWN
-    {   /* KNOWN (found by this fuzzer at 88cac72): grad_of with an input that a checkpoint's f uses
-           besides its own inputs: the recomputation looks it up in the wrong sink (slot -1) */
-        int j;
-        for (i = 0; i < n && i < 8; i++) for (j = 0; j < S->nclos; j++) if (in[i] && in[i] == S->closures[j]) return;
-    }
-#endif
     if (g_trace) {
         tr("{ ag_backward_opts o = {%s, %d, %d}; ag_tensor *g[8]; rc = ag_grad_of(%s, %s, %d, ", nm(o.grad), o.retain_graph, o.create_graph,
            nm(root), m & 32 ? "NULL" : "&o", n);

@@ -68,6 +68,10 @@ static int r_minimum_null(ag_ctx *c) { return FAILS_P(ag_minimum(T23, NULL)); }
 static int r_matmul_null(ag_ctx *c) { return FAILS_P(ag_matmul(T23, NULL)); }
 static int r_linear_null_W(ag_ctx *c) { return FAILS_P(ag_linear(T23, NULL, NULL)); }
 static int r_linear_null_x(ag_ctx *c) { return FAILS_P(ag_linear(NULL, T43, T4)); }
+static int r_linear_null_xW(ag_ctx *c) { return FAILS_P(ag_linear(NULL, NULL, T4)); }
+static int r_init_linear_null_W(ag_ctx *c) { return ag_init_linear(NULL, T4) != 0; }
+static int r_attn_null_x_W(ag_ctx *c) { return FAILS_P(ag_causal_self_attention(NULL, NULL, T4, NULL, NULL, 1)); }
+static int r_std_corr(ag_ctx *c) { return FAILS_P(ag_std(T23, -1)); }
 static int r_mse_null(ag_ctx *c) { return FAILS_P(ag_mse_loss(T23, NULL)); }
 static int r_bce_null(ag_ctx *c) { return FAILS_P(ag_bce_with_logits(NULL, T23)); }
 static int r_layer_norm_null_x(ag_ctx *c) { return FAILS_P(ag_layer_norm(NULL, T3, T3, 1e-5)); }
@@ -404,6 +408,10 @@ static const row rows[] = {
     {"matmul(t, NULL)", r_matmul_null, "matmul", "NULL", 0},
     {"linear(x, NULL W)", r_linear_null_W, "linear", "NULL", 0},
     {"linear(NULL x, W, b)", r_linear_null_x, "linear", "NULL", 0},
+    {"linear(NULL, NULL, b)", r_linear_null_xW, "linear", "NULL", 0},
+    {"init_linear(NULL, b)", r_init_linear_null_W, "init_linear", "NULL", 0},
+    {"causal_self_attention(NULL, NULL, bqkv, ...)", r_attn_null_x_W, "causal_self_attention", "NULL", 0},
+    {"std correction -1", r_std_corr, "std", "correction must be >= 0", 0},
     {"mse_loss(t, NULL)", r_mse_null, "mse_loss", "NULL", 0},
     {"bce_with_logits(NULL, t)", r_bce_null, "bce_with_logits", "NULL", 0},
     /* x is the tensor layer_norm reports through; a NULL x gives NULL without a message
@@ -524,7 +532,7 @@ static const row rows[] = {
     {"argmin(NULL)", r_s_argmin, NULL, NULL, F_SILENT},
     {"cumsum dim -3", r_cumsum_neg, "cumsum", "dim -3 is out of range", 0},
     {"logsumexp dim 2", r_logsumexp_dim, "logsumexp", "dim 2 is out of range", 0},
-    {"std_dim -3", r_std_dim, "var_dim", "dim -3 is out of range", 0},
+    {"std_dim -3", r_std_dim, "std_dim", "dim -3 is out of range", 0},
     {"cumsum(NULL)", r_s_cumsum, NULL, NULL, F_SILENT},
     {"logsumexp(NULL)", r_s_logsumexp, NULL, NULL, F_SILENT},
     {"std(NULL)", r_s_std, NULL, NULL, F_SILENT},

@@ -88,6 +88,24 @@ static void test_empty(void) {
     CHECK(y && ag_numel(y) == 0, "softmax of [2^40, 0] over dim 0");
     { int64_t s3[3]; s3[0] = (int64_t)1 << 40; s3[1] = 3; s3[2] = 0; y = ag_argmax(ag_zeros(ctx, AG_F32, 3, s3), 1, false); }
     CHECK(y && ag_numel(y) == 0, "argmax of [2^40, 3, 0] over dim 1");
+    {   /* conv2d and the pools on empty inputs with a huge other dim (the window kernels looped over it for hours) */
+        int64_t e1[4] = {(int64_t)1 << 40, 0, 3, 3}, e2[4] = {0, (int64_t)1 << 40, 3, 1}, e3[4] = {(int64_t)1 << 20, 0, (int64_t)1 << 20, 3};
+        int64_t one[4] = {1, 1, 1, 1}, ws[4] = {4, (int64_t)1 << 40, 1, 1};
+        const int64_t *es[3]; int i;
+        ag_tensor *W = ag_expand(ag_set_requires_grad(ag_ones(ctx, AG_F32, 4, one), true), 4, ws);
+        es[0] = e1; es[1] = e2; es[2] = e3;
+        y = ag_conv2d(ag_set_requires_grad(ag_zeros(ctx, AG_F32, 4, e2), true), W, NULL, NULL);
+        CHECK(y || strstr(ag_error(ctx), "out of memory"), "conv2d of [0, 2^40, 3, 1] with a [4, 2^40, 1, 1] weight view: %s",
+              ag_error(ctx) ? ag_error(ctx) : "");
+        ag_clear_error(ctx);
+        for (i = 0; i < 3; i++) {
+            ag_tensor *e = ag_set_requires_grad(ag_zeros(ctx, AG_F64, 4, es[i]), true);
+            y = ag_max_pool2d(e, 1, 2, 1, 1, 0, 1);
+            CHECK(y && ag_numel(y) == 0 && ag_backward(ag_sum(y), NULL) == 0, "max_pool2d of an empty input %d and its backward", i);
+            y = ag_avg_pool2d(e, 1, 2, 1, 1, 0, 1);
+            CHECK(y && ag_numel(y) == 0 && ag_backward(ag_sum(y), NULL) == 0, "avg_pool2d of an empty input %d and its backward", i);
+        }
+    }
     CHECK(harness_cpu_seconds() - t0 < 1.0, "empty results take no time (%.2f s)", harness_cpu_seconds() - t0);
     ag_ctx_free(ctx);
 }
@@ -512,6 +530,36 @@ static void test_fuzz_findings(void) {
             FAILS_WITH(ctx, ag_clip_grad_value(two, 2, 1.0) != 0 ? NULL : W, "another context");
             ag_ctx_free(other);
         }
+    }
+    ag_ctx_reset(ctx);
+    {   /* grad_of with an input that a checkpoint's f closes over: its gradient from inside f goes
+           to grad_of's slot (it wrote to slot -1 of the checkpoint's own array), and f's other
+           leaves are left alone as grad_of promises */
+        ag_tensor *x = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 1.0), true);
+        ag_tensor *W = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 2.0), true);
+        ag_tensor *y = ag_add(ag_checkpoint(ckpt_f, W, 1, &x), ag_sum(ag_mul_scalar(W, 5.0))), *g[2], *in2[2];
+        in2[0] = W; in2[1] = x;
+        CHECK(ag_grad_of(y, NULL, 1, &W, g) == 0 && g[0] && ag_get(g[0], i0) == 6.0 && !ag_grad(x) && !ag_grad(W),
+              "grad_of through a checkpoint that closes over the input: dW = x + 5 = 6, no .grad touched: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        y = ag_add(ag_checkpoint(ckpt_f, W, 1, &x), ag_sum(ag_mul_scalar(W, 5.0)));
+        CHECK(ag_grad_of(y, NULL, 2, in2, g) == 0 && ag_get(g[0], i0) == 6.0 && ag_get(g[1], i0) == 2.0, "and with x too: dx = W = 2");
+    }
+    {   /* f closing over a result of the outer graph: its recomputed backward would walk (and
+           clobber) the outer backward's sums; refused with a message */
+        ag_tensor *x = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 1.0), true);
+        ag_tensor *h = ag_mul_scalar(x, 3.0), *y = ag_add(ag_checkpoint(ckpt_f, h, 1, &x), ag_sum(h));
+        FAILS_WITH(ctx, ag_backward(y, NULL) == 0 ? x : NULL, "a result computed outside it that is not one of its inputs");
+    }
+    {   /* a hooked leaf used inside f and outside: the recomputation's backward runs the hook on
+           its own sum and leaves the outer backward's count of the leaf alone (PyTorch's reentrant
+           checkpoint runs the hook once per backward too) */
+        ag_tensor *x = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 1.0), true);
+        ag_tensor *W = ag_set_requires_grad(ag_full(ctx, AG_F32, 1, s, 2.0), true), *y;
+        ag_register_hook(W, hook_twice, NULL);
+        y = ag_add(ag_add(ag_sum(ag_mul_scalar(W, 5.0)), ag_checkpoint(ckpt_f, W, 1, &x)), ag_sum(ag_mul_scalar(W, 7.0)));
+        CHECK(ag_backward(y, NULL) == 0 && ag_get(ag_grad(W), i0) == 2.0 * (5.0 + 7.0) + 2.0 * 1.0,
+              "hooked leaf inside and outside a checkpoint: dW = 2*(5+7) + 2*1 = 26, got %g: %s",
+              ag_grad(W) ? ag_get(ag_grad(W), i0) : -1.0, ag_error(ctx) ? ag_error(ctx) : "");
     }
     {   /* jacobian_fwd's too-many-dims message for input 1 read the output after input 0's columns gave it back */
         int64_t s0[1] = {2}, s5[5] = {1, 1, 1, 1, 2};
