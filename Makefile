@@ -203,7 +203,7 @@ check-header: check-tools | $(BUILD)
 # (a) every test under ASan + UBSan (gcc)
 check-asan: check-tools
 	@$(MAKE) --no-print-directory -k asan-bins || true
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  $(RUN_ALL) $(ASAN_BINS)
 
 asan-bins: $(ASAN_BINS)

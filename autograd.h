@@ -6604,13 +6604,16 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
             int j;
             if (!g) continue;
             gc = ag__contig(g);
-            for (j = 0; j < k && gc; j++)   /* a gradient sharing memory with an earlier one (create_graph) */
-                gc = !ag_grad(params[j]) || !ag__shares_memory(g, ag_grad(params[j]));
+            for (j = 0; j < k && gc; j++)   /* a gradient sharing memory with another parameter's (create_graph);
+                                               the same parameter twice is scaled twice, as PyTorch does */
+                gc = params[j] == params[k] || !ag_grad(params[j]) || !ag__shares_memory(g, ag_grad(params[j]));
             if (!gc) {   /* not contiguous (an expanded view scales an element many times) or shared: scale a copy */
                 ag_tensor *c = ag__result(g->ctx, g->dtype, g->ndim, g->shape, 0);
                 if (!c) return NAN;
                 ag__copy_into(c, g);
-                params[k]->grad = g = c;
+                params[k]->grad = g = c;   /* in the arena: gone at the next reset, also for a persistent parameter */
+                params[k]->flags = (uint16_t)((params[k]->flags & ~AG__GRAD_OWNED) | AG__GRAD_ARENA);
+                params[k]->grad_gen = g->ctx->gen;
                 gc = true;
             }
             if (gc && g->dtype == AG_F32) {

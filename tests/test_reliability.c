@@ -561,6 +561,32 @@ static void test_fuzz_findings(void) {
               "hooked leaf inside and outside a checkpoint: dW = 2*(5+7) + 2*1 = 26, got %g: %s",
               ag_grad(W) ? ag_get(ag_grad(W), i0) : -1.0, ag_error(ctx) ? ag_error(ctx) : "");
     }
+    {   /* clip_grad_norm with the same persistent parameter twice scales its gradient twice (as
+           PyTorch does) in place; a copy it made for shared memory pointed the parameter's
+           gradient into the arena with no mark, read after the reset (found by the API fuzzer) */
+        ag_tensor *p = ag_param(ctx, AG_F32, 1, s, NULL), *two[2];
+        double total, coef;
+        ag_set_grad_enabled(ctx, false); ag_fill_(p, 1.0); ag_set_grad_enabled(ctx, true);
+        two[0] = p; two[1] = p;
+        ag_backward(ag_sum(ag_mul_scalar(p, 2.0)), NULL);   /* d p = [2, 2, 2] */
+        total = ag_clip_grad_norm(two, 2, 1.0, 2.0);
+        coef = 1.0 / (sqrt(24.0) + 1e-6);
+        CHECK(fabs(total - sqrt(24.0)) < 1e-9 && fabs(ag_get(ag_grad(p), i0) - 2.0 * coef * coef) < 1e-6,
+              "clip_grad_norm of [p, p]: norm sqrt(24), gradient scaled twice: %g", ag_get(ag_grad(p), i0));
+        {   /* a parameter and its gradient's alias: the copy lives in the arena and is gone after a reset */
+            ag_tensor *q = ag_param(ctx, AG_F32, 1, s, NULL), *pq[2];
+            memset(&o, 0, sizeof o); o.create_graph = true;
+            ag_backward(ag_sum(ag_add(ag_mul_scalar(q, 3.0), ag_mul_scalar(p, 3.0))), &o);
+            pq[0] = q; pq[1] = p;
+            CHECK(!isnan(ag_clip_grad_norm(pq, 2, 0.1, 2.0)), "clip_grad_norm after create_graph");
+            ag_ctx_reset(ctx);
+            total = ag_clip_grad_norm(pq, 2, 0.1, 2.0);
+            CHECK(total == total && ag_error(ctx) == NULL, "clip_grad_norm after the reset reads no stale gradient: %g %s", total,
+                  ag_error(ctx) ? ag_error(ctx) : "");
+            ag_free_persistent(q);
+        }
+        ag_free_persistent(p);
+    }
     {   /* jacobian_fwd's too-many-dims message for input 1 read the output after input 0's columns gave it back */
         int64_t s0[1] = {2}, s5[5] = {1, 1, 1, 1, 2};
         ag_tensor *in[2], *jac[2];
