@@ -389,6 +389,33 @@ AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b);                     /
 AG_API ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets);   /* mean, numerically stable */
 AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, double eps); /* over the last dim; weight, bias may be NULL */
 AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training);           /* context RNG; identity when !training */
+/* built from the ops above, each with its own checks and messages */
+AG_API ag_tensor *ag_select(ag_tensor *t, int dim, int64_t index);           /* t[..., index, ...]: a view with dim removed (negative index from the end) */
+AG_API ag_tensor *ag_flatten(ag_tensor *t, int start_dim, int end_dim);      /* dims start..end merged into one (a view where reshape gives one) */
+AG_API ag_tensor *ag_unflatten(ag_tensor *t, int dim, int n, const int64_t *sizes);   /* dim split into n sizes (one may be -1) */
+AG_API ag_tensor *ag_movedim(ag_tensor *t, int source, int destination);    /* a view: dim source moved to destination */
+AG_API int ag_split(ag_tensor *t, int n, const int64_t *sizes, int dim, ag_tensor **out);   /* n views of sizes[i] along dim (summing to its size); n, or -1 */
+AG_API int ag_chunk(ag_tensor *t, int chunks, int dim, ag_tensor **out);    /* views of ceil(size / chunks) along dim, the last smaller: how many (<= chunks), or -1 */
+AG_API int ag_unbind(ag_tensor *t, int dim, ag_tensor **out);               /* the ag_dim(t, dim) views ag_select(t, dim, i): how many, or -1 */
+AG_API ag_tensor *ag_repeat(ag_tensor *t, int n, const int64_t *repeats);   /* t tiled repeats[i] times along dim i (n >= ndim: new leading dims), a copy */
+AG_API ag_tensor *ag_sum_dims(ag_tensor *t, int n, const int *dims, bool keepdim);   /* over several dims at once; n = 0: all */
+AG_API ag_tensor *ag_mean_dims(ag_tensor *t, int n, const int *dims, bool keepdim);
+AG_API ag_tensor *ag_norm(ag_tensor *t, double p);   /* (sum |x|^p)^(1/p) over all elements, p > 0 or INFINITY (max |x|); p = 2: Frobenius */
+AG_API ag_tensor *ag_norm_dims(ag_tensor *t, double p, int n, const int *dims, bool keepdim);   /* torch.linalg.vector_norm; gradient 0 at a zero vector */
+AG_API ag_tensor *ag_prelu(ag_tensor *x, ag_tensor *weight);     /* x > 0 ? x : w x, weight [1] or [C] (C = dim 1 of x) */
+AG_API ag_tensor *ag_glu(ag_tensor *x, int dim);                 /* a * sigmoid(b), a and b the two halves of dim */
+AG_API ag_tensor *ag_normalize(ag_tensor *x, double p, int dim, double eps);   /* x / max(norm_p(x) along dim, eps) (PyTorch: 2, 1, 1e-12) */
+AG_API ag_tensor *ag_cosine_similarity(ag_tensor *a, ag_tensor *b, int dim, double eps);   /* a.b / max(|a| |b|, eps) along dim, broadcast (PyTorch: 1, 1e-8) */
+AG_API ag_tensor *ag_pairwise_distance(ag_tensor *a, ag_tensor *b, double p, double eps);  /* norm_p(a - b + eps) over the last dim (PyTorch: 2, 1e-6) */
+AG_API ag_tensor *ag_rms_norm(ag_tensor *x, ag_tensor *weight, double eps);   /* x / sqrt(mean(x^2 over the last dim) + eps) * weight (may be NULL) */
+/* losses: reduction AG_MEAN (0, the default), AG_SUM, AG_NONE (per element), AG_BATCHMEAN (kl_div: sum / N) */
+typedef enum { AG_MEAN = 0, AG_SUM = 1, AG_NONE = 2, AG_BATCHMEAN = 3 } ag_reduction;
+AG_API ag_tensor *ag_l1_loss(ag_tensor *input, ag_tensor *target, ag_reduction r);
+AG_API ag_tensor *ag_smooth_l1_loss(ag_tensor *input, ag_tensor *target, double beta, ag_reduction r);   /* |d| < beta ? d^2 / (2 beta) : |d| - beta / 2 */
+AG_API ag_tensor *ag_huber_loss(ag_tensor *input, ag_tensor *target, double delta, ag_reduction r);      /* |d| < delta ? d^2 / 2 : delta (|d| - delta / 2) */
+AG_API ag_tensor *ag_bce_loss(ag_tensor *probs, ag_tensor *target, ag_reduction r);   /* probabilities in [0, 1]; each log clamped at -100, as PyTorch */
+AG_API ag_tensor *ag_kl_div(ag_tensor *log_probs, ag_tensor *target, ag_reduction r, bool log_target);   /* target (log target - input), 0 where target = 0 */
+AG_API ag_tensor *ag_nll_loss(ag_tensor *log_probs, const int32_t *targets, ag_reduction r);   /* -log_probs[n, targets[n]]; log_probs [N, C] or [C] */
 
 /* ==== >>backward ==== */
 typedef struct {
@@ -762,6 +789,7 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
 #define AUTOGRAD_IMPLEMENTATION_DONE
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -891,7 +919,8 @@ enum {
     AG__GRAD_ARENA = 32,  /* t->grad lives in the arena: valid while grad_gen == ctx->gen */
     AG__SINK = 64,        /* ag_grad_of, checkpoint: the gradient goes to the caller's sink, not to .grad */
     AG__VIEW = 128,       /* shares another tensor's storage */
-    AG__REBASED = 256     /* became the node of an in-place op; in[0] is its former self */
+    AG__REBASED = 256,    /* became the node of an in-place op; in[0] is its former self */
+    AG__CAPTURED = 512    /* the result of a step some capture replays */
 };
 
 /* A tensor's first word: who owns it, and for an arena tensor the generation (ag_ctx_reset
@@ -1537,7 +1566,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(argmax, none, none, argmax, none) X(argmin, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
-    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) \
+    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) X(norm, norm, norm, none, xy) \
     X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
@@ -1632,6 +1661,7 @@ static void ag__tape_index(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tenso
     }
     st = &g->last->s[g->last->n++];
     st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p; st->index = index;
+    if (kind == AG__STEP_OP) y->flags |= AG__CAPTURED;
     g->n++;
 }
 static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, double p) { ag__tape_index(ctx, kind, op, y, x, p, NULL); }
@@ -1679,11 +1709,14 @@ static bool ag__index_take(ag_ctx *ctx, const ag__index *r) {
 /* t was rebased by an in-place op (its inputs and parameters are now the in-place op's):
    the steps that computed t before recompute it from its former self, which keeps them */
 static void ag__tape_rebase(ag_ctx *ctx, const ag_tensor *t, ag_tensor *former) {
+    ag_capture *g;
     ag__steps *c;
     int i;
-    if (!ctx->capture) return;
-    for (c = ctx->capture->first; c; c = c->next)
-        for (i = 0; i < c->n; i++) if (c->s[i].kind == AG__STEP_OP && c->s[i].y == t) c->s[i].y = former;
+    if (!(t->flags & AG__CAPTURED)) return;
+    for (g = ctx->captures; g; g = g->next)   /* the running capture and the finished ones: replay
+                                                 must keep running the op on its result's former self */
+        for (c = g->first; c; c = c->next)
+            for (i = 0; i < c->n; i++) if (c->s[i].kind == AG__STEP_OP && c->s[i].y == t) c->s[i].y = former;
 }
 /* false (and an error) when a capture is running: what cannot be replayed */
 static bool ag__not_capturing(ag_ctx *ctx, const char *op, const char *what) {
@@ -4973,27 +5006,37 @@ static int ag__jvp_log_softmax(ag_tensor *y, int op, ag_tensor *const *t, ag_ten
 
 /* ---- losses and layers ---- */
 /* -mean(log_softmax(logits)[i, target_i]) */
-AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { logits = ag__arg(logits);
+/* -ls[n, targets[n]] for log-probabilities ls [N, C] (or [C]), reduced: nll_loss, cross_entropy */
+static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *targets, ag_reduction red, bool softmax_first) {
     int64_t N, C, flat[2];
     char s[100];
-    ag_tensor *ls;
+    ag_tensor *picked;
     ag__index r;
-    if (!logits) return NULL;
-    if (logits->ndim != 1 && logits->ndim != 2) {
-        ag__fail(logits->ctx, "cross_entropy: logits must be [N, C] or [C], got %s", AG__SHAPE(s, logits));
+    if (!ls) return NULL;
+    if (ls->ndim != 1 && ls->ndim != 2) {
+        ag__fail(ls->ctx, "%s: %s must be [N, C] or [C], got %s", name, softmax_first ? "logits" : "log_probs", AG__SHAPE(s, ls));
         return NULL;
     }
-    if (!targets) { ag__fail(logits->ctx, "cross_entropy: targets is NULL"); return NULL; }
-    N = logits->ndim == 2 ? logits->shape[0] : 1;
-    C = logits->shape[logits->ndim - 1];
-    r.op = "cross_entropy"; r.what = "target"; r.where = "row";
+    if (!targets) { ag__fail(ls->ctx, "%s: targets is NULL", name); return NULL; }
+    if ((int)red < 0 || (int)red > 2) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)red); return NULL; }
+    N = ls->ndim == 2 ? ls->shape[0] : 1;
+    C = ls->shape[ls->ndim - 1];
+    r.op = name; r.what = "target"; r.where = "row";
     r.index = targets; r.n = N; r.stride = C; r.bound = C;
-    snprintf(r.range, sizeof r.range, "%lld classes (logits %s)", (long long)C, AG__SHAPE(s, logits));
-    r.idx = ag__index_alloc(logits->ctx, "cross_entropy", N);
-    if (!r.idx || !ag__index_take(logits->ctx, &r)) return NULL;
-    ls = ag_log_softmax(logits, -1);
+    snprintf(r.range, sizeof r.range, "%lld classes (%s %s)", (long long)C, softmax_first ? "logits" : "log_probs", AG__SHAPE(s, ls));
+    r.idx = ag__index_alloc(ls->ctx, name, N);
+    if (!r.idx || !ag__index_take(ls->ctx, &r)) return NULL;
+    if (softmax_first) ls = ag_log_softmax(ls, -1);
     flat[0] = N * C; flat[1] = 1;
-    return ag_mul_scalar(ag_sum(ag__gather(ag_reshape(ls, 2, flat), N, r.idx)), -1.0 / (double)N);
+    picked = ag__gather(ag_reshape(ls, 2, flat), N, r.idx);   /* [N, 1] */
+    if (red == AG_NONE) return ag_neg(ag_reshape(picked, ls->ndim - 1, ls->shape));
+    return ag_mul_scalar(ag_sum(picked), red == AG_SUM ? -1.0 : -1.0 / (double)N);
+}
+AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { logits = ag__arg(logits);
+    return ag__nll("cross_entropy", logits, targets, AG_MEAN, true);
+}
+AG_API ag_tensor *ag_nll_loss(ag_tensor *log_probs, const int32_t *targets, ag_reduction r) { log_probs = ag__arg(log_probs);
+    return ag__nll("nll_loss", log_probs, targets, r, false);
 }
 
 AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL);
@@ -5076,6 +5119,374 @@ AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) { t = ag__ar
     if (!mask) return NULL;
     ag__random_fill(mask, AG__RAND_DROPOUT, p);
     return ag_mul(t, mask);
+}
+
+/* ---- built from the ops above: views, several dims, norms, gates, distances, losses ----
+   Each checks its arguments and names itself in its messages; its gradient, second
+   derivative, forward-mode rule and replay come from the ops it is made of (ag_norm_dims is
+   one node of its own, for its gradient at a zero vector). */
+
+/* t[..., index, ...] along dim: narrow to one, then drop the dim (a view) */
+AG_API ag_tensor *ag_select(ag_tensor *t, int dim, int64_t index) { t = ag__arg(t);
+    char s[200];
+    if (!t || !ag__dim(t->ctx, "select", t->ndim, dim, &dim)) return NULL;
+    if (index < -t->shape[dim] || index >= t->shape[dim]) {
+        ag__fail(t->ctx, "select: index %lld is out of range for dim %d of %s", (long long)index, dim, AG__SHAPE(s, t));
+        return NULL;
+    }
+    if (index < 0) index += t->shape[dim];
+    return ag_squeeze(ag_narrow(t, dim, index, 1), dim);
+}
+
+/* [..., a, b, c, ...] -> [..., a b c, ...] for dims start..end */
+AG_API ag_tensor *ag_flatten(ag_tensor *t, int start, int end) { t = ag__arg(t);
+    int64_t sh[AG_MAX_DIMS];
+    int i, n = 0;
+    if (!t) return NULL;
+    if (t->ndim == 0) {   /* PyTorch: a 0-d tensor flattens to [1] (dims 0 and -1 allowed) */
+        int64_t one = 1;
+        if (!ag__dim_s(t->ctx, "flatten", 0, start, &start) || !ag__dim_s(t->ctx, "flatten", 0, end, &end)) return NULL;
+        return ag_reshape(t, 1, &one);
+    }
+    if (!ag__dim(t->ctx, "flatten", t->ndim, start, &start) || !ag__dim(t->ctx, "flatten", t->ndim, end, &end)) return NULL;
+    if (start > end) { ag__fail(t->ctx, "flatten: start_dim %d comes after end_dim %d", start, end); return NULL; }
+    for (i = 0; i < t->ndim; i++) {
+        if (i <= start || i > end) sh[n++] = t->shape[i];
+        else sh[n - 1] *= t->shape[i];
+    }
+    return ag_reshape(t, n, sh);
+}
+
+/* [..., s, ...] -> [..., sizes..., ...]; the sizes multiply to s (one may be -1) */
+AG_API ag_tensor *ag_unflatten(ag_tensor *t, int dim, int n, const int64_t *sizes) { t = ag__arg(t);
+    int64_t sh[AG_MAX_DIMS], known = 1;
+    int i, k = 0, infer = -1;
+    char s1[200];
+    if (!t || !ag__dim(t->ctx, "unflatten", t->ndim, dim, &dim)) return NULL;
+    if (n < 1 || !sizes || t->ndim - 1 + n > AG_MAX_DIMS) {
+        ag__fail(t->ctx, "unflatten: %s; need 1 to %d sizes, got %d", sizes ? "sizes" : "sizes is NULL", AG_MAX_DIMS - t->ndim + 1, n);
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (sizes[i] == -1 && infer < 0) { infer = i; continue; }
+        if (sizes[i] < 0 || !ag__size_mul(known, sizes[i], &known)) { ag__fail(t->ctx, "unflatten: size %lld (entry %d) is invalid", (long long)sizes[i], i); return NULL; }
+    }
+    if ((infer < 0 && known != t->shape[dim]) || (infer >= 0 && (known == 0 || t->shape[dim] % known != 0))) {
+        ag__fail(t->ctx, "unflatten: sizes do not multiply to %lld, the size of dim %d of %s", (long long)t->shape[dim], dim, AG__SHAPE(s1, t));
+        return NULL;
+    }
+    for (i = 0; i < t->ndim; i++) {
+        int j;
+        if (i != dim) { sh[k++] = t->shape[i]; continue; }
+        for (j = 0; j < n; j++) sh[k++] = j == infer ? t->shape[dim] / known : sizes[j];
+    }
+    return ag_reshape(t, k, sh);
+}
+
+AG_API ag_tensor *ag_movedim(ag_tensor *t, int src, int dst) { t = ag__arg(t);
+    int perm[AG_MAX_DIMS], i, k = 0;
+    if (!t || !ag__dim_s(t->ctx, "movedim", t->ndim, src, &src) || !ag__dim_s(t->ctx, "movedim", t->ndim, dst, &dst)) return NULL;
+    if (src < 0) return t;   /* 0-d */
+    for (i = 0; i < t->ndim; i++) {   /* the other dims keep their order around dst */
+        if (k == dst) perm[k++] = src;
+        if (i != src) perm[k++] = i;
+    }
+    if (k == dst) perm[k++] = src;
+    return ag_permute(t, perm);
+}
+
+/* out[i] = narrow(t, dim, offset_i, sizes[i]) */
+AG_API int ag_split(ag_tensor *t, int n, const int64_t *sizes, int dim, ag_tensor **out) { t = ag__arg(t);
+    int64_t total = 0, at = 0;
+    int i;
+    char s[200];
+    if (!t) return -1;
+    if (n < 1 || !sizes || !out) { ag__fail(t->ctx, "split: need n >= 1 sizes and an out array, got n %d%s%s", n, sizes ? "" : ", sizes NULL", out ? "" : ", out NULL"); return -1; }
+    if (!ag__dim(t->ctx, "split", t->ndim, dim, &dim)) return -1;
+    for (i = 0; i < n; i++) {
+        if (sizes[i] < 0 || sizes[i] > t->shape[dim] - total) {
+            ag__fail(t->ctx, "split: sizes must be >= 0 and sum to %lld (dim %d of %s); size %d is %lld",
+                     (long long)t->shape[dim], dim, AG__SHAPE(s, t), i, (long long)sizes[i]);
+            return -1;
+        }
+        total += sizes[i];
+    }
+    if (total != t->shape[dim]) { ag__fail(t->ctx, "split: sizes sum to %lld, dim %d of %s has %lld", (long long)total, dim, AG__SHAPE(s, t), (long long)t->shape[dim]); return -1; }
+    for (i = 0; i < n; i++) {
+        if (!(out[i] = ag_narrow(t, dim, at, sizes[i]))) return -1;
+        at += sizes[i];
+    }
+    return n;
+}
+/* PyTorch's chunk: pieces of ceil(s / chunks), so there may be fewer than chunks */
+AG_API int ag_chunk(ag_tensor *t, int chunks, int dim, ag_tensor **out) { t = ag__arg(t);
+    int64_t s, step, at;
+    int n = 0;
+    if (!t) return -1;
+    if (chunks < 1 || !out) { ag__fail(t->ctx, "chunk: chunks must be >= 1 (got %d) and out not NULL", chunks); return -1; }
+    if (!ag__dim(t->ctx, "chunk", t->ndim, dim, &dim)) return -1;
+    s = t->shape[dim];
+    step = s / chunks + (s % chunks != 0);
+    if (step == 0) step = 1;
+    for (at = 0; at < s || (s == 0 && n == 0); at += step) {   /* an empty dim gives one empty piece */
+        if (!(out[n] = ag_narrow(t, dim, at, s - at < step ? s - at : step))) return -1;
+        n++;
+    }
+    return n;
+}
+AG_API int ag_unbind(ag_tensor *t, int dim, ag_tensor **out) { t = ag__arg(t);
+    int64_t i;
+    if (!t) return -1;
+    if (!out) { ag__fail(t->ctx, "unbind: out is NULL"); return -1; }
+    if (!ag__dim(t->ctx, "unbind", t->ndim, dim, &dim)) return -1;
+    if (t->shape[dim] > INT_MAX) { ag__fail(t->ctx, "unbind: dim %d has %lld entries, more than an int counts", dim, (long long)t->shape[dim]); return -1; }
+    for (i = 0; i < t->shape[dim]; i++) if (!(out[i] = ag_select(t, dim, i))) return -1;
+    return (int)t->shape[dim];
+}
+
+/* tiled: for each dim with repeats r > 1, [.., s, ..] -> [.., 1, s, ..] expanded to [.., r, s, ..]
+   and merged to [.., r s, ..] (copies; the gradient sums the copies back) */
+AG_API ag_tensor *ag_repeat(ag_tensor *t, int n, const int64_t *reps) { t = ag__arg(t);
+    int64_t sh[AG_MAX_DIMS] = {0}, size;
+    int i, lead;
+    char s[200];
+    if (!t) return NULL;
+    if (!reps || n < t->ndim || n > AG_MAX_DIMS) {
+        ag__fail(t->ctx, "repeat: need %d to %d repeats for %s, got %d%s", t->ndim, AG_MAX_DIMS, AG__SHAPE(s, t), n, reps ? "" : " (NULL)");
+        return NULL;
+    }
+    lead = n - t->ndim;
+    for (i = 0; i < n; i++) {
+        sh[i] = i < lead ? 1 : t->shape[i - lead];
+        if (reps[i] < 0 || !ag__size_mul(sh[i], reps[i], &size)) { ag__fail(t->ctx, "repeat: repeats[%d] = %lld is invalid for %s", i, (long long)reps[i], AG__SHAPE(s, t)); return NULL; }
+    }
+    t = ag_reshape(t, n, sh);
+    for (i = 0; i < n && t; i++) {
+        int64_t e[AG_MAX_DIMS];
+        int j;
+        if (reps[i] == 1) continue;
+        if (n == AG_MAX_DIMS) {   /* no room for the helper dim: concatenate copies */
+            ag_tensor **copies = ag__ptr_alloc(t->ctx, reps[i]);
+            int64_t k;
+            if (!copies || reps[i] > INT_MAX) return NULL;
+            for (k = 0; k < reps[i]; k++) copies[k] = t;
+            t = reps[i] ? ag_cat(copies, (int)reps[i], i) : ag_narrow(t, i, 0, 0);
+            continue;
+        }
+        for (j = 0; j <= n; j++) e[j] = j < i ? t->shape[j] : j == i ? reps[i] : t->shape[j - 1];
+        t = ag_expand(ag_unsqueeze(t, i), n + 1, e);
+        e[i] = reps[i] * e[i + 1];
+        for (j = i + 1; j < n; j++) e[j] = e[j + 1];
+        t = ag_reshape(ag_contiguous(t), n, e);
+    }
+    return t;
+}
+
+/* the set of dims dims[0..n) as a mask (n = 0: all), each once */
+static bool ag__dims_mask(ag_tensor *t, const char *name, int n, const int *dims, unsigned *mask) {
+    int i, d;
+    *mask = 0;
+    if (n < 0 || (n > 0 && !dims)) { ag__fail(t->ctx, "%s: %d dims%s", name, n, dims ? "" : " and dims is NULL"); return false; }
+    if (n == 0) { *mask = (1u << t->ndim) - 1u; return true; }
+    for (i = 0; i < n; i++) {
+        if (!ag__dim_s(t->ctx, name, t->ndim, dims[i], &d)) return false;
+        if (d < 0) continue;   /* 0-d: its one element */
+        if (*mask & (1u << d)) { ag__fail(t->ctx, "%s: dim %d appears twice", name, d); return false; }
+        *mask |= 1u << d;
+    }
+    return true;
+}
+static ag_tensor *ag__reduce_dims(const char *name, ag_tensor *t, int n, const int *dims, bool keepdim, bool mean) {
+    unsigned mask;
+    int64_t count = 1;
+    int i;
+    if (!t || !ag__dims_mask(t, name, n, dims, &mask)) return NULL;
+    for (i = 0; i < t->ndim; i++) if (mask & (1u << i)) count *= t->shape[i];
+    return ag__reduce(name, t, mean ? AG__OP_mean : AG__OP_sum, mask, keepdim, mean ? 1.0 / (double)count : 1.0);
+}
+AG_API ag_tensor *ag_sum_dims(ag_tensor *t, int n, const int *dims, bool keepdim) { t = ag__arg(t); return ag__reduce_dims("sum_dims", t, n, dims, keepdim, false); }
+AG_API ag_tensor *ag_mean_dims(ag_tensor *t, int n, const int *dims, bool keepdim) { t = ag__arg(t); return ag__reduce_dims("mean_dims", t, n, dims, keepdim, true); }
+
+/* norm_p(x) = (sum |x|^p)^(1/p) = m (sum (|x| / m)^p)^(1/p), m = max |x| (1 where it is 0 or inf):
+   no overflow or underflow in the powers. p = 1 and inf are sum(abs) and max(abs) (max's
+   gradient splits ties evenly, as PyTorch); other p are one node, whose gradient
+       d x = d y sign(x) (|x| / y)^(p - 1)    (x / y for p = 2)
+   is 0 where x = 0 and for a zero vector (|x| and y read as 1 there, sign(x) = 0), as PyTorch. */
+static ag_tensor *ag__norm_slope(ag_tensor *y) {   /* sign(x) (|x| / y)^(p - 1), y kept to x's dims */
+    ag_tensor *x = AG__X, *ax = ag_abs(x), *n = ag__keepdim(y, x, (unsigned)y->ip[0]);
+    ag_tensor *safe_ax = ag_add(ax, ag_rsub_scalar(ag__unary(AG__OP_relu_mask, ax, 0, 0), 1.0));
+    ag_tensor *safe_n = ag_add(n, ag_rsub_scalar(ag__unary(AG__OP_relu_mask, n, 0, 0), 1.0));
+    return ag_mul(ag__unary(AG__OP_sign, x, 0, 0), ag_pow(ag_div(safe_ax, safe_n), y->fp[0] - 1.0));
+}
+static int ag__bw_norm(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y sign(x) (|x| / y)^(p - 1) */
+    gin[0] = ag_mul(ag__keepdim(g, AG__X, (unsigned)y->ip[0]), ag__norm_slope(y));
+    return 0;
+}
+static int ag__jvp_norm(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = sum(sign(x) (|x| / y)^(p - 1) t_x) */
+    (void)op;
+    *out = ag__reduce("norm", ag_mul(ag__norm_slope(y), t[0]), AG__OP_sum, (unsigned)y->ip[0], y->ip[1] != 0, 1.0);
+    return 0;
+}
+AG_API ag_tensor *ag_norm_dims(ag_tensor *t, double p, int n, const int *dims, bool keepdim) { t = ag__arg(t);
+    unsigned mask;
+    ag_tensor *ax, *m, *v, *y;
+    bool prev;
+    if (!t || !ag__dims_mask(t, "norm", n, dims, &mask)) return NULL;
+    if (!(p > 0)) { ag__fail(t->ctx, "norm: p must be > 0 or INFINITY, got %g", p); return NULL; }
+    if (p == 1) return ag__reduce("norm", ag_abs(t), AG__OP_sum, mask, keepdim, 1.0);
+    if (p > DBL_MAX) return t->numel ? ag__reduce("norm", ag_abs(t), AG__OP_max, mask, keepdim, 1.0)
+                                     : ag__reduce("norm", t, AG__OP_sum, mask, keepdim, 1.0);   /* empty: 0 */
+    prev = ag_set_grad_enabled(t->ctx, false);
+    t->ctx->jvp_off++;
+    ax = ag_abs(t);
+    m = t->numel ? ag__reduce("norm", ax, AG__OP_max, mask, true, 1.0) : ag__reduce("norm", ax, AG__OP_sum, mask, true, 1.0);
+    m = ag_add(m, ag_rsub_scalar(ag__unary(AG__OP_between, m, 0, INFINITY), 1.0));   /* 1 where m is 0 or inf, m elsewhere */
+    v = ag__reduce("norm", p == 2 ? ag_square(ag_div(ax, m)) : ag_pow(ag_div(ax, m), p), AG__OP_sum, mask, true, 1.0);
+    v = ag_mul(m, p == 2 ? ag_sqrt(v) : ag_pow(v, 1.0 / p));
+    if (v && !keepdim) v = ag__reduce("norm", v, AG__OP_sum, mask, false, 1.0);   /* drop the kept dims (each has size 1) */
+    t->ctx->jvp_off--;
+    ag_set_grad_enabled(t->ctx, prev);
+    y = v ? ag__result_raw(t->ctx, v->dtype, v->ndim, v->shape, 1) : NULL;
+    if (!y) return NULL;
+    ag__copy_into(y, v);
+    y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = p;
+    return ag__finish1(y, AG__OP_norm, t);
+}
+AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_norm_dims(t, p, 0, NULL, false); }
+
+/* prelu(x) = relu(x) + w (x - relu(x)): slope 1 above 0, w at and below (PyTorch's) */
+AG_API ag_tensor *ag_prelu(ag_tensor *x, ag_tensor *w) { ag__args(&x, &w, NULL, NULL, NULL);
+    char s1[200], s2[200];
+    ag_tensor *r;
+    ag_ctx *ctx = ag__ctx2("prelu", x, w);
+    if (!ctx) return NULL;
+    if (w->ndim != 1 || (w->shape[0] != 1 && (x->ndim < 2 || w->shape[0] != x->shape[1]))) {
+        ag__fail(ctx, "prelu: weight %s must be [1] or [C] with C = dim 1 of the input %s", AG__SHAPE(s1, w), AG__SHAPE(s2, x));
+        return NULL;
+    }
+    if (w->shape[0] != 1) {   /* [C] -> [C, 1, ...] along dim 1 */
+        int64_t sh[AG_MAX_DIMS];
+        int i;
+        sh[0] = w->shape[0];
+        for (i = 2; i < x->ndim; i++) sh[i - 1] = 1;
+        w = ag_reshape(w, x->ndim - 1, sh);
+    }
+    r = ag_relu(x);
+    return ag_add(r, ag_mul(w, ag_sub(x, r)));
+}
+
+/* glu(x) = a * sigmoid(b) for x = [a, b] split in halves along dim */
+AG_API ag_tensor *ag_glu(ag_tensor *x, int dim) { x = ag__arg(x);
+    char s[200];
+    int64_t h;
+    if (!x || !ag__dim(x->ctx, "glu", x->ndim, dim, &dim)) return NULL;
+    if (x->shape[dim] % 2 != 0) { ag__fail(x->ctx, "glu: dim %d of %s must have an even size", dim, AG__SHAPE(s, x)); return NULL; }
+    h = x->shape[dim] / 2;
+    return ag_mul(ag_narrow(x, dim, 0, h), ag_sigmoid(ag_narrow(x, dim, h, h)));
+}
+
+/* x / max(norm_p(x, dim), eps) */
+AG_API ag_tensor *ag_normalize(ag_tensor *x, double p, int dim, double eps) { x = ag__arg(x);
+    if (!x) return NULL;
+    if (!(eps >= 0)) { ag__fail(x->ctx, "normalize: eps must be >= 0, got %g", eps); return NULL; }
+    return ag_div(x, ag_clamp(ag_norm_dims(x, p, 1, &dim, true), eps, INFINITY));
+}
+/* sum(a b) / max(|a| |b|, eps) along dim, a and b broadcast */
+AG_API ag_tensor *ag_cosine_similarity(ag_tensor *a, ag_tensor *b, int dim, double eps) { ag__args(&a, &b, NULL, NULL, NULL);
+    ag_tensor *ab;
+    ag_ctx *ctx = ag__ctx2("cosine_similarity", a, b);
+    if (!ctx) return NULL;
+    if (!(eps >= 0)) { ag__fail(ctx, "cosine_similarity: eps must be >= 0, got %g", eps); return NULL; }
+    if (!(ab = ag_mul(a, b))) return NULL;   /* the broadcast shape, or a message */
+    if (!ag__dim(ctx, "cosine_similarity", ab->ndim, dim, &dim)) return NULL;
+    a = ag_expand(a, ab->ndim, ab->shape); b = ag_expand(b, ab->ndim, ab->shape);
+    return ag_div(ag_sum_dim(ab, dim, false),
+                  ag_clamp(ag_mul(ag_norm_dims(a, 2.0, 1, &dim, false), ag_norm_dims(b, 2.0, 1, &dim, false)), eps, INFINITY));
+}
+/* norm_p(a - b + eps) over the last dim */
+AG_API ag_tensor *ag_pairwise_distance(ag_tensor *a, ag_tensor *b, double p, double eps) { ag__args(&a, &b, NULL, NULL, NULL);
+    ag_tensor *d;
+    int last = -1;
+    ag_ctx *ctx = ag__ctx2("pairwise_distance", a, b);
+    if (!ctx) return NULL;
+    if (ag__isnan(eps)) { ag__fail(ctx, "pairwise_distance: eps is NaN"); return NULL; }
+    if (!(d = ag_sub(a, b))) return NULL;
+    if (d->ndim == 0) { ag__fail(ctx, "pairwise_distance: the inputs are 0-d; need vectors (the last dim is reduced)"); return NULL; }
+    return ag_norm_dims(ag_add_scalar(d, eps), p, 1, &last, false);
+}
+/* x / sqrt(mean(x^2 over the last dim) + eps) * weight */
+AG_API ag_tensor *ag_rms_norm(ag_tensor *x, ag_tensor *w, double eps) { ag__args(&x, &w, NULL, NULL, NULL);
+    char s1[200], s2[200];
+    ag_tensor *y;
+    if (!x) { if (w) ag__fail(w->ctx, "rms_norm: argument 1 (input) is NULL"); return NULL; }
+    if (x->ndim < 1) { ag__fail(x->ctx, "rms_norm: input must have at least 1 dim, got a 0-d tensor"); return NULL; }
+    if (w && w->ctx != x->ctx) { ag__fail(x->ctx, "rms_norm: tensors belong to different contexts"); return NULL; }
+    if (w && (w->ndim != 1 || w->shape[0] != x->shape[x->ndim - 1])) {
+        ag__fail(x->ctx, "rms_norm: weight %s does not match input %s (expected [%lld])", AG__SHAPE(s1, w), AG__SHAPE(s2, x), (long long)x->shape[x->ndim - 1]);
+        return NULL;
+    }
+    if (!(eps >= 0)) { ag__fail(x->ctx, "rms_norm: eps must be >= 0, got %g", eps); return NULL; }
+    y = ag_mul(x, ag_rsqrt(ag_add_scalar(ag_mean_dim(ag_square(x), -1, true), eps)));
+    return w ? ag_mul(y, w) : y;
+}
+
+/* ---- losses ---- */
+static ag_tensor *ag__loss_reduce(ag_tensor *l, ag_reduction r) {   /* mean, sum or the elementwise loss */
+    return r == AG_SUM ? ag_sum(l) : r == AG_NONE ? l : ag_mean(l);
+}
+/* the checks every elementwise loss makes: same context, same shape (PyTorch warns about
+   broadcasting and then broadcasts; asking for the same shape catches the [N] vs [N, 1] slip),
+   a known reduction */
+static ag_ctx *ag__loss_args(const char *name, ag_tensor *a, ag_tensor *b, ag_reduction r, bool batchmean) {
+    char s1[200], s2[200];
+    ag_ctx *ctx = ag__ctx2(name, a, b);
+    if (!ctx) return NULL;
+    if (!ag__same_shape(a, b)) { ag__fail(ctx, "%s: input %s and target %s differ in shape", name, AG__SHAPE(s1, a), AG__SHAPE(s2, b)); return NULL; }
+    if ((int)r < 0 || (int)r > (batchmean ? 3 : 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE%s)", name, (int)r, batchmean ? ", AG_BATCHMEAN" : ""); return NULL; }
+    return ctx;
+}
+AG_API ag_tensor *ag_l1_loss(ag_tensor *a, ag_tensor *b, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
+    if (!ag__loss_args("l1_loss", a, b, r, false)) return NULL;
+    return ag__loss_reduce(ag_abs(ag_sub(a, b)), r);
+}
+/* with d = |a - b| and c = min(d, beta): c^2 / (2 beta) + relu(d - beta) (beta = 0: d) */
+AG_API ag_tensor *ag_smooth_l1_loss(ag_tensor *a, ag_tensor *b, double beta, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
+    ag_tensor *d;
+    ag_ctx *ctx = ag__loss_args("smooth_l1_loss", a, b, r, false);
+    if (!ctx) return NULL;
+    if (!(beta >= 0) || beta > DBL_MAX) { ag__fail(ctx, "smooth_l1_loss: beta must be finite and >= 0, got %g", beta); return NULL; }
+    d = ag_abs(ag_sub(a, b));
+    if (beta == 0) return ag__loss_reduce(d, r);
+    return ag__loss_reduce(ag_add(ag_mul_scalar(ag_square(ag_clamp(d, 0.0, beta)), 0.5 / beta), ag_relu(ag_add_scalar(d, -beta))), r);
+}
+/* c^2 / 2 + delta relu(d - delta) with c = min(d, delta): delta times smooth_l1 with beta = delta */
+AG_API ag_tensor *ag_huber_loss(ag_tensor *a, ag_tensor *b, double delta, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
+    ag_tensor *d;
+    ag_ctx *ctx = ag__loss_args("huber_loss", a, b, r, false);
+    if (!ctx) return NULL;
+    if (!(delta > 0) || delta > DBL_MAX) { ag__fail(ctx, "huber_loss: delta must be finite and > 0, got %g", delta); return NULL; }
+    d = ag_abs(ag_sub(a, b));
+    return ag__loss_reduce(ag_add(ag_mul_scalar(ag_square(ag_clamp(d, 0.0, delta)), 0.5), ag_mul_scalar(ag_relu(ag_add_scalar(d, -delta)), delta)), r);
+}
+/* -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)) */
+AG_API ag_tensor *ag_bce_loss(ag_tensor *p, ag_tensor *t, ag_reduction r) { ag__args(&p, &t, NULL, NULL, NULL);
+    ag_tensor *lp, *lq;
+    if (!ag__loss_args("bce_loss", p, t, r, false)) return NULL;
+    lp = ag_clamp(ag_log(p), -100.0, INFINITY);
+    lq = ag_clamp(ag_log(ag_rsub_scalar(p, 1.0)), -100.0, INFINITY);
+    return ag__loss_reduce(ag_neg(ag_add(ag_mul(t, lp), ag_mul(ag_rsub_scalar(t, 1.0), lq))), r);
+}
+/* t (log t - x), 0 where t = 0 (log_target: exp(t) (t - x)); batchmean divides the sum by N = dim 0 */
+AG_API ag_tensor *ag_kl_div(ag_tensor *x, ag_tensor *t, ag_reduction r, bool log_target) { ag__args(&x, &t, NULL, NULL, NULL);
+    ag_tensor *l;
+    if (!ag__loss_args("kl_div", x, t, r, true)) return NULL;
+    if (log_target) l = ag_mul(ag_exp(t), ag_sub(t, x));
+    else {   /* xlogy(t, t): log reads 1 where t = 0 */
+        ag_tensor *safe = ag_add(t, ag_rsub_scalar(ag__unary(AG__OP_relu_mask, ag_abs(t), 0, 0), 1.0));
+        l = ag_mul(t, ag_sub(ag_log(safe), x));
+    }
+    if (r == AG_BATCHMEAN) return ag_mul_scalar(ag_sum(l), 1.0 / (double)(x->ndim ? (x->shape[0] ? x->shape[0] : 1) : 1));
+    return ag__loss_reduce(l, r);
 }
 
 /* ==== >>forward: forward mode ====

@@ -442,6 +442,68 @@ case("roll_neg", "roll", [randn(3, 4)], lambda x: torch.roll(x, -5, 0), ints=[-5
 case("argmin_ties", "argmin", [f32(torch.tensor([[2.0, -1.0, -1.0, 3.0], [0.5, 0.5, 0.5, 0.5]]))],
      lambda x: torch.argmin(x, 1).to(F64), ints=[1, 0], rg=[False], backward=False)
 
+# ---- ops built from other ops (appended: earlier cases keep their random draws) ----
+# select: ints [dim, index]; flatten: [start, end]; unflatten: [dim, sizes...]; movedim: [src, dst]
+case("select_0", "select", [randn(2, 3, 4)], lambda x: x.select(1, -1), ints=[1, -1])
+case("flatten_0", "flatten", [randn(2, 3, 2, 2)], lambda x: torch.flatten(x, 1, 2), ints=[1, 2])
+case("unflatten_0", "unflatten", [randn(3, 4)], lambda x: torch.unflatten(x, 1, (2, -1)), ints=[1, 2, -1])
+case("movedim_0", "movedim", [randn(2, 3, 4)], lambda x: torch.movedim(x, 0, 2), ints=[0, 2])
+# split: ints [dim, sizes...], chunk: [dim, chunks], unbind: [dim]; the output is the pieces in
+# reverse order, concatenated (unbind: stacked) along dim
+case("split_0", "split", [randn(3, 5)], lambda x: torch.cat(list(reversed(torch.split(x, [1, 3, 1], 1))), 1), ints=[1, 1, 3, 1])
+case("chunk_0", "chunk", [randn(3, 5)], lambda x: torch.cat(list(reversed(torch.chunk(x, 3, -1))), -1), ints=[-1, 3])
+case("chunk_1", "chunk", [randn(7, 2)], lambda x: torch.cat(list(reversed(torch.chunk(x, 4, 0))), 0), ints=[0, 4])
+case("unbind_0", "unbind", [randn(4, 3)], lambda x: torch.stack(list(reversed(torch.unbind(x, 1))), 1), ints=[1])
+# repeat: ints [repeats...]
+case("repeat_0", "repeat", [randn(2, 3)], lambda x: x.repeat(2, 1, 3), ints=[2, 1, 3])
+case("repeat_1", "repeat", [randn(3, 1, 2)], lambda x: x.repeat(1, 4, 2), ints=[1, 4, 2])
+# sum_dims, mean_dims: ints [keepdim, dims...] (no dims: all)
+case("sum_dims_0", "sum_dims", [randn(2, 3, 4)], lambda x: x.sum((0, 2)), ints=[0, 0, 2])
+case("mean_dims_0", "mean_dims", [randn(2, 3, 4)], lambda x: x.mean((-1, 1), keepdim=True), ints=[1, -1, 1])
+case("mean_dims_all", "mean_dims", [randn(2, 3)], lambda x: x.mean(), ints=[0])
+# norm: reals [p], ints [keepdim, dims...] (no dims: all); torch.linalg.vector_norm
+for k, (p, dims, keep, mk) in enumerate([(2.0, [], 0, lambda: randn(3, 4)), (2.0, [1], 0, lambda: randn(2, 3, 4)),
+                                         (3.0, [0, 2], 1, lambda: away(2, 3, 4)), (0.5, [-1], 0, lambda: away(3, 4)),
+                                         (1.0, [0], 0, lambda: away(3, 4)), (float("inf"), [1], 0, lambda: randn(3, 4))]):
+    case("norm_%d" % k, "norm", [mk()], lambda x, p=p, dims=dims, keep=keep: torch.linalg.vector_norm(x, p, dim=dims or None, keepdim=bool(keep)),
+         ints=[keep] + dims, reals=[p])
+# a zero row (gradient 0 there) and values whose squares overflow F32
+case("norm_zero_row", "norm", [f32(torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 2.0]]))], lambda x: torch.linalg.vector_norm(x, 2, dim=1), ints=[0, 1], reals=[2.0])
+case("norm_big", "norm", [f32(torch.tensor([3e30, -4e30]))], lambda x: torch.linalg.vector_norm(x, 2), ints=[0], reals=[2.0])
+# prelu: inputs x, weight; glu: ints [dim]
+case("prelu_0", "prelu", [away(2, 3, 4), randn(3)], F.prelu)
+case("prelu_1", "prelu", [away(3, 4), randn(1)], F.prelu)
+case("glu_0", "glu", [randn(3, 4)], lambda x: F.glu(x, -1), ints=[-1])
+# normalize: ints [dim], reals [p, eps]; cosine_similarity: ints [dim], reals [eps]; pairwise_distance: reals [p, eps]
+case("normalize_0", "normalize", [randn(3, 4)], lambda x: F.normalize(x, 2.0, 1, 1e-12), ints=[1], reals=[2.0, 1e-12])
+case("normalize_1", "normalize", [away(3, 4)], lambda x: F.normalize(x, 1.0, 0, 1e-12), ints=[0], reals=[1.0, 1e-12])
+case("cosine_similarity_0", "cosine_similarity", [randn(3, 4), randn(3, 4)], lambda a, b: F.cosine_similarity(a, b, 1, 1e-8), ints=[1], reals=[1e-8])
+case("cosine_similarity_1", "cosine_similarity", [randn(2, 3, 4), randn(1, 4)], lambda a, b: F.cosine_similarity(a, b, -1, 1e-8), ints=[-1], reals=[1e-8])
+case("pairwise_distance_0", "pairwise_distance", [randn(3, 4), randn(3, 4)], lambda a, b: F.pairwise_distance(a, b, 2.0, 1e-6), reals=[2.0, 1e-6])
+case("pairwise_distance_1", "pairwise_distance", [randn(3, 4), randn(4)], lambda a, b: F.pairwise_distance(a, b, 3.0, 1e-6), reals=[3.0, 1e-6])
+# rms_norm: inputs x (, weight), reals [eps] (torch 1.13 has no RMSNorm: its formula)
+case("rms_norm_0", "rms_norm", [randn(3, 5), randn(5)], lambda x, w: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5) * w, reals=[1e-5])
+case("rms_norm_1", "rms_norm", [randn(2, 2, 4)], lambda x: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-5), reals=[1e-5])
+# losses: ints [reduction: 0 mean, 1 sum, 2 none, 3 batchmean (, log_target)], reals [beta / delta]
+RED = {0: "mean", 1: "sum", 2: "none", 3: "batchmean"}
+for r in (0, 1, 2):
+    case("l1_loss_%d" % r, "l1_loss", [randn(3, 4), randn(3, 4)], lambda a, b, r=r: F.l1_loss(a, b, reduction=RED[r]), ints=[r])
+    case("smooth_l1_loss_%d" % r, "smooth_l1_loss", [randn(3, 4), randn(3, 4)], lambda a, b, r=r: F.smooth_l1_loss(a, b, reduction=RED[r], beta=0.5), ints=[r], reals=[0.5])
+    case("huber_loss_%d" % r, "huber_loss", [randn(3, 4), randn(3, 4)], lambda a, b, r=r: F.huber_loss(a, b, reduction=RED[r], delta=0.7), ints=[r], reals=[0.7])
+    case("bce_loss_%d" % r, "bce_loss", [uniform(0.05, 0.95, 3, 4), uniform(0.0, 1.0, 3, 4)], lambda a, b, r=r: F.binary_cross_entropy(a, b, reduction=RED[r]), ints=[r])
+case("smooth_l1_loss_beta0", "smooth_l1_loss", [randn(3, 4), randn(3, 4)], lambda a, b: F.smooth_l1_loss(a, b, beta=0.0), ints=[0], reals=[0.0])
+for r in (0, 1, 2, 3):
+    case("kl_div_%d" % r, "kl_div", [f32(torch.log_softmax(randn(3, 4), -1)), f32(torch.softmax(randn(3, 4), -1))],
+         lambda a, b, r=r: F.kl_div(a, b, reduction=RED[r]), ints=[r, 0])
+case("kl_div_log_target", "kl_div", [f32(torch.log_softmax(randn(3, 4), -1)), f32(torch.log_softmax(randn(3, 4), -1))],
+     lambda a, b: F.kl_div(a, b, reduction="sum", log_target=True), ints=[1, 1])
+case("kl_div_zero_target", "kl_div", [f32(torch.log_softmax(randn(2, 3), -1)), f32(torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]]))],
+     lambda a, b: F.kl_div(a, b, reduction="sum"), ints=[1, 0], rg=[True, False])
+# nll_loss: ints [reduction, targets...]
+for r in (0, 1, 2):
+    case("nll_loss_%d" % r, "nll_loss", [f32(torch.log_softmax(randn(4, 5), -1))], lambda x, r=r: F.nll_loss(x, torch.tensor([1, 0, 4, 2]), reduction=RED[r]),
+         ints=[r, 1, 0, 4, 2])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

@@ -120,6 +120,60 @@ static int r_maximum_bcast(ag_ctx *c) { return FAILS_P(ag_maximum(T34, T3)); }
 static int r_mse_shape(ag_ctx *c) { return FAILS_P(ag_mse_loss(T3, T4)); }
 static int r_bce_shape(ag_ctx *c) { return FAILS_P(ag_bce_with_logits(T3, T4)); }
 
+/* ops built from other ops */
+static ag_tensor *o8[8];
+static int r_select_dim(ag_ctx *c) { return FAILS_P(ag_select(T23, 2, 0)); }
+static int r_select_index(ag_ctx *c) { return FAILS_P(ag_select(T23, 1, 3)); }
+static int r_select_index_neg(ag_ctx *c) { return FAILS_P(ag_select(T23, 1, -4)); }
+static int r_flatten_order(ag_ctx *c) { return FAILS_P(ag_flatten(T234, 2, 1)); }
+static int r_flatten_dim(ag_ctx *c) { return FAILS_P(ag_flatten(T234, 0, 3)); }
+static int r_unflatten_sizes(ag_ctx *c) { return FAILS_P(ag_unflatten(T34, 1, 2, (const int64_t[]){3, 2})); }
+static int r_unflatten_null(ag_ctx *c) { return FAILS_P(ag_unflatten(T34, 1, 2, NULL)); }
+static int r_unflatten_two_infer(ag_ctx *c) { return FAILS_P(ag_unflatten(T34, 1, 2, (const int64_t[]){-1, -1})); }
+static int r_movedim(ag_ctx *c) { return FAILS_P(ag_movedim(T23, 0, 2)); }
+static int r_split_sum(ag_ctx *c) { return FAILS_I(ag_split(T34, 2, (const int64_t[]){1, 2}, 1, o8)); }
+static int r_split_neg(ag_ctx *c) { return FAILS_I(ag_split(T34, 2, (const int64_t[]){5, -1}, 1, o8)); }
+static int r_split_null_out(ag_ctx *c) { return FAILS_I(ag_split(T34, 1, (const int64_t[]){4}, 1, NULL)); }
+static int r_chunk_zero(ag_ctx *c) { return FAILS_I(ag_chunk(T34, 0, 1, o8)); }
+static int r_chunk_dim(ag_ctx *c) { return FAILS_I(ag_chunk(T34, 2, -3, o8)); }
+static int r_unbind_dim(ag_ctx *c) { return FAILS_I(ag_unbind(T34, 2, o8)); }
+static int r_unbind_null(ag_ctx *c) { return FAILS_I(ag_unbind(T34, 0, NULL)); }
+static int r_repeat_few(ag_ctx *c) { return FAILS_P(ag_repeat(T234, 2, (const int64_t[]){1, 2})); }
+static int r_repeat_neg(ag_ctx *c) { return FAILS_P(ag_repeat(T23, 2, (const int64_t[]){1, -2})); }
+static int r_repeat_huge(ag_ctx *c) { return FAILS_P(ag_repeat(T23, 2, (const int64_t[]){INT64_MAX / 2, 2})); }
+static int r_sum_dims_twice(ag_ctx *c) { return FAILS_P(ag_sum_dims(T234, 2, (const int[]){1, -2}, false)); }
+static int r_mean_dims_range(ag_ctx *c) { return FAILS_P(ag_mean_dims(T234, 1, (const int[]){3}, false)); }
+static int r_sum_dims_null(ag_ctx *c) { return FAILS_P(ag_sum_dims(T234, 2, NULL, false)); }
+static int r_norm_p0(ag_ctx *c) { return FAILS_P(ag_norm(T23, 0.0)); }
+static int r_norm_pnan(ag_ctx *c) { return FAILS_P(ag_norm(T23, NAN)); }
+static int r_norm_dims(ag_ctx *c) { return FAILS_P(ag_norm_dims(T23, 2.0, 1, (const int[]){2}, false)); }
+static int r_prelu_weight(ag_ctx *c) { return FAILS_P(ag_prelu(T234, T4)); }
+static int r_prelu_null(ag_ctx *c) { return FAILS_P(ag_prelu(T23, NULL)); }
+static int r_glu_odd(ag_ctx *c) { return FAILS_P(ag_glu(T23, 1)); }
+static int r_normalize_eps(ag_ctx *c) { return FAILS_P(ag_normalize(T23, 2.0, 1, -1.0)); }
+static int r_normalize_dim(ag_ctx *c) { return FAILS_P(ag_normalize(T23, 2.0, 2, 1e-12)); }
+static int r_cosine_shape(ag_ctx *c) { return FAILS_P(ag_cosine_similarity(T23, T34, 1, 1e-8)); }
+static int r_cosine_dim(ag_ctx *c) { return FAILS_P(ag_cosine_similarity(T23, T23, 2, 1e-8)); }
+static int r_pairwise_0d(ag_ctx *c) { return FAILS_P(ag_pairwise_distance(T0, T0, 2.0, 1e-6)); }
+static int r_pairwise_p(ag_ctx *c) { return FAILS_P(ag_pairwise_distance(T23, T23, -1.0, 1e-6)); }
+static int r_rms_norm_weight(ag_ctx *c) { return FAILS_P(ag_rms_norm(T23, T4, 1e-5)); }
+static int r_rms_norm_0d(ag_ctx *c) { return FAILS_P(ag_rms_norm(T0, NULL, 1e-5)); }
+static int r_rms_norm_null(ag_ctx *c) { return FAILS_P(ag_rms_norm(NULL, T3, 1e-5)); }
+static int r_l1_shape(ag_ctx *c) { return FAILS_P(ag_l1_loss(T23, T34, AG_MEAN)); }
+static int r_l1_reduction(ag_ctx *c) { return FAILS_P(ag_l1_loss(T23, T23, (ag_reduction)7)); }
+static int r_l1_batchmean(ag_ctx *c) { return FAILS_P(ag_l1_loss(T23, T23, AG_BATCHMEAN)); }
+static int r_smooth_l1_beta(ag_ctx *c) { return FAILS_P(ag_smooth_l1_loss(T23, T23, -1.0, AG_MEAN)); }
+static int r_huber_delta(ag_ctx *c) { return FAILS_P(ag_huber_loss(T23, T23, 0.0, AG_MEAN)); }
+static int r_bce_loss_shape(ag_ctx *c) { return FAILS_P(ag_bce_loss(T23, T3, AG_MEAN)); }
+static int r_kl_div_null(ag_ctx *c) { return FAILS_P(ag_kl_div(T23, NULL, AG_BATCHMEAN, false)); }
+static int r_nll_targets(ag_ctx *c) { return FAILS_P(ag_nll_loss(T23, (const int32_t[]){0, 3}, AG_MEAN)); }
+static int r_nll_null(ag_ctx *c) { return FAILS_P(ag_nll_loss(T23, NULL, AG_MEAN)); }
+static int r_nll_3d(ag_ctx *c) { return FAILS_P(ag_nll_loss(T234, (const int32_t[]){0, 1}, AG_MEAN)); }
+static int r_nll_reduction(ag_ctx *c) { return FAILS_P(ag_nll_loss(T23, (const int32_t[]){0, 1}, AG_BATCHMEAN)); }
+static int r_s_select(ag_ctx *c) { (void)c; return FAILS_P(ag_select(NULL, 0, 0)); }
+static int r_s_split(ag_ctx *c) { (void)c; return FAILS_I(ag_split(NULL, 1, (const int64_t[]){1}, 0, o8)); }
+static int r_s_norm(ag_ctx *c) { (void)c; return FAILS_P(ag_norm(NULL, 2.0)); }
+
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
 static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
@@ -459,6 +513,58 @@ static const row rows[] = {
     {"maximum [3,4], [3]", r_maximum_bcast, "maximum", "[3, 4]", 0},
     {"mse_loss [3] vs [4]", r_mse_shape, "mse_loss", "[4]", 0},
     {"bce_with_logits [3] vs [4]", r_bce_shape, "bce_with_logits", "[4]", 0},
+    /* ops built from other ops */
+    {"select dim 2 of [2,3]", r_select_dim, "select", "out of range", 0},
+    {"select index 3 of size 3", r_select_index, "select", "index 3 is out of range", 0},
+    {"select index -4 of size 3", r_select_index_neg, "select", "index -4", 0},
+    {"flatten 2..1", r_flatten_order, "flatten", "comes after", 0},
+    {"flatten end 3 of 3-d", r_flatten_dim, "flatten", "out of range", 0},
+    {"unflatten sizes 3x2 for 4", r_unflatten_sizes, "unflatten", "do not multiply to 4", 0},
+    {"unflatten NULL sizes", r_unflatten_null, "unflatten", "NULL", 0},
+    {"unflatten two -1", r_unflatten_two_infer, "unflatten", "invalid", 0},
+    {"movedim to 2 of 2-d", r_movedim, "movedim", "out of range", 0},
+    {"split sizes sum 3 of 4", r_split_sum, "split", "sum to 3", 0},
+    {"split size -1", r_split_neg, "split", "size", 0},
+    {"split NULL out", r_split_null_out, "split", "out NULL", 0},
+    {"chunk 0", r_chunk_zero, "chunk", "chunks must be >= 1", 0},
+    {"chunk dim -3", r_chunk_dim, "chunk", "out of range", 0},
+    {"unbind dim 2", r_unbind_dim, "unbind", "out of range", 0},
+    {"unbind NULL out", r_unbind_null, "unbind", "NULL", 0},
+    {"repeat 2 for 3-d", r_repeat_few, "repeat", "need 3 to", 0},
+    {"repeat -2", r_repeat_neg, "repeat", "invalid", 0},
+    {"repeat size overflow", r_repeat_huge, "repeat", "invalid", 0},
+    {"sum_dims 1 and -2 (same)", r_sum_dims_twice, "sum_dims", "appears twice", 0},
+    {"mean_dims 3 of 3-d", r_mean_dims_range, "mean_dims", "out of range", 0},
+    {"sum_dims NULL dims", r_sum_dims_null, "sum_dims", "NULL", 0},
+    {"norm p 0", r_norm_p0, "norm", "p must be > 0", 0},
+    {"norm p NaN", r_norm_pnan, "norm", "p must be > 0", 0},
+    {"norm dim 2 of 2-d", r_norm_dims, "norm", "out of range", 0},
+    {"prelu weight [4] for C 3", r_prelu_weight, "prelu", "[4]", 0},
+    {"prelu NULL weight", r_prelu_null, "prelu", "NULL", 0},
+    {"glu odd dim", r_glu_odd, "glu", "even", 0},
+    {"normalize eps -1", r_normalize_eps, "normalize", "eps", 0},
+    {"normalize dim 2", r_normalize_dim, "norm", "out of range", 0},
+    {"cosine_similarity [2,3] vs [3,4]", r_cosine_shape, "mul", "broadcast", 0},
+    {"cosine_similarity dim 2", r_cosine_dim, "cosine_similarity", "out of range", 0},
+    {"pairwise_distance 0-d", r_pairwise_0d, "pairwise_distance", "0-d", 0},
+    {"pairwise_distance p -1", r_pairwise_p, "norm", "p must be > 0", 0},
+    {"rms_norm weight [4] for [2,3]", r_rms_norm_weight, "rms_norm", "[4]", 0},
+    {"rms_norm 0-d", r_rms_norm_0d, "rms_norm", "0-d", 0},
+    {"rms_norm NULL input", r_rms_norm_null, "rms_norm", "NULL", 0},
+    {"l1_loss shapes", r_l1_shape, "l1_loss", "differ in shape", 0},
+    {"l1_loss reduction 7", r_l1_reduction, "l1_loss", "unknown reduction 7", 0},
+    {"l1_loss batchmean", r_l1_batchmean, "l1_loss", "unknown reduction 3", 0},
+    {"smooth_l1_loss beta -1", r_smooth_l1_beta, "smooth_l1_loss", "beta", 0},
+    {"huber_loss delta 0", r_huber_delta, "huber_loss", "delta", 0},
+    {"bce_loss shapes", r_bce_loss_shape, "bce_loss", "differ in shape", 0},
+    {"kl_div NULL target", r_kl_div_null, "kl_div", "NULL", 0},
+    {"nll_loss target 3 of 3 classes", r_nll_targets, "nll_loss", "target 3", 0},
+    {"nll_loss NULL targets", r_nll_null, "nll_loss", "targets is NULL", 0},
+    {"nll_loss 3-d", r_nll_3d, "nll_loss", "[N, C] or [C]", 0},
+    {"nll_loss batchmean", r_nll_reduction, "nll_loss", "unknown reduction", 0},
+    {"select(NULL)", r_s_select, NULL, NULL, F_SILENT},
+    {"split(NULL)", r_s_split, NULL, NULL, F_SILENT},
+    {"norm(NULL)", r_s_norm, NULL, NULL, F_SILENT},
     /* matmul / linear */
     {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
     {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},

@@ -245,6 +245,38 @@ OP(norm) {   /* sqrt(sum(x^2, -1)) / (1 + exp(-x)) broadcasting back */
     return ag_div(x[0], ag_add_scalar(n, 1.0));
 }
 
+OP(select) { UNUSED; return ag_select(x[0], c->ia[0], c->ia[1]); }
+OP(flatten) { UNUSED; return ag_flatten(x[0], c->ia[0], c->ia[1]); }
+OP(unflatten) { UNUSED; return ag_unflatten(x[0], c->ia[0], c->ia[1], c->sh); }
+OP(movedim) { UNUSED; return ag_movedim(x[0], c->ia[0], c->ia[1]); }
+/* the pieces put back in reverse order: every piece reaches the output through its own view */
+static ag_tensor *pieces_reversed(ag_tensor **o, int n, int dim) {
+    ag_tensor *r[8];
+    int i;
+    if (n < 1 || n > 8) return NULL;
+    for (i = 0; i < n; i++) r[i] = o[n - 1 - i];
+    return ag_cat(r, n, dim);
+}
+OP(split) { ag_tensor *o[8]; UNUSED; return pieces_reversed(o, ag_split(x[0], c->ia[1], c->sh, c->ia[0], o), c->ia[0]); }
+OP(chunk) { ag_tensor *o[8]; UNUSED; return pieces_reversed(o, ag_chunk(x[0], c->ia[1], c->ia[0], o), c->ia[0]); }
+OP(unbind) { ag_tensor *o[8]; int n; UNUSED; n = ag_unbind(x[0], c->ia[0], o); return n == 3 ? ag_add(ag_mul(o[0], o[1]), ag_exp(o[2])) : NULL; }
+OP(repeat) { UNUSED; return ag_repeat(x[0], c->ia[0], c->sh); }
+OP(sum_dims) { UNUSED; return ag_sum_dims(x[0], c->ia[0], c->ia + 2, c->ia[1] != 0); }
+OP(mean_dims) { UNUSED; return ag_mean_dims(x[0], c->ia[0], c->ia + 2, c->ia[1] != 0); }
+OP(vnorm) { UNUSED; return ag_norm_dims(x[0], c->da[0], c->ia[0], c->ia + 2, c->ia[1] != 0); }
+OP(prelu) { UNUSED; return ag_prelu(x[0], x[1]); }
+OP(glu) { UNUSED; return ag_glu(x[0], c->ia[0]); }
+OP(normalize) { UNUSED; return ag_normalize(x[0], c->da[0], c->ia[0], 1e-12); }
+OP(cosine_similarity) { UNUSED; return ag_cosine_similarity(x[0], x[1], c->ia[0], 1e-8); }
+OP(pairwise_distance) { UNUSED; return ag_pairwise_distance(x[0], x[1], c->da[0], 1e-6); }
+OP(rms_norm) { UNUSED; return ag_rms_norm(x[0], c->n > 1 ? x[1] : NULL, 1e-5); }
+OP(l1_loss) { UNUSED; return ag_l1_loss(x[0], x[1], (ag_reduction)c->ia[0]); }
+OP(smooth_l1_loss) { UNUSED; return ag_smooth_l1_loss(x[0], x[1], c->da[0], (ag_reduction)c->ia[0]); }
+OP(huber_loss) { UNUSED; return ag_huber_loss(x[0], x[1], c->da[0], (ag_reduction)c->ia[0]); }
+OP(bce_loss) { UNUSED; return ag_bce_loss(x[0], x[1], (ag_reduction)c->ia[0]); }
+OP(kl_div) { UNUSED; return ag_kl_div(ag_log_softmax(x[0], -1), x[1], (ag_reduction)c->ia[0], c->ia[1] != 0); }
+OP(nll_loss) { UNUSED; return ag_nll_loss(ag_log_softmax(x[0], -1), c->idx, (ag_reduction)c->ia[0]); }
+
 /* ---- the table ---- */
 /* binary broadcasting patterns, for each elementwise binary op */
 #define BIN(name, i0, i1) \
@@ -441,6 +473,53 @@ static const gc_case cases[] = {
       .idx = rows3, .nidx = 3 },
     { .op = "gather_rows", .note = "{3,3,1} of 1-D", .fn = op_gather_rows, .n = 1, .in = {S1(4)}, .init = {I_N},
       .idx = rows3, .nidx = 3 },
+
+    /* built from other ops: views, several dims, norms, gates, distances, losses */
+    { .op = "select", .note = "dim 1, -1", .fn = op_select, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1, -1} },
+    { .op = "select", .note = "dim 0, 1", .fn = op_select, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0, 1} },
+    { .op = "flatten", .note = "1..2", .fn = op_flatten, .n = 1, .in = {S4(2,3,2,2)}, .init = {I_N}, .ia = {1, 2} },
+    { .op = "flatten", .note = "0..-1", .fn = op_flatten, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0, -1} },
+    { .op = "unflatten", .note = "dim 1 -> [2, -1]", .fn = op_unflatten, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1, 2}, .sh = {2, -1} },
+    { .op = "movedim", .note = "0 -> 2", .fn = op_movedim, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0, 2} },
+    { .op = "movedim", .note = "-1 -> 0", .fn = op_movedim, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {-1, 0} },
+    { .op = "split", .note = "[1, 3] of dim 1", .fn = op_split, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1, 2}, .sh = {1, 3} },
+    { .op = "split", .note = "[2, 0, 1] of dim 0", .fn = op_split, .n = 1, .in = {S3(3,2,2)}, .init = {I_N}, .ia = {0, 3}, .sh = {2, 0, 1} },
+    { .op = "chunk", .note = "3 of dim -1 (size 5)", .fn = op_chunk, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1, 3} },
+    { .op = "unbind", .note = "dim 1", .fn = op_unbind, .n = 1, .in = {S2(4,3)}, .init = {I_N}, .ia = {1} },
+    { .op = "repeat", .note = "[2, 1, 3]", .fn = op_repeat, .n = 1, .in = {S2(2,3)}, .init = {I_N}, .ia = {3}, .sh = {2, 1, 3} },
+    { .op = "repeat", .note = "[2, 2]", .fn = op_repeat, .n = 1, .in = {S2(3,2)}, .init = {I_N}, .ia = {2}, .sh = {2, 2} },
+    { .op = "sum_dims", .note = "0, 2", .fn = op_sum_dims, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2, 0, 0, 2} },
+    { .op = "sum_dims", .note = "-1, 1 keepdim", .fn = op_sum_dims, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2, 1, -1, 1} },
+    { .op = "mean_dims", .note = "all", .fn = op_mean_dims, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {0, 0} },
+    { .op = "mean_dims", .note = "1, 0 keepdim", .fn = op_mean_dims, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {2, 1, 1, 0} },
+    { .op = "norm", .note = "p 2, all", .fn = op_vnorm, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {2.0}, .ia = {0, 0} },
+    { .op = "norm", .note = "p 2, dim 1", .fn = op_vnorm, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .da = {2.0}, .ia = {1, 0, 1} },
+    { .op = "norm", .note = "p 3, dims 0, 2 keepdim", .fn = op_vnorm, .n = 1, .in = {S3(2,3,4)}, .init = {I_AWAY0}, .da = {3.0}, .ia = {2, 1, 0, 2} },
+    { .op = "norm", .note = "p 0.5, dim -1", .fn = op_vnorm, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {0.5}, .ia = {1, 0, -1} },
+    { .op = "norm", .note = "p 1, dim 0", .fn = op_vnorm, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {1.0}, .ia = {1, 0, 0} },
+    { .op = "norm", .note = "p inf, dim 1", .fn = op_vnorm, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .da = {INFINITY}, .ia = {1, 0, 1} },
+    { .op = "prelu", .note = "weight [C]", .fn = op_prelu, .n = 2, .in = {S3(2,3,4), S1(3)}, .init = {I_AWAY0, I_N} },
+    { .op = "prelu", .note = "weight [1]", .fn = op_prelu, .n = 2, .in = {S2(3,4), S1(1)}, .init = {I_AWAY0, I_N} },
+    { .op = "glu", .note = "dim -1", .fn = op_glu, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {-1} },
+    { .op = "glu", .note = "dim 0", .fn = op_glu, .n = 1, .in = {S3(4,2,3)}, .init = {I_N}, .ia = {0} },
+    { .op = "normalize", .note = "p 2, dim 1", .fn = op_normalize, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .da = {2.0}, .ia = {1} },
+    { .op = "normalize", .note = "p 1, dim 0", .fn = op_normalize, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {1.0}, .ia = {0} },
+    { .op = "cosine_similarity", .note = "dim 1", .fn = op_cosine_similarity, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "cosine_similarity", .note = "dim -1, broadcast", .fn = op_cosine_similarity, .n = 2, .in = {S3(2,3,4), S2(1,4)}, .init = {I_N, I_N}, .ia = {-1} },
+    { .op = "pairwise_distance", .note = "p 2", .fn = op_pairwise_distance, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .da = {2.0} },
+    { .op = "pairwise_distance", .note = "p 3", .fn = op_pairwise_distance, .n = 2, .in = {S2(3,4), S1(4)}, .init = {I_ODD, I_EVEN}, .da = {3.0} },
+    { .op = "rms_norm", .note = "weight", .fn = op_rms_norm, .n = 2, .in = {S2(3,5), S1(5)}, .init = {I_N, I_N} },
+    { .op = "rms_norm", .note = "no weight", .fn = op_rms_norm, .n = 1, .in = {S3(2,2,4)}, .init = {I_N} },
+    { .op = "l1_loss", .note = "mean", .fn = op_l1_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_ODD, I_EVEN}, .ia = {AG_MEAN} },
+    { .op = "l1_loss", .note = "none", .fn = op_l1_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_ODD, I_EVEN}, .ia = {AG_NONE} },
+    { .op = "smooth_l1_loss", .note = "beta 0.5, sum", .fn = op_smooth_l1_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .da = {0.5}, .ia = {AG_SUM} },
+    { .op = "huber_loss", .note = "delta 0.7, mean", .fn = op_huber_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .da = {0.7}, .ia = {AG_MEAN} },
+    { .op = "bce_loss", .note = "mean", .fn = op_bce_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_PROB, I_PROB}, .ia = {AG_MEAN} },
+    { .op = "bce_loss", .note = "none", .fn = op_bce_loss, .n = 2, .in = {S1(5), S1(5)}, .init = {I_PROB, I_PROB}, .ia = {AG_NONE} },
+    { .op = "kl_div", .note = "batchmean", .fn = op_kl_div, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_PROB}, .ia = {AG_BATCHMEAN, 0} },
+    { .op = "kl_div", .note = "log_target, sum", .fn = op_kl_div, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {AG_SUM, 1} },
+    { .op = "nll_loss", .note = "sum, targets {1,0,4,2}", .fn = op_nll_loss, .n = 1, .in = {S2(4,5)}, .init = {I_N}, .ia = {AG_SUM}, .idx = tgt4 },
+    { .op = "nll_loss", .note = "none, targets {2,2,0}", .fn = op_nll_loss, .n = 1, .in = {S2(3,3)}, .init = {I_N}, .ia = {AG_NONE}, .idx = tgt3 },
 
     /* neural-network pieces */
     { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },

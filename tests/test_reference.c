@@ -355,6 +355,62 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if ((*bad = ref_need(c, 4, 0, 0))) return NULL;
         return ag_mul_scalar(ag_sum(ag_pow(ag_sub(ag_linear(x[0], x[1], x[2]), x[3]), 2.0)), 0.5);
     }
+    /* built from other ops (gen_reference.py lists their ints and reals) */
+    if (!strcmp(op, "select") || !strcmp(op, "flatten") || !strcmp(op, "movedim")) {
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        return op[0] == 's' ? ag_select(x[0], (int)I[0], I[1]) : op[0] == 'f' ? ag_flatten(x[0], (int)I[0], (int)I[1])
+                            : ag_movedim(x[0], (int)I[0], (int)I[1]);
+    }
+    if (!strcmp(op, "unflatten")) {
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        return ag_unflatten(x[0], (int)I[0], c->nints - 1, I + 1);
+    }
+    if (!strcmp(op, "split") || !strcmp(op, "chunk") || !strcmp(op, "unbind")) {   /* the pieces reversed, put back together */
+        ag_tensor *o[16], *r[16];
+        int n, d = (int)I[0];
+        if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
+        if (c->nints > 17) { *bad = "too many pieces"; return NULL; }
+        n = op[0] == 's' ? ag_split(x[0], c->nints - 1, I + 1, d, o)
+          : op[0] == 'c' ? (c->nints < 2 || I[1] > 16 ? -1 : ag_chunk(x[0], (int)I[1], d, o))
+          : (x[0] && ag_dim(x[0], d) > 16 ? -1 : ag_unbind(x[0], d, o));
+        if (n < 1) return NULL;
+        for (i = 0; i < n; i++) r[i] = o[n - 1 - i];
+        return op[0] == 'u' ? ag_stack(r, n, d) : ag_cat(r, n, d);
+    }
+    if (!strcmp(op, "repeat")) return ag_repeat(x[0], c->nints, I);
+    if (!strcmp(op, "sum_dims") || !strcmp(op, "mean_dims") || !strcmp(op, "norm")) {
+        int dims[AG_MAX_DIMS];
+        if ((*bad = ref_need(c, 1, 1, op[0] == 'n' ? 1 : 0))) return NULL;
+        if (c->nints > AG_MAX_DIMS + 1) { *bad = "too many dims"; return NULL; }
+        for (i = 1; i < c->nints; i++) dims[i - 1] = (int)I[i];
+        if (op[0] == 'n') return ag_norm_dims(x[0], R[0], c->nints - 1, dims, I[0] != 0);
+        return op[0] == 's' ? ag_sum_dims(x[0], c->nints - 1, dims, I[0] != 0) : ag_mean_dims(x[0], c->nints - 1, dims, I[0] != 0);
+    }
+    if (!strcmp(op, "prelu")) { if ((*bad = ref_need(c, 2, 0, 0))) return NULL; return ag_prelu(x[0], x[1]); }
+    if (!strcmp(op, "glu")) { if ((*bad = ref_need(c, 1, 1, 0))) return NULL; return ag_glu(x[0], (int)I[0]); }
+    if (!strcmp(op, "normalize")) { if ((*bad = ref_need(c, 1, 1, 2))) return NULL; return ag_normalize(x[0], R[0], (int)I[0], R[1]); }
+    if (!strcmp(op, "cosine_similarity")) { if ((*bad = ref_need(c, 2, 1, 1))) return NULL; return ag_cosine_similarity(x[0], x[1], (int)I[0], R[0]); }
+    if (!strcmp(op, "pairwise_distance")) { if ((*bad = ref_need(c, 2, 0, 2))) return NULL; return ag_pairwise_distance(x[0], x[1], R[0], R[1]); }
+    if (!strcmp(op, "rms_norm")) {
+        if ((*bad = ref_need(c, -1, 0, 1))) return NULL;
+        return ag_rms_norm(x[0], c->nin > 1 ? x[1] : NULL, R[0]);
+    }
+    if (!strcmp(op, "l1_loss") || !strcmp(op, "bce_loss")) {
+        if ((*bad = ref_need(c, 2, 1, 0))) return NULL;
+        return op[0] == 'l' ? ag_l1_loss(x[0], x[1], (ag_reduction)I[0]) : ag_bce_loss(x[0], x[1], (ag_reduction)I[0]);
+    }
+    if (!strcmp(op, "smooth_l1_loss") || !strcmp(op, "huber_loss")) {
+        if ((*bad = ref_need(c, 2, 1, 1))) return NULL;
+        return op[0] == 's' ? ag_smooth_l1_loss(x[0], x[1], R[0], (ag_reduction)I[0]) : ag_huber_loss(x[0], x[1], R[0], (ag_reduction)I[0]);
+    }
+    if (!strcmp(op, "kl_div")) { if ((*bad = ref_need(c, 2, 2, 0))) return NULL; return ag_kl_div(x[0], x[1], (ag_reduction)I[0], I[1] != 0); }
+    if (!strcmp(op, "nll_loss")) {
+        int32_t idx[64];
+        if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
+        if (c->nints > 65) { *bad = "too many targets"; return NULL; }
+        for (i = 1; i < c->nints; i++) idx[i - 1] = (int32_t)I[i];
+        return ag_nll_loss(x[0], idx, (ag_reduction)I[0]);
+    }
     *bad = "unknown op";
     return NULL;
 }

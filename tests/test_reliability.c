@@ -587,6 +587,30 @@ static void test_fuzz_findings(void) {
         }
         ag_free_persistent(p);
     }
+    ag_ctx_reset(ctx);
+    {   /* an in-place op on a captured result after ag_capture_end: the capture's step follows
+           the result's former self (its node moves there), as it does during the capture; it
+           ran the op on the in-place node, whose inputs the op does not have (found by the API fuzzer) */
+        int64_t s23[2] = {2, 3}, s43[2] = {4, 3};
+        ag_tensor *W = ag_param(ctx, AG_F32, 2, s43, NULL), *x = ag_full(ctx, AG_F32, 2, s23, 0.5), *h, *l;
+        ag_capture *g;
+        float before, after;
+        ag_set_grad_enabled(ctx, false); ag_fill_(W, 0.25); ag_set_grad_enabled(ctx, true);
+        ag_capture_begin(ctx);
+        h = ag_linear(x, W, NULL);
+        l = ag_sum(h);
+        ag_backward(l, NULL);
+        g = ag_capture_end(ctx);
+        before = (float)ag_item(l);
+        CHECK(g && ag_replay(g) == 0, "replay: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        ag_add_(h, ag_full(ctx, AG_F32, 2, (int64_t[]){2, 4}, 1.0));   /* h becomes an add_ node */
+        CHECK(ag_replay(g) == 0, "replay after an in-place op on a captured result: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        after = (float)ag_item(l);
+        CHECK(before == after && ag_get(h, (int64_t[]){0, 0}) == 0.375, "the replay recomputes linear into h's storage: loss %g -> %g, h[0,0] %g",
+              before, after, ag_get(h, (int64_t[]){0, 0}));
+        ag_capture_free(g);
+        ag_free_persistent(W);
+    }
     {   /* jacobian_fwd's too-many-dims message for input 1 read the output after input 0's columns gave it back */
         int64_t s0[1] = {2}, s5[5] = {1, 1, 1, 1, 2};
         ag_tensor *in[2], *jac[2];

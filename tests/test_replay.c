@@ -73,6 +73,20 @@ static ag_tensor *m_reductions(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     { int d = 0; s = ag_add(s, ag_sum(ag_mul(ag_flip(a, 1, &d), ag_roll(a, 1, 1)))); }
     s = ag_add(s, ag_mean(ag_logsumexp(a, 0, false)));
     s = ag_add(s, ag_sum(ag_mul(ag_mean_dim(a, 0, true), ag_sum_dim(t, 0, true))));
+    {   /* ops built from others, and the norm node */
+        static const int32_t cls[5] = {0, 1, 2, 3, 4};
+        int d1 = 1, two[2] = {1, 0};
+        int64_t rep[2] = {1, 2};
+        ag_tensor *parts[3];
+        s = ag_add(s, ag_add(ag_norm(a, 2.0), ag_mean(ag_norm_dims(a, 3.0, 1, &d1, false))));
+        s = ag_add(s, ag_add(ag_mean(ag_glu(a, 1)), ag_mean(ag_prelu(a, p[0]))));
+        s = ag_add(s, ag_add(ag_mean(ag_rms_norm(a, p[0], 1e-5)), ag_mean(ag_cosine_similarity(a, t, 1, 1e-8))));
+        s = ag_add(s, ag_add(ag_smooth_l1_loss(a, t, 0.5, AG_MEAN), ag_huber_loss(a, t, 0.7, AG_SUM)));
+        s = ag_add(s, ag_add(ag_l1_loss(a, t, AG_MEAN), ag_kl_div(ag_log_softmax(a, 1), ag_softmax(t, 1), AG_BATCHMEAN, false)));
+        s = ag_add(s, ag_add(ag_nll_loss(ag_log_softmax(a, 1), cls, AG_MEAN), ag_mean(ag_repeat(a, 2, rep))));
+        s = ag_add(s, ag_sum_dims(ag_mul(a, t), 2, two, false));
+        if (ag_chunk(a, 3, 1, parts) == 3) s = ag_add(s, ag_sum(ag_mul(parts[0], parts[2])));
+    }
     return s;
 }
 static ag_tensor *m_softmax_bce(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
