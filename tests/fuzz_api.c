@@ -569,7 +569,7 @@ enum {
     OP_CREATE, OP_UNARY, OP_BINARY, OP_DIMOP, OP_RESHAPE, OP_SLICE, OP_CAT, OP_INDEX, OP_NORM, OP_CONV,
     OP_BATCHNORM, OP_ATTENTION, OP_INPLACE, OP_BACKWARD, OP_GRAD_OF, OP_RESET, OP_MODES, OP_CAPTURE, OP_OPTIM,
     OP_CLIP, OP_INIT, OP_SAFETENSORS, OP_HOOK, OP_ACCESS, OP_CUSTOM, OP_FUNCTIONAL, OP_GRADCHECK, OP_PURE,
-    OP_SANITY, OP_POKE, OP_TEMPCTX, OP_FREE, OP_COUNT
+    OP_SANITY, OP_POKE, OP_TEMPCTX, OP_MORE, OP_FREE, OP_COUNT
 };
 
 static void do_create(void) {
@@ -1020,6 +1020,72 @@ static void do_norm(void) {
     put(y, false);
 }
 
+
+/* the ops built from other ops (select ... kl_div) */
+static void do_more(void) {
+    rd_t *r = &S->r;
+    ag_tensor *a = pick(), *b = pick(), *y = NULL, *out[16];
+    int k = u8(r) % 22, d = rd_int(r), d2 = rd_int(r), n = rd_count(r, 10, 3), i, got = 0;
+    int64_t sizes[AG_MAX_DIMS + 2];
+    int dims[AG_MAX_DIMS + 2];
+    double p = u8(r) < 160 ? (double)(u8(r) % 4) : rd_double(r), eps = u8(r) < 200 ? 1e-6 : rd_double(r);
+    ag_reduction red = (ag_reduction)(u8(r) < 240 ? u8(r) % 4 : rd_int(r));
+    bool keep = rbool(r), nul = u8(r) == 0, nll = rbool(r), uses_b;
+    static const int32_t tg[8] = {0, 1, 2, 1, 0, 3, 2, 1};
+    static const char *const names[22] = {"ag_select", "ag_flatten", "ag_unflatten", "ag_movedim", "ag_split", "ag_chunk",
+                                          "ag_unbind", "ag_repeat", "ag_sum_dims", "ag_mean_dims", "ag_norm_dims", "ag_prelu",
+                                          "ag_glu", "ag_normalize", "ag_cosine_similarity", "ag_pairwise_distance", "ag_rms_norm",
+                                          "ag_l1_loss", "ag_smooth_l1_loss", "ag_huber_loss", "ag_bce_loss", "ag_kl_div"};
+    for (i = 0; i < AG_MAX_DIMS + 2; i++) { sizes[i] = u8(r) < 200 ? (int64_t)(u8(r) % 5) - 1 : rd_i64(r); dims[i] = rd_int(r); }
+    if (n > AG_MAX_DIMS + 2) n = AG_MAX_DIMS + 2;
+    if (k == 7 && a) {   /* repeat: the copy's size */
+        double c = numeld(a);
+        for (i = 0; i < n && i < AG_MAX_DIMS + 2; i++) c *= sizes[i] > 1 ? (double)sizes[i] : 1.0;
+        if (c > 1e6) return;
+    }
+    if (k == 6 && a && (ag_ndim(a) == 0 || ag_dim(a, ((d % ag_ndim(a)) + ag_ndim(a)) % ag_ndim(a)) > 16)) return;   /* out has 16 entries */
+    if (k == 4 && n > 16) return;
+    if (g_trace) {
+        tr("t = %s(%s, ...);   /* b %s d %d d2 %d n %d p %g eps %g red %d keep %d null %d sizes", names[k], nm(a), nm(b), d, d2, n, p, eps, (int)red, keep, nul);
+        for (i = 0; i < n && i >= 0; i++) tr(" %lld/%d", (long long)sizes[i], dims[i]);
+        tr(" */");
+    }
+    begin(names[k]);
+    switch (k) {
+    case 0: y = ag_select(a, d, sizes[0]); break;
+    case 1: y = ag_flatten(a, d, d2); break;
+    case 2: y = ag_unflatten(a, d, n, nul ? NULL : sizes); break;
+    case 3: y = ag_movedim(a, d, d2); break;
+    case 4: got = ag_split(a, n, nul ? NULL : sizes, d, out); break;
+    case 5: got = ag_chunk(a, n > 16 ? 16 : n, d, nul ? NULL : out); break;
+    case 6: got = ag_unbind(a, d, nul ? NULL : out); break;
+    case 7: y = ag_repeat(a, n, nul ? NULL : sizes); break;
+    case 8: y = ag_sum_dims(a, n, nul ? NULL : dims, keep); break;
+    case 9: y = ag_mean_dims(a, n, nul ? NULL : dims, keep); break;
+    case 10: y = ag_norm_dims(a, p, n, nul ? NULL : dims, keep); break;
+    case 11: y = ag_prelu(a, b); break;
+    case 12: y = ag_glu(a, d); break;
+    case 13: y = ag_normalize(a, p, d, eps); break;
+    case 14: y = ag_cosine_similarity(a, b, d, eps); break;
+    case 15: y = ag_pairwise_distance(a, b, p, eps); break;
+    case 16: y = ag_rms_norm(a, b, eps); break;
+    case 17: y = ag_l1_loss(a, b, red); break;
+    case 18: y = ag_smooth_l1_loss(a, b, p, red); break;
+    case 19: y = ag_huber_loss(a, b, p, red); break;
+    case 20: y = !nll ? ag_bce_loss(a, b, red) : ag_nll_loss(a, a && ag_numel(a) <= 32 && ag_ndim(a) <= 2 ? tg : NULL, red); break;
+    default: y = ag_kl_div(a, b, red, keep); break;
+    }
+    if (k >= 4 && k <= 6) {
+        tr("   /* -> %d pieces */\n", got);
+        end(got < 0, a != NULL);
+        for (i = 0; i < got && i < 16; i++) put(out[i], false);
+        return;
+    }
+    uses_b = k == 11 || (k >= 14 && k <= 21 && !(k == 20 && nll));
+    tr_shape_of(y);
+    end(!y, a || (b && uses_b));
+    put(y, false);
+}
 
 static void do_conv(void) {
     rd_t *r = &S->r;
@@ -1942,6 +2008,7 @@ static void step(void) {
     case OP_SANITY: sanity(u8(r) & 1); break;
     case OP_POKE: do_poke(); break;
     case OP_TEMPCTX: do_tempctx(); break;
+    case OP_MORE: do_more(); break;
     default: do_free(); break;
     }
 }
