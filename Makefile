@@ -147,7 +147,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
-CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz
+CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn
 
 check: check-tools
 	@failed=; \
@@ -246,6 +246,11 @@ check-tsan: check-tools $(BUILD)/tsan/test_threads $(BUILD)/tsan/test_kernels
 PATH_TESTS := $(BUILD)/test_reference $(BUILD)/test_gradcheck $(BUILD)/test_kernels $(BUILD)/test_optim $(BUILD)/test_special
 check-paths: $(PATH_TESTS)
 	@for isa in scalar avx2; do echo "---- AG_SIMD=$$isa"; AG_SIMD=$$isa $(RUN_ALL) $(PATH_TESTS) || exit 1; done
+
+# (l) an example beside PyTorch: examples/char_rnn.c from PyTorch's initial weights, each of its first
+#     100 losses within 1e-4 of PyTorch's (examples/char_rnn_torch.py wrote both files; needs wamerican)
+check-char-rnn: $(BUILD)/examples/char_rnn
+	$(BUILD)/examples/char_rnn --init tests/data/char_rnn_init.safetensors --compare tests/data/char_rnn_losses.txt | tail -n 1
 
 # (h) NEON for real: the tests cross-compiled for aarch64 and run under qemu
 NEON_TESTS := test_kernels test_reference test_gradcheck test_errors test_simd_math test_optim test_special test_reliability

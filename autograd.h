@@ -774,6 +774,14 @@ AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape
    as torch.nn.MultiheadAttention (in_proj_weight = Wqkv, out_proj.weight = Wo) with a causal mask. */
 AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo,
                                            int n_head);
+/* Recurrent cells, PyTorch's gate layout (so nn.LSTMCell / nn.GRUCell weights load as they are):
+   x [N, I] (or [I]), h and c [N, H] (or [H]), w_ih [G H, I], w_hh [G H, H], b_ih and b_hh [G H] or NULL.
+   LSTM (G = 4, gates i, f, g, o): c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c');
+   writes h' and c', returns 0 (-1 and a message on bad input).
+   GRU (G = 3, gates r, z, n): n = tanh(n_x + sigmoid(r) (n_h)), h' = (1 - sigmoid(z)) n + sigmoid(z) h. */
+AG_API int ag_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
+                        ag_tensor *b_hh, ag_tensor **h_out, ag_tensor **c_out);
+AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih, ag_tensor *b_hh);
 #endif /* AG_NO_LAYERS */
 
 #ifdef __cplusplus
@@ -8395,6 +8403,67 @@ AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape
         }
     sh[ndim] = ag_dim(weight, 1);
     return ag_reshape(ag_gather_rows(weight, n, index), ndim + 1, sh);
+}
+
+/* the checks both cells make; the gate pre-activations x w_ih^T + b_ih and h w_hh^T + b_hh */
+static bool ag__cell_args(const char *name, int G, ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh,
+                          ag_tensor *b_ih, ag_tensor *b_hh, ag_tensor **gx, ag_tensor **gh) {
+    char s1[200], s2[200], s3[200];
+    ag_tensor *all[7];
+    ag_ctx *ctx = NULL;
+    int64_t H, I;
+    int i;
+    all[0] = x; all[1] = h; all[2] = c; all[3] = w_ih; all[4] = w_hh; all[5] = b_ih; all[6] = b_hh;
+    for (i = 0; i < 7 && !ctx; i++) if (all[i]) ctx = all[i]->ctx;
+    if (!ctx) return false;
+    for (i = 0; i < 5; i++) if (!all[i] && (i != 2 || G == 4)) {
+        static const char *const what[5] = {"x", "h", "c", "w_ih", "w_hh"};
+        ag__fail(ctx, "%s: %s is NULL", name, what[i]);
+        return false;
+    }
+    for (i = 0; i < 7; i++) if (all[i] && all[i]->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", name); return false; }
+    if (w_hh->ndim != 2 || w_hh->shape[0] != G * w_hh->shape[1] || w_ih->ndim != 2 || w_ih->shape[0] != w_hh->shape[0]) {
+        ag__fail(ctx, "%s: w_ih %s and w_hh %s must be [%d H, I] and [%d H, H]", name, AG__SHAPE(s1, w_ih), AG__SHAPE(s2, w_hh), G, G);
+        return false;
+    }
+    H = w_hh->shape[1]; I = w_ih->shape[1];
+    if (x->ndim < 1 || x->ndim > 2 || x->shape[x->ndim - 1] != I || h->ndim != x->ndim || h->shape[h->ndim - 1] != H ||
+        (x->ndim == 2 && h->shape[0] != x->shape[0]) || (c && !ag__same_shape(c, h))) {
+        ag__fail(ctx, "%s: x %s, h %s%s%s do not fit weights for I = %lld, H = %lld (x [N, I] or [I], h%s [N, H] or [H])", name,
+                 AG__SHAPE(s1, x), AG__SHAPE(s2, h), c ? ", c " : "", c ? AG__SHAPE(s3, c) : "", (long long)I, (long long)H, G == 4 ? " and c" : "");
+        return false;
+    }
+    for (i = 5; i < 7; i++) if (all[i] && (all[i]->ndim != 1 || all[i]->shape[0] != G * H)) {
+        ag__fail(ctx, "%s: %s %s must be [%lld]", name, i == 5 ? "b_ih" : "b_hh", AG__SHAPE(s1, all[i]), (long long)(G * H));
+        return false;
+    }
+    *gx = ag_linear(x, w_ih, b_ih);
+    *gh = ag_linear(h, w_hh, b_hh);
+    return *gx && *gh;
+}
+AG_API int ag_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
+                        ag_tensor *b_hh, ag_tensor **h_out, ag_tensor **c_out) {
+    ag_tensor *gx, *gh, *gates[4], *cn;
+    ag__args(&x, &h, &c, &w_ih, &w_hh); ag__args(&b_ih, &b_hh, NULL, NULL, NULL);
+    if (h_out) *h_out = NULL;
+    if (c_out) *c_out = NULL;
+    if (!ag__cell_args("lstm_cell", 4, x, h, c, w_ih, w_hh, b_ih, b_hh, &gx, &gh)) return -1;
+    if (!h_out || !c_out) { ag__fail(x->ctx, "lstm_cell: h_out and c_out must not be NULL"); return -1; }
+    if (ag_chunk(ag_add(gx, gh), 4, -1, gates) != 4) return -1;
+    cn = ag_add(ag_mul(ag_sigmoid(gates[1]), c), ag_mul(ag_sigmoid(gates[0]), ag_tanh(gates[2])));   /* f c + i g */
+    *h_out = ag_mul(ag_sigmoid(gates[3]), ag_tanh(cn));                                             /* o tanh(c') */
+    *c_out = cn;
+    return *h_out && cn ? 0 : -1;
+}
+AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih, ag_tensor *b_hh) {
+    ag_tensor *gx, *gh, *a[3], *b[3], *r, *z, *n;
+    ag__args(&x, &h, &w_ih, &w_hh, &b_ih); ag__args(&b_hh, NULL, NULL, NULL, NULL);
+    if (!ag__cell_args("gru_cell", 3, x, h, NULL, w_ih, w_hh, b_ih, b_hh, &gx, &gh)) return NULL;
+    if (ag_chunk(gx, 3, -1, a) != 3 || ag_chunk(gh, 3, -1, b) != 3) return NULL;
+    r = ag_sigmoid(ag_add(a[0], b[0]));
+    z = ag_sigmoid(ag_add(a[1], b[1]));
+    n = ag_tanh(ag_add(a[2], ag_mul(r, b[2])));
+    return ag_add(n, ag_mul(z, ag_sub(h, n)));   /* (1 - z) n + z h */
 }
 
 AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_tensor *bqkv, ag_tensor *Wo, ag_tensor *bo, int n_head) { ag__args(&x, &Wqkv, &bqkv, &Wo, &bo);

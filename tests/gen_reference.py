@@ -504,6 +504,26 @@ for r in (0, 1, 2):
     case("nll_loss_%d" % r, "nll_loss", [f32(torch.log_softmax(randn(4, 5), -1))], lambda x, r=r: F.nll_loss(x, torch.tensor([1, 0, 4, 2]), reduction=RED[r]),
          ints=[r, 1, 0, 4, 2])
 
+# lstm_cell: inputs x, h, c, w_ih, w_hh (, b_ih, b_hh); the output is h' + 0.7 c'. gru_cell: x, h, w_ih, w_hh (, b_ih, b_hh)
+def lstm_ref(x, h, c, wi, wh, bi=None, bh=None):
+    g = x @ wi.T + h @ wh.T + (bi if bi is not None else 0) + (bh if bh is not None else 0)
+    i, f, gg, o = g.chunk(4, -1)
+    c2 = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+    h2 = torch.sigmoid(o) * torch.tanh(c2)
+    return h2 + 0.7 * c2
+case("lstm_cell_0", "lstm_cell", [randn(2, 3), randn(2, 4), randn(2, 4), randn(16, 3, scale=0.5), randn(16, 4, scale=0.5), randn(16), randn(16)], lstm_ref)
+case("lstm_cell_nobias", "lstm_cell", [randn(3), randn(4), randn(4), randn(16, 3, scale=0.5), randn(16, 4, scale=0.5)], lstm_ref)
+cell = torch.nn.LSTMCell(3, 4).double()   # the module itself agrees with the formula above
+with torch.no_grad():
+    xs, hs, cs = randn(2, 3), randn(2, 4), randn(2, 4)
+    hm, cm = cell(xs, (hs, cs))
+    assert torch.allclose(hm + 0.7 * cm, lstm_ref(xs, hs, cs, cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh))
+gcell = torch.nn.GRUCell(3, 4).double()
+case("gru_cell_0", "gru_cell", [randn(2, 3), randn(2, 4), randn(12, 3, scale=0.5), randn(12, 4, scale=0.5), randn(12), randn(12)],
+     lambda x, h, wi, wh, bi, bh: torch._VF.gru_cell(x, h, wi, wh, bi, bh))
+case("gru_cell_nobias", "gru_cell", [randn(2, 3), randn(2, 4), randn(12, 3, scale=0.5), randn(12, 4, scale=0.5)],
+     lambda x, h, wi, wh: torch._VF.gru_cell(x, h, wi, wh, None, None))
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

@@ -174,6 +174,14 @@ static int r_s_select(ag_ctx *c) { (void)c; return FAILS_P(ag_select(NULL, 0, 0)
 static int r_s_split(ag_ctx *c) { (void)c; return FAILS_I(ag_split(NULL, 1, (const int64_t[]){1}, 0, o8)); }
 static int r_s_norm(ag_ctx *c) { (void)c; return FAILS_P(ag_norm(NULL, 2.0)); }
 
+static ag_tensor *ho, *co;
+static int r_lstm_shape(ag_ctx *c) { return FAILS_I(ag_lstm_cell(T23, T4, T4, mk(c, 2, 16, 3, 0), mk(c, 2, 16, 4, 0), NULL, NULL, &ho, &co)); }
+static int r_lstm_weights(ag_ctx *c) { return FAILS_I(ag_lstm_cell(T23, mk(c, 2, 2, 4, 0), mk(c, 2, 2, 4, 0), mk(c, 2, 12, 3, 0), mk(c, 2, 12, 4, 0), NULL, NULL, &ho, &co)); }
+static int r_lstm_null_c(ag_ctx *c) { return FAILS_I(ag_lstm_cell(T23, mk(c, 2, 2, 4, 0), NULL, mk(c, 2, 16, 3, 0), mk(c, 2, 16, 4, 0), NULL, NULL, &ho, &co)); }
+static int r_lstm_null_out(ag_ctx *c) { return FAILS_I(ag_lstm_cell(T23, mk(c, 2, 2, 4, 0), mk(c, 2, 2, 4, 0), mk(c, 2, 16, 3, 0), mk(c, 2, 16, 4, 0), NULL, NULL, NULL, &co)); }
+static int r_gru_bias(ag_ctx *c) { return FAILS_P(ag_gru_cell(T23, mk(c, 2, 2, 4, 0), mk(c, 2, 12, 3, 0), mk(c, 2, 12, 4, 0), T4, NULL)); }
+static int r_gru_null_x(ag_ctx *c) { return FAILS_P(ag_gru_cell(NULL, mk(c, 2, 2, 4, 0), mk(c, 2, 12, 3, 0), mk(c, 2, 12, 4, 0), NULL, NULL)); }
+
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
 static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
@@ -565,6 +573,12 @@ static const row rows[] = {
     {"select(NULL)", r_s_select, NULL, NULL, F_SILENT},
     {"split(NULL)", r_s_split, NULL, NULL, F_SILENT},
     {"norm(NULL)", r_s_norm, NULL, NULL, F_SILENT},
+    {"lstm_cell h [4] for x [2,3]", r_lstm_shape, "lstm_cell", "do not fit", 0},
+    {"lstm_cell weights [12,3] (not 4 H)", r_lstm_weights, "lstm_cell", "[4 H, I]", 0},
+    {"lstm_cell NULL c", r_lstm_null_c, "lstm_cell", "c is NULL", 0},
+    {"lstm_cell NULL h_out", r_lstm_null_out, "lstm_cell", "h_out", 0},
+    {"gru_cell b_ih [4]", r_gru_bias, "gru_cell", "b_ih [4] must be [12]", 0},
+    {"gru_cell NULL x", r_gru_null_x, "gru_cell", "x is NULL", 0},
     /* matmul / linear */
     {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
     {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},

@@ -277,6 +277,19 @@ OP(bce_loss) { UNUSED; return ag_bce_loss(x[0], x[1], (ag_reduction)c->ia[0]); }
 OP(kl_div) { UNUSED; return ag_kl_div(ag_log_softmax(x[0], -1), x[1], (ag_reduction)c->ia[0], c->ia[1] != 0); }
 OP(nll_loss) { UNUSED; return ag_nll_loss(ag_log_softmax(x[0], -1), c->idx, (ag_reduction)c->ia[0]); }
 
+/* recurrent cells: x [2,3], h [2,4], w_ih [G 4, 3], w_hh [G 4, 4]; c = -h / 2; ia[0]: biases taken from columns of the weights */
+OP(lstm_cell) {
+    ag_tensor *h2, *c2, *bi = c->ia[0] ? ag_select(x[2], 1, 0) : NULL, *bh = c->ia[0] ? ag_select(x[3], 1, 1) : NULL;
+    UNUSED;
+    if (ag_lstm_cell(x[0], x[1], ag_mul_scalar(x[1], -0.5), x[2], x[3], bi, bh, &h2, &c2) != 0) return NULL;
+    return ag_add(h2, ag_mul_scalar(c2, 0.7));
+}
+OP(gru_cell) {
+    ag_tensor *bi = c->ia[0] ? ag_select(x[2], 1, 0) : NULL, *bh = c->ia[0] ? ag_select(x[3], 1, 1) : NULL;
+    UNUSED;
+    return ag_gru_cell(x[0], x[1], x[2], x[3], bi, bh);
+}
+
 /* ---- the table ---- */
 /* binary broadcasting patterns, for each elementwise binary op */
 #define BIN(name, i0, i1) \
@@ -521,6 +534,10 @@ static const gc_case cases[] = {
     { .op = "nll_loss", .note = "sum, targets {1,0,4,2}", .fn = op_nll_loss, .n = 1, .in = {S2(4,5)}, .init = {I_N}, .ia = {AG_SUM}, .idx = tgt4 },
     { .op = "nll_loss", .note = "none, targets {2,2,0}", .fn = op_nll_loss, .n = 1, .in = {S2(3,3)}, .init = {I_N}, .ia = {AG_NONE}, .idx = tgt3 },
 
+    { .op = "lstm_cell", .note = "biases", .fn = op_lstm_cell, .n = 4, .in = {S2(2,3), S2(2,4), S2(16,3), S2(16,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {1} },
+    { .op = "lstm_cell", .note = "no biases, 1-D", .fn = op_lstm_cell, .n = 4, .in = {S1(3), S1(4), S2(16,3), S2(16,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {0} },
+    { .op = "gru_cell", .note = "biases", .fn = op_gru_cell, .n = 4, .in = {S2(2,3), S2(2,4), S2(12,3), S2(12,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {1} },
+    { .op = "gru_cell", .note = "no biases", .fn = op_gru_cell, .n = 4, .in = {S2(2,3), S2(2,4), S2(12,3), S2(12,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {0} },
     /* neural-network pieces */
     { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
     { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },

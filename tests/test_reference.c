@@ -411,6 +411,16 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         for (i = 1; i < c->nints; i++) idx[i - 1] = (int32_t)I[i];
         return ag_nll_loss(x[0], idx, (ag_reduction)I[0]);
     }
+    if (!strcmp(op, "lstm_cell")) {   /* h' + 0.7 c' */
+        ag_tensor *h2, *c2;
+        if (c->nin != 5 && c->nin != 7) { *bad = "lstm_cell takes 5 or 7 inputs"; return NULL; }
+        if (ag_lstm_cell(x[0], x[1], x[2], x[3], x[4], c->nin == 7 ? x[5] : NULL, c->nin == 7 ? x[6] : NULL, &h2, &c2) != 0) return NULL;
+        return ag_add(h2, ag_mul_scalar(c2, 0.7));
+    }
+    if (!strcmp(op, "gru_cell")) {
+        if (c->nin != 4 && c->nin != 6) { *bad = "gru_cell takes 4 or 6 inputs"; return NULL; }
+        return ag_gru_cell(x[0], x[1], x[2], x[3], c->nin == 6 ? x[4] : NULL, c->nin == 6 ? x[5] : NULL);
+    }
     *bad = "unknown op";
     return NULL;
 }
