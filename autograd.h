@@ -402,6 +402,15 @@ AG_API ag_tensor *ag_sum_dims(ag_tensor *t, int n, const int *dims, bool keepdim
 AG_API ag_tensor *ag_mean_dims(ag_tensor *t, int n, const int *dims, bool keepdim);
 AG_API ag_tensor *ag_norm(ag_tensor *t, double p);   /* (sum |x|^p)^(1/p) over all elements, p > 0 or INFINITY (max |x|); p = 2: Frobenius */
 AG_API ag_tensor *ag_norm_dims(ag_tensor *t, double p, int n, const int *dims, bool keepdim);   /* torch.linalg.vector_norm; gradient 0 at a zero vector */
+AG_API ag_tensor *ag_gather(ag_tensor *t, int dim, int ndim, const int64_t *shape, const int64_t *index);   /* torch.gather: y[c] = t[c with c_dim = index[c]], index row-major of that shape */
+AG_API ag_tensor *ag_index_select(ag_tensor *t, int dim, int64_t n, const int64_t *index);   /* entries index[0..n) of dim */
+AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);   /* t + src added at index along dim (index shaped like src) */
+AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending);   /* F64 indices, stable; NaN counts as largest (PyTorch) */
+AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **indices);   /* values; *indices (may be NULL) gets argsort's */
+AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_tensor **indices);   /* the k largest (smallest) along dim, in order */
+AG_API ag_tensor *ag_kthvalue(ag_tensor *t, int64_t k, int dim, bool keepdim, ag_tensor **indices);   /* the k-th smallest, k from 1 */
+AG_API ag_tensor *ag_median_dim(ag_tensor *t, int dim, bool keepdim, ag_tensor **indices);   /* lower median; NaN if the slice has one */
+AG_API ag_tensor *ag_median(ag_tensor *t);   /* of all elements */
 AG_API ag_tensor *ag_prelu(ag_tensor *x, ag_tensor *weight);     /* x > 0 ? x : w x, weight [1] or [C] (C = dim 1 of x) */
 AG_API ag_tensor *ag_glu(ag_tensor *x, int dim);                 /* a * sigmoid(b), a and b the two halves of dim */
 AG_API ag_tensor *ag_normalize(ag_tensor *x, double p, int dim, double eps);   /* x / max(norm_p(x) along dim, eps) (PyTorch: 2, 1, 1e-12) */
@@ -1575,13 +1584,14 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) X(norm, norm, norm, none, xy) \
+    X(take, take, take, take, b) X(put_add, put_add, put_add, take, b) X(argsort, none, none, argsort, none) \
     X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
-/* what a backward rule reads: x = input 0, y = the output, ab = both inputs; cross: input i
+/* what a backward rule reads: x = input 0, y = the output, ab = both inputs, b = input 1; cross: input i
    when the other requires grad (d a uses b, d b uses a); div: b always, a when b requires grad */
-enum { AG__SAVES_none, AG__SAVES_x, AG__SAVES_y, AG__SAVES_xy, AG__SAVES_ab, AG__SAVES_cross, AG__SAVES_div, AG__SAVES_all };
+enum { AG__SAVES_none, AG__SAVES_x, AG__SAVES_y, AG__SAVES_xy, AG__SAVES_ab, AG__SAVES_b, AG__SAVES_cross, AG__SAVES_div, AG__SAVES_all };
 
 #define AG__OP_ENUM(name, bw, jvp, kernel, saves) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
@@ -1607,6 +1617,7 @@ static uint32_t ag__saves(const ag_tensor *y) {
     case AG__SAVES_y: return AG__SAVES_OUT;
     case AG__SAVES_xy: return 1u | AG__SAVES_OUT;
     case AG__SAVES_ab: return 3u;
+    case AG__SAVES_b: return 2u;
     case AG__SAVES_cross: return (r1 ? 1u : 0u) | (r0 ? 2u : 0u);
     case AG__SAVES_div: return (r1 ? 1u : 0u) | 2u;
     case AG__SAVES_all: return 0x7fffffffu | AG__SAVES_OUT;
@@ -1633,6 +1644,8 @@ typedef struct {
     const char *op, *what, *where;   /* for the message: "cross_entropy: target 7 at row 2 is out of range for ..." */
     int64_t *idx;
     const int32_t *index;
+    const int64_t *index64;           /* or an int64 array ... */
+    double *dst;                      /* ... copied as it is into an F64 index tensor's data (take) */
     int64_t n, stride, bound;
     char range[128];                  /* "a table of shape [4, 3]", "5 classes (logits [4, 5])" */
 } ag__index;
@@ -1677,11 +1690,12 @@ static void ag__tape(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tensor *x, 
 static bool ag__index_read(ag_ctx *ctx, const ag__index *r) {
     int64_t i;
     for (i = 0; i < r->n; i++) {
-        if (r->index[i] < 0 || r->index[i] >= r->bound) {
-            ag__fail(ctx, "%s: %s %d at %s %lld is out of range for %s", r->op, r->what, (int)r->index[i], r->where, (long long)i, r->range);
+        int64_t v = r->index64 ? r->index64[i] : r->index[i];
+        if (v < 0 || v >= r->bound) {
+            ag__fail(ctx, "%s: %s %lld at %s %lld is out of range for %s", r->op, r->what, (long long)v, r->where, (long long)i, r->range);
             return false;
         }
-        r->idx[i] = i * r->stride + r->index[i];
+        if (r->dst) r->dst[i] = (double)v; else r->idx[i] = i * r->stride + v;
     }
     return true;
 }
@@ -3730,6 +3744,7 @@ static int ag__jvp_scatter_add_rows(ag_tensor *y, int op, ag_tensor *const *t, a
 AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *index) { table = ag__arg(table);
     ag__index r;
     char s[100];
+    memset(&r, 0, sizeof r);
     if (!table) return NULL;
     if (table->ndim < 1) { ag__fail(table->ctx, "gather_rows: the table must have at least 1 dim, got a 0-d tensor"); return NULL; }
     if (n < 0 || (n > 0 && !index)) { ag__fail(table->ctx, "gather_rows: %s index of %lld entries", index ? "invalid" : "NULL", (long long)n); return NULL; }
@@ -5020,6 +5035,7 @@ static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *target
     char s[100];
     ag_tensor *picked;
     ag__index r;
+    memset(&r, 0, sizeof r);
     if (!ls) return NULL;
     if (ls->ndim != 1 && ls->ndim != 2) {
         ag__fail(ls->ctx, "%s: %s must be [N, C] or [C], got %s", name, softmax_first ? "logits" : "log_probs", AG__SHAPE(s, ls));
@@ -5236,7 +5252,11 @@ AG_API int ag_chunk(ag_tensor *t, int chunks, int dim, ag_tensor **out) { t = ag
     s = t->shape[dim];
     step = s / chunks + (s % chunks != 0);
     if (step == 0) step = 1;
-    for (at = 0; at < s || (s == 0 && n == 0); at += step) {   /* an empty dim gives one empty piece */
+    if (s == 0) {   /* an empty dim gives `chunks` empty pieces, as PyTorch */
+        for (n = 0; n < chunks; n++) if (!(out[n] = ag_narrow(t, dim, 0, 0))) return -1;
+        return n;
+    }
+    for (at = 0; at < s; at += step) {
         if (!(out[n] = ag_narrow(t, dim, at, s - at < step ? s - at : step))) return -1;
         n++;
     }
@@ -5361,6 +5381,238 @@ AG_API ag_tensor *ag_norm_dims(ag_tensor *t, double p, int n, const int *dims, b
     return ag__finish1(y, AG__OP_norm, t);
 }
 AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_norm_dims(t, p, 0, NULL, false); }
+
+/* ---- take / put_add: gather and scatter-add along one dim by an F64 index tensor ----
+   take(x, idx, d) = y with y's shape = idx's, y[c] = x[c with c_d = idx[c]] (torch.gather);
+   put_add(g, idx, d, shape) = z of that shape, zero, z[c with c_d = idx[c]] += g[c]. Each is the
+   other's adjoint. The index tensor is an op's own (argsort's result, or filled from the caller's
+   array by a step a replay runs again); ip[0] = d. */
+static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, bool put) {
+    int d = (int)y->ip[0], k;
+    const ag_tensor *src = put ? x : y;   /* the tensor walked in idx's shape: y (take) or g (put_add) */
+    const ag_tensor *big = put ? y : x;   /* the one indexed along d */
+    int64_t i, n = idx->numel, c[AG_MAX_DIMS];
+    if (put) memset(y->data, 0, (size_t)y->numel * ag__esize(y->dtype));
+    for (i = 0; i < n; i++) {
+        int64_t r = i, io = 0, so = 0, bo = 0, at;
+        double v;
+        for (k = idx->ndim - 1; k >= 0; k--) { c[k] = r % idx->shape[k]; r /= idx->shape[k]; }
+        for (k = 0; k < idx->ndim; k++) { io += c[k] * idx->stride[k]; so += c[k] * src->stride[k]; if (k != d) bo += c[k] * big->stride[k]; }
+        v = ((const double *)idx->data)[io];
+        if (!(v >= 0 && v < (double)big->shape[d])) return false;
+        at = bo + (int64_t)v * big->stride[d];
+        if (put) ag__store(y, at, ag__load(y, at) + ag__load(x, so));
+        else ag__store(y, so, ag__load(x, at));
+    }
+    return true;
+}
+static bool ag__rerun_take(int op, ag_tensor *y) { return ag__take_run(y, y->in[0], y->in[1], op == AG__OP_put_add); }
+/* op take: y = take(x, idx, d); op put_add: y [shape] = put_add(x, idx, d) */
+static ag_tensor *ag__take(int op, ag_tensor *x, ag_tensor *idx, int d, const int64_t *shape) {
+    ag_tensor *y;
+    if (!x || !idx) return NULL;
+    y = ag__result_raw(x->ctx, x->dtype, idx->ndim, op == AG__OP_take ? idx->shape : shape, 2);
+    if (!y) return NULL;
+    y->ip[0] = d;
+    if (!ag__take_run(y, x, idx, op == AG__OP_put_add)) {
+        ag__fail(x->ctx, "%s: an index is out of range or not an integer", ag__ops[op].name);
+        return NULL;
+    }
+    return ag__finish2(y, op, x, idx);
+}
+static int ag__bw_take(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = put_add(d y, idx) */
+    gin[0] = ag__take(AG__OP_put_add, g, y->in[1], (int)y->ip[0], y->in[0]->shape);
+    return 0;
+}
+static int ag__jvp_take(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = take(t_x, idx) */
+    (void)op; *out = t[0] ? ag__take(AG__OP_take, t[0], y->in[1], (int)y->ip[0], NULL) : NULL; return 0;
+}
+static int ag__bw_put_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = take(d y, idx) */
+    gin[0] = ag__take(AG__OP_take, g, y->in[1], (int)y->ip[0], NULL);
+    return 0;
+}
+static int ag__jvp_put_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = put_add(t_x, idx) */
+    (void)op; *out = t[0] ? ag__take(AG__OP_put_add, t[0], y->in[1], (int)y->ip[0], y->shape) : NULL; return 0;
+}
+/* an F64 index tensor of the given shape filled from the caller's int64 array, each entry in
+   [0, bound); while capturing, a replay reads the array again */
+static ag_tensor *ag__index_tensor(ag_ctx *ctx, const char *op, int ndim, const int64_t *shape, const int64_t *index, int64_t bound,
+                                   const ag_tensor *of, int dim) {
+    ag__index r;
+    char s[100];
+    ag_tensor *t = ag__result_raw(ctx, AG_F64, ndim, shape, 0);
+    if (!t) return NULL;
+    if (t->numel > 0 && !index) { ag__fail(ctx, "%s: index is NULL", op); return NULL; }
+    memset(&r, 0, sizeof r);
+    r.op = op; r.what = "index"; r.where = "position";
+    r.index64 = index; r.dst = (double *)t->data; r.n = t->numel; r.bound = bound;
+    snprintf(r.range, sizeof r.range, "dim %d of %s", dim, AG__SHAPE(s, of));
+    return ag__index_take(ctx, &r) ? t : NULL;
+}
+
+/* torch.gather: y[c] = t[c with c_dim = index[c]], index (int64, row-major) of the given shape,
+   whose sizes may not exceed t's except along dim */
+AG_API ag_tensor *ag_gather(ag_tensor *t, int dim, int ndim, const int64_t *shape, const int64_t *index) { t = ag__arg(t);
+    char s1[200], s2[200];
+    ag_tensor *idx;
+    int k;
+    if (!t || !ag__dim_s(t->ctx, "gather", t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) { int64_t one = 1; t = ag_reshape(t, 1, &one); dim = 0; if (ndim == 0) return ag_reshape(ag_gather(t, 0, 1, &one, index), 0, NULL); }
+    if (ndim != t->ndim || (ndim > 0 && !shape)) { ag__fail(t->ctx, "gather: the index must have %d dims like the input %s, got %d", t->ndim, AG__SHAPE(s1, t), ndim); return NULL; }
+    for (k = 0; k < ndim; k++)
+        if (shape[k] < 0 || (k != dim && shape[k] > t->shape[k])) {
+            ag__fail(t->ctx, "gather: index shape %s does not fit the input %s (each size but dim %d's at most the input's)",
+                     ag__shape_str(s2, sizeof s2, ndim, shape), AG__SHAPE(s1, t), dim);
+            return NULL;
+        }
+    idx = ag__index_tensor(t->ctx, "gather", ndim, shape, index, t->shape[dim], t, dim);
+    return ag__take(AG__OP_take, t, idx, dim, NULL);
+}
+/* the entries index[0..n) of dim (torch.index_select) */
+AG_API ag_tensor *ag_index_select(ag_tensor *t, int dim, int64_t n, const int64_t *index) { t = ag__arg(t);
+    int64_t sh[AG_MAX_DIMS], one[AG_MAX_DIMS];
+    ag_tensor *idx;
+    int k;
+    if (!t || !ag__dim(t->ctx, "index_select", t->ndim, dim, &dim)) return NULL;
+    if (n < 0) { ag__fail(t->ctx, "index_select: n must be >= 0, got %lld", (long long)n); return NULL; }
+    for (k = 0; k < t->ndim; k++) { sh[k] = k == dim ? n : t->shape[k]; one[k] = k == dim ? n : 1; }
+    idx = ag__index_tensor(t->ctx, "index_select", 1, &n, index, t->shape[dim], t, dim);
+    idx = ag_expand(ag_reshape(idx, t->ndim, one), t->ndim, sh);   /* the same entries along every other dim */
+    return ag__take(AG__OP_take, t, idx, dim, NULL);
+}
+/* t + the entries of src added at index along dim (torch.scatter_add), index shaped like src */
+AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src) { ag__args(&t, &src, NULL, NULL, NULL);
+    char s1[200], s2[200];
+    ag_tensor *idx;
+    int k;
+    ag_ctx *ctx = ag__ctx2("scatter_add", t, src);
+    if (!ctx || !ag__dim(ctx, "scatter_add", t->ndim, dim, &dim)) return NULL;
+    if (src->ndim != t->ndim) { ag__fail(ctx, "scatter_add: src %s must have the %d dims of the input %s", AG__SHAPE(s1, src), t->ndim, AG__SHAPE(s2, t)); return NULL; }
+    for (k = 0; k < t->ndim; k++)
+        if (k != dim && src->shape[k] > t->shape[k]) {
+            ag__fail(ctx, "scatter_add: src %s does not fit the input %s (each size but dim %d's at most the input's)", AG__SHAPE(s1, src), AG__SHAPE(s2, t), dim);
+            return NULL;
+        }
+    idx = ag__index_tensor(ctx, "scatter_add", src->ndim, src->shape, index, t->shape[dim], t, dim);
+    return ag_add(t, ag__take(AG__OP_put_add, ag_to(src, (ag_dtype)t->dtype), idx, dim, t->shape));
+}
+
+/* ---- argsort: the kernel behind sort, topk, kthvalue and median ----
+   Stable merge sort of each slice along dim (ip[0]); ip[1]: descending. NaN counts as larger
+   than every number (last ascending, first descending), as PyTorch. y: F64 indices, x's shape;
+   extra: room for one slice of int64 (the merge buffer, kept for replays). */
+static bool ag__before(double a, double b, bool desc) {   /* a strictly before b */
+    if (desc) return (ag__isnan(a) && !ag__isnan(b)) || a > b;
+    return !ag__isnan(a) && (ag__isnan(b) || a < b);
+}
+static bool ag__rerun_argsort(int op, ag_tensor *y) {
+    const ag_tensor *x = y->in[0];
+    int dim = (int)y->ip[0], k;
+    bool desc = y->ip[1] != 0;
+    int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, w, i, *a, *tmp = (int64_t *)y->extra;
+    double *out = (double *)y->data;
+    (void)op;
+    if (y->numel == 0) return true;
+    a = tmp + n;
+    for (k = 0; k < x->ndim; k++) { if (k < dim) outer *= x->shape[k]; if (k > dim) inner *= x->shape[k]; }
+    for (o = 0; o < outer; o++)
+        for (in = 0; in < inner; in++) {
+            int64_t base = o * n * inner + in;
+            for (i = 0; i < n; i++) a[i] = i;
+            for (w = 1; w < n; w *= 2) {   /* bottom-up merge of runs of w */
+                int64_t lo;
+                for (lo = 0; lo < n; lo += 2 * w) {
+                    int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n, p = lo, q = mid, t = lo;
+                    while (p < mid && q < hi)
+                        tmp[t++] = ag__before(ag__load(x, ag__offset(x, base + a[q] * inner)), ag__load(x, ag__offset(x, base + a[p] * inner)), desc) ? a[q++] : a[p++];
+                    while (p < mid) tmp[t++] = a[p++];
+                    while (q < hi) tmp[t++] = a[q++];
+                }
+                memcpy(a, tmp, sizeof(int64_t) * (size_t)n);
+            }
+            for (i = 0; i < n; i++) out[base + i * inner] = (double)a[i];
+        }
+    return true;
+}
+AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending) { t = ag__arg(t);
+    ag_tensor *y;
+    int64_t bytes;
+    if (!t || !ag__dim_s(t->ctx, "argsort", t->ndim, dim, &dim)) return NULL;
+    if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* 0-d: index 0 */
+    if (!ag__size_mul(t->shape[dim] ? 2 * t->shape[dim] : 1, (int64_t)sizeof(int64_t), &bytes) || (uint64_t)bytes > (uint64_t)SIZE_MAX) {
+        ag__fail(t->ctx, "argsort: dim %d has %lld entries, too many to sort", dim, (long long)t->shape[dim]);
+        return NULL;
+    }
+    y = ag__result_raw(t->ctx, AG_F64, t->ndim, t->shape, 1);
+    if (!y || !(y->extra = ag__arena_alloc(t->ctx, (size_t)bytes, 16))) return NULL;
+    y->ip[0] = dim; y->ip[1] = descending;
+    y->in[0] = t;   /* the kernel reads its input there; no gradient flows through indices */
+    ag__rerun_argsort(AG__OP_argsort, y);
+    return ag__finish1(y, AG__OP_argsort, t);
+}
+/* values in order along dim; *indices (if not NULL) gets argsort's F64 indices */
+AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **indices) { t = ag__arg(t);
+    ag_tensor *idx = ag_argsort(t, dim, descending);
+    if (indices) *indices = idx;
+    if (!idx) return NULL;
+    if (t->ndim == 0) return t;
+    return ag__take(AG__OP_take, t, idx, dim < 0 ? dim + t->ndim : dim, NULL);
+}
+/* the k largest (or smallest) along dim, in order */
+AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_tensor **indices) { t = ag__arg(t);
+    ag_tensor *idx;
+    int d;
+    char s[200];
+    if (indices) *indices = NULL;
+    if (!t || !ag__dim_s(t->ctx, "topk", t->ndim, dim, &d)) return NULL;
+    if (k < 0 || k > (d < 0 ? 1 : t->shape[d])) { ag__fail(t->ctx, "topk: k %lld is out of range for dim %d of %s", (long long)k, dim, AG__SHAPE(s, t)); return NULL; }
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
+    idx = ag_narrow(ag_argsort(t, d, largest), d, 0, k);
+    if (indices) *indices = idx;
+    return ag__take(AG__OP_take, t, idx, d, NULL);
+}
+/* the k-th smallest along dim (k from 1), as torch.kthvalue */
+AG_API ag_tensor *ag_kthvalue(ag_tensor *t, int64_t k, int dim, bool keepdim, ag_tensor **indices) { t = ag__arg(t);
+    ag_tensor *idx, *y;
+    int d;
+    char s[200];
+    if (indices) *indices = NULL;
+    if (!t || !ag__dim_s(t->ctx, "kthvalue", t->ndim, dim, &d)) return NULL;
+    if (k < 1 || k > (d < 0 ? 1 : t->shape[d])) { ag__fail(t->ctx, "kthvalue: k %lld is out of range for dim %d of %s", (long long)k, dim, AG__SHAPE(s, t)); return NULL; }
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
+    idx = ag_narrow(ag_argsort(t, d, false), d, k - 1, 1);
+    y = ag__take(AG__OP_take, t, idx, d, NULL);
+    if (!keepdim) { y = ag_squeeze(y, d); idx = ag_squeeze(idx, d); }
+    if (indices) *indices = idx;
+    return y;
+}
+/* the lower median along dim (torch.median(t, dim)); a slice with a NaN gives NaN */
+AG_API ag_tensor *ag_median_dim(ag_tensor *t, int dim, bool keepdim, ag_tensor **indices) { t = ag__arg(t);
+    int d;
+    if (indices) *indices = NULL;
+    if (!t || !ag__dim_s(t->ctx, "median", t->ndim, dim, &d)) return NULL;
+    if (d >= 0 && t->shape[d] == 0) { char s[200]; ag__fail(t->ctx, "median: dim %d of %s is empty", d, AG__SHAPE(s, t)); return NULL; }
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
+    {   /* NaN sorts last; a slice with one gives its first NaN instead (argmax finds the first largest) */
+        ag_tensor *idx = ag_narrow(ag_argsort(t, d, false), d, (t->shape[d] - 1) / 2, 1), *isnan, *has_nan, *y;
+        bool prev = ag_set_grad_enabled(t->ctx, false);
+        isnan = ag_rsub_scalar(ag__binary(AG__OP_eq, t, t), 1.0);                     /* 1 where t is NaN */
+        has_nan = ag__reduce("median", isnan, AG__OP_max, 1u << d, true, 1.0);
+        idx = ag_add(idx, ag_mul(has_nan, ag_sub(ag_argmax(isnan, d, true), idx)));  /* exact in F64 */
+        ag_set_grad_enabled(t->ctx, prev);
+        y = ag__take(AG__OP_take, t, idx, d, NULL);
+        if (!keepdim) { y = ag_squeeze(y, d); idx = ag_squeeze(idx, d); }
+        if (indices) *indices = idx;
+        return y;
+    }
+}
+AG_API ag_tensor *ag_median(ag_tensor *t) { t = ag__arg(t);
+    int64_t n;
+    if (!t) return NULL;
+    if (t->numel == 0) { ag__fail(t->ctx, "median: the input is empty"); return NULL; }
+    n = t->numel;
+    return ag_median_dim(ag_reshape(t, 1, &n), 0, false, NULL);
+}
 
 /* prelu(x) = relu(x) + w (x - relu(x)): slope 1 above 0, w at and below (PyTorch's) */
 AG_API ag_tensor *ag_prelu(ag_tensor *x, ag_tensor *w) { ag__args(&x, &w, NULL, NULL, NULL);
@@ -6445,9 +6697,10 @@ AG_API int ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *op
 typedef struct { FILE *f; bool sci, ints, measure; int width; } ag__printer;
 static void ag__print_value(ag__printer *pr, double v) {
     char buf[64];
-    int n = pr->sci ? snprintf(buf, sizeof buf, "%.4e", v) : pr->ints ? snprintf(buf, sizeof buf, "%.0f.", v)
-          : snprintf(buf, sizeof buf, "%.4f", v);
-    if (pr->measure) { if (n > pr->width) pr->width = n; }
+    int n = ag__isnan(v) || fabs(v) > DBL_MAX ? snprintf(buf, sizeof buf, "%s", ag__isnan(v) ? "nan" : v > 0 ? "inf" : "-inf")
+          : pr->sci ? snprintf(buf, sizeof buf, "%.4e", v) : pr->ints ? snprintf(buf, sizeof buf, "%.0f.", v)
+          : snprintf(buf, sizeof buf, "%.4f", v);   /* nan, inf, -inf as PyTorch prints them */
+    if (pr->measure) { if (n > pr->width && !ag__isnan(v) && fabs(v) <= DBL_MAX) pr->width = n; }   /* the numbers set the width */
     else fprintf(pr->f, "%*s", pr->width, buf);
 }
 static void ag__print_dim(ag__printer *pr, const ag_tensor *t, int d, int64_t off, int indent, bool summarize) {

@@ -524,6 +524,29 @@ case("gru_cell_0", "gru_cell", [randn(2, 3), randn(2, 4), randn(12, 3, scale=0.5
 case("gru_cell_nobias", "gru_cell", [randn(2, 3), randn(2, 4), randn(12, 3, scale=0.5), randn(12, 4, scale=0.5)],
      lambda x, h, wi, wh: torch._VF.gru_cell(x, h, wi, wh, None, None))
 
+# order and indexing. sort: ints [dim, descending]; topk: [k, dim, largest]; kthvalue: [k, dim, keepdim];
+# median_dim: [dim, keepdim]; median: none; argsort: [dim, descending] (forward only, F64 indices)
+def distinct(*shape):
+    return f32(torch.randperm(int(np.prod(shape)), generator=GEN).to(F64).reshape(shape) * 0.37 - 1.5)
+case("sort_0", "sort", [distinct(3, 5)], lambda x: torch.sort(x, 1)[0], ints=[1, 0])
+case("sort_1", "sort", [distinct(4, 2, 3)], lambda x: torch.sort(x, 0, descending=True)[0], ints=[0, 1])
+case("argsort_0", "argsort", [distinct(3, 5)], lambda x: torch.argsort(x, -1).to(F64), ints=[-1, 0], rg=[False], backward=False)
+case("topk_0", "topk", [distinct(3, 6)], lambda x: torch.topk(x, 3, -1)[0], ints=[3, -1, 1])
+case("topk_1", "topk", [distinct(5, 2)], lambda x: torch.topk(x, 2, 0, largest=False)[0], ints=[2, 0, 0])
+case("kthvalue_0", "kthvalue", [distinct(3, 5)], lambda x: torch.kthvalue(x, 2, 1)[0], ints=[2, 1, 0])
+case("kthvalue_1", "kthvalue", [distinct(4, 3)], lambda x: torch.kthvalue(x, 4, 0, keepdim=True)[0], ints=[4, 0, 1])
+case("median_dim_0", "median_dim", [distinct(3, 4)], lambda x: torch.median(x, 1)[0], ints=[1, 0])
+case("median_dim_1", "median_dim", [distinct(5, 2)], lambda x: torch.median(x, 0, keepdim=True)[0], ints=[0, 1])
+case("median_0", "median", [distinct(3, 5)], torch.median)
+# gather: ints [dim, ndim, shape..., index...]; index_select: [dim, index...]; scatter_add: [dim, index...] (src's shape)
+gi = [2, 0, 1, 1, 0, 2]
+case("gather_0", "gather", [randn(3, 4)], lambda x: torch.gather(x, 1, torch.tensor(gi).reshape(3, 2)), ints=[1, 2, 3, 2] + gi)
+case("gather_1", "gather", [randn(3, 4)], lambda x: torch.gather(x, 0, torch.tensor(gi).reshape(2, 3)), ints=[0, 2, 2, 3] + gi)
+case("index_select_0", "index_select", [randn(2, 3, 4)], lambda x: torch.index_select(x, 1, torch.tensor([2, 0, 1, 1])), ints=[1, 2, 0, 1, 1])
+case("index_select_1", "index_select", [randn(4, 3)], lambda x: torch.index_select(x, -2, torch.tensor([3, 3, 0])), ints=[-2, 3, 3, 0])
+case("scatter_add_0", "scatter_add", [randn(3, 4), randn(3, 2)], lambda x, v: torch.scatter_add(x, 1, torch.tensor(gi).reshape(3, 2), v), ints=[1] + gi)
+case("scatter_add_1", "scatter_add", [randn(3, 4), randn(2, 3)], lambda x, v: torch.scatter_add(x, 0, torch.tensor(gi).reshape(2, 3), v), ints=[0] + gi)
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

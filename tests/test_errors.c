@@ -182,6 +182,23 @@ static int r_lstm_null_out(ag_ctx *c) { return FAILS_I(ag_lstm_cell(T23, mk(c, 2
 static int r_gru_bias(ag_ctx *c) { return FAILS_P(ag_gru_cell(T23, mk(c, 2, 2, 4, 0), mk(c, 2, 12, 3, 0), mk(c, 2, 12, 4, 0), T4, NULL)); }
 static int r_gru_null_x(ag_ctx *c) { return FAILS_P(ag_gru_cell(NULL, mk(c, 2, 2, 4, 0), mk(c, 2, 12, 3, 0), mk(c, 2, 12, 4, 0), NULL, NULL)); }
 
+static int r_sort_dim(ag_ctx *c) { return FAILS_P(ag_sort(T23, 2, false, NULL)); }
+static int r_topk_k(ag_ctx *c) { return FAILS_P(ag_topk(T23, 4, 1, true, NULL)); }
+static int r_topk_neg(ag_ctx *c) { return FAILS_P(ag_topk(T23, -1, 1, true, NULL)); }
+static int r_kthvalue_0(ag_ctx *c) { return FAILS_P(ag_kthvalue(T23, 0, 1, false, NULL)); }
+static int r_median_empty(ag_ctx *c) { return FAILS_P(ag_median(mk(c, 2, 2, 0, 0))); }
+static int r_median_dim_empty(ag_ctx *c) { return FAILS_P(ag_median_dim(mk(c, 2, 2, 0, 0), 1, false, NULL)); }
+static int r_gather_range(ag_ctx *c) { return FAILS_P(ag_gather(T23, 1, 2, (const int64_t[]){2, 1}, (const int64_t[]){0, 3})); }
+static int r_gather_neg_dim(ag_ctx *c) { return FAILS_P(ag_gather(T23, 1, 2, (const int64_t[]){2, 1}, (const int64_t[]){-1, 0})); }
+static int r_gather_ndim(ag_ctx *c) { return FAILS_P(ag_gather(T23, 1, 1, (const int64_t[]){2}, (const int64_t[]){0, 0})); }
+static int r_gather_shape(ag_ctx *c) { return FAILS_P(ag_gather(T23, 1, 2, (const int64_t[]){3, 1}, (const int64_t[]){0, 0, 0})); }
+static int r_gather_null(ag_ctx *c) { return FAILS_P(ag_gather(T23, 1, 2, (const int64_t[]){2, 1}, NULL)); }
+static int r_index_select_range(ag_ctx *c) { return FAILS_P(ag_index_select(T23, 0, 2, (const int64_t[]){0, 2})); }
+static int r_index_select_n(ag_ctx *c) { return FAILS_P(ag_index_select(T23, 0, -1, (const int64_t[]){0})); }
+static int r_scatter_add_range(ag_ctx *c) { return FAILS_P(ag_scatter_add(T23, 1, (const int64_t[]){0, 5}, mk(c, 2, 2, 1, 0))); }
+static int r_scatter_add_shape(ag_ctx *c) { return FAILS_P(ag_scatter_add(T23, 1, (const int64_t[]){0, 0, 0}, mk(c, 2, 3, 1, 0))); }
+static int r_scatter_add_null(ag_ctx *c) { return FAILS_P(ag_scatter_add(T23, 1, (const int64_t[]){0}, NULL)); }
+
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
 static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
@@ -579,6 +596,22 @@ static const row rows[] = {
     {"lstm_cell NULL h_out", r_lstm_null_out, "lstm_cell", "h_out", 0},
     {"gru_cell b_ih [4]", r_gru_bias, "gru_cell", "b_ih [4] must be [12]", 0},
     {"gru_cell NULL x", r_gru_null_x, "gru_cell", "x is NULL", 0},
+    {"sort dim 2 of 2-d", r_sort_dim, "argsort", "out of range", 0},
+    {"topk k 4 of 3", r_topk_k, "topk", "k 4 is out of range", 0},
+    {"topk k -1", r_topk_neg, "topk", "k -1", 0},
+    {"kthvalue k 0", r_kthvalue_0, "kthvalue", "k 0", 0},
+    {"median of an empty tensor", r_median_empty, "median", "empty", 0},
+    {"median_dim of an empty dim", r_median_dim_empty, "median", "empty", 0},
+    {"gather index 3 of size 3", r_gather_range, "gather", "index 3 at position 1 is out of range for dim 1 of [2, 3]", 0},
+    {"gather index -1", r_gather_neg_dim, "gather", "index -1", 0},
+    {"gather 1-d index for 2-d input", r_gather_ndim, "gather", "must have 2 dims", 0},
+    {"gather index [3,1] for [2,3]", r_gather_shape, "gather", "does not fit", 0},
+    {"gather NULL index", r_gather_null, "gather", "index is NULL", 0},
+    {"index_select index 2 of size 2", r_index_select_range, "index_select", "index 2", 0},
+    {"index_select n -1", r_index_select_n, "index_select", "n must be >= 0", 0},
+    {"scatter_add index 5 of size 3", r_scatter_add_range, "scatter_add", "index 5", 0},
+    {"scatter_add src [3,1] for [2,3]", r_scatter_add_shape, "scatter_add", "does not fit", 0},
+    {"scatter_add NULL src", r_scatter_add_null, "scatter_add", "NULL", 0},
     /* matmul / linear */
     {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
     {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},

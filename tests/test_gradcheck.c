@@ -290,6 +290,17 @@ OP(gru_cell) {
     return ag_gru_cell(x[0], x[1], x[2], x[3], bi, bh);
 }
 
+/* order and indexing: ia[0] dim, ia[1] flag (descending / largest / keepdim), sh[0] k */
+OP(sort) { UNUSED; return ag_sort(x[0], c->ia[0], c->ia[1] != 0, NULL); }
+OP(topk) { UNUSED; return ag_topk(x[0], c->sh[0], c->ia[0], c->ia[1] != 0, NULL); }
+OP(kthvalue) { UNUSED; return ag_kthvalue(x[0], c->sh[0], c->ia[0], c->ia[1] != 0, NULL); }
+OP(median_dim) { UNUSED; return ag_median_dim(x[0], c->ia[0], c->ia[1] != 0, NULL); }
+OP(median) { UNUSED; return ag_median(x[0]); }
+static const int64_t gidx[6] = {2, 0, 1, 1, 0, 2};
+OP(gather) { int64_t sh[2] = {3, 2}; UNUSED; return ag_gather(x[0], c->ia[0], 2, sh, gidx); }
+OP(index_select) { UNUSED; return ag_index_select(x[0], c->ia[0], 4, gidx); }
+OP(scatter_add) { UNUSED; return ag_scatter_add(x[0], c->ia[0], gidx, x[1]); }
+
 /* ---- the table ---- */
 /* binary broadcasting patterns, for each elementwise binary op */
 #define BIN(name, i0, i1) \
@@ -538,6 +549,21 @@ static const gc_case cases[] = {
     { .op = "lstm_cell", .note = "no biases, 1-D", .fn = op_lstm_cell, .n = 4, .in = {S1(3), S1(4), S2(16,3), S2(16,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {0} },
     { .op = "gru_cell", .note = "biases", .fn = op_gru_cell, .n = 4, .in = {S2(2,3), S2(2,4), S2(12,3), S2(12,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {1} },
     { .op = "gru_cell", .note = "no biases", .fn = op_gru_cell, .n = 4, .in = {S2(2,3), S2(2,4), S2(12,3), S2(12,4)}, .init = {I_N, I_N, I_N, I_N}, .ia = {0} },
+    { .op = "sort", .note = "dim 1", .fn = op_sort, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {1, 0} },
+    { .op = "sort", .note = "dim 0 descending", .fn = op_sort, .n = 1, .in = {S3(3,2,2)}, .init = {I_DISTINCT}, .ia = {0, 1} },
+    { .op = "topk", .note = "k 2, dim -1, largest", .fn = op_topk, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {-1, 1}, .sh = {2} },
+    { .op = "topk", .note = "k 1, dim 0, smallest", .fn = op_topk, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {0, 0}, .sh = {1} },
+    { .op = "kthvalue", .note = "k 2, dim 1", .fn = op_kthvalue, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {1, 0}, .sh = {2} },
+    { .op = "kthvalue", .note = "k 3, dim 0, keepdim", .fn = op_kthvalue, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {0, 1}, .sh = {3} },
+    { .op = "median_dim", .note = "dim 1 (even: lower)", .fn = op_median_dim, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {1, 0} },
+    { .op = "median_dim", .note = "dim 0 keepdim", .fn = op_median_dim, .n = 1, .in = {S2(3,4)}, .init = {I_DISTINCT}, .ia = {0, 1} },
+    { .op = "median", .fn = op_median, .n = 1, .in = {S2(3,5)}, .init = {I_DISTINCT} },
+    { .op = "gather", .note = "dim 1, index [3,2]", .fn = op_gather, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1} },
+    { .op = "gather", .note = "dim 0, index [3,2]", .fn = op_gather, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "index_select", .note = "dim 1, {2,0,1,1}", .fn = op_index_select, .n = 1, .in = {S3(2,3,2)}, .init = {I_N}, .ia = {1} },
+    { .op = "index_select", .note = "dim 0, {2,0,1,1}", .fn = op_index_select, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
+    { .op = "scatter_add", .note = "dim 1", .fn = op_scatter_add, .n = 2, .in = {S2(3,4), S2(3,2)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "scatter_add", .note = "dim 0", .fn = op_scatter_add, .n = 2, .in = {S2(3,4), S2(3,2)}, .init = {I_N, I_N}, .ia = {0} },
     /* neural-network pieces */
     { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
     { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },

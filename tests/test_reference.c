@@ -421,6 +421,23 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if (c->nin != 4 && c->nin != 6) { *bad = "gru_cell takes 4 or 6 inputs"; return NULL; }
         return ag_gru_cell(x[0], x[1], x[2], x[3], c->nin == 6 ? x[4] : NULL, c->nin == 6 ? x[5] : NULL);
     }
+    if (!strcmp(op, "sort") || !strcmp(op, "argsort")) {
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        return op[0] == 's' ? ag_sort(x[0], (int)I[0], I[1] != 0, NULL) : ag_argsort(x[0], (int)I[0], I[1] != 0);
+    }
+    if (!strcmp(op, "topk") || !strcmp(op, "kthvalue")) {
+        if ((*bad = ref_need(c, 1, 3, 0))) return NULL;
+        return op[0] == 't' ? ag_topk(x[0], I[0], (int)I[1], I[2] != 0, NULL) : ag_kthvalue(x[0], I[0], (int)I[1], I[2] != 0, NULL);
+    }
+    if (!strcmp(op, "median_dim")) { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return ag_median_dim(x[0], (int)I[0], I[1] != 0, NULL); }
+    if (!strcmp(op, "median")) { if ((*bad = ref_need(c, 1, 0, 0))) return NULL; return ag_median(x[0]); }
+    if (!strcmp(op, "gather")) {
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        if (I[1] < 0 || I[1] > AG_MAX_DIMS || c->nints < 2 + I[1]) { *bad = "gather: ints are [dim, ndim, shape..., index...]"; return NULL; }
+        return ag_gather(x[0], (int)I[0], (int)I[1], I + 2, I + 2 + I[1]);
+    }
+    if (!strcmp(op, "index_select")) { if ((*bad = ref_need(c, 1, 1, 0))) return NULL; return ag_index_select(x[0], (int)I[0], c->nints - 1, I + 1); }
+    if (!strcmp(op, "scatter_add")) { if ((*bad = ref_need(c, 2, 1, 0))) return NULL; return ag_scatter_add(x[0], (int)I[0], I + 1, x[1]); }
     *bad = "unknown op";
     return NULL;
 }
@@ -601,7 +618,7 @@ static void ref_run(const ref_case *c, ag_dtype dt, int layout) {
     {
         ag_dtype want_dt = dt;
         if (!strcmp(c->op, "to")) want_dt = c->ints[0] ? AG_F64 : AG_F32;
-        if (!strcmp(c->op, "argmax") || !strcmp(c->op, "argmin")) want_dt = AG_F64;
+        if (!strcmp(c->op, "argmax") || !strcmp(c->op, "argmin") || !strcmp(c->op, "argsort")) want_dt = AG_F64;   /* indices */
         if (ag_type(out) != want_dt) ref_problem(&res, "output dtype", ag_dtype_name(ag_type(out)));
         if (!ref_same_shape(&res, "output", out, c->out.ndim, c->out.shape)) goto done;
         got = (double *)malloc((size_t)(c->out.numel + 1) * sizeof(double));

@@ -620,8 +620,60 @@ static void test_fuzz_findings(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- order with NaN (PyTorch: NaN sorts as the largest; median propagates it) and printing it ---- */
+static void test_order_nan(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    double v[8] = {3, NAN, 1, 2, 4, 1, 2, 3}, got[8];
+    int64_t s[2] = {2, 4};
+    ag_tensor *x = ag_from_f64(ctx, 2, s, v), *idx;
+    char buf[256];
+    FILE *f;
+    size_t n;
+    ag_copy_out(ag_sort(x, 1, false, &idx), AG_F64, got);
+    CHECK(got[0] == 1 && got[2] == 3 && isnan(got[3]) && ag_get(idx, (int64_t[]){0, 3}) == 1, "sort: NaN last");
+    ag_copy_out(ag_sort(x, 1, true, &idx), AG_F64, got);
+    CHECK(isnan(got[0]) && got[1] == 3 && got[4] == 4, "sort descending: NaN first");
+    ag_copy_out(ag_median_dim(x, 1, false, &idx), AG_F64, got);
+    CHECK(isnan(got[0]) && got[1] == 2 && ag_get(idx, (int64_t[]){0}) == 1 && ag_get(idx, (int64_t[]){1}) == 2,
+          "median_dim: NaN and its index where the row has one, the lower median (2 at 2) elsewhere");
+    CHECK(isnan(ag_item(ag_median(x))), "median of all: NaN");
+    {   /* a replay reads gather's index array again (and sorts the new values) */
+        int64_t pick[2] = {0, 1}, s2[1] = {2};
+        double w[2] = {5, 7};
+        ag_tensor *p = ag_persistent(ctx, AG_F64, 1, s2, w), *y, *z;
+        ag_capture *g;
+        ag_capture_begin(ctx);
+        y = ag_index_select(p, 0, 2, pick);
+        z = ag_sort(p, 0, true, NULL);
+        g = ag_capture_end(ctx);
+        pick[0] = 1; pick[1] = 1;
+        ag_set_grad_enabled(ctx, false); ag_fill_(ag_narrow(p, 0, 0, 1), 9.0); ag_set_grad_enabled(ctx, true);
+        CHECK(g && ag_replay(g) == 0 && ag_get(y, (int64_t[]){0}) == 7 && ag_get(z, (int64_t[]){0}) == 9,
+              "replay: index_select reads the new index, sort sees the new values: %g %g", ag_get(y, (int64_t[]){0}), ag_get(z, (int64_t[]){0}));
+        pick[1] = 2;
+        CHECK(ag_replay(g) != 0 && strstr(ag_error(ctx), "index_select: index 2 at position 1"), "replay: an index out of range is an error");
+        ag_clear_error(ctx);
+        ag_capture_free(g);
+    }
+    ag_copy_out(ag_topk(x, 2, 1, true, NULL), AG_F64, got);
+    CHECK(isnan(got[0]) && got[1] == 3, "topk: NaN counts as the largest");
+    f = tmpfile();
+    if (f) {
+        double w[3] = {NAN, INFINITY, -INFINITY};
+        int64_t s3[1] = {3};
+        ag_print(ag_from_f64(ctx, 1, s3, w), f);
+        rewind(f);
+        n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = 0;
+        fclose(f);
+        CHECK(strstr(buf, "[nan, inf, -inf]") != NULL, "print: nan, inf, -inf as PyTorch: %s", buf);
+    }
+    ag_ctx_free(ctx);
+}
+
 int main(void) {
     test_fuzz_findings();
+    test_order_nan();
     test_sizes();
     test_empty();
     test_persistent_history();

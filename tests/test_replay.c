@@ -86,6 +86,13 @@ static ag_tensor *m_reductions(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
         s = ag_add(s, ag_add(ag_nll_loss(ag_log_softmax(a, 1), cls, AG_MEAN), ag_mean(ag_repeat(a, 2, rep))));
         s = ag_add(s, ag_sum_dims(ag_mul(a, t), 2, two, false));
         if (ag_chunk(a, 3, 1, parts) == 3) s = ag_add(s, ag_sum(ag_mul(parts[0], parts[2])));
+        {   /* order and indexing: argsort reruns on the new data; the index arrays are read again */
+            static const int64_t pick[4] = {5, 0, 2, 2};
+            s = ag_add(s, ag_sum(ag_mul(ag_sort(a, 1, false, NULL), t)));
+            s = ag_add(s, ag_add(ag_sum(ag_topk(a, 2, 0, true, NULL)), ag_mean(ag_median_dim(a, 1, false, NULL))));
+            s = ag_add(s, ag_sum(ag_mul(ag_index_select(a, 1, 4, pick), ag_index_select(t, 1, 4, pick))));
+            s = ag_add(s, ag_sum(ag_mul(ag_scatter_add(t, 1, pick, ag_narrow(ag_narrow(a, 0, 0, 1), 1, 0, 4)), t)));
+        }
     }
     return s;
 }
