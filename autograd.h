@@ -411,6 +411,24 @@ AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_ten
 AG_API ag_tensor *ag_kthvalue(ag_tensor *t, int64_t k, int dim, bool keepdim, ag_tensor **indices);   /* the k-th smallest, k from 1 */
 AG_API ag_tensor *ag_median_dim(ag_tensor *t, int dim, bool keepdim, ag_tensor **indices);   /* lower median; NaN if the slice has one */
 AG_API ag_tensor *ag_median(ag_tensor *t);   /* of all elements */
+AG_API ag_tensor *ag_squeeze_all(ag_tensor *t);             /* every size-1 dim removed (a view) */
+AG_API ag_tensor *ag_tile(ag_tensor *t, int n, const int64_t *repeats);   /* torch.tile: repeat, with fewer repeats than dims padded by leading 1s */
+AG_API ag_tensor *ag_repeat_interleave(ag_tensor *t, int64_t repeats, int dim);   /* [a, b] -> [a, a, b, b] along dim */
+AG_API ag_tensor *ag_diagonal(ag_tensor *t, int64_t offset, int d1, int d2);   /* entries (i, i + offset) of dims d1, d2, as the last dim (a copy) */
+AG_API ag_tensor *ag_diag(ag_tensor *t, int64_t offset);    /* 1-D: the matrix with t on that diagonal; 2-D: the diagonal */
+AG_API ag_tensor *ag_trace(ag_tensor *t);                   /* sum of the diagonal of a 2-D tensor */
+typedef enum { AG_PAD_CONSTANT = 0, AG_PAD_REFLECT, AG_PAD_REPLICATE, AG_PAD_CIRCULAR } ag_pad_mode;
+AG_API ag_tensor *ag_pad(ag_tensor *t, int n, const int64_t *pads, ag_pad_mode mode, double value);   /* F.pad: (before, after) pairs from the last dim; negative crops */
+AG_API ag_tensor *ag_eye(ag_ctx *ctx, ag_dtype dtype, int64_t n, int64_t m);
+AG_API ag_tensor *ag_linspace(ag_ctx *ctx, ag_dtype dtype, double start, double end, int64_t steps);
+AG_API ag_tensor *ag_logspace(ag_ctx *ctx, ag_dtype dtype, double start, double end, int64_t steps, double base);
+AG_API int ag_meshgrid(int n, ag_tensor *const *ts, bool xy, ag_tensor **out);   /* 1-D inputs expanded over the grid (views); n, or -1 */
+AG_API ag_tensor *ag_prod(ag_tensor *t);                    /* product of all elements (gradient exact with zeros) */
+AG_API ag_tensor *ag_prod_dim(ag_tensor *t, int dim, bool keepdim);
+AG_API ag_tensor *ag_cumprod(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_cummax(ag_tensor *t, int dim);        /* running maximum (values; ties split the gradient like ag_maximum) */
+AG_API ag_tensor *ag_cummin(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_einsum(const char *spec, int n, ag_tensor *const *operands);   /* "ij,jk->ik", ...; contractions as batched matmuls */
 AG_API ag_tensor *ag_prelu(ag_tensor *x, ag_tensor *weight);     /* x > 0 ? x : w x, weight [1] or [C] (C = dim 1 of x) */
 AG_API ag_tensor *ag_glu(ag_tensor *x, int dim);                 /* a * sigmoid(b), a and b the two halves of dim */
 AG_API ag_tensor *ag_normalize(ag_tensor *x, double p, int dim, double eps);   /* x / max(norm_p(x) along dim, eps) (PyTorch: 2, 1, 1e-12) */
@@ -5612,6 +5630,403 @@ AG_API ag_tensor *ag_median(ag_tensor *t) { t = ag__arg(t);
     if (t->numel == 0) { ag__fail(t->ctx, "median: the input is empty"); return NULL; }
     n = t->numel;
     return ag_median_dim(ag_reshape(t, 1, &n), 0, false, NULL);
+}
+
+/* ---- more shapes, constructors, products and scans, einsum ---- */
+AG_API ag_tensor *ag_squeeze_all(ag_tensor *t) { t = ag__arg(t);
+    int64_t sh[AG_MAX_DIMS];
+    int i, n = 0;
+    if (!t) return NULL;
+    for (i = 0; i < t->ndim; i++) if (t->shape[i] != 1) sh[n++] = t->shape[i];
+    return n == t->ndim ? t : ag_reshape(t, n, sh);
+}
+/* torch.tile: repeats shorter than ndim are padded with leading 1s */
+AG_API ag_tensor *ag_tile(ag_tensor *t, int n, const int64_t *reps) { t = ag__arg(t);
+    int64_t r[AG_MAX_DIMS];
+    int i, lead;
+    if (!t) return NULL;
+    if (n < 0 || n > AG_MAX_DIMS || (n > 0 && !reps)) { ag__fail(t->ctx, "tile: need 0 to %d repeats, got %d%s", AG_MAX_DIMS, n, reps ? "" : " (NULL)"); return NULL; }
+    if (n >= t->ndim) return ag_repeat(t, n, reps);
+    lead = t->ndim - n;
+    for (i = 0; i < t->ndim; i++) r[i] = i < lead ? 1 : reps[i - lead];
+    return ag_repeat(t, t->ndim, r);
+}
+/* each entry along dim repeated `repeats` times in place: [a, b] -> [a, a, b, b] */
+AG_API ag_tensor *ag_repeat_interleave(ag_tensor *t, int64_t repeats, int dim) { t = ag__arg(t);
+    int64_t sh[AG_MAX_DIMS + 1], size;
+    int i;
+    char s[200];
+    if (!t || !ag__dim(t->ctx, "repeat_interleave", t->ndim, dim, &dim)) return NULL;
+    if (repeats < 0 || !ag__size_mul(t->shape[dim], repeats, &size) || t->ndim == AG_MAX_DIMS) {
+        ag__fail(t->ctx, "repeat_interleave: %lld repeats of dim %d of %s: %s", (long long)repeats, dim, AG__SHAPE(s, t),
+                 t->ndim == AG_MAX_DIMS ? "needs a dim to spare" : "repeats must be >= 0 and the size must fit");
+        return NULL;
+    }
+    for (i = 0; i <= t->ndim; i++) sh[i] = i <= dim ? t->shape[i] : i == dim + 1 ? repeats : t->shape[i - 1];
+    t = ag_expand(ag_unsqueeze(t, dim + 1), t->ndim + 1, sh);
+    return ag_flatten(ag_contiguous(t), dim, dim + 1);
+}
+/* the diagonal of dims d1, d2 (entries (i, i + offset)) as a new last dim, torch.diagonal */
+AG_API ag_tensor *ag_diagonal(ag_tensor *t, int64_t offset, int d1, int d2) { t = ag__arg(t);
+    int64_t n, m, L, r0, c0, i, sh[AG_MAX_DIMS];
+    ag_tensor *sub, *idx;
+    int perm[AG_MAX_DIMS], k, j = 0;
+    if (!t) return NULL;
+    if (t->ndim < 2) { char s[200]; ag__fail(t->ctx, "diagonal: needs at least 2 dims, got %s", AG__SHAPE(s, t)); return NULL; }
+    if (!ag__dim(t->ctx, "diagonal", t->ndim, d1, &d1) || !ag__dim(t->ctx, "diagonal", t->ndim, d2, &d2)) return NULL;
+    if (d1 == d2) { ag__fail(t->ctx, "diagonal: dims %d and %d are the same", d1, d2); return NULL; }
+    for (k = 0; k < t->ndim; k++) if (k != d1 && k != d2) perm[j++] = k;
+    perm[j++] = d1; perm[j] = d2;
+    t = ag_permute(t, perm);   /* [..., n, m] */
+    n = t->shape[t->ndim - 2]; m = t->shape[t->ndim - 1];
+    r0 = offset < 0 ? (offset < -n ? n : -offset) : 0;
+    c0 = offset > 0 ? (offset > m ? m : offset) : 0;
+    L = n - r0 < m - c0 ? n - r0 : m - c0;
+    sub = ag_narrow(ag_narrow(t, -2, r0, L), -1, c0, L);   /* [..., L, L]: entry (i, i) */
+    if (!sub) return NULL;
+    {   /* take column i of row i: an index [1.., L, 1] of 0..L-1, expanded over the other dims */
+        int64_t ish[AG_MAX_DIMS];
+        for (k = 0; k < t->ndim; k++) { ish[k] = k == t->ndim - 2 ? L : 1; sh[k] = k < t->ndim - 1 ? sub->shape[k] : 1; }
+        if (!(idx = ag__result_raw(t->ctx, AG_F64, t->ndim, ish, 0))) return NULL;
+        for (i = 0; i < L; i++) ((double *)idx->data)[i] = (double)i;
+        idx = ag_expand(idx, t->ndim, sh);
+    }
+    return ag_squeeze(ag__take(AG__OP_take, sub, idx, t->ndim - 1, NULL), -1);
+}
+/* 1-D v: the square matrix with v on diagonal offset (torch.diag); 2-D: that diagonal */
+AG_API ag_tensor *ag_diag(ag_tensor *t, int64_t offset) { t = ag__arg(t);
+    int64_t L, n, a, i, pads[4], ish[2], rsh[2], vsh[2];
+    ag_tensor *idx, *rows;
+    if (!t) return NULL;
+    if (t->ndim == 2) return ag_diagonal(t, offset, 0, 1);
+    if (t->ndim != 1) { char s[200]; ag__fail(t->ctx, "diag: needs a 1-D or 2-D tensor, got %s", AG__SHAPE(s, t)); return NULL; }
+    L = t->shape[0];
+    a = offset < 0 ? -offset : offset;
+    if (a > ((int64_t)1 << 31) || L > ((int64_t)1 << 31)) { ag__fail(t->ctx, "diag: offset %lld for %lld entries is too large", (long long)offset, (long long)L); return NULL; }
+    n = L + a;
+    ish[0] = L; ish[1] = 1; rsh[0] = L; rsh[1] = n; vsh[0] = L; vsh[1] = 1;
+    if (!(idx = ag__result_raw(t->ctx, AG_F64, 2, ish, 0))) return NULL;
+    for (i = 0; i < L; i++) ((double *)idx->data)[i] = (double)(i + (offset > 0 ? offset : 0));
+    rows = ag__take(AG__OP_put_add, ag_reshape(t, 2, vsh), idx, 1, rsh);   /* row i: v[i] in column i + offset */
+    pads[0] = 0; pads[1] = 0; pads[2] = offset < 0 ? a : 0; pads[3] = offset < 0 ? 0 : a;   /* then rows above / below */
+    return ag_pad(rows, 4, pads, AG_PAD_CONSTANT, 0.0);
+}
+AG_API ag_tensor *ag_trace(ag_tensor *t) { t = ag__arg(t);
+    if (t && t->ndim != 2) { char s[200]; ag__fail(t->ctx, "trace: needs a 2-D tensor, got %s", AG__SHAPE(s, t)); return NULL; }
+    return ag_sum(ag_diagonal(t, 0, 0, 1));
+}
+
+/* F.pad: pads[2k], pads[2k + 1] are added before and after dim ndim - 1 - k (the last dim first);
+   constant: value; reflect: mirrored without the edge; replicate: the edge; circular: wrapped.
+   Negative pads crop. */
+AG_API ag_tensor *ag_pad(ag_tensor *t, int n, const int64_t *pads, ag_pad_mode mode, double value) { t = ag__arg(t);
+    static const char *const names[4] = {"constant", "reflect", "replicate", "circular"};
+    char s[200];
+    int k;
+    if (!t) return NULL;
+    if (n < 0 || n % 2 || n / 2 > t->ndim || (n > 0 && !pads)) {
+        ag__fail(t->ctx, "pad: need an even count of pads, at most 2 per dim of %s, got %d%s", AG__SHAPE(s, t), n, pads ? "" : " (NULL)");
+        return NULL;
+    }
+    if ((int)mode < 0 || (int)mode > 3) { ag__fail(t->ctx, "pad: unknown mode %d", (int)mode); return NULL; }
+    for (k = 0; k < n / 2 && t; k++) {
+        int d = t->ndim - 1 - k, j;
+        int64_t lo = pads[2 * k], hi = pads[2 * k + 1], size = t->shape[d], sh[AG_MAX_DIMS];
+        ag_tensor *parts[3];
+        int np = 0;
+        if (lo < -size || hi < -size || lo > ((int64_t)1 << 40) || hi > ((int64_t)1 << 40) || (lo < 0 && hi < 0 && lo + hi < -size) ||
+            (mode != AG_PAD_CONSTANT && (lo < 0 || hi < 0)) ||
+            (mode == AG_PAD_REFLECT && (lo >= size || hi >= size)) || (mode == AG_PAD_CIRCULAR && (lo > size || hi > size)) ||
+            (mode == AG_PAD_REPLICATE && size == 0 && (lo || hi))) {
+            ag__fail(t->ctx, "pad: %s padding (%lld, %lld) of dim %d of %s is out of range%s", names[mode], (long long)lo, (long long)hi, d, AG__SHAPE(s, t),
+                     mode == AG_PAD_REFLECT ? " (each must be less than the dim's size)" : mode == AG_PAD_CIRCULAR ? " (each at most the dim's size)" : "");
+            return NULL;
+        }
+        if (lo < 0) { t = ag_narrow(t, d, -lo, size + lo); size += lo; lo = 0; }   /* negative: crop */
+        if (t && hi < 0) { t = ag_narrow(t, d, 0, size + hi); size += hi; hi = 0; }
+        if (!t) return NULL;
+        for (j = 0; j < t->ndim; j++) sh[j] = t->shape[j];
+        if (lo) {
+            sh[d] = lo;
+            parts[np++] = mode == AG_PAD_CONSTANT ? ag_full(t->ctx, (ag_dtype)t->dtype, t->ndim, sh, value)
+                        : mode == AG_PAD_REFLECT ? ag_flip(ag_narrow(t, d, 1, lo), 1, &d)
+                        : mode == AG_PAD_REPLICATE ? ag_expand(ag_narrow(t, d, 0, 1), t->ndim, sh)
+                        : ag_narrow(t, d, size - lo, lo);
+        }
+        parts[np++] = t;
+        if (hi) {
+            sh[d] = hi;
+            parts[np++] = mode == AG_PAD_CONSTANT ? ag_full(t->ctx, (ag_dtype)t->dtype, t->ndim, sh, value)
+                        : mode == AG_PAD_REFLECT ? ag_flip(ag_narrow(t, d, size - 1 - hi, hi), 1, &d)
+                        : mode == AG_PAD_REPLICATE ? ag_expand(ag_narrow(t, d, size - 1, 1), t->ndim, sh)
+                        : ag_narrow(t, d, 0, hi);
+        }
+        if (np > 1) t = ag_cat(parts, np, d);
+    }
+    return t;
+}
+
+/* ---- constructors ---- */
+AG_API ag_tensor *ag_eye(ag_ctx *ctx, ag_dtype dtype, int64_t n, int64_t m) {
+    int64_t sh[2], i;
+    ag_tensor *t;
+    sh[0] = n; sh[1] = m;
+    if (!(t = ag__full(ctx, "eye", dtype, 2, sh, 0.0))) return NULL;
+    for (i = 0; i < n && i < m; i++) ag__store(t, i * m + i, 1.0);
+    return t;
+}
+/* torch.linspace: the first half counts up from start, the second back from end (both ends exact);
+   logspace: base to those powers */
+static ag_tensor *ag__linspace(ag_ctx *ctx, const char *op, ag_dtype dtype, double start, double end, int64_t steps, double base) {
+    ag_tensor *t;
+    double step;
+    int64_t i;
+    if (!ctx) return NULL;
+    if (steps < 0 || ag__isnan(start) || ag__isnan(end) || fabs(start) > DBL_MAX || fabs(end) > DBL_MAX) {
+        ag__fail(ctx, "%s: steps %lld must be >= 0 and start %g, end %g finite", op, (long long)steps, start, end);
+        return NULL;
+    }
+    if (!(t = ag__full(ctx, op, dtype, 1, &steps, 0.0))) return NULL;
+    step = steps > 1 ? (end - start) / (double)(steps - 1) : 0;
+    for (i = 0; i < steps; i++) {
+        double v = i < steps / 2 ? start + step * (double)i : end - step * (double)(steps - 1 - i);
+        ag__store(t, i, base > 0 ? pow(base, v) : v);
+    }
+    return t;
+}
+AG_API ag_tensor *ag_linspace(ag_ctx *ctx, ag_dtype dtype, double start, double end, int64_t steps) {
+    return ag__linspace(ctx, "linspace", dtype, start, end, steps, 0.0);
+}
+AG_API ag_tensor *ag_logspace(ag_ctx *ctx, ag_dtype dtype, double start, double end, int64_t steps, double base) {
+    if (ctx && !(base > 0 && base <= DBL_MAX)) { ag__fail(ctx, "logspace: base must be finite and > 0, got %g", base); return NULL; }
+    return ag__linspace(ctx, "logspace", dtype, start, end, steps, base);
+}
+/* out[i]: 1-D ts[i] expanded over the grid [len(ts[0]), len(ts[1]), ...] (views); xy indexing
+   swaps the first two grid dims, as numpy's default */
+AG_API int ag_meshgrid(int n, ag_tensor *const *ts, bool xy, ag_tensor **out) {
+    int64_t sh[AG_MAX_DIMS], one[AG_MAX_DIMS];
+    ag_ctx *ctx = NULL;
+    int i, k;
+    char s[200];
+    if (n < 1 || n > AG_MAX_DIMS || !ts || !out) {
+        for (i = 0; ts && i < n && i < AG_MAX_DIMS && !ctx; i++) if (ts[i]) ctx = ts[i]->ctx;
+        if (ctx) ag__fail(ctx, "meshgrid: need 1 to %d inputs and an out array, got n %d%s", AG_MAX_DIMS, n, out ? "" : ", out NULL");
+        return -1;
+    }
+    if (!ag__live_list("meshgrid", NULL, n, ts)) return -1;
+    for (i = 0; i < n && !ctx; i++) if (ts[i]) ctx = ts[i]->ctx;
+    for (i = 0; i < n; i++) {
+        if (!ts[i] || ts[i]->ctx != ctx || ts[i]->ndim != 1) {
+            if (ctx) ag__fail(ctx, "meshgrid: input %d %s", i, !ts[i] ? "is NULL" : ts[i]->ctx != ctx ? "belongs to another context" : "must be 1-D");
+            (void)s;
+            return -1;
+        }
+        sh[i] = ts[i]->shape[0];
+    }
+    if (xy && n >= 2) { int64_t tmp = sh[0]; sh[0] = sh[1]; sh[1] = tmp; }
+    for (i = 0; i < n; i++) {
+        int at = xy && n >= 2 && i < 2 ? 1 - i : i;   /* the grid dim that runs along ts[i] */
+        for (k = 0; k < n; k++) one[k] = k == at ? sh[k] : 1;
+        if (!(out[i] = ag_expand(ag_reshape(ts[i], n, one), n, sh))) return -1;
+    }
+    return n;
+}
+
+/* ---- products and scans, built from mul / maximum / minimum, so that every gradient (zeros
+   included) and second derivative comes from theirs ---- */
+/* the product along dim: halves multiplied level by level (log2 of the size levels) */
+AG_API ag_tensor *ag_prod_dim(ag_tensor *t, int dim, bool keepdim) { t = ag__arg(t);
+    int64_t n;
+    int d;
+    if (!t || !ag__dim_s(t->ctx, "prod", t->ndim, dim, &d)) return NULL;
+    if (d < 0) return t;
+    n = t->shape[d];
+    if (n == 0) {   /* the empty product: ones */
+        int64_t sh[AG_MAX_DIMS];
+        int k, m = 0;
+        for (k = 0; k < t->ndim; k++) if (k != d || keepdim) sh[m++] = k == d ? 1 : t->shape[k];
+        return ag_ones(t->ctx, (ag_dtype)t->dtype, m, sh);
+    }
+    while (t && n > 1) {
+        int64_t h = n / 2;
+        ag_tensor *p = ag_mul(ag_narrow(t, d, 0, h), ag_narrow(t, d, h, h));
+        if (n % 2) { ag_tensor *two[2]; two[0] = p; two[1] = ag_narrow(t, d, n - 1, 1); p = ag_cat(two, 2, d); }
+        t = p;
+        n = h + n % 2;
+    }
+    return keepdim ? t : ag_squeeze(t, d);
+}
+AG_API ag_tensor *ag_prod(ag_tensor *t) { t = ag__arg(t);
+    int64_t n;
+    if (!t) return NULL;
+    n = t->numel;
+    return ag_prod_dim(ag_reshape(t, 1, &n), 0, false);
+}
+/* inclusive scans along dim by doubling: y = y op (y shifted by s, the identity shifted in), s = 1, 2, 4, ... */
+static ag_tensor *ag__scan(const char *name, ag_tensor *t, int dim, int op) {
+    int64_t n, s, sh[AG_MAX_DIMS];
+    int d, k;
+    double fill = op == AG__OP_mul ? 1.0 : op == AG__OP_maximum ? -INFINITY : INFINITY;
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &d)) return NULL;
+    if (d < 0) return t;
+    n = t->shape[d];
+    for (s = 1; s < n && t; s *= 2) {
+        ag_tensor *parts[2];
+        for (k = 0; k < t->ndim; k++) sh[k] = k == d ? s : t->shape[k];
+        parts[0] = ag_full(t->ctx, (ag_dtype)t->dtype, t->ndim, sh, fill);
+        parts[1] = ag_narrow(t, d, 0, n - s);
+        t = ag__binary(op, t, ag_cat(parts, 2, d));
+    }
+    return t;
+}
+AG_API ag_tensor *ag_cumprod(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cumprod", t, dim, AG__OP_mul); }
+AG_API ag_tensor *ag_cummax(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cummax", t, dim, AG__OP_maximum); }
+AG_API ag_tensor *ag_cummin(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cummin", t, dim, AG__OP_minimum); }
+
+/* ---- einsum: "ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij" ... ----
+   Letters a-z and A-Z, one per dim; "->" and the output optional (then: the letters used once,
+   in alphabetical order); no "..." (an error says so). A letter repeated in one operand takes
+   the diagonal; letters nothing else needs are summed away; then the operands are contracted
+   left to right, each pair as one batched matmul [batch, free a, summed] @ [batch, summed, free b]. */
+typedef struct { ag_tensor *t; char l[AG_MAX_DIMS + 1]; } ag__ein;   /* a tensor and its letters */
+static bool ag__ein_has(const char *s, char c) { return c && strchr(s, c) != NULL; }
+/* sums away the letters of e that are not in keep */
+static bool ag__ein_sum_unused(ag__ein *e, const char *keep) {
+    int k;
+    for (k = (int)strlen(e->l) - 1; k >= 0; k--)
+        if (!ag__ein_has(keep, e->l[k])) {
+            if (!(e->t = ag_sum_dim(e->t, k, false))) return false;
+            memmove(e->l + k, e->l + k + 1, strlen(e->l + k));
+        }
+    return true;
+}
+/* e's dims in the order of the letters in order (a permutation of e->l) */
+static bool ag__ein_permute(ag__ein *e, const char *order) {
+    int perm[AG_MAX_DIMS], k, n = (int)strlen(order);
+    for (k = 0; k < n; k++) perm[k] = (int)(strchr(e->l, order[k]) - e->l);
+    if (n > 1 && !(e->t = ag_permute(e->t, perm))) return false;
+    memcpy(e->l, order, (size_t)n + 1);
+    return true;
+}
+AG_API ag_tensor *ag_einsum(const char *spec, int n, ag_tensor *const *ops) {
+    ag__ein e[AG_MAX_DIMS];
+    char out[AG_MAX_DIMS + 1], need[8 * (AG_MAX_DIMS + 1) + 1];
+    int64_t size[128];
+    ag_ctx *ctx = NULL;
+    const char *p;
+    int i, k, m, nout = 0;
+    for (i = 0; ops && i < n && i < AG_MAX_DIMS && !ctx; i++) if (ops[i]) ctx = ops[i]->ctx;
+    if (!ctx) return NULL;
+    if (!spec || n < 1 || n > AG_MAX_DIMS) { ag__fail(ctx, "einsum: need a spec and 1 to %d operands, got %d%s", AG_MAX_DIMS, n, spec ? "" : " (spec NULL)"); return NULL; }
+    if (!ag__live_list("einsum", ctx, n, ops)) return NULL;
+    for (i = 0; i < 128; i++) size[i] = -1;
+    out[0] = 0;
+    for (p = spec, i = 0; ; p++) {   /* the operands' letters */
+        if (i == n) { ag__fail(ctx, "einsum: \"%s\" names more operands than the %d given", spec, n); return NULL; }
+        if (!ops[i] || ops[i]->ctx != ctx) { ag__fail(ctx, "einsum: operand %d %s", i, ops[i] ? "belongs to another context" : "is NULL"); return NULL; }
+        e[i].t = ops[i];
+        for (m = 0; *p && *p != ',' && *p != '-'; p++) {
+            if (*p == ' ') continue;
+            if (*p == '.') { ag__fail(ctx, "einsum: \"...\" (broadcast dims) is not supported; name every dim with a letter"); return NULL; }
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) || m == AG_MAX_DIMS) {
+                ag__fail(ctx, "einsum: \"%s\": '%c' at %d is not a letter, or operand %d has too many", spec, *p, (int)(p - spec), i);
+                return NULL;
+            }
+            e[i].l[m++] = *p;
+        }
+        e[i].l[m] = 0;
+        if (m != ops[i]->ndim) { char s[200]; ag__fail(ctx, "einsum: operand %d has %d letters in \"%s\" but %d dims (%s)", i, m, spec, ops[i]->ndim, AG__SHAPE(s, ops[i])); return NULL; }
+        for (k = 0; k < m; k++) {
+            int64_t *sz = &size[(int)e[i].l[k]];
+            if (*sz >= 0 && *sz != ops[i]->shape[k]) {
+                ag__fail(ctx, "einsum: letter '%c' has size %lld in one place and %lld in operand %d", e[i].l[k], (long long)*sz, (long long)ops[i]->shape[k], i);
+                return NULL;
+            }
+            *sz = ops[i]->shape[k];
+        }
+        i++;
+        if (*p != ',') break;
+    }
+    if (i != n) { ag__fail(ctx, "einsum: \"%s\" names %d operands, %d given", spec, i, n); return NULL; }
+    if (*p == '-') {   /* the output */
+        if (p[1] != '>') { ag__fail(ctx, "einsum: \"%s\": '-' must start \"->\"", spec); return NULL; }
+        for (p += 2; *p; p++) {
+            if (*p == ' ') continue;
+            bool letter = ag__ein_has("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", *p);
+            if (!letter || size[(int)*p] < 0 || ag__ein_has(out, *p) || nout == AG_MAX_DIMS) {
+                ag__fail(ctx, "einsum: output letter '%c' of \"%s\" is %s", *p, spec, !letter ? "not a letter" : size[(int)*p] < 0 ? "in no operand" : "repeated");
+                return NULL;
+            }
+            out[nout++] = *p; out[nout] = 0;
+        }
+    } else {   /* implicit: the letters used once, alphabetically */
+        int c;
+        out[0] = 0;
+        for (c = 'A'; c <= 'z'; c++) {
+            int uses = 0;
+            if (size[c] < 0) continue;
+            for (k = 0; k < n; k++) { const char *q; for (q = e[k].l; *q; q++) uses += *q == c; }
+            if (uses == 1 && nout < AG_MAX_DIMS) { out[nout++] = (char)c; out[nout] = 0; }
+        }
+    }
+    out[nout] = 0;
+    for (i = 0; i < n; i++) {   /* a repeated letter: the diagonal (it moves to the end) */
+        for (k = 0; e[i].l[k]; k++) {
+            char *r = strchr(e[i].l + k + 1, e[i].l[k]);
+            if (!r) continue;
+            {
+                int d2 = (int)(r - e[i].l), len = (int)strlen(e[i].l);
+                char c = e[i].l[k];
+                if (!(e[i].t = ag_diagonal(e[i].t, 0, k, d2))) return NULL;
+                memmove(e[i].l + d2, e[i].l + d2 + 1, (size_t)(len - d2));
+                memmove(e[i].l + k, e[i].l + k + 1, (size_t)(len - k));
+                len -= 2;
+                e[i].l[len] = c; e[i].l[len + 1] = 0;
+                k = -1;   /* again from the start */
+            }
+        }
+    }
+    for (i = 0; i < n; i++) {   /* contract left to right */
+        ag__ein *a = &e[0], *b = &e[i];
+        char batch[AG_MAX_DIMS + 1], fa[AG_MAX_DIMS + 1], fb[AG_MAX_DIMS + 1], sum[AG_MAX_DIMS + 1], order[AG_MAX_DIMS + 1];
+        int nb = 0, na = 0, nf = 0, ns = 0;
+        int64_t B = 1, FA = 1, FB = 1, K = 1, s3[3], shp[AG_MAX_DIMS];
+        strcpy(need, out);   /* what the result must keep: the output's letters and the later operands' */
+        for (k = i + 1; k < n; k++) strcat(need, e[k].l);
+        if (i == 0) { if (!ag__ein_sum_unused(a, need)) return NULL; continue; }
+        {   /* b's own letters no one else needs */
+            char keep[sizeof need + AG_MAX_DIMS + 1];
+            strcpy(keep, need); strcat(keep, a->l);
+            if (!ag__ein_sum_unused(b, keep)) return NULL;
+            strcpy(keep, need); strcat(keep, b->l);
+            if (!ag__ein_sum_unused(a, keep)) return NULL;
+        }
+        for (k = 0; a->l[k]; k++) {
+            char c = a->l[k];
+            if (ag__ein_has(b->l, c)) { if (ag__ein_has(need, c)) batch[nb++] = c; else sum[ns++] = c; }
+            else fa[na++] = c;
+        }
+        for (k = 0; b->l[k]; k++) if (!ag__ein_has(a->l, b->l[k])) fb[nf++] = b->l[k];
+        batch[nb] = fa[na] = fb[nf] = sum[ns] = 0;
+        if (nb + na + nf > AG_MAX_DIMS) { ag__fail(ctx, "einsum: an intermediate of \"%s\" would have more than %d dims", spec, AG_MAX_DIMS); return NULL; }
+        for (k = 0; k < nb; k++) B *= size[(int)batch[k]];
+        for (k = 0; k < na; k++) FA *= size[(int)fa[k]];
+        for (k = 0; k < nf; k++) FB *= size[(int)fb[k]];
+        for (k = 0; k < ns; k++) K *= size[(int)sum[k]];
+        strcpy(order, batch); strcat(order, fa); strcat(order, sum);
+        if (!ag__ein_permute(a, order)) return NULL;
+        strcpy(order, batch); strcat(order, sum); strcat(order, fb);
+        if (!ag__ein_permute(b, order)) return NULL;
+        s3[0] = B; s3[1] = FA; s3[2] = K;
+        a->t = ag_reshape(a->t, 3, s3);
+        s3[1] = K; s3[2] = FB;
+        a->t = ag_matmul(a->t, ag_reshape(b->t, 3, s3));   /* [B, FA, FB] */
+        strcpy(a->l, batch); strcat(a->l, fa); strcat(a->l, fb);
+        for (k = 0; a->l[k]; k++) shp[k] = size[(int)a->l[k]];
+        if (!(a->t = ag_reshape(a->t, (int)strlen(a->l), shp))) return NULL;
+    }
+    if (!ag__ein_sum_unused(&e[0], out) || !ag__ein_permute(&e[0], out)) return NULL;
+    return e[0].t;
 }
 
 /* prelu(x) = relu(x) + w (x - relu(x)): slope 1 above 0, w at and below (PyTorch's) */

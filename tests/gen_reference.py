@@ -547,6 +547,48 @@ case("index_select_1", "index_select", [randn(4, 3)], lambda x: torch.index_sele
 case("scatter_add_0", "scatter_add", [randn(3, 4), randn(3, 2)], lambda x, v: torch.scatter_add(x, 1, torch.tensor(gi).reshape(3, 2), v), ints=[1] + gi)
 case("scatter_add_1", "scatter_add", [randn(3, 4), randn(2, 3)], lambda x, v: torch.scatter_add(x, 0, torch.tensor(gi).reshape(2, 3), v), ints=[0] + gi)
 
+# squeeze_all: none; tile: ints [reps...]; repeat_interleave: [repeats, dim]; diagonal: [offset, d1, d2]; diag: [offset];
+# trace: none; pad: ints [mode (0 constant, 1 reflect, 2 replicate, 3 circular), pads...], reals [value]
+case("squeeze_all_0", "squeeze_all", [randn(3, 1, 4, 1)], torch.squeeze)
+case("tile_0", "tile", [randn(2, 3)], lambda x: torch.tile(x, (2,)), ints=[2])
+case("tile_1", "tile", [randn(2, 3)], lambda x: torch.tile(x, (2, 1, 2)), ints=[2, 1, 2])
+case("repeat_interleave_0", "repeat_interleave", [randn(3, 2)], lambda x: torch.repeat_interleave(x, 3, 1), ints=[3, 1])
+case("diagonal_0", "diagonal", [randn(3, 4)], lambda x: torch.diagonal(x, 1), ints=[1, 0, 1])
+case("diagonal_1", "diagonal", [randn(3, 2, 4)], lambda x: torch.diagonal(x, -1, 2, 0), ints=[-1, 2, 0])
+case("diag_0", "diag", [randn(3)], lambda x: torch.diag(x, 1), ints=[1])
+case("diag_1", "diag", [randn(4)], lambda x: torch.diag(x, -2), ints=[-2])
+case("diag_2", "diag", [randn(3, 4)], lambda x: torch.diag(x, -1), ints=[-1])
+case("trace_0", "trace", [randn(3, 4)], torch.trace)
+for k, (mode, pads, shape) in enumerate([("constant", [1, 2, 0, 1], (3, 4)), ("reflect", [2, 1], (2, 3, 4)),
+                                          ("replicate", [1, 1, 2, 0], (1, 2, 3, 4)), ("circular", [2, 3], (2, 3, 4)),
+                                          ("constant", [-1, 1], (3, 4))]):
+    mi = ["constant", "reflect", "replicate", "circular"].index(mode)
+    case("pad_%d" % k, "pad", [randn(*shape)], lambda x, m=mode, p=pads: F.pad(x, p, mode=m, value=0.5) if m == "constant" else F.pad(x, p, mode=m),
+         ints=[mi] + pads, reals=[0.5])
+# prod: none; prod_dim: [dim, keepdim]; cumprod, cummax, cummin: [dim] (with zeros: exact gradients)
+case("prod_0", "prod", [away(3, 3, lo=0.5, hi=1.5)], torch.prod)
+case("prod_zero", "prod", [f32(torch.tensor([1.5, 0.0, -2.0, 0.5]))], torch.prod)
+case("prod_dim_0", "prod_dim", [f32(torch.tensor([[1.5, 0.0, -2.0, 0.5, 3.0], [0.0, 2.0, 0.0, 1.0, 1.0], [1.0, 2.0, 3.0, 0.5, -1.0]]))],
+     lambda x: torch.prod(x, 1), ints=[1, 0])
+case("prod_dim_1", "prod_dim", [randn(3, 2, 2)], lambda x: torch.prod(x, 0, keepdim=True), ints=[0, 1])
+case("cumprod_0", "cumprod", [f32(torch.tensor([[1.5, 0.0, -2.0, 0.5, 3.0], [0.5, 2.0, -1.0, 1.5, 1.0]]))], lambda x: torch.cumprod(x, 1), ints=[1])
+case("cummax_0", "cummax", [distinct(3, 5)], lambda x: torch.cummax(x, 1)[0], ints=[1])
+case("cummin_0", "cummin", [distinct(4, 3)], lambda x: torch.cummin(x, 0)[0], ints=[0])
+# einsum: ints [spec index into the list in test_reference.c]
+EIN = ["ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "ii->i", "ij,ij->i", "ij", "bn,anm,bm->ba"]
+for k, (spec, shapes) in enumerate([("ij,jk->ik", [(3, 4), (4, 2)]), ("bij,bjk->bik", [(2, 3, 4), (2, 4, 2)]), ("i,j->ij", [(3,), (4,)]),
+                                     ("ii->", [(3, 3)]), ("ij->ji", [(3, 4)]), ("ik,jkl,il->ij", [(2, 3), (4, 3, 2), (2, 2)]),
+                                     ("ii->i", [(3, 3)]), ("ij,ij->i", [(3, 4), (3, 4)]), ("ij", [(2, 3)]), ("bn,anm,bm->ba", [(2, 3), (4, 3, 2), (2, 2)])]):
+    case("einsum_%d" % k, "einsum", [randn(*sh) for sh in shapes], lambda *xs, sp=spec: torch.einsum(sp, *xs), ints=[EIN.index(spec)])
+# eye: ints [n, m, f64]; linspace: ints [steps], reals [start, end]; logspace: reals [start, end, base] (forward only)
+case("eye_0", "eye", [randn(1)], lambda x: torch.eye(3, 4), ints=[3, 4], rg=[False], backward=False)
+case("linspace_0", "linspace", [randn(1)], lambda x: torch.linspace(-1.5, 2.25, 7, dtype=F64), ints=[7], reals=[-1.5, 2.25], rg=[False], backward=False)
+case("linspace_1", "linspace", [randn(1)], lambda x: torch.linspace(0.0, 1.0, 10, dtype=F64), ints=[10], reals=[0.0, 1.0], rg=[False], backward=False)
+case("logspace_0", "logspace", [randn(1)], lambda x: torch.logspace(-2.0, 1.0, 5, base=2.0, dtype=F64), ints=[5], reals=[-2.0, 1.0, 2.0], rg=[False], backward=False)
+# meshgrid: ints [xy]; the output is o0 * exp(o1)
+case("meshgrid_0", "meshgrid", [randn(3), randn(4)], lambda a, b: (lambda o: o[0] * torch.exp(o[1]))(torch.meshgrid(a, b, indexing="ij")), ints=[0])
+case("meshgrid_1", "meshgrid", [randn(3), randn(4)], lambda a, b: (lambda o: o[0] * torch.exp(o[1]))(torch.meshgrid(a, b, indexing="xy")), ints=[1])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

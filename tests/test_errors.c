@@ -199,6 +199,36 @@ static int r_scatter_add_range(ag_ctx *c) { return FAILS_P(ag_scatter_add(T23, 1
 static int r_scatter_add_shape(ag_ctx *c) { return FAILS_P(ag_scatter_add(T23, 1, (const int64_t[]){0, 0, 0}, mk(c, 2, 3, 1, 0))); }
 static int r_scatter_add_null(ag_ctx *c) { return FAILS_P(ag_scatter_add(T23, 1, (const int64_t[]){0}, NULL)); }
 
+static int r_tile_neg(ag_ctx *c) { return FAILS_P(ag_tile(T23, 1, (const int64_t[]){-1})); }
+static int r_tile_many(ag_ctx *c) { return FAILS_P(ag_tile(T23, 9, (const int64_t[]){1, 1, 1, 1, 1, 1, 1, 1, 1})); }
+static int r_repeat_interleave_neg(ag_ctx *c) { return FAILS_P(ag_repeat_interleave(T23, -1, 0)); }
+static int r_diagonal_1d(ag_ctx *c) { return FAILS_P(ag_diagonal(T3, 0, 0, 1)); }
+static int r_diagonal_same(ag_ctx *c) { return FAILS_P(ag_diagonal(T23, 0, 1, -1)); }
+static int r_diag_3d(ag_ctx *c) { return FAILS_P(ag_diag(T234, 0)); }
+static int r_trace_1d(ag_ctx *c) { return FAILS_P(ag_trace(T3)); }
+static int r_pad_odd(ag_ctx *c) { return FAILS_P(ag_pad(T23, 3, (const int64_t[]){1, 1, 1}, AG_PAD_CONSTANT, 0)); }
+static int r_pad_reflect(ag_ctx *c) { return FAILS_P(ag_pad(T23, 2, (const int64_t[]){3, 0}, AG_PAD_REFLECT, 0)); }
+static int r_pad_circular(ag_ctx *c) { return FAILS_P(ag_pad(T23, 2, (const int64_t[]){0, 4}, AG_PAD_CIRCULAR, 0)); }
+static int r_pad_crop(ag_ctx *c) { return FAILS_P(ag_pad(T23, 2, (const int64_t[]){-2, -2}, AG_PAD_CONSTANT, 0)); }
+static int r_pad_mode(ag_ctx *c) { return FAILS_P(ag_pad(T23, 2, (const int64_t[]){1, 1}, (ag_pad_mode)9, 0)); }
+static int r_pad_neg_reflect(ag_ctx *c) { return FAILS_P(ag_pad(T23, 2, (const int64_t[]){-1, 0}, AG_PAD_REFLECT, 0)); }
+static int r_eye_neg(ag_ctx *c) { return FAILS_P(ag_eye(c, AG_F32, -1, 2)); }
+static int r_linspace_steps(ag_ctx *c) { return FAILS_P(ag_linspace(c, AG_F32, 0, 1, -2)); }
+static int r_linspace_nan(ag_ctx *c) { return FAILS_P(ag_linspace(c, AG_F32, NAN, 1, 3)); }
+static int r_logspace_base(ag_ctx *c) { return FAILS_P(ag_logspace(c, AG_F32, 0, 1, 3, -2.0)); }
+static int r_meshgrid_2d(ag_ctx *c) { ag_tensor *o[2]; return FAILS_I(ag_meshgrid(2, (ag_tensor *const[]){T3, T23}, false, o)); }
+static int r_meshgrid_null(ag_ctx *c) { ag_tensor *o[2]; return FAILS_I(ag_meshgrid(2, (ag_tensor *const[]){T3, NULL}, false, o)); }
+static int r_prod_dim(ag_ctx *c) { return FAILS_P(ag_prod_dim(T23, 2, false)); }
+static int r_cumprod_dim(ag_ctx *c) { return FAILS_P(ag_cumprod(T23, -3)); }
+static int r_einsum_letters(ag_ctx *c) { return FAILS_P(ag_einsum("ijk,jk->i", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_size(ag_ctx *c) { return FAILS_P(ag_einsum("ij,ij->i", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_ellipsis(ag_ctx *c) { return FAILS_P(ag_einsum("...j,jk", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_out(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk->iz", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_count(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk,kl->il", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_char(ag_ctx *c) { return FAILS_P(ag_einsum("i1,jk", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_arrow(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk-ik", 2, (ag_tensor *const[]){T23, T34})); }
+static int r_einsum_null(ag_ctx *c) { return FAILS_P(ag_einsum(NULL, 1, (ag_tensor *const[]){T23})); }
+
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
 static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
@@ -612,6 +642,35 @@ static const row rows[] = {
     {"scatter_add index 5 of size 3", r_scatter_add_range, "scatter_add", "index 5", 0},
     {"scatter_add src [3,1] for [2,3]", r_scatter_add_shape, "scatter_add", "does not fit", 0},
     {"scatter_add NULL src", r_scatter_add_null, "scatter_add", "NULL", 0},
+    {"tile repeats -1", r_tile_neg, "repeat", "invalid", 0},
+    {"tile 9 repeats", r_tile_many, "tile", "need 0 to 8", 0},
+    {"repeat_interleave -1", r_repeat_interleave_neg, "repeat_interleave", "repeats must be >= 0", 0},
+    {"diagonal of 1-d", r_diagonal_1d, "diagonal", "at least 2 dims", 0},
+    {"diagonal dims 1 and -1", r_diagonal_same, "diagonal", "the same", 0},
+    {"diag of 3-d", r_diag_3d, "diag", "1-D or 2-D", 0},
+    {"trace of 1-d", r_trace_1d, "trace", "2-D", 0},
+    {"pad 3 values", r_pad_odd, "pad", "even count", 0},
+    {"pad reflect 3 of size 3", r_pad_reflect, "pad", "reflect padding (3, 0)", 0},
+    {"pad circular 4 of size 3", r_pad_circular, "pad", "circular padding (0, 4)", 0},
+    {"pad crop all of size 3", r_pad_crop, "pad", "out of range", 0},
+    {"pad mode 9", r_pad_mode, "pad", "unknown mode 9", 0},
+    {"pad reflect -1", r_pad_neg_reflect, "pad", "out of range", 0},
+    {"eye -1", r_eye_neg, "eye", NULL, 0},
+    {"linspace steps -2", r_linspace_steps, "linspace", "steps -2", 0},
+    {"linspace start NaN", r_linspace_nan, "linspace", "finite", 0},
+    {"logspace base -2", r_logspace_base, "logspace", "base", 0},
+    {"meshgrid of a 2-d input", r_meshgrid_2d, "meshgrid", "must be 1-D", 0},
+    {"meshgrid NULL input", r_meshgrid_null, "meshgrid", "is NULL", 0},
+    {"prod_dim 2 of 2-d", r_prod_dim, "prod", "out of range", 0},
+    {"cumprod dim -3", r_cumprod_dim, "cumprod", "out of range", 0},
+    {"einsum 3 letters for 2 dims", r_einsum_letters, "einsum", "3 letters", 0},
+    {"einsum j: 3 vs 4", r_einsum_size, "einsum", "letter 'i' has size", 0},
+    {"einsum ...", r_einsum_ellipsis, "einsum", "not supported", 0},
+    {"einsum output z", r_einsum_out, "einsum", "in no operand", 0},
+    {"einsum 3 operands named, 2 given", r_einsum_count, "einsum", "more operands", 0},
+    {"einsum digit", r_einsum_char, "einsum", "not a letter", 0},
+    {"einsum - without >", r_einsum_arrow, "einsum", "\"->\"", 0},
+    {"einsum NULL spec", r_einsum_null, "einsum", "spec NULL", 0},
     /* matmul / linear */
     {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
     {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},

@@ -301,6 +301,22 @@ OP(gather) { int64_t sh[2] = {3, 2}; UNUSED; return ag_gather(x[0], c->ia[0], 2,
 OP(index_select) { UNUSED; return ag_index_select(x[0], c->ia[0], 4, gidx); }
 OP(scatter_add) { UNUSED; return ag_scatter_add(x[0], c->ia[0], gidx, x[1]); }
 
+OP(squeeze_all) { UNUSED; return ag_squeeze_all(x[0]); }
+OP(tile) { UNUSED; return ag_tile(x[0], c->ia[0], c->sh); }
+OP(repeat_interleave) { UNUSED; return ag_repeat_interleave(x[0], c->sh[0], c->ia[0]); }
+OP(diagonal) { UNUSED; return ag_diagonal(x[0], c->sh[0], c->ia[0], c->ia[1]); }
+OP(diag) { UNUSED; return ag_diag(x[0], c->sh[0]); }
+OP(trace) { UNUSED; return ag_trace(x[0]); }
+OP(pad) { UNUSED; return ag_pad(x[0], c->ia[1], c->sh, (ag_pad_mode)c->ia[0], 0.5); }
+OP(prod) { UNUSED; return ag_prod(x[0]); }
+OP(prod_dim) { UNUSED; return ag_prod_dim(x[0], c->ia[0], c->ia[1] != 0); }
+OP(cumprod) { UNUSED; return ag_cumprod(x[0], c->ia[0]); }
+OP(cummax) { UNUSED; return ag_cummax(x[0], c->ia[0]); }
+OP(cummin) { UNUSED; return ag_cummin(x[0], c->ia[0]); }
+static const char *const ein_specs[] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "ii->i", "ij,ij->i"};
+OP(einsum) { UNUSED; return ag_einsum(ein_specs[c->ia[0]], c->n, x); }
+OP(meshgrid) { ag_tensor *o[2]; UNUSED; return ag_meshgrid(2, x, c->ia[0] != 0, o) == 2 ? ag_mul(o[0], ag_exp(o[1])) : NULL; }
+
 /* ---- the table ---- */
 /* binary broadcasting patterns, for each elementwise binary op */
 #define BIN(name, i0, i1) \
@@ -564,6 +580,37 @@ static const gc_case cases[] = {
     { .op = "index_select", .note = "dim 0, {2,0,1,1}", .fn = op_index_select, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0} },
     { .op = "scatter_add", .note = "dim 1", .fn = op_scatter_add, .n = 2, .in = {S2(3,4), S2(3,2)}, .init = {I_N, I_N}, .ia = {1} },
     { .op = "scatter_add", .note = "dim 0", .fn = op_scatter_add, .n = 2, .in = {S2(3,4), S2(3,2)}, .init = {I_N, I_N}, .ia = {0} },
+    UN3(squeeze_all, I_N),
+    { .op = "squeeze_all", .note = "[3,1,4,1]", .fn = op_squeeze_all, .n = 1, .in = {S4(3,1,4,1)}, .init = {I_N} },
+    { .op = "tile", .note = "[2] of [2,3]", .fn = op_tile, .n = 1, .in = {S2(2,3)}, .init = {I_N}, .ia = {1}, .sh = {2} },
+    { .op = "repeat_interleave", .note = "2 along dim 0", .fn = op_repeat_interleave, .n = 1, .in = {S2(3,2)}, .init = {I_N}, .ia = {0}, .sh = {2} },
+    { .op = "diagonal", .note = "offset 1, dims 0, 1", .fn = op_diagonal, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {0, 1}, .sh = {1} },
+    { .op = "diagonal", .note = "offset -1, dims 2, 0", .fn = op_diagonal, .n = 1, .in = {S3(3,2,4)}, .init = {I_N}, .ia = {2, 0}, .sh = {-1} },
+    { .op = "diag", .note = "1-D, offset 1", .fn = op_diag, .n = 1, .in = {S1(3)}, .init = {I_N}, .sh = {1} },
+    { .op = "diag", .note = "2-D", .fn = op_diag, .n = 1, .in = {S2(3,3)}, .init = {I_N}, .sh = {0} },
+    { .op = "trace", .fn = op_trace, .n = 1, .in = {S2(3,4)}, .init = {I_N} },
+    { .op = "pad", .note = "constant (1,2,0,1)", .fn = op_pad, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {AG_PAD_CONSTANT, 4}, .sh = {1, 2, 0, 1} },
+    { .op = "pad", .note = "reflect (2,1)", .fn = op_pad, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {AG_PAD_REFLECT, 2}, .sh = {2, 1} },
+    { .op = "pad", .note = "replicate (1,1,2,0)", .fn = op_pad, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {AG_PAD_REPLICATE, 4}, .sh = {1, 1, 2, 0} },
+    { .op = "pad", .note = "circular (2,3)", .fn = op_pad, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {AG_PAD_CIRCULAR, 2}, .sh = {2, 3} },
+    { .op = "pad", .note = "constant crop (-1,1)", .fn = op_pad, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {AG_PAD_CONSTANT, 2}, .sh = {-1, 1} },
+    { .op = "prod", .fn = op_prod, .n = 1, .in = {S2(3,3)}, .init = {I_AWAY0} },
+    { .op = "prod_dim", .note = "dim 1 (size 5)", .fn = op_prod_dim, .n = 1, .in = {S2(3,5)}, .init = {I_AWAY0}, .ia = {1, 0} },
+    { .op = "prod_dim", .note = "dim 0 keepdim", .fn = op_prod_dim, .n = 1, .in = {S3(3,2,2)}, .init = {I_N}, .ia = {0, 1} },
+    { .op = "cumprod", .note = "dim 1 (size 5)", .fn = op_cumprod, .n = 1, .in = {S2(3,5)}, .init = {I_AWAY0}, .ia = {1} },
+    { .op = "cumprod", .note = "dim 0", .fn = op_cumprod, .n = 1, .in = {S3(4,2,2)}, .init = {I_N}, .ia = {0} },
+    { .op = "cummax", .note = "dim 1", .fn = op_cummax, .n = 1, .in = {S2(3,5)}, .init = {I_DISTINCT}, .ia = {1} },
+    { .op = "cummin", .note = "dim 0", .fn = op_cummin, .n = 1, .in = {S2(4,3)}, .init = {I_DISTINCT}, .ia = {0} },
+    { .op = "einsum", .note = "ij,jk->ik", .fn = op_einsum, .n = 2, .in = {S2(3,4), S2(4,2)}, .init = {I_N, I_N}, .ia = {0} },
+    { .op = "einsum", .note = "bij,bjk->bik", .fn = op_einsum, .n = 2, .in = {S3(2,3,4), S3(2,4,2)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "einsum", .note = "i,j->ij", .fn = op_einsum, .n = 2, .in = {S1(3), S1(4)}, .init = {I_N, I_N}, .ia = {2} },
+    { .op = "einsum", .note = "ii->", .fn = op_einsum, .n = 1, .in = {S2(3,3)}, .init = {I_N}, .ia = {3} },
+    { .op = "einsum", .note = "ij->ji", .fn = op_einsum, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {4} },
+    { .op = "einsum", .note = "ik,jkl,il->ij (bilinear)", .fn = op_einsum, .n = 3, .in = {S2(2,3), S3(4,3,2), S2(2,2)}, .init = {I_N, I_N, I_N}, .ia = {5} },
+    { .op = "einsum", .note = "ii->i", .fn = op_einsum, .n = 1, .in = {S2(3,3)}, .init = {I_N}, .ia = {6} },
+    { .op = "einsum", .note = "ij,ij->i", .fn = op_einsum, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {7} },
+    { .op = "meshgrid", .note = "ij", .fn = op_meshgrid, .n = 2, .in = {S1(3), S1(4)}, .init = {I_N, I_N}, .ia = {0} },
+    { .op = "meshgrid", .note = "xy", .fn = op_meshgrid, .n = 2, .in = {S1(3), S1(4)}, .init = {I_N, I_N}, .ia = {1} },
     /* neural-network pieces */
     { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
     { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },

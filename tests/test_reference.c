@@ -438,6 +438,39 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
     }
     if (!strcmp(op, "index_select")) { if ((*bad = ref_need(c, 1, 1, 0))) return NULL; return ag_index_select(x[0], (int)I[0], c->nints - 1, I + 1); }
     if (!strcmp(op, "scatter_add")) { if ((*bad = ref_need(c, 2, 1, 0))) return NULL; return ag_scatter_add(x[0], (int)I[0], I + 1, x[1]); }
+    if (!strcmp(op, "squeeze_all")) { if ((*bad = ref_need(c, 1, 0, 0))) return NULL; return ag_squeeze_all(x[0]); }
+    if (!strcmp(op, "tile")) { if ((*bad = ref_need(c, 1, 0, 0))) return NULL; return ag_tile(x[0], c->nints, I); }
+    if (!strcmp(op, "repeat_interleave")) { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return ag_repeat_interleave(x[0], I[0], (int)I[1]); }
+    if (!strcmp(op, "diagonal")) { if ((*bad = ref_need(c, 1, 3, 0))) return NULL; return ag_diagonal(x[0], I[0], (int)I[1], (int)I[2]); }
+    if (!strcmp(op, "diag")) { if ((*bad = ref_need(c, 1, 1, 0))) return NULL; return ag_diag(x[0], I[0]); }
+    if (!strcmp(op, "trace")) { if ((*bad = ref_need(c, 1, 0, 0))) return NULL; return ag_trace(x[0]); }
+    if (!strcmp(op, "pad")) { if ((*bad = ref_need(c, 1, 1, 1))) return NULL; return ag_pad(x[0], c->nints - 1, I + 1, (ag_pad_mode)I[0], R[0]); }
+    if (!strcmp(op, "prod")) { if ((*bad = ref_need(c, 1, 0, 0))) return NULL; return ag_prod(x[0]); }
+    if (!strcmp(op, "prod_dim")) { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return ag_prod_dim(x[0], (int)I[0], I[1] != 0); }
+    if (!strcmp(op, "cumprod") || !strcmp(op, "cummax") || !strcmp(op, "cummin")) {
+        if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
+        return op[3] == 'p' ? ag_cumprod(x[0], (int)I[0]) : op[4] == 'a' ? ag_cummax(x[0], (int)I[0]) : ag_cummin(x[0], (int)I[0]);
+    }
+    if (!strcmp(op, "einsum")) {
+        static const char *const specs[] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "ii->i", "ij,ij->i", "ij", "bn,anm,bm->ba"};
+        if ((*bad = ref_need(c, -1, 1, 0))) return NULL;
+        if (I[0] < 0 || I[0] >= (int64_t)(sizeof specs / sizeof specs[0])) { *bad = "einsum: unknown spec"; return NULL; }
+        return ag_einsum(specs[I[0]], c->nin, x);
+    }
+    if (!strcmp(op, "eye") || !strcmp(op, "linspace") || !strcmp(op, "logspace")) {   /* x[0] only lends its context and dtype */
+        ag_ctx *ctx = ag_context(x[0]);
+        ag_dtype dt = ag_type(x[0]);
+        if (op[0] == 'e') { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return ag_eye(ctx, dt, I[0], I[1]); }
+        if (op[1] == 'i') { if ((*bad = ref_need(c, 1, 1, 2))) return NULL; return ag_linspace(ctx, dt, R[0], R[1], I[0]); }
+        if ((*bad = ref_need(c, 1, 1, 3))) return NULL;
+        return ag_logspace(ctx, dt, R[0], R[1], I[0], R[2]);
+    }
+    if (!strcmp(op, "meshgrid")) {
+        ag_tensor *o[2];
+        if ((*bad = ref_need(c, 2, 1, 0))) return NULL;
+        if (ag_meshgrid(2, x, I[0] != 0, o) != 2) return NULL;
+        return ag_mul(o[0], ag_exp(o[1]));
+    }
     *bad = "unknown op";
     return NULL;
 }

@@ -92,6 +92,15 @@ static ag_tensor *m_reductions(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
             s = ag_add(s, ag_add(ag_sum(ag_topk(a, 2, 0, true, NULL)), ag_mean(ag_median_dim(a, 1, false, NULL))));
             s = ag_add(s, ag_sum(ag_mul(ag_index_select(a, 1, 4, pick), ag_index_select(t, 1, 4, pick))));
             s = ag_add(s, ag_sum(ag_mul(ag_scatter_add(t, 1, pick, ag_narrow(ag_narrow(a, 0, 0, 1), 1, 0, 4)), t)));
+            {   /* shapes, products, scans, einsum */
+                static const int64_t pads[4] = {1, 2, 1, 0}, two = 2;
+                ag_tensor *ops2[2];
+                ops2[0] = a; ops2[1] = t;
+                s = ag_add(s, ag_add(ag_mean(ag_pad(a, 4, pads, AG_PAD_REFLECT, 0.0)), ag_mean(ag_repeat_interleave(a, 2, 1))));
+                s = ag_add(s, ag_add(ag_mean(ag_prod_dim(ag_mul_scalar(a, 0.5), 0, false)), ag_mean(ag_cumprod(ag_mul_scalar(a, 0.5), 1))));
+                s = ag_add(s, ag_add(ag_mean(ag_cummax(a, 1)), ag_trace(ag_narrow(a, 1, 0, 5))));
+                s = ag_add(s, ag_add(ag_mean(ag_einsum("ij,ik->jk", 2, ops2)), ag_mean(ag_tile(a, 1, &two))));
+            }
         }
     }
     return s;
