@@ -443,6 +443,17 @@ AG_API ag_tensor *ag_huber_loss(ag_tensor *input, ag_tensor *target, double delt
 AG_API ag_tensor *ag_bce_loss(ag_tensor *probs, ag_tensor *target, ag_reduction r);   /* probabilities in [0, 1]; each log clamped at -100, as PyTorch */
 AG_API ag_tensor *ag_kl_div(ag_tensor *log_probs, ag_tensor *target, ag_reduction r, bool log_target);   /* target (log target - input), 0 where target = 0 */
 AG_API ag_tensor *ag_nll_loss(ag_tensor *log_probs, const int32_t *targets, ag_reduction r);   /* -log_probs[n, targets[n]]; log_probs [N, C] or [C] */
+/* cross-entropy with PyTorch's options (zero-filled: mean, no weights, no smoothing; set
+   ignore_index yourself, PyTorch's default is -100): class targets, or probabilities per class */
+typedef struct {
+    ag_tensor *weight;        /* [C] per class, or NULL */
+    int64_t ignore_index;     /* rows with this target add nothing and are not counted */
+    double label_smoothing;   /* in [0, 1] */
+    ag_reduction reduction;
+} ag_cross_entropy_opts;
+AG_API ag_tensor *ag_cross_entropy_ex(ag_tensor *logits, const int32_t *targets, const ag_cross_entropy_opts *opts);
+AG_API ag_tensor *ag_cross_entropy_probs(ag_tensor *logits, ag_tensor *target_probs, const ag_cross_entropy_opts *opts);
+AG_API ag_tensor *ag_bce_with_logits_ex(ag_tensor *logits, ag_tensor *targets, ag_tensor *weight, ag_tensor *pos_weight, ag_reduction r);
 
 /* ==== >>backward ==== */
 typedef struct {
@@ -806,6 +817,47 @@ AG_API ag_tensor *ag_causal_self_attention(ag_tensor *x, ag_tensor *Wqkv, ag_ten
    LSTM (G = 4, gates i, f, g, o): c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c');
    writes h' and c', returns 0 (-1 and a message on bad input).
    GRU (G = 3, gates r, z, n): n = tanh(n_x + sigmoid(r) (n_h)), h' = (1 - sigmoid(z)) n + sigmoid(z) h. */
+/* pools with every option of PyTorch's: zero fields are its defaults (stride = kernel, no padding,
+   dilation 1, floor mode, the padding counted by avg). kh and kw must be set. */
+typedef struct {
+    int kh, kw;
+    int stride_h, stride_w;   /* 0: the kernel size */
+    int pad_h, pad_w;         /* at most half the kernel */
+    int dil_h, dil_w;         /* 0: 1 (max pool only) */
+    bool ceil_mode;           /* round the output size up (a last, partial window) */
+    bool exclude_pad;         /* avg: divide by the window's positions inside the input (count_include_pad=False) */
+} ag_pool2d_opts;
+AG_API ag_tensor *ag_max_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts);
+AG_API ag_tensor *ag_avg_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts);
+AG_API ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);   /* [N, C, H, W] or [C, H, W] */
+AG_API ag_tensor *ag_adaptive_max_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
+/* x [N, C, L], W [O, C/groups, k], b [O] or NULL; stride and dilation 0 mean 1 */
+AG_API ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *W, ag_tensor *b, int stride, int padding, int dilation, int groups);
+/* transposed convolutions (PyTorch's layout: W [in_channels, out_channels/groups, kh, kw]);
+   OH = (H - 1) stride - 2 pad + dil (kh - 1) + output_pad + 1. Zero fields: PyTorch's defaults. */
+typedef struct {
+    int stride_h, stride_w, pad_h, pad_w, output_pad_h, output_pad_w, dil_h, dil_w, groups;
+} ag_conv_transpose2d_opts;
+AG_API ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv_transpose2d_opts *opts);
+AG_API ag_tensor *ag_conv_transpose1d(ag_tensor *x, ag_tensor *W, ag_tensor *b, int stride, int padding, int output_padding, int dilation, int groups);
+/* group norm over x [N, C, ...] in `groups` groups of channels (biased variance), weight and bias [C] or NULL;
+   instance norm: a group per channel (no running statistics) */
+AG_API ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *weight, ag_tensor *bias, double eps);
+AG_API ag_tensor *ag_instance_norm(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, double eps);
+/* softmax(q k^T scale + mask) v: q [..., L, E], k [..., S, E], v [..., S, Ev]; zero opts: no mask,
+   scale 1/sqrt(E), no dropout. attn_mask broadcasts to [..., L, S]: added (float mask), or with
+   mask_keeps nonzero = attend and zero = -inf (PyTorch's boolean mask). */
+typedef struct {
+    ag_tensor *attn_mask;
+    bool mask_keeps;
+    bool is_causal;       /* -inf above the diagonal */
+    double dropout_p;     /* on the attention weights (the context RNG), as in training */
+    double scale;         /* 0: 1 / sqrt(E) */
+} ag_sdpa_opts;
+AG_API ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor *v, const ag_sdpa_opts *opts);
+/* resampling [N, C, H, W] to [N, C, out_h, out_w] (or [N, C, L] to [N, C, out_w]), F.interpolate */
+typedef enum { AG_INTERP_NEAREST = 0, AG_INTERP_BILINEAR = 1 } ag_interp_mode;
+AG_API ag_tensor *ag_interpolate(ag_tensor *x, int64_t out_h, int64_t out_w, ag_interp_mode mode, bool align_corners);
 AG_API int ag_lstm_cell(ag_tensor *x, ag_tensor *h, ag_tensor *c, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih,
                         ag_tensor *b_hh, ag_tensor **h_out, ag_tensor **c_out);
 AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_tensor *w_hh, ag_tensor *b_ih, ag_tensor *b_hh);
@@ -1664,6 +1716,9 @@ typedef struct {
     const int32_t *index;
     const int64_t *index64;           /* or an int64 array ... */
     double *dst;                      /* ... copied as it is into an F64 index tensor's data (take) */
+    bool has_ignore;                  /* entries equal to ignore are allowed: index 0 in dst, 0 in keep (1 elsewhere) */
+    int64_t ignore;
+    ag_tensor *keep;
     int64_t n, stride, bound;
     char range[128];                  /* "a table of shape [4, 3]", "5 classes (logits [4, 5])" */
 } ag__index;
@@ -1709,6 +1764,10 @@ static bool ag__index_read(ag_ctx *ctx, const ag__index *r) {
     int64_t i;
     for (i = 0; i < r->n; i++) {
         int64_t v = r->index64 ? r->index64[i] : r->index[i];
+        bool kept = !r->has_ignore || v != r->ignore;
+        if (r->keep && r->keep->dtype == AG_F32) ((float *)(void *)r->keep->data)[i] = kept ? 1.0f : 0.0f;
+        else if (r->keep) ((double *)(void *)r->keep->data)[i] = kept ? 1.0 : 0.0;
+        if (!kept) { r->dst[i] = 0; continue; }
         if (v < 0 || v >= r->bound) {
             ag__fail(ctx, "%s: %s %lld at %s %lld is out of range for %s", r->op, r->what, (long long)v, r->where, (long long)i, r->range);
             return false;
@@ -6151,6 +6210,98 @@ AG_API ag_tensor *ag_bce_loss(ag_tensor *p, ag_tensor *t, ag_reduction r) { ag__
     lq = ag_clamp(ag_log(ag_rsub_scalar(p, 1.0)), -100.0, INFINITY);
     return ag__loss_reduce(ag_neg(ag_add(ag_mul(t, lp), ag_mul(ag_rsub_scalar(t, 1.0), lq))), r);
 }
+/* cross-entropy with PyTorch's options: loss_n = (1 - eps) w[y_n] (-log p[n, y_n]) + eps sum_c w_c (-log p[n, c]) / C,
+   0 for a row whose target is ignore_index; mean divides by the sum of w[y_n] over the rows kept.
+   With probability targets (ag_cross_entropy_probs): loss_n = -sum_c w_c q[n, c] log p[n, c],
+   q = (1 - eps) target + eps / C; mean divides by N. */
+static bool ag__ce_opts(ag_ctx *ctx, const char *name, const ag_tensor *logits, const ag_cross_entropy_opts *o, ag_tensor **w, int64_t C) {
+    char s1[200], s2[200];
+    *w = o ? o->weight : NULL;
+    if (*w && !(*w = ag__arg(*w))) return false;
+    if (o && ((int)o->reduction < 0 || (int)o->reduction > 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)o->reduction); return false; }
+    if (o && !(o->label_smoothing >= 0 && o->label_smoothing <= 1)) { ag__fail(ctx, "%s: label_smoothing %g must be in [0, 1]", name, o->label_smoothing); return false; }
+    if (*w && ((*w)->ctx != ctx || (*w)->ndim != 1 || (*w)->shape[0] != C)) {
+        ag__fail(ctx, "%s: weight %s must be [%lld] (one per class of logits %s)%s", name, AG__SHAPE(s1, *w), (long long)C, AG__SHAPE(s2, logits),
+                 (*w)->ctx != ctx ? " and of the same context" : "");
+        return false;
+    }
+    return true;
+}
+AG_API ag_tensor *ag_cross_entropy_ex(ag_tensor *logits, const int32_t *targets, const ag_cross_entropy_opts *o) { logits = ag__arg(logits);
+    int64_t N, C, sh[2];
+    char s[200];
+    ag_tensor *w, *lp, *idx, *keep, *picked, *wy, *loss;
+    ag__index r;
+    double eps = o ? o->label_smoothing : 0;
+    ag_reduction red = o ? o->reduction : AG_MEAN;
+    if (!logits) return NULL;
+    if (logits->ndim != 1 && logits->ndim != 2) { ag__fail(logits->ctx, "cross_entropy: logits must be [N, C] or [C], got %s", AG__SHAPE(s, logits)); return NULL; }
+    if (!targets) { ag__fail(logits->ctx, "cross_entropy: targets is NULL"); return NULL; }
+    N = logits->ndim == 2 ? logits->shape[0] : 1;
+    C = logits->shape[logits->ndim - 1];
+    if (!ag__ce_opts(logits->ctx, "cross_entropy", logits, o, &w, C)) return NULL;
+    sh[0] = N; sh[1] = 1;
+    idx = ag__result_raw(logits->ctx, AG_F64, 2, sh, 0);
+    keep = ag__result_raw(logits->ctx, logits->dtype == AG_F64 || (w && w->dtype == AG_F64) ? AG_F64 : AG_F32, 1, sh, 0);
+    if (!idx || !keep) return NULL;
+    memset(&r, 0, sizeof r);
+    r.op = "cross_entropy"; r.what = "target"; r.where = "row";
+    r.index = targets; r.n = N; r.bound = C; r.dst = (double *)idx->data;
+    r.has_ignore = true; r.ignore = o ? o->ignore_index : -100; r.keep = keep;
+    snprintf(r.range, sizeof r.range, "%lld classes (logits %s)", (long long)C, AG__SHAPE(s, logits));
+    if (!ag__index_take(logits->ctx, &r)) return NULL;
+    if (logits->ndim == 1) { int64_t one[2]; one[0] = 1; one[1] = C; lp = ag_log_softmax(ag_reshape(logits, 2, one), -1); }
+    else lp = ag_log_softmax(logits, -1);
+    picked = ag_reshape(ag__take(AG__OP_take, lp, idx, 1, NULL), 1, sh);                  /* log p[n, y_n], [N] */
+    wy = w ? ag_mul(keep, ag__take(AG__OP_take, w, ag_reshape(idx, 1, sh), 0, NULL)) : keep; /* w[y_n], 0 where ignored */
+    loss = ag_mul_scalar(ag_mul(wy, picked), -(1.0 - eps));
+    if (eps > 0) {   /* + eps sum_c w_c (-log p[n, c]) / C, kept rows only */
+        ag_tensor *all = ag_sum_dim(w ? ag_mul(lp, w) : lp, 1, false);
+        loss = ag_add(loss, ag_mul(keep, ag_mul_scalar(all, -eps / (double)C)));
+    }
+    if (red == AG_NONE) return logits->ndim == 2 ? loss : ag_reshape(loss, 0, NULL);
+    if (red == AG_SUM) return ag_sum(loss);
+    return ag_div(ag_sum(loss), ag_sum(wy));
+}
+AG_API ag_tensor *ag_cross_entropy_probs(ag_tensor *logits, ag_tensor *target, const ag_cross_entropy_opts *o) { ag__args(&logits, &target, NULL, NULL, NULL);
+    char s1[200], s2[200];
+    ag_tensor *w, *q, *loss;
+    ag_reduction red = o ? o->reduction : AG_MEAN;
+    int64_t C;
+    ag_ctx *ctx = ag__ctx2("cross_entropy_probs", logits, target);
+    if (!ctx) return NULL;
+    if ((logits->ndim != 1 && logits->ndim != 2) || !ag__same_shape(logits, target)) {
+        ag__fail(ctx, "cross_entropy_probs: logits %s must be [N, C] or [C] and the target probabilities %s the same shape", AG__SHAPE(s1, logits), AG__SHAPE(s2, target));
+        return NULL;
+    }
+    C = logits->shape[logits->ndim - 1];
+    if (!ag__ce_opts(ctx, "cross_entropy_probs", logits, o, &w, C)) return NULL;
+    if (o && o->ignore_index != -100 && o->ignore_index != 0) { ag__fail(ctx, "cross_entropy_probs: ignore_index is for class targets only"); return NULL; }
+    q = o && o->label_smoothing > 0 ? ag_add_scalar(ag_mul_scalar(target, 1.0 - o->label_smoothing), o->label_smoothing / (double)C) : target;
+    if (w) q = ag_mul(q, w);
+    loss = ag_neg(ag_sum_dim(ag_mul(q, ag_log_softmax(logits, -1)), -1, false));
+    return red == AG_NONE ? loss : red == AG_SUM ? ag_sum(loss) : ag_mean(loss);
+}
+/* bce_with_logits with PyTorch's options: l = w ((1 - t) x + (1 + (pw - 1) t) softplus(-x)), pos_weight pw
+   broadcast over the last dim (one per class), weight w broadcast; reduced */
+AG_API ag_tensor *ag_bce_with_logits_ex(ag_tensor *x, ag_tensor *t, ag_tensor *weight, ag_tensor *pos_weight, ag_reduction r) {
+    char s1[200], s2[200];
+    ag_tensor *lw, *l;
+    ag_ctx *ctx;
+    ag__args(&x, &t, &weight, &pos_weight, NULL);
+    if (!(ctx = ag__loss_args("bce_with_logits", x, t, r, false))) return NULL;
+    if ((weight && weight->ctx != ctx) || (pos_weight && pos_weight->ctx != ctx)) { ag__fail(ctx, "bce_with_logits: tensors belong to different contexts"); return NULL; }
+    if (pos_weight && (pos_weight->ndim > 1 || (x->ndim > 0 && pos_weight->numel != 1 && pos_weight->numel != x->shape[x->ndim - 1]))) {
+        ag__fail(ctx, "bce_with_logits: pos_weight %s must be [1] or [C] with C the last dim of %s", AG__SHAPE(s1, pos_weight), AG__SHAPE(s2, x));
+        return NULL;
+    }
+    lw = pos_weight ? ag_add_scalar(ag_mul(ag_add_scalar(pos_weight, -1.0), t), 1.0) : NULL;   /* 1 + (pw - 1) t */
+    l = ag_neg(ag_logsigmoid(x));                                                               /* softplus(-x), stable */
+    l = ag_add(ag_mul(ag_rsub_scalar(t, 1.0), x), lw ? ag_mul(lw, l) : l);
+    if (weight) l = ag_mul(l, weight);
+    if (l && weight && !ag__same_shape(l, x)) { ag__fail(ctx, "bce_with_logits: weight %s does not broadcast to %s", AG__SHAPE(s1, weight), AG__SHAPE(s2, x)); return NULL; }
+    return ag__loss_reduce(l, r);
+}
 /* t (log t - x), 0 where t = 0 (log_target: exp(t) (t - x)); batchmean divides the sum by N = dim 0 */
 AG_API ag_tensor *ag_kl_div(ag_tensor *x, ag_tensor *t, ag_reduction r, bool log_target) { ag__args(&x, &t, NULL, NULL, NULL);
     ag_tensor *l;
@@ -9071,6 +9222,312 @@ AG_API ag_tensor *ag_embedding(ag_tensor *weight, int ndim, const int64_t *shape
         }
     sh[ndim] = ag_dim(weight, 1);
     return ag_reshape(ag_gather_rows(weight, n, index), ndim + 1, sh);
+}
+
+/* ---- more layers: pools with every option, adaptive pools, conv1d, transposed convolutions,
+   group / instance norm, scaled dot-product attention, interpolation ---- */
+/* the divisor of each avg-pool window (output oh of size OH along a dim of size n): its positions
+   inside the input (exclude_pad) or inside the input and its padding, at most k (PyTorch's) */
+static int64_t ag__pool_count(int64_t o, int64_t n, int k, int s, int p, int d, bool exclude_pad) {
+    int64_t start = o * s - p, lo = exclude_pad ? 0 : -p, hi = exclude_pad ? n : n + p, c = 0, i;
+    for (i = 0; i < k; i++) { int64_t at = start + (int64_t)i * d; if (at >= lo && at < hi) c++; }
+    return c;
+}
+static int64_t ag__pool_out(int64_t n, int k, int s, int p, int d, bool ceil_mode) {   /* PyTorch's output size */
+    int64_t span = n + 2 * (int64_t)p - (int64_t)d * (k - 1) - 1, o;
+    if (span < 0) return -1;
+    o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (o - 1) * s >= n + p) o--;   /* the last window must start inside the input or its left padding */
+    return o;
+}
+static ag_tensor *ag__pool_ex(const char *op, bool is_max, ag_tensor *x, const ag_pool2d_opts *o) {
+    char s[200];
+    int kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t OH, OW;
+    ag_tensor *w, *y;
+    ag_ctx *ctx;
+    if (!x) return NULL;
+    ctx = x->ctx;
+    if (!o) { ag__fail(ctx, "%s: opts is NULL (set at least kh and kw)", op); return NULL; }
+    if (x->ndim != 4) { ag__fail(ctx, "%s: input must be [N, C, H, W], got %s", op, AG__SHAPE(s, x)); return NULL; }
+    kh = o->kh; kw = o->kw; sh = o->stride_h ? o->stride_h : kh; sw = o->stride_w ? o->stride_w : kw;
+    ph = o->pad_h; pw = o->pad_w; dh = o->dil_h ? o->dil_h : 1; dw = o->dil_w ? o->dil_w : 1;
+    if (kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0 || dh < 1 || dw < 1 || (int64_t)kh * kw > 1000000 || dh > 1000000 || dw > 1000000 ||
+        2 * (int64_t)ph > kh || 2 * (int64_t)pw > kw || (!is_max && (dh != 1 || dw != 1))) {
+        ag__fail(ctx, "%s: input %s: invalid kernel (%d, %d), stride (%d, %d), padding (%d, %d) (at most half the kernel) or dilation (%d, %d)%s",
+                 op, AG__SHAPE(s, x), kh, kw, sh, sw, ph, pw, dh, dw, is_max ? "" : " (avg pools have none)");
+        return NULL;
+    }
+    OH = ag__pool_out(x->shape[2], kh, sh, ph, dh, o->ceil_mode);
+    OW = ag__pool_out(x->shape[3], kw, sw, pw, dw, o->ceil_mode);
+    if (OH < 1 || OW < 1) { ag__fail(ctx, "%s: input %s: the kernel (%d, %d) with dilation is larger than the padded input", op, AG__SHAPE(s, x), kh, kw); return NULL; }
+    {   /* the windows [N, C, kh*kw, OH, OW]; max pads with -inf (and past the end in ceil mode) */
+        ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 2);
+        w = ag__unfold(x, &g, is_max ? -HUGE_VAL : 0.0);
+    }
+    if (w && ag_numel(w) == 0) return ag_sum_dim(w, 2, false);
+    if (is_max) return ag_max_dim(w, 2, false);
+    y = ag_sum_dim(w, 2, false);
+    {   /* divided by each window's count: a constant [OH, OW] */
+        int64_t cs[2], i, j;
+        ag_tensor *cnt;
+        cs[0] = OH; cs[1] = OW;
+        if (!y || !(cnt = ag__result_raw(ctx, y->dtype, 2, cs, 0))) return NULL;
+        for (i = 0; i < OH; i++)
+            for (j = 0; j < OW; j++)
+                ag__store(cnt, i * OW + j, 1.0 / (double)(ag__pool_count(i, x->shape[2], kh, sh, ph, 1, o->exclude_pad) *
+                                                          ag__pool_count(j, x->shape[3], kw, sw, pw, 1, o->exclude_pad)));
+        return ag_mul(y, cnt);
+    }
+}
+AG_API ag_tensor *ag_max_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts) { x = ag__arg(x); return ag__pool_ex("max_pool2d", true, x, opts); }
+AG_API ag_tensor *ag_avg_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts) { x = ag__arg(x); return ag__pool_ex("avg_pool2d", false, x, opts); }
+
+/* adaptive pools: output cell i of n covers [floor(i H / n), ceil((i + 1) H / n)); separable, so
+   rows first, then columns */
+static ag_tensor *ag__adaptive(const char *op, bool is_max, ag_tensor *x, int64_t oh, int64_t ow) {
+    char s[200];
+    int d;
+    if (!x) return NULL;
+    if (x->ndim != 4 && x->ndim != 3) { ag__fail(x->ctx, "%s: input must be [N, C, H, W] or [C, H, W], got %s", op, AG__SHAPE(s, x)); return NULL; }
+    if (oh < 1 || ow < 1 || oh > 65536 || ow > 65536) { ag__fail(x->ctx, "%s: output size (%lld, %lld) must be 1 to 65536", op, (long long)oh, (long long)ow); return NULL; }
+    for (d = x->ndim - 2; d < x->ndim && x; d++) {
+        int64_t n = x->shape[d], k = d == x->ndim - 2 ? oh : ow, i;
+        ag_tensor **parts;
+        if (n == 0) { ag__fail(x->ctx, "%s: input %s has an empty spatial dim", op, AG__SHAPE(s, x)); return NULL; }
+        if (!(parts = ag__ptr_alloc(x->ctx, k))) return NULL;
+        for (i = 0; i < k; i++) {
+            int64_t a = i * n / k, b = ((i + 1) * n + k - 1) / k;
+            ag_tensor *slab = ag_narrow(x, d, a, b - a);
+            parts[i] = is_max ? ag_max_dim(slab, d, true) : ag_mean_dim(slab, d, true);
+        }
+        x = k == 1 ? parts[0] : ag_cat(parts, (int)k, d);
+    }
+    return x;
+}
+AG_API ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t oh, int64_t ow) { x = ag__arg(x); return ag__adaptive("adaptive_avg_pool2d", false, x, oh, ow); }
+AG_API ag_tensor *ag_adaptive_max_pool2d(ag_tensor *x, int64_t oh, int64_t ow) { x = ag__arg(x); return ag__adaptive("adaptive_max_pool2d", true, x, oh, ow); }
+
+/* conv1d: conv2d on [N, C, 1, L] with a [O, C/g, 1, k] weight */
+AG_API ag_tensor *ag_conv1d(ag_tensor *x, ag_tensor *W, ag_tensor *b, int stride, int padding, int dilation, int groups) { ag__args(&x, &W, &b, NULL, NULL);
+    char s1[200], s2[200];
+    ag_conv2d_opts o;
+    ag_ctx *ctx = ag__ly_ctx(x, W, b);
+    int64_t xs[4], ws[4];
+    if (!x || !W) { if (ctx) ag__fail(ctx, "conv1d: argument %d (%s) is NULL", x ? 2 : 1, x ? "weight" : "input"); return NULL; }
+    if (x->ndim != 3 || W->ndim != 3) {
+        ag__fail(ctx, "conv1d: input %s must be [N, C, L] and weight %s [out_channels, in_channels/groups, k]", AG__SHAPE(s1, x), AG__SHAPE(s2, W));
+        return NULL;
+    }
+    memset(&o, 0, sizeof o);
+    o.stride_w = stride; o.pad_w = padding; o.dil_w = dilation; o.groups = groups;
+    o.stride_h = 1; o.dil_h = 1;
+    if (stride < 0 || dilation < 0) { ag__fail(ctx, "conv1d: stride %d and dilation %d must be >= 1 (0: 1)", stride, dilation); return NULL; }
+    xs[0] = x->shape[0]; xs[1] = x->shape[1]; xs[2] = 1; xs[3] = x->shape[2];
+    ws[0] = W->shape[0]; ws[1] = W->shape[1]; ws[2] = 1; ws[3] = W->shape[2];
+    return ag_squeeze(ag_conv2d(ag_reshape(x, 4, xs), ag_reshape(W, 4, ws), b, &o), 2);
+}
+
+/* the transposed convolution (conv2d's adjoint in its input): x [N, Cin, H, W], W [Cin, Cout/g, kh, kw]
+   (PyTorch's layout) -> [N, Cout, OH, OW], OH = (H - 1) s - 2 p + d (kh - 1) + output_padding + 1.
+   Per group: columns = W^T x, then fold adds every window back (ag__fold, unfold's adjoint). */
+AG_API ag_tensor *ag_conv_transpose2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv_transpose2d_opts *opts) { ag__args(&x, &W, &b, NULL, NULL);
+    char s1[200], s2[200];
+    int sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, oph = 0, opw = 0, G = 1, kh, kw, g;
+    int64_t N, Cin, H, Wd, Cout, OH, OW, K, sz[5];
+    ag_tensor *parts[64], *y;
+    ag_ctx *ctx = ag__ly_ctx(x, W, b);
+    if (!x || !W) { if (ctx) ag__fail(ctx, "conv_transpose2d: argument %d (%s) is NULL", x ? 2 : 1, x ? "weight" : "input"); return NULL; }
+    if (ag_context(W) != ctx || (b && ag_context(b) != ctx)) { ag__fail(ctx, "conv_transpose2d: tensors belong to different contexts"); return NULL; }
+    if (opts) {
+        sh = opts->stride_h ? opts->stride_h : 1; sw = opts->stride_w ? opts->stride_w : 1;
+        ph = opts->pad_h; pw = opts->pad_w; oph = opts->output_pad_h; opw = opts->output_pad_w;
+        dh = opts->dil_h ? opts->dil_h : 1; dw = opts->dil_w ? opts->dil_w : 1;
+        G = opts->groups ? opts->groups : 1;
+    }
+    if (x->ndim != 4 || W->ndim != 4) {
+        ag__fail(ctx, "conv_transpose2d: input %s must be [N, C, H, W] and weight %s [in_channels, out_channels/groups, kh, kw]", AG__SHAPE(s1, x), AG__SHAPE(s2, W));
+        return NULL;
+    }
+    N = x->shape[0]; Cin = x->shape[1]; H = x->shape[2]; Wd = x->shape[3];
+    kh = (int)W->shape[2]; kw = (int)W->shape[3];
+    if (sh < 1 || sw < 1 || dh < 1 || dw < 1 || ph < 0 || pw < 0 || G < 1 || G > 64 || oph < 0 || opw < 0 || (oph >= sh && oph >= dh) || (opw >= sw && opw >= dw) ||
+        W->shape[2] > 1000 || W->shape[3] > 1000 || sh > 100000 || sw > 100000 || dh > 100000 || dw > 100000 || ph > 100000 || pw > 100000) {
+        ag__fail(ctx, "conv_transpose2d: invalid options: stride (%d, %d), dilation (%d, %d) >= 1, padding (%d, %d) >= 0, output padding (%d, %d) "
+                 "below the stride or the dilation, groups %d from 1 to 64", sh, sw, dh, dw, ph, pw, oph, opw, G);
+        return NULL;
+    }
+    if (Cin != W->shape[0] || Cin % G != 0) {
+        ag__fail(ctx, "conv_transpose2d: input %s and weight %s: the weight's dim 0 must be the %lld input channels, a multiple of groups %d",
+                 AG__SHAPE(s1, x), AG__SHAPE(s2, W), (long long)Cin, G);
+        return NULL;
+    }
+    Cout = W->shape[1] * G;
+    OH = (H - 1) * sh - 2 * (int64_t)ph + (int64_t)dh * (kh - 1) + oph + 1;
+    OW = (Wd - 1) * sw - 2 * (int64_t)pw + (int64_t)dw * (kw - 1) + opw + 1;
+    if (OH < 1 || OW < 1 || OH > ((int64_t)1 << 24) || OW > ((int64_t)1 << 24)) {
+        ag__fail(ctx, "conv_transpose2d: input %s, weight %s: the output would be %lld x %lld", AG__SHAPE(s1, x), AG__SHAPE(s2, W), (long long)OH, (long long)OW);
+        return NULL;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != Cout)) { ag__fail(ctx, "conv_transpose2d: bias %s must be [%lld]", AG__SHAPE(s1, b), (long long)Cout); return NULL; }
+    K = (int64_t)kh * kw;
+    for (g = 0; g < G; g++) {
+        int64_t cg = Cin / G, og = W->shape[1];
+        ag_tensor *xg = ag_narrow(x, 1, g * cg, cg), *wg = ag_narrow(W, 0, g * cg, cg), *cols;
+        int64_t ws[3], xs[3], w2[2];
+        int perm[3] = {2, 1, 0};
+        ag__win geo;
+        ws[0] = cg; ws[1] = og; ws[2] = K;
+        w2[0] = K * og; w2[1] = cg;
+        wg = ag_reshape(ag_permute(ag_reshape(ag_contiguous(wg), 3, ws), perm), 2, w2);   /* [K og, cg] */
+        xs[0] = N; xs[1] = cg; xs[2] = H * Wd;
+        cols = ag_matmul(wg, ag_reshape(ag_contiguous(xg), 3, xs));                                       /* [N, K og, H W] */
+        sz[0] = N; sz[1] = K; sz[2] = og; sz[3] = H; sz[4] = Wd;
+        memset(&geo, 0, sizeof geo);
+        geo.kh = kh; geo.kw = kw; geo.sh = sh; geo.sw = sw; geo.dh = dh; geo.dw = dw; geo.ph = ph; geo.pw = pw; geo.at = 1;
+        geo.A = N; geo.B = og; geo.H = OH; geo.W = OW; geo.OH = H; geo.OW = Wd;
+        parts[g] = ag__fold(ag_reshape(cols, 5, sz), &geo);                                               /* [N, og, OH, OW] */
+    }
+    y = G == 1 ? parts[0] : ag_cat(parts, G, 1);
+    if (b) { sz[0] = Cout; sz[1] = 1; sz[2] = 1; y = ag_add(y, ag_reshape(b, 3, sz)); }
+    return y;
+}
+AG_API ag_tensor *ag_conv_transpose1d(ag_tensor *x, ag_tensor *W, ag_tensor *b, int stride, int padding, int output_padding, int dilation, int groups) {
+    char s1[200], s2[200];
+    ag_conv_transpose2d_opts o;
+    int64_t xs[4], ws[4];
+    ag_ctx *ctx;
+    ag__args(&x, &W, &b, NULL, NULL);
+    ctx = ag__ly_ctx(x, W, b);
+    if (!x || !W) { if (ctx) ag__fail(ctx, "conv_transpose1d: argument %d (%s) is NULL", x ? 2 : 1, x ? "weight" : "input"); return NULL; }
+    if (x->ndim != 3 || W->ndim != 3) {
+        ag__fail(ctx, "conv_transpose1d: input %s must be [N, C, L] and weight %s [in_channels, out_channels/groups, k]", AG__SHAPE(s1, x), AG__SHAPE(s2, W));
+        return NULL;
+    }
+    memset(&o, 0, sizeof o);
+    o.stride_w = stride; o.pad_w = padding; o.output_pad_w = output_padding; o.dil_w = dilation; o.groups = groups;
+    xs[0] = x->shape[0]; xs[1] = x->shape[1]; xs[2] = 1; xs[3] = x->shape[2];
+    ws[0] = W->shape[0]; ws[1] = W->shape[1]; ws[2] = 1; ws[3] = W->shape[2];
+    return ag_squeeze(ag_conv_transpose2d(ag_reshape(x, 4, xs), ag_reshape(W, 4, ws), b, &o), 2);
+}
+
+/* group norm: x [N, C, ...] normalised over each group of C / G channels and the rest (biased
+   variance), then weight and bias [C] per channel; instance norm is one group per channel */
+AG_API ag_tensor *ag_group_norm(ag_tensor *x, int groups, ag_tensor *w, ag_tensor *b, double eps) { ag__args(&x, &w, &b, NULL, NULL);
+    char s[200];
+    int64_t sh[3], cs[AG_MAX_DIMS];
+    int k;
+    ag_tensor *xg, *xc, *y;
+    ag_ctx *ctx = ag__ly_ctx(x, w, b);
+    if (!x) { if (ctx) ag__fail(ctx, "group_norm: the input is NULL"); return NULL; }
+    if (x->ndim < 2 || groups < 1 || x->shape[1] % groups != 0) {
+        ag__fail(ctx, "group_norm: input %s must be [N, C, ...] with C a multiple of groups %d", AG__SHAPE(s, x), groups);
+        return NULL;
+    }
+    if (!(eps >= 0)) { ag__fail(ctx, "group_norm: eps must be >= 0, got %g", eps); return NULL; }
+    if (!ag__ly_chan(ctx, "group_norm", "weight", w, x, x->shape[1]) || !ag__ly_chan(ctx, "group_norm", "bias", b, x, x->shape[1])) return NULL;
+    sh[0] = x->shape[0]; sh[1] = groups; sh[2] = -1;
+    if (x->numel == 0) return x;
+    xg = ag_reshape(x, 3, sh);
+    xc = ag_sub(xg, ag_mean_dim(xg, 2, true));
+    y = ag_reshape(ag_mul(xc, ag_rsqrt(ag_add_scalar(ag_mean_dim(ag_square(xc), 2, true), eps))), x->ndim, x->shape);
+    for (k = 0; k < x->ndim - 1; k++) cs[k] = k == 0 ? x->shape[1] : 1;   /* [C, 1, ...] along dim 1 */
+    if (w) y = ag_mul(y, ag_reshape(w, x->ndim - 1, cs));
+    if (b) y = ag_add(y, ag_reshape(b, x->ndim - 1, cs));
+    return y;
+}
+AG_API ag_tensor *ag_instance_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, double eps) { ag__args(&x, &w, &b, NULL, NULL);
+    if (x && x->ndim < 3) { char s[200]; ag__fail(x->ctx, "instance_norm: input must be [N, C, L, ...], got %s", AG__SHAPE(s, x)); return NULL; }
+    if (x && x->shape[1] > INT_MAX) { ag__fail(x->ctx, "instance_norm: too many channels"); return NULL; }
+    if (!x && (w || b)) { ag__fail((w ? w : b)->ctx, "instance_norm: the input is NULL"); return NULL; }
+    return x ? ag_group_norm(x, (int)x->shape[1], w, b, eps) : NULL;
+}
+
+/* softmax(q k^T scale + mask) v over the last two dims: q [..., L, E], k [..., S, E], v [..., S, Ev] */
+AG_API ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag_tensor *v, const ag_sdpa_opts *opts) { ag__args(&q, &k, &v, NULL, NULL);
+    char s1[200], s2[200], s3[200];
+    ag_tensor *att, *mask = opts ? opts->attn_mask : NULL;
+    double scale;
+    int64_t L, S;
+    ag_ctx *ctx = ag__ly_ctx(q, k, v);
+    if (mask) mask = ag__arg(mask);
+    if (!q || !k || !v) { if (ctx) ag__fail(ctx, "scaled_dot_product_attention: %s is NULL", !q ? "q" : !k ? "k" : "v"); return NULL; }
+    if (k->ctx != ctx || v->ctx != ctx || (mask && mask->ctx != ctx)) { ag__fail(ctx, "scaled_dot_product_attention: tensors belong to different contexts"); return NULL; }
+    if (q->ndim < 2 || k->ndim < 2 || v->ndim < 2 || q->shape[q->ndim - 1] != k->shape[k->ndim - 1] || k->shape[k->ndim - 2] != v->shape[v->ndim - 2]) {
+        ag__fail(ctx, "scaled_dot_product_attention: q %s, k %s, v %s must be [..., L, E], [..., S, E], [..., S, Ev]", AG__SHAPE(s1, q), AG__SHAPE(s2, k), AG__SHAPE(s3, v));
+        return NULL;
+    }
+    L = q->shape[q->ndim - 2]; S = k->shape[k->ndim - 2];
+    scale = opts && opts->scale != 0 ? opts->scale : 1.0 / sqrt((double)q->shape[q->ndim - 1]);
+    if (!(scale == scale) || (opts && !(opts->dropout_p >= 0 && opts->dropout_p <= 1))) {
+        ag__fail(ctx, "scaled_dot_product_attention: scale %g must be a number and dropout_p %g in [0, 1]", scale, opts ? opts->dropout_p : 0.0);
+        return NULL;
+    }
+    att = ag_mul_scalar(ag_matmul(q, ag_transpose(k, -2, -1)), scale);   /* [..., L, S] */
+    if (opts && opts->is_causal) {   /* -inf above the diagonal (entry (i, j) with j > i) */
+        int64_t ms[2], i, j;
+        ag_tensor *m;
+        ms[0] = L; ms[1] = S;
+        if (!(m = ag__result_raw(ctx, att ? att->dtype : AG_F32, 2, ms, 0))) return NULL;
+        for (i = 0; i < L; i++) for (j = 0; j < S; j++) ag__store(m, i * S + j, j > i ? -HUGE_VAL : 0.0);
+        att = ag_add(att, m);
+    }
+    if (mask) {
+        if (opts->mask_keeps) {   /* PyTorch's boolean mask: nonzero = attend (+0), zero = masked (-inf): log(mask != 0) */
+            bool prev = ag_set_grad_enabled(ctx, false);
+            mask = ag_log(ag_rsub_scalar(ag__binary(AG__OP_eq, mask, ag_zeros(ctx, (ag_dtype)mask->dtype, 0, NULL)), 1.0));
+            ag_set_grad_enabled(ctx, prev);
+        }
+        att = ag_add(att, mask);
+    }
+    att = ag_softmax(att, -1);
+    if (opts && opts->dropout_p > 0) att = ag_dropout(att, opts->dropout_p, true);
+    return ag_matmul(att, v);
+}
+
+/* resampling [N, C, H, W] (or [N, C, L] along the last dim) to out_h x out_w: nearest (PyTorch's
+   "nearest": source floor(i in / out)) or bilinear (align_corners: the corners' centres line up;
+   else half-pixel centres, clamped at 0) */
+static ag_tensor *ag__resample(ag_tensor *x, int dim, int64_t out, bool bilinear, bool align) {
+    int64_t n = x->shape[dim], i, ish[AG_MAX_DIMS], esh[AG_MAX_DIMS];
+    ag_tensor *i0, *i1 = NULL, *wt = NULL;
+    int k;
+    double scale = bilinear && align ? (out > 1 ? (double)(n - 1) / (double)(out - 1) : 0.0) : (double)n / (double)out;
+    for (k = 0; k < x->ndim; k++) { ish[k] = k == dim ? out : 1; esh[k] = k == dim ? out : x->shape[k]; }
+    if (!(i0 = ag__result_raw(x->ctx, AG_F64, x->ndim, ish, 0))) return NULL;
+    if (bilinear && (!(i1 = ag__result_raw(x->ctx, AG_F64, x->ndim, ish, 0)) || !(wt = ag__result_raw(x->ctx, x->dtype, x->ndim, ish, 0)))) return NULL;
+    for (i = 0; i < out; i++) {
+        double src;
+        int64_t a;
+        if (!bilinear) { a = (int64_t)floor((double)i * scale); ((double *)i0->data)[i] = (double)(a < n - 1 ? a : n - 1); continue; }
+        src = align ? (double)i * scale : ((double)i + 0.5) * scale - 0.5;
+        if (src < 0) src = 0;
+        a = (int64_t)floor(src);
+        if (a > n - 1) a = n - 1;
+        ((double *)i0->data)[i] = (double)a;
+        ((double *)i1->data)[i] = (double)(a + 1 < n ? a + 1 : n - 1);
+        ag__store(wt, i, src - (double)a);
+    }
+    i0 = ag_expand(i0, x->ndim, esh);
+    if (!bilinear) return ag__take(AG__OP_take, x, i0, dim, NULL);
+    {   /* x[i0] + w (x[i1] - x[i0]) */
+        ag_tensor *a0 = ag__take(AG__OP_take, x, i0, dim, NULL), *a1 = ag__take(AG__OP_take, x, ag_expand(i1, x->ndim, esh), dim, NULL);
+        return ag_add(a0, ag_mul(wt, ag_sub(a1, a0)));
+    }
+}
+AG_API ag_tensor *ag_interpolate(ag_tensor *x, int64_t out_h, int64_t out_w, ag_interp_mode mode, bool align_corners) { x = ag__arg(x);
+    char s[200];
+    bool bil = mode == AG_INTERP_BILINEAR;
+    if (!x) return NULL;
+    if ((int)mode < 0 || (int)mode > 1) { ag__fail(x->ctx, "interpolate: unknown mode %d (AG_INTERP_NEAREST, AG_INTERP_BILINEAR)", (int)mode); return NULL; }
+    if (x->ndim != 3 && x->ndim != 4) { ag__fail(x->ctx, "interpolate: input must be [N, C, L] or [N, C, H, W], got %s", AG__SHAPE(s, x)); return NULL; }
+    if (out_w < 1 || out_w > ((int64_t)1 << 24) || (x->ndim == 4 && (out_h < 1 || out_h > ((int64_t)1 << 24)))) {
+        ag__fail(x->ctx, "interpolate: output size (%lld, %lld) must be 1 to 2^24", (long long)out_h, (long long)out_w);
+        return NULL;
+    }
+    if ((x->ndim == 4 && x->shape[2] == 0) || x->shape[x->ndim - 1] == 0) { ag__fail(x->ctx, "interpolate: input %s has an empty spatial dim", AG__SHAPE(s, x)); return NULL; }
+    if (x->ndim == 4) x = ag__resample(x, 2, out_h, bil, align_corners);
+    return x ? ag__resample(x, x->ndim - 1, out_w, bil, align_corners) : NULL;
 }
 
 /* the checks both cells make; the gate pre-activations x w_ih^T + b_ih and h w_hh^T + b_hh */

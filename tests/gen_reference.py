@@ -31,6 +31,7 @@ Values are row-major. A case with no `seed` is forward-only (argmax).
 The meaning of ints/reals per op is in the comment next to each group below
 and in apply_op() in tests/test_reference.c.
 """
+import math
 import os
 import sys
 
@@ -588,6 +589,68 @@ case("logspace_0", "logspace", [randn(1)], lambda x: torch.logspace(-2.0, 1.0, 5
 # meshgrid: ints [xy]; the output is o0 * exp(o1)
 case("meshgrid_0", "meshgrid", [randn(3), randn(4)], lambda a, b: (lambda o: o[0] * torch.exp(o[1]))(torch.meshgrid(a, b, indexing="ij")), ints=[0])
 case("meshgrid_1", "meshgrid", [randn(3), randn(4)], lambda a, b: (lambda o: o[0] * torch.exp(o[1]))(torch.meshgrid(a, b, indexing="xy")), ints=[1])
+
+# pools with options: ints [k, stride, pad, dilation, ceil_mode, exclude_pad]
+for k, (is_max, o, shape) in enumerate([(1, [2, 1, 0, 2, 0, 0], (1, 2, 5, 5)), (1, [2, 2, 1, 1, 1, 0], (2, 2, 4, 5)),
+                                         (0, [3, 2, 1, 1, 1, 1], (1, 2, 5, 4)), (0, [2, 2, 0, 1, 1, 0], (1, 1, 5, 5)),
+                                         (0, [3, 2, 1, 1, 0, 0], (1, 2, 5, 6))]):
+    if is_max:
+        case("max_pool2d_ex_%d" % k, "max_pool2d_ex", [distinct(*shape)], lambda x, o=o: F.max_pool2d(x, o[0], o[1], o[2], o[3], bool(o[4])), ints=o)
+    else:
+        case("avg_pool2d_ex_%d" % k, "avg_pool2d_ex", [randn(*shape)], lambda x, o=o: F.avg_pool2d(x, o[0], o[1], o[2], bool(o[4]), not o[5]), ints=o)
+# adaptive pools: ints [out_h, out_w]
+case("adaptive_avg_pool2d_0", "adaptive_avg_pool2d", [randn(2, 2, 5, 7)], lambda x: F.adaptive_avg_pool2d(x, (3, 2)), ints=[3, 2])
+case("adaptive_avg_pool2d_1", "adaptive_avg_pool2d", [randn(1, 3, 8, 6)], lambda x: F.adaptive_avg_pool2d(x, (4, 6)), ints=[4, 6])
+case("adaptive_max_pool2d_0", "adaptive_max_pool2d", [distinct(1, 2, 5, 7)], lambda x: F.adaptive_max_pool2d(x, (2, 3)), ints=[2, 3])
+# conv1d: ints [stride, pad, dilation, groups]; conv_transpose2d / 1d: [stride, pad, output_pad, dilation, groups]
+case("conv1d_0", "conv1d", [randn(2, 3, 7), randn(4, 3, 3), randn(4)], lambda x, w, b: F.conv1d(x, w, b, 2, 1, 1, 1), ints=[2, 1, 1, 1])
+case("conv1d_1", "conv1d", [randn(1, 4, 8), randn(2, 2, 2)], lambda x, w: F.conv1d(x, w, None, 1, 0, 2, 2), ints=[1, 0, 2, 2])
+case("conv_transpose2d_0", "conv_transpose2d", [randn(1, 2, 3, 3), randn(2, 3, 3, 3), randn(3)],
+     lambda x, w, b: F.conv_transpose2d(x, w, b, 2, 1, 1, 1, 1), ints=[2, 1, 1, 1, 1])
+case("conv_transpose2d_1", "conv_transpose2d", [randn(2, 4, 2, 3), randn(4, 1, 2, 2)],
+     lambda x, w: F.conv_transpose2d(x, w, None, 1, 0, 0, 2, 2), ints=[1, 0, 0, 2, 2])
+case("conv_transpose1d_0", "conv_transpose1d", [randn(2, 2, 4), randn(2, 3, 4), randn(3)],
+     lambda x, w, b: F.conv_transpose1d(x, w, b, 3, 1, 0, 1, 1), ints=[3, 1, 0, 1, 1])
+# group_norm: ints [groups], inputs x (, weight, bias); instance_norm: x (, weight, bias)
+case("group_norm_0", "group_norm", [randn(2, 4, 3), randn(4), randn(4)], lambda x, w, b: F.group_norm(x, 2, w, b, 1e-5), ints=[2])
+case("group_norm_1", "group_norm", [randn(2, 6, 2, 2)], lambda x: F.group_norm(x, 3, eps=1e-5), ints=[3])
+case("instance_norm_0", "instance_norm", [randn(2, 2, 2, 3), randn(2), randn(2)], lambda x, w, b: F.instance_norm(x, weight=w, bias=b, eps=1e-5))
+# sdpa: ints [is_causal, mask kind (0 none, 1 float, 2 boolean from the fourth input > 0)]; torch 1.13 has no
+# F.scaled_dot_product_attention: its documented formula
+def sdpa_ref(q, k, v, attn_mask=None, is_causal=False):
+    a = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if is_causal:
+        a = a.masked_fill(torch.ones(a.shape[-2], a.shape[-1], dtype=torch.bool).triu(1), float("-inf"))
+    if attn_mask is not None:
+        a = a.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else a + attn_mask
+    return torch.softmax(a, -1) @ v
+F.scaled_dot_product_attention = sdpa_ref
+case("sdpa_0", "sdpa", [randn(2, 3, 4), randn(2, 3, 4), randn(2, 3, 2)], lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True), ints=[1, 0])
+case("sdpa_1", "sdpa", [randn(2, 3, 4), randn(2, 5, 4), randn(2, 5, 2), randn(3, 5)], lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m), ints=[0, 1])
+MASKIN = f32(torch.tensor([[1.0, -1.0, 1.0, 1.0, -1.0], [1.0, 1.0, -1.0, 1.0, 1.0], [-1.0, 1.0, 1.0, -1.0, 1.0]]))
+case("sdpa_2", "sdpa", [randn(2, 3, 4), randn(2, 5, 4), randn(2, 5, 2), MASKIN], lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m > 0),
+     ints=[0, 2], rg=[True, True, True, False])
+# interpolate: ints [out_h, out_w, mode (0 nearest, 1 bilinear), align_corners]
+case("interpolate_0", "interpolate", [randn(1, 2, 3, 4)], lambda x: F.interpolate(x, (5, 7), mode="nearest"), ints=[5, 7, 0, 0])
+case("interpolate_1", "interpolate", [randn(1, 2, 3, 4)], lambda x: F.interpolate(x, (5, 6), mode="bilinear", align_corners=False), ints=[5, 6, 1, 0])
+case("interpolate_2", "interpolate", [randn(2, 1, 3, 4)], lambda x: F.interpolate(x, (4, 7), mode="bilinear", align_corners=True), ints=[4, 7, 1, 1])
+case("interpolate_3", "interpolate", [randn(1, 2, 4, 6)], lambda x: F.interpolate(x, (2, 3), mode="bilinear", align_corners=False), ints=[2, 3, 1, 0])
+# cross_entropy_ex: ints [reduction, ignore_index, targets...], reals [label_smoothing], inputs logits (, weight)
+TG = [1, -100, 4, 2]
+for k, (red, eps, weighted) in enumerate([(0, 0.0, False), (0, 0.2, True), (1, 0.1, False), (2, 0.3, True), (0, 0.0, True)]):
+    ins = [randn(4, 5)] + ([uniform(0.5, 2.0, 5)] if weighted else [])
+    case("cross_entropy_ex_%d" % k, "cross_entropy_ex", ins,
+         lambda x, w=None, red=red, eps=eps: F.cross_entropy(x, torch.tensor(TG), weight=w, ignore_index=-100, reduction=RED[red], label_smoothing=eps),
+         ints=[red, -100] + TG, reals=[eps], rg=[True, False][:len(ins)])
+case("cross_entropy_probs_0", "cross_entropy_probs", [randn(3, 4), f32(torch.softmax(randn(3, 4), -1))],
+     lambda x, t: F.cross_entropy(x, t, label_smoothing=0.1), ints=[0], reals=[0.1])
+case("cross_entropy_probs_1", "cross_entropy_probs", [randn(3, 4), f32(torch.softmax(randn(3, 4), -1)), uniform(0.5, 2.0, 4)],
+     lambda x, t, w: F.cross_entropy(x, t, weight=w, reduction="sum"), ints=[1], reals=[0.0], rg=[True, True, False])
+# bce_with_logits_ex: ints [reduction], inputs x, t (, weight (, pos_weight))
+case("bce_with_logits_ex_0", "bce_with_logits_ex", [randn(3, 4, scale=3.0), uniform(0.0, 1.0, 3, 4), uniform(0.5, 2.0, 4), uniform(0.5, 3.0, 4)],
+     lambda x, t, w, pw: F.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw, reduction="sum"), ints=[1], rg=[True, True, False, False])
+case("bce_with_logits_ex_1", "bce_with_logits_ex", [randn(5, scale=3.0), uniform(0.0, 1.0, 5)],
+     lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"), ints=[2])
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:

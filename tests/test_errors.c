@@ -229,6 +229,34 @@ static int r_einsum_char(ag_ctx *c) { return FAILS_P(ag_einsum("i1,jk", 2, (ag_t
 static int r_einsum_arrow(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk-ik", 2, (ag_tensor *const[]){T23, T34})); }
 static int r_einsum_null(ag_ctx *c) { return FAILS_P(ag_einsum(NULL, 1, (ag_tensor *const[]){T23})); }
 
+static ag_tensor *T1255(ag_ctx *c) { return mk(c, 0, 0, 0, 0) ? ag_reshape(mk(c, 2, 5, 5, 0), 4, (const int64_t[]){1, 1, 5, 5}) : NULL; }
+static int r_pool_ex_null(ag_ctx *c) { return FAILS_P(ag_max_pool2d_ex(T1255(c), NULL)); }
+static int r_pool_ex_dil_avg(ag_ctx *c) { ag_pool2d_opts o; memset(&o, 0, sizeof o); o.kh = o.kw = 2; o.dil_h = 2; return FAILS_P(ag_avg_pool2d_ex(T1255(c), &o)); }
+static int r_pool_ex_big(ag_ctx *c) { ag_pool2d_opts o; memset(&o, 0, sizeof o); o.kh = o.kw = 3; o.dil_h = o.dil_w = 3; return FAILS_P(ag_max_pool2d_ex(T1255(c), &o)); }
+static int r_pool_ex_pad(ag_ctx *c) { ag_pool2d_opts o; memset(&o, 0, sizeof o); o.kh = o.kw = 2; o.pad_h = 2; return FAILS_P(ag_max_pool2d_ex(T1255(c), &o)); }
+static int r_adaptive_size(ag_ctx *c) { return FAILS_P(ag_adaptive_avg_pool2d(T1255(c), 0, 2)); }
+static int r_adaptive_2d(ag_ctx *c) { return FAILS_P(ag_adaptive_max_pool2d(T23, 2, 2)); }
+static int r_conv1d_2d(ag_ctx *c) { return FAILS_P(ag_conv1d(T23, T234, NULL, 1, 0, 1, 1)); }
+static int r_conv1d_null(ag_ctx *c) { return FAILS_P(ag_conv1d(T234, NULL, NULL, 1, 0, 1, 1)); }
+static int r_convt_channels(ag_ctx *c) { return FAILS_P(ag_conv_transpose2d(T1255(c), ag_reshape(T234, 4, (const int64_t[]){2, 3, 2, 2}), NULL, NULL)); }
+static int r_convt_outpad(ag_ctx *c) { ag_conv_transpose2d_opts o; memset(&o, 0, sizeof o); o.output_pad_h = 1;
+    return FAILS_P(ag_conv_transpose2d(T1255(c), ag_reshape(T4, 4, (const int64_t[]){1, 1, 2, 2}), NULL, &o)); }
+static int r_convt_bias(ag_ctx *c) { return FAILS_P(ag_conv_transpose2d(T1255(c), ag_reshape(T4, 4, (const int64_t[]){1, 1, 2, 2}), T3, NULL)); }
+static int r_group_norm_groups(ag_ctx *c) { return FAILS_P(ag_group_norm(T234, 2, NULL, NULL, 1e-5)); }
+static int r_group_norm_weight(ag_ctx *c) { return FAILS_P(ag_group_norm(T234, 3, T4, NULL, 1e-5)); }
+static int r_instance_norm_2d(ag_ctx *c) { return FAILS_P(ag_instance_norm(T23, NULL, NULL, 1e-5)); }
+static int r_sdpa_shapes(ag_ctx *c) { return FAILS_P(ag_scaled_dot_product_attention(T234, T234, T23, NULL)); }
+static int r_sdpa_null(ag_ctx *c) { return FAILS_P(ag_scaled_dot_product_attention(T234, NULL, T234, NULL)); }
+static int r_sdpa_dropout(ag_ctx *c) { ag_sdpa_opts o; memset(&o, 0, sizeof o); o.dropout_p = 2; return FAILS_P(ag_scaled_dot_product_attention(T234, T234, T234, &o)); }
+static int r_interp_mode(ag_ctx *c) { return FAILS_P(ag_interpolate(T1255(c), 2, 2, (ag_interp_mode)5, false)); }
+static int r_interp_size(ag_ctx *c) { return FAILS_P(ag_interpolate(T1255(c), 0, 2, AG_INTERP_NEAREST, false)); }
+static int r_interp_2d(ag_ctx *c) { return FAILS_P(ag_interpolate(T23, 2, 2, AG_INTERP_NEAREST, false)); }
+static int r_ce_ex_weight(ag_ctx *c) { ag_cross_entropy_opts o; memset(&o, 0, sizeof o); o.weight = T4; return FAILS_P(ag_cross_entropy_ex(T23, (const int32_t[]){0, 1}, &o)); }
+static int r_ce_ex_smooth(ag_ctx *c) { ag_cross_entropy_opts o; memset(&o, 0, sizeof o); o.label_smoothing = 1.5; return FAILS_P(ag_cross_entropy_ex(T23, (const int32_t[]){0, 1}, &o)); }
+static int r_ce_ex_target(ag_ctx *c) { ag_cross_entropy_opts o; memset(&o, 0, sizeof o); o.ignore_index = -100; return FAILS_P(ag_cross_entropy_ex(T23, (const int32_t[]){0, 3}, &o)); }
+static int r_ce_probs_shape(ag_ctx *c) { return FAILS_P(ag_cross_entropy_probs(T23, T34, NULL)); }
+static int r_bce_ex_pos_weight(ag_ctx *c) { return FAILS_P(ag_bce_with_logits_ex(T23, T23, NULL, T4, AG_MEAN)); }
+
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
 static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
@@ -671,6 +699,31 @@ static const row rows[] = {
     {"einsum digit", r_einsum_char, "einsum", "not a letter", 0},
     {"einsum - without >", r_einsum_arrow, "einsum", "\"->\"", 0},
     {"einsum NULL spec", r_einsum_null, "einsum", "spec NULL", 0},
+    {"max_pool2d_ex NULL opts", r_pool_ex_null, "max_pool2d", "opts is NULL", 0},
+    {"avg_pool2d_ex dilation", r_pool_ex_dil_avg, "avg_pool2d", "avg pools have none", 0},
+    {"max_pool2d_ex dilated kernel too big", r_pool_ex_big, "max_pool2d", "larger than the padded input", 0},
+    {"max_pool2d_ex pad > half kernel", r_pool_ex_pad, "max_pool2d", "at most half the kernel", 0},
+    {"adaptive_avg_pool2d size 0", r_adaptive_size, "adaptive_avg_pool2d", "output size", 0},
+    {"adaptive_max_pool2d of 2-d", r_adaptive_2d, "adaptive_max_pool2d", "[N, C, H, W]", 0},
+    {"conv1d 2-d input", r_conv1d_2d, "conv1d", "[N, C, L]", 0},
+    {"conv1d NULL weight", r_conv1d_null, "conv1d", "NULL", 0},
+    {"conv_transpose2d channels", r_convt_channels, "conv_transpose2d", "input channels", 0},
+    {"conv_transpose2d output pad 1 for stride 1", r_convt_outpad, "conv_transpose2d", "output padding", 0},
+    {"conv_transpose2d bias [3]", r_convt_bias, "conv_transpose2d", "bias [3] must be [1]", 0},
+    {"group_norm 2 groups of 3 channels", r_group_norm_groups, "group_norm", "multiple of groups 2", 0},
+    {"group_norm weight [4]", r_group_norm_weight, "group_norm", "weight", 0},
+    {"instance_norm 2-d", r_instance_norm_2d, "instance_norm", "[N, C, L, ...]", 0},
+    {"sdpa shapes", r_sdpa_shapes, "scaled_dot_product_attention", "[..., L, E]", 0},
+    {"sdpa NULL k", r_sdpa_null, "scaled_dot_product_attention", "k is NULL", 0},
+    {"sdpa dropout 2", r_sdpa_dropout, "scaled_dot_product_attention", "dropout_p 2", 0},
+    {"interpolate mode 5", r_interp_mode, "interpolate", "unknown mode 5", 0},
+    {"interpolate size 0", r_interp_size, "interpolate", "output size", 0},
+    {"interpolate 2-d", r_interp_2d, "interpolate", "[N, C, L]", 0},
+    {"cross_entropy_ex weight [4] for 3 classes", r_ce_ex_weight, "cross_entropy", "weight [4] must be [3]", 0},
+    {"cross_entropy_ex smoothing 1.5", r_ce_ex_smooth, "cross_entropy", "label_smoothing 1.5", 0},
+    {"cross_entropy_ex target 3 of 3", r_ce_ex_target, "cross_entropy", "target 3 at row 1", 0},
+    {"cross_entropy_probs shapes", r_ce_probs_shape, "cross_entropy_probs", "same shape", 0},
+    {"bce_with_logits_ex pos_weight [4]", r_bce_ex_pos_weight, "bce_with_logits", "pos_weight [4]", 0},
     /* matmul / linear */
     {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
     {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},

@@ -67,7 +67,7 @@ struct gc_case {
     int n;                   /* number of tensor inputs */
     shp in[4];
     int init[4];
-    int ia[4];               /* int arguments: dims, keepdim, correction, perm ... */
+    int ia[8];               /* int arguments: dims, keepdim, correction, perm, options ... */
     double da[2];            /* double arguments: exponent, scalar, bounds, p ... */
     int64_t sh[AG_MAX_DIMS]; /* int64 arguments: shapes, slice bounds */
     const int32_t *idx;      /* class targets / row indices */
@@ -316,6 +316,28 @@ OP(cummin) { UNUSED; return ag_cummin(x[0], c->ia[0]); }
 static const char *const ein_specs[] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "ii->i", "ij,ij->i"};
 OP(einsum) { UNUSED; return ag_einsum(ein_specs[c->ia[0]], c->n, x); }
 OP(meshgrid) { ag_tensor *o[2]; UNUSED; return ag_meshgrid(2, x, c->ia[0] != 0, o) == 2 ? ag_mul(o[0], ag_exp(o[1])) : NULL; }
+
+/* layers and losses with options: ia[] and da[] hold the options */
+OP(max_pool2d_ex) { ag_pool2d_opts o; UNUSED; memset(&o, 0, sizeof o); o.kh = o.kw = c->ia[0]; o.stride_h = o.stride_w = c->ia[1]; o.pad_h = o.pad_w = c->ia[2];
+    o.dil_h = o.dil_w = c->ia[3]; o.ceil_mode = c->ia[4] != 0; return ag_max_pool2d_ex(x[0], &o); }
+OP(avg_pool2d_ex) { ag_pool2d_opts o; UNUSED; memset(&o, 0, sizeof o); o.kh = o.kw = c->ia[0]; o.stride_h = o.stride_w = c->ia[1]; o.pad_h = o.pad_w = c->ia[2];
+    o.ceil_mode = c->ia[4] != 0; o.exclude_pad = c->ia[5] != 0; return ag_avg_pool2d_ex(x[0], &o); }
+OP(adaptive_avg_pool2d) { UNUSED; return ag_adaptive_avg_pool2d(x[0], c->ia[0], c->ia[1]); }
+OP(adaptive_max_pool2d) { UNUSED; return ag_adaptive_max_pool2d(x[0], c->ia[0], c->ia[1]); }
+OP(conv1d) { UNUSED; return ag_conv1d(x[0], x[1], c->n > 2 ? x[2] : NULL, c->ia[0], c->ia[1], c->ia[2], c->ia[3]); }
+OP(conv_transpose2d) { ag_conv_transpose2d_opts o; UNUSED; memset(&o, 0, sizeof o); o.stride_h = o.stride_w = c->ia[0]; o.pad_h = o.pad_w = c->ia[1];
+    o.output_pad_h = o.output_pad_w = c->ia[2]; o.dil_h = o.dil_w = c->ia[3]; o.groups = c->ia[4]; return ag_conv_transpose2d(x[0], x[1], c->n > 2 ? x[2] : NULL, &o); }
+OP(conv_transpose1d) { UNUSED; return ag_conv_transpose1d(x[0], x[1], c->n > 2 ? x[2] : NULL, c->ia[0], c->ia[1], c->ia[2], c->ia[3], c->ia[4]); }
+OP(group_norm) { UNUSED; return ag_group_norm(x[0], c->ia[0], c->n > 1 ? x[1] : NULL, c->n > 2 ? x[2] : NULL, 1e-5); }
+OP(instance_norm) { UNUSED; return ag_instance_norm(x[0], c->n > 1 ? x[1] : NULL, c->n > 2 ? x[2] : NULL, 1e-5); }
+OP(sdpa) { ag_sdpa_opts o; UNUSED; memset(&o, 0, sizeof o); o.is_causal = c->ia[0] != 0; o.attn_mask = c->n > 3 ? x[3] : NULL; return ag_scaled_dot_product_attention(x[0], x[1], x[2], &o); }
+OP(interpolate) { UNUSED; return ag_interpolate(x[0], c->ia[0], c->ia[1], (ag_interp_mode)c->ia[2], c->ia[3] != 0); }
+static const int32_t tgt_ign[4] = {1, -100, 4, 2};
+OP(cross_entropy_ex) { ag_cross_entropy_opts o; UNUSED; memset(&o, 0, sizeof o); o.ignore_index = -100; o.label_smoothing = c->da[0];
+    o.reduction = (ag_reduction)c->ia[0]; o.weight = c->n > 1 ? x[1] : NULL; return ag_cross_entropy_ex(x[0], tgt_ign, &o); }
+OP(cross_entropy_probs) { ag_cross_entropy_opts o; UNUSED; memset(&o, 0, sizeof o); o.label_smoothing = c->da[0];
+    o.reduction = (ag_reduction)c->ia[0]; return ag_cross_entropy_probs(x[0], ag_softmax(x[1], -1), &o); }
+OP(bce_with_logits_ex) { UNUSED; return ag_bce_with_logits_ex(x[0], x[1], c->n > 2 ? x[2] : NULL, c->n > 3 ? x[3] : NULL, (ag_reduction)c->ia[0]); }
 
 /* ---- the table ---- */
 /* binary broadcasting patterns, for each elementwise binary op */
@@ -611,6 +633,28 @@ static const gc_case cases[] = {
     { .op = "einsum", .note = "ij,ij->i", .fn = op_einsum, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {7} },
     { .op = "meshgrid", .note = "ij", .fn = op_meshgrid, .n = 2, .in = {S1(3), S1(4)}, .init = {I_N, I_N}, .ia = {0} },
     { .op = "meshgrid", .note = "xy", .fn = op_meshgrid, .n = 2, .in = {S1(3), S1(4)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "max_pool2d_ex", .note = "k 2, s 1, dilation 2", .fn = op_max_pool2d_ex, .n = 1, .in = {S4(1,2,5,5)}, .init = {I_DISTINCT}, .ia = {2, 1, 0, 2, 0} },
+    { .op = "max_pool2d_ex", .note = "k 2, s 2, pad 1, ceil", .fn = op_max_pool2d_ex, .n = 1, .in = {S4(1,2,4,5)}, .init = {I_DISTINCT}, .ia = {2, 2, 1, 1, 1} },
+    { .op = "avg_pool2d_ex", .note = "k 3, s 2, pad 1, exclude pad, ceil", .fn = op_avg_pool2d_ex, .n = 1, .in = {S4(1,2,5,4)}, .init = {I_N}, .ia = {3, 2, 1, 1, 1, 1} },
+    { .op = "avg_pool2d_ex", .note = "k 2, s 2, ceil, count pad", .fn = op_avg_pool2d_ex, .n = 1, .in = {S4(1,1,5,5)}, .init = {I_N}, .ia = {2, 2, 0, 1, 1, 0} },
+    { .op = "adaptive_avg_pool2d", .note = "5x7 -> 3x2", .fn = op_adaptive_avg_pool2d, .n = 1, .in = {S4(1,2,5,7)}, .init = {I_N}, .ia = {3, 2} },
+    { .op = "adaptive_max_pool2d", .note = "5x7 -> 2x3", .fn = op_adaptive_max_pool2d, .n = 1, .in = {S4(1,2,5,7)}, .init = {I_DISTINCT}, .ia = {2, 3} },
+    { .op = "conv1d", .note = "stride 2, pad 1, bias", .fn = op_conv1d, .n = 3, .in = {S3(2,3,7), S3(4,3,3), S1(4)}, .init = {I_N, I_N, I_N}, .ia = {2, 1, 1, 1} },
+    { .op = "conv1d", .note = "dilation 2, groups 2", .fn = op_conv1d, .n = 2, .in = {S3(1,4,8), S3(2,2,2)}, .init = {I_N, I_N}, .ia = {1, 0, 2, 2} },
+    { .op = "conv_transpose2d", .note = "stride 2, pad 1, out pad 1, bias", .fn = op_conv_transpose2d, .n = 3, .in = {S4(1,2,3,3), S4(2,3,3,3), S1(3)}, .init = {I_N, I_N, I_N}, .ia = {2, 1, 1, 1, 1} },
+    { .op = "conv_transpose2d", .note = "dilation 2, groups 2", .fn = op_conv_transpose2d, .n = 2, .in = {S4(2,4,2,3), S4(4,1,2,2)}, .init = {I_N, I_N}, .ia = {1, 0, 0, 2, 2} },
+    { .op = "conv_transpose1d", .note = "stride 3, pad 1", .fn = op_conv_transpose1d, .n = 3, .in = {S3(2,2,4), S3(2,3,4), S1(3)}, .init = {I_N, I_N, I_N}, .ia = {3, 1, 0, 1, 1} },
+    { .op = "group_norm", .note = "2 groups, affine", .fn = op_group_norm, .n = 3, .in = {S3(2,4,3), S1(4), S1(4)}, .init = {I_N, I_N, I_N}, .ia = {2} },
+    { .op = "instance_norm", .note = "no affine", .fn = op_instance_norm, .n = 1, .in = {S4(2,2,2,3)}, .init = {I_N} },
+    { .op = "sdpa", .note = "causal", .fn = op_sdpa, .n = 3, .in = {S3(2,3,4), S3(2,3,4), S3(2,3,2)}, .init = {I_N, I_N, I_N}, .ia = {1} },
+    { .op = "sdpa", .note = "float mask", .fn = op_sdpa, .n = 4, .in = {S3(2,3,4), S3(2,5,4), S3(2,5,2), S2(3,5)}, .init = {I_N, I_N, I_N, I_N}, .ia = {0} },
+    { .op = "interpolate", .note = "nearest 3x4 -> 5x7", .fn = op_interpolate, .n = 1, .in = {S4(1,2,3,4)}, .init = {I_N}, .ia = {5, 7, AG_INTERP_NEAREST, 0} },
+    { .op = "interpolate", .note = "bilinear 3x4 -> 5x6", .fn = op_interpolate, .n = 1, .in = {S4(1,2,3,4)}, .init = {I_N}, .ia = {5, 6, AG_INTERP_BILINEAR, 0} },
+    { .op = "interpolate", .note = "bilinear align corners 3x4 -> 4x7", .fn = op_interpolate, .n = 1, .in = {S4(1,1,3,4)}, .init = {I_N}, .ia = {4, 7, AG_INTERP_BILINEAR, 1} },
+    { .op = "cross_entropy_ex", .note = "ignore, smoothing 0.2, weights", .fn = op_cross_entropy_ex, .n = 2, .in = {S2(4,5), S1(5)}, .init = {I_N, I_POS}, .da = {0.2}, .ia = {AG_MEAN} },
+    { .op = "cross_entropy_ex", .note = "ignore, sum", .fn = op_cross_entropy_ex, .n = 1, .in = {S2(4,5)}, .init = {I_N}, .ia = {AG_SUM} },
+    { .op = "cross_entropy_probs", .note = "smoothing 0.1", .fn = op_cross_entropy_probs, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .da = {0.1}, .ia = {AG_MEAN} },
+    { .op = "bce_with_logits_ex", .note = "weight, pos_weight", .fn = op_bce_with_logits_ex, .n = 4, .in = {S2(3,4), S2(3,4), S1(4), S1(4)}, .init = {I_N, I_PROB, I_POS, I_POS}, .ia = {AG_SUM} },
     /* neural-network pieces */
     { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
     { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },

@@ -471,6 +471,63 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if (ag_meshgrid(2, x, I[0] != 0, o) != 2) return NULL;
         return ag_mul(o[0], ag_exp(o[1]));
     }
+    if (!strcmp(op, "max_pool2d_ex") || !strcmp(op, "avg_pool2d_ex")) {
+        ag_pool2d_opts o;
+        if ((*bad = ref_need(c, 1, 6, 0))) return NULL;
+        memset(&o, 0, sizeof o);
+        o.kh = o.kw = (int)I[0]; o.stride_h = o.stride_w = (int)I[1]; o.pad_h = o.pad_w = (int)I[2]; o.dil_h = o.dil_w = (int)I[3];
+        o.ceil_mode = I[4] != 0; o.exclude_pad = I[5] != 0;
+        return op[0] == 'm' ? ag_max_pool2d_ex(x[0], &o) : ag_avg_pool2d_ex(x[0], &o);
+    }
+    if (!strcmp(op, "adaptive_avg_pool2d") || !strcmp(op, "adaptive_max_pool2d")) {
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        return op[9] == 'a' ? ag_adaptive_avg_pool2d(x[0], I[0], I[1]) : ag_adaptive_max_pool2d(x[0], I[0], I[1]);
+    }
+    if (!strcmp(op, "conv1d")) {
+        if ((*bad = ref_need(c, -1, 4, 0))) return NULL;
+        return ag_conv1d(x[0], x[1], c->nin > 2 ? x[2] : NULL, (int)I[0], (int)I[1], (int)I[2], (int)I[3]);
+    }
+    if (!strcmp(op, "conv_transpose2d") || !strcmp(op, "conv_transpose1d")) {
+        ag_conv_transpose2d_opts o;
+        if ((*bad = ref_need(c, -1, 5, 0))) return NULL;
+        if (op[14] == '1') return ag_conv_transpose1d(x[0], x[1], c->nin > 2 ? x[2] : NULL, (int)I[0], (int)I[1], (int)I[2], (int)I[3], (int)I[4]);
+        memset(&o, 0, sizeof o);
+        o.stride_h = o.stride_w = (int)I[0]; o.pad_h = o.pad_w = (int)I[1]; o.output_pad_h = o.output_pad_w = (int)I[2];
+        o.dil_h = o.dil_w = (int)I[3]; o.groups = (int)I[4];
+        return ag_conv_transpose2d(x[0], x[1], c->nin > 2 ? x[2] : NULL, &o);
+    }
+    if (!strcmp(op, "group_norm")) { if ((*bad = ref_need(c, -1, 1, 0))) return NULL; return ag_group_norm(x[0], (int)I[0], c->nin > 1 ? x[1] : NULL, c->nin > 2 ? x[2] : NULL, 1e-5); }
+    if (!strcmp(op, "instance_norm")) { if ((*bad = ref_need(c, -1, 0, 0))) return NULL; return ag_instance_norm(x[0], c->nin > 1 ? x[1] : NULL, c->nin > 2 ? x[2] : NULL, 1e-5); }
+    if (!strcmp(op, "sdpa")) {
+        ag_sdpa_opts o;
+        if ((*bad = ref_need(c, -1, 2, 0))) return NULL;
+        memset(&o, 0, sizeof o);
+        o.is_causal = I[0] != 0;
+        if (I[1] && c->nin > 3) { o.attn_mask = I[1] == 2 ? ag_relu(x[3]) : x[3]; o.mask_keeps = I[1] == 2; }   /* relu: > 0 kept */
+        return ag_scaled_dot_product_attention(x[0], x[1], x[2], &o);
+    }
+    if (!strcmp(op, "interpolate")) { if ((*bad = ref_need(c, 1, 4, 0))) return NULL; return ag_interpolate(x[0], I[0], I[1], (ag_interp_mode)I[2], I[3] != 0); }
+    if (!strcmp(op, "cross_entropy_ex")) {
+        ag_cross_entropy_opts o;
+        int32_t tg[64];
+        if ((*bad = ref_need(c, -1, 3, 1))) return NULL;
+        if (c->nints > 66) { *bad = "too many targets"; return NULL; }
+        for (i = 2; i < c->nints; i++) tg[i - 2] = (int32_t)I[i];
+        memset(&o, 0, sizeof o);
+        o.reduction = (ag_reduction)I[0]; o.ignore_index = I[1]; o.label_smoothing = R[0]; o.weight = c->nin > 1 ? x[1] : NULL;
+        return ag_cross_entropy_ex(x[0], tg, &o);
+    }
+    if (!strcmp(op, "cross_entropy_probs")) {
+        ag_cross_entropy_opts o;
+        if ((*bad = ref_need(c, -1, 1, 1))) return NULL;
+        memset(&o, 0, sizeof o);
+        o.reduction = (ag_reduction)I[0]; o.label_smoothing = R[0]; o.weight = c->nin > 2 ? x[2] : NULL; o.ignore_index = -100;
+        return ag_cross_entropy_probs(x[0], x[1], &o);
+    }
+    if (!strcmp(op, "bce_with_logits_ex")) {
+        if ((*bad = ref_need(c, -1, 1, 0))) return NULL;
+        return ag_bce_with_logits_ex(x[0], x[1], c->nin > 2 ? x[2] : NULL, c->nin > 3 ? x[3] : NULL, (ag_reduction)I[0]);
+    }
     *bad = "unknown op";
     return NULL;
 }

@@ -126,6 +126,24 @@ static ag_tensor *m_cnn(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
     g = ag_avg_pool2d(h, 2, 2, 0, 0, 0, 0);
     h = ag_max_pool2d(h, 2, 2, 0, 0, 0, 0);
     h = ag_add(h, g);
+    {   /* the layers with options: same-size results added in */
+        ag_pool2d_opts po;
+        ag_conv_transpose2d_opts to;
+        ag_sdpa_opts so;
+        memset(&po, 0, sizeof po); memset(&to, 0, sizeof to); memset(&so, 0, sizeof so);
+        po.kh = po.kw = 3; po.stride_h = po.stride_w = 2; po.pad_h = po.pad_w = 1; po.exclude_pad = true;
+        so.is_causal = true;
+        h = ag_add(h, ag_mul_scalar(ag_adaptive_avg_pool2d(ag_avg_pool2d_ex(g, &po), ag_dim(h, 2), ag_dim(h, 3)), 0.5));
+        h = ag_add(h, ag_group_norm(h, 1, NULL, NULL, 1e-5));
+        h = ag_add(h, ag_interpolate(ag_adaptive_max_pool2d(h, 1, 1), ag_dim(h, 2), ag_dim(h, 3), AG_INTERP_BILINEAR, false));
+        h = ag_add(h, ag_scaled_dot_product_attention(h, h, h, &so));
+        {   /* a 1x1 transposed convolution, stride 2, back to h's size with a crop */
+            int64_t ws[4];
+            ws[0] = ag_dim(h, 1); ws[1] = ag_dim(h, 1); ws[2] = 1; ws[3] = 1;
+            to.stride_h = to.stride_w = 2;
+            h = ag_add(h, ag_narrow(ag_narrow(ag_conv_transpose2d(h, ag_full(ag_context(h), AG_F32, 4, ws, 0.1), NULL, &to), 2, 0, ag_dim(h, 2)), 3, 0, ag_dim(h, 3)));
+        }
+    }
     flat[0] = ag_dim(h, 0); flat[1] = -1;
     h = ag_batch_norm(ag_reshape(h, 2, flat), NULL, NULL, NULL, NULL, true, 0.1, 1e-5);
     return ag_mse_loss(ag_linear(h, p[2], p[3]), t);
