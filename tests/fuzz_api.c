@@ -569,7 +569,7 @@ enum {
     OP_CREATE, OP_UNARY, OP_BINARY, OP_DIMOP, OP_RESHAPE, OP_SLICE, OP_CAT, OP_INDEX, OP_NORM, OP_CONV,
     OP_BATCHNORM, OP_ATTENTION, OP_INPLACE, OP_BACKWARD, OP_GRAD_OF, OP_RESET, OP_MODES, OP_CAPTURE, OP_OPTIM,
     OP_CLIP, OP_INIT, OP_SAFETENSORS, OP_HOOK, OP_ACCESS, OP_CUSTOM, OP_FUNCTIONAL, OP_GRADCHECK, OP_PURE,
-    OP_SANITY, OP_POKE, OP_TEMPCTX, OP_MORE, OP_FREE, OP_COUNT
+    OP_SANITY, OP_POKE, OP_TEMPCTX, OP_MORE, OP_MORE2, OP_FREE, OP_COUNT
 };
 
 static void do_create(void) {
@@ -1085,6 +1085,87 @@ static void do_more(void) {
     tr_shape_of(y);
     end(!y, a || (b && uses_b));
     put(y, false);
+}
+
+/* order, indexing, shapes, products, einsum, layers and losses with options (the ops after 4c59e03) */
+static void do_more2(void) {
+    rd_t *r = &S->r;
+    ag_tensor *a = pick(), *b = pick(), *c = pick(), *y = NULL, *idx = NULL, *out[8];
+    int k = u8(r) % 30, d = rd_int(r), d2 = rd_int(r), n = rd_count(r, 9, 3), i, got = 0;
+    int64_t v64[16], kk = rd_i64(r), pads[8];
+    double p = u8(r) < 160 ? (double)(u8(r) % 4) : rd_double(r);
+    bool flag = rbool(r), nul = u8(r) == 0;
+    static const char *const specs[8] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "...i", "i1,,->"};
+    static const char *const names[30] = {"ag_sort", "ag_topk", "ag_kthvalue", "ag_median_dim", "ag_median", "ag_gather", "ag_index_select",
+        "ag_scatter_add", "ag_tile", "ag_repeat_interleave", "ag_diagonal", "ag_diag", "ag_trace", "ag_pad", "ag_eye", "ag_linspace",
+        "ag_meshgrid", "ag_prod_dim", "ag_cumprod", "ag_cummax", "ag_einsum", "ag_max_pool2d_ex", "ag_adaptive_avg_pool2d",
+        "ag_conv1d", "ag_conv_transpose2d", "ag_group_norm", "ag_scaled_dot_product_attention", "ag_interpolate",
+        "ag_cross_entropy_ex", "ag_bce_with_logits_ex"};
+    for (i = 0; i < 16; i++) v64[i] = u8(r) < 220 ? (int64_t)(u8(r) % 6) - 1 : rd_i64(r);
+    for (i = 0; i < 8; i++) pads[i] = u8(r) < 220 ? (int64_t)(u8(r) % 5) - 1 : rd_i64(r);
+    if (n > 8) n = 8;
+    if (a && ag_numel(a) > 4096 && (k <= 4 || k == 17 || k == 18 || k == 19)) return;   /* sorts and scans: keep calls fast */
+    if (k == 8 || k == 9 || k == 13 || k == 11) {   /* copies whose size the arguments set */
+        double sz = numeld(a) * 64;
+        for (i = 0; i < n; i++) if (v64[i] > 1) sz *= (double)v64[i];
+        if (kk > 64 || kk < -64 || sz > 4e6) return;
+        for (i = 0; i < 8; i++) if (pads[i] > 64) return;
+    }
+    if ((k >= 21 && k <= 27) && a && !heavy_ok(a, numeld(a) * numeld(b) * 16)) return;
+    if (k == 27 && (d > 64 || d2 > 64)) return;
+    if (k == 14 || k == 15) { if (kk > 4096 || kk < -4096 || d > 4096) return; }
+    tr("t = %s(%s, %s, %s, ...);   /* d %d d2 %d n %d k %lld p %g flag %d null %d */", names[k], nm(a), nm(b), nm(c), d, d2, n, (long long)kk, p, flag, nul);
+    begin(names[k]);
+    switch (k) {
+    case 0: y = ag_sort(a, d, flag, nul ? NULL : &idx); break;
+    case 1: y = ag_topk(a, kk, d, flag, nul ? NULL : &idx); break;
+    case 2: y = ag_kthvalue(a, kk, d, flag, nul ? NULL : &idx); break;
+    case 3: y = ag_median_dim(a, d, flag, nul ? NULL : &idx); break;
+    case 4: y = ag_median(a); break;
+    case 5: y = ag_gather(a, d, n, nul ? NULL : v64, v64 + 8); break;
+    case 6: y = ag_index_select(a, d, n, nul ? NULL : v64); break;
+    case 7: y = ag_scatter_add(a, d, nul ? NULL : v64, b && ag_numel(b) <= 16 ? b : NULL); break;
+    case 8: y = ag_tile(a, n, nul ? NULL : v64); break;
+    case 9: y = ag_repeat_interleave(a, kk, d); break;
+    case 10: y = ag_diagonal(a, kk, d, d2); break;
+    case 11: y = ag_diag(a, kk); break;
+    case 12: y = ag_trace(a); break;
+    case 13: y = ag_pad(a, n, nul ? NULL : pads, (ag_pad_mode)(u8(r) % 5), p); break;
+    case 14: y = ag_eye(a ? ag_context(a) : S->ctx[0], (ag_dtype)(u8(r) % 3), kk, d); break;
+    case 15: y = (flag ? ag_linspace : ag_linspace)(a ? ag_context(a) : S->ctx[0], AG_F32, p, (double)d, kk); break;
+    case 16: { ag_tensor *ins[3]; ins[0] = a; ins[1] = b; ins[2] = c; got = ag_meshgrid(n > 3 ? 3 : n, ins, flag, out); break; }
+    case 17: y = ag_prod_dim(a, d, flag); break;
+    case 18: y = ag_cumprod(a, d); break;
+    case 19: y = flag ? ag_cummax(a, d) : ag_cummin(a, d); break;
+    case 20: { ag_tensor *ins[3]; ins[0] = a; ins[1] = b; ins[2] = c; y = ag_einsum(nul ? NULL : specs[u8(r) % 8], n > 3 ? 3 : n, ins); break; }
+    case 21: { ag_pool2d_opts o; memset(&o, 0, sizeof o); o.kh = rd_opt(r); o.kw = rd_opt(r); o.stride_h = rd_opt(r); o.stride_w = rd_opt(r);
+               o.pad_h = rd_opt(r); o.pad_w = rd_opt(r); o.dil_h = rd_opt(r); o.dil_w = rd_opt(r); o.ceil_mode = flag; o.exclude_pad = rbool(r);
+               y = rbool(r) ? ag_max_pool2d_ex(a, nul ? NULL : &o) : ag_avg_pool2d_ex(a, nul ? NULL : &o); break; }
+    case 22: y = flag ? ag_adaptive_avg_pool2d(a, kk, d) : ag_adaptive_max_pool2d(a, kk, d); break;
+    case 23: y = ag_conv1d(a, b, c, rd_opt(r), rd_opt(r), rd_opt(r), rd_opt(r)); break;
+    case 24: { ag_conv_transpose2d_opts o; memset(&o, 0, sizeof o); o.stride_h = rd_opt(r); o.stride_w = rd_opt(r); o.pad_h = rd_opt(r);
+               o.pad_w = rd_opt(r); o.output_pad_h = rd_opt(r); o.output_pad_w = rd_opt(r); o.dil_h = rd_opt(r); o.dil_w = rd_opt(r); o.groups = rd_opt(r);
+               y = ag_conv_transpose2d(a, b, c, nul ? NULL : &o); break; }
+    case 25: y = flag ? ag_group_norm(a, d, b, c, 1e-5) : ag_instance_norm(a, b, c, p); break;
+    case 26: { ag_sdpa_opts o; memset(&o, 0, sizeof o); o.is_causal = flag; o.attn_mask = rbool(r) ? NULL : c; o.mask_keeps = rbool(r);
+               o.dropout_p = u8(r) < 200 ? 0 : p; y = ag_scaled_dot_product_attention(a, b, c, nul ? NULL : &o); break; }
+    case 27: y = ag_interpolate(a, d, d2, (ag_interp_mode)(u8(r) % 3), flag); break;
+    case 28: { ag_cross_entropy_opts o; static const int32_t tg[8] = {0, 1, -100, 2, 1, 0, 3, -100}; memset(&o, 0, sizeof o);
+               o.ignore_index = -100; o.label_smoothing = u8(r) < 200 ? 0.1 : p; o.weight = b; o.reduction = (ag_reduction)(u8(r) % 4);
+               y = flag ? ag_cross_entropy_ex(a, a && ag_numel(a) <= 64 && ag_ndim(a) <= 2 && ag_dim(a, 0) <= 8 ? tg : NULL, nul ? NULL : &o)
+                        : ag_cross_entropy_probs(a, c, nul ? NULL : &o); break; }
+    default: y = ag_bce_with_logits_ex(a, b, flag ? c : NULL, flag ? NULL : c, (ag_reduction)(u8(r) % 4)); break;
+    }
+    if (k == 16) {
+        tr("   /* -> %d */\n", got);
+        end(got < 0, n >= 1 && (a || (n > 1 && b) || (n > 2 && c)));   /* only the first n inputs are read */
+        for (i = 0; i < got && i < 3; i++) put(out[i], false);
+        return;
+    }
+    tr_shape_of(y);
+    end(!y, k == 14 || k == 15 || (k == 20 ? n >= 1 && (a || (n > 1 && b) || (n > 2 && c)) : a != NULL));
+    put(y, false);
+    if (idx) put(idx, false);
 }
 
 static void do_conv(void) {
@@ -2009,6 +2090,7 @@ static void step(void) {
     case OP_POKE: do_poke(); break;
     case OP_TEMPCTX: do_tempctx(); break;
     case OP_MORE: do_more(); break;
+    case OP_MORE2: do_more2(); break;
     default: do_free(); break;
     }
 }
