@@ -6638,8 +6638,11 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
     sink.min_seq = 0; sink.outer = NULL;   /* its own inputs only, even when run inside another backward */
     rc = ag__run_backward("grad_of", root, opts, &sink);
     for (i = 0; i < n; i++) inputs[i]->flags &= (uint16_t)~AG__SINK;
-    for (i = 0; i < n && rc == 0; i++)   /* inputs the root does not depend on get zeros */
-        if (!grads[i] && !(grads[i] = ag_zeros(root->ctx, (ag_dtype)inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape))) rc = -1;
+    for (i = 0; i < n && rc == 0; i++) {
+        int j;
+        for (j = 0; j < i && !grads[i]; j++) if (inputs[j] == inputs[i]) grads[i] = grads[j];   /* the same input twice: the same gradient, as PyTorch */
+        if (!grads[i] && !(grads[i] = ag_zeros(root->ctx, (ag_dtype)inputs[i]->dtype, inputs[i]->ndim, inputs[i]->shape))) rc = -1;   /* not reached: zeros */
+    }
     return rc;
 }
 

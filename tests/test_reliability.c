@@ -637,6 +637,16 @@ static void test_order_nan(void) {
     CHECK(isnan(got[0]) && got[1] == 2 && ag_get(idx, (int64_t[]){0}) == 1 && ag_get(idx, (int64_t[]){1}) == 2,
           "median_dim: NaN and its index where the row has one, the lower median (2 at 2) elsewhere");
     CHECK(isnan(ag_item(ag_median(x))), "median of all: NaN");
+    {   /* grad_of with the same input twice: the gradient in both places (torch.autograd.grad) */
+        int64_t s3[1] = {3};
+        ag_tensor *z = ag_set_requires_grad(ag_full(ctx, AG_F64, 1, s3, 2.0), true), *h = ag_mul_scalar(z, 3.0), *g[3], *in3[3];
+        in3[0] = z; in3[1] = h; in3[2] = z;
+        CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 3, in3, g) == 0 && ag_get(g[0], (int64_t[]){0}) == 12.0 && ag_get(g[2], (int64_t[]){0}) == 12.0 &&
+              ag_get(g[1], (int64_t[]){0}) == 2.0, "grad_of [z, h, z] of sum(3z * z): 12, 2, 12");
+        h = ag_mul_scalar(z, 3.0);   /* the first grad_of freed the old graph */
+        in3[0] = h; in3[1] = h;
+        CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 2, in3, g) == 0 && ag_get(g[1], (int64_t[]){0}) == 2.0, "grad_of [h, h] (a non-leaf twice): 2, 2");
+    }
     {   /* a replay reads gather's index array again (and sorts the new values) */
         int64_t pick[2] = {0, 1}, s2[1] = {2};
         double w[2] = {5, 7};
