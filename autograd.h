@@ -6710,6 +6710,13 @@ static ag_tensor *ag__inplace_binary(const char *name, int op, ag_tensor *t, ag_
     if (!t || !x) { if (t || x) ag__fail((t ? t : x)->ctx, "%s: argument %d is NULL", name, t ? 2 : 1); return NULL; }
     if (!ag__inplace_ok(name, t, x, true, &rec)) return NULL;
     src = rec ? ag__alias(t) : t;
+    if (rec && src && (op == AG__OP_mul || op == AG__OP_div) && (x->flags & AG__REQ_GRAD)) {
+        /* x's gradient reads t's old value, which this op overwrites: read it from a copy (PyTorch saves the original self) */
+        ag_tensor *old = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1);
+        if (!old) return NULL;
+        ag__copy_into(old, src);
+        src = ag__finish1(old, AG__OP_contiguous, src);
+    }
     return ag__inplace_done(t, ag__binary(op, src, ag_to(x, (ag_dtype)t->dtype)), rec);
 }
 AG_API ag_tensor *ag_add_(ag_tensor *t, ag_tensor *x) { ag__args(&t, &x, NULL, NULL, NULL); return ag__inplace_binary("add_", AG__OP_add, t, x); }

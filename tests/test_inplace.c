@@ -39,6 +39,21 @@ int main(void) {
     g = ag_grad(x);
     CHECK(g && at(g, 0) == 0 && at(g, 1) == 2 && at(g, 2) == 0 && at(g, 3) == 2, "gradient through relu_ and add_scalar_");
 
+    /* y = x * 2; y *= w (and /=) with w requiring grad: w's gradient reads y's old value, which the op
+       keeps (PyTorch saves the original self): d x = 2 w, d w = 2 x (division: 2 / w and -2 x / w^2) */
+    {
+        double wv[4] = { 0.5, -1, 2, 4 };
+        ag_tensor *w = ag_set_requires_grad(ag_from(ctx, AG_F64, 1, &n, wv), true);
+        ag_zero_grad(x);
+        y = ag_mul_scalar(x, 2.0);
+        CHECK(ag_mul_(y, w) == y && ag_backward(ag_sum(y), NULL) == 0, "mul_ by a tensor that requires grad (%s)", ag_error(ctx) ? ag_error(ctx) : "");
+        CHECK(ag_grad(x) && ag_grad(w) && at(ag_grad(x), 2) == 4 && at(ag_grad(w), 1) == 4 && at(ag_grad(w), 2) == -6, "d x = 2 w, d w = 2 x");
+        ag_zero_grad(x); ag_zero_grad(w);
+        y = ag_mul_scalar(x, 2.0);
+        CHECK(ag_div_(y, w) == y && ag_backward(ag_sum(y), NULL) == 0, "div_ by a tensor that requires grad (%s)", ag_error(ctx) ? ag_error(ctx) : "");
+        CHECK(ag_grad(w) && at(ag_grad(x), 0) == 4 && at(ag_grad(w), 0) == 8 && at(ag_grad(w), 3) == -0.5, "d x = 2 / w, d w = -2 x / w^2");
+        ag_zero_grad(x);
+    }
     /* relu_ saves its output, so an in-place op after it is an error, as in PyTorch */
     h = ag_relu_(ag_mul_scalar(x, 2.0));
     ag_add_scalar_(h, 1.0);
