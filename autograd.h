@@ -516,7 +516,11 @@ AG_API bool ag_set_anomaly_detection(ag_ctx *ctx, bool on);
    grads[i] = dL/d input i from grad_out. Written with the library's ops, the backward
    supports create_graph; a NULL grads[i] means zero. Optional jvp (forward mode): writes
    *tangent_out = sum_i d out / d input i . tangents[i] (NULL tangents[i] and a NULL result
-   mean zero); without it a tangent reaching the op is an error. Like torch.autograd.Function. */
+   mean zero); without it a tangent reaching the op is an error. Like torch.autograd.Function.
+   As in PyTorch, the values backward reads are the ones saved: an in-place change to a saved
+   tensor (or to an input or the output that shares its storage) makes backward stop with an
+   error; inputs and outputs that were not saved may be changed in place, so save the inputs
+   whose values backward reads through ag_custom_input. */
 typedef struct ag_custom ag_custom;
 typedef struct {
     const char *name;    /* what ag_op returns */
@@ -1679,6 +1683,7 @@ static bool ag__differentiable(int op) { return ag__ops[op].backward != ag__bw_n
 
 /* ---- version counters: what a backward rule reads must not have changed since ---- */
 #define AG__SAVES_OUT 0x80000000u
+static uint32_t ag__custom_saves(const ag_tensor *y);
 /* which values node y's backward reads: bit i for input i, AG__SAVES_OUT for y itself */
 static uint32_t ag__saves(const ag_tensor *y) {
     bool r0 = y->nin > 0 && (y->in[0]->flags & AG__REQ_GRAD), r1 = y->nin > 1 && (y->in[1]->flags & AG__REQ_GRAD);
@@ -1690,7 +1695,7 @@ static uint32_t ag__saves(const ag_tensor *y) {
     case AG__SAVES_b: return 2u;
     case AG__SAVES_cross: return (r1 ? 1u : 0u) | (r0 ? 2u : 0u);
     case AG__SAVES_div: return (r1 ? 1u : 0u) | 2u;
-    case AG__SAVES_all: return 0x7fffffffu | AG__SAVES_OUT;
+    case AG__SAVES_all: return y->op == &ag__ops[AG__OP_custom] ? ag__custom_saves(y) : 0x7fffffffu | AG__SAVES_OUT;
     default: return 0;
     }
 }
@@ -6877,6 +6882,20 @@ struct ag_custom {
     ag_tensor **inputs, **saved, *output;
 };
 static const char *ag__custom_name(const ag_tensor *y) { return ((const ag_custom *)y->extra)->fn->name; }
+/* a custom op's backward reads what it saved (ag_save_for_backward): the inputs whose storage a
+   saved tensor shares, and the output if saved; the rest may be modified in place (PyTorch too) */
+static uint32_t ag__custom_saves(const ag_tensor *y) {
+    const ag_custom *c = (const ag_custom *)y->extra;
+    uint32_t mask = 0;
+    int i, k;
+    if (!c) return 0;
+    for (k = 0; k < c->nsaved; k++) {
+        if (!c->saved[k]) continue;
+        if (c->saved[k] == y || c->saved[k]->version == y->version) mask |= AG__SAVES_OUT;
+        for (i = 0; i < c->n && i < 31; i++) if (c->saved[k]->version == c->inputs[i]->version) mask |= 1u << i;
+    }
+    return mask;
+}
 static const char *ag__op_name(const ag_tensor *t) {
     if (t->op == &ag__ops[AG__OP_custom]) return ag__custom_name(t);
     return t->op->name;

@@ -9,8 +9,10 @@
 static ag_tensor *lse_forward(ag_custom *c, ag_tensor **in, int n, void *user) {
     ag_tensor *m = ag_max_dim(in[0], -1, true);
     ag_tensor *y = ag_add(ag_squeeze(m, -1), ag_log(ag_sum_dim(ag_exp(ag_sub(in[0], m)), -1, false)));
+    ag_tensor *keep[2];
     (void)n; (void)user;
-    ag_save_for_backward(c, 1, &y);
+    keep[0] = y; keep[1] = in[0];   /* backward reads the output and the input */
+    ag_save_for_backward(c, 2, keep);
     return y;
 }
 static int lse_backward(ag_custom *c, ag_tensor *g, ag_tensor **grads, void *user) {
@@ -79,6 +81,20 @@ static void test_custom(void) {
         g = ag_grad(x);
         CHECK(g && ag_get(g, idx) == 3.0, "custom: straight-through gradient is the identity (%g)", g ? ag_get(g, idx) : -1);
         (void)k;
+    }
+    /* in place after the op: an unsaved input may change (PyTorch too), a saved one may not */
+    {
+        ag_tensor *x2 = ag_mul_scalar(x, 1.0), *in2[1], *q;
+        in2[0] = x2;
+        q = ag_apply(&ste_fn, 1, in2, NULL);   /* saves nothing */
+        ag_add_scalar_(x2, 1.0);
+        CHECK(ag_backward(ag_sum(q), NULL) == 0, "custom: an input it did not save changed in place: backward runs (%s)", ag_error(ctx) ? ag_error(ctx) : "");
+        x2 = ag_mul_scalar(x, 1.0); in2[0] = x2;
+        q = ag_apply(&lse_fn, 1, in2, NULL);   /* saves its input */
+        ag_add_scalar_(x2, 1.0);
+        CHECK(ag_backward(ag_sum(q), NULL) == -1 && ag_error(ctx) && strstr(ag_error(ctx), "input 0 of 'logsumexp'"),
+              "custom: a saved input changed in place: an error naming the op (%s)", ag_error(ctx) ? ag_error(ctx) : "none");
+        ag_clear_error(ctx);
     }
     /* bad input */
     ag_clear_error(ctx);
