@@ -1658,6 +1658,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) X(norm, norm, norm, none, xy) \
+    X(linear, linear, linear, linear, ab) \
     X(take, take, take, take, b) X(put_add, put_add, put_add, take, b) X(argsort, none, none, argsort, none) \
     X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
@@ -5049,6 +5050,39 @@ static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor *
     return 0;
 }
 
+/* ---- linear: one node, as PyTorch's addmm (a student walking the graph sees linear, then W and b) ---- */
+/* y = x W^T + b, W^T the view in y->extra; the bias is added row by row (the kernel, also run by ag_replay) */
+static bool ag__linear_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *b) {
+    int64_t rows, n, i, j;
+    if (!ag__matmul_run(y, x, (const ag_tensor *)y->extra)) return false;
+    if (!b || y->numel == 0) return true;
+    n = y->shape[y->ndim - 1]; rows = y->numel / n;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < n; j++) {
+            int64_t at = i * n + j;
+            if (y->dtype == AG_F32) ((float *)(void *)y->data)[at] += ((const float *)(const void *)b->data)[j * b->stride[0]];
+            else ((double *)(void *)y->data)[at] += ((const double *)(const void *)b->data)[j * b->stride[0]];
+        }
+    return true;
+}
+static bool ag__rerun_linear(int op, ag_tensor *y) { (void)op; return ag__linear_run(y, y->in[0], y->nin > 2 ? y->in[2] : NULL); }
+static int ag__bw_linear(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y W, d W = d y^T x, d b = d y summed over the rows */
+    ag_tensor *x = y->in[0], *W = y->in[1];
+    int64_t fo[2], fi[2];
+    fo[0] = fi[0] = x->ndim > 1 ? x->numel / (x->shape[x->ndim - 1] ? x->shape[x->ndim - 1] : 1) : 1;   /* the rows */
+    if (x->ndim > 1 && x->shape[x->ndim - 1] == 0) { int k; fo[0] = fi[0] = 1; for (k = 0; k < x->ndim - 1; k++) fo[0] = fi[0] *= x->shape[k]; }
+    fo[1] = W->shape[0]; fi[1] = W->shape[1];
+    if (AG__NEED(0)) gin[0] = ag_matmul(g, W);
+    if (AG__NEED(1)) gin[1] = ag_matmul(ag_transpose(ag_reshape(g, 2, fo), 0, 1), ag_reshape(x, 2, fi));
+    if (y->nin > 2 && AG__NEED(2)) gin[2] = ag_sum_dim(ag_reshape(g, 2, fo), 0, false);
+    return 0;
+}
+static int ag__jvp_linear(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x W^T + x t_W^T + t_b */
+    ag_tensor *x = y->in[0], *W = y->in[1], *tb = y->nin > 2 && t[2] ? ag_expand(t[2], y->ndim, y->shape) : NULL;
+    (void)op;
+    *out = ag__jvp_plus(ag__jvp_plus(t[0] ? ag_linear(t[0], W, NULL) : NULL, t[1] ? ag_linear(x, t[1], NULL) : NULL), tb);
+    return 0;
+}
 AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args(&x, &W, &b, NULL, NULL);
     char s1[200], s2[200];
     ag_ctx *ctx;
@@ -5064,9 +5098,30 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args
         return NULL;
     }
     if (b && b->ctx != ctx) { ag__fail(ctx, "linear: tensors belong to different contexts"); return NULL; }
-    {
+    if (x->dtype != W->dtype || (b && b->dtype != W->dtype)) {   /* mixed dtypes: the ops promote */
         ag_tensor *y = ag_matmul(x, ag_transpose(W, 0, 1));
         return b ? ag_add(y, b) : y;
+    }
+    {   /* one node, as PyTorch's addmm: y = x W^T + b */
+        int64_t sh[AG_MAX_DIMS];
+        int i;
+        bool prev = ag_set_grad_enabled(ctx, false);
+        ag_tensor *Wt, *y;
+        ctx->jvp_off++;
+        Wt = ag_transpose(W, 0, 1);   /* a plain view (the kernel's operand, kept for replays) */
+        ctx->jvp_off--;
+        ag_set_grad_enabled(ctx, prev);
+        for (i = 0; i < x->ndim - 1; i++) sh[i] = x->shape[i];
+        sh[x->ndim - 1] = W->shape[0];
+        y = Wt ? ag__result_raw(ctx, x->dtype, x->ndim, sh, b ? 3 : 2) : NULL;   /* room for exactly its inputs: the rules read y->nin */
+        if (!y) return NULL;
+        y->extra = Wt;
+        if (!ag__linear_run(y, x, b)) return NULL;
+        {
+            ag_tensor *in3[3];
+            in3[0] = x; in3[1] = W; in3[2] = b;
+            return ag__finish(y, AG__OP_linear, b ? 3 : 2, in3);
+        }
     }
 }
 

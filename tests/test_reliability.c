@@ -647,6 +647,20 @@ static void test_order_nan(void) {
         in3[0] = h; in3[1] = h;
         CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 2, in3, g) == 0 && ag_get(g[1], (int64_t[]){0}) == 2.0, "grad_of [h, h] (a non-leaf twice): 2, 2");
     }
+    {   /* the seed lab's graph walk (part C): L = 0.5 sum((linear(x, W, b) - t)^2) reads as PyTorch's chain,
+           linear (AddmmBackward0) with the leaves W and b as its inputs (AccumulateGrad) */
+        int64_t xs[2] = {2, 3}, ws[2] = {4, 3}, bs[1] = {4}, ts[2] = {2, 4};
+        ag_tensor *x = ag_ones(ctx, AG_F64, 2, xs), *W = ag_set_requires_grad(ag_full(ctx, AG_F64, 2, ws, 0.5), true);
+        ag_tensor *b = ag_set_requires_grad(ag_zeros(ctx, AG_F64, 1, bs), true), *t = ag_zeros(ctx, AG_F64, 2, ts);
+        ag_tensor *lin = ag_linear(x, W, b), *L = ag_mul_scalar(ag_sum(ag_pow(ag_sub(lin, t), 2.0)), 0.5), *u = L;
+        const char *chain[5] = {"mul_scalar", "sum", "pow", "sub", "linear"};
+        int k;
+        for (k = 0; k < 5 && u; k++) { CHECK(ag_op(u) && !strcmp(ag_op(u), chain[k]), "graph walk step %d: %s, want %s", k, ag_op(u) ? ag_op(u) : "leaf", chain[k]); u = ag_input(u, 0); }
+        CHECK(ag_num_inputs(lin) == 3 && ag_input(lin, 0) == x && ag_input(lin, 1) == W && ag_input(lin, 2) == b && ag_is_leaf(ag_input(lin, 1)),
+              "linear is one node whose inputs are x, W, b (leaves)");
+        CHECK(ag_backward(L, NULL) == 0 && ag_get(ag_grad(b), (int64_t[]){0}) == 3.0 && ag_get(ag_grad(W), (int64_t[]){0, 0}) == 3.0,
+              "its gradients: d b = sum of (y - t) = 2 x 1.5, d W = 3");
+    }
     {   /* a replay reads gather's index array again (and sorts the new values) */
         int64_t pick[2] = {0, 1}, s2[1] = {2};
         double w[2] = {5, 7};
