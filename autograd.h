@@ -5923,7 +5923,7 @@ AG_API ag_tensor *ag_logspace(ag_ctx *ctx, ag_dtype dtype, double start, double 
 /* out[i]: 1-D ts[i] expanded over the grid [len(ts[0]), len(ts[1]), ...] (views); xy indexing
    swaps the first two grid dims, as numpy's default */
 AG_API int ag_meshgrid(int n, ag_tensor *const *ts, bool xy, ag_tensor **out) {
-    int64_t sh[AG_MAX_DIMS], one[AG_MAX_DIMS];
+    int64_t sh[AG_MAX_DIMS] = {0}, one[AG_MAX_DIMS];
     ag_ctx *ctx = NULL;
     int i, k;
     char s[200];
@@ -9552,7 +9552,7 @@ AG_API ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag
         int64_t ms[2], i, j;
         ag_tensor *m;
         ms[0] = L; ms[1] = S;
-        if (!(m = ag__result_raw(ctx, att ? att->dtype : AG_F32, 2, ms, 0))) return NULL;
+        if (!(m = ag__result_raw(ctx, att ? (int)att->dtype : (int)AG_F32, 2, ms, 0))) return NULL;
         for (i = 0; i < L; i++) for (j = 0; j < S; j++) ag__store(m, i * S + j, j > i ? -HUGE_VAL : 0.0);
         att = ag_add(att, m);
     }
