@@ -405,6 +405,7 @@ AG_API ag_tensor *ag_norm_dims(ag_tensor *t, double p, int n, const int *dims, b
 AG_API ag_tensor *ag_gather(ag_tensor *t, int dim, int ndim, const int64_t *shape, const int64_t *index);   /* torch.gather: y[c] = t[c with c_dim = index[c]], index row-major of that shape */
 AG_API ag_tensor *ag_index_select(ag_tensor *t, int dim, int64_t n, const int64_t *index);   /* entries index[0..n) of dim */
 AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);   /* t + src added at index along dim (index shaped like src) */
+AG_API ag_tensor *ag_scatter(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);       /* t with src written at index (torch.scatter; the last of repeated indices wins) */
 AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending);   /* F64 indices, stable; NaN counts as largest (PyTorch) */
 AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **indices);   /* values; *indices (may be NULL) gets argsort's */
 AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_tensor **indices);   /* the k largest (smallest) along dim, in order */
@@ -426,8 +427,8 @@ AG_API int ag_meshgrid(int n, ag_tensor *const *ts, bool xy, ag_tensor **out);  
 AG_API ag_tensor *ag_prod(ag_tensor *t);                    /* product of all elements (gradient exact with zeros) */
 AG_API ag_tensor *ag_prod_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_cumprod(ag_tensor *t, int dim);
-AG_API ag_tensor *ag_cummax(ag_tensor *t, int dim);        /* running maximum (values; ties split the gradient like ag_maximum) */
-AG_API ag_tensor *ag_cummin(ag_tensor *t, int dim);
+AG_API ag_tensor *ag_cummax(ag_tensor *t, int dim, ag_tensor **indices);   /* running maximum; *indices (may be NULL): F64, ties take the later one */
+AG_API ag_tensor *ag_cummin(ag_tensor *t, int dim, ag_tensor **indices);
 AG_API ag_tensor *ag_einsum(const char *spec, int n, ag_tensor *const *operands);   /* "ij,jk->ik", ...; contractions as batched matmuls */
 AG_API ag_tensor *ag_prelu(ag_tensor *x, ag_tensor *weight);     /* x > 0 ? x : w x, weight [1] or [C] (C = dim 1 of x) */
 AG_API ag_tensor *ag_glu(ag_tensor *x, int dim);                 /* a * sigmoid(b), a and b the two halves of dim */
@@ -833,6 +834,8 @@ typedef struct {
 } ag_pool2d_opts;
 AG_API ag_tensor *ag_max_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts);
 AG_API ag_tensor *ag_avg_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts);
+AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *opts);   /* F64 h W + w of each maximum (return_indices) */
+AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_h, int64_t out_w);
 AG_API ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);   /* [N, C, H, W] or [C, H, W] */
 AG_API ag_tensor *ag_adaptive_max_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
 /* x [N, C, L], W [O, C/groups, k], b [O] or NULL; stride and dilation 0 mean 1 */
@@ -1659,7 +1662,8 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) X(norm, norm, norm, none, xy) \
     X(linear, linear, linear, linear, ab) \
-    X(take, take, take, take, b) X(put_add, put_add, put_add, take, b) X(argsort, none, none, argsort, none) \
+    X(take, take, take, take, b) X(put_add, put_add, put_add, take, b) X(put, put_add, put_add, take, b) \
+    X(argsort, none, none, argsort, none) X(cumargmax, none, none, cumargmax, none) X(cumargmin, none, none, cumargmax, none) \
     X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
     X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
@@ -5522,9 +5526,10 @@ AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_no
 /* ---- take / put_add: gather and scatter-add along one dim by an F64 index tensor ----
    take(x, idx, d) = y with y's shape = idx's, y[c] = x[c with c_d = idx[c]] (torch.gather);
    put_add(g, idx, d, shape) = z of that shape, zero, z[c with c_d = idx[c]] += g[c]. Each is the
-   other's adjoint. The index tensor is an op's own (argsort's result, or filled from the caller's
+   other's adjoint. put writes instead of adding (the last write wins); its adjoint is take too. The index tensor is an op's own (argsort's result, or filled from the caller's
    array by a step a replay runs again); ip[0] = d. */
-static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, bool put) {
+static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, int op) {
+    bool put = op != AG__OP_take;
     int d = (int)y->ip[0], k;
     const ag_tensor *src = put ? x : y;   /* the tensor walked in idx's shape: y (take) or g (put_add) */
     const ag_tensor *big = put ? y : x;   /* the one indexed along d */
@@ -5538,20 +5543,21 @@ static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx,
         v = ((const double *)idx->data)[io];
         if (!(v >= 0 && v < (double)big->shape[d])) return false;
         at = bo + (int64_t)v * big->stride[d];
-        if (put) ag__store(y, at, ag__load(y, at) + ag__load(x, so));
+        if (op == AG__OP_put) ag__store(y, at, ag__load(x, so));   /* the last write wins */
+        else if (put) ag__store(y, at, ag__load(y, at) + ag__load(x, so));
         else ag__store(y, so, ag__load(x, at));
     }
     return true;
 }
-static bool ag__rerun_take(int op, ag_tensor *y) { return ag__take_run(y, y->in[0], y->in[1], op == AG__OP_put_add); }
-/* op take: y = take(x, idx, d); op put_add: y [shape] = put_add(x, idx, d) */
+static bool ag__rerun_take(int op, ag_tensor *y) { return ag__take_run(y, y->in[0], y->in[1], op); }
+/* op take: y = take(x, idx, d); op put_add / put: y [shape] = put_add(x, idx, d) / put(x, idx, d) */
 static ag_tensor *ag__take(int op, ag_tensor *x, ag_tensor *idx, int d, const int64_t *shape) {
     ag_tensor *y;
     if (!x || !idx) return NULL;
     y = ag__result_raw(x->ctx, x->dtype, idx->ndim, op == AG__OP_take ? idx->shape : shape, 2);
     if (!y) return NULL;
     y->ip[0] = d;
-    if (!ag__take_run(y, x, idx, op == AG__OP_put_add)) {
+    if (!ag__take_run(y, x, idx, op)) {
         ag__fail(x->ctx, "%s: an index is out of range or not an integer", ag__ops[op].name);
         return NULL;
     }
@@ -5568,8 +5574,8 @@ static int ag__bw_put_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
     gin[0] = ag__take(AG__OP_take, g, y->in[1], (int)y->ip[0], NULL);
     return 0;
 }
-static int ag__jvp_put_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = put_add(t_x, idx) */
-    (void)op; *out = t[0] ? ag__take(AG__OP_put_add, t[0], y->in[1], (int)y->ip[0], y->shape) : NULL; return 0;
+static int ag__jvp_put_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = put_add(t_x, idx) (put: put) */
+    *out = t[0] ? ag__take(op, t[0], y->in[1], (int)y->ip[0], y->shape) : NULL; return 0;
 }
 /* an F64 index tensor of the given shape filled from the caller's int64 array, each entry in
    [0, bound); while capturing, a replay reads the array again */
@@ -5617,21 +5623,36 @@ AG_API ag_tensor *ag_index_select(ag_tensor *t, int dim, int64_t n, const int64_
     idx = ag_expand(ag_reshape(idx, t->ndim, one), t->ndim, sh);   /* the same entries along every other dim */
     return ag__take(AG__OP_take, t, idx, dim, NULL);
 }
-/* t + the entries of src added at index along dim (torch.scatter_add), index shaped like src */
+/* t + the entries of src added at index along dim (torch.scatter_add), index shaped like src;
+   scatter writes them instead: t (1 - written) + put(src), so t's gradient is 0 where written */
+static ag_tensor *ag__scatter(const char *name, bool add, ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);
 AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src) { ag__args(&t, &src, NULL, NULL, NULL);
+    return ag__scatter("scatter_add", true, t, dim, index, src);
+}
+AG_API ag_tensor *ag_scatter(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src) { ag__args(&t, &src, NULL, NULL, NULL);
+    return ag__scatter("scatter", false, t, dim, index, src);
+}
+static ag_tensor *ag__scatter(const char *name, bool add, ag_tensor *t, int dim, const int64_t *index, ag_tensor *src) {
     char s1[200], s2[200];
-    ag_tensor *idx;
+    ag_tensor *idx, *v;
     int k;
-    ag_ctx *ctx = ag__ctx2("scatter_add", t, src);
-    if (!ctx || !ag__dim(ctx, "scatter_add", t->ndim, dim, &dim)) return NULL;
-    if (src->ndim != t->ndim) { ag__fail(ctx, "scatter_add: src %s must have the %d dims of the input %s", AG__SHAPE(s1, src), t->ndim, AG__SHAPE(s2, t)); return NULL; }
+    ag_ctx *ctx = ag__ctx2(name, t, src);
+    if (!ctx || !ag__dim(ctx, name, t->ndim, dim, &dim)) return NULL;
+    if (src->ndim != t->ndim) { ag__fail(ctx, "%s: src %s must have the %d dims of the input %s", name, AG__SHAPE(s1, src), t->ndim, AG__SHAPE(s2, t)); return NULL; }
     for (k = 0; k < t->ndim; k++)
         if (k != dim && src->shape[k] > t->shape[k]) {
-            ag__fail(ctx, "scatter_add: src %s does not fit the input %s (each size but dim %d's at most the input's)", AG__SHAPE(s1, src), AG__SHAPE(s2, t), dim);
+            ag__fail(ctx, "%s: src %s does not fit the input %s (each size but dim %d's at most the input's)", name, AG__SHAPE(s1, src), AG__SHAPE(s2, t), dim);
             return NULL;
         }
-    idx = ag__index_tensor(ctx, "scatter_add", src->ndim, src->shape, index, t->shape[dim], t, dim);
-    return ag_add(t, ag__take(AG__OP_put_add, ag_to(src, (ag_dtype)t->dtype), idx, dim, t->shape));
+    idx = ag__index_tensor(ctx, name, src->ndim, src->shape, index, t->shape[dim], t, dim);
+    v = ag__take(add ? AG__OP_put_add : AG__OP_put, ag_to(src, (ag_dtype)t->dtype), idx, dim, t->shape);
+    if (add || !v) return ag_add(t, v);
+    {   /* the positions written: 1 there, 0 elsewhere (no gradient) */
+        bool prev = ag_set_grad_enabled(ctx, false);
+        ag_tensor *written = ag__take(AG__OP_put, ag_ones(ctx, (ag_dtype)t->dtype, src->ndim, src->shape), idx, dim, t->shape);
+        ag_set_grad_enabled(ctx, prev);
+        return ag_add(ag_mul(t, ag_rsub_scalar(written, 1.0)), v);
+    }
 }
 
 /* ---- argsort: the kernel behind sort, topk, kthvalue and median ----
@@ -5999,8 +6020,43 @@ static ag_tensor *ag__scan(const char *name, ag_tensor *t, int dim, int op) {
     return t;
 }
 AG_API ag_tensor *ag_cumprod(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cumprod", t, dim, AG__OP_mul); }
-AG_API ag_tensor *ag_cummax(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cummax", t, dim, AG__OP_maximum); }
-AG_API ag_tensor *ag_cummin(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cummin", t, dim, AG__OP_minimum); }
+/* the index of the running maximum (minimum) along dim, PyTorch's: a tie moves it to the later
+   index, and a NaN stays once reached (F64 indices, like argmax) */
+static bool ag__rerun_cumargmax(int op, ag_tensor *y) {
+    const ag_tensor *x = y->in[0];
+    int dim = (int)y->ip[0], k;
+    bool mx = op == AG__OP_cumargmax;
+    int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, j;
+    if (y->numel == 0) return true;
+    for (k = 0; k < x->ndim; k++) { if (k < dim) outer *= x->shape[k]; if (k > dim) inner *= x->shape[k]; }
+    for (o = 0; o < outer; o++)
+        for (in = 0; in < inner; in++) {
+            int64_t base = o * n * inner + in, best = 0;
+            double bv = ag__load(x, ag__offset(x, base));
+            for (j = 0; j < n; j++) {
+                double v = ag__load(x, ag__offset(x, base + j * inner));
+                if (!ag__isnan(bv) && (ag__isnan(v) || (mx ? v >= bv : v <= bv))) { bv = v; best = j; }
+                ((double *)y->data)[base + j * inner] = (double)best;
+            }
+        }
+    return true;
+}
+static ag_tensor *ag__cumext(const char *name, int op, ag_tensor *t, int dim, ag_tensor **indices) {
+    ag_tensor *idx;
+    int d;
+    if (indices) *indices = NULL;
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &d)) return NULL;
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
+    if (!(idx = ag__result_raw(t->ctx, AG_F64, t->ndim, t->shape, 1))) return NULL;
+    idx->ip[0] = d;
+    idx->in[0] = t;
+    ag__rerun_cumargmax(op, idx);
+    idx = ag__finish1(idx, op, t);
+    if (indices) *indices = idx;
+    return ag__take(AG__OP_take, t, idx, d, NULL);   /* the gradient goes to the element each value came from, as PyTorch */
+}
+AG_API ag_tensor *ag_cummax(ag_tensor *t, int dim, ag_tensor **indices) { t = ag__arg(t); return ag__cumext("cummax", AG__OP_cumargmax, t, dim, indices); }
+AG_API ag_tensor *ag_cummin(ag_tensor *t, int dim, ag_tensor **indices) { t = ag__arg(t); return ag__cumext("cummin", AG__OP_cumargmin, t, dim, indices); }
 
 /* ---- einsum: "ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij" ... ----
    Letters a-z and A-Z, one per dim; "->" and the output optional (then: the letters used once,
@@ -9365,6 +9421,52 @@ static ag_tensor *ag__pool_ex(const char *op, bool is_max, ag_tensor *x, const a
     }
 }
 AG_API ag_tensor *ag_max_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts) { x = ag__arg(x); return ag__pool_ex("max_pool2d", true, x, opts); }
+/* where each maximum came from: h W + w in its channel's input plane (F64; PyTorch's return_indices).
+   The window position k of the maximum (argmax: the first, or a NaN) is row k / kw and column k % kw. */
+AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *o) { x = ag__arg(x);
+    ag_tensor *y, *w, *k, *r, *c, *bh, *bw;
+    int64_t OH, OW, i, s2[2];
+    bool prev;
+    if (!(y = ag__pool_ex("max_pool2d", true, x, o))) return NULL;   /* checks the arguments */
+    OH = y->shape[2]; OW = y->shape[3];
+    prev = ag_set_grad_enabled(x->ctx, false);
+    {
+        int kh = o->kh, kw = o->kw, sh = o->stride_h ? o->stride_h : kh, sw = o->stride_w ? o->stride_w : kw;
+        int dh = o->dil_h ? o->dil_h : 1, dw = o->dil_w ? o->dil_w : 1;
+        ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, o->pad_h, o->pad_w, OH, OW, 2);
+        w = ag__unfold(x, &g, -HUGE_VAL);
+        k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG_F64, 4, y->shape);   /* [N, C, OH, OW] */
+        r = ag_floor(ag_div(k, ag_full(x->ctx, AG_F64, 0, NULL, (double)kw)));                  /* exact: small integers */
+        c = ag_sub(k, ag_mul_scalar(r, (double)kw));
+        s2[0] = OH; s2[1] = 1;
+        if (!(bh = ag__result_raw(x->ctx, AG_F64, 2, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
+        for (i = 0; i < OH; i++) ((double *)bh->data)[i] = (double)(i * sh - o->pad_h);
+        s2[0] = OW;
+        if (!(bw = ag__result_raw(x->ctx, AG_F64, 1, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
+        for (i = 0; i < OW; i++) ((double *)bw->data)[i] = (double)(i * sw - o->pad_w);
+        r = ag_add(bh, ag_mul_scalar(r, (double)dh));   /* the input row and column */
+        c = ag_add(bw, ag_mul_scalar(c, (double)dw));
+        y = ag_add(ag_mul_scalar(r, (double)x->shape[3]), c);
+    }
+    ag_set_grad_enabled(x->ctx, prev);
+    return y;
+}
+/* zeros [N, C, out_h, out_w] with x [N, C, H, W] written at the flat positions in indices (F64, x's
+   shape, as ag_max_pool2d_indices gives them); the last of repeated positions wins */
+AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_h, int64_t out_w) { ag__args(&x, &indices, NULL, NULL, NULL);
+    char s1[200], s2[200];
+    int64_t fx[3], fo[3], shp[4];
+    ag_ctx *ctx = ag__ctx2("max_unpool2d", x, indices);
+    if (!ctx) return NULL;
+    if (x->ndim != 4 || !ag__same_shape(x, indices) || indices->dtype != AG_F64) {
+        ag__fail(ctx, "max_unpool2d: x %s must be [N, C, H, W] and indices %s the same shape, F64 (ag_max_pool2d_indices)", AG__SHAPE(s1, x), AG__SHAPE(s2, indices));
+        return NULL;
+    }
+    if (out_h < 0 || out_w < 0 || out_h > ((int64_t)1 << 24) || out_w > ((int64_t)1 << 24)) { ag__fail(ctx, "max_unpool2d: output size (%lld, %lld) is out of range", (long long)out_h, (long long)out_w); return NULL; }
+    fx[0] = fo[0] = x->shape[0]; fx[1] = fo[1] = x->shape[1]; fx[2] = x->shape[2] * x->shape[3]; fo[2] = out_h * out_w;
+    shp[0] = x->shape[0]; shp[1] = x->shape[1]; shp[2] = out_h; shp[3] = out_w;
+    return ag_reshape(ag__take(AG__OP_put, ag_reshape(x, 3, fx), ag_reshape(indices, 3, fx), 2, fo), 4, shp);
+}
 AG_API ag_tensor *ag_avg_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts) { x = ag__arg(x); return ag__pool_ex("avg_pool2d", false, x, opts); }
 
 /* adaptive pools: output cell i of n covers [floor(i H / n), ceil((i + 1) H / n)); separable, so

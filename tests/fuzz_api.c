@@ -1136,7 +1136,7 @@ static void do_more2(void) {
     case 16: { ag_tensor *ins[3]; ins[0] = a; ins[1] = b; ins[2] = c; got = ag_meshgrid(n > 3 ? 3 : n, ins, flag, out); break; }
     case 17: y = ag_prod_dim(a, d, flag); break;
     case 18: y = ag_cumprod(a, d); break;
-    case 19: y = flag ? ag_cummax(a, d) : ag_cummin(a, d); break;
+    case 19: y = flag ? ag_cummax(a, d, nul ? NULL : &idx) : ag_cummin(a, d, nul ? NULL : &idx); break;
     case 20: { ag_tensor *ins[3]; ins[0] = a; ins[1] = b; ins[2] = c; y = ag_einsum(nul ? NULL : specs[u8(r) % 8], n > 3 ? 3 : n, ins); break; }
     case 21: { ag_pool2d_opts o; memset(&o, 0, sizeof o); o.kh = rd_opt(r); o.kw = rd_opt(r); o.stride_h = rd_opt(r); o.stride_w = rd_opt(r);
                o.pad_h = rd_opt(r); o.pad_w = rd_opt(r); o.dil_h = rd_opt(r); o.dil_w = rd_opt(r); o.ceil_mode = flag; o.exclude_pad = rbool(r);

@@ -652,6 +652,22 @@ case("bce_with_logits_ex_0", "bce_with_logits_ex", [randn(3, 4, scale=3.0), unif
 case("bce_with_logits_ex_1", "bce_with_logits_ex", [randn(5, scale=3.0), uniform(0.0, 1.0, 5)],
      lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction="none"), ints=[2])
 
+# scatter: ints [dim, index...] (unique along dim); cummax/cummin with ties: ints [dim] (values; their
+# gradient goes to the index PyTorch picks); cumargmax: ints [dim, min] (F64 indices, forward only);
+# max_pool2d_indices: ints [k, stride, pad, dilation, ceil]; max_unpool2d: ints [k, stride] (of max_pool2d's output)
+GU = [2, 0, 1, 3, 0, 2]
+case("scatter_0", "scatter", [randn(3, 4), randn(3, 2)], lambda x, v: torch.scatter(x, 1, torch.tensor(GU).reshape(3, 2), v), ints=[1] + GU)
+TIES = f32(torch.tensor([[1.0, 3.0, 3.0, 2.0, 5.0, 5.0], [2.0, -1.0, 2.0, 0.5, 2.0, 7.0]]))
+case("cummax_ties", "cummax", [TIES], lambda x: torch.cummax(x, 1)[0], ints=[1])
+case("cummin_ties", "cummin", [TIES], lambda x: torch.cummin(x, 1)[0], ints=[1])
+case("cumargmax_0", "cumargmax", [TIES], lambda x: torch.cummax(x, 1)[1].to(F64), ints=[1, 0], rg=[False], backward=False)
+case("cumargmin_0", "cumargmax", [TIES], lambda x: torch.cummin(x, 1)[1].to(F64), ints=[1, 1], rg=[False], backward=False)
+for k, (o, shape) in enumerate([([2, 1, 0, 2, 0], (1, 2, 5, 5)), ([3, 2, 1, 1, 1], (2, 2, 5, 6))]):
+    case("max_pool2d_indices_%d" % k, "max_pool2d_indices", [distinct(*shape)],
+         lambda x, o=o: F.max_pool2d(x, o[0], o[1], o[2], o[3], bool(o[4]), return_indices=True)[1].to(F64), ints=o, rg=[False], backward=False)
+case("max_unpool2d_0", "max_unpool2d", [distinct(1, 2, 4, 6)],
+     lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, 2, return_indices=True), 2, 2, output_size=(4, 6)), ints=[2, 2])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

@@ -257,6 +257,13 @@ static int r_ce_ex_target(ag_ctx *c) { ag_cross_entropy_opts o; memset(&o, 0, si
 static int r_ce_probs_shape(ag_ctx *c) { return FAILS_P(ag_cross_entropy_probs(T23, T34, NULL)); }
 static int r_bce_ex_pos_weight(ag_ctx *c) { return FAILS_P(ag_bce_with_logits_ex(T23, T23, NULL, T4, AG_MEAN)); }
 
+static int r_scatter_range(ag_ctx *c) { return FAILS_P(ag_scatter(T23, 1, (const int64_t[]){0, 5}, mk(c, 2, 2, 1, 0))); }
+static int r_cummax_dim(ag_ctx *c) { return FAILS_P(ag_cummax(T23, 2, NULL)); }
+static int r_pool_indices_null(ag_ctx *c) { return FAILS_P(ag_max_pool2d_indices(T1255(c), NULL)); }
+static int r_unpool_dtype(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), T1255(c), 5, 5)); }
+static int r_unpool_range(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), ag_full(c, AG_F64, 4, (const int64_t[]){1, 1, 5, 5}, 30.0), 5, 5)); }
+static int r_unpool_size(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), ag_zeros(c, AG_F64, 4, (const int64_t[]){1, 1, 5, 5}), -1, 5)); }
+
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
 static int r_matmul_0d_a(ag_ctx *c) { return FAILS_P(ag_matmul(T0, T3)); }
@@ -724,6 +731,12 @@ static const row rows[] = {
     {"cross_entropy_ex target 3 of 3", r_ce_ex_target, "cross_entropy", "target 3 at row 1", 0},
     {"cross_entropy_probs shapes", r_ce_probs_shape, "cross_entropy_probs", "same shape", 0},
     {"bce_with_logits_ex pos_weight [4]", r_bce_ex_pos_weight, "bce_with_logits", "pos_weight [4]", 0},
+    {"scatter index 5 of size 3", r_scatter_range, "scatter", "index 5", 0},
+    {"cummax dim 2 of 2-d", r_cummax_dim, "cummax", "out of range", 0},
+    {"max_pool2d_indices NULL opts", r_pool_indices_null, "max_pool2d", "opts is NULL", 0},
+    {"max_unpool2d F32 indices", r_unpool_dtype, "max_unpool2d", "F64", 0},
+    {"max_unpool2d index 30 of 25", r_unpool_range, "put", "out of range", 0},
+    {"max_unpool2d size -1", r_unpool_size, "max_unpool2d", "output size", 0},
     /* matmul / linear */
     {"matmul inner dims", r_matmul_inner, "matmul", "matmul: [2, 3] @ [4, 5]: inner dimensions differ (3 != 4)", 0},
     {"matmul 0-d @ [3]", r_matmul_0d_a, "matmul", "[]", 0},

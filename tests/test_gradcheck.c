@@ -311,8 +311,8 @@ OP(pad) { UNUSED; return ag_pad(x[0], c->ia[1], c->sh, (ag_pad_mode)c->ia[0], 0.
 OP(prod) { UNUSED; return ag_prod(x[0]); }
 OP(prod_dim) { UNUSED; return ag_prod_dim(x[0], c->ia[0], c->ia[1] != 0); }
 OP(cumprod) { UNUSED; return ag_cumprod(x[0], c->ia[0]); }
-OP(cummax) { UNUSED; return ag_cummax(x[0], c->ia[0]); }
-OP(cummin) { UNUSED; return ag_cummin(x[0], c->ia[0]); }
+OP(cummax) { UNUSED; return ag_cummax(x[0], c->ia[0], NULL); }
+OP(cummin) { UNUSED; return ag_cummin(x[0], c->ia[0], NULL); }
 static const char *const ein_specs[] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "ii->i", "ij,ij->i"};
 OP(einsum) { UNUSED; return ag_einsum(ein_specs[c->ia[0]], c->n, x); }
 OP(meshgrid) { ag_tensor *o[2]; UNUSED; return ag_meshgrid(2, x, c->ia[0] != 0, o) == 2 ? ag_mul(o[0], ag_exp(o[1])) : NULL; }
@@ -338,6 +338,11 @@ OP(cross_entropy_ex) { ag_cross_entropy_opts o; UNUSED; memset(&o, 0, sizeof o);
 OP(cross_entropy_probs) { ag_cross_entropy_opts o; UNUSED; memset(&o, 0, sizeof o); o.label_smoothing = c->da[0];
     o.reduction = (ag_reduction)c->ia[0]; return ag_cross_entropy_probs(x[0], ag_softmax(x[1], -1), &o); }
 OP(bce_with_logits_ex) { UNUSED; return ag_bce_with_logits_ex(x[0], x[1], c->n > 2 ? x[2] : NULL, c->n > 3 ? x[3] : NULL, (ag_reduction)c->ia[0]); }
+
+static const int64_t gidx_unique[6] = {2, 0, 1, 3, 0, 2};   /* no row repeats an index: scatter's gradient is defined */
+OP(scatter) { UNUSED; return ag_scatter(x[0], c->ia[0], gidx_unique, x[1]); }
+OP(max_unpool2d) { ag_pool2d_opts o; UNUSED; memset(&o, 0, sizeof o); o.kh = o.kw = 2; o.stride_h = o.stride_w = c->ia[0];
+    return ag_max_unpool2d(ag_max_pool2d_ex(x[0], &o), ag_max_pool2d_indices(x[0], &o), ag_dim(x[0], 2), ag_dim(x[0], 3)); }
 
 /* ---- the table ---- */
 /* binary broadcasting patterns, for each elementwise binary op */
@@ -655,6 +660,8 @@ static const gc_case cases[] = {
     { .op = "cross_entropy_ex", .note = "ignore, sum", .fn = op_cross_entropy_ex, .n = 1, .in = {S2(4,5)}, .init = {I_N}, .ia = {AG_SUM} },
     { .op = "cross_entropy_probs", .note = "smoothing 0.1", .fn = op_cross_entropy_probs, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .da = {0.1}, .ia = {AG_MEAN} },
     { .op = "bce_with_logits_ex", .note = "weight, pos_weight", .fn = op_bce_with_logits_ex, .n = 4, .in = {S2(3,4), S2(3,4), S1(4), S1(4)}, .init = {I_N, I_PROB, I_POS, I_POS}, .ia = {AG_SUM} },
+    { .op = "scatter", .note = "dim 1 (unique per row)", .fn = op_scatter, .n = 2, .in = {S2(3,4), S2(3,2)}, .init = {I_N, I_N}, .ia = {1} },
+    { .op = "max_unpool2d", .note = "of max_pool2d k 2 s 2", .fn = op_max_unpool2d, .n = 1, .in = {S4(1,2,4,4)}, .init = {I_DISTINCT}, .ia = {2} },
     /* neural-network pieces */
     { .op = "softmax", .note = "dim=-1", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {-1} },
     { .op = "softmax", .note = "dim=0", .fn = op_softmax, .n = 1, .in = {S2(3,5)}, .init = {I_N}, .ia = {0} },

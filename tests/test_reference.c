@@ -449,7 +449,7 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
     if (!strcmp(op, "prod_dim")) { if ((*bad = ref_need(c, 1, 2, 0))) return NULL; return ag_prod_dim(x[0], (int)I[0], I[1] != 0); }
     if (!strcmp(op, "cumprod") || !strcmp(op, "cummax") || !strcmp(op, "cummin")) {
         if ((*bad = ref_need(c, 1, 1, 0))) return NULL;
-        return op[3] == 'p' ? ag_cumprod(x[0], (int)I[0]) : op[4] == 'a' ? ag_cummax(x[0], (int)I[0]) : ag_cummin(x[0], (int)I[0]);
+        return op[3] == 'p' ? ag_cumprod(x[0], (int)I[0]) : op[4] == 'a' ? ag_cummax(x[0], (int)I[0], NULL) : ag_cummin(x[0], (int)I[0], NULL);
     }
     if (!strcmp(op, "einsum")) {
         static const char *const specs[] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "ii->i", "ij,ij->i", "ij", "bn,anm,bm->ba"};
@@ -527,6 +527,25 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
     if (!strcmp(op, "bce_with_logits_ex")) {
         if ((*bad = ref_need(c, -1, 1, 0))) return NULL;
         return ag_bce_with_logits_ex(x[0], x[1], c->nin > 2 ? x[2] : NULL, c->nin > 3 ? x[3] : NULL, (ag_reduction)I[0]);
+    }
+    if (!strcmp(op, "scatter")) { if ((*bad = ref_need(c, 2, 1, 0))) return NULL; return ag_scatter(x[0], (int)I[0], I + 1, x[1]); }
+    if (!strcmp(op, "cumargmax")) {
+        ag_tensor *idx = NULL;
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        if (!(I[1] ? ag_cummin(x[0], (int)I[0], &idx) : ag_cummax(x[0], (int)I[0], &idx))) return NULL;
+        return idx;
+    }
+    if (!strcmp(op, "max_pool2d_indices") || !strcmp(op, "max_unpool2d")) {
+        ag_pool2d_opts o;
+        if ((*bad = ref_need(c, 1, 2, 0))) return NULL;
+        memset(&o, 0, sizeof o);
+        o.kh = o.kw = (int)I[0]; o.stride_h = o.stride_w = (int)I[1];
+        if (!strcmp(op, "max_pool2d_indices")) {
+            if ((*bad = ref_need(c, 1, 5, 0))) return NULL;
+            o.pad_h = o.pad_w = (int)I[2]; o.dil_h = o.dil_w = (int)I[3]; o.ceil_mode = I[4] != 0;
+            return ag_max_pool2d_indices(x[0], &o);
+        }
+        return ag_max_unpool2d(ag_max_pool2d_ex(x[0], &o), ag_max_pool2d_indices(x[0], &o), ag_dim(x[0], 2), ag_dim(x[0], 3));
     }
     *bad = "unknown op";
     return NULL;
@@ -708,7 +727,8 @@ static void ref_run(const ref_case *c, ag_dtype dt, int layout) {
     {
         ag_dtype want_dt = dt;
         if (!strcmp(c->op, "to")) want_dt = c->ints[0] ? AG_F64 : AG_F32;
-        if (!strcmp(c->op, "argmax") || !strcmp(c->op, "argmin") || !strcmp(c->op, "argsort")) want_dt = AG_F64;   /* indices */
+        if (!strcmp(c->op, "argmax") || !strcmp(c->op, "argmin") || !strcmp(c->op, "argsort") || !strcmp(c->op, "cumargmax") ||
+            !strcmp(c->op, "max_pool2d_indices")) want_dt = AG_F64;   /* indices */
         if (ag_type(out) != want_dt) ref_problem(&res, "output dtype", ag_dtype_name(ag_type(out)));
         if (!ref_same_shape(&res, "output", out, c->out.ndim, c->out.shape)) goto done;
         got = (double *)malloc((size_t)(c->out.numel + 1) * sizeof(double));

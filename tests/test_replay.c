@@ -98,7 +98,7 @@ static ag_tensor *m_reductions(ag_tensor **p, ag_tensor *x, ag_tensor *t) {
                 ops2[0] = a; ops2[1] = t;
                 s = ag_add(s, ag_add(ag_mean(ag_pad(a, 4, pads, AG_PAD_REFLECT, 0.0)), ag_mean(ag_repeat_interleave(a, 2, 1))));
                 s = ag_add(s, ag_add(ag_mean(ag_prod_dim(ag_mul_scalar(a, 0.5), 0, false)), ag_mean(ag_cumprod(ag_mul_scalar(a, 0.5), 1))));
-                s = ag_add(s, ag_add(ag_mean(ag_cummax(a, 1)), ag_trace(ag_narrow(a, 1, 0, 5))));
+                s = ag_add(s, ag_add(ag_mean(ag_cummax(a, 1, NULL)), ag_trace(ag_narrow(a, 1, 0, 5))));
                 s = ag_add(s, ag_add(ag_mean(ag_einsum("ij,ik->jk", 2, ops2)), ag_mean(ag_tile(a, 1, &two))));
             }
         }
