@@ -216,18 +216,18 @@ static int r_eye_neg(ag_ctx *c) { return FAILS_P(ag_eye(c, AG_F32, -1, 2)); }
 static int r_linspace_steps(ag_ctx *c) { return FAILS_P(ag_linspace(c, AG_F32, 0, 1, -2)); }
 static int r_linspace_nan(ag_ctx *c) { return FAILS_P(ag_linspace(c, AG_F32, NAN, 1, 3)); }
 static int r_logspace_base(ag_ctx *c) { return FAILS_P(ag_logspace(c, AG_F32, 0, 1, 3, -2.0)); }
-static int r_meshgrid_2d(ag_ctx *c) { ag_tensor *o[2]; return FAILS_I(ag_meshgrid(2, (ag_tensor *const[]){T3, T23}, false, o)); }
-static int r_meshgrid_null(ag_ctx *c) { ag_tensor *o[2]; return FAILS_I(ag_meshgrid(2, (ag_tensor *const[]){T3, NULL}, false, o)); }
+static int r_meshgrid_2d(ag_ctx *c) { ag_tensor *ts_[3] = {T3, T23}; ag_tensor *o[2]; return FAILS_I(ag_meshgrid(2, ts_, false, o)); }
+static int r_meshgrid_null(ag_ctx *c) { ag_tensor *ts_[3] = {T3, NULL}; ag_tensor *o[2]; return FAILS_I(ag_meshgrid(2, ts_, false, o)); }
 static int r_prod_dim(ag_ctx *c) { return FAILS_P(ag_prod_dim(T23, 2, false)); }
 static int r_cumprod_dim(ag_ctx *c) { return FAILS_P(ag_cumprod(T23, -3)); }
-static int r_einsum_letters(ag_ctx *c) { return FAILS_P(ag_einsum("ijk,jk->i", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_size(ag_ctx *c) { return FAILS_P(ag_einsum("ij,ij->i", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_ellipsis(ag_ctx *c) { return FAILS_P(ag_einsum("...j,jk", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_out(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk->iz", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_count(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk,kl->il", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_char(ag_ctx *c) { return FAILS_P(ag_einsum("i1,jk", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_arrow(ag_ctx *c) { return FAILS_P(ag_einsum("ij,jk-ik", 2, (ag_tensor *const[]){T23, T34})); }
-static int r_einsum_null(ag_ctx *c) { return FAILS_P(ag_einsum(NULL, 1, (ag_tensor *const[]){T23})); }
+static int r_einsum_letters(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("ijk,jk->i", 2, ts_)); }
+static int r_einsum_size(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("ij,ij->i", 2, ts_)); }
+static int r_einsum_ellipsis(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("...j,jk", 2, ts_)); }
+static int r_einsum_out(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("ij,jk->iz", 2, ts_)); }
+static int r_einsum_count(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("ij,jk,kl->il", 2, ts_)); }
+static int r_einsum_char(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("i1,jk", 2, ts_)); }
+static int r_einsum_arrow(ag_ctx *c) { ag_tensor *ts_[3] = {T23, T34}; return FAILS_P(ag_einsum("ij,jk-ik", 2, ts_)); }
+static int r_einsum_null(ag_ctx *c) { ag_tensor *ts_[3] = {T23}; return FAILS_P(ag_einsum(NULL, 1, ts_)); }
 
 static ag_tensor *T1255(ag_ctx *c) { return mk(c, 0, 0, 0, 0) ? ag_reshape(mk(c, 2, 5, 5, 0), 4, (const int64_t[]){1, 1, 5, 5}) : NULL; }
 static int r_pool_ex_null(ag_ctx *c) { return FAILS_P(ag_max_pool2d_ex(T1255(c), NULL)); }

@@ -603,11 +603,11 @@ static void test_fuzz_findings(void) {
         g = ag_capture_end(ctx);
         before = (float)ag_item(l);
         CHECK(g && ag_replay(g) == 0, "replay: %s", ag_error(ctx) ? ag_error(ctx) : "");
-        ag_add_(h, ag_full(ctx, AG_F32, 2, (int64_t[]){2, 4}, 1.0));   /* h becomes an add_ node */
+        ag_add_(h, ag_full(ctx, AG_F32, 2, (const int64_t[]){2, 4}, 1.0));   /* h becomes an add_ node */
         CHECK(ag_replay(g) == 0, "replay after an in-place op on a captured result: %s", ag_error(ctx) ? ag_error(ctx) : "");
         after = (float)ag_item(l);
-        CHECK(before == after && ag_get(h, (int64_t[]){0, 0}) == 0.375, "the replay recomputes linear into h's storage: loss %g -> %g, h[0,0] %g",
-              before, after, ag_get(h, (int64_t[]){0, 0}));
+        CHECK(before == after && ag_get(h, (const int64_t[]){0, 0}) == 0.375, "the replay recomputes linear into h's storage: loss %g -> %g, h[0,0] %g",
+              before, after, ag_get(h, (const int64_t[]){0, 0}));
         ag_capture_free(g);
         ag_free_persistent(W);
     }
@@ -630,22 +630,22 @@ static void test_order_nan(void) {
     FILE *f;
     size_t n;
     ag_copy_out(ag_sort(x, 1, false, &idx), AG_F64, got);
-    CHECK(got[0] == 1 && got[2] == 3 && isnan(got[3]) && ag_get(idx, (int64_t[]){0, 3}) == 1, "sort: NaN last");
+    CHECK(got[0] == 1 && got[2] == 3 && isnan(got[3]) && ag_get(idx, (const int64_t[]){0, 3}) == 1, "sort: NaN last");
     ag_copy_out(ag_sort(x, 1, true, &idx), AG_F64, got);
     CHECK(isnan(got[0]) && got[1] == 3 && got[4] == 4, "sort descending: NaN first");
     ag_copy_out(ag_median_dim(x, 1, false, &idx), AG_F64, got);
-    CHECK(isnan(got[0]) && got[1] == 2 && ag_get(idx, (int64_t[]){0}) == 1 && ag_get(idx, (int64_t[]){1}) == 2,
+    CHECK(isnan(got[0]) && got[1] == 2 && ag_get(idx, (const int64_t[]){0}) == 1 && ag_get(idx, (const int64_t[]){1}) == 2,
           "median_dim: NaN and its index where the row has one, the lower median (2 at 2) elsewhere");
     CHECK(isnan(ag_item(ag_median(x))), "median of all: NaN");
     {   /* grad_of with the same input twice: the gradient in both places (torch.autograd.grad) */
         int64_t s3[1] = {3};
         ag_tensor *z = ag_set_requires_grad(ag_full(ctx, AG_F64, 1, s3, 2.0), true), *h = ag_mul_scalar(z, 3.0), *g[3], *in3[3];
         in3[0] = z; in3[1] = h; in3[2] = z;
-        CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 3, in3, g) == 0 && ag_get(g[0], (int64_t[]){0}) == 12.0 && ag_get(g[2], (int64_t[]){0}) == 12.0 &&
-              ag_get(g[1], (int64_t[]){0}) == 2.0, "grad_of [z, h, z] of sum(3z * z): 12, 2, 12");
+        CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 3, in3, g) == 0 && ag_get(g[0], (const int64_t[]){0}) == 12.0 && ag_get(g[2], (const int64_t[]){0}) == 12.0 &&
+              ag_get(g[1], (const int64_t[]){0}) == 2.0, "grad_of [z, h, z] of sum(3z * z): 12, 2, 12");
         h = ag_mul_scalar(z, 3.0);   /* the first grad_of freed the old graph */
         in3[0] = h; in3[1] = h;
-        CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 2, in3, g) == 0 && ag_get(g[1], (int64_t[]){0}) == 2.0, "grad_of [h, h] (a non-leaf twice): 2, 2");
+        CHECK(ag_grad_of(ag_sum(ag_mul(h, z)), NULL, 2, in3, g) == 0 && ag_get(g[1], (const int64_t[]){0}) == 2.0, "grad_of [h, h] (a non-leaf twice): 2, 2");
     }
     {   /* the seed lab's graph walk (part C): L = 0.5 sum((linear(x, W, b) - t)^2) reads as PyTorch's chain,
            linear (AddmmBackward0) with the leaves W and b as its inputs (AccumulateGrad) */
@@ -658,7 +658,7 @@ static void test_order_nan(void) {
         for (k = 0; k < 5 && u; k++) { CHECK(ag_op(u) && !strcmp(ag_op(u), chain[k]), "graph walk step %d: %s, want %s", k, ag_op(u) ? ag_op(u) : "leaf", chain[k]); u = ag_input(u, 0); }
         CHECK(ag_num_inputs(lin) == 3 && ag_input(lin, 0) == x && ag_input(lin, 1) == W && ag_input(lin, 2) == b && ag_is_leaf(ag_input(lin, 1)),
               "linear is one node whose inputs are x, W, b (leaves)");
-        CHECK(ag_backward(L, NULL) == 0 && ag_get(ag_grad(b), (int64_t[]){0}) == 3.0 && ag_get(ag_grad(W), (int64_t[]){0, 0}) == 3.0,
+        CHECK(ag_backward(L, NULL) == 0 && ag_get(ag_grad(b), (const int64_t[]){0}) == 3.0 && ag_get(ag_grad(W), (const int64_t[]){0, 0}) == 3.0,
               "its gradients: d b = sum of (y - t) = 2 x 1.5, d W = 3");
     }
     {   /* a replay reads gather's index array again (and sorts the new values) */
@@ -672,8 +672,8 @@ static void test_order_nan(void) {
         g = ag_capture_end(ctx);
         pick[0] = 1; pick[1] = 1;
         ag_set_grad_enabled(ctx, false); ag_fill_(ag_narrow(p, 0, 0, 1), 9.0); ag_set_grad_enabled(ctx, true);
-        CHECK(g && ag_replay(g) == 0 && ag_get(y, (int64_t[]){0}) == 7 && ag_get(z, (int64_t[]){0}) == 9,
-              "replay: index_select reads the new index, sort sees the new values: %g %g", ag_get(y, (int64_t[]){0}), ag_get(z, (int64_t[]){0}));
+        CHECK(g && ag_replay(g) == 0 && ag_get(y, (const int64_t[]){0}) == 7 && ag_get(z, (const int64_t[]){0}) == 9,
+              "replay: index_select reads the new index, sort sees the new values: %g %g", ag_get(y, (const int64_t[]){0}), ag_get(z, (const int64_t[]){0}));
         pick[1] = 2;
         CHECK(ag_replay(g) != 0 && strstr(ag_error(ctx), "index_select: index 2 at position 1"), "replay: an index out of range is an error");
         ag_clear_error(ctx);
