@@ -438,6 +438,7 @@ AG_API ag_tensor *ag_pairwise_distance(ag_tensor *a, ag_tensor *b, double p, dou
 AG_API ag_tensor *ag_rms_norm(ag_tensor *x, ag_tensor *weight, double eps);   /* x / sqrt(mean(x^2 over the last dim) + eps) * weight (may be NULL) */
 /* losses: reduction AG_MEAN (0, the default), AG_SUM, AG_NONE (per element), AG_BATCHMEAN (kl_div: sum / N) */
 typedef enum { AG_MEAN = 0, AG_SUM = 1, AG_NONE = 2, AG_BATCHMEAN = 3 } ag_reduction;
+AG_API ag_tensor *ag_mse_loss_ex(ag_tensor *input, ag_tensor *target, ag_reduction r);   /* (a - b)^2, reduced (ag_mse_loss: the mean) */
 AG_API ag_tensor *ag_l1_loss(ag_tensor *input, ag_tensor *target, ag_reduction r);
 AG_API ag_tensor *ag_smooth_l1_loss(ag_tensor *input, ag_tensor *target, double beta, ag_reduction r);   /* |d| < beta ? d^2 / (2 beta) : |d| - beta / 2 */
 AG_API ag_tensor *ag_huber_loss(ag_tensor *input, ag_tensor *target, double delta, ag_reduction r);      /* |d| < delta ? d^2 / 2 : delta (|d| - delta / 2) */
@@ -6294,6 +6295,10 @@ static ag_ctx *ag__loss_args(const char *name, ag_tensor *a, ag_tensor *b, ag_re
     if (!ag__same_shape(a, b)) { ag__fail(ctx, "%s: input %s and target %s differ in shape", name, AG__SHAPE(s1, a), AG__SHAPE(s2, b)); return NULL; }
     if ((int)r < 0 || (int)r > (batchmean ? 3 : 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE%s)", name, (int)r, batchmean ? ", AG_BATCHMEAN" : ""); return NULL; }
     return ctx;
+}
+AG_API ag_tensor *ag_mse_loss_ex(ag_tensor *a, ag_tensor *b, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
+    if (!ag__loss_args("mse_loss", a, b, r, false)) return NULL;
+    return ag__loss_reduce(ag_square(ag_sub(a, b)), r);
 }
 AG_API ag_tensor *ag_l1_loss(ag_tensor *a, ag_tensor *b, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
     if (!ag__loss_args("l1_loss", a, b, r, false)) return NULL;

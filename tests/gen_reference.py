@@ -668,6 +668,10 @@ for k, (o, shape) in enumerate([([2, 1, 0, 2, 0], (1, 2, 5, 5)), ([3, 2, 1, 1, 1
 case("max_unpool2d_0", "max_unpool2d", [distinct(1, 2, 4, 6)],
      lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, 2, return_indices=True), 2, 2, output_size=(4, 6)), ints=[2, 2])
 
+# mse_loss_ex: ints [reduction]
+for r in (0, 1, 2):
+    case("mse_loss_ex_%d" % r, "mse_loss_ex", [randn(3, 4), randn(3, 4)], lambda a, b, r=r: F.mse_loss(a, b, reduction=RED[r]), ints=[r])
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "reference.txt")
 if len(sys.argv) > 1:
     out = sys.argv[1]

@@ -159,6 +159,7 @@ static int r_pairwise_p(ag_ctx *c) { return FAILS_P(ag_pairwise_distance(T23, T2
 static int r_rms_norm_weight(ag_ctx *c) { return FAILS_P(ag_rms_norm(T23, T4, 1e-5)); }
 static int r_rms_norm_0d(ag_ctx *c) { return FAILS_P(ag_rms_norm(T0, NULL, 1e-5)); }
 static int r_rms_norm_null(ag_ctx *c) { return FAILS_P(ag_rms_norm(NULL, T3, 1e-5)); }
+static int r_mse_ex_reduction(ag_ctx *c) { return FAILS_P(ag_mse_loss_ex(T23, T23, (ag_reduction)-1)); }
 static int r_l1_shape(ag_ctx *c) { return FAILS_P(ag_l1_loss(T23, T34, AG_MEAN)); }
 static int r_l1_reduction(ag_ctx *c) { return FAILS_P(ag_l1_loss(T23, T23, (ag_reduction)7)); }
 static int r_l1_batchmean(ag_ctx *c) { return FAILS_P(ag_l1_loss(T23, T23, AG_BATCHMEAN)); }
@@ -641,6 +642,7 @@ static const row rows[] = {
     {"rms_norm weight [4] for [2,3]", r_rms_norm_weight, "rms_norm", "[4]", 0},
     {"rms_norm 0-d", r_rms_norm_0d, "rms_norm", "0-d", 0},
     {"rms_norm NULL input", r_rms_norm_null, "rms_norm", "NULL", 0},
+    {"mse_loss_ex reduction -1", r_mse_ex_reduction, "mse_loss", "unknown reduction -1", 0},
     {"l1_loss shapes", r_l1_shape, "l1_loss", "differ in shape", 0},
     {"l1_loss reduction 7", r_l1_reduction, "l1_loss", "unknown reduction 7", 0},
     {"l1_loss batchmean", r_l1_batchmean, "l1_loss", "unknown reduction 3", 0},

@@ -270,6 +270,7 @@ OP(normalize) { UNUSED; return ag_normalize(x[0], c->da[0], c->ia[0], 1e-12); }
 OP(cosine_similarity) { UNUSED; return ag_cosine_similarity(x[0], x[1], c->ia[0], 1e-8); }
 OP(pairwise_distance) { UNUSED; return ag_pairwise_distance(x[0], x[1], c->da[0], 1e-6); }
 OP(rms_norm) { UNUSED; return ag_rms_norm(x[0], c->n > 1 ? x[1] : NULL, 1e-5); }
+OP(mse_loss_ex) { UNUSED; return ag_mse_loss_ex(x[0], x[1], (ag_reduction)c->ia[0]); }
 OP(l1_loss) { UNUSED; return ag_l1_loss(x[0], x[1], (ag_reduction)c->ia[0]); }
 OP(smooth_l1_loss) { UNUSED; return ag_smooth_l1_loss(x[0], x[1], c->da[0], (ag_reduction)c->ia[0]); }
 OP(huber_loss) { UNUSED; return ag_huber_loss(x[0], x[1], c->da[0], (ag_reduction)c->ia[0]); }
@@ -577,6 +578,8 @@ static const gc_case cases[] = {
     { .op = "pairwise_distance", .note = "p 3", .fn = op_pairwise_distance, .n = 2, .in = {S2(3,4), S1(4)}, .init = {I_ODD, I_EVEN}, .da = {3.0} },
     { .op = "rms_norm", .note = "weight", .fn = op_rms_norm, .n = 2, .in = {S2(3,5), S1(5)}, .init = {I_N, I_N} },
     { .op = "rms_norm", .note = "no weight", .fn = op_rms_norm, .n = 1, .in = {S3(2,2,4)}, .init = {I_N} },
+    { .op = "mse_loss_ex", .note = "sum", .fn = op_mse_loss_ex, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {AG_SUM} },
+    { .op = "mse_loss_ex", .note = "none", .fn = op_mse_loss_ex, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {AG_NONE} },
     { .op = "l1_loss", .note = "mean", .fn = op_l1_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_ODD, I_EVEN}, .ia = {AG_MEAN} },
     { .op = "l1_loss", .note = "none", .fn = op_l1_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_ODD, I_EVEN}, .ia = {AG_NONE} },
     { .op = "smooth_l1_loss", .note = "beta 0.5, sum", .fn = op_smooth_l1_loss, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .da = {0.5}, .ia = {AG_SUM} },

@@ -395,6 +395,7 @@ static ag_tensor *ref_apply(const ref_case *c, ag_tensor **x, const char **bad) 
         if ((*bad = ref_need(c, -1, 0, 1))) return NULL;
         return ag_rms_norm(x[0], c->nin > 1 ? x[1] : NULL, R[0]);
     }
+    if (!strcmp(op, "mse_loss_ex")) { if ((*bad = ref_need(c, 2, 1, 0))) return NULL; return ag_mse_loss_ex(x[0], x[1], (ag_reduction)I[0]); }
     if (!strcmp(op, "l1_loss") || !strcmp(op, "bce_loss")) {
         if ((*bad = ref_need(c, 2, 1, 0))) return NULL;
         return op[0] == 'l' ? ag_l1_loss(x[0], x[1], (ag_reduction)I[0]) : ag_bce_loss(x[0], x[1], (ag_reduction)I[0]);
