@@ -5717,32 +5717,36 @@ AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **in
     if (t->ndim == 0) return t;
     return ag__take(AG__OP_take, t, idx, dim < 0 ? dim + t->ndim : dim, NULL);
 }
+/* the first k of t sorted along dim (single: only the k-th, k from 1), and their indices */
+static ag_tensor *ag__sorted_k(const char *name, ag_tensor *t, int64_t k, int dim, bool desc, bool single, ag_tensor **indices, int *d) {
+    ag_tensor *idx;
+    char s[200];
+    *indices = NULL;
+    if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, d)) return NULL;
+    if (k < (single ? 1 : 0) || k > (*d < 0 ? 1 : t->shape[*d])) {
+        ag__fail(t->ctx, "%s: k %lld is out of range for dim %d of %s", name, (long long)k, dim, AG__SHAPE(s, t));
+        return NULL;
+    }
+    if (*d < 0) { *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }   /* 0-d: itself, index 0 */
+    idx = ag_narrow(ag_argsort(t, *d, desc), *d, single ? k - 1 : 0, single ? 1 : k);
+    *indices = idx;
+    return ag__take(AG__OP_take, t, idx, *d, NULL);
+}
 /* the k largest (or smallest) along dim, in order */
 AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_tensor **indices) { t = ag__arg(t);
-    ag_tensor *idx;
+    ag_tensor *idx, *y;
     int d;
-    char s[200];
-    if (indices) *indices = NULL;
-    if (!t || !ag__dim_s(t->ctx, "topk", t->ndim, dim, &d)) return NULL;
-    if (k < 0 || k > (d < 0 ? 1 : t->shape[d])) { ag__fail(t->ctx, "topk: k %lld is out of range for dim %d of %s", (long long)k, dim, AG__SHAPE(s, t)); return NULL; }
-    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
-    idx = ag_narrow(ag_argsort(t, d, largest), d, 0, k);
+    y = ag__sorted_k("topk", t, k, dim, largest, false, &idx, &d);
     if (indices) *indices = idx;
-    return ag__take(AG__OP_take, t, idx, d, NULL);
+    return y;
 }
 /* the k-th smallest along dim (k from 1), as torch.kthvalue */
 AG_API ag_tensor *ag_kthvalue(ag_tensor *t, int64_t k, int dim, bool keepdim, ag_tensor **indices) { t = ag__arg(t);
     ag_tensor *idx, *y;
     int d;
-    char s[200];
-    if (indices) *indices = NULL;
-    if (!t || !ag__dim_s(t->ctx, "kthvalue", t->ndim, dim, &d)) return NULL;
-    if (k < 1 || k > (d < 0 ? 1 : t->shape[d])) { ag__fail(t->ctx, "kthvalue: k %lld is out of range for dim %d of %s", (long long)k, dim, AG__SHAPE(s, t)); return NULL; }
-    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
-    idx = ag_narrow(ag_argsort(t, d, false), d, k - 1, 1);
-    y = ag__take(AG__OP_take, t, idx, d, NULL);
-    if (!keepdim) { y = ag_squeeze(y, d); idx = ag_squeeze(idx, d); }
-    if (indices) *indices = idx;
+    y = ag__sorted_k("kthvalue", t, k, dim, false, true, &idx, &d);
+    if (y && d >= 0 && !keepdim) { y = ag_squeeze(y, d); idx = ag_squeeze(idx, d); }
+    if (indices) *indices = y ? idx : NULL;
     return y;
 }
 /* the lower median along dim (torch.median(t, dim)); a slice with a NaN gives NaN */
