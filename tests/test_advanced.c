@@ -177,7 +177,7 @@ static void test_anomaly(void) {
 }
 
 /* ---- checkpointing: a deep MLP, with and without ---- */
-#define LAYERS 64
+#define LAYERS 128   /* the most layers measured; the checks use 64 */
 #define WIDTH 128
 #define BATCH 32
 typedef struct { ag_tensor **W, **b; int first, count; } segment;
@@ -189,22 +189,22 @@ static ag_tensor *run_layers(ag_ctx *ctx, ag_tensor **in, void *user) {
     for (i = s->first; i < s->first + s->count; i++) h = ag_tanh(ag_linear(h, s->W[i], s->b[i]));
     return h;
 }
-static double train_step(ag_ctx *ctx, ag_tensor **W, ag_tensor **b, ag_tensor *x, int every, size_t *peak, double *secs) {
+static double train_step(ag_ctx *ctx, ag_tensor **W, ag_tensor **b, ag_tensor *x, int layers, int every, size_t *peak, double *secs) {
     ag_tensor *h = x, *loss;
     int i;
     double t0;
     ag_stats st;
     ag_ctx_reset(ctx);
-    for (i = 0; i < LAYERS; i++) { ag_zero_grad(W[i]); ag_zero_grad(b[i]); }
+    for (i = 0; i < layers; i++) { ag_zero_grad(W[i]); ag_zero_grad(b[i]); }
     t0 = harness_cpu_seconds();
     if (!every) {
         segment s;
-        s.W = W; s.b = b; s.first = 0; s.count = LAYERS;
+        s.W = W; s.b = b; s.first = 0; s.count = layers;
         h = run_layers(ctx, &h, &s);
     } else {
         static segment seg[LAYERS];   /* must live until backward has run */
-        for (i = 0; i < LAYERS; i += every) {
-            seg[i].W = W; seg[i].b = b; seg[i].first = i; seg[i].count = every;
+        for (i = 0; i < layers; i += every) {
+            seg[i].W = W; seg[i].b = b; seg[i].first = i; seg[i].count = layers - i < every ? layers - i : every;
             h = ag_checkpoint(run_layers, &seg[i], 1, &h);
         }
     }
@@ -232,23 +232,33 @@ static void test_checkpoint(void) {
         b[i] = ag_param(ctx, AG_F32, 1, &bs, NULL);
     }
     x = ag_persistent(ctx, AG_F32, 2, xs, ag_data(ag_randn(ctx, AG_F32, 2, xs)));
-    l_plain = train_step(ctx, W, b, x, 0, &peak_plain, &tp);
+    l_plain = train_step(ctx, W, b, x, 64, 0, &peak_plain, &tp);
     g_plain = (float *)malloc(sizeof(float) * WIDTH * WIDTH);
     memcpy(g_plain, ag_data(ag_grad(W[0])), sizeof(float) * WIDTH * WIDTH);
-    l_ckpt = train_step(ctx, W, b, x, 8, &peak_ckpt, &tc);   /* every sqrt(64) = 8 layers */
+    l_ckpt = train_step(ctx, W, b, x, 64, 8, &peak_ckpt, &tc);   /* every sqrt(64) = 8 layers */
     CHECK(l_ckpt == l_plain, "checkpoint: same loss (%.9g vs %.9g)", l_ckpt, l_plain);
     same = ag_grad(W[0]) && memcmp(g_plain, ag_data(ag_grad(W[0])), sizeof(float) * WIDTH * WIDTH) == 0;
     CHECK(same, "checkpoint: the first layer's gradient is bit-identical");
     CHECK(peak_ckpt < peak_plain / 2, "checkpoint: arena peak %zu vs %zu without", peak_ckpt, peak_plain);
     for (rep = 0; rep < 5; rep++) {   /* best of 5 for the time */
-        train_step(ctx, W, b, x, 0, &peak_plain, &tp);
-        train_step(ctx, W, b, x, 8, &peak_ckpt, &tc);
+        train_step(ctx, W, b, x, 64, 0, &peak_plain, &tp);
+        train_step(ctx, W, b, x, 64, 8, &peak_ckpt, &tc);
         if (rep == 0 || tp < t_plain) t_plain = tp;
         if (rep == 0 || tc < t_ckpt) t_ckpt = tc;
     }
     printf("  info: 64-layer MLP (width %d, batch %d), checkpoint every 8 layers: arena peak %.2f MB vs %.2f MB (%.2fx less), "
            "step %.2f ms vs %.2f ms (%.2fx the time)\n", WIDTH, BATCH, (double)peak_ckpt / 1e6, (double)peak_plain / 1e6,
            (double)peak_plain / (double)peak_ckpt, t_ckpt * 1e3, t_plain * 1e3, t_ckpt / t_plain);
+    {   /* the README's table: a checkpoint every ~sqrt(L) layers */
+        static const int Ls[4] = {16, 32, 64, 128}, every[4] = {4, 6, 8, 11};
+        int k;
+        for (k = 0; k < 4; k++) {
+            train_step(ctx, W, b, x, Ls[k], 0, &peak_plain, &tp);
+            train_step(ctx, W, b, x, Ls[k], every[k], &peak_ckpt, &tc);
+            printf("  info: checkpoint table: L %3d, every %2d: arena peak %.2f MB vs %.2f MB (%.2fx less), step %.2fx the time\n",
+                   Ls[k], every[k], (double)peak_ckpt / 1e6, (double)peak_plain / 1e6, (double)peak_plain / (double)peak_ckpt, tc / tp);
+        }
+    }
     /* bad input: a function that returns NULL */
     {
         ag_tensor *in = x;
