@@ -565,8 +565,9 @@ AG_API int         ag_replay(ag_capture *g);
 AG_API size_t      ag_capture_steps(const ag_capture *g);   /* kernels recorded */
 AG_API void        ag_capture_free(ag_capture *g);          /* the record only (the tensors are the arena's); NULL is fine */
 
-/* Gradient checkpointing: f(inputs) without keeping its intermediates; backward runs f again
-   to get them, and gives their memory back to the arena afterwards. With create_graph the
+/* Gradient checkpointing: f(inputs) without keeping its intermediates (their memory goes back to
+   the arena when f returns, only the output stays: keep no pointers to tensors f made); backward
+   runs f again to get them, and gives their memory back to the arena afterwards. With create_graph the
    recomputed graph is kept and linked to the inputs, so gradients can be differentiated again. */
 AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *inputs);
 
@@ -1100,6 +1101,8 @@ struct ag_ctx {
     ag_tensor **stack;        /* graph traversal scratch, heap, reused */
     size_t stack_cap;
     size_t stack_base;        /* where the innermost running traversal's segment starts (backward can nest) */
+    void *ckpt_buf;           /* a checkpoint's output while its forward's intermediates are given back (heap, reused) */
+    size_t ckpt_cap;
     bool anomaly;             /* check every gradient backward computes for NaN and Inf */
     int jvp_off;              /* > 0: ops do not propagate tangents (inside a JVP rule or a custom forward) */
     struct ag_capture *capture; /* the step being recorded for ag_replay, or NULL */
@@ -1395,6 +1398,7 @@ AG_API void ag_ctx_free(ag_ctx *ctx) {
     for (b = ctx->first; b; b = nb) { nb = b->next; AG__UNPOISON(b->base, b->size); ctx->alloc.free(b, ctx->alloc.user); }
     for (p = ctx->persist; p; p = np) { np = p->next; ctx->alloc.free(p, ctx->alloc.user); }
     if (ctx->stack) ctx->alloc.free(ctx->stack, ctx->alloc.user);
+    if (ctx->ckpt_buf) ctx->alloc.free(ctx->ckpt_buf, ctx->alloc.user);
     while (ctx->captures) ag_capture_free(ctx->captures);
 #ifdef AG__THREADS
     ag__pool_free(ctx, ctx->pool);
@@ -7118,6 +7122,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     ag_ctx *ctx = NULL;
     ag_tensor *v, *y;
     ag__ckpt *k;
+    ag__mark m;
     bool prev;
     int i;
     if (n < 1 || !inputs || !ag__live_list("checkpoint", NULL, n, inputs)) return NULL;
@@ -7132,14 +7137,34 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
     k = (ag__ckpt *)ag__arena_alloc(ctx, sizeof *k, 16);
     if (!k) return NULL;
     k->f = f; k->user = user;
+    m = ag__arena_mark(ctx);
     prev = ag_set_grad_enabled(ctx, false);   /* no intermediates are kept */
     v = f(ctx, (ag_tensor **)inputs, user);
     ag_set_grad_enabled(ctx, prev);
     if (!v) { ag__fail(ctx, "checkpoint: the function returned NULL"); return NULL; }
     if (v->ctx != ctx) { ag__fail(ctx, "checkpoint: the function returned a tensor of another context"); return NULL; }
-    if (!(y = ag__node_over(v, n))) return NULL;
+    if (!v->tangent && ag__contig(v) && v->numel > 0 && ag__since_mark(ctx, m, v->data)) {
+        /* f's intermediates are not needed (backward runs f again): give their memory back and
+           keep only the output, copied through a buffer of the context's */
+        size_t bytes = (size_t)v->numel * ag__esize(v->dtype);
+        int64_t shape[AG_MAX_DIMS];
+        int nd = v->ndim, dt = v->dtype;
+        if (bytes > ctx->ckpt_cap) {
+            void *nb = ag__heap_alloc(ctx, bytes);
+            if (!nb) { ag__fail(ctx, "checkpoint: out of memory"); return NULL; }
+            if (ctx->ckpt_buf) ag__heap_free(ctx, ctx->ckpt_buf);
+            ctx->ckpt_buf = nb; ctx->ckpt_cap = bytes;
+        }
+        memcpy(ctx->ckpt_buf, v->data, bytes);
+        for (i = 0; i < nd; i++) shape[i] = v->shape[i];
+        ag__arena_release(ctx, m);
+        if (!(y = ag__result_raw(ctx, dt, nd, shape, n))) return NULL;
+        memcpy(y->data, ctx->ckpt_buf, bytes);
+    } else {
+        if (!(y = ag__node_over(v, n))) return NULL;
+        y->tangent = v->tangent;   /* forward mode ran inside f */
+    }
     y->extra = k;
-    y->tangent = v->tangent;   /* forward mode ran inside f */
     if (!ctx->grad_enabled) return y;
     /* a node even when no input requires grad: parameters used inside f get their gradients
        when backward runs f again (as PyTorch's reentrant checkpoint) */
