@@ -2561,6 +2561,41 @@ AG__VMATH_DEFINE(ag__avx512_, avx512, __m512, __mmask16, AG__TARGET_AVX512, 16)
 AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, , 4)
 #endif
 
+/* ---- the same algorithms one float at a time: the F32 formulas of exp, log, tanh, sigmoid,
+   gelu_tanh and silu (AG__F_<op>) use them, so every path (strided rows, tails, scalar-only
+   builds, WebAssembly, Cortex-M) gives the vector sets' bits, whatever the C library. fmaf is
+   exact everywhere (C99); rintf rounds to even in the default rounding mode. ---- */
+#define ag__sf_sub(a, b) ((a) - (b))
+#define ag__sf_fma(a, b, c) fmaf(a, b, c)
+#define ag__sf_fnma(a, b, c) fmaf(-(a), b, c)
+#define ag__sf_neg(a) (-(a))
+#define ag__sf_abs(a) fabsf(a)
+#define ag__sf_min(a, b) ((a) < (b) ? (a) : (b))      /* b where unordered, as the vector sets */
+#define ag__sf_lt(a, b) ((a) < (b))
+#define ag__sf_eq(a, b) ((a) == (b))
+#define ag__sf_ge(a, b) ((a) >= (b))
+#define ag__sf_sel(m, a, b) ((m) ? (a) : (b))
+#define ag__sf_rint(a) rintf(a)
+#define ag__sf_copysign(m, s) copysignf(m, s)
+#define ag__sf_load_part(p, m) (*(p))
+#define ag__sf_store_part(p, v, m) (*(p) = (v))
+static AG__VM_INLINE float ag__sf_bits_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static AG__VM_INLINE void ag__sf_pow2(float k, float *s1, float *s2) {   /* 2^k = s1 s2, k integral in [-152, 130] */
+    int32_t ki = (int32_t)k, k1 = ki < 0 ? -((-ki + 1) / 2) : ki / 2, k2 = ki - k1;   /* k1 = floor(k / 2), as an arithmetic shift */
+    *s1 = ag__sf_bits_float((uint32_t)(k1 + 127) << 23);
+    *s2 = ag__sf_bits_float((uint32_t)(k2 + 127) << 23);
+}
+static AG__VM_INLINE void ag__sf_log_split(float x, float *f, float *e) {   /* x = 2^e (1 + f), 1 + f in [0.707, 1.414) */
+    uint32_t ix;
+    int32_t d, ei;
+    memcpy(&ix, &x, 4);
+    d = (int32_t)(ix - 0x3f3504f3u);
+    ei = d >= 0 ? d / 8388608 : -((-(d + 1)) / 8388608) - 1;   /* floor(d / 2^23), as an arithmetic shift */
+    *f = ag__sf_bits_float(ix - (uint32_t)ei * 8388608u) - 1.0f;
+    *e = (float)ei;
+}
+AG__VMATH_DEFINE(ag__sf_, scalar, float, int, , 1)
+
 /* F32 exp, log, tanh, sigmoid, gelu_tanh and silu of a dense row with the vector math above
    (within 1 ulp); returns n, or 0 where this context has no vector set for it */
 static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const float *x) {
@@ -4164,11 +4199,16 @@ static int ag__bw_add_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (voi
 AG_API ag_tensor *ag_mul_scalar(ag_tensor *t, double s) { t = ag__arg(t); return ag__unary(AG__OP_mul_scalar, t, s, 0); }
 static int ag__bw_mul_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul_scalar(g, y->fp[0]); return 0; }   /* d x = s d y */
 
-#define AG__F_exp(T, M, v, a, b) AG__M(exp, M)(v)
+/* F32: the library's own exp (>>vmath), so that every path gives the same bits; F64: libm */
+#define AG__F_exp(T, M, v, a, b) AG__CAT(AG__VMF_exp_, M)(v)
+#define AG__VMF_exp_f(v) ag__sf_exp_v(v)
+#define AG__VMF_exp_(v) exp(v)
 AG_API ag_tensor *ag_exp(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_exp, t, 0, 0); }
 static int ag__bw_exp(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, y); return 0; }   /* d x = d y * y */
 
-#define AG__F_log(T, M, v, a, b) AG__M(log, M)(v)
+#define AG__F_log(T, M, v, a, b) AG__CAT(AG__VMF_log_, M)(v)
+#define AG__VMF_log_f(v) ag__sf_log_v(v)
+#define AG__VMF_log_(v) log(v)
 AG_API ag_tensor *ag_log(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_log, t, 0, 0); }
 static int ag__bw_log(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_div(g, AG__X); return 0; }   /* d x = d y / x */
 
@@ -4182,7 +4222,9 @@ AG_API ag_tensor *ag_sign(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__O
 AG_API ag_tensor *ag_abs(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_abs, t, 0, 0); }
 static int ag__bw_abs(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { gin[0] = ag_mul(g, ag__unary(AG__OP_sign, AG__X, 0, 0)); return 0; }   /* d x = d y sign(x) */
 
-#define AG__F_tanh(T, M, v, a, b) AG__M(tanh, M)(v)
+#define AG__F_tanh(T, M, v, a, b) AG__CAT(AG__VMF_tanh_, M)(v)
+#define AG__VMF_tanh_f(v) ag__sf_tanh_v(v)
+#define AG__VMF_tanh_(v) tanh(v)
 #define AG__F_tanh_grad(T, M, u, v) ((u) * ((T)1 - (v) * (v)))   /* u = d y, v = y */
 AG_API ag_tensor *ag_tanh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_tanh, t, 0, 0); }
 static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (1 - y^2) */
@@ -4190,7 +4232,9 @@ static int ag__bw_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
     return 0;
 }
 
-#define AG__F_sigmoid(T, M, v, a, b) ((T)1 / ((T)1 + AG__M(exp, M)(-(v))))
+#define AG__F_sigmoid(T, M, v, a, b) AG__CAT(AG__VMF_sigmoid_, M)(v)
+#define AG__VMF_sigmoid_f(v) ag__sf_sigmoid_v(v)
+#define AG__VMF_sigmoid_(v) (1.0 / (1.0 + exp(-(v))))
 #define AG__F_sigmoid_grad(T, M, u, v) ((u) * (v) * ((T)1 - (v)))   /* u = d y, v = y */
 AG_API ag_tensor *ag_sigmoid(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_sigmoid, t, 0, 0); }
 static int ag__bw_sigmoid(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y y (1 - y) */
@@ -4226,7 +4270,9 @@ static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x =
 }
 
 /* x/2 (1 + tanh u) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): no cancellation for x < 0 */
-#define AG__F_gelu_tanh(T, M, v, a, b) ((v) / ((T)1 + AG__M(exp, M)((T)-1.5957691216057307 * ((v) + (T)0.044715 * (v) * (v) * (v)))))
+#define AG__F_gelu_tanh(T, M, v, a, b) AG__CAT(AG__VMF_gelu_tanh_, M)(v)
+#define AG__VMF_gelu_tanh_f(v) ag__sf_gelu_tanh_v(v)
+#define AG__VMF_gelu_tanh_(v) ((v) / (1.0 + exp(-1.5957691216057307 * ((v) + 0.044715 * (v) * (v) * (v)))))
 AG_API ag_tensor *ag_gelu_tanh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_gelu_tanh, t, 0, 0); }
 static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     /* u = k0 (x + k1 x^3), t = tanh u: d x = d y (0.5 (1 + t) + 0.5 x (1 - t^2) k0 (1 + 3 k1 x^2)) */
@@ -4240,7 +4286,9 @@ static int ag__bw_gelu_tanh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
     return 0;
 }
 
-#define AG__F_silu(T, M, v, a, b) ((v) / ((T)1 + AG__M(exp, M)(-(v))))
+#define AG__F_silu(T, M, v, a, b) AG__CAT(AG__VMF_silu_, M)(v)
+#define AG__VMF_silu_f(v) ag__sf_silu_v(v)
+#define AG__VMF_silu_(v) ((v) / (1.0 + exp(-(v))))
 AG_API ag_tensor *ag_silu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_silu, t, 0, 0); }
 static int ag__bw_silu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* s = sigmoid x: d x = d y s (1 + x (1 - s)) */
     ag_tensor *x = AG__X, *s = ag_sigmoid(x);
