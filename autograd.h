@@ -2581,7 +2581,7 @@ AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, , 4)
 #define ag__sf_store_part(p, v, m) (*(p) = (v))
 static AG__VM_INLINE float ag__sf_bits_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static AG__VM_INLINE void ag__sf_pow2(float k, float *s1, float *s2) {   /* 2^k = s1 s2, k integral in [-152, 130] */
-    int32_t ki = (int32_t)k, k1 = ki < 0 ? -((-ki + 1) / 2) : ki / 2, k2 = ki - k1;   /* k1 = floor(k / 2), as an arithmetic shift */
+    int32_t ki = k == k ? (int32_t)k : 0, k1 = ki < 0 ? -((-ki + 1) / 2) : ki / 2, k2 = ki - k1;   /* k1 = floor(k / 2); NaN: the result is NaN anyway */
     *s1 = ag__sf_bits_float((uint32_t)(k1 + 127) << 23);
     *s2 = ag__sf_bits_float((uint32_t)(k2 + 127) << 23);
 }
