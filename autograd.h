@@ -4696,8 +4696,12 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
     int i, fnd = 0;
     ag_tensor *y;
     if (!x) return NULL;
-    for (i = 0; i < x->ndim; i++) if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = (mask >> i) & 1 ? 1 : x->shape[i];
-    if (op != AG__OP_sum && op != AG__OP_mean && x->numel == 0) {
+    bool empty = false;   /* a maximum or minimum over nothing (an empty dim reduced) has no value */
+    for (i = 0; i < x->ndim; i++) {
+        if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = (mask >> i) & 1 ? 1 : x->shape[i];
+        if (((mask >> i) & 1) && x->shape[i] == 0) empty = true;
+    }
+    if (op != AG__OP_sum && op != AG__OP_mean && empty) {
         char s[200];
         ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x));
         return NULL;
@@ -9559,7 +9563,7 @@ static ag_tensor *ag__adaptive(const char *op, bool is_max, ag_tensor *x, int64_
     if (!x) return NULL;
     if (x->ndim != 4 && x->ndim != 3) { ag__fail(x->ctx, "%s: input must be [N, C, H, W] or [C, H, W], got %s", op, AG__SHAPE(s, x)); return NULL; }
     if (oh < 1 || ow < 1 || oh > 65536 || ow > 65536) { ag__fail(x->ctx, "%s: output size (%lld, %lld) must be 1 to 65536", op, (long long)oh, (long long)ow); return NULL; }
-    for (d = x->ndim - 2; d < x->ndim && x; d++) {
+    for (d = x->ndim - 2; x && d < x->ndim; d++) {
         int64_t n = x->shape[d], k = d == x->ndim - 2 ? oh : ow, i;
         ag_tensor **parts;
         if (n == 0) { ag__fail(x->ctx, "%s: input %s has an empty spatial dim", op, AG__SHAPE(s, x)); return NULL; }

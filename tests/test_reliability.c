@@ -106,6 +106,17 @@ static void test_empty(void) {
             CHECK(y && ag_numel(y) == 0 && ag_backward(ag_sum(y), NULL) == 0, "avg_pool2d of an empty input %d and its backward", i);
         }
     }
+    {   /* a maximum over a non-empty dim of an empty tensor is empty (PyTorch's amax), over an empty dim an
+           error; adaptive pools of an input without channels (found by the API fuzzer: a NULL deref) */
+        int64_t s03[2] = {0, 3}, s1025[4] = {1, 0, 2, 5};
+        y = ag_max_dim(ag_zeros(ctx, AG_F32, 2, s03), 1, false);
+        CHECK(y && ag_numel(y) == 0 && ag_dim(y, 0) == 0, "max_dim over dim 1 of [0, 3]: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        FAILS_WITH(ctx, ag_max_dim(ag_zeros(ctx, AG_F32, 2, s03), 0, false), "empty");
+        y = ag_adaptive_max_pool2d(ag_zeros(ctx, AG_F32, 4, s1025), 3, 3);
+        CHECK(y && ag_numel(y) == 0 && ag_dim(y, 2) == 3, "adaptive_max_pool2d of [1, 0, 2, 5]: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        y = ag_adaptive_avg_pool2d(ag_zeros(ctx, AG_F32, 4, s1025), 3, 3);
+        CHECK(y && ag_numel(y) == 0 && ag_dim(y, 3) == 3, "adaptive_avg_pool2d of [1, 0, 2, 5]");
+    }
     CHECK(harness_cpu_seconds() - t0 < 1.0, "empty results take no time (%.2f s)", harness_cpu_seconds() - t0);
     ag_ctx_free(ctx);
 }
