@@ -95,7 +95,8 @@ static void test_empty(void) {
         ag_tensor *W = ag_expand(ag_set_requires_grad(ag_ones(ctx, AG_F32, 4, one), true), 4, ws);
         es[0] = e1; es[1] = e2; es[2] = e3;
         y = ag_conv2d(ag_set_requires_grad(ag_zeros(ctx, AG_F32, 4, e2), true), W, NULL, NULL);
-        CHECK(y || strstr(ag_error(ctx), "out of memory"), "conv2d of [0, 2^40, 3, 1] with a [4, 2^40, 1, 1] weight view: %s",
+        CHECK(y || (ag_error(ctx) && (strstr(ag_error(ctx), "out of memory") || strstr(ag_error(ctx), "address space"))),
+              "conv2d of [0, 2^40, 3, 1] with a [4, 2^40, 1, 1] weight view: %s",
               ag_error(ctx) ? ag_error(ctx) : "");
         ag_clear_error(ctx);
         for (i = 0; i < 3; i++) {
