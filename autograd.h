@@ -5248,7 +5248,7 @@ static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *target
     snprintf(r.range, sizeof r.range, "%lld classes (%s %s)", (long long)C, softmax_first ? "logits" : "log_probs", AG__SHAPE(s, ls));
     r.idx = ag__index_alloc(ls->ctx, name, N);
     if (!r.idx || !ag__index_take(ls->ctx, &r)) return NULL;
-    if (softmax_first) ls = ag_log_softmax(ls, -1);
+    if (softmax_first && !(ls = ag_log_softmax(ls, -1))) return NULL;
     flat[0] = N * C; flat[1] = 1;
     picked = ag__gather(ag_reshape(ls, 2, flat), N, r.idx);   /* [N, 1] */
     if (red == AG_NONE) return ag_neg(ag_reshape(picked, ls->ndim - 1, ls->shape));
@@ -5878,7 +5878,7 @@ AG_API ag_tensor *ag_diagonal(ag_tensor *t, int64_t offset, int d1, int d2) { t 
     if (d1 == d2) { ag__fail(t->ctx, "diagonal: dims %d and %d are the same", d1, d2); return NULL; }
     for (k = 0; k < t->ndim; k++) if (k != d1 && k != d2) perm[j++] = k;
     perm[j++] = d1; perm[j] = d2;
-    t = ag_permute(t, perm);   /* [..., n, m] */
+    if (!(t = ag_permute(t, perm))) return NULL;   /* [..., n, m] */
     n = t->shape[t->ndim - 2]; m = t->shape[t->ndim - 1];
     r0 = offset < 0 ? (offset < -n ? n : -offset) : 0;
     c0 = offset > 0 ? (offset > m ? m : offset) : 0;
