@@ -3492,14 +3492,16 @@ static int ag__bw_to(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d
     return 0;
 }
 
-AG_API ag_tensor *ag_contiguous(ag_tensor *t) { t = ag__arg(t);
-    ag_tensor *y;
-    if (!t) return NULL;
-    if (ag__contig(t)) return t;
-    y = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1);
+/* a dense copy of t, as a node (d t = d copy) */
+static ag_tensor *ag__copy_node(ag_tensor *t) {
+    ag_tensor *y = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1);
     if (!y) return NULL;
     ag__copy_into(y, t);
     return ag__finish1(y, AG__OP_contiguous, t);
+}
+AG_API ag_tensor *ag_contiguous(ag_tensor *t) { t = ag__arg(t);
+    if (!t) return NULL;
+    return ag__contig(t) ? t : ag__copy_node(t);
 }
 static int ag__bw_contiguous(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; gin[0] = g; return 0; }   /* d x = d y */
 
@@ -5114,16 +5116,8 @@ static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor *
 /* ---- linear: one node, as PyTorch's addmm (a student walking the graph sees linear, then W and b) ---- */
 /* y = x W^T + b, W^T the view in y->extra; the bias is added row by row (the kernel, also run by ag_replay) */
 static bool ag__linear_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *b) {
-    int64_t rows, n, i, j;
     if (!ag__matmul_run(y, x, (const ag_tensor *)y->extra)) return false;
-    if (!b || y->numel == 0) return true;
-    n = y->shape[y->ndim - 1]; rows = y->numel / n;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < n; j++) {
-            int64_t at = i * n + j;
-            if (y->dtype == AG_F32) ((float *)(void *)y->data)[at] += ((const float *)(const void *)b->data)[j * b->stride[0]];
-            else ((double *)(void *)y->data)[at] += ((const double *)(const void *)b->data)[j * b->stride[0]];
-        }
+    if (b && y->numel) ag__binary_run(AG__OP_add, y, y, b);   /* y += b, broadcast over the rows */
     return true;
 }
 static bool ag__rerun_linear(int op, ag_tensor *y) { (void)op; return ag__linear_run(y, y->in[0], y->nin > 2 ? y->in[2] : NULL); }
@@ -5228,24 +5222,26 @@ static int ag__jvp_log_softmax(ag_tensor *y, int op, ag_tensor *const *t, ag_ten
 /* ---- losses and layers ---- */
 /* -mean(log_softmax(logits)[i, target_i]) */
 /* -ls[n, targets[n]] for log-probabilities ls [N, C] (or [C]), reduced: nll_loss, cross_entropy */
+/* class targets for ls [N, C] (or [C], N = 1): the checks and the index record nll_loss,
+   cross_entropy and cross_entropy_ex share (what: "logits" or "log_probs"); false after a message */
+static bool ag__class_targets(const char *name, const char *what, const ag_tensor *ls, const int32_t *targets, ag__index *r) {
+    char s[100];
+    memset(r, 0, sizeof *r);
+    if (ls->ndim != 1 && ls->ndim != 2) { ag__fail(ls->ctx, "%s: %s must be [N, C] or [C], got %s", name, what, AG__SHAPE(s, ls)); return false; }
+    if (!targets) { ag__fail(ls->ctx, "%s: targets is NULL", name); return false; }
+    r->op = name; r->what = "target"; r->where = "row";
+    r->index = targets; r->n = ls->ndim == 2 ? ls->shape[0] : 1; r->bound = ls->shape[ls->ndim - 1];
+    snprintf(r->range, sizeof r->range, "%lld classes (%s %s)", (long long)r->bound, what, AG__SHAPE(s, ls));
+    return true;
+}
 static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *targets, ag_reduction red, bool softmax_first) {
     int64_t N, C, flat[2];
-    char s[100];
     ag_tensor *picked;
     ag__index r;
-    memset(&r, 0, sizeof r);
-    if (!ls) return NULL;
-    if (ls->ndim != 1 && ls->ndim != 2) {
-        ag__fail(ls->ctx, "%s: %s must be [N, C] or [C], got %s", name, softmax_first ? "logits" : "log_probs", AG__SHAPE(s, ls));
-        return NULL;
-    }
-    if (!targets) { ag__fail(ls->ctx, "%s: targets is NULL", name); return NULL; }
+    if (!ls || !ag__class_targets(name, softmax_first ? "logits" : "log_probs", ls, targets, &r)) return NULL;
     if ((int)red < 0 || (int)red > 2) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)red); return NULL; }
-    N = ls->ndim == 2 ? ls->shape[0] : 1;
-    C = ls->shape[ls->ndim - 1];
-    r.op = name; r.what = "target"; r.where = "row";
-    r.index = targets; r.n = N; r.stride = C; r.bound = C;
-    snprintf(r.range, sizeof r.range, "%lld classes (%s %s)", (long long)C, softmax_first ? "logits" : "log_probs", AG__SHAPE(s, ls));
+    N = r.n; C = r.bound;
+    r.stride = C;
     r.idx = ag__index_alloc(ls->ctx, name, N);
     if (!r.idx || !ag__index_take(ls->ctx, &r)) return NULL;
     if (softmax_first && !(ls = ag_log_softmax(ls, -1))) return NULL;
@@ -6410,26 +6406,19 @@ static bool ag__ce_opts(ag_ctx *ctx, const char *name, const ag_tensor *logits, 
 }
 AG_API ag_tensor *ag_cross_entropy_ex(ag_tensor *logits, const int32_t *targets, const ag_cross_entropy_opts *o) { logits = ag__arg(logits);
     int64_t N, C, sh[2];
-    char s[200];
     ag_tensor *w, *lp, *idx, *keep, *picked, *wy, *loss;
     ag__index r;
     double eps = o ? o->label_smoothing : 0;
     ag_reduction red = o ? o->reduction : AG_MEAN;
-    if (!logits) return NULL;
-    if (logits->ndim != 1 && logits->ndim != 2) { ag__fail(logits->ctx, "cross_entropy: logits must be [N, C] or [C], got %s", AG__SHAPE(s, logits)); return NULL; }
-    if (!targets) { ag__fail(logits->ctx, "cross_entropy: targets is NULL"); return NULL; }
-    N = logits->ndim == 2 ? logits->shape[0] : 1;
-    C = logits->shape[logits->ndim - 1];
+    if (!logits || !ag__class_targets("cross_entropy", "logits", logits, targets, &r)) return NULL;
+    N = r.n; C = r.bound;
     if (!ag__ce_opts(logits->ctx, "cross_entropy", logits, o, &w, C)) return NULL;
     sh[0] = N; sh[1] = 1;
     idx = ag__result_raw(logits->ctx, AG_F64, 2, sh, 0);
     keep = ag__result_raw(logits->ctx, logits->dtype == AG_F64 || (w && w->dtype == AG_F64) ? AG_F64 : AG_F32, 1, sh, 0);
     if (!idx || !keep) return NULL;
-    memset(&r, 0, sizeof r);
-    r.op = "cross_entropy"; r.what = "target"; r.where = "row";
-    r.index = targets; r.n = N; r.bound = C; r.dst = (double *)idx->data;
+    r.dst = (double *)idx->data;
     r.has_ignore = true; r.ignore = o ? o->ignore_index : -100; r.keep = keep;
-    snprintf(r.range, sizeof r.range, "%lld classes (logits %s)", (long long)C, AG__SHAPE(s, logits));
     if (!ag__index_take(logits->ctx, &r)) return NULL;
     if (logits->ndim == 1) { int64_t one[2]; one[0] = 1; one[1] = C; lp = ag_log_softmax(ag_reshape(logits, 2, one), -1); }
     else lp = ag_log_softmax(logits, -1);
@@ -6893,10 +6882,7 @@ static ag_tensor *ag__inplace_binary(const char *name, int op, ag_tensor *t, ag_
     src = rec ? ag__alias(t) : t;
     if (rec && src && (op == AG__OP_mul || op == AG__OP_div) && (x->flags & AG__REQ_GRAD)) {
         /* x's gradient reads t's old value, which this op overwrites: read it from a copy (PyTorch saves the original self) */
-        ag_tensor *old = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 1);
-        if (!old) return NULL;
-        ag__copy_into(old, src);
-        src = ag__finish1(old, AG__OP_contiguous, src);
+        if (!(src = ag__copy_node(src))) return NULL;
     }
     return ag__inplace_done(t, ag__binary(op, src, ag_to(x, (ag_dtype)t->dtype)), rec);
 }
