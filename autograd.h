@@ -2563,11 +2563,39 @@ AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, , 4)
 
 /* ---- the same algorithms one float at a time: the F32 formulas of exp, log, tanh, sigmoid,
    gelu_tanh and silu (AG__F_<op>) use them, so every path (strided rows, tails, scalar-only
-   builds, WebAssembly, Cortex-M) gives the vector sets' bits, whatever the C library. fmaf is
-   exact everywhere (C99); rintf rounds to even in the default rounding mode. ---- */
+   builds, WebAssembly, Cortex-M) gives the vector sets' bits, whatever the C library. rintf
+   rounds to even in the default rounding mode. fma is the compiler's where the target has the
+   instruction (__FP_FAST_FMAF), else ag__fmaf_soft: C99 promises an exact fmaf, but C libraries
+   do not all keep the promise (mingw-w64's rounds twice) and some emulate it slowly. ---- */
+/* fmaf(a, b, c) rounded once, from double arithmetic: a b is exact in double (24 + 24 bits),
+   s = a b + c rounds once and TwoSum gives that rounding's error. Rounding s to float is then
+   right unless s sits exactly on a tie between two floats (no tie lies between s and the true
+   sum, or it would be a nearer double); there the error says which side the true sum is on,
+   and s moves one double ulp that way. Below 2^-126 float's last bit is 2^-149, so the tie
+   sits further down in s. Needs IEEE double rounded to nearest (FLT_EVAL_METHOD 0, checked above). */
+static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
+    double p = (double)a * (double)b, s = p + (double)c, v = s - p;
+    double err = (p - (s - v)) + ((double)c - v);      /* p + c = s + err exactly */
+    uint64_t u, mant;
+    int e, drop;
+    memcpy(&u, &s, 8);
+    e = (int)(u >> 52 & 0x7ff);
+    drop = e >= 1023 - 126 ? 29 : 1023 - 97 - e;      /* bits of s below float's last bit */
+    mant = (u & 0xfffffffffffffull) | (uint64_t)(e != 0) << 52;
+    if (e != 0x7ff && err != 0 && drop <= 53 && (mant & ((1ull << drop) - 1)) == 1ull << (drop - 1)) {
+        u += (err > 0) == (s > 0) ? 1 : (uint64_t)-1;  /* away from the tie, toward the true sum */
+        memcpy(&s, &u, 8);
+    }
+    return (float)s;
+}
+#if defined(__FP_FAST_FMAF)
+#define ag__fmaf(a, b, c) fmaf(a, b, c)
+#else
+#define ag__fmaf(a, b, c) ag__fmaf_soft(a, b, c)
+#endif
 #define ag__sf_sub(a, b) ((a) - (b))
-#define ag__sf_fma(a, b, c) fmaf(a, b, c)
-#define ag__sf_fnma(a, b, c) fmaf(-(a), b, c)
+#define ag__sf_fma(a, b, c) ag__fmaf(a, b, c)
+#define ag__sf_fnma(a, b, c) ag__fmaf(-(a), b, c)
 #define ag__sf_neg(a) (-(a))
 #define ag__sf_abs(a) fabsf(a)
 #define ag__sf_min(a, b) ((a) < (b) ? (a) : (b))      /* b where unordered, as the vector sets */

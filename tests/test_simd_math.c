@@ -12,6 +12,12 @@
    (b) every n in {0,1,3,...,257} and an in-place call give bit-identical
        results to calling the kernel one element at a time (a NaN only has to
        stay a NaN), and nothing past y[n-1] is written.
+   (c) the library's own fmaf (ag__fmaf_soft, what the scalar math uses where the
+       target has no FMA instruction) is rounded once: against a round-to-odd
+       reference, on products with ties crafted in, subnormal results and
+       specials; on glibc also against the C library's fmaf.
+   A build with no SIMD set (WebAssembly without -msimd128, armhf) checks (a)
+   and (b) on the scalar instance of the same algorithms.
 
    cc -std=c99 -O2 -Wall -Wextra -pedantic -Werror -I. tests/test_simd_math.c -lm -o build/test_simd_math
    NEON under qemu:
@@ -150,6 +156,71 @@ static float urand(float lo, float hi) {
     return lo + (hi - lo) * (float)((rng >> 40) * (1.0 / 16777216.0));
 }
 
+/* (c) fmaf rounded once. The reference rounds p + c (p = a b, exact in double) to odd in
+   double, then to float: a result rounded to odd with 2 or more extra bits rounds to the
+   right float (Boldo and Melquiond); a different route from ag__fmaf_soft's tie nudge. */
+static float fma_ref(float a, float b, float c) {
+    double p = (double)a * (double)b, s = p + (double)c, v = s - p, err = (p - (s - v)) + ((double)c - v);
+    uint64_t u;
+    memcpy(&u, &s, 8);
+    if (err != 0 && !isinf(s) && !(u & 1)) { u += (err > 0) == (s > 0) ? 1 : (uint64_t)-1; memcpy(&s, &u, 8); }
+    return (float)s;
+}
+static void fmaf_checks(void) {
+    static const float sp[] = { 0.0f, -0.0f, 1.0f, -1.0f, INFINITY, -INFINITY, NAN, FLT_MAX, -FLT_MAX, FLT_MIN,
+                                1e-45f, -1e-45f, 3.0f, 0.1f };
+    int i, j, k, bad = 0, naive = 0, n = 0, libc_bad = 0;
+    float worst[3] = {0, 0, 0};
+    for (i = 0; i < 200000; i++) {
+        /* a, b over many binades; c puts p + c on (or next to) a tie of floats, or anywhere */
+        float a = ldexpf(urand(1, 2), (int)(urand(-70, 70))) * (i & 1 ? -1 : 1);
+        float b = ldexpf(urand(1, 2), (int)(urand(-70, 70)));
+        double p = (double)a * b, t;
+        float c, r, want;
+        int e;
+        frexp(p, &e);
+        e = e - 1 < -126 ? -126 : e - 1;                           /* the float exponent of p */
+        t = ldexp(floor(ldexp(p, 23 - e)) + 0.5, e - 23);       /* a tie of floats next to p */
+        switch (i % 4) {
+        case 0: {   /* a b exactly on a tie (an odd 25-bit product), c far below it: s = the tie, c its error */
+            int ia = 4097 + 2 * (int)urand(0, 2047), ib = 4097 + 2 * (int)urand(0, 2047), sc = (int)urand(-170, 100);
+            while ((long)ia * ib < (1L << 24)) ib += 2048;
+            a = ldexpf((float)ia, sc / 2) * (i & 8 ? -1 : 1); b = ldexpf((float)ib, sc - sc / 2);
+            p = (double)a * b;
+            c = (float)ldexp(urand(-1, 1), (int)floor(log2(fabs(p))) - 56 - (int)urand(0, 30));
+            if (i % 8 == 4) {   /* a result below 2^-126: a b = 2^-150 - 2^-(150 + 2m), c a multiple of 2^-149 */
+                int m = (int)urand(16, 24);
+                a = ldexpf(1 + ldexpf(1, -m), -75); b = ldexpf(1 - ldexpf(1, -m), -75);
+                c = ldexpf((float)(int)urand(1 << 20, 1 << 22), -149) * (i & 8 ? -1 : 1);
+            }
+            break;
+        }
+        case 1: c = -(float)p; break;                             /* cancellation */
+        case 2: c = (float)(t - p) * (1 + ldexpf(urand(-1, 1), -20)); break;
+        default: c = urand(-4, 4) * (float)ldexp(1, (int)urand(-140, 60)); break;
+        }
+        r = ag__fmaf_soft(a, b, c); want = fma_ref(a, b, c); n++;
+        if (!same(r, want)) { if (!bad++) { worst[0] = a; worst[1] = b; worst[2] = c; } }
+        if (!same((float)(p + c), want)) naive++;
+#if defined(__GLIBC__)
+        if (!same(fmaf(a, b, c), want)) libc_bad++;
+#endif
+    }
+    for (i = 0; i < 14; i++)
+        for (j = 0; j < 14; j++)
+            for (k = 0; k < 14; k++) {
+                float r = ag__fmaf_soft(sp[i], sp[j], sp[k]), want = fma_ref(sp[i], sp[j], sp[k]);
+                n++;
+                if (!same(r, want) || (r == 0 && signbit(r) != signbit(want))) {
+                    if (!bad++) { worst[0] = sp[i]; worst[1] = sp[j]; worst[2] = sp[k]; }
+                }
+            }
+    CHECK(bad == 0, "fmaf rounds twice in %d of %d cases, first fma(%a, %a, %a)", bad, n, worst[0], worst[1], worst[2]);
+    CHECK(naive > 1000, "only %d of the crafted cases would catch double rounding", naive);
+    CHECK(libc_bad == 0, "the reference disagrees with glibc's fmaf in %d cases", libc_bad);
+    printf("  info: fmaf: %d cases, %d of them wrong if rounded twice, all rounded once\n", n, naive);
+}
+
 /* (b) tails, in place, no writes past n */
 static void tails(const fn_case *fc, const isa_case *isa) {
     static const int sizes[] = { 0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 255, 257 };
@@ -182,12 +253,12 @@ static void tails(const fn_case *fc, const isa_case *isa) {
 }
 
 int main(void) {
-    isa_case isas[3];
+    isa_case isas[4];
     int nisa = 0, k, j;
     uint32_t stride = 97;
     const char *env = getenv("AG_TEST_STRIDE");
-    double table[NFN][3], wide[NFN][3];
-    float worst[3];
+    double table[NFN][4], wide[NFN][4];
+    float worst[4];
     if (env && atoi(env) > 0) stride = (uint32_t)atoi(env);
     memset(isas, 0, sizeof isas);
 #if defined(AG__X86) && !defined(AG_NO_AVX2)
@@ -202,9 +273,12 @@ int main(void) {
 #ifdef AG__NEON
     isas[nisa].name = "neon"; ag__vmath_table_neon(isas[nisa].tab); nisa++;
 #endif
-    if (nisa == 0) {
-        printf("test_simd_math: no SIMD path in this build or on this CPU, nothing to test\n");
-        return harness_finish("test_simd_math");
+#ifdef AG__WASM
+    isas[nisa].name = "simd128"; ag__vmath_table_simd128(isas[nisa].tab); nisa++;
+#endif
+    fmaf_checks();
+    if (nisa == 0) {   /* the scalar instance (test_kernels checks it gives the vector sets' bits) */
+        isas[nisa].name = "scalar"; ag__vmath_table_scalar(isas[nisa].tab); nisa++;
     }
     for (j = 0; j < NFN; j++) {
         /* the stated range, dense */
