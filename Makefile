@@ -82,16 +82,18 @@ RUN_ALL := bash tests/run_all.sh
 # recipe always runs (FORCE; `+` runs it under make -n too, so a dry run tells the truth),
 # then make sees whether the file changed. Everything in DIR depends on it, so
 # `make test CFLAGS=...` rebuilds the tests instead of rerunning the old binaries.
-# (The C++ flavour's -x c++ would apply to the object file too: -x none ends it.)
+# (The C++ flavour's -x c++ would apply to the object file too: -x none ends it; emcc cannot take
+# -x none, so only a flavour with -x c++ gets it.)
 STANDALONE := $(patsubst tests/%.c,%,$(shell grep -lx '.define AUTOGRAD_IMPLEMENTATION' $(TEST_SRCS)))
 sq = $(subst ','\'',$(1))
 
-# $(call flavour,DIR,COMPILE[,IMPL_COMPILE]): the rules of one flavour; COMPILE is the compiler and
-# its flags; IMPL_COMPILE, if given, compiles the implementation instead (a library built with
-# flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN)
+# $(call flavour,DIR,COMPILE[,IMPL_COMPILE[,LINK]]): the rules of one flavour; COMPILE is the compiler
+# and its flags; IMPL_COMPILE, if given, compiles the implementation instead (a library built with
+# flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN);
+# LINK, flags for linking only (Emscripten's -s settings)
 define flavour
 $(1)/flags: FORCE
-	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS))' > $$@
+	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS) $(4))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS) $(4))' > $$@
 # rm -f first: a failed compile must not leave last time's binary behind to be run; for the
 # implementation, that is every binary linked with it.
 $(1)/autograd_impl.o: tests/autograd_impl.c autograd.h $(1)/flags
@@ -99,10 +101,10 @@ $(1)/autograd_impl.o: tests/autograd_impl.c autograd.h $(1)/flags
 	$(if $(3),$(3),$(2)) -c $$< -o $$@
 $(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) $(1)/flags
 	@rm -f $$@
-	$(2) $$< -o $$@ $(LDLIBS)
+	$(2) $$< -o $$@ $(LDLIBS) $(4)
 $(1)/%: tests/%.c $(HEADERS) $(1)/autograd_impl.o $(1)/flags
 	@rm -f $$@
-	$(2) $$< -x none $(1)/autograd_impl.o -o $$@ $(LDLIBS)
+	$(2) $$< $(if $(findstring -x c++,$(2)),-x none) $(1)/autograd_impl.o -o $$@ $(LDLIBS) $(4)
 endef
 
 $(eval $(call flavour,$(BUILD),$(CC) $(ALLCFLAGS)))
@@ -117,6 +119,14 @@ $(eval $(call flavour,$(BUILD)/neon,$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I
 $(eval $(call flavour,$(BUILD)/ofast,$(CC) $(CSTD) -O2 $(WARN) -I.,$(CC) $(CSTD) -Ofast $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/gnu-gcc,$(CC) -std=gnu11 -O3 -march=native $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/gnu-clang,$(CLANG) -std=gnu11 -O3 -march=native $(WARN) -I.))
+
+# WebAssembly (Emscripten; Debian's emcc needs NODE_PATH): each test is a .js beside its .wasm, run
+# by node with the host's files (NODERAWFS) and memory that grows to 4 GB, malloc returning NULL after
+EMCC ?= NODE_PATH=/usr/share/nodejs emcc
+NODE ?= node
+WASM_LINK := -sNODERAWFS=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sABORTING_MALLOC=0 -sEXIT_RUNTIME=1
+$(eval $(call flavour,$(BUILD)/wasm,$(EMCC) $(CSTD) -O2 $(WARN) -I.,,$(WASM_LINK)))
+$(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
 
 .PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
@@ -147,7 +157,8 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
-CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn
+CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn \
+               check-wasm
 
 check: check-tools
 	@failed=; \
@@ -258,6 +269,13 @@ NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
 check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
+
+# (m) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
+#     simd128 kernel set), run under node
+WASM_BINS := $(addprefix $(BUILD)/wasm/,$(TEST_NAMES)) $(addprefix $(BUILD)/wasm-simd/,$(TEST_NAMES))
+check-wasm: check-tools
+	@$(MAKE) --no-print-directory -k $(WASM_BINS) || true
+	@RUNNER="$(NODE) --no-experimental-fetch" $(RUN_ALL) $(WASM_BINS)
 
 # (j) the flags users build with: the implementation under gcc -Ofast (it switches fast-math off for
 #     itself); everything in GNU C (FMA contraction on) at -O3 -march=native with gcc and clang; and

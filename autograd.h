@@ -967,12 +967,17 @@ int __asan_address_is_poisoned(void const volatile *addr);
 #define AG__NEON 1
 #include <arm_neon.h>
 #endif
-#if !defined(AG_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
+#if !defined(AG_NO_SIMD) && defined(__wasm_simd128__)
+#define AG__WASM 1
+#include <wasm_simd128.h>
+#endif
+/* Emscripten defines __unix__, but its pthreads exist only in a -pthread build */
+#if !defined(AG_NO_THREADS) && (((defined(__unix__) || defined(__APPLE__)) && !defined(__EMSCRIPTEN__)) || defined(__EMSCRIPTEN_PTHREADS__))
 #define AG__THREADS 1
 #include <pthread.h>
 #endif
-enum { AG__ISA_SCALAR, AG__ISA_AVX2, AG__ISA_AVX512, AG__ISA_NEON, AG__ISA_COUNT };
-static const char *const ag__isa_names[AG__ISA_COUNT] = { "scalar", "avx2", "avx512", "neon" };
+enum { AG__ISA_SCALAR, AG__ISA_AVX2, AG__ISA_AVX512, AG__ISA_NEON, AG__ISA_SIMD128, AG__ISA_COUNT };
+static const char *const ag__isa_names[AG__ISA_COUNT] = { "scalar", "avx2", "avx512", "neon", "simd128" };
 
 static int ag__isa_best(void) {
 #if defined(AG__X86)
@@ -981,6 +986,8 @@ static int ag__isa_best(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return AG__ISA_AVX2;
 #elif defined(AG__NEON)
     return AG__ISA_NEON;
+#elif defined(AG__WASM)
+    return AG__ISA_SIMD128;   /* chosen when compiling (-msimd128): a wasm engine cannot run what it does not validate */
 #endif
     return AG__ISA_SCALAR;
 }
@@ -1966,11 +1973,13 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 /* ==== >>simd: the kernel sets, one vocabulary of primitives each ====
    Every set defines the same primitives under its own prefix P; the SIMD kernels are written
    once against them (stb_image_resize2 does the same with its stbir__simdf_*):
-       F32: ag__avx2_  ag__avx512_  ag__neon_   ag__sf_ (scalar, W = 1)
-       F64: ag__avx2d_ ag__avx512d_ ag__neond_  ag__sd_ (scalar, W = 1)
+       F32: ag__avx2_  ag__avx512_  ag__neon_  ag__simd128_   ag__sf_ (scalar, W = 1)
+       F64: ag__avx2d_ ag__avx512d_ ag__neond_ ag__simd128d_  ag__sd_ (scalar, W = 1)
    V is the set's vector type, M its mask type, W its lanes.
        P##set(x) P##zero() P##loadu(p) P##storeu(p, v)            (unaligned)
-       P##add(a, b) P##sub P##mul P##div P##sqrt(a) P##neg(a) P##fma(a, b, c) = a b + c
+       P##add(a, b) P##sub P##mul P##div P##sqrt(a) P##neg(a)
+       P##madd(a, b, c) = a b + c the set's fastest way: one FMA where there is one (the GEMM's step)
+       P##fma(a, b, c) = a b + c rounded once (F32 only where the set has no FMA instruction)
        P##max(a, b) = a > b ? a : b,  P##min(a, b) = a < b ? a : b (exactly: a NaN gives b)
        P##gt(a, b) P##lt P##eq P##ge -> M,  P##sel(m, a, b) = m ? a : b
    and for the F32 vector math only (>>vmath): P##fnma(a, b, c) = c - a b, P##abs,
@@ -1982,9 +1991,9 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
        ag__v_<fn>_f32_<set>, ag__vmath_table_<set>    vector exp log tanh sigmoid gelu_tanh silu
        ag__uk_<t>_<set>                               the GEMM micro-kernel (>>gemm)
        ag__sgd_<t>_<set>, ag__adam_<t>_<set>          optimizer updates (>>optim; scalar too)
-   ADDING A KERNEL SET (WebAssembly SIMD128, say): one block of these primitives for F32 and
-   F64 with its target attribute, its rows in AG__SIMD_SETS (below the blocks), an AG__ISA_
-   entry (>>dispatch) with its detection, and a case in each dispatch (grep AG__ISA_NEON). */
+   ADDING A KERNEL SET: one block of these primitives for F32 and F64 with its target attribute,
+   its rows in AG__SIMD_SETS (below the blocks), an AG__ISA_ entry (>>dispatch) with its
+   detection, and a case in each dispatch (grep AG__ISA_SIMD128: WebAssembly was added so). */
 
 /* the per-vector functions must inline into the row loops (a call passes
    vectors through memory); GCC does not always do it by itself */
@@ -2024,6 +2033,35 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #define ag__sd_sqrt(a) sqrt(a)
 #define ag__sd_max(a, b) ((a) > (b) ? (a) : (b))
 
+/* ag__fmaf: fma for the scalar set, the compiler's where the target has the instruction
+   (__FP_FAST_FMAF), else ag__fmaf_soft. C99 promises an exact fmaf, but C libraries do not all
+   keep the promise (mingw-w64's rounds twice) and some emulate it slowly.
+   ag__fmaf_soft: fmaf(a, b, c) rounded once, from double arithmetic: a b is exact in double (24 + 24 bits),
+   s = a b + c rounds once and TwoSum gives that rounding's error. Rounding s to float is then
+   right unless s sits exactly on a tie between two floats (no tie lies between s and the true
+   sum, or it would be a nearer double); there the error says which side the true sum is on,
+   and s moves one double ulp that way. Below 2^-126 float's last bit is 2^-149, so the tie
+   sits further down in s. Needs IEEE double rounded to nearest (FLT_EVAL_METHOD 0, checked above). */
+static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
+    double p = (double)a * (double)b, s = p + (double)c, v = s - p;
+    double err = (p - (s - v)) + ((double)c - v);      /* p + c = s + err exactly */
+    uint64_t u, mant;
+    int e, drop;
+    memcpy(&u, &s, 8);
+    e = (int)(u >> 52 & 0x7ff);
+    drop = e >= 1023 - 126 ? 29 : 1023 - 97 - e;      /* bits of s below float's last bit */
+    mant = (u & 0xfffffffffffffull) | (uint64_t)(e != 0) << 52;
+    if (e != 0x7ff && err != 0 && drop <= 53 && (mant & ((1ull << drop) - 1)) == 1ull << (drop - 1)) {
+        u += (err > 0) == (s > 0) ? 1 : (uint64_t)-1;  /* away from the tie, toward the true sum */
+        memcpy(&s, &u, 8);
+    }
+    return (float)s;
+}
+#if defined(__FP_FAST_FMAF)
+#define ag__fmaf(a, b, c) fmaf(a, b, c)
+#else
+#define ag__fmaf(a, b, c) ag__fmaf_soft(a, b, c)
+#endif
 #if defined(AG__X86)
 /* ---- AVX2 + FMA: 8 floats, 4 doubles ---- */
 #define ag__avx2_set(x) _mm256_set1_ps(x)
@@ -2036,6 +2074,7 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #define ag__avx2_div(a, b) _mm256_div_ps(a, b)
 #define ag__avx2_sqrt(a) _mm256_sqrt_ps(a)
 #define ag__avx2_fma(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define ag__avx2_madd(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define ag__avx2_fnma(a, b, c) _mm256_fnmadd_ps(a, b, c)
 #define ag__avx2_neg(a) _mm256_xor_ps(a, _mm256_set1_ps(-0.0f))
 #define ag__avx2_abs(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a)
@@ -2056,7 +2095,7 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #define ag__avx2d_mul(a, b) _mm256_mul_pd(a, b)
 #define ag__avx2d_div(a, b) _mm256_div_pd(a, b)
 #define ag__avx2d_sqrt(a) _mm256_sqrt_pd(a)
-#define ag__avx2d_fma(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define ag__avx2d_madd(a, b, c) _mm256_fmadd_pd(a, b, c)
 #define ag__avx2d_neg(a) _mm256_xor_pd(a, _mm256_set1_pd(-0.0))
 #define ag__avx2d_max(a, b) _mm256_max_pd(a, b)
 #define ag__avx2d_min(a, b) _mm256_min_pd(a, b)
@@ -2103,6 +2142,7 @@ static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
 #define ag__avx512_div(a, b) _mm512_div_ps(a, b)
 #define ag__avx512_sqrt(a) _mm512_mask_sqrt_ps(a, AG__K16, a)
 #define ag__avx512_fma(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define ag__avx512_madd(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define ag__avx512_fnma(a, b, c) _mm512_fnmadd_ps(a, b, c)
 #define ag__avx512_neg(a) _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)))
 #define ag__avx512_abs(a) _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff)))
@@ -2123,7 +2163,7 @@ static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
 #define ag__avx512d_mul(a, b) _mm512_mul_pd(a, b)
 #define ag__avx512d_div(a, b) _mm512_div_pd(a, b)
 #define ag__avx512d_sqrt(a) _mm512_mask_sqrt_pd(a, AG__K8, a)
-#define ag__avx512d_fma(a, b, c) _mm512_fmadd_pd(a, b, c)
+#define ag__avx512d_madd(a, b, c) _mm512_fmadd_pd(a, b, c)
 #define ag__avx512d_neg(a) _mm512_castsi512_pd(_mm512_xor_si512(_mm512_castpd_si512(a), _mm512_set1_epi64((long long)0x8000000000000000ull)))
 #define ag__avx512d_max(a, b) _mm512_mask_max_pd(b, AG__K8, a, b)
 #define ag__avx512d_min(a, b) _mm512_mask_min_pd(b, AG__K8, a, b)
@@ -2170,6 +2210,7 @@ static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
 #define ag__neon_div(a, b) vdivq_f32(a, b)
 #define ag__neon_sqrt(a) vsqrtq_f32(a)
 #define ag__neon_fma(a, b, c) vfmaq_f32(c, a, b)
+#define ag__neon_madd(a, b, c) vfmaq_f32(c, a, b)
 #define ag__neon_fnma(a, b, c) vfmsq_f32(c, a, b)
 #define ag__neon_neg(a) vnegq_f32(a)
 #define ag__neon_abs(a) vabsq_f32(a)
@@ -2191,7 +2232,7 @@ static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
 #define ag__neond_mul(a, b) vmulq_f64(a, b)
 #define ag__neond_div(a, b) vdivq_f64(a, b)
 #define ag__neond_sqrt(a) vsqrtq_f64(a)
-#define ag__neond_fma(a, b, c) vfmaq_f64(c, a, b)
+#define ag__neond_madd(a, b, c) vfmaq_f64(c, a, b)
 #define ag__neond_neg(a) vnegq_f64(a)
 #define ag__neond_max(a, b) vbslq_f64(vcgtq_f64(a, b), a, b)
 #define ag__neond_min(a, b) vbslq_f64(vcltq_f64(a, b), a, b)
@@ -2219,6 +2260,99 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 }
 #endif /* AG__NEON */
 
+#ifdef AG__WASM
+/* ---- WebAssembly SIMD128 (-msimd128): 4 floats, 2 doubles; chosen at compile time ----
+   No FMA instruction: madd is a multiply and an add (the scalar GEMM's rounding), and the vector
+   math's exact fma is ag__fmaf_soft's, two lanes at a time in f64x2. max/min are pmax/pmin with
+   the operands swapped: pmax(b, a) = b < a ? a : b = a > b ? a : b. */
+#define ag__simd128_set(x) wasm_f32x4_splat(x)
+#define ag__simd128_zero() wasm_f32x4_splat(0.0f)
+#define ag__simd128_loadu(p) wasm_v128_load(p)
+#define ag__simd128_storeu(p, v) wasm_v128_store(p, v)
+#define ag__simd128_add(a, b) wasm_f32x4_add(a, b)
+#define ag__simd128_sub(a, b) wasm_f32x4_sub(a, b)
+#define ag__simd128_mul(a, b) wasm_f32x4_mul(a, b)
+#define ag__simd128_div(a, b) wasm_f32x4_div(a, b)
+#define ag__simd128_sqrt(a) wasm_f32x4_sqrt(a)
+#define ag__simd128_madd(a, b, c) wasm_f32x4_add(wasm_f32x4_mul(a, b), c)
+#define ag__simd128_fnma(a, b, c) ag__simd128_fma(wasm_f32x4_neg(a), b, c)
+#define ag__simd128_neg(a) wasm_f32x4_neg(a)
+#define ag__simd128_abs(a) wasm_f32x4_abs(a)
+#define ag__simd128_max(a, b) wasm_f32x4_pmax(b, a)
+#define ag__simd128_min(a, b) wasm_f32x4_pmin(b, a)
+#define ag__simd128_gt(a, b) wasm_f32x4_gt(a, b)
+#define ag__simd128_lt(a, b) wasm_f32x4_lt(a, b)
+#define ag__simd128_eq(a, b) wasm_f32x4_eq(a, b)
+#define ag__simd128_ge(a, b) wasm_f32x4_ge(a, b)
+#define ag__simd128_sel(m, a, b) wasm_v128_bitselect(a, b, m)
+#define ag__simd128_rint(a) wasm_f32x4_nearest(a)
+#define ag__simd128_copysign(m, s) wasm_v128_bitselect(s, m, wasm_i32x4_splat((int32_t)0x80000000u))
+#define ag__simd128d_set(x) wasm_f64x2_splat(x)
+#define ag__simd128d_zero() wasm_f64x2_splat(0.0)
+#define ag__simd128d_loadu(p) wasm_v128_load(p)
+#define ag__simd128d_storeu(p, v) wasm_v128_store(p, v)
+#define ag__simd128d_add(a, b) wasm_f64x2_add(a, b)
+#define ag__simd128d_sub(a, b) wasm_f64x2_sub(a, b)
+#define ag__simd128d_mul(a, b) wasm_f64x2_mul(a, b)
+#define ag__simd128d_div(a, b) wasm_f64x2_div(a, b)
+#define ag__simd128d_sqrt(a) wasm_f64x2_sqrt(a)
+#define ag__simd128d_madd(a, b, c) wasm_f64x2_add(wasm_f64x2_mul(a, b), c)
+#define ag__simd128d_neg(a) wasm_f64x2_neg(a)
+#define ag__simd128d_max(a, b) wasm_f64x2_pmax(b, a)
+#define ag__simd128d_min(a, b) wasm_f64x2_pmin(b, a)
+#define ag__simd128d_gt(a, b) wasm_f64x2_gt(a, b)
+#define ag__simd128d_lt(a, b) wasm_f64x2_lt(a, b)
+#define ag__simd128d_sel(m, a, b) wasm_v128_bitselect(a, b, m)
+/* a b + c for two lanes promoted to double, as ag__fmaf_soft: s = a b + c, nudged one ulp off a
+   float tie toward its TwoSum error; *low flags lanes whose result is below 2^-126 (not 0) */
+static AG__VM_INLINE v128_t ag__simd128_fma_f64(v128_t a, v128_t b, v128_t c, v128_t *low) {
+    v128_t p = wasm_f64x2_mul(a, b), s = wasm_f64x2_add(p, c), v = wasm_f64x2_sub(s, p), z = wasm_f64x2_splat(0.0);
+    v128_t err = wasm_f64x2_add(wasm_f64x2_sub(p, wasm_f64x2_sub(s, v)), wasm_f64x2_sub(c, v));
+    v128_t tie = wasm_i64x2_eq(wasm_v128_and(s, wasm_i64x2_splat(0x1fffffff)), wasm_i64x2_splat(0x10000000));
+    v128_t fix = wasm_v128_and(tie, wasm_f64x2_ne(err, z));
+    v128_t up = wasm_v128_xor(wasm_f64x2_gt(err, z), wasm_f64x2_lt(s, z));   /* err has s's sign: away from 0 */
+    v128_t step = wasm_v128_bitselect(wasm_i64x2_splat(1), wasm_i64x2_splat(-1), up);
+    *low = wasm_v128_or(*low, wasm_v128_and(wasm_f64x2_lt(wasm_f64x2_abs(s), wasm_f64x2_splat(1.1754943508222875e-38)),
+                                            wasm_f64x2_ne(s, z)));
+    return wasm_i64x2_add(s, wasm_v128_and(step, fix));
+}
+static AG__VM_INLINE v128_t ag__simd128_fma(v128_t a, v128_t b, v128_t c) {
+    v128_t low = wasm_i64x2_splat(0), lo, hi, y;
+    lo = ag__simd128_fma_f64(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b),
+                             wasm_f64x2_promote_low_f32x4(c), &low);
+    hi = ag__simd128_fma_f64(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(a, a, 2, 3, 2, 3)),
+                             wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(b, b, 2, 3, 2, 3)),
+                             wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(c, c, 2, 3, 2, 3)), &low);
+    y = wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
+    if (wasm_v128_any_true(low)) {   /* rare: the tie of a result below 2^-126 sits lower; lane by lane */
+        float fa[4], fb[4], fc[4], fy[4];
+        int i;
+        wasm_v128_store(fa, a); wasm_v128_store(fb, b); wasm_v128_store(fc, c);
+        for (i = 0; i < 4; i++) fy[i] = ag__fmaf_soft(fa[i], fb[i], fc[i]);
+        y = wasm_v128_load(fy);
+    }
+    return y;
+}
+static inline v128_t ag__simd128_load_part(const float *p, int64_t m) {
+    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return wasm_v128_load(b);
+}
+static inline void ag__simd128_store_part(float *p, v128_t v, int64_t m) {
+    float b[4]; wasm_v128_store(b, v); memcpy(p, b, (size_t)m * sizeof(float));
+}
+static inline void ag__simd128_pow2(v128_t k, v128_t *s1, v128_t *s2) {
+    v128_t ki = wasm_i32x4_trunc_sat_f32x4(k), k1 = wasm_i32x4_shr(ki, 1), k2 = wasm_i32x4_sub(ki, k1);
+    v128_t b = wasm_i32x4_splat(127);
+    *s1 = wasm_i32x4_shl(wasm_i32x4_add(k1, b), 23);
+    *s2 = wasm_i32x4_shl(wasm_i32x4_add(k2, b), 23);
+}
+static inline void ag__simd128_log_split(v128_t x, v128_t *f, v128_t *e) {
+    v128_t ei = wasm_i32x4_shr(wasm_i32x4_sub(x, wasm_i32x4_splat(0x3f3504f3)), 23);
+    v128_t m = wasm_i32x4_sub(x, wasm_i32x4_shl(ei, 23));
+    *f = wasm_f32x4_sub(m, wasm_f32x4_splat(1.0f));
+    *e = wasm_f32x4_convert_i32x4(ei);
+}
+#endif /* AG__WASM */
+
 /* Every SIMD set, F32 and F64: X(prefix, type, vector type, lanes, name suffix, target attribute).
    The kernel families are instantiated for each row with AG__SIMD_SETS(AG__DEF_<family>). */
 #ifdef AG__X86
@@ -2233,7 +2367,12 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 #else
 #define AG__NEON_SETS(X)
 #endif
-#define AG__SIMD_SETS(X) AG__X86_SETS(X) AG__NEON_SETS(X)
+#ifdef AG__WASM
+#define AG__WASM_SETS(X) X(ag__simd128_, float, v128_t, 4, f32_simd128, ) X(ag__simd128d_, double, v128_t, 2, f64_simd128, )
+#else
+#define AG__WASM_SETS(X)
+#endif
+#define AG__SIMD_SETS(X) AG__X86_SETS(X) AG__NEON_SETS(X) AG__WASM_SETS(X)
 
 /* ==== >>fastpath: contiguous rows of the common elementwise ops, written once ====
    Whole vectors only: each returns how many leading elements it did (a multiple of W); the
@@ -2277,6 +2416,7 @@ static int64_t ag__vbinary_##SFX(int isa, int op, int64_t n, T *y, const T *a, i
     AG__IF_X86(case AG__ISA_AVX512: return ag__vbinary_##SFX##_avx512(op, n, y, a, sa, b, sb);) \
     AG__IF_X86(case AG__ISA_AVX2: return ag__vbinary_##SFX##_avx2(op, n, y, a, sa, b, sb);) \
     AG__IF_NEON(case AG__ISA_NEON: return ag__vbinary_##SFX##_neon(op, n, y, a, sa, b, sb);) \
+    AG__IF_WASM(case AG__ISA_SIMD128: return ag__vbinary_##SFX##_simd128(op, n, y, a, sa, b, sb);) \
     default: return 0; \
     } \
 } \
@@ -2287,6 +2427,7 @@ static int64_t ag__vunary_##SFX(int isa, int op, int64_t n, T *y, const T *x, do
     AG__IF_X86(case AG__ISA_AVX512: return ag__vunary_##SFX##_avx512(op, n, y, x, a);) \
     AG__IF_X86(case AG__ISA_AVX2: return ag__vunary_##SFX##_avx2(op, n, y, x, a);) \
     AG__IF_NEON(case AG__ISA_NEON: return ag__vunary_##SFX##_neon(op, n, y, x, a);) \
+    AG__IF_WASM(case AG__ISA_SIMD128: return ag__vunary_##SFX##_simd128(op, n, y, x, a);) \
     default: return 0; \
     } \
 }
@@ -2299,6 +2440,11 @@ static int64_t ag__vunary_##SFX(int isa, int op, int64_t n, T *y, const T *x, do
 #define AG__IF_NEON(x) x
 #else
 #define AG__IF_NEON(x)
+#endif
+#ifdef AG__WASM
+#define AG__IF_WASM(x) x
+#else
+#define AG__IF_WASM(x)
 #endif
 static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const float *x);
 static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x);
@@ -2560,39 +2706,14 @@ AG__VMATH_DEFINE(ag__avx512_, avx512, __m512, __mmask16, AG__TARGET_AVX512, 16)
 #ifdef AG__NEON
 AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, , 4)
 #endif
+#ifdef AG__WASM
+AG__VMATH_DEFINE(ag__simd128_, simd128, v128_t, v128_t, , 4)
+#endif
 
 /* ---- the same algorithms one float at a time: the F32 formulas of exp, log, tanh, sigmoid,
    gelu_tanh and silu (AG__F_<op>) use them, so every path (strided rows, tails, scalar-only
    builds, WebAssembly, Cortex-M) gives the vector sets' bits, whatever the C library. rintf
-   rounds to even in the default rounding mode. fma is the compiler's where the target has the
-   instruction (__FP_FAST_FMAF), else ag__fmaf_soft: C99 promises an exact fmaf, but C libraries
-   do not all keep the promise (mingw-w64's rounds twice) and some emulate it slowly. ---- */
-/* fmaf(a, b, c) rounded once, from double arithmetic: a b is exact in double (24 + 24 bits),
-   s = a b + c rounds once and TwoSum gives that rounding's error. Rounding s to float is then
-   right unless s sits exactly on a tie between two floats (no tie lies between s and the true
-   sum, or it would be a nearer double); there the error says which side the true sum is on,
-   and s moves one double ulp that way. Below 2^-126 float's last bit is 2^-149, so the tie
-   sits further down in s. Needs IEEE double rounded to nearest (FLT_EVAL_METHOD 0, checked above). */
-static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
-    double p = (double)a * (double)b, s = p + (double)c, v = s - p;
-    double err = (p - (s - v)) + ((double)c - v);      /* p + c = s + err exactly */
-    uint64_t u, mant;
-    int e, drop;
-    memcpy(&u, &s, 8);
-    e = (int)(u >> 52 & 0x7ff);
-    drop = e >= 1023 - 126 ? 29 : 1023 - 97 - e;      /* bits of s below float's last bit */
-    mant = (u & 0xfffffffffffffull) | (uint64_t)(e != 0) << 52;
-    if (e != 0x7ff && err != 0 && drop <= 53 && (mant & ((1ull << drop) - 1)) == 1ull << (drop - 1)) {
-        u += (err > 0) == (s > 0) ? 1 : (uint64_t)-1;  /* away from the tie, toward the true sum */
-        memcpy(&s, &u, 8);
-    }
-    return (float)s;
-}
-#if defined(__FP_FAST_FMAF)
-#define ag__fmaf(a, b, c) fmaf(a, b, c)
-#else
-#define ag__fmaf(a, b, c) ag__fmaf_soft(a, b, c)
-#endif
+   rounds to even in the default rounding mode; fma is ag__fmaf (>>simd). ---- */
 #define ag__sf_sub(a, b) ((a) - (b))
 #define ag__sf_fma(a, b, c) ag__fmaf(a, b, c)
 #define ag__sf_fnma(a, b, c) ag__fmaf(-(a), b, c)
@@ -2642,6 +2763,7 @@ static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const flo
     AG__IF_X86(case AG__ISA_AVX512: ag__vmath_table_avx512(table); break;)
     AG__IF_X86(case AG__ISA_AVX2: ag__vmath_table_avx2(table); break;)
     AG__IF_NEON(case AG__ISA_NEON: ag__vmath_table_neon(table); break;)
+    AG__IF_WASM(case AG__ISA_SIMD128: ag__vmath_table_simd128(table); break;)
     default: (void)table; (void)y; (void)x; return 0;
     }
     table[f](n, x, y);
@@ -2766,7 +2888,7 @@ typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, i
 typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
-#define AG__UK_FMA(P, r) t = P##set(a##r[oa]); c##r##0 = P##fma(t, b0, c##r##0); c##r##1 = P##fma(t, b1, c##r##1);
+#define AG__UK_FMA(P, r) t = P##set(a##r[oa]); c##r##0 = P##madd(t, b0, c##r##0); c##r##1 = P##madd(t, b1, c##r##1);
 #define AG__UK_OUT(P, W, r) if ((r) < mv) { \
     if (acc) { c##r##0 = P##add(c##r##0, P##loadu(c + (r) * ldc)); c##r##1 = P##add(c##r##1, P##loadu(c + (r) * ldc + (W))); } \
     P##storeu(c + (r) * ldc, c##r##0); P##storeu(c + (r) * ldc + (W), c##r##1); }
@@ -2821,6 +2943,11 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
     static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512 };
     static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };
     if (isa == AG__ISA_NEON) return dtype == AG_F32 ? &neon32 : &neon64;
+#endif
+#ifdef AG__WASM
+    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512 };
+    static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512 };
+    if (isa == AG__ISA_SIMD128) return dtype == AG_F32 ? &simd128_32 : &simd128_64;
 #endif
     (void)isa;
     return dtype == AG_F32 ? &scalar32 : &scalar64;
@@ -4407,7 +4534,7 @@ static int ag__bw_asinh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x 
     return 0;
 }
 
-#define AG__F_acosh(T, M, v, a, b) AG__M(acosh, M)(v)
+#define AG__F_acosh(T, M, v, a, b) ((v) < 1 ? (T)NAN : AG__M(acosh, M)(v))   /* NaN below 1 said here: musl's acoshf (WebAssembly) gives numbers */
 AG_API ag_tensor *ag_acosh(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_acosh, t, 0, 0); }
 static int ag__bw_acosh(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y / sqrt(x^2 - 1) */
     gin[0] = ag_div(g, ag_sqrt(ag_add_scalar(ag_mul(AG__X, AG__X), -1.0)));
@@ -7901,6 +8028,7 @@ AG__SIMD_SETS(AG__DEF_OPTIM)
     AG__IF_X86(case AG__ISA_AVX512: i_ = ag__##K##_##t##_avx512 ARGS; break;) \
     AG__IF_X86(case AG__ISA_AVX2: i_ = ag__##K##_##t##_avx2 ARGS; break;) \
     AG__IF_NEON(case AG__ISA_NEON: i_ = ag__##K##_##t##_neon ARGS; break;) \
+    AG__IF_WASM(case AG__ISA_SIMD128: i_ = ag__##K##_##t##_simd128 ARGS; break;) \
     default: break; \
     } \
     ag__##K##_##t##_scalar ARGS; \

@@ -28,7 +28,8 @@ static int harness_passed, harness_failed;
 /* this process's CPU time: timings on a shared machine are less skewed by other work than with wall time */
 static inline double harness_cpu_seconds(void) {
     struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) != 0 && clock_gettime(CLOCK_MONOTONIC, &t) != 0)   /* Emscripten: no CPU clock */
+        return (double)clock() / CLOCKS_PER_SEC;
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 #endif

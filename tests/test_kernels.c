@@ -125,7 +125,7 @@ static ag_tensor *vm_op(int k, ag_tensor *x) {
 }
 static int same_bits(float a, float b) { return memcmp(&a, &b, 4) == 0 || (a != a && b != b); }   /* any NaN is NaN */
 static void check_vmath_bits(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon" };
+    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     static const char *const names[6] = { "exp", "log", "tanh", "sigmoid", "gelu_tanh", "silu" };
     enum { N = 4099 };
     float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * 6), *got = (float *)malloc(sizeof(float) * N);
@@ -139,7 +139,7 @@ static void check_vmath_bits(void) {
         x[i] = (float)((double)(int32_t)u / 2147483648.0) * (float)(i % 7 == 0 ? 100.0 : i % 3 == 0 ? 12.0 : 3.0);
     }
     x[0] = 0.0f; x[1] = -0.0f; x[2] = INFINITY; x[3] = -INFINITY; x[4] = NAN; x[5] = 1e-40f; x[6] = 88.7f; x[7] = -104.5f;
-    for (isa = 0; isa < 4; isa++) {
+    for (isa = 0; isa < 5; isa++) {
         ag_desc d;
         ag_ctx *ctx;
         memset(&d, 0, sizeof d);
@@ -169,9 +169,9 @@ static void check_vmath_bits(void) {
 }
 
 int main(void) {
-    const char *isas[] = { "scalar", "avx2", "avx512", "neon" };
+    const char *isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     int i;
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < 5; i++)
         if (check_products(isas[i]) < 0) printf("  info: %-7s not available on this CPU\n", isas[i]);
     check_threads();
     check_vmath_bits();

@@ -415,9 +415,9 @@ static void test_no_alloc(void) {
    (gradients set exactly: d/dp sum(p * c) = c), for SGD (momentum, Nesterov) and Adam/AdamW
    (amsgrad), F32 and F64 */
 static void test_simd_bits(void) {
-    static const char *const sets[] = { "avx512", "avx2", "neon" };
+    static const char *const sets[] = { "avx512", "avx2", "neon", "simd128" };
     int kind, dt, set, ran = 0;
-    for (set = 0; set < 3; set++) for (kind = 0; kind < 4; kind++) for (dt = 0; dt < 2; dt++) {
+    for (set = 0; set < 4; set++) for (kind = 0; kind < 4; kind++) for (dt = 0; dt < 2; dt++) {
         ag_tensor *P[2][1];
         ag_ctx *ctx[2];
         int c, i, step;

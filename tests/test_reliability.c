@@ -221,14 +221,14 @@ static void test_threads(void) {
     memset(&d, 0, sizeof d);
     d.threads = 2;
     ctx = ag_ctx_new(&d);
-#if defined(__unix__) || defined(__APPLE__)
+#if (defined(__unix__) || defined(__APPLE__)) && (!defined(__EMSCRIPTEN__) || defined(__EMSCRIPTEN_PTHREADS__))   /* the pool's platforms */
     CHECK(ctx && ag_get_stats(ctx).threads == 2, "threads = 2 runs on 2 threads (%d)", ctx ? ag_get_stats(ctx).threads : -1);
 #endif
     ag_ctx_free(ctx);
     d.allocator.alloc = failing_alloc; d.allocator.free = plain_free;
     g_calls = 0; g_fail_at = 2;   /* the context, then the pool */
     ctx = ag_ctx_new(&d);
-#if defined(__unix__) || defined(__APPLE__)
+#if (defined(__unix__) || defined(__APPLE__)) && (!defined(__EMSCRIPTEN__) || defined(__EMSCRIPTEN_PTHREADS__))   /* the pool's platforms */
     CHECK(ctx == NULL, "no memory for the pool: ag_ctx_new returns NULL");
 #endif
     ag_ctx_free(ctx);

@@ -152,6 +152,10 @@ int main(void) {
     train(ref);
     check_job(ref, "main-thread run");
     printf("  info: %d steps, loss %.4f -> %.4f\n", T_STEPS, ref->first_loss, ref->last_loss);
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+    printf("  info: WebAssembly without -pthread has no threads: the main-thread run only\n");
+    return harness_finish("test_threads");
+#endif
 
     /* three at once */
     a->seed = 42; b->seed = 42; other->seed = 7;
