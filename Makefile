@@ -13,7 +13,7 @@
 #                   and the browser page (check-web)
 #   make web        examples/web/ compiled to WebAssembly (emcc): build/web/index.html, one self-contained
 #                   page that trains a small network live and draws a neuron's graph
-#   make check-web  (part of make check) the page natively as a smoke run, then in headless Chromium:
+#   make check-web  (part of make check) the page's C natively and under node, then in headless Chromium:
 #                   training must finish with a small finite loss; writes build/web/screenshot.png
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
@@ -328,14 +328,20 @@ $(WEB)/autograd_web.js: examples/web/web.c autograd.h | $(WEB)
 	@rm -f $@
 	$(WEB_EMCC) $(WEB_EMFLAGS) $< -o $@
 
+# the smoke run's wasm, for node (make check-web)
+$(WEB)/web_node.js: examples/web/web.c autograd.h | $(WEB)
+	@rm -f $@
+	$(WEB_EMCC) $(CSTD) -O2 $(WARN) -I. -DWEB_MAIN $< -o $@
+
 $(WEB)/index.html: examples/web/index.html $(WEB)/autograd_web.js
 	@rm -f $@
 	@! grep -qi '</script' $(WEB)/autograd_web.js || { echo "autograd_web.js contains </script: it cannot be inlined"; exit 1; }
 	awk -v js=$(WEB)/autograd_web.js '$$0 == "<script src=\"autograd_web.js\"></script>" { print "<script>"; \
 	  while ((getline line < js) > 0) print line; print "</script>"; n++; next } { print } END { exit n != 1 }' $< > $@.tmp && mv $@.tmp $@
 
-# (m) the page: its C natively (a smoke run: trains, prints the losses and the graph), then the built
-#     page in headless Chromium under virtual time (the training runs as fast as it can, frames or
+# (m) the page: its C natively and as wasm under node (a smoke run: trains, prints the losses and the
+#     graph; the two must print the same losses and DOT: the JSON's 17 digits may differ, as glibc's
+#     and musl's tanh do in the last bit), then the built page in headless Chromium under virtual time (the training runs as fast as it can, frames or
 #     not): the DOM after training must report a finite final loss below WEB_MAX_LOSS, and a
 #     screenshot of it must be a WEB_SHOT-sized PNG that is not blank. Chromium runs without its
 #     sandbox (CI is root), with a profile of its own in build/web. examples/web/screenshot.png, the
@@ -344,10 +350,14 @@ WEB_MAX_LOSS := 0.01
 WEB_SHOT     := 1300,1040
 WEB_CHROMIUM = $(CHROMIUM) --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
   --user-data-dir=$(abspath $(WEB))/chromium-profile --virtual-time-budget=120000
-check-web: check-tools $(WEB)/index.html | $(WEB)
+check-web: check-tools $(WEB)/index.html $(WEB)/web_node.js | $(WEB)
 	@rm -f $(WEB)/web_native $(WEB)/dom.html $(WEB)/screenshot.png
 	$(CC) $(ALLCFLAGS) examples/web/web.c -o $(WEB)/web_native -lm
 	@$(WEB)/web_native > $(WEB)/native.log && grep "^step 400" $(WEB)/native.log
+	@$(NODE) --no-experimental-fetch $(WEB)/web_node.js > $(WEB)/node.log
+	@grep -v '^{"nodes"' $(WEB)/native.log > $(WEB)/native.cmp; grep -v '^{"nodes"' $(WEB)/node.log > $(WEB)/node.cmp; \
+	  if cmp -s $(WEB)/native.cmp $(WEB)/node.cmp; then echo "check-web: the wasm under node prints the native build's losses and DOT"; \
+	  else echo "check-web: FAIL: the wasm under node and the native build differ:"; diff $(WEB)/native.cmp $(WEB)/node.cmp | head -n 20; exit 1; fi
 	@$(WEB_CHROMIUM) --dump-dom file://$(abspath $(WEB))/index.html > $(WEB)/dom.html 2> $(WEB)/chromium.log || { tail -n 20 $(WEB)/chromium.log; exit 1; }
 	@python3 tests/web_check.py dom $(WEB)/dom.html $(WEB_MAX_LOSS)
 	@$(WEB_CHROMIUM) --window-size=$(WEB_SHOT) --screenshot=$(abspath $(WEB))/screenshot.png file://$(abspath $(WEB))/index.html \

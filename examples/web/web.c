@@ -8,7 +8,8 @@
    is the same graph as ag_graph_dot_ex writes it.
 
    Build: make web (emcc; see the Makefile). Built natively (cc -std=c99 -I. examples/web/web.c
-   -lm) it trains once and prints the losses and the graph: make check-web runs that too.
+   -lm), or by emcc -DWEB_MAIN for node, it trains once and prints the losses and the graph:
+   make check-web runs both and wants the same lines from each.
    The exported functions return pointers into the wasm memory; the page reads them with
    UTF8ToString and typed arrays over HEAPF32 / HEAP32. */
 #define _POSIX_C_SOURCE 200809L   /* open_memstream */
@@ -241,7 +242,8 @@ WEB_EXPORT const char *web_graph_dot(double x1, double w1, double x2, double w2,
 }
 WEB_EXPORT const char *web_graph_error(void) { const char *e = gctx ? ag_error(gctx) : NULL; return e ? e : ""; }
 
-#ifndef __EMSCRIPTEN__
+/* the smoke run: natively, or under node from emcc -DWEB_MAIN */
+#if !defined(__EMSCRIPTEN__) || defined(WEB_MAIN)
 int main(void) {
     const char *g;
     int i;
