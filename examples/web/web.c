@@ -42,7 +42,8 @@ static ag_tensor *W1, *b1, *W2, *b2, *W3, *b3;
 static float points[N_POINTS * 2];
 static int32_t labels[N_POINTS];
 static int steps_done;
-static float *grid;
+static float *grid;   /* web_grid's buffer, for grid_res^2 points */
+static int grid_res;
 static char text[16384];
 
 /* a small deterministic generator (SplitMix64), so the data are the same everywhere */
@@ -130,16 +131,19 @@ WEB_EXPORT const char *web_kernels(void) { return ag_simd_name(ctx); }
 WEB_EXPORT const char *web_error(void) { const char *e = ag_error(ctx); return e ? e : ""; }
 
 /* the probability of class 1 at the centres of a res x res grid over the plane, row by row from
-   the top (y = +EXTENT) down; NULL on error. The buffer stays valid until the next call. */
+   the top (y = +EXTENT) down; NULL on error. The buffer is rewritten by the next call. */
 WEB_EXPORT float *web_grid(int res) {
     int64_t shape[2];
     float *xy;
     int i, j;
     ag_tensor *p;
     if (res <= 0 || res > 1024) return NULL;
-    free(grid);
-    grid = (float *)malloc((size_t)res * res * 2 * sizeof(float));
-    if (!grid) return NULL;
+    if (res > grid_res) {   /* the page asks for the same size every frame: allocate once */
+        free(grid);
+        grid = (float *)malloc((size_t)res * res * 2 * sizeof(float));
+        grid_res = grid ? res : 0;
+        if (!grid) return NULL;
+    }
     xy = grid;
     for (i = 0; i < res; i++)
         for (j = 0; j < res; j++) {
