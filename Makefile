@@ -9,13 +9,19 @@
 #                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
 #                   the implementation under gcc -Ofast and everything in GNU C at -O3 -march=native
-#                   (gcc and clang), and 20 s libFuzzer runs of the safetensors loader and the whole API
+#                   (gcc and clang), 20 s libFuzzer runs of the safetensors loader and the whole API,
+#                   and the browser page (check-web)
+#   make web        examples/web/ compiled to WebAssembly (emcc): build/web/index.html, one self-contained
+#                   page that trains a small network live and draws a neuron's graph
+#   make check-web  (part of make check) the page's C natively and under node, then in headless Chromium:
+#                   training must finish with a small finite loss; writes build/web/screenshot.png
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
 #   make clean
 #
-# The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64)
+# The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64, emcc,
+# node, chromium, python3)
 # must be installed: .ci/run does it.
 # A missing tool is an error, not a skip.
 
@@ -122,13 +128,14 @@ $(eval $(call flavour,$(BUILD)/gnu-clang,$(CLANG) -std=gnu11 -O3 -march=native $
 
 # WebAssembly (Emscripten; Debian's emcc needs NODE_PATH): each test is a .js beside its .wasm, run
 # by node with the host's files (NODERAWFS) and memory that grows to 4 GB, malloc returning NULL after
-EMCC ?= NODE_PATH=/usr/share/nodejs emcc
-NODE ?= node
+EMCC     ?= emcc
+NODE     ?= node
+EMCC_RUN := NODE_PATH=/usr/share/nodejs $(EMCC)
 WASM_LINK := -sNODERAWFS=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sABORTING_MALLOC=0 -sEXIT_RUNTIME=1
-$(eval $(call flavour,$(BUILD)/wasm,$(EMCC) $(CSTD) -O2 $(WARN) -I.,,$(WASM_LINK)))
-$(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
+$(eval $(call flavour,$(BUILD)/wasm,$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I.,,$(WASM_LINK)))
+$(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
 
-.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 \
+.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
         test-bins asan-bins clang-bins cxx-bins
 
@@ -158,7 +165,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
 CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn \
-               check-wasm
+               check-wasm check-web
 
 check: check-tools
 	@failed=; \
@@ -170,7 +177,7 @@ check: check-tools
 	echo "make check: all parts passed"
 
 check-tools:
-	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND); do \
+	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND) $(EMCC) $(NODE) $(CHROMIUM) python3; do \
 	  command -v $$tool >/dev/null 2>&1 || { echo "make check: '$$tool' not found (.ci/run installs it)" >&2; exit 1; }; \
 	done
 
@@ -319,6 +326,61 @@ check-fuzz: check-tools | $(BUILD)/fuzz
 	  -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/api-corpus > $(BUILD)/fuzz/api-log 2>&1; \
 	  rc=$$?; grep -E "ERROR|runtime error|SUMMARY|^stat::number_of_executed_units" $(BUILD)/fuzz/api-log | head -n 8; exit $$rc
 
+# ---- the browser page ------------------------------------------------------
+# examples/web/web.c compiled by Emscripten into one JS file with the wasm inside it as base64
+# (SINGLE_FILE), compiled synchronously at load (WASM_ASYNC_COMPILATION=0: a page from file:// cannot
+# fetch a .wasm, and headless Chromium's virtual time does not wait for an asynchronous compile),
+# then inlined into examples/web/index.html in place of its <script src="autograd_web.js"> line.
+# Debian's emcc runs its tools under node and finds their modules through NODE_PATH.
+CHROMIUM ?= chromium
+WEB      := $(BUILD)/web
+WEB_EMFLAGS := $(CSTD) -O2 -msimd128 $(WARN) -I. --no-entry -sMODULARIZE=1 -sEXPORT_NAME=AutogradWeb -sENVIRONMENT=web \
+  -sALLOW_MEMORY_GROWTH=1 -sEXPORTED_RUNTIME_METHODS=UTF8ToString -sSINGLE_FILE=1 -sWASM_ASYNC_COMPILATION=0
+WEB_EMCC := NODE_PATH=$${NODE_PATH:-/usr/share/nodejs} $(EMCC)
+
+web: $(WEB)/index.html
+	@echo "built $< ($$(wc -c < $<) bytes: the page, the JS glue and the wasm as base64); open it in a browser"
+
+$(WEB)/autograd_web.js: examples/web/web.c autograd.h | $(WEB)
+	@rm -f $@
+	$(WEB_EMCC) $(WEB_EMFLAGS) $< -o $@
+
+# the smoke run's wasm, for node (make check-web)
+$(WEB)/web_node.js: examples/web/web.c autograd.h | $(WEB)
+	@rm -f $@
+	$(WEB_EMCC) $(CSTD) -O2 $(WARN) -I. -DWEB_MAIN $< -o $@
+
+$(WEB)/index.html: examples/web/index.html $(WEB)/autograd_web.js
+	@rm -f $@
+	@! grep -qi '</script' $(WEB)/autograd_web.js || { echo "autograd_web.js contains </script: it cannot be inlined"; exit 1; }
+	awk -v js=$(WEB)/autograd_web.js '$$0 == "<script src=\"autograd_web.js\"></script>" { print "<script>"; \
+	  while ((getline line < js) > 0) print line; print "</script>"; n++; next } { print } END { exit n != 1 }' $< > $@.tmp && mv $@.tmp $@
+
+# (m) the page: its C natively and as wasm under node (a smoke run: trains, prints the losses and the
+#     graph; the two must print the same losses and DOT: the JSON's 17 digits may differ, as glibc's
+#     and musl's tanh do in the last bit), then the built page in headless Chromium under virtual time (the training runs as fast as it can, frames or
+#     not): the DOM after training must report a finite final loss below WEB_MAX_LOSS, and a
+#     screenshot of it must be a WEB_SHOT-sized PNG that is not blank. Chromium runs without its
+#     sandbox (CI is root), with a profile of its own in build/web. examples/web/screenshot.png, the
+#     README's picture, is a copy of build/web/screenshot.png.
+WEB_MAX_LOSS := 0.01
+WEB_SHOT     := 1300,1040
+WEB_CHROMIUM = $(CHROMIUM) --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars \
+  --user-data-dir=$(abspath $(WEB))/chromium-profile --virtual-time-budget=120000
+check-web: check-tools $(WEB)/index.html $(WEB)/web_node.js | $(WEB)
+	@rm -f $(WEB)/web_native $(WEB)/dom.html $(WEB)/screenshot.png
+	$(CC) $(ALLCFLAGS) examples/web/web.c -o $(WEB)/web_native -lm
+	@$(WEB)/web_native > $(WEB)/native.log && grep "^step 400" $(WEB)/native.log
+	@$(NODE) --no-experimental-fetch $(WEB)/web_node.js > $(WEB)/node.log
+	@grep -v '^{"nodes"' $(WEB)/native.log > $(WEB)/native.cmp; grep -v '^{"nodes"' $(WEB)/node.log > $(WEB)/node.cmp; \
+	  if cmp -s $(WEB)/native.cmp $(WEB)/node.cmp; then echo "check-web: the wasm under node prints the native build's losses and DOT"; \
+	  else echo "check-web: FAIL: the wasm under node and the native build differ:"; diff $(WEB)/native.cmp $(WEB)/node.cmp | head -n 20; exit 1; fi
+	@$(WEB_CHROMIUM) --dump-dom file://$(abspath $(WEB))/index.html > $(WEB)/dom.html 2> $(WEB)/chromium.log || { tail -n 20 $(WEB)/chromium.log; exit 1; }
+	@python3 tests/web_check.py dom $(WEB)/dom.html $(WEB_MAX_LOSS)
+	@$(WEB_CHROMIUM) --window-size=$(WEB_SHOT) --screenshot=$(abspath $(WEB))/screenshot.png file://$(abspath $(WEB))/index.html \
+	  2> $(WEB)/chromium.log || { tail -n 20 $(WEB)/chromium.log; exit 1; }
+	@python3 tests/web_check.py png $(WEB)/screenshot.png $(subst $(comma), ,$(WEB_SHOT))
+
 # ---- misc ------------------------------------------------------------------
 # make bench: bench/bench.c against OpenBLAS's cblas_sgemm (Debian libopenblas-dev) and, when
 # $(BENCH_PYTHON) can import torch, PyTorch (bench/torch_bench.py, a child process of the bench;
@@ -332,7 +394,8 @@ bench: | $(BUILD)
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 ./$(BUILD)/bench/bench --python $(BENCH_PYTHON) \
 	  --torch-script bench/torch_bench.py --out bench/RESULTS.md $(BENCH_ARGS)
 
-$(BUILD) $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples:
+comma := ,
+$(BUILD) $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples $(WEB):
 	@mkdir -p $@
 
 clean:
