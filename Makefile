@@ -277,6 +277,15 @@ check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
 
+# (n) 32-bit ARM (armhf: ARMv7, VFPv3-D16 hard float), the tests cross-built and run under qemu-arm
+ARMHF_CC ?= arm-linux-gnueabihf-gcc
+QEMU_ARM ?= qemu-arm
+$(eval $(call flavour,$(BUILD)/armhf,$(ARMHF_CC) $(CSTD) -O2 $(WARN) -static -I.))
+ARMHF_BINS := $(addprefix $(BUILD)/armhf/,$(TEST_NAMES))
+check-armhf: check-tools
+	@$(MAKE) --no-print-directory -k $(ARMHF_BINS) || true
+	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_ARM)" $(RUN_ALL) $(ARMHF_BINS)
+
 # (m) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
 #     simd128 kernel set), run under node
 WASM_BINS := $(addprefix $(BUILD)/wasm/,$(TEST_NAMES)) $(addprefix $(BUILD)/wasm-simd/,$(TEST_NAMES))

@@ -2833,8 +2833,11 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 }
 
 /* ag__softmax_f32, ag__softmax_f64: y = softmax or log_softmax of x along the middle dim of
-   [outer, n, inner] (contiguous) */
-#define AG__DEF_SOFTMAX(T, SFX, M) \
+   [outer, n, inner] (contiguous); F32 with the library's own exp and log (>>vmath), so that
+   cross-entropy gives the same bits on every platform; F64 with libm */
+#define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
+#define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
+#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG) \
 static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     int64_t o, in, j; \
     for (o = 0; o < outer; o++) \
@@ -2842,9 +2845,9 @@ static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_
             const T *xr = x + o * n * inner + in; T *yr = y + o * n * inner + in; \
             T mx = xr[0]; double sum = 0; \
             for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
-            for (j = 0; j < n; j++) sum += AG__M(exp, M)(xr[j * inner] - mx); \
-            if (log_out) { T ls = (T)log(sum); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
-            else { T inv = (T)(1.0 / sum); for (j = 0; j < n; j++) yr[j * inner] = AG__M(exp, M)(xr[j * inner] - mx) * inv; } \
+            for (j = 0; j < n; j++) sum += EXP(xr[j * inner] - mx); \
+            if (log_out) { T ls = (T)LOG(sum); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
+            else { T inv = (T)(1.0 / sum); for (j = 0; j < n; j++) yr[j * inner] = EXP(xr[j * inner] - mx) * inv; } \
         } \
 }
 
@@ -2859,8 +2862,8 @@ static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (
 
 AG__DEF_REDUCE(float, f32)
 AG__DEF_REDUCE(double, f64)
-AG__DEF_SOFTMAX(float, f32, f)
-AG__DEF_SOFTMAX(double, f64, )
+AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF)
+AG__DEF_SOFTMAX(double, f64, exp, log)
 AG__DEF_COPY(float, float, f32_f32)
 AG__DEF_COPY(float, double, f32_f64)
 AG__DEF_COPY(double, float, f64_f32)
@@ -2912,9 +2915,9 @@ TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t ac
 AG__SIMD_SETS(AG__DEF_UK_6x2V)
 
 /* ag__uk_f32_scalar, ag__uk_f64_scalar: the portable micro-kernel, C[4, 4] (the compiler vectorises
-   its rows where it can) */
+   its rows where it can); a multiply and an add per step, never fused (AG__EXACT), as SIMD128's */
 #define AG__DEF_UK_SCALAR(T, SFX) \
-static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+AG__EXACT static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
                                   void *cv, int64_t ldc, int acc) { \
     const T *a = (const T *)av, *b = (const T *)bv; \
     T *c = (T *)cv, s[4][4]; \
@@ -2993,7 +2996,7 @@ AG__DEF_PACK(double, f64)
 
 /* ag__gemm_small_f32, ag__gemm_small_f64: the plain loop for small products */
 #define AG__DEF_GEMM_SMALL(T, SFX) \
-static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
+AG__EXACT static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
                                  const T *B, int64_t rsb, int64_t csb, T *C) { \
     int64_t i, j, p; \
     if (rsb == 1 && csa == 1 && csb != 1) {   /* B's columns and A's rows contiguous (x @ W^T): dot products, four chains */ \
