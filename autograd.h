@@ -5239,7 +5239,7 @@ static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *target
     ag_tensor *picked;
     ag__index r;
     if (!ls || !ag__class_targets(name, softmax_first ? "logits" : "log_probs", ls, targets, &r)) return NULL;
-    if ((int)red < 0 || (int)red > 2) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)red); return NULL; }
+    if ((unsigned)red > 2u) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)red); return NULL; }
     N = r.n; C = r.bound;
     r.stride = C;
     r.idx = ag__index_alloc(ls->ctx, name, N);
@@ -5925,7 +5925,7 @@ AG_API ag_tensor *ag_pad(ag_tensor *t, int n, const int64_t *pads, ag_pad_mode m
         ag__fail(t->ctx, "pad: need an even count of pads, at most 2 per dim of %s, got %d%s", AG__SHAPE(s, t), n, pads ? "" : " (NULL)");
         return NULL;
     }
-    if ((int)mode < 0 || (int)mode > 3) { ag__fail(t->ctx, "pad: unknown mode %d", (int)mode); return NULL; }
+    if ((unsigned)mode > 3u) { ag__fail(t->ctx, "pad: unknown mode %d", (int)mode); return NULL; }
     for (k = 0; k < n / 2 && t; k++) {
         int d = t->ndim - 1 - k, j;
         int64_t lo = pads[2 * k], hi = pads[2 * k + 1], size = t->shape[d], sh[AG_MAX_DIMS];
@@ -6349,7 +6349,7 @@ static ag_ctx *ag__loss_args(const char *name, ag_tensor *a, ag_tensor *b, ag_re
     ag_ctx *ctx = ag__ctx2(name, a, b);
     if (!ctx) return NULL;
     if (!ag__same_shape(a, b)) { ag__fail(ctx, "%s: input %s and target %s differ in shape", name, AG__SHAPE(s1, a), AG__SHAPE(s2, b)); return NULL; }
-    if ((int)r < 0 || (int)r > (batchmean ? 3 : 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE%s)", name, (int)r, batchmean ? ", AG_BATCHMEAN" : ""); return NULL; }
+    if ((unsigned)r > (batchmean ? 3u : 2u)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE%s)", name, (int)r, batchmean ? ", AG_BATCHMEAN" : ""); return NULL; }
     return ctx;
 }
 AG_API ag_tensor *ag_mse_loss_ex(ag_tensor *a, ag_tensor *b, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
@@ -6395,7 +6395,7 @@ static bool ag__ce_opts(ag_ctx *ctx, const char *name, const ag_tensor *logits, 
     char s1[200], s2[200];
     *w = o ? o->weight : NULL;
     if (*w && !(*w = ag__arg(*w))) return false;
-    if (o && ((int)o->reduction < 0 || (int)o->reduction > 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)o->reduction); return false; }
+    if (o && ((unsigned)o->reduction > 2u)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)o->reduction); return false; }
     if (o && !(o->label_smoothing >= 0 && o->label_smoothing <= 1)) { ag__fail(ctx, "%s: label_smoothing %g must be in [0, 1]", name, o->label_smoothing); return false; }
     if (*w && ((*w)->ctx != ctx || (*w)->ndim != 1 || (*w)->shape[0] != C)) {
         ag__fail(ctx, "%s: weight %s must be [%lld] (one per class of logits %s)%s", name, AG__SHAPE(s1, *w), (long long)C, AG__SHAPE(s2, logits),
@@ -9777,7 +9777,7 @@ AG_API ag_tensor *ag_interpolate(ag_tensor *x, int64_t out_h, int64_t out_w, ag_
     char s[200];
     bool bil = mode == AG_INTERP_BILINEAR;
     if (!x) return NULL;
-    if ((int)mode < 0 || (int)mode > 1) { ag__fail(x->ctx, "interpolate: unknown mode %d (AG_INTERP_NEAREST, AG_INTERP_BILINEAR)", (int)mode); return NULL; }
+    if ((unsigned)mode > 1u) { ag__fail(x->ctx, "interpolate: unknown mode %d (AG_INTERP_NEAREST, AG_INTERP_BILINEAR)", (int)mode); return NULL; }
     if (x->ndim != 3 && x->ndim != 4) { ag__fail(x->ctx, "interpolate: input must be [N, C, L] or [N, C, H, W], got %s", AG__SHAPE(s, x)); return NULL; }
     if (out_w < 1 || out_w > ((int64_t)1 << 24) || (x->ndim == 4 && (out_h < 1 || out_h > ((int64_t)1 << 24)))) {
         ag__fail(x->ctx, "interpolate: output size (%lld, %lld) must be 1 to 2^24", (long long)out_h, (long long)out_w);
