@@ -13,7 +13,8 @@
 #   make check-cortex-m  (part of make check) tests/mcu/xor_mcu.c, an XOR trainer under AG_FREESTANDING on a
 #                   static pool, built for Cortex-M4 and Cortex-M55 with arm-none-eabi-gcc -O2 and newlib-nano
 #                   and run under qemu-system-arm (semihosting); its loss hash must equal the native
-#                   build's; prints text/data/bss, and fails if malloc, printf, getenv or assert is linked
+#                   build's; prints text/data/bss, and fails if malloc, printf, getenv or assert is linked;
+#                   and the self-test tests/test_errors.c on the M4
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
@@ -312,7 +313,8 @@ check-fuzz: check-tools | $(BUILD)/fuzz
 #     newlib-nano and the startup code of tests/mcu, run under qemu-system-arm with semihosting: its FNV-1a
 #     hash of the 500 losses' bits must equal the native build's with the same options. Linking needs no
 #     system calls (there are none to link), and the map must hold no malloc, free, getenv, printf or assert.
-#     Also the library's own formatter (tests/test_format.c) against this machine's snprintf.
+#     Also the library's own formatter (tests/test_format.c) against this machine's snprintf, and the
+#     library's self-test tests/test_errors.c on the M4.
 ARM_CC   ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 QEMU_ARM ?= qemu-system-arm
@@ -335,8 +337,18 @@ $(BUILD)/mcu/xor_%.elf: tests/mcu/xor_mcu.c tests/mcu/%.ld $(MCU_HDRS) $(BUILD)/
 	@rm -f $@
 	$(ARM_CC) $(MCU_ARCH_$*) $(MCU_CFLAGS) $(MCU_DEFS) $(MCU_LDFLAGS) -T $*.ld -Wl,-Map,$(BUILD)/mcu/xor_$*.map \
 	  tests/mcu/xor_mcu.c tests/mcu/startup.c -o $@ -lm
-check-cortex-m: $(BUILD)/mcu/xor_native $(BUILD)/mcu/xor_m4.elf $(BUILD)/mcu/xor_m55.elf $(BUILD)/test_format
+# the library's self-test on the M4: tests/test_errors.c (every op's messages, compared as text) with
+# AG_NO_STDIO (the library's formatter; the test's own printf and malloc are newlib's, through
+# semihosting), 16 MiB of RAM (m4-test.ld), and 32-bit enums as on the host (it passes -1 as an enum)
+MCU_SELFTEST_FLAGS := $(MCU_ARCH_m4) $(CSTD) $(MCU_OPT) $(WARN) -I. -Itests/mcu -DAG_NO_STDIO -fno-short-enums \
+  -ffunction-sections -fdata-sections --specs=nano.specs --specs=rdimon.specs -nostartfiles -Wl,--gc-sections \
+  -Wl,--no-enum-size-warning -u _printf_float -Ltests/mcu -T m4-test.ld
+$(BUILD)/mcu/test_errors.elf: tests/test_errors.c tests/autograd_impl.c tests/harness.h tests/mcu/m4-test.ld $(MCU_HDRS) $(BUILD)/mcu/flags
+	@rm -f $@
+	$(ARM_CC) $(MCU_SELFTEST_FLAGS) tests/test_errors.c tests/autograd_impl.c tests/mcu/startup.c -o $@ -lm
+check-cortex-m: $(BUILD)/mcu/xor_native $(BUILD)/mcu/xor_m4.elf $(BUILD)/mcu/xor_m55.elf $(BUILD)/test_format $(BUILD)/mcu/test_errors.elf
 	@$(RUN_ALL) $(BUILD)/test_format
+	@RUNNER="$(QEMU_ARM) -M $(MCU_BOARD_m4) -nographic -semihosting-config enable=on,target=native -kernel" $(RUN_ALL) $(BUILD)/mcu/test_errors.elf
 	@$(BUILD)/mcu/xor_native > $(BUILD)/mcu/native.out || { cat $(BUILD)/mcu/native.out; exit 1; }; \
 	want=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/native.out); \
 	echo "native ($(MCU_DEFS)): loss hash $$want"; [ -n "$$want" ] || exit 1; bad=0; \

@@ -33,12 +33,16 @@ void mcu_exit(int code) {
     for (;;) {}
 }
 
+/* a test built against newlib's semihosting syscalls (librdimon: printf, malloc) opens its handles here */
+extern void initialise_monitor_handles(void) __attribute__((weak));
+
 static void mcu_reset(void) {
     uint32_t *s = __data_load, *d = __data_start;
     while (d < __data_end) *d++ = *s++;
     for (d = __bss_start; d < __bss_end;) *d++ = 0;
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;   /* CPACR: full access to CP10 and CP11 (the FPU) */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+    if (initialise_monitor_handles) initialise_monitor_handles();
     mcu_exit(main());
 }
 static void mcu_fault(void) {
