@@ -118,8 +118,6 @@
                                 the path forms of ag_save/load_safetensors fail (the _mem forms work)
        AG_NO_MALLOC             no default allocator: ag_ctx_new returns NULL unless ag_desc.allocator is set
        AG_NO_GETENV             the environment variable AG_SIMD is not read (ag_desc.simd still is)
-       AG_NO_F64                F32 only: the F64 kernels and the double libm they call drop out, an F64
-                                tensor is an error, and F32 sums accumulate in F32 (pairwise)
        AG_STACK_INIT            first size, in entries, of the graph traversal stack (default 1024); it doubles as needed
        AG_ERROR_BYTES           bytes of a context's error message, its terminating zero included (default 512)
        ALLOCATOR ALIGNMENT: ag_desc.allocator.alloc must return memory aligned to 8 bytes (malloc's is);
