@@ -10,18 +10,25 @@
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
 #                   the implementation under gcc -Ofast and everything in GNU C at -O3 -march=native
 #                   (gcc and clang), 20 s libFuzzer runs of the safetensors loader and the whole API,
-#                   and the browser page (check-web)
+#                   every test under node as WebAssembly (scalar and SIMD128) and under qemu-arm (armhf),
+#                   the browser page (check-web) and the Cortex-M build (check-cortex-m)
 #   make web        examples/web/ compiled to WebAssembly (emcc): build/web/index.html, one self-contained
 #                   page that trains a small network live and draws a neuron's graph
 #   make check-web  (part of make check) the page's C natively and under node, then in headless Chromium:
 #                   training must finish with a small finite loss; writes build/web/screenshot.png
+#   make check-cortex-m  (part of make check) tests/mcu/xor_mcu.c, an XOR trainer under AG_FREESTANDING on a
+#                   static pool, built for Cortex-M4 and Cortex-M55 with arm-none-eabi-gcc -O2 and newlib-nano
+#                   and run under qemu-system-arm (semihosting); its loss hash must equal the native
+#                   build's; prints text/data/bss, and fails if malloc, printf, getenv or assert is linked;
+#                   and the self-test tests/test_errors.c on the M4
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
 #   make clean
 #
 # The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64, emcc,
-# node, chromium, python3)
+# node, chromium, python3, arm-linux-gnueabihf-gcc, qemu-arm, arm-none-eabi-gcc with
+# libnewlib-arm-none-eabi, qemu-system-arm)
 # must be installed: .ci/run does it.
 # A missing tool is an error, not a skip.
 
@@ -135,7 +142,7 @@ WASM_LINK := -sNODERAWFS=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sABORTI
 $(eval $(call flavour,$(BUILD)/wasm,$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I.,,$(WASM_LINK)))
 $(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
 
-.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm \
+.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm check-armhf check-cortex-m \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
         test-bins asan-bins clang-bins cxx-bins
 
@@ -165,7 +172,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
 CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn \
-               check-wasm check-web
+               check-wasm check-armhf check-web check-cortex-m
 
 check: check-tools
 	@failed=; \
@@ -177,7 +184,7 @@ check: check-tools
 	echo "make check: all parts passed"
 
 check-tools:
-	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND) $(EMCC) $(NODE) $(CHROMIUM) python3; do \
+	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND) $(EMCC) $(NODE) $(CHROMIUM) python3 $(ARMHF_CC) $(QEMU_ARMHF) $(ARM_CC) $(QEMU_ARM); do \
 	  command -v $$tool >/dev/null 2>&1 || { echo "make check: '$$tool' not found (.ci/run installs it)" >&2; exit 1; }; \
 	done
 
@@ -190,7 +197,7 @@ check-tools:
 ALL_CUTS := -DAG_NO_SAFETENSORS+-DAG_NO_FUNCTIONAL+-DAG_NO_LAYERS
 HEADER_CUTS := -DAG_NO_SAFETENSORS -DAG_NO_FUNCTIONAL -DAG_NO_LAYERS -DAG_NO_SAFETENSORS+-DAG_NO_FUNCTIONAL \
   -DAG_NO_SAFETENSORS+-DAG_NO_LAYERS -DAG_NO_FUNCTIONAL+-DAG_NO_LAYERS $(ALL_CUTS) \
-  -DAG_NO_SIMD+-DAG_NO_THREADS+$(ALL_CUTS)
+  -DAG_NO_SIMD+-DAG_NO_THREADS+$(ALL_CUTS) -DAG_NO_STDIO -DAG_FREESTANDING -DAG_FREESTANDING+$(ALL_CUTS)
 HEADER_VARIANTS := \
   "$(CC) $(CSTD) -O2 $(WARN) -x c -c autograd.h -o /dev/null" \
   "$(CC) $(CSTD) -O2 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION autograd.h -o /dev/null" \
@@ -201,7 +208,8 @@ HEADER_VARIANTS := \
   "$(CXX) -std=c++11 -O2 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION autograd.h -o /dev/null" \
   $(foreach cut,$(HEADER_CUTS),"$(CC) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION -DAUTOGRAD_STATIC $(subst +, ,$(cut)) autograd.h -o /dev/null") \
   "$(CLANG) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null" \
-  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null"
+  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null" \
+  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_FREESTANDING autograd.h -o /dev/null"
 
 check-header: check-tools | $(BUILD)
 	@bad=0; for cmd in $(HEADER_VARIANTS); do \
@@ -279,12 +287,12 @@ check-neon: $(NEON_BINS)
 
 # (n) 32-bit ARM (armhf: ARMv7, VFPv3-D16 hard float), the tests cross-built and run under qemu-arm
 ARMHF_CC ?= arm-linux-gnueabihf-gcc
-QEMU_ARM ?= qemu-arm
+QEMU_ARMHF ?= qemu-arm
 $(eval $(call flavour,$(BUILD)/armhf,$(ARMHF_CC) $(CSTD) -O2 $(WARN) -static -I.))
 ARMHF_BINS := $(addprefix $(BUILD)/armhf/,$(TEST_NAMES))
 check-armhf: check-tools
 	@$(MAKE) --no-print-directory -k $(ARMHF_BINS) || true
-	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_ARM)" $(RUN_ALL) $(ARMHF_BINS)
+	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_ARMHF)" $(RUN_ALL) $(ARMHF_BINS)
 
 # (m) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
 #     simd128 kernel set), run under node
@@ -389,6 +397,62 @@ check-web: check-tools $(WEB)/index.html $(WEB)/web_node.js | $(WEB)
 	@$(WEB_CHROMIUM) --window-size=$(WEB_SHOT) --screenshot=$(abspath $(WEB))/screenshot.png file://$(abspath $(WEB))/index.html \
 	  2> $(WEB)/chromium.log || { tail -n 20 $(WEB)/chromium.log; exit 1; }
 	@python3 tests/web_check.py png $(WEB)/screenshot.png $(subst $(comma), ,$(WEB_SHOT))
+# (m) microcontrollers: tests/mcu/xor_mcu.c (XOR, 500 steps, every allocation from a static pool) under
+#     AG_FREESTANDING for Cortex-M4 (qemu mps2-an386) and Cortex-M55 (mps3-an547) with arm-none-eabi-gcc -O2,
+#     newlib-nano and the startup code of tests/mcu, run under qemu-system-arm with semihosting: its FNV-1a
+#     hash of the 500 losses' bits must equal the native build's with the same options. Linking needs no
+#     system calls (there are none to link), and the map must hold no malloc, free, getenv, printf or assert.
+#     Also the library's own formatter (tests/test_format.c) against this machine's snprintf, and the
+#     library's self-test tests/test_errors.c on the M4.
+ARM_CC   ?= arm-none-eabi-gcc
+ARM_SIZE ?= arm-none-eabi-size
+QEMU_ARM ?= qemu-system-arm
+MCU_DEFS    ?= -DAG_FREESTANDING
+MCU_OPT     ?= -O2
+MCU_CFLAGS  := $(CSTD) $(MCU_OPT) $(WARN) -I. -Itests/mcu -DMCU -ffunction-sections -fdata-sections
+MCU_LDFLAGS := --specs=nano.specs -nostartfiles -Wl,--gc-sections -Ltests/mcu
+MCU_ARCH_m4  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
+MCU_ARCH_m55 := -mcpu=cortex-m55 -mthumb -mfloat-abi=hard
+MCU_BOARD_m4  := mps2-an386
+MCU_BOARD_m55 := mps3-an547
+MCU_FORBIDDEN := malloc|_malloc_r|free|_free_r|getenv|_getenv_r|printf|fprintf|vfprintf|_vfprintf_r|snprintf|vsnprintf|fwrite|fputc|__assert_func|abort
+MCU_HDRS := autograd.h tests/mcu/mcu.h tests/mcu/startup.c tests/mcu/sections.ld
+$(BUILD)/mcu/flags: FORCE
+	+@mkdir -p $(@D); printf '%s\n' '$(call sq,$(MCU_CFLAGS) $(MCU_DEFS))' | cmp -s - $@ || printf '%s\n' '$(call sq,$(MCU_CFLAGS) $(MCU_DEFS))' > $@
+$(BUILD)/mcu/xor_native: tests/mcu/xor_mcu.c autograd.h $(BUILD)/mcu/flags
+	@rm -f $@
+	$(CC) $(CSTD) -O2 $(WARN) -I. $(MCU_DEFS) $< -o $@ $(LDLIBS)
+$(BUILD)/mcu/xor_%.elf: tests/mcu/xor_mcu.c tests/mcu/%.ld $(MCU_HDRS) $(BUILD)/mcu/flags
+	@rm -f $@
+	$(ARM_CC) $(MCU_ARCH_$*) $(MCU_CFLAGS) $(MCU_DEFS) $(MCU_LDFLAGS) -T $*.ld -Wl,-Map,$(BUILD)/mcu/xor_$*.map \
+	  tests/mcu/xor_mcu.c tests/mcu/startup.c -o $@ -lm
+# the library's self-test on the M4: tests/test_errors.c (every op's messages, compared as text) with
+# AG_NO_STDIO (the library's formatter; the test's own printf and malloc are newlib's, through
+# semihosting), 16 MiB of RAM (m4-test.ld), and 32-bit enums as on the host (it passes -1 as an enum)
+MCU_SELFTEST_FLAGS := $(MCU_ARCH_m4) $(CSTD) $(MCU_OPT) $(WARN) -I. -Itests/mcu -DAG_NO_STDIO -fno-short-enums \
+  -ffunction-sections -fdata-sections --specs=nano.specs --specs=rdimon.specs -nostartfiles -Wl,--gc-sections \
+  -Wl,--no-enum-size-warning -u _printf_float -Ltests/mcu -T m4-test.ld
+$(BUILD)/mcu/test_errors.elf: tests/test_errors.c tests/autograd_impl.c tests/harness.h tests/mcu/m4-test.ld $(MCU_HDRS) $(BUILD)/mcu/flags
+	@rm -f $@
+	$(ARM_CC) $(MCU_SELFTEST_FLAGS) tests/test_errors.c tests/autograd_impl.c tests/mcu/startup.c -o $@ -lm
+check-cortex-m: $(BUILD)/mcu/xor_native $(BUILD)/mcu/xor_m4.elf $(BUILD)/mcu/xor_m55.elf $(BUILD)/test_format $(BUILD)/mcu/test_errors.elf
+	@$(RUN_ALL) $(BUILD)/test_format
+	@RUNNER="$(QEMU_ARM) -M $(MCU_BOARD_m4) -nographic -semihosting-config enable=on,target=native -kernel" $(RUN_ALL) $(BUILD)/mcu/test_errors.elf
+	@$(BUILD)/mcu/xor_native > $(BUILD)/mcu/native.out || { cat $(BUILD)/mcu/native.out; exit 1; }; \
+	want=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/native.out); \
+	echo "native ($(MCU_DEFS)): loss hash $$want"; [ -n "$$want" ] || exit 1; bad=0; \
+	for t in m4 m55; do \
+	  elf=$(BUILD)/mcu/xor_$$t.elf; \
+	  timeout -k 5 300 $(QEMU_ARM) -M $$(if [ $$t = m4 ]; then echo $(MCU_BOARD_m4); else echo $(MCU_BOARD_m55); fi) -nographic \
+	    -semihosting-config enable=on,target=native -kernel $$elf > $(BUILD)/mcu/$$t.out 2>&1; rc=$$?; \
+	  sed 's/^/      /' $(BUILD)/mcu/$$t.out; \
+	  got=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/$$t.out); \
+	  $(ARM_SIZE) $$elf | sed 's/^/      /'; \
+	  linked=$$(arm-none-eabi-nm $$elf | awk '{print $$NF}' | grep -xE '$(MCU_FORBIDDEN)' | tr '\n' ' '); \
+	  if [ $$rc -ne 0 ] || [ "$$got" != "$$want" ]; then echo "FAIL  $$t: exit $$rc, loss hash '$$got', native $$want"; bad=1; \
+	  elif [ -n "$$linked" ]; then echo "FAIL  $$t: linked $$linked"; bad=1; \
+	  else echo "ok    $$t: loss hash $$got as native, nothing of malloc/printf/getenv/assert linked"; fi; \
+	done; exit $$bad
 
 # ---- misc ------------------------------------------------------------------
 # make bench: bench/bench.c against OpenBLAS's cblas_sgemm (Debian libopenblas-dev) and, when

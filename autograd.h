@@ -111,6 +111,17 @@
        AG_NO_SAFETENSORS        drop >>safetensors (saving and loading)
        AG_NO_FUNCTIONAL         drop >>functional (vjp, jvp, Jacobians, Hessians, per-example grads)
        AG_NO_LAYERS             drop >>layers (conv2d, pools, batch norm, embedding, attention)
+       AG_FREESTANDING          a microcontroller build: AG_NO_STDIO, AG_NO_MALLOC, AG_NO_GETENV and AG_NO_THREADS,
+                                AG_ASSERT off, and smaller starting sizes (AG_STACK_INIT 32, AG_ERROR_BYTES 160)
+       AG_NO_STDIO              no <stdio.h>: messages go through the library's own formatter, ag_print and
+                                ag_graph_dot through ag_desc.write (their ag_file *f is passed on as it is), and
+                                the path forms of ag_save/load_safetensors fail (the _mem forms work)
+       AG_NO_MALLOC             no default allocator: ag_ctx_new returns NULL unless ag_desc.allocator is set
+       AG_NO_GETENV             the environment variable AG_SIMD is not read (ag_desc.simd still is)
+       AG_STACK_INIT            first size, in entries, of the graph traversal stack (default 1024); it doubles as needed
+       AG_ERROR_BYTES           bytes of a context's error message, its terminating zero included (default 512)
+       ALLOCATOR ALIGNMENT: ag_desc.allocator.alloc must return memory aligned to 8 bytes (malloc's is);
+       ag_ctx_new returns NULL, and any later allocation fails with a message, when it does not.
        AG_ALLOW_FAST_MATH       build the implementation under clang -ffast-math anyway (see FLAGS)
        AG_ALLOW_EXCESS_PRECISION  build it with x87 arithmetic anyway (see FLAGS)
    Every combination compiles with -std=c99 -Wall -Wextra -pedantic -Werror (gcc,
@@ -142,9 +153,30 @@
 #ifndef AUTOGRAD_H
 #define AUTOGRAD_H
 
+/* AG_FREESTANDING: the options a microcontroller build wants, in one (see BUILD OPTIONS) */
+#ifdef AG_FREESTANDING
+#ifndef AG_NO_STDIO
+#define AG_NO_STDIO
+#endif
+#ifndef AG_NO_MALLOC
+#define AG_NO_MALLOC
+#endif
+#ifndef AG_NO_GETENV
+#define AG_NO_GETENV
+#endif
+#ifndef AG_NO_THREADS
+#define AG_NO_THREADS
+#endif
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
+#ifndef AG_NO_STDIO
 #include <stdio.h>
+typedef FILE ag_file;   /* where ag_print and ag_graph_dot write */
+#else
+typedef void ag_file;   /* AG_NO_STDIO: handed to ag_desc.write as it is */
+#endif
 #ifndef __cplusplus
 #include <stdbool.h>
 #endif
@@ -191,6 +223,8 @@ typedef struct {
     ag_parallel_for_fn parallel_for;   /* a job system of your own instead of threads; NULL: none */
     void *parallel_user;
     const char *simd;     /* force kernels: "scalar", "avx2", "avx512", "neon"; NULL: $AG_SIMD or the best the CPU has */
+    void (*write)(ag_file *f, const char *s, size_t n);   /* AG_NO_STDIO: how ag_print and ag_graph_dot write
+                                                             n bytes to their f; NULL: they write nothing */
 } ag_desc;
 typedef struct {
     size_t arena_used;       /* bytes handed out since the last reset */
@@ -259,7 +293,7 @@ AG_API void    *ag_data(ag_tensor *t);                     /* element [0,...,0];
 AG_API double   ag_item(const ag_tensor *t);               /* the value of a one-element tensor; NaN + error otherwise */
 AG_API double   ag_get(const ag_tensor *t, const int64_t *index);   /* one element of any tensor; NaN + error if out of range */
 AG_API int      ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst); /* all elements in row-major order, converted; 0 ok */
-AG_API void     ag_print(const ag_tensor *t, FILE *f);     /* shape, dtype, values (abbreviated), the op that made it */
+AG_API void     ag_print(const ag_tensor *t, ag_file *f);     /* shape, dtype, values (abbreviated), the op that made it */
 
 /* ==== >>grads: gradients of leaves ==== */
 AG_API ag_tensor *ag_grad(const ag_tensor *t);             /* NULL until a backward reaches it */
@@ -575,7 +609,7 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
 AG_API const char *ag_op(const ag_tensor *t);              /* "matmul", "add", ...; NULL for a leaf */
 AG_API int         ag_num_inputs(const ag_tensor *t);
 AG_API ag_tensor  *ag_input(const ag_tensor *t, int i);
-AG_API int         ag_graph_dot(const ag_tensor *root, FILE *f);    /* Graphviz DOT; 0 ok */
+AG_API int         ag_graph_dot(const ag_tensor *root, ag_file *f);    /* Graphviz DOT; 0 ok */
 /* a label for t (copied, at most 63 bytes kept): shown by ag_graph_dot and in error messages
    about t ("matmul: 'x' [2, 3] @ 'W1' [4, 5]: ..."). Returns t; NULL name clears it. */
 AG_API ag_tensor  *ag_set_name(ag_tensor *t, const char *name);
@@ -586,7 +620,7 @@ typedef struct {
     bool grads;       /* and its gradient where it has one (leaves; nodes kept with ag_retain_grad) */
     bool op_nodes;    /* micrograd's layout: data boxes left to right, each op a circle between them */
 } ag_dot_opts;
-AG_API int         ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *opts);
+AG_API int         ag_graph_dot_ex(const ag_tensor *root, ag_file *f, const ag_dot_opts *opts);
 
 /* ==== >>gradcheck: gradient checking ==== */
 typedef struct {
@@ -920,9 +954,29 @@ AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_te
 #endif
 
 #ifndef AG_ASSERT
+#ifdef AG_FREESTANDING
+#define AG_ASSERT(x) ((void)sizeof(x))   /* assert would link the C library's printing and abort */
+#else
 #include <assert.h>
 #define AG_ASSERT(x) assert(x)
 #endif
+#endif
+/* the first size of the graph traversal stack (entries; it doubles as needed) and of the error message */
+#ifndef AG_STACK_INIT
+#ifdef AG_FREESTANDING
+#define AG_STACK_INIT 32
+#else
+#define AG_STACK_INIT 1024
+#endif
+#endif
+#ifndef AG_ERROR_BYTES
+#ifdef AG_FREESTANDING
+#define AG_ERROR_BYTES 160
+#else
+#define AG_ERROR_BYTES 512
+#endif
+#endif
+#define AG__ALLOC_ALIGN 8   /* what ag_desc.allocator must give: int64_t, double and pointers live in its blocks */
 
 /* Under AddressSanitizer the free part of the arena is poisoned, so a read past
    a tensor or of a tensor after ag_ctx_reset is reported like a heap error. */
@@ -994,7 +1048,9 @@ static int ag__isa_best(void) {
 /* the named kernel set if this CPU can run it (avx2 on an avx512 CPU too), else the best */
 static int ag__isa_choose(const char *want) {
     int best = ag__isa_best(), i;
+#ifndef AG_NO_GETENV
     if (!want) want = getenv("AG_SIMD");
+#endif
     if (!want) return best;
     for (i = 0; i < AG__ISA_COUNT; i++) if (!strcmp(want, ag__isa_names[i])) break;
     if (i == AG__ISA_SCALAR || i == best || (i == AG__ISA_AVX2 && best == AG__ISA_AVX512)) return i;
@@ -1125,17 +1181,228 @@ struct ag_ctx {
     ag_parallel_for_fn parallel_for;
     void *parallel_user;
     uint64_t failures;        /* errors reported, kept or not (a capture checks that its step had none) */
-    char err[512];
+    void (*write)(ag_file *f, const char *s, size_t n);   /* ag_desc.write */
+    char err[AG_ERROR_BYTES];
 };
 
 /* ==== >>errors ==== */
+#ifdef AG_NO_STDIO
+/* The formatter of every message and of ag_print / ag_graph_dot when there is no C library printf:
+   vsnprintf's conversions the library uses: %d %i %u %x %c %s %p %% (with l, ll, z), %e %f %g; the
+   flags - 0 + and space; a width and a precision (or *). A double comes out as printf prints it
+   when it needs at most 15 significant digits from a scaling by 10^-22 .. 10^22 (tests/test_format.c);
+   beyond, the last digit may differ, and %f gives the digits past the 17th as zeros. */
+typedef struct { char *buf; size_t cap, len; } ag__fmtbuf;
+static void ag__fmt_put(ag__fmtbuf *b, char c) { if (b->len + 1 < b->cap) b->buf[b->len] = c; b->len++; }
+static void ag__fmt_field(ag__fmtbuf *b, const char *sign, const char *s, int n, int width, bool left, bool zero) {
+    int pad = width - (int)strlen(sign) - n;
+    for (; !left && !zero && pad > 0; pad--) ag__fmt_put(b, ' ');
+    while (*sign) ag__fmt_put(b, *sign++);
+    for (; !left && zero && pad > 0; pad--) ag__fmt_put(b, '0');
+    while (n-- > 0) ag__fmt_put(b, *s++);
+    for (; left && pad > 0; pad--) ag__fmt_put(b, ' ');
+}
+/* v * 10^s; *below is the sign of (the exact product or quotient) - (the result) when one rounding
+   made it (|s| <= 22: 10^s is exact, and Dekker's product splits q * 10^s exactly), else 0 */
+static double ag__fmt_scale10(double v, int s, int *below) {
+    double p = 1, x, hi, lo, t, ah, al, bh, bl;
+    int n;
+    *below = 0;
+    if (s > 22 || s < -22) {
+        for (; s > 22; s -= 22) v *= 1e22;
+        for (; s < -22; s += 22) v /= 1e22;
+        for (n = s < 0 ? -s : s; n > 0; n--) p *= 10;
+        return s < 0 ? v / p : v * p;
+    }
+    for (n = s < 0 ? -s : s; n > 0; n--) p *= 10;   /* exact up to 10^22 */
+    x = s < 0 ? v / p : v * p;
+    hi = s < 0 ? x * p : x;                        /* hi + lo = x * p (division) or v * p (product), exactly */
+    t = 134217729.0 * (s < 0 ? x : v); ah = t - (t - (s < 0 ? x : v)); al = (s < 0 ? x : v) - ah;
+    t = 134217729.0 * p; bh = t - (t - p); bl = p - bh;
+    lo = ((ah * bh - (s < 0 ? hi : x)) + ah * bl + al * bh) + al * bl;
+    if (s >= 0) *below = lo > 0 ? 1 : lo < 0 ? -1 : 0;   /* v p = x + lo */
+    else { t = v - hi; *below = t > lo ? 1 : t < lo ? -1 : 0; }   /* v - x p = (v - hi) - lo */
+    return x;
+}
+/* the p (1..17) significant decimal digits of v (finite, > 0), rounded half to even, into d;
+   returns the power of ten of the first */
+static int ag__fmt_digits(double v, int p, char *d) {
+    uint64_t bits, m, lim = 1;
+    int e2, e, i, below;
+    double x, r;
+    memcpy(&bits, &v, sizeof bits);
+    e2 = (int)((bits >> 52) & 0x7ff) - 1023;
+    e = e2 >= 0 ? e2 * 1233 / 4096 : -((-e2 * 1233 + 4095) / 4096);   /* about e2 log10(2) */
+    for (i = 0; i < p; i++) lim *= 10;
+    for (i = 0; i < 40; i++) {   /* the estimate is near (subnormals: up to 16 off); each step mends one */
+        x = ag__fmt_scale10(v, p - 1 - e, &below);
+        if (x >= (double)lim) e++;
+        else if (x < (double)(lim / 10)) e--;
+        else break;
+    }
+    x = ag__fmt_scale10(v, p - 1 - e, &below);
+    m = (uint64_t)x;
+    r = x - (double)m;
+    if (r > 0.5 || (r == 0.5 && (below > 0 || (below == 0 && (m & 1))))) m++;
+    if (m >= lim) { m /= 10; e++; }
+    for (i = p - 1; i >= 0; i--) { d[i] = (char)('0' + m % 10); m /= 10; }
+    return e;
+}
+/* writes the digits d[0..nd) (the first is 10^e; missing ones are 0) as fixed point with prec decimals */
+static int ag__fmt_fixed(char *out, const char *d, int nd, int e, int prec) {
+    int n = 0, k;
+    if (e < 0) out[n++] = '0';
+    for (k = e; k >= 0; k--) out[n++] = e - k < nd ? d[e - k] : '0';
+    if (prec > 0) out[n++] = '.';
+    for (k = -1; k >= -prec; k--) out[n++] = e - k >= 0 && e - k < nd ? d[e - k] : '0';
+    return n;
+}
+static int ag__fmt_exp(char *out, const char *d, int nd, int e, int prec) {
+    int n = 0, k, a = e < 0 ? -e : e;
+    out[n++] = nd > 0 ? d[0] : '0';
+    if (prec > 0) out[n++] = '.';
+    for (k = 1; k <= prec; k++) out[n++] = k < nd ? d[k] : '0';
+    out[n++] = 'e';
+    out[n++] = e < 0 ? '-' : '+';
+    if (a >= 100) out[n++] = (char)('0' + a / 100);
+    out[n++] = (char)('0' + a / 10 % 10);
+    out[n++] = (char)('0' + a % 10);
+    return n;
+}
+static void ag__fmt_double(ag__fmtbuf *b, double v, char conv, int prec, int width, bool left, bool zero, const char *plus) {
+    char d[20], out[420];
+    uint64_t bits;
+    int n = 0, nd = 0, e = 0;
+    bool neg;
+    memcpy(&bits, &v, sizeof bits);
+    neg = (bits >> 63) != 0;
+    bits &= ~((uint64_t)1 << 63);
+    memcpy(&v, &bits, sizeof v);   /* |v| */
+    if (bits >= 0x7ff0000000000000ull) {
+        ag__fmt_field(b, neg ? "-" : plus, bits > 0x7ff0000000000000ull ? "nan" : "inf", 3, width, left, false);
+        return;
+    }
+    if (prec < 0) prec = 6;
+    if (prec > 60) prec = 60;
+    if (conv == 'g') {
+        int p = prec == 0 ? 1 : prec > 17 ? 17 : prec;
+        if (bits) { nd = p; e = ag__fmt_digits(v, p, d); }
+        if (e < -4 || e >= p) n = ag__fmt_exp(out, d, nd, e, p - 1);
+        else n = ag__fmt_fixed(out, d, nd, e, p - 1 - e);
+        {   /* no trailing zeros after the point, nor a bare point */
+            int x = 0, k;
+            while (x < n && out[x] != 'e') x++;
+            for (k = 0; k < x && out[k] != '.'; k++) {}
+            if (k < x) {
+                int z = x;
+                while (out[z - 1] == '0') z--;
+                if (out[z - 1] == '.') z--;
+                memmove(out + z, out + x, (size_t)(n - x));
+                n -= x - z;
+            }
+        }
+    } else if (conv == 'e') {
+        if (bits) { nd = prec + 1 > 17 ? 17 : prec + 1; e = ag__fmt_digits(v, nd, d); }
+        n = ag__fmt_exp(out, d, nd, e, prec);
+    } else {   /* 'f': as many digits as reach the prec-th decimal (17 at most, the rest 0) */
+        if (bits) {
+            e = ag__fmt_digits(v, 17, d);
+            nd = e + 1 + prec;
+            if (nd > 17) nd = 17;
+            if (nd > 0) e = ag__fmt_digits(v, nd, d);
+            else {   /* below half a unit of the last decimal: 0, or 1 in that place */
+                int below = 0;
+                double x = nd == 0 ? ag__fmt_scale10(v, prec, &below) : 0;
+                bool up = x > 0.5 || (x == 0.5 && below > 0);
+                if (up) { d[0] = '1'; e = -prec; }
+                nd = up;
+            }
+        }
+        n = ag__fmt_fixed(out, d, nd, e, prec);
+    }
+    ag__fmt_field(b, neg ? "-" : plus, out, n, width, left, zero);
+}
+static int ag__vformat(char *buf, size_t cap, const char *fmt, va_list ap) {
+    ag__fmtbuf b;
+    b.buf = buf; b.cap = cap; b.len = 0;
+    for (; *fmt; fmt++) {
+        bool left = false, zero = false;
+        const char *plus = "";
+        int width = 0, prec = -1, lng = 0;
+        char num[24], conv;
+        if (*fmt != '%') { ag__fmt_put(&b, *fmt); continue; }
+        for (fmt++;; fmt++) {
+            if (*fmt == '-') left = true;
+            else if (*fmt == '0') zero = true;
+            else if (*fmt == '+') plus = "+";
+            else if (*fmt == ' ') { if (!*plus || *plus == ' ') plus = " "; }
+            else break;
+        }
+        if (*fmt == '*') { width = va_arg(ap, int); fmt++; if (width < 0) { left = true; width = -width; } }
+        else while (*fmt >= '0' && *fmt <= '9') width = width * 10 + (*fmt++ - '0');
+        if (*fmt == '.') {
+            fmt++; prec = 0;
+            if (*fmt == '*') { prec = va_arg(ap, int); fmt++; }
+            else while (*fmt >= '0' && *fmt <= '9') prec = prec * 10 + (*fmt++ - '0');
+        }
+        for (;; fmt++) {
+            if (*fmt == 'l') lng++;
+            else if (*fmt == 'z') lng = 3;
+            else if (*fmt != 'h') break;
+        }
+        conv = *fmt;
+        if (left) zero = false;
+        if (conv == 'd' || conv == 'i' || conv == 'u' || conv == 'x' || conv == 'X' || conv == 'p') {
+            unsigned long long u;
+            int n = (int)sizeof num, base = conv == 'x' || conv == 'X' || conv == 'p' ? 16 : 10;
+            const char *sign = "";
+            if (conv == 'p') u = (unsigned long long)(uintptr_t)va_arg(ap, void *);
+            else if (conv == 'd' || conv == 'i') {
+                long long v = lng == 0 ? va_arg(ap, int) : lng == 1 ? va_arg(ap, long) : lng == 3 ? (long long)va_arg(ap, size_t) : va_arg(ap, long long);
+                u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+                sign = v < 0 ? "-" : plus;
+            } else u = lng == 0 ? va_arg(ap, unsigned) : lng == 1 ? va_arg(ap, unsigned long) : lng == 3 ? va_arg(ap, size_t) : va_arg(ap, unsigned long long);
+            do { num[--n] = (conv == 'X' ? "0123456789ABCDEF" : "0123456789abcdef")[u % (unsigned)base]; u /= (unsigned)base; } while (u);
+            if (conv == 'p') { num[--n] = 'x'; num[--n] = '0'; }
+            ag__fmt_field(&b, sign, num + n, (int)sizeof num - n, width, left, zero);
+        } else if (conv == 'e' || conv == 'f' || conv == 'g') {
+            ag__fmt_double(&b, va_arg(ap, double), conv, prec, width, left, zero, plus);
+        } else if (conv == 's' || conv == 'c') {
+            const char *s;
+            int n;
+            if (conv == 'c') { num[0] = (char)va_arg(ap, int); s = num; n = 1; }
+            else {
+                s = va_arg(ap, const char *);
+                if (!s) s = "(null)";
+                for (n = 0; s[n] && (prec < 0 || n < prec); n++) {}
+            }
+            ag__fmt_field(&b, "", s, n, width, left, false);
+        } else if (conv == '%') ag__fmt_put(&b, '%');
+        else if (!conv) break;
+    }
+    if (cap) buf[b.len < cap ? b.len : cap - 1] = 0;
+    return (int)b.len;
+}
+#else
+#define ag__vformat vsnprintf
+#endif
+/* snprintf, through the formatter above under AG_NO_STDIO */
+static int ag__format(char *buf, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = ag__vformat(buf, cap, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
 static void ag__fail(ag_ctx *ctx, const char *fmt, ...) {
     va_list ap;
     if (!ctx) return;
     ctx->failures++;
     if (ctx->err[0]) return;   /* the first error stays */
     va_start(ap, fmt);
-    vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+    ag__vformat(ctx->err, sizeof ctx->err, fmt, ap);
     va_end(ap);
     if (!ctx->err[0]) { ctx->err[0] = '?'; ctx->err[1] = 0; }
 }
@@ -1204,17 +1471,17 @@ static bool ag__live_list(const char *fn, ag_ctx *ctx, int n, ag_tensor *const *
 /* "[2, 3]" */
 static const char *ag__shape_str(char *buf, size_t size, int ndim, const int64_t *shape) {
     size_t n = 0; int i;
-    n += (size_t)snprintf(buf + n, size - n, "[");
+    n += (size_t)ag__format(buf + n, size - n, "[");
     for (i = 0; i < ndim && n < size; i++)
-        n += (size_t)snprintf(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (n < size) snprintf(buf + n, size - n, "]");
+        n += (size_t)ag__format(buf + n, size - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (n < size) ag__format(buf + n, size - n, "]");
     return buf;
 }
 /* "[2, 3]", or "'w1' [2, 3]" for a tensor named with ag_set_name: messages name the tensors */
 static const char *ag__tensor_str(char *buf, size_t size, const ag_tensor *t) {
     size_t n = 0;
     if (t->name) {
-        int k = snprintf(buf, size, "'%s' ", t->name);
+        int k = ag__format(buf, size, "'%s' ", t->name);
         n = k > 0 && (size_t)k < size ? (size_t)k : 0;
     }
     ag__shape_str(buf + n, size - n, t->ndim, t->shape);
@@ -1223,11 +1490,19 @@ static const char *ag__tensor_str(char *buf, size_t size, const ag_tensor *t) {
 #define AG__SHAPE(buf, t) ag__tensor_str(buf, sizeof buf, (t))
 
 /* ==== >>arena: the heap and the arena ==== */
+#ifndef AG_NO_MALLOC
 static void *ag__default_alloc(size_t n, void *user) { (void)user; return malloc(n); }
 static void ag__default_free(void *p, void *user) { (void)user; free(p); }
+#endif
 
 static void *ag__heap_alloc(ag_ctx *ctx, size_t n) {
     void *p = ctx->alloc.alloc(n, ctx->alloc.user);
+    if (p && ((uintptr_t)p & (AG__ALLOC_ALIGN - 1))) {   /* a misaligned block would fault later, far from here */
+        ctx->alloc.free(p, ctx->alloc.user);
+        ag__fail(ctx, "the allocator returned %p, which is not aligned to %d bytes (ag_desc.allocator must align its blocks so)",
+                 p, AG__ALLOC_ALIGN);
+        return NULL;
+    }
     if (p) ctx->heap_allocs++;
     return p;
 }
@@ -1371,11 +1646,16 @@ AG_API ag_ctx *ag_ctx_new(const ag_desc *desc) {
     ag_ctx *ctx;
     if (desc) d = *desc; else memset(&d, 0, sizeof d);
     if (!d.allocator.alloc || !d.allocator.free) {
+#ifdef AG_NO_MALLOC
+        return NULL;   /* no default allocator to fall back on */
+#else
         d.allocator.alloc = ag__default_alloc;
         d.allocator.free = ag__default_free;
+#endif
     }
     ctx = (ag_ctx *)d.allocator.alloc(sizeof(ag_ctx), d.allocator.user);
     if (!ctx) return NULL;
+    if ((uintptr_t)ctx & (AG__ALLOC_ALIGN - 1)) { d.allocator.free(ctx, d.allocator.user); return NULL; }   /* see ag__heap_alloc */
     memset(ctx, 0, sizeof *ctx);
     ctx->alloc = d.allocator;
     ctx->heap_allocs = 1;
@@ -1388,6 +1668,7 @@ AG_API ag_ctx *ag_ctx_new(const ag_desc *desc) {
     ctx->isa = ag__isa_choose(d.simd);
     ctx->parallel_for = d.parallel_for;
     ctx->parallel_user = d.parallel_user;
+    ctx->write = d.write;
     ctx->threads = d.parallel_for ? (d.threads > 1 ? d.threads : 2) : 1;
 #ifdef AG__THREADS
     if (!d.parallel_for && d.threads > 1 && !(ctx->pool = ag__pool_new(ctx, d.threads, &ctx->threads))) {
@@ -4037,7 +4318,7 @@ AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *ind
     if (n < 0 || (n > 0 && !index)) { ag__fail(table->ctx, "gather_rows: %s index of %lld entries", index ? "invalid" : "NULL", (long long)n); return NULL; }
     r.op = "gather_rows"; r.what = "index"; r.where = "position";
     r.index = index; r.n = n; r.stride = 0; r.bound = table->shape[0];
-    snprintf(r.range, sizeof r.range, "a table of shape %s", AG__SHAPE(s, table));
+    ag__format(r.range, sizeof r.range, "a table of shape %s", AG__SHAPE(s, table));
     r.idx = ag__index_alloc(table->ctx, "gather_rows", n);
     if (!r.idx || !ag__index_take(table->ctx, &r)) return NULL;
     return ag__gather(table, n, r.idx);
@@ -5389,7 +5670,7 @@ static bool ag__class_targets(const char *name, const char *what, const ag_tenso
     if (!targets) { ag__fail(ls->ctx, "%s: targets is NULL", name); return false; }
     r->op = name; r->what = "target"; r->where = "row";
     r->index = targets; r->n = ls->ndim == 2 ? ls->shape[0] : 1; r->bound = ls->shape[ls->ndim - 1];
-    snprintf(r->range, sizeof r->range, "%lld classes (%s %s)", (long long)r->bound, what, AG__SHAPE(s, ls));
+    ag__format(r->range, sizeof r->range, "%lld classes (%s %s)", (long long)r->bound, what, AG__SHAPE(s, ls));
     return true;
 }
 static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *targets, ag_reduction red, bool softmax_first) {
@@ -5397,7 +5678,7 @@ static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *target
     ag_tensor *picked;
     ag__index r;
     if (!ls || !ag__class_targets(name, softmax_first ? "logits" : "log_probs", ls, targets, &r)) return NULL;
-    if ((int)red < 0 || (int)red > 2) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)red); return NULL; }
+    if ((unsigned)red > 2u) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)red); return NULL; }
     N = r.n; C = r.bound;
     r.stride = C;
     r.idx = ag__index_alloc(ls->ctx, name, N);
@@ -5800,7 +6081,7 @@ static ag_tensor *ag__index_tensor(ag_ctx *ctx, const char *op, int ndim, const 
     memset(&r, 0, sizeof r);
     r.op = op; r.what = "index"; r.where = "position";
     r.index64 = index; r.dst = (double *)t->data; r.n = t->numel; r.bound = bound;
-    snprintf(r.range, sizeof r.range, "dim %d of %s", dim, AG__SHAPE(s, of));
+    ag__format(r.range, sizeof r.range, "dim %d of %s", dim, AG__SHAPE(s, of));
     return ag__index_take(ctx, &r) ? t : NULL;
 }
 
@@ -6083,7 +6364,7 @@ AG_API ag_tensor *ag_pad(ag_tensor *t, int n, const int64_t *pads, ag_pad_mode m
         ag__fail(t->ctx, "pad: need an even count of pads, at most 2 per dim of %s, got %d%s", AG__SHAPE(s, t), n, pads ? "" : " (NULL)");
         return NULL;
     }
-    if ((int)mode < 0 || (int)mode > 3) { ag__fail(t->ctx, "pad: unknown mode %d", (int)mode); return NULL; }
+    if ((unsigned)mode > 3u) { ag__fail(t->ctx, "pad: unknown mode %d", (int)mode); return NULL; }
     for (k = 0; k < n / 2 && t; k++) {
         int d = t->ndim - 1 - k, j;
         int64_t lo = pads[2 * k], hi = pads[2 * k + 1], size = t->shape[d], sh[AG_MAX_DIMS];
@@ -6507,7 +6788,7 @@ static ag_ctx *ag__loss_args(const char *name, ag_tensor *a, ag_tensor *b, ag_re
     ag_ctx *ctx = ag__ctx2(name, a, b);
     if (!ctx) return NULL;
     if (!ag__same_shape(a, b)) { ag__fail(ctx, "%s: input %s and target %s differ in shape", name, AG__SHAPE(s1, a), AG__SHAPE(s2, b)); return NULL; }
-    if ((int)r < 0 || (int)r > (batchmean ? 3 : 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE%s)", name, (int)r, batchmean ? ", AG_BATCHMEAN" : ""); return NULL; }
+    if ((unsigned)r > (batchmean ? 3u : 2u)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE%s)", name, (int)r, batchmean ? ", AG_BATCHMEAN" : ""); return NULL; }
     return ctx;
 }
 AG_API ag_tensor *ag_mse_loss_ex(ag_tensor *a, ag_tensor *b, ag_reduction r) { ag__args(&a, &b, NULL, NULL, NULL);
@@ -6553,7 +6834,7 @@ static bool ag__ce_opts(ag_ctx *ctx, const char *name, const ag_tensor *logits, 
     char s1[200], s2[200];
     *w = o ? o->weight : NULL;
     if (*w && !(*w = ag__arg(*w))) return false;
-    if (o && ((int)o->reduction < 0 || (int)o->reduction > 2)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)o->reduction); return false; }
+    if (o && ((unsigned)o->reduction > 2u)) { ag__fail(ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)o->reduction); return false; }
     if (o && !(o->label_smoothing >= 0 && o->label_smoothing <= 1)) { ag__fail(ctx, "%s: label_smoothing %g must be in [0, 1]", name, o->label_smoothing); return false; }
     if (*w && ((*w)->ctx != ctx || (*w)->ndim != 1 || (*w)->shape[0] != C)) {
         ag__fail(ctx, "%s: weight %s must be [%lld] (one per class of logits %s)%s", name, AG__SHAPE(s1, *w), (long long)C, AG__SHAPE(s2, logits),
@@ -6714,7 +6995,7 @@ static bool ag__stack_reserve(ag_ctx *ctx, size_t n) {
     size_t cap;
     ag_tensor **s;
     if (n <= ctx->stack_cap) return true;
-    cap = ctx->stack_cap ? ctx->stack_cap * 2 : 1024;
+    cap = ctx->stack_cap ? ctx->stack_cap * 2 : AG_STACK_INIT;
     if (cap < n) cap = n;
     s = (ag_tensor **)ag__heap_alloc(ctx, cap * sizeof(ag_tensor *));
     if (!s) { ag__fail(ctx, "backward: out of memory for a traversal stack of %zu nodes", cap); return false; }
@@ -7532,17 +7813,39 @@ AG_API ag_tensor *ag_set_name(ag_tensor *t, const char *name) { t = ag__arg(t);
 }
 AG_API const char *ag_name(const ag_tensor *t) { t = ag__arg(t); return t ? t->name : NULL; }
 
+/* where ag_print and ag_graph_dot write: the FILE, or under AG_NO_STDIO the context's ag_desc.write */
+typedef struct { ag_file *f; ag_ctx *ctx; } ag__out;
+#ifdef AG_NO_STDIO
+static void ag__putf(const ag__out *o, const char *fmt, ...) {
+    char buf[400];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = ag__vformat(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0 && o->ctx && o->ctx->write) o->ctx->write(o->f, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+}
+#else
+static void ag__putf(const ag__out *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(o->f, fmt, ap);
+    va_end(ap);
+}
+#endif
+static void ag__putc(const ag__out *o, char c) { ag__putf(o, "%c", c); }
+
 /* the DOT text of t's values: "0.7071" or "[1, 2, 3]", or "min -1.2 max 3.4 mean 0.01" for many */
-static void ag__dot_values(FILE *f, const ag_tensor *t) {
+static void ag__dot_values(const ag__out *f, const ag_tensor *t) {
     int64_t i;
-    if (t->numel == 0) { fprintf(f, "(empty)"); return; }
+    if (t->numel == 0) { ag__putf(f, "(empty)"); return; }
     if (t->numel <= 6) {
-        if (t->ndim) fprintf(f, "[");
+        if (t->ndim) ag__putf(f, "[");
         for (i = 0; i < t->numel; i++) {   /* micrograd's 4 decimals, where they say something */
             double v = ag__load(t, ag__offset(t, i));
-            fprintf(f, v == 0 || (fabs(v) >= 1e-3 && fabs(v) < 1e6) ? "%s%.4f" : "%s%.4g", i ? ", " : "", v);
+            ag__putf(f, v == 0 || (fabs(v) >= 1e-3 && fabs(v) < 1e6) ? "%s%.4f" : "%s%.4g", i ? ", " : "", v);
         }
-        if (t->ndim) fprintf(f, "]");
+        if (t->ndim) ag__putf(f, "]");
         return;
     }
     {
@@ -7553,14 +7856,14 @@ static void ag__dot_values(FILE *f, const ag_tensor *t) {
             if (v > hi) hi = v;
             sum += v;
         }
-        fprintf(f, "min %.4g max %.4g mean %.4g", lo, hi, sum / (double)t->numel);
+        ag__putf(f, "min %.4g max %.4g mean %.4g", lo, hi, sum / (double)t->numel);
     }
 }
 /* a user's name inside a DOT label: the characters DOT gives a meaning there are escaped */
-static void ag__dot_text(FILE *f, const char *s) {
+static void ag__dot_text(const ag__out *f, const char *s) {
     for (; *s; s++) {
-        if (strchr("\"\\{}|<>", *s)) fputc('\\', f);
-        fputc((unsigned char)*s < 32 ? ' ' : *s, f);
+        if (strchr("\"\\{}|<>", *s)) ag__putc(f, '\\');
+        ag__putc(f, (unsigned char)*s < 32 ? ' ' : *s);
     }
 }
 /* micrograd's symbols for the arithmetic ops */
@@ -7569,31 +7872,32 @@ static const char *ag__dot_symbol(const ag_tensor *t) {
     return !strcmp(n, "add") ? "+" : !strcmp(n, "mul") ? "*" : !strcmp(n, "sub") ? "-" : !strcmp(n, "div") ? "/" :
            !strcmp(n, "pow") ? "**" : !strcmp(n, "neg") ? "-x" : n;
 }
-static void ag__dot_node(FILE *f, const ag_tensor *t, const ag_dot_opts *o) {
+static void ag__dot_node(const ag__out *f, const ag_tensor *t, const ag_dot_opts *o) {
     char s[200];
     const char *kind = t->op ? ag__op_name(t) : (t->flags & AG__PERSISTENT) && (t->flags & AG__REQ_GRAD) ? "param"
                      : (t->flags & AG__REQ_GRAD) ? "leaf" : "constant";
     int id = (int)t->pending;
     ag_tensor *g = (!t->op || (t->flags & AG__RETAIN)) ? ag_grad(t) : NULL;
     if (!o->values && !o->grads && !o->op_nodes) {   /* the plain picture: op name, shape, dtype */
-        fprintf(f, "  n%d [label=\"", id);
-        if (t->name) { ag__dot_text(f, t->name); fprintf(f, ": "); }
-        fprintf(f, "%s\\n%s %s\"%s];\n", kind, ag__shape_str(s, sizeof s, t->ndim, t->shape), ag_dtype_name((ag_dtype)t->dtype),
+        ag__putf(f, "  n%d [label=\"", id);
+        if (t->name) { ag__dot_text(f, t->name); ag__putf(f, ": "); }
+        ag__putf(f, "%s\\n%s %s\"%s];\n", kind, ag__shape_str(s, sizeof s, t->ndim, t->shape), ag_dtype_name((ag_dtype)t->dtype),
                 t->op ? "" : (t->flags & AG__REQ_GRAD) ? ", shape=ellipse, style=filled, fillcolor=\"#cfe8ff\"" : ", shape=ellipse");
         return;
     }
     /* a record: { name | data ... | grad ... } */
-    fprintf(f, "  n%d [shape=record, label=\"{ ", id);
-    if (t->name) ag__dot_text(f, t->name); else fprintf(f, "%s", o->op_nodes ? "" : kind);
-    if (!o->values) fprintf(f, " | %s", ag__shape_str(s, sizeof s, t->ndim, t->shape));
-    if (o->values) { fprintf(f, " | data "); ag__dot_values(f, t); }
-    if (o->grads && g) { fprintf(f, " | grad "); ag__dot_values(f, g); }
-    fprintf(f, " }\"%s];\n", !t->op && (t->flags & AG__REQ_GRAD) ? ", style=filled, fillcolor=\"#cfe8ff\"" : "");
+    ag__putf(f, "  n%d [shape=record, label=\"{ ", id);
+    if (t->name) ag__dot_text(f, t->name); else ag__putf(f, "%s", o->op_nodes ? "" : kind);
+    if (!o->values) ag__putf(f, " | %s", ag__shape_str(s, sizeof s, t->ndim, t->shape));
+    if (o->values) { ag__putf(f, " | data "); ag__dot_values(f, t); }
+    if (o->grads && g) { ag__putf(f, " | grad "); ag__dot_values(f, g); }
+    ag__putf(f, " }\"%s];\n", !t->op && (t->flags & AG__REQ_GRAD) ? ", style=filled, fillcolor=\"#cfe8ff\"" : "");
     if (o->op_nodes && t->op)   /* the op that made t, as micrograd draws it */
-        fprintf(f, "  n%dop [shape=circle, label=\"%s\"];\n  n%dop -> n%d;\n", id, ag__dot_symbol(t), id, id);
+        ag__putf(f, "  n%dop [shape=circle, label=\"%s\"];\n  n%dop -> n%d;\n", id, ag__dot_symbol(t), id, id);
 }
-AG_API int ag_graph_dot(const ag_tensor *root, FILE *f) { return ag_graph_dot_ex(root, f, NULL); }
-AG_API int ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *opts) { root = ag__arg(root);
+AG_API int ag_graph_dot(const ag_tensor *root, ag_file *file) { return ag_graph_dot_ex(root, file, NULL); }
+AG_API int ag_graph_dot_ex(const ag_tensor *root, ag_file *file, const ag_dot_opts *opts) { root = ag__arg(root);
+    ag__out out, *f = &out;
     ag_dot_opts o;
     ag_ctx *ctx;
     uint32_t stamp;
@@ -7602,11 +7906,12 @@ AG_API int ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *op
     ag_tensor *r = (ag_tensor *)root;
     if (!root) return -1;
     ctx = root->ctx;
-    if (!f) { ag__fail(ctx, "graph_dot: FILE is NULL"); return -1; }
+    if (!file) { ag__fail(ctx, "graph_dot: FILE is NULL"); return -1; }
+    out.f = file; out.ctx = ctx;
     if (opts) o = *opts; else memset(&o, 0, sizeof o);
     if (!ag__stack_reserve(ctx, 1)) return -1;
     stamp = ++ctx->visit;
-    fprintf(f, "digraph autograd {\n  rankdir=%s;\n  node [shape=box, fontname=\"Helvetica\"];\n", o.op_nodes ? "LR" : "BT");
+    ag__putf(f, "digraph autograd {\n  rankdir=%s;\n  node [shape=box, fontname=\"Helvetica\"];\n", o.op_nodes ? "LR" : "BT");
     r->mark = stamp; r->pending = next_id++;
     ag__dot_node(f, r, &o);
     ctx->stack[sp++] = r;
@@ -7621,42 +7926,42 @@ AG_API int ag_graph_dot_ex(const ag_tensor *root, FILE *f, const ag_dot_opts *op
                 ag__dot_node(f, u, &o);
                 ctx->stack[sp++] = u;
             }
-            fprintf(f, "  n%d -> n%d%s;\n", (int)u->pending, (int)t->pending, o.op_nodes ? "op" : "");
+            ag__putf(f, "  n%d -> n%d%s;\n", (int)u->pending, (int)t->pending, o.op_nodes ? "op" : "");
         }
     }
-    fprintf(f, "}\n");
+    ag__putf(f, "}\n");
     return 0;
 }
 
 /* ---- printing ---- */
 /* PyTorch's look: 4 decimals, scientific when the magnitudes need it, columns aligned */
-typedef struct { FILE *f; bool sci, ints, measure; int width; } ag__printer;
+typedef struct { const ag__out *f; bool sci, ints, measure; int width; } ag__printer;
 static void ag__print_value(ag__printer *pr, double v) {
     char buf[64];
-    int n = ag__isnan(v) || fabs(v) > DBL_MAX ? snprintf(buf, sizeof buf, "%s", ag__isnan(v) ? "nan" : v > 0 ? "inf" : "-inf")
-          : pr->sci ? snprintf(buf, sizeof buf, "%.4e", v) : pr->ints ? snprintf(buf, sizeof buf, "%.0f.", v)
-          : snprintf(buf, sizeof buf, "%.4f", v);   /* nan, inf, -inf as PyTorch prints them */
+    int n = ag__isnan(v) || fabs(v) > DBL_MAX ? ag__format(buf, sizeof buf, "%s", ag__isnan(v) ? "nan" : v > 0 ? "inf" : "-inf")
+          : pr->sci ? ag__format(buf, sizeof buf, "%.4e", v) : pr->ints ? ag__format(buf, sizeof buf, "%.0f.", v)
+          : ag__format(buf, sizeof buf, "%.4f", v);   /* nan, inf, -inf as PyTorch prints them */
     if (pr->measure) { if (n > pr->width && !ag__isnan(v) && fabs(v) <= DBL_MAX) pr->width = n; }   /* the numbers set the width */
-    else fprintf(pr->f, "%*s", pr->width, buf);
+    else ag__putf(pr->f, "%*s", pr->width, buf);
 }
 static void ag__print_dim(ag__printer *pr, const ag_tensor *t, int d, int64_t off, int indent, bool summarize) {
     int64_t n = t->shape[d], i;
-    FILE *f = pr->measure ? NULL : pr->f;
+    const ag__out *f = pr->measure ? NULL : pr->f;
     bool last = d == t->ndim - 1;
-    if (f) fputc('[', f);
+    if (f) ag__putc(f, '[');
     for (i = 0; i < n; i++) {
         if (summarize && n > 6 && i == 3) {
-            if (f) fprintf(f, last ? " ...," : "%*s...,\n", indent + 1, "");
+            if (f) ag__putf(f, last ? " ...," : "%*s...,\n", indent + 1, "");
             i = n - 3;
         }
-        if (last) { if (f && i) fputc(' ', f); ag__print_value(pr, ag__load(t, off + i * t->stride[d])); }
+        if (last) { if (f && i) ag__putc(f, ' '); ag__print_value(pr, ag__load(t, off + i * t->stride[d])); }
         else {
-            if (f && i) fprintf(f, "%*s", indent + 1, "");
+            if (f && i) ag__putf(f, "%*s", indent + 1, "");
             ag__print_dim(pr, t, d + 1, off + i * t->stride[d], indent + 1, summarize);
         }
-        if (f && i < n - 1) fprintf(f, last ? "," : ",\n");
+        if (f && i < n - 1) ag__putf(f, last ? "," : ",\n");
     }
-    if (f) fputc(']', f);
+    if (f) ag__putc(f, ']');
 }
 /* the largest and smallest non-zero magnitudes decide between fixed and scientific notation */
 static void ag__magnitudes(const ag_tensor *t, int d, int64_t off, double *hi, double *lo, bool *ints) {
@@ -7672,27 +7977,29 @@ static void ag__magnitudes(const ag_tensor *t, int d, int64_t off, double *hi, d
         }
     }
 }
-AG_API void ag_print(const ag_tensor *t, FILE *f) { t = ag__arg(t);
+AG_API void ag_print(const ag_tensor *t, ag_file *file) { t = ag__arg(t);
     char s[200];
     ag__printer pr;
+    ag__out out, *f = &out;
     double hi = 0, lo = HUGE_VAL;
-    if (!f) return;
-    if (!t) { fprintf(f, "tensor(NULL)\n"); return; }
+    if (!file) return;
+    out.f = file; out.ctx = t ? t->ctx : NULL;
+    if (!t) { ag__putf(f, "tensor(NULL)\n"); return; }
     pr.f = f; pr.width = 0; pr.ints = t->ndim > 0;
     if (t->ndim > 0 && t->numel > 0) ag__magnitudes(t, 0, 0, &hi, &lo, &pr.ints);
     pr.sci = !pr.ints && (hi > 1e8 || (lo != HUGE_VAL && hi / lo > 1000));
-    fprintf(f, "tensor(");
+    ag__putf(f, "tensor(");
     if (t->ndim == 0) { pr.measure = false; ag__print_value(&pr, ag__load(t, 0)); }
-    else if (t->numel == 0) fprintf(f, "[]");
+    else if (t->numel == 0) ag__putf(f, "[]");
     else {
         bool summarize = t->numel > 1000;
         pr.measure = true;  ag__print_dim(&pr, t, 0, 0, 7, summarize);
         pr.measure = false; ag__print_dim(&pr, t, 0, 0, 7, summarize);
     }
-    fprintf(f, ", shape=%s, dtype=%s", AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype));
-    if (t->op) fprintf(f, ", op=%s", t->op->name);
-    else if (t->flags & AG__REQ_GRAD) fprintf(f, ", requires_grad");
-    fprintf(f, ")\n");
+    ag__putf(f, ", shape=%s, dtype=%s", AG__SHAPE(s, t), ag_dtype_name((ag_dtype)t->dtype));
+    if (t->op) ag__putf(f, ", op=%s", t->op->name);
+    else if (t->flags & AG__REQ_GRAD) ag__putf(f, ", requires_grad");
+    ag__putf(f, ")\n");
 }
 
 /* ==== >>gradcheck: gradient checking ==== */
@@ -8349,10 +8656,13 @@ AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) { ag__args(&W, &b, NULL, N
 static bool ag__st_little(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 
 /* output: a FILE or a memory buffer (bytes past cap are counted, not written) */
-typedef struct { FILE *f; char *buf; size_t cap, pos; bool ok; } ag__st_out;
+typedef struct { ag_file *f; char *buf; size_t cap, pos; bool ok; } ag__st_out;
 static void ag__st_put(ag__st_out *o, const void *p, size_t n) {
+#ifndef AG_NO_STDIO
     if (o->f) { if (n && fwrite(p, 1, n, o->f) != n) o->ok = false; }
-    else if (o->buf && o->pos <= o->cap && n <= o->cap - o->pos) memcpy(o->buf + o->pos, p, n);
+    else
+#endif
+    if (o->buf && o->pos <= o->cap && n <= o->cap - o->pos) memcpy(o->buf + o->pos, p, n);
     o->pos += n;
 }
 static void ag__st_puts(ag__st_out *o, const char *s) { ag__st_put(o, s, strlen(s)); }
@@ -8362,7 +8672,7 @@ static void ag__st_put_name(ag__st_out *o, const char *s) {
         unsigned char c = (unsigned char)*s;
         char e[8];
         if (c == '"' || c == '\\') { e[0] = '\\'; e[1] = (char)c; ag__st_put(o, e, 2); }
-        else if (c < 0x20) { snprintf(e, sizeof e, "\\u%04x", c); ag__st_put(o, e, 6); }
+        else if (c < 0x20) { ag__format(e, sizeof e, "\\u%04x", c); ag__st_put(o, e, 6); }
         else ag__st_put(o, s, 1);
     }
     ag__st_puts(o, "\"");
@@ -8379,10 +8689,10 @@ static void ag__st_header(ag__st_out *o, int n, const char *const *names, ag_ten
         ag__st_put_name(o, names[i]);
         ag__st_puts(o, ts[i]->dtype == AG_F64 ? ":{\"dtype\":\"F64\",\"shape\":[" : ":{\"dtype\":\"F32\",\"shape\":[");
         for (d = 0; d < ts[i]->ndim; d++) {
-            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)ts[i]->shape[d]);
+            ag__format(num, sizeof num, d ? ",%lld" : "%lld", (long long)ts[i]->shape[d]);
             ag__st_puts(o, num);
         }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]},", (unsigned long long)off, (unsigned long long)(off + bytes));
+        ag__format(num, sizeof num, "],\"data_offsets\":[%llu,%llu]},", (unsigned long long)off, (unsigned long long)(off + bytes));
         ag__st_puts(o, num);
         off += bytes;
     }
@@ -8466,6 +8776,11 @@ AG_API int ag_save_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     if (!ctx) return -1;
     if (!path) { ag__fail(ctx, "save_safetensors: path is NULL"); return -1; }
     if (!ag__st_check_save(ctx, "save_safetensors", n, names, tensors)) return -1;
+#ifdef AG_NO_STDIO
+    (void)o;
+    ag__fail(ctx, "save_safetensors: built with AG_NO_STDIO, no files: use ag_save_safetensors_mem");
+    return -1;
+#else
     memset(&o, 0, sizeof o);
     o.ok = true;
     o.f = fopen(path, "wb");
@@ -8474,6 +8789,7 @@ AG_API int ag_save_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     if (fclose(o.f) != 0) o.ok = false;
     if (!o.ok) { ag__fail(ctx, "save_safetensors: writing '%s' failed", path); remove(path); return -1; }
     return 0;
+#endif
 }
 
 /* ---- loading: a strict parser for exactly the safetensors header ---- */
@@ -8491,7 +8807,7 @@ typedef struct {
 } ag__st_js;
 
 static bool ag__st_err(ag__st_js *s, const char *what) {
-    if (!s->err[0]) snprintf(s->err, sizeof s->err, "header byte %ld: %s", (long)(s->p - s->start), what);
+    if (!s->err[0]) ag__format(s->err, sizeof s->err, "header byte %ld: %s", (long)(s->p - s->start), what);
     return false;
 }
 static void ag__st_ws(ag__st_js *s) {
@@ -8501,7 +8817,7 @@ static bool ag__st_lit(ag__st_js *s, char c) {
     ag__st_ws(s);
     if (s->p >= s->end || *s->p != c) {
         char m[32];
-        snprintf(m, sizeof m, "expected '%c'", c);
+        ag__format(m, sizeof m, "expected '%c'", c);
         return ag__st_err(s, m);
     }
     s->p++;
@@ -8844,6 +9160,14 @@ AG_API int ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int
     return ag__st_load(ctx, "load_safetensors", (const unsigned char *)buf, len, n, names, tensors);
 }
 
+#ifdef AG_NO_STDIO
+AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors) {
+    (void)n; (void)names; (void)tensors;
+    if (!ctx) return -1;
+    ag__fail(ctx, "load_safetensors: built with AG_NO_STDIO, no files: use ag_load_safetensors_mem (path '%s')", path ? path : "(NULL)");
+    return -1;
+}
+#else
 AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors) {
     FILE *f;
     long size;
@@ -8874,6 +9198,7 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     ag__heap_free(ctx, buf);
     return rc;
 }
+#endif
 #endif /* AG_NO_SAFETENSORS */
 
 #ifndef AG_NO_FUNCTIONAL
@@ -9936,7 +10261,7 @@ AG_API ag_tensor *ag_interpolate(ag_tensor *x, int64_t out_h, int64_t out_w, ag_
     char s[200];
     bool bil = mode == AG_INTERP_BILINEAR;
     if (!x) return NULL;
-    if ((int)mode < 0 || (int)mode > 1) { ag__fail(x->ctx, "interpolate: unknown mode %d (AG_INTERP_NEAREST, AG_INTERP_BILINEAR)", (int)mode); return NULL; }
+    if ((unsigned)mode > 1u) { ag__fail(x->ctx, "interpolate: unknown mode %d (AG_INTERP_NEAREST, AG_INTERP_BILINEAR)", (int)mode); return NULL; }
     if (x->ndim != 3 && x->ndim != 4) { ag__fail(x->ctx, "interpolate: input must be [N, C, L] or [N, C, H, W], got %s", AG__SHAPE(s, x)); return NULL; }
     if (out_w < 1 || out_w > ((int64_t)1 << 24) || (x->ndim == 4 && (out_h < 1 || out_h > ((int64_t)1 << 24)))) {
         ag__fail(x->ctx, "interpolate: output size (%lld, %lld) must be 1 to 2^24", (long long)out_h, (long long)out_w);

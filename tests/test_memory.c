@@ -534,7 +534,45 @@ static void test_failing_allocator(void) {
            k - 1, crashes_avoided);
 }
 
+/* an allocator whose blocks are only 2-aligned (misaligned = 1) or 8-aligned from its Nth call on: the
+   library needs 8 (int64_t, double and pointers live in its blocks) and must say so instead of faulting */
+typedef struct { int calls, from; unsigned char *keep[64]; } odd_pool;
+static void *odd_alloc(size_t n, void *user) {
+    odd_pool *o = (odd_pool *)user;
+    unsigned char *p = (unsigned char *)malloc(n + 16);
+    if (!p || o->calls >= 64) { free(p); return NULL; }
+    o->keep[o->calls] = p;
+    return p + (o->calls++ >= o->from ? 2 : 0);
+}
+static void odd_free(void *ptr, void *user) {
+    odd_pool *o = (odd_pool *)user;
+    int i;
+    for (i = 0; i < o->calls; i++)
+        if (o->keep[i] && (o->keep[i] == ptr || o->keep[i] + 2 == ptr)) { free(o->keep[i]); o->keep[i] = NULL; }
+}
+static void test_allocator_alignment(void) {
+    odd_pool o;
+    ag_desc d;
+    ag_ctx *ctx;
+    const int64_t shape[1] = { 4 };
+    int i;
+    memset(&o, 0, sizeof o);
+    memset(&d, 0, sizeof d);
+    d.allocator.alloc = odd_alloc; d.allocator.free = odd_free; d.allocator.user = &o;
+    CHECK(ag_ctx_new(&d) == NULL, "a misaligned context block: ag_ctx_new gives NULL");
+    CHECK(o.keep[0] == NULL, "and gives the block back");
+    memset(&o, 0, sizeof o);
+    o.from = 1;   /* the context is aligned, the parameter's block is not */
+    ctx = ag_ctx_new(&d);
+    CHECK(ctx != NULL, "an aligned context block");
+    CHECK(ag_param(ctx, AG_F32, 1, shape, NULL) == NULL, "a misaligned parameter block: NULL");
+    CHECK(ag_error(ctx) && strstr(ag_error(ctx), "not aligned to 8 bytes"), "and the message says why: %s", ag_error(ctx) ? ag_error(ctx) : "(none)");
+    ag_ctx_free(ctx);
+    for (i = 0; i < o.calls; i++) CHECK(o.keep[i] == NULL, "block %d given back", i);
+}
+
 int main(void) {
+    test_allocator_alignment();
     test_long_chain();
     test_training_steady_state();
     test_arena_limit();
