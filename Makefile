@@ -142,7 +142,7 @@ WASM_LINK := -sNODERAWFS=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sABORTI
 $(eval $(call flavour,$(BUILD)/wasm,$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I.,,$(WASM_LINK)))
 $(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
 
-.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm check-armhf check-cortex-m \
+.PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm check-armhf check-cortex-m check-targets \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan \
         test-bins asan-bins clang-bins cxx-bins
 
@@ -172,7 +172,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
 CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn \
-               check-wasm check-armhf check-web check-cortex-m
+               check-wasm check-armhf check-web check-cortex-m check-targets
 
 check: check-tools
 	@failed=; \
@@ -294,6 +294,24 @@ check-armhf: check-tools
 	@$(MAKE) --no-print-directory -k $(ARMHF_BINS) || true
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_ARMHF)" $(RUN_ALL) $(ARMHF_BINS)
 
+# (o) the same bits on every target: tests/target_hash.c (two training runs, their losses hashed)
+#     built for x86-64, aarch64, armhf and WebAssembly (scalar and SIMD128), run with every kernel
+#     set each has, compared by tests/check_targets.sh (i386: check-m32; Cortex-M: check-cortex-m)
+TGT := $(BUILD)/targets
+$(TGT)/native: tests/target_hash.c autograd.h | $(TGT)
+	$(CC) $(CSTD) -O2 $(WARN) -I. $< -o $@ $(LDLIBS)
+$(TGT)/aarch64: tests/target_hash.c autograd.h | $(TGT)
+	$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I. $< -o $@ -lm
+$(TGT)/armhf: tests/target_hash.c autograd.h | $(TGT)
+	$(ARMHF_CC) $(CSTD) -O2 $(WARN) -static -I. $< -o $@ -lm
+$(TGT)/wasm.js: tests/target_hash.c autograd.h | $(TGT)
+	$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I. $< -o $@ -sALLOW_MEMORY_GROWTH=1
+$(TGT)/wasm-simd.js: tests/target_hash.c autograd.h | $(TGT)
+	$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I. $< -o $@ -sALLOW_MEMORY_GROWTH=1
+check-targets: check-tools $(TGT)/native $(TGT)/aarch64 $(TGT)/armhf $(TGT)/wasm.js $(TGT)/wasm-simd.js
+	@tests/check_targets.sh "x86-64=$(TGT)/native" "aarch64=$(QEMU_AARCH64) $(TGT)/aarch64" "armhf=$(QEMU_ARMHF) $(TGT)/armhf" \
+	  "wasm=$(NODE) --no-experimental-fetch $(TGT)/wasm.js" "wasm=$(NODE) --no-experimental-fetch $(TGT)/wasm-simd.js"
+
 # (m) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
 #     simd128 kernel set), run under node
 WASM_BINS := $(addprefix $(BUILD)/wasm/,$(TEST_NAMES)) $(addprefix $(BUILD)/wasm-simd/,$(TEST_NAMES))
@@ -321,10 +339,13 @@ check-flags: check-tools
 M32_ASM := $(BUILD)/m32-include
 $(eval $(call flavour,$(BUILD)/m32,$(CLANG) -m32 -msse2 -mfpmath=sse $(CSTD) -O2 $(WARN) -I. -idirafter $(M32_ASM)))
 M32_BINS := $(addprefix $(BUILD)/m32/,$(TEST_NAMES))
-check-m32:
+check-m32: | $(TGT)
 	@mkdir -p $(M32_ASM) && ln -sfn /usr/include/x86_64-linux-gnu/asm $(M32_ASM)/asm
 	@$(MAKE) --no-print-directory -k $(M32_BINS) || true
 	@$(RUN_ALL) $(M32_BINS)
+	$(CLANG) -m32 -msse2 -mfpmath=sse $(CSTD) -O2 $(WARN) -I. -idirafter $(M32_ASM) tests/target_hash.c -o $(TGT)/m32 $(LDLIBS)
+	@$(MAKE) --no-print-directory $(TGT)/native
+	@tests/check_targets.sh "x86-64=$(TGT)/native" "i386=$(TGT)/m32"
 	@$(CLANG) -m32 -mfpmath=387 $(CSTD) -O2 -I. -c tests/autograd_impl.c -o /dev/null 2> $(BUILD)/x87.log && { echo "x87 built the implementation: it must refuse"; exit 1; } || \
 	  grep -q "AG_ALLOW_EXCESS_PRECISION" $(BUILD)/x87.log && echo "ok    x87 arithmetic stops with autograd.h's message" || { cat $(BUILD)/x87.log; exit 1; }
 
@@ -468,7 +489,7 @@ bench: | $(BUILD)
 	  --torch-script bench/torch_bench.py --out bench/RESULTS.md $(BENCH_ARGS)
 
 comma := ,
-$(BUILD) $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples $(WEB):
+$(BUILD) $(BUILD)/fuzz $(BUILD)/examples $(BUILD)/cxx/examples $(WEB) $(TGT):
 	@mkdir -p $@
 
 clean:
