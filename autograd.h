@@ -2544,7 +2544,7 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 #ifdef AG__WASM
 /* ---- WebAssembly SIMD128 (-msimd128): 4 floats, 2 doubles; chosen at compile time ----
    No FMA instruction: madd is a multiply and an add (the scalar GEMM's rounding), and the vector
-   math's exact fma is ag__fmaf_soft's, two lanes at a time in f64x2. max/min are pmax/pmin with
+   math's exact fma is done in f64x2 lanes, handing the rare hard cases to ag__fmaf_soft. max/min are pmax/pmin with
    the operands swapped: pmax(b, a) = b < a ? a : b = a > b ? a : b. */
 #define ag__simd128_set(x) wasm_f32x4_splat(x)
 #define ag__simd128_zero() wasm_f32x4_splat(0.0f)
@@ -2584,28 +2584,25 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 #define ag__simd128d_gt(a, b) wasm_f64x2_gt(a, b)
 #define ag__simd128d_lt(a, b) wasm_f64x2_lt(a, b)
 #define ag__simd128d_sel(m, a, b) wasm_v128_bitselect(a, b, m)
-/* a b + c for two lanes promoted to double, as ag__fmaf_soft: s = a b + c, nudged one ulp off a
-   float tie toward its TwoSum error; *low flags lanes whose result is below 2^-126 (not 0) */
-static AG__VM_INLINE v128_t ag__simd128_fma_f64(v128_t a, v128_t b, v128_t c, v128_t *low) {
-    v128_t p = wasm_f64x2_mul(a, b), s = wasm_f64x2_add(p, c), v = wasm_f64x2_sub(s, p), z = wasm_f64x2_splat(0.0);
-    v128_t err = wasm_f64x2_add(wasm_f64x2_sub(p, wasm_f64x2_sub(s, v)), wasm_f64x2_sub(c, v));
+/* a b + c rounded once, for two lanes promoted to double: a b is exact, s = a b + c rounds once,
+   and rounding s to float is then right (see ag__fmaf_soft) unless s sits exactly on a tie of
+   floats or is a nonzero value below 2^-126; *slow flags such lanes */
+static AG__VM_INLINE v128_t ag__simd128_fma_f64(v128_t a, v128_t b, v128_t c, v128_t *slow) {
+    v128_t s = wasm_f64x2_add(wasm_f64x2_mul(a, b), c), as = wasm_f64x2_abs(s);
     v128_t tie = wasm_i64x2_eq(wasm_v128_and(s, wasm_i64x2_splat(0x1fffffff)), wasm_i64x2_splat(0x10000000));
-    v128_t fix = wasm_v128_and(tie, wasm_f64x2_ne(err, z));
-    v128_t up = wasm_v128_xor(wasm_f64x2_gt(err, z), wasm_f64x2_lt(s, z));   /* err has s's sign: away from 0 */
-    v128_t step = wasm_v128_bitselect(wasm_i64x2_splat(1), wasm_i64x2_splat(-1), up);
-    *low = wasm_v128_or(*low, wasm_v128_and(wasm_f64x2_lt(wasm_f64x2_abs(s), wasm_f64x2_splat(1.1754943508222875e-38)),
-                                            wasm_f64x2_ne(s, z)));
-    return wasm_i64x2_add(s, wasm_v128_and(step, fix));
+    v128_t tiny = wasm_v128_and(wasm_f64x2_lt(as, wasm_f64x2_splat(1.1754943508222875e-38)), wasm_f64x2_gt(as, wasm_f64x2_splat(0.0)));
+    *slow = wasm_v128_or(*slow, wasm_v128_or(tie, tiny));
+    return s;
 }
 static AG__VM_INLINE v128_t ag__simd128_fma(v128_t a, v128_t b, v128_t c) {
-    v128_t low = wasm_i64x2_splat(0), lo, hi, y;
+    v128_t slow = wasm_i64x2_splat(0), lo, hi, y;
     lo = ag__simd128_fma_f64(wasm_f64x2_promote_low_f32x4(a), wasm_f64x2_promote_low_f32x4(b),
-                             wasm_f64x2_promote_low_f32x4(c), &low);
+                             wasm_f64x2_promote_low_f32x4(c), &slow);
     hi = ag__simd128_fma_f64(wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(a, a, 2, 3, 2, 3)),
                              wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(b, b, 2, 3, 2, 3)),
-                             wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(c, c, 2, 3, 2, 3)), &low);
+                             wasm_f64x2_promote_low_f32x4(wasm_i32x4_shuffle(c, c, 2, 3, 2, 3)), &slow);
     y = wasm_i32x4_shuffle(wasm_f32x4_demote_f64x2_zero(lo), wasm_f32x4_demote_f64x2_zero(hi), 0, 1, 4, 5);
-    if (wasm_v128_any_true(low)) {   /* rare: the tie of a result below 2^-126 sits lower; lane by lane */
+    if (wasm_v128_any_true(slow)) {   /* rare: lane by lane, with the tie settled by the rounding error */
         float fa[4], fb[4], fc[4], fy[4];
         int i;
         wasm_v128_store(fa, a); wasm_v128_store(fb, b); wasm_v128_store(fc, c);

@@ -13,7 +13,7 @@
        results to calling the kernel one element at a time (a NaN only has to
        stay a NaN), and nothing past y[n-1] is written.
    (c) the library's own fmaf (ag__fmaf_soft, what the scalar math uses where the
-       target has no FMA instruction) is rounded once: against a round-to-odd
+       target has no FMA instruction; and SIMD128's vector fma) is rounded once: against a round-to-odd
        reference, on products with ties crafted in, subnormal results and
        specials; on glibc also against the C library's fmaf.
    A build with no SIMD set (WebAssembly without -msimd128, armhf) checks (a)
@@ -200,6 +200,14 @@ static void fmaf_checks(void) {
         default: c = urand(-4, 4) * (float)ldexp(1, (int)urand(-140, 60)); break;
         }
         r = ag__fmaf_soft(a, b, c); want = fma_ref(a, b, c); n++;
+#ifdef AG__WASM
+X (the other lanes ordinary) */
+            float va[4] = {1, 2, 3, 4}, vb[4] = {.5f, .25f, 3, 1}, vc[4] = {0, 1, -1, 2}, vy[4];
+            va[i / 64 % 4] = a; vb[i / 64 % 4] = b; vc[i / 64 % 4] = c;
+            wasm_v128_store(vy, ag__simd128_fma(wasm_v128_load(va), wasm_v128_load(vb), wasm_v128_load(vc)));
+            r = vy[i / 64 % 4];
+        }
+#endif
         if (!same(r, want)) { if (!bad++) { worst[0] = a; worst[1] = b; worst[2] = c; } }
         if (!same((float)(p + c), want)) naive++;
 #if defined(__GLIBC__)
