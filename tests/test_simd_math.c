@@ -201,7 +201,7 @@ static void fmaf_checks(void) {
         }
         r = ag__fmaf_soft(a, b, c); want = fma_ref(a, b, c); n++;
 #ifdef AG__WASM
-X (the other lanes ordinary) */
+        if (i & 32) {   /* SIMD128's fma, the case in lane i / 64 % 4 (the other lanes ordinary) */
             float va[4] = {1, 2, 3, 4}, vb[4] = {.5f, .25f, 3, 1}, vc[4] = {0, 1, -1, 2}, vy[4];
             va[i / 64 % 4] = a; vb[i / 64 % 4] = b; vc[i / 64 % 4] = c;
             wasm_v128_store(vy, ag__simd128_fma(wasm_v128_load(va), wasm_v128_load(vb), wasm_v128_load(vc)));
