@@ -92,12 +92,17 @@
        runs large products on a pool of N - 1 workers plus the caller, or
        ag_desc.parallel_for hands the work to your own job system. Each context picks
        the best kernel set the CPU has at ag_ctx_new (x86-64: AVX-512, AVX2+FMA, by
-       cpuid; aarch64: NEON; else scalar); ag_desc.simd or the environment variable
-       AG_SIMD=scalar|avx2|avx512|neon forces one, ag_simd_name says which runs.
-       Results are bit-identical for any number of threads. Across kernel sets,
-       elementwise ops and optimizer updates are bit-identical; products and the F32
-       vector math (exp, log, tanh, sigmoid, gelu_tanh, silu: within 1 ulp) may differ
-       in the last bits.
+       cpuid; aarch64: NEON; WebAssembly built with -msimd128: SIMD128; else scalar);
+       ag_desc.simd or the environment variable AG_SIMD=scalar|avx2|avx512|neon|simd128
+       forces one, ag_simd_name says which runs. Results are bit-identical for any
+       number of threads. Across kernel sets and targets (x86-64, aarch64, armhf, i386
+       with SSE2, WebAssembly, Cortex-M, Windows), elementwise ops, the F32 vector math
+       (exp, log, tanh, sigmoid, gelu_tanh, silu: within 1 ulp), softmax and
+       cross-entropy, and optimizer updates are bit-identical, and so are products of
+       at most 512 multiply-adds. Larger products round each step once on sets with
+       an FMA instruction (AVX2, AVX-512, NEON) and twice on the others (scalar,
+       SIMD128), so they agree within each group (AVX-512 also sums K in blocks of 128,
+       not 256). Other libm functions (erf, log1p, pow, sin, ...) are the C library's.
 
    BUILD OPTIONS (#define before including the implementation)
        AUTOGRAD_IMPLEMENTATION  emit the implementation in this translation unit
@@ -222,7 +227,7 @@ typedef struct {
     int threads;          /* worker threads for large products; 0 or 1: the calling thread only */
     ag_parallel_for_fn parallel_for;   /* a job system of your own instead of threads; NULL: none */
     void *parallel_user;
-    const char *simd;     /* force kernels: "scalar", "avx2", "avx512", "neon"; NULL: $AG_SIMD or the best the CPU has */
+    const char *simd;     /* force kernels: "scalar", "avx2", "avx512", "neon", "simd128"; NULL: $AG_SIMD or the best the CPU has */
     void (*write)(ag_file *f, const char *s, size_t n);   /* AG_NO_STDIO: how ag_print and ag_graph_dot write
                                                              n bytes to their f; NULL: they write nothing */
 } ag_desc;
