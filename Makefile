@@ -9,13 +9,17 @@
 #                   the tests with each x86 kernel set forced (AG_SIMD=scalar|avx2),
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
 #                   the implementation under gcc -Ofast and everything in GNU C at -O3 -march=native
-#                   (gcc and clang), and 20 s libFuzzer runs of the safetensors loader and the whole API
+#                   (gcc and clang), 20 s libFuzzer runs of the safetensors loader and the whole API,
+#                   and the tests built for Windows (mingw-w64) and run under wine
+#   make check-windows  the tests cross-built with mingw-w64 (Win32 thread pool, AVX2/AVX-512) and run
+#                   under wine; part of make check
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
 #   make clean
 #
-# The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64)
+# The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64,
+# x86_64-w64-mingw32-gcc, wine)
 # must be installed: .ci/run does it.
 # A missing tool is an error, not a skip.
 
@@ -45,6 +49,9 @@ HEADERS := autograd.h tests/harness.h tests/refdata.h
 
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 QEMU_AARCH64 ?= qemu-aarch64
+WIN_CC ?= x86_64-w64-mingw32-gcc
+# Debian's wine64 package installs /usr/lib/wine/wine64, off PATH (the wine package adds wrappers)
+WINE ?= $(or $(wildcard /usr/lib/wine/wine64),wine64)
 
 TEST_SRCS    := $(sort $(wildcard tests/test_*.c))
 TEST_NAMES   := $(patsubst tests/%.c,%,$(TEST_SRCS))
@@ -86,21 +93,22 @@ RUN_ALL := bash tests/run_all.sh
 STANDALONE := $(patsubst tests/%.c,%,$(shell grep -lx '.define AUTOGRAD_IMPLEMENTATION' $(TEST_SRCS)))
 sq = $(subst ','\'',$(1))
 
-# $(call flavour,DIR,COMPILE[,IMPL_COMPILE]): the rules of one flavour; COMPILE is the compiler and
+# $(call flavour,DIR,COMPILE[,IMPL_COMPILE[,EXE]]): the rules of one flavour; COMPILE is the compiler and
 # its flags; IMPL_COMPILE, if given, compiles the implementation instead (a library built with
-# flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN)
+# flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN);
+# EXE is the binaries' suffix (.exe for Windows, which mingw's gcc adds to -o names by itself)
 define flavour
 $(1)/flags: FORCE
 	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS))' > $$@
 # rm -f first: a failed compile must not leave last time's binary behind to be run; for the
 # implementation, that is every binary linked with it.
 $(1)/autograd_impl.o: tests/autograd_impl.c autograd.h $(1)/flags
-	@rm -f $$@ $(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES)))
+	@rm -f $$@ $(addsuffix $(4),$(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES))))
 	$(if $(3),$(3),$(2)) -c $$< -o $$@
-$(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) $(1)/flags
+$(addsuffix $(4),$(addprefix $(1)/,$(STANDALONE))): $(1)/%$(4): tests/%.c $(HEADERS) $(1)/flags
 	@rm -f $$@
 	$(2) $$< -o $$@ $(LDLIBS)
-$(1)/%: tests/%.c $(HEADERS) $(1)/autograd_impl.o $(1)/flags
+$(1)/%$(4): tests/%.c $(HEADERS) $(1)/autograd_impl.o $(1)/flags
 	@rm -f $$@
 	$(2) $$< -x none $(1)/autograd_impl.o -o $$@ $(LDLIBS)
 endef
@@ -117,9 +125,12 @@ $(eval $(call flavour,$(BUILD)/neon,$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I
 $(eval $(call flavour,$(BUILD)/ofast,$(CC) $(CSTD) -O2 $(WARN) -I.,$(CC) $(CSTD) -Ofast $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/gnu-gcc,$(CC) -std=gnu11 -O3 -march=native $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/gnu-clang,$(CLANG) -std=gnu11 -O3 -march=native $(WARN) -I.))
+# Windows: mingw-w64, linked -static so that wine needs no mingw DLLs (the library itself uses Win32
+# threads; -lpthread is winpthreads, for test_threads's own threads and the tests' clock_gettime)
+$(eval $(call flavour,$(BUILD)/win,$(WIN_CC) $(CSTD) -O2 $(WARN) -static -I.,,.exe))
 
 .PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 \
-        check-header check-asan check-clang check-cxx check-valgrind check-tsan \
+        check-header check-asan check-clang check-cxx check-valgrind check-tsan check-windows \
         test-bins asan-bins clang-bins cxx-bins
 
 all: test-bins examples
@@ -147,7 +158,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
-CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn
+CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn check-windows
 
 check: check-tools
 	@failed=; \
@@ -159,7 +170,7 @@ check: check-tools
 	echo "make check: all parts passed"
 
 check-tools:
-	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND); do \
+	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND) $(WIN_CC) $(WINE); do \
 	  command -v $$tool >/dev/null 2>&1 || { echo "make check: '$$tool' not found (.ci/run installs it)" >&2; exit 1; }; \
 	done
 
@@ -258,6 +269,17 @@ NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
 check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_AARCH64)" $(RUN_ALL) $(NEON_BINS)
+
+# (m) Windows: every test cross-built with mingw-w64 and run under wine, from the repository root
+#     (tests/data/... as on Linux), in a wine prefix of its own under build/ (a clean machine, root
+#     or not, needs nothing in $HOME); the first run creates it (a few seconds)
+WIN_BINS := $(addsuffix .exe,$(addprefix $(BUILD)/win/,$(TEST_NAMES)))
+WINE_ENV := WINEPREFIX=$(abspath $(BUILD))/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+check-windows: check-tools
+	@$(MAKE) --no-print-directory -k $(WIN_BINS) || true
+	@[ -f $(BUILD)/wine/system.reg ] || { mkdir -p $(BUILD)/wine && $(WINE_ENV) $(WINE) wineboot -i > $(BUILD)/wine-boot.log 2>&1; } || \
+	  { cat $(BUILD)/wine-boot.log; exit 1; }
+	@$(WINE_ENV) RUNNER="$(WINE)" $(RUN_ALL) $(WIN_BINS)
 
 # (j) the flags users build with: the implementation under gcc -Ofast (it switches fast-math off for
 #     itself); everything in GNU C (FMA contraction on) at -O3 -march=native with gcc and clang; and
