@@ -8752,9 +8752,17 @@ AG_API int ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int
     return ag__st_load(ctx, "load_safetensors", (const unsigned char *)buf, len, n, names, tensors);
 }
 
+/* long is 32 bits on Windows (LLP64): ftell would refuse a file past 2 GiB there */
+#ifdef _WIN32
+#define AG__FSEEK(f, off, whence) _fseeki64((f), (off), (whence))
+#define AG__FTELL(f) _ftelli64(f)
+#else
+#define AG__FSEEK(f, off, whence) fseek((f), (off), (whence))
+#define AG__FTELL(f) ftell(f)
+#endif
 AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors) {
     FILE *f;
-    long size;
+    int64_t size;
     unsigned char *buf;
     int rc;
     if (!ctx) return -1;
@@ -8763,14 +8771,14 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     if (!f) { ag__fail(ctx, "load_safetensors: cannot open '%s'", path); return -1; }
     /* a directory opens on some systems and reports a size of LONG_MAX: one byte is read first, and
        past 2^48 bytes no file is read */
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL || fseek(f, 0, SEEK_SET) != 0 ||
-        (size > 0 && (fgetc(f) == EOF || fseek(f, 0, SEEK_SET) != 0))) {
+    if (AG__FSEEK(f, 0, SEEK_END) != 0 || (size = (int64_t)AG__FTELL(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL ||
+        AG__FSEEK(f, 0, SEEK_SET) != 0 || (size > 0 && (fgetc(f) == EOF || AG__FSEEK(f, 0, SEEK_SET) != 0))) {
         fclose(f);
         ag__fail(ctx, "load_safetensors: cannot find the size of '%s' (is it a regular file?)", path);
         return -1;
     }
-    buf = (unsigned char *)ag__heap_alloc(ctx, (size_t)size + 1);
-    if (!buf) { fclose(f); ag__fail(ctx, "load_safetensors: out of memory reading '%s' (%ld bytes)", path, size); return -1; }
+    buf = (uint64_t)size < (uint64_t)SIZE_MAX ? (unsigned char *)ag__heap_alloc(ctx, (size_t)size + 1) : NULL;
+    if (!buf) { fclose(f); ag__fail(ctx, "load_safetensors: out of memory reading '%s' (%lld bytes)", path, (long long)size); return -1; }
     if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
         fclose(f);
         ag__heap_free(ctx, buf);
