@@ -900,6 +900,8 @@ AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_te
 /* the kernels' rounding does not depend on the compiler's choice to fuse a*b + c (see AG__EXACT) */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)   /* MSVC before VS 2022 contracts under /fp:precise with /arch:AVX2 */
 #endif
 /* -ffast-math / -Ofast (users build games with them) would fold the NaN checks away, let the
    vector math lose its error-free steps and make kernel sets round differently. gcc can
@@ -956,12 +958,31 @@ int __asan_address_is_poisoned(void const volatile *addr);
    x86-64: AVX2+FMA and AVX-512 kernels are compiled with per-function target
    attributes, so a plain `cc -O2` build has them; each context picks the best
    the CPU supports (cpuid, and the OS's register state via xgetbv, through
-   __builtin_cpu_supports). aarch64: NEON always. Elsewhere: scalar. */
-#if !defined(AG_NO_SIMD) && !defined(AG_NO_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+   __builtin_cpu_supports; with MSVC and clang-cl, __cpuid and _xgetbv). MSVC needs
+   no target attributes: it compiles intrinsics of any ISA in any function (not built
+   by make check: no MSVC here). aarch64: NEON always. Elsewhere: scalar.
+   clang-cl before clang 19 declares no AVX intrinsics unless the whole build targets them
+   (its immintrin.h skips them under _MSC_VER): there, the x86 kernels need /arch:AVX512. */
+#if defined(__clang__) && defined(_MSC_VER)   /* clang-cl */
+#if __clang_major__ >= 19 || (defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__))
+#define AG__X86_CC 1
+#endif
+#elif defined(__GNUC__) || defined(__clang__) || (defined(_MSC_VER) && _MSC_VER >= 1911)   /* MSVC: VS 2017 15.3 has AVX-512 */
+#define AG__X86_CC 1
+#endif
+#if !defined(AG_NO_SIMD) && !defined(AG_NO_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && defined(AG__X86_CC)
 #define AG__X86 1
 #include <immintrin.h>
+#if defined(__GNUC__) || defined(__clang__)
 #define AG__TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define AG__TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#else
+#define AG__TARGET_AVX2
+#define AG__TARGET_AVX512
+#endif
+#ifdef _MSC_VER
+#include <intrin.h>
+#endif
 #endif
 #if !defined(AG_NO_SIMD) && !defined(AG_NO_NEON) && defined(__aarch64__)
 #define AG__NEON 1
@@ -995,7 +1016,25 @@ enum { AG__ISA_SCALAR, AG__ISA_AVX2, AG__ISA_AVX512, AG__ISA_NEON, AG__ISA_COUNT
 static const char *const ag__isa_names[AG__ISA_COUNT] = { "scalar", "avx2", "avx512", "neon" };
 
 static int ag__isa_best(void) {
-#if defined(AG__X86)
+#if defined(AG__X86) && defined(_MSC_VER)
+    /* clang-cl has __builtin_cpu_supports only with compiler-rt linked in: cpuid by hand. The CPU
+       has the instructions (leaf 1: FMA, OSXSAVE, AVX; leaf 7: AVX2, AVX-512F, DQ), and the OS
+       saves their registers (XCR0: SSE and YMM state; for AVX-512 the opmask and ZMM state too) */
+    int r[4];
+    bool fma, avx2, avx512;
+    unsigned long long xcr0;
+    __cpuid(r, 0);
+    if (r[0] < 7) return AG__ISA_SCALAR;
+    __cpuid(r, 1);
+    if (!((r[2] >> 27) & 1) || !((r[2] >> 28) & 1)) return AG__ISA_SCALAR;   /* OSXSAVE, AVX */
+    fma = (r[2] >> 12) & 1;
+    xcr0 = _xgetbv(0);
+    __cpuidex(r, 7, 0);
+    avx2 = fma && ((r[1] >> 5) & 1) && (xcr0 & 0x6) == 0x6;
+    avx512 = avx2 && ((r[1] >> 16) & 1) && ((r[1] >> 17) & 1) && (xcr0 & 0xe6) == 0xe6;
+    if (avx512) return AG__ISA_AVX512;
+    if (avx2) return AG__ISA_AVX2;
+#elif defined(AG__X86)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return AG__ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return AG__ISA_AVX2;
@@ -2011,6 +2050,9 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #if defined(__GNUC__) || defined(__clang__)
 #define AG__VM_INLINE inline __attribute__((always_inline))
 #define AG__VM_UNUSED __attribute__((unused))    /* a build that never calls a table: no warning */
+#elif defined(_MSC_VER)
+#define AG__VM_INLINE __forceinline
+#define AG__VM_UNUSED
 #else
 #define AG__VM_INLINE inline
 #define AG__VM_UNUSED
