@@ -10,7 +10,8 @@
 #                   the NEON kernels (tests cross-built for aarch64, run under qemu),
 #                   the implementation under gcc -Ofast and everything in GNU C at -O3 -march=native
 #                   (gcc and clang), 20 s libFuzzer runs of the safetensors loader and the whole API,
-#                   every test under node as WebAssembly (scalar and SIMD128) and under qemu-arm (armhf),
+#                   every test under node as WebAssembly (scalar and SIMD128), under qemu-arm (armhf) and
+#                   for Windows (mingw-w64) under wine,
 #                   the browser page (check-web) and the Cortex-M build (check-cortex-m)
 #   make web        examples/web/ compiled to WebAssembly (emcc): build/web/index.html, one self-contained
 #                   page that trains a small network live and draws a neuron's graph
@@ -21,6 +22,8 @@
 #                   and run under qemu-system-arm (semihosting); its loss hash must equal the native
 #                   build's; prints text/data/bss, and fails if malloc, printf, getenv or assert is linked;
 #                   and the self-test tests/test_errors.c on the M4
+#   make check-windows  the tests cross-built with mingw-w64 (Win32 thread pool, AVX2/AVX-512) and run
+#                   under wine; part of make check
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
 #                   lib32gcc-12-dev, which Debian 12 cannot install beside the aarch64 cross compiler)
 #   make bench      autograd.h side by side with OpenBLAS and PyTorch; writes bench/RESULTS.md
@@ -28,7 +31,7 @@
 #
 # The tools `make check` uses (clang, g++, valgrind, aarch64-linux-gnu-gcc, qemu-aarch64, emcc,
 # node, chromium, python3, arm-linux-gnueabihf-gcc, qemu-arm, arm-none-eabi-gcc with
-# libnewlib-arm-none-eabi, qemu-system-arm)
+# libnewlib-arm-none-eabi, qemu-system-arm, x86_64-w64-mingw32-gcc, wine)
 # must be installed: .ci/run does it.
 # A missing tool is an error, not a skip.
 
@@ -58,6 +61,9 @@ HEADERS := autograd.h tests/harness.h tests/refdata.h
 
 AARCH64_CC ?= aarch64-linux-gnu-gcc
 QEMU_AARCH64 ?= qemu-aarch64
+WIN_CC ?= x86_64-w64-mingw32-gcc
+# Debian's wine64 package installs /usr/lib/wine/wine64, off PATH (the wine package adds wrappers)
+WINE ?= $(or $(wildcard /usr/lib/wine/wine64),wine64)
 
 TEST_SRCS    := $(sort $(wildcard tests/test_*.c))
 TEST_NAMES   := $(patsubst tests/%.c,%,$(TEST_SRCS))
@@ -100,22 +106,23 @@ RUN_ALL := bash tests/run_all.sh
 STANDALONE := $(patsubst tests/%.c,%,$(shell grep -lx '.define AUTOGRAD_IMPLEMENTATION' $(TEST_SRCS)))
 sq = $(subst ','\'',$(1))
 
-# $(call flavour,DIR,COMPILE[,IMPL_COMPILE[,LINK]]): the rules of one flavour; COMPILE is the compiler
-# and its flags; IMPL_COMPILE, if given, compiles the implementation instead (a library built with
-# flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN);
-# LINK, flags for linking only (Emscripten's -s settings)
+# $(call flavour,DIR,COMPILE[,IMPL_COMPILE[,LINK[,EXE]]]): the rules of one flavour; COMPILE is the
+# compiler and its flags; IMPL_COMPILE, if given, compiles the implementation instead (a library built
+# with flags the tests themselves cannot use, as -Ofast, whose test code could not check for NaN);
+# LINK, flags for linking only (Emscripten's -s settings); EXE, the binaries' suffix (.exe for
+# Windows, which mingw's gcc adds to -o names by itself)
 define flavour
 $(1)/flags: FORCE
 	+@mkdir -p $$(@D); printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS) $(4))' | cmp -s - $$@ || printf '%s\n' '$(call sq,$(2) $(3) $(LDLIBS) $(4))' > $$@
 # rm -f first: a failed compile must not leave last time's binary behind to be run; for the
 # implementation, that is every binary linked with it.
 $(1)/autograd_impl.o: tests/autograd_impl.c autograd.h $(1)/flags
-	@rm -f $$@ $(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES)))
+	@rm -f $$@ $(addsuffix $(5),$(filter-out $(addprefix $(1)/,$(STANDALONE)),$(addprefix $(1)/,$(TEST_NAMES))))
 	$(if $(3),$(3),$(2)) -c $$< -o $$@
-$(addprefix $(1)/,$(STANDALONE)): $(1)/%: tests/%.c $(HEADERS) $(1)/flags
+$(addsuffix $(5),$(addprefix $(1)/,$(STANDALONE))): $(1)/%$(5): tests/%.c $(HEADERS) $(1)/flags
 	@rm -f $$@
 	$(2) $$< -o $$@ $(LDLIBS) $(4)
-$(1)/%: tests/%.c $(HEADERS) $(1)/autograd_impl.o $(1)/flags
+$(1)/%$(5): tests/%.c $(HEADERS) $(1)/autograd_impl.o $(1)/flags
 	@rm -f $$@
 	$(2) $$< $(if $(findstring -x c++,$(2)),-x none) $(1)/autograd_impl.o -o $$@ $(LDLIBS) $(4)
 endef
@@ -132,6 +139,9 @@ $(eval $(call flavour,$(BUILD)/neon,$(AARCH64_CC) $(CSTD) -O2 $(WARN) -static -I
 $(eval $(call flavour,$(BUILD)/ofast,$(CC) $(CSTD) -O2 $(WARN) -I.,$(CC) $(CSTD) -Ofast $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/gnu-gcc,$(CC) -std=gnu11 -O3 -march=native $(WARN) -I.))
 $(eval $(call flavour,$(BUILD)/gnu-clang,$(CLANG) -std=gnu11 -O3 -march=native $(WARN) -I.))
+# Windows: mingw-w64, linked -static so that wine needs no mingw DLLs (the library itself uses Win32
+# threads; -lpthread is winpthreads, for test_threads's own threads and the tests' clock_gettime)
+$(eval $(call flavour,$(BUILD)/win,$(WIN_CC) $(CSTD) -O2 $(WARN) -static -I.,,,.exe))
 
 # WebAssembly (Emscripten; Debian's emcc needs NODE_PATH): each test is a .js beside its .wasm, run
 # by node with the host's files (NODERAWFS) and memory that grows to 4 GB, malloc returning NULL after
@@ -143,7 +153,7 @@ $(eval $(call flavour,$(BUILD)/wasm,$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I.,,$(WASM_
 $(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
 
 .PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm check-armhf check-cortex-m check-targets \
-        check-header check-asan check-clang check-cxx check-valgrind check-tsan \
+        check-header check-asan check-clang check-cxx check-valgrind check-tsan check-windows \
         test-bins asan-bins clang-bins cxx-bins
 
 all: test-bins examples
@@ -172,7 +182,7 @@ demo: $(BUILD)/examples/neuron $(BUILD)/examples/xor $(BUILD)/examples/neuron_gr
 # ---- make check ------------------------------------------------------------
 # Runs every part even if an earlier one fails, then says which failed.
 CHECK_PARTS := check-header check-asan check-clang check-cxx check-valgrind check-tsan check-paths check-neon check-flags check-fuzz check-char-rnn \
-               check-wasm check-armhf check-web check-cortex-m check-targets
+               check-wasm check-armhf check-windows check-web check-cortex-m check-targets
 
 check: check-tools
 	@failed=; \
@@ -184,7 +194,7 @@ check: check-tools
 	echo "make check: all parts passed"
 
 check-tools:
-	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND) $(EMCC) $(NODE) $(CHROMIUM) python3 $(ARMHF_CC) $(QEMU_ARMHF) $(ARM_CC) $(QEMU_ARM); do \
+	@for tool in $(CC) $(CXX) $(CLANG) $(VALGRIND) $(EMCC) $(NODE) $(CHROMIUM) python3 $(ARMHF_CC) $(QEMU_ARMHF) $(ARM_CC) $(QEMU_ARM) $(WIN_CC) $(WINE); do \
 	  command -v $$tool >/dev/null 2>&1 || { echo "make check: '$$tool' not found (.ci/run installs it)" >&2; exit 1; }; \
 	done
 
@@ -295,7 +305,7 @@ check-armhf: check-tools
 	@AG_TEST_STRIDE=4001 RUNNER="$(QEMU_ARMHF)" $(RUN_ALL) $(ARMHF_BINS)
 
 # (o) the same bits on every target: tests/target_hash.c (two training runs, their losses hashed)
-#     built for x86-64, aarch64, armhf and WebAssembly (scalar and SIMD128), run with every kernel
+#     built for x86-64, aarch64, armhf, Windows and WebAssembly (scalar and SIMD128), run with every kernel
 #     set each has, compared by tests/check_targets.sh (i386: check-m32; Cortex-M: check-cortex-m)
 TGT := $(BUILD)/targets
 $(TGT)/native: tests/target_hash.c autograd.h | $(TGT)
@@ -308,16 +318,30 @@ $(TGT)/wasm.js: tests/target_hash.c autograd.h | $(TGT)
 	$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I. $< -o $@ -sALLOW_MEMORY_GROWTH=1
 $(TGT)/wasm-simd.js: tests/target_hash.c autograd.h | $(TGT)
 	$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I. $< -o $@ -sALLOW_MEMORY_GROWTH=1
-check-targets: check-tools $(TGT)/native $(TGT)/aarch64 $(TGT)/armhf $(TGT)/wasm.js $(TGT)/wasm-simd.js
-	@tests/check_targets.sh "x86-64=$(TGT)/native" "aarch64=$(QEMU_AARCH64) $(TGT)/aarch64" "armhf=$(QEMU_ARMHF) $(TGT)/armhf" \
-	  "wasm=$(NODE) --no-experimental-fetch $(TGT)/wasm.js" "wasm=$(NODE) --no-experimental-fetch $(TGT)/wasm-simd.js"
+$(TGT)/win.exe: tests/target_hash.c autograd.h | $(TGT)
+	$(WIN_CC) $(CSTD) -O2 $(WARN) -static -I. $< -o $@ -lpthread
+check-targets: check-tools $(TGT)/native $(TGT)/aarch64 $(TGT)/armhf $(TGT)/wasm.js $(TGT)/wasm-simd.js $(TGT)/win.exe
+	@$(WINE_ENV) tests/check_targets.sh "x86-64=$(TGT)/native" "aarch64=$(QEMU_AARCH64) $(TGT)/aarch64" "armhf=$(QEMU_ARMHF) $(TGT)/armhf" \
+	  "wasm=$(NODE) --no-experimental-fetch $(TGT)/wasm.js" "wasm=$(NODE) --no-experimental-fetch $(TGT)/wasm-simd.js" \
+	  "windows=$(WINE) $(TGT)/win.exe"
 
-# (m) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
+# (p) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
 #     simd128 kernel set), run under node
 WASM_BINS := $(addprefix $(BUILD)/wasm/,$(TEST_NAMES)) $(addprefix $(BUILD)/wasm-simd/,$(TEST_NAMES))
 check-wasm: check-tools
 	@$(MAKE) --no-print-directory -k $(WASM_BINS) || true
 	@RUNNER="$(NODE) --no-experimental-fetch" $(RUN_ALL) $(WASM_BINS)
+
+# (m) Windows: every test cross-built with mingw-w64 and run under wine, from the repository root
+#     (tests/data/... as on Linux), in a wine prefix of its own under build/ (a clean machine, root
+#     or not, needs nothing in $HOME); the first run creates it (a few seconds)
+WIN_BINS := $(addsuffix .exe,$(addprefix $(BUILD)/win/,$(TEST_NAMES)))
+WINE_ENV := WINEPREFIX=$(abspath $(BUILD))/wine WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+check-windows: check-tools
+	@$(MAKE) --no-print-directory -k $(WIN_BINS) || true
+	@[ -f $(BUILD)/wine/system.reg ] || { mkdir -p $(BUILD)/wine && $(WINE_ENV) $(WINE) wineboot -i > $(BUILD)/wine-boot.log 2>&1; } || \
+	  { cat $(BUILD)/wine-boot.log; exit 1; }
+	@$(WINE_ENV) RUNNER="$(WINE)" $(RUN_ALL) $(WIN_BINS)
 
 # (j) the flags users build with: the implementation under gcc -Ofast (it switches fast-math off for
 #     itself); everything in GNU C (FMA contraction on) at -O3 -march=native with gcc and clang; and

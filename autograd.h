@@ -939,6 +939,8 @@ AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_te
 /* the kernels' rounding does not depend on the compiler's choice to fuse a*b + c (see AG__EXACT) */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(_MSC_VER)
+#pragma fp_contract(off)   /* MSVC before VS 2022 contracts under /fp:precise with /arch:AVX2 */
 #endif
 /* -ffast-math / -Ofast (users build games with them) would fold the NaN checks away, let the
    vector math lose its error-free steps and make kernel sets round differently. gcc can
@@ -1015,12 +1017,31 @@ int __asan_address_is_poisoned(void const volatile *addr);
    x86-64: AVX2+FMA and AVX-512 kernels are compiled with per-function target
    attributes, so a plain `cc -O2` build has them; each context picks the best
    the CPU supports (cpuid, and the OS's register state via xgetbv, through
-   __builtin_cpu_supports). aarch64: NEON always. Elsewhere: scalar. */
-#if !defined(AG_NO_SIMD) && !defined(AG_NO_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+   __builtin_cpu_supports; with MSVC and clang-cl, __cpuid and _xgetbv). MSVC needs
+   no target attributes: it compiles intrinsics of any ISA in any function (not built
+   by make check: no MSVC here). aarch64: NEON always. Elsewhere: scalar.
+   clang-cl before clang 19 declares no AVX intrinsics unless the whole build targets them
+   (its immintrin.h skips them under _MSC_VER): there, the x86 kernels need /arch:AVX512. */
+#if defined(__clang__) && defined(_MSC_VER)   /* clang-cl */
+#if __clang_major__ >= 19 || (defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__))
+#define AG__X86_CC 1
+#endif
+#elif defined(__GNUC__) || defined(__clang__) || (defined(_MSC_VER) && _MSC_VER >= 1911)   /* MSVC: VS 2017 15.3 has AVX-512 */
+#define AG__X86_CC 1
+#endif
+#if !defined(AG_NO_SIMD) && !defined(AG_NO_AVX2) && (defined(__x86_64__) || defined(_M_X64)) && defined(AG__X86_CC)
 #define AG__X86 1
 #include <immintrin.h>
+#if defined(__GNUC__) || defined(__clang__)
 #define AG__TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define AG__TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#else
+#define AG__TARGET_AVX2
+#define AG__TARGET_AVX512
+#endif
+#ifdef _MSC_VER
+#include <intrin.h>
+#endif
 #endif
 #if !defined(AG_NO_SIMD) && !defined(AG_NO_NEON) && defined(__aarch64__)
 #define AG__NEON 1
@@ -1034,12 +1055,50 @@ int __asan_address_is_poisoned(void const volatile *addr);
 #if !defined(AG_NO_THREADS) && (((defined(__unix__) || defined(__APPLE__)) && !defined(__EMSCRIPTEN__)) || defined(__EMSCRIPTEN_PTHREADS__))
 #define AG__THREADS 1
 #include <pthread.h>
+#elif !defined(AG_NO_THREADS) && defined(_WIN32)
+#define AG__THREADS 1
+#define AG__WIN32 1   /* Win32 threads (Vista or later: SRW locks, condition variables) */
+#if !defined(WIN32_LEAN_AND_MEAN)
+#define WIN32_LEAN_AND_MEAN
+#define AG__UNDEF_LEAN 1
+#endif
+#if !defined(NOMINMAX)
+#define NOMINMAX
+#define AG__UNDEF_NOMINMAX 1
+#endif
+#include <windows.h>
+#ifdef AG__UNDEF_LEAN
+#undef WIN32_LEAN_AND_MEAN
+#undef AG__UNDEF_LEAN
+#endif
+#ifdef AG__UNDEF_NOMINMAX
+#undef NOMINMAX
+#undef AG__UNDEF_NOMINMAX
+#endif
 #endif
 enum { AG__ISA_SCALAR, AG__ISA_AVX2, AG__ISA_AVX512, AG__ISA_NEON, AG__ISA_SIMD128, AG__ISA_COUNT };
 static const char *const ag__isa_names[AG__ISA_COUNT] = { "scalar", "avx2", "avx512", "neon", "simd128" };
 
 static int ag__isa_best(void) {
-#if defined(AG__X86)
+#if defined(AG__X86) && defined(_MSC_VER)
+    /* clang-cl has __builtin_cpu_supports only with compiler-rt linked in: cpuid by hand. The CPU
+       has the instructions (leaf 1: FMA, OSXSAVE, AVX; leaf 7: AVX2, AVX-512F, DQ), and the OS
+       saves their registers (XCR0: SSE and YMM state; for AVX-512 the opmask and ZMM state too) */
+    int r[4];
+    bool fma, avx2, avx512;
+    unsigned long long xcr0;
+    __cpuid(r, 0);
+    if (r[0] < 7) return AG__ISA_SCALAR;
+    __cpuid(r, 1);
+    if (!((r[2] >> 27) & 1) || !((r[2] >> 28) & 1)) return AG__ISA_SCALAR;   /* OSXSAVE, AVX */
+    fma = (r[2] >> 12) & 1;
+    xcr0 = _xgetbv(0);
+    __cpuidex(r, 7, 0);
+    avx2 = fma && ((r[1] >> 5) & 1) && (xcr0 & 0x6) == 0x6;
+    avx512 = avx2 && ((r[1] >> 16) & 1) && ((r[1] >> 17) & 1) && (xcr0 & 0xe6) == 0xe6;
+    if (avx512) return AG__ISA_AVX512;
+    if (avx2) return AG__ISA_AVX2;
+#elif defined(AG__X86)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return AG__ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return AG__ISA_AVX2;
@@ -2286,6 +2345,9 @@ typedef struct { int op; double a, b; int isa; } ag__kern;
 #if defined(__GNUC__) || defined(__clang__)
 #define AG__VM_INLINE inline __attribute__((always_inline))
 #define AG__VM_UNUSED __attribute__((unused))    /* a build that never calls a table: no warning */
+#elif defined(_MSC_VER)
+#define AG__VM_INLINE __forceinline
+#define AG__VM_UNUSED
 #else
 #define AG__VM_INLINE inline
 #define AG__VM_UNUSED
@@ -3446,75 +3508,122 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
    shared counter. Work is split the same way for any number of threads. */
 #ifdef AG__THREADS
 #define AG__MAX_THREADS 64
+/* the few primitives the pool needs: POSIX threads, or Win32 (SRW lock, condition variables,
+   CreateThread); one pool is written against them */
+#ifdef AG__WIN32
+typedef SRWLOCK ag__mutex;
+typedef CONDITION_VARIABLE ag__cond;
+typedef HANDLE ag__thread;
+#define AG__MUTEX_INIT(m) InitializeSRWLock(m)
+#define AG__MUTEX_DESTROY(m) ((void)(m))   /* an SRW lock holds no resources */
+#define AG__LOCK(m) AcquireSRWLockExclusive(m)
+#define AG__UNLOCK(m) ReleaseSRWLockExclusive(m)
+#define AG__COND_INIT(c) InitializeConditionVariable(c)
+#define AG__COND_DESTROY(c) ((void)(c))
+#define AG__COND_WAIT(c, m) ((void)SleepConditionVariableSRW(c, m, INFINITE, 0))
+#define AG__COND_SIGNAL(c) WakeConditionVariable(c)
+#define AG__COND_BROADCAST(c) WakeAllConditionVariable(c)
+#define AG__THREAD_FN(name, arg) static DWORD WINAPI name(LPVOID arg)
+#define AG__THREAD_RETURN return 0
+static bool ag__thread_start(ag__thread *t, DWORD (WINAPI *fn)(LPVOID), void *arg) {
+    *t = CreateThread(NULL, 0, fn, arg, 0, NULL);
+    return *t != NULL;
+}
+static void ag__thread_join(ag__thread t) { WaitForSingleObject(t, INFINITE); CloseHandle(t); }
+#else
+typedef pthread_mutex_t ag__mutex;
+typedef pthread_cond_t ag__cond;
+typedef pthread_t ag__thread;
+#define AG__MUTEX_INIT(m) pthread_mutex_init(m, NULL)
+#define AG__MUTEX_DESTROY(m) pthread_mutex_destroy(m)
+#define AG__LOCK(m) pthread_mutex_lock(m)
+#define AG__UNLOCK(m) pthread_mutex_unlock(m)
+#define AG__COND_INIT(c) pthread_cond_init(c, NULL)
+#define AG__COND_DESTROY(c) pthread_cond_destroy(c)
+#define AG__COND_WAIT(c, m) pthread_cond_wait(c, m)
+#define AG__COND_SIGNAL(c) pthread_cond_signal(c)
+#define AG__COND_BROADCAST(c) pthread_cond_broadcast(c)
+#define AG__THREAD_FN(name, arg) static void *name(void *arg)
+#define AG__THREAD_RETURN return NULL
+static bool ag__thread_start(ag__thread *t, void *(*fn)(void *), void *arg) { return pthread_create(t, NULL, fn, arg) == 0; }
+static void ag__thread_join(ag__thread t) { pthread_join(t, NULL); }
+#endif
 struct ag__pool {
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
+    ag__mutex mu;
+    ag__cond work, done;
     void (*task)(void *, int);
     void *arg;
     int n, next, finished, quit, nworkers;
     unsigned gen;
-    pthread_t th[AG__MAX_THREADS];
+    ag__thread th[AG__MAX_THREADS];
 };
 /* takes and runs tasks of the current job until none is left; called with mu held */
 static void ag__pool_drain(ag__pool *p) {
     while (p->next < p->n) {
         int i = p->next++;
-        pthread_mutex_unlock(&p->mu);
+        AG__UNLOCK(&p->mu);
         p->task(p->arg, i);
-        pthread_mutex_lock(&p->mu);
-        if (++p->finished == p->n) pthread_cond_signal(&p->done);
+        AG__LOCK(&p->mu);
+        if (++p->finished == p->n) AG__COND_SIGNAL(&p->done);
     }
 }
+/* the workers' spin reads gen and quit outside the lock */
 #if defined(__GNUC__) || defined(__clang__)
 #define AG__LOAD_ACQ(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define AG__STORE_REL(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+#elif defined(_MSC_VER)   /* full barriers, on any target (gen and quit are 32 bits, as long is on Windows) */
+#include <intrin.h>
+#define AG__LOAD_ACQ(x) _InterlockedOr((volatile long *)&(x), 0)
+#define AG__STORE_REL(x, v) ((void)_InterlockedExchange((volatile long *)&(x), (long)(v)))
 #else
 #define AG__LOAD_ACQ(x) (x)
 #define AG__STORE_REL(x, v) ((x) = (v))
 #endif
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define AG__SPIN_PAUSE() __builtin_ia32_pause()
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#define AG__SPIN_PAUSE() _mm_pause()
 #else
 #define AG__SPIN_PAUSE() ((void)0)
 #endif
-static void *ag__pool_worker(void *arg) {
+AG__THREAD_FN(ag__pool_worker, arg) {
     ag__pool *p = (ag__pool *)arg;
     unsigned seen = 0;
-    pthread_mutex_lock(&p->mu);
+    AG__LOCK(&p->mu);
     for (;;) {
         if (!p->quit && p->gen == seen) {   /* spin a little first: the next job usually comes within microseconds */
             int spin;
-            pthread_mutex_unlock(&p->mu);
-            for (spin = 0; spin < 8000 && AG__LOAD_ACQ(p->gen) == seen && !AG__LOAD_ACQ(p->quit); spin++) AG__SPIN_PAUSE();
-            pthread_mutex_lock(&p->mu);
+            AG__UNLOCK(&p->mu);
+            for (spin = 0; spin < 8000 && (unsigned)AG__LOAD_ACQ(p->gen) == seen && !AG__LOAD_ACQ(p->quit); spin++) AG__SPIN_PAUSE();
+            AG__LOCK(&p->mu);
         }
-        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->work, &p->mu);
+        while (!p->quit && p->gen == seen) AG__COND_WAIT(&p->work, &p->mu);
         if (p->quit) break;
         seen = p->gen;
         ag__pool_drain(p);
     }
-    pthread_mutex_unlock(&p->mu);
-    return NULL;
+    AG__UNLOCK(&p->mu);
+    AG__THREAD_RETURN;
 }
 static void ag__pool_run(ag__pool *p, void (*task)(void *, int), void *arg, int n) {
-    pthread_mutex_lock(&p->mu);
+    AG__LOCK(&p->mu);
     p->task = task; p->arg = arg; p->n = n; p->next = 0; p->finished = 0;
     AG__STORE_REL(p->gen, p->gen + 1);
-    pthread_cond_broadcast(&p->work);
+    AG__COND_BROADCAST(&p->work);
     ag__pool_drain(p);
-    while (p->finished < p->n) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    while (p->finished < p->n) AG__COND_WAIT(&p->done, &p->mu);
+    AG__UNLOCK(&p->mu);
 }
 static ag__pool *ag__pool_new(ag_ctx *ctx, int threads, int *running) {
     ag__pool *p = (ag__pool *)ag__heap_alloc(ctx, sizeof(ag__pool));
     int i;
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->done, NULL);
+    AG__MUTEX_INIT(&p->mu);
+    AG__COND_INIT(&p->work);
+    AG__COND_INIT(&p->done);
     for (i = 0; i < threads - 1 && i < AG__MAX_THREADS; i++) {
-        if (pthread_create(&p->th[i], NULL, ag__pool_worker, p) != 0) break;
+        if (!ag__thread_start(&p->th[i], ag__pool_worker, p)) break;
         p->nworkers++;
     }
     *running = p->nworkers + 1;
@@ -3523,14 +3632,14 @@ static ag__pool *ag__pool_new(ag_ctx *ctx, int threads, int *running) {
 static void ag__pool_free(ag_ctx *ctx, ag__pool *p) {
     int i;
     if (!p) return;
-    pthread_mutex_lock(&p->mu);
+    AG__LOCK(&p->mu);
     AG__STORE_REL(p->quit, 1);
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    for (i = 0; i < p->nworkers; i++) pthread_join(p->th[i], NULL);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->done);
-    pthread_mutex_destroy(&p->mu);
+    AG__COND_BROADCAST(&p->work);
+    AG__UNLOCK(&p->mu);
+    for (i = 0; i < p->nworkers; i++) ag__thread_join(p->th[i]);
+    AG__COND_DESTROY(&p->work);
+    AG__COND_DESTROY(&p->done);
+    AG__MUTEX_DESTROY(&p->mu);
     ag__heap_free(ctx, p);
 }
 #endif
@@ -9162,6 +9271,14 @@ AG_API int ag_load_safetensors_mem(ag_ctx *ctx, const void *buf, size_t len, int
     return ag__st_load(ctx, "load_safetensors", (const unsigned char *)buf, len, n, names, tensors);
 }
 
+/* long is 32 bits on Windows (LLP64): ftell would refuse a file past 2 GiB there */
+#ifdef _WIN32
+#define AG__FSEEK(f, off, whence) _fseeki64((f), (off), (whence))
+#define AG__FTELL(f) _ftelli64(f)
+#else
+#define AG__FSEEK(f, off, whence) fseek((f), (off), (whence))
+#define AG__FTELL(f) ftell(f)
+#endif
 #ifdef AG_NO_STDIO
 AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors) {
     (void)n; (void)names; (void)tensors;
@@ -9172,7 +9289,7 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
 #else
 AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char *const *names, ag_tensor **tensors) {
     FILE *f;
-    long size;
+    int64_t size;
     unsigned char *buf;
     int rc;
     if (!ctx) return -1;
@@ -9181,14 +9298,14 @@ AG_API int ag_load_safetensors(ag_ctx *ctx, const char *path, int n, const char 
     if (!f) { ag__fail(ctx, "load_safetensors: cannot open '%s'", path); return -1; }
     /* a directory opens on some systems and reports a size of LONG_MAX: one byte is read first, and
        past 2^48 bytes no file is read */
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL || fseek(f, 0, SEEK_SET) != 0 ||
-        (size > 0 && (fgetc(f) == EOF || fseek(f, 0, SEEK_SET) != 0))) {
+    if (AG__FSEEK(f, 0, SEEK_END) != 0 || (size = (int64_t)AG__FTELL(f)) < 0 || (uint64_t)size > (uint64_t)AG__MAX_NUMEL ||
+        AG__FSEEK(f, 0, SEEK_SET) != 0 || (size > 0 && (fgetc(f) == EOF || AG__FSEEK(f, 0, SEEK_SET) != 0))) {
         fclose(f);
         ag__fail(ctx, "load_safetensors: cannot find the size of '%s' (is it a regular file?)", path);
         return -1;
     }
-    buf = (unsigned char *)ag__heap_alloc(ctx, (size_t)size + 1);
-    if (!buf) { fclose(f); ag__fail(ctx, "load_safetensors: out of memory reading '%s' (%ld bytes)", path, size); return -1; }
+    buf = (uint64_t)size < (uint64_t)SIZE_MAX ? (unsigned char *)ag__heap_alloc(ctx, (size_t)size + 1) : NULL;
+    if (!buf) { fclose(f); ag__fail(ctx, "load_safetensors: out of memory reading '%s' (%lld bytes)", path, (long long)size); return -1; }
     if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
         fclose(f);
         ag__heap_free(ctx, buf);

@@ -52,7 +52,7 @@ for bin in "$@"; do
     secs=$(( (t1 - t0) / 1000000 ))
     secs=$(printf '%d.%03d' $((secs / 1000)) $((secs % 1000)))
 
-    line=$(grep -E "$summary_re" "$out" | tail -n 1)
+    line=$(tr -d '\r' < "$out" | grep -E "$summary_re" | tail -n 1)   # \r: Windows programs (under wine) write CRLF
     if [ -n "$line" ]; then
         [[ $line =~ $summary_re ]]
         p=${BASH_REMATCH[1]}

@@ -16,6 +16,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <direct.h>
+#define make_dir(path) _mkdir(path)          /* Windows: no mode argument */
+#else
+#define make_dir(path) mkdir((path), 0755)
+#endif
 
 /* element i (i, j) of a tensor (no compound literals: this file is C++ too) */
 static double at1(const ag_tensor *t, int64_t i) { int64_t idx[1]; idx[0] = i; return ag_get(t, idx); }
@@ -94,10 +100,16 @@ static void test_empty(void) {
         const int64_t *es[3]; int i;
         ag_tensor *W = ag_expand(ag_set_requires_grad(ag_ones(ctx, AG_F32, 4, one), true), 4, ws);
         es[0] = e1; es[1] = e2; es[2] = e3;
+#ifdef _WIN32
+        double t_oom = harness_cpu_seconds();
+#endif
         y = ag_conv2d(ag_set_requires_grad(ag_zeros(ctx, AG_F32, 4, e2), true), W, NULL, NULL);
         CHECK(y || (ag_error(ctx) && (strstr(ag_error(ctx), "out of memory") || strstr(ag_error(ctx), "address space"))),
               "conv2d of [0, 2^40, 3, 1] with a [4, 2^40, 1, 1] weight view: %s",
               ag_error(ctx) ? ag_error(ctx) : "");
+#ifdef _WIN32
+        t0 += harness_cpu_seconds() - t_oom;   /* the weight's 17 TB malloc fails, but under wine only after ~10 s in its heap */
+#endif
         ag_clear_error(ctx);
         for (i = 0; i < 3; i++) {
             ag_tensor *e = ag_set_requires_grad(ag_zeros(ctx, AG_F64, 4, es[i]), true);
@@ -260,8 +272,8 @@ static void test_safetensors(void) {
     FAILS_WITH(ctx, ag_save_safetensors_mem(ctx, buf, sizeof buf, 1, bad, ts), "UTF-8");
     {   /* a directory is not a file: an error, not a request for 2^63 bytes */
         g_biggest = 0;
-        mkdir("build", 0755);
-        mkdir("build/test_reliability.dir", 0755);
+        make_dir("build");
+        make_dir("build/test_reliability.dir");
         FAILS_WITH(ctx, ag_load_safetensors(ctx, "build/test_reliability.dir", 0, NULL, NULL) == 0, "load_safetensors");
         CHECK(g_biggest < ((size_t)1 << 30), "loading a directory asked for %zu bytes", g_biggest);
     }
