@@ -2410,6 +2410,16 @@ static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
 #else
 #define ag__fmaf(a, b, c) ag__fmaf_soft(a, b, c)
 #endif
+/* load_part / store_part (the first m < W floats) for a set without masked loads and stores:
+   through a zero-padded copy on the stack */
+#define AG__PART_VIA_STACK(P, V, W, TGT) \
+static inline TGT V P##load_part(const float *p, int64_t m) { \
+    float b[W] = {0}; memcpy(b, p, (size_t)m * sizeof(float)); return P##loadu(b); \
+} \
+static inline TGT void P##store_part(float *p, V v, int64_t m) { \
+    float b[W]; P##storeu(b, v); memcpy(p, b, (size_t)m * sizeof(float)); \
+}
+
 #if defined(AG__X86)
 /* ---- AVX2 + FMA: 8 floats, 4 doubles ---- */
 #define ag__avx2_set(x) _mm256_set1_ps(x)
@@ -2451,12 +2461,7 @@ static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
 #define ag__avx2d_lt(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
 #define ag__avx2d_sel(m, a, b) _mm256_blendv_pd(b, a, m)
 #define AG__T AG__TARGET_AVX2
-static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) {
-    float b[8] = {0, 0, 0, 0, 0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return _mm256_loadu_ps(b);
-}
-static inline AG__T void ag__avx2_store_part(float *p, __m256 v, int64_t m) {
-    float b[8]; _mm256_storeu_ps(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
+AG__PART_VIA_STACK(ag__avx2_, __m256, 8, AG__T)
 static inline AG__T __m256 ag__avx2_copysign(__m256 m, __m256 s) {
     return _mm256_or_ps(m, _mm256_and_ps(s, _mm256_set1_ps(-0.0f)));   /* m >= 0 */
 }
@@ -2587,12 +2592,7 @@ static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
 #define ag__neond_gt(a, b) vcgtq_f64(a, b)
 #define ag__neond_lt(a, b) vcltq_f64(a, b)
 #define ag__neond_sel(m, a, b) vbslq_f64(m, a, b)
-static inline float32x4_t ag__neon_load_part(const float *p, int64_t m) {
-    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return vld1q_f32(b);
-}
-static inline void ag__neon_store_part(float *p, float32x4_t v, int64_t m) {
-    float b[4]; vst1q_f32(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
+AG__PART_VIA_STACK(ag__neon_, float32x4_t, 4, )
 static inline void ag__neon_pow2(float32x4_t k, float32x4_t *s1, float32x4_t *s2) {
     int32x4_t ki = vcvtq_s32_f32(k), k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
     int32x4_t b = vdupq_n_s32(127);
@@ -2678,12 +2678,7 @@ static AG__VM_INLINE v128_t ag__simd128_fma(v128_t a, v128_t b, v128_t c) {
     }
     return y;
 }
-static inline v128_t ag__simd128_load_part(const float *p, int64_t m) {
-    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return wasm_v128_load(b);
-}
-static inline void ag__simd128_store_part(float *p, v128_t v, int64_t m) {
-    float b[4]; wasm_v128_store(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
+AG__PART_VIA_STACK(ag__simd128_, v128_t, 4, )
 static inline void ag__simd128_pow2(v128_t k, v128_t *s1, v128_t *s2) {
     v128_t ki = wasm_i32x4_trunc_sat_f32x4(k), k1 = wasm_i32x4_shr(ki, 1), k2 = wasm_i32x4_sub(ki, k1);
     v128_t b = wasm_i32x4_splat(127);
