@@ -8449,31 +8449,36 @@ AG__SIMD_SETS(AG__DEF_OPTIM)
     } \
     ag__##K##_##t##_scalar ARGS; \
 } while (0)
-static void ag__sgd_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *buf, ag_tensor *g, const ag__upd *u) {
-    int64_t n = p->numel;
-    if (p->dtype == AG_F32) {
-        float *pd = (float *)(void *)p->data, *bd = buf ? (float *)(void *)buf->data : NULL;
-        const float *gd = (const float *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, sgd, f32, (i_, n, pd, bd, gd, u));
+/* One parameter's update, in chunks of AG__UPD_CHUNK elements that the pool shares out (the
+   update is elementwise: the same bits however it is split). s: SGD's momentum buffer, or
+   Adam's m, v and vmax (NULL where absent). */
+#define AG__UPD_CHUNK 16384
+typedef struct { ag_ctx *ctx; ag_tensor *p, *g; ag_tensor *const *s; const ag__upd *u; bool adam; } ag__upd_job;
+#define AG__UPD_PTR(T, t, off) ((t) ? (T *)(void *)(t)->data + (off) : NULL)
+static void ag__upd_task(void *arg, int chunk) {
+    const ag__upd_job *j = (const ag__upd_job *)arg;
+    const ag__upd *u = j->u;
+    int64_t off = (int64_t)chunk * AG__UPD_CHUNK, n = j->p->numel - off < AG__UPD_CHUNK ? j->p->numel - off : AG__UPD_CHUNK;
+    if (j->p->dtype == AG_F32) {
+        float *pd = AG__UPD_PTR(float, j->p, off), *s0 = AG__UPD_PTR(float, j->s[0], off);
+        const float *gd = AG__UPD_PTR(float, j->g, off);
+        if (j->adam) {
+            float *v = AG__UPD_PTR(float, j->s[1], off), *vmax = AG__UPD_PTR(float, j->s[2], off);
+            AG__RUN_UPDATE(j->ctx->isa, adam, f32, (i_, n, pd, s0, v, vmax, gd, u));
+        } else AG__RUN_UPDATE(j->ctx->isa, sgd, f32, (i_, n, pd, s0, gd, u));
     } else {
-        double *pd = (double *)(void *)p->data, *bd = buf ? (double *)(void *)buf->data : NULL;
-        const double *gd = (const double *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, sgd, f64, (i_, n, pd, bd, gd, u));
+        double *pd = AG__UPD_PTR(double, j->p, off), *s0 = AG__UPD_PTR(double, j->s[0], off);
+        const double *gd = AG__UPD_PTR(double, j->g, off);
+        if (j->adam) {
+            double *v = AG__UPD_PTR(double, j->s[1], off), *vmax = AG__UPD_PTR(double, j->s[2], off);
+            AG__RUN_UPDATE(j->ctx->isa, adam, f64, (i_, n, pd, s0, v, vmax, gd, u));
+        } else AG__RUN_UPDATE(j->ctx->isa, sgd, f64, (i_, n, pd, s0, gd, u));
     }
 }
-static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u) {
-    int64_t n = p->numel;
-    if (p->dtype == AG_F32) {
-        float *pd = (float *)(void *)p->data, *m = (float *)(void *)s[0]->data, *v = (float *)(void *)s[1]->data;
-        float *vmax = s[2] ? (float *)(void *)s[2]->data : NULL;
-        const float *gd = (const float *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, adam, f32, (i_, n, pd, m, v, vmax, gd, u));
-    } else {
-        double *pd = (double *)(void *)p->data, *m = (double *)(void *)s[0]->data, *v = (double *)(void *)s[1]->data;
-        double *vmax = s[2] ? (double *)(void *)s[2]->data : NULL;
-        const double *gd = (const double *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, adam, f64, (i_, n, pd, m, v, vmax, gd, u));
-    }
+static void ag__update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u, bool adam) {
+    ag__upd_job j;
+    j.ctx = ctx; j.p = p; j.g = g; j.s = s; j.u = u; j.adam = adam;
+    ag__parallel(ctx, false, ag__upd_task, &j, (int)((p->numel + AG__UPD_CHUNK - 1) / AG__UPD_CHUNK));
 }
 
 AG_API int ag_optim_step(ag_optim *opt) {
@@ -8498,7 +8503,7 @@ AG_API int ag_optim_step(ag_optim *opt) {
             const ag_sgd_opts *o = &opt->sgd;
             u.sign = o->maximize ? -1 : 1; u.lr = o->lr; u.wd = o->weight_decay;
             u.momentum = o->momentum; u.damp1 = 1 - o->dampening; u.nesterov = o->nesterov; u.first = !sl->has_buf;
-            ag__sgd_update(opt->ctx, sl->p, sl->s[0], g, &u);
+            ag__update(opt->ctx, sl->p, sl->s, g, &u, false);
             sl->has_buf = true;
         } else {
             const ag_adam_opts *o = &opt->adam;
@@ -8509,7 +8514,7 @@ AG_API int ag_optim_step(ag_optim *opt) {
             u.beta1 = o->beta1; u.beta2 = o->beta2; u.eps = o->eps;
             u.step_size = o->lr / (1 - pow(o->beta1, (double)sl->step));
             u.bc2s = sqrt(1 - pow(o->beta2, (double)sl->step));
-            ag__adam_update(opt->ctx, sl->p, sl->s, g, &u);
+            ag__update(opt->ctx, sl->p, sl->s, g, &u, true);
         }
     }
     return 0;
