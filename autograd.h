@@ -3223,6 +3223,9 @@ AG__DEF_COPY(double, double, f64_f64)
    plain loop. */
 #define AG__GEMM_SMALL 512
 #define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
+#ifndef AG__GEMM_PAR_MIN
+#define AG__GEMM_PAR_MIN ((int64_t)1 << 20)   /* multiply-adds from which a product is shared out on the pool */
+#endif
 
 /* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs], B[p, :] = b + p bs;
    only the first mv rows are read (the others repeat row 0) and stored */
@@ -3474,7 +3477,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.bpack0 = (j.csb != 1 || kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
     j.mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
     j.tile_n = j.cfg->nc;
-    j.serial = ctx->threads > 1 && M * N * K < ((int64_t)1 << 24);   /* too small to pay for a barrier per k-block */
+    j.serial = ctx->threads > 1 && M * N * K < AG__GEMM_PAR_MIN;   /* too small to pay for a barrier per k-block */
     if (ctx->threads > 1 && !j.serial)   /* enough tiles for every thread; the result does not depend on it */
         while (j.mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
     j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
