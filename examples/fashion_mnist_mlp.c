@@ -173,7 +173,8 @@ int main(int argc, char **argv) {
             test_acc = 100.0 * c / ntest;
         }
     }
-    printf("%d epochs: %.0f samples/s (training, one thread), test accuracy %.2f%%\n", epochs, epochs * ntrain / train_time, test_acc);
+    printf("%d epochs: %.0f samples/s (training, %d thread%s), test accuracy %.2f%%\n", epochs, epochs * ntrain / train_time,
+           ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s", test_acc);
     if (ag_save_safetensors(ctx, ckpt, 6, names, params) != 0) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
     printf("saved %s (PyTorch names: fc1.weight ... fc3.bias)\n", ckpt);
     ag_ctx_free(ctx);
