@@ -1111,6 +1111,11 @@ static void do_more2(void) {
         if (kk > 64 || kk < -64 || sz > 4e6) return;
         for (i = 0; i < 8; i++) if (pads[i] > 64) return;
     }
+    if (k == 5) {   /* gather reads as many indices as its shape holds: v64 + 8 has 8 */
+        double cnt = 1;
+        for (i = 0; i < n; i++) cnt *= v64[i] > 0 ? (double)v64[i] : 1;
+        if (cnt > 8) return;
+    }
     if ((k >= 21 && k <= 27) && a && !heavy_ok(a, numeld(a) * numeld(b) * 16)) return;
     if (k == 27 && (d > 64 || d2 > 64)) return;
     if (k == 14 || k == 15) { if (kk > 4096 || kk < -4096 || d > 4096) return; }
