@@ -207,7 +207,8 @@ check-tools:
 ALL_CUTS := -DAG_NO_SAFETENSORS+-DAG_NO_FUNCTIONAL+-DAG_NO_LAYERS
 HEADER_CUTS := -DAG_NO_SAFETENSORS -DAG_NO_FUNCTIONAL -DAG_NO_LAYERS -DAG_NO_SAFETENSORS+-DAG_NO_FUNCTIONAL \
   -DAG_NO_SAFETENSORS+-DAG_NO_LAYERS -DAG_NO_FUNCTIONAL+-DAG_NO_LAYERS $(ALL_CUTS) \
-  -DAG_NO_SIMD+-DAG_NO_THREADS+$(ALL_CUTS) -DAG_NO_STDIO -DAG_FREESTANDING -DAG_FREESTANDING+$(ALL_CUTS)
+  -DAG_NO_SIMD+-DAG_NO_THREADS+$(ALL_CUTS) -DAG_NO_STDIO -DAG_FREESTANDING -DAG_FREESTANDING+$(ALL_CUTS) \
+  -DAG_NO_F64 -DAG_NO_F64+-DAG_FREESTANDING -DAG_NO_F64+-DAG_FREESTANDING+$(ALL_CUTS)
 HEADER_VARIANTS := \
   "$(CC) $(CSTD) -O2 $(WARN) -x c -c autograd.h -o /dev/null" \
   "$(CC) $(CSTD) -O2 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION autograd.h -o /dev/null" \
@@ -219,7 +220,9 @@ HEADER_VARIANTS := \
   $(foreach cut,$(HEADER_CUTS),"$(CC) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION -DAUTOGRAD_STATIC $(subst +, ,$(cut)) autograd.h -o /dev/null") \
   "$(CLANG) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null" \
   "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null" \
-  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_FREESTANDING autograd.h -o /dev/null"
+  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_FREESTANDING autograd.h -o /dev/null" \
+  "$(CLANG) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION -DAUTOGRAD_STATIC -DAG_NO_F64 autograd.h -o /dev/null" \
+  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_NO_F64 -DAG_FREESTANDING autograd.h -o /dev/null"
 
 check-header: check-tools | $(BUILD)
 	@bad=0; for cmd in $(HEADER_VARIANTS); do \

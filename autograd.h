@@ -123,6 +123,10 @@
                                 the path forms of ag_save/load_safetensors fail (the _mem forms work)
        AG_NO_MALLOC             no default allocator: ag_ctx_new returns NULL unless ag_desc.allocator is set
        AG_NO_GETENV             the environment variable AG_SIMD is not read (ag_desc.simd still is)
+       AG_NO_F64                F32 only: every function taking a dtype refuses AG_F64 (NULL, or -1, and "float64 is
+                                not in this build"); the F64 kernels and the double libm they call are not compiled;
+                                index tensors (argmax, argsort, ...) are F32 (exact below 2^24); sums add in F32 with
+                                Kahan's compensation instead of in double (see the README's Microcontrollers)
        AG_STACK_INIT            first size, in entries, of the graph traversal stack (default 1024); it doubles as needed
        AG_ERROR_BYTES           bytes of a context's error message, its terminating zero included (default 512)
        ALLOCATOR ALIGNMENT: ag_desc.allocator.alloc must return memory aligned to 8 bytes (malloc's is);
@@ -402,7 +406,7 @@ AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
-AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices, no gradient */
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices (F32 under AG_NO_F64), no gradient */
 AG_API ag_tensor *ag_argmin(ag_tensor *t, int dim, bool keepdim);   /* the same for the smallest */
 /* linear algebra */
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);   /* 1-D, 2-D, batched N-D with broadcast batch dims */
@@ -984,6 +988,22 @@ AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_te
 #endif
 #endif
 #define AG__ALLOC_ALIGN 8   /* what ag_desc.allocator must give: int64_t, double and pointers live in its blocks */
+
+/* AG_NO_F64: every entry taking a dtype refuses F64 (ag__check_dtype), so no F64 tensor exists and the
+   F64 kernels are not compiled. AG__F64(x) is x, or nothing; AG__PICK(dtype, f32, f64) is the kernel for
+   dtype. Index tensors (argmax, argsort, cross-entropy's targets) are AG__IDX: F64, or F32 without it
+   (exact below 2^24). */
+#ifdef AG_NO_F64
+#define AG__F64(...)
+#define AG__PICK(dtype, f32, f64) ((void)(dtype), (f32))
+#define AG__IDX AG_F32
+typedef float ag__idx;
+#else
+#define AG__F64(...) __VA_ARGS__
+#define AG__PICK(dtype, f32, f64) ((dtype) == AG_F32 ? (f32) : (f64))
+#define AG__IDX AG_F64
+typedef double ag__idx;
+#endif
 
 /* Under AddressSanitizer the free part of the arena is poisoned, so a read past
    a tensor or of a tensor after ag_ctx_reset is reported like a heap error. */
@@ -2082,7 +2102,7 @@ typedef struct {
     int64_t *idx;
     const int32_t *index;
     const int64_t *index64;           /* or an int64 array ... */
-    double *dst;                      /* ... copied as it is into an F64 index tensor's data (take) */
+    ag__idx *dst;                     /* ... copied as it is into an index tensor's data (take) */
     bool has_ignore;                  /* entries equal to ignore are allowed: index 0 in dst, 0 in keep (1 elsewhere) */
     int64_t ignore;
     ag_tensor *keep;
@@ -2702,18 +2722,18 @@ static inline void ag__simd128_log_split(v128_t x, v128_t *f, v128_t *e) {
    The kernel families are instantiated for each row with AG__SIMD_SETS(AG__DEF_<family>). */
 #ifdef AG__X86
 #define AG__X86_SETS(X) \
-    X(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2) X(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2) \
-    X(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512) X(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
+    X(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2) AG__F64(X(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)) \
+    X(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512) AG__F64(X(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512))
 #else
 #define AG__X86_SETS(X)
 #endif
 #ifdef AG__NEON
-#define AG__NEON_SETS(X) X(ag__neon_, float, float32x4_t, 4, f32_neon, ) X(ag__neond_, double, float64x2_t, 2, f64_neon, )
+#define AG__NEON_SETS(X) X(ag__neon_, float, float32x4_t, 4, f32_neon, ) AG__F64(X(ag__neond_, double, float64x2_t, 2, f64_neon, ))
 #else
 #define AG__NEON_SETS(X)
 #endif
 #ifdef AG__WASM
-#define AG__WASM_SETS(X) X(ag__simd128_, float, v128_t, 4, f32_simd128, ) X(ag__simd128d_, double, v128_t, 2, f64_simd128, )
+#define AG__WASM_SETS(X) X(ag__simd128_, float, v128_t, 4, f32_simd128, ) AG__F64(X(ag__simd128d_, double, v128_t, 2, f64_simd128, ))
 #else
 #define AG__WASM_SETS(X)
 #endif
@@ -2792,9 +2812,9 @@ static int64_t ag__vunary_##SFX(int isa, int op, int64_t n, T *y, const T *x, do
 #define AG__IF_WASM(x)
 #endif
 static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const float *x);
-static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x);
+AG__F64(static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x);)
 AG__DEF_VDISPATCH(float, f32)
-AG__DEF_VDISPATCH(double, f64)
+AG__F64(AG__DEF_VDISPATCH(double, f64))
 
 /* ==== >>vmath: vectorised F32 exp, log, tanh, sigmoid, gelu_tanh, silu ====
    Part of the kernel layer. Assumes <math.h>, <stdint.h>, <string.h>.
@@ -3114,10 +3134,12 @@ static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const flo
     table[f](n, x, y);
     return n;
 }
+#ifndef AG_NO_F64
 static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x) {
     (void)isa; (void)op; (void)n; (void)y; (void)x;
     return 0;   /* F64 keeps libm */
 }
+#endif
 
 /* The row kernels of the elementwise ops: y[i] = AG__F_<op>(x[i]) for the ops of AG__UNARY_OPS and
    y[i] = AG__F_<op>(a[i], b[i]) for those of AG__BINARY_OPS, one case per row of the table. The
@@ -3155,9 +3177,9 @@ AG__EXACT static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, 
     } \
 }
 static void ag__unary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
-static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
+AG__F64(static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);)
 static void ag__binary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
-static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
+AG__F64(static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);)
 
 /* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] (double) op= x[i], the reduction row; acc stride 0
    when reducing along the row */
@@ -3206,13 +3228,13 @@ static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_
 static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (void)g; (void)gin; return 0; }
 
 AG__DEF_REDUCE(float, f32)
-AG__DEF_REDUCE(double, f64)
+AG__F64(AG__DEF_REDUCE(double, f64))
 AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF)
-AG__DEF_SOFTMAX(double, f64, exp, log)
+AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log))
 AG__DEF_COPY(float, float, f32_f32)
-AG__DEF_COPY(float, double, f32_f64)
-AG__DEF_COPY(double, float, f64_f32)
-AG__DEF_COPY(double, double, f64_f64)
+AG__F64(AG__DEF_COPY(float, double, f32_f64))
+AG__F64(AG__DEF_COPY(double, float, f64_f32))
+AG__F64(AG__DEF_COPY(double, double, f64_f64))
 
 /* ==== >>gemm: matrix products ====
    C[M,N] = A[M,K] @ B[K,N] for any strides of A and B (transposes are read in
@@ -3273,32 +3295,32 @@ AG__EXACT static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t 
     for (i = 0; i < mv; i++) for (j = 0; j < 4; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + s[i][j] : s[i][j]; \
 }
 AG__DEF_UK_SCALAR(float, f32)
-AG__DEF_UK_SCALAR(double, f64)
+AG__F64(AG__DEF_UK_SCALAR(double, f64))
 
 /* kc: a B micro-panel (kc x NR) stays in L1; mc: an A block (mc x kc) stays in L2 */
 static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
     static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256 };
-    static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };
+    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };)
 #ifdef AG__X86
     static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512 };
-    static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };
+    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };)
     static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512 };
-    static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };
-    if (isa == AG__ISA_AVX512) return dtype == AG_F32 ? &avx512_32 : &avx512_64;
-    if (isa == AG__ISA_AVX2) return dtype == AG_F32 ? &avx2_32 : &avx2_64;
+    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };)
+    if (isa == AG__ISA_AVX512) return AG__PICK(dtype, &avx512_32, &avx512_64);
+    if (isa == AG__ISA_AVX2) return AG__PICK(dtype, &avx2_32, &avx2_64);
 #endif
 #ifdef AG__NEON
     static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512 };
-    static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };
-    if (isa == AG__ISA_NEON) return dtype == AG_F32 ? &neon32 : &neon64;
+    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };)
+    if (isa == AG__ISA_NEON) return AG__PICK(dtype, &neon32, &neon64);
 #endif
 #ifdef AG__WASM
     static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512 };
-    static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512 };
-    if (isa == AG__ISA_SIMD128) return dtype == AG_F32 ? &simd128_32 : &simd128_64;
+    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512 };)
+    if (isa == AG__ISA_SIMD128) return AG__PICK(dtype, &simd128_32, &simd128_64);
 #endif
     (void)isa;
-    return dtype == AG_F32 ? &scalar32 : &scalar64;
+    return AG__PICK(dtype, &scalar32, &scalar64);
 }
 
 /* ag__pack_f32, ag__pack_f64: packs panels [q0, q1) of w rows of X, X[i, p] = src[i rs + p cs], steps [p0, p0 + kb):
@@ -3337,7 +3359,7 @@ static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t
         for (q = i / w - q0, p = 0; p < kb; p++) dst[(size_t)q * panel + (size_t)(p * w + i % w)] = 0; \
 }
 AG__DEF_PACK(float, f32)
-AG__DEF_PACK(double, f64)
+AG__F64(AG__DEF_PACK(double, f64))
 
 /* ag__gemm_small_f32, ag__gemm_small_f64: the plain loop for small products */
 #define AG__DEF_GEMM_SMALL(T, SFX) \
@@ -3365,7 +3387,7 @@ AG__EXACT static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, cons
     } \
 }
 AG__DEF_GEMM_SMALL(float, f32)
-AG__DEF_GEMM_SMALL(double, f64)
+AG__F64(AG__DEF_GEMM_SMALL(double, f64))
 
 typedef struct {
     const ag__gemm_cfg *cfg;
@@ -3389,7 +3411,7 @@ static void ag__gemm_pack_task(void *arg, int i, bool is_a) {
     const char *src = is_a ? j->A : j->B;
     int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb;
     if (j->dtype == AG_F32) ag__pack_f32((float *)dst, (const float *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
-    else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
+    AG__F64(else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);)
 }
 static void ag__gemm_pack_a_task(void *arg, int i) { ag__gemm_pack_task(arg, i, true); }
 static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, false); }
@@ -3444,7 +3466,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     if (K == 0 || M * N * K <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
         (M <= 2 && M * N * K <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
-        else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);
+        AG__F64(else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
         return true;
     }
     memset(&j, 0, sizeof j);
@@ -3656,8 +3678,7 @@ static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), vo
 }
 
 static ag__row_fn ag__copy_fn(int dst, int src) {
-    if (dst == AG_F32) return src == AG_F32 ? ag__copy_row_f32_f32 : ag__copy_row_f32_f64;
-    return src == AG_F32 ? ag__copy_row_f64_f32 : ag__copy_row_f64_f64;
+    return AG__PICK(dst, AG__PICK(src, ag__copy_row_f32_f32, ag__copy_row_f32_f64), AG__PICK(src, ag__copy_row_f64_f32, ag__copy_row_f64_f64));
 }
 
 /* dst (any strides) = src broadcast to dst's shape, converted */
@@ -3755,6 +3776,9 @@ static bool ag__dim_s(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) 
 }
 static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
     if (dtype != AG_F32 && dtype != AG_F64) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
+#ifdef AG_NO_F64
+    if (dtype == AG_F64) { ag__fail(ctx, "%s: float64 is not in this build (AG_NO_F64)", op); return false; }
+#endif
     return true;
 }
 
@@ -4493,16 +4517,16 @@ static void ag__fold_##SUF(const ag__win *g, T *y, const T *c) { \
     } \
 }
 AG__DEF_WIN_KERNELS(float, f32)
-AG__DEF_WIN_KERNELS(double, f64)
+AG__F64(AG__DEF_WIN_KERNELS(double, f64))
 /* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous) */
 static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) {
     if (y->dtype == AG_F32) ag__unfold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)x->data, x->stride);
-    else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);
+    AG__F64(else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);)
 }
 static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
 static void ag__fold_run(ag_tensor *y, const ag_tensor *c) {
     if (y->dtype == AG_F32) ag__fold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)c->data);
-    else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);
+    AG__F64(else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);)
 }
 static bool ag__rerun_fold(int op, ag_tensor *y) { (void)op; ag__fold_run(y, y->in[0]); return true; }
 /* the geometry g, with the padding value pad, in the arena (the op's extra) */
@@ -4600,7 +4624,7 @@ static void ag__map_run(ag__row_fn row, const ag__kern *k, ag_tensor *y, const a
 static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     ag__kern k;
     k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
-    ag__map_run(y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k, y, a, b);
+    ag__map_run(AG__PICK(y->dtype, ag__binary_row_f32, ag__binary_row_f64), &k, y, a, b);
 }
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
@@ -4711,7 +4735,7 @@ static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor
 static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
     k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
-    ag__map_run(x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k, y, x, NULL);
+    ag__map_run(AG__PICK(x->dtype, ag__unary_row_f32, ag__unary_row_f64), &k, y, x, NULL);
 }
 static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
@@ -5141,7 +5165,7 @@ static int ag__jvp_logaddexp(ag_tensor *y, int op, ag_tensor *const *t, ag_tenso
 #define AG__F_fmod(T, M, u, v) AG__M(fmod, M)(u, v)
 #define AG__F_remainder(T, M, u, v) ag__remainder_##M(u, v)
 static float ag__remainder_f(float a, float b) { float r = fmodf(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; }
-static double ag__remainder_(double a, double b) { double r = fmod(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; }
+AG__F64(static double ag__remainder_(double a, double b) { double r = fmod(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; })
 AG_API ag_tensor *ag_fmod(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_fmod, a, b); }
 AG_API ag_tensor *ag_remainder(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_remainder, a, b); }
 /* both are a - q b with q = trunc(a / b) (fmod) or floor(a / b) (remainder): d a = d y, d b = -d y q */
@@ -5208,9 +5232,9 @@ static int ag__bw_rdiv_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /
 
 /* ---- >>elementwise: the row kernels of every elementwise op, now that their formulas are defined ---- */
 AG__DEF_UNARY(float, f32, AG__UNARY_CASE_F32)
-AG__DEF_UNARY(double, f64, AG__UNARY_CASE_F64)
+AG__F64(AG__DEF_UNARY(double, f64, AG__UNARY_CASE_F64))
 AG__DEF_BINARY(float, f32, AG__BINARY_CASE_F32)
-AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64)
+AG__F64(AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64))
 
 /* ---- reductions ---- */
 /* y = x reduced over the dims in y->ip[0], times y->fp[0] (the kernel, also run by ag_replay); false if out of memory */
@@ -5233,7 +5257,7 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__iter_add(&it, acc, 8, ast);
     ag__iter_add_tensor(&it, x);
     k.op = kop; k.a = k.b = 0;
-    ag__iter_run(&it, x->dtype == AG_F32 ? ag__reduce_row_f32 : ag__reduce_row_f64, &k);
+    ag__iter_run(&it, AG__PICK(x->dtype, ag__reduce_row_f32, ag__reduce_row_f64), &k);
     for (j = 0; j < y->numel; j++) {
         if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j] * scale);
         else ((double *)y->data)[j] = acc[j] * scale;
@@ -5524,7 +5548,7 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
                 double v = ag__load(x, (o * n + j) * inner + in);
                 if ((smallest ? v < bv : v > bv) || (ag__isnan(v) && !ag__isnan(bv))) { bv = v; best = j; }
             }
-            ((double *)y->data)[o * inner + in] = (double)best;
+            ((ag__idx *)y->data)[o * inner + in] = (ag__idx)best;
         }
 }
 static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
@@ -5534,11 +5558,11 @@ static ag_tensor *ag__argext(ag_tensor *t, int dim, bool keepdim, int op) {
     int i, nd = 0;
     ag_tensor *y;
     if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &dim)) return NULL;
-    if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* a 0-d tensor: index 0 */
+    if (dim < 0) return ag_zeros(t->ctx, AG__IDX, 0, NULL);   /* a 0-d tensor: index 0 */
     if (t->shape[dim] == 0) { char s[200]; ag__fail(t->ctx, "%s: dim %d of shape %s is empty", name, dim, AG__SHAPE(s, t)); return NULL; }
     for (i = 0; i < t->ndim; i++) if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
     t = ag_contiguous(t);
-    y = t ? ag__result_raw(t->ctx, AG_F64, nd, sh, 1) : NULL;
+    y = t ? ag__result_raw(t->ctx, AG__IDX, nd, sh, 1) : NULL;
     if (!y) return NULL;
     y->ip[0] = dim; y->ip[1] = op == AG__OP_argmin;
     ag__argmax_run(y, t);
@@ -5739,7 +5763,7 @@ static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     n = x->ndim ? x->shape[dim] : 1;   /* a 0-d tensor is one row of one */
     if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, n, inner, op == AG__OP_log_softmax);
-    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);
+    AG__F64(else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);)
 }
 static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
@@ -6143,7 +6167,7 @@ static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx,
         double v;
         for (k = idx->ndim - 1; k >= 0; k--) { c[k] = r % idx->shape[k]; r /= idx->shape[k]; }
         for (k = 0; k < idx->ndim; k++) { io += c[k] * idx->stride[k]; so += c[k] * src->stride[k]; if (k != d) bo += c[k] * big->stride[k]; }
-        v = ((const double *)idx->data)[io];
+        v = ((const ag__idx *)idx->data)[io];
         if (!(v >= 0 && v < (double)big->shape[d])) return false;
         at = bo + (int64_t)v * big->stride[d];
         if (op == AG__OP_put) ag__store(y, at, ag__load(x, so));   /* the last write wins */
@@ -6186,12 +6210,12 @@ static ag_tensor *ag__index_tensor(ag_ctx *ctx, const char *op, int ndim, const 
                                    const ag_tensor *of, int dim) {
     ag__index r;
     char s[100];
-    ag_tensor *t = ag__result_raw(ctx, AG_F64, ndim, shape, 0);
+    ag_tensor *t = ag__result_raw(ctx, AG__IDX, ndim, shape, 0);
     if (!t) return NULL;
     if (t->numel > 0 && !index) { ag__fail(ctx, "%s: index is NULL", op); return NULL; }
     memset(&r, 0, sizeof r);
     r.op = op; r.what = "index"; r.where = "position";
-    r.index64 = index; r.dst = (double *)t->data; r.n = t->numel; r.bound = bound;
+    r.index64 = index; r.dst = (ag__idx *)t->data; r.n = t->numel; r.bound = bound;
     ag__format(r.range, sizeof r.range, "dim %d of %s", dim, AG__SHAPE(s, of));
     return ag__index_take(ctx, &r) ? t : NULL;
 }
@@ -6271,7 +6295,7 @@ static bool ag__rerun_argsort(int op, ag_tensor *y) {
     int dim = (int)y->ip[0], k;
     bool desc = y->ip[1] != 0;
     int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, w, i, *a, *tmp = (int64_t *)y->extra;
-    double *out = (double *)y->data;
+    ag__idx *out = (ag__idx *)y->data;
     (void)op;
     if (y->numel == 0) return true;
     a = tmp + n;
@@ -6299,12 +6323,12 @@ AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending) { t = ag__a
     ag_tensor *y;
     int64_t bytes;
     if (!t || !ag__dim_s(t->ctx, "argsort", t->ndim, dim, &dim)) return NULL;
-    if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* 0-d: index 0 */
+    if (dim < 0) return ag_zeros(t->ctx, AG__IDX, 0, NULL);   /* 0-d: index 0 */
     if (!ag__size_mul(t->shape[dim] ? 2 * t->shape[dim] : 1, (int64_t)sizeof(int64_t), &bytes) || (uint64_t)bytes > (uint64_t)SIZE_MAX) {
         ag__fail(t->ctx, "argsort: dim %d has %lld entries, too many to sort", dim, (long long)t->shape[dim]);
         return NULL;
     }
-    y = ag__result_raw(t->ctx, AG_F64, t->ndim, t->shape, 1);
+    y = ag__result_raw(t->ctx, AG__IDX, t->ndim, t->shape, 1);
     if (!y || !(y->extra = ag__arena_alloc(t->ctx, (size_t)bytes, 16))) return NULL;
     y->ip[0] = dim; y->ip[1] = descending;
     y->in[0] = t;   /* the kernel reads its input there; no gradient flows through indices */
@@ -6329,7 +6353,7 @@ static ag_tensor *ag__sorted_k(const char *name, ag_tensor *t, int64_t k, int di
         ag__fail(t->ctx, "%s: k %lld is out of range for dim %d of %s", name, (long long)k, dim, AG__SHAPE(s, t));
         return NULL;
     }
-    if (*d < 0) { *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }   /* 0-d: itself, index 0 */
+    if (*d < 0) { *indices = ag_zeros(t->ctx, AG__IDX, 0, NULL); return t; }   /* 0-d: itself, index 0 */
     idx = ag_narrow(ag_argsort(t, *d, desc), *d, single ? k - 1 : 0, single ? 1 : k);
     *indices = idx;
     return ag__take(AG__OP_take, t, idx, *d, NULL);
@@ -6357,7 +6381,7 @@ AG_API ag_tensor *ag_median_dim(ag_tensor *t, int dim, bool keepdim, ag_tensor *
     if (indices) *indices = NULL;
     if (!t || !ag__dim_s(t->ctx, "median", t->ndim, dim, &d)) return NULL;
     if (d >= 0 && t->shape[d] == 0) { char s[200]; ag__fail(t->ctx, "median: dim %d of %s is empty", d, AG__SHAPE(s, t)); return NULL; }
-    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG__IDX, 0, NULL); return t; }
     {   /* NaN sorts last; a slice with one gives its first NaN instead (argmax finds the first largest) */
         ag_tensor *idx = ag_narrow(ag_argsort(t, d, false), d, (t->shape[d] - 1) / 2, 1), *isnan, *has_nan, *y;
         bool prev = ag_set_grad_enabled(t->ctx, false);
@@ -6434,8 +6458,8 @@ AG_API ag_tensor *ag_diagonal(ag_tensor *t, int64_t offset, int d1, int d2) { t 
     {   /* take column i of row i: an index [1.., L, 1] of 0..L-1, expanded over the other dims */
         int64_t ish[AG_MAX_DIMS];
         for (k = 0; k < t->ndim; k++) { ish[k] = k == t->ndim - 2 ? L : 1; sh[k] = k < t->ndim - 1 ? sub->shape[k] : 1; }
-        if (!(idx = ag__result_raw(t->ctx, AG_F64, t->ndim, ish, 0))) return NULL;
-        for (i = 0; i < L; i++) ((double *)idx->data)[i] = (double)i;
+        if (!(idx = ag__result_raw(t->ctx, AG__IDX, t->ndim, ish, 0))) return NULL;
+        for (i = 0; i < L; i++) ((ag__idx *)idx->data)[i] = (ag__idx)i;
         idx = ag_expand(idx, t->ndim, sh);
     }
     return ag_squeeze(ag__take(AG__OP_take, sub, idx, t->ndim - 1, NULL), -1);
@@ -6452,8 +6476,8 @@ AG_API ag_tensor *ag_diag(ag_tensor *t, int64_t offset) { t = ag__arg(t);
     if (a > ((int64_t)1 << 31) || L > ((int64_t)1 << 31)) { ag__fail(t->ctx, "diag: offset %lld for %lld entries is too large", (long long)offset, (long long)L); return NULL; }
     n = L + a;
     ish[0] = L; ish[1] = 1; rsh[0] = L; rsh[1] = n; vsh[0] = L; vsh[1] = 1;
-    if (!(idx = ag__result_raw(t->ctx, AG_F64, 2, ish, 0))) return NULL;
-    for (i = 0; i < L; i++) ((double *)idx->data)[i] = (double)(i + (offset > 0 ? offset : 0));
+    if (!(idx = ag__result_raw(t->ctx, AG__IDX, 2, ish, 0))) return NULL;
+    for (i = 0; i < L; i++) ((ag__idx *)idx->data)[i] = (ag__idx)(i + (offset > 0 ? offset : 0));
     rows = ag__take(AG__OP_put_add, ag_reshape(t, 2, vsh), idx, 1, rsh);   /* row i: v[i] in column i + offset */
     pads[0] = 0; pads[1] = 0; pads[2] = offset < 0 ? a : 0; pads[3] = offset < 0 ? 0 : a;   /* then rows above / below */
     return ag_pad(rows, 4, pads, AG_PAD_CONSTANT, 0.0);
@@ -6643,7 +6667,7 @@ static bool ag__rerun_cumargmax(int op, ag_tensor *y) {
             for (j = 0; j < n; j++) {
                 double v = ag__load(x, ag__offset(x, base + j * inner));
                 if (!ag__isnan(bv) && (ag__isnan(v) || (mx ? v >= bv : v <= bv))) { bv = v; best = j; }
-                ((double *)y->data)[base + j * inner] = (double)best;
+                ((ag__idx *)y->data)[base + j * inner] = (ag__idx)best;
             }
         }
     return true;
@@ -6653,8 +6677,8 @@ static ag_tensor *ag__cumext(const char *name, int op, ag_tensor *t, int dim, ag
     int d;
     if (indices) *indices = NULL;
     if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &d)) return NULL;
-    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
-    if (!(idx = ag__result_raw(t->ctx, AG_F64, t->ndim, t->shape, 1))) return NULL;
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG__IDX, 0, NULL); return t; }
+    if (!(idx = ag__result_raw(t->ctx, AG__IDX, t->ndim, t->shape, 1))) return NULL;
     idx->ip[0] = d;
     idx->in[0] = t;
     ag__rerun_cumargmax(op, idx);
@@ -6964,10 +6988,10 @@ AG_API ag_tensor *ag_cross_entropy_ex(ag_tensor *logits, const int32_t *targets,
     N = r.n; C = r.bound;
     if (!ag__ce_opts(logits->ctx, "cross_entropy", logits, o, &w, C)) return NULL;
     sh[0] = N; sh[1] = 1;
-    idx = ag__result_raw(logits->ctx, AG_F64, 2, sh, 0);
+    idx = ag__result_raw(logits->ctx, AG__IDX, 2, sh, 0);
     keep = ag__result_raw(logits->ctx, logits->dtype == AG_F64 || (w && w->dtype == AG_F64) ? AG_F64 : AG_F32, 1, sh, 0);
     if (!idx || !keep) return NULL;
-    r.dst = (double *)idx->data;
+    r.dst = (ag__idx *)idx->data;
     r.has_ignore = true; r.ignore = o ? o->ignore_index : -100; r.keep = keep;
     if (!ag__index_take(logits->ctx, &r)) return NULL;
     if (logits->ndim == 1) { int64_t one[2]; one[0] = 1; one[1] = C; lp = ag_log_softmax(ag_reshape(logits, 2, one), -1); }
@@ -7146,7 +7170,7 @@ static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
         ag__iter_add_tensor(&it, cur);
         ag__iter_add_tensor(&it, g);
         k.op = AG__OP_add; k.a = k.b = 0; k.isa = ctx->isa;
-        ag__iter_run(&it, cur->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+        ag__iter_run(&it, AG__PICK(cur->dtype, ag__binary_row_f32, ag__binary_row_f64), &k);
         return true;
     }
     if (!cur && !create) {   /* first gradient: a buffer of our own (persistent for persistent tensors) */
@@ -8438,7 +8462,7 @@ TGT AG__EXACT static int64_t ag__adam_##SET(int64_t i, int64_t n, T *AG__RESTRIC
     return i; \
 }
 AG__DEF_OPTIM(ag__sf_, float, float, 1, f32_scalar, )
-AG__DEF_OPTIM(ag__sd_, double, double, 1, f64_scalar, )
+AG__F64(AG__DEF_OPTIM(ag__sd_, double, double, 1, f64_scalar, ))
 AG__SIMD_SETS(AG__DEF_OPTIM)
 
 /* runs update kernel K (sgd, adam) for type t on this context's set, then the scalar set on the tail;
@@ -8460,11 +8484,14 @@ static void ag__sgd_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *buf, ag_tensor 
         float *pd = (float *)(void *)p->data, *bd = buf ? (float *)(void *)buf->data : NULL;
         const float *gd = (const float *)(const void *)g->data;
         AG__RUN_UPDATE(ctx->isa, sgd, f32, (i_, n, pd, bd, gd, u));
-    } else {
+    }
+#ifndef AG_NO_F64
+    else {
         double *pd = (double *)(void *)p->data, *bd = buf ? (double *)(void *)buf->data : NULL;
         const double *gd = (const double *)(const void *)g->data;
         AG__RUN_UPDATE(ctx->isa, sgd, f64, (i_, n, pd, bd, gd, u));
     }
+#endif
 }
 static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u) {
     int64_t n = p->numel;
@@ -8473,12 +8500,15 @@ static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_t
         float *vmax = s[2] ? (float *)(void *)s[2]->data : NULL;
         const float *gd = (const float *)(const void *)g->data;
         AG__RUN_UPDATE(ctx->isa, adam, f32, (i_, n, pd, m, v, vmax, gd, u));
-    } else {
+    }
+#ifndef AG_NO_F64
+    else {
         double *pd = (double *)(void *)p->data, *m = (double *)(void *)s[0]->data, *v = (double *)(void *)s[1]->data;
         double *vmax = s[2] ? (double *)(void *)s[2]->data : NULL;
         const double *gd = (const double *)(const void *)g->data;
         AG__RUN_UPDATE(ctx->isa, adam, f64, (i_, n, pd, m, v, vmax, gd, u));
     }
+#endif
 }
 
 AG_API int ag_optim_step(ag_optim *opt) {
@@ -9596,9 +9626,7 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
             if (c->create_graph) {
                 if (!(cols[k] = col ? col : ag_zeros(ctx, (ag_dtype)out->dtype, out->ndim, out->shape))) return -1;
             } else if (col) {
-                double *v = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(col->numel ? col->numel : 1), 16);
-                if (!v || ag_copy_out(col, AG_F64, v) != 0) return -1;
-                for (r = 0; r < col->numel; r++) ag__store(jac[i], r * m + k, v[r]);
+                for (r = 0; r < col->numel; r++) ag__store(jac[i], r * m + k, ag__load(col, ag__offset(col, r)));   /* row-major r */
                 ag__arena_release(ctx, mk);
             } else ag__arena_release(ctx, mk);
         }
@@ -9999,13 +10027,12 @@ AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_ten
         y = ag_mul(xc, ag_pow(ag_add_scalar(var, eps), -0.5));
         if (y && rm && rv) {   /* running statistics, outside the graph */
             if (!ag__not_capturing(ctx, "batch_norm", "updating the running statistics (pass NULL running_mean and running_var)")) return NULL;
-            ag_tensor *buf = ag_new(ctx, AG_F64, 1, &C);
-            double *v = buf ? (double *)ag_data(buf) : NULL;
+            double *v = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(C ? C : 1), 16);   /* no F64 tensor: AG_NO_F64 */
             int64_t c;
-            if (!v || ag_copy_out(mean, AG_F64, v) != 0) return NULL;
+            if (!v) return NULL;
+            for (c = 0; c < C; c++) v[c] = ag__load(mean, ag__offset(mean, c));
             ag__ly_update_stat(rm, v, momentum);
-            if (ag_copy_out(var, AG_F64, v) != 0) return NULL;
-            for (c = 0; c < C; c++) v[c] *= (double)count / (double)(count - 1);   /* unbiased */
+            for (c = 0; c < C; c++) v[c] = ag__load(var, ag__offset(var, c)) * ((double)count / (double)(count - 1));   /* unbiased */
             ag__ly_update_stat(rv, v, momentum);
         }
     }
@@ -10110,15 +10137,15 @@ AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *o) {
         int dh = o->dil_h ? o->dil_h : 1, dw = o->dil_w ? o->dil_w : 1;
         ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, o->pad_h, o->pad_w, OH, OW, 2);
         w = ag__unfold(x, &g, -HUGE_VAL);
-        k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG_F64, 4, y->shape);   /* [N, C, OH, OW] */
-        r = ag_floor(ag_div(k, ag_full(x->ctx, AG_F64, 0, NULL, (double)kw)));                  /* exact: small integers */
+        k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG__IDX, 4, y->shape);   /* [N, C, OH, OW] */
+        r = ag_floor(ag_div(k, ag_full(x->ctx, AG__IDX, 0, NULL, (double)kw)));                  /* exact: small integers */
         c = ag_sub(k, ag_mul_scalar(r, (double)kw));
         s2[0] = OH; s2[1] = 1;
-        if (!(bh = ag__result_raw(x->ctx, AG_F64, 2, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
-        for (i = 0; i < OH; i++) ((double *)bh->data)[i] = (double)(i * sh - o->pad_h);
+        if (!(bh = ag__result_raw(x->ctx, AG__IDX, 2, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
+        for (i = 0; i < OH; i++) ((ag__idx *)bh->data)[i] = (ag__idx)(i * sh - o->pad_h);
         s2[0] = OW;
-        if (!(bw = ag__result_raw(x->ctx, AG_F64, 1, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
-        for (i = 0; i < OW; i++) ((double *)bw->data)[i] = (double)(i * sw - o->pad_w);
+        if (!(bw = ag__result_raw(x->ctx, AG__IDX, 1, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
+        for (i = 0; i < OW; i++) ((ag__idx *)bw->data)[i] = (ag__idx)(i * sw - o->pad_w);
         r = ag_add(bh, ag_mul_scalar(r, (double)dh));   /* the input row and column */
         c = ag_add(bw, ag_mul_scalar(c, (double)dw));
         y = ag_add(ag_mul_scalar(r, (double)x->shape[3]), c);
@@ -10133,7 +10160,7 @@ AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_
     int64_t fx[3], fo[3], shp[4];
     ag_ctx *ctx = ag__ctx2("max_unpool2d", x, indices);
     if (!ctx) return NULL;
-    if (x->ndim != 4 || !ag__same_shape(x, indices) || indices->dtype != AG_F64) {
+    if (x->ndim != 4 || !ag__same_shape(x, indices) || indices->dtype != AG__IDX) {
         ag__fail(ctx, "max_unpool2d: x %s must be [N, C, H, W] and indices %s the same shape, F64 (ag_max_pool2d_indices)", AG__SHAPE(s1, x), AG__SHAPE(s2, indices));
         return NULL;
     }
@@ -10355,18 +10382,18 @@ static ag_tensor *ag__resample(ag_tensor *x, int dim, int64_t out, bool bilinear
     int k;
     double scale = bilinear && align ? (out > 1 ? (double)(n - 1) / (double)(out - 1) : 0.0) : (double)n / (double)out;
     for (k = 0; k < x->ndim; k++) { ish[k] = k == dim ? out : 1; esh[k] = k == dim ? out : x->shape[k]; }
-    if (!(i0 = ag__result_raw(x->ctx, AG_F64, x->ndim, ish, 0))) return NULL;
-    if (bilinear && (!(i1 = ag__result_raw(x->ctx, AG_F64, x->ndim, ish, 0)) || !(wt = ag__result_raw(x->ctx, x->dtype, x->ndim, ish, 0)))) return NULL;
+    if (!(i0 = ag__result_raw(x->ctx, AG__IDX, x->ndim, ish, 0))) return NULL;
+    if (bilinear && (!(i1 = ag__result_raw(x->ctx, AG__IDX, x->ndim, ish, 0)) || !(wt = ag__result_raw(x->ctx, x->dtype, x->ndim, ish, 0)))) return NULL;
     for (i = 0; i < out; i++) {
         double src;
         int64_t a;
-        if (!bilinear) { a = (int64_t)floor((double)i * scale); ((double *)i0->data)[i] = (double)(a < n - 1 ? a : n - 1); continue; }
+        if (!bilinear) { a = (int64_t)floor((double)i * scale); ((ag__idx *)i0->data)[i] = (ag__idx)(a < n - 1 ? a : n - 1); continue; }
         src = align ? (double)i * scale : ((double)i + 0.5) * scale - 0.5;
         if (src < 0) src = 0;
         a = (int64_t)floor(src);
         if (a > n - 1) a = n - 1;
-        ((double *)i0->data)[i] = (double)a;
-        ((double *)i1->data)[i] = (double)(a + 1 < n ? a + 1 : n - 1);
+        ((ag__idx *)i0->data)[i] = (ag__idx)a;
+        ((ag__idx *)i1->data)[i] = (ag__idx)(a + 1 < n ? a + 1 : n - 1);
         ag__store(wt, i, src - (double)a);
     }
     i0 = ag_expand(i0, x->ndim, esh);
