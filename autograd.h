@@ -123,10 +123,6 @@
                                 the path forms of ag_save/load_safetensors fail (the _mem forms work)
        AG_NO_MALLOC             no default allocator: ag_ctx_new returns NULL unless ag_desc.allocator is set
        AG_NO_GETENV             the environment variable AG_SIMD is not read (ag_desc.simd still is)
-       AG_NO_F64                F32 only: every function taking a dtype refuses AG_F64 (NULL, or -1, and "float64 is
-                                not in this build"); the F64 kernels and the double libm they call are not compiled;
-                                index tensors (argmax, argsort, ...) are F32 (exact below 2^24); sums add in F32 with
-                                Kahan's compensation instead of in double (see the README's Microcontrollers)
        AG_STACK_INIT            first size, in entries, of the graph traversal stack (default 1024); it doubles as needed
        AG_ERROR_BYTES           bytes of a context's error message, its terminating zero included (default 512)
        ALLOCATOR ALIGNMENT: ag_desc.allocator.alloc must return memory aligned to 8 bytes (malloc's is);
@@ -406,7 +402,7 @@ AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
-AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices (F32 under AG_NO_F64), no gradient */
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices, no gradient */
 AG_API ag_tensor *ag_argmin(ag_tensor *t, int dim, bool keepdim);   /* the same for the smallest */
 /* linear algebra */
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);   /* 1-D, 2-D, batched N-D with broadcast batch dims */
@@ -3181,21 +3177,43 @@ AG__F64(static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const
 static void ag__binary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
 AG__F64(static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);)
 
-/* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] (double) op= x[i], the reduction row; acc stride 0
-   when reducing along the row */
+/* Sums: every sum of many values (reductions and means, softmax denominators, cumsum, gradient norms)
+   adds through ag__acc, here only. The default build adds in double: s += x (an F32 sum of n terms then
+   errs by about n 2^-53, far below F32's 2^-24). AG_NO_F64 adds in float with Kahan's compensation, no
+   double emulation on an F32-only FPU:
+       y = x - c; t = s + y; c = (t - s) - y; s = t    (error <= (2 eps + n eps^2) sum |x|, eps = 2^-24)
+   an infinite or NaN t keeps no compensation (c = 0), so inf + 1 stays inf. */
+#ifdef AG_NO_F64
+typedef float ag__accv;
+typedef struct { float s, c; } ag__acc;
+static bool ag__finitef(float v) { uint32_t b; memcpy(&b, &v, sizeof b); return (b & 0x7f800000u) != 0x7f800000u; }
+static AG__VM_INLINE void ag__acc_add(ag__acc *a, float x) {
+    float y = x - a->c, t = a->s + y;
+    a->c = ag__finitef(t) ? (t - a->s) - y : 0.0f;
+    a->s = t;
+}
+#else
+typedef double ag__accv;
+typedef struct { double s; } ag__acc;
+static AG__VM_INLINE void ag__acc_add(ag__acc *a, double x) { a->s += x; }
+#endif
+static AG__VM_INLINE void ag__acc_init(ag__acc *a, ag__accv v) { memset(a, 0, sizeof *a); a->s = v; }
+
+/* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] op= x[i], the reduction row; acc stride 0
+   when reducing along the row (a partial sum of the row, then added: the default build's order) */
 #define AG__DEF_REDUCE(T, SFX) \
 static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
-    double *acc = (double *)p[0]; const T *x = (const T *)p[1]; \
+    ag__acc *acc = (ag__acc *)(void *)p[0]; const T *x = (const T *)p[1]; \
     const int64_t sa = s[0], sx = s[1]; \
     int64_t i; \
     if (k->op == AG__OP_sum) { \
-        if (sa == 0) { double t = 0; for (i = 0; i < n; i++) t += x[i * sx]; acc[0] += t; } \
-        else for (i = 0; i < n; i++) acc[i * sa] += x[i * sx]; \
+        if (sa == 0) { ag__acc t; ag__acc_init(&t, 0); for (i = 0; i < n; i++) ag__acc_add(&t, x[i * sx]); ag__acc_add(acc, t.s); } \
+        else for (i = 0; i < n; i++) ag__acc_add(&acc[i * sa], x[i * sx]); \
     } else if (k->op == AG__OP_max) {   /* a NaN sticks; comparisons only between numbers (right under any flags) */ \
-        for (i = 0; i < n; i++) { double v = x[i * sx], a = acc[i * sa]; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa] = v; } \
+        for (i = 0; i < n; i++) { ag__accv v = x[i * sx], a = acc[i * sa].s; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa].s = v; } \
     } else { \
-        for (i = 0; i < n; i++) { double v = x[i * sx], a = acc[i * sa]; if (!ag__isnan(a) && (ag__isnan(v) || v < a)) acc[i * sa] = v; } \
+        for (i = 0; i < n; i++) { ag__accv v = x[i * sx], a = acc[i * sa].s; if (!ag__isnan(a) && (ag__isnan(v) || v < a)) acc[i * sa].s = v; } \
     } \
 }
 
@@ -3205,16 +3223,17 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 #define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
 #define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
 #define AG__DEF_SOFTMAX(T, SFX, EXP, LOG) \
-static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
+AG__EXACT static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     int64_t o, in, j; \
     for (o = 0; o < outer; o++) \
         for (in = 0; in < inner; in++) { \
             const T *xr = x + o * n * inner + in; T *yr = y + o * n * inner + in; \
-            T mx = xr[0]; double sum = 0; \
+            T mx = xr[0]; ag__acc sum; \
+            ag__acc_init(&sum, 0); \
             for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
-            for (j = 0; j < n; j++) sum += EXP(xr[j * inner] - mx); \
-            if (log_out) { T ls = (T)LOG(sum); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
-            else { T inv = (T)(1.0 / sum); for (j = 0; j < n; j++) yr[j * inner] = EXP(xr[j * inner] - mx) * inv; } \
+            for (j = 0; j < n; j++) ag__acc_add(&sum, EXP(xr[j * inner] - mx)); \
+            if (log_out) { T ls = (T)LOG(sum.s); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
+            else { T inv = (T)((ag__accv)1 / sum.s); for (j = 0; j < n; j++) yr[j * inner] = EXP(xr[j * inner] - mx) * inv; } \
         } \
 }
 
@@ -5242,25 +5261,26 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     int64_t kshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0}, j;
     unsigned mask = (unsigned)y->ip[0];
     int i, kop = op == AG__OP_mean ? AG__OP_sum : op;
-    double *acc, init, scale = y->fp[0];
+    ag__acc *acc;
+    double init, scale = y->fp[0];
     ag__mark m = ag__arena_mark(x->ctx);
     ag__iter it;
     ag__kern k;
     for (i = 0; i < x->ndim; i++) kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
-    acc = (double *)ag__arena_alloc(x->ctx, sizeof(double) * (size_t)(y->numel ? y->numel : 1), 16);
+    acc = (ag__acc *)ag__arena_alloc(x->ctx, sizeof(ag__acc) * (size_t)(y->numel ? y->numel : 1), 16);
     if (!acc) return false;
     init = kop == AG__OP_sum ? 0.0 : kop == AG__OP_max ? -HUGE_VAL : HUGE_VAL;
-    for (j = 0; j < y->numel; j++) acc[j] = init;
+    for (j = 0; j < y->numel; j++) ag__acc_init(&acc[j], (ag__accv)init);
     ag__contig_strides(x->ndim, kshape, ast);
     for (i = 0; i < x->ndim; i++) if ((mask >> i) & 1) ast[i] = 0;
     ag__iter_init(&it, x->ndim, x->shape);
-    ag__iter_add(&it, acc, 8, ast);
+    ag__iter_add(&it, acc, (int)sizeof(ag__acc), ast);
     ag__iter_add_tensor(&it, x);
     k.op = kop; k.a = k.b = 0;
     ag__iter_run(&it, AG__PICK(x->dtype, ag__reduce_row_f32, ag__reduce_row_f64), &k);
     for (j = 0; j < y->numel; j++) {
-        if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j] * scale);
-        else ((double *)y->data)[j] = acc[j] * scale;
+        if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j].s * (ag__accv)scale);
+        else ((double *)y->data)[j] = acc[j].s * scale;
     }
     ag__arena_release(x->ctx, m);
     return true;
@@ -5412,11 +5432,12 @@ static void ag__cumsum_run(ag_tensor *y, const ag_tensor *x) {
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     for (o = 0; o < outer; o++)
         for (in = 0; in < inner; in++) {
-            double acc = 0;
+            ag__acc acc;
+            ag__acc_init(&acc, 0);
             for (j = 0; j < n; j++) {
                 int64_t off = (o * n + (rev ? n - 1 - j : j)) * inner + in;
-                acc += ag__load(x, off);
-                if (y->dtype == AG_F32) ((float *)y->data)[off] = (float)acc; else ((double *)y->data)[off] = acc;
+                ag__acc_add(&acc, (ag__accv)ag__load(x, off));
+                if (y->dtype == AG_F32) ((float *)y->data)[off] = (float)acc.s; else ((double *)y->data)[off] = acc.s;
             }
         }
 }
@@ -8609,6 +8630,16 @@ static bool ag__clip_check(ag_tensor *const *params, int n, const char *name) {
     }
     return true;
 }
+#ifdef AG_NO_F64
+/* sum of x[i]^2 through ag__acc; AG__EXACT: a square fused into the compensated add would round differently per target */
+AG__EXACT static float ag__sumsq_f32(const float *x, int64_t n) {
+    ag__acc a;
+    int64_t i;
+    ag__acc_init(&a, 0);
+    for (i = 0; i < n; i++) ag__acc_add(&a, x[i] * x[i]);
+    return a.s;
+}
+#endif
 AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm, double norm_type) {
     double total = 0, coef;
     int k;
@@ -8624,6 +8655,9 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
         bool gc;
         if (!g) continue;
         gc = ag__contig(g);
+#ifdef AG_NO_F64
+        if (gc && norm_type == 2) { total += ag__sumsq_f32((const float *)(const void *)g->data, g->numel); continue; }   /* the common case */
+#else
         if (gc && norm_type == 2) {   /* the common case: four partial sums in double */
             double s4[4] = {0, 0, 0, 0};
             int64_t n4 = g->numel & ~(int64_t)3;
@@ -8644,6 +8678,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
             total += (s4[0] + s4[1]) + (s4[2] + s4[3]);
             continue;
         }
+#endif
         for (i = 0; i < g->numel; i++) {
             double a = fabs(ag__load(g, gc ? i : ag__offset(g, i)));
             if (norm_type > DBL_MAX) { if (a > total || ag__isnan(a)) total = a; }
