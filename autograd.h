@@ -2256,10 +2256,10 @@ typedef struct {
     size_t esz[3];
 } ag__iter;
 
-static void ag__iter_init(ag__iter *it, int ndim, const int64_t *shape) {
+static void ag__iter_init(ag__iter *it, int ndim, const int64_t *shape) {   /* no memset: ag__iter_add fills each operand */
     int i;
-    memset(it, 0, sizeof *it);
     it->ndim = ndim;
+    it->nops = 0;
     for (i = 0; i < ndim; i++) it->shape[i] = shape[i];
 }
 /* strides: ndim entries aligned with the iteration shape */
@@ -2278,7 +2278,7 @@ static void ag__bcast_strides(const ag_tensor *t, int ndim, int64_t *st) {
     }
 }
 static void ag__iter_add_tensor(ag__iter *it, const ag_tensor *t) {
-    int64_t st[AG_MAX_DIMS] = {0};
+    int64_t st[AG_MAX_DIMS];   /* ag__bcast_strides writes the it->ndim entries read */
     ag__bcast_strides(t, it->ndim, st);
     ag__iter_add(it, t->data, (int)ag__esize(t->dtype), st);
 }
@@ -3753,7 +3753,7 @@ static bool ag__contig(const ag_tensor *t) {
 static ag_tensor *ag__dense(ag_tensor *t) {
     ag_tensor *c;
     if (ag__contig(t)) return t;
-    c = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 0);
+    c = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 0);   /* the copy writes every element */
     if (c) ag__copy_into(c, t);
     return c;
 }
@@ -3802,23 +3802,24 @@ static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
 }
 
 /* ==== >>tensors: creation ==== */
-static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool persistent) {
+/* zero: fill the data with zeros (false when the caller writes every element) */
+static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool persistent, bool zero) {
     int64_t numel;
     if (!ctx) return NULL;
     if (!ag__check_dtype(ctx, op, dtype) || !ag__check_shape(ctx, op, ndim, shape, &numel)) return NULL;
-    return ag__alloc_tensor(ctx, dtype, ndim, shape, 0, true, persistent);
+    return ag__alloc_tensor_z(ctx, dtype, ndim, shape, 0, true, persistent, zero);
 }
-AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "new", dtype, ndim, shape, false); }
-AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "zeros", dtype, ndim, shape, false); }
+AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "new", dtype, ndim, shape, false, true); }
+AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "zeros", dtype, ndim, shape, false, true); }
 static ag_tensor *ag__full(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false, false);   /* the fill writes every element */
     if (t) ag__fill(t, value);
     return t;
 }
 AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value) { return ag__full(ctx, "full", dtype, ndim, shape, value); }
 AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__full(ctx, "ones", dtype, ndim, shape, 1.0); }
 static ag_tensor *ag__create_from(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, const void *data, bool persistent) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, persistent);
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, persistent, !data);   /* zeros only without data */
     if (t && data) memcpy(t->data, data, (size_t)t->numel * ag__esize(dtype));
     return t;
 }
@@ -3898,7 +3899,7 @@ AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double en
     len = ceil((end - start) / step);
     if (len > (double)AG__MAX_NUMEL) { ag__fail(ctx, "arange: too many elements"); return NULL; }
     n = len > 0 ? (int64_t)len : 0;
-    t = ag__create(ctx, "arange", dtype, 1, &n, false);
+    t = ag__create(ctx, "arange", dtype, 1, &n, false, true);
     if (!t) return NULL;
     for (i = 0; i < n; i++) {
         double v = start + (double)i * step;
@@ -3918,7 +3919,7 @@ static void ag__random_fill(ag_tensor *t, int kind, double p) {
     if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_RAND, kind, t, NULL, p);
 }
 static ag_tensor *ag__random(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, int kind) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false, true);
     if (t) ag__random_fill(t, kind, 0);
     return t;
 }
@@ -4169,7 +4170,7 @@ AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) { t = ag__arg(t);
 }
 
 AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) { t = ag__arg(t);
-    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, tmp;
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], tmp;   /* the t->ndim entries read are set below */
     int i;
     ag_tensor *y;
     if (!t || !ag__dim_s(t->ctx, "transpose", t->ndim, d0, &d0) || !ag__dim_s(t->ctx, "transpose", t->ndim, d1, &d1)) return NULL;
@@ -4220,7 +4221,7 @@ static int ag__jvp_permute(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor 
 }
 
 AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) { t = ag__arg(t);
-    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, numel;
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], numel;   /* the ndim entries read are set below, or it fails */
     int i, off;
     char s1[200], s2[200];
     if (!t) return NULL;
@@ -4648,7 +4649,7 @@ static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_te
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op].name;
-    int64_t shape[AG_MAX_DIMS] = {0};
+    int64_t shape[AG_MAX_DIMS];   /* ag__broadcast_shape sets the nd entries read */
     int nd, dt;
     ag_tensor *y;
     ag_ctx *ctx = ag__ctx2(name, a, b);
@@ -5258,7 +5259,7 @@ AG__F64(AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64))
 /* ---- reductions ---- */
 /* y = x reduced over the dims in y->ip[0], times y->fp[0] (the kernel, also run by ag_replay); false if out of memory */
 static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
-    int64_t kshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0}, j;
+    int64_t kshape[AG_MAX_DIMS], ast[AG_MAX_DIMS], j;   /* the x->ndim entries read are set below */
     unsigned mask = (unsigned)y->ip[0];
     int i, kop = op == AG__OP_mean ? AG__OP_sum : op;
     ag__acc *acc;
@@ -5288,7 +5289,7 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
 static bool ag__rerun_reduce(int op, ag_tensor *y) { return ag__reduce_run(op, y, y->in[0]); }
 /* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
-    int64_t fshape[AG_MAX_DIMS] = {0};
+    int64_t fshape[AG_MAX_DIMS];   /* the fnd entries read are set below */
     int i, fnd = 0;
     ag_tensor *y;
     if (!x) return NULL;
@@ -5302,7 +5303,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
         ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x));
         return NULL;
     }
-    y = ag__result(x->ctx, x->dtype, fnd, fshape, 1);
+    y = ag__result_raw(x->ctx, x->dtype, fnd, fshape, 1);   /* ag__reduce_run writes every element */
     if (!y) return NULL;
     y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = scale;
     if (!ag__reduce_run(op, y, x)) return NULL;
@@ -5310,7 +5311,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
 }
 /* g reshaped to the keepdim shape of a reduction of x */
 static ag_tensor *ag__keepdim(ag_tensor *g, const ag_tensor *x, unsigned mask) {
-    int64_t sh[AG_MAX_DIMS] = {0};
+    int64_t sh[AG_MAX_DIMS];   /* x->ndim entries, set below */
     int i;
     for (i = 0; i < x->ndim; i++) sh[i] = (mask >> i) & 1 ? 1 : x->shape[i];
     return ag_reshape(g, x->ndim, sh);
@@ -5602,10 +5603,10 @@ typedef struct {
     int nb, yn;
 } ag__mm;
 static bool ag__mm_geometry(ag_ctx *ctx, const ag_tensor *a, const ag_tensor *b, ag__mm *g) {
-    int64_t ash[AG_MAX_DIMS + 1] = {0}, ast[AG_MAX_DIMS + 1] = {0}, bsh[AG_MAX_DIMS + 1] = {0}, bst[AG_MAX_DIMS + 1] = {0};
+    int64_t ash[AG_MAX_DIMS + 1], ast[AG_MAX_DIMS + 1], bsh[AG_MAX_DIMS + 1], bst[AG_MAX_DIMS + 1];   /* entries [0, an) and [0, bn) set below */
     int an = a->ndim < 2 ? 2 : a->ndim, bn = b->ndim < 2 ? 2 : b->ndim, i;
     char s1[200], s2[200];
-    memset(g, 0, sizeof *g);
+    g->yn = 0;   /* no memset: every other field read is set below */
     if (a->ndim == 1) { ash[0] = 1; ast[0] = 0; ash[1] = a->shape[0]; ast[1] = a->stride[0]; }
     else for (i = 0; i < an; i++) { ash[i] = a->shape[i]; ast[i] = a->stride[i]; }
     if (b->ndim == 1) { bsh[0] = b->shape[0]; bst[0] = b->stride[0]; bsh[1] = 1; bst[1] = 0; }
@@ -5879,7 +5880,7 @@ AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) { ag__args(&x, 
     prev = ag_set_grad_enabled(ctx, false);
     v = ag_mean(ag_add(ag_sub(ag_relu(x), ag_mul(x, t)), ag_log(ag_add_scalar(ag_exp(ag_neg(ag_abs(x))), 1.0))));
     ag_set_grad_enabled(ctx, prev);
-    y = v ? ag__result(ctx, v->dtype, 0, NULL, 2) : NULL;   /* a node with room for both inputs */
+    y = v ? ag__result_raw(ctx, v->dtype, 0, NULL, 2) : NULL;   /* a node with room for both inputs; the copy fills it */
     if (!y) return NULL;
     ag__copy_into(y, v);
     return ag__finish2(y, AG__OP_bce_with_logits, x, t);
@@ -7200,7 +7201,7 @@ static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
             buf = (ag_tensor *)t->extra;
             if (!buf) buf = ag__alloc_tensor(ctx, t->dtype, t->ndim, t->shape, 0, true, true);
             t->extra = buf;
-        } else buf = ag__result(ctx, t->dtype, t->ndim, t->shape, 0);
+        } else buf = ag__result_raw(ctx, t->dtype, t->ndim, t->shape, 0);   /* the copy writes every element */
         if (!buf) return false;
         ag__copy_into(buf, g);
         t->grad = buf;
@@ -8700,7 +8701,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
                                                the same parameter twice is scaled twice, as PyTorch does */
                 gc = params[j] == params[k] || !ag_grad(params[j]) || !ag__shares_memory(g, ag_grad(params[j]));
             if (!gc) {   /* not contiguous (an expanded view scales an element many times) or shared: scale a copy */
-                ag_tensor *c = ag__result(g->ctx, g->dtype, g->ndim, g->shape, 0);
+                ag_tensor *c = ag__result_raw(g->ctx, g->dtype, g->ndim, g->shape, 0);   /* the copy writes every element */
                 if (!c) return NAN;
                 ag__copy_into(c, g);
                 params[k]->grad = g = c;   /* in the arena: gone at the next reset, also for a persistent parameter */
