@@ -152,6 +152,10 @@ EMCC_RUN := NODE_PATH=/usr/share/nodejs $(EMCC)
 WASM_LINK := -sNODERAWFS=1 -sALLOW_MEMORY_GROWTH=1 -sMAXIMUM_MEMORY=4GB -sABORTING_MALLOC=0 -sEXIT_RUNTIME=1
 $(eval $(call flavour,$(BUILD)/wasm,$(EMCC_RUN) $(CSTD) -O2 $(WARN) -I.,,$(WASM_LINK)))
 $(eval $(call flavour,$(BUILD)/wasm-simd,$(EMCC_RUN) $(CSTD) -O2 -msimd128 $(WARN) -I.,,$(WASM_LINK)))
+# with -pthread (Emscripten's pthreads on workers: the thread pool is compiled in): workers are
+# started before main (PTHREAD_POOL_SIZE), since a thread made later starts only when main yields
+WASM_MT_LINK := -sNODERAWFS=1 -sINITIAL_MEMORY=512MB -sPTHREAD_POOL_SIZE=8 -sABORTING_MALLOC=0 -sEXIT_RUNTIME=1
+$(eval $(call flavour,$(BUILD)/wasm-mt,$(EMCC_RUN) $(CSTD) -O2 -msimd128 -pthread $(WARN) -I.,,$(WASM_MT_LINK)))
 
 .PHONY: all test demo examples check bench clean check-tools FORCE check-flags check-m32 web check-web check-wasm check-armhf check-cortex-m check-targets \
         check-header check-asan check-clang check-cxx check-valgrind check-tsan check-windows \
@@ -330,8 +334,9 @@ check-targets: check-tools $(TGT)/native $(TGT)/aarch64 $(TGT)/armhf $(TGT)/wasm
 	  "windows=$(WINE) $(TGT)/win.exe"
 
 # (p) WebAssembly: every test built with Emscripten, without and with SIMD128 (-msimd128: the
-#     simd128 kernel set), run under node
-WASM_BINS := $(addprefix $(BUILD)/wasm/,$(TEST_NAMES)) $(addprefix $(BUILD)/wasm-simd/,$(TEST_NAMES))
+#     simd128 kernel set), and the thread pool's tests with -pthread, run under node
+WASM_BINS := $(addprefix $(BUILD)/wasm/,$(TEST_NAMES)) $(addprefix $(BUILD)/wasm-simd/,$(TEST_NAMES)) \
+             $(BUILD)/wasm-mt/test_kernels $(BUILD)/wasm-mt/test_threads
 check-wasm: check-tools
 	@$(MAKE) --no-print-directory -k $(WASM_BINS) || true
 	@RUNNER="$(NODE) --no-experimental-fetch" $(RUN_ALL) $(WASM_BINS)

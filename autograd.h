@@ -2426,6 +2426,16 @@ static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
 #else
 #define ag__fmaf(a, b, c) ag__fmaf_soft(a, b, c)
 #endif
+/* load_part / store_part (the first m < W floats) for a set without masked loads and stores:
+   through a zero-padded copy on the stack */
+#define AG__PART_VIA_STACK(P, V, W, TGT) \
+static inline TGT V P##load_part(const float *p, int64_t m) { \
+    float b[W] = {0}; memcpy(b, p, (size_t)m * sizeof(float)); return P##loadu(b); \
+} \
+static inline TGT void P##store_part(float *p, V v, int64_t m) { \
+    float b[W]; P##storeu(b, v); memcpy(p, b, (size_t)m * sizeof(float)); \
+}
+
 #if defined(AG__X86)
 /* ---- AVX2 + FMA: 8 floats, 4 doubles ---- */
 #define ag__avx2_set(x) _mm256_set1_ps(x)
@@ -2467,12 +2477,7 @@ static AG__VM_UNUSED float ag__fmaf_soft(float a, float b, float c) {
 #define ag__avx2d_lt(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
 #define ag__avx2d_sel(m, a, b) _mm256_blendv_pd(b, a, m)
 #define AG__T AG__TARGET_AVX2
-static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) {
-    float b[8] = {0, 0, 0, 0, 0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return _mm256_loadu_ps(b);
-}
-static inline AG__T void ag__avx2_store_part(float *p, __m256 v, int64_t m) {
-    float b[8]; _mm256_storeu_ps(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
+AG__PART_VIA_STACK(ag__avx2_, __m256, 8, AG__T)
 static inline AG__T __m256 ag__avx2_copysign(__m256 m, __m256 s) {
     return _mm256_or_ps(m, _mm256_and_ps(s, _mm256_set1_ps(-0.0f)));   /* m >= 0 */
 }
@@ -2603,12 +2608,7 @@ static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
 #define ag__neond_gt(a, b) vcgtq_f64(a, b)
 #define ag__neond_lt(a, b) vcltq_f64(a, b)
 #define ag__neond_sel(m, a, b) vbslq_f64(m, a, b)
-static inline float32x4_t ag__neon_load_part(const float *p, int64_t m) {
-    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return vld1q_f32(b);
-}
-static inline void ag__neon_store_part(float *p, float32x4_t v, int64_t m) {
-    float b[4]; vst1q_f32(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
+AG__PART_VIA_STACK(ag__neon_, float32x4_t, 4, )
 static inline void ag__neon_pow2(float32x4_t k, float32x4_t *s1, float32x4_t *s2) {
     int32x4_t ki = vcvtq_s32_f32(k), k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
     int32x4_t b = vdupq_n_s32(127);
@@ -2694,12 +2694,7 @@ static AG__VM_INLINE v128_t ag__simd128_fma(v128_t a, v128_t b, v128_t c) {
     }
     return y;
 }
-static inline v128_t ag__simd128_load_part(const float *p, int64_t m) {
-    float b[4] = {0, 0, 0, 0}; memcpy(b, p, (size_t)m * sizeof(float)); return wasm_v128_load(b);
-}
-static inline void ag__simd128_store_part(float *p, v128_t v, int64_t m) {
-    float b[4]; wasm_v128_store(b, v); memcpy(p, b, (size_t)m * sizeof(float));
-}
+AG__PART_VIA_STACK(ag__simd128_, v128_t, 4, )
 static inline void ag__simd128_pow2(v128_t k, v128_t *s1, v128_t *s2) {
     v128_t ki = wasm_i32x4_trunc_sat_f32x4(k), k1 = wasm_i32x4_shr(ki, 1), k2 = wasm_i32x4_sub(ki, k1);
     v128_t b = wasm_i32x4_splat(127);
@@ -3269,6 +3264,9 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    plain loop. */
 #define AG__GEMM_SMALL 512
 #define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
+#ifndef AG__GEMM_PAR_MIN
+#define AG__GEMM_PAR_MIN ((int64_t)1 << 20)   /* multiply-adds from which a product is shared out on the pool */
+#endif
 
 /* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs], B[p, :] = b + p bs;
    only the first mv rows are read (the others repeat row 0) and stored */
@@ -3520,7 +3518,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.bpack0 = (j.csb != 1 || kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
     j.mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
     j.tile_n = j.cfg->nc;
-    j.serial = ctx->threads > 1 && M * N * K < ((int64_t)1 << 24);   /* too small to pay for a barrier per k-block */
+    j.serial = ctx->threads > 1 && M * N * K < AG__GEMM_PAR_MIN;   /* too small to pay for a barrier per k-block */
     if (ctx->threads > 1 && !j.serial)   /* enough tiles for every thread; the result does not depend on it */
         while (j.mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
     j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
@@ -8500,37 +8498,39 @@ AG__SIMD_SETS(AG__DEF_OPTIM)
     } \
     ag__##K##_##t##_scalar ARGS; \
 } while (0)
-static void ag__sgd_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *buf, ag_tensor *g, const ag__upd *u) {
-    int64_t n = p->numel;
-    if (p->dtype == AG_F32) {
-        float *pd = (float *)(void *)p->data, *bd = buf ? (float *)(void *)buf->data : NULL;
-        const float *gd = (const float *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, sgd, f32, (i_, n, pd, bd, gd, u));
+/* One parameter's update, in chunks of AG__UPD_CHUNK elements that the pool shares out (the
+   update is elementwise: the same bits however it is split). s: SGD's momentum buffer, or
+   Adam's m, v and vmax (NULL where absent). */
+#define AG__UPD_CHUNK 16384
+typedef struct { ag_ctx *ctx; ag_tensor *p, *g; ag_tensor *const *s; const ag__upd *u; bool adam; } ag__upd_job;
+#define AG__UPD_PTR(T, t, off) ((t) ? (T *)(void *)(t)->data + (off) : NULL)
+static void ag__upd_task(void *arg, int chunk) {
+    const ag__upd_job *j = (const ag__upd_job *)arg;
+    const ag__upd *u = j->u;
+    int64_t off = (int64_t)chunk * AG__UPD_CHUNK, n = j->p->numel - off < AG__UPD_CHUNK ? j->p->numel - off : AG__UPD_CHUNK;
+    if (j->p->dtype == AG_F32) {
+        float *pd = AG__UPD_PTR(float, j->p, off), *s0 = AG__UPD_PTR(float, j->s[0], off);
+        const float *gd = AG__UPD_PTR(float, j->g, off);
+        if (j->adam) {
+            float *v = AG__UPD_PTR(float, j->s[1], off), *vmax = AG__UPD_PTR(float, j->s[2], off);
+            AG__RUN_UPDATE(j->ctx->isa, adam, f32, (i_, n, pd, s0, v, vmax, gd, u));
+        } else AG__RUN_UPDATE(j->ctx->isa, sgd, f32, (i_, n, pd, s0, gd, u));
     }
 #ifndef AG_NO_F64
     else {
-        double *pd = (double *)(void *)p->data, *bd = buf ? (double *)(void *)buf->data : NULL;
-        const double *gd = (const double *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, sgd, f64, (i_, n, pd, bd, gd, u));
+        double *pd = AG__UPD_PTR(double, j->p, off), *s0 = AG__UPD_PTR(double, j->s[0], off);
+        const double *gd = AG__UPD_PTR(double, j->g, off);
+        if (j->adam) {
+            double *v = AG__UPD_PTR(double, j->s[1], off), *vmax = AG__UPD_PTR(double, j->s[2], off);
+            AG__RUN_UPDATE(j->ctx->isa, adam, f64, (i_, n, pd, s0, v, vmax, gd, u));
+        } else AG__RUN_UPDATE(j->ctx->isa, sgd, f64, (i_, n, pd, s0, gd, u));
     }
 #endif
 }
-static void ag__adam_update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u) {
-    int64_t n = p->numel;
-    if (p->dtype == AG_F32) {
-        float *pd = (float *)(void *)p->data, *m = (float *)(void *)s[0]->data, *v = (float *)(void *)s[1]->data;
-        float *vmax = s[2] ? (float *)(void *)s[2]->data : NULL;
-        const float *gd = (const float *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, adam, f32, (i_, n, pd, m, v, vmax, gd, u));
-    }
-#ifndef AG_NO_F64
-    else {
-        double *pd = (double *)(void *)p->data, *m = (double *)(void *)s[0]->data, *v = (double *)(void *)s[1]->data;
-        double *vmax = s[2] ? (double *)(void *)s[2]->data : NULL;
-        const double *gd = (const double *)(const void *)g->data;
-        AG__RUN_UPDATE(ctx->isa, adam, f64, (i_, n, pd, m, v, vmax, gd, u));
-    }
-#endif
+static void ag__update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u, bool adam) {
+    ag__upd_job j;
+    j.ctx = ctx; j.p = p; j.g = g; j.s = s; j.u = u; j.adam = adam;
+    ag__parallel(ctx, false, ag__upd_task, &j, (int)((p->numel + AG__UPD_CHUNK - 1) / AG__UPD_CHUNK));
 }
 
 AG_API int ag_optim_step(ag_optim *opt) {
@@ -8555,7 +8555,7 @@ AG_API int ag_optim_step(ag_optim *opt) {
             const ag_sgd_opts *o = &opt->sgd;
             u.sign = o->maximize ? -1 : 1; u.lr = o->lr; u.wd = o->weight_decay;
             u.momentum = o->momentum; u.damp1 = 1 - o->dampening; u.nesterov = o->nesterov; u.first = !sl->has_buf;
-            ag__sgd_update(opt->ctx, sl->p, sl->s[0], g, &u);
+            ag__update(opt->ctx, sl->p, sl->s, g, &u, false);
             sl->has_buf = true;
         } else {
             const ag_adam_opts *o = &opt->adam;
@@ -8566,7 +8566,7 @@ AG_API int ag_optim_step(ag_optim *opt) {
             u.beta1 = o->beta1; u.beta2 = o->beta2; u.eps = o->eps;
             u.step_size = o->lr / (1 - pow(o->beta1, (double)sl->step));
             u.bc2s = sqrt(1 - pow(o->beta2, (double)sl->step));
-            ag__adam_update(opt->ctx, sl->p, sl->s, g, &u);
+            ag__update(opt->ctx, sl->p, sl->s, g, &u, true);
         }
     }
     return 0;

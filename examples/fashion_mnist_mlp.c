@@ -6,8 +6,8 @@
    about 88.5-89% test accuracy; the weights are saved as a safetensors checkpoint that
    PyTorch can load (bench/torch_fashion_mlp.py --eval-checkpoint FILE does).
 
-   cc -std=c99 -O2 -I. examples/fashion_mnist_mlp.c -o build/examples/fashion_mnist_mlp -lz -lm
-   ./build/examples/fashion_mnist_mlp [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors]
+   cc -std=c99 -O2 -I. examples/fashion_mnist_mlp.c -o build/examples/fashion_mnist_mlp -lz -lm -lpthread
+   ./build/examples/fashion_mnist_mlp [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors] [threads, default 1]
 
    Exit status: 0 trained, 1 an error, 2 the data is not installed. */
 #define _POSIX_C_SOURCE 199309L   /* clock_gettime */
@@ -70,6 +70,7 @@ static int count_correct(ag_tensor *logits, const int32_t *y, int n) {
 
 int main(int argc, char **argv) {
     int epochs = argc > 1 ? atoi(argv[1]) : 5, ntrain = 0, ntest = 0, n, i, e, step = 0, total_steps, tty = isatty(1);
+    int threads = argc > 3 ? atoi(argv[3]) : 1;
     const char *ckpt = argc > 2 ? argv[2] : "fashion_mnist_mlp.safetensors";
     unsigned char *tr_img, *tr_lbl, *te_img, *te_lbl;
     float *xtrain, *xtest, *xb;
@@ -84,7 +85,7 @@ int main(int argc, char **argv) {
     ag_tensor *params[6];
     const char *names[6] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"};
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || atoi(argv[1]) < 1)) {
-        printf("usage: %s [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors]\n"
+        printf("usage: %s [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors] [threads, default 1]\n"
                "trains a 784-256-128-10 network on " DATA " (apt-get install dataset-fashion-mnist)\n", argv[0]);
         return argc > 1 && atoi(argv[1]) < 1 && strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? 1 : 0;
     }
@@ -108,6 +109,7 @@ int main(int argc, char **argv) {
        initialisation; Adam with PyTorch's defaults, lr 1e-3 on a cosine schedule */
     memset(&d, 0, sizeof d);
     d.seed = 1;
+    d.threads = threads > 0 ? threads : 1;   /* the same bits on any number */
     ctx = ag_ctx_new(&d);
     m.W1 = ag_param(ctx, AG_F32, 2, s1, NULL); m.b1 = ag_param(ctx, AG_F32, 1, s1, NULL);
     m.W2 = ag_param(ctx, AG_F32, 2, s2, NULL); m.b2 = ag_param(ctx, AG_F32, 1, s2, NULL);
@@ -116,8 +118,8 @@ int main(int argc, char **argv) {
     params[0] = m.W1; params[1] = m.b1; params[2] = m.W2; params[3] = m.b2; params[4] = m.W3; params[5] = m.b3;
     opt = ag_adam_new(ctx, params, 6, NULL);
     if (!opt) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
-    printf("Fashion-MNIST: %d training, %d test images; 784-256-128-10 ReLU, Adam, batch %d, %s kernels\n",
-           ntrain, ntest, BATCH, ag_simd_name(ctx));
+    printf("Fashion-MNIST: %d training, %d test images; 784-256-128-10 ReLU, Adam, batch %d, %s kernels, %d thread%s\n",
+           ntrain, ntest, BATCH, ag_simd_name(ctx), ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s");
 
     for (e = 0; e < epochs; e++) {
         double t0 = now(), loss_sum = 0;
@@ -171,7 +173,8 @@ int main(int argc, char **argv) {
             test_acc = 100.0 * c / ntest;
         }
     }
-    printf("%d epochs: %.0f samples/s (training, one thread), test accuracy %.2f%%\n", epochs, epochs * ntrain / train_time, test_acc);
+    printf("%d epochs: %.0f samples/s (training, %d thread%s), test accuracy %.2f%%\n", epochs, epochs * ntrain / train_time,
+           ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s", test_acc);
     if (ag_save_safetensors(ctx, ckpt, 6, names, params) != 0) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
     printf("saved %s (PyTorch names: fc1.weight ... fc3.bias)\n", ckpt);
     ag_ctx_free(ctx);

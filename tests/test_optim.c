@@ -455,9 +455,60 @@ static void test_simd_bits(void) {
     printf("  info: optimizer bits compared with scalar on %d set/kind/dtype combinations\n", ran);
 }
 
+/* the update is shared out in chunks of 16,384 elements on the pool: over 50,001 elements (a ragged
+   last chunk), 1 and 3 threads give the bits of the same elements updated as four parameters of
+   one chunk each, for SGD with momentum and Adam with amsgrad */
+static void test_thread_bits(void) {
+    enum { N = 50001 };
+    static const int64_t part[4] = {16384, 16384, 16384, N - 3 * 16384};
+    int kind, c, step, i, k;
+    double *g = (double *)malloc(sizeof(double) * N);
+    float *got[3];
+    for (kind = 0; kind < 2 && g; kind++) {
+        for (c = 0; c < 3; c++) {   /* c = 0, 1: one parameter on 1 and 3 threads; 2: four parameters */
+            ag_desc d;
+            ag_sgd_opts so = ag_sgd_defaults();
+            ag_adam_opts ao = ag_adam_defaults();
+            ag_tensor *P[4];
+            ag_optim *o;
+            ag_ctx *ctx;
+            int64_t s[1] = {N};
+            int np = c == 2 ? 4 : 1;
+            float *init = (float *)malloc(sizeof(float) * N);
+            got[c] = (float *)malloc(sizeof(float) * N);
+            for (i = 0; init && i < N; i++) init[i] = (float)cos(0.11 * i);
+            memset(&d, 0, sizeof d);
+            d.threads = c == 1 ? 3 : 1;
+            ctx = ag_ctx_new(&d);
+            for (k = 0, i = 0; k < np; i += (int)(c == 2 ? part[k] : N), k++)
+                P[k] = ag_param(ctx, AG_F32, 1, c == 2 ? &part[k] : s, init ? init + i : NULL);
+            so.lr = 0.05; so.momentum = 0.9;
+            ao.lr = 0.01; ao.amsgrad = true;
+            o = kind ? ag_adam_new(ctx, P, np, &ao) : ag_sgd_new(ctx, P, np, &so);
+            for (step = 0; step < 5; step++) {
+                for (i = 0; i < N; i++) g[i] = sin(0.37 * i + step);
+                ag_optim_zero_grad(o);
+                for (k = 0, i = 0; k < np; i += (int)ag_numel(P[k]), k++)
+                    ag_backward(ag_sum(ag_mul(P[k], ag_to(ag_from(ctx, AG_F64, 1, ag_shape(P[k]), g + i), AG_F32))), NULL);
+                ag_optim_step(o);
+                ag_ctx_reset(ctx);
+            }
+            for (k = 0, i = 0; got[c] && k < np; i += (int)ag_numel(P[k]), k++) memcpy(got[c] + i, ag_data(P[k]), (size_t)ag_numel(P[k]) * 4);
+            CHECK(!ag_error(ctx) && init && got[c], "thread bits run %d: %s", c, ag_error(ctx) ? ag_error(ctx) : "out of memory");
+            free(init);
+            ag_ctx_free(ctx);
+        }
+        CHECK(got[0] && got[1] && got[2] && !memcmp(got[0], got[2], N * 4) && !memcmp(got[1], got[2], N * 4),
+              "%s over 50,001 elements on 1 and 3 threads gives the bits of four one-chunk parameters", kind ? "Adam" : "SGD");
+        for (c = 0; c < 3; c++) free(got[c]);
+    }
+    free(g);
+}
+
 int main(void) {
     test_reference();
     test_simd_bits();
+    test_thread_bits();
     test_init();
     test_errors();
     test_no_alloc();
