@@ -21,7 +21,8 @@
 #                   static pool, built for Cortex-M4 and Cortex-M55 with arm-none-eabi-gcc -O2 and newlib-nano
 #                   and run under qemu-system-arm (semihosting); its loss hash must equal the native
 #                   build's; prints text/data/bss, and fails if malloc, printf, getenv or assert is linked;
-#                   and the self-test tests/test_errors.c on the M4
+#                   again with -DAG_NO_F64 (F32 only); and the self-tests tests/test_errors.c and
+#                   tests/test_no_f64.c on the M4 and the M55
 #   make check-windows  the tests cross-built with mingw-w64 (Win32 thread pool, AVX2/AVX-512) and run
 #                   under wine; part of make check
 #   make check-m32  the tests for 32-bit x86 (SSE2), and x87 refused (needs libc6-dev-i386 and
@@ -211,7 +212,8 @@ check-tools:
 ALL_CUTS := -DAG_NO_SAFETENSORS+-DAG_NO_FUNCTIONAL+-DAG_NO_LAYERS
 HEADER_CUTS := -DAG_NO_SAFETENSORS -DAG_NO_FUNCTIONAL -DAG_NO_LAYERS -DAG_NO_SAFETENSORS+-DAG_NO_FUNCTIONAL \
   -DAG_NO_SAFETENSORS+-DAG_NO_LAYERS -DAG_NO_FUNCTIONAL+-DAG_NO_LAYERS $(ALL_CUTS) \
-  -DAG_NO_SIMD+-DAG_NO_THREADS+$(ALL_CUTS) -DAG_NO_STDIO -DAG_FREESTANDING -DAG_FREESTANDING+$(ALL_CUTS)
+  -DAG_NO_SIMD+-DAG_NO_THREADS+$(ALL_CUTS) -DAG_NO_STDIO -DAG_FREESTANDING -DAG_FREESTANDING+$(ALL_CUTS) \
+  -DAG_NO_F64 -DAG_NO_F64+-DAG_FREESTANDING -DAG_NO_F64+-DAG_FREESTANDING+$(ALL_CUTS)
 HEADER_VARIANTS := \
   "$(CC) $(CSTD) -O2 $(WARN) -x c -c autograd.h -o /dev/null" \
   "$(CC) $(CSTD) -O2 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION autograd.h -o /dev/null" \
@@ -223,7 +225,9 @@ HEADER_VARIANTS := \
   $(foreach cut,$(HEADER_CUTS),"$(CC) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION -DAUTOGRAD_STATIC $(subst +, ,$(cut)) autograd.h -o /dev/null") \
   "$(CLANG) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null" \
   "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION $(subst +, ,$(ALL_CUTS)) autograd.h -o /dev/null" \
-  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_FREESTANDING autograd.h -o /dev/null"
+  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_FREESTANDING autograd.h -o /dev/null" \
+  "$(CLANG) $(CSTD) -O1 $(WARN) -x c -c -DAUTOGRAD_IMPLEMENTATION -DAUTOGRAD_STATIC -DAG_NO_F64 autograd.h -o /dev/null" \
+  "$(CXX) -std=c++11 -O1 -Wall -Wextra -Werror -x c++ -c -DAUTOGRAD_IMPLEMENTATION -DAG_NO_F64 -DAG_FREESTANDING autograd.h -o /dev/null"
 
 check-header: check-tools | $(BUILD)
 	@bad=0; for cmd in $(HEADER_VARIANTS); do \
@@ -447,13 +451,14 @@ check-web: check-tools $(WEB)/index.html $(WEB)/web_node.js | $(WEB)
 	@$(WEB_CHROMIUM) --window-size=$(WEB_SHOT) --screenshot=$(abspath $(WEB))/screenshot.png file://$(abspath $(WEB))/index.html \
 	  2> $(WEB)/chromium.log || { tail -n 20 $(WEB)/chromium.log; exit 1; }
 	@python3 tests/web_check.py png $(WEB)/screenshot.png $(subst $(comma), ,$(WEB_SHOT))
-# (m) microcontrollers: tests/mcu/xor_mcu.c (XOR, 500 steps, every allocation from a static pool) under
-#     AG_FREESTANDING for Cortex-M4 (qemu mps2-an386) and Cortex-M55 (mps3-an547) with arm-none-eabi-gcc -O2,
-#     newlib-nano and the startup code of tests/mcu, run under qemu-system-arm with semihosting: its FNV-1a
-#     hash of the 500 losses' bits must equal the native build's with the same options. Linking needs no
-#     system calls (there are none to link), and the map must hold no malloc, free, getenv, printf or assert.
-#     Also the library's own formatter (tests/test_format.c) against this machine's snprintf, and the
-#     library's self-test tests/test_errors.c on the M4.
+# (m) microcontrollers: tests/mcu/xor_mcu.c (XOR, 500 steps, every allocation from a static pool) for Cortex-M4
+#     (qemu mps2-an386) and Cortex-M55 (mps3-an547) with arm-none-eabi-gcc -O2, newlib-nano and the startup code
+#     of tests/mcu, run under qemu-system-arm with semihosting, in two variants: MCU_DEFS (AG_FREESTANDING) and
+#     MCU_DEFS -DAG_NO_F64 (F32 only, sums in F32). Each variant's FNV-1a hash of the 500 losses' bits must equal
+#     the native build's with the same options. Linking needs no system calls (there are none to link), and the
+#     map must hold no malloc, free, getenv, printf or assert. Also the library's own formatter
+#     (tests/test_format.c) against this machine's snprintf, and the library's self-test tests/test_errors.c
+#     and tests/test_no_f64.c on the M4 and the M55.
 ARM_CC   ?= arm-none-eabi-gcc
 ARM_SIZE ?= arm-none-eabi-size
 QEMU_ARM ?= qemu-system-arm
@@ -465,43 +470,60 @@ MCU_ARCH_m4  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 MCU_ARCH_m55 := -mcpu=cortex-m55 -mthumb -mfloat-abi=hard
 MCU_BOARD_m4  := mps2-an386
 MCU_BOARD_m55 := mps3-an547
+MCU_VARIANTS   := f64 nof64
+MCU_DEFS_f64   := $(MCU_DEFS)
+MCU_DEFS_nof64 := $(MCU_DEFS) -DAG_NO_F64
+MCU_QEMU = timeout -k 5 300 $(QEMU_ARM) -M $(MCU_BOARD_$(1)) -nographic -semihosting-config enable=on,target=native -kernel
 MCU_FORBIDDEN := malloc|_malloc_r|free|_free_r|getenv|_getenv_r|printf|fprintf|vfprintf|_vfprintf_r|snprintf|vsnprintf|fwrite|fputc|__assert_func|abort
 MCU_HDRS := autograd.h tests/mcu/mcu.h tests/mcu/startup.c tests/mcu/sections.ld
 $(BUILD)/mcu/flags: FORCE
 	+@mkdir -p $(@D); printf '%s\n' '$(call sq,$(MCU_CFLAGS) $(MCU_DEFS))' | cmp -s - $@ || printf '%s\n' '$(call sq,$(MCU_CFLAGS) $(MCU_DEFS))' > $@
-$(BUILD)/mcu/xor_native: tests/mcu/xor_mcu.c autograd.h $(BUILD)/mcu/flags
+# xor_native-<variant>, xor_<core>-<variant>.elf
+$(BUILD)/mcu/xor_native-%: tests/mcu/xor_mcu.c autograd.h $(BUILD)/mcu/flags
 	@rm -f $@
-	$(CC) $(CSTD) -O2 $(WARN) -I. $(MCU_DEFS) $< -o $@ $(LDLIBS)
-$(BUILD)/mcu/xor_%.elf: tests/mcu/xor_mcu.c tests/mcu/%.ld $(MCU_HDRS) $(BUILD)/mcu/flags
+	$(CC) $(CSTD) -O2 $(WARN) -I. $(MCU_DEFS_$*) $< -o $@ $(LDLIBS)
+MCU_CORE = $(word 1,$(subst -, ,$*))
+MCU_VAR  = $(word 2,$(subst -, ,$*))
+$(BUILD)/mcu/xor_%.elf: tests/mcu/xor_mcu.c tests/mcu/m4.ld tests/mcu/m55.ld $(MCU_HDRS) $(BUILD)/mcu/flags
 	@rm -f $@
-	$(ARM_CC) $(MCU_ARCH_$*) $(MCU_CFLAGS) $(MCU_DEFS) $(MCU_LDFLAGS) -T $*.ld -Wl,-Map,$(BUILD)/mcu/xor_$*.map \
+	$(ARM_CC) $(MCU_ARCH_$(MCU_CORE)) $(MCU_CFLAGS) $(MCU_DEFS_$(MCU_VAR)) $(MCU_LDFLAGS) -T $(MCU_CORE).ld -Wl,-Map,$(BUILD)/mcu/xor_$*.map \
 	  tests/mcu/xor_mcu.c tests/mcu/startup.c -o $@ -lm
-# the library's self-test on the M4: tests/test_errors.c (every op's messages, compared as text) with
-# AG_NO_STDIO (the library's formatter; the test's own printf and malloc are newlib's, through
-# semihosting), 16 MiB of RAM (m4-test.ld), and 32-bit enums as on the host (it passes -1 as an enum)
-MCU_SELFTEST_FLAGS := $(MCU_ARCH_m4) $(CSTD) $(MCU_OPT) $(WARN) -I. -Itests/mcu -DAG_NO_STDIO -fno-short-enums \
+# the library's self-tests on each core: tests/test_errors.c (every op's messages, compared as text) with
+# AG_NO_STDIO (the library's formatter; the test's own printf and malloc are newlib's, through semihosting)
+# and tests/test_no_f64.c (AG_NO_F64: the refusals, and F32 sums against double ones), 16 MiB of RAM
+# (<core>-test.ld: test_errors makes a 4 MiB parameter), and 32-bit enums as on the host (it passes -1 as an enum)
+MCU_SELFTEST_FLAGS = $(MCU_ARCH_$(1)) $(CSTD) $(MCU_OPT) $(WARN) -I. -Itests/mcu -DAG_NO_STDIO -fno-short-enums \
   -ffunction-sections -fdata-sections --specs=nano.specs --specs=rdimon.specs -nostartfiles -Wl,--gc-sections \
-  -Wl,--no-enum-size-warning -u _printf_float -Ltests/mcu -T m4-test.ld
-$(BUILD)/mcu/test_errors.elf: tests/test_errors.c tests/autograd_impl.c tests/harness.h tests/mcu/m4-test.ld $(MCU_HDRS) $(BUILD)/mcu/flags
-	@rm -f $@
-	$(ARM_CC) $(MCU_SELFTEST_FLAGS) tests/test_errors.c tests/autograd_impl.c tests/mcu/startup.c -o $@ -lm
-check-cortex-m: $(BUILD)/mcu/xor_native $(BUILD)/mcu/xor_m4.elf $(BUILD)/mcu/xor_m55.elf $(BUILD)/test_format $(BUILD)/mcu/test_errors.elf
+  -Wl,--no-enum-size-warning -u _printf_float -Ltests/mcu -T $(1)-test.ld
+MCU_SELFTESTS := $(foreach c,m4 m55,$(BUILD)/mcu/$(c)/test_errors.elf $(BUILD)/mcu/$(c)/test_no_f64.elf)
+$(BUILD)/mcu/%/test_errors.elf: tests/test_errors.c tests/autograd_impl.c tests/harness.h tests/mcu/%-test.ld $(MCU_HDRS) $(BUILD)/mcu/flags
+	@mkdir -p $(@D); rm -f $@
+	$(ARM_CC) $(call MCU_SELFTEST_FLAGS,$*) tests/test_errors.c tests/autograd_impl.c tests/mcu/startup.c -o $@ -lm
+$(BUILD)/mcu/%/test_no_f64.elf: tests/test_no_f64.c tests/harness.h tests/mcu/%-test.ld $(MCU_HDRS) $(BUILD)/mcu/flags
+	@mkdir -p $(@D); rm -f $@
+	$(ARM_CC) $(call MCU_SELFTEST_FLAGS,$*) tests/test_no_f64.c tests/mcu/startup.c -o $@ -lm
+check-cortex-m: $(foreach v,$(MCU_VARIANTS),$(BUILD)/mcu/xor_native-$(v) $(BUILD)/mcu/xor_m4-$(v).elf $(BUILD)/mcu/xor_m55-$(v).elf) \
+                $(BUILD)/test_format $(MCU_SELFTESTS)
 	@$(RUN_ALL) $(BUILD)/test_format
-	@RUNNER="$(QEMU_ARM) -M $(MCU_BOARD_m4) -nographic -semihosting-config enable=on,target=native -kernel" $(RUN_ALL) $(BUILD)/mcu/test_errors.elf
-	@$(BUILD)/mcu/xor_native > $(BUILD)/mcu/native.out || { cat $(BUILD)/mcu/native.out; exit 1; }; \
-	want=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/native.out); \
-	echo "native ($(MCU_DEFS)): loss hash $$want"; [ -n "$$want" ] || exit 1; bad=0; \
-	for t in m4 m55; do \
-	  elf=$(BUILD)/mcu/xor_$$t.elf; \
-	  timeout -k 5 300 $(QEMU_ARM) -M $$(if [ $$t = m4 ]; then echo $(MCU_BOARD_m4); else echo $(MCU_BOARD_m55); fi) -nographic \
-	    -semihosting-config enable=on,target=native -kernel $$elf > $(BUILD)/mcu/$$t.out 2>&1; rc=$$?; \
-	  sed 's/^/      /' $(BUILD)/mcu/$$t.out; \
-	  got=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/$$t.out); \
-	  $(ARM_SIZE) $$elf | sed 's/^/      /'; \
-	  linked=$$(arm-none-eabi-nm $$elf | awk '{print $$NF}' | grep -xE '$(MCU_FORBIDDEN)' | tr '\n' ' '); \
-	  if [ $$rc -ne 0 ] || [ "$$got" != "$$want" ]; then echo "FAIL  $$t: exit $$rc, loss hash '$$got', native $$want"; bad=1; \
-	  elif [ -n "$$linked" ]; then echo "FAIL  $$t: linked $$linked"; bad=1; \
-	  else echo "ok    $$t: loss hash $$got as native, nothing of malloc/printf/getenv/assert linked"; fi; \
+	@echo "self-tests on the Cortex-M4 (qemu $(MCU_BOARD_m4))"; RUNNER="$(call MCU_QEMU,m4)" $(RUN_ALL) $(filter $(BUILD)/mcu/m4/%,$(MCU_SELFTESTS))
+	@echo "self-tests on the Cortex-M55 (qemu $(MCU_BOARD_m55))"; RUNNER="$(call MCU_QEMU,m55)" $(RUN_ALL) $(filter $(BUILD)/mcu/m55/%,$(MCU_SELFTESTS))
+	@bad=0; for v in $(MCU_VARIANTS); do \
+	  defs="$(MCU_DEFS)$$( [ $$v = nof64 ] && echo ' -DAG_NO_F64')"; \
+	  $(BUILD)/mcu/xor_native-$$v > $(BUILD)/mcu/native-$$v.out || { cat $(BUILD)/mcu/native-$$v.out; exit 1; }; \
+	  want=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/native-$$v.out); \
+	  echo "native ($$defs): loss hash $$want"; [ -n "$$want" ] || exit 1; \
+	  for t in m4 m55; do \
+	    elf=$(BUILD)/mcu/xor_$$t-$$v.elf; \
+	    if [ $$t = m4 ]; then q="$(call MCU_QEMU,m4)"; else q="$(call MCU_QEMU,m55)"; fi; \
+	    $$q $$elf > $(BUILD)/mcu/$$t-$$v.out 2>&1; rc=$$?; \
+	    sed 's/^/      /' $(BUILD)/mcu/$$t-$$v.out; \
+	    got=$$(sed -n 's/.*loss hash \(0x[0-9a-f]*\).*/\1/p' $(BUILD)/mcu/$$t-$$v.out); \
+	    $(ARM_SIZE) $$elf | sed 's/^/      /'; \
+	    linked=$$(arm-none-eabi-nm $$elf | awk '{print $$NF}' | grep -xE '$(MCU_FORBIDDEN)' | tr '\n' ' '); \
+	    if [ $$rc -ne 0 ] || [ "$$got" != "$$want" ]; then echo "FAIL  $$t ($$defs): exit $$rc, loss hash '$$got', native $$want"; bad=1; \
+	    elif [ -n "$$linked" ]; then echo "FAIL  $$t ($$defs): linked $$linked"; bad=1; \
+	    else echo "ok    $$t ($$defs): loss hash $$got as native, nothing of malloc/printf/getenv/assert linked"; fi; \
+	  done; \
 	done; exit $$bad
 
 # ---- misc ------------------------------------------------------------------

@@ -985,6 +985,22 @@ AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_te
 #endif
 #define AG__ALLOC_ALIGN 8   /* what ag_desc.allocator must give: int64_t, double and pointers live in its blocks */
 
+/* AG_NO_F64: every entry taking a dtype refuses F64 (ag__check_dtype), so no F64 tensor exists and the
+   F64 kernels are not compiled. AG__F64(x) is x, or nothing; AG__PICK(dtype, f32, f64) is the kernel for
+   dtype. Index tensors (argmax, argsort, cross-entropy's targets) are AG__IDX: F64, or F32 without it
+   (exact below 2^24). */
+#ifdef AG_NO_F64
+#define AG__F64(...)
+#define AG__PICK(dtype, f32, f64) ((void)(dtype), (f32))
+#define AG__IDX AG_F32
+typedef float ag__idx;
+#else
+#define AG__F64(...) __VA_ARGS__
+#define AG__PICK(dtype, f32, f64) ((dtype) == AG_F32 ? (f32) : (f64))
+#define AG__IDX AG_F64
+typedef double ag__idx;
+#endif
+
 /* Under AddressSanitizer the free part of the arena is poisoned, so a read past
    a tensor or of a tensor after ag_ctx_reset is reported like a heap error. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -2082,7 +2098,7 @@ typedef struct {
     int64_t *idx;
     const int32_t *index;
     const int64_t *index64;           /* or an int64 array ... */
-    double *dst;                      /* ... copied as it is into an F64 index tensor's data (take) */
+    ag__idx *dst;                     /* ... copied as it is into an index tensor's data (take) */
     bool has_ignore;                  /* entries equal to ignore are allowed: index 0 in dst, 0 in keep (1 elsewhere) */
     int64_t ignore;
     ag_tensor *keep;
@@ -2240,10 +2256,10 @@ typedef struct {
     size_t esz[3];
 } ag__iter;
 
-static void ag__iter_init(ag__iter *it, int ndim, const int64_t *shape) {
+static void ag__iter_init(ag__iter *it, int ndim, const int64_t *shape) {   /* no memset: ag__iter_add fills each operand */
     int i;
-    memset(it, 0, sizeof *it);
     it->ndim = ndim;
+    it->nops = 0;
     for (i = 0; i < ndim; i++) it->shape[i] = shape[i];
 }
 /* strides: ndim entries aligned with the iteration shape */
@@ -2262,7 +2278,7 @@ static void ag__bcast_strides(const ag_tensor *t, int ndim, int64_t *st) {
     }
 }
 static void ag__iter_add_tensor(ag__iter *it, const ag_tensor *t) {
-    int64_t st[AG_MAX_DIMS] = {0};
+    int64_t st[AG_MAX_DIMS];   /* ag__bcast_strides writes the it->ndim entries read */
     ag__bcast_strides(t, it->ndim, st);
     ag__iter_add(it, t->data, (int)ag__esize(t->dtype), st);
 }
@@ -2697,18 +2713,18 @@ static inline void ag__simd128_log_split(v128_t x, v128_t *f, v128_t *e) {
    The kernel families are instantiated for each row with AG__SIMD_SETS(AG__DEF_<family>). */
 #ifdef AG__X86
 #define AG__X86_SETS(X) \
-    X(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2) X(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2) \
-    X(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512) X(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512)
+    X(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2) AG__F64(X(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2)) \
+    X(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512) AG__F64(X(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512))
 #else
 #define AG__X86_SETS(X)
 #endif
 #ifdef AG__NEON
-#define AG__NEON_SETS(X) X(ag__neon_, float, float32x4_t, 4, f32_neon, ) X(ag__neond_, double, float64x2_t, 2, f64_neon, )
+#define AG__NEON_SETS(X) X(ag__neon_, float, float32x4_t, 4, f32_neon, ) AG__F64(X(ag__neond_, double, float64x2_t, 2, f64_neon, ))
 #else
 #define AG__NEON_SETS(X)
 #endif
 #ifdef AG__WASM
-#define AG__WASM_SETS(X) X(ag__simd128_, float, v128_t, 4, f32_simd128, ) X(ag__simd128d_, double, v128_t, 2, f64_simd128, )
+#define AG__WASM_SETS(X) X(ag__simd128_, float, v128_t, 4, f32_simd128, ) AG__F64(X(ag__simd128d_, double, v128_t, 2, f64_simd128, ))
 #else
 #define AG__WASM_SETS(X)
 #endif
@@ -2787,9 +2803,9 @@ static int64_t ag__vunary_##SFX(int isa, int op, int64_t n, T *y, const T *x, do
 #define AG__IF_WASM(x)
 #endif
 static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const float *x);
-static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x);
+AG__F64(static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x);)
 AG__DEF_VDISPATCH(float, f32)
-AG__DEF_VDISPATCH(double, f64)
+AG__F64(AG__DEF_VDISPATCH(double, f64))
 
 /* ==== >>vmath: vectorised F32 exp, log, tanh, sigmoid, gelu_tanh, silu ====
    Part of the kernel layer. Assumes <math.h>, <stdint.h>, <string.h>.
@@ -3109,10 +3125,12 @@ static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const flo
     table[f](n, x, y);
     return n;
 }
+#ifndef AG_NO_F64
 static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x) {
     (void)isa; (void)op; (void)n; (void)y; (void)x;
     return 0;   /* F64 keeps libm */
 }
+#endif
 
 /* The row kernels of the elementwise ops: y[i] = AG__F_<op>(x[i]) for the ops of AG__UNARY_OPS and
    y[i] = AG__F_<op>(a[i], b[i]) for those of AG__BINARY_OPS, one case per row of the table. The
@@ -3150,25 +3168,47 @@ AG__EXACT static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, 
     } \
 }
 static void ag__unary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
-static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
+AG__F64(static void ag__unary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);)
 static void ag__binary_row_f32(const void *kp, int64_t n, char **p, const int64_t *s);
-static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);
+AG__F64(static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);)
 
-/* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] (double) op= x[i], the reduction row; acc stride 0
-   when reducing along the row */
+/* Sums: every sum of many values (reductions and means, softmax denominators, cumsum, gradient norms)
+   adds through ag__acc, here only. The default build adds in double: s += x (an F32 sum of n terms then
+   errs by about n 2^-53, far below F32's 2^-24). AG_NO_F64 adds in float with Kahan's compensation, no
+   double emulation on an F32-only FPU:
+       y = x - c; t = s + y; c = (t - s) - y; s = t    (error <= (2 eps + n eps^2) sum |x|, eps = 2^-24)
+   an infinite or NaN t keeps no compensation (c = 0), so inf + 1 stays inf. */
+#ifdef AG_NO_F64
+typedef float ag__accv;
+typedef struct { float s, c; } ag__acc;
+static bool ag__finitef(float v) { uint32_t b; memcpy(&b, &v, sizeof b); return (b & 0x7f800000u) != 0x7f800000u; }
+static AG__VM_INLINE void ag__acc_add(ag__acc *a, float x) {
+    float y = x - a->c, t = a->s + y;
+    a->c = ag__finitef(t) ? (t - a->s) - y : 0.0f;
+    a->s = t;
+}
+#else
+typedef double ag__accv;
+typedef struct { double s; } ag__acc;
+static AG__VM_INLINE void ag__acc_add(ag__acc *a, double x) { a->s += x; }
+#endif
+static AG__VM_INLINE void ag__acc_init(ag__acc *a, ag__accv v) { memset(a, 0, sizeof *a); a->s = v; }
+
+/* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] op= x[i], the reduction row; acc stride 0
+   when reducing along the row (a partial sum of the row, then added: the default build's order) */
 #define AG__DEF_REDUCE(T, SFX) \
 static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
-    double *acc = (double *)p[0]; const T *x = (const T *)p[1]; \
+    ag__acc *acc = (ag__acc *)(void *)p[0]; const T *x = (const T *)p[1]; \
     const int64_t sa = s[0], sx = s[1]; \
     int64_t i; \
     if (k->op == AG__OP_sum) { \
-        if (sa == 0) { double t = 0; for (i = 0; i < n; i++) t += x[i * sx]; acc[0] += t; } \
-        else for (i = 0; i < n; i++) acc[i * sa] += x[i * sx]; \
+        if (sa == 0) { ag__acc t; ag__acc_init(&t, 0); for (i = 0; i < n; i++) ag__acc_add(&t, x[i * sx]); ag__acc_add(acc, t.s); } \
+        else for (i = 0; i < n; i++) ag__acc_add(&acc[i * sa], x[i * sx]); \
     } else if (k->op == AG__OP_max) {   /* a NaN sticks; comparisons only between numbers (right under any flags) */ \
-        for (i = 0; i < n; i++) { double v = x[i * sx], a = acc[i * sa]; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa] = v; } \
+        for (i = 0; i < n; i++) { ag__accv v = x[i * sx], a = acc[i * sa].s; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa].s = v; } \
     } else { \
-        for (i = 0; i < n; i++) { double v = x[i * sx], a = acc[i * sa]; if (!ag__isnan(a) && (ag__isnan(v) || v < a)) acc[i * sa] = v; } \
+        for (i = 0; i < n; i++) { ag__accv v = x[i * sx], a = acc[i * sa].s; if (!ag__isnan(a) && (ag__isnan(v) || v < a)) acc[i * sa].s = v; } \
     } \
 }
 
@@ -3178,16 +3218,17 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 #define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
 #define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
 #define AG__DEF_SOFTMAX(T, SFX, EXP, LOG) \
-static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
+AG__EXACT static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     int64_t o, in, j; \
     for (o = 0; o < outer; o++) \
         for (in = 0; in < inner; in++) { \
             const T *xr = x + o * n * inner + in; T *yr = y + o * n * inner + in; \
-            T mx = xr[0]; double sum = 0; \
+            T mx = xr[0]; ag__acc sum; \
+            ag__acc_init(&sum, 0); \
             for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
-            for (j = 0; j < n; j++) sum += EXP(xr[j * inner] - mx); \
-            if (log_out) { T ls = (T)LOG(sum); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
-            else { T inv = (T)(1.0 / sum); for (j = 0; j < n; j++) yr[j * inner] = EXP(xr[j * inner] - mx) * inv; } \
+            for (j = 0; j < n; j++) ag__acc_add(&sum, EXP(xr[j * inner] - mx)); \
+            if (log_out) { T ls = (T)LOG(sum.s); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
+            else { T inv = (T)((ag__accv)1 / sum.s); for (j = 0; j < n; j++) yr[j * inner] = EXP(xr[j * inner] - mx) * inv; } \
         } \
 }
 
@@ -3201,13 +3242,13 @@ static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_
 static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (void)g; (void)gin; return 0; }
 
 AG__DEF_REDUCE(float, f32)
-AG__DEF_REDUCE(double, f64)
+AG__F64(AG__DEF_REDUCE(double, f64))
 AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF)
-AG__DEF_SOFTMAX(double, f64, exp, log)
+AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log))
 AG__DEF_COPY(float, float, f32_f32)
-AG__DEF_COPY(float, double, f32_f64)
-AG__DEF_COPY(double, float, f64_f32)
-AG__DEF_COPY(double, double, f64_f64)
+AG__F64(AG__DEF_COPY(float, double, f32_f64))
+AG__F64(AG__DEF_COPY(double, float, f64_f32))
+AG__F64(AG__DEF_COPY(double, double, f64_f64))
 
 /* ==== >>gemm: matrix products ====
    C[M,N] = A[M,K] @ B[K,N] for any strides of A and B (transposes are read in
@@ -3271,32 +3312,32 @@ AG__EXACT static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t 
     for (i = 0; i < mv; i++) for (j = 0; j < 4; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + s[i][j] : s[i][j]; \
 }
 AG__DEF_UK_SCALAR(float, f32)
-AG__DEF_UK_SCALAR(double, f64)
+AG__F64(AG__DEF_UK_SCALAR(double, f64))
 
 /* kc: a B micro-panel (kc x NR) stays in L1; mc: an A block (mc x kc) stays in L2 */
 static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
     static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256 };
-    static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };
+    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };)
 #ifdef AG__X86
     static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512 };
-    static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };
+    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };)
     static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512 };
-    static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };
-    if (isa == AG__ISA_AVX512) return dtype == AG_F32 ? &avx512_32 : &avx512_64;
-    if (isa == AG__ISA_AVX2) return dtype == AG_F32 ? &avx2_32 : &avx2_64;
+    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };)
+    if (isa == AG__ISA_AVX512) return AG__PICK(dtype, &avx512_32, &avx512_64);
+    if (isa == AG__ISA_AVX2) return AG__PICK(dtype, &avx2_32, &avx2_64);
 #endif
 #ifdef AG__NEON
     static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512 };
-    static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };
-    if (isa == AG__ISA_NEON) return dtype == AG_F32 ? &neon32 : &neon64;
+    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };)
+    if (isa == AG__ISA_NEON) return AG__PICK(dtype, &neon32, &neon64);
 #endif
 #ifdef AG__WASM
     static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512 };
-    static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512 };
-    if (isa == AG__ISA_SIMD128) return dtype == AG_F32 ? &simd128_32 : &simd128_64;
+    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512 };)
+    if (isa == AG__ISA_SIMD128) return AG__PICK(dtype, &simd128_32, &simd128_64);
 #endif
     (void)isa;
-    return dtype == AG_F32 ? &scalar32 : &scalar64;
+    return AG__PICK(dtype, &scalar32, &scalar64);
 }
 
 /* ag__pack_f32, ag__pack_f64: packs panels [q0, q1) of w rows of X, X[i, p] = src[i rs + p cs], steps [p0, p0 + kb):
@@ -3335,7 +3376,7 @@ static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t
         for (q = i / w - q0, p = 0; p < kb; p++) dst[(size_t)q * panel + (size_t)(p * w + i % w)] = 0; \
 }
 AG__DEF_PACK(float, f32)
-AG__DEF_PACK(double, f64)
+AG__F64(AG__DEF_PACK(double, f64))
 
 /* ag__gemm_small_f32, ag__gemm_small_f64: the plain loop for small products */
 #define AG__DEF_GEMM_SMALL(T, SFX) \
@@ -3363,7 +3404,7 @@ AG__EXACT static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, cons
     } \
 }
 AG__DEF_GEMM_SMALL(float, f32)
-AG__DEF_GEMM_SMALL(double, f64)
+AG__F64(AG__DEF_GEMM_SMALL(double, f64))
 
 typedef struct {
     const ag__gemm_cfg *cfg;
@@ -3387,7 +3428,7 @@ static void ag__gemm_pack_task(void *arg, int i, bool is_a) {
     const char *src = is_a ? j->A : j->B;
     int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb;
     if (j->dtype == AG_F32) ag__pack_f32((float *)dst, (const float *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
-    else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
+    AG__F64(else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);)
 }
 static void ag__gemm_pack_a_task(void *arg, int i) { ag__gemm_pack_task(arg, i, true); }
 static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, false); }
@@ -3442,7 +3483,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     if (K == 0 || M * N * K <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
         (M <= 2 && M * N * K <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
-        else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);
+        AG__F64(else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
         return true;
     }
     memset(&j, 0, sizeof j);
@@ -3654,8 +3695,7 @@ static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), vo
 }
 
 static ag__row_fn ag__copy_fn(int dst, int src) {
-    if (dst == AG_F32) return src == AG_F32 ? ag__copy_row_f32_f32 : ag__copy_row_f32_f64;
-    return src == AG_F32 ? ag__copy_row_f64_f32 : ag__copy_row_f64_f64;
+    return AG__PICK(dst, AG__PICK(src, ag__copy_row_f32_f32, ag__copy_row_f32_f64), AG__PICK(src, ag__copy_row_f64_f32, ag__copy_row_f64_f64));
 }
 
 /* dst (any strides) = src broadcast to dst's shape, converted */
@@ -3711,7 +3751,7 @@ static bool ag__contig(const ag_tensor *t) {
 static ag_tensor *ag__dense(ag_tensor *t) {
     ag_tensor *c;
     if (ag__contig(t)) return t;
-    c = ag__result(t->ctx, t->dtype, t->ndim, t->shape, 0);
+    c = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 0);   /* the copy writes every element */
     if (c) ag__copy_into(c, t);
     return c;
 }
@@ -3753,27 +3793,31 @@ static bool ag__dim_s(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) 
 }
 static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
     if (dtype != AG_F32 && dtype != AG_F64) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
+#ifdef AG_NO_F64
+    if (dtype == AG_F64) { ag__fail(ctx, "%s: float64 is not in this build (AG_NO_F64)", op); return false; }
+#endif
     return true;
 }
 
 /* ==== >>tensors: creation ==== */
-static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool persistent) {
+/* zero: fill the data with zeros (false when the caller writes every element) */
+static ag_tensor *ag__create(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, bool persistent, bool zero) {
     int64_t numel;
     if (!ctx) return NULL;
     if (!ag__check_dtype(ctx, op, dtype) || !ag__check_shape(ctx, op, ndim, shape, &numel)) return NULL;
-    return ag__alloc_tensor(ctx, dtype, ndim, shape, 0, true, persistent);
+    return ag__alloc_tensor_z(ctx, dtype, ndim, shape, 0, true, persistent, zero);
 }
-AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "new", dtype, ndim, shape, false); }
-AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "zeros", dtype, ndim, shape, false); }
+AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "new", dtype, ndim, shape, false, true); }
+AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__create(ctx, "zeros", dtype, ndim, shape, false, true); }
 static ag_tensor *ag__full(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, double value) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false, false);   /* the fill writes every element */
     if (t) ag__fill(t, value);
     return t;
 }
 AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value) { return ag__full(ctx, "full", dtype, ndim, shape, value); }
 AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape) { return ag__full(ctx, "ones", dtype, ndim, shape, 1.0); }
 static ag_tensor *ag__create_from(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, const void *data, bool persistent) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, persistent);
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, persistent, !data);   /* zeros only without data */
     if (t && data) memcpy(t->data, data, (size_t)t->numel * ag__esize(dtype));
     return t;
 }
@@ -3853,7 +3897,7 @@ AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double en
     len = ceil((end - start) / step);
     if (len > (double)AG__MAX_NUMEL) { ag__fail(ctx, "arange: too many elements"); return NULL; }
     n = len > 0 ? (int64_t)len : 0;
-    t = ag__create(ctx, "arange", dtype, 1, &n, false);
+    t = ag__create(ctx, "arange", dtype, 1, &n, false, true);
     if (!t) return NULL;
     for (i = 0; i < n; i++) {
         double v = start + (double)i * step;
@@ -3873,7 +3917,7 @@ static void ag__random_fill(ag_tensor *t, int kind, double p) {
     if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_RAND, kind, t, NULL, p);
 }
 static ag_tensor *ag__random(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, int kind) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false);
+    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false, true);
     if (t) ag__random_fill(t, kind, 0);
     return t;
 }
@@ -4124,7 +4168,7 @@ AG_API ag_tensor *ag_unsqueeze(ag_tensor *t, int dim) { t = ag__arg(t);
 }
 
 AG_API ag_tensor *ag_transpose(ag_tensor *t, int d0, int d1) { t = ag__arg(t);
-    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, tmp;
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], tmp;   /* the t->ndim entries read are set below */
     int i;
     ag_tensor *y;
     if (!t || !ag__dim_s(t->ctx, "transpose", t->ndim, d0, &d0) || !ag__dim_s(t->ctx, "transpose", t->ndim, d1, &d1)) return NULL;
@@ -4175,7 +4219,7 @@ static int ag__jvp_permute(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor 
 }
 
 AG_API ag_tensor *ag_expand(ag_tensor *t, int ndim, const int64_t *shape) { t = ag__arg(t);
-    int64_t sh[AG_MAX_DIMS] = {0}, st[AG_MAX_DIMS] = {0}, numel;
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], numel;   /* the ndim entries read are set below, or it fails */
     int i, off;
     char s1[200], s2[200];
     if (!t) return NULL;
@@ -4491,16 +4535,16 @@ static void ag__fold_##SUF(const ag__win *g, T *y, const T *c) { \
     } \
 }
 AG__DEF_WIN_KERNELS(float, f32)
-AG__DEF_WIN_KERNELS(double, f64)
+AG__F64(AG__DEF_WIN_KERNELS(double, f64))
 /* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous) */
 static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) {
     if (y->dtype == AG_F32) ag__unfold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)x->data, x->stride);
-    else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);
+    AG__F64(else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);)
 }
 static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
 static void ag__fold_run(ag_tensor *y, const ag_tensor *c) {
     if (y->dtype == AG_F32) ag__fold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)c->data);
-    else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);
+    AG__F64(else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);)
 }
 static bool ag__rerun_fold(int op, ag_tensor *y) { (void)op; ag__fold_run(y, y->in[0]); return true; }
 /* the geometry g, with the padding value pad, in the arena (the op's extra) */
@@ -4598,12 +4642,12 @@ static void ag__map_run(ag__row_fn row, const ag__kern *k, ag_tensor *y, const a
 static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     ag__kern k;
     k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
-    ag__map_run(y->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k, y, a, b);
+    ag__map_run(AG__PICK(y->dtype, ag__binary_row_f32, ag__binary_row_f64), &k, y, a, b);
 }
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op].name;
-    int64_t shape[AG_MAX_DIMS] = {0};
+    int64_t shape[AG_MAX_DIMS];   /* ag__broadcast_shape sets the nd entries read */
     int nd, dt;
     ag_tensor *y;
     ag_ctx *ctx = ag__ctx2(name, a, b);
@@ -4709,7 +4753,7 @@ static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor
 static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
     k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
-    ag__map_run(x->dtype == AG_F32 ? ag__unary_row_f32 : ag__unary_row_f64, &k, y, x, NULL);
+    ag__map_run(AG__PICK(x->dtype, ag__unary_row_f32, ag__unary_row_f64), &k, y, x, NULL);
 }
 static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
@@ -5139,7 +5183,7 @@ static int ag__jvp_logaddexp(ag_tensor *y, int op, ag_tensor *const *t, ag_tenso
 #define AG__F_fmod(T, M, u, v) AG__M(fmod, M)(u, v)
 #define AG__F_remainder(T, M, u, v) ag__remainder_##M(u, v)
 static float ag__remainder_f(float a, float b) { float r = fmodf(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; }
-static double ag__remainder_(double a, double b) { double r = fmod(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; }
+AG__F64(static double ag__remainder_(double a, double b) { double r = fmod(a, b); return r != 0 && ((r < 0) != (b < 0)) ? r + b : r; })
 AG_API ag_tensor *ag_fmod(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_fmod, a, b); }
 AG_API ag_tensor *ag_remainder(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_remainder, a, b); }
 /* both are a - q b with q = trunc(a / b) (fmod) or floor(a / b) (remainder): d a = d y, d b = -d y q */
@@ -5206,35 +5250,36 @@ static int ag__bw_rdiv_scalar(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /
 
 /* ---- >>elementwise: the row kernels of every elementwise op, now that their formulas are defined ---- */
 AG__DEF_UNARY(float, f32, AG__UNARY_CASE_F32)
-AG__DEF_UNARY(double, f64, AG__UNARY_CASE_F64)
+AG__F64(AG__DEF_UNARY(double, f64, AG__UNARY_CASE_F64))
 AG__DEF_BINARY(float, f32, AG__BINARY_CASE_F32)
-AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64)
+AG__F64(AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64))
 
 /* ---- reductions ---- */
 /* y = x reduced over the dims in y->ip[0], times y->fp[0] (the kernel, also run by ag_replay); false if out of memory */
 static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
-    int64_t kshape[AG_MAX_DIMS] = {0}, ast[AG_MAX_DIMS] = {0}, j;
+    int64_t kshape[AG_MAX_DIMS], ast[AG_MAX_DIMS], j;   /* the x->ndim entries read are set below */
     unsigned mask = (unsigned)y->ip[0];
     int i, kop = op == AG__OP_mean ? AG__OP_sum : op;
-    double *acc, init, scale = y->fp[0];
+    ag__acc *acc;
+    double init, scale = y->fp[0];
     ag__mark m = ag__arena_mark(x->ctx);
     ag__iter it;
     ag__kern k;
     for (i = 0; i < x->ndim; i++) kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
-    acc = (double *)ag__arena_alloc(x->ctx, sizeof(double) * (size_t)(y->numel ? y->numel : 1), 16);
+    acc = (ag__acc *)ag__arena_alloc(x->ctx, sizeof(ag__acc) * (size_t)(y->numel ? y->numel : 1), 16);
     if (!acc) return false;
     init = kop == AG__OP_sum ? 0.0 : kop == AG__OP_max ? -HUGE_VAL : HUGE_VAL;
-    for (j = 0; j < y->numel; j++) acc[j] = init;
+    for (j = 0; j < y->numel; j++) ag__acc_init(&acc[j], (ag__accv)init);
     ag__contig_strides(x->ndim, kshape, ast);
     for (i = 0; i < x->ndim; i++) if ((mask >> i) & 1) ast[i] = 0;
     ag__iter_init(&it, x->ndim, x->shape);
-    ag__iter_add(&it, acc, 8, ast);
+    ag__iter_add(&it, acc, (int)sizeof(ag__acc), ast);
     ag__iter_add_tensor(&it, x);
     k.op = kop; k.a = k.b = 0;
-    ag__iter_run(&it, x->dtype == AG_F32 ? ag__reduce_row_f32 : ag__reduce_row_f64, &k);
+    ag__iter_run(&it, AG__PICK(x->dtype, ag__reduce_row_f32, ag__reduce_row_f64), &k);
     for (j = 0; j < y->numel; j++) {
-        if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j] * scale);
-        else ((double *)y->data)[j] = acc[j] * scale;
+        if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j].s * (ag__accv)scale);
+        else ((double *)y->data)[j] = acc[j].s * scale;
     }
     ag__arena_release(x->ctx, m);
     return true;
@@ -5242,7 +5287,7 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
 static bool ag__rerun_reduce(int op, ag_tensor *y) { return ag__reduce_run(op, y, y->in[0]); }
 /* reduces x over the dims in mask (sum, max or min; scale multiplies the result); op is what is recorded */
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale) {
-    int64_t fshape[AG_MAX_DIMS] = {0};
+    int64_t fshape[AG_MAX_DIMS];   /* the fnd entries read are set below */
     int i, fnd = 0;
     ag_tensor *y;
     if (!x) return NULL;
@@ -5256,7 +5301,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
         ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x));
         return NULL;
     }
-    y = ag__result(x->ctx, x->dtype, fnd, fshape, 1);
+    y = ag__result_raw(x->ctx, x->dtype, fnd, fshape, 1);   /* ag__reduce_run writes every element */
     if (!y) return NULL;
     y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = scale;
     if (!ag__reduce_run(op, y, x)) return NULL;
@@ -5264,7 +5309,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
 }
 /* g reshaped to the keepdim shape of a reduction of x */
 static ag_tensor *ag__keepdim(ag_tensor *g, const ag_tensor *x, unsigned mask) {
-    int64_t sh[AG_MAX_DIMS] = {0};
+    int64_t sh[AG_MAX_DIMS];   /* x->ndim entries, set below */
     int i;
     for (i = 0; i < x->ndim; i++) sh[i] = (mask >> i) & 1 ? 1 : x->shape[i];
     return ag_reshape(g, x->ndim, sh);
@@ -5386,11 +5431,12 @@ static void ag__cumsum_run(ag_tensor *y, const ag_tensor *x) {
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     for (o = 0; o < outer; o++)
         for (in = 0; in < inner; in++) {
-            double acc = 0;
+            ag__acc acc;
+            ag__acc_init(&acc, 0);
             for (j = 0; j < n; j++) {
                 int64_t off = (o * n + (rev ? n - 1 - j : j)) * inner + in;
-                acc += ag__load(x, off);
-                if (y->dtype == AG_F32) ((float *)y->data)[off] = (float)acc; else ((double *)y->data)[off] = acc;
+                ag__acc_add(&acc, (ag__accv)ag__load(x, off));
+                if (y->dtype == AG_F32) ((float *)y->data)[off] = (float)acc.s; else ((double *)y->data)[off] = acc.s;
             }
         }
 }
@@ -5522,7 +5568,7 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
                 double v = ag__load(x, (o * n + j) * inner + in);
                 if ((smallest ? v < bv : v > bv) || (ag__isnan(v) && !ag__isnan(bv))) { bv = v; best = j; }
             }
-            ((double *)y->data)[o * inner + in] = (double)best;
+            ((ag__idx *)y->data)[o * inner + in] = (ag__idx)best;
         }
 }
 static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
@@ -5532,11 +5578,11 @@ static ag_tensor *ag__argext(ag_tensor *t, int dim, bool keepdim, int op) {
     int i, nd = 0;
     ag_tensor *y;
     if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &dim)) return NULL;
-    if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* a 0-d tensor: index 0 */
+    if (dim < 0) return ag_zeros(t->ctx, AG__IDX, 0, NULL);   /* a 0-d tensor: index 0 */
     if (t->shape[dim] == 0) { char s[200]; ag__fail(t->ctx, "%s: dim %d of shape %s is empty", name, dim, AG__SHAPE(s, t)); return NULL; }
     for (i = 0; i < t->ndim; i++) if (i != dim) sh[nd++] = t->shape[i]; else if (keepdim) sh[nd++] = 1;
     t = ag_contiguous(t);
-    y = t ? ag__result_raw(t->ctx, AG_F64, nd, sh, 1) : NULL;
+    y = t ? ag__result_raw(t->ctx, AG__IDX, nd, sh, 1) : NULL;
     if (!y) return NULL;
     y->ip[0] = dim; y->ip[1] = op == AG__OP_argmin;
     ag__argmax_run(y, t);
@@ -5555,10 +5601,10 @@ typedef struct {
     int nb, yn;
 } ag__mm;
 static bool ag__mm_geometry(ag_ctx *ctx, const ag_tensor *a, const ag_tensor *b, ag__mm *g) {
-    int64_t ash[AG_MAX_DIMS + 1] = {0}, ast[AG_MAX_DIMS + 1] = {0}, bsh[AG_MAX_DIMS + 1] = {0}, bst[AG_MAX_DIMS + 1] = {0};
+    int64_t ash[AG_MAX_DIMS + 1], ast[AG_MAX_DIMS + 1], bsh[AG_MAX_DIMS + 1], bst[AG_MAX_DIMS + 1];   /* entries [0, an) and [0, bn) set below */
     int an = a->ndim < 2 ? 2 : a->ndim, bn = b->ndim < 2 ? 2 : b->ndim, i;
     char s1[200], s2[200];
-    memset(g, 0, sizeof *g);
+    g->yn = 0;   /* no memset: every other field read is set below */
     if (a->ndim == 1) { ash[0] = 1; ast[0] = 0; ash[1] = a->shape[0]; ast[1] = a->stride[0]; }
     else for (i = 0; i < an; i++) { ash[i] = a->shape[i]; ast[i] = a->stride[i]; }
     if (b->ndim == 1) { bsh[0] = b->shape[0]; bst[0] = b->stride[0]; bsh[1] = 1; bst[1] = 0; }
@@ -5737,7 +5783,7 @@ static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     n = x->ndim ? x->shape[dim] : 1;   /* a 0-d tensor is one row of one */
     if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, n, inner, op == AG__OP_log_softmax);
-    else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);
+    AG__F64(else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);)
 }
 static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {
@@ -5832,7 +5878,7 @@ AG_API ag_tensor *ag_bce_with_logits(ag_tensor *x, ag_tensor *t) { ag__args(&x, 
     prev = ag_set_grad_enabled(ctx, false);
     v = ag_mean(ag_add(ag_sub(ag_relu(x), ag_mul(x, t)), ag_log(ag_add_scalar(ag_exp(ag_neg(ag_abs(x))), 1.0))));
     ag_set_grad_enabled(ctx, prev);
-    y = v ? ag__result(ctx, v->dtype, 0, NULL, 2) : NULL;   /* a node with room for both inputs */
+    y = v ? ag__result_raw(ctx, v->dtype, 0, NULL, 2) : NULL;   /* a node with room for both inputs; the copy fills it */
     if (!y) return NULL;
     ag__copy_into(y, v);
     return ag__finish2(y, AG__OP_bce_with_logits, x, t);
@@ -6141,7 +6187,7 @@ static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx,
         double v;
         for (k = idx->ndim - 1; k >= 0; k--) { c[k] = r % idx->shape[k]; r /= idx->shape[k]; }
         for (k = 0; k < idx->ndim; k++) { io += c[k] * idx->stride[k]; so += c[k] * src->stride[k]; if (k != d) bo += c[k] * big->stride[k]; }
-        v = ((const double *)idx->data)[io];
+        v = ((const ag__idx *)idx->data)[io];
         if (!(v >= 0 && v < (double)big->shape[d])) return false;
         at = bo + (int64_t)v * big->stride[d];
         if (op == AG__OP_put) ag__store(y, at, ag__load(x, so));   /* the last write wins */
@@ -6184,12 +6230,12 @@ static ag_tensor *ag__index_tensor(ag_ctx *ctx, const char *op, int ndim, const 
                                    const ag_tensor *of, int dim) {
     ag__index r;
     char s[100];
-    ag_tensor *t = ag__result_raw(ctx, AG_F64, ndim, shape, 0);
+    ag_tensor *t = ag__result_raw(ctx, AG__IDX, ndim, shape, 0);
     if (!t) return NULL;
     if (t->numel > 0 && !index) { ag__fail(ctx, "%s: index is NULL", op); return NULL; }
     memset(&r, 0, sizeof r);
     r.op = op; r.what = "index"; r.where = "position";
-    r.index64 = index; r.dst = (double *)t->data; r.n = t->numel; r.bound = bound;
+    r.index64 = index; r.dst = (ag__idx *)t->data; r.n = t->numel; r.bound = bound;
     ag__format(r.range, sizeof r.range, "dim %d of %s", dim, AG__SHAPE(s, of));
     return ag__index_take(ctx, &r) ? t : NULL;
 }
@@ -6269,7 +6315,7 @@ static bool ag__rerun_argsort(int op, ag_tensor *y) {
     int dim = (int)y->ip[0], k;
     bool desc = y->ip[1] != 0;
     int64_t outer = 1, inner = 1, n = x->shape[dim], o, in, w, i, *a, *tmp = (int64_t *)y->extra;
-    double *out = (double *)y->data;
+    ag__idx *out = (ag__idx *)y->data;
     (void)op;
     if (y->numel == 0) return true;
     a = tmp + n;
@@ -6297,12 +6343,12 @@ AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending) { t = ag__a
     ag_tensor *y;
     int64_t bytes;
     if (!t || !ag__dim_s(t->ctx, "argsort", t->ndim, dim, &dim)) return NULL;
-    if (dim < 0) return ag_zeros(t->ctx, AG_F64, 0, NULL);   /* 0-d: index 0 */
+    if (dim < 0) return ag_zeros(t->ctx, AG__IDX, 0, NULL);   /* 0-d: index 0 */
     if (!ag__size_mul(t->shape[dim] ? 2 * t->shape[dim] : 1, (int64_t)sizeof(int64_t), &bytes) || (uint64_t)bytes > (uint64_t)SIZE_MAX) {
         ag__fail(t->ctx, "argsort: dim %d has %lld entries, too many to sort", dim, (long long)t->shape[dim]);
         return NULL;
     }
-    y = ag__result_raw(t->ctx, AG_F64, t->ndim, t->shape, 1);
+    y = ag__result_raw(t->ctx, AG__IDX, t->ndim, t->shape, 1);
     if (!y || !(y->extra = ag__arena_alloc(t->ctx, (size_t)bytes, 16))) return NULL;
     y->ip[0] = dim; y->ip[1] = descending;
     y->in[0] = t;   /* the kernel reads its input there; no gradient flows through indices */
@@ -6327,7 +6373,7 @@ static ag_tensor *ag__sorted_k(const char *name, ag_tensor *t, int64_t k, int di
         ag__fail(t->ctx, "%s: k %lld is out of range for dim %d of %s", name, (long long)k, dim, AG__SHAPE(s, t));
         return NULL;
     }
-    if (*d < 0) { *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }   /* 0-d: itself, index 0 */
+    if (*d < 0) { *indices = ag_zeros(t->ctx, AG__IDX, 0, NULL); return t; }   /* 0-d: itself, index 0 */
     idx = ag_narrow(ag_argsort(t, *d, desc), *d, single ? k - 1 : 0, single ? 1 : k);
     *indices = idx;
     return ag__take(AG__OP_take, t, idx, *d, NULL);
@@ -6355,7 +6401,7 @@ AG_API ag_tensor *ag_median_dim(ag_tensor *t, int dim, bool keepdim, ag_tensor *
     if (indices) *indices = NULL;
     if (!t || !ag__dim_s(t->ctx, "median", t->ndim, dim, &d)) return NULL;
     if (d >= 0 && t->shape[d] == 0) { char s[200]; ag__fail(t->ctx, "median: dim %d of %s is empty", d, AG__SHAPE(s, t)); return NULL; }
-    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG__IDX, 0, NULL); return t; }
     {   /* NaN sorts last; a slice with one gives its first NaN instead (argmax finds the first largest) */
         ag_tensor *idx = ag_narrow(ag_argsort(t, d, false), d, (t->shape[d] - 1) / 2, 1), *isnan, *has_nan, *y;
         bool prev = ag_set_grad_enabled(t->ctx, false);
@@ -6432,8 +6478,8 @@ AG_API ag_tensor *ag_diagonal(ag_tensor *t, int64_t offset, int d1, int d2) { t 
     {   /* take column i of row i: an index [1.., L, 1] of 0..L-1, expanded over the other dims */
         int64_t ish[AG_MAX_DIMS];
         for (k = 0; k < t->ndim; k++) { ish[k] = k == t->ndim - 2 ? L : 1; sh[k] = k < t->ndim - 1 ? sub->shape[k] : 1; }
-        if (!(idx = ag__result_raw(t->ctx, AG_F64, t->ndim, ish, 0))) return NULL;
-        for (i = 0; i < L; i++) ((double *)idx->data)[i] = (double)i;
+        if (!(idx = ag__result_raw(t->ctx, AG__IDX, t->ndim, ish, 0))) return NULL;
+        for (i = 0; i < L; i++) ((ag__idx *)idx->data)[i] = (ag__idx)i;
         idx = ag_expand(idx, t->ndim, sh);
     }
     return ag_squeeze(ag__take(AG__OP_take, sub, idx, t->ndim - 1, NULL), -1);
@@ -6450,8 +6496,8 @@ AG_API ag_tensor *ag_diag(ag_tensor *t, int64_t offset) { t = ag__arg(t);
     if (a > ((int64_t)1 << 31) || L > ((int64_t)1 << 31)) { ag__fail(t->ctx, "diag: offset %lld for %lld entries is too large", (long long)offset, (long long)L); return NULL; }
     n = L + a;
     ish[0] = L; ish[1] = 1; rsh[0] = L; rsh[1] = n; vsh[0] = L; vsh[1] = 1;
-    if (!(idx = ag__result_raw(t->ctx, AG_F64, 2, ish, 0))) return NULL;
-    for (i = 0; i < L; i++) ((double *)idx->data)[i] = (double)(i + (offset > 0 ? offset : 0));
+    if (!(idx = ag__result_raw(t->ctx, AG__IDX, 2, ish, 0))) return NULL;
+    for (i = 0; i < L; i++) ((ag__idx *)idx->data)[i] = (ag__idx)(i + (offset > 0 ? offset : 0));
     rows = ag__take(AG__OP_put_add, ag_reshape(t, 2, vsh), idx, 1, rsh);   /* row i: v[i] in column i + offset */
     pads[0] = 0; pads[1] = 0; pads[2] = offset < 0 ? a : 0; pads[3] = offset < 0 ? 0 : a;   /* then rows above / below */
     return ag_pad(rows, 4, pads, AG_PAD_CONSTANT, 0.0);
@@ -6641,7 +6687,7 @@ static bool ag__rerun_cumargmax(int op, ag_tensor *y) {
             for (j = 0; j < n; j++) {
                 double v = ag__load(x, ag__offset(x, base + j * inner));
                 if (!ag__isnan(bv) && (ag__isnan(v) || (mx ? v >= bv : v <= bv))) { bv = v; best = j; }
-                ((double *)y->data)[base + j * inner] = (double)best;
+                ((ag__idx *)y->data)[base + j * inner] = (ag__idx)best;
             }
         }
     return true;
@@ -6651,8 +6697,8 @@ static ag_tensor *ag__cumext(const char *name, int op, ag_tensor *t, int dim, ag
     int d;
     if (indices) *indices = NULL;
     if (!t || !ag__dim_s(t->ctx, name, t->ndim, dim, &d)) return NULL;
-    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG_F64, 0, NULL); return t; }
-    if (!(idx = ag__result_raw(t->ctx, AG_F64, t->ndim, t->shape, 1))) return NULL;
+    if (d < 0) { if (indices) *indices = ag_zeros(t->ctx, AG__IDX, 0, NULL); return t; }
+    if (!(idx = ag__result_raw(t->ctx, AG__IDX, t->ndim, t->shape, 1))) return NULL;
     idx->ip[0] = d;
     idx->in[0] = t;
     ag__rerun_cumargmax(op, idx);
@@ -6962,10 +7008,10 @@ AG_API ag_tensor *ag_cross_entropy_ex(ag_tensor *logits, const int32_t *targets,
     N = r.n; C = r.bound;
     if (!ag__ce_opts(logits->ctx, "cross_entropy", logits, o, &w, C)) return NULL;
     sh[0] = N; sh[1] = 1;
-    idx = ag__result_raw(logits->ctx, AG_F64, 2, sh, 0);
+    idx = ag__result_raw(logits->ctx, AG__IDX, 2, sh, 0);
     keep = ag__result_raw(logits->ctx, logits->dtype == AG_F64 || (w && w->dtype == AG_F64) ? AG_F64 : AG_F32, 1, sh, 0);
     if (!idx || !keep) return NULL;
-    r.dst = (double *)idx->data;
+    r.dst = (ag__idx *)idx->data;
     r.has_ignore = true; r.ignore = o ? o->ignore_index : -100; r.keep = keep;
     if (!ag__index_take(logits->ctx, &r)) return NULL;
     if (logits->ndim == 1) { int64_t one[2]; one[0] = 1; one[1] = C; lp = ag_log_softmax(ag_reshape(logits, 2, one), -1); }
@@ -7144,7 +7190,7 @@ static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
         ag__iter_add_tensor(&it, cur);
         ag__iter_add_tensor(&it, g);
         k.op = AG__OP_add; k.a = k.b = 0; k.isa = ctx->isa;
-        ag__iter_run(&it, cur->dtype == AG_F32 ? ag__binary_row_f32 : ag__binary_row_f64, &k);
+        ag__iter_run(&it, AG__PICK(cur->dtype, ag__binary_row_f32, ag__binary_row_f64), &k);
         return true;
     }
     if (!cur && !create) {   /* first gradient: a buffer of our own (persistent for persistent tensors) */
@@ -7153,7 +7199,7 @@ static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
             buf = (ag_tensor *)t->extra;
             if (!buf) buf = ag__alloc_tensor(ctx, t->dtype, t->ndim, t->shape, 0, true, true);
             t->extra = buf;
-        } else buf = ag__result(ctx, t->dtype, t->ndim, t->shape, 0);
+        } else buf = ag__result_raw(ctx, t->dtype, t->ndim, t->shape, 0);   /* the copy writes every element */
         if (!buf) return false;
         ag__copy_into(buf, g);
         t->grad = buf;
@@ -8436,7 +8482,7 @@ TGT AG__EXACT static int64_t ag__adam_##SET(int64_t i, int64_t n, T *AG__RESTRIC
     return i; \
 }
 AG__DEF_OPTIM(ag__sf_, float, float, 1, f32_scalar, )
-AG__DEF_OPTIM(ag__sd_, double, double, 1, f64_scalar, )
+AG__F64(AG__DEF_OPTIM(ag__sd_, double, double, 1, f64_scalar, ))
 AG__SIMD_SETS(AG__DEF_OPTIM)
 
 /* runs update kernel K (sgd, adam) for type t on this context's set, then the scalar set on the tail;
@@ -8469,7 +8515,9 @@ static void ag__upd_task(void *arg, int chunk) {
             float *v = AG__UPD_PTR(float, j->s[1], off), *vmax = AG__UPD_PTR(float, j->s[2], off);
             AG__RUN_UPDATE(j->ctx->isa, adam, f32, (i_, n, pd, s0, v, vmax, gd, u));
         } else AG__RUN_UPDATE(j->ctx->isa, sgd, f32, (i_, n, pd, s0, gd, u));
-    } else {
+    }
+#ifndef AG_NO_F64
+    else {
         double *pd = AG__UPD_PTR(double, j->p, off), *s0 = AG__UPD_PTR(double, j->s[0], off);
         const double *gd = AG__UPD_PTR(double, j->g, off);
         if (j->adam) {
@@ -8477,6 +8525,7 @@ static void ag__upd_task(void *arg, int chunk) {
             AG__RUN_UPDATE(j->ctx->isa, adam, f64, (i_, n, pd, s0, v, vmax, gd, u));
         } else AG__RUN_UPDATE(j->ctx->isa, sgd, f64, (i_, n, pd, s0, gd, u));
     }
+#endif
 }
 static void ag__update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u, bool adam) {
     ag__upd_job j;
@@ -8582,6 +8631,16 @@ static bool ag__clip_check(ag_tensor *const *params, int n, const char *name) {
     }
     return true;
 }
+#ifdef AG_NO_F64
+/* sum of x[i]^2 through ag__acc; AG__EXACT: a square fused into the compensated add would round differently per target */
+AG__EXACT static float ag__sumsq_f32(const float *x, int64_t n) {
+    ag__acc a;
+    int64_t i;
+    ag__acc_init(&a, 0);
+    for (i = 0; i < n; i++) ag__acc_add(&a, x[i] * x[i]);
+    return a.s;
+}
+#endif
 AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm, double norm_type) {
     double total = 0, coef;
     int k;
@@ -8597,6 +8656,9 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
         bool gc;
         if (!g) continue;
         gc = ag__contig(g);
+#ifdef AG_NO_F64
+        if (gc && norm_type == 2) { total += ag__sumsq_f32((const float *)(const void *)g->data, g->numel); continue; }   /* the common case */
+#else
         if (gc && norm_type == 2) {   /* the common case: four partial sums in double */
             double s4[4] = {0, 0, 0, 0};
             int64_t n4 = g->numel & ~(int64_t)3;
@@ -8617,6 +8679,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
             total += (s4[0] + s4[1]) + (s4[2] + s4[3]);
             continue;
         }
+#endif
         for (i = 0; i < g->numel; i++) {
             double a = fabs(ag__load(g, gc ? i : ag__offset(g, i)));
             if (norm_type > DBL_MAX) { if (a > total || ag__isnan(a)) total = a; }
@@ -8638,7 +8701,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
                                                the same parameter twice is scaled twice, as PyTorch does */
                 gc = params[j] == params[k] || !ag_grad(params[j]) || !ag__shares_memory(g, ag_grad(params[j]));
             if (!gc) {   /* not contiguous (an expanded view scales an element many times) or shared: scale a copy */
-                ag_tensor *c = ag__result(g->ctx, g->dtype, g->ndim, g->shape, 0);
+                ag_tensor *c = ag__result_raw(g->ctx, g->dtype, g->ndim, g->shape, 0);   /* the copy writes every element */
                 if (!c) return NAN;
                 ag__copy_into(c, g);
                 params[k]->grad = g = c;   /* in the arena: gone at the next reset, also for a persistent parameter */
@@ -9599,9 +9662,7 @@ static int ag__jacobian_fwd_impl(ag__fn_call *c, ag_fn f, void *user, ag_tensor 
             if (c->create_graph) {
                 if (!(cols[k] = col ? col : ag_zeros(ctx, (ag_dtype)out->dtype, out->ndim, out->shape))) return -1;
             } else if (col) {
-                double *v = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(col->numel ? col->numel : 1), 16);
-                if (!v || ag_copy_out(col, AG_F64, v) != 0) return -1;
-                for (r = 0; r < col->numel; r++) ag__store(jac[i], r * m + k, v[r]);
+                for (r = 0; r < col->numel; r++) ag__store(jac[i], r * m + k, ag__load(col, ag__offset(col, r)));   /* row-major r */
                 ag__arena_release(ctx, mk);
             } else ag__arena_release(ctx, mk);
         }
@@ -10002,13 +10063,12 @@ AG_API ag_tensor *ag_batch_norm(ag_tensor *x, ag_tensor *w, ag_tensor *b, ag_ten
         y = ag_mul(xc, ag_pow(ag_add_scalar(var, eps), -0.5));
         if (y && rm && rv) {   /* running statistics, outside the graph */
             if (!ag__not_capturing(ctx, "batch_norm", "updating the running statistics (pass NULL running_mean and running_var)")) return NULL;
-            ag_tensor *buf = ag_new(ctx, AG_F64, 1, &C);
-            double *v = buf ? (double *)ag_data(buf) : NULL;
+            double *v = (double *)ag__arena_alloc(ctx, sizeof(double) * (size_t)(C ? C : 1), 16);   /* no F64 tensor: AG_NO_F64 */
             int64_t c;
-            if (!v || ag_copy_out(mean, AG_F64, v) != 0) return NULL;
+            if (!v) return NULL;
+            for (c = 0; c < C; c++) v[c] = ag__load(mean, ag__offset(mean, c));
             ag__ly_update_stat(rm, v, momentum);
-            if (ag_copy_out(var, AG_F64, v) != 0) return NULL;
-            for (c = 0; c < C; c++) v[c] *= (double)count / (double)(count - 1);   /* unbiased */
+            for (c = 0; c < C; c++) v[c] = ag__load(var, ag__offset(var, c)) * ((double)count / (double)(count - 1));   /* unbiased */
             ag__ly_update_stat(rv, v, momentum);
         }
     }
@@ -10113,15 +10173,15 @@ AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *o) {
         int dh = o->dil_h ? o->dil_h : 1, dw = o->dil_w ? o->dil_w : 1;
         ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, o->pad_h, o->pad_w, OH, OW, 2);
         w = ag__unfold(x, &g, -HUGE_VAL);
-        k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG_F64, 4, y->shape);   /* [N, C, OH, OW] */
-        r = ag_floor(ag_div(k, ag_full(x->ctx, AG_F64, 0, NULL, (double)kw)));                  /* exact: small integers */
+        k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG__IDX, 4, y->shape);   /* [N, C, OH, OW] */
+        r = ag_floor(ag_div(k, ag_full(x->ctx, AG__IDX, 0, NULL, (double)kw)));                  /* exact: small integers */
         c = ag_sub(k, ag_mul_scalar(r, (double)kw));
         s2[0] = OH; s2[1] = 1;
-        if (!(bh = ag__result_raw(x->ctx, AG_F64, 2, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
-        for (i = 0; i < OH; i++) ((double *)bh->data)[i] = (double)(i * sh - o->pad_h);
+        if (!(bh = ag__result_raw(x->ctx, AG__IDX, 2, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
+        for (i = 0; i < OH; i++) ((ag__idx *)bh->data)[i] = (ag__idx)(i * sh - o->pad_h);
         s2[0] = OW;
-        if (!(bw = ag__result_raw(x->ctx, AG_F64, 1, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
-        for (i = 0; i < OW; i++) ((double *)bw->data)[i] = (double)(i * sw - o->pad_w);
+        if (!(bw = ag__result_raw(x->ctx, AG__IDX, 1, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
+        for (i = 0; i < OW; i++) ((ag__idx *)bw->data)[i] = (ag__idx)(i * sw - o->pad_w);
         r = ag_add(bh, ag_mul_scalar(r, (double)dh));   /* the input row and column */
         c = ag_add(bw, ag_mul_scalar(c, (double)dw));
         y = ag_add(ag_mul_scalar(r, (double)x->shape[3]), c);
@@ -10136,7 +10196,7 @@ AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_
     int64_t fx[3], fo[3], shp[4];
     ag_ctx *ctx = ag__ctx2("max_unpool2d", x, indices);
     if (!ctx) return NULL;
-    if (x->ndim != 4 || !ag__same_shape(x, indices) || indices->dtype != AG_F64) {
+    if (x->ndim != 4 || !ag__same_shape(x, indices) || indices->dtype != AG__IDX) {
         ag__fail(ctx, "max_unpool2d: x %s must be [N, C, H, W] and indices %s the same shape, F64 (ag_max_pool2d_indices)", AG__SHAPE(s1, x), AG__SHAPE(s2, indices));
         return NULL;
     }
@@ -10358,18 +10418,18 @@ static ag_tensor *ag__resample(ag_tensor *x, int dim, int64_t out, bool bilinear
     int k;
     double scale = bilinear && align ? (out > 1 ? (double)(n - 1) / (double)(out - 1) : 0.0) : (double)n / (double)out;
     for (k = 0; k < x->ndim; k++) { ish[k] = k == dim ? out : 1; esh[k] = k == dim ? out : x->shape[k]; }
-    if (!(i0 = ag__result_raw(x->ctx, AG_F64, x->ndim, ish, 0))) return NULL;
-    if (bilinear && (!(i1 = ag__result_raw(x->ctx, AG_F64, x->ndim, ish, 0)) || !(wt = ag__result_raw(x->ctx, x->dtype, x->ndim, ish, 0)))) return NULL;
+    if (!(i0 = ag__result_raw(x->ctx, AG__IDX, x->ndim, ish, 0))) return NULL;
+    if (bilinear && (!(i1 = ag__result_raw(x->ctx, AG__IDX, x->ndim, ish, 0)) || !(wt = ag__result_raw(x->ctx, x->dtype, x->ndim, ish, 0)))) return NULL;
     for (i = 0; i < out; i++) {
         double src;
         int64_t a;
-        if (!bilinear) { a = (int64_t)floor((double)i * scale); ((double *)i0->data)[i] = (double)(a < n - 1 ? a : n - 1); continue; }
+        if (!bilinear) { a = (int64_t)floor((double)i * scale); ((ag__idx *)i0->data)[i] = (ag__idx)(a < n - 1 ? a : n - 1); continue; }
         src = align ? (double)i * scale : ((double)i + 0.5) * scale - 0.5;
         if (src < 0) src = 0;
         a = (int64_t)floor(src);
         if (a > n - 1) a = n - 1;
-        ((double *)i0->data)[i] = (double)a;
-        ((double *)i1->data)[i] = (double)(a + 1 < n ? a + 1 : n - 1);
+        ((ag__idx *)i0->data)[i] = (ag__idx)a;
+        ((ag__idx *)i1->data)[i] = (ag__idx)(a + 1 < n ? a + 1 : n - 1);
         ag__store(wt, i, src - (double)a);
     }
     i0 = ag_expand(i0, x->ndim, esh);

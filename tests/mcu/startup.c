@@ -36,12 +36,20 @@ void mcu_exit(int code) {
 /* a test built against newlib's semihosting syscalls (librdimon: printf, malloc) opens its handles here */
 extern void initialise_monitor_handles(void) __attribute__((weak));
 
+/* SysTick free-running on the core clock, no interrupt: a 24-bit down-counter (SYST_CVR). Under
+   qemu -icount shift=0 the virtual clock advances 1 ns per instruction, so ticks count instructions
+   (qemu models no cycles): xor_mcu.c -DMCU_TIMING calibrates that against a loop of known length */
+unsigned long mcu_ticks(void) { return *(volatile uint32_t *)0xE000E018u; }
+
 static void mcu_reset(void) {
     uint32_t *s = __data_load, *d = __data_start;
     while (d < __data_end) *d++ = *s++;
     for (d = __bss_start; d < __bss_end;) *d++ = 0;
     *(volatile uint32_t *)0xE000ED88u |= 0xFu << 20;   /* CPACR: full access to CP10 and CP11 (the FPU) */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+    *(volatile uint32_t *)0xE000E014u = 0xFFFFFFu;      /* SYST_RVR: the full 24 bits */
+    *(volatile uint32_t *)0xE000E018u = 0;              /* SYST_CVR: reload now */
+    *(volatile uint32_t *)0xE000E010u = 5;              /* SYST_CSR: enabled, core clock, no interrupt */
     if (initialise_monitor_handles) initialise_monitor_handles();
     mcu_exit(main());
 }

@@ -52,6 +52,18 @@ static void say_num(const char *label, unsigned long v, int hex) {
     say(label); say(b + i);
 }
 
+#if defined(MCU) && defined(MCU_TIMING)
+/* SysTick ticks elapsed since t0 (a 24-bit down-counter) */
+static unsigned long ticks_since(unsigned long t0) { return (t0 - mcu_ticks()) & 0xFFFFFFul; }
+/* ticks for 2 x 10^5 instructions: 10^5 turns of a two-instruction loop (subs, bne) */
+static unsigned long calibrate(void) {
+    unsigned long t0 = mcu_ticks();
+    register unsigned n __asm__("r0") = 100000;
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n) :: "cc");
+    return ticks_since(t0);
+}
+#endif
+
 static ag_tensor *forward(ag_tensor *x, ag_tensor *const *p) {
     return ag_linear(ag_tanh(ag_linear(x, p[0], p[1])), p[2], p[3]);
 }
@@ -68,6 +80,9 @@ int main(void) {
     ag_tensor *p[4];
     ag_stats st;
     int step, i;
+#if defined(MCU) && defined(MCU_TIMING)
+    unsigned long ticks = 0, t0;
+#endif
     memset(&desc, 0, sizeof desc);
     desc.seed = 42;
     desc.allocator.alloc = pool_alloc;
@@ -86,6 +101,9 @@ int main(void) {
         return 1;
     }
     for (step = 0; step < STEPS; step++) {
+#if defined(MCU) && defined(MCU_TIMING)
+        t0 = mcu_ticks();
+#endif
         ag_tensor *xb = ag_from(ctx, AG_F32, 2, sx, X);
         ag_tensor *yb = ag_from(ctx, AG_F32, 2, sy, Y);
         ag_tensor *loss = ag_mse_loss(forward(xb, p), yb);
@@ -103,6 +121,9 @@ int main(void) {
             for (k = 0; k < n; k++) w[k] -= lr * g[k];
         }
         ag_ctx_reset(ctx);
+#if defined(MCU) && defined(MCU_TIMING)
+        ticks += ticks_since(t0);
+#endif
     }
     st = ag_get_stats(ctx);
     say_num("xor_mcu: loss hash ", hash, 1);
@@ -112,6 +133,11 @@ int main(void) {
     say_num(" B, pool high-water ", (unsigned long)pool_high, 0);
     say_num(" B, heap allocs ", (unsigned long)st.heap_allocs, 0);
     say("\n");
+#if defined(MCU) && defined(MCU_TIMING)
+    say_num("xor_mcu: SysTick ticks for 500 steps ", ticks, 0);
+    say_num(", for 2e5 loop instructions ", calibrate(), 0);
+    say("\n");
+#endif
     ag_ctx_free(ctx);
     return 0;
 }
