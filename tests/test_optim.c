@@ -480,7 +480,7 @@ static void test_thread_bits(void) {
             memset(&d, 0, sizeof d);
             d.threads = c == 1 ? 3 : 1;
             ctx = ag_ctx_new(&d);
-            for (k = 0, i = 0; k < np; i += (int)(c == 2 ? part[k] : N), k++)
+            for (k = 0, i = 0; k < np; i += (int)(c == 2 ? part[k] : (int64_t)N), k++)
                 P[k] = ag_param(ctx, AG_F32, 1, c == 2 ? &part[k] : s, init ? init + i : NULL);
             so.lr = 0.05; so.momentum = 0.9;
             ao.lr = 0.01; ao.amsgrad = true;
