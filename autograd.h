@@ -7415,10 +7415,24 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
    storage's version. Under autograd t becomes the node of the in-place op, fed by an alias
    of its old self (as PyTorch rebases a tensor's grad_fn); a backward that would read a
    value overwritten since it was saved stops with an error naming the op and the tensor. */
+/* a tensor written element by element must not have two elements in one place (an expanded view:
+   stride 0 along a dim of size > 1), as PyTorch refuses: the write would land there many times */
+static bool ag__writable(const char *name, ag_tensor *t) {
+    int d;
+    char s1[200];
+    for (d = 0; d < t->ndim; d++)
+        if (t->shape[d] > 1 && t->stride[d] == 0) {
+            ag__fail(t->ctx, "%s: more than one element of the %s tensor refers to one memory location (an expanded view: "
+                     "stride 0 along dim %d); write into a copy (ag_contiguous)", name, AG__SHAPE(s1, t), d);
+            return false;
+        }
+    return true;
+}
 static bool ag__inplace_ok(const char *name, ag_tensor *t, ag_tensor *x, bool differentiable, bool *rec) {
     ag_ctx *ctx = t->ctx;
     char s1[200];
     if (x && x->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", name); return false; }
+    if (!ag__writable(name, t)) return false;
     *rec = ctx->grad_enabled && ((t->flags & AG__REQ_GRAD) || (x && (x->flags & AG__REQ_GRAD)));
     if ((t->flags & AG__PERSISTENT) && (*rec || (x && x->tangent))) {
         ag__fail(ctx, "%s: the persistent %s tensor would keep a %s in the arena, which ag_ctx_reset frees: detach the other "
@@ -8758,10 +8772,11 @@ AG_API double ag_init_gain(ag_nonlinearity nl, double negative_slope) {
     case AG_NL_LINEAR: case AG_NL_SIGMOID: default: return 1.0;
     }
 }
+static bool ag__writable(const char *name, ag_tensor *t);
 static bool ag__init_check(ag_tensor *t, const char *name) {
     if (!t) return false;
     if (t->op) { ag__fail(t->ctx, "%s: the tensor was made by '%s'; initialise leaves only", name, t->op->name); return false; }
-    return true;
+    return ag__writable(name, t);
 }
 /* dist 0: U[lo, hi); 1: N(lo, hi^2) */
 static int ag__init_fill(ag_tensor *t, const char *name, int dist, double a, double b) {
