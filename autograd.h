@@ -3265,7 +3265,7 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
 #define AG__GEMM_SMALL 512
 #define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
 #ifndef AG__GEMM_PAR_MIN
-#define AG__GEMM_PAR_MIN ((int64_t)1 << 24)   /* multiply-adds from which a product is shared out on the pool */
+#define AG__GEMM_PAR_MIN ((int64_t)1 << 20)   /* multiply-adds from which a product is shared out on the pool */
 #endif
 
 /* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs], B[p, :] = b + p bs;
