@@ -89,7 +89,8 @@
    THREADS AND KERNELS
        A context and its tensors are used by one thread at a time; contexts on
        different threads are independent (no global mutable state). ag_desc.threads = N
-       runs large products on a pool of N - 1 workers plus the caller, or
+       runs products of 2^20 multiply-adds or more and the optimizer updates on a pool
+       of N - 1 workers plus the caller, or
        ag_desc.parallel_for hands the work to your own job system. Each context picks
        the best kernel set the CPU has at ag_ctx_new (x86-64: AVX-512, AVX2+FMA, by
        cpuid; aarch64: NEON; WebAssembly built with -msimd128: SIMD128; else scalar);
@@ -8518,28 +8519,19 @@ AG__SIMD_SETS(AG__DEF_OPTIM)
 #define AG__UPD_CHUNK 16384
 typedef struct { ag_ctx *ctx; ag_tensor *p, *g; ag_tensor *const *s; const ag__upd *u; bool adam; } ag__upd_job;
 #define AG__UPD_PTR(T, t, off) ((t) ? (T *)(void *)(t)->data + (off) : NULL)
+#define AG__UPD_CHUNK_RUN(T, t) { \
+    T *pd = AG__UPD_PTR(T, j->p, off), *s0 = AG__UPD_PTR(T, j->s[0], off), *v = AG__UPD_PTR(T, j->s[1], off); \
+    T *vmax = AG__UPD_PTR(T, j->s[2], off); \
+    const T *gd = AG__UPD_PTR(T, j->g, off); \
+    if (j->adam) AG__RUN_UPDATE(j->ctx->isa, adam, t, (i_, n, pd, s0, v, vmax, gd, u)); \
+    else { (void)v; (void)vmax; AG__RUN_UPDATE(j->ctx->isa, sgd, t, (i_, n, pd, s0, gd, u)); } \
+}
 static void ag__upd_task(void *arg, int chunk) {
     const ag__upd_job *j = (const ag__upd_job *)arg;
     const ag__upd *u = j->u;
     int64_t off = (int64_t)chunk * AG__UPD_CHUNK, n = j->p->numel - off < AG__UPD_CHUNK ? j->p->numel - off : AG__UPD_CHUNK;
-    if (j->p->dtype == AG_F32) {
-        float *pd = AG__UPD_PTR(float, j->p, off), *s0 = AG__UPD_PTR(float, j->s[0], off);
-        const float *gd = AG__UPD_PTR(float, j->g, off);
-        if (j->adam) {
-            float *v = AG__UPD_PTR(float, j->s[1], off), *vmax = AG__UPD_PTR(float, j->s[2], off);
-            AG__RUN_UPDATE(j->ctx->isa, adam, f32, (i_, n, pd, s0, v, vmax, gd, u));
-        } else AG__RUN_UPDATE(j->ctx->isa, sgd, f32, (i_, n, pd, s0, gd, u));
-    }
-#ifndef AG_NO_F64
-    else {
-        double *pd = AG__UPD_PTR(double, j->p, off), *s0 = AG__UPD_PTR(double, j->s[0], off);
-        const double *gd = AG__UPD_PTR(double, j->g, off);
-        if (j->adam) {
-            double *v = AG__UPD_PTR(double, j->s[1], off), *vmax = AG__UPD_PTR(double, j->s[2], off);
-            AG__RUN_UPDATE(j->ctx->isa, adam, f64, (i_, n, pd, s0, v, vmax, gd, u));
-        } else AG__RUN_UPDATE(j->ctx->isa, sgd, f64, (i_, n, pd, s0, gd, u));
-    }
-#endif
+    if (j->p->dtype == AG_F32) AG__UPD_CHUNK_RUN(float, f32)
+    AG__F64(else AG__UPD_CHUNK_RUN(double, f64))
 }
 static void ag__update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor *g, const ag__upd *u, bool adam) {
     ag__upd_job j;
