@@ -210,7 +210,9 @@ extern "C" {
 #endif
 
 /* ==== >>types ==== */
-typedef enum { AG_F32, AG_F64 } ag_dtype;
+/* F16 (IEEE binary16) and BF16 (bfloat16) are storage dtypes: 2 bytes an element, computed in F32
+   (see >>half: which ops keep them, which compute in F32 and return F32) */
+typedef enum { AG_F32, AG_F64, AG_F16, AG_BF16 } ag_dtype;
 typedef struct ag_ctx ag_ctx;          /* owns the arena, the RNG, the error state */
 typedef struct ag_tensor ag_tensor;
 typedef struct {
@@ -257,7 +259,7 @@ AG_API bool    ag_set_grad_enabled(ag_ctx *ctx, bool on);   /* returns the previ
 AG_API bool    ag_is_grad_enabled(const ag_ctx *ctx);
 AG_API ag_stats ag_get_stats(const ag_ctx *ctx);
 AG_API void    ag_manual_seed(ag_ctx *ctx, uint64_t seed);
-AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64" */
+AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64", "float16", "bfloat16" */
 AG_API const char *ag_simd_name(const ag_ctx *ctx);        /* the kernels in use: "avx512", "avx2", "neon" or "scalar" */
 
 /* ==== >>tensors ====
@@ -1001,6 +1003,7 @@ typedef float ag__idx;
 #define AG__IDX AG_F64
 typedef double ag__idx;
 #endif
+#define AG__HALF(dtype) ((dtype) == AG_F16 || (dtype) == AG_BF16)   /* a 16-bit storage dtype (>>half) */
 
 /* Under AddressSanitizer the free part of the arena is poisoned, so a read past
    a tensor or of a tensor after ag_ctx_reset is reported like a heap error. */
@@ -1050,8 +1053,8 @@ int __asan_address_is_poisoned(void const volatile *addr);
 #define AG__X86 1
 #include <immintrin.h>
 #if defined(__GNUC__) || defined(__clang__)
-#define AG__TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define AG__TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#define AG__TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AG__TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma,f16c")))
 #else
 #define AG__TARGET_AVX2
 #define AG__TARGET_AVX512
@@ -1108,7 +1111,7 @@ static int ag__isa_best(void) {
     if (r[0] < 7) return AG__ISA_SCALAR;
     __cpuid(r, 1);
     if (!((r[2] >> 27) & 1) || !((r[2] >> 28) & 1)) return AG__ISA_SCALAR;   /* OSXSAVE, AVX */
-    fma = (r[2] >> 12) & 1;
+    fma = ((r[2] >> 12) & 1) && ((r[2] >> 29) & 1);   /* FMA and F16C (16-bit float conversions) */
     xcr0 = _xgetbv(0);
     __cpuidex(r, 7, 0);
     avx2 = fma && ((r[1] >> 5) & 1) && (xcr0 & 0x6) == 0x6;
@@ -1117,8 +1120,8 @@ static int ag__isa_best(void) {
     if (avx2) return AG__ISA_AVX2;
 #elif defined(AG__X86)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return AG__ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return AG__ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("f16c")) return AG__ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return AG__ISA_AVX2;
 #elif defined(AG__NEON)
     return AG__ISA_NEON;
 #elif defined(AG__WASM)
@@ -1520,11 +1523,23 @@ static void ag__stale_fail(ag_ctx *ctx, const char *fn) {
     ag__fail(ctx, "%s: a tensor from before the last ag_ctx_reset was passed (the arena has reused its memory): "
              "make it again after the reset, or make it with ag_persistent / ag_param to keep it", fn);
 }
+enum { AG__HALF_F32, AG__HALF_KEEP, AG__HALF_NO };   /* ag__half_policy's answers (>>optable) */
+static int ag__half_policy(const char *fn);
+static void ag__half_refuse(const ag_tensor *t, const char *fn);
 /* t as an argument of the public function fn: t, or NULL (like a NULL argument) when it is stale,
-   reported on its context or else on fallback (another argument's, may be NULL) */
+   reported on its context or else on fallback (another argument's, may be NULL); a 16-bit t as
+   ag__half_policy says */
 AG__NOINLINE static ag_tensor *ag__arg_of(const char *fn, const ag_tensor *t, ag_ctx *fallback) {
     ag_ctx *c;
-    if (!t || !ag__stale(t, &c)) return (ag_tensor *)t;
+    if (t && !ag__stale(t, &c)) {
+        if (!AG__HALF(t->dtype)) return (ag_tensor *)t;
+        switch (ag__half_policy(fn)) {
+        case AG__HALF_KEEP: return (ag_tensor *)t;
+        case AG__HALF_NO: ag__half_refuse(t, fn); return NULL;
+        default: return ag_to((ag_tensor *)t, AG_F32);
+        }
+    }
+    if (!t) return NULL;
     ag__stale_fail(c ? c : fallback, fn);
     return NULL;
 }
@@ -1545,7 +1560,12 @@ AG__NOINLINE static void ag__args_of(const char *fn, ag_tensor **a, ag_tensor **
    on its context or else on ctx (may be NULL) */
 static bool ag__live_list(const char *fn, ag_ctx *ctx, int n, ag_tensor *const *ts) {
     int i;
-    for (i = 0; ts && i < n; i++) if (ts[i] && !ag__arg_of(fn, ts[i], ctx)) return false;
+    for (i = 0; ts && i < n; i++) {
+        ag_ctx *c;
+        if (!ts[i]) continue;
+        if (ag__stale(ts[i], &c)) { ag__stale_fail(c ? c : ctx, fn); return false; }
+        if (AG__HALF(ts[i]->dtype) && ag__half_policy(fn) != AG__HALF_KEEP) { ag__half_refuse(ts[i], fn); return false; }
+    }
     return true;
 }
 
@@ -1809,10 +1829,12 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
     return s;
 }
 AG_API const char *ag_simd_name(const ag_ctx *ctx) { return ctx ? ag__isa_names[ctx->isa] : ag__isa_names[ag__isa_best()]; }
-AG_API const char *ag_dtype_name(ag_dtype dtype) { return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : "?"; }
+AG_API const char *ag_dtype_name(ag_dtype dtype) {
+    return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : dtype == AG_F16 ? "float16" : dtype == AG_BF16 ? "bfloat16" : "?";
+}
 
 /* ==== >>alloc: tensor allocation ==== */
-static size_t ag__esize(int dtype) { return dtype == AG_F64 ? 8 : 4; }
+static size_t ag__esize(int dtype) { return dtype == AG_F64 ? 8 : dtype >= AG_F16 ? 2 : 4; }
 
 /* validates a user shape; writes numel */
 static bool ag__check_shape(ag_ctx *ctx, const char *op, int ndim, const int64_t *shape, int64_t *numel) {
@@ -2060,6 +2082,39 @@ typedef char ag__op_table_is_complete[(int)(sizeof ag__ops / sizeof ag__ops[0]) 
 /* a node of this op takes part in reverse mode */
 static bool ag__differentiable(int op) { return ag__ops[op].backward != ag__bw_none; }
 
+/* What a public function does with a 16-bit (F16, BF16) argument, by its name (>>half):
+   AG__HALF_KEEP  takes it as it is: views, copies, accessors, gradients, elementwise ops, sums
+                  and means, matmul, linear, in-place ops (their results stay 16-bit);
+   AG__HALF_NO    refuses it with a message: what writes its argument (initialisers, batch
+                  norm's running statistics) or knows it by identity (optimizers, the
+                  functional API) and takes a list of tensors (except cat and stack);
+   otherwise      computes on it converted to F32 (an ag_to node, so gradients reach it) and
+                  returns F32, as torch.autocast runs softmax, losses and norms in float32. */
+#define AG__NAME_OF_ROW(name, bw, jvp, kernel, saves) #name,
+static const char *const ag__half_keep[] = {
+    "to", "contiguous", "reshape", "squeeze", "squeeze_all", "unsqueeze", "transpose", "permute", "expand", "slice", "select",
+    "narrow", "flatten", "unflatten", "movedim", "chunk", "split", "unbind", "cat", "stack", "context", "type", "ndim", "dim",
+    "shape", "strides", "numel", "is_contiguous", "data", "item", "get", "copy_out", "print", "name", "set_name", "version",
+    "op", "input", "num_inputs", "graph_dot_ex", "is_leaf", "requires_grad", "set_requires_grad", "retain_grad", "grad",
+    "zero_grad", "detach", "free_persistent", "backward", "make_dual", "tangent", "register_hook", "sum", "sum_dim", "sum_dims",
+    "mean", "mean_dim", "mean_dims", "matmul", "linear", "add_", "sub_", "mul_", "div_", "add_scalar_", "mul_scalar_",
+    "relu_", "clamp_", "fill_", "zero_", "copy_", "save_safetensors", "save_safetensors_mem",
+    AG__BINARY_OPS(AG__NAME_OF_ROW) AG__UNARY_OPS(AG__NAME_OF_ROW) NULL };
+static const char *const ag__half_no[] = {
+    "init_constant", "init_uniform", "init_normal", "init_xavier_uniform", "init_xavier_normal", "init_kaiming_uniform",
+    "init_kaiming_normal", "init_linear", "batch_norm", "per_example_linear_grads", NULL };
+static int ag__half_policy(const char *fn) {
+    int i;
+    if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;   /* __func__ of a public function */
+    for (i = 0; ag__half_keep[i]; i++) if (!strcmp(fn, ag__half_keep[i])) return AG__HALF_KEEP;
+    for (i = 0; ag__half_no[i]; i++) if (!strcmp(fn, ag__half_no[i])) return AG__HALF_NO;
+    return AG__HALF_F32;
+}
+static void ag__half_refuse(const ag_tensor *t, const char *fn) {
+    if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;
+    ag__fail(t->ctx, "%s: takes no %s tensors (convert with ag_to(t, AG_F32); to train in 16 bits, keep float32 "
+             "parameters and compute on 16-bit copies: README, Mixed precision)", fn, ag_dtype_name((ag_dtype)t->dtype));
+}
 /* ---- version counters: what a backward rule reads must not have changed since ---- */
 #define AG__SAVES_OUT 0x80000000u
 static uint32_t ag__custom_saves(const ag_tensor *y);
@@ -2327,10 +2382,197 @@ static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
     }
 }
 
+/* ==== >>half: F16 and BF16 storage ====
+   A 16-bit tensor is stored in 2 bytes an element and computed in F32, as PyTorch does on the
+   CPU: an op converts its 16-bit inputs to F32 (exactly), computes as for F32, and rounds its
+   result to 16 bits once (to nearest, ties to even). What each op does with 16-bit inputs is
+   the table in ag__half_policy (>>checks): it keeps the dtype (elementwise ops, sums and means,
+   matmul, linear, views, copies), or computes in F32 and returns F32 (the ops that torch.autocast
+   runs in float32: softmax, losses, norms ...), or says it has no 16-bit path.
+   Conversions (bit for bit PyTorch's, tests/test_half.c checks all 65,536 patterns both ways):
+       F16 -> F32   exact; a NaN becomes quiet with its payload kept
+       F32 -> F16   nearest even, subnormals kept, |x| >= 65520 -> inf, NaN -> sign | 0x7E00
+       BF16 -> F32  exact (the 16 bits are the float's top half)
+       F32 -> BF16  nearest even, NaN -> sign | 0x7FC0 (PyTorch's vectorised copy gives 0xFFFF)
+   Only integer operations: the results do not depend on compiler flags (-ffast-math, FTZ). The
+   AVX2 and AVX-512 sets convert 8 and 16 at a time (F16C, integer shifts) with the same bits. */
+#define AG__HALF_BLOCK 256   /* elements of a 16-bit row converted at a time, on the stack */
+static float ag__bits_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+static uint32_t ag__f32_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+static float ag__f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0x1f) return ag__bits_f32(sign | 0x7f800000u | (m ? 0x400000u | (m << 13) : 0));   /* inf, quiet NaN */
+    if (e == 0) {   /* zero or subnormal m 2^-24: normalise (k = the top bit of m) */
+        int k = 9;
+        if (!m) return ag__bits_f32(sign);
+        while (!(m >> k)) k--;
+        return ag__bits_f32(sign | (uint32_t)(k + 103) << 23 | ((m << (23 - k)) & 0x7fffff));
+    }
+    return ag__bits_f32(sign | (e + 112) << 23 | m << 13);   /* rebias 15 -> 127 */
+}
+static uint16_t ag__f32_to_f16(float f) {
+    uint32_t u = ag__f32_bits(f), a = u & 0x7fffffff, h;
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00);
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00);   /* 65520 and up round to inf */
+    if (a < 0x38800000u) {   /* below 2^-14: a multiple of 2^-24, m 2^(e-126) of them */
+        uint32_t e = a >> 23, m = (a & 0x7fffff) | 0x800000, shift = 126 - e, q, rem, half;
+        if (e == 0 || shift > 24) return sign;   /* below 2^-25 (or exactly: the tie goes to the even 0) */
+        q = m >> shift; rem = m & ((1u << shift) - 1); half = 1u << (shift - 1);
+        return (uint16_t)(sign | (q + (rem > half || (rem == half && (q & 1)))));
+    }
+    h = (a - 0x38000000u) >> 13;   /* rebias 127 -> 15; a carry out of the mantissa bumps the exponent */
+    return (uint16_t)(sign | (h + ((a & 0x1fff) > 0x1000 || ((a & 0x1fff) == 0x1000 && (h & 1)))));
+}
+static float ag__bf16_to_f32(uint16_t h) { return ag__bits_f32((uint32_t)h << 16); }
+static uint16_t ag__f32_to_bf16(float f) {
+    uint32_t u = ag__f32_bits(f);
+    if ((u & 0x7fffffff) > 0x7f800000u) return (uint16_t)(((u >> 16) & 0x8000) | 0x7fc0);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+#ifdef AG__X86
+AG__TARGET_AVX2 static void ag__avx2_from_half(int dtype, float *d, const uint16_t *s, int64_t n) {
+    int64_t i = 0;
+    if (dtype == AG_F16)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(s + i))));
+    else
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_si256((__m256i *)(d + i), _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(s + i))), 16));
+    for (; i < n; i++) d[i] = dtype == AG_F16 ? ag__f16_to_f32(s[i]) : ag__bf16_to_f32(s[i]);
+}
+AG__TARGET_AVX2 static void ag__avx2_to_half(int dtype, uint16_t *d, const float *s, int64_t n) {
+    int64_t i = 0, j;
+    const __m256i lsb = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(s + i);
+        if (dtype == AG_F16) _mm_storeu_si128((__m128i *)(d + i), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        else {   /* (u + 0x7fff + bit 16 of u) >> 16, packed to 16 bits */
+            __m256i u = _mm256_castps_si256(x);
+            __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(_mm256_srli_epi32(u, 16), lsb)), 16);
+            r = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xd8);
+            _mm_storeu_si128((__m128i *)(d + i), _mm256_castsi256_si128(r));
+        }
+        if (_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)))   /* NaN lanes: the canonical NaN */
+            for (j = i; j < i + 8; j++) d[j] = dtype == AG_F16 ? ag__f32_to_f16(s[j]) : ag__f32_to_bf16(s[j]);
+    }
+    for (; i < n; i++) d[i] = dtype == AG_F16 ? ag__f32_to_f16(s[i]) : ag__f32_to_bf16(s[i]);
+}
+AG__TARGET_AVX512 static void ag__avx512_from_half(int dtype, float *d, const uint16_t *s, int64_t n) {
+    int64_t i = 0;
+    if (dtype == AG_F16)
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+    else
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_si512((void *)(d + i), _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i))), 16));
+    ag__avx2_from_half(dtype, d + i, s + i, n - i);
+}
+AG__TARGET_AVX512 static void ag__avx512_to_half(int dtype, uint16_t *d, const float *s, int64_t n) {
+    int64_t i = 0, j;
+    const __m512i lsb = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(s + i);
+        if (dtype == AG_F16) _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        else {
+            __m512i u = _mm512_castps_si512(x);
+            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), lsb)), 16);
+            _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtepi32_epi16(r));
+        }
+        if (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q))
+            for (j = i; j < i + 16; j++) d[j] = dtype == AG_F16 ? ag__f32_to_f16(s[j]) : ag__f32_to_bf16(s[j]);
+    }
+    ag__avx2_to_half(dtype, d + i, s + i, n - i);
+}
+#endif
+/* d[i] = s[i] for n contiguous elements, 16-bit dtype -> F32 and back, with the context's kernel set */
+static void ag__from_half(int isa, int dtype, float *d, const uint16_t *s, int64_t n) {
+    int64_t i;
+#ifdef AG__X86
+    if (isa == AG__ISA_AVX512) { ag__avx512_from_half(dtype, d, s, n); return; }
+    if (isa == AG__ISA_AVX2) { ag__avx2_from_half(dtype, d, s, n); return; }
+#endif
+    (void)isa;
+    if (dtype == AG_F16) for (i = 0; i < n; i++) d[i] = ag__f16_to_f32(s[i]);
+    else for (i = 0; i < n; i++) d[i] = ag__bf16_to_f32(s[i]);
+}
+static void ag__to_half(int isa, int dtype, uint16_t *d, const float *s, int64_t n) {
+    int64_t i;
+#ifdef AG__X86
+    if (isa == AG__ISA_AVX512) { ag__avx512_to_half(dtype, d, s, n); return; }
+    if (isa == AG__ISA_AVX2) { ag__avx2_to_half(dtype, d, s, n); return; }
+#endif
+    (void)isa;
+    if (dtype == AG_F16) for (i = 0; i < n; i++) d[i] = ag__f32_to_f16(s[i]);
+    else for (i = 0; i < n; i++) d[i] = ag__f32_to_bf16(s[i]);
+}
+/* one element of any dtype as a double, and back (a double goes to 16 bits through float, as PyTorch) */
+static double ag__get_as(int dtype, const char *p) {
+    uint16_t h;
+    if (dtype == AG_F32) return *(const float *)(const void *)p;
+    if (dtype == AG_F64) return *(const double *)(const void *)p;
+    memcpy(&h, p, 2);
+    return dtype == AG_F16 ? ag__f16_to_f32(h) : ag__bf16_to_f32(h);
+}
+static void ag__set_as(int dtype, char *p, double v) {
+    uint16_t h;
+    if (dtype == AG_F32) { *(float *)(void *)p = (float)v; return; }
+    if (dtype == AG_F64) { *(double *)(void *)p = v; return; }
+    h = dtype == AG_F16 ? ag__f32_to_f16((float)v) : ag__f32_to_bf16((float)v);
+    memcpy(p, &h, 2);
+}
+/* element off (in elements, through no strides) of t */
+static double ag__load(const ag_tensor *t, int64_t off) { return ag__get_as(t->dtype, t->data + off * (int64_t)ag__esize(t->dtype)); }
+static void ag__store(ag_tensor *t, int64_t off, double v) { ag__set_as(t->dtype, t->data + off * (int64_t)ag__esize(t->dtype), v); }
+
 /* ==== >>kernels ====
    Each kernel is written once for a type T and instantiated for F32 (libm
    suffix f) and F64. Scalar loops; the compiler vectorises the contiguous ones. */
-typedef struct { int op; double a, b; int isa; } ag__kern;
+typedef struct ag__kern {
+    int op; double a, b; int isa;
+    /* a row of 16-bit operands (ag__half_row): the F32 row it runs, the 16-bit dtype, which
+       operands are 16-bit (bit o), how many operands, and operand 0's element size if it is not */
+    void (*inner)(const void *k, int64_t n, char **p, const int64_t *s);
+    int half, nops;
+    unsigned hmask;
+    size_t esz0;
+} ag__kern;
+/* A row of an elementwise op or reduction whose operands are 16-bit: blocks of AG__HALF_BLOCK
+   elements of each 16-bit operand are converted to F32 on the stack, the op's F32 row runs on
+   the blocks, and operand 0's block (the result) is rounded back: loads 16 bits, computes F32,
+   stores 16 bits, with no copy of the tensors. Operand 0 is written only; an operand not in
+   hmask (a reduction's accumulators) is passed through. */
+static void ag__half_row(const void *kp, int64_t n, char **p, const int64_t *s) {
+    const ag__kern *k = (const ag__kern *)kp;
+    float buf[3][AG__HALF_BLOCK];
+    char *q[3];
+    int64_t st[3], i0, m, j;
+    int o;
+    q[0] = q[1] = q[2] = NULL; st[0] = st[1] = st[2] = 0;
+    for (i0 = 0; i0 < n; i0 += m) {
+        m = n - i0 < AG__HALF_BLOCK ? n - i0 : AG__HALF_BLOCK;
+        for (o = 0; o < k->nops; o++) {
+            const uint16_t *h = (const uint16_t *)(const void *)p[o] + i0 * s[o];
+            if (!((k->hmask >> o) & 1)) { q[o] = p[o] + i0 * s[o] * (int64_t)k->esz0; st[o] = s[o]; continue; }
+            q[o] = (char *)buf[o]; st[o] = s[o] != 0;
+            if (o == 0) continue;
+            if (s[o] == 1) ag__from_half(k->isa, k->half, buf[o], h, m);
+            else for (j = 0; j < (s[o] ? m : 1); j++) buf[o][j] = (float)ag__get_as(k->half, (const char *)(h + j * s[o]));
+        }
+        k->inner(k, m, q, st);
+        if (k->hmask & 1) {
+            uint16_t *h = (uint16_t *)(void *)p[0] + i0 * s[0];
+            if (s[0] == 1) ag__to_half(k->isa, k->half, h, buf[0], m);
+            else for (j = 0; j < m; j++) ag__set_as(k->half, (char *)(h + j * s[0]), buf[0][j]);
+        }
+    }
+}
+/* ag__half_row running f32 on the operands in hmask (nops operands; operand 0 of element size esz0 if not) */
+static ag__row_fn ag__half_rows(ag__kern *k, int dt, ag__row_fn f32, int nops, unsigned hmask, size_t esz0) {
+    k->inner = f32; k->half = dt; k->nops = nops; k->hmask = hmask; k->esz0 = esz0;
+    return ag__half_row;
+}
+/* the row for operands of dtype dt: the F32 or F64 kernel, or for a 16-bit dtype the F32 one in ag__half_row */
+#define AG__ROW_FOR(k, dt, f32, f64, nops, hmask, esz0) \
+    (AG__HALF(dt) ? ag__half_rows((k), (dt), (f32), (nops), (hmask), (esz0)) : AG__PICK((dt), (f32), (f64)))
 
 /* ==== >>simd: the kernel sets, one vocabulary of primitives each ====
    Every set defines the same primitives under its own prefix P; the SIMD kernels are written
@@ -3695,8 +3937,37 @@ static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), vo
     for (i = 0; i < n; i++) task(arg, i);
 }
 
-static ag__row_fn ag__copy_fn(int dst, int src) {
-    return AG__PICK(dst, AG__PICK(src, ag__copy_row_f32_f32, ag__copy_row_f32_f64), AG__PICK(src, ag__copy_row_f64_f32, ag__copy_row_f64_f64));
+/* a copy with a 16-bit side: the same dtype moves bits (a NaN keeps its payload); dense F32 and
+   16-bit rows go through F32 blocks with the kernel set's conversions; the rest element by element */
+typedef struct { int dst, src, isa; } ag__cvt;
+static void ag__copy_row_half(const void *kp, int64_t n, char **p, const int64_t *s) {
+    const ag__cvt *c = (const ag__cvt *)kp;
+    int64_t i, i0, m;
+    int64_t ed = (int64_t)ag__esize(c->dst), es = (int64_t)ag__esize(c->src);
+    float buf[AG__HALF_BLOCK];
+    if (c->dst == c->src) {
+        for (i = 0; i < n; i++) memcpy(p[0] + i * s[0] * ed, p[1] + i * s[1] * es, 2);
+        return;
+    }
+    if (s[0] == 1 && s[1] == 1 && c->dst != AG_F64 && c->src != AG_F64) {
+        for (i0 = 0; i0 < n; i0 += m) {
+            float *f = c->src == AG_F32 ? (float *)(void *)p[1] + i0 : buf;
+            m = n - i0 < AG__HALF_BLOCK ? n - i0 : AG__HALF_BLOCK;
+            if (c->src != AG_F32) ag__from_half(c->isa, c->src, buf, (const uint16_t *)(const void *)p[1] + i0, m);
+            if (c->dst == AG_F32) memcpy((float *)(void *)p[0] + i0, f, (size_t)m * sizeof(float));
+            else ag__to_half(c->isa, c->dst, (uint16_t *)(void *)p[0] + i0, f, m);
+        }
+        return;
+    }
+    for (i = 0; i < n; i++) ag__set_as(c->dst, p[0] + i * s[0] * ed, ag__get_as(c->src, p[1] + i * s[1] * es));
+}
+/* runs the copy rows of it (operand 0 = dst, 1 = src) */
+static void ag__copy_run(ag__iter *it, int dst, int src, int isa) {
+    ag__cvt c;
+    c.dst = dst; c.src = src; c.isa = isa;
+    if (AG__HALF(dst) || AG__HALF(src)) { ag__iter_run(it, ag__copy_row_half, &c); return; }
+    ag__iter_run(it, AG__PICK(dst, AG__PICK(src, ag__copy_row_f32_f32, ag__copy_row_f32_f64),
+                              AG__PICK(src, ag__copy_row_f64_f32, ag__copy_row_f64_f64)), NULL);
 }
 
 /* dst (any strides) = src broadcast to dst's shape, converted */
@@ -3711,7 +3982,7 @@ static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
     ag__iter_init(&it, dst->ndim, dst->shape);
     ag__iter_add(&it, dst->data, (int)ag__esize(dst->dtype), dst->stride);
     ag__iter_add_tensor(&it, src);
-    ag__iter_run(&it, ag__copy_fn(dst->dtype, src->dtype), NULL);
+    ag__copy_run(&it, dst->dtype, src->dtype, dst->ctx->isa);
 }
 
 static bool ag__same_shape(const ag_tensor *a, const ag_tensor *b) {
@@ -3760,7 +4031,8 @@ static ag_tensor *ag__dense(ag_tensor *t) {
 static void ag__fill(ag_tensor *t, double v) {   /* t contiguous */
     int64_t i;
     if (t->dtype == AG_F32) { float *d = (float *)t->data; for (i = 0; i < t->numel; i++) d[i] = (float)v; }
-    else { double *d = (double *)t->data; for (i = 0; i < t->numel; i++) d[i] = v; }
+    else if (t->dtype == AG_F64) { double *d = (double *)t->data; for (i = 0; i < t->numel; i++) d[i] = v; }
+    else for (i = 0; i < t->numel; i++) ag__store(t, i, v);
 }
 
 /* ==== >>checks: argument checks ==== */
@@ -3793,7 +4065,7 @@ static bool ag__dim_s(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) 
     return ag__dim(ctx, op, ndim, dim, out);
 }
 static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
-    if (dtype != AG_F32 && dtype != AG_F64) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
+    if (dtype != AG_F32 && dtype != AG_F64 && !AG__HALF(dtype)) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
 #ifdef AG_NO_F64
     if (dtype == AG_F64) { ag__fail(ctx, "%s: float64 is not in this build (AG_NO_F64)", op); return false; }
 #endif
@@ -3902,7 +4174,7 @@ AG_API ag_tensor *ag_arange(ag_ctx *ctx, ag_dtype dtype, double start, double en
     if (!t) return NULL;
     for (i = 0; i < n; i++) {
         double v = start + (double)i * step;
-        if (dtype == AG_F32) ((float *)t->data)[i] = (float)v; else ((double *)t->data)[i] = v;
+        ag__store(t, i, v);
     }
     return t;
 }
@@ -3913,7 +4185,7 @@ static void ag__random_fill(ag_tensor *t, int kind, double p) {
     for (i = 0; i < t->numel; i++) {
         double v = kind == AG__RAND_NORMAL ? ag__rng_normal(t->ctx) : ag__rng_uniform(t->ctx);
         if (kind == AG__RAND_DROPOUT) v = v >= p ? 1.0 / (1.0 - p) : 0.0;   /* keep with probability 1 - p, scaled */
-        if (t->dtype == AG_F32) ((float *)t->data)[i] = (float)v; else ((double *)t->data)[i] = v;
+        ag__store(t, i, v);
     }
     if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_RAND, kind, t, NULL, p);
 }
@@ -3939,12 +4211,6 @@ AG_API const int64_t *ag_strides(const ag_tensor *t) { t = ag__arg(t); return t 
 AG_API int64_t ag_numel(const ag_tensor *t) { t = ag__arg(t); return t ? t->numel : -1; }
 AG_API bool ag_is_contiguous(const ag_tensor *t) { t = ag__arg(t); return t && ag__contig(t); }
 AG_API void *ag_data(ag_tensor *t) { t = ag__arg(t); return t ? t->data : NULL; }
-static double ag__load(const ag_tensor *t, int64_t off) {
-    return t->dtype == AG_F32 ? (double)((const float *)t->data)[off] : ((const double *)t->data)[off];
-}
-static void ag__store(ag_tensor *t, int64_t off, double v) {
-    if (t->dtype == AG_F32) ((float *)t->data)[off] = (float)v; else ((double *)t->data)[off] = v;
-}
 /* row-major element i of t, as an element offset through its strides */
 static int64_t ag__offset(const ag_tensor *t, int64_t i) {
     int64_t off = 0;
@@ -3985,7 +4251,7 @@ AG_API int ag_copy_out(const ag_tensor *t, ag_dtype dtype, void *dst) { t = ag__
     ag__iter_init(&it, t->ndim, t->shape);
     ag__iter_add(&it, dst, (int)ag__esize(dtype), st);
     ag__iter_add_tensor(&it, t);
-    ag__iter_run(&it, ag__copy_fn(dtype, t->dtype), NULL);
+    ag__copy_run(&it, dtype, t->dtype, t->ctx->isa);
     return 0;
 }
 
@@ -4053,6 +4319,48 @@ static int ag__jvp_diag(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **o
 static ag_tensor *ag__jvp_plus(ag_tensor *a, ag_tensor *b) { return !a ? b : !b ? a : ag_add(a, b); }
 /* the kernel of views, copies and ops built from other ops: nothing of its own to rerun */
 static bool ag__rerun_none(int op, ag_tensor *y) { (void)op; (void)y; return true; }
+
+/* t as a dense F32 tensor in the arena, not a node (t itself unless it is 16-bit) */
+static ag_tensor *ag__f32_scratch(ag_tensor *t) {
+    ag_tensor *c;
+    ag__iter it;
+    if (!t || !AG__HALF(t->dtype)) return t;
+    if (!(c = ag__result_raw(t->ctx, AG_F32, t->ndim, t->shape, 0))) return NULL;
+    ag__iter_init(&it, t->ndim, t->shape);
+    ag__iter_add_tensor(&it, c);
+    ag__iter_add_tensor(&it, t);
+    ag__copy_run(&it, AG_F32, t->dtype, t->ctx->isa);
+    return c;
+}
+/* the kernel of op for a 16-bit y whose kernel has no 16-bit rows (matmul, linear): the inputs
+   in y->in (and linear's W^T) as F32 scratch, the kernel into F32 scratch, rounded into y once */
+static bool ag__half_run(int op, ag_tensor *y) {
+    ag_ctx *ctx = y->ctx;
+    ag__mark m = ag__arena_mark(ctx);
+    ag_tensor *y32 = ag__result_raw(ctx, AG_F32, y->ndim, y->shape, y->nin);
+    int i;
+    bool ok = y32 != NULL;
+    for (i = 0; ok && i < y->nin; i++) ok = !(y->in[i] && !(y32->in[i] = ag__f32_scratch(y->in[i])));
+    if (ok) {
+        y32->fp[0] = y->fp[0]; y32->fp[1] = y->fp[1];
+        for (i = 0; i < 3; i++) y32->ip[i] = y->ip[i];
+        y32->extra = op == AG__OP_linear ? ag__f32_scratch((ag_tensor *)y->extra) : y->extra;
+        ok = (!y->extra || y32->extra) && ag__ops[op].rerun(op, y32);
+    }
+    if (ok) ag__to_half(ctx->isa, y->dtype, (uint16_t *)(void *)y->data, (const float *)(const void *)y32->data, y->numel);
+    ag__arena_release(ctx, m);
+    return ok;
+}
+static bool ag__rerun_unary(int op, ag_tensor *y);
+static bool ag__rerun_binary(int op, ag_tensor *y);
+static bool ag__rerun_reduce(int op, ag_tensor *y);
+/* recomputes y (ag_replay): elementwise rows and reductions run 16-bit operands themselves */
+static bool ag__rerun(int op, ag_tensor *y) {
+    ag__rerun_fn_t f = ag__ops[op].rerun;
+    if (AG__HALF(y->dtype) && f != ag__rerun_unary && f != ag__rerun_binary && f != ag__rerun_reduce && f != ag__rerun_none)
+        return ag__half_run(op, y);
+    return f(op, y);
+}
 
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale);
 
@@ -4601,7 +4909,7 @@ static int ag__result_dtype(const ag_tensor *a, const ag_tensor *b) {
     if (a->dtype == b->dtype) return a->dtype;
     if (a->ndim == 0 && b->ndim > 0) return b->dtype;
     if (b->ndim == 0 && a->ndim > 0) return a->dtype;
-    return AG_F64;
+    return a->dtype == AG_F64 || b->dtype == AG_F64 ? AG_F64 : AG_F32;   /* F16 with BF16 or F32: F32 */
 }
 static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_tensor *b, int *ndim, int64_t *shape) {
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim, i;
@@ -4643,7 +4951,7 @@ static void ag__map_run(ag__row_fn row, const ag__kern *k, ag_tensor *y, const a
 static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     ag__kern k;
     k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
-    ag__map_run(AG__PICK(y->dtype, ag__binary_row_f32, ag__binary_row_f64), &k, y, a, b);
+    ag__map_run(AG__ROW_FOR(&k, y->dtype, ag__binary_row_f32, ag__binary_row_f64, 3, 7u, 0), &k, y, a, b);
 }
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
@@ -4754,7 +5062,7 @@ static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor
 static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
     k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
-    ag__map_run(AG__PICK(x->dtype, ag__unary_row_f32, ag__unary_row_f64), &k, y, x, NULL);
+    ag__map_run(AG__ROW_FOR(&k, x->dtype, ag__unary_row_f32, ag__unary_row_f64, 2, 3u, 0), &k, y, x, NULL);
 }
 static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
@@ -5276,11 +5584,11 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__iter_init(&it, x->ndim, x->shape);
     ag__iter_add(&it, acc, (int)sizeof(ag__acc), ast);
     ag__iter_add_tensor(&it, x);
-    k.op = kop; k.a = k.b = 0;
-    ag__iter_run(&it, AG__PICK(x->dtype, ag__reduce_row_f32, ag__reduce_row_f64), &k);
+    k.op = kop; k.a = k.b = 0; k.isa = x->ctx->isa;
+    ag__iter_run(&it, AG__ROW_FOR(&k, x->dtype, ag__reduce_row_f32, ag__reduce_row_f64, 2, 2u, sizeof(ag__acc)), &k);
     for (j = 0; j < y->numel; j++) {
-        if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j].s * (ag__accv)scale);
-        else ((double *)y->data)[j] = acc[j].s * scale;
+        if (y->dtype == AG_F64) ((double *)y->data)[j] = acc[j].s * scale;
+        else ag__store(y, j, (float)(acc[j].s * (ag__accv)scale));   /* F32, or F32 rounded to 16 bits */
     }
     ag__arena_release(x->ctx, m);
     return true;
@@ -5675,7 +5983,9 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL,
     b = ag_to(b, (ag_dtype)dt);
     if (!a || !b || !ag__mm_geometry(ctx, a, b, &g)) return NULL;
     y = ag__result_raw(ctx, dt, g.yn, g.ysh, 2);
-    if (!y || !ag__matmul_products(y, a, b, &g)) return NULL;
+    if (!y) return NULL;
+    if (AG__HALF(dt)) { y->in[0] = a; y->in[1] = b; }
+    if (!(AG__HALF(dt) ? ag__half_run(AG__OP_matmul, y) : ag__matmul_products(y, a, b, &g))) return NULL;
     return ag__finish2(y, AG__OP_matmul, a, b);
 }
 /* the last two dims are column-major: a transposed view such as W^T */
@@ -5766,7 +6076,8 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args
         y = Wt ? ag__result_raw(ctx, x->dtype, x->ndim, sh, b ? 3 : 2) : NULL;   /* room for exactly its inputs: the rules read y->nin */
         if (!y) return NULL;
         y->extra = Wt;
-        if (!ag__linear_run(y, x, b)) return NULL;
+        if (AG__HALF(y->dtype)) { y->in[0] = x; y->in[1] = W; if (b) y->in[2] = b; }
+        if (!(AG__HALF(y->dtype) ? ag__half_run(AG__OP_linear, y) : ag__linear_run(y, x, b))) return NULL;
         {
             ag_tensor *in3[3];
             in3[0] = x; in3[1] = W; in3[2] = b;
@@ -7191,7 +7502,7 @@ static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
         ag__iter_add_tensor(&it, cur);
         ag__iter_add_tensor(&it, g);
         k.op = AG__OP_add; k.a = k.b = 0; k.isa = ctx->isa;
-        ag__iter_run(&it, AG__PICK(cur->dtype, ag__binary_row_f32, ag__binary_row_f64), &k);
+        ag__iter_run(&it, AG__ROW_FOR(&k, cur->dtype, ag__binary_row_f32, ag__binary_row_f64, 3, 7u, 0), &k);
         return true;
     }
     if (!cur && !create) {   /* first gradient: a buffer of our own (persistent for persistent tensors) */
@@ -7930,7 +8241,7 @@ AG_API int ag_replay(ag_capture *g) {
             ag__step *st = &c->s[i];
             bool ok = true;
             switch (st->kind) {
-            case AG__STEP_OP: ok = ag__ops[st->op].rerun(st->op, st->y); break;
+            case AG__STEP_OP: ok = ag__rerun(st->op, st->y); break;
             case AG__STEP_COPY: ag__copy_into(st->y, st->x); break;
             case AG__STEP_ACC: ok = ag__accumulate_now(st->y, st->x, st->op != 0); break;
             case AG__STEP_RAND: ag__random_fill(st->y, st->op, st->p); break;
