@@ -3959,7 +3959,20 @@ static void ag__copy_row_half(const void *kp, int64_t n, char **p, const int64_t
         }
         return;
     }
-    for (i = 0; i < n; i++) ag__set_as(c->dst, p[0] + i * s[0] * ed, ag__get_as(c->src, p[1] + i * s[1] * es));
+    if (c->dst == AG_F64 || c->src == AG_F64) {
+        for (i = 0; i < n; i++) ag__set_as(c->dst, p[0] + i * s[0] * ed, ag__get_as(c->src, p[1] + i * s[1] * es));
+        return;
+    }
+    for (i = 0; i < n; i++) {   /* through a float, not a double: a float NaN keeps its bits */
+        char *d = p[0] + i * s[0] * ed;
+        const char *q = p[1] + i * s[1] * es;
+        uint16_t h;
+        float f;
+        if (c->src == AG_F32) memcpy(&f, q, 4);
+        else { memcpy(&h, q, 2); f = c->src == AG_F16 ? ag__f16_to_f32(h) : ag__bf16_to_f32(h); }
+        if (c->dst == AG_F32) memcpy(d, &f, 4);
+        else { h = c->dst == AG_F16 ? ag__f32_to_f16(f) : ag__f32_to_bf16(f); memcpy(d, &h, 2); }
+    }
 }
 /* runs the copy rows of it (operand 0 = dst, 1 = src) */
 static void ag__copy_run(ag__iter *it, int dst, int src, int isa) {
