@@ -724,7 +724,7 @@ AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlin
 AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b);
 
 #ifndef AG_NO_SAFETENSORS
-/* ==== >>safetensors: named F32/F64 tensors, as the Hugging Face format (AG_NO_SAFETENSORS drops it) ====
+/* ==== >>safetensors: named F32, F64, F16 and BF16 tensors, as the Hugging Face format (AG_NO_SAFETENSORS drops it) ====
    File: 8-byte little-endian header size N, N bytes of JSON
    {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
     "__metadata__": {"format": "pt"}}, padded with spaces, then the raw little-endian data.
@@ -1061,6 +1061,8 @@ int __asan_address_is_poisoned(void const volatile *addr);
 #endif
 #ifdef _MSC_VER
 #include <intrin.h>
+#else
+#include <cpuid.h>
 #endif
 #endif
 #if !defined(AG_NO_SIMD) && !defined(AG_NO_NEON) && defined(__aarch64__)
@@ -1119,9 +1121,11 @@ static int ag__isa_best(void) {
     if (avx512) return AG__ISA_AVX512;
     if (avx2) return AG__ISA_AVX2;
 #elif defined(AG__X86)
+    unsigned a, b, c, d;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("f16c")) return AG__ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return AG__ISA_AVX2;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 29) & 1)) return AG__ISA_SCALAR;   /* F16C: the 16-bit float conversions */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) return AG__ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return AG__ISA_AVX2;
 #elif defined(AG__NEON)
     return AG__ISA_NEON;
 #elif defined(AG__WASM)
@@ -2098,7 +2102,8 @@ static const char *const ag__half_keep[] = {
     "op", "input", "num_inputs", "graph_dot_ex", "is_leaf", "requires_grad", "set_requires_grad", "retain_grad", "grad",
     "zero_grad", "detach", "free_persistent", "backward", "make_dual", "tangent", "register_hook", "sum", "sum_dim", "sum_dims",
     "mean", "mean_dim", "mean_dims", "matmul", "linear", "add_", "sub_", "mul_", "div_", "add_scalar_", "mul_scalar_",
-    "relu_", "clamp_", "fill_", "zero_", "copy_", "save_safetensors", "save_safetensors_mem",
+    "relu_", "clamp_", "fill_", "zero_", "copy_", "save_safetensors", "save_safetensors_mem", "load_safetensors",
+    "load_safetensors_mem",
     AG__BINARY_OPS(AG__NAME_OF_ROW) AG__UNARY_OPS(AG__NAME_OF_ROW) NULL };
 static const char *const ag__half_no[] = {
     "init_constant", "init_uniform", "init_normal", "init_xavier_uniform", "init_xavier_normal", "init_kaiming_uniform",
@@ -9161,6 +9166,8 @@ AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) { ag__args(&W, &b, NULL, N
 #define AG__ST_MAX_DIMS 64
 #define AG__ST_MAX_INT ((uint64_t)1 << 53)
 
+/* the format's name of a dtype */
+static const char *ag__st_dtype_name(int dtype) { return dtype == AG_F64 ? "F64" : dtype == AG_F16 ? "F16" : dtype == AG_BF16 ? "BF16" : "F32"; }
 static bool ag__st_little(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 
 /* output: a FILE or a memory buffer (bytes past cap are counted, not written) */
@@ -9195,7 +9202,9 @@ static void ag__st_header(ag__st_out *o, int n, const char *const *names, ag_ten
     for (i = 0; i < n; i++) {
         uint64_t bytes = (uint64_t)ts[i]->numel * ag__esize(ts[i]->dtype);
         ag__st_put_name(o, names[i]);
-        ag__st_puts(o, ts[i]->dtype == AG_F64 ? ":{\"dtype\":\"F64\",\"shape\":[" : ":{\"dtype\":\"F32\",\"shape\":[");
+        ag__st_puts(o, ":{\"dtype\":\"");
+        ag__st_puts(o, ag__st_dtype_name(ts[i]->dtype));
+        ag__st_puts(o, "\",\"shape\":[");
         for (d = 0; d < ts[i]->ndim; d++) {
             ag__format(num, sizeof num, d ? ",%lld" : "%lld", (long long)ts[i]->shape[d]);
             ag__st_puts(o, num);
@@ -9304,7 +9313,8 @@ AG_API int ag_save_safetensors(ag_ctx *ctx, const char *path, int n, const char 
 /* ---- loading: a strict parser for exactly the safetensors header ---- */
 typedef struct {
     const char *name; size_t name_len;
-    const char *dtype; int esize;   /* esize 0: dtype not F32/F64 but a known safetensors type */
+    const char *dtype; int esize;   /* esize 0: dtype not F32/F64/F16/BF16 but a known safetensors type */
+    int ag;                         /* the ag_dtype, when esize is not 0 */
     int ndim;
     int64_t shape[AG_MAX_DIMS];
     uint64_t numel, begin, end;
@@ -9451,7 +9461,8 @@ static bool ag__st_tensor(ag__st_js *s, ag__st_entry *e) {
             for (k = 0; k < (int)(sizeof ag__st_dtypes / sizeof ag__st_dtypes[0]); k++)
                 if (!strcmp(dt, ag__st_dtypes[k].name)) { size = ag__st_dtypes[k].size; e->dtype = ag__st_dtypes[k].name; }
             if (!size) return ag__st_err(s, "unknown dtype");
-            e->esize = !strcmp(dt, "F32") ? 4 : !strcmp(dt, "F64") ? 8 : 0;
+            for (k = 0; k < 4; k++)   /* the loadable ones */
+                if (!strcmp(dt, ag__st_dtype_name(k))) { e->esize = (int)ag__esize(k); e->ag = k; }
         } else if (!strcmp(key, "shape") && !seen[1]) {
             seen[1] = true;
             e->numel = 1;
@@ -9608,7 +9619,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
         key.name = names[k]; key.name_len = strlen(names[k]);
         e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
         if (!e) { ag__fail(ctx, "%s: no tensor named '%s' in the file", op, names[k]); goto out; }
-        if (!e->esize) { ag__fail(ctx, "%s: '%s' has dtype %s; only F32 and F64 load", op, names[k], e->dtype); goto out; }
+        if (!e->esize) { ag__fail(ctx, "%s: '%s' has dtype %s; only F32, F64, F16 and BF16 load", op, names[k], e->dtype); goto out; }
         if (e->ndim > AG_MAX_DIMS) { ag__fail(ctx, "%s: '%s' has %d dims, more than %d", op, names[k], e->ndim, AG_MAX_DIMS); goto out; }
         {   /* what ag_persistent accepts: the product of the non-zero sizes is bounded too */
             uint64_t nz = 1;
@@ -9617,10 +9628,10 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
                 if (e->shape[d] > 0) nz = (uint64_t)e->shape[d] > (uint64_t)AG__MAX_NUMEL / nz ? (uint64_t)AG__MAX_NUMEL + 1 : nz * (uint64_t)e->shape[d];
             if (nz > (uint64_t)AG__MAX_NUMEL) { ag__fail(ctx, "%s: '%s' has too many elements", op, names[k]); goto out; }
         }
-        if (t && ((int)ag__esize(t->dtype) != e->esize || t->ndim != e->ndim || memcmp(t->shape, e->shape, (size_t)e->ndim * sizeof(int64_t)))) {
+        if (t && (t->dtype != e->ag || t->ndim != e->ndim || memcmp(t->shape, e->shape, (size_t)e->ndim * sizeof(int64_t)))) {
             ag__shape_str(s1, sizeof s1, e->ndim, e->shape);
             ag__fail(ctx, "%s: '%s' is %s %s in the file, the tensor is %s %s", op, names[k], e->dtype, s1,
-                     t->dtype == AG_F64 ? "F64" : "F32", AG__SHAPE(s2, t));
+                     ag__st_dtype_name(t->dtype), AG__SHAPE(s2, t));
             goto out;
         }
         if (t && t->op) { ag__fail(ctx, "%s: '%s': the tensor was made by '%s'; load into leaves only", op, names[k], t->op->name); goto out; }
@@ -9638,7 +9649,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
         if (made[k]) continue;
         key.name = names[k]; key.name_len = strlen(names[k]);
         e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
-        if (!(made[k] = ag_persistent(ctx, e->esize == 8 ? AG_F64 : AG_F32, e->ndim, e->shape, NULL))) goto out;
+        if (!(made[k] = ag_persistent(ctx, (ag_dtype)e->ag, e->ndim, e->shape, NULL))) goto out;
     }
     for (k = 0; k < n; k++) {
         ag__st_entry key, *e;

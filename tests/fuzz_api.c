@@ -140,9 +140,11 @@ static double rd_prob(rd_t *r) {   /* dropout p, momentum: mostly in [0, 1] */
 }
 static ag_dtype rd_dtype(rd_t *r) {
     uint8_t b = u8(r);
-    if (b < 120) return AG_F32;
-    if (b < 240) return AG_F64;
-    return b & 1 ? (ag_dtype)2 : (ag_dtype)-1;
+    if (b < 100) return AG_F32;
+    if (b < 190) return AG_F64;
+    if (b < 215) return AG_F16;
+    if (b < 240) return AG_BF16;
+    return b & 1 ? (ag_dtype)4 : (ag_dtype)-1;
 }
 /* ndim mostly 0..4, sometimes up to 8 or out of range */
 static int rd_ndim(rd_t *r) {
@@ -261,14 +263,16 @@ static const char *shp(int nd, const int64_t *sh) {   /* "(int64_t[]){2, 3}" */
     return b;
 }
 static const char *ctxn(const ag_ctx *c) { return !c ? "NULL" : c == S->ctx[0] ? "c0" : c == S->ctx[1] ? "c1" : "c?"; }
-static const char *dtn(ag_dtype d) { return d == AG_F32 ? "AG_F32" : d == AG_F64 ? "AG_F64" : d == (ag_dtype)2 ? "(ag_dtype)2" : "(ag_dtype)-1"; }
+static const char *dtn(ag_dtype d) {
+    return d == AG_F32 ? "AG_F32" : d == AG_F64 ? "AG_F64" : d == AG_F16 ? "AG_F16" : d == AG_BF16 ? "AG_BF16" : d == (ag_dtype)4 ? "(ag_dtype)4" : "(ag_dtype)-1";
+}
 static void tr_shape_of(const ag_tensor *t) {   /* trace the result's shape as a comment */
     int i;
     if (!g_trace) return;
     if (!t) { tr("   /* -> NULL */\n"); return; }
     tr("   /* -> [");
     for (i = 0; i < ag_ndim(t); i++) tr(i ? ", %lld" : "%lld", (long long)ag_dim(t, i));
-    tr("] %s%s */\n", ag_type(t) == AG_F64 ? "f64" : "f32", ag_is_contiguous(t) ? "" : " strided");
+    tr("] %s%s */\n", ag_dtype_name(ag_type(t)), ag_is_contiguous(t) ? "" : " strided");
 }
 
 /* ---- the checks ---- */
@@ -1724,8 +1728,11 @@ static void do_access(void) {
         void *p = ag_data(t);
         if (p && ag_numel(t) > 0) {
             double v = rd_double(r);
-            tr("*(%s *)ag_data(%s) = %g;\n", ag_type(t) == AG_F64 ? "double" : "float", nm(t), v);
-            if (ag_type(t) == AG_F64) *(double *)p = v; else *(float *)p = (float)v;
+            ag_dtype dt = ag_type(t);
+            tr("*(%s *)ag_data(%s) = %g;\n", dt == AG_F64 ? "double" : dt == AG_F32 ? "float" : "uint16_t", nm(t), v);
+            if (dt == AG_F64) *(double *)p = v;
+            else if (dt == AG_F32) *(float *)p = (float)v;
+            else { uint64_t bits; memcpy(&bits, &v, 8); *(uint16_t *)p = (uint16_t)(bits >> 48); }   /* a 16-bit pattern: v's top bits */
         }
         break;
     }

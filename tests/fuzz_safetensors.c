@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!need || !buf || ag_save_safetensors_mem(ctx, buf, need, 3, names, made) != need) abort();
         if (ag_load_safetensors_mem(ctx, buf, need, 3, names, again) != 0) abort();
         for (i = 0; i < 3; i++) {
-            size_t bytes = (size_t)ag_numel(made[i]) * (ag_type(made[i]) == AG_F64 ? 8 : 4);
+            ag_dtype dt = ag_type(made[i]);
+            size_t bytes = (size_t)ag_numel(made[i]) * (dt == AG_F64 ? 8 : dt == AG_F16 || dt == AG_BF16 ? 2 : 4);
             if (ag_type(again[i]) != ag_type(made[i]) || ag_ndim(again[i]) != ag_ndim(made[i]) ||
                 (bytes && memcmp(ag_data(again[i]), ag_data(made[i]), bytes))) abort();
         }

@@ -17,7 +17,7 @@ static ag_tensor *filled(ag_ctx *ctx, ag_dtype dt, int ndim, const int64_t *shap
     ag_tensor *t = ag_persistent(ctx, dt, ndim, shape, NULL);
     int64_t i;
     for (i = 0; i < ag_numel(t); i++) {
-        if (dt == AG_F32) ((float *)ag_data(t))[i] = (float)f(i); else ((double *)ag_data(t))[i] = f(i);
+        if (dt == AG_F32) ((float *)ag_data(t))[i] = (float)f(i); else ((double *)ag_data(t))[i] = f(i);   /* F32 or F64 */
     }
     return t;
 }
@@ -206,7 +206,7 @@ static void test_corrupt(void) {
         const char *ok = " {\"__metadata__\" : {\"format\":\"pt\", \"k\\u00e9\":\"\\ud83d\\ude00\"},\n"
                          "\t\"b\":{\"data_offsets\":[8,16],\"shape\":[2],\"dtype\":\"F32\"},"
                          "\"z\":{\"dtype\":\"F64\",\"shape\":[0,3],\"data_offsets\":[8,8]},"
-                         "\"a\\\"\\n\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}  ";
+                         "\"a\\\"\\n\":{\"dtype\":\"I16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}  ";
         size_t len = make(file, ok, 16, 0);
         const char *nm[2] = {"b", "z"}, *bfn[1] = {"a\"\n"}, *missing[2] = {"b", "nope"};
         ag_tensor *L[2] = {NULL, NULL}, *E[2];
@@ -217,7 +217,7 @@ static void test_corrupt(void) {
               "valid oddities: %s", ag_error(ctx) ? ag_error(ctx) : "");
         ag_clear_error(ctx);
         L[0] = NULL;
-        CHECK(ag_load_safetensors_mem(ctx, file, len, 1, bfn, L) == -1 && strstr(ag_error(ctx), "BF16"), "BF16 requested: %s", ag_error(ctx));
+        CHECK(ag_load_safetensors_mem(ctx, file, len, 1, bfn, L) == -1 && strstr(ag_error(ctx), "I16"), "I16 requested: %s", ag_error(ctx));
         ag_clear_error(ctx);
         /* wrong dtype, wrong shape, missing name: clear errors, and nothing written */
         E[0] = ag_persistent(ctx, AG_F64, 1, s2, NULL);
@@ -332,6 +332,76 @@ static void test_pytorch(void) {
     ag_ctx_free(ctx);
 }
 
+
+/* F16 and BF16: the C round trip (bits kept, NaN payloads too), a mismatched dtype refused, and
+   PyTorch reading ours and writing its own (when /usr/bin/python3 with torch is there) */
+static const char *PY16 =
+    "import json, struct, sys\n"
+    "import torch\n"
+    "DT = {'F16': torch.float16, 'BF16': torch.bfloat16}\n"
+    "b = open(sys.argv[1], 'rb').read()\n"
+    "n = struct.unpack('<Q', b[:8])[0]\n"
+    "h = json.loads(b[8:8 + n]); h.pop('__metadata__', None)\n"
+    "a = {k: torch.frombuffer(bytearray(b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]), dtype=torch.int16)"
+    ".view(DT[v['dtype']]).reshape(v['shape']) for k, v in h.items()}\n"
+    "d = 1 / torch.arange(1, 7, dtype=torch.float64)\n"
+    "ok = a['h'].dtype == torch.float16 and torch.equal(a['h'], d.to(torch.float16).reshape(2, 3))\n"
+    "ok = ok and a['b'].dtype == torch.bfloat16 and torch.equal(a['b'], d.to(torch.bfloat16))\n"
+    "head, blobs, off = {}, [], 0\n"
+    "for k, t in (('h', torch.linspace(-3, 3, 7).to(torch.float16)), ('b', torch.linspace(-3, 3, 7).to(torch.bfloat16))):\n"
+    "    raw = t.view(torch.int16).numpy().tobytes()\n"
+    "    head[k] = {'dtype': 'F16' if t.dtype == torch.float16 else 'BF16', 'shape': [7], 'data_offsets': [off, off + len(raw)]}\n"
+    "    blobs.append(raw); off += len(raw)\n"
+    "hb = json.dumps(head).encode(); hb += b' ' * (-len(hb) % 8)\n"
+    "open(sys.argv[2], 'wb').write(struct.pack('<Q', len(hb)) + hb + b''.join(blobs))\n"
+    "sys.exit(0 if ok else 1)\n";
+
+static void test_half16(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t s23[2] = {2, 3}, s6 = 6, s2 = 2;
+    uint16_t nan16[2] = { 0x7e01, 0xfd55 };
+    const char *nm[3] = { "h", "b", "nan" };
+    ag_tensor *T[3], *L[3] = { NULL, NULL, NULL }, *f32;
+    unsigned char buf[1024];
+    size_t len;
+    T[0] = ag_to(filled(ctx, AG_F64, 2, s23, f_d), AG_F16);
+    T[1] = ag_to(filled(ctx, AG_F64, 1, &s6, f_d), AG_BF16);
+    T[2] = ag_from(ctx, AG_F16, 1, &s2, nan16);
+    len = ag_save_safetensors_mem(ctx, buf, sizeof buf, 3, nm, T);
+    CHECK(len > 0 && len <= sizeof buf, "save F16 and BF16: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    CHECK(len > 0 && strstr((const char *)buf + 8, "\"dtype\":\"F16\"") && strstr((const char *)buf + 8, "\"dtype\":\"BF16\""), "the header names F16 and BF16");
+    CHECK(ag_load_safetensors_mem(ctx, buf, len, 3, nm, L) == 0, "load F16 and BF16: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    CHECK(L[0] && ag_type(L[0]) == AG_F16 && !memcmp(ag_data(L[0]), ag_data(T[0]), 12), "F16 round trip, bit for bit");
+    CHECK(L[1] && ag_type(L[1]) == AG_BF16 && !memcmp(ag_data(L[1]), ag_data(T[1]), 12), "BF16 round trip, bit for bit");
+    CHECK(L[2] && !memcmp(ag_data(L[2]), nan16, 4), "F16 NaN payloads survive the round trip");
+    f32 = ag_persistent(ctx, AG_F32, 2, s23, NULL);
+    CHECK(ag_load_safetensors_mem(ctx, buf, len, 1, nm, &f32) == -1 && strstr(ag_error(ctx), "'h' is F16 [2, 3] in the file, the tensor is F32 [2, 3]"),
+          "loading F16 into an F32 tensor is refused: %s", ag_error(ctx));
+    ag_clear_error(ctx);
+    L[0] = ag_persistent(ctx, AG_F16, 2, s23, NULL);
+    CHECK(ag_load_safetensors_mem(ctx, buf, len, 1, nm, L) == 0 && !memcmp(ag_data(L[0]), ag_data(T[0]), 12), "load into an existing F16 tensor");
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0) {
+        FILE *f = fopen(tmp_py, "w");
+        char cmd[1024];
+        int rc;
+        CHECK(ag_save_safetensors(ctx, tmp_a, 2, nm, T) == 0, "save F16/BF16 for python");
+        if (f) { fputs(PY16, f); fclose(f); }
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s %s", tmp_py, tmp_a, tmp_b);
+        rc = system(cmd);
+        CHECK(rc == 0, "PyTorch reads our F16 and BF16 as its own conversions of the same numbers (%d)", rc);
+        if (rc == 0) {
+            ag_tensor *P[2] = { NULL, NULL };
+            float lin[7] = { -3, -2, -1, 0, 1, 2, 3 };
+            int64_t s7 = 7;
+            ag_tensor *x = ag_from_f32(ctx, 1, &s7, lin);
+            CHECK(ag_load_safetensors(ctx, tmp_b, 2, nm, P) == 0, "load PyTorch's F16/BF16 file: %s", ag_error(ctx) ? ag_error(ctx) : "");
+            CHECK(P[0] && ag_type(P[0]) == AG_F16 && !memcmp(ag_data(P[0]), ag_data(ag_to(x, AG_F16)), 14), "PyTorch's F16 = ours");
+            CHECK(P[1] && ag_type(P[1]) == AG_BF16 && !memcmp(ag_data(P[1]), ag_data(ag_to(x, AG_BF16)), 14), "PyTorch's BF16 = ours");
+        }
+    }
+    ag_ctx_free(ctx);
+}
+
 int main(void) {
     unsigned long tag = (unsigned long)time(NULL) ^ (unsigned long)(size_t)&tag;
     snprintf(tmp_a, sizeof tmp_a, "/tmp/ag_test_st_%lx_a.safetensors", tag);
@@ -340,6 +410,7 @@ int main(void) {
     test_roundtrip();
     test_corrupt();
     test_pytorch();
+    test_half16();
     remove(tmp_a); remove(tmp_b); remove(tmp_py);
     return harness_finish("test_safetensors");
 }
