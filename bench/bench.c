@@ -8,6 +8,9 @@
      4. the seeds' lab: y = linear(x[2,64], W[600,64], b[600]), L = 0.5 sum((y-t)^2), fwd + bwd
      5. heap allocations and arena bytes per MLP step after warm-up
      6. 2 threads (ag_desc.threads = 2): 1024 sgemm and the MLP step, vs OpenBLAS / PyTorch on 2
+     7. forward mode (a jvp) and graph replay (the game agent's step), vs PyTorch
+     8. 16-bit products: BF16 and F16 [n x n] @ [n x n] (converted to F32 and accumulated in F32)
+        vs our F32 product and PyTorch's bfloat16 one, n = 256 and 1024
 
    Timing: CLOCK_MONOTONIC; one warm-up call, then the number of calls is calibrated so that
    one batch lasts at least BENCH_SAMPLE_TIME seconds (default 0.002), and the figure is the
@@ -22,7 +25,7 @@
    CPU share of the best batches, to tell a disturbed run.
 
    usage: bench [--out FILE] [--python PATH] [--torch-script PATH] [--only LIST] [--quick]
-     --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads (default: all)
+     --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half (default: all)
      --quick  few samples (3 of 0.01 s): a smoke test, not a measurement
    bench --profile mlp|mlp2|tiny|lab|gemm1024 SECONDS
      runs our side of one case in a loop and nothing else, for perf record:
@@ -458,6 +461,14 @@ static double run_gemm(ag_ctx *ctx, const char *name, int M, int K, int N, int t
     return flop / t_ours * 1e-9;
 }
 
+/* ==== 8. 16-bit products ==== */
+typedef struct { ag_ctx *ctx; ag_tensor *A, *B; } mm16_case;
+static void mm16_ours(void *p) {
+    mm16_case *g = (mm16_case *)p;
+    ag_ctx_reset(g->ctx);
+    if (!ag_matmul(g->A, g->B)) die_ag(g->ctx, "ag_matmul (16-bit)");
+}
+
 /* ==== 2. the MLP step ==== */
 enum { MLP_B = 64, MLP_IN = 784, MLP_H1 = 256, MLP_H2 = 128, MLP_OUT = 10 };
 static const int mlp_sizes[4] = {MLP_IN, MLP_H1, MLP_H2, MLP_OUT};
@@ -764,7 +775,7 @@ int main(int argc, char **argv) {
 
     /* PyTorch: a child process that times its cases when we ask, between our batches */
     signal(SIGPIPE, SIG_IGN);   /* a child that dies must not take us with it */
-    if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads") || want(only, "advanced")) {
+    if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads") || want(only, "advanced") || want(only, "half")) {
         torch_start(python, script);
         if (!g_torch.ok) fprintf(stderr, "PyTorch rows skipped: %s\n", g_torch.skip);
     } else snprintf(g_torch.skip, sizeof g_torch.skip, "not run (--only)");
@@ -983,6 +994,41 @@ int main(int argc, char **argv) {
         add_note("replay: the captured agent step is %zu kernels; replayed and rebuilt steps give bit-identical parameters (tests/test_replay.c).",
                  ag_capture_steps(ap.g));
         ag_ctx_free(ar.ctx); ag_ctx_free(ap.ctx);
+    }
+
+    /* 8. 16-bit products */
+    if (want(only, "half")) {
+        static const int ns[2] = {256, 1024};
+        int k;
+        add_row(ROW_SECTION, "8. 16-bit products (F32 accumulation), 1 thread", NULL, 0, NULL, 0);
+        for (k = 0; k < 2; k++) {
+            int n = ns[k];
+            int64_t sh[2];
+            double flop = 2.0 * n * n * n, t32, tb, th, tt;
+            mm16_case c32, cb, ch;
+            char name[96];
+            row *r;
+            sh[0] = sh[1] = n;
+            c32.ctx = new_ctx(0, NULL); cb.ctx = new_ctx(0, NULL); ch.ctx = new_ctx(0, NULL);
+            c32.A = ag_persistent(c32.ctx, AG_F32, 2, sh, ag_data(ag_rand(c32.ctx, AG_F32, 2, sh)));
+            c32.B = ag_persistent(c32.ctx, AG_F32, 2, sh, ag_data(ag_rand(c32.ctx, AG_F32, 2, sh)));
+            cb.A = ag_persistent(cb.ctx, AG_BF16, 2, sh, ag_data(ag_to(c32.A, AG_BF16)));
+            cb.B = ag_persistent(cb.ctx, AG_BF16, 2, sh, ag_data(ag_to(c32.B, AG_BF16)));
+            ch.A = ag_persistent(ch.ctx, AG_F16, 2, sh, ag_data(ag_to(c32.A, AG_F16)));
+            ch.B = ag_persistent(ch.ctx, AG_F16, 2, sh, ag_data(ag_to(c32.B, AG_F16)));
+            if (!c32.A || !c32.B || !cb.A || !cb.B || !ch.A || !ch.B) die_ag(c32.ctx, "16-bit operands");
+            snprintf(name, sizeof name, "TT:bf16mm%d", n);
+            measure3(T(mm16_ours, &cb), &tb, T(mm16_ours, &c32), &t32, TT(name + 3), &tt);
+            measure2(T(mm16_ours, &ch), &th, T(mm16_ours, &c32), &t32);
+            snprintf(name, sizeof name, "BF16 [%d x %d] @ [%d x %d]", n, n, n, n);
+            add_row(ROW_HIGHER, name, "GFLOPS", flop / tb * 1e-9, "ours, F32", flop / t32 * 1e-9);
+            r = add_row(ROW_HIGHER, name, "GFLOPS", flop / tb * 1e-9, "PyTorch bfloat16, 1 thread", tt > 0 ? flop / tt * 1e-9 : -1);
+            if (tt < 0) snprintf(r->note, sizeof r->note, "skipped");
+            snprintf(name, sizeof name, "F16 [%d x %d] @ [%d x %d]", n, n, n, n);
+            r = add_row(ROW_HIGHER, name, "GFLOPS", flop / th * 1e-9, "ours, F32", flop / t32 * 1e-9);
+            ag_ctx_free(c32.ctx); ag_ctx_free(cb.ctx); ag_ctx_free(ch.ctx);
+        }
+        add_note("16-bit products: the operands are converted to F32 scratch (F16C / AVX-512 conversions) and multiplied by the F32 kernel, the result rounded once; PyTorch 1.13 has no float16 product on the CPU.");
     }
 
     torch_stop();

@@ -8,6 +8,7 @@ Cases (all F32, torch.set_num_threads(1), OpenBLAS on 1 thread unless said):
     mlp2   the same with its products (Debian's torch does them in OpenBLAS) on 2 OpenBLAS threads
     tiny   100 x (x = tanh(x*1.01 + 0.1)) on a 1-element tensor that requires grad, fwd + bwd
     lab    y = linear(x[2,64], W[600,64], b[600]), L = 0.5*sum((y-t)^2), fwd + bwd
+    bf16mm256, bf16mm1024   a bfloat16 [n x n] @ [n x n] (float16 has no CPU matmul in torch 1.13)
 
 Two ways to run it:
 
@@ -143,6 +144,12 @@ def make_cases(torch):
         gopt.step()
 
     cases["agent"] = (agent_step, 1, 1)
+
+    # bf16mm256, bf16mm1024: a bfloat16 matrix product (PyTorch 1.13's CPU has no float16 one)
+    for n in (256, 1024):
+        a16 = torch.rand(n, n).to(torch.bfloat16)
+        b16 = torch.rand(n, n).to(torch.bfloat16)
+        cases["bf16mm%d" % n] = ((lambda a, b: lambda: torch.matmul(a, b))(a16, b16), 1, 1)
     return cases
 
 
