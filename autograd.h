@@ -58,6 +58,7 @@
        >>dispatch    which kernel set a context runs      >>arena     the heap and the arena
        >>optable     the op table: every per-op fact, and how to add an op
        >>iter >>kernels  strided iteration and the scalar kernels
+       >>half        F16 and BF16: conversions, 16-bit rows, which ops keep 16 bits
        >>simd        the kernel sets (AVX2, AVX-512, NEON, scalar): one vocabulary each
        >>fastpath >>vmath >>elementwise  elementwise SIMD rows, vector exp/log/tanh/..., row kernels
        >>gemm        matrix products                      >>threads   the thread pool
@@ -150,7 +151,8 @@
    non-scalar root needs a seed gradient; create_graph records the backward pass
    so a gradient can itself be differentiated; ag_detach and no-grad scopes
    (ag_set_grad_enabled) record nothing. Mixed F32/F64 inputs promote to F64,
-   except that a 0-d tensor does not promote a tensor with dimensions. Option
+   except that a 0-d tensor does not promote a tensor with dimensions; F16 and
+   BF16 are storage dtypes computed in F32, and mix into F32 (>>half). Option
    structs (ag_desc, ag_backward_opts, ag_conv2d_opts, ag_gradcheck_opts) mean
    the defaults when zero-filled; optimizers start from ag_*_defaults().
 
