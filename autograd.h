@@ -2348,7 +2348,7 @@ static void ag__iter_add_tensor(ag__iter *it, const ag_tensor *t) {
 
 static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
     int64_t shape[AG_MAX_DIMS], st[3][AG_MAX_DIMS], idx[AG_MAX_DIMS], inner[3];
-    char *p[3];
+    char *p[3] = {NULL, NULL, NULL};   /* the operands past it->nops stay NULL (gcc -Ofast cannot tell they are unread) */
     int nd = 0, i, o;
     for (i = 0; i < it->ndim; i++) if (it->shape[i] == 0) return;
     for (i = 0; i < it->ndim; i++) {       /* drop size-1 dims, merge contiguous neighbours */
@@ -2465,12 +2465,12 @@ AG__TARGET_AVX2 static void ag__avx2_to_half(int dtype, uint16_t *d, const float
     for (; i < n; i++) d[i] = dtype == AG_F16 ? ag__f32_to_f16(s[i]) : ag__f32_to_bf16(s[i]);
 }
 AG__TARGET_AVX512 static void ag__avx512_from_half(int dtype, float *d, const uint16_t *s, int64_t n) {
-    int64_t i = 0;
+    int64_t i = 0;   /* the maskz forms: g++ 12 warns of the plain ones' undefined pass-through (-Wmaybe-uninitialized) */
     if (dtype == AG_F16)
-        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(s + i))));
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_maskz_cvtph_ps((__mmask16)0xffff, _mm256_loadu_si256((const __m256i *)(s + i))));
     else
         for (; i + 16 <= n; i += 16)
-            _mm512_storeu_si512((void *)(d + i), _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(s + i))), 16));
+            _mm512_storeu_si512((void *)(d + i), _mm512_maskz_slli_epi32((__mmask16)0xffff, _mm512_maskz_cvtepu16_epi32((__mmask16)0xffff, _mm256_loadu_si256((const __m256i *)(s + i))), 16));
     ag__avx2_from_half(dtype, d + i, s + i, n - i);
 }
 AG__TARGET_AVX512 static void ag__avx512_to_half(int dtype, uint16_t *d, const float *s, int64_t n) {
@@ -2478,11 +2478,11 @@ AG__TARGET_AVX512 static void ag__avx512_to_half(int dtype, uint16_t *d, const f
     const __m512i lsb = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
     for (; i + 16 <= n; i += 16) {
         __m512 x = _mm512_loadu_ps(s + i);
-        if (dtype == AG_F16) _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (dtype == AG_F16) _mm256_storeu_si256((__m256i *)(d + i), _mm512_maskz_cvtps_ph((__mmask16)0xffff, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
         else {
             __m512i u = _mm512_castps_si512(x);
-            __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_srli_epi32(u, 16), lsb)), 16);
-            _mm256_storeu_si256((__m256i *)(d + i), _mm512_cvtepi32_epi16(r));
+            __m512i r = _mm512_maskz_srli_epi32((__mmask16)0xffff, _mm512_add_epi32(_mm512_add_epi32(u, bias), _mm512_and_si512(_mm512_maskz_srli_epi32((__mmask16)0xffff, u, 16), lsb)), 16);
+            _mm256_storeu_si256((__m256i *)(d + i), _mm512_maskz_cvtepi32_epi16((__mmask16)0xffff, r));
         }
         if (_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q))
             for (j = i; j < i + 16; j++) d[j] = dtype == AG_F16 ? ag__f32_to_f16(s[j]) : ag__f32_to_bf16(s[j]);
@@ -5638,7 +5638,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
 }
 /* g reshaped to the keepdim shape of a reduction of x */
 static ag_tensor *ag__keepdim(ag_tensor *g, const ag_tensor *x, unsigned mask) {
-    int64_t sh[AG_MAX_DIMS];   /* x->ndim entries, set below */
+    int64_t sh[AG_MAX_DIMS] = {0};   /* x->ndim entries set below (zero-filled: gcc -Ofast cannot tell) */
     int i;
     for (i = 0; i < x->ndim; i++) sh[i] = (mask >> i) & 1 ? 1 : x->shape[i];
     return ag_reshape(g, x->ndim, sh);
