@@ -51,7 +51,7 @@
        >>hooks       gradient hooks, anomaly mode, custom functions, checkpointing
        >>replay      capture a training step once, replay it each frame
        >>graph       walking the autograd graph, DOT      >>gradcheck finite differences
-       >>optim       SGD, Adam, AdamW; schedules, clipping, initialisation
+       >>optim       SGD, Adam, AdamW; loss scaling, schedules, clipping, initialisation
        >>safetensors save and load                       >>functional vjp, jvp, Jacobians, Hessians
        >>layers      conv2d, pools, batch norm, embedding, attention
      implementation only:
@@ -153,8 +153,9 @@
    (ag_set_grad_enabled) record nothing. Mixed F32/F64 inputs promote to F64,
    except that a 0-d tensor does not promote a tensor with dimensions; F16 and
    BF16 are storage dtypes computed in F32, and mix into F32 (>>half). Option
-   structs (ag_desc, ag_backward_opts, ag_conv2d_opts, ag_gradcheck_opts) mean
-   the defaults when zero-filled; optimizers start from ag_*_defaults().
+   structs (ag_desc, ag_backward_opts, ag_conv2d_opts, ag_gradcheck_opts,
+   ag_grad_scaler_opts) mean the defaults when zero-filled; optimizers start
+   from ag_*_defaults().
 
    License: MIT, at the end of this file.
 */
@@ -653,7 +654,7 @@ AG_API int ag_gradcheck(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor **inp
                         const ag_gradcheck_opts *opts, ag_gradcheck_result *result);
 
 
-/* ==== >>optim: optimizers, learning-rate schedules, clipping, initialisation ====
+/* ==== >>optim: optimizers, loss scaling, learning-rate schedules, clipping, initialisation ====
    ---- optimizers ----
    PyTorch's update rules (torch.optim.SGD / Adam / AdamW, single-tensor path) over
    a list of parameters. State (momentum buffers, moments) is persistent memory in
@@ -694,6 +695,45 @@ AG_API void   ag_optim_zero_grad(ag_optim *opt);     /* ag_zero_grad on every pa
 AG_API void   ag_optim_set_lr(ag_optim *opt, double lr);
 AG_API double ag_optim_get_lr(const ag_optim *opt);
 AG_API int64_t ag_optim_steps(const ag_optim *opt, int i);   /* steps taken by parameter i (Adam's bias-correction count) */
+
+/* ---- dynamic loss scaling, as torch.cuda.amp.GradScaler (mixed precision: README) ----
+   A 16-bit backward loses small gradients to underflow (F16: below 6e-8) unless the loss is
+   multiplied by a large scale first; the scaler picks the scale as PyTorch's does:
+       ag_tensor *loss = ag_cross_entropy(logits16, labels);
+       ag_optim_zero_grad(opt);
+       ag_backward(ag_scaler_scale(s, loss), NULL);   // gradients are scale x the true ones
+       ag_scaler_step(s, opt);                        // unscale; step unless one is inf or NaN
+       ag_scaler_update(s);                           // back off after an overflow, grow after a quiet run
+   The scale is an F32 value (as torch's scale tensor): unscaling multiplies every gradient by
+   the F32 reciprocal, and a step is skipped when any gradient is inf or NaN (tested on the bits,
+   so -ffast-math cannot fold it away). Calls per optimizer between two updates, as PyTorch allows:
+   ag_scaler_unscale at most once (before ag_clip_grad_norm, which must see true gradients),
+   then ag_scaler_step once. The scaler lives until ag_ctx_free (or ag_grad_scaler_free) and
+   allocates nothing per step. A zero-filled ag_grad_scaler_opts (or NULL) means the defaults. */
+typedef struct ag_grad_scaler ag_grad_scaler;
+typedef struct {
+    double init_scale;       /* 0: 65536 (2^16); must be finite and > 0 in F32 */
+    double growth_factor;    /* 0: 2; must be > 1 */
+    double backoff_factor;   /* 0: 0.5; must be in (0, 1) */
+    int growth_interval;     /* 0: 2000 steps without inf or NaN before the scale grows; must be >= 1 */
+} ag_grad_scaler_opts;
+AG_API ag_grad_scaler *ag_grad_scaler_new(ag_ctx *ctx, const ag_grad_scaler_opts *opts);   /* NULL + error on bad options */
+AG_API void       ag_grad_scaler_free(ag_grad_scaler *s);   /* its memory back now (after ag_ctx_reset); NULL is fine */
+/* loss x scale, differentiable (a graph node reading the scaler's scale when it runs, so a
+   captured step replays with the current scale); a 16-bit loss is converted to F32 first */
+AG_API ag_tensor *ag_scaler_scale(ag_grad_scaler *s, ag_tensor *loss);
+/* every gradient of opt's parameters *= 1/scale in place, and note whether one was inf or NaN
+   (torch's scaler.unscale_). 0 ok, -1 error (twice, or after ag_scaler_step, before an update) */
+AG_API int    ag_scaler_unscale(ag_grad_scaler *s, ag_optim *opt);
+/* ag_scaler_unscale unless done, then ag_optim_step unless a gradient was inf or NaN:
+   1 stepped, 0 skipped, -1 error (a second step before ag_scaler_update, no gradients) */
+AG_API int    ag_scaler_step(ag_grad_scaler *s, ag_optim *opt);
+/* after the steps: an inf or NaN since the last update: scale *= backoff, and the count of
+   good steps restarts; else count + 1, and at growth_interval scale *= growth (unless that
+   overflows F32), count 0. 0 ok, -1 error (no ag_scaler_unscale or _step since the last update) */
+AG_API int    ag_scaler_update(ag_grad_scaler *s);
+AG_API double ag_scaler_get_scale(const ag_grad_scaler *s);     /* NaN for NULL */
+AG_API int    ag_scaler_growth_tracker(const ag_grad_scaler *s); /* good steps counted towards the next growth; -1 for NULL */
 
 /* ---- learning-rate schedules: the lr for the 0-based step about to be taken ---- */
 AG_API double ag_lr_step(int step, int step_size, double gamma, double base_lr);   /* StepLR: base gamma^floor(step/step_size) */
@@ -1271,6 +1311,7 @@ struct ag_ctx {
     ag_parallel_for_fn parallel_for;
     void *parallel_user;
     uint64_t failures;        /* errors reported, kept or not (a capture checks that its step had none) */
+    uint64_t scaler_ids;      /* grad scalers made (each gets the next as its id) */
     void (*write)(ag_file *f, const char *s, size_t n);   /* ag_desc.write */
     char err[AG_ERROR_BYTES];
 };
@@ -8654,6 +8695,9 @@ struct ag_optim {
     ag_sgd_opts sgd;
     ag_adam_opts adam;
     ag__optslot *slot;
+    uint64_t amp_id, amp_gen; /* the grad scaler (its id) and its update count when amp_stage was set */
+    int amp_stage;            /* AG__AMP_*: what that scaler did to this optimizer since its last update */
+    bool amp_inf;             /* its unscale found an inf or NaN */
 };
 
 AG_API ag_sgd_opts ag_sgd_defaults(void) {
@@ -8938,6 +8982,187 @@ AG_API int64_t ag_optim_steps(const ag_optim *opt, int i) {
     return opt->slot[i].step;
 }
 
+/* p's gradient, made safe to change in place: an arena copy (gone at the next reset, also for a
+   persistent p) when it is not contiguous (an expanded view would change an element many times)
+   or when copy is set (it shares memory with another parameter's gradient: create_graph).
+   NULL when out of memory. */
+static ag_tensor *ag__grad_own(ag_tensor *p, bool copy) {
+    ag_tensor *g = ag_grad(p), *c;
+    if (!g || (!copy && ag__contig(g))) return g;
+    if (!(c = ag__result_raw(g->ctx, g->dtype, g->ndim, g->shape, 0))) return NULL;   /* the copy writes every element */
+    ag__copy_into(c, g);
+    p->grad = c;
+    p->flags = (uint16_t)((p->flags & ~AG__GRAD_OWNED) | AG__GRAD_ARENA);
+    p->grad_gen = c->ctx->gen;
+    return c;
+}
+
+/* ---- dynamic loss scaling: torch.cuda.amp.GradScaler's rules ---- */
+enum { AG__AMP_READY, AG__AMP_UNSCALED, AG__AMP_STEPPED };   /* torch's OptState, per optimizer */
+struct ag_grad_scaler {
+    ag_ctx *ctx;
+    ag_tensor *scale;         /* 0-d F32, persistent: ag_scaler_scale's node reads it when it runs */
+    double growth, backoff;
+    int interval, tracker;    /* growth_interval; good steps since the last growth or backoff */
+    uint64_t id, gen;         /* gen counts updates: an optimizer's amp_stage is current when amp_gen == gen */
+    int checks;               /* optimizers unscaled since the last update */
+    bool found_inf;           /* one of them had an inf or NaN gradient */
+};
+
+AG_API ag_grad_scaler *ag_grad_scaler_new(ag_ctx *ctx, const ag_grad_scaler_opts *opts) {
+    ag_grad_scaler_opts o;
+    ag_grad_scaler *s;
+    float init;
+    if (!ctx) return NULL;
+    if (opts) o = *opts; else memset(&o, 0, sizeof o);
+    if (o.init_scale == 0) o.init_scale = 65536.0;   /* 0 fields: torch's defaults */
+    if (o.growth_factor == 0) o.growth_factor = 2.0;
+    if (o.backoff_factor == 0) o.backoff_factor = 0.5;
+    if (o.growth_interval == 0) o.growth_interval = 2000;
+    init = o.init_scale > 0 && o.init_scale <= FLT_MAX ? (float)o.init_scale : 0;   /* the scale is an F32 value */
+    if (!(init > 0)) { ag__fail(ctx, "grad_scaler_new: init_scale %g must be finite and > 0 in F32", o.init_scale); return NULL; }
+    if (!(o.growth_factor > 1 && o.growth_factor <= DBL_MAX) || !(o.backoff_factor > 0 && o.backoff_factor < 1) || o.growth_interval < 1) {
+        ag__fail(ctx, "grad_scaler_new: growth_factor %g must be finite and > 1, backoff_factor %g in (0, 1), growth_interval %d >= 1",
+                 o.growth_factor, o.backoff_factor, o.growth_interval);
+        return NULL;
+    }
+    if (!(s = (ag_grad_scaler *)ag__persist_alloc(ctx, sizeof *s, "grad_scaler_new"))) return NULL;   /* zeroed */
+    if (!(s->scale = ag_persistent(ctx, AG_F32, 0, NULL, &init))) { ag__persist_free(ctx, s); return NULL; }
+    s->ctx = ctx;
+    s->growth = o.growth_factor; s->backoff = o.backoff_factor; s->interval = o.growth_interval;
+    s->id = ++ctx->scaler_ids;   /* never 0, never reused: an optimizer's amp_id names one scaler */
+    return s;
+}
+AG_API void ag_grad_scaler_free(ag_grad_scaler *s) {
+    if (!s || !ag__not_capturing(s->ctx, "grad_scaler_free", "freeing a scaler")) return;
+    if (s->scale->use_gen == s->ctx->gen) {
+        ag__fail(s->ctx, "grad_scaler_free: a tensor made since the last ag_ctx_reset reads the scale (ag_scaler_scale): reset first");
+        return;
+    }
+    ag__free_persistent_now(s->scale);
+    ag__persist_free(s->ctx, s);
+}
+
+AG_API ag_tensor *ag_scaler_scale(ag_grad_scaler *s, ag_tensor *loss) { loss = ag__arg(loss);   /* 16-bit: an F32 copy (>>half) */
+    if (!s || !loss) {
+        if (s || loss) ag__fail(s ? s->ctx : loss->ctx, "scaler_scale: the %s is NULL", s ? "loss" : "scaler");
+        return NULL;
+    }
+    if (loss->ctx != s->ctx) {   /* told to both: the caller may check either */
+        ag__fail(loss->ctx, "scaler_scale: the loss belongs to another context than the scaler");
+        ag__fail(s->ctx, "scaler_scale: the loss belongs to another context than the scaler");
+        return NULL;
+    }
+    return ag_mul(loss, s->scale);   /* loss x scale; backward seeds every gradient with scale */
+}
+
+static bool ag__scaler_check(const char *fn, ag_grad_scaler *s, ag_optim *opt) {
+    if (!s || !opt) {
+        if (s || opt) ag__fail(s ? s->ctx : opt->ctx, "%s: the %s is NULL", fn, s ? "optimizer" : "scaler");
+        return false;
+    }
+    if (opt->ctx != s->ctx) {   /* told to both: the caller may check either */
+        ag__fail(opt->ctx, "%s: the optimizer belongs to another context than the scaler", fn);
+        ag__fail(s->ctx, "%s: the optimizer belongs to another context than the scaler", fn);
+        return false;
+    }
+    return ag__not_capturing(s->ctx, fn, "unscaling gradients (call it after ag_replay)");
+}
+static int ag__amp_stage(const ag_grad_scaler *s, const ag_optim *opt) {
+    return opt->amp_id == s->id && opt->amp_gen == s->gen ? opt->amp_stage : AG__AMP_READY;
+}
+/* x[i] *= inv; true if an x[i] was inf or NaN before (all exponent bits set: by the bits, so
+   -ffast-math cannot assume it away). inv 1 multiplies nothing, as torch. */
+static bool ag__unscale_f32(float *x, int64_t n, float inv) {
+    uint32_t u, bad = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) { memcpy(&u, x + i, 4); bad |= (u & 0x7f800000u) == 0x7f800000u; }
+    if (inv != 1.0f) for (i = 0; i < n; i++) x[i] *= inv;
+    return bad != 0;
+}
+static bool ag__unscale_f64(double *x, int64_t n, double inv) {
+    uint64_t u, bad = 0;
+    int64_t i;
+    for (i = 0; i < n; i++) { memcpy(&u, x + i, 8); bad |= (u & 0x7ff0000000000000ull) == 0x7ff0000000000000ull; }
+    if (inv != 1.0) for (i = 0; i < n; i++) x[i] *= inv;
+    return bad != 0;
+}
+static int ag__scaler_unscale(ag_grad_scaler *s, ag_optim *opt, const char *fn) {
+    float inv = (float)(1.0 / (double)*(const float *)(const void *)s->scale->data);   /* torch: scale.double().reciprocal().float() */
+    bool inf = false, any = false;
+    int k, j;
+    for (k = 0; k < opt->n; k++) {
+        ag_tensor *p = opt->slot[k].p, *g = ag_grad(p);
+        bool shared = false;
+        if (!g) continue;   /* no gradient: skipped, as torch */
+        if (g->dtype != p->dtype || !ag__same_shape(g, p)) {
+            ag__fail(s->ctx, "%s: the gradient of parameter %d does not match it in dtype or shape", fn, k);
+            return -1;
+        }
+        for (j = 0; j < k && !shared; j++) shared = ag_grad(opt->slot[j].p) && ag__shares_memory(g, ag_grad(opt->slot[j].p));
+        if (!(g = ag__grad_own(p, shared))) return -1;
+        any = true;
+        if (g->dtype == AG_F32) inf |= ag__unscale_f32((float *)(void *)g->data, g->numel, inv);   /* g *= 1/scale, in F32 */
+        else inf |= ag__unscale_f64((double *)(void *)g->data, g->numel, (double)inv);      /* F64: by the same F32 1/scale */
+    }
+    if (!any) {
+        ag__fail(s->ctx, "%s: no parameter of the optimizer has a gradient, so there is nothing to check for inf or NaN "
+                 "(ag_backward first)", fn);
+        return -1;
+    }
+    opt->amp_id = s->id; opt->amp_gen = s->gen; opt->amp_stage = AG__AMP_UNSCALED; opt->amp_inf = inf;
+    s->checks++;
+    s->found_inf = s->found_inf || inf;
+    return 0;
+}
+AG_API int ag_scaler_unscale(ag_grad_scaler *s, ag_optim *opt) {
+    int stage;
+    if (!ag__scaler_check("scaler_unscale", s, opt)) return -1;
+    if ((stage = ag__amp_stage(s, opt)) != AG__AMP_READY) {
+        ag__fail(s->ctx, stage == AG__AMP_UNSCALED ? "scaler_unscale: already called for this optimizer since the last ag_scaler_update"
+                                                    : "scaler_unscale: called after ag_scaler_step, before ag_scaler_update");
+        return -1;
+    }
+    return ag__scaler_unscale(s, opt, "scaler_unscale");
+}
+AG_API int ag_scaler_step(ag_grad_scaler *s, ag_optim *opt) {
+    int stage;
+    if (!ag__scaler_check("scaler_step", s, opt)) return -1;
+    if ((stage = ag__amp_stage(s, opt)) == AG__AMP_STEPPED) {
+        ag__fail(s->ctx, "scaler_step: already called for this optimizer since the last ag_scaler_update");
+        return -1;
+    }
+    if (stage == AG__AMP_READY && ag__scaler_unscale(s, opt, "scaler_step") != 0) return -1;
+    opt->amp_stage = AG__AMP_STEPPED;
+    if (opt->amp_inf) return 0;   /* an inf or NaN gradient: the parameters stay as they are */
+    return ag_optim_step(opt) == 0 ? 1 : -1;
+}
+AG_API int ag_scaler_update(ag_grad_scaler *s) {
+    float *scale;
+    if (!s || !ag__not_capturing(s->ctx, "scaler_update", "a scale update")) return -1;
+    if (!s->checks) {
+        ag__fail(s->ctx, "scaler_update: no ag_scaler_step or ag_scaler_unscale since the last update, so no inf check to go by");
+        return -1;
+    }
+    scale = (float *)(void *)s->scale->data;
+    if (s->found_inf) {   /* scale *= backoff; tracker = 0 (in double, rounded to F32, as torch's kernel) */
+        *scale = (float)((double)*scale * s->backoff);
+        s->tracker = 0;
+    } else if (s->tracker + 1 < s->interval) s->tracker++;   /* tracker += 1 */
+    else {   /* the growth_interval-th good step in a row: scale *= growth unless that is inf in F32; tracker = 0 */
+        double grown = (double)*scale * s->growth;
+        if (grown < 3.4028235677973366e38) *scale = (float)grown;   /* below FLT_MAX + half its ulp (2^128 - 2^103): a finite float */
+        s->tracker = 0;
+    }
+    (*s->scale->version)++;   /* changed in place: a retained graph that read the old scale cannot be backpropagated again */
+    s->checks = 0;
+    s->found_inf = false;
+    s->gen++;                 /* every optimizer is ready again */
+    return 0;
+}
+AG_API double ag_scaler_get_scale(const ag_grad_scaler *s) { return s ? (double)*(const float *)(const void *)s->scale->data : NAN; }
+AG_API int ag_scaler_growth_tracker(const ag_grad_scaler *s) { return s ? s->tracker : -1; }
+
 /* ---- learning-rate schedules ---- */
 AG_API double ag_lr_step(int step, int step_size, double gamma, double base_lr) {
     if (step_size <= 0 || step < 0) return base_lr;
@@ -9038,12 +9263,7 @@ AG_API double ag_clip_grad_norm(ag_tensor *const *params, int n, double max_norm
                                                the same parameter twice is scaled twice, as PyTorch does */
                 gc = params[j] == params[k] || !ag_grad(params[j]) || !ag__shares_memory(g, ag_grad(params[j]));
             if (!gc) {   /* not contiguous (an expanded view scales an element many times) or shared: scale a copy */
-                ag_tensor *c = ag__result_raw(g->ctx, g->dtype, g->ndim, g->shape, 0);   /* the copy writes every element */
-                if (!c) return NAN;
-                ag__copy_into(c, g);
-                params[k]->grad = g = c;   /* in the arena: gone at the next reset, also for a persistent parameter */
-                params[k]->flags = (uint16_t)((params[k]->flags & ~AG__GRAD_OWNED) | AG__GRAD_ARENA);
-                params[k]->grad_gen = g->ctx->gen;
+                if (!(g = ag__grad_own(params[k], true))) return NAN;
                 gc = true;
             }
             if (gc && g->dtype == AG_F32) {

@@ -7,6 +7,10 @@ shuffled, last partial batch kept), input normalisation and epochs.
 Prints training samples/s and the final test accuracy.
 
     /usr/bin/python3 bench/torch_fashion_mlp.py [epochs, default 5]
+    /usr/bin/python3 bench/torch_fashion_mlp.py --bf16 [epochs]
+        (mixed precision, as fashion_mnist_mlp --bf16: float32 weights and Adam, the forward under
+        torch.autocast("cpu", torch.bfloat16), which runs the linear layers in bfloat16 and the
+        loss in float32; no GradScaler: it needs CUDA in torch 1.13, and bfloat16 has float32's range)
     /usr/bin/python3 bench/torch_fashion_mlp.py --eval-checkpoint fashion_mnist_mlp.safetensors
         (test accuracy of the weights the C example saved, read with struct + json)
 
@@ -53,8 +57,8 @@ def model():
                                torch.nn.Linear(128, 10))
 
 
-def accuracy(m, x, y):
-    with torch.no_grad():
+def accuracy(m, x, y, bf16=False):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         return sum(int((m(x[i:i + 1000]).argmax(1) == y[i:i + 1000]).sum()) for i in range(0, len(x), 1000)) / len(x)
 
 
@@ -85,19 +89,23 @@ def main():
         m.load_state_dict({k.replace("fc1", "0").replace("fc2", "2").replace("fc3", "4"): v for k, v in w.items()})
         print("checkpoint %s: test accuracy %.2f%% in PyTorch" % (sys.argv[2], 100 * accuracy(m, xte, yte)))
         return
-    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    bf16 = "--bf16" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--bf16"]
+    epochs = int(args[0]) if args else 5
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     lossf = torch.nn.CrossEntropyLoss()
     n = len(xtr)
     total, step = epochs * ((n + BATCH - 1) // BATCH), 0
     train_time = 0.0
-    print("PyTorch %s, 1 thread: 784-256-128-10 ReLU, Adam, batch %d, %d epochs" % (torch.__version__, BATCH, epochs))
+    print("PyTorch %s, 1 thread: 784-256-128-10 ReLU, Adam, batch %d, %d epochs, %s" %
+          (torch.__version__, BATCH, epochs, "bfloat16 autocast (float32 weights)" if bf16 else "float32"))
     for e in range(epochs):
         perm = torch.randperm(n)
         t0 = time.perf_counter()
         for b in range(0, n, BATCH):
             idx = perm[b:b + BATCH]
-            loss = lossf(m(xtr[idx]), ytr[idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = lossf(m(xtr[idx]), ytr[idx])
             opt.zero_grad()
             for g in opt.param_groups:
                 g["lr"] = cosine_lr(step, 100, total, 1e-3, 0.0)
@@ -107,9 +115,9 @@ def main():
         dt = time.perf_counter() - t0
         train_time += dt
         print("epoch %d/%d  %.0f samples/s  loss %.4f  test acc %.2f%%" % (e + 1, epochs, n / dt, float(loss),
-                                                                          100 * accuracy(m, xte, yte)))
+                                                                          100 * accuracy(m, xte, yte, bf16)))
     print("PyTorch: %.0f samples/s (training, one thread), final test accuracy %.2f%%" %
-          (epochs * n / train_time, 100 * accuracy(m, xte, yte)))
+          (epochs * n / train_time, 100 * accuracy(m, xte, yte, bf16)))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,13 @@
    about 88.5-89% test accuracy; the weights are saved as a safetensors checkpoint that
    PyTorch can load (bench/torch_fashion_mlp.py --eval-checkpoint FILE does).
 
+   --bf16 or --f16 trains in mixed precision, as torch.autocast does: the weights and Adam stay
+   F32 (the master copy), each step computes the layers on 16-bit copies of them and of the
+   batch, the loss in F32, and a dynamic loss scaler (ag_grad_scaler, GradScaler's rules)
+   unscales the F32 gradients and skips a step whose gradients overflowed.
+
    cc -std=c99 -O2 -I. examples/fashion_mnist_mlp.c -o build/examples/fashion_mnist_mlp -lz -lm -lpthread
-   ./build/examples/fashion_mnist_mlp [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors] [threads, default 1]
+   ./build/examples/fashion_mnist_mlp [--bf16 | --f16] [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors] [threads, default 1]
 
    Exit status: 0 trained, 1 an error, 2 the data is not installed. */
 #define _POSIX_C_SOURCE 199309L   /* clock_gettime */
@@ -55,10 +60,12 @@ static float *to_float(const unsigned char *px, int n) {
 
 typedef struct { ag_tensor *W1, *b1, *W2, *b2, *W3, *b3; } mlp;
 
-static ag_tensor *forward(const mlp *m, ag_tensor *x) {
-    ag_tensor *h = ag_relu(ag_linear(x, m->W1, m->b1));
-    h = ag_relu(ag_linear(h, m->W2, m->b2));
-    return ag_linear(h, m->W3, m->b3);   /* logits [B, 10] */
+/* dt: the dtype the layers compute in; ag_to is the identity for F32, and for 16 bits a copy
+   whose backward gives the F32 weights F32 gradients */
+static ag_tensor *forward(const mlp *m, ag_tensor *x, ag_dtype dt) {
+    ag_tensor *h = ag_relu(ag_linear(ag_to(x, dt), ag_to(m->W1, dt), ag_to(m->b1, dt)));
+    h = ag_relu(ag_linear(h, ag_to(m->W2, dt), ag_to(m->b2, dt)));
+    return ag_linear(h, ag_to(m->W3, dt), ag_to(m->b3, dt));   /* logits [B, 10] */
 }
 
 static int count_correct(ag_tensor *logits, const int32_t *y, int n) {
@@ -68,10 +75,13 @@ static int count_correct(ag_tensor *logits, const int32_t *y, int n) {
     return c;
 }
 
-int main(int argc, char **argv) {
-    int epochs = argc > 1 ? atoi(argv[1]) : 5, ntrain = 0, ntest = 0, n, i, e, step = 0, total_steps, tty = isatty(1);
-    int threads = argc > 3 ? atoi(argv[3]) : 1;
-    const char *ckpt = argc > 2 ? argv[2] : "fashion_mnist_mlp.safetensors";
+int main(int argc_all, char **argv_all) {
+    char *argv[8];
+    int argc = 0, epochs, ntrain = 0, ntest = 0, n, i, e, step = 0, total_steps, tty = isatty(1), threads, skipped = 0;
+    ag_dtype dt = AG_F32;   /* --bf16, --f16: what the layers compute in */
+    const char *ckpt;
+    size_t arena_peak = 0;
+    ag_grad_scaler *scaler = NULL;
     unsigned char *tr_img, *tr_lbl, *te_img, *te_lbl;
     float *xtrain, *xtest, *xb;
     int32_t *ytrain, *ytest, yb[BATCH];
@@ -84,11 +94,21 @@ int main(int argc, char **argv) {
     ag_optim *opt;
     ag_tensor *params[6];
     const char *names[6] = {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"};
+    for (i = 0; i < argc_all && argc < 8; i++) {   /* the options anywhere; the rest are positional */
+        if (i > 0 && !strcmp(argv_all[i], "--bf16")) dt = AG_BF16;
+        else if (i > 0 && !strcmp(argv_all[i], "--f16")) dt = AG_F16;
+        else argv[argc++] = argv_all[i];
+    }
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || atoi(argv[1]) < 1)) {
-        printf("usage: %s [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors] [threads, default 1]\n"
-               "trains a 784-256-128-10 network on " DATA " (apt-get install dataset-fashion-mnist)\n", argv[0]);
+        printf("usage: %s [--bf16 | --f16] [epochs, default 5] [checkpoint, default fashion_mnist_mlp.safetensors] [threads, default 1]\n"
+               "trains a 784-256-128-10 network on " DATA " (apt-get install dataset-fashion-mnist)\n"
+               "  --bf16, --f16  mixed precision: F32 weights and Adam, layers computed on bfloat16 / float16 copies,\n"
+               "                 the loss in F32, scaled by a dynamic loss scaler (PyTorch's GradScaler rules)\n", argv[0]);
         return argc > 1 && atoi(argv[1]) < 1 && strcmp(argv[1], "-h") && strcmp(argv[1], "--help") ? 1 : 0;
     }
+    epochs = argc > 1 ? atoi(argv[1]) : 5;
+    ckpt = argc > 2 ? argv[2] : "fashion_mnist_mlp.safetensors";
+    threads = argc > 3 ? atoi(argv[3]) : 1;
     tr_img = read_idx("train-images-idx3-ubyte.gz", 3, &ntrain); tr_lbl = read_idx("train-labels-idx1-ubyte.gz", 1, &n);
     te_img = read_idx("t10k-images-idx3-ubyte.gz", 3, &ntest); te_lbl = read_idx("t10k-labels-idx1-ubyte.gz", 1, &n);
     if (!tr_img || !tr_lbl || !te_img || !te_lbl) {
@@ -117,9 +137,12 @@ int main(int argc, char **argv) {
     ag_init_linear(m.W1, m.b1); ag_init_linear(m.W2, m.b2); ag_init_linear(m.W3, m.b3);
     params[0] = m.W1; params[1] = m.b1; params[2] = m.W2; params[3] = m.b2; params[4] = m.W3; params[5] = m.b3;
     opt = ag_adam_new(ctx, params, 6, NULL);
-    if (!opt) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
-    printf("Fashion-MNIST: %d training, %d test images; 784-256-128-10 ReLU, Adam, batch %d, %s kernels, %d thread%s\n",
-           ntrain, ntest, BATCH, ag_simd_name(ctx), ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s");
+    if (dt != AG_F32) scaler = ag_grad_scaler_new(ctx, NULL);   /* init scale 65536, x2 after 2000 good steps, /2 on overflow */
+    if (!opt || (dt != AG_F32 && !scaler)) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
+    printf("Fashion-MNIST: %d training, %d test images; 784-256-128-10 ReLU, Adam, batch %d, %s kernels, %d thread%s, %s\n",
+           ntrain, ntest, BATCH, ag_simd_name(ctx), ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s",
+           dt == AG_F32 ? "float32" : dt == AG_BF16 ? "mixed precision (bfloat16 layers, float32 weights)"
+                                                    : "mixed precision (float16 layers, float32 weights)");
 
     for (e = 0; e < epochs; e++) {
         double t0 = now(), loss_sum = 0;
@@ -138,14 +161,21 @@ int main(int argc, char **argv) {
                 yb[i] = ytrain[perm[b + i]];
             }
             shape[0] = bs; shape[1] = 784;
-            logits = forward(&m, ag_from(ctx, AG_F32, 2, shape, xb));
-            loss = ag_cross_entropy(logits, yb);
+            logits = forward(&m, ag_from(ctx, AG_F32, 2, shape, xb), dt);
+            loss = ag_cross_entropy(logits, yb);   /* F32 also for 16-bit logits */
             ag_optim_zero_grad(opt);
             ag_optim_set_lr(opt, ag_lr_cosine(step++, 100, total_steps, 1e-3, 0));   /* warm-up, then cosine decay */
-            if (ag_backward(loss, NULL) != 0 || ag_optim_step(opt) != 0) { fprintf(stderr, "\n%s\n", ag_error(ctx)); return 1; }
+            if (!scaler) {
+                if (ag_backward(loss, NULL) != 0 || ag_optim_step(opt) != 0) { fprintf(stderr, "\n%s\n", ag_error(ctx)); return 1; }
+            } else {   /* backward of loss x scale; step on the unscaled gradients unless one is inf or NaN */
+                int stepped = ag_backward(ag_scaler_scale(scaler, loss), NULL) == 0 ? ag_scaler_step(scaler, opt) : -1;
+                if (stepped < 0 || ag_scaler_update(scaler) != 0) { fprintf(stderr, "\n%s\n", ag_error(ctx)); return 1; }
+                skipped += !stepped;
+            }
             loss_sum += ag_item(loss) * bs;
             correct += count_correct(logits, yb, bs);
             seen += bs;
+            if (ag_get_stats(ctx).arena_step_peak > arena_peak) arena_peak = ag_get_stats(ctx).arena_step_peak;
             ag_ctx_reset(ctx);   /* drop this step's graph */
             if (seen == ntrain) train_time += now() - t0;
             if (((b / BATCH) % 50 == 0 && tty) || seen == ntrain) {   /* the progress bar, redrawn in place on a terminal */
@@ -165,7 +195,7 @@ int main(int argc, char **argv) {
             for (b = 0; b < ntest; b += 1000) {
                 int bs = ntest - b < 1000 ? ntest - b : 1000;
                 shape[0] = bs; shape[1] = 784;
-                c += count_correct(forward(&m, ag_from(ctx, AG_F32, 2, shape, xtest + (size_t)b * 784)), ytest + b, bs);
+                c += count_correct(forward(&m, ag_from(ctx, AG_F32, 2, shape, xtest + (size_t)b * 784), dt), ytest + b, bs);
                 ag_ctx_reset(ctx);
             }
             ag_set_grad_enabled(ctx, prev);
@@ -173,8 +203,10 @@ int main(int argc, char **argv) {
             test_acc = 100.0 * c / ntest;
         }
     }
-    printf("%d epochs: %.0f samples/s (training, %d thread%s), test accuracy %.2f%%\n", epochs, epochs * ntrain / train_time,
-           ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s", test_acc);
+    printf("%d epochs: %.0f samples/s (training, %d thread%s), test accuracy %.2f%%, arena peak per step %.0f KiB\n", epochs,
+           epochs * ntrain / train_time, ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s", test_acc,
+           arena_peak / 1024.0);
+    if (scaler) printf("loss scaler: %d of %d steps skipped (inf or NaN gradients), final scale %g\n", skipped, step, ag_scaler_get_scale(scaler));
     if (ag_save_safetensors(ctx, ckpt, 6, names, params) != 0) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
     printf("saved %s (PyTorch names: fc1.weight ... fc3.bias)\n", ckpt);
     ag_ctx_free(ctx);

@@ -531,6 +531,81 @@ static int r_replay_after_reset(ag_ctx *c) {
     return g != NULL && FAILS_I(rc);
 }
 
+/* dynamic loss scaling: a parameter [3] under SGD, with or without a gradient */
+static ag_optim *sc_opt(ag_ctx *c, bool grad) {
+    int64_t s = 3;
+    ag_tensor *p = ag_param(c, AG_F32, 1, &s, NULL);
+    ag_sgd_opts o = ag_sgd_defaults();
+    if (grad) ag_backward(ag_sum(p), NULL);
+    return ag_sgd_new(c, &p, 1, &o);
+}
+static ag_grad_scaler *sc_bad(ag_ctx *c, double init, double growth, double backoff, int interval) {
+    ag_grad_scaler_opts o;
+    memset(&o, 0, sizeof o);
+    o.init_scale = init; o.growth_factor = growth; o.backoff_factor = backoff; o.growth_interval = interval;
+    return ag_grad_scaler_new(c, &o);
+}
+static int r_scaler_growth(ag_ctx *c) { return FAILS_P(sc_bad(c, 0, 0.5, 0, 0)); }
+static int r_scaler_backoff(ag_ctx *c) { return FAILS_P(sc_bad(c, 0, 0, 1.5, 0)); }
+static int r_scaler_init_inf(ag_ctx *c) { return FAILS_P(sc_bad(c, INFINITY, 0, 0, 0)); }
+static int r_scaler_init_tiny(ag_ctx *c) { return FAILS_P(sc_bad(c, 1e-50, 0, 0, 0)); }   /* 0 in F32 */
+static int r_scaler_interval(ag_ctx *c) { return FAILS_P(sc_bad(c, 0, 0, 0, -1)); }
+static int r_scaler_scale_null_loss(ag_ctx *c) { return FAILS_P(ag_scaler_scale(ag_grad_scaler_new(c, NULL), NULL)); }
+static int r_scaler_scale_null_scaler(ag_ctx *c) { return FAILS_P(ag_scaler_scale(NULL, T0)); }
+static int r_scaler_scale_two_ctx(ag_ctx *c) {
+    ag_ctx *c2 = ag_ctx_new(NULL);
+    int r = FAILS_P(ag_scaler_scale(ag_grad_scaler_new(c2, NULL), T0));
+    ag_ctx_free(c2);
+    return r;
+}
+static int r_scaler_step_two_ctx(ag_ctx *c) {
+    ag_ctx *c2 = ag_ctx_new(NULL);
+    int r = FAILS_I(ag_scaler_step(ag_grad_scaler_new(c2, NULL), sc_opt(c, true)));
+    ag_ctx_free(c2);
+    return r;
+}
+static int r_scaler_step_null_opt(ag_ctx *c) { return FAILS_I(ag_scaler_step(ag_grad_scaler_new(c, NULL), NULL)); }
+static int r_scaler_unscale_null(ag_ctx *c) { return FAILS_I(ag_scaler_unscale(NULL, sc_opt(c, true))); }
+static int r_scaler_step_twice(ag_ctx *c) {
+    ag_grad_scaler *s = ag_grad_scaler_new(c, NULL);
+    ag_optim *o = sc_opt(c, true);
+    if (ag_scaler_step(s, o) != 1) return 0;
+    return FAILS_I(ag_scaler_step(s, o));
+}
+static int r_scaler_unscale_twice(ag_ctx *c) {
+    ag_grad_scaler *s = ag_grad_scaler_new(c, NULL);
+    ag_optim *o = sc_opt(c, true);
+    if (ag_scaler_unscale(s, o) != 0) return 0;
+    return FAILS_I(ag_scaler_unscale(s, o));
+}
+static int r_scaler_unscale_after_step(ag_ctx *c) {
+    ag_grad_scaler *s = ag_grad_scaler_new(c, NULL);
+    ag_optim *o = sc_opt(c, true);
+    if (ag_scaler_step(s, o) != 1) return 0;
+    return FAILS_I(ag_scaler_unscale(s, o));
+}
+static int r_scaler_update_alone(ag_ctx *c) { return FAILS_I(ag_scaler_update(ag_grad_scaler_new(c, NULL))); }
+static int r_scaler_step_no_grad(ag_ctx *c) { return FAILS_I(ag_scaler_step(ag_grad_scaler_new(c, NULL), sc_opt(c, false))); }
+static int r_scaler_step_capturing(ag_ctx *c) {
+    ag_grad_scaler *s = ag_grad_scaler_new(c, NULL);
+    ag_optim *o = sc_opt(c, true);
+    int r;
+    ag_capture_begin(c);
+    r = FAILS_I(ag_scaler_step(s, o));
+    ag_capture_free(ag_capture_end(c));
+    return r;
+}
+static int r_scaler_free_in_use(ag_ctx *c) {   /* a node of this step reads its scale */
+    ag_grad_scaler *s = ag_grad_scaler_new(c, NULL);
+    if (!ag_scaler_scale(s, T0)) return 0;
+    ag_grad_scaler_free(s);
+    return ag_error(c) != NULL;
+}
+static int r_s_scaler_new(ag_ctx *c) { (void)c; return FAILS_P(ag_grad_scaler_new(NULL, NULL)); }
+static int r_s_scaler_scale(ag_ctx *c) { (void)c; return FAILS_P(ag_scaler_scale(NULL, NULL)); }
+static int r_s_scaler_step(ag_ctx *c) { (void)c; return FAILS_I(ag_scaler_step(NULL, NULL)) && FAILS_I(ag_scaler_unscale(NULL, NULL)); }
+static int r_s_scaler_update(ag_ctx *c) { (void)c; ag_grad_scaler_free(NULL); return FAILS_I(ag_scaler_update(NULL)); }
+
 /* ---- the table ---- */
 enum { F_SILENT = 1, F_ARENA = 2, F_EITHER = 4 };   /* F_EITHER: silent or an error naming the op */
 typedef struct {
@@ -871,6 +946,29 @@ static const row rows[] = {
     {"matmul across two contexts", r_two_ctx_matmul, "matmul", "context", 0},
     {"arena limit: one big tensor", r_arena_big, "arena", NULL, F_ARENA},
     {"arena limit: a growing graph", r_arena_graph, "arena", NULL, F_ARENA},
+    /* dynamic loss scaling */
+    {"grad_scaler_new growth_factor 0.5", r_scaler_growth, "grad_scaler_new", "growth_factor 0.5", 0},
+    {"grad_scaler_new backoff_factor 1.5", r_scaler_backoff, "grad_scaler_new", "backoff_factor 1.5", 0},
+    {"grad_scaler_new init_scale inf", r_scaler_init_inf, "grad_scaler_new", "init_scale", 0},
+    {"grad_scaler_new init_scale 1e-50", r_scaler_init_tiny, "grad_scaler_new", "in F32", 0},
+    {"grad_scaler_new growth_interval -1", r_scaler_interval, "grad_scaler_new", "growth_interval -1", 0},
+    {"scaler_scale(s, NULL)", r_scaler_scale_null_loss, "scaler_scale", "loss is NULL", 0},
+    {"scaler_scale(NULL, loss)", r_scaler_scale_null_scaler, "scaler_scale", "scaler is NULL", 0},
+    {"scaler_scale with another context's scaler", r_scaler_scale_two_ctx, "scaler_scale", "another context", 0},
+    {"scaler_step with another context's scaler", r_scaler_step_two_ctx, "scaler_step", "another context", 0},
+    {"scaler_step(s, NULL)", r_scaler_step_null_opt, "scaler_step", "optimizer is NULL", 0},
+    {"scaler_unscale(NULL, opt)", r_scaler_unscale_null, "scaler_unscale", "scaler is NULL", 0},
+    {"scaler_step twice before update", r_scaler_step_twice, "scaler_step", "already", 0},
+    {"scaler_unscale twice before update", r_scaler_unscale_twice, "scaler_unscale", "already", 0},
+    {"scaler_unscale after scaler_step", r_scaler_unscale_after_step, "scaler_unscale", "after ag_scaler_step", 0},
+    {"scaler_update without a step", r_scaler_update_alone, "scaler_update", "no ag_scaler_step", 0},
+    {"scaler_step with no gradients", r_scaler_step_no_grad, "scaler_step", "no parameter", 0},
+    {"scaler_step while capturing", r_scaler_step_capturing, "scaler_step", "ag_replay", 0},
+    {"grad_scaler_free while its scale is used", r_scaler_free_in_use, "grad_scaler_free", "reset first", 0},
+    {"grad_scaler_new(NULL)", r_s_scaler_new, NULL, NULL, F_SILENT},
+    {"scaler_scale(NULL, NULL)", r_s_scaler_scale, NULL, NULL, F_SILENT},
+    {"scaler_step/unscale(NULL, NULL)", r_s_scaler_step, NULL, NULL, F_SILENT},
+    {"scaler_update(NULL)", r_s_scaler_update, NULL, NULL, F_SILENT},
     /* backward and gradients */
     {"second backward, no retain_graph", r_backward_twice, "backward", "retain_graph", 0},
     {"non-scalar root without seed", r_backward_nonscalar, "backward", "[2, 3]", 0},

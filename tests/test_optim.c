@@ -227,6 +227,226 @@ static void test_reference(void) {
            worst[0][0], worst[0][1], worst[0][2], worst[1][0], worst[1][1], worst[1][2]);
 }
 
+/* ---- dynamic loss scaling against tests/data/scaler_reference.txt (tests/gen_scaler_reference.py:
+   torch.cuda.amp.GradScaler's rules on CPU tensors). Each step: the scale before, whether an inf or
+   NaN was found (gradients with one injected at chosen steps, or overflowing by themselves), whether
+   the optimizer stepped, the growth tracker and the scale after the update (all exact), the loss
+   and the parameters (as the optimizer trajectories: 1e-5 in F32, 1e-12 in F64). ---- */
+#define SREF "tests/data/scaler_reference.txt"
+static double sdata_x[32], sdata_y[24], sdata_p[4][20];
+static int scaler_cases;
+
+static void run_scaler_case(const char *caseline, char lines[][4096], int nsteps) {
+    char name[64], dts[8], opt_s[16];
+    ag_dtype dt;
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    ag_tensor *P[4];
+    ag_optim *opt;
+    ag_grad_scaler *sc;
+    ag_grad_scaler_opts so;
+    double lr = key(caseline, "lr"), clip = key(caseline, "clip"), mult = key(caseline, "loss_mult"), maxerr = 0;
+    int i, k, skipped = 0, mismatch = 0;
+    uint64_t allocs_after_first = 0;
+    sscanf(caseline, "scase %63s %7s", name, dts);
+    dt = strcmp(dts, "F64") ? AG_F32 : AG_F64;
+    skey(caseline, "opt", opt_s, sizeof opt_s);
+    for (k = 0; k < 4; k++) P[k] = tensor_from(ctx, dt, pndim[k], pshape[k], sdata_p[k], pnumel[k], true);
+    if (!strcmp(opt_s, "sgd")) {
+        ag_sgd_opts o = ag_sgd_defaults();
+        o.lr = lr; o.momentum = 0.9;
+        opt = ag_sgd_new(ctx, P, 4, &o);
+    } else {
+        ag_adam_opts o = strcmp(opt_s, "adamw") ? ag_adam_defaults() : ag_adamw_defaults();
+        o.lr = lr;
+        opt = strcmp(opt_s, "adamw") ? ag_adam_new(ctx, P, 4, &o) : ag_adamw_new(ctx, P, 4, &o);
+    }
+    memset(&so, 0, sizeof so);
+    so.init_scale = key(caseline, "init"); so.growth_factor = key(caseline, "growth");
+    so.backoff_factor = key(caseline, "backoff"); so.growth_interval = (int)key(caseline, "interval");
+    sc = ag_grad_scaler_new(ctx, &so);
+    CHECK(opt && sc, "%s %s: optimizer or scaler: %s", name, dts, ag_error(ctx) ? ag_error(ctx) : "?");
+    for (i = 0; opt && sc && i < nsteps; i++) {
+        int64_t sx[2] = {8, 4}, sy[2] = {8, 3};
+        double ref[64], before = ag_scaler_get_scale(sc);
+        int nref = parse_doubles(lines[i] + 6, ref, 64), idx = 0, stepped, ip, ie, kind;
+        ag_tensor *x = tensor_from(ctx, dt, 2, sx, sdata_x, 32, false), *y = tensor_from(ctx, dt, 2, sy, sdata_y, 24, false);
+        ag_tensor *loss;
+        CHECK(nref == 10 + 43 && (int)ref[0] == i, "%s: sstep line %d has %d numbers", name, i, nref);
+        if (nref != 53) break;
+        ip = (int)ref[1]; ie = (int)ref[2]; kind = (int)ref[3];
+        ag_optim_zero_grad(opt);
+        loss = ag_mse_loss(ag_linear(ag_tanh(ag_linear(x, P[0], P[1])), P[2], P[3]), y);
+        if (mult != 1) loss = ag_mul_scalar(loss, mult);
+        if (ag_backward(ag_scaler_scale(sc, loss), NULL) != 0) { CHECK(0, "%s: backward: %s", name, ag_error(ctx)); break; }
+        if (kind) {   /* what an overflow in a 16-bit backward leaves */
+            double v = kind == 1 ? INFINITY : kind == 2 ? -INFINITY : NAN;
+            if (dt == AG_F32) ((float *)ag_data(ag_grad(P[ip])))[ie] = (float)v;
+            else ((double *)ag_data(ag_grad(P[ip])))[ie] = v;
+        }
+        if (clip > 0) {
+            CHECK(ag_scaler_unscale(sc, opt) == 0, "%s: unscale: %s", name, ag_error(ctx) ? ag_error(ctx) : "?");
+            ag_clip_grad_norm(P, 4, clip, 2.0);
+        }
+        stepped = ag_scaler_step(sc, opt);
+        CHECK(ag_scaler_update(sc) == 0, "%s: update: %s", name, ag_error(ctx) ? ag_error(ctx) : "?");
+        /* the scale, the skip decision and the tracker: exactly torch's */
+        if ((float)before != (float)ref[4] || stepped != (int)ref[6] || (stepped == 0) != ((int)ref[5] != 0) ||
+            ag_scaler_growth_tracker(sc) != (int)ref[7] || (float)ag_scaler_get_scale(sc) != (float)ref[8]) {
+            CHECK(0, "%s %s step %d: scale %.9g -> %.9g, stepped %d, tracker %d; torch: %.9g -> %.9g, stepped %d (found inf %d), tracker %d",
+                  name, dts, i, before, ag_scaler_get_scale(sc), stepped, ag_scaler_growth_tracker(sc), ref[4], ref[8], (int)ref[6],
+                  (int)ref[5], (int)ref[7]);
+            mismatch++;
+        }
+        skipped += stepped == 0;
+        CHECK_CLOSE(ag_item(loss), ref[9], 1e-12, dt == AG_F32 ? 1e-5 : 1e-9, "loss");
+        ag_ctx_reset(ctx);
+        for (k = 0; k < 4; k++) {
+            int e;
+            for (e = 0; e < pnumel[k]; e++, idx++) {
+                double got = dt == AG_F32 ? (double)((float *)ag_data(P[k]))[e] : ((double *)ag_data(P[k]))[e];
+                if (!(fabs(got - ref[10 + idx]) <= maxerr)) maxerr = fabs(got - ref[10 + idx]);
+            }
+        }
+        if (i == 0) allocs_after_first = ag_get_stats(ctx).heap_allocs;
+    }
+    CHECK(maxerr <= (dt == AG_F32 ? 1e-5 : 1e-12), "%s %s: max error %.3g vs PyTorch", name, dts, maxerr);
+    CHECK(ag_get_stats(ctx).heap_allocs == allocs_after_first, "%s %s: %llu heap allocations after step 1", name, dts,
+          (unsigned long long)(ag_get_stats(ctx).heap_allocs - allocs_after_first));
+    printf("  scaler %-17s %s  %d steps, %d skipped, final scale %g, max |C - PyTorch| %.2e\n", name, dts, nsteps, skipped,
+           ag_scaler_get_scale(sc), maxerr);
+    CHECK(mismatch == 0, "%s %s: %d steps differ from torch's scaler", name, dts, mismatch);
+    scaler_cases++;
+    ag_ctx_free(ctx);
+}
+
+static void test_scaler_reference(void) {
+    static char lines[32][4096];
+    static char line[1 << 16];
+    FILE *f = fopen(SREF, "r");
+    CHECK(f != NULL, "cannot open %s (run from the repository root)", SREF);
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "sdata ", 6)) {
+            static const char *const nm[6] = {"x", "y", "W1", "b1", "W2", "b2"};
+            double *dst[6];
+            char name[16];
+            int cnt, off, j;
+            double v[40];
+            dst[0] = sdata_x; dst[1] = sdata_y; dst[2] = sdata_p[0]; dst[3] = sdata_p[1]; dst[4] = sdata_p[2]; dst[5] = sdata_p[3];
+            sscanf(line, "sdata %15s %d%n", name, &cnt, &off);
+            CHECK(cnt <= 40 && parse_doubles(line + off, v, 40) == cnt, "sdata line %s", name);
+            for (j = 0; j < 6; j++) if (!strcmp(name, nm[j])) memcpy(dst[j], v, (size_t)cnt * sizeof(double));
+        } else if (!strncmp(line, "scase ", 6)) {
+            static char caseline[4096];
+            int i, n = (int)key(line, "steps");
+            size_t len = strlen(line) < sizeof caseline - 1 ? strlen(line) : sizeof caseline - 1;
+            memcpy(caseline, line, len);
+            caseline[len] = 0;
+            for (i = 0; i < n && i < 32; i++) if (!fgets(lines[i], sizeof lines[i], f) || strncmp(lines[i], "sstep ", 6)) break;
+            CHECK(i == n, "scaler case with %d step lines, want %d", i, n);
+            run_scaler_case(caseline, lines, i);
+        }
+    }
+    fclose(f);
+    CHECK(scaler_cases == 10, "%d scaler cases (want 10)", scaler_cases);
+}
+
+/* the scaler's rules that the trajectories cannot see within their tolerance, and its uses */
+static void test_scaler_rules(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    int64_t n[1] = {1000}, one[1] = {1};
+    float c[1000], want[1000], init[1] = {0.5f};
+    ag_tensor *p = ag_param(ctx, AG_F32, 1, n, NULL), *q = ag_param(ctx, AG_F32, 1, one, init), *loss, *x, *sl;
+    ag_tensor *pq[2];
+    ag_grad_scaler_opts so;
+    ag_grad_scaler *s, *d;
+    ag_optim *opt, *oq;
+    ag_sgd_opts sg = ag_sgd_defaults();
+    ag_capture *g;
+    int i, differs = 0, rc;
+    uint64_t live;
+    float inv = (float)(1.0 / 3000.0), before[1000];
+    for (i = 0; i < 1000; i++) c[i] = (float)sin(0.37 * i + 1) * 3.0f;
+    /* unscaling multiplies by the F32 reciprocal of the scale (torch's inv_scale), not divides */
+    memset(&so, 0, sizeof so);
+    so.init_scale = 3000;
+    s = ag_grad_scaler_new(ctx, &so);
+    sg.lr = 0.1;
+    pq[0] = p; pq[1] = q;
+    opt = ag_sgd_new(ctx, pq, 1, &sg);
+    loss = ag_sum(ag_mul(p, ag_from(ctx, AG_F32, 1, n, c)));
+    CHECK(ag_backward(ag_scaler_scale(s, loss), NULL) == 0 && ag_scaler_unscale(s, opt) == 0, "unscale: %s", ag_error(ctx));
+    for (i = 0; i < 1000; i++) {
+        float scaled = 3000.0f * c[i];
+        want[i] = scaled * inv;
+        differs += want[i] != scaled / 3000.0f;
+    }
+    CHECK(ag_grad(p) && !memcmp(ag_data(ag_grad(p)), want, sizeof want), "unscaled gradients are not g x float(1 / scale)");
+    CHECK(differs > 0, "the test cannot tell multiplying by 1/scale from dividing by scale");
+    memcpy(before, ag_data(p), sizeof before);
+    CHECK(ag_scaler_step(s, opt) == 1 && ag_optim_steps(opt, 0) == 1, "step after unscale");
+    CHECK(ag_scaler_update(s) == 0 && ag_scaler_get_scale(s) == 3000 && ag_scaler_growth_tracker(s) == 1, "update: %g %d",
+          ag_scaler_get_scale(s), ag_scaler_growth_tracker(s));
+    ag_ctx_reset(ctx);
+    /* a NaN gradient: the step is skipped, the parameters keep their bits, the scale backs off */
+    ag_optim_zero_grad(opt);
+    memcpy(before, ag_data(p), sizeof before);
+    ag_backward(ag_scaler_scale(s, ag_sum(ag_mul(p, ag_from(ctx, AG_F32, 1, n, c)))), NULL);
+    ((float *)ag_data(ag_grad(p)))[999] = NAN;
+    CHECK(ag_scaler_step(s, opt) == 0 && ag_optim_steps(opt, 0) == 1 && !memcmp(before, ag_data(p), sizeof before), "skipped step");
+    CHECK(ag_scaler_update(s) == 0 && ag_scaler_get_scale(s) == 1500 && ag_scaler_growth_tracker(s) == 0, "backoff");
+    ag_ctx_reset(ctx);
+    /* a 16-bit loss is scaled in F32 (F16 tops at 65504: 65536 x anything would be inf) */
+    d = ag_grad_scaler_new(ctx, NULL);
+    x = ag_to(ag_full(ctx, AG_F32, 1, one, 2.0), AG_F16);
+    sl = ag_scaler_scale(d, ag_sum(x));
+    CHECK(sl && ag_type(sl) == AG_F32 && ag_item(sl) == 131072 && ag_scaler_get_scale(d) == 65536, "F16 loss scaled in F32");
+    CHECK(ag_scaler_get_scale(NULL) != ag_scaler_get_scale(NULL) && ag_scaler_growth_tracker(NULL) == -1, "NULL scaler getters");
+    ag_ctx_reset(ctx);
+    /* the defaults: growth after 2000 good steps; two optimizers, one update */
+    oq = ag_sgd_new(ctx, pq + 1, 1, &sg);
+    for (i = 0; i < 2000; i++) {
+        ag_optim_zero_grad(opt); ag_optim_zero_grad(oq);
+        ag_backward(ag_scaler_scale(d, ag_add(ag_sum(p), ag_sum(q))), NULL);
+        rc = ag_scaler_step(d, opt) + ag_scaler_step(d, oq);
+        if (rc != 2 || ag_scaler_update(d) != 0) break;
+        ag_ctx_reset(ctx);
+        if (i == 1998) CHECK(ag_scaler_get_scale(d) == 65536 && ag_scaler_growth_tracker(d) == 1999, "1999 steps");
+    }
+    CHECK(i == 2000 && ag_scaler_get_scale(d) == 131072 && ag_scaler_growth_tracker(d) == 0, "2000 steps: scale %g (%s)",
+          ag_scaler_get_scale(d), ag_error(ctx) ? ag_error(ctx) : "");
+    /* a captured step replays with the scale of the moment: the scale node reads the scaler */
+    ag_ctx_reset(ctx);
+    ag_optim_zero_grad(oq);
+    ag_capture_begin(ctx);
+    ag_backward(ag_scaler_scale(s, ag_mul_scalar(ag_sum(q), 3.0)), NULL);
+    g = ag_capture_end(ctx);
+    CHECK(g && ag_scaler_step(s, oq) == 1 && ag_scaler_update(s) == 0, "captured step: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    {
+        float q0 = ((float *)ag_data(q))[0];
+        ag_optim_zero_grad(oq);
+        ag_scaler_update(s);   /* no step since the last update: an error, the scale stays */
+        CHECK(ag_error(ctx) && strstr(ag_error(ctx), "scaler_update") && ag_scaler_get_scale(s) == 1500, "update twice");
+        ag_clear_error(ctx);
+        CHECK(ag_grad(q) == NULL && ag_replay(g) == 0 && ag_grad(q) && ((float *)ag_data(ag_grad(q)))[0] == 4500.0f,
+              "replay at scale 1500: gradient %g", ag_grad(q) ? ((float *)ag_data(ag_grad(q)))[0] : -1.0);
+        ((float *)ag_data(ag_grad(q)))[0] = INFINITY;
+        CHECK(ag_scaler_step(s, oq) == 0 && ((float *)ag_data(q))[0] == q0 && ag_scaler_update(s) == 0 && ag_scaler_get_scale(s) == 750,
+              "inf after a replay: skipped, scale 750");
+        ag_optim_zero_grad(oq);
+        CHECK(ag_replay(g) == 0 && ((float *)ag_data(ag_grad(q)))[0] == 2250.0f, "replay at scale 750: gradient %g",
+              ((float *)ag_data(ag_grad(q)))[0]);
+    }
+    ag_capture_free(g);
+    CHECK(!ag_error(ctx), "scaler rules: %s", ag_error(ctx));
+    ag_ctx_reset(ctx);
+    live = ag_get_stats(ctx).persistent_tensors;
+    ag_grad_scaler_free(d);   /* its scale tensor goes with it */
+    CHECK(!ag_error(ctx) && ag_get_stats(ctx).persistent_tensors == live - 1, "scaler freed: %llu persistent tensors, %llu before",
+          (unsigned long long)ag_get_stats(ctx).persistent_tensors, (unsigned long long)live);
+    ag_ctx_free(ctx);
+}
+
 /* ---- initialisation: bounds, mean and std on large tensors ---- */
 static void stats(ag_tensor *t, double *mn, double *mx, double *mean, double *sd) {
     int64_t i, n = ag_numel(t);
@@ -507,6 +727,8 @@ static void test_thread_bits(void) {
 
 int main(void) {
     test_reference();
+    test_scaler_reference();
+    test_scaler_rules();
     test_simd_bits();
     test_thread_bits();
     test_init();
