@@ -214,8 +214,10 @@ extern "C" {
 
 /* ==== >>types ==== */
 /* F16 (IEEE binary16) and BF16 (bfloat16) are storage dtypes: 2 bytes an element, computed in F32
-   (see >>half: which ops keep them, which compute in F32 and return F32) */
-typedef enum { AG_F32, AG_F64, AG_F16, AG_BF16 } ag_dtype;
+   (see >>half: which ops keep them, which compute in F32 and return F32). I32, I64 and BOOL hold
+   labels, indices and masks: comparisons give BOOL, argmax gives I64, they never require grad
+   (see >>int: which ops take them as they are, which compute in F32) */
+typedef enum { AG_F32, AG_F64, AG_F16, AG_BF16, AG_I32, AG_I64, AG_BOOL } ag_dtype;
 typedef struct ag_ctx ag_ctx;          /* owns the arena, the RNG, the error state */
 typedef struct ag_tensor ag_tensor;
 typedef struct {
@@ -262,7 +264,7 @@ AG_API bool    ag_set_grad_enabled(ag_ctx *ctx, bool on);   /* returns the previ
 AG_API bool    ag_is_grad_enabled(const ag_ctx *ctx);
 AG_API ag_stats ag_get_stats(const ag_ctx *ctx);
 AG_API void    ag_manual_seed(ag_ctx *ctx, uint64_t seed);
-AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64", "float16", "bfloat16" */
+AG_API const char *ag_dtype_name(ag_dtype dtype);           /* "float32", "float64", "float16", "bfloat16", "int32", "int64", "bool" */
 AG_API const char *ag_simd_name(const ag_ctx *ctx);        /* the kernels in use: "avx512", "avx2", "neon" or "scalar" */
 
 /* ==== >>tensors ====
@@ -333,6 +335,24 @@ AG_API ag_tensor *ag_remainder(ag_tensor *a, ag_tensor *b); /* remainder with b'
 AG_API ag_tensor *ag_pow_tensor(ag_tensor *a, ag_tensor *b);   /* a ** b elementwise; c ** x with a 0-d a */
 AG_API ag_tensor *ag_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight);   /* start + weight (end - start) */
 AG_API ag_tensor *ag_rsub_scalar(ag_tensor *t, double s);  /* s - t */
+/* comparisons and logic: BOOL results, no gradient; the inputs promote as for ag_add (>>int) */
+AG_API ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b);        /* a == b (NaN equals nothing) */
+AG_API ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_le(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_logical_and(ag_tensor *a, ag_tensor *b);   /* non-zero (and NaN) is true */
+AG_API ag_tensor *ag_logical_or(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_logical_xor(ag_tensor *a, ag_tensor *b);
+AG_API ag_tensor *ag_logical_not(ag_tensor *t);
+AG_API ag_tensor *ag_isnan(ag_tensor *t);
+AG_API ag_tensor *ag_isinf(ag_tensor *t);
+AG_API ag_tensor *ag_isfinite(ag_tensor *t);
+AG_API ag_tensor *ag_floor_divide(ag_tensor *a, ag_tensor *b);  /* floor(a / b): Python's // for integers (0 divisor: error); no gradient */
+AG_API ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b);   /* cond (BOOL) ? a : b, broadcast; gradients to a and b */
+AG_API ag_tensor *ag_masked_fill(ag_tensor *t, ag_tensor *mask, double value);   /* value where the BOOL mask holds */
+AG_API ag_tensor *ag_one_hot(ag_tensor *index, int64_t num_classes);   /* I32/I64 classes -> I64 [..., num_classes]; -1: max + 1 */
 AG_API ag_tensor *ag_rdiv_scalar(ag_tensor *t, double s);  /* s / t */
 AG_API ag_tensor *ag_rpow_scalar(ag_tensor *t, double s);  /* s ** t (gradient y log s; 0 at s = 0) */
 /* elementwise, one input */
@@ -408,7 +428,7 @@ AG_API ag_tensor *ag_mean_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_max_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_min_dim(ag_tensor *t, int dim, bool keepdim);
 AG_API ag_tensor *ag_var_dim(ag_tensor *t, int dim, bool keepdim, int correction);
-AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* F64 indices, no gradient */
+AG_API ag_tensor *ag_argmax(ag_tensor *t, int dim, bool keepdim);   /* I64 indices (as PyTorch), no gradient */
 AG_API ag_tensor *ag_argmin(ag_tensor *t, int dim, bool keepdim);   /* the same for the smallest */
 /* linear algebra */
 AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b);   /* 1-D, 2-D, batched N-D with broadcast batch dims */
@@ -451,7 +471,7 @@ AG_API ag_tensor *ag_gather(ag_tensor *t, int dim, int ndim, const int64_t *shap
 AG_API ag_tensor *ag_index_select(ag_tensor *t, int dim, int64_t n, const int64_t *index);   /* entries index[0..n) of dim */
 AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);   /* t + src added at index along dim (index shaped like src) */
 AG_API ag_tensor *ag_scatter(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);       /* t with src written at index (torch.scatter; the last of repeated indices wins) */
-AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending);   /* F64 indices, stable; NaN counts as largest (PyTorch) */
+AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending);   /* I64 indices, stable; NaN counts as largest (PyTorch) */
 AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **indices);   /* values; *indices (may be NULL) gets argsort's */
 AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_tensor **indices);   /* the k largest (smallest) along dim, in order */
 AG_API ag_tensor *ag_kthvalue(ag_tensor *t, int64_t k, int dim, bool keepdim, ag_tensor **indices);   /* the k-th smallest, k from 1 */
@@ -766,7 +786,7 @@ AG_API int ag_init_kaiming_normal(ag_tensor *t, double a, ag_fan mode, ag_nonlin
 AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b);
 
 #ifndef AG_NO_SAFETENSORS
-/* ==== >>safetensors: named F32, F64, F16 and BF16 tensors, as the Hugging Face format (AG_NO_SAFETENSORS drops it) ====
+/* ==== >>safetensors: named tensors of every dtype, as the Hugging Face format (AG_NO_SAFETENSORS drops it) ====
    File: 8-byte little-endian header size N, N bytes of JSON
    {"name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...,
     "__metadata__": {"format": "pt"}}, padded with spaces, then the raw little-endian data.
@@ -920,7 +940,7 @@ typedef struct {
 } ag_pool2d_opts;
 AG_API ag_tensor *ag_max_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts);
 AG_API ag_tensor *ag_avg_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts);
-AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *opts);   /* F64 h W + w of each maximum (return_indices) */
+AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *opts);   /* I64 h W + w of each maximum (return_indices) */
 AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_h, int64_t out_w);
 AG_API ag_tensor *ag_adaptive_avg_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);   /* [N, C, H, W] or [C, H, W] */
 AG_API ag_tensor *ag_adaptive_max_pool2d(ag_tensor *x, int64_t out_h, int64_t out_w);
@@ -1032,20 +1052,19 @@ AG_API ag_tensor *ag_gru_cell(ag_tensor *x, ag_tensor *h, ag_tensor *w_ih, ag_te
 
 /* AG_NO_F64: every entry taking a dtype refuses F64 (ag__check_dtype), so no F64 tensor exists and the
    F64 kernels are not compiled. AG__F64(x) is x, or nothing; AG__PICK(dtype, f32, f64) is the kernel for
-   dtype. Index tensors (argmax, argsort, cross-entropy's targets) are AG__IDX: F64, or F32 without it
-   (exact below 2^24). */
+   dtype. Index tensors (argmax, argsort, cross-entropy's targets) are AG__IDX, I64 in every build. */
 #ifdef AG_NO_F64
 #define AG__F64(...)
 #define AG__PICK(dtype, f32, f64) ((void)(dtype), (f32))
-#define AG__IDX AG_F32
-typedef float ag__idx;
 #else
 #define AG__F64(...) __VA_ARGS__
 #define AG__PICK(dtype, f32, f64) ((dtype) == AG_F32 ? (f32) : (f64))
-#define AG__IDX AG_F64
-typedef double ag__idx;
 #endif
+#define AG__IDX AG_I64   /* index tensors, as PyTorch's */
+typedef int64_t ag__idx;
 #define AG__HALF(dtype) ((dtype) == AG_F16 || (dtype) == AG_BF16)   /* a 16-bit storage dtype (>>half) */
+#define AG__INT(dtype) ((dtype) >= AG_I32)                          /* I32, I64 or BOOL (>>int) */
+#define AG__FLOAT(dtype) ((dtype) <= AG_BF16)                       /* a dtype that can require grad */
 
 /* Under AddressSanitizer the free part of the arena is poisoned, so a read past
    a tensor or of a tensor after ag_ctx_reset is reported like a heap error. */
@@ -1571,7 +1590,7 @@ static void ag__stale_fail(ag_ctx *ctx, const char *fn) {
              "make it again after the reset, or make it with ag_persistent / ag_param to keep it", fn);
 }
 enum { AG__HALF_F32, AG__HALF_KEEP, AG__HALF_NO };   /* ag__half_policy's answers (>>optable) */
-static int ag__half_policy(const char *fn);
+static int ag__half_policy(const char *fn, int dtype);
 static void ag__half_refuse(const ag_tensor *t, const char *fn);
 /* t as an argument of the public function fn: t, or NULL (like a NULL argument) when it is stale,
    reported on its context or else on fallback (another argument's, may be NULL); a 16-bit t as
@@ -1579,8 +1598,8 @@ static void ag__half_refuse(const ag_tensor *t, const char *fn);
 AG__NOINLINE static ag_tensor *ag__arg_of(const char *fn, const ag_tensor *t, ag_ctx *fallback) {
     ag_ctx *c;
     if (t && !ag__stale(t, &c)) {
-        if (!AG__HALF(t->dtype)) return (ag_tensor *)t;
-        switch (ag__half_policy(fn)) {
+        if (!AG__HALF(t->dtype) && !AG__INT(t->dtype)) return (ag_tensor *)t;
+        switch (ag__half_policy(fn, t->dtype)) {
         case AG__HALF_KEEP: return (ag_tensor *)t;
         case AG__HALF_NO: ag__half_refuse(t, fn); return NULL;
         default: return ag_to((ag_tensor *)t, AG_F32);
@@ -1591,6 +1610,7 @@ AG__NOINLINE static ag_tensor *ag__arg_of(const char *fn, const ag_tensor *t, ag
     return NULL;
 }
 #define ag__arg(t) ag__arg_of(__func__, (t), NULL)
+#define ag__index_arg(t) ag__arg_of("index", (t), NULL)   /* an index tensor argument: taken as it is */
 /* the same for the tensor arguments of a function that takes several (up to five; NULL
    addresses are unused slots): a stale one becomes NULL, reported on its own context or else
    on a live argument's */
@@ -1611,7 +1631,10 @@ static bool ag__live_list(const char *fn, ag_ctx *ctx, int n, ag_tensor *const *
         ag_ctx *c;
         if (!ts[i]) continue;
         if (ag__stale(ts[i], &c)) { ag__stale_fail(c ? c : ctx, fn); return false; }
-        if (AG__HALF(ts[i]->dtype) && ag__half_policy(fn) != AG__HALF_KEEP) { ag__half_refuse(ts[i], fn); return false; }
+        if ((AG__HALF(ts[i]->dtype) || AG__INT(ts[i]->dtype)) && ag__half_policy(fn, ts[i]->dtype) != AG__HALF_KEEP) {
+            ag__half_refuse(ts[i], fn);
+            return false;
+        }
     }
     return true;
 }
@@ -1877,11 +1900,12 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
 }
 AG_API const char *ag_simd_name(const ag_ctx *ctx) { return ctx ? ag__isa_names[ctx->isa] : ag__isa_names[ag__isa_best()]; }
 AG_API const char *ag_dtype_name(ag_dtype dtype) {
-    return dtype == AG_F64 ? "float64" : dtype == AG_F32 ? "float32" : dtype == AG_F16 ? "float16" : dtype == AG_BF16 ? "bfloat16" : "?";
+    static const char *const names[] = { "float32", "float64", "float16", "bfloat16", "int32", "int64", "bool" };
+    return (int)dtype >= 0 && (int)dtype < (int)(sizeof names / sizeof names[0]) ? names[dtype] : "?";
 }
 
 /* ==== >>alloc: tensor allocation ==== */
-static size_t ag__esize(int dtype) { return dtype == AG_F64 ? 8 : dtype >= AG_F16 ? 2 : 4; }
+static size_t ag__esize(int dtype) { static const unsigned char size[7] = { 4, 8, 2, 2, 4, 8, 1 }; return size[dtype]; }
 
 /* validates a user shape; writes numel */
 static bool ag__check_shape(ag_ctx *ctx, const char *op, int ndim, const int64_t *shape, int64_t *numel) {
@@ -2073,7 +2097,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
 #define AG__BINARY_OPS(X) \
     X(add, add, add, binary, none) X(sub, sub, sub, binary, none) X(mul, mul, mul, binary, cross) \
     X(div, div, div, binary, div) X(maximum, extremum, extremum, binary, ab) \
-    X(minimum, extremum, extremum, binary, ab) X(gt, none, none, binary, none) X(eq, none, none, binary, none) \
+    X(minimum, extremum, extremum, binary, ab) X(gt_mask, none, none, binary, none) X(eq_mask, none, none, binary, none) \
     X(tanh_grad, none, none, binary, none) X(sigmoid_grad, none, none, binary, none) \
     X(relu_grad, none, none, binary, none) X(atan2, atan2, atan2, binary, ab) X(hypot, hypot, hypot, binary, ab) \
     X(logaddexp, logaddexp, logaddexp, binary, ab) X(fmod, fmod, fmod, binary, ab) X(remainder, fmod, fmod, binary, ab) \
@@ -2108,7 +2132,12 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(take, take, take, take, b) X(put_add, put_add, put_add, take, b) X(put, put_add, put_add, take, b) \
     X(argsort, none, none, argsort, none) X(cumargmax, none, none, cumargmax, none) X(cumargmin, none, none, cumargmax, none) \
     X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
-    X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y)
+    X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y) \
+    X(eq, none, none, int, none) X(ne, none, none, int, none) X(lt, none, none, int, none) X(le, none, none, int, none) \
+    X(gt, none, none, int, none) X(ge, none, none, int, none) X(logical_and, none, none, int, none) \
+    X(logical_or, none, none, int, none) X(logical_xor, none, none, int, none) X(logical_not, none, none, int, none) \
+    X(isnan, none, none, int, none) X(isinf, none, none, int, none) X(isfinite, none, none, int, none) \
+    X(floor_divide, none, none, int, none) X(where, where, where, where, x)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
 /* what a backward rule reads: x = input 0, y = the output, ab = both inputs, b = input 1; cross: input i
@@ -2129,39 +2158,52 @@ typedef char ag__op_table_is_complete[(int)(sizeof ag__ops / sizeof ag__ops[0]) 
 /* a node of this op takes part in reverse mode */
 static bool ag__differentiable(int op) { return ag__ops[op].backward != ag__bw_none; }
 
-/* What a public function does with a 16-bit (F16, BF16) argument, by its name (>>half):
-   AG__HALF_KEEP  takes it as it is: views, copies, accessors, gradients, elementwise ops, sums
-                  and means, matmul, linear, in-place ops (their results stay 16-bit);
+/* What a public function does with a 16-bit (F16, BF16) or integer (I32, I64, BOOL) argument,
+   by its name (>>half, >>int):
+   AG__HALF_KEEP  takes it as it is. Any dtype: views, copies, accessors, gradients, comparisons
+                  and logic, where, masked_fill, integer arithmetic (add sub mul maximum minimum
+                  floor_divide remainder fmod neg abs sign), sums, in-place add_ sub_ mul_ fill_
+                  zero_ copy_, cat and stack. 16-bit also: every elementwise op, means, matmul,
+                  linear and every in-place op (their results stay 16-bit);
    AG__HALF_NO    refuses it with a message: what writes its argument (initialisers, batch
-                  norm's running statistics) or knows it by identity (optimizers, the
-                  functional API) and takes a list of tensors (except cat and stack);
-   otherwise      computes on it converted to F32 (an ag_to node, so gradients reach it) and
-                  returns F32, as torch.autocast runs softmax, losses and norms in float32. */
+                  norm's running statistics, the other in-place ops for integers) or knows it
+                  by identity (optimizers, the functional API) and takes a list of tensors;
+   otherwise      computes on it converted to F32 (an ag_to node, so gradients reach a 16-bit
+                  input) and returns F32, as torch.autocast runs softmax, losses and norms in
+                  float32 and as PyTorch promotes an integer input of a floating-point op. */
 #define AG__NAME_OF_ROW(name, bw, jvp, kernel, saves) #name,
-static const char *const ag__half_keep[] = {
+static const char *const ag__keep_any[] = {
     "to", "contiguous", "reshape", "squeeze", "squeeze_all", "unsqueeze", "transpose", "permute", "expand", "slice", "select",
     "narrow", "flatten", "unflatten", "movedim", "chunk", "split", "unbind", "cat", "stack", "context", "type", "ndim", "dim",
     "shape", "strides", "numel", "is_contiguous", "data", "item", "get", "copy_out", "print", "name", "set_name", "version",
     "op", "input", "num_inputs", "graph_dot_ex", "is_leaf", "requires_grad", "set_requires_grad", "retain_grad", "grad",
     "zero_grad", "detach", "free_persistent", "backward", "make_dual", "tangent", "register_hook", "sum", "sum_dim", "sum_dims",
-    "mean", "mean_dim", "mean_dims", "matmul", "linear", "add_", "sub_", "mul_", "div_", "add_scalar_", "mul_scalar_",
-    "relu_", "clamp_", "fill_", "zero_", "copy_", "save_safetensors", "save_safetensors_mem", "load_safetensors",
-    "load_safetensors_mem",
+    "add_", "sub_", "mul_", "fill_", "zero_", "copy_", "save_safetensors", "save_safetensors_mem", "load_safetensors",
+    "load_safetensors_mem", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "isnan", "isinf", "isfinite", "floor_divide", "where", "masked_fill", "one_hot", "add", "sub", "mul", "maximum", "minimum",
+    "remainder", "fmod", "neg", "abs", "sign", "index", NULL };
+static const char *const ag__keep_half[] = {
+    "mean", "mean_dim", "mean_dims", "matmul", "linear", "div_", "add_scalar_", "mul_scalar_", "relu_", "clamp_",
     AG__BINARY_OPS(AG__NAME_OF_ROW) AG__UNARY_OPS(AG__NAME_OF_ROW) NULL };
-static const char *const ag__half_no[] = {
+static const char *const ag__refuse[] = {
     "init_constant", "init_uniform", "init_normal", "init_xavier_uniform", "init_xavier_normal", "init_kaiming_uniform",
-    "init_kaiming_normal", "init_linear", "batch_norm", "per_example_linear_grads", NULL };
-static int ag__half_policy(const char *fn) {
+    "init_kaiming_normal", "init_linear", "batch_norm", "per_example_linear_grads", "div_", "add_scalar_", "mul_scalar_",
+    "relu_", "clamp_", NULL };
+static bool ag__listed(const char *const *list, const char *fn) {
     int i;
+    for (i = 0; list[i]; i++) if (!strcmp(fn, list[i])) return true;
+    return false;
+}
+static int ag__half_policy(const char *fn, int dtype) {
     if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;   /* __func__ of a public function */
-    for (i = 0; ag__half_keep[i]; i++) if (!strcmp(fn, ag__half_keep[i])) return AG__HALF_KEEP;
-    for (i = 0; ag__half_no[i]; i++) if (!strcmp(fn, ag__half_no[i])) return AG__HALF_NO;
-    return AG__HALF_F32;
+    if (ag__listed(ag__keep_any, fn) || (AG__HALF(dtype) && ag__listed(ag__keep_half, fn))) return AG__HALF_KEEP;
+    return ag__listed(ag__refuse, fn) ? AG__HALF_NO : AG__HALF_F32;
 }
 static void ag__half_refuse(const ag_tensor *t, const char *fn) {
     if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;
-    ag__fail(t->ctx, "%s: takes no %s tensors (convert with ag_to(t, AG_F32); to train in 16 bits, keep float32 "
-             "parameters and compute on 16-bit copies: README, Mixed precision)", fn, ag_dtype_name((ag_dtype)t->dtype));
+    if (AG__INT(t->dtype)) ag__fail(t->ctx, "%s: takes no %s tensors (convert with ag_to(t, AG_F32))", fn, ag_dtype_name((ag_dtype)t->dtype));
+    else ag__fail(t->ctx, "%s: takes no %s tensors (convert with ag_to(t, AG_F32); to train in 16 bits, keep float32 "
+                  "parameters and compute on 16-bit copies: README, Mixed precision)", fn, ag_dtype_name((ag_dtype)t->dtype));
 }
 /* ---- version counters: what a backward rule reads must not have changed since ---- */
 #define AG__SAVES_OUT 0x80000000u
@@ -2259,7 +2301,7 @@ static bool ag__index_read(ag_ctx *ctx, const ag__index *r) {
             ag__fail(ctx, "%s: %s %lld at %s %lld is out of range for %s", r->op, r->what, (long long)v, r->where, (long long)i, r->range);
             return false;
         }
-        if (r->dst) r->dst[i] = (double)v; else r->idx[i] = i * r->stride + v;
+        if (r->dst) r->dst[i] = v; else r->idx[i] = i * r->stride + v;
     }
     return true;
 }
@@ -2328,6 +2370,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
         if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
         if (in[i] && in[i]->tangent) tangent = true;
     }
+    if (!AG__FLOAT(y->dtype)) req = tangent = false;   /* integers and masks have no gradient */
     if (req && ag__differentiable(op) && y->ctx->grad_enabled) {
         y->op = &ag__ops[op];
         y->nin = nin;
@@ -2445,6 +2488,7 @@ static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
    Only integer operations: the results do not depend on compiler flags (-ffast-math, FTZ). The
    AVX2 and AVX-512 sets convert 8 and 16 at a time (F16C, integer shifts) with the same bits. */
 #define AG__HALF_BLOCK 256   /* elements of a 16-bit row converted at a time, on the stack */
+typedef struct { int dst, src, isa; } ag__cvt;   /* a copy's dtypes and kernel set */
 static float ag__bits_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
 static uint32_t ag__f32_bits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 static float ag__f16_to_f32(uint16_t h) {
@@ -2553,10 +2597,14 @@ static void ag__to_half(int isa, int dtype, uint16_t *d, const float *s, int64_t
     else for (i = 0; i < n; i++) d[i] = ag__f32_to_bf16(s[i]);
 }
 /* one element of any dtype as a double, and back (a double goes to 16 bits through float, as PyTorch) */
+static int64_t ag__get_int(int dtype, const char *p);
+static void ag__set_int(int dtype, char *p, int64_t v);
+static int64_t ag__to_int(int dtype, double v);
 static double ag__get_as(int dtype, const char *p) {
     uint16_t h;
     if (dtype == AG_F32) return *(const float *)(const void *)p;
     if (dtype == AG_F64) return *(const double *)(const void *)p;
+    if (AG__INT(dtype)) return (double)ag__get_int(dtype, p);
     memcpy(&h, p, 2);
     return dtype == AG_F16 ? ag__f16_to_f32(h) : ag__bf16_to_f32(h);
 }
@@ -2564,12 +2612,178 @@ static void ag__set_as(int dtype, char *p, double v) {
     uint16_t h;
     if (dtype == AG_F32) { *(float *)(void *)p = (float)v; return; }
     if (dtype == AG_F64) { *(double *)(void *)p = v; return; }
+    if (AG__INT(dtype)) { ag__set_int(dtype, p, ag__to_int(dtype, v)); return; }
     h = dtype == AG_F16 ? ag__f32_to_f16((float)v) : ag__f32_to_bf16((float)v);
     memcpy(p, &h, 2);
 }
 /* element off (in elements, through no strides) of t */
 static double ag__load(const ag_tensor *t, int64_t off) { return ag__get_as(t->dtype, t->data + off * (int64_t)ag__esize(t->dtype)); }
 static void ag__store(ag_tensor *t, int64_t off, double v) { ag__set_as(t->dtype, t->data + off * (int64_t)ag__esize(t->dtype), v); }
+
+/* ==== >>int: I32, I64 and BOOL ====
+   Integer and boolean tensors hold labels, indices and masks. They never require grad. What
+   each op does with them is the table in ag__int_policy (>>optable): integer arithmetic
+   (add, sub, mul, maximum, minimum, floor_divide, remainder, fmod, neg, abs, sign, sum),
+   comparisons, logic, where, masked_fill, one_hot, views and copies take them as they are;
+   every other op computes on an F32 copy and returns F32 (as PyTorch promotes an integer
+   input of a floating-point op to its default dtype). Arithmetic is done in 64 bits and wraps
+   like two's complement (I32 keeps the low 32 bits, as PyTorch); dividing an integer by zero
+   is an error. Conversions as PyTorch on x86: a float to an integer rounds toward zero, and
+   NaN or out of range gives the type's minimum; to BOOL, non-zero (NaN too) is true; an I64
+   to F32 rounds once. ag_get and ag_item give doubles (exact below 2^53); ag_copy_out to
+   AG_I64 is exact. */
+static int64_t ag__get_int(int dtype, const char *p) {
+    int32_t i32;
+    int64_t i64;
+    if (dtype == AG_BOOL) return *(const unsigned char *)p != 0;
+    if (dtype == AG_I32) { memcpy(&i32, p, 4); return i32; }
+    memcpy(&i64, p, 8);
+    return i64;
+}
+static void ag__set_int(int dtype, char *p, int64_t v) {
+    if (dtype == AG_BOOL) { *(unsigned char *)p = v != 0; return; }
+    if (dtype == AG_I32) { int32_t i32 = (int32_t)(uint32_t)(uint64_t)v; memcpy(p, &i32, 4); return; }   /* the low 32 bits */
+    memcpy(p, &v, 8);
+}
+/* a double as the integer dtype: toward zero; NaN and out of range: the minimum (x86's answer, PyTorch's) */
+static int64_t ag__to_int(int dtype, double v) {
+    if (dtype == AG_BOOL) return v != 0 || ag__isnan(v);
+    if (dtype == AG_I32) return ag__isnan(v) || !(v > -2147483649.0 && v < 2147483648.0) ? INT32_MIN : (int64_t)v;
+    return ag__isnan(v) || !(v >= -9223372036854775808.0 && v < 9223372036854775808.0) ? INT64_MIN : (int64_t)v;
+}
+/* the dtype PyTorch gives a and b together (both with dims, or both 0-d): the higher category
+   (bool < integer < floating point), within one the wider; F16 with BF16 is F32 */
+static int ag__category(int d) { return d == AG_BOOL ? 0 : AG__INT(d) ? 1 : 2; }
+static int ag__promote_types(int a, int b) {
+    int ca = ag__category(a), cb = ag__category(b);
+    if (a == b) return a;
+    if (ca != cb) return ca > cb ? a : b;
+    if (ca == 1) return AG_I64;
+    if (a == AG_F64 || b == AG_F64) return AG_F64;
+    return AG_F32;   /* F16 and BF16, or either with F32 */
+}
+/* a copy with an integer side, element by element: integers exactly, floats through double
+   (an integer to F32 directly, so that it rounds once) */
+static void ag__copy_row_int(const void *kp, int64_t n, char **p, const int64_t *s) {
+    const ag__cvt *c = (const ag__cvt *)kp;
+    int64_t i, ed = (int64_t)ag__esize(c->dst), es = (int64_t)ag__esize(c->src);
+    for (i = 0; i < n; i++) {
+        char *d = p[0] + i * s[0] * ed;
+        const char *q = p[1] + i * s[1] * es;
+        if (AG__INT(c->src) && AG__INT(c->dst)) ag__set_int(c->dst, d, ag__get_int(c->src, q));
+        else if (AG__INT(c->src)) {
+            int64_t v = ag__get_int(c->src, q);
+            if (c->dst == AG_F64) ag__set_as(AG_F64, d, (double)v);
+            else { float f = (float)v; ag__set_as(c->dst, d, f); }   /* F32, F16, BF16: through one float rounding */
+        } else ag__set_int(c->dst, d, ag__to_int(c->dst, ag__get_as(c->src, q)));
+    }
+}
+
+/* the integer kernels: y = op(a, b) or op(a) over operands of dtype k->dt (BOOL results for
+   comparisons and logic), wrapping in 64 bits; floor_divide and remainder as Python's */
+typedef struct { int op, dt, dy; } ag__ik;
+static int64_t ag__floordiv_i(int64_t a, int64_t b) {
+    int64_t q;
+    if (a == INT64_MIN && b == -1) return INT64_MIN;   /* wraps, as two's complement */
+    q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+static int64_t ag__remainder_i(int64_t a, int64_t b) {
+    int64_t r;
+    if (b == -1) return 0;
+    r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+static void ag__int_row(const void *kp, int64_t n, char **p, const int64_t *s);
+/* floor(a / b) as PyTorch's floating floor_divide computes it (exact where a / b rounds up to an integer) */
+static double ag__div_floor(double a, double b) {
+    double mod, div, fl;
+    if (b == 0) return a / b;
+    mod = fmod(a, b);
+    div = (a - mod) / b;
+    if (mod != 0 && ((b < 0) != (mod < 0))) div -= 1;
+    if (div == 0) return copysign(0.0, a / b);
+    fl = floor(div);
+    return div - fl > 0.5 ? fl + 1 : fl;
+}
+static bool ag__truth(double v) { return v != 0 || ag__isnan(v); }
+/* the comparisons and logic on floats, NaN by its bits (so -ffast-math builds agree) */
+static int64_t ag__pred_f(int op, double a, double b) {
+    bool na = ag__isnan(a), nb = ag__isnan(b);
+    switch (op) {
+    case AG__OP_eq: return !na && !nb && a == b;
+    case AG__OP_ne: return na || nb || a != b;
+    case AG__OP_lt: return !na && !nb && a < b;
+    case AG__OP_le: return !na && !nb && a <= b;
+    case AG__OP_gt: return !na && !nb && a > b;
+    case AG__OP_ge: return !na && !nb && a >= b;
+    case AG__OP_logical_and: return ag__truth(a) && ag__truth(b);
+    case AG__OP_logical_or: return ag__truth(a) || ag__truth(b);
+    case AG__OP_logical_xor: return ag__truth(a) != ag__truth(b);
+    case AG__OP_logical_not: return !ag__truth(a);
+    case AG__OP_isnan: return na;
+    case AG__OP_isinf: return !na && fabs(a) > DBL_MAX;
+    case AG__OP_isfinite: return !na && fabs(a) <= DBL_MAX;
+    default: return 0;
+    }
+}
+/* the integer ops, in 64 bits (unsigned where C's signed overflow would be undefined); a zero
+   divisor gives 0 here (the public functions refuse it first; a replay cannot stop) */
+static int64_t ag__op_i(int op, int64_t a, int64_t b) {
+    uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+    switch (op) {
+    case AG__OP_add: return (int64_t)(ua + ub);
+    case AG__OP_sub: return (int64_t)(ua - ub);
+    case AG__OP_mul: return (int64_t)(ua * ub);
+    case AG__OP_maximum: return a > b ? a : b;
+    case AG__OP_minimum: return a < b ? a : b;
+    case AG__OP_floor_divide: return b ? ag__floordiv_i(a, b) : 0;
+    case AG__OP_remainder: return b ? ag__remainder_i(a, b) : 0;
+    case AG__OP_fmod: return b && b != -1 ? a % b : 0;
+    case AG__OP_neg: return (int64_t)(0 - ua);
+    case AG__OP_abs: return a < 0 ? (int64_t)(0 - ua) : a;
+    case AG__OP_sign: return (a > 0) - (a < 0);
+    case AG__OP_eq: return a == b;
+    case AG__OP_ne: return a != b;
+    case AG__OP_lt: return a < b;
+    case AG__OP_le: return a <= b;
+    case AG__OP_gt: return a > b;
+    case AG__OP_ge: return a >= b;
+    case AG__OP_logical_and: return a && b;
+    case AG__OP_logical_or: return a || b;
+    case AG__OP_logical_xor: return !a != !b;
+    case AG__OP_logical_not: return !a;
+    case AG__OP_isnan: case AG__OP_isinf: return 0;
+    case AG__OP_isfinite: return 1;
+    default: return 0;
+    }
+}
+static void ag__int_row(const void *kp, int64_t n, char **p, const int64_t *s) {
+    const ag__ik *k = (const ag__ik *)kp;
+    int64_t i, ey = (int64_t)ag__esize(k->dy), ea = (int64_t)ag__esize(k->dt);
+    bool fl = !AG__INT(k->dt);
+    for (i = 0; i < n; i++) {
+        const char *qa = p[1] + i * s[1] * ea, *qb = p[2] ? p[2] + i * s[2] * ea : NULL;
+        char *d = p[0] + i * s[0] * ey;
+        if (!fl) ag__set_int(k->dy, d, ag__op_i(k->op, ag__get_int(k->dt, qa), qb ? ag__get_int(k->dt, qb) : 0));
+        else if (k->op == AG__OP_floor_divide) ag__set_as(k->dy, d, ag__div_floor(ag__get_as(k->dt, qa), ag__get_as(k->dt, qb)));
+        else ag__set_int(k->dy, d, ag__pred_f(k->op, ag__get_as(k->dt, qa), qb ? ag__get_as(k->dt, qb) : 0));
+    }
+}
+/* y = op(a, b) (b NULL: op(a)) with the integer kernels, a and b of one dtype, broadcast to y */
+static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b);
+static void ag__int_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    ag__ik k;
+    k.op = op; k.dt = a->dtype; k.dy = y->dtype;
+    ag__map_run(ag__int_row, &k, y, a, b);
+}
+static bool ag__rerun_int(int op, ag_tensor *y) { ag__int_run(op, y, y->in[0], y->nin > 1 ? y->in[1] : NULL); return true; }
+/* the ops with integer kernels: these keep an integer dtype, every other promotes it to F32 */
+static bool ag__int_op(int op) {
+    return op == AG__OP_add || op == AG__OP_sub || op == AG__OP_mul || op == AG__OP_maximum || op == AG__OP_minimum ||
+           op == AG__OP_floor_divide || op == AG__OP_remainder || op == AG__OP_fmod || op == AG__OP_neg || op == AG__OP_abs ||
+           op == AG__OP_sign;
+}
 
 /* ==== >>kernels ====
    Each kernel is written once for a type T and instantiated for F32 (libm
@@ -3987,7 +4201,6 @@ static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), vo
 
 /* a copy with a 16-bit side: the same dtype moves bits (a NaN keeps its payload); dense F32 and
    16-bit rows go through F32 blocks with the kernel set's conversions; the rest element by element */
-typedef struct { int dst, src, isa; } ag__cvt;
 static void ag__copy_row_half(const void *kp, int64_t n, char **p, const int64_t *s) {
     const ag__cvt *c = (const ag__cvt *)kp;
     int64_t i, i0, m;
@@ -4026,6 +4239,7 @@ static void ag__copy_row_half(const void *kp, int64_t n, char **p, const int64_t
 static void ag__copy_run(ag__iter *it, int dst, int src, int isa) {
     ag__cvt c;
     c.dst = dst; c.src = src; c.isa = isa;
+    if (AG__INT(dst) || AG__INT(src)) { ag__iter_run(it, ag__copy_row_int, &c); return; }
     if (AG__HALF(dst) || AG__HALF(src)) { ag__iter_run(it, ag__copy_row_half, &c); return; }
     ag__iter_run(it, AG__PICK(dst, AG__PICK(src, ag__copy_row_f32_f32, ag__copy_row_f32_f64),
                               AG__PICK(src, ag__copy_row_f64_f32, ag__copy_row_f64_f64)), NULL);
@@ -4126,7 +4340,7 @@ static bool ag__dim_s(ag_ctx *ctx, const char *op, int ndim, int dim, int *out) 
     return ag__dim(ctx, op, ndim, dim, out);
 }
 static bool ag__check_dtype(ag_ctx *ctx, const char *op, int dtype) {
-    if (dtype != AG_F32 && dtype != AG_F64 && !AG__HALF(dtype)) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
+    if (dtype < AG_F32 || dtype > AG_BOOL) { ag__fail(ctx, "%s: unknown dtype %d", op, dtype); return false; }
 #ifdef AG_NO_F64
     if (dtype == AG_F64) { ag__fail(ctx, "%s: float64 is not in this build (AG_NO_F64)", op); return false; }
 #endif
@@ -4185,7 +4399,12 @@ AG_API ag_tensor *ag_wrap(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *
     return t;
 }
 AG_API ag_tensor *ag_param(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data) {
-    ag_tensor *t = ag__create_from(ctx, "param", dtype, ndim, shape, data, true);
+    ag_tensor *t;
+    if (ctx && (int)dtype >= AG_I32 && (int)dtype <= AG_BOOL) {
+        ag__fail(ctx, "param: only floating-point tensors can require grad (got %s): use ag_persistent", ag_dtype_name(dtype));
+        return NULL;
+    }
+    t = ag__create_from(ctx, "param", dtype, ndim, shape, data, true);
     if (t) t->flags |= AG__REQ_GRAD;
     return t;
 }
@@ -4336,6 +4555,11 @@ AG_API ag_tensor *ag_set_requires_grad(ag_tensor *t, bool on) { t = ag__arg(t);
     if (t->op) {
         ag__fail(t->ctx, "set_requires_grad: only leaves can change requires_grad; this %s tensor was made by '%s' (use ag_detach)",
                  AG__SHAPE(s, t), t->op->name);
+        return NULL;
+    }
+    if (on && !AG__FLOAT(t->dtype)) {
+        ag__fail(t->ctx, "set_requires_grad: only floating-point tensors can require grad; this %s tensor is %s", AG__SHAPE(s, t),
+                 ag_dtype_name((ag_dtype)t->dtype));
         return NULL;
     }
     if (on) t->flags |= AG__REQ_GRAD; else t->flags &= (uint16_t)~AG__REQ_GRAD;
@@ -4705,7 +4929,7 @@ AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
     for (i = 0; i < n; i++) {
         if (!ts[i]) { ag__fail(ctx, "cat: tensor %d is NULL", i); return NULL; }
         if (ts[i]->ctx != ctx) { ag__fail(ctx, "cat: tensors belong to different contexts"); return NULL; }
-        if (ts[i]->dtype == AG_F64) dtype = AG_F64;
+        dtype = i ? ag__promote_types(dtype, ts[i]->dtype) : ts[i]->dtype;
     }
     if (first->ndim == 0) { ag__fail(ctx, "cat: 0-d tensors cannot be concatenated (use ag_stack)"); return NULL; }
     if (!ag__dim(ctx, "cat", first->ndim, dim, &dim)) return NULL;
@@ -4725,7 +4949,7 @@ AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
     if (!y) return NULL;
     for (i = 0; i < n; i++) {
         ag_tensor *win;
-        in[i] = ag_to(ts[i], (ag_dtype)dtype);   /* mixed dtypes promote to F64 */
+        in[i] = ag_to(ts[i], (ag_dtype)dtype);   /* mixed dtypes promote, as PyTorch */
         if (!in[i]) return NULL;
         for (j = 0; j < y->ndim; j++) sh[j] = in[i]->shape[j];
         win = ag__view_of(y, y->ndim, sh, y->stride, off * y->stride[dim]);
@@ -4965,12 +5189,15 @@ static int ag__jvp_fold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **o
 }
 
 /* ---- elementwise, two inputs, broadcasting ---- */
-/* PyTorch's promotion: F64 wins, except that a 0-d tensor does not promote one with dims */
+/* PyTorch's promotion: by category (bool < integer < floating point) and then width; a 0-d
+   tensor does not promote one with dims unless its category is higher */
 static int ag__result_dtype(const ag_tensor *a, const ag_tensor *b) {
     if (a->dtype == b->dtype) return a->dtype;
-    if (a->ndim == 0 && b->ndim > 0) return b->dtype;
-    if (b->ndim == 0 && a->ndim > 0) return a->dtype;
-    return a->dtype == AG_F64 || b->dtype == AG_F64 ? AG_F64 : AG_F32;   /* F16 with BF16 or F32: F32 */
+    if ((a->ndim == 0) != (b->ndim == 0)) {   /* a 0-d z and a t with dims */
+        const ag_tensor *z = a->ndim == 0 ? a : b, *t = a->ndim == 0 ? b : a;
+        return ag__category(z->dtype) > ag__category(t->dtype) ? z->dtype : t->dtype;
+    }
+    return ag__promote_types(a->dtype, b->dtype);
 }
 static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_tensor *b, int *ndim, int64_t *shape) {
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim, i;
@@ -4990,7 +5217,7 @@ static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_ten
 }
 /* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
    (or a single element), else the N-d walk */
-static void ag__map_run(ag__row_fn row, const ag__kern *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     bool dense = ag__contig(a) && (a->numel == y->numel || a->numel == 1) &&
                  (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
     if (dense) {
@@ -5011,10 +5238,27 @@ static void ag__map_run(ag__row_fn row, const ag__kern *k, ag_tensor *y, const a
 /* y = a op b, y of the broadcast shape and a, b of y's dtype (the kernel, also run by ag_replay) */
 static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     ag__kern k;
+    if (AG__INT(y->dtype)) { ag__int_run(op, y, a, b); return; }
     k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
     ag__map_run(AG__ROW_FOR(&k, y->dtype, ag__binary_row_f32, ag__binary_row_f64, 3, 7u, 0), &k, y, a, b);
 }
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
+/* integer arithmetic that PyTorch refuses: a zero divisor, bool subtraction */
+static bool ag__int_args_ok(const char *name, int op, int dt, const ag_tensor *b) {
+    if (dt == AG_BOOL && op == AG__OP_sub) {
+        ag__fail(b->ctx, "%s: subtracting bool tensors is not supported (to invert a mask use ag_logical_not)", name);
+        return false;
+    }
+    if (op == AG__OP_floor_divide || op == AG__OP_remainder || op == AG__OP_fmod) {
+        int64_t i;
+        for (i = 0; i < b->numel; i++)
+            if (ag__get_int(b->dtype, b->data + ag__offset(b, i) * (int64_t)ag__esize(b->dtype)) == 0) {
+                ag__fail(b->ctx, "%s: integer division by zero (element %lld of the divisor)", name, (long long)i);
+                return false;
+            }
+    }
+    return true;
+}
 static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     const char *name = ag__ops[op].name;
     int64_t shape[AG_MAX_DIMS];   /* ag__broadcast_shape sets the nd entries read */
@@ -5023,9 +5267,10 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     ag_ctx *ctx = ag__ctx2(name, a, b);
     if (!ctx) return NULL;
     dt = ag__result_dtype(a, b);
+    if (AG__INT(dt) && !ag__int_op(op)) dt = AG_F32;   /* true division, atan2, ...: a float result, as PyTorch */
     a = ag_to(a, (ag_dtype)dt);
     b = ag_to(b, (ag_dtype)dt);
-    if (!a || !b || !ag__broadcast_shape(name, a, b, &nd, shape)) return NULL;
+    if (!a || !b || !ag__broadcast_shape(name, a, b, &nd, shape) || (AG__INT(dt) && !ag__int_args_ok(name, op, dt, b))) return NULL;
     y = ag__result_raw(ctx, dt, nd, shape, 2);
     if (!y) return NULL;
     ag__binary_run(op, y, a, b);
@@ -5083,8 +5328,8 @@ static int ag__jvp_div(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 }
 #define AG__F_maximum(T, M, u, v) (ag__isnan(u) || (u) > (v) ? (u) : (v))   /* a NaN on either side gives NaN (PyTorch) */
 #define AG__F_minimum(T, M, u, v) (ag__isnan(u) || (u) < (v) ? (u) : (v))
-#define AG__F_gt(T, M, u, v) ((u) > (v) ? (T)1 : (T)0)
-#define AG__F_eq(T, M, u, v) ((u) == (v) ? (T)1 : (T)0)
+#define AG__F_gt_mask(T, M, u, v) ((u) > (v) ? (T)1 : (T)0)
+#define AG__F_eq_mask(T, M, u, v) ((u) == (v) ? (T)1 : (T)0)
 AG_API ag_tensor *ag_maximum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_maximum, a, b); }
 /* start + weight (end - start), built from ops (their rules are lerp's) */
 AG_API ag_tensor *ag_lerp(ag_tensor *start, ag_tensor *end, ag_tensor *weight) { ag__args(&start, &end, &weight, NULL, NULL);
@@ -5101,8 +5346,8 @@ AG_API ag_tensor *ag_minimum(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL
    (so 1/2 each on ties, and 1 to both where a NaN makes neither lose) */
 static ag_tensor *ag__extremum_share(ag_tensor *y, bool is_max, int i) {
     ag_tensor *a = y->in[0], *b = y->in[1];
-    ag_tensor *loses = (is_max == (i == 0)) ? ag__binary(AG__OP_gt, b, a) : ag__binary(AG__OP_gt, a, b);
-    return ag_add_scalar(ag_neg(ag_add(loses, ag_mul_scalar(ag__binary(AG__OP_eq, a, b), 0.5))), 1.0);
+    ag_tensor *loses = (is_max == (i == 0)) ? ag__binary(AG__OP_gt_mask, b, a) : ag__binary(AG__OP_gt_mask, a, b);
+    return ag_add_scalar(ag_neg(ag_add(loses, ag_mul_scalar(ag__binary(AG__OP_eq_mask, a, b), 0.5))), 1.0);
 }
 /* maximum and minimum: d a = d y * a's share, d b = d y * b's share */
 static int ag__bw_extremum(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {
@@ -5122,12 +5367,15 @@ static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor
 /* y = op(x) with the op's parameters in y->fp (the kernel, also run by ag_replay) */
 static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
+    if (AG__INT(y->dtype)) { ag__int_run(op, y, x, NULL); return; }
     k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
     ag__map_run(AG__ROW_FOR(&k, x->dtype, ag__unary_row_f32, ag__unary_row_f64, 2, 3u, 0), &k, y, x, NULL);
 }
 static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     ag_tensor *y;
+    if (!x) return NULL;
+    if (AG__INT(x->dtype) && (!ag__int_op(op) || (x->dtype == AG_BOOL && op != AG__OP_abs))) x = ag_to(x, AG_F32);   /* exp of an integer: F32 */
     if (!x) return NULL;
     y = ag__result_raw(x->ctx, x->dtype, x->ndim, x->shape, 1);
     if (!y) return NULL;
@@ -5579,12 +5827,12 @@ static int ag__jvp_fmod(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **o
 AG_API ag_tensor *ag_pow_tensor(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__binary(AG__OP_pow_tensor, a, b); }
 /* d a = d y b a^(b - 1) (0 where b = 0, as PyTorch), d b = d y a^b log a (0 where a = 0 and b >= 0) */
 static ag_tensor *ag__pow_dbase(ag_tensor *a, ag_tensor *b) {   /* b a^(b - [b != 0]): where b = 0, 0 x a^0 = 0 exactly, NaN a too */
-    ag_tensor *nz = ag_add_scalar(ag_neg(ag__binary(AG__OP_eq, b, ag_zeros(b->ctx, (ag_dtype)b->dtype, 0, NULL))), 1.0);
+    ag_tensor *nz = ag_add_scalar(ag_neg(ag__binary(AG__OP_eq_mask, b, ag_zeros(b->ctx, (ag_dtype)b->dtype, 0, NULL))), 1.0);
     return ag_mul(b, ag_pow_tensor(a, ag_sub(b, nz)));
 }
 static ag_tensor *ag__pow_dexp(ag_tensor *y, ag_tensor *a, ag_tensor *b) {
     ag_tensor *zero = ag_zeros(a->ctx, (ag_dtype)a->dtype, 0, NULL);
-    ag_tensor *keep = ag_add_scalar(ag_neg(ag_mul(ag__binary(AG__OP_eq, a, zero), ag__unary(AG__OP_clamp_mask, b, 0.0, HUGE_VAL))), 1.0);
+    ag_tensor *keep = ag_add_scalar(ag_neg(ag_mul(ag__binary(AG__OP_eq_mask, a, zero), ag__unary(AG__OP_clamp_mask, b, 0.0, HUGE_VAL))), 1.0);
     ag_tensor *loga = ag_log(ag_add(a, ag_mul(ag_add_scalar(ag_neg(keep), 1.0), ag_ones(a->ctx, (ag_dtype)a->dtype, 0, NULL))));
     return ag_mul(keep, ag_mul(y, loga));   /* log(1) = 0 where masked: no 0 * -inf */
 }
@@ -5624,8 +5872,166 @@ AG__F64(AG__DEF_UNARY(double, f64, AG__UNARY_CASE_F64))
 AG__DEF_BINARY(float, f32, AG__BINARY_CASE_F32)
 AG__F64(AG__DEF_BINARY(double, f64, AG__BINARY_CASE_F64))
 
+/* ---- comparisons, logic, where, masked_fill, one_hot (>>int) ----
+   Comparisons and logic give BOOL and have no gradient; the inputs promote as for add. where
+   and masked_fill pass the gradient to the values they pick. */
+static ag_tensor *ag__compare(int op, ag_tensor *a, ag_tensor *b) {
+    const char *name = ag__ops[op].name;
+    int64_t shape[AG_MAX_DIMS];   /* ag__broadcast_shape sets the nd entries read */
+    int nd = 0, dt, i;
+    ag_tensor *y;
+    ag_ctx *ctx = b ? ag__ctx2(name, a, b) : a ? a->ctx : NULL;
+    if (!ctx) return NULL;
+    dt = b ? ag__result_dtype(a, b) : a->dtype;
+    a = ag_to(a, (ag_dtype)dt);
+    if (b) b = ag_to(b, (ag_dtype)dt);
+    if (!a || (b && !b)) return NULL;
+    if (b) { if (!ag__broadcast_shape(name, a, b, &nd, shape)) return NULL; }
+    else for (nd = a->ndim, i = 0; i < nd; i++) shape[i] = a->shape[i];
+    if (op == AG__OP_floor_divide && AG__INT(dt) && !ag__int_args_ok(name, op, dt, b)) return NULL;
+    y = ag__result_raw(ctx, op == AG__OP_floor_divide ? dt : AG_BOOL, nd, shape, b ? 2 : 1);
+    if (!y) return NULL;
+    ag__int_run(op, y, a, b);
+    return b ? ag__finish2(y, op, a, b) : ag__finish1(y, op, a);
+}
+AG_API ag_tensor *ag_eq(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_eq, a, b); }
+AG_API ag_tensor *ag_ne(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_ne, a, b); }
+AG_API ag_tensor *ag_lt(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_lt, a, b); }
+AG_API ag_tensor *ag_le(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_le, a, b); }
+AG_API ag_tensor *ag_gt(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_gt, a, b); }
+AG_API ag_tensor *ag_ge(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_ge, a, b); }
+AG_API ag_tensor *ag_logical_and(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_logical_and, a, b); }
+AG_API ag_tensor *ag_logical_or(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_logical_or, a, b); }
+AG_API ag_tensor *ag_logical_xor(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_logical_xor, a, b); }
+AG_API ag_tensor *ag_logical_not(ag_tensor *t) { t = ag__arg(t); return ag__compare(AG__OP_logical_not, t, NULL); }
+AG_API ag_tensor *ag_isnan(ag_tensor *t) { t = ag__arg(t); return ag__compare(AG__OP_isnan, t, NULL); }
+AG_API ag_tensor *ag_isinf(ag_tensor *t) { t = ag__arg(t); return ag__compare(AG__OP_isinf, t, NULL); }
+AG_API ag_tensor *ag_isfinite(ag_tensor *t) { t = ag__arg(t); return ag__compare(AG__OP_isfinite, t, NULL); }
+/* floor(a / b): integers as Python's //, floats as PyTorch's floor_divide; no gradient */
+AG_API ag_tensor *ag_floor_divide(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL, NULL, NULL); return ag__compare(AG__OP_floor_divide, a, b); }
+
+/* the entries of a (element size *k) where the BOOL cond holds, into y */
+static void ag__where_row(const void *kp, int64_t n, char **p, const int64_t *s) {
+    size_t es = *(const size_t *)kp;
+    int64_t i;
+    for (i = 0; i < n; i++) if (p[1][i * s[1]]) memcpy(p[0] + i * s[0] * (int64_t)es, p[2] + i * s[2] * (int64_t)es, es);
+}
+/* y = cond ? a : b, broadcast (the kernel, also run by ag_replay): b, then a where cond holds */
+static void ag__where_run(ag_tensor *y, const ag_tensor *cond, const ag_tensor *a, const ag_tensor *b) {
+    ag__iter it;
+    size_t es = ag__esize(y->dtype);
+    ag__iter_init(&it, y->ndim, y->shape);
+    ag__iter_add_tensor(&it, y);
+    ag__iter_add_tensor(&it, b);
+    ag__copy_run(&it, y->dtype, b->dtype, y->ctx->isa);
+    ag__iter_init(&it, y->ndim, y->shape);
+    ag__iter_add_tensor(&it, y);
+    ag__iter_add_tensor(&it, cond);
+    ag__iter_add_tensor(&it, a);
+    ag__iter_run(&it, ag__where_row, &es);
+}
+static bool ag__rerun_where(int op, ag_tensor *y) { (void)op; ag__where_run(y, y->in[0], y->in[1], y->in[2]); return true; }
+AG_API ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) { ag__args(&cond, &a, &b, NULL, NULL);
+    int64_t sh1[AG_MAX_DIMS], sh[AG_MAX_DIMS];   /* set by ag__broadcast_shape */
+    int nd1, nd, dt;
+    ag_tensor *y, *in3[3], *ab;
+    ag_ctx *ctx = ag__ctx2("where", a, b);
+    char s1[200];
+    if (!ctx) return NULL;
+    if (!cond) { ag__fail(ctx, "where: the condition is NULL"); return NULL; }
+    if (cond->ctx != ctx) { ag__fail(ctx, "where: tensors belong to different contexts"); return NULL; }
+    if (cond->dtype != AG_BOOL) {
+        ag__fail(ctx, "where: the condition %s is %s, not bool (compare, e.g. ag_gt(x, zero), or convert with ag_to(c, AG_BOOL))",
+                 AG__SHAPE(s1, cond), ag_dtype_name((ag_dtype)cond->dtype));
+        return NULL;
+    }
+    dt = ag__result_dtype(a, b);
+    a = ag_to(a, (ag_dtype)dt);
+    b = ag_to(b, (ag_dtype)dt);
+    if (!a || !b || !ag__broadcast_shape("where", a, b, &nd1, sh1)) return NULL;
+    if (!(ab = ag__alloc_tensor(ctx, dt, nd1, sh1, 0, false, false))) return NULL;   /* a header for the shape only */
+    if (!ag__broadcast_shape("where", cond, ab, &nd, sh)) return NULL;
+    y = ag__result_raw(ctx, dt, nd, sh, 3);
+    if (!y) return NULL;
+    ag__where_run(y, cond, a, b);
+    in3[0] = cond; in3[1] = a; in3[2] = b;
+    return ag__finish(y, AG__OP_where, 3, in3);
+}
+static int ag__bw_where(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d a = where(c, d y, 0), d b = where(c, 0, d y), summed to shape */
+    ag_tensor *z = ag_zeros(y->ctx, (ag_dtype)g->dtype, 0, NULL);
+    if (AG__NEED(1)) gin[1] = ag__sum_to(ag_where(y->in[0], g, z), y->in[1]);
+    if (AG__NEED(2)) gin[2] = ag__sum_to(ag_where(y->in[0], z, g), y->in[2]);
+    return 0;
+}
+static int ag__jvp_where(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = where(c, t_a, t_b) */
+    ag_tensor *z;
+    (void)op;
+    *out = NULL;
+    if (!t[1] && !t[2]) return 0;
+    z = ag_zeros(y->ctx, (ag_dtype)y->dtype, 0, NULL);
+    *out = ag_expand(ag_where(y->in[0], t[1] ? t[1] : z, t[2] ? t[2] : z), y->ndim, y->shape);
+    return *out ? 0 : -1;
+}
+/* t with value where mask holds (mask BOOL, broadcast to t's shape) */
+AG_API ag_tensor *ag_masked_fill(ag_tensor *t, ag_tensor *mask, double value) { ag__args(&t, &mask, NULL, NULL, NULL);
+    int i, off;
+    char s1[200], s2[200];
+    ag_ctx *ctx = ag__ctx2("masked_fill", t, mask);
+    if (!ctx) return NULL;
+    off = t->ndim - mask->ndim;
+    for (i = 0; i < mask->ndim; i++)
+        if (off < 0 || (mask->shape[i] != 1 && mask->shape[i] != t->shape[i + off])) {
+            ag__fail(ctx, "masked_fill: the mask %s does not broadcast to the tensor's shape %s", AG__SHAPE(s1, mask), AG__SHAPE(s2, t));
+            return NULL;
+        }
+    if (mask->dtype != AG_BOOL) {
+        ag__fail(ctx, "masked_fill: the mask %s is %s, not bool (compare first, or convert with ag_to(mask, AG_BOOL))", AG__SHAPE(s1, mask),
+                 ag_dtype_name((ag_dtype)mask->dtype));
+        return NULL;
+    }
+    return ag_where(mask, ag_full(ctx, (ag_dtype)t->dtype, 0, NULL, value), t);
+}
+/* a 0-d I64 */
+static ag_tensor *ag__int_scalar(ag_ctx *ctx, int64_t v) {
+    ag_tensor *t = ag__result_raw(ctx, AG_I64, 0, NULL, 0);
+    if (t) memcpy(t->data, &v, 8);
+    return t;
+}
+/* [..., num_classes] I64: 1 at each entry's class (num_classes -1: the largest class + 1) */
+AG_API ag_tensor *ag_one_hot(ag_tensor *index, int64_t num_classes) { index = ag__arg(index);
+    int64_t i, hi = -1;
+    char s1[200];
+    if (!index) return NULL;
+    if (index->dtype != AG_I32 && index->dtype != AG_I64) {
+        ag__fail(index->ctx, "one_hot: the classes %s are %s, not int32 or int64", AG__SHAPE(s1, index), ag_dtype_name((ag_dtype)index->dtype));
+        return NULL;
+    }
+    for (i = 0; i < index->numel; i++) {
+        int64_t v = ag__get_int(index->dtype, index->data + ag__offset(index, i) * (int64_t)ag__esize(index->dtype));
+        if (v < 0 || (num_classes >= 0 && v >= num_classes)) {
+            ag__fail(index->ctx, "one_hot: class %lld at element %lld is out of range for %lld classes", (long long)v, (long long)i,
+                     (long long)(num_classes >= 0 ? num_classes : hi + 1));
+            return NULL;
+        }
+        if (v > hi) hi = v;
+    }
+    if (num_classes < -1) { ag__fail(index->ctx, "one_hot: num_classes is %lld (expected -1 or more)", (long long)num_classes); return NULL; }
+    if (num_classes == -1 && index->numel == 0) { ag__fail(index->ctx, "one_hot: cannot infer the number of classes of an empty tensor"); return NULL; }
+    if (num_classes == -1) num_classes = hi + 1;
+    return ag_to(ag_eq(ag_unsqueeze(index, -1), ag_arange(index->ctx, AG_I64, 0, (double)num_classes, 1)), AG_I64);
+}
+
 /* ---- reductions ---- */
 /* y = x reduced over the dims in y->ip[0], times y->fp[0] (the kernel, also run by ag_replay); false if out of memory */
+/* an integer sum: y (I64, zeroed here) += x over the dims in mask, wrapping in 64 bits */
+static void ag__sum_int_row(const void *kp, int64_t n, char **p, const int64_t *s) {
+    int dt = *(const int *)kp;
+    int64_t i, es = (int64_t)ag__esize(dt);
+    for (i = 0; i < n; i++) {
+        int64_t *acc = (int64_t *)(void *)p[0] + i * s[0];
+        *acc = (int64_t)((uint64_t)*acc + (uint64_t)ag__get_int(dt, p[1] + i * s[1] * es));
+    }
+}
 static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     int64_t kshape[AG_MAX_DIMS], ast[AG_MAX_DIMS], j;   /* the x->ndim entries read are set below */
     unsigned mask = (unsigned)y->ip[0];
@@ -5636,6 +6042,18 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__iter it;
     ag__kern k;
     for (i = 0; i < x->ndim; i++) kshape[i] = (mask >> i) & 1 ? 1 : x->shape[i];
+    if (AG__INT(x->dtype)) {   /* into y itself, contiguous I64 */
+        int dt = x->dtype;
+        memset(y->data, 0, (size_t)y->numel * 8);
+        ag__contig_strides(x->ndim, kshape, ast);
+        for (i = 0; i < x->ndim; i++) if ((mask >> i) & 1) ast[i] = 0;
+        ag__iter_init(&it, x->ndim, x->shape);
+        ag__iter_add(&it, y->data, 8, ast);
+        ag__iter_add_tensor(&it, x);
+        ag__iter_run(&it, ag__sum_int_row, &dt);
+        ag__arena_release(x->ctx, m);
+        return true;
+    }
     acc = (ag__acc *)ag__arena_alloc(x->ctx, sizeof(ag__acc) * (size_t)(y->numel ? y->numel : 1), 16);
     if (!acc) return false;
     init = kop == AG__OP_sum ? 0.0 : kop == AG__OP_max ? -HUGE_VAL : HUGE_VAL;
@@ -5662,6 +6080,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
     ag_tensor *y;
     if (!x) return NULL;
     bool empty = false;   /* a maximum or minimum over nothing (an empty dim reduced) has no value */
+    if (AG__INT(x->dtype) && op != AG__OP_sum && !(x = ag_to(x, AG_F32))) return NULL;   /* integer sums are I64; the rest F32 */
     for (i = 0; i < x->ndim; i++) {
         if (!((mask >> i) & 1) || keepdim) fshape[fnd++] = (mask >> i) & 1 ? 1 : x->shape[i];
         if (((mask >> i) & 1) && x->shape[i] == 0) empty = true;
@@ -5671,7 +6090,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
         ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x));
         return NULL;
     }
-    y = ag__result_raw(x->ctx, x->dtype, fnd, fshape, 1);   /* ag__reduce_run writes every element */
+    y = ag__result_raw(x->ctx, AG__INT(x->dtype) ? AG_I64 : x->dtype, fnd, fshape, 1);   /* ag__reduce_run writes every element */
     if (!y) return NULL;
     y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = scale;
     if (!ag__reduce_run(op, y, x)) return NULL;
@@ -5698,7 +6117,7 @@ static int ag__jvp_sum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **ou
 static ag_tensor *ag__extreme_share(ag_tensor *y) {
     ag_tensor *x = AG__X;
     unsigned mask = (unsigned)y->ip[0];
-    ag_tensor *hit = ag__binary(AG__OP_eq, x, ag__keepdim(y, x, mask));
+    ag_tensor *hit = ag__binary(AG__OP_eq_mask, x, ag__keepdim(y, x, mask));
     return ag_div(hit, ag__reduce("sum", hit, AG__OP_sum, mask, true, 1.0));
 }
 static int ag__bw_max(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y [x == max] / (number of maxima) */
@@ -6543,7 +6962,7 @@ AG_API ag_tensor *ag_norm_dims(ag_tensor *t, double p, int n, const int *dims, b
 }
 AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_norm_dims(t, p, 0, NULL, false); }
 
-/* ---- take / put_add: gather and scatter-add along one dim by an F64 index tensor ----
+/* ---- take / put_add: gather and scatter-add along one dim by an I64 index tensor ----
    take(x, idx, d) = y with y's shape = idx's, y[c] = x[c with c_d = idx[c]] (torch.gather);
    put_add(g, idx, d, shape) = z of that shape, zero, z[c with c_d = idx[c]] += g[c]. Each is the
    other's adjoint. put writes instead of adding (the last write wins); its adjoint is take too. The index tensor is an op's own (argsort's result, or filled from the caller's
@@ -6557,12 +6976,12 @@ static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx,
     if (put) memset(y->data, 0, (size_t)y->numel * ag__esize(y->dtype));
     for (i = 0; i < n; i++) {
         int64_t r = i, io = 0, so = 0, bo = 0, at;
-        double v;
+        int64_t v;
         for (k = idx->ndim - 1; k >= 0; k--) { c[k] = r % idx->shape[k]; r /= idx->shape[k]; }
         for (k = 0; k < idx->ndim; k++) { io += c[k] * idx->stride[k]; so += c[k] * src->stride[k]; if (k != d) bo += c[k] * big->stride[k]; }
         v = ((const ag__idx *)idx->data)[io];
-        if (!(v >= 0 && v < (double)big->shape[d])) return false;
-        at = bo + (int64_t)v * big->stride[d];
+        if (!(v >= 0 && v < big->shape[d])) return false;
+        at = bo + v * big->stride[d];
         if (op == AG__OP_put) ag__store(y, at, ag__load(x, so));   /* the last write wins */
         else if (put) ag__store(y, at, ag__load(y, at) + ag__load(x, so));
         else ag__store(y, so, ag__load(x, at));
@@ -6597,7 +7016,7 @@ static int ag__bw_put_add(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d 
 static int ag__jvp_put_add(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = put_add(t_x, idx) (put: put) */
     *out = t[0] ? ag__take(op, t[0], y->in[1], (int)y->ip[0], y->shape) : NULL; return 0;
 }
-/* an F64 index tensor of the given shape filled from the caller's int64 array, each entry in
+/* an I64 index tensor of the given shape filled from the caller's int64 array, each entry in
    [0, bound); while capturing, a replay reads the array again */
 static ag_tensor *ag__index_tensor(ag_ctx *ctx, const char *op, int ndim, const int64_t *shape, const int64_t *index, int64_t bound,
                                    const ag_tensor *of, int dim) {
@@ -6677,7 +7096,7 @@ static ag_tensor *ag__scatter(const char *name, bool add, ag_tensor *t, int dim,
 
 /* ---- argsort: the kernel behind sort, topk, kthvalue and median ----
    Stable merge sort of each slice along dim (ip[0]); ip[1]: descending. NaN counts as larger
-   than every number (last ascending, first descending), as PyTorch. y: F64 indices, x's shape;
+   than every number (last ascending, first descending), as PyTorch. y: I64 indices, x's shape;
    extra: room for one slice of int64 (the merge buffer, kept for replays). */
 static bool ag__before(double a, double b, bool desc) {   /* a strictly before b */
     if (desc) return (ag__isnan(a) && !ag__isnan(b)) || a > b;
@@ -6728,7 +7147,7 @@ AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending) { t = ag__a
     ag__rerun_argsort(AG__OP_argsort, y);
     return ag__finish1(y, AG__OP_argsort, t);
 }
-/* values in order along dim; *indices (if not NULL) gets argsort's F64 indices */
+/* values in order along dim; *indices (if not NULL) gets argsort's I64 indices */
 AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **indices) { t = ag__arg(t);
     ag_tensor *idx = ag_argsort(t, dim, descending);
     if (indices) *indices = idx;
@@ -6778,9 +7197,9 @@ AG_API ag_tensor *ag_median_dim(ag_tensor *t, int dim, bool keepdim, ag_tensor *
     {   /* NaN sorts last; a slice with one gives its first NaN instead (argmax finds the first largest) */
         ag_tensor *idx = ag_narrow(ag_argsort(t, d, false), d, (t->shape[d] - 1) / 2, 1), *isnan, *has_nan, *y;
         bool prev = ag_set_grad_enabled(t->ctx, false);
-        isnan = ag_rsub_scalar(ag__binary(AG__OP_eq, t, t), 1.0);                     /* 1 where t is NaN */
+        isnan = ag_rsub_scalar(ag__binary(AG__OP_eq_mask, t, t), 1.0);                     /* 1 where t is NaN */
         has_nan = ag__reduce("median", isnan, AG__OP_max, 1u << d, true, 1.0);
-        idx = ag_add(idx, ag_mul(has_nan, ag_sub(ag_argmax(isnan, d, true), idx)));  /* exact in F64 */
+        idx = ag_where(ag_gt(has_nan, ag_zeros(t->ctx, (ag_dtype)t->dtype, 0, NULL)), ag_argmax(isnan, d, true), idx);
         ag_set_grad_enabled(t->ctx, prev);
         y = ag__take(AG__OP_take, t, idx, d, NULL);
         if (!keepdim) { y = ag_squeeze(y, d); idx = ag_squeeze(idx, d); }
@@ -7045,7 +7464,7 @@ static ag_tensor *ag__scan(const char *name, ag_tensor *t, int dim, int op) {
 }
 AG_API ag_tensor *ag_cumprod(ag_tensor *t, int dim) { t = ag__arg(t); return ag__scan("cumprod", t, dim, AG__OP_mul); }
 /* the index of the running maximum (minimum) along dim, PyTorch's: a tie moves it to the later
-   index, and a NaN stays once reached (F64 indices, like argmax) */
+   index, and a NaN stays once reached (I64 indices, like argmax) */
 static bool ag__rerun_cumargmax(int op, ag_tensor *y) {
     const ag_tensor *x = y->in[0];
     int dim = (int)y->ip[0], k;
@@ -8478,9 +8897,12 @@ AG_API int ag_graph_dot_ex(const ag_tensor *root, ag_file *file, const ag_dot_op
 /* ---- printing ---- */
 /* PyTorch's look: 4 decimals, scientific when the magnitudes need it, columns aligned */
 typedef struct { const ag__out *f; bool sci, ints, measure; int width; } ag__printer;
-static void ag__print_value(ag__printer *pr, double v) {
+static void ag__print_value(ag__printer *pr, const ag_tensor *t, int64_t off) {
     char buf[64];
-    int n = ag__isnan(v) || fabs(v) > DBL_MAX ? ag__format(buf, sizeof buf, "%s", ag__isnan(v) ? "nan" : v > 0 ? "inf" : "-inf")
+    double v = ag__load(t, off);
+    int n = t->dtype == AG_BOOL ? ag__format(buf, sizeof buf, "%s", v != 0 ? "True" : "False")
+          : AG__INT(t->dtype) ? ag__format(buf, sizeof buf, "%lld", (long long)ag__get_int(t->dtype, t->data + off * (int64_t)ag__esize(t->dtype)))
+          : ag__isnan(v) || fabs(v) > DBL_MAX ? ag__format(buf, sizeof buf, "%s", ag__isnan(v) ? "nan" : v > 0 ? "inf" : "-inf")
           : pr->sci ? ag__format(buf, sizeof buf, "%.4e", v) : pr->ints ? ag__format(buf, sizeof buf, "%.0f.", v)
           : ag__format(buf, sizeof buf, "%.4f", v);   /* nan, inf, -inf as PyTorch prints them */
     if (pr->measure) { if (n > pr->width && !ag__isnan(v) && fabs(v) <= DBL_MAX) pr->width = n; }   /* the numbers set the width */
@@ -8496,7 +8918,7 @@ static void ag__print_dim(ag__printer *pr, const ag_tensor *t, int d, int64_t of
             if (f) ag__putf(f, last ? " ...," : "%*s...,\n", indent + 1, "");
             i = n - 3;
         }
-        if (last) { if (f && i) ag__putc(f, ' '); ag__print_value(pr, ag__load(t, off + i * t->stride[d])); }
+        if (last) { if (f && i) ag__putc(f, ' '); ag__print_value(pr, t, off + i * t->stride[d]); }
         else {
             if (f && i) ag__putf(f, "%*s", indent + 1, "");
             ag__print_dim(pr, t, d + 1, off + i * t->stride[d], indent + 1, summarize);
@@ -8529,9 +8951,9 @@ AG_API void ag_print(const ag_tensor *t, ag_file *file) { t = ag__arg(t);
     if (!t) { ag__putf(f, "tensor(NULL)\n"); return; }
     pr.f = f; pr.width = 0; pr.ints = t->ndim > 0;
     if (t->ndim > 0 && t->numel > 0) ag__magnitudes(t, 0, 0, &hi, &lo, &pr.ints);
-    pr.sci = !pr.ints && (hi > 1e8 || (lo != HUGE_VAL && hi / lo > 1000));
+    pr.sci = !pr.ints && !AG__INT(t->dtype) && (hi > 1e8 || (lo != HUGE_VAL && hi / lo > 1000));
     ag__putf(f, "tensor(");
-    if (t->ndim == 0) { pr.measure = false; ag__print_value(&pr, ag__load(t, 0)); }
+    if (t->ndim == 0) { pr.measure = false; ag__print_value(&pr, t, 0); }
     else if (t->numel == 0) ag__putf(f, "[]");
     else {
         bool summarize = t->numel > 1000;
@@ -9389,7 +9811,10 @@ AG_API int ag_init_linear(ag_tensor *W, ag_tensor *b) { ag__args(&W, &b, NULL, N
 #define AG__ST_MAX_INT ((uint64_t)1 << 53)
 
 /* the format's name of a dtype */
-static const char *ag__st_dtype_name(int dtype) { return dtype == AG_F64 ? "F64" : dtype == AG_F16 ? "F16" : dtype == AG_BF16 ? "BF16" : "F32"; }
+static const char *ag__st_dtype_name(int dtype) {
+    static const char *const names[7] = { "F32", "F64", "F16", "BF16", "I32", "I64", "BOOL" };
+    return names[dtype];
+}
 static bool ag__st_little(void) { uint16_t x = 1; unsigned char c; memcpy(&c, &x, 1); return c == 1; }
 
 /* output: a FILE or a memory buffer (bytes past cap are counted, not written) */
@@ -9535,7 +9960,7 @@ AG_API int ag_save_safetensors(ag_ctx *ctx, const char *path, int n, const char 
 /* ---- loading: a strict parser for exactly the safetensors header ---- */
 typedef struct {
     const char *name; size_t name_len;
-    const char *dtype; int esize;   /* esize 0: dtype not F32/F64/F16/BF16 but a known safetensors type */
+    const char *dtype; int esize;   /* esize 0: a known safetensors type that is not an ag_dtype */
     int ag;                         /* the ag_dtype, when esize is not 0 */
     int ndim;
     int64_t shape[AG_MAX_DIMS];
@@ -9683,7 +10108,7 @@ static bool ag__st_tensor(ag__st_js *s, ag__st_entry *e) {
             for (k = 0; k < (int)(sizeof ag__st_dtypes / sizeof ag__st_dtypes[0]); k++)
                 if (!strcmp(dt, ag__st_dtypes[k].name)) { size = ag__st_dtypes[k].size; e->dtype = ag__st_dtypes[k].name; }
             if (!size) return ag__st_err(s, "unknown dtype");
-            for (k = 0; k < 4; k++)   /* the loadable ones */
+            for (k = 0; k <= AG_BOOL; k++)   /* the loadable ones */
                 if (!strcmp(dt, ag__st_dtype_name(k))) { e->esize = (int)ag__esize(k); e->ag = k; }
         } else if (!strcmp(key, "shape") && !seen[1]) {
             seen[1] = true;
@@ -9841,7 +10266,7 @@ static int ag__st_load(ag_ctx *ctx, const char *op, const unsigned char *buf, si
         key.name = names[k]; key.name_len = strlen(names[k]);
         e = (ag__st_entry *)bsearch(&key, ents, count, sizeof *ents, ag__st_cmp_name);
         if (!e) { ag__fail(ctx, "%s: no tensor named '%s' in the file", op, names[k]); goto out; }
-        if (!e->esize) { ag__fail(ctx, "%s: '%s' has dtype %s; only F32, F64, F16 and BF16 load", op, names[k], e->dtype); goto out; }
+        if (!e->esize) { ag__fail(ctx, "%s: '%s' has dtype %s; only F32, F64, F16, BF16, I32, I64 and BOOL load", op, names[k], e->dtype); goto out; }
         if (e->ndim > AG_MAX_DIMS) { ag__fail(ctx, "%s: '%s' has %d dims, more than %d", op, names[k], e->ndim, AG_MAX_DIMS); goto out; }
         {   /* what ag_persistent accepts: the product of the non-zero sizes is bounded too */
             uint64_t nz = 1;
@@ -10739,30 +11164,30 @@ AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *o) {
         ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, o->pad_h, o->pad_w, OH, OW, 2);
         w = ag__unfold(x, &g, -HUGE_VAL);
         k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG__IDX, 4, y->shape);   /* [N, C, OH, OW] */
-        r = ag_floor(ag_div(k, ag_full(x->ctx, AG__IDX, 0, NULL, (double)kw)));                  /* exact: small integers */
-        c = ag_sub(k, ag_mul_scalar(r, (double)kw));
+        r = ag_floor_divide(k, ag__int_scalar(x->ctx, kw));                                        /* integers: exact */
+        c = ag_sub(k, ag_mul(r, ag__int_scalar(x->ctx, kw)));
         s2[0] = OH; s2[1] = 1;
         if (!(bh = ag__result_raw(x->ctx, AG__IDX, 2, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
         for (i = 0; i < OH; i++) ((ag__idx *)bh->data)[i] = (ag__idx)(i * sh - o->pad_h);
         s2[0] = OW;
         if (!(bw = ag__result_raw(x->ctx, AG__IDX, 1, s2, 0))) { ag_set_grad_enabled(x->ctx, prev); return NULL; }
         for (i = 0; i < OW; i++) ((ag__idx *)bw->data)[i] = (ag__idx)(i * sw - o->pad_w);
-        r = ag_add(bh, ag_mul_scalar(r, (double)dh));   /* the input row and column */
-        c = ag_add(bw, ag_mul_scalar(c, (double)dw));
-        y = ag_add(ag_mul_scalar(r, (double)x->shape[3]), c);
+        r = ag_add(bh, ag_mul(r, ag__int_scalar(x->ctx, dh)));   /* the input row and column */
+        c = ag_add(bw, ag_mul(c, ag__int_scalar(x->ctx, dw)));
+        y = ag_add(ag_mul(r, ag__int_scalar(x->ctx, x->shape[3])), c);
     }
     ag_set_grad_enabled(x->ctx, prev);
     return y;
 }
-/* zeros [N, C, out_h, out_w] with x [N, C, H, W] written at the flat positions in indices (F64, x's
+/* zeros [N, C, out_h, out_w] with x [N, C, H, W] written at the flat positions in indices (I64, x's
    shape, as ag_max_pool2d_indices gives them); the last of repeated positions wins */
-AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_h, int64_t out_w) { ag__args(&x, &indices, NULL, NULL, NULL);
+AG_API ag_tensor *ag_max_unpool2d(ag_tensor *x, ag_tensor *indices, int64_t out_h, int64_t out_w) { x = ag__arg(x); indices = ag__index_arg(indices);
     char s1[200], s2[200];
     int64_t fx[3], fo[3], shp[4];
     ag_ctx *ctx = ag__ctx2("max_unpool2d", x, indices);
     if (!ctx) return NULL;
     if (x->ndim != 4 || !ag__same_shape(x, indices) || indices->dtype != AG__IDX) {
-        ag__fail(ctx, "max_unpool2d: x %s must be [N, C, H, W] and indices %s the same shape, F64 (ag_max_pool2d_indices)", AG__SHAPE(s1, x), AG__SHAPE(s2, indices));
+        ag__fail(ctx, "max_unpool2d: x %s must be [N, C, H, W] and indices %s the same shape, I64 (ag_max_pool2d_indices)", AG__SHAPE(s1, x), AG__SHAPE(s2, indices));
         return NULL;
     }
     if (out_h < 0 || out_w < 0 || out_h > ((int64_t)1 << 24) || out_w > ((int64_t)1 << 24)) { ag__fail(ctx, "max_unpool2d: output size (%lld, %lld) is out of range", (long long)out_h, (long long)out_w); return NULL; }
@@ -10964,7 +11389,7 @@ AG_API ag_tensor *ag_scaled_dot_product_attention(ag_tensor *q, ag_tensor *k, ag
     if (mask) {
         if (opts->mask_keeps) {   /* PyTorch's boolean mask: nonzero = attend (+0), zero = masked (-inf): log(mask != 0) */
             bool prev = ag_set_grad_enabled(ctx, false);
-            mask = ag_log(ag_rsub_scalar(ag__binary(AG__OP_eq, mask, ag_zeros(ctx, (ag_dtype)mask->dtype, 0, NULL)), 1.0));
+            mask = ag_log(ag_rsub_scalar(ag__binary(AG__OP_eq_mask, mask, ag_zeros(ctx, (ag_dtype)mask->dtype, 0, NULL)), 1.0));
             ag_set_grad_enabled(ctx, prev);
         }
         att = ag_add(att, mask);

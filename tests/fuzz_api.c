@@ -140,11 +140,14 @@ static double rd_prob(rd_t *r) {   /* dropout p, momentum: mostly in [0, 1] */
 }
 static ag_dtype rd_dtype(rd_t *r) {
     uint8_t b = u8(r);
-    if (b < 100) return AG_F32;
-    if (b < 190) return AG_F64;
-    if (b < 215) return AG_F16;
-    if (b < 240) return AG_BF16;
-    return b & 1 ? (ag_dtype)4 : (ag_dtype)-1;
+    if (b < 90) return AG_F32;
+    if (b < 170) return AG_F64;
+    if (b < 190) return AG_F16;
+    if (b < 205) return AG_BF16;
+    if (b < 220) return AG_I64;
+    if (b < 230) return AG_I32;
+    if (b < 245) return AG_BOOL;
+    return b & 1 ? (ag_dtype)7 : (ag_dtype)-1;
 }
 /* ndim mostly 0..4, sometimes up to 8 or out of range */
 static int rd_ndim(rd_t *r) {
@@ -264,7 +267,8 @@ static const char *shp(int nd, const int64_t *sh) {   /* "(int64_t[]){2, 3}" */
 }
 static const char *ctxn(const ag_ctx *c) { return !c ? "NULL" : c == S->ctx[0] ? "c0" : c == S->ctx[1] ? "c1" : "c?"; }
 static const char *dtn(ag_dtype d) {
-    return d == AG_F32 ? "AG_F32" : d == AG_F64 ? "AG_F64" : d == AG_F16 ? "AG_F16" : d == AG_BF16 ? "AG_BF16" : d == (ag_dtype)4 ? "(ag_dtype)4" : "(ag_dtype)-1";
+    static const char *const names[7] = { "AG_F32", "AG_F64", "AG_F16", "AG_BF16", "AG_I32", "AG_I64", "AG_BOOL" };
+    return (int)d >= 0 && (int)d < 7 ? names[d] : d == (ag_dtype)7 ? "(ag_dtype)7" : "(ag_dtype)-1";
 }
 static void tr_shape_of(const ag_tensor *t) {   /* trace the result's shape as a comment */
     int i;
@@ -632,7 +636,8 @@ static void do_create(void) {
     }
     case 13: {   /* ag_wrap: the caller's array, no copy; misaligned or NULL sometimes */
         uint8_t m = u8(r);
-        size_t es = dt == AG_F64 ? 8 : 4, need = ne >= 0 && ne <= 2 * WRAP_CAP ? (size_t)ne * es : 0;
+        size_t es = dt == AG_F64 || dt == AG_I64 ? 8 : dt == AG_F16 || dt == AG_BF16 ? 2 : dt == AG_BOOL ? 1 : 4;
+        size_t need = ne >= 0 && ne <= 2 * WRAP_CAP ? (size_t)ne * es : 0;
         char *p = NULL;
         if (ne >= 0 && ne <= 2 * WRAP_CAP && need + 8 <= (WRAP_CAP - S->wrap_used) * sizeof(double) && !(m & 0x80)) {
             int64_t i;
@@ -640,7 +645,9 @@ static void do_create(void) {
             S->wrap_used += (need + 7) / 8 + 1;   /* one spare double: a misaligned start stays inside */
             for (i = 0; i < ne; i++) {
                 double v = (double)((i * 7 + m) % 11) - 5.0;
-                if (dt == AG_F64) ((double *)(void *)p)[i] = v; else ((float *)(void *)p)[i] = (float)v;
+                if (dt == AG_F64) ((double *)(void *)p)[i] = v;
+                else if (dt == AG_F32) ((float *)(void *)p)[i] = (float)v;
+                else memset(p + (size_t)i * es, (int)(v + 5), es);   /* integers, bools, 16-bit: some bytes */
             }
             if (m & 1) p += 1 + (m & 2);   /* misaligned: must be refused */
         }
@@ -1730,9 +1737,14 @@ static void do_access(void) {
             double v = rd_double(r);
             ag_dtype dt = ag_type(t);
             tr("*(%s *)ag_data(%s) = %g;\n", dt == AG_F64 ? "double" : dt == AG_F32 ? "float" : "uint16_t", nm(t), v);
+            uint64_t bits;
+            memcpy(&bits, &v, 8);
             if (dt == AG_F64) *(double *)p = v;
             else if (dt == AG_F32) *(float *)p = (float)v;
-            else { uint64_t bits; memcpy(&bits, &v, 8); *(uint16_t *)p = (uint16_t)(bits >> 48); }   /* a 16-bit pattern: v's top bits */
+            else if (dt == AG_I64) memcpy(p, &bits, 8);                   /* some integer: v's bits */
+            else if (dt == AG_I32) { uint32_t w = (uint32_t)(bits >> 32); memcpy(p, &w, 4); }
+            else if (dt == AG_BOOL) *(unsigned char *)p = (unsigned char)(bits >> 63);
+            else *(uint16_t *)p = (uint16_t)(bits >> 48);   /* a 16-bit pattern: v's top bits */
         }
         break;
     }

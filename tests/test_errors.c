@@ -262,8 +262,8 @@ static int r_scatter_range(ag_ctx *c) { return FAILS_P(ag_scatter(T23, 1, (const
 static int r_cummax_dim(ag_ctx *c) { return FAILS_P(ag_cummax(T23, 2, NULL)); }
 static int r_pool_indices_null(ag_ctx *c) { return FAILS_P(ag_max_pool2d_indices(T1255(c), NULL)); }
 static int r_unpool_dtype(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), T1255(c), 5, 5)); }
-static int r_unpool_range(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), ag_full(c, AG_F64, 4, (const int64_t[]){1, 1, 5, 5}, 30.0), 5, 5)); }
-static int r_unpool_size(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), ag_zeros(c, AG_F64, 4, (const int64_t[]){1, 1, 5, 5}), -1, 5)); }
+static int r_unpool_range(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), ag_full(c, AG_I64, 4, (const int64_t[]){1, 1, 5, 5}, 30.0), 5, 5)); }
+static int r_unpool_size(ag_ctx *c) { return FAILS_P(ag_max_unpool2d(T1255(c), ag_zeros(c, AG_I64, 4, (const int64_t[]){1, 1, 5, 5}), -1, 5)); }
 
 /* matmul / linear */
 static int r_matmul_inner(ag_ctx *c) { return FAILS_P(ag_matmul(T23, T45)); }
@@ -396,7 +396,7 @@ static int r_get_range(ag_ctx *c) { int64_t ix[2] = {0, 3}; return FAILS_D(ag_ge
 static int r_get_range0(ag_ctx *c) { int64_t ix[2] = {2, 0}; return FAILS_D(ag_get(T23, ix)); }
 static int r_get_null_index(ag_ctx *c) { return FAILS_D(ag_get(T23, NULL)); }
 static int r_copy_out_null(ag_ctx *c) { return FAILS_I(ag_copy_out(T23, AG_F32, NULL)); }
-static int r_copy_out_dtype(ag_ctx *c) { float v[6]; return FAILS_I(ag_copy_out(T23, (ag_dtype)5, v)); }
+static int r_copy_out_dtype(ag_ctx *c) { float v[6]; return FAILS_I(ag_copy_out(T23, (ag_dtype)8, v)); }
 static int r_graph_dot_null(ag_ctx *c) { return FAILS_I(ag_graph_dot(ag_mul(mkg(c, 1, 3, 0, 0), T3), NULL)); }
 static int r_input_range(ag_ctx *c) { return FAILS_P(ag_input(ag_mul(mkg(c, 1, 3, 0, 0), T3), 2)); }
 static int r_input_neg(ag_ctx *c) { return FAILS_P(ag_input(ag_mul(mkg(c, 1, 3, 0, 0), T3), -1)); }
@@ -811,7 +811,7 @@ static const row rows[] = {
     {"scatter index 5 of size 3", r_scatter_range, "scatter", "index 5", 0},
     {"cummax dim 2 of 2-d", r_cummax_dim, "cummax", "out of range", 0},
     {"max_pool2d_indices NULL opts", r_pool_indices_null, "max_pool2d", "opts is NULL", 0},
-    {"max_unpool2d F32 indices", r_unpool_dtype, "max_unpool2d", "F64", 0},
+    {"max_unpool2d F32 indices", r_unpool_dtype, "max_unpool2d", "I64", 0},
     {"max_unpool2d index 30 of 25", r_unpool_range, "put", "out of range", 0},
     {"max_unpool2d size -1", r_unpool_size, "max_unpool2d", "output size", 0},
     /* matmul / linear */
@@ -937,7 +937,7 @@ static const row rows[] = {
     {"get [2,0] of [2,3]", r_get_range0, "get", NULL, 0},
     {"get with NULL index", r_get_null_index, "get", NULL, 0},
     {"copy_out to NULL", r_copy_out_null, "copy_out", "NULL", 0},
-    {"copy_out unknown dtype", r_copy_out_dtype, "copy_out", "5", 0},
+    {"copy_out unknown dtype", r_copy_out_dtype, "copy_out", "8", 0},
     {"graph_dot to a NULL FILE", r_graph_dot_null, "graph_dot", "NULL", 0},
     {"input 2 of a 2-input op", r_input_range, "input", "2", 0},
     {"input -1", r_input_neg, "input", "-1", 0},

@@ -69,7 +69,7 @@ static void test_indices(void) {
     if (!ctx) { CHECK(0, "context"); return; }
     t = ag_from(ctx, AG_F32, 2, sh, x);
     i = ag_argmax(t, 1, false);
-    CHECK(i && ag_type(i) == AG_F32 && ag_get(i, &zero) == 1 && ag_get(i, &one) == 0, "argmax: F32 indices 1, 0");
+    CHECK(i && ag_type(i) == AG_I64 && ag_get(i, &zero) == 1 && ag_get(i, &one) == 0, "argmax: I64 indices 1, 0");
     w = ag_param(ctx, AG_F32, 2, sh, x);
     loss = ag_cross_entropy(w, labels);
     /* mean of logsumexp(row) - row[label] */

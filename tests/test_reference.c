@@ -729,7 +729,7 @@ static void ref_run(const ref_case *c, ag_dtype dt, int layout) {
         ag_dtype want_dt = dt;
         if (!strcmp(c->op, "to")) want_dt = c->ints[0] ? AG_F64 : AG_F32;
         if (!strcmp(c->op, "argmax") || !strcmp(c->op, "argmin") || !strcmp(c->op, "argsort") || !strcmp(c->op, "cumargmax") ||
-            !strcmp(c->op, "max_pool2d_indices")) want_dt = AG_F64;   /* indices */
+            !strcmp(c->op, "max_pool2d_indices")) want_dt = AG_I64;   /* indices, as PyTorch */
         if (ag_type(out) != want_dt) ref_problem(&res, "output dtype", ag_dtype_name(ag_type(out)));
         if (!ref_same_shape(&res, "output", out, c->out.ndim, c->out.shape)) goto done;
         got = (double *)malloc((size_t)(c->out.numel + 1) * sizeof(double));
