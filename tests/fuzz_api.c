@@ -216,6 +216,8 @@ typedef struct {
     ag_tensor *foreign;   /* a persistent tensor of ctx[1], for functions that return another context's tensor */
     int32_t idx[IDX_CAP];
     size_t idx_used;
+    int64_t idx64[IDX_CAP];   /* the int64 index arrays of gather, index_select, scatter_add: a replay reads them again */
+    size_t idx64_used;
     double heavy[2];         /* multiply-adds of the products made since the context's last reset */
     const ag_tensor *closures[64];   /* tensors that a checkpoint's f uses besides its inputs */
     int nclos;
@@ -1103,7 +1105,7 @@ static void do_more2(void) {
     rd_t *r = &S->r;
     ag_tensor *a = pick(), *b = pick(), *c = pick(), *y = NULL, *idx = NULL, *out[8];
     int k = u8(r) % 30, d = rd_int(r), d2 = rd_int(r), n = rd_count(r, 9, 3), i, got = 0;
-    int64_t v64[16], kk = rd_i64(r), pads[8];
+    int64_t v64_spare[16], *v64 = S->idx64_used + 16 <= IDX_CAP ? S->idx64 + S->idx64_used : v64_spare, kk = rd_i64(r), pads[8];
     double p = u8(r) < 160 ? (double)(u8(r) % 4) : rd_double(r);
     bool flag = rbool(r), nul = u8(r) == 0;
     static const char *const specs[8] = {"ij,jk->ik", "bij,bjk->bik", "i,j->ij", "ii->", "ij->ji", "ik,jkl,il->ij", "...i", "i1,,->"};
@@ -1112,6 +1114,7 @@ static void do_more2(void) {
         "ag_meshgrid", "ag_prod_dim", "ag_cumprod", "ag_cummax", "ag_einsum", "ag_max_pool2d_ex", "ag_adaptive_avg_pool2d",
         "ag_conv1d", "ag_conv_transpose2d", "ag_group_norm", "ag_scaled_dot_product_attention", "ag_interpolate",
         "ag_cross_entropy_ex", "ag_bce_with_logits_ex"};
+    if (v64 != v64_spare) S->idx64_used += 16;   /* kept for the run, like rd_index's arrays */
     for (i = 0; i < 16; i++) v64[i] = u8(r) < 220 ? (int64_t)(u8(r) % 6) - 1 : rd_i64(r);
     for (i = 0; i < 8; i++) pads[i] = u8(r) < 220 ? (int64_t)(u8(r) % 5) - 1 : rd_i64(r);
     if (n > 8) n = 8;
