@@ -450,6 +450,7 @@ AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *ind
 AG_API ag_tensor *ag_softmax(ag_tensor *t, int dim);
 AG_API ag_tensor *ag_log_softmax(ag_tensor *t, int dim);
 AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets); /* logits [N, C] (or [C]); mean over N */
+AG_API ag_tensor *ag_cross_entropy_t(ag_tensor *logits, ag_tensor *targets);  /* the same with an I32/I64 target tensor [N] (or 0-d) */
 AG_API ag_tensor *ag_mse_loss(ag_tensor *a, ag_tensor *b);                     /* mean((a - b)^2) */
 AG_API ag_tensor *ag_bce_with_logits(ag_tensor *logits, ag_tensor *targets);   /* mean, numerically stable */
 AG_API ag_tensor *ag_layer_norm(ag_tensor *x, ag_tensor *weight, ag_tensor *bias, double eps); /* over the last dim; weight, bias may be NULL */
@@ -471,6 +472,12 @@ AG_API ag_tensor *ag_gather(ag_tensor *t, int dim, int ndim, const int64_t *shap
 AG_API ag_tensor *ag_index_select(ag_tensor *t, int dim, int64_t n, const int64_t *index);   /* entries index[0..n) of dim */
 AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);   /* t + src added at index along dim (index shaped like src) */
 AG_API ag_tensor *ag_scatter(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src);       /* t with src written at index (torch.scatter; the last of repeated indices wins) */
+/* the same with an I32 or I64 index tensor, as PyTorch's (gather: index of t's dims; index_select: 1-D;
+   scatter: shaped like src); a replay reads the index tensor again (write new indices into it) */
+AG_API ag_tensor *ag_gather_t(ag_tensor *t, int dim, ag_tensor *index);
+AG_API ag_tensor *ag_index_select_t(ag_tensor *t, int dim, ag_tensor *index);
+AG_API ag_tensor *ag_scatter_add_t(ag_tensor *t, int dim, ag_tensor *index, ag_tensor *src);
+AG_API ag_tensor *ag_scatter_t(ag_tensor *t, int dim, ag_tensor *index, ag_tensor *src);
 AG_API ag_tensor *ag_argsort(ag_tensor *t, int dim, bool descending);   /* I64 indices, stable; NaN counts as largest (PyTorch) */
 AG_API ag_tensor *ag_sort(ag_tensor *t, int dim, bool descending, ag_tensor **indices);   /* values; *indices (may be NULL) gets argsort's */
 AG_API ag_tensor *ag_topk(ag_tensor *t, int64_t k, int dim, bool largest, ag_tensor **indices);   /* the k largest (smallest) along dim, in order */
@@ -510,6 +517,7 @@ AG_API ag_tensor *ag_huber_loss(ag_tensor *input, ag_tensor *target, double delt
 AG_API ag_tensor *ag_bce_loss(ag_tensor *probs, ag_tensor *target, ag_reduction r);   /* probabilities in [0, 1]; each log clamped at -100, as PyTorch */
 AG_API ag_tensor *ag_kl_div(ag_tensor *log_probs, ag_tensor *target, ag_reduction r, bool log_target);   /* target (log target - input), 0 where target = 0 */
 AG_API ag_tensor *ag_nll_loss(ag_tensor *log_probs, const int32_t *targets, ag_reduction r);   /* -log_probs[n, targets[n]]; log_probs [N, C] or [C] */
+AG_API ag_tensor *ag_nll_loss_t(ag_tensor *log_probs, ag_tensor *targets, ag_reduction r);     /* with an I32/I64 target tensor */
 /* cross-entropy with PyTorch's options (zero-filled: mean, no weights, no smoothing; set
    ignore_index yourself, PyTorch's default is -100): class targets, or probabilities per class */
 typedef struct {
@@ -2181,7 +2189,8 @@ static const char *const ag__keep_any[] = {
     "add_", "sub_", "mul_", "fill_", "zero_", "copy_", "save_safetensors", "save_safetensors_mem", "load_safetensors",
     "load_safetensors_mem", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "isnan", "isinf", "isfinite", "floor_divide", "where", "masked_fill", "one_hot", "add", "sub", "mul", "maximum", "minimum",
-    "remainder", "fmod", "neg", "abs", "sign", "index", NULL };
+    "remainder", "fmod", "neg", "abs", "sign", "index", "gather", "gather_t", "index_select", "index_select_t", "scatter_add",
+    "scatter_add_t", NULL };
 static const char *const ag__keep_half[] = {
     "mean", "mean_dim", "mean_dims", "matmul", "linear", "div_", "add_scalar_", "mul_scalar_", "relu_", "clamp_",
     AG__BINARY_OPS(AG__NAME_OF_ROW) AG__UNARY_OPS(AG__NAME_OF_ROW) NULL };
@@ -6636,6 +6645,38 @@ static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *target
     if (red == AG_NONE) return ag_neg(ag_reshape(picked, ls->ndim - 1, ls->shape));
     return ag_mul_scalar(ag_sum(picked), red == AG_SUM ? -1.0 : -1.0 / (double)N);
 }
+/* a target tensor as the int32 array the class losses read (again at each replay, after the recorded conversion) */
+static const int32_t *ag__targets_of(const char *op, ag_tensor *scores, ag_tensor *targets) {
+    char s1[200], s2[200];
+    int64_t i, n;
+    ag_tensor *c;
+    if (!scores || !targets) { if (scores || targets) ag__fail(scores ? scores->ctx : targets->ctx, "%s: %s is NULL", op, scores ? "targets" : "the input"); return NULL; }
+    if (targets->ctx != scores->ctx) { ag__fail(scores->ctx, "%s: tensors belong to different contexts", op); return NULL; }
+    if (targets->dtype != AG_I32 && targets->dtype != AG_I64) {
+        ag__fail(scores->ctx, "%s: the targets %s are %s, not int32 or int64 (class indices)", op, AG__SHAPE(s1, targets), ag_dtype_name((ag_dtype)targets->dtype));
+        return NULL;
+    }
+    n = scores->ndim == 2 ? scores->shape[0] : 1;
+    if (scores->ndim > 2 || (scores->ndim == 2 ? targets->ndim != 1 || targets->shape[0] != n : targets->ndim != 0)) {
+        ag__fail(scores->ctx, "%s: targets %s for the input %s: expected %s", op, AG__SHAPE(s1, targets), AG__SHAPE(s2, scores),
+                 scores->ndim == 2 ? "[N], one class per row" : "a 0-d tensor");
+        return NULL;
+    }
+    for (i = 0; targets->dtype == AG_I64 && i < n; i++) {   /* beyond int32: out of range (the int32 copy would wrap into range) */
+        int64_t v = ag__get_int(AG_I64, targets->data + ag__offset(targets, i) * 8);
+        if (v < INT32_MIN || v > INT32_MAX) { ag__fail(scores->ctx, "%s: target %lld at row %lld is out of range", op, (long long)v, (long long)i); return NULL; }
+    }
+    c = ag_contiguous(ag_to(targets, AG_I32));
+    return c ? (const int32_t *)(const void *)c->data : NULL;
+}
+AG_API ag_tensor *ag_cross_entropy_t(ag_tensor *logits, ag_tensor *targets) { logits = ag__arg(logits); targets = ag__index_arg(targets);
+    const int32_t *tg = ag__targets_of("cross_entropy", logits, targets);
+    return tg ? ag_cross_entropy(logits, tg) : NULL;
+}
+AG_API ag_tensor *ag_nll_loss_t(ag_tensor *log_probs, ag_tensor *targets, ag_reduction r) { log_probs = ag__arg(log_probs); targets = ag__index_arg(targets);
+    const int32_t *tg = ag__targets_of("nll_loss", log_probs, targets);
+    return tg ? ag_nll_loss(log_probs, tg, r) : NULL;
+}
 AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { logits = ag__arg(logits);
     return ag__nll("cross_entropy", logits, targets, AG_MEAN, true);
 }
@@ -6988,7 +7029,11 @@ static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx,
     }
     return true;
 }
-static bool ag__rerun_take(int op, ag_tensor *y) { return ag__take_run(y, y->in[0], y->in[1], op); }
+static bool ag__rerun_take(int op, ag_tensor *y) {   /* a replay: an index written since may be out of range */
+    if (ag__take_run(y, y->in[0], y->in[1], op)) return true;
+    ag__fail(y->ctx, "%s: an index is out of range (in ag_replay)", ag__ops[op].name);
+    return false;
+}
 /* op take: y = take(x, idx, d); op put_add / put: y [shape] = put_add(x, idx, d) / put(x, idx, d) */
 static ag_tensor *ag__take(int op, ag_tensor *x, ag_tensor *idx, int d, const int64_t *shape) {
     ag_tensor *y;
@@ -7070,6 +7115,59 @@ AG_API ag_tensor *ag_scatter_add(ag_tensor *t, int dim, const int64_t *index, ag
 }
 AG_API ag_tensor *ag_scatter(ag_tensor *t, int dim, const int64_t *index, ag_tensor *src) { ag__args(&t, &src, NULL, NULL, NULL);
     return ag__scatter("scatter", false, t, dim, index, src);
+}
+/* an index tensor argument of op as a dense I64 array for the array forms above: the op reads
+   the array again at each replay, and the conversion (an ag_to / ag_contiguous copy, recorded
+   before it) runs first; want_ndim -1: any dims */
+static const int64_t *ag__index_data(const char *op, ag_tensor *index, int want_ndim, const int64_t *want_shape, const char *like) {
+    char s1[200], s2[200];
+    ag_tensor *c;
+    if (!index) return NULL;
+    if (index->dtype != AG_I32 && index->dtype != AG_I64) {
+        ag__fail(index->ctx, "%s: the index %s is %s, not int32 or int64", op, AG__SHAPE(s1, index), ag_dtype_name((ag_dtype)index->dtype));
+        return NULL;
+    }
+    if (want_shape && (index->ndim != want_ndim || memcmp(index->shape, want_shape, sizeof(int64_t) * (size_t)want_ndim))) {
+        ag__fail(index->ctx, "%s: the index %s must have the shape of %s %s", op, AG__SHAPE(s1, index), like,
+                 ag__shape_str(s2, sizeof s2, want_ndim, want_shape));
+        return NULL;
+    }
+    if (!want_shape && want_ndim >= 0 && index->ndim != want_ndim) {
+        ag__fail(index->ctx, "%s: the index %s must have %d dim%s (%s)", op, AG__SHAPE(s1, index), want_ndim, want_ndim == 1 ? "" : "s", like);
+        return NULL;
+    }
+    c = ag_contiguous(ag_to(index, AG_I64));
+    return c ? (const int64_t *)(const void *)c->data : NULL;
+}
+AG_API ag_tensor *ag_gather_t(ag_tensor *t, int dim, ag_tensor *index) { t = ag__arg(t); index = ag__index_arg(index);
+    const int64_t *ix;
+    if (!t || !index) { if (t || index) ag__fail(t ? t->ctx : index->ctx, "gather_t: %s is NULL", t ? "index" : "t"); return NULL; }
+    if (index->ctx != t->ctx) { ag__fail(t->ctx, "gather_t: tensors belong to different contexts"); return NULL; }
+    if (!(ix = ag__index_data("gather", index, t->ndim, NULL, "like the input"))) return NULL;
+    return ag_gather(t, dim, index->ndim, index->shape, ix);
+}
+AG_API ag_tensor *ag_index_select_t(ag_tensor *t, int dim, ag_tensor *index) { t = ag__arg(t); index = ag__index_arg(index);
+    const int64_t *ix;
+    if (!t || !index) { if (t || index) ag__fail(t ? t->ctx : index->ctx, "index_select_t: %s is NULL", t ? "index" : "t"); return NULL; }
+    if (index->ctx != t->ctx) { ag__fail(t->ctx, "index_select_t: tensors belong to different contexts"); return NULL; }
+    if (index->ndim > 1) { char s1[200]; ag__fail(t->ctx, "index_select: the index %s must have 1 dim", AG__SHAPE(s1, index)); return NULL; }
+    if (!(ix = ag__index_data("index_select", index, -1, NULL, ""))) return NULL;
+    return ag_index_select(t, dim, index->numel, ix);
+}
+static ag_tensor *ag__scatter_t(const char *name, bool add, ag_tensor *t, int dim, ag_tensor *index, ag_tensor *src) {
+    const int64_t *ix;
+    ag_ctx *ctx = ag__ctx2(name, t, src);
+    if (!ctx) return NULL;
+    if (!index) { ag__fail(ctx, "%s: index is NULL", name); return NULL; }
+    if (index->ctx != ctx) { ag__fail(ctx, "%s: tensors belong to different contexts", name); return NULL; }
+    if (!(ix = ag__index_data(name, index, src->ndim, src->shape, "src"))) return NULL;
+    return ag__scatter(name, add, t, dim, ix, src);
+}
+AG_API ag_tensor *ag_scatter_add_t(ag_tensor *t, int dim, ag_tensor *index, ag_tensor *src) { ag__args(&t, &src, NULL, NULL, NULL); index = ag__index_arg(index);
+    return ag__scatter_t("scatter_add", true, t, dim, index, src);
+}
+AG_API ag_tensor *ag_scatter_t(ag_tensor *t, int dim, ag_tensor *index, ag_tensor *src) { ag__args(&t, &src, NULL, NULL, NULL); index = ag__index_arg(index);
+    return ag__scatter_t("scatter", false, t, dim, index, src);
 }
 static ag_tensor *ag__scatter(const char *name, bool add, ag_tensor *t, int dim, const int64_t *index, ag_tensor *src) {
     char s1[200], s2[200];

@@ -68,11 +68,11 @@ static ag_tensor *forward(const mlp *m, ag_tensor *x, ag_dtype dt) {
     return ag_linear(h, ag_to(m->W3, dt), ag_to(m->b3, dt));   /* logits [B, 10] */
 }
 
-static int count_correct(ag_tensor *logits, const int32_t *y, int n) {
-    ag_tensor *pred = ag_argmax(logits, 1, false);
-    int i, c = 0;
-    for (i = 0; pred && i < n; i++) c += (int)((double *)ag_data(pred))[i] == y[i];
-    return c;
+static int count_correct(ag_tensor *logits, const int32_t *y, int n) {   /* (logits.argmax(1) == y).sum() */
+    int64_t len = n;
+    ag_tensor *labels = ag_from(ag_context(logits), AG_I32, 1, &len, y);
+    ag_tensor *hits = ag_sum(ag_eq(ag_argmax(logits, 1, false), labels));   /* I64 */
+    return hits ? (int)ag_item(hits) : 0;
 }
 
 int main(int argc_all, char **argv_all) {
