@@ -6000,12 +6000,6 @@ AG_API ag_tensor *ag_masked_fill(ag_tensor *t, ag_tensor *mask, double value) { 
     }
     return ag_where(mask, ag_full(ctx, (ag_dtype)t->dtype, 0, NULL, value), t);
 }
-/* a 0-d I64 */
-static ag_tensor *ag__int_scalar(ag_ctx *ctx, int64_t v) {
-    ag_tensor *t = ag__result_raw(ctx, AG_I64, 0, NULL, 0);
-    if (t) memcpy(t->data, &v, 8);
-    return t;
-}
 /* [..., num_classes] I64: 1 at each entry's class (num_classes -1: the largest class + 1) */
 AG_API ag_tensor *ag_one_hot(ag_tensor *index, int64_t num_classes) { index = ag__arg(index);
     int64_t i, hi = -1;
@@ -6099,7 +6093,7 @@ static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned ma
         ag__fail(x->ctx, "%s: cannot reduce an empty tensor of shape %s", name, AG__SHAPE(s, x));
         return NULL;
     }
-    y = ag__result_raw(x->ctx, AG__INT(x->dtype) ? AG_I64 : x->dtype, fnd, fshape, 1);   /* ag__reduce_run writes every element */
+    y = ag__result_raw(x->ctx, AG__INT(x->dtype) ? (int)AG_I64 : (int)x->dtype, fnd, fshape, 1);   /* ag__reduce_run writes every element */
     if (!y) return NULL;
     y->ip[0] = (int64_t)mask; y->ip[1] = keepdim; y->fp[0] = scale;
     if (!ag__reduce_run(op, y, x)) return NULL;
@@ -11247,6 +11241,12 @@ static ag_tensor *ag__pool_ex(const char *op, bool is_max, ag_tensor *x, const a
     }
 }
 AG_API ag_tensor *ag_max_pool2d_ex(ag_tensor *x, const ag_pool2d_opts *opts) { x = ag__arg(x); return ag__pool_ex("max_pool2d", true, x, opts); }
+/* a 0-d I64 */
+static ag_tensor *ag__int_scalar(ag_ctx *ctx, int64_t v) {
+    ag_tensor *t = ag__result_raw(ctx, AG_I64, 0, NULL, 0);
+    if (t) memcpy(t->data, &v, 8);
+    return t;
+}
 /* where each maximum came from: h W + w in its channel's input plane (F64; PyTorch's return_indices).
    The window position k of the maximum (argmax: the first, or a NaN) is row k / kw and column k % kw. */
 AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *o) { x = ag__arg(x);

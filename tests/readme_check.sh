@@ -13,11 +13,12 @@ awk -v dir="$dir" '/^```c$/ { n++; f = sprintf("%s/block%02d.txt", dir, n); inb 
                    /^```/ { inb = 0; next }
                    inb { print > f }' README.md
 prelude='#include "autograd.h"
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 /* names the snippets use, declared here as a reader would have them */
 extern ag_ctx *ctx;
-extern ag_tensor *a, *b, *W, *W1, *b1, *W2, *b2, *W3, *b3, *x, *x0, *dx, *h, *y, *loss;
+extern ag_tensor *a, *b, *W, *W1, *b1, *W2, *b2, *W3, *b3, *x, *x0, *dx, *h, *y, *loss, *logits, *zero, *scores, *mask;
 extern ag_tensor *inputs[2], *v, *u[2], *out, *vjps[2], *jvp, *jac[2];
 extern ag_optim *opt;
 extern const int32_t *labels;

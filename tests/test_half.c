@@ -107,7 +107,7 @@ static void check_conversions(char *text, const char *set) {
             r = (const uint32_t *)ag_data(f);
             check_hashes(&p, r, 65536, 4, f16 ? "float16 -> float32" : "bfloat16 -> float32", set);
             /* the strided path: y[i][j] = conv(bits[j * 256 + i]) */
-            ft = ag_to(ag_transpose(ag_reshape(h, 2, (int64_t[]){256, 256}), 0, 1), AG_F32);
+            ft = ag_to(ag_transpose(ag_reshape(h, 2, (const int64_t[]){256, 256}), 0, 1), AG_F32);
             rt = ft ? (const uint32_t *)ag_data(ft) : NULL;
             for (i = 0; rt && i < 65536; i++) bad += rt[(i % 256) * 256 + i / 256] != r[i];
             CHECK(rt && bad == 0, "%s -> float32 through a transposed view (%s): %d differ", kind, set, bad);
@@ -129,7 +129,11 @@ static void check_conversions(char *text, const char *set) {
             r = (const uint16_t *)ag_data(h);
             check_hashes(&p, r, m, 2, f16 ? "float32 -> float16" : "float32 -> bfloat16", set);
             rows = m / 4;
-            ht = ag_to(ag_transpose(ag_reshape(f, 2, (int64_t[]){rows, 4}), 0, 1), f16 ? AG_F16 : AG_BF16);
+            {
+                int64_t sh2[2];
+                sh2[0] = rows; sh2[1] = 4;
+                ht = ag_to(ag_transpose(ag_reshape(f, 2, sh2), 0, 1), f16 ? AG_F16 : AG_BF16);
+            }
             rt = ht ? (const uint16_t *)ag_data(ht) : NULL;
             for (i = 0; rt && i < m; i++) bad += rt[(i % 4) * rows + i / 4] != r[i];
             CHECK(rt && bad == 0, "float32 -> %s through a transposed view (%s): %d differ", kind, set, bad);
@@ -172,12 +176,12 @@ static ag_tensor *run_op(const char *name, ag_tensor *x, ag_tensor *y) {
     if (!strcmp(name, "atan2")) return ag_atan2(x, y);
     if (!strcmp(name, "pow_tensor")) return ag_pow_tensor(ag_abs(x), y);
     {
-        ag_tensor *x96 = ag_reshape(ag_slice(x, 0, 0, 96, 1), 2, (int64_t[]){8, 12});
+        ag_tensor *x96 = ag_reshape(ag_slice(x, 0, 0, 96, 1), 2, (const int64_t[]){8, 12});
         ag_tensor *y96 = ag_slice(y, 0, 0, 96, 1);
         if (!strcmp(name, "sum_rows")) return ag_sum_dim(x96, 1, false);
         if (!strcmp(name, "mean_cols")) return ag_mean_dim(x96, 0, false);
-        if (!strcmp(name, "matmul")) return ag_matmul(x96, ag_reshape(y96, 2, (int64_t[]){12, 8}));
-        if (!strcmp(name, "linear")) return ag_linear(x96, ag_reshape(y96, 2, (int64_t[]){8, 12}), ag_slice(x, 0, 0, 8, 1));
+        if (!strcmp(name, "matmul")) return ag_matmul(x96, ag_reshape(y96, 2, (const int64_t[]){12, 8}));
+        if (!strcmp(name, "linear")) return ag_linear(x96, ag_reshape(y96, 2, (const int64_t[]){8, 12}), ag_slice(x, 0, 0, 8, 1));
     }
     return NULL;
 }
@@ -295,9 +299,9 @@ static void check_behaviour(void) {
     double w;
 
     CHECK(ag_type(x) == AG_F16 && !strcmp(ag_dtype_name(AG_F16), "float16") && !strcmp(ag_dtype_name(AG_BF16), "bfloat16"), "names");
-    CHECK(ag_get(x, (int64_t[]){1, 2}) == INFINITY && ag_get(x, (int64_t[]){0, 1}) == -2.5, "get: 70000 -> inf in float16");
-    CHECK(ag_get(x, (int64_t[]){1, 0}) == (double)0.0999755859375f, "get: 0.1 -> 0.0999755859375 in float16");
-    CHECK(ag_get(b, (int64_t[]){1, 2}) == 70144.0, "get: 70000 -> 70144 in bfloat16 (%g)", ag_get(b, (int64_t[]){1, 2}));
+    CHECK(ag_get(x, (const int64_t[]){1, 2}) == INFINITY && ag_get(x, (const int64_t[]){0, 1}) == -2.5, "get: 70000 -> inf in float16");
+    CHECK(ag_get(x, (const int64_t[]){1, 0}) == (double)0.0999755859375f, "get: 0.1 -> 0.0999755859375 in float16");
+    CHECK(ag_get(b, (const int64_t[]){1, 2}) == 70144.0, "get: 70000 -> 70144 in bfloat16 (%g)", ag_get(b, (const int64_t[]){1, 2}));
     CHECK(ag_item(ag_full(ctx, AG_F16, 0, NULL, 65519.0)) == 65504.0 && ag_item(ag_full(ctx, AG_F16, 0, NULL, 65520.0)) == INFINITY,
           "full: 65519 rounds to 65504, 65520 to inf");
     CHECK(ag_item(ag_full(ctx, AG_F16, 0, NULL, ldexp(1.0, -25))) == 0.0 && ag_item(ag_full(ctx, AG_F16, 0, NULL, (1.5 * ldexp(1.0, -25)))) == ldexp(1.0, -24),
@@ -322,16 +326,16 @@ static void check_behaviour(void) {
     }
     /* in place keeps the dtype */
     t = ag_to(x32, AG_BF16);
-    CHECK(ag_add_(t, ag_scalar(ctx, 1.0)) == t && ag_type(t) == AG_BF16 && ag_get(t, (int64_t[]){0, 0}) == 2.0, "add_ on bfloat16");
-    CHECK(ag_mul_scalar_(t, 0.5) == t && ag_get(t, (int64_t[]){0, 0}) == 1.0, "mul_scalar_ on bfloat16");
-    CHECK(ag_fill_(t, 3.0) == t && ag_get(t, (int64_t[]){1, 1}) == 3.0, "fill_ on bfloat16");
+    CHECK(ag_add_(t, ag_scalar(ctx, 1.0)) == t && ag_type(t) == AG_BF16 && ag_get(t, (const int64_t[]){0, 0}) == 2.0, "add_ on bfloat16");
+    CHECK(ag_mul_scalar_(t, 0.5) == t && ag_get(t, (const int64_t[]){0, 0}) == 1.0, "mul_scalar_ on bfloat16");
+    CHECK(ag_fill_(t, 3.0) == t && ag_get(t, (const int64_t[]){1, 1}) == 3.0, "fill_ on bfloat16");
     /* copies of 16-bit data move bits: a NaN keeps its payload, also through a strided copy */
-    t = ag_from(ctx, AG_F16, 2, (int64_t[]){2, 2}, nanbits);
+    t = ag_from(ctx, AG_F16, 2, (const int64_t[]){2, 2}, nanbits);
     {
         ag_tensor *c = ag_contiguous(ag_transpose(t, 0, 1));
         const uint16_t *cb = c ? (const uint16_t *)ag_data(c) : NULL;
         CHECK(cb && cb[0] == 0x7e01 && cb[1] == 0x7c00 && cb[2] == 0xfd55 && cb[3] == 0x0001, "a strided float16 copy keeps NaN payloads");
-        w = ag_get(t, (int64_t[]){1, 1});
+        w = ag_get(t, (const int64_t[]){1, 1});
         CHECK(w == ldexp(1.0, -24), "the smallest float16 subnormal reads as 2^-24 (%g)", w);
     }
     /* refusals name the op and the way out */
@@ -359,8 +363,8 @@ static void check_replay(void) {
         if (!ctx) continue;
         for (i = 0; i < 64; i++) xv[i] = (float)((i * 37) % 19) / 7.0f - 1.3f;
         for (i = 0; i < 256; i++) wv[i] = (float)((i * 53) % 23) / 11.0f - 1.0f;
-        W = ag_param(ctx, AG_F32, 2, (int64_t[]){16, 16}, wv);
-        xin = ag_persistent(ctx, AG_F32, 2, (int64_t[]){4, 16}, xv);
+        W = ag_param(ctx, AG_F32, 2, (const int64_t[]){16, 16}, wv);
+        xin = ag_persistent(ctx, AG_F32, 2, (const int64_t[]){4, 16}, xv);
         ag_capture_begin(ctx);
         y = ag_tanh(ag_linear(ag_to(xin, AG_BF16), ag_to(W, AG_BF16), NULL));
         l = ag_sum(ag_mul(y, y));
