@@ -146,6 +146,14 @@ OP(fmod) { UNUSED; return ag_fmod(x[0], x[1]); }
 OP(remainder) { UNUSED; return ag_remainder(x[0], x[1]); }
 OP(pow_tensor) { UNUSED; return ag_pow_tensor(x[0], x[1]); }
 OP(lerp) { UNUSED; return ag_lerp(x[0], x[1], x[2]); }
+/* where and masked_fill: a fixed BOOL condition of shape ia[0] dims, sh (its first entries of cond12) */
+static const unsigned char cond12[12] = {1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0};
+OP(where) { UNUSED; return ag_where(ag_from(ctx, AG_BOOL, c->ia[0], c->sh, cond12), x[0], x[1]); }
+/* the condition from a comparison of the inputs (I_ODD against I_EVEN: never within eps of a tie), around
+   non-linear branches so that the second order goes through where's backward twice */
+OP(where_cmp) { UNUSED; return ag_where(ag_gt(x[0], x[1]), ag_mul(x[0], x[0]), ag_exp(x[1])); }
+OP(masked_fill) { UNUSED; return ag_masked_fill(x[0], ag_from(ctx, AG_BOOL, c->ia[0], c->sh, cond12), c->da[0]); }
+OP(masked_fill_sq) { UNUSED; return ag_masked_fill(ag_mul(x[0], x[0]), ag_lt(x[0], ag_scalar_f64(ctx, 0.0)), c->da[0]); }
 OP(rsub_scalar) { UNUSED; return ag_rsub_scalar(x[0], 3.0); }
 OP(rdiv_scalar) { UNUSED; return ag_rdiv_scalar(x[0], 2.0); }
 OP(rpow_scalar) { UNUSED; return ag_rpow_scalar(x[0], 2.5); }
@@ -441,6 +449,16 @@ static const gc_case cases[] = {
     { .op = "remainder", .fn = op_remainder, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_AWAY0, I_POS}, .flags = F_NO_SECOND },
     { .op = "pow_tensor", .fn = op_pow_tensor, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_POS, I_N} },
     { .op = "lerp", .fn = op_lerp, .n = 3, .in = {S2(3,4), S2(3,4), S1(4)}, .init = {I_N, I_N, I_PROB} },
+    /* where (gradients to both sides, summed over broadcast dims) and masked_fill (none where filled) */
+    { .op = "where", .note = "cond [3,4]", .fn = op_where, .n = 2, .in = {S2(3,4), S2(3,4)}, .init = {I_N, I_N}, .ia = {2}, .sh = {3, 4} },
+    { .op = "where", .note = "cond [3,1]", .fn = op_where, .n = 2, .in = {S2(3,4), S1(4)}, .init = {I_N, I_N}, .ia = {2}, .sh = {3, 1} },
+    { .op = "where", .note = "cond [4]", .fn = op_where, .n = 2, .in = {S0, S2(3,4)}, .init = {I_N, I_N}, .ia = {1}, .sh = {4} },
+    { .op = "where", .note = "cond [1,3,4]", .fn = op_where, .n = 2, .in = {S3(2,1,4), S2(3,1)}, .init = {I_N, I_N}, .ia = {3}, .sh = {1, 3, 4} },
+    { .op = "where", .note = "cond 0-d", .fn = op_where, .n = 2, .in = {S2(3,4), S1(1)}, .init = {I_N, I_N}, .ia = {0} },
+    { .op = "where_cmp", .note = "where(a > b, a*a, exp(b))", .fn = op_where_cmp, .n = 2, .in = {S2(3,4), S1(4)}, .init = {I_ODD, I_EVEN} },
+    { .op = "masked_fill", .note = "mask [3,4], 0.5", .fn = op_masked_fill, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {2}, .sh = {3, 4}, .da = {0.5} },
+    { .op = "masked_fill", .note = "mask [4], -2", .fn = op_masked_fill, .n = 1, .in = {S3(2,3,4)}, .init = {I_N}, .ia = {1}, .sh = {4}, .da = {-2.0} },
+    { .op = "masked_fill_sq", .note = "masked_fill(x*x, x < 0, 1)", .fn = op_masked_fill_sq, .n = 1, .in = {S2(3,4)}, .init = {I_AWAY0}, .da = {1.0} },
     UN(rsub_scalar, I_N), UN(rdiv_scalar, I_AWAY0), UN(rpow_scalar, I_N), UN(sign, I_AWAY0),
     /* reductions and scans */
     { .op = "logsumexp", .note = "dim 1", .fn = op_logsumexp, .n = 1, .in = {S2(3,4)}, .init = {I_N}, .ia = {1, 0} },

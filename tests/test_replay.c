@@ -7,7 +7,8 @@
    bit-identical every frame. A kernel the capture missed would leave a stale value and
    show up as a difference. The models together run every op (elementwise, reductions,
    products, views, copies, concatenation, gathers, softmax, losses, layers, dropout's
-   random draws, dtype conversion, in-place ops, forward-mode tangents). Then: no heap
+   random draws, dtype conversion, in-place ops, forward-mode tangents, comparisons, where,
+   masked_fill, one_hot and integer arithmetic). Then: no heap
    or arena growth across replays, what cannot be captured is refused with a message,
    and the per-step cost of replaying against rebuilding (info lines).
 
@@ -182,6 +183,23 @@ static ag_tensor *m_indices(ag_tensor **p, ag_tensor *x, ag_tensor *t) {   /* em
     ag_tensor *logits = ag_linear(ag_tanh(ag_add(e, x)), p[1], p[2]);         /* [6, 5] */
     return ag_add(ag_cross_entropy(logits, frame_targets), ag_mul_scalar(ag_sum(ag_gather_rows(logits, 6, frame_rows)), 0.01 * ag_numel(t)));
 }
+/* masks, comparisons and integer ops inside the step (>>int): every frame's data moves the masks,
+   the argmax classes and the count, so a comparison or integer kernel the capture missed leaves a
+   stale mask and changes the loss or the gradients */
+static ag_tensor *m_masks(ag_tensor **p, ag_tensor *x, ag_tensor *t) {   /* x [6,4], t [6,5] */
+    ag_ctx *ctx = ag_context(x);
+    ag_tensor *h = ag_linear(x, p[0], p[1]);                                          /* [6, 5] */
+    ag_tensor *mask = ag_gt(h, t);                                                    /* BOOL */
+    ag_tensor *a = ag_where(mask, ag_tanh(h), ag_mul_scalar(h, 0.1));                /* gradients to both sides */
+    ag_tensor *b = ag_masked_fill(a, ag_le(t, ag_scalar(ctx, -0.25)), 0.5);         /* no gradient where t <= -0.25 */
+    ag_tensor *oh = ag_to(ag_one_hot(ag_argmax(t, 1, false), 5), ag_type(x));        /* [6, 5] from I64 classes */
+    ag_tensor *both = ag_logical_and(mask, ag_logical_not(ag_isnan(t)));             /* BOOL */
+    ag_tensor *cnt = ag_floor_divide(ag_add(ag_sum(both), ag_sum(ag_eq(oh, ag_ones(ctx, ag_type(x), 0, NULL)))),
+                                     ag_full(ctx, AG_I64, 0, NULL, 3.0));             /* I64 0-d */
+    ag_tensor *pick = ag_where(ag_ne(ag_remainder(ag_argmax(h, 1, true), ag_full(ctx, AG_I64, 0, NULL, 2.0)),
+                                     ag_zeros(ctx, AG_I64, 0, NULL)), h, t);           /* [6, 5]: odd classes pick h */
+    return ag_add(ag_add(ag_sum(ag_mul(b, oh)), ag_mean(ag_mul(pick, b))), ag_mul_scalar(ag_to(cnt, ag_type(x)), 0.01));
+}
 
 #define P2(a, b) 2, {a, b}
 static const model models[] = {
@@ -196,6 +214,8 @@ static const model models[] = {
     { "dropout, F32->F64, batched matmul", AG_F32, 5, {2, 1, 2, 2, 1}, {{6, 5}, {6}, {6, 3}, {3, 2}, {4}}, 2, 2, {4, 5}, {4, 2}, 0x1c, m_dropout_mixed },
     { "forward-mode tangent in the step", AG_F64, 2, {2, 1}, {{3, 4}, {3}}, 2, 2, {5, 4}, {5, 4}, 0, m_tangent_ },
     { "indices and targets new every frame", AG_F32, 3, {2, 2, 1}, {{7, 4}, {5, 4}, {5}}, 2, 1, {6, 4}, {1}, 0, m_indices },
+    { "where, comparisons, masked_fill, one_hot", AG_F32, 2, {2, 1}, {{5, 4}, {5}}, 2, 2, {6, 4}, {6, 5}, 0, m_masks },
+    { "the same in F64", AG_F64, 2, {2, 1}, {{5, 4}, {5}}, 2, 2, {6, 4}, {6, 5}, 0, m_masks },
 };
 
 /* deterministic host data, the same for both contexts */
