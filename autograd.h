@@ -5254,8 +5254,8 @@ static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_te
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
 /* integer arithmetic that PyTorch refuses: a zero divisor, bool subtraction */
 static bool ag__int_args_ok(const char *name, int op, int dt, const ag_tensor *b) {
-    if (dt == AG_BOOL && op == AG__OP_sub) {
-        ag__fail(b->ctx, "%s: subtracting bool tensors is not supported (to invert a mask use ag_logical_not)", name);
+    if (dt == AG_BOOL && (op == AG__OP_floor_divide || op == AG__OP_remainder || op == AG__OP_fmod)) {
+        ag__fail(b->ctx, "%s: not supported for bool tensors", name);
         return false;
     }
     if (op == AG__OP_floor_divide || op == AG__OP_remainder || op == AG__OP_fmod) {
@@ -5275,6 +5275,10 @@ static ag_tensor *ag__binary(int op, ag_tensor *a, ag_tensor *b) {
     ag_tensor *y;
     ag_ctx *ctx = ag__ctx2(name, a, b);
     if (!ctx) return NULL;
+    if (op == AG__OP_sub && (a->dtype == AG_BOOL || b->dtype == AG_BOOL)) {   /* as PyTorch */
+        ag__fail(ctx, "%s: subtraction with a bool tensor is not supported (to invert a mask use ag_logical_not)", name);
+        return NULL;
+    }
     dt = ag__result_dtype(a, b);
     if (AG__INT(dt) && !ag__int_op(op)) dt = AG_F32;   /* true division, atan2, ...: a float result, as PyTorch */
     a = ag_to(a, (ag_dtype)dt);
@@ -5384,7 +5388,11 @@ static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0
 static ag_tensor *ag__unary(int op, ag_tensor *x, double a, double b) {
     ag_tensor *y;
     if (!x) return NULL;
-    if (AG__INT(x->dtype) && (!ag__int_op(op) || (x->dtype == AG_BOOL && op != AG__OP_abs))) x = ag_to(x, AG_F32);   /* exp of an integer: F32 */
+    if (x->dtype == AG_BOOL && (op == AG__OP_neg || op == AG__OP_abs)) {   /* as PyTorch */
+        ag__fail(x->ctx, "%s: not supported for bool tensors%s", ag__ops[op].name, op == AG__OP_neg ? " (to invert a mask use ag_logical_not)" : "");
+        return NULL;
+    }
+    if (AG__INT(x->dtype) && !ag__int_op(op)) x = ag_to(x, AG_F32);   /* exp of an integer: F32 */
     if (!x) return NULL;
     y = ag__result_raw(x->ctx, x->dtype, x->ndim, x->shape, 1);
     if (!y) return NULL;
@@ -5981,18 +5989,26 @@ static int ag__jvp_where(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **
     *out = ag_expand(ag_where(y->in[0], t[1] ? t[1] : z, t[2] ? t[2] : z), y->ndim, y->shape);
     return *out ? 0 : -1;
 }
-/* t with value where mask holds (mask BOOL, broadcast to t's shape) */
+/* whether dtype holds v without overflow (PyTorch's check of a fill value): NaN and inf fit
+   every float dtype, a finite value that rounds to inf does not; integers take values in range */
+static bool ag__fits(int dtype, double v) {
+    char buf[8];
+    if (dtype == AG_BOOL || dtype == AG_F64) return true;
+    if (dtype == AG_I32) return !ag__isnan(v) && v > -2147483649.0 && v < 2147483648.0;
+    if (dtype == AG_I64) return !ag__isnan(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+    if (ag__isnan(v) || fabs(v) > DBL_MAX) return true;
+    ag__set_as(dtype, buf, v);
+    return fabs(ag__get_as(dtype, buf)) <= DBL_MAX;
+}
+/* t with value where mask holds (mask BOOL; the result has their broadcast shape, as PyTorch's) */
 AG_API ag_tensor *ag_masked_fill(ag_tensor *t, ag_tensor *mask, double value) { ag__args(&t, &mask, NULL, NULL, NULL);
-    int i, off;
-    char s1[200], s2[200];
+    char s1[200];
     ag_ctx *ctx = ag__ctx2("masked_fill", t, mask);
     if (!ctx) return NULL;
-    off = t->ndim - mask->ndim;
-    for (i = 0; i < mask->ndim; i++)
-        if (off < 0 || (mask->shape[i] != 1 && mask->shape[i] != t->shape[i + off])) {
-            ag__fail(ctx, "masked_fill: the mask %s does not broadcast to the tensor's shape %s", AG__SHAPE(s1, mask), AG__SHAPE(s2, t));
-            return NULL;
-        }
+    if (!ag__fits(t->dtype, value)) {
+        ag__fail(ctx, "masked_fill: the value %g cannot be converted to %s without overflow", value, ag_dtype_name((ag_dtype)t->dtype));
+        return NULL;
+    }
     if (mask->dtype != AG_BOOL) {
         ag__fail(ctx, "masked_fill: the mask %s is %s, not bool (compare first, or convert with ag_to(mask, AG_BOOL))", AG__SHAPE(s1, mask),
                  ag_dtype_name((ag_dtype)mask->dtype));
