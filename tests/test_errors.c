@@ -616,6 +616,35 @@ typedef struct {
     int flags;
 } row;
 
+/* dtypes: 16-bit and integer tensors (>>half, >>int) */
+static ag_tensor *ti64(ag_ctx *c, int64_t a, int64_t b, int64_t d) { int64_t v[3], n = 3; v[0] = a; v[1] = b; v[2] = d; return ag_from(c, AG_I64, 1, &n, v); }
+static ag_tensor *tbool(ag_ctx *c) { unsigned char v[3] = {1, 0, 1}; int64_t n = 3; return ag_from(c, AG_BOOL, 1, &n, v); }
+static int r_where_float_cond(ag_ctx *c) { return FAILS_P(ag_where(T3, T3, T3)); }
+static int r_where_shapes(ag_ctx *c) { return FAILS_P(ag_where(tbool(c), T3, T4)); }
+static int r_masked_fill_int_mask(ag_ctx *c) { return FAILS_P(ag_masked_fill(T3, ti64(c, 1, 0, 1), 1.0)); }
+static int r_masked_fill_overflow(ag_ctx *c) { return FAILS_P(ag_masked_fill(ag_to(T3, AG_I32), tbool(c), 1e10)); }
+static int r_masked_fill_half_overflow(ag_ctx *c) { return FAILS_P(ag_masked_fill(ag_to(T3, AG_F16), tbool(c), 1e5)); }
+static int r_one_hot_range(ag_ctx *c) { return FAILS_P(ag_one_hot(ti64(c, 0, 5, 1), 3)); }
+static int r_one_hot_negative(ag_ctx *c) { return FAILS_P(ag_one_hot(ti64(c, 0, -1, 1), -1)); }
+static int r_one_hot_float(ag_ctx *c) { return FAILS_P(ag_one_hot(T3, 3)); }
+static int r_floor_divide_zero(ag_ctx *c) { return FAILS_P(ag_floor_divide(ti64(c, 4, 5, 6), ti64(c, 1, 0, 2))); }
+static int r_remainder_zero(ag_ctx *c) { return FAILS_P(ag_remainder(ti64(c, 4, 5, 6), ag_zeros(c, AG_I32, 0, NULL))); }
+static int r_sub_bool(ag_ctx *c) { return FAILS_P(ag_sub(T3, tbool(c))); }
+static int r_neg_bool(ag_ctx *c) { return FAILS_P(ag_neg(tbool(c))); }
+static int r_requires_grad_int(ag_ctx *c) { return FAILS_P(ag_set_requires_grad(ti64(c, 1, 2, 3), true)); }
+static int r_param_int(ag_ctx *c) { int64_t n = 3; return FAILS_P(ag_param(c, AG_I32, 1, &n, NULL)); }
+static int r_init_half(ag_ctx *c) { return FAILS_I(ag_init_normal(ag_to(T3, AG_F16), 0, 1)); }
+static int r_init_int(ag_ctx *c) { return FAILS_I(ag_init_uniform(ti64(c, 1, 2, 3), 0, 1)); }
+static int r_sgd_bf16(ag_ctx *c) { int64_t n = 3; ag_tensor *p = ag_param(c, AG_BF16, 1, &n, NULL); return FAILS_P(ag_sgd_new(c, &p, 1, NULL)); }
+static int r_index_select_t_float(ag_ctx *c) { return FAILS_P(ag_index_select_t(T23, 0, T3)); }
+static int r_index_select_t_range(ag_ctx *c) { return FAILS_P(ag_index_select_t(T23, 1, ti64(c, 0, 3, 1))); }
+static int r_gather_t_dims(ag_ctx *c) { return FAILS_P(ag_gather_t(T23, 1, ti64(c, 0, 1, 2))); }
+static int r_scatter_add_t_shape(ag_ctx *c) { return FAILS_P(ag_scatter_add_t(T23, 1, ti64(c, 0, 1, 2), T23)); }
+static int r_ce_t_shape(ag_ctx *c) { return FAILS_P(ag_cross_entropy_t(T23, ti64(c, 0, 1, 2))); }
+static int r_ce_t_float(ag_ctx *c) { return FAILS_P(ag_cross_entropy_t(T23, mk(c, 1, 2, 0, 0))); }
+static int r_ce_t_wrap(ag_ctx *c) { int64_t v[2] = {0, 4294967297LL}, n = 2; return FAILS_P(ag_cross_entropy_t(T23, ag_from(c, AG_I64, 1, &n, v))); }
+static int r_nll_t_range(ag_ctx *c) { int32_t v[2] = {0, 3}; int64_t n = 2; return FAILS_P(ag_nll_loss_t(ag_log_softmax(T23, 1), ag_from(c, AG_I32, 1, &n, v), AG_MEAN)); }
+
 static const row rows[] = {
     /* NULL next to a valid input */
     {"add(NULL, t)", r_add_null_a, "add", "NULL", 0},
@@ -994,6 +1023,32 @@ static const row rows[] = {
     {"capture_begin twice", r_capture_twice, "capture_begin", "already", 0},
     {"a custom op in a capture", r_capture_custom, "no_jvp_op", "ag_replay", 0},
     {"replay after ag_ctx_reset", r_replay_after_reset, "replay", "ag_ctx_reset", 0},
+    /* dtypes */
+    {"where with an F32 condition", r_where_float_cond, "where", "not bool", 0},
+    {"where of [3] and [4]", r_where_shapes, "where", "broadcast", 0},
+    {"masked_fill with an I64 mask", r_masked_fill_int_mask, "masked_fill", "not bool", 0},
+    {"masked_fill of I32 with 1e10", r_masked_fill_overflow, "masked_fill", "int32 without overflow", 0},
+    {"masked_fill of F16 with 1e5", r_masked_fill_half_overflow, "masked_fill", "float16 without overflow", 0},
+    {"one_hot class 5 of 3", r_one_hot_range, "one_hot", "class 5", 0},
+    {"one_hot class -1", r_one_hot_negative, "one_hot", "class -1", 0},
+    {"one_hot of F32", r_one_hot_float, "one_hot", "float32", 0},
+    {"floor_divide by an integer 0", r_floor_divide_zero, "floor_divide", "division by zero", 0},
+    {"remainder by a 0-d integer 0", r_remainder_zero, "remainder", "division by zero", 0},
+    {"sub with a bool operand", r_sub_bool, "sub", "bool", 0},
+    {"neg of bool", r_neg_bool, "neg", "logical_not", 0},
+    {"requires_grad on I64", r_requires_grad_int, "set_requires_grad", "int64", 0},
+    {"param of I32", r_param_int, "param", "int32", 0},
+    {"init_normal of F16", r_init_half, "init_normal", "float16", 0},
+    {"init_uniform of I64", r_init_int, "init_uniform", "int64", 0},
+    {"sgd with a BF16 parameter", r_sgd_bf16, "sgd", "bfloat16", 0},
+    {"index_select_t with an F32 index", r_index_select_t_float, "index_select", "not int32 or int64", 0},
+    {"index_select_t index 3 of 3", r_index_select_t_range, "index_select", "out of range", 0},
+    {"gather_t with a 1-D index of a 2-D input", r_gather_t_dims, "gather", "2 dims", 0},
+    {"scatter_add_t index not shaped like src", r_scatter_add_t_shape, "scatter_add", "shape of src", 0},
+    {"cross_entropy_t targets [3] for [2, 3]", r_ce_t_shape, "cross_entropy", "[N]", 0},
+    {"cross_entropy_t with F32 targets", r_ce_t_float, "cross_entropy", "not int32 or int64", 0},
+    {"cross_entropy_t target 2^32 + 1", r_ce_t_wrap, "cross_entropy", "4294967297", 0},
+    {"nll_loss_t target 3 of 3", r_nll_t_range, "nll_loss", "3", 0},
 };
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
