@@ -440,7 +440,7 @@ static const void *rd_data(ag_dtype dt, int64_t numel) {
         g_f32[i] = (float)v;   /* out of range: inf (IEEE), not UB */
         g_f64[i] = v;
     }
-    return dt == AG_F64 ? (const void *)g_f64 : (const void *)g_f32;
+    return dt == AG_F64 || dt == AG_I64 ? (const void *)g_f64 : (const void *)g_f32;   /* 8-byte elements: the double buffer */
 }
 
 /* ---- index arrays: kept for the whole run (a replay reads them again) ---- */
