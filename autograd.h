@@ -2495,7 +2495,8 @@ static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
        BF16 -> F32  exact (the 16 bits are the float's top half)
        F32 -> BF16  nearest even, NaN -> sign | 0x7FC0 (PyTorch's vectorised copy gives 0xFFFF)
    Only integer operations: the results do not depend on compiler flags (-ffast-math, FTZ). The
-   AVX2 and AVX-512 sets convert 8 and 16 at a time (F16C, integer shifts) with the same bits. */
+   AVX2, AVX-512 and NEON sets convert 8, 16 and 4 at a time (F16C, FCVTL/FCVTN, integer shifts)
+   with the same bits; WebAssembly's SIMD128 has no conversion and uses these. */
 #define AG__HALF_BLOCK 256   /* elements of a 16-bit row converted at a time, on the stack */
 typedef struct { int dst, src, isa; } ag__cvt;   /* a copy's dtypes and kernel set */
 static float ag__bits_f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
@@ -2584,12 +2585,37 @@ AG__TARGET_AVX512 static void ag__avx512_to_half(int dtype, uint16_t *d, const f
     ag__avx2_to_half(dtype, d + i, s + i, n - i);
 }
 #endif
+#ifdef AG__NEON
+static void ag__neon_from_half(int dtype, float *d, const uint16_t *s, int64_t n) {
+    int64_t i = 0;
+    if (dtype == AG_F16)   /* FCVTL: exact, a signalling NaN made quiet with its payload (as ag__f16_to_f32) */
+        for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(s + i))));
+    else
+        for (; i + 4 <= n; i += 4) vst1q_u32((uint32_t *)(void *)(d + i), vshll_n_u16(vld1_u16(s + i), 16));
+    for (; i < n; i++) d[i] = dtype == AG_F16 ? ag__f16_to_f32(s[i]) : ag__bf16_to_f32(s[i]);
+}
+static void ag__neon_to_half(int dtype, uint16_t *d, const float *s, int64_t n) {
+    int64_t i = 0, j;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t x = vld1q_f32(s + i);
+        uint32x4_t u = vreinterpretq_u32_f32(x);
+        if (dtype == AG_F16) vst1_u16(d + i, vreinterpret_u16_f16(vcvt_f16_f32(x)));   /* FCVTN: nearest even */
+        else vst1_u16(d + i, vshrn_n_u32(vaddq_u32(vaddq_u32(u, vdupq_n_u32(0x7fff)), vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1))), 16));
+        if (vmaxvq_u32(vmvnq_u32(vceqq_f32(x, x))))   /* NaN lanes: the canonical NaN */
+            for (j = i; j < i + 4; j++) d[j] = dtype == AG_F16 ? ag__f32_to_f16(s[j]) : ag__f32_to_bf16(s[j]);
+    }
+    for (; i < n; i++) d[i] = dtype == AG_F16 ? ag__f32_to_f16(s[i]) : ag__f32_to_bf16(s[i]);
+}
+#endif
 /* d[i] = s[i] for n contiguous elements, 16-bit dtype -> F32 and back, with the context's kernel set */
 static void ag__from_half(int isa, int dtype, float *d, const uint16_t *s, int64_t n) {
     int64_t i;
 #ifdef AG__X86
     if (isa == AG__ISA_AVX512) { ag__avx512_from_half(dtype, d, s, n); return; }
     if (isa == AG__ISA_AVX2) { ag__avx2_from_half(dtype, d, s, n); return; }
+#endif
+#ifdef AG__NEON
+    if (isa == AG__ISA_NEON) { ag__neon_from_half(dtype, d, s, n); return; }
 #endif
     (void)isa;
     if (dtype == AG_F16) for (i = 0; i < n; i++) d[i] = ag__f16_to_f32(s[i]);
@@ -2600,6 +2626,9 @@ static void ag__to_half(int isa, int dtype, uint16_t *d, const float *s, int64_t
 #ifdef AG__X86
     if (isa == AG__ISA_AVX512) { ag__avx512_to_half(dtype, d, s, n); return; }
     if (isa == AG__ISA_AVX2) { ag__avx2_to_half(dtype, d, s, n); return; }
+#endif
+#ifdef AG__NEON
+    if (isa == AG__ISA_NEON) { ag__neon_to_half(dtype, d, s, n); return; }
 #endif
     (void)isa;
     if (dtype == AG_F16) for (i = 0; i < n; i++) d[i] = ag__f32_to_f16(s[i]);
