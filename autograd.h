@@ -4647,8 +4647,26 @@ static bool ag__rerun_none(int op, ag_tensor *y) { (void)op; (void)y; return tru
 static ag_tensor *ag__f32_scratch(ag_tensor *t) {
     ag_tensor *c;
     ag__iter it;
+    int i, k, used = 0;
+    int64_t expect = 1;
+    bool dense;
     if (!t || !AG__HALF(t->dtype)) return t;
+    dense = t->numel > 0;
     if (!(c = ag__result_raw(t->ctx, AG_F32, t->ndim, t->shape, 0))) return NULL;
+    for (k = 0; dense && k < t->ndim; k++) {   /* dims by increasing stride, each the product of the ones before: a dense block */
+        int best = -1;
+        for (i = 0; i < t->ndim; i++)
+            if (!((used >> i) & 1) && t->shape[i] > 1 && (best < 0 || t->stride[i] < t->stride[best])) best = i;
+        if (best < 0) break;
+        used |= 1 << best;
+        if (t->stride[best] != expect) dense = false;
+        expect *= t->shape[best];
+    }
+    if (dense) {   /* a permutation of a dense block (W^T in linear and its gradients): converted as one row */
+        ag__from_half(t->ctx->isa, t->dtype, (float *)(void *)c->data, (const uint16_t *)(const void *)t->data, t->numel);
+        for (i = 0; i < t->ndim; i++) c->stride[i] = t->stride[i];
+        return c;
+    }
     ag__iter_init(&it, t->ndim, t->shape);
     ag__iter_add_tensor(&it, c);
     ag__iter_add_tensor(&it, t);
@@ -9633,11 +9651,16 @@ static int ag__amp_stage(const ag_grad_scaler *s, const ag_optim *opt) {
 /* x[i] *= inv; true if an x[i] was inf or NaN before (all exponent bits set: by the bits, so
    -ffast-math cannot assume it away). inv 1 multiplies nothing, as torch. */
 static bool ag__unscale_f32(float *x, int64_t n, float inv) {
-    uint32_t u, bad = 0;
+    uint32_t u[4], b0 = 0, b1 = 0, b2 = 0, b3 = 0;   /* (u & exponent) + 1 in the exponent's lowest bit carries into bit 31 for inf/NaN */
     int64_t i;
-    for (i = 0; i < n; i++) { memcpy(&u, x + i, 4); bad |= (u & 0x7f800000u) == 0x7f800000u; }
-    if (inv != 1.0f) for (i = 0; i < n; i++) x[i] *= inv;
-    return bad != 0;
+    for (i = 0; i + 4 <= n; i += 4) {   /* one pass, four independent chains */
+        memcpy(u, x + i, 16);
+        b0 |= (u[0] & 0x7f800000u) + 0x00800000u; b1 |= (u[1] & 0x7f800000u) + 0x00800000u;
+        b2 |= (u[2] & 0x7f800000u) + 0x00800000u; b3 |= (u[3] & 0x7f800000u) + 0x00800000u;
+        if (inv != 1.0f) { x[i] *= inv; x[i + 1] *= inv; x[i + 2] *= inv; x[i + 3] *= inv; }
+    }
+    for (; i < n; i++) { memcpy(u, x + i, 4); b0 |= (u[0] & 0x7f800000u) + 0x00800000u; if (inv != 1.0f) x[i] *= inv; }
+    return ((b0 | b1 | b2 | b3) >> 31) != 0;
 }
 static bool ag__unscale_f64(double *x, int64_t n, double inv) {
     uint64_t u, bad = 0;
