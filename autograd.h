@@ -1909,7 +1909,7 @@ AG_API ag_stats ag_get_stats(const ag_ctx *ctx) {
 AG_API const char *ag_simd_name(const ag_ctx *ctx) { return ctx ? ag__isa_names[ctx->isa] : ag__isa_names[ag__isa_best()]; }
 AG_API const char *ag_dtype_name(ag_dtype dtype) {
     static const char *const names[] = { "float32", "float64", "float16", "bfloat16", "int32", "int64", "bool" };
-    return (int)dtype >= 0 && (int)dtype < (int)(sizeof names / sizeof names[0]) ? names[dtype] : "?";
+    return (unsigned)dtype < sizeof names / sizeof names[0] ? names[dtype] : "?";   /* unsigned: an ARM EABI enum may be unsigned */
 }
 
 /* ==== >>alloc: tensor allocation ==== */
