@@ -2843,6 +2843,7 @@ typedef struct ag__kern {
 static void ag__half_row(const void *kp, int64_t n, char **p, const int64_t *s) {
     const ag__kern *k = (const ag__kern *)kp;
     float buf[3][AG__HALF_BLOCK];
+    uint16_t hb[AG__HALF_BLOCK];   /* a strided operand's 16 bits, gathered (or scattered) for the vector conversion */
     char *q[3];
     int64_t st[3], i0, m, j;
     int o;
@@ -2855,13 +2856,14 @@ static void ag__half_row(const void *kp, int64_t n, char **p, const int64_t *s) 
             q[o] = (char *)buf[o]; st[o] = s[o] != 0;
             if (o == 0) continue;
             if (s[o] == 1) ag__from_half(k->isa, k->half, buf[o], h, m);
-            else for (j = 0; j < (s[o] ? m : 1); j++) buf[o][j] = (float)ag__get_as(k->half, (const char *)(h + j * s[o]));
+            else if (s[o] == 0) ag__from_half(k->isa, k->half, buf[o], h, 1);
+            else { for (j = 0; j < m; j++) hb[j] = h[j * s[o]]; ag__from_half(k->isa, k->half, buf[o], hb, m); }
         }
         k->inner(k, m, q, st);
         if (k->hmask & 1) {
             uint16_t *h = (uint16_t *)(void *)p[0] + i0 * s[0];
             if (s[0] == 1) ag__to_half(k->isa, k->half, h, buf[0], m);
-            else for (j = 0; j < m; j++) ag__set_as(k->half, (char *)(h + j * s[0]), buf[0][j]);
+            else { ag__to_half(k->isa, k->half, hb, buf[0], m); for (j = 0; j < m; j++) h[j * s[0]] = hb[j]; }
         }
     }
 }

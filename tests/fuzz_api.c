@@ -914,6 +914,10 @@ static void do_reshape(void) {
             for (i = 0; i < nd && i <= AG_MAX_DIMS; i++) { int j = i - (nd - an); tmp[i] = sh[i] == -1 && j >= 0 ? ag_dim(a, j) : sh[i]; }
             ne = nd >= 0 && nd <= AG_MAX_DIMS ? numel_sat(nd, tmp) : 0;
             if (ne > CAP_VIEW) for (i = 0; i < nd && i <= AG_MAX_DIMS; i++) if (sh[i] > 4) sh[i] = 4;
+            for (i = 0; i < nd && i <= AG_MAX_DIMS; i++) { int j = i - (nd - an); tmp[i] = sh[i] == -1 && j >= 0 ? ag_dim(a, j) : sh[i]; }
+            ne = nd >= 0 && nd <= AG_MAX_DIMS ? numel_sat(nd, tmp) : 0;
+            if (ne > CAP_VIEW)   /* still big (kept sizes of a big input): the new leading dims become 1 */
+                for (i = 0; i < nd && i <= AG_MAX_DIMS && i < nd - an; i++) if (sh[i] > 1) sh[i] = 1;
         }
         if (mode == 5) shape = NULL;
         tr("t = ag_expand(%s, %d, %s);", nm(a), nd, shape ? shp(nd, sh) : "NULL");
