@@ -8,7 +8,7 @@
      4. the seeds' lab: y = linear(x[2,64], W[600,64], b[600]), L = 0.5 sum((y-t)^2), fwd + bwd
      5. heap allocations and arena bytes per MLP step after warm-up
      6. 2 threads (ag_desc.threads = 2): 1024 sgemm and the MLP step, vs OpenBLAS / PyTorch on 2
-     7. forward mode (a jvp) and graph replay (the game agent's step), vs PyTorch
+     7. forward mode (a jvp) and graph replay (the game agent's step; batch-1 MLPs 16-h-4, h = 32, 64, 128), vs PyTorch
      8. 16-bit products: BF16 and F16 [n x n] @ [n x n] (converted to F32 and accumulated in F32)
         vs our F32 product and PyTorch's bfloat16 one, n = 256 and 1024
 
@@ -636,9 +636,10 @@ static void agent_replay(void *arg) {   /* the same step, captured once */
     ag_optim_zero_grad(a->opt);
     if (ag_replay(a->g) != 0 || ag_optim_step(a->opt) != 0) die_ag(a->ctx, "agent replay");
 }
-static void agent_init(agent_case *a, bool replay) {
-    int64_t s1[2] = {64, 16}, s2[2] = {4, 64}, b1 = 64, b2 = 4, sx[2] = {1, 16}, sy[2] = {1, 4};
+static void agent_init(agent_case *a, bool replay, int64_t h) {   /* MLP 16-h-4 */
+    int64_t s1[2], s2[2], b1 = h, b2 = 4, sx[2] = {1, 16}, sy[2] = {1, 4};
     float *xd = frand_buf(16, 1.0f), *yd = frand_buf(4, 1.0f);
+    s1[0] = h; s1[1] = 16; s2[0] = 4; s2[1] = h;
     a->ctx = new_ctx(0, NULL);
     a->p[0] = ag_param(a->ctx, AG_F32, 2, s1, NULL); a->p[1] = ag_param(a->ctx, AG_F32, 1, &b1, NULL);
     a->p[2] = ag_param(a->ctx, AG_F32, 2, s2, NULL); a->p[3] = ag_param(a->ctx, AG_F32, 1, &b2, NULL);
@@ -985,8 +986,8 @@ int main(int argc, char **argv) {
         r = add_row(ROW_LOWER, "the same jvp", "us", fwd * 1e6, "PyTorch forward_ad", ref < 0 ? -1 : ref * 1e6);
         if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
         ag_ctx_free(jc.ctx);
-        agent_init(&ar, false);
-        agent_init(&ap, true);
+        agent_init(&ar, false, 64);
+        agent_init(&ap, true, 64);
         measure3(T(agent_replay, &ap), &rep, T(agent_rebuild, &ar), &reb, TT("agent"), &ref);
         add_row(ROW_LOWER, "game agent MLP 16-64-4, batch 1, Adam: replayed step", "us/step", rep * 1e6, "the step rebuilt, ours", reb * 1e6);
         r = add_row(ROW_LOWER, "the same replayed step", "us/step", rep * 1e6, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e6);
@@ -994,6 +995,19 @@ int main(int argc, char **argv) {
         add_note("replay: the captured agent step is %zu kernels; replayed and rebuilt steps give bit-identical parameters (tests/test_replay.c).",
                  ag_capture_steps(ap.g));
         ag_ctx_free(ar.ctx); ag_ctx_free(ap.ctx);
+        {   /* batch-1 networks of game size: 16-h-4, replayed, against PyTorch */
+            static const int64_t hs[3] = {32, 64, 128};
+            for (i = 0; i < 3; i++) {
+                char name[96], tc[16];
+                agent_init(&ap, true, hs[i]);
+                snprintf(tc, sizeof tc, "agent%d", (int)hs[i]);
+                measure2(T(agent_replay, &ap), &rep, TT(tc), &ref);
+                snprintf(name, sizeof name, "batch-1 MLP 16-%d-4, Adam: replayed step", (int)hs[i]);
+                r = add_row(ROW_LOWER, name, "us/step", rep * 1e6, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e6);
+                if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+                ag_ctx_free(ap.ctx);
+            }
+        }
     }
 
     /* 8. 16-bit products */

@@ -8,6 +8,7 @@ Cases (all F32, torch.set_num_threads(1), OpenBLAS on 1 thread unless said):
     mlp2   the same with its products (Debian's torch does them in OpenBLAS) on 2 OpenBLAS threads
     tiny   100 x (x = tanh(x*1.01 + 0.1)) on a 1-element tensor that requires grad, fwd + bwd
     lab    y = linear(x[2,64], W[600,64], b[600]), L = 0.5*sum((y-t)^2), fwd + bwd
+    agent32, agent64, agent128   the agent step for MLP 16-h-4
     bf16mm256, bf16mm1024   a bfloat16 [n x n] @ [n x n] (float16 has no CPU matmul in torch 1.13)
 
 Two ways to run it:
@@ -144,6 +145,23 @@ def make_cases(torch):
         gopt.step()
 
     cases["agent"] = (agent_step, 1, 1)
+
+    # agent32, agent64, agent128: the same step for MLP 16-h-4 (batch-1 networks of game size)
+    def make_agent(h):
+        W1 = ((torch.rand(h, 16) * 2 - 1) / 4).requires_grad_()
+        b1 = torch.zeros(h, requires_grad=True)
+        W2 = ((torch.rand(4, h) * 2 - 1) / 8).requires_grad_()
+        b2 = torch.zeros(4, requires_grad=True)
+        opt = torch.optim.Adam([W1, b1, W2, b2], lr=1e-3)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            F.mse_loss(F.linear(torch.relu(F.linear(gx, W1, b1)), W2, b2), gy).backward()
+            opt.step()
+        return step
+
+    for h in (32, 64, 128):
+        cases["agent%d" % h] = (make_agent(h), 1, 1)
 
     # bf16mm256, bf16mm1024: a bfloat16 matrix product (PyTorch 1.13's CPU has no float16 one)
     for n in (256, 1024):
