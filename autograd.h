@@ -6135,7 +6135,8 @@ static bool ag__reduce_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__iter_run(&it, AG__ROW_FOR(&k, x->dtype, ag__reduce_row_f32, ag__reduce_row_f64, 2, 2u, sizeof(ag__acc)), &k);
     for (j = 0; j < y->numel; j++) {
         if (y->dtype == AG_F64) ((double *)y->data)[j] = acc[j].s * scale;
-        else ag__store(y, j, (float)(acc[j].s * (ag__accv)scale));   /* F32, or F32 rounded to 16 bits */
+        else if (y->dtype == AG_F32) ((float *)y->data)[j] = (float)(acc[j].s * (ag__accv)scale);
+        else ag__store(y, j, (float)(acc[j].s * (ag__accv)scale));   /* F32 rounded to 16 bits */
     }
     ag__arena_release(x->ctx, m);
     return true;
@@ -9495,6 +9496,8 @@ static void ag__update(ag_ctx *ctx, ag_tensor *p, ag_tensor *const *s, ag_tensor
 
 AG_API int ag_optim_step(ag_optim *opt) {
     int k;
+    int64_t bc_step = -1;      /* Adam's bias corrections, computed once for the parameters at the same step */
+    double bc_size = 0, bc2s = 0;
     if (!opt) return -1;
     if (opt->n > 0 && !ag__not_capturing(opt->slot[0].p->ctx, "optim_step", "an optimizer step (call it after ag_replay)")) return -1;
     for (k = 0; k < opt->n; k++) {
@@ -9524,8 +9527,13 @@ AG_API int ag_optim_step(ag_optim *opt) {
             u.wd = decoupled ? 0 : o->weight_decay;
             u.decay = decoupled ? 1 - o->lr * o->weight_decay : 1;
             u.beta1 = o->beta1; u.beta2 = o->beta2; u.eps = o->eps;
-            u.step_size = o->lr / (1 - pow(o->beta1, (double)sl->step));
-            u.bc2s = sqrt(1 - pow(o->beta2, (double)sl->step));
+            if (sl->step != bc_step) {
+                bc_step = sl->step;
+                bc_size = o->lr / (1 - pow(o->beta1, (double)sl->step));   /* lr / (1 - beta1^t) */
+                bc2s = sqrt(1 - pow(o->beta2, (double)sl->step));           /* sqrt(1 - beta2^t) */
+            }
+            u.step_size = bc_size;
+            u.bc2s = bc2s;
             ag__update(opt->ctx, sl->p, sl->s, g, &u, true);
         }
     }
