@@ -1948,9 +1948,10 @@ static bool ag__numel_of(int ndim, const int64_t *shape, int64_t *numel) {
     return true;
 }
 
+/* (in unsigned arithmetic: an empty tensor may have dims whose product overflows; its strides are never used) */
 static void ag__contig_strides(int ndim, const int64_t *shape, int64_t *stride) {
-    int64_t s = 1; int i;
-    for (i = ndim - 1; i >= 0; i--) { stride[i] = s; s *= shape[i]; }
+    uint64_t s = 1; int i;
+    for (i = ndim - 1; i >= 0; i--) { stride[i] = (int64_t)s; s *= (uint64_t)shape[i]; }
 }
 
 /* zeroed memory that lives until ag_ctx_free (16-byte aligned): persistent tensors, hooks, optimizers */

@@ -772,7 +772,20 @@ static void test_save_size_query(void) {
     ag_ctx_free(ctx);
 }
 
+/* an empty result with dims whose product overflows int64 ([0, 2^40, 4, 2^40]): its contiguous strides
+   were computed with a signed overflow (UBSan in the API fuzzer; make check-asan runs this under UBSan) */
+static void test_empty_huge_strides(void) {
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    const int64_t one[4] = {1, 1, 1, 1}, sa[4] = {0, (int64_t)1 << 40, 1, 1}, sb[4] = {1, 1, 4, (int64_t)1 << 40};
+    ag_tensor *a = ag_expand(ag_zeros(ctx, AG_F16, 4, sa), 4, sa), *b = ag_expand(ag_zeros(ctx, AG_F16, 4, one), 4, sb);
+    ag_tensor *y = ag_add(a, b);   /* each input's size is fine; the broadcast result [0, 2^40, 4, 2^40] is empty */
+    CHECK(a && b && y && ag_numel(y) == 0 && ag_dim(y, 3) == ((int64_t)1 << 40), "add of an empty [0, 2^40, 4, 2^40]: %s",
+          ag_error(ctx) ? ag_error(ctx) : "");
+    ag_ctx_free(ctx);
+}
+
 int main(void) {
+    test_empty_huge_strides();
     test_save_size_query();
     test_overlapping_writes();
     test_fuzz_findings();
