@@ -273,6 +273,8 @@ AG_API ag_tensor *ag_new(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *s
 AG_API ag_tensor *ag_zeros(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);
 AG_API ag_tensor *ag_ones(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape);
 AG_API ag_tensor *ag_full(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, double value);
+/* data holds elements of dtype: float, double, uint16_t bit patterns (F16, BF16), int32_t, int64_t,
+   or bytes 0/1 (BOOL), row-major; ag_from copies them */
 AG_API ag_tensor *ag_from(ag_ctx *ctx, ag_dtype dtype, int ndim, const int64_t *shape, const void *data); /* copies */
 /* the same with the element type in the signature, so passing a double array as floats is a compile error */
 AG_API ag_tensor *ag_from_f32(ag_ctx *ctx, int ndim, const int64_t *shape, const float *data);
