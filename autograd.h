@@ -2174,8 +2174,8 @@ static bool ag__differentiable(int op) { return ag__ops[op].backward != ag__bw_n
    AG__HALF_KEEP  takes it as it is. Any dtype: views, copies, accessors, gradients, comparisons
                   and logic, where, masked_fill, integer arithmetic (add sub mul maximum minimum
                   floor_divide remainder fmod neg abs sign), sums, in-place add_ sub_ mul_ fill_
-                  zero_ copy_, cat and stack. 16-bit also: every elementwise op, means, matmul,
-                  linear and every in-place op (their results stay 16-bit);
+                  zero_ copy_, cat and stack. 16-bit also: every elementwise op, means, max and
+                  min, matmul, linear and every in-place op (their results stay 16-bit);
    AG__HALF_NO    refuses it with a message: what writes its argument (initialisers, batch
                   norm's running statistics, the other in-place ops for integers) or knows it
                   by identity (optimizers, the functional API) and takes a list of tensors;
@@ -2195,7 +2195,8 @@ static const char *const ag__keep_any[] = {
     "remainder", "fmod", "neg", "abs", "sign", "index", "gather", "gather_t", "index_select", "index_select_t", "scatter_add",
     "scatter_add_t", NULL };
 static const char *const ag__keep_half[] = {
-    "mean", "mean_dim", "mean_dims", "matmul", "linear", "div_", "add_scalar_", "mul_scalar_", "relu_", "clamp_",
+    "mean", "mean_dim", "mean_dims", "max", "min", "max_dim", "min_dim", "matmul", "linear", "div_", "add_scalar_",
+    "mul_scalar_", "relu_", "clamp_",
     AG__BINARY_OPS(AG__NAME_OF_ROW) AG__UNARY_OPS(AG__NAME_OF_ROW) NULL };
 static const char *const ag__refuse[] = {
     "init_constant", "init_uniform", "init_normal", "init_xavier_uniform", "init_xavier_normal", "init_kaiming_uniform",
@@ -7147,7 +7148,12 @@ AG_API ag_tensor *ag_gather(ag_tensor *t, int dim, int ndim, const int64_t *shap
     ag_tensor *idx;
     int k;
     if (!t || !ag__dim_s(t->ctx, "gather", t->ndim, dim, &dim)) return NULL;
-    if (dim < 0) { int64_t one = 1; t = ag_reshape(t, 1, &one); dim = 0; if (ndim == 0) return ag_reshape(ag_gather(t, 0, 1, &one, index), 0, NULL); }
+    if (dim < 0) {   /* a 0-d t: as [1] */
+        int64_t one = 1;
+        if (!(t = ag_reshape(t, 1, &one))) return NULL;
+        dim = 0;
+        if (ndim == 0) return ag_reshape(ag_gather(t, 0, 1, &one, index), 0, NULL);
+    }
     if (ndim != t->ndim || (ndim > 0 && !shape)) { ag__fail(t->ctx, "gather: the index must have %d dims like the input %s, got %d", t->ndim, AG__SHAPE(s1, t), ndim); return NULL; }
     for (k = 0; k < ndim; k++)
         if (shape[k] < 0 || (k != dim && shape[k] > t->shape[k])) {

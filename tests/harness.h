@@ -38,6 +38,19 @@ static inline double harness_cpu_seconds(void) {
 #include <stdlib.h>
 static inline int harness_timing(void) { return getenv("AG_TEST_NO_TIMING") == NULL; }
 
+#ifdef AUTOGRAD_H
+/* a context running the named kernel set, or NULL when this CPU has not got it */
+static inline ag_ctx *harness_ctx_for(const char *set) {
+    ag_desc d;
+    ag_ctx *ctx;
+    memset(&d, 0, sizeof d);
+    d.simd = set;
+    ctx = ag_ctx_new(&d);
+    if (ctx && strcmp(ag_simd_name(ctx), set) != 0) { ag_ctx_free(ctx); return NULL; }
+    return ctx;
+}
+#endif
+
 static int harness_finish(const char *name) {
     printf("%s: %d passed, %d failed\n", name, harness_passed, harness_failed);
     return harness_failed ? 1 : 0;

@@ -69,20 +69,11 @@ static uint32_t *from_inputs(int f16, int64_t *n) {
     }
 }
 
-static ag_ctx *ctx_for(const char *set) {
-    ag_desc d;
-    ag_ctx *ctx;
-    memset(&d, 0, sizeof d);
-    d.simd = set;
-    ctx = ag_ctx_new(&d);
-    if (ctx && strcmp(ag_simd_name(ctx), set) != 0) { ag_ctx_free(ctx); return NULL; }   /* not on this CPU */
-    return ctx;
-}
 
 /* the conversion tables, with the kernel set of ctx: contiguous (the set's vector code) and
    through a transposed view (element by element) */
 static void check_conversions(char *text, const char *set) {
-    ag_ctx *ctx = ctx_for(set);
+    ag_ctx *ctx = harness_ctx_for(set);
     char *p = text, *tok;
     if (!ctx) return;
     while ((tok = next_tok(&p)) != NULL) {
@@ -199,7 +190,7 @@ static uint16_t *read_hex16(char **p, int64_t n) {
 
 /* the ops and gradients against PyTorch's 16-bit results, with the kernel set of ctx */
 static void check_ops(char *text, const char *set) {
-    ag_ctx *ctx = ctx_for(set);
+    ag_ctx *ctx = harness_ctx_for(set);
     char *p = text, *tok;
     uint16_t *xb[2] = { NULL, NULL }, *yb[2] = { NULL, NULL };
     int nops = 0, nexact = 0;
@@ -324,6 +315,11 @@ static void check_behaviour(void) {
         g2 = ag_to(ag_grad(x2), AG_F16);
         CHECK(g && g2 && !memcmp(ag_data(g), ag_data(g2), 12), "the gradient through softmax is float32's rounded to float16");
     }
+    /* max and min keep 16 bits (a maximum of float16 values is one of them) */
+    t = ag_max(x);
+    CHECK(t && ag_type(t) == AG_F16 && ag_item(t) == INFINITY, "max of float16 is float16: %s", ag_error(ctx) ? ag_error(ctx) : "");
+    t = ag_min_dim(b, 1, false);
+    CHECK(t && ag_type(t) == AG_BF16 && ag_get(t, (const int64_t[]){0}) == -2.5, "min_dim of bfloat16 is bfloat16");
     /* in place keeps the dtype */
     t = ag_to(x32, AG_BF16);
     CHECK(ag_add_(t, ag_scalar(ctx, 1.0)) == t && ag_type(t) == AG_BF16 && ag_get(t, (const int64_t[]){0, 0}) == 2.0, "add_ on bfloat16");
@@ -355,7 +351,7 @@ static void check_replay(void) {
     uint16_t ref[64];
     int s, have = 0;
     for (s = 0; s < 5; s++) {
-        ag_ctx *ctx = ctx_for(SETS[s]);
+        ag_ctx *ctx = harness_ctx_for(SETS[s]);
         ag_tensor *W, *xin, *y, *l;
         ag_capture *cap;
         float xv[4 * 16], wv[16 * 16];

@@ -17,15 +17,6 @@
 
 static const char *const SETS[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
 
-static ag_ctx *ctx_for(const char *set) {
-    ag_desc d;
-    ag_ctx *ctx;
-    memset(&d, 0, sizeof d);
-    d.simd = set;
-    ctx = ag_ctx_new(&d);
-    if (ctx && strcmp(ag_simd_name(ctx), set) != 0) { ag_ctx_free(ctx); return NULL; }   /* not on this CPU */
-    return ctx;
-}
 
 /* ---- the file's tensors: <dtype> <ndim> <dims...> <hex bits...> ---- */
 typedef struct { int dt, nd; int64_t sh[AG_MAX_DIMS], n; unsigned char *bytes; } itensor;
@@ -155,7 +146,7 @@ static int n_cast, n_promote, n_bin, n_un, n_sum, n_where, n_mfill, n_onehot, n_
 static int grads(ag_tensor *y, ag_tensor *w) { return ag_backward(ag_sum(ag_mul(y, w)), NULL); }
 
 static void run_records(const char *text, const char *set, bool count) {
-    ag_ctx *ctx = ctx_for(set);
+    ag_ctx *ctx = harness_ctx_for(set);
     char *buf, *p, *tok;
     char what[160];
     int rec = 0;
@@ -437,7 +428,7 @@ int main(void) {
     fclose(f);
     (void)read_tensor;   /* refdata.h's float reader: this file's tensors are bits */
     for (s = 0; s < sizeof SETS / sizeof SETS[0]; s++) {
-        ag_ctx *probe = ctx_for(SETS[s]);
+        ag_ctx *probe = harness_ctx_for(SETS[s]);
         if (!probe) continue;
         ag_ctx_free(probe);
         run_records(buf, SETS[s], sets == 0);
