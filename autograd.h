@@ -4698,15 +4698,12 @@ static bool ag__half_run(int op, ag_tensor *y) {
     ag__arena_release(ctx, m);
     return ok;
 }
-static bool ag__rerun_unary(int op, ag_tensor *y);
-static bool ag__rerun_binary(int op, ag_tensor *y);
-static bool ag__rerun_reduce(int op, ag_tensor *y);
-/* recomputes y (ag_replay): elementwise rows and reductions run 16-bit operands themselves */
+/* the ops whose 16-bit results ag__half_run computes (their kernels have no 16-bit rows); every
+   other kernel takes 16-bit operands itself */
+#define AG__HALF_VIA_F32(op, dtype) (AG__HALF(dtype) && ((op) == AG__OP_matmul || (op) == AG__OP_linear))
+/* recomputes y (ag_replay) as its op computed it */
 static bool ag__rerun(int op, ag_tensor *y) {
-    ag__rerun_fn_t f = ag__ops[op].rerun;
-    if (AG__HALF(y->dtype) && f != ag__rerun_unary && f != ag__rerun_binary && f != ag__rerun_reduce && f != ag__rerun_none)
-        return ag__half_run(op, y);
-    return f(op, y);
+    return AG__HALF_VIA_F32(op, y->dtype) ? ag__half_run(op, y) : ag__ops[op].rerun(op, y);
 }
 
 static ag_tensor *ag__reduce(const char *name, ag_tensor *x, int op, unsigned mask, bool keepdim, double scale);
@@ -5950,12 +5947,13 @@ static ag_tensor *ag__compare(int op, ag_tensor *a, ag_tensor *b) {
     int64_t shape[AG_MAX_DIMS];   /* ag__broadcast_shape sets the nd entries read */
     int nd = 0, dt, i;
     ag_tensor *y;
-    ag_ctx *ctx = b ? ag__ctx2(name, a, b) : a ? a->ctx : NULL;
+    bool binary = b != NULL;
+    ag_ctx *ctx = binary ? ag__ctx2(name, a, b) : a ? a->ctx : NULL;
     if (!ctx) return NULL;
-    dt = b ? ag__result_dtype(a, b) : a->dtype;
+    dt = binary ? ag__result_dtype(a, b) : a->dtype;
     a = ag_to(a, (ag_dtype)dt);
-    if (b) b = ag_to(b, (ag_dtype)dt);
-    if (!a || (b && !b)) return NULL;
+    if (binary) b = ag_to(b, (ag_dtype)dt);
+    if (!a || (binary && !b)) return NULL;   /* a failed conversion must not turn it into a one-input op */
     if (b) { if (!ag__broadcast_shape(name, a, b, &nd, shape)) return NULL; }
     else for (nd = a->ndim, i = 0; i < nd; i++) shape[i] = a->shape[i];
     if (op == AG__OP_floor_divide && AG__INT(dt) && !ag__int_args_ok(name, op, dt, b)) return NULL;
@@ -6004,7 +6002,7 @@ static bool ag__rerun_where(int op, ag_tensor *y) { (void)op; ag__where_run(y, y
 AG_API ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) { ag__args(&cond, &a, &b, NULL, NULL);
     int64_t sh1[AG_MAX_DIMS], sh[AG_MAX_DIMS];   /* set by ag__broadcast_shape */
     int nd1, nd, dt;
-    ag_tensor *y, *in3[3], *ab;
+    ag_tensor *y, *in3[3], ab;
     ag_ctx *ctx = ag__ctx2("where", a, b);
     char s1[200];
     if (!ctx) return NULL;
@@ -6019,8 +6017,8 @@ AG_API ag_tensor *ag_where(ag_tensor *cond, ag_tensor *a, ag_tensor *b) { ag__ar
     a = ag_to(a, (ag_dtype)dt);
     b = ag_to(b, (ag_dtype)dt);
     if (!a || !b || !ag__broadcast_shape("where", a, b, &nd1, sh1)) return NULL;
-    if (!(ab = ag__alloc_tensor(ctx, dt, nd1, sh1, 0, false, false))) return NULL;   /* a header for the shape only */
-    if (!ag__broadcast_shape("where", cond, ab, &nd, sh)) return NULL;
+    ab = *a; ab.ndim = (uint8_t)nd1; ab.shape = sh1; ab.name = NULL;   /* a's header with a and b's broadcast shape, for the check */
+    if (!ag__broadcast_shape("where", cond, &ab, &nd, sh)) return NULL;
     y = ag__result_raw(ctx, dt, nd, sh, 3);
     if (!y) return NULL;
     ag__where_run(y, cond, a, b);
@@ -6537,8 +6535,8 @@ AG_API ag_tensor *ag_matmul(ag_tensor *a, ag_tensor *b) { ag__args(&a, &b, NULL,
     if (!a || !b || !ag__mm_geometry(ctx, a, b, &g)) return NULL;
     y = ag__result_raw(ctx, dt, g.yn, g.ysh, 2);
     if (!y) return NULL;
-    if (AG__HALF(dt)) { y->in[0] = a; y->in[1] = b; }
-    if (!(AG__HALF(dt) ? ag__half_run(AG__OP_matmul, y) : ag__matmul_products(y, a, b, &g))) return NULL;
+    if (AG__HALF_VIA_F32(AG__OP_matmul, dt)) { y->in[0] = a; y->in[1] = b; }
+    if (!(AG__HALF_VIA_F32(AG__OP_matmul, dt) ? ag__half_run(AG__OP_matmul, y) : ag__matmul_products(y, a, b, &g))) return NULL;
     return ag__finish2(y, AG__OP_matmul, a, b);
 }
 /* the last two dims are column-major: a transposed view such as W^T */
@@ -6629,8 +6627,8 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args
         y = Wt ? ag__result_raw(ctx, x->dtype, x->ndim, sh, b ? 3 : 2) : NULL;   /* room for exactly its inputs: the rules read y->nin */
         if (!y) return NULL;
         y->extra = Wt;
-        if (AG__HALF(y->dtype)) { y->in[0] = x; y->in[1] = W; if (b) y->in[2] = b; }
-        if (!(AG__HALF(y->dtype) ? ag__half_run(AG__OP_linear, y) : ag__linear_run(y, x, b))) return NULL;
+        if (AG__HALF_VIA_F32(AG__OP_linear, y->dtype)) { y->in[0] = x; y->in[1] = W; if (b) y->in[2] = b; }
+        if (!(AG__HALF_VIA_F32(AG__OP_linear, y->dtype) ? ag__half_run(AG__OP_linear, y) : ag__linear_run(y, x, b))) return NULL;
         {
             ag_tensor *in3[3];
             in3[0] = x; in3[1] = W; in3[2] = b;
