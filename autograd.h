@@ -889,6 +889,35 @@ AG_API int ag_hvp(ag_ctx *ctx, ag_fn f, void *user, int n, ag_tensor *const *inp
    then one batched product per layer: dW_b = sum_t g_bt x_bt^T. 0 ok, -1 error. */
 AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const *xs, ag_tensor *const *ys,
                                        ag_tensor **dW, ag_tensor **db);
+
+/* ---- >>vmap: map a function over a batch, like torch.func.vmap ----
+   ag_vmap calls f ONCE. Each input i with in_dims[i] != AG_UNBATCHED reaches f as one example:
+   inputs[i] without dim in_dims[i] (negative counts from the end); the others reach f as they
+   are, shared by every example. f writes n_out tensors to its outputs array and returns 0.
+   outputs[j] is then f's output j for every example stacked at dim out_dims[j] (NULL in_dims or
+   out_dims: all 0): the same values as calling f on each example and stacking (ag_stack), but
+   computed as one batched computation (elementwise ops run once over the whole batch).
+
+   Inside f, tensors are written for one example: ag_shape and every message give an example's
+   shape. Every op works on them; gradients too: ag_grad_of, ag_vjp, ag_jvp and ag_backward
+   inside f give per-example results (per-example gradients are vmap of grad_of, tests/test_vmap.c
+   and examples/per_example_grads.c), ag_vmap nests (AG__VMAP_MAX levels: 4), and the outputs are
+   differentiable: a backward through them sums over the examples as PyTorch does.
+
+   Refused inside f, with a message: reading or writing one example's data (ag_item, ag_get,
+   ag_data, ag_copy_out, ag_print, in-place ops, saving), random numbers (they would be the same
+   for every example: draw them outside and pass them in batched), checkpointing, capturing for
+   ag_replay, index tensors batched per example except for gather_t, cross_entropy_t and
+   nll_loss_t, and keeping a tensor from inside f to use after ag_vmap returns. A custom op
+   (ag_apply) is batched through the ops its forward and backward use.
+   Returns 0, or -1 with a message and every outputs[j] NULL: NULL or foreign inputs, n_in or
+   n_out out of 1..AG_FUNCTIONAL_MAX_INPUTS, an in_dims or out_dims entry out of range, batched
+   inputs of different batch sizes, a batch size of 0, no batched input, f failing (the first
+   error inside f is kept) or leaving an output NULL. */
+#define AG_UNBATCHED (-1000)
+typedef int (*ag_vmap_fn)(ag_ctx *ctx, ag_tensor **inputs, ag_tensor **outputs, void *user);
+AG_API int ag_vmap(ag_ctx *ctx, ag_vmap_fn f, void *user, int n_in, ag_tensor *const *inputs, const int *in_dims,
+                   int n_out, ag_tensor **outputs, const int *out_dims);
 #endif /* AG_NO_FUNCTIONAL */
 
 #ifndef AG_NO_LAYERS
@@ -1271,6 +1300,7 @@ struct ag_tensor {
     struct ag__hook *hooks;   /* gradient hooks (ag_register_hook) */
     ag_tensor *tangent;       /* forward mode: d this along the direction given by ag_make_dual; NULL: zero */
     const char *name;         /* ag_set_name's label (a copy owned like the tensor), or NULL */
+    const struct ag__vbatch *vb;  /* inside ag_vmap: the batch levels of this example-0 view (>>vmap); NULL: unbatched */
     uint32_t *version;        /* the storage's version counter, shared with every view of it; in-place ops bump it */
     uint32_t own_version;     /* the counter itself, for a tensor that owns its storage */
     uint32_t saved_version;   /* node: the versions of the inputs its backward reads, summed when it was recorded */
@@ -1297,7 +1327,12 @@ typedef int (*ag__backward_fn)(ag_tensor *y, ag_tensor *g, ag_tensor **gin);
 typedef int (*ag__jvp_fn)(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out);
 /* replay: recomputes y from its inputs (y->in) and parameters; false if out of memory */
 typedef bool (*ag__rerun_fn_t)(int op, ag_tensor *y);
-struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; ag__rerun_fn_t rerun; uint8_t saves; };
+struct ag__opdef { const char *name; ag__backward_fn backward; ag__jvp_fn jvp; ag__rerun_fn_t rerun; uint8_t saves, batch; };
+/* >>vmap: a batched tensor is example 0 (its shape, strides and data are one example's) plus its
+   levels: for each running ag_vmap that maps it (by id, outermost first), the batch size and the
+   stride in elements from one example to the next. Views share their base's levels. */
+#define AG__VMAP_MAX 4
+typedef struct ag__vbatch { int n; uint32_t id[AG__VMAP_MAX]; int64_t size[AG__VMAP_MAX], stride[AG__VMAP_MAX]; } ag__vbatch;
 
 typedef struct ag__block {
     struct ag__block *next;
@@ -1337,6 +1372,8 @@ struct ag_ctx {
     ag__pool *pool;
     const struct ag__grad_sink *sink;   /* where the running backward hands gradients (NULL: .grad) */
     int backward_depth;       /* backward runs inside backward: a checkpoint's recomputation */
+    int vmap_depth;           /* ag_vmap calls running, their level ids in vmap_active (>>vmap) */
+    uint32_t vmap_active[AG__VMAP_MAX], vmap_ids;
     ag_parallel_for_fn parallel_for;
     void *parallel_user;
     uint64_t failures;        /* errors reported, kept or not (a capture checks that its step had none) */
@@ -1605,9 +1642,11 @@ static void ag__half_refuse(const ag_tensor *t, const char *fn);
 /* t as an argument of the public function fn: t, or NULL (like a NULL argument) when it is stale,
    reported on its context or else on fallback (another argument's, may be NULL); a 16-bit t as
    ag__half_policy says */
+static bool ag__vmap_refused(const ag_tensor *t, const char *fn);
 AG__NOINLINE static ag_tensor *ag__arg_of(const char *fn, const ag_tensor *t, ag_ctx *fallback) {
     ag_ctx *c;
     if (t && !ag__stale(t, &c)) {
+        if (t->vb && ag__vmap_refused(t, fn)) return NULL;
         if (!AG__HALF(t->dtype) && !AG__INT(t->dtype)) return (ag_tensor *)t;
         switch (ag__half_policy(fn, t->dtype)) {
         case AG__HALF_KEEP: return (ag_tensor *)t;
@@ -1641,6 +1680,7 @@ static bool ag__live_list(const char *fn, ag_ctx *ctx, int n, ag_tensor *const *
         ag_ctx *c;
         if (!ts[i]) continue;
         if (ag__stale(ts[i], &c)) { ag__stale_fail(c ? c : ctx, fn); return false; }
+        if (ts[i]->vb && ag__vmap_refused(ts[i], fn)) return false;
         if ((AG__HALF(ts[i]->dtype) || AG__INT(ts[i]->dtype)) && ag__half_policy(fn, ts[i]->dtype) != AG__HALF_KEEP) {
             ag__half_refuse(ts[i], fn);
             return false;
@@ -2057,6 +2097,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     for (i = 0; i < ndim; i++) v->stride[i] = stride[i];
     v->data = t->data + offset * (int64_t)ag__esize(t->dtype);
     v->version = t->version;   /* in-place writes through either are seen by both */
+    v->vb = t->vb;             /* and a view of one example is that view of every example */
     v->flags |= AG__VIEW;
     return v;
 }
@@ -2080,7 +2121,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
                silently disables that check, so think about it for every new op.
    The elementwise ops are rows of AG__BINARY_OPS and AG__UNARY_OPS: their kernel is the
    generated loop over the formula macro AG__F_<name> that sits in the op's block.
-   (vmap's batching rule will be a sixth column.)
+     batch     how ag_vmap runs it on batched inputs (AG__BATCH_<batch>): map, rows, loop, self, none
 
    ADDING AN OP (ag_softplus is the worked example: grep "softplus")
      1. a row below: in AG__UNARY_OPS / AG__BINARY_OPS for an elementwise op, else AG__OTHER_OPS;
@@ -2095,73 +2136,80 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
         tests/test_reference.c, the op inside a model of tests/test_replay.c, and a row in
         tests/test_errors.c for each message it can give. */
 #define AG__SHAPE_OPS(X) \
-    X(to, to, same, none, none) X(contiguous, contiguous, same, none, none) \
-    X(reshape, reshape, reshape, none, none) X(squeeze, reshape, reshape, none, none) \
-    X(unsqueeze, reshape, reshape, none, none) X(transpose, transpose, transpose, none, none) \
-    X(permute, permute, permute, none, none) X(expand, expand, same, none, none) \
-    X(slice, slice, slice, none, none) X(slice_backward, slice_backward, slice_backward, none, none) \
-    X(cat, cat, cat, none, none) \
-    X(gather_rows, gather_rows, gather_rows, gather_rows, none) \
-    X(scatter_add_rows, scatter_add_rows, scatter_add_rows, scatter_add_rows, none) \
-    X(unfold, unfold, unfold, unfold, none) X(fold, fold, fold, fold, none)
+    X(to, to, same, none, none, self) X(contiguous, contiguous, same, none, none, self) \
+    X(reshape, reshape, reshape, none, none, self) X(squeeze, reshape, reshape, none, none, self) \
+    X(unsqueeze, reshape, reshape, none, none, self) X(transpose, transpose, transpose, none, none, self) \
+    X(permute, permute, permute, none, none, self) X(expand, expand, same, none, none, self) \
+    X(slice, slice, slice, none, none, self) X(slice_backward, slice_backward, slice_backward, none, none, self) \
+    X(cat, cat, cat, none, none, self) X(vmap_in, vmap_in, vmap_in, none, none, self) X(vmap_out, vmap_out, vmap_out, none, none, self) \
+    X(vmap_expand, vmap_expand, vmap_expand, none, none, self) \
+    X(gather_rows, gather_rows, gather_rows, gather_rows, none, loop) \
+    X(scatter_add_rows, scatter_add_rows, scatter_add_rows, scatter_add_rows, none, loop) \
+    X(unfold, unfold, unfold, unfold, none, loop) X(fold, fold, fold, fold, none, loop)
 /* y = AG__F_<name>(T, M, u, v) for u from a and v from b, broadcast (M: the libm suffix) */
 #define AG__BINARY_OPS(X) \
-    X(add, add, add, binary, none) X(sub, sub, sub, binary, none) X(mul, mul, mul, binary, cross) \
-    X(div, div, div, binary, div) X(maximum, extremum, extremum, binary, ab) \
-    X(minimum, extremum, extremum, binary, ab) X(gt_mask, none, none, binary, none) X(eq_mask, none, none, binary, none) \
-    X(tanh_grad, none, none, binary, none) X(sigmoid_grad, none, none, binary, none) \
-    X(relu_grad, none, none, binary, none) X(atan2, atan2, atan2, binary, ab) X(hypot, hypot, hypot, binary, ab) \
-    X(logaddexp, logaddexp, logaddexp, binary, ab) X(fmod, fmod, fmod, binary, ab) X(remainder, fmod, fmod, binary, ab) \
-    X(pow_tensor, pow_tensor, pow_tensor, binary, ab)
+    X(add, add, add, binary, none, map) X(sub, sub, sub, binary, none, map) X(mul, mul, mul, binary, cross, map) \
+    X(div, div, div, binary, div, map) X(maximum, extremum, extremum, binary, ab, map) \
+    X(minimum, extremum, extremum, binary, ab, map) X(gt_mask, none, none, binary, none, map) X(eq_mask, none, none, binary, none, map) \
+    X(tanh_grad, none, none, binary, none, map) X(sigmoid_grad, none, none, binary, none, map) \
+    X(relu_grad, none, none, binary, none, map) X(atan2, atan2, atan2, binary, ab, map) X(hypot, hypot, hypot, binary, ab, map) \
+    X(logaddexp, logaddexp, logaddexp, binary, ab, map) X(fmod, fmod, fmod, binary, ab, map) X(remainder, fmod, fmod, binary, ab, map) \
+    X(pow_tensor, pow_tensor, pow_tensor, binary, ab, map)
 /* y = AG__F_<name>(T, M, v, a, b) for v from x, with the op's parameters a = y->fp[0], b = y->fp[1] */
 #define AG__UNARY_OPS(X) \
-    X(neg, neg, diag, unary, none) X(pow, pow, diag, unary, x) X(add_scalar, add_scalar, diag, unary, none) \
-    X(mul_scalar, mul_scalar, diag, unary, none) X(exp, exp, diag, unary, y) X(log, log, diag, unary, x) \
-    X(sqrt, sqrt, diag, unary, y) X(abs, abs, diag, unary, x) X(tanh, tanh, diag, unary, y) \
-    X(sigmoid, sigmoid, diag, unary, y) X(relu, relu, diag, unary, x) X(leaky_relu, leaky_relu, diag, unary, x) \
-    X(gelu, gelu, diag, unary, x) X(gelu_tanh, gelu_tanh, diag, unary, x) X(silu, silu, diag, unary, x) \
-    X(erf, erf, diag, unary, x) X(clamp, clamp, diag, unary, x) X(softplus, softplus, diag, unary, x) \
-    X(sin, sin, diag, unary, x) X(cos, cos, diag, unary, x) X(tan, tan, diag, unary, y) X(asin, asin, diag, unary, x) \
-    X(acos, acos, diag, unary, x) X(atan, atan, diag, unary, x) X(sinh, sinh, diag, unary, x) X(cosh, cosh, diag, unary, x) \
-    X(asinh, asinh, diag, unary, x) X(acosh, acosh, diag, unary, x) X(atanh, atanh, diag, unary, x) \
-    X(log2, log2, diag, unary, x) X(log10, log10, diag, unary, x) X(log1p, log1p, diag, unary, x) X(exp2, exp2, diag, unary, y) \
-    X(expm1, expm1, diag, unary, y) X(rsqrt, rsqrt, diag, unary, y) X(reciprocal, reciprocal, diag, unary, y) \
-    X(square, square, diag, unary, x) X(floor, zero, diag, unary, none) X(ceil, zero, diag, unary, none) \
-    X(round, zero, diag, unary, none) X(trunc, zero, diag, unary, none) X(frac, frac, diag, unary, none) \
-    X(softsign, softsign, diag, unary, x) X(logsigmoid, logsigmoid, diag, unary, x) \
-    X(elu, elu, diag, unary, x) X(selu, elu, diag, unary, x) X(celu, celu, diag, unary, x) X(hardtanh, hardtanh, diag, unary, x) \
-    X(hardsigmoid, hardsigmoid, diag, unary, x) X(hardswish, hardswish, diag, unary, x) X(mish, mish, diag, unary, x) \
-    X(between, none, none, unary, none) X(rsub_scalar, rsub_scalar, diag, unary, none) X(rdiv_scalar, rdiv_scalar, diag, unary, xy) \
-    X(sign, zero, diag, unary, none) X(rpow_scalar, rpow_scalar, diag, unary, y) X(relu_mask, none, none, unary, none) \
-    X(leaky_mask, none, none, unary, none) X(clamp_mask, none, none, unary, none)
+    X(neg, neg, diag, unary, none, map) X(pow, pow, diag, unary, x, map) X(add_scalar, add_scalar, diag, unary, none, map) \
+    X(mul_scalar, mul_scalar, diag, unary, none, map) X(exp, exp, diag, unary, y, map) X(log, log, diag, unary, x, map) \
+    X(sqrt, sqrt, diag, unary, y, map) X(abs, abs, diag, unary, x, map) X(tanh, tanh, diag, unary, y, map) \
+    X(sigmoid, sigmoid, diag, unary, y, map) X(relu, relu, diag, unary, x, map) X(leaky_relu, leaky_relu, diag, unary, x, map) \
+    X(gelu, gelu, diag, unary, x, map) X(gelu_tanh, gelu_tanh, diag, unary, x, map) X(silu, silu, diag, unary, x, map) \
+    X(erf, erf, diag, unary, x, map) X(clamp, clamp, diag, unary, x, map) X(softplus, softplus, diag, unary, x, map) \
+    X(sin, sin, diag, unary, x, map) X(cos, cos, diag, unary, x, map) X(tan, tan, diag, unary, y, map) X(asin, asin, diag, unary, x, map) \
+    X(acos, acos, diag, unary, x, map) X(atan, atan, diag, unary, x, map) X(sinh, sinh, diag, unary, x, map) X(cosh, cosh, diag, unary, x, map) \
+    X(asinh, asinh, diag, unary, x, map) X(acosh, acosh, diag, unary, x, map) X(atanh, atanh, diag, unary, x, map) \
+    X(log2, log2, diag, unary, x, map) X(log10, log10, diag, unary, x, map) X(log1p, log1p, diag, unary, x, map) X(exp2, exp2, diag, unary, y, map) \
+    X(expm1, expm1, diag, unary, y, map) X(rsqrt, rsqrt, diag, unary, y, map) X(reciprocal, reciprocal, diag, unary, y, map) \
+    X(square, square, diag, unary, x, map) X(floor, zero, diag, unary, none, map) X(ceil, zero, diag, unary, none, map) \
+    X(round, zero, diag, unary, none, map) X(trunc, zero, diag, unary, none, map) X(frac, frac, diag, unary, none, map) \
+    X(softsign, softsign, diag, unary, x, map) X(logsigmoid, logsigmoid, diag, unary, x, map) \
+    X(elu, elu, diag, unary, x, map) X(selu, elu, diag, unary, x, map) X(celu, celu, diag, unary, x, map) X(hardtanh, hardtanh, diag, unary, x, map) \
+    X(hardsigmoid, hardsigmoid, diag, unary, x, map) X(hardswish, hardswish, diag, unary, x, map) X(mish, mish, diag, unary, x, map) \
+    X(between, none, none, unary, none, map) X(rsub_scalar, rsub_scalar, diag, unary, none, map) X(rdiv_scalar, rdiv_scalar, diag, unary, xy, map) \
+    X(sign, zero, diag, unary, none, map) X(rpow_scalar, rpow_scalar, diag, unary, y, map) X(relu_mask, none, none, unary, none, map) \
+    X(leaky_mask, none, none, unary, none, map) X(clamp_mask, none, none, unary, none, map)
 #define AG__OTHER_OPS(X) \
-    X(argmax, none, none, argmax, none) X(argmin, none, none, argmax, none) X(sum, sum, sum, reduce, none) X(mean, sum, sum, reduce, none) \
-    X(max, max, max, reduce, xy) X(min, max, max, reduce, xy) X(matmul, matmul, matmul, matmul, cross) \
-    X(softmax, softmax, diag, softmax, y) X(log_softmax, log_softmax, log_softmax, softmax, y) \
-    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab) X(var, var, var, none, x) X(norm, norm, norm, none, xy) \
-    X(linear, linear, linear, linear, ab) \
-    X(take, take, take, take, b) X(put_add, put_add, put_add, take, b) X(put, put_add, put_add, take, b) \
-    X(argsort, none, none, argsort, none) X(cumargmax, none, none, cumargmax, none) X(cumargmin, none, none, cumargmax, none) \
-    X(cumsum, cumsum, cumsum, cumsum, none) X(tril, tril, tril, tril, none) X(triu, tril, tril, tril, none) X(flip, flip, flip, flip, none) \
-    X(custom, custom, custom, none, all) X(checkpoint, checkpoint, none, none, all) X(relu_, relu_, diag, relu_, y) \
-    X(eq, none, none, int, none) X(ne, none, none, int, none) X(lt, none, none, int, none) X(le, none, none, int, none) \
-    X(gt, none, none, int, none) X(ge, none, none, int, none) X(logical_and, none, none, int, none) \
-    X(logical_or, none, none, int, none) X(logical_xor, none, none, int, none) X(logical_not, none, none, int, none) \
-    X(isnan, none, none, int, none) X(isinf, none, none, int, none) X(isfinite, none, none, int, none) \
-    X(floor_divide, none, none, int, none) X(where, where, where, where, x)
+    X(argmax, none, none, argmax, none, loop) X(argmin, none, none, argmax, none, loop) X(sum, sum, sum, reduce, none, loop) X(mean, sum, sum, reduce, none, loop) \
+    X(max, max, max, reduce, xy, loop) X(min, max, max, reduce, xy, loop) X(matmul, matmul, matmul, matmul, cross, rows) \
+    X(softmax, softmax, diag, softmax, y, loop) X(log_softmax, log_softmax, log_softmax, softmax, y, loop) \
+    X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab, self) X(var, var, var, none, x, self) X(norm, norm, norm, none, xy, self) \
+    X(linear, linear, linear, linear, ab, rows) \
+    X(take, take, take, take, b, loop) X(put_add, put_add, put_add, take, b, loop) X(put, put_add, put_add, take, b, loop) \
+    X(argsort, none, none, argsort, none, loop) X(cumargmax, none, none, cumargmax, none, loop) X(cumargmin, none, none, cumargmax, none, loop) \
+    X(cumsum, cumsum, cumsum, cumsum, none, loop) X(tril, tril, tril, tril, none, loop) X(triu, tril, tril, tril, none, loop) X(flip, flip, flip, flip, none, loop) \
+    X(custom, custom, custom, none, all, self) X(checkpoint, checkpoint, none, none, all, none) X(relu_, relu_, diag, relu_, y, none) \
+    X(eq, none, none, int, none, map) X(ne, none, none, int, none, map) X(lt, none, none, int, none, map) X(le, none, none, int, none, map) \
+    X(gt, none, none, int, none, map) X(ge, none, none, int, none, map) X(logical_and, none, none, int, none, map) \
+    X(logical_or, none, none, int, none, map) X(logical_xor, none, none, int, none, map) X(logical_not, none, none, int, none, map) \
+    X(isnan, none, none, int, none, map) X(isinf, none, none, int, none, map) X(isfinite, none, none, int, none, map) \
+    X(floor_divide, none, none, int, none, map) X(where, where, where, where, x, map)
 #define AG__OP_LIST(X) AG__SHAPE_OPS(X) AG__BINARY_OPS(X) AG__UNARY_OPS(X) AG__OTHER_OPS(X)
 
 /* what a backward rule reads: x = input 0, y = the output, ab = both inputs, b = input 1; cross: input i
    when the other requires grad (d a uses b, d b uses a); div: b always, a when b requires grad */
+/* how ag_vmap runs the op on batched inputs (>>vmap): map: the kernel once over every example
+   (elementwise: the batch dims are more dims to it); rows: the same when only input 0 is batched
+   (a product: the examples are more rows of one product), else loop; loop: the kernel once per example; self: the
+   result carries its levels already (a view shares them, a copy takes them, an op made of other
+   ops got them from those, or the op's block batches itself); none: refused with a message */
+enum { AG__BATCH_map, AG__BATCH_rows, AG__BATCH_loop, AG__BATCH_self, AG__BATCH_none };
 enum { AG__SAVES_none, AG__SAVES_x, AG__SAVES_y, AG__SAVES_xy, AG__SAVES_ab, AG__SAVES_b, AG__SAVES_cross, AG__SAVES_div, AG__SAVES_all };
 
-#define AG__OP_ENUM(name, bw, jvp, kernel, saves) AG__OP_##name,
+#define AG__OP_ENUM(name, bw, jvp, kernel, saves, batch) AG__OP_##name,
 enum { AG__OP_LIST(AG__OP_ENUM) AG__OP_COUNT };
-#define AG__OP_DECL(name, bw, jvp, kernel, saves) static int ag__bw_##bw(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
+#define AG__OP_DECL(name, bw, jvp, kernel, saves, batch) static int ag__bw_##bw(ag_tensor *y, ag_tensor *g, ag_tensor **gin); \
     static int ag__jvp_##jvp(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out); \
     static bool ag__rerun_##kernel(int op, ag_tensor *y);
 AG__OP_LIST(AG__OP_DECL)
-#define AG__OP_ROW(name, bw, jvp, kernel, saves) { #name, ag__bw_##bw, ag__jvp_##jvp, ag__rerun_##kernel, AG__SAVES_##saves },
+#define AG__OP_ROW(name, bw, jvp, kernel, saves, batch) { #name, ag__bw_##bw, ag__jvp_##jvp, ag__rerun_##kernel, AG__SAVES_##saves, AG__BATCH_##batch },
 static const ag__opdef ag__ops[] = { AG__OP_LIST(AG__OP_ROW) };
 /* the table and the enum agree (a negative array size stops the compile otherwise) */
 typedef char ag__op_table_is_complete[(int)(sizeof ag__ops / sizeof ag__ops[0]) == AG__OP_COUNT && AG__OP_COUNT <= 255 ? 1 : -1];
@@ -2182,7 +2230,7 @@ static bool ag__differentiable(int op) { return ag__ops[op].backward != ag__bw_n
    otherwise      computes on it converted to F32 (an ag_to node, so gradients reach a 16-bit
                   input) and returns F32, as torch.autocast runs softmax, losses and norms in
                   float32 and as PyTorch promotes an integer input of a floating-point op. */
-#define AG__NAME_OF_ROW(name, bw, jvp, kernel, saves) #name,
+#define AG__NAME_OF_ROW(name, bw, jvp, kernel, saves, batch) #name,
 static const char *const ag__keep_any[] = {
     "to", "contiguous", "reshape", "squeeze", "squeeze_all", "unsqueeze", "transpose", "permute", "expand", "slice", "select",
     "narrow", "flatten", "unflatten", "movedim", "chunk", "split", "unbind", "cat", "stack", "context", "type", "ndim", "dim",
@@ -2193,7 +2241,7 @@ static const char *const ag__keep_any[] = {
     "load_safetensors_mem", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "logical_not",
     "isnan", "isinf", "isfinite", "floor_divide", "where", "masked_fill", "one_hot", "add", "sub", "mul", "maximum", "minimum",
     "remainder", "fmod", "neg", "abs", "sign", "index", "gather", "gather_t", "index_select", "index_select_t", "scatter_add",
-    "scatter_add_t", NULL };
+    "scatter_add_t", "batched_index", "vmap", NULL };
 static const char *const ag__keep_half[] = {
     "mean", "mean_dim", "mean_dims", "max", "min", "max_dim", "min_dim", "matmul", "linear", "div_", "add_scalar_",
     "mul_scalar_", "relu_", "clamp_",
@@ -2217,6 +2265,24 @@ static void ag__half_refuse(const ag_tensor *t, const char *fn) {
     if (AG__INT(t->dtype)) ag__fail(t->ctx, "%s: takes no %s tensors (convert with ag_to(t, AG_F32))", fn, ag_dtype_name((ag_dtype)t->dtype));
     else ag__fail(t->ctx, "%s: takes no %s tensors (convert with ag_to(t, AG_F32); to train in 16 bits, keep float32 "
                   "parameters and compute on 16-bit copies: README, Mixed precision)", fn, ag_dtype_name((ag_dtype)t->dtype));
+}
+/* What refuses a tensor batched by ag_vmap (>>vmap), by name: what would read or write the data of
+   example 0 alone (accessors, in-place ops, saving, gradcheck) and the index arguments that are
+   read into index arrays when the op is built; true after a message */
+static const char *const ag__vmap_refuse[] = {
+    "item", "get", "data", "copy_out", "print", "gradcheck", "save_safetensors", "save_safetensors_mem",
+    "checkpoint", NULL };
+static bool ag__vmap_refused(const ag_tensor *t, const char *fn) {
+    size_t n;
+    if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;
+    n = strlen(fn);
+    if (!strcmp(fn, "index"))
+        ag__fail(t->ctx, "an index tensor batched by ag_vmap is supported by gather_t, cross_entropy_t and nll_loss_t only "
+                 "(index_select_t, scatter_add_t and scatter_t read it once; pass an unbatched index)");
+    else if (n && fn[n - 1] == '_') ag__fail(t->ctx, "%s: in-place ops are not supported on tensors inside ag_vmap (use the out-of-place op)", fn);
+    else if (ag__listed(ag__vmap_refuse, fn)) ag__fail(t->ctx, "%s: not supported on a tensor inside ag_vmap (it would see example 0 alone); return the tensor from f and read ag_vmap's output", fn);
+    else return false;
+    return true;
 }
 /* ---- version counters: what a backward rule reads must not have changed since ---- */
 #define AG__SAVES_OUT 0x80000000u
@@ -2372,9 +2438,10 @@ static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in);
 /* Links y into the graph when grad mode is on and an input requires grad, and gives it a
    tangent when an input has one. The inputs are kept in y->in either way (room for them was
    allocated with y): forward-mode rules read them. */
+static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in);
 static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
     int i;
-    bool req = false, tangent = false;
+    bool req = false, tangent = false, batched = false;
     if (!y) return NULL;
     AG_ASSERT(nin <= y->nin);   /* the result was allocated with room for its inputs */
     for (i = 0; i < nin; i++) {
@@ -2382,7 +2449,9 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
         ag__mark_used(in[i]);   /* y refers to it until the next reset */
         if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
         if (in[i] && in[i]->tangent) tangent = true;
+        if (in[i] && in[i]->vb) batched = true;
     }
+    if (batched && !ag__vmap_rule(y, op, nin, in)) return NULL;   /* inside ag_vmap (>>vmap) */
     if (!AG__FLOAT(y->dtype)) req = tangent = false;   /* integers and masks have no gradient */
     if (req && ag__differentiable(op) && y->ctx->grad_enabled) {
         y->op = &ag__ops[op];
@@ -2401,6 +2470,278 @@ static ag_tensor *ag__finish2(ag_tensor *y, int op, ag_tensor *a, ag_tensor *b) 
     ag_tensor *in[2];
     in[0] = a; in[1] = b;
     return ag__finish(y, op, 2, in);
+}
+
+/* ---- >>vmap: batched tensors (the core; ag_vmap itself is in >>functional) ----
+   Inside ag_vmap a tensor is example 0 plus its levels (t->vb). An op on batched inputs runs as
+   written on example 0 (so every shape check and message is the example's); ag__finish then
+   gives the result room for every example and applies the op's batching rule (the op table's
+   last column). Gradients flow through the same ops, so grad, vjp and jvp inside ag_vmap give
+   per-example results, and a backward outside it sums over the examples. */
+static int ag__vb_find(const ag__vbatch *vb, uint32_t id) {
+    int k;
+    for (k = 0; vb && k < vb->n; k++) if (vb->id[k] == id) return k;
+    return -1;
+}
+static bool ag__vmap_running(const ag_ctx *ctx, uint32_t id) {
+    int i;
+    for (i = 0; i < ctx->vmap_depth; i++) if (ctx->vmap_active[i] == id) return true;
+    return false;
+}
+/* u = the levels of the n tensors together (sorted by id); false after a message */
+static bool ag__vmap_union(ag_ctx *ctx, const char *name, int n, ag_tensor *const *ts, ag__vbatch *u) {
+    int i, k, j;
+    u->n = 0;
+    for (i = 0; i < n; i++) {
+        const ag__vbatch *vb = ts[i] ? ts[i]->vb : NULL;
+        for (k = 0; vb && k < vb->n; k++) {
+            int at = ag__vb_find(u, vb->id[k]);
+            if (at >= 0) {
+                if (u->size[at] != vb->size[k]) { ag__fail(ctx, "%s: batched inputs differ in batch size (%lld and %lld)", name, (long long)u->size[at], (long long)vb->size[k]); return false; }
+                continue;
+            }
+            if (u->n == AG__VMAP_MAX) { ag__fail(ctx, "%s: more than %d levels of ag_vmap", name, AG__VMAP_MAX); return false; }
+            for (j = u->n; j > 0 && u->id[j - 1] > vb->id[k]; j--) { u->id[j] = u->id[j - 1]; u->size[j] = u->size[j - 1]; }
+            u->id[j] = vb->id[k]; u->size[j] = vb->size[k]; u->n++;
+        }
+    }
+    return true;
+}
+/* the element offset of example b (counted over u's levels, the last fastest) in a tensor with levels vb */
+static int64_t ag__vmap_offset(const ag__vbatch *u, int64_t b, const ag__vbatch *vb) {
+    int64_t off = 0;
+    int k;
+    for (k = u->n - 1; k >= 0; k--) {
+        int j = ag__vb_find(vb, u->id[k]);
+        if (j >= 0) off += (b % u->size[k]) * vb->stride[j];
+        b /= u->size[k];
+    }
+    return off;
+}
+static int64_t ag__vmap_count(const ag__vbatch *u) { int64_t n = 1; int k; for (k = 0; k < u->n; k++) n *= u->size[k]; return n; }
+/* tmp: every example of t at once, an unbatched tensor [u's sizes..., nd dims shaped like
+   shape] (t broadcast to it: stride 0 along a level t lacks and along broadcast dims); the
+   caller has checked u->n + nd <= AG_MAX_DIMS */
+static void ag__vmap_whole(ag_tensor *tmp, int64_t *sh, int64_t *st, const ag_tensor *t, const ag__vbatch *u, int nd, const int64_t *shape) {
+    int k, i, lead = nd - t->ndim;
+    *tmp = *t;
+    tmp->vb = NULL; tmp->shape = sh; tmp->stride = st; tmp->ndim = (uint8_t)(u->n + nd); tmp->numel = 1;
+    for (k = 0; k < u->n; k++) {
+        int j = ag__vb_find(t->vb, u->id[k]);
+        sh[k] = u->size[k]; st[k] = j >= 0 ? t->vb->stride[j] : 0;
+    }
+    for (i = 0; i < nd; i++) {
+        int64_t own = i < lead ? 1 : t->shape[i - lead];
+        sh[u->n + i] = shape ? shape[i] : own;
+        st[u->n + i] = i < lead || (own == 1 && sh[u->n + i] != 1) ? 0 : t->stride[i - lead];
+    }
+    for (i = 0; i < tmp->ndim; i++) tmp->numel *= sh[i];
+}
+/* gives fresh result y its own storage for every example of u (zeroed), example 0 first; false if out of memory */
+static bool ag__vmap_storage(ag_tensor *y, const ag__vbatch *u, const char *name) {
+    ag__vbatch *vb = (ag__vbatch *)ag__arena_alloc(y->ctx, sizeof *vb, 16);
+    int64_t total, bytes, per = y->numel;
+    int k;
+    char *mem;
+    if (!vb || !ag__size_mul(per, ag__vmap_count(u), &total) || !ag__size_mul(total, (int64_t)ag__esize(y->dtype), &bytes) ||
+        (uint64_t)bytes > (uint64_t)SIZE_MAX / 2) {
+        if (vb) ag__fail(y->ctx, "%s: the batched result is too large", name);
+        return false;
+    }
+    if (!(mem = (char *)ag__arena_alloc(y->ctx, (size_t)bytes, AG__DATA_ALIGN))) return false;
+    memset(mem, 0, (size_t)bytes);
+    *vb = *u;
+    for (k = u->n - 1; k >= 0; k--) { vb->stride[k] = per; per *= u->size[k]; }
+    y->data = mem;
+    y->vb = vb;
+    return true;
+}
+static bool ag__rerun(int op, ag_tensor *y);
+static void ag__copy_into(ag_tensor *dst, const ag_tensor *src);
+#define AG__VMAP_NIN 8
+/* runs op's kernel for every example of the inputs into fresh y: once over all of them (map) or
+   example by example (loop); false after a message */
+static bool ag__vmap_run(ag_tensor *y, int op, int nin, ag_tensor *const *in, const ag__vbatch *u, int rule) {
+    ag_tensor ty, ti[AG__VMAP_NIN], *tin[AG__VMAP_NIN];
+    int64_t sh[AG__VMAP_NIN + 1][AG_MAX_DIMS], st[AG__VMAP_NIN + 1][AG_MAX_DIMS], b, nb = ag__vmap_count(u);
+    int i;
+    bool map = rule == AG__BATCH_map;
+    if (nin > AG__VMAP_NIN) { ag__fail(y->ctx, "%s: more than %d inputs inside ag_vmap", ag__ops[op].name, AG__VMAP_NIN); return false; }
+    if (!ag__vmap_storage(y, u, ag__ops[op].name)) return false;
+    if (rule == AG__BATCH_rows && u->n + y->ndim <= AG_MAX_DIMS && u->n + in[0]->ndim <= AG_MAX_DIMS &&
+        (op == AG__OP_linear || in[1]->ndim <= 2 || (in[0]->ndim >= 2 && in[1]->ndim <= in[0]->ndim))) {
+        /* x W^T, a @ b with b's batch dims short of a's: the examples of x (a) are more rows */
+        for (i = 1; i < nin && !(in[i] && in[i]->vb); i++) {}
+        if (i == nin) {
+            ag__vmap_whole(&ty, sh[0], st[0], y, u, y->ndim, NULL);
+            ag__vmap_whole(&ti[0], sh[1], st[1], in[0], u, in[0]->ndim, NULL);
+            tin[0] = &ti[0];
+            for (i = 1; i < nin; i++) tin[i] = in[i];
+            ty.in = tin;
+            return ag__rerun(op, &ty);
+        }
+    }
+    if (map && u->n + y->ndim <= AG_MAX_DIMS) {   /* the batch dims are more dims to an elementwise kernel */
+        ag__vmap_whole(&ty, sh[0], st[0], y, u, y->ndim, NULL);
+        for (i = 0; i < nin; i++) { ag__vmap_whole(&ti[i], sh[i + 1], st[i + 1], in[i], u, y->ndim, y->shape); tin[i] = &ti[i]; }
+        ty.in = tin;
+        return ag__rerun(op, &ty);
+    }
+    for (b = 0; b < nb; b++) {
+        ty = *y; ty.vb = NULL;
+        ty.data += ag__vmap_offset(u, b, y->vb) * (int64_t)ag__esize(y->dtype);
+        for (i = 0; i < nin; i++) {
+            ti[i] = *in[i]; ti[i].vb = NULL;
+            ti[i].data += ag__vmap_offset(u, b, in[i]->vb) * (int64_t)ag__esize(in[i]->dtype);
+            tin[i] = &ti[i];
+        }
+        ty.in = tin;
+        if (!ag__rerun(op, &ty)) return false;
+    }
+    return true;
+}
+/* a copy of batched src into fresh dst: dst gets every example; false when dst is not a fresh result */
+static bool ag__vmap_copy(ag_tensor *dst, const ag_tensor *src) {
+    ag_tensor td, ts;
+    int64_t b, nb = ag__vmap_count(src->vb);
+    if (dst->op || (dst->flags & (AG__VIEW | AG__PERSISTENT)) || !ag__vmap_storage(dst, src->vb, "copy")) return false;
+    for (b = 0; b < nb; b++) {
+        td = *dst; td.vb = NULL; td.data += ag__vmap_offset(src->vb, b, dst->vb) * (int64_t)ag__esize(dst->dtype);
+        ts = *src; ts.vb = NULL; ts.data += ag__vmap_offset(src->vb, b, src->vb) * (int64_t)ag__esize(src->dtype);
+        ag__copy_into(&td, &ts);
+    }
+    return true;
+}
+/* ag__finish's step for an op with a batched input; false after a message */
+static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
+    ag_ctx *ctx = y->ctx;
+    const char *name = ag__ops[op].name;
+    ag__vbatch u;
+    int i, k;
+    if (ctx->capture) {
+        ctx->capture->failed = true;
+        ag__fail(ctx, "%s: a tensor batched by ag_vmap cannot be recorded for ag_replay", name);
+        return false;
+    }
+    for (i = 0; i < nin && !ctx->backward_depth; i++)   /* a backward may still run through a finished ag_vmap's ops */
+        for (k = 0; in[i] && in[i]->vb && k < in[i]->vb->n; k++)
+            if (!ag__vmap_running(ctx, in[i]->vb->id[k])) {
+                ag__fail(ctx, "%s: an input is a tensor of an ag_vmap that has returned (use the outputs ag_vmap gave, not tensors kept from inside f)", name);
+                return false;
+            }
+    switch (ag__ops[op].batch) {
+    case AG__BATCH_self: return true;
+    case AG__BATCH_none: ag__fail(ctx, "%s: has no batching rule and cannot run inside ag_vmap", name); return false;
+    default: return ag__vmap_union(ctx, name, nin, in, &u) && ag__vmap_run(y, op, nin, in, &u, ag__ops[op].batch);
+    }
+}
+/* x with its dim `dim` made a batch level id (a view); NULL after a message */
+static ag_tensor *ag__vmap_in(ag_tensor *x, uint32_t id, int dim) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    ag__vbatch *vb;
+    ag_tensor *v;
+    int i, j = 0, k;
+    if (!x) return NULL;
+    if (ag__vb_find(x->vb, id) >= 0) { ag__fail(x->ctx, "vmap: a tensor is batched twice at one level"); return NULL; }
+    if (x->vb && x->vb->n == AG__VMAP_MAX) { ag__fail(x->ctx, "vmap: more than %d levels of ag_vmap", AG__VMAP_MAX); return NULL; }
+    for (i = 0; i < x->ndim; i++) if (i != dim) { sh[j] = x->shape[i]; st[j++] = x->stride[i]; }
+    if (!(vb = (ag__vbatch *)ag__arena_alloc(x->ctx, sizeof *vb, 16)) || !(v = ag__view_of(x, x->ndim - 1, sh, st, 0))) return NULL;
+    if (x->vb) *vb = *x->vb; else vb->n = 0;
+    for (k = vb->n; k > 0 && vb->id[k - 1] > id; k--) { vb->id[k] = vb->id[k - 1]; vb->size[k] = vb->size[k - 1]; vb->stride[k] = vb->stride[k - 1]; }
+    vb->id[k] = id; vb->size[k] = x->shape[dim]; vb->stride[k] = x->stride[dim]; vb->n++;
+    v->vb = vb;
+    v->ip[0] = id; v->ip[1] = dim; v->ip[2] = x->shape[dim];
+    return ag__finish1(v, AG__OP_vmap_in, x);
+}
+/* t, the same for each of `size` examples at level id (a view, stride 0 between them): its
+   gradient stays per example inside ag_vmap and is summed over them after */
+static ag_tensor *ag__vmap_expand(ag_tensor *t, uint32_t id, int64_t size) {
+    ag__vbatch *vb;
+    ag_tensor *v;
+    int k;
+    if (!t) return NULL;
+    if (t->vb && t->vb->n == AG__VMAP_MAX) { ag__fail(t->ctx, "vmap: more than %d levels of ag_vmap", AG__VMAP_MAX); return NULL; }
+    if (!(vb = (ag__vbatch *)ag__arena_alloc(t->ctx, sizeof *vb, 16)) || !(v = ag__view_of(t, t->ndim, t->shape, t->stride, 0))) return NULL;
+    if (t->vb) *vb = *t->vb; else vb->n = 0;
+    for (k = vb->n; k > 0 && vb->id[k - 1] > id; k--) { vb->id[k] = vb->id[k - 1]; vb->size[k] = vb->size[k - 1]; vb->stride[k] = vb->stride[k - 1]; }
+    vb->id[k] = id; vb->size[k] = size; vb->stride[k] = 0; vb->n++;
+    v->vb = vb;
+    v->ip[0] = id; v->ip[2] = size;
+    return ag__finish1(v, AG__OP_vmap_expand, t);
+}
+static ag_tensor *ag__vmap_settle(ag_tensor *g, const ag_tensor *t, bool all);
+static int ag__bw_vmap_expand(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y per example (summed once outside the ag_vmap) */
+    gin[0] = ag__vmap_settle(g, y->in[0], false);
+    return 0;
+}
+static int ag__jvp_vmap_expand(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x for every example */
+    (void)op; *out = ag__vmap_expand(t[0], (uint32_t)y->ip[0], y->ip[2]); return 0;
+}
+/* the examples of t at level id as dim `dim` of a tensor without that level (a view; stride 0
+   when t is the same for every example, size the batch size) */
+static ag_tensor *ag__vmap_out(ag_tensor *t, uint32_t id, int dim, int64_t size) {
+    int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+    ag__vbatch *vb;
+    ag_tensor *v;
+    int i, j = 0, k;
+    if (!t) return NULL;
+    if (t->ndim >= AG_MAX_DIMS) { ag__fail(t->ctx, "vmap: an output with %d dims has no room for the batch dim", t->ndim); return NULL; }
+    if ((k = ag__vb_find(t->vb, id)) < 0) return ag__vmap_out(ag__vmap_expand(t, id, size), id, dim, size);
+    for (i = 0; i <= t->ndim; i++) {
+        if (i == dim) { sh[i] = t->vb->size[k]; st[i] = t->vb->stride[k]; continue; }
+        sh[i] = t->shape[j]; st[i] = t->stride[j++];
+    }
+    if (!(vb = (ag__vbatch *)ag__arena_alloc(t->ctx, sizeof *vb, 16)) || !(v = ag__view_of(t, t->ndim + 1, sh, st, 0))) return NULL;
+    vb->n = 0;
+    for (i = 0; i < t->vb->n; i++)
+        if (i != k) { vb->id[vb->n] = t->vb->id[i]; vb->size[vb->n] = t->vb->size[i]; vb->stride[vb->n++] = t->vb->stride[i]; }
+    v->vb = vb->n ? vb : NULL;
+    v->ip[0] = id; v->ip[1] = dim; v->ip[2] = size;
+    return ag__finish1(v, AG__OP_vmap_out, t);
+}
+static int ag__bw_vmap_in(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y's examples stacked at dim */
+    gin[0] = ag__vmap_out(g, (uint32_t)y->ip[0], (int)y->ip[1], y->ip[2]);
+    return 0;
+}
+static int ag__jvp_vmap_in(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x's examples */
+    (void)op; *out = ag__vmap_in(t[0], (uint32_t)y->ip[0], (int)y->ip[1]); return 0;
+}
+static int ag__bw_vmap_out(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y taken apart into examples */
+    gin[0] = ag__vmap_in(g, (uint32_t)y->ip[0], (int)y->ip[1]);
+    return 0;
+}
+static int ag__jvp_vmap_out(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_x's examples stacked */
+    (void)op; *out = ag__vmap_out(t[0], (uint32_t)y->ip[0], (int)y->ip[1], y->ip[2]); return 0;
+}
+/* every example of a batched t, its levels in front: [levels of u..., t's dims] (for an op's own batching) */
+static ag_tensor *ag__vmap_expose(ag_tensor *t, const ag__vbatch *u) {
+    int k;
+    for (k = u->n - 1; t && k >= 0; k--) t = ag__vmap_out(t, u->id[k], 0, u->size[k]);
+    return t;
+}
+/* the inverse: the first u->n dims of p become u's levels */
+static ag_tensor *ag__vmap_cover(ag_tensor *p, const ag__vbatch *u) {
+    int k;
+    for (k = 0; p && k < u->n; k++) p = ag__vmap_in(p, u->id[k], 0);
+    return p;
+}
+/* g summed over its levels that t lacks and no running ag_vmap maps (all: every level t lacks):
+   a gradient that reaches an unbatched tensor from outside the ag_vmap is the sum over the examples */
+static ag_tensor *ag__vmap_settle(ag_tensor *g, const ag_tensor *t, bool all) {
+    int k;
+    while (g && g->vb) {
+        for (k = 0; k < g->vb->n; k++)
+            if (ag__vb_find(t->vb, g->vb->id[k]) < 0 && (all || !ag__vmap_running(g->ctx, g->vb->id[k]))) break;
+        if (k == g->vb->n) break;
+        g = ag_sum_dim(ag__vmap_out(g, g->vb->id[k], 0, g->vb->size[k]), 0, false);
+    }
+    return g;
+}
+/* for a check that reads every element of t (a divisor, class indices): all examples as one tensor */
+static const ag_tensor *ag__vmap_all(const ag_tensor *t, ag_tensor *tmp, int64_t *sh, int64_t *st) {
+    if (!t->vb || t->vb->n + t->ndim > AG_MAX_DIMS) return t;
+    ag__vmap_whole(tmp, sh, st, t, t->vb, t->ndim, NULL);
+    return tmp;
 }
 
 /* ==== >>iter: strided iteration ====
@@ -3687,8 +4028,8 @@ static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const do
    (>>elementwise): ag__unary_row_f32, ag__unary_row_f64, ag__binary_row_f32, ag__binary_row_f64.
    The contiguous part of a row goes to the SIMD fast path first where there is one. */
 #define AG__ULOOP(T, E) for (i = i0; i < n; i++) { T v = x[i * sx]; y[i * sy] = (T)(E); }
-#define AG__UNARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__ULOOP(float, AG__F_##name(float, f, v, a, b)) break;
-#define AG__UNARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__ULOOP(double, AG__F_##name(double, , v, a, b)) break;
+#define AG__UNARY_CASE_F32(name, bw, jvp, kernel, saves, batch) case AG__OP_##name: AG__ULOOP(float, AG__F_##name(float, f, v, a, b)) break;
+#define AG__UNARY_CASE_F64(name, bw, jvp, kernel, saves, batch) case AG__OP_##name: AG__ULOOP(double, AG__F_##name(double, , v, a, b)) break;
 #define AG__DEF_UNARY(T, SFX, CASE) \
 AG__EXACT static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
@@ -3703,8 +4044,8 @@ AG__EXACT static void ag__unary_row_##SFX(const void *kp, int64_t n, char **p, c
     } \
 }
 #define AG__BLOOP(T, E) for (i = i0; i < n; i++) { T u = a[i * sa], v = b[i * sb]; y[i * sy] = (T)(E); }
-#define AG__BINARY_CASE_F32(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(float, AG__F_##name(float, f, u, v)) break;
-#define AG__BINARY_CASE_F64(name, bw, jvp, kernel, saves) case AG__OP_##name: AG__BLOOP(double, AG__F_##name(double, , u, v)) break;
+#define AG__BINARY_CASE_F32(name, bw, jvp, kernel, saves, batch) case AG__OP_##name: AG__BLOOP(float, AG__F_##name(float, f, u, v)) break;
+#define AG__BINARY_CASE_F64(name, bw, jvp, kernel, saves, batch) case AG__OP_##name: AG__BLOOP(double, AG__F_##name(double, , u, v)) break;
 #define AG__DEF_BINARY(T, SFX, CASE) \
 AG__EXACT static void ag__binary_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \
@@ -4293,6 +4634,7 @@ static void ag__copy_run(ag__iter *it, int dst, int src, int isa) {
 static bool ag__contig(const ag_tensor *t);
 static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
     ag__iter it;
+    if (src->vb && !dst->vb && ag__vmap_copy(dst, src)) return;   /* a fresh copy of a batched tensor: every example */
     if (AG__TAPING(dst->ctx)) ag__tape(dst->ctx, AG__STEP_COPY, 0, dst, (ag_tensor *)src, 0);
     if (dst->dtype == src->dtype && dst->numel == src->numel && ag__contig(dst) && ag__contig(src)) {
         memcpy(dst->data, src->data, (size_t)dst->numel * ag__esize(dst->dtype));
@@ -4513,8 +4855,13 @@ static void ag__random_fill(ag_tensor *t, int kind, double p) {
     }
     if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_RAND, kind, t, NULL, p);
 }
+static bool ag__no_vmap_random(ag_ctx *ctx, const char *op) {
+    if (!ctx || !ctx->vmap_depth) return true;
+    ag__fail(ctx, "%s: random numbers inside ag_vmap would be the same for every example; draw them outside and pass them in batched", op);
+    return false;
+}
 static ag_tensor *ag__random(ag_ctx *ctx, const char *op, ag_dtype dtype, int ndim, const int64_t *shape, int kind) {
-    ag_tensor *t = ag__create(ctx, op, dtype, ndim, shape, false, true);
+    ag_tensor *t = ag__no_vmap_random(ctx, op) ? ag__create(ctx, op, dtype, ndim, shape, false, true) : NULL;
     if (t) ag__random_fill(t, kind, 0);
     return t;
 }
@@ -4680,7 +5027,7 @@ static ag_tensor *ag__f32_scratch(ag_tensor *t) {
     return c;
 }
 /* the kernel of op for a 16-bit y whose kernel has no 16-bit rows (matmul, linear): the inputs
-   in y->in (and linear's W^T) as F32 scratch, the kernel into F32 scratch, rounded into y once */
+   in y->in as F32 scratch, the kernel into F32 scratch, rounded into y once */
 static bool ag__half_run(int op, ag_tensor *y) {
     ag_ctx *ctx = y->ctx;
     ag__mark m = ag__arena_mark(ctx);
@@ -4691,8 +5038,8 @@ static bool ag__half_run(int op, ag_tensor *y) {
     if (ok) {
         y32->fp[0] = y->fp[0]; y32->fp[1] = y->fp[1];
         for (i = 0; i < 3; i++) y32->ip[i] = y->ip[i];
-        y32->extra = op == AG__OP_linear ? ag__f32_scratch((ag_tensor *)y->extra) : y->extra;
-        ok = (!y->extra || y32->extra) && ag__ops[op].rerun(op, y32);
+        y32->extra = y->extra;
+        ok = ag__ops[op].rerun(op, y32);
     }
     if (ok) ag__to_half(ctx->isa, y->dtype, (uint16_t *)(void *)y->data, (const float *)(const void *)y32->data, y->numel);
     ag__arena_release(ctx, m);
@@ -4943,6 +5290,14 @@ static ag_tensor *ag__slice_backward(ag_tensor *g, const ag_tensor *x, int dim, 
     int64_t st[AG_MAX_DIMS] = {0};
     int i;
     if (!g) return NULL;
+    if (g->vb) {   /* inside ag_vmap: every example at once, the levels in front */
+        ag_tensor whole;
+        int64_t sh[AG_MAX_DIMS], wst[AG_MAX_DIMS];
+        const ag__vbatch *u = g->vb;
+        if (u->n + x->ndim > AG_MAX_DIMS) { ag__fail(g->ctx, "slice: %d dims and %d levels of ag_vmap are more than %d dims", x->ndim, u->n, AG_MAX_DIMS); return NULL; }
+        ag__vmap_whole(&whole, sh, wst, x, u, x->ndim, NULL);   /* only its shape is read */
+        return ag__vmap_cover(ag__slice_backward(ag__vmap_expose(g, u), &whole, dim + u->n, start, step), u);
+    }
     y = ag__result(g->ctx, g->dtype, x->ndim, x->shape, 1);
     if (!y) return NULL;
     for (i = 0; i < x->ndim; i++) st[i] = y->stride[i];
@@ -4976,6 +5331,7 @@ static int ag__jvp_slice_backward(ag_tensor *y, int op, ag_tensor *const *t, ag_
 
 AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
     ag_tensor **in, *y, *first = NULL;
+    ag__vbatch u;
     ag_ctx *ctx;
     int64_t sh[AG_MAX_DIMS] = {0}, off = 0;
     int i, j, dtype = AG_F32;
@@ -5004,7 +5360,12 @@ AG_API ag_tensor *ag_cat(ag_tensor *const *ts, int n, int dim) {
         sh[dim] += ts[i]->shape[dim];
     }
     in = ag__ptr_alloc(ctx, n);
-    y = in ? ag__result(ctx, dtype, first->ndim, sh, n) : NULL;
+    if (!in || !ag__vmap_union(ctx, "cat", n, ts, &u)) return NULL;
+    if (u.n) {   /* inside ag_vmap: every example's tensors at once, the levels in front */
+        for (i = 0; i < n; i++) if (!(in[i] = ag__vmap_expose(ag_to(ts[i], (ag_dtype)dtype), &u))) return NULL;
+        return ag__vmap_cover(ag_cat(in, n, dim + u.n), &u);
+    }
+    y = ag__result(ctx, dtype, first->ndim, sh, n);
     if (!y) return NULL;
     for (i = 0; i < n; i++) {
         ag_tensor *win;
@@ -5309,7 +5670,9 @@ static bool ag__int_args_ok(const char *name, int op, int dt, const ag_tensor *b
         return false;
     }
     if (op == AG__OP_floor_divide || op == AG__OP_remainder || op == AG__OP_fmod) {
-        int64_t i;
+        int64_t i, sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
+        ag_tensor tmp;
+        b = ag__vmap_all(b, &tmp, sh, st);   /* every example's divisor */
         for (i = 0; i < b->numel; i++)
             if (ag__get_int(b->dtype, b->data + ag__offset(b, i) * (int64_t)ag__esize(b->dtype)) == 0) {
                 ag__fail(b->ctx, "%s: integer division by zero (element %lld of the divisor)", name, (long long)i);
@@ -6069,15 +6432,18 @@ AG_API ag_tensor *ag_masked_fill(ag_tensor *t, ag_tensor *mask, double value) { 
 }
 /* [..., num_classes] I64: 1 at each entry's class (num_classes -1: the largest class + 1) */
 AG_API ag_tensor *ag_one_hot(ag_tensor *index, int64_t num_classes) { index = ag__arg(index);
-    int64_t i, hi = -1;
+    int64_t i, hi = -1, sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
     char s1[200];
+    ag_tensor tmp;
+    const ag_tensor *all;
     if (!index) return NULL;
     if (index->dtype != AG_I32 && index->dtype != AG_I64) {
         ag__fail(index->ctx, "one_hot: the classes %s are %s, not int32 or int64", AG__SHAPE(s1, index), ag_dtype_name((ag_dtype)index->dtype));
         return NULL;
     }
-    for (i = 0; i < index->numel; i++) {
-        int64_t v = ag__get_int(index->dtype, index->data + ag__offset(index, i) * (int64_t)ag__esize(index->dtype));
+    all = ag__vmap_all(index, &tmp, sh, st);   /* inside ag_vmap: every example's classes */
+    for (i = 0; i < all->numel; i++) {
+        int64_t v = ag__get_int(all->dtype, all->data + ag__offset(all, i) * (int64_t)ag__esize(all->dtype));
         if (v < 0 || (num_classes >= 0 && v >= num_classes)) {
             ag__fail(index->ctx, "one_hot: class %lld at element %lld is out of range for %lld classes", (long long)v, (long long)i,
                      (long long)(num_classes >= 0 ? num_classes : hi + 1));
@@ -6570,13 +6936,17 @@ static int ag__jvp_matmul(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor *
 }
 
 /* ---- linear: one node, as PyTorch's addmm (a student walking the graph sees linear, then W and b) ---- */
-/* y = x W^T + b, W^T the view in y->extra; the bias is added row by row (the kernel, also run by ag_replay) */
-static bool ag__linear_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *b) {
-    if (!ag__matmul_run(y, x, (const ag_tensor *)y->extra)) return false;
+/* y = x W^T + b, W^T a view on the stack; the bias is added row by row (the kernel, also run by ag_replay) */
+static bool ag__linear_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *W, const ag_tensor *b) {
+    ag_tensor wt = *W;
+    int64_t sh[2], st[2];
+    sh[0] = W->shape[1]; sh[1] = W->shape[0]; st[0] = W->stride[1]; st[1] = W->stride[0];
+    wt.shape = sh; wt.stride = st; wt.vb = NULL;
+    if (!ag__matmul_run(y, x, &wt)) return false;
     if (b && y->numel) ag__binary_run(AG__OP_add, y, y, b);   /* y += b, broadcast over the rows */
     return true;
 }
-static bool ag__rerun_linear(int op, ag_tensor *y) { (void)op; return ag__linear_run(y, y->in[0], y->nin > 2 ? y->in[2] : NULL); }
+static bool ag__rerun_linear(int op, ag_tensor *y) { (void)op; return ag__linear_run(y, y->in[0], y->in[1], y->nin > 2 ? y->in[2] : NULL); }
 static int ag__bw_linear(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y W, d W = d y^T x, d b = d y summed over the rows */
     ag_tensor *x = y->in[0], *W = y->in[1];
     int64_t fo[2], fi[2];
@@ -6616,19 +6986,13 @@ AG_API ag_tensor *ag_linear(ag_tensor *x, ag_tensor *W, ag_tensor *b) { ag__args
     {   /* one node, as PyTorch's addmm: y = x W^T + b */
         int64_t sh[AG_MAX_DIMS];
         int i;
-        bool prev = ag_set_grad_enabled(ctx, false);
-        ag_tensor *Wt, *y;
-        ctx->jvp_off++;
-        Wt = ag_transpose(W, 0, 1);   /* a plain view (the kernel's operand, kept for replays) */
-        ctx->jvp_off--;
-        ag_set_grad_enabled(ctx, prev);
+        ag_tensor *y;
         for (i = 0; i < x->ndim - 1; i++) sh[i] = x->shape[i];
         sh[x->ndim - 1] = W->shape[0];
-        y = Wt ? ag__result_raw(ctx, x->dtype, x->ndim, sh, b ? 3 : 2) : NULL;   /* room for exactly its inputs: the rules read y->nin */
+        y = ag__result_raw(ctx, x->dtype, x->ndim, sh, b ? 3 : 2);   /* room for exactly its inputs: the rules read y->nin */
         if (!y) return NULL;
-        y->extra = Wt;
         if (AG__HALF_VIA_F32(AG__OP_linear, y->dtype)) { y->in[0] = x; y->in[1] = W; if (b) y->in[2] = b; }
-        if (!(AG__HALF_VIA_F32(AG__OP_linear, y->dtype) ? ag__half_run(AG__OP_linear, y) : ag__linear_run(y, x, b))) return NULL;
+        if (!(AG__HALF_VIA_F32(AG__OP_linear, y->dtype) ? ag__half_run(AG__OP_linear, y) : ag__linear_run(y, x, W, b))) return NULL;
         {
             ag_tensor *in3[3];
             in3[0] = x; in3[1] = W; in3[2] = b;
@@ -6708,22 +7072,28 @@ static ag_tensor *ag__nll(const char *name, ag_tensor *ls, const int32_t *target
     return ag_mul_scalar(ag_sum(picked), red == AG_SUM ? -1.0 : -1.0 / (double)N);
 }
 /* a target tensor as the int32 array the class losses read (again at each replay, after the recorded conversion) */
-static const int32_t *ag__targets_of(const char *op, ag_tensor *scores, ag_tensor *targets) {
+static bool ag__targets_check(const char *op, ag_tensor *scores, ag_tensor *targets) {
     char s1[200], s2[200];
-    int64_t i, n;
-    ag_tensor *c;
-    if (!scores || !targets) { if (scores || targets) ag__fail(scores ? scores->ctx : targets->ctx, "%s: %s is NULL", op, scores ? "targets" : "the input"); return NULL; }
-    if (targets->ctx != scores->ctx) { ag__fail(scores->ctx, "%s: tensors belong to different contexts", op); return NULL; }
+    int64_t n;
+    if (!scores || !targets) { if (scores || targets) ag__fail(scores ? scores->ctx : targets->ctx, "%s: %s is NULL", op, scores ? "targets" : "the input"); return false; }
+    if (targets->ctx != scores->ctx) { ag__fail(scores->ctx, "%s: tensors belong to different contexts", op); return false; }
     if (targets->dtype != AG_I32 && targets->dtype != AG_I64) {
         ag__fail(scores->ctx, "%s: the targets %s are %s, not int32 or int64 (class indices)", op, AG__SHAPE(s1, targets), ag_dtype_name((ag_dtype)targets->dtype));
-        return NULL;
+        return false;
     }
     n = scores->ndim == 2 ? scores->shape[0] : 1;
     if (scores->ndim > 2 || (scores->ndim == 2 ? targets->ndim != 1 || targets->shape[0] != n : targets->ndim != 0)) {
         ag__fail(scores->ctx, "%s: targets %s for the input %s: expected %s", op, AG__SHAPE(s1, targets), AG__SHAPE(s2, scores),
                  scores->ndim == 2 ? "[N], one class per row" : "a 0-d tensor");
-        return NULL;
+        return false;
     }
+    return true;
+}
+static const int32_t *ag__targets_of(const char *op, ag_tensor *scores, ag_tensor *targets) {
+    int64_t i, n;
+    ag_tensor *c;
+    if (!ag__targets_check(op, scores, targets)) return NULL;
+    n = scores->ndim == 2 ? scores->shape[0] : 1;
     for (i = 0; targets->dtype == AG_I64 && i < n; i++) {   /* beyond int32: out of range (the int32 copy would wrap into range) */
         int64_t v = ag__get_int(AG_I64, targets->data + ag__offset(targets, i) * 8);
         if (v < INT32_MIN || v > INT32_MAX) { ag__fail(scores->ctx, "%s: target %lld at row %lld is out of range", op, (long long)v, (long long)i); return NULL; }
@@ -6731,12 +7101,24 @@ static const int32_t *ag__targets_of(const char *op, ag_tensor *scores, ag_tenso
     c = ag_contiguous(ag_to(targets, AG_I32));
     return c ? (const int32_t *)(const void *)c->data : NULL;
 }
-AG_API ag_tensor *ag_cross_entropy_t(ag_tensor *logits, ag_tensor *targets) { logits = ag__arg(logits); targets = ag__index_arg(targets);
-    const int32_t *tg = ag__targets_of("cross_entropy", logits, targets);
+/* inside ag_vmap, targets per example: -sum(one_hot(targets) * log_probs) over the classes, reduced */
+static ag_tensor *ag__vmap_nll(const char *name, ag_tensor *ls, ag_tensor *targets, ag_reduction r, bool softmax_first) {
+    ag_tensor *picked;
+    if ((unsigned)r > 2u) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)r); return NULL; }
+    if (softmax_first) ls = ag_log_softmax(ls, -1);
+    picked = ls ? ag_sum_dim(ag_mul(ag_one_hot(targets, ls->shape[ls->ndim - 1]), ls), -1, false) : NULL;
+    return ag_neg(r == AG_NONE ? picked : r == AG_SUM ? ag_sum(picked) : ag_mean(picked));
+}
+AG_API ag_tensor *ag_cross_entropy_t(ag_tensor *logits, ag_tensor *targets) { logits = ag__arg(logits); targets = ag__arg_of("batched_index", targets, NULL);
+    const int32_t *tg;
+    if (targets && targets->vb && ag__targets_check("cross_entropy", logits, targets)) return ag__vmap_nll("cross_entropy", logits, targets, AG_MEAN, true);
+    tg = ag__targets_of("cross_entropy", logits, targets);
     return tg ? ag_cross_entropy(logits, tg) : NULL;
 }
-AG_API ag_tensor *ag_nll_loss_t(ag_tensor *log_probs, ag_tensor *targets, ag_reduction r) { log_probs = ag__arg(log_probs); targets = ag__index_arg(targets);
-    const int32_t *tg = ag__targets_of("nll_loss", log_probs, targets);
+AG_API ag_tensor *ag_nll_loss_t(ag_tensor *log_probs, ag_tensor *targets, ag_reduction r) { log_probs = ag__arg(log_probs); targets = ag__arg_of("batched_index", targets, NULL);
+    const int32_t *tg;
+    if (targets && targets->vb && ag__targets_check("nll_loss", log_probs, targets)) return ag__vmap_nll("nll_loss", log_probs, targets, r, false);
+    tg = ag__targets_of("nll_loss", log_probs, targets);
     return tg ? ag_nll_loss(log_probs, tg, r) : NULL;
 }
 AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { logits = ag__arg(logits);
@@ -6822,6 +7204,7 @@ AG_API ag_tensor *ag_dropout(ag_tensor *t, double p, bool training) { t = ag__ar
     if (!t) return NULL;
     if (!(p >= 0 && p <= 1)) { ag__fail(t->ctx, "dropout: p must be in [0, 1], got %g", p); return NULL; }
     if (!training || p == 0) return t;
+    if (!ag__no_vmap_random(t->ctx, "dropout")) return NULL;
     mask = ag__result_raw(t->ctx, t->dtype, t->ndim, t->shape, 0);
     if (!mask) return NULL;
     ag__random_fill(mask, AG__RAND_DROPOUT, p);
@@ -7206,10 +7589,20 @@ static const int64_t *ag__index_data(const char *op, ag_tensor *index, int want_
     c = ag_contiguous(ag_to(index, AG_I64));
     return c ? (const int64_t *)(const void *)c->data : NULL;
 }
-AG_API ag_tensor *ag_gather_t(ag_tensor *t, int dim, ag_tensor *index) { t = ag__arg(t); index = ag__index_arg(index);
+AG_API ag_tensor *ag_gather_t(ag_tensor *t, int dim, ag_tensor *index) { t = ag__arg(t); index = ag__arg_of("batched_index", index, NULL);
     const int64_t *ix;
     if (!t || !index) { if (t || index) ag__fail(t ? t->ctx : index->ctx, "gather_t: %s is NULL", t ? "index" : "t"); return NULL; }
     if (index->ctx != t->ctx) { ag__fail(t->ctx, "gather_t: tensors belong to different contexts"); return NULL; }
+    if (index->vb) {   /* inside ag_vmap, an index per example: gather over every example at once */
+        ag__vbatch u;
+        ag_tensor *both[2];
+        both[0] = t; both[1] = index;
+        if (index->ndim != t->ndim || !ag__dim(t->ctx, "gather_t", t->ndim, dim, &dim) || !ag__vmap_union(t->ctx, "gather_t", 2, both, &u)) {
+            if (index->ndim != t->ndim) ag__fail(t->ctx, "gather: the index has %d dims, expected %d (like the input)", index->ndim, t->ndim);
+            return NULL;
+        }
+        return ag__vmap_cover(ag_gather_t(ag__vmap_expose(t, &u), dim + u.n, ag__vmap_expose(index, &u)), &u);
+    }
     if (!(ix = ag__index_data("gather", index, t->ndim, NULL, "like the input"))) return NULL;
     return ag_gather(t, dim, index->ndim, index->shape, ix);
 }
@@ -8173,7 +8566,7 @@ static bool ag__accumulate_now(ag_tensor *t, ag_tensor *g, bool create) {
 }
 static bool ag__accumulate(ag_tensor *t, ag_tensor *g, bool create) {
     bool ok;
-    if (!(g = ag_to(g, (ag_dtype)t->dtype))) return false;
+    if (!(g = ag_to(ag__vmap_settle(g, t, true), (ag_dtype)t->dtype))) return false;   /* .grad gets the sum over examples */
     if (AG__TAPING(t->ctx)) ag__tape(t->ctx, AG__STEP_ACC, create, t, g, 0);
     t->ctx->tape_pause++;   /* a replay decides again whether to copy or add (the gradient may have been zeroed) */
     ok = ag__accumulate_now(t, g, create);
@@ -8201,6 +8594,7 @@ static bool ag__deliver(ag_tensor *u, ag_tensor *g, bool create, const ag__grad_
     }
     if (u->flags & AG__SINK) {
         ag_tensor **slot = ag__sink_slot(sink, u);
+        if (!(g = ag__vmap_settle(g, u, false))) return false;
         bool outer = slot && (slot < sink->grads || slot >= sink->grads + sink->n);   /* an enclosing backward's input */
         if (!slot) return true;
         *slot = *slot ? ag_add(*slot, g) : g;
@@ -11018,6 +11412,88 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
     ag_set_grad_enabled(ctx, prev);
     if (rc != 0) { ag__fn_clear(dW, (size_t)n); ag__fn_clear(db, (size_t)n); }
     return rc;
+}
+
+/* ---- >>vmap: ag_vmap (the batched tensors themselves are in >>vmap near ag__finish) ---- */
+static int ag__vmap_fail(ag_tensor **outputs, int n_out) {
+    int j;
+    for (j = 0; outputs && j < n_out; j++) outputs[j] = NULL;
+    return -1;
+}
+AG_API int ag_vmap(ag_ctx *ctx, ag_vmap_fn f, void *user, int n_in, ag_tensor *const *inputs, const int *in_dims,
+                   int n_out, ag_tensor **outputs, const int *out_dims) {
+    ag_tensor *ins[AG_FUNCTIONAL_MAX_INPUTS], *outs[AG_FUNCTIONAL_MAX_INPUTS];
+    int dims[AG_FUNCTIONAL_MAX_INPUTS], i, rc;
+    int64_t B = -1;
+    uint64_t failures;
+    uint32_t id;
+    char s1[200];
+    if (!ctx) return ag__vmap_fail(outputs, n_out);
+    if (n_out < 1 || n_out > AG_FUNCTIONAL_MAX_INPUTS || !outputs) {
+        ag__fail(ctx, "vmap: n_out is %d (expected 1 to %d) or outputs is NULL", n_out, AG_FUNCTIONAL_MAX_INPUTS);
+        return ag__vmap_fail(outputs, n_out > 0 && n_out <= AG_FUNCTIONAL_MAX_INPUTS ? n_out : 0);
+    }
+    ag__vmap_fail(outputs, n_out);
+    if (!f) { ag__fail(ctx, "vmap: the function is NULL"); return -1; }
+    if (n_in < 1 || n_in > AG_FUNCTIONAL_MAX_INPUTS || !inputs) {
+        ag__fail(ctx, "vmap: n_in is %d (expected 1 to %d) or inputs is NULL", n_in, AG_FUNCTIONAL_MAX_INPUTS);
+        return -1;
+    }
+    if (!ag__live_list("vmap", ctx, n_in, inputs)) return -1;
+    for (i = 0; i < n_in; i++) {
+        const ag_tensor *t = inputs[i];
+        int d = in_dims ? in_dims[i] : 0;
+        if (!t) { ag__fail(ctx, "vmap: input %d is NULL", i); return -1; }
+        if (t->ctx != ctx) { ag__fail(ctx, "vmap: input %d belongs to another context", i); return -1; }
+        dims[i] = d;
+        if (d == AG_UNBATCHED) continue;
+        if (d < -t->ndim || d >= t->ndim) {
+            ag__fail(ctx, "vmap: in_dims[%d] is %d, out of range for input %d %s (expected %d to %d, or AG_UNBATCHED)", i, d, i,
+                     AG__SHAPE(s1, t), -t->ndim, t->ndim - 1);
+            return -1;
+        }
+        dims[i] = d < 0 ? d + t->ndim : d;
+        if (B >= 0 && t->shape[dims[i]] != B) {
+            ag__fail(ctx, "vmap: input %d %s has %lld examples along dim %d, but the inputs before it have %lld", i, AG__SHAPE(s1, t),
+                     (long long)t->shape[dims[i]], dims[i], (long long)B);
+            return -1;
+        }
+        B = t->shape[dims[i]];
+    }
+    if (B < 0) { ag__fail(ctx, "vmap: no input is batched (every in_dims entry is AG_UNBATCHED)"); return -1; }
+    if (B == 0) { ag__fail(ctx, "vmap: the batch is empty (0 examples)"); return -1; }
+    if (ctx->vmap_depth == AG__VMAP_MAX) { ag__fail(ctx, "vmap: more than %d levels of ag_vmap", AG__VMAP_MAX); return -1; }
+    if (!ag__not_capturing(ctx, "vmap", "ag_vmap")) return -1;
+    id = ++ctx->vmap_ids;
+    ctx->vmap_active[ctx->vmap_depth++] = id;
+    failures = ctx->failures;
+    for (i = 0; i < n_in; i++) ins[i] = dims[i] == AG_UNBATCHED ? inputs[i] : ag__vmap_in(inputs[i], id, dims[i]);
+    for (i = 0; i < n_out; i++) outs[i] = NULL;
+    rc = -1;
+    for (i = 0; i < n_in && ins[i]; i++) {}
+    if (i == n_in) {
+        rc = f(ctx, ins, outs, user);
+        if (rc != 0 && ctx->failures == failures) ag__fail(ctx, "vmap: the function returned %d", rc);
+        if (ctx->failures != failures) rc = -1;   /* an error inside f fails the map, whatever f returned */
+        for (i = 0; rc == 0 && i < n_out; i++) {
+            int d = out_dims ? out_dims[i] : 0, nd;
+            if (!outs[i] || outs[i]->ctx != ctx) {
+                ag__fail(ctx, "vmap: the function left output %d %s", i, outs[i] ? "from another context" : "NULL");
+                rc = -1;
+                break;
+            }
+            nd = outs[i]->ndim + 1;
+            if (d < -nd || d >= nd) {
+                ag__fail(ctx, "vmap: out_dims[%d] is %d, out of range for output %d %s with its batch dim (expected %d to %d)", i, d, i,
+                         AG__SHAPE(s1, outs[i]), -nd, nd - 1);
+                rc = -1;
+                break;
+            }
+            if (!(outputs[i] = ag__vmap_out(outs[i], id, d < 0 ? d + nd : d, B))) rc = -1;
+        }
+    }
+    ctx->vmap_depth--;
+    return rc == 0 ? 0 : ag__vmap_fail(outputs, n_out);
 }
 #endif /* AG_NO_FUNCTIONAL */
 
