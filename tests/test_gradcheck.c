@@ -898,6 +898,75 @@ static void check_forward(ag_ctx *ctx, const gc_case *c, run_info *ri, ag_tensor
     if (err) ag_clear_error(ctx);
 }
 
+/* ---- ag_vmap: every op mapped over a batch of 3, against a loop over the examples ----
+   f = the op and the gradients of sum(op^2) with respect to each input (grad_of inside
+   ag_vmap: per-example gradients). Once with every input batched, once (two or more inputs)
+   with input 0 batched and the others shared. The loop calls the op on each example. */
+#define VB 3
+typedef struct { const gc_case *c; unsigned batched; } vmap_info;
+static int vmapped_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {
+    const vmap_info *v = (const vmap_info *)user;
+    ag_tensor *y = v->c->fn(ctx, in, v->c);
+    out[0] = y;
+    if (!y) return -1;
+    return ag_grad_of(ag_sum(ag_mul(y, y)), NULL, v->c->n, in, out + 1);
+}
+static double max_diff(ag_tensor *a, ag_tensor *b) {
+    ag_tensor *d = a && b ? ag_to(ag_contiguous(ag_abs(ag_sub(a, b))), AG_F64) : NULL;
+    double m = 0;
+    int64_t k;
+    if (!d || ag_numel(a) != ag_numel(b)) return INFINITY;
+    for (k = 0; k < ag_numel(d); k++) m = ((const double *)ag_data(d))[k] > m || ((const double *)ag_data(d))[k] != ((const double *)ag_data(d))[k] ? ((const double *)ag_data(d))[k] : m;
+    return m;
+}
+static void check_vmap(ag_ctx *ctx, const gc_case *c, const char *shapes) {
+    unsigned masks[2];
+    int nm = c->n >= 2 ? 2 : 1, m, i, b;
+    masks[0] = (1u << c->n) - 1; masks[1] = 1u;
+    for (m = 0; m < nm; m++) {
+        vmap_info v;
+        ag_tensor *X[4], *out[5], *ex[4], *ref[5];
+        int dims[4], rc;
+        double worst = 0;
+        const char *err;
+        v.c = c; v.batched = masks[m];
+        for (i = 0; i < c->n; i++) {
+            int64_t sh[AG_MAX_DIMS + 1];
+            int j, nd = c->in[i].nd;
+            bool batched = (masks[m] >> i) & 1;
+            sh[0] = VB;
+            for (j = 0; j < nd; j++) sh[j + batched] = c->in[i].d[j];
+            X[i] = make_input(ctx, nd + batched, sh, c->init[i]);
+            dims[i] = batched ? 0 : AG_UNBATCHED;
+        }
+        if ((c->flags & F_TIE) && c->n >= 2 && masks[m] == masks[0])
+            memcpy(ag_data(X[1]), ag_data(X[0]), (size_t)ag_numel(X[0]) * sizeof(double));
+        rc = ag_vmap(ctx, vmapped_fn, &v, c->n, X, dims, c->n + 1, out, NULL);
+        err = ag_error(ctx);
+        for (b = 0; b < VB && rc == 0; b++) {
+            for (i = 0; i < c->n; i++) ex[i] = dims[i] == 0 ? ag_select(X[i], 0, b) : X[i];
+            ref[0] = c->fn(ctx, ex, c);
+            if (!ref[0] || ag_grad_of(ag_sum(ag_mul(ref[0], ref[0])), NULL, c->n, ex, ref + 1)) { worst = INFINITY; break; }
+            for (i = 0; i <= c->n; i++) {
+                double d = max_diff(ag_select(out[i], 0, b), ref[i]), s = 1;
+                ag_tensor *a = ag_abs(ref[i]);
+                if (a && ag_numel(a)) s = fmax(1.0, ag_item(ag_max(a)));
+                if (d / s > worst || d != d) worst = d != d ? INFINITY : d / s;
+            }
+        }
+        if (rc != 0 && (strstr(c->op, "dropout") || strstr(c->op, "max_unpool2d"))) {   /* refused: random numbers, an index tensor per example */
+            CHECK(err && strstr(err, "ag_vmap"), "vmap %s(%s): refused with a message naming ag_vmap (got %s)", c->op, shapes, err ? err : "no error");
+            if (ag_error(ctx)) ag_clear_error(ctx);
+            continue;
+        }
+        CHECK(rc == 0 && worst <= 1e-12, "vmap %s(%s)%s%s, %s: %s%s (values and per-example gradients against a loop: worst %.3g)",
+              c->op, shapes, c->note ? " " : "", c->note ? c->note : "", masks[m] == 1u && c->n > 1 ? "input 0 batched" : "all inputs batched",
+              rc ? "failed: " : "", rc ? (err ? err : "?") : "", worst);
+        if (verbose) printf("%-4s vmap %s(%s)%s%s: %.3g\n", rc == 0 && worst <= 1e-12 ? "ok" : "FAIL", c->op, shapes, c->note ? " " : "", c->note ? c->note : "", worst);
+        if (ag_error(ctx)) ag_clear_error(ctx);
+    }
+}
+
 static void run_case(ag_ctx *ctx, const gc_case *c) {
     int layout, order, i;
     char shapes[160];
@@ -946,6 +1015,7 @@ static void run_case(ag_ctx *ctx, const gc_case *c) {
             if (err) ag_clear_error(ctx);
         }
         check_forward(ctx, c, &ri, leaves, shapes, layout);
+        if (layout == L_CONTIG) check_vmap(ctx, c, shapes);
         ag_ctx_reset(ctx);
     }
 }
