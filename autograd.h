@@ -53,6 +53,7 @@
        >>graph       walking the autograd graph, DOT      >>gradcheck finite differences
        >>optim       SGD, Adam, AdamW; loss scaling, schedules, clipping, initialisation
        >>safetensors save and load                       >>functional vjp, jvp, Jacobians, Hessians
+       >>vmap        ag_vmap, and batched tensors (the op table's batch column)
        >>layers      conv2d, pools, batch norm, embedding, attention
      implementation only:
        >>dispatch    which kernel set a context runs      >>arena     the heap and the arena
@@ -2129,6 +2130,8 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
         shapes, allocate the result, run the kernel, ag__finish), the backward rule with its
         formula in a comment, written with the library's own ops so that create_graph works,
         its jvp rule unless diag/same/none fits, and for an elementwise op AG__F_<name>;
+        its batch rule: map for an elementwise kernel, loop for any other kernel that reads only
+        y->in and y's parameters, self when the block makes its result from other ops or views;
      3. its declaration in >>api and a line in the README's op list;
      4. tests: a row in tests/test_gradcheck.c (F64 finite differences, first and second order;
         the same rows check the forward-mode rule against reverse mode), a PyTorch case in

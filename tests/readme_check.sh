@@ -2,7 +2,8 @@
 # readme_check.sh - the README's C code compiles as shown, in C and in C++ (make check-header).
 #
 # Every ```c block of README.md: a whole program (one with main) is compiled, linked and run;
-# a snippet is compiled inside a function, after a prelude that declares the names snippets
+# a block that defines a static function (a line "static ...) {") is compiled as it is after the
+# prelude; any other snippet is compiled inside a function, after a prelude that declares the names snippets
 # use without defining them (ctx, W, x, model(), ...), with -Wall -Wextra -Werror in both
 # languages. Usage: tests/readme_check.sh CC CXX
 set -u
@@ -47,6 +48,14 @@ for f in "$dir"/block*.txt; do
         echo "FAIL  README $name ($lang) does not compile:"; head -n 8 "$dir/$name.err" | sed 's/^/      /'; bad=$((bad + 1))
       elif ! "$dir/$name.$lang.bin" > /dev/null; then
         echo "FAIL  README $name ($lang) does not run"; bad=$((bad + 1))
+      fi
+    done
+  elif grep -q '^static .*) {$' "$f"; then   # definitions at file scope (a function to pass to ag_vmap, ...)
+    { printf '%s\n' "$prelude"; cat "$f"; } > "$dir/$name.c"
+    for lang in c c++; do
+      if [ $lang = c ]; then cmd="$cc -std=c99 -Wall -Wextra -Werror -I. -x c"; else cmd="$cxx -std=c++11 -Wall -Wextra -Werror -I. -x c++"; fi
+      if ! $cmd -c "$dir/$name.c" -o /dev/null 2> "$dir/$name.err"; then
+        echo "FAIL  README $name ($lang) does not compile:"; head -n 8 "$dir/$name.err" | sed 's/^/      /'; bad=$((bad + 1))
       fi
     done
   else
