@@ -11,6 +11,8 @@
      7. forward mode (a jvp) and graph replay (the game agent's step; batch-1 MLPs 16-h-4, h = 32, 64, 128), vs PyTorch
      8. 16-bit products: BF16 and F16 [n x n] @ [n x n] (converted to F32 and accumulated in F32)
         vs our F32 product and PyTorch's bfloat16 one, n = 256 and 1024
+     9. per-example gradients of the 784-256-128-10 MLP at batch 64: ag_vmap of ag_grad_of vs a
+        loop of ag_grad_of and vs PyTorch's functorch.vmap(grad(loss))
 
    Timing: CLOCK_MONOTONIC; one warm-up call, then the number of calls is calibrated so that
    one batch lasts at least BENCH_SAMPLE_TIME seconds (default 0.002), and the figure is the
@@ -25,7 +27,7 @@
    CPU share of the best batches, to tell a disturbed run.
 
    usage: bench [--out FILE] [--python PATH] [--torch-script PATH] [--only LIST] [--quick]
-     --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half (default: all)
+     --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap (default: all)
      --quick  few samples (3 of 0.01 s): a smoke test, not a measurement
    bench --profile mlp|mlp2|tiny|lab|gemm1024 SECONDS
      runs our side of one case in a loop and nothing else, for perf record:
@@ -594,6 +596,36 @@ static void lab_step(void *arg) {
     ag_ctx_reset(c->ctx);
 }
 
+/* ==== 9. per-example gradients ==== */
+typedef struct { ag_ctx *ctx; ag_tensor *p[6], *x, *y; } pe_case;
+static ag_tensor *pe_loss(ag_tensor *const *p, ag_tensor *x, ag_tensor *y) {   /* one example: x [784], y 0-d */
+    ag_tensor *h = ag_relu(ag_linear(x, p[0], p[1]));
+    h = ag_relu(ag_linear(h, p[2], p[3]));
+    return ag_cross_entropy_t(ag_linear(h, p[4], p[5]), y);
+}
+static int pe_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {
+    ag_tensor *L = pe_loss(in + 2, in[0], in[1]);
+    (void)ctx; (void)user;
+    return L ? ag_grad_of(L, NULL, 6, in + 2, out) : -1;
+}
+static void pe_vmap(void *arg) {
+    pe_case *c = (pe_case *)arg;
+    ag_tensor *in[8], *out[6];
+    int dims[8], i;
+    in[0] = c->x; in[1] = c->y; dims[0] = dims[1] = 0;
+    for (i = 0; i < 6; i++) { in[2 + i] = c->p[i]; dims[2 + i] = AG_UNBATCHED; }
+    if (ag_vmap(c->ctx, pe_fn, NULL, 8, in, dims, 6, out, NULL) != 0) die_ag(c->ctx, "vmap");
+    ag_ctx_reset(c->ctx);
+}
+static void pe_loop(void *arg) {
+    pe_case *c = (pe_case *)arg;
+    ag_tensor *g[6];
+    int b;
+    for (b = 0; b < 64; b++)
+        if (ag_grad_of(pe_loss(c->p, ag_select(c->x, 0, b), ag_select(c->y, 0, b)), NULL, 6, c->p, g) != 0) die_ag(c->ctx, "grad_of");
+    ag_ctx_reset(c->ctx);
+}
+
 /* ==== 7. forward mode and replay ==== */
 typedef struct { ag_ctx *ctx; ag_tensor *in[3], *u[3]; } jvp_case;
 static ag_tensor *jvp_fn(ag_ctx *ctx, ag_tensor **in, void *user) {   /* tanh(x W1^T) W2^T */
@@ -776,7 +808,8 @@ int main(int argc, char **argv) {
 
     /* PyTorch: a child process that times its cases when we ask, between our batches */
     signal(SIGPIPE, SIG_IGN);   /* a child that dies must not take us with it */
-    if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads") || want(only, "advanced") || want(only, "half")) {
+    if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads") || want(only, "advanced") || want(only, "half") ||
+        want(only, "vmap")) {
         torch_start(python, script);
         if (!g_torch.ok) fprintf(stderr, "PyTorch rows skipped: %s\n", g_torch.skip);
     } else snprintf(g_torch.skip, sizeof g_torch.skip, "not run (--only)");
@@ -1045,6 +1078,30 @@ int main(int argc, char **argv) {
         add_note("16-bit products: the operands are converted to F32 scratch (F16C / AVX-512 conversions) and multiplied by the F32 kernel, the result rounded once; PyTorch 1.13 has no float16 product on the CPU.");
     }
 
+    /* 9. per-example gradients */
+    if (want(only, "vmap")) {
+        static const int64_t sh[6][2] = {{256, 784}, {256, 0}, {128, 256}, {128, 0}, {10, 128}, {10, 0}};
+        int64_t xs[2] = {64, 784}, ls[1] = {64};
+        pe_case pc;
+        double tv, tl, tt;
+        row *r;
+        int i;
+        add_row(ROW_SECTION, "9. per-example gradients (vmap of grad), 1 thread", NULL, 0, NULL, 0);
+        pc.ctx = new_ctx(0, NULL);
+        for (i = 0; i < 6; i++) {
+            ag_tensor *t = ag_mul_scalar(ag_randn(pc.ctx, AG_F32, sh[i][1] ? 2 : 1, sh[i]), 0.05);
+            pc.p[i] = ag_param(pc.ctx, AG_F32, ag_ndim(t), ag_shape(t), ag_data(t));
+        }
+        pc.x = ag_persistent(pc.ctx, AG_F32, 2, xs, ag_data(ag_rand(pc.ctx, AG_F32, 2, xs)));
+        pc.y = ag_persistent(pc.ctx, AG_I64, 1, ls, ag_data(ag_to(ag_floor(ag_mul_scalar(ag_rand(pc.ctx, AG_F32, 1, ls), 9.999)), AG_I64)));
+        ag_ctx_reset(pc.ctx);
+        measure3(T(pe_vmap, &pc), &tv, T(pe_loop, &pc), &tl, TT("pegrad"), &tt);
+        add_row(ROW_LOWER, "MLP 784-256-128-10, batch 64: per-example gradients", "ms", tv * 1e3, "a loop of grad_of, ours", tl * 1e3);
+        r = add_row(ROW_LOWER, "MLP 784-256-128-10, batch 64: per-example gradients", "ms", tv * 1e3, "functorch vmap(grad)", tt < 0 ? -1 : tt * 1e3);
+        if (tt < 0) snprintf(r->note, sizeof r->note, "skipped");
+        ag_ctx_free(pc.ctx);
+    }
+
     torch_stop();
     read_loadavg(loadavg_end, sizeof loadavg_end);
 
@@ -1114,7 +1171,12 @@ int main(int argc, char **argv) {
             fprintf(f, "7. Forward mode: ag_jvp of tanh(x W1^T) W2^T (F32, x [64,128], W1 [128,128], W2 [10,128], tangents for all three)\n"
                        "   against the same J u by two reverse passes (the double-vjp trick) and PyTorch's forward_ad. Replay: a game\n"
                        "   agent's step (MLP 16-64-4, batch 1, MSE, Adam) captured once and replayed (ag_replay), against building the\n"
-                       "   step each time (then ag_ctx_reset) and the same step in PyTorch.\n\n");
+                       "   step each time (then ag_ctx_reset) and the same step in PyTorch.\n");
+            fprintf(f, "8. BF16 and F16 [n x n] products (converted to F32 scratch, accumulated in F32, rounded once) against our F32\n"
+                       "   product and PyTorch's bfloat16 matmul.\n");
+            fprintf(f, "9. Per-example gradients (all six parameters, every example) of the MLP of 2 (F32, batch 64, cross_entropy_t\n"
+                       "   on a label per example): ag_vmap of ag_grad_of written for one example, against a loop of ag_grad_of over\n"
+                       "   the 64 examples, and PyTorch 1.13's functorch.vmap(grad(loss)) on the same model.\n\n");
             fprintf(f, "Notes:\n\n");
             for (n = 0; n < g_nnotes; n++) fprintf(f, "- %s\n", g_notes[n]);
             fprintf(f, "- PyTorch runs in a child process (bench/torch_bench.py --serve) whose batches alternate with ours, with\n"

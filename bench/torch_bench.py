@@ -163,6 +163,22 @@ def make_cases(torch):
     for h in (32, 64, 128):
         cases["agent%d" % h] = (make_agent(h), 1, 1)
 
+    # pegrad: per-example gradients of the 784-256-128-10 MLP at batch 64, functorch.vmap(grad(loss))
+    try:
+        from functorch import vmap, grad
+        pp = [torch.randn(256, 784) * 0.05, torch.zeros(256), torch.randn(128, 256) * 0.05, torch.zeros(128),
+              torch.randn(10, 128) * 0.05, torch.zeros(10)]
+        px, py = torch.rand(64, 784), torch.randint(0, 10, (64,))
+
+        def pe_loss(p, x, y):
+            h = torch.relu(F.linear(x, p[0], p[1]))
+            h = torch.relu(F.linear(h, p[2], p[3]))
+            return F.cross_entropy(F.linear(h, p[4], p[5]).unsqueeze(0), y.unsqueeze(0))
+        pe = vmap(grad(pe_loss), in_dims=(None, 0, 0))
+        cases["pegrad"] = ((lambda: pe(pp, px, py)), 1, 1)
+    except ImportError:
+        pass
+
     # bf16mm256, bf16mm1024: a bfloat16 matrix product (PyTorch 1.13's CPU has no float16 one)
     for n in (256, 1024):
         a16 = torch.rand(n, n).to(torch.bfloat16)

@@ -10,7 +10,7 @@
         equals the backward of the same batched computation written with batched ops;
      5. bad input: -1, a message, every output NULL, the context usable;
      6. timing (info lines): per-example gradients of a 784-256-128-10 MLP at batch 64 by
-        vmap against the loop (section 9 of make bench has it beside PyTorch).
+        vmap against the loop (the README has it beside functorch's vmap(grad) and a PyTorch loop).
    The op-by-op check (every row of test_gradcheck's table, values and per-example gradients
    against a loop) is in tests/test_gradcheck.c.
 
