@@ -11,6 +11,9 @@
      5. bad input: -1, a message, every output NULL, the context usable;
      6. timing (info lines): per-example gradients of a 784-256-128-10 MLP at batch 64 by
         vmap against the loop (the README has it beside functorch's vmap(grad) and a PyTorch loop).
+     7. against PyTorch's functorch (tests/data/vmap_reference.txt, made by
+        tests/gen_vmap_reference.py): vmap(grad(loss)) of the three models, jacrev, jacfwd and a
+        nested vmap, to 1e-10 in F64.
    The op-by-op check (every row of test_gradcheck's table, values and per-example gradients
    against a loop) is in tests/test_gradcheck.c.
 
@@ -18,6 +21,8 @@
 #define _POSIX_C_SOURCE 199309L   /* clock_gettime for the timing lines */
 #include "autograd.h"
 #include "tests/harness.h"
+
+#include "tests/refdata.h"
 
 #include <stdlib.h>
 
@@ -342,6 +347,79 @@ static void time_mlp(ag_ctx *ctx) {
            tv * 1e3, tl * 1e3, tl / tv);
 }
 
+/* ---- 7. against functorch ---- */
+#define VREF "tests/data/vmap_reference.txt"
+typedef struct { char name[32]; rtensor t; } named;
+static named refs[64];
+static int nrefs;
+static ag_tensor *ref_tensor(ag_ctx *ctx, const char *name, ag_dtype dt) {
+    int i;
+    for (i = 0; i < nrefs; i++)
+        if (!strcmp(refs[i].name, name)) {
+            ag_tensor *t = ag_from_f64(ctx, refs[i].t.ndim, refs[i].t.shape, refs[i].t.v);
+            return dt == AG_F64 ? t : ag_to(t, dt);
+        }
+    CHECK(0, "%s: no tensor %s", VREF, name);
+    return NULL;
+}
+static void test_functorch(ag_ctx *ctx) {
+    static const char *const names[M_COUNT] = {"pe_mlp", "pe_cnn", "pe_attn"};
+    static const int nps[M_COUNT] = {6, 4, 5};
+    FILE *f = fopen(VREF, "r");
+    static char line[1 << 16];
+    int model, i;
+    CHECK(f != NULL, "cannot open %s (run from the repository root)", VREF);
+    if (!f) return;
+    while (fgets(line, sizeof line, f) && nrefs < 64) {
+        char *p = line, *tok;
+        if (line[0] != 't') continue;
+        next_tok(&p);
+        tok = next_tok(&p);
+        snprintf(refs[nrefs].name, sizeof refs[nrefs].name, "%s", tok);
+        read_tensor(&p, &refs[nrefs].t, false);
+        nrefs++;
+    }
+    fclose(f);
+    for (model = 0; model < M_COUNT; model++) {
+        char nm[64];
+        ag_tensor *in[10], *out[8];
+        int dims[10], np = nps[model];
+        model_info mi;
+        double worst = 0;
+        mi.model = model; mi.np = np;
+        snprintf(nm, sizeof nm, "%s_x", names[model]); in[0] = ref_tensor(ctx, nm, AG_F64);
+        snprintf(nm, sizeof nm, "%s_y", names[model]); in[1] = ref_tensor(ctx, nm, AG_I64);
+        dims[0] = dims[1] = 0;
+        for (i = 0; i < np; i++) {
+            snprintf(nm, sizeof nm, "%s_p%d", names[model], i);
+            in[2 + i] = ag_set_requires_grad(ref_tensor(ctx, nm, AG_F64), true);
+            dims[2 + i] = AG_UNBATCHED;
+        }
+        CHECK(ag_vmap(ctx, per_example_fn, &mi, 2 + np, in, dims, np, out, NULL) == 0, "functorch %s: %s", names[model], ag_error(ctx));
+        for (i = 0; i < np; i++) {
+            snprintf(nm, sizeof nm, "%s_g%d", names[model], i);
+            worst = fmax(worst, max_abs_diff(out[i], ref_tensor(ctx, nm, AG_F64)));
+        }
+        CHECK(worst <= 1e-10, "per-example gradients of the %s against functorch.vmap(grad(loss)): worst %.3g", model_name[model], worst);
+        ag_ctx_reset(ctx);
+    }
+    {
+        jac_info j;
+        ag_tensor *eye = ag_eye(ctx, AG_F64, 5, 5), *jf = NULL, *jr = NULL, *X, *w, *in[2], *o[2];
+        int d2[2] = {0, AG_UNBATCHED};
+        j.x = ref_tensor(ctx, "jac_x", AG_F64);
+        CHECK(ag_vmap(ctx, vjp_row, &j, 1, &eye, NULL, 1, &jr, NULL) == 0 && ag_vmap(ctx, jvp_row, &j, 1, &eye, NULL, 1, &jf, NULL) == 0, "jacobians");
+        CHECK(max_abs_diff(jr, ref_tensor(ctx, "jacrev", AG_F64)) <= 1e-12, "vmap(vjp) against functorch.jacrev: %.3g", max_abs_diff(jr, ref_tensor(ctx, "jacrev", AG_F64)));
+        CHECK(jf && max_abs_diff(ag_transpose(jf, 0, 1), ref_tensor(ctx, "jacfwd", AG_F64)) <= 1e-12, "vmap(jvp) against functorch.jacfwd");
+        X = ref_tensor(ctx, "nested_x", AG_F64); w = ref_tensor(ctx, "nested_w", AG_F64);
+        in[0] = X; in[1] = w;
+        CHECK(ag_vmap(ctx, outer_fn, NULL, 2, in, d2, 2, o, NULL) == 0, "nested");
+        CHECK(max_abs_diff(o[0], ref_tensor(ctx, "nested", AG_F64)) <= 1e-12, "nested vmap against functorch's: %.3g", max_abs_diff(o[0], ref_tensor(ctx, "nested", AG_F64)));
+    }
+    for (i = 0; i < nrefs; i++) free(refs[i].t.v);
+    ag_ctx_reset(ctx);
+}
+
 int main(void) {
     ag_desc desc;
     ag_ctx *ctx;
@@ -355,6 +433,7 @@ int main(void) {
     test_jacobians(ctx);
     test_grad_of_vmap(ctx);
     test_errors(ctx);
+    test_functorch(ctx);
     if (harness_timing()) time_mlp(ctx);
     ag_ctx_free(ctx);
     return harness_finish("vmap");
