@@ -11029,7 +11029,45 @@ static int ag__fn_grads(ag__fn_call *c, ag_tensor *y, ag_tensor *seed, bool crea
     return ag_grad_of(y, &o, n, x, g);
 }
 
-/* res[j] = d y / d c->x[j], shape y.shape + x[j].shape, one vjp per element of y */
+/* rows k0 .. k0 + nk - 1 of every res[i] by one batched backward: ag_vmap of the vjp over the
+   one-hot seeds (jacrev); false, with the context's error state as it was, when a rule on the
+   way does not batch (a custom op's backward that reads data, a checkpoint) */
+typedef struct { ag__fn_call *c; ag_tensor *y; } ag__jac_job;
+static int ag__jac_vjp(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {
+    ag__jac_job *j = (ag__jac_job *)user;
+    (void)ctx;
+    return ag__fn_grads(j->c, j->y, in[0], false, j->c->n, j->c->x, out);
+}
+static bool ag__fn_jac_batched(ag__fn_call *c, ag_tensor *y, ag_tensor **res, int64_t k0, int64_t nk) {
+    ag_ctx *ctx = c->ctx;
+    ag__jac_job job;
+    ag_tensor *seeds, *g[AG_FUNCTIONAL_MAX_INPUTS];
+    int64_t sh[AG_MAX_DIMS], j;
+    uint64_t failures = ctx->failures;
+    char err[AG_ERROR_BYTES];
+    int d, i;
+    bool ok;
+    if (y->ndim + 1 > AG_MAX_DIMS || (y->dtype != AG_F32 && y->dtype != AG_F64)) return false;
+    memcpy(err, ctx->err, sizeof err);
+    sh[0] = nk;
+    for (d = 0; d < y->ndim; d++) sh[d + 1] = y->shape[d];
+    job.c = c; job.y = y;
+    ok = (seeds = ag_zeros(ctx, (ag_dtype)y->dtype, y->ndim + 1, sh)) != NULL;
+    for (j = 0; ok && j < nk; j++) {   /* seed j: 1 at element k0 + j of y */
+        if (seeds->dtype == AG_F32) ((float *)seeds->data)[j * y->numel + k0 + j] = 1.0f;
+        else ((double *)seeds->data)[j * y->numel + k0 + j] = 1.0;
+    }
+    ok = ok && ag_vmap(ctx, ag__jac_vjp, &job, 1, &seeds, NULL, c->n, g, NULL) == 0;
+    for (i = 0; ok && i < c->n; i++) {
+        size_t es = ag__esize(res[i]->dtype);
+        ok = ag_copy_out(g[i], (ag_dtype)res[i]->dtype, res[i]->data + (size_t)(k0 * c->x[i]->numel) * es) == 0;
+    }
+    if (!ok) { memcpy(ctx->err, err, sizeof err); ctx->failures = failures; }   /* then row by row, as if never tried */
+    return ok;
+}
+#define AG__JAC_CHUNK 64   /* one-hot seeds per batched backward (memory: 64 copies of every gradient on the way) */
+/* res[j] = d y / d c->x[j], shape y.shape + x[j].shape: vjps with one-hot seeds, 64 at a time
+   through ag_vmap (one batched backward each), else one per element of y */
 static int ag__fn_jac_rows(ag__fn_call *c, ag_tensor *y, ag_tensor **res) {
     ag_ctx *ctx = c->ctx;
     ag_tensor *g[AG_FUNCTIONAL_MAX_INPUTS], **rows = NULL;
@@ -11063,8 +11101,13 @@ static int ag__fn_jac_rows(ag__fn_call *c, ag_tensor *y, ag_tensor **res) {
         }
         for (k = 0; k < m; k++) {
             ag__mark mk = ag__arena_mark(ctx);
-            ag_tensor *e = ag_zeros(ctx, (ag_dtype)y->dtype, y->ndim, y->shape);
-            if (!e) return -1;
+            ag_tensor *e;
+            if (k % AG__JAC_CHUNK == 0 && m - k > 1 && ag__fn_jac_batched(c, y, res, k, m - k < AG__JAC_CHUNK ? m - k : AG__JAC_CHUNK)) {
+                ag__arena_release(ctx, mk);
+                k += (m - k < AG__JAC_CHUNK ? m - k : AG__JAC_CHUNK) - 1;
+                continue;
+            }
+            if (!(e = ag_zeros(ctx, (ag_dtype)y->dtype, y->ndim, y->shape))) return -1;
             if (e->dtype == AG_F32) ((float *)e->data)[k] = 1.0f; else ((double *)e->data)[k] = 1.0;
             if (ag__fn_grads(c, y, e, false, c->n, c->x, g) != 0) return -1;
             for (i = 0; i < c->n; i++) {

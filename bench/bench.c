@@ -12,7 +12,8 @@
      8. 16-bit products: BF16 and F16 [n x n] @ [n x n] (converted to F32 and accumulated in F32)
         vs our F32 product and PyTorch's bfloat16 one, n = 256 and 1024
      9. per-example gradients of the 784-256-128-10 MLP at batch 64: ag_vmap of ag_grad_of vs a
-        loop of ag_grad_of and vs PyTorch's functorch.vmap(grad(loss))
+        loop of ag_grad_of and vs PyTorch's functorch.vmap(grad(loss)); a 128 x 128 Jacobian by
+        ag_jacobian (batched through ag_vmap) vs row by row and vs functorch.jacrev
 
    Timing: CLOCK_MONOTONIC; one warm-up call, then the number of calls is calibrated so that
    one batch lasts at least BENCH_SAMPLE_TIME seconds (default 0.002), and the figure is the
@@ -626,6 +627,35 @@ static void pe_loop(void *arg) {
     ag_ctx_reset(c->ctx);
 }
 
+/* a Jacobian, f: R^128 -> R^128, tanh(x W1^T) W2^T in F64 */
+typedef struct { ag_ctx *ctx; ag_tensor *W1, *W2, *x; } jac_case;
+static ag_tensor *jac_f(ag_ctx *ctx, ag_tensor **x, void *user) {
+    jac_case *c = (jac_case *)user;
+    (void)ctx;
+    return ag_linear(ag_tanh(ag_linear(x[0], c->W1, NULL)), c->W2, NULL);
+}
+static void jac_ours(void *arg) {
+    jac_case *c = (jac_case *)arg;
+    ag_tensor *jac;
+    if (ag_jacobian(c->ctx, jac_f, c, 1, &c->x, &jac, false) != 0) die_ag(c->ctx, "jacobian");
+    ag_ctx_reset(c->ctx);
+}
+static void jac_rows(void *arg) {   /* what ag_jacobian did before ag_vmap: one vjp per row, the graph built once */
+    jac_case *c = (jac_case *)arg;
+    ag_tensor *x = ag_set_requires_grad(ag_detach(c->x), true), *y = jac_f(c->ctx, &x, c), *g;
+    ag_backward_opts o;
+    int64_t k;
+    memset(&o, 0, sizeof o);
+    o.retain_graph = true;
+    for (k = 0; k < 128; k++) {
+        ag_tensor *e = ag_zeros(c->ctx, AG_F64, 1, ag_shape(y));
+        ((double *)ag_data(e))[k] = 1.0;
+        o.grad = e;
+        if (ag_grad_of(y, &o, 1, &x, &g) != 0) die_ag(c->ctx, "grad_of");
+    }
+    ag_ctx_reset(c->ctx);
+}
+
 /* ==== 7. forward mode and replay ==== */
 typedef struct { ag_ctx *ctx; ag_tensor *in[3], *u[3]; } jvp_case;
 static ag_tensor *jvp_fn(ag_ctx *ctx, ag_tensor **in, void *user) {   /* tanh(x W1^T) W2^T */
@@ -1100,6 +1130,21 @@ int main(int argc, char **argv) {
         r = add_row(ROW_LOWER, "MLP 784-256-128-10, batch 64: per-example gradients", "ms", tv * 1e3, "functorch vmap(grad)", tt < 0 ? -1 : tt * 1e3);
         if (tt < 0) snprintf(r->note, sizeof r->note, "skipped");
         ag_ctx_free(pc.ctx);
+        {
+            jac_case jc;
+            int64_t s2[2] = {128, 128}, n = 128;
+            double tj, tr, tp;
+            jc.ctx = new_ctx(0, NULL);
+            jc.W1 = ag_persistent(jc.ctx, AG_F64, 2, s2, ag_data(ag_mul_scalar(ag_randn(jc.ctx, AG_F64, 2, s2), 0.09)));
+            jc.W2 = ag_persistent(jc.ctx, AG_F64, 2, s2, ag_data(ag_mul_scalar(ag_randn(jc.ctx, AG_F64, 2, s2), 0.09)));
+            jc.x = ag_persistent(jc.ctx, AG_F64, 1, &n, ag_data(ag_randn(jc.ctx, AG_F64, 1, &n)));
+            ag_ctx_reset(jc.ctx);
+            measure3(T(jac_ours, &jc), &tj, T(jac_rows, &jc), &tr, TT("jacrev"), &tp);
+            add_row(ROW_LOWER, "Jacobian 128 x 128 of tanh(x W1^T) W2^T, F64", "us", tj * 1e6, "row by row (the way before), ours", tr * 1e6);
+            r = add_row(ROW_LOWER, "Jacobian 128 x 128 of tanh(x W1^T) W2^T, F64", "us", tj * 1e6, "functorch jacrev", tp < 0 ? -1 : tp * 1e6);
+            if (tp < 0) snprintf(r->note, sizeof r->note, "skipped");
+            ag_ctx_free(jc.ctx);
+        }
     }
 
     torch_stop();
@@ -1176,7 +1221,9 @@ int main(int argc, char **argv) {
                        "   product and PyTorch's bfloat16 matmul.\n");
             fprintf(f, "9. Per-example gradients (all six parameters, every example) of the MLP of 2 (F32, batch 64, cross_entropy_t\n"
                        "   on a label per example): ag_vmap of ag_grad_of written for one example, against a loop of ag_grad_of over\n"
-                       "   the 64 examples, and PyTorch 1.13's functorch.vmap(grad(loss)) on the same model.\n\n");
+                       "   the 64 examples, and PyTorch 1.13's functorch.vmap(grad(loss)) on the same model. The Jacobian of\n"
+                       "   tanh(x W1^T) W2^T (x [128], F64) by ag_jacobian (vjps of 64 one-hot seeds at a time through ag_vmap)\n"
+                       "   against one vjp per row on a graph built once (what ag_jacobian did before) and functorch.jacrev.\n\n");
             fprintf(f, "Notes:\n\n");
             for (n = 0; n < g_nnotes; n++) fprintf(f, "- %s\n", g_notes[n]);
             fprintf(f, "- PyTorch runs in a child process (bench/torch_bench.py --serve) whose batches alternate with ours, with\n"

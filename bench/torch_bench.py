@@ -176,6 +176,12 @@ def make_cases(torch):
             return F.cross_entropy(F.linear(h, p[4], p[5]).unsqueeze(0), y.unsqueeze(0))
         pe = vmap(grad(pe_loss), in_dims=(None, 0, 0))
         cases["pegrad"] = ((lambda: pe(pp, px, py)), 1, 1)
+        from functorch import jacrev
+        jW1 = (torch.randn(128, 128) * 0.09).double()
+        jW2 = (torch.randn(128, 128) * 0.09).double()
+        jx = torch.randn(128).double()
+        jf = jacrev(lambda x: F.linear(torch.tanh(F.linear(x, jW1)), jW2))
+        cases["jacrev"] = ((lambda: jf(jx)), 1, 1)
     except ImportError:
         pass
 
