@@ -9046,6 +9046,7 @@ static ag_tensor *ag__node_over(ag_tensor *v, int n) {
     if (!y) return NULL;
     for (i = 0; i < v->ndim; i++) y->stride[i] = v->stride[i];
     y->data = v->data;
+    y->vb = v->vb;   /* inside ag_vmap: the forward's ops batched it */
     return y;
 }
 
