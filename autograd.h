@@ -550,7 +550,11 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
    since it was saved fails with a message naming the op and the tensor, as in PyTorch. Under
    autograd t becomes the node of the op; a leaf that requires grad cannot be modified in place
    while recording (update parameters under ag_set_grad_enabled(ctx, false)). clamp_, fill_,
-   zero_ and copy_ are not differentiable in place. */
+   zero_ and copy_ are not differentiable in place. On a view of a tensor in the graph the
+   op writes through to the base, whose history becomes copy_slices (PyTorch's CopySlices),
+   and views made before the write get a fresh history (as_strided of the base) when used
+   again, so gradients and tangents through them are PyTorch's; refused: a view of a leaf
+   that requires grad, an expanded view, a view without history (ag_detach's). */
 AG_API ag_tensor *ag_add_(ag_tensor *t, ag_tensor *x);
 AG_API ag_tensor *ag_sub_(ag_tensor *t, ag_tensor *x);
 AG_API ag_tensor *ag_mul_(ag_tensor *t, ag_tensor *x);
@@ -2099,6 +2103,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     v->data = t->data + offset * (int64_t)ag__esize(t->dtype);
     v->version = t->version;   /* in-place writes through either are seen by both */
     v->vb = t->vb;             /* and a view of one example is that view of every example */
+    v->in[0] = NULL;           /* ag__finish sets it to the tensor viewed (ag__view_step follows it) */
     v->flags |= AG__VIEW;
     return v;
 }
@@ -2145,7 +2150,8 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(permute, permute, permute, none, none, self) X(expand, expand, same, none, none, self) \
     X(slice, slice, slice, none, none, self) X(slice_backward, slice_backward, slice_backward, none, none, self) \
     X(cat, cat, cat, none, none, self) X(vmap_in, vmap_in, vmap_in, none, none, self) X(vmap_out, vmap_out, vmap_out, none, none, self) \
-    X(vmap_expand, vmap_expand, vmap_expand, none, none, self) \
+    X(vmap_expand, vmap_expand, vmap_expand, none, none, self) X(as_strided, as_strided, as_strided, none, none, self) \
+    X(as_strided_backward, as_strided_backward, as_strided_backward, none, none, self) X(copy_slices, copy_slices, copy_slices, none, none, self) \
     X(gather_rows, gather_rows, gather_rows, gather_rows, none, loop) \
     X(scatter_add_rows, scatter_add_rows, scatter_add_rows, scatter_add_rows, none, loop) \
     X(unfold, unfold, unfold, unfold, none, loop) X(fold, fold, fold, fold, none, loop)
@@ -2442,6 +2448,34 @@ static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in);
    tangent when an input has one. The inputs are kept in y->in either way (room for them was
    allocated with y): forward-mode rules read them. */
 static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in);
+static ag_tensor *ag__view_again(ag_tensor *v, const char *name, int i);
+/* the tensor view t was made from (its op's input 0, whose elements hold t's), or NULL: a view
+   made by ag_detach, or a result that is a view of a buffer of its own (conv2d's) */
+static ag_tensor *ag__view_step(const ag_tensor *t) {
+    const ag_tensor *u;
+    int64_t lo = 0, hi = 0, es;
+    int d;
+    if (!t || !(t->flags & AG__VIEW) || t->nin < 1 || !(u = t->in[0])) return NULL;
+    es = (int64_t)ag__esize(u->dtype);
+    for (d = 0; d < u->ndim; d++) {
+        int64_t span = (u->shape[d] - 1) * u->stride[d];
+        if (u->shape[d] == 0) return NULL;
+        if (span < 0) lo += span; else hi += span;
+    }
+    return t->data >= u->data + lo * es && t->data < u->data + (hi + 1) * es ? (ag_tensor *)u : NULL;
+}
+/* A view made before an in-place write to the tensor it views (or to that tensor's base): its
+   values are the new ones, but its graph (and tangent) lead to the tensor's former self, so a
+   gradient through it would be wrong. Returns the rebased tensor, or NULL. */
+static const ag_tensor *ag__stale_view(const ag_tensor *v) {
+    const ag_tensor *t = v, *u;
+    int depth = 0;
+    while ((u = ag__view_step(t)) != NULL && depth++ < 64) {
+        if ((u->flags & AG__REBASED) && u->seq > t->seq) return u;
+        t = u;
+    }
+    return NULL;
+}
 static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
     int i;
     bool req = false, tangent = false, batched = false;
@@ -2456,6 +2490,9 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
     }
     if (batched && !ag__vmap_rule(y, op, nin, in)) return NULL;   /* inside ag_vmap (>>vmap) */
     if (!AG__FLOAT(y->dtype)) req = tangent = false;   /* integers and masks have no gradient */
+    for (i = 0; i < nin && ((req && y->ctx->grad_enabled) || tangent); i++)   /* PyTorch's view regeneration */
+        if (y->in[i] && (y->in[i]->flags & AG__VIEW) && ag__stale_view(y->in[i]) && !(y->in[i] = ag__view_again(y->in[i], ag__ops[op].name, i)))
+            return NULL;
     if (req && ag__differentiable(op) && y->ctx->grad_enabled) {
         y->op = &ag__ops[op];
         y->nin = nin;
@@ -2465,7 +2502,7 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
     }
     if (AG__TAPING(y->ctx)) ag__tape(y->ctx, AG__STEP_OP, op, y, NULL, 0);
     /* after recording, so that the tangent's own graph reaches y's inputs through y */
-    if (tangent && !y->ctx->jvp_off && !ag__jvp(y, op, nin, in)) return NULL;
+    if (tangent && !y->ctx->jvp_off && !ag__jvp(y, op, nin, y->in)) return NULL;
     return y;
 }
 static ag_tensor *ag__finish1(ag_tensor *y, int op, ag_tensor *a) { return ag__finish(y, op, 1, &a); }
@@ -8764,6 +8801,114 @@ AG_API int ag_grad_of(ag_tensor *root, const ag_backward_opts *opts, int n, ag_t
     return rc;
 }
 
+/* ---- writing through views: as_strided and copy_slices (PyTorch's view regeneration and CopySlices) ----
+   An in-place op on a view v of a tensor b that takes part in autograd writes the result r into
+   b's storage and makes b the node copy_slices(b's former self, r): its gradient is the incoming
+   one with v's region zeroed for the former self, and v's region of it for r. Views made before
+   such a write (v too) then lead to b's former self; when one is used again, ag__finish gives it
+   a fresh history, as_strided(b) over the same elements. Both need b dense (its storage is its
+   shape), the view's elements distinct, and b not a leaf that requires grad. */
+/* the tensor whose storage view v shares, following the view ops that made it (v itself if none) */
+static ag_tensor *ag__view_base(ag_tensor *v) {
+    ag_tensor *u;
+    int depth = 0;
+    while ((u = ag__view_step(v)) != NULL && depth++ < 64) v = u;
+    return v;
+}
+/* v's elements within base b: true with *offset when b is dense and v a view into it without repeats */
+static bool ag__region_of(const ag_tensor *v, const ag_tensor *b, int64_t *offset) {
+    int64_t es = (int64_t)ag__esize(b->dtype), off, hi;
+    int d;
+    if ((v->flags & AG__VIEW) == 0 || b->flags & AG__VIEW || !ag__contig(b) || v->dtype != b->dtype) return false;
+    off = (int64_t)(v->data - b->data);
+    if (off < 0 || off % es) return false;
+    off /= es; hi = off;
+    for (d = 0; d < v->ndim; d++) {
+        if (v->shape[d] > 1 && v->stride[d] <= 0) return false;   /* an expanded view, or a backwards one */
+        if (v->shape[d] > 0) hi += (v->shape[d] - 1) * v->stride[d];
+    }
+    if (v->numel && hi >= b->numel) return false;
+    *offset = off;
+    return true;
+}
+/* the view of x's elements at offset + sum i_d stride[d] (x dense), as a node */
+static ag_tensor *ag__as_strided(ag_tensor *x, int ndim, const int64_t *shape, const int64_t *stride, int64_t offset) {
+    ag_tensor *y;
+    if (!x) return NULL;
+    if (!ag__contig(x) && !(x = ag_contiguous(x))) return NULL;
+    if (!(y = ag__view_of(x, ndim, shape, stride, offset))) return NULL;
+    y->ip[0] = offset;
+    return ag__finish1(y, AG__OP_as_strided, x);
+}
+/* zeros of shape bshape (dense) with g at offset + sum i_d stride[d], as a node */
+static ag_tensor *ag__as_strided_backward(ag_tensor *g, int bndim, const int64_t *bshape, const int64_t *stride, int64_t offset) {
+    ag_tensor *y, *win;
+    int64_t *kept;
+    int d;
+    if (!g) return NULL;
+    if (g->vb) {   /* inside ag_vmap: every example at once, the levels in front */
+        const ag__vbatch *u = g->vb;
+        int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS], per = 1;
+        int k;
+        if (u->n + bndim > AG_MAX_DIMS || u->n + g->ndim > AG_MAX_DIMS) { ag__fail(g->ctx, "as_strided: too many dims with the levels of ag_vmap"); return NULL; }
+        for (d = 0; d < bndim; d++) { sh[u->n + d] = bshape[d]; per *= bshape[d]; }
+        for (d = 0; d < g->ndim; d++) st[u->n + d] = stride[d];
+        for (k = u->n - 1; k >= 0; k--) { sh[k] = u->size[k]; st[k] = per; per *= u->size[k]; }
+        return ag__vmap_cover(ag__as_strided_backward(ag__vmap_expose(g, u), u->n + bndim, sh, st, offset), u);
+    }
+    y = ag__result(g->ctx, g->dtype, bndim, bshape, 1);
+    kept = y ? (int64_t *)ag__arena_alloc(g->ctx, sizeof(int64_t) * (size_t)(g->ndim ? g->ndim : 1), 16) : NULL;
+    if (!kept || !(win = ag__view_of(y, g->ndim, g->shape, stride, offset))) return NULL;
+    ag__copy_into(win, g);
+    for (d = 0; d < g->ndim; d++) kept[d] = stride[d];
+    y->extra = kept; y->ip[0] = offset;
+    return ag__finish1(y, AG__OP_as_strided_backward, g);
+}
+static int ag__bw_as_strided(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = zeros with d y at y's elements */
+    gin[0] = ag__as_strided_backward(g, y->in[0]->ndim, y->in[0]->shape, y->stride, y->ip[0]);
+    return 0;
+}
+static int ag__jvp_as_strided(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = the same elements of t_x */
+    (void)op; *out = ag__as_strided(t[0], y->ndim, y->shape, y->stride, y->ip[0]); return 0;
+}
+static int ag__bw_as_strided_backward(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d g = the elements of d y where g went */
+    gin[0] = ag__as_strided(g, y->in[0]->ndim, y->in[0]->shape, (const int64_t *)y->extra, y->ip[0]);
+    return 0;
+}
+static int ag__jvp_as_strided_backward(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = zeros with t_g placed */
+    (void)op; *out = ag__as_strided_backward(t[0], y->ndim, y->shape, (const int64_t *)y->extra, y->ip[0]); return 0;
+}
+/* 1 outside the region of copy_slices node y, 0 inside (a constant) */
+static ag_tensor *ag__copy_slices_keep(ag_tensor *y) {
+    const ag_tensor *r = y->in[1];
+    ag_tensor *ones = ag_ones(y->ctx, (ag_dtype)y->dtype, r->ndim, r->shape);
+    return ag_rsub_scalar(ag__as_strided_backward(ones, y->ndim, y->shape, (const int64_t *)y->extra, y->ip[0]), 1.0);
+}
+static int ag__bw_copy_slices(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d base = d y outside the region, d r = d y's region */
+    const ag_tensor *r = y->in[1];
+    if (AG__NEED(0)) gin[0] = ag_mul(g, ag__copy_slices_keep(y));
+    if (AG__NEED(1)) gin[1] = ag__as_strided(g, r->ndim, r->shape, (const int64_t *)y->extra, y->ip[0]);
+    return 0;
+}
+static int ag__jvp_copy_slices(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = t_base outside, t_r inside */
+    (void)op;
+    *out = ag__jvp_plus(t[0] ? ag_mul(t[0], ag__copy_slices_keep(y)) : NULL,
+                        t[1] ? ag__as_strided_backward(t[1], y->ndim, y->shape, (const int64_t *)y->extra, y->ip[0]) : NULL);
+    return 0;
+}
+/* view v of a tensor in the graph, made before an in-place write to its base: the same elements,
+   as_strided of the base's current self (NULL after a message when that cannot be done) */
+static ag_tensor *ag__view_again(ag_tensor *v, const char *name, int i) {
+    ag_tensor *b = ag__view_base(v);
+    int64_t off;
+    char s1[200];
+    if (ag__region_of(v, b, &off)) return ag__as_strided(b, v->ndim, v->shape, v->stride, off);
+    ag__fail(v->ctx, "%s: input %d %s is a view made before an in-place op wrote to the tensor it views, and its elements "
+             "cannot be found again (an expanded view, or a base that is not dense); make the view again after the in-place op",
+             name, i, AG__SHAPE(s1, v));
+    return NULL;
+}
+
 /* ==== >>inplace: in-place ops ====
    t op= x writes through t's storage (and so through every view of it) and bumps the
    storage's version. Under autograd t becomes the node of the in-place op, fed by an alias
@@ -8799,7 +8944,25 @@ static bool ag__inplace_ok(const char *name, ag_tensor *t, ag_tensor *x, bool di
                  "(update parameters inside ag_set_grad_enabled(ctx, false))", name, AG__SHAPE(s1, t));
         return false;
     }
-    if (t->flags & AG__VIEW) { ag__fail(ctx, "%s: in place on a view that takes part in autograd is not supported; use the out-of-place op", name); return false; }
+    if (t->flags & AG__VIEW) {   /* written through to its base, which becomes copy_slices (PyTorch's CopySlices) */
+        ag_tensor *b = ag__view_base(t);
+        int64_t off;
+        if (!ag__region_of(t, b, &off)) {
+            ag__fail(ctx, "%s: in place on this %s view is not supported under autograd (a view without history, e.g. ag_detach's, or "
+                     "of a tensor that is not dense); use the out-of-place op", name, AG__SHAPE(s1, t));
+            return false;
+        }
+        if (!b->op && (b->flags & AG__REQ_GRAD)) {
+            ag__fail(ctx, "%s: a view of a leaf %s tensor that requires grad cannot be modified in place while gradients are recorded",
+                     name, AG__SHAPE(s1, b));
+            return false;
+        }
+        if (b->flags & AG__PERSISTENT) {
+            ag__fail(ctx, "%s: the persistent %s tensor would keep a graph history in the arena, which ag_ctx_reset frees: detach the "
+                     "other operand (ag_detach), or update it inside ag_set_grad_enabled(ctx, false)", name, AG__SHAPE(s1, b));
+            return false;
+        }
+    }
     if (!differentiable) { ag__fail(ctx, "%s: not differentiable in place; use it under no-grad or on a tensor that does not require grad", name); return false; }
     return true;
 }
@@ -8812,6 +8975,35 @@ static ag_tensor *ag__alias(ag_tensor *t) {
     a->hooks = NULL;
     return a;
 }
+/* the base of view v (r just written into v's elements) becomes copy_slices(its former self, r);
+   v and the other views made before now lead to the former self, and ag__finish regenerates them */
+static bool ag__copy_slices(ag_tensor *v, ag_tensor *r, bool rec) {
+    ag_ctx *ctx = v->ctx;
+    ag_tensor *b = ag__view_base(v), *former, **in;
+    int64_t off, *kept;
+    int d;
+    if (!ag__region_of(v, b, &off)) { ag__fail(ctx, "in-place: the view's elements were lost"); return false; }   /* checked before the write */
+    former = ag__alias(b);
+    in = former ? ag__ptr_alloc(ctx, 2) : NULL;
+    kept = in ? (int64_t *)ag__arena_alloc(ctx, sizeof(int64_t) * (size_t)(v->ndim ? v->ndim : 1), 16) : NULL;
+    if (!kept) return false;
+    for (d = 0; d < v->ndim; d++) kept[d] = v->stride[d];
+    in[0] = former; in[1] = r;
+    ag__tape_rebase(ctx, b, former);
+    b->op = &ag__ops[AG__OP_copy_slices]; b->in = in; b->nin = 2;
+    b->extra = kept; b->ip[0] = off; b->ip[1] = b->ip[2] = 0; b->fp[0] = b->fp[1] = 0;
+    b->flags = (uint16_t)((b->flags | (rec ? AG__REQ_GRAD : 0) | AG__REBASED) & ~AG__RELEASED);   /* forward mode alone: a history for the tangents */
+    b->saved_version = 0;
+    b->out_version = *b->version;
+    b->seq = ++ctx->seq;   /* newer than every node and view that used its former self */
+    if (former->tangent || r->tangent) {   /* forward mode: the base's tangent with the region's replaced */
+        ag_tensor *t[2], *o = NULL;
+        t[0] = former->tangent; t[1] = r->tangent;
+        if (ag__jvp_copy_slices(b, AG__OP_copy_slices, t, &o) != 0 || !o) return false;
+        b->tangent = o;
+    }
+    return true;
+}
 /* writes r into t, bumps the version; under autograd t takes over r's node */
 static ag_tensor *ag__inplace_done(ag_tensor *t, ag_tensor *r, bool rec) {
     char s1[200], s2[200];
@@ -8823,6 +9015,11 @@ static ag_tensor *ag__inplace_done(ag_tensor *t, ag_tensor *r, bool rec) {
     ag__copy_into(t, r);
     (*t->version)++;
     t->tangent = r->tangent;   /* forward mode: t's tangent is now the result's */
+    if ((t->flags & AG__VIEW) && ((rec && r->op) || r->tangent || ag__view_base(t)->tangent)) {   /* the base's history or tangent follows */
+        int64_t off;
+        ag_tensor *b = ag__view_base(t);
+        if (rec || ag__region_of(t, b, &off)) return ag__copy_slices(t, r, rec) ? t : NULL;
+    }
     if (rec && r->op) {
         ag__tape_rebase(t->ctx, t, r->in[0]);   /* r->in[0] is t's former self (ag__alias) */
         t->op = r->op; t->in = r->in; t->nin = r->nin;
