@@ -582,7 +582,7 @@ enum {
     OP_CREATE, OP_UNARY, OP_BINARY, OP_DIMOP, OP_RESHAPE, OP_SLICE, OP_CAT, OP_INDEX, OP_NORM, OP_CONV,
     OP_BATCHNORM, OP_ATTENTION, OP_INPLACE, OP_BACKWARD, OP_GRAD_OF, OP_RESET, OP_MODES, OP_CAPTURE, OP_OPTIM,
     OP_CLIP, OP_INIT, OP_SAFETENSORS, OP_HOOK, OP_ACCESS, OP_CUSTOM, OP_FUNCTIONAL, OP_GRADCHECK, OP_PURE,
-    OP_SANITY, OP_POKE, OP_TEMPCTX, OP_MORE, OP_MORE2, OP_FREE, OP_COUNT
+    OP_SANITY, OP_POKE, OP_TEMPCTX, OP_MORE, OP_MORE2, OP_FREE, OP_VMAP, OP_COUNT
 };
 
 static void do_create(void) {
@@ -1921,6 +1921,104 @@ static bool small_inputs(ag_tensor *const *in, int n) {
     return true;
 }
 
+/* ---- ag_vmap of fz_fn, and of its gradient: random in_dims and out_dims (out of range too),
+   inputs of different batch sizes, nesting; when it succeeds, its first and last examples must
+   equal fz_fn (and its gradient) run on those examples alone: the vmap oracle ---- */
+typedef struct { fn_user fu; bool grad, nest; int inner_dim; } vm_user;
+static int fz_vmap_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {
+    vm_user *v = (vm_user *)user;
+    ag_tensor *y;
+    if (v->nest) {   /* a vmap inside: over dim inner_dim of input 0 */
+        vm_user inner = *v;
+        int dims[3] = {0, AG_UNBATCHED, AG_UNBATCHED};
+        inner.nest = false;
+        dims[0] = v->inner_dim;
+        return ag_vmap(ctx, fz_vmap_fn, &inner, v->fu.n, in, dims, v->grad ? 2 : 1, out, NULL);
+    }
+    y = fz_fn(ctx, in, &v->fu);
+    out[0] = y;
+    if (!y) return -1;
+    if (v->grad) return ag_grad_of(ag_sum(y), NULL, 1, in, out + 1);
+    return 0;
+}
+static double fz_as_double(ag_tensor *t, int64_t i) {
+    ag_tensor *c = ag_contiguous(ag_to(t, AG_F64));
+    return c ? ((const double *)ag_data(c))[i] : NAN;
+}
+/* out's example b along dim od equals ref (tolerance by dtype); false reports it */
+static bool fz_same_example(ag_tensor *out, int od, int64_t b, ag_tensor *ref) {
+    ag_tensor *e = ag_select(out, od, b), *ec, *rc;
+    double tol = ag_type(ref) == AG_F64 ? 1e-9 : ag_type(ref) == AG_F32 ? 1e-4 : ag_type(ref) == AG_F16 || ag_type(ref) == AG_BF16 ? 2e-2 : 0;
+    int64_t i;
+    if (!e || ag_ndim(e) != ag_ndim(ref) || ag_numel(e) != ag_numel(ref) || ag_type(e) != ag_type(ref)) return false;
+    ec = ag_contiguous(ag_to(e, AG_F64)); rc = ag_contiguous(ag_to(ref, AG_F64));
+    if (!ec || !rc) return true;   /* out of memory: nothing to compare */
+    for (i = 0; i < ag_numel(ref); i++) {
+        double a = ((const double *)ag_data(ec))[i], c = ((const double *)ag_data(rc))[i];
+        if (a != a && c != c) continue;
+        if (a == c) continue;
+        if (!(fabs(a - c) <= tol * (1 + fabs(c)))) {
+            fprintf(stderr, "fuzz_api: ag_vmap example %lld element %lld: %.17g, alone %.17g\n", (long long)b, (long long)i, a, c);
+            return false;
+        }
+    }
+    (void)fz_as_double;
+    return true;
+}
+static void do_vmap(void) {
+    rd_t *r = &S->r;
+    int n = 1 + rd_count(r, 3, 1), i, ci, rc, dims[4], od[2], nout;
+    ag_ctx *c = pick_ctx(&ci);
+    ag_tensor *in[4], *out[2] = {NULL, NULL};
+    static vm_user vu;
+    uint8_t m = u8(r);
+    if (n < 1) n = 1;
+    if (n > 3) n = 3;
+    for (i = 0; i < n; i++) {
+        uint8_t d = u8(r);
+        in[i] = pick();
+        dims[i] = d % 8 == 7 ? AG_UNBATCHED : (int)(d % 8) - 3;   /* -3 .. 3 */
+    }
+    vu.fu.n = n; vu.fu.kind = u8(r) % FN_KINDS; vu.fu.extra = vu.fu.kind == 11 ? pick() : NULL;
+    vu.grad = (m & 1) != 0; vu.nest = (m & 2) != 0; vu.inner_dim = (m >> 2) % 3;
+    if (vu.nest) vu.fu.kind = vu.fu.kind == 12 ? 0 : vu.fu.kind;
+    if (ag_numel(vu.fu.extra) > CAP_FN) vu.fu.extra = NULL;
+    od[0] = (int)(m >> 4) % 5 - 2; od[1] = 0;
+    nout = vu.grad ? 2 : 1;
+    for (i = 0; i < n; i++) if (ag_numel(in[i]) > 4096) return;   /* harness cost, not a bug */
+    tr("rc = ag_vmap(%s, fz_vmap_fn, &user, %d, (ag_tensor *[]){%s, %s, %s}, (int[]){%d, %d, %d}, %d, out, (int[]){%d, 0});   /* kind %d, grad %d, nest %d */",
+       ctxn(c), n, nm(in[0]), n > 1 ? nm(in[1]) : "-", n > 2 ? nm(in[2]) : "-", dims[0], n > 1 ? dims[1] : 0, n > 2 ? dims[2] : 0, nout, od[0],
+       vu.fu.kind, vu.grad, vu.nest);
+    begin("ag_vmap");
+    rc = ag_vmap(c, fz_vmap_fn, &vu, n, in, dims, nout, out, od);
+    tr("   /* -> %d */\n", rc);
+    end(rc != 0, c != NULL);
+    if (rc != 0 && (out[0] || out[1])) { fprintf(stderr, "fuzz_api: ag_vmap failed but left an output set\n"); abort(); }
+    if (rc == 0 && !vu.nest) {   /* the oracle: the first and the last example alone */
+        int64_t B = -1, bs[2];
+        int k, j, o0 = od[0];
+        for (i = 0; i < n; i++) if (dims[i] != AG_UNBATCHED) B = ag_dim(in[i], dims[i] < 0 ? dims[i] + ag_ndim(in[i]) : dims[i]);
+        bs[0] = 0; bs[1] = B - 1;
+        if (o0 < 0) o0 += ag_ndim(out[0]);
+        for (k = 0; k < 2 && B > 0; k++) {
+            ag_tensor *ex[4], *ref[2] = {NULL, NULL};
+            for (i = 0; i < n; i++) ex[i] = dims[i] == AG_UNBATCHED ? in[i] : ag_select(in[i], dims[i], bs[k]);
+            g_call = "fz_fn on one example";
+            ref[0] = fz_fn(c, ex, &vu.fu);
+            if (ref[0] && vu.grad && ag_grad_of(ag_sum(ref[0]), NULL, 1, ex, ref + 1) != 0) ref[0] = NULL;
+            if (!ref[0]) { clear_errors(); continue; }   /* an example alone may fail where the batch did not (e.g. no gradient) */
+            for (j = 0; j < nout; j++)
+                if (!fz_same_example(out[j], j == 0 ? o0 : 0, bs[k], ref[j])) {
+                    fprintf(stderr, "fuzz_api: ag_vmap output %d, example %lld, differs from f on that example alone (kind %d, grad %d)\n",
+                            j, (long long)bs[k], vu.fu.kind, vu.grad);
+                    abort();
+                }
+            clear_errors();
+        }
+    }
+    if (rc == 0) put(out[0], false);
+}
+
 static void do_functional(void) {
     rd_t *r = &S->r;
     int k = u8(r) % 7, n = 1 + rd_count(r, 3, 1), i, ci, rc = 0;
@@ -2125,6 +2223,7 @@ static void step(void) {
     case OP_TEMPCTX: do_tempctx(); break;
     case OP_MORE: do_more(); break;
     case OP_MORE2: do_more2(); break;
+    case OP_VMAP: do_vmap(); break;
     default: do_free(); break;
     }
 }
