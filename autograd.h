@@ -911,10 +911,10 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
 
    Refused inside f, with a message: reading or writing one example's data (ag_item, ag_get,
    ag_data, ag_copy_out, ag_print, in-place ops, saving), random numbers (they would be the same
-   for every example: draw them outside and pass them in batched), checkpointing, capturing for
-   ag_replay, index tensors batched per example except for gather_t, cross_entropy_t and
+   for every example: draw them outside and pass them in batched), capturing for ag_replay, index tensors batched per example except for gather_t, cross_entropy_t and
    nll_loss_t, and keeping a tensor from inside f to use after ag_vmap returns. A custom op
-   (ag_apply) is batched through the ops its forward and backward use.
+   (ag_apply) is batched through the ops its forward and backward use; a checkpoint runs its
+   function as it is (batched, without the memory saving).
    Returns 0, or -1 with a message and every outputs[j] NULL: NULL or foreign inputs, n_in or
    n_out out of 1..AG_FUNCTIONAL_MAX_INPUTS, an in_dims or out_dims entry out of range, batched
    inputs of different batch sizes, a batch size of 0, no batched input, f failing (the first
@@ -2279,8 +2279,7 @@ static void ag__half_refuse(const ag_tensor *t, const char *fn) {
    example 0 alone (accessors, in-place ops, saving, gradcheck) and the index arguments that are
    read into index arrays when the op is built; true after a message */
 static const char *const ag__vmap_refuse[] = {
-    "item", "get", "data", "copy_out", "print", "gradcheck", "save_safetensors", "save_safetensors_mem",
-    "checkpoint", NULL };
+    "item", "get", "data", "copy_out", "print", "gradcheck", "save_safetensors", "save_safetensors_mem", NULL };
 static bool ag__vmap_refused(const ag_tensor *t, const char *fn) {
     size_t n;
     if (fn[0] == 'a' && fn[1] == 'g' && fn[2] == '_') fn += 3;
@@ -9332,6 +9331,11 @@ AG_API ag_tensor *ag_checkpoint(ag_fn f, void *user, int n, ag_tensor *const *in
         if (!inputs[i]) { ag__fail(ctx, "checkpoint: input %d is NULL", i); return NULL; }
         if (inputs[i]->ctx != ctx) { ag__fail(ctx, "checkpoint: input %d belongs to another context", i); return NULL; }
     }
+    for (i = 0; i < n; i++)
+        if (inputs[i]->vb) {   /* inside ag_vmap: f as it is, recorded (the batched gradients, not the memory saving) */
+            if (!(v = f(ctx, (ag_tensor **)inputs, user))) { ag__fail(ctx, "checkpoint: the function returned NULL"); return NULL; }
+            return v;
+        }
     k = (ag__ckpt *)ag__arena_alloc(ctx, sizeof *k, 16);
     if (!k) return NULL;
     k->f = f; k->user = user;

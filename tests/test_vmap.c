@@ -269,6 +269,31 @@ static void test_custom(ag_ctx *ctx) {
     ag_ctx_reset(ctx);
 }
 
+/* a checkpoint inside ag_vmap: f runs as it is, the gradients are the loop's */
+static ag_tensor *block(ag_ctx *ctx, ag_tensor **in, void *user) { (void)ctx; (void)user; return ag_tanh(ag_linear(in[0], in[1], NULL)); }
+static int ckpt_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {
+    ag_tensor *y = ag_checkpoint(block, NULL, 2, in);
+    (void)ctx; (void)user;
+    out[0] = y;
+    return y ? ag_grad_of(ag_sum(ag_square(y)), NULL, 2, in, out + 1) : -1;
+}
+static void test_checkpoint(ag_ctx *ctx) {
+    int64_t xs[2] = {5, 3}, ws[2] = {4, 3};
+    ag_tensor *X = ag_set_requires_grad(ag_randn(ctx, AG_F64, 2, xs), true), *W = ag_set_requires_grad(ag_randn(ctx, AG_F64, 2, ws), true);
+    ag_tensor *in[2], *out[3], *ex[2], *ref[3];
+    int dims[2] = {0, AG_UNBATCHED}, b, i;
+    double worst = 0;
+    in[0] = X; in[1] = W;
+    CHECK(ag_vmap(ctx, ckpt_fn, NULL, 2, in, dims, 3, out, NULL) == 0, "a checkpoint inside ag_vmap: %s", ag_error(ctx));
+    for (b = 0; b < 5 && out[0]; b++) {
+        ex[0] = ag_select(X, 0, b); ex[1] = W;
+        if (ckpt_fn(ctx, ex, ref, NULL) != 0) { worst = INFINITY; break; }
+        for (i = 0; i < 3; i++) worst = fmax(worst, max_abs_diff(ag_select(out[i], 0, b), ref[i]));
+    }
+    CHECK(worst <= 1e-14, "a checkpoint inside ag_vmap: values and per-example gradients against a loop (worst %.3g)", worst);
+    ag_ctx_reset(ctx);
+}
+
 /* ---- 4. a backward through ag_vmap ---- */
 static int layer_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {   /* x [3], W [2, 3], b [2] */
     (void)ctx; (void)user;
@@ -470,6 +495,7 @@ int main(void) {
     test_jacobians(ctx);
     test_grad_of_vmap(ctx);
     test_custom(ctx);
+    test_checkpoint(ctx);
     test_errors(ctx);
     test_functorch(ctx);
     if (harness_timing()) time_mlp(ctx);
