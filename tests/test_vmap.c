@@ -297,6 +297,12 @@ static int layer_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) { 
     out[0] = ag_tanh(ag_linear(in[0], in[1], in[2]));
     return out[0] ? 0 : -1;
 }
+static int backward_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) {
+    ag_tensor *y = ag_tanh(ag_linear(in[0], in[1], in[2]));
+    (void)ctx; (void)user;
+    out[0] = y;
+    return y ? ag_backward(ag_sum(ag_square(y)), NULL) : -1;
+}
 static void test_grad_of_vmap(ag_ctx *ctx) {
     int64_t xs[2] = {6, 3}, ws[2] = {2, 3}, bs[1] = {2};
     ag_tensor *X = ag_randn(ctx, AG_F64, 2, xs), *W = ag_randn(ctx, AG_F64, 2, ws), *b = ag_randn(ctx, AG_F64, 1, bs);
@@ -313,6 +319,11 @@ static void test_grad_of_vmap(ag_ctx *ctx) {
     /* and into .grad */
     CHECK(ag_vmap(ctx, layer_fn, NULL, 3, in, dims, 1, &out, NULL) == 0 && ag_backward(ag_sum(ag_square(out)), NULL) == 0, "backward through vmap");
     CHECK(max_abs_diff(ag_grad(W), g2[1]) <= 1e-14, "W.grad after a backward through ag_vmap");
+    /* ag_backward inside f: .grad gets the sum over the examples, as a loop of backward calls */
+    ag_zero_grad(W); ag_zero_grad(X); ag_zero_grad(b);
+    CHECK(ag_vmap(ctx, backward_fn, NULL, 3, in, dims, 1, &out, NULL) == 0, "ag_backward inside ag_vmap: %s", ag_error(ctx));
+    CHECK(max_abs_diff(ag_grad(W), g2[1]) <= 1e-14 && max_abs_diff(ag_grad(X), g2[0]) <= 1e-14,
+          "ag_backward inside ag_vmap adds the sum over the examples to W.grad, and each example's part to X.grad");
     ag_ctx_reset(ctx);
 }
 
