@@ -177,11 +177,11 @@ def make_cases(torch):
         pe = vmap(grad(pe_loss), in_dims=(None, 0, 0))
         cases["pegrad"] = ((lambda: pe(pp, px, py)), 1, 1)
         from functorch import jacrev
-        jW1 = (torch.randn(128, 128) * 0.09).double()
-        jW2 = (torch.randn(128, 128) * 0.09).double()
-        jx = torch.randn(128).double()
-        jf = jacrev(lambda x: F.linear(torch.tanh(F.linear(x, jW1)), jW2))
-        cases["jacrev"] = ((lambda: jf(jx)), 1, 1)
+        rW1 = (torch.randn(128, 128) * 0.09).double()   # names of their own: the jvp case's closures read jx, jW1, jW2
+        rW2 = (torch.randn(128, 128) * 0.09).double()
+        rx = torch.randn(128).double()
+        rf = jacrev(lambda x: F.linear(torch.tanh(F.linear(x, rW1)), rW2))
+        cases["jacrev"] = ((lambda: rf(rx)), 1, 1)
     except ImportError:
         pass
 
