@@ -2446,7 +2446,7 @@ static bool ag__jvp(ag_tensor *y, int op, int nin, ag_tensor *const *in);
 /* Links y into the graph when grad mode is on and an input requires grad, and gives it a
    tangent when an input has one. The inputs are kept in y->in either way (room for them was
    allocated with y): forward-mode rules read them. */
-static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in);
+AG__NOINLINE static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in);
 static ag_tensor *ag__view_again(ag_tensor *v, const char *name, int i);
 /* the tensor view t was made from (its op's input 0, whose elements hold t's), or NULL: a view
    made by ag_detach, or a result that is a view of a buffer of its own (conv2d's) */
@@ -2475,9 +2475,18 @@ static const ag_tensor *ag__stale_view(const ag_tensor *v) {
     }
     return NULL;
 }
+/* the inputs of y that are views made before an in-place write get a fresh history (PyTorch's
+   view regeneration); false after a message */
+AG__NOINLINE static bool ag__views_again(ag_tensor *y, int op, int nin) {
+    int i;
+    for (i = 0; i < nin; i++)
+        if (y->in[i] && (y->in[i]->flags & AG__VIEW) && ag__stale_view(y->in[i]) && !(y->in[i] = ag__view_again(y->in[i], ag__ops[op].name, i)))
+            return false;
+    return true;
+}
 static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
     int i;
-    bool req = false, tangent = false, batched = false;
+    bool req = false, tangent = false, batched = false, view = false;
     if (!y) return NULL;
     AG_ASSERT(nin <= y->nin);   /* the result was allocated with room for its inputs */
     for (i = 0; i < nin; i++) {
@@ -2486,12 +2495,11 @@ static ag_tensor *ag__finish(ag_tensor *y, int op, int nin, ag_tensor *const *in
         if (in[i] && (in[i]->flags & AG__REQ_GRAD)) req = true;
         if (in[i] && in[i]->tangent) tangent = true;
         if (in[i] && in[i]->vb) batched = true;
+        if (in[i] && (in[i]->flags & AG__VIEW)) view = true;
     }
     if (batched && !ag__vmap_rule(y, op, nin, in)) return NULL;   /* inside ag_vmap (>>vmap) */
     if (!AG__FLOAT(y->dtype)) req = tangent = false;   /* integers and masks have no gradient */
-    for (i = 0; i < nin && ((req && y->ctx->grad_enabled) || tangent); i++)   /* PyTorch's view regeneration */
-        if (y->in[i] && (y->in[i]->flags & AG__VIEW) && ag__stale_view(y->in[i]) && !(y->in[i] = ag__view_again(y->in[i], ag__ops[op].name, i)))
-            return NULL;
+    if (view && ((req && y->ctx->grad_enabled) || tangent) && !ag__views_again(y, op, nin)) return NULL;
     if (req && ag__differentiable(op) && y->ctx->grad_enabled) {
         y->op = &ag__ops[op];
         y->nin = nin;
@@ -2652,7 +2660,7 @@ static bool ag__vmap_copy(ag_tensor *dst, const ag_tensor *src) {
     return true;
 }
 /* ag__finish's step for an op with a batched input; false after a message */
-static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
+AG__NOINLINE static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor *const *in) {
     ag_ctx *ctx = y->ctx;
     const char *name = ag__ops[op].name;
     ag__vbatch u;
