@@ -2127,7 +2127,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
                silently disables that check, so think about it for every new op.
    The elementwise ops are rows of AG__BINARY_OPS and AG__UNARY_OPS: their kernel is the
    generated loop over the formula macro AG__F_<name> that sits in the op's block.
-     batch     how ag_vmap runs it on batched inputs (AG__BATCH_<batch>): map, rows, loop, self, none
+     batch     how ag_vmap runs it on batched inputs (AG__BATCH_<batch>): map, rows, mask, dim, loop, self, none
 
    ADDING AN OP (ag_softplus is the worked example: grep "softplus")
      1. a row below: in AG__UNARY_OPS / AG__BINARY_OPS for an elementwise op, else AG__OTHER_OPS;
@@ -2186,9 +2186,9 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(sign, zero, diag, unary, none, map) X(rpow_scalar, rpow_scalar, diag, unary, y, map) X(relu_mask, none, none, unary, none, map) \
     X(leaky_mask, none, none, unary, none, map) X(clamp_mask, none, none, unary, none, map)
 #define AG__OTHER_OPS(X) \
-    X(argmax, none, none, argmax, none, loop) X(argmin, none, none, argmax, none, loop) X(sum, sum, sum, reduce, none, loop) X(mean, sum, sum, reduce, none, loop) \
-    X(max, max, max, reduce, xy, loop) X(min, max, max, reduce, xy, loop) X(matmul, matmul, matmul, matmul, cross, rows) \
-    X(softmax, softmax, diag, softmax, y, loop) X(log_softmax, log_softmax, log_softmax, softmax, y, loop) \
+    X(argmax, none, none, argmax, none, loop) X(argmin, none, none, argmax, none, loop) X(sum, sum, sum, reduce, none, mask) X(mean, sum, sum, reduce, none, mask) \
+    X(max, max, max, reduce, xy, mask) X(min, max, max, reduce, xy, mask) X(matmul, matmul, matmul, matmul, cross, rows) \
+    X(softmax, softmax, diag, softmax, y, dim) X(log_softmax, log_softmax, log_softmax, softmax, y, dim) \
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab, self) X(var, var, var, none, x, self) X(norm, norm, norm, none, xy, self) \
     X(linear, linear, linear, linear, ab, rows) \
     X(take, take, take, take, b, loop) X(put_add, put_add, put_add, take, b, loop) X(put, put_add, put_add, take, b, loop) \
@@ -2206,10 +2206,12 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
    when the other requires grad (d a uses b, d b uses a); div: b always, a when b requires grad */
 /* how ag_vmap runs the op on batched inputs (>>vmap): map: the kernel once over every example
    (elementwise: the batch dims are more dims to it); rows: the same when only input 0 is batched
-   (a product: the examples are more rows of one product), else loop; loop: the kernel once per example; self: the
+   (a product: the examples are more rows of one product), else loop; mask, dim: the kernel once
+   over every example with its dims (a mask in ip[0]: reductions; a dim in ip[0]: softmax) moved
+   past the batch dims; loop: the kernel once per example; self: the
    result carries its levels already (a view shares them, a copy takes them, an op made of other
    ops got them from those, or the op's block batches itself); none: refused with a message */
-enum { AG__BATCH_map, AG__BATCH_rows, AG__BATCH_loop, AG__BATCH_self, AG__BATCH_none };
+enum { AG__BATCH_map, AG__BATCH_rows, AG__BATCH_mask, AG__BATCH_dim, AG__BATCH_loop, AG__BATCH_self, AG__BATCH_none };
 enum { AG__SAVES_none, AG__SAVES_x, AG__SAVES_y, AG__SAVES_xy, AG__SAVES_ab, AG__SAVES_b, AG__SAVES_cross, AG__SAVES_div, AG__SAVES_all };
 
 #define AG__OP_ENUM(name, bw, jvp, kernel, saves, batch) AG__OP_##name,
@@ -2605,6 +2607,7 @@ static bool ag__vmap_storage(ag_tensor *y, const ag__vbatch *u, const char *name
 }
 static bool ag__rerun(int op, ag_tensor *y);
 static void ag__copy_into(ag_tensor *dst, const ag_tensor *src);
+static bool ag__contig(const ag_tensor *t);
 #define AG__VMAP_NIN 8
 /* runs op's kernel for every example of the inputs into fresh y: once over all of them (map) or
    example by example (loop); false after a message */
@@ -2625,6 +2628,17 @@ static bool ag__vmap_run(ag_tensor *y, int op, int nin, ag_tensor *const *in, co
             tin[0] = &ti[0];
             for (i = 1; i < nin; i++) tin[i] = in[i];
             ty.in = tin;
+            return ag__rerun(op, &ty);
+        }
+    }
+    if ((rule == AG__BATCH_mask || rule == AG__BATCH_dim) && nin == 1 && in[0]->ndim > 0 && u->n + in[0]->ndim <= AG_MAX_DIMS &&
+        u->n + y->ndim <= AG_MAX_DIMS) {   /* a reduction or softmax over dims of the example: the same dims, past the batch dims */
+        ag__vmap_whole(&ty, sh[0], st[0], y, u, y->ndim, NULL);
+        ag__vmap_whole(&ti[0], sh[1], st[1], in[0], u, in[0]->ndim, NULL);
+        if (rule == AG__BATCH_mask || ag__contig(&ti[0])) {   /* softmax's kernel reads x dense */
+            tin[0] = &ti[0];
+            ty.in = tin;
+            ty.ip[0] = rule == AG__BATCH_mask ? (int64_t)((uint64_t)y->ip[0] << u->n) : y->ip[0] + u->n;
             return ag__rerun(op, &ty);
         }
     }
