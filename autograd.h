@@ -11717,6 +11717,7 @@ AG_API int ag_vmap(ag_ctx *ctx, ag_vmap_fn f, void *user, int n_in, ag_tensor *c
         if (t->ctx != ctx) { ag__fail(ctx, "vmap: input %d belongs to another context", i); return -1; }
         dims[i] = d;
         if (d == AG_UNBATCHED) continue;
+        if (t->ndim == 0) { ag__fail(ctx, "vmap: input %d is 0-d: it has no dim to map over (in_dims[%d] is %d; AG_UNBATCHED shares it)", i, i, d); return -1; }
         if (d < -t->ndim || d >= t->ndim) {
             ag__fail(ctx, "vmap: in_dims[%d] is %d, out of range for input %d %s (expected %d to %d, or AG_UNBATCHED)", i, d, i,
                      AG__SHAPE(s1, t), -t->ndim, t->ndim - 1);

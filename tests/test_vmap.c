@@ -358,6 +358,10 @@ static void test_errors(ag_ctx *ctx) {
     expect_fail(ctx, ag_vmap(ctx, id_fn, NULL, 1, in, bad, 1, &out, NULL), &out, "in_dims out of range", "in_dims[0] is 2");
     expect_fail(ctx, ag_vmap(ctx, id_fn, NULL, 1, in, NULL, 1, &out, od), &out, "out_dims out of range", "out_dims[0] is 3");
     expect_fail(ctx, ag_vmap(ctx, id_fn, NULL, 1, &E, NULL, 1, &out, NULL), &out, "an empty batch", "0 examples");
+    {
+        ag_tensor *z = ag_scalar_f64(ctx, 1.0);
+        expect_fail(ctx, ag_vmap(ctx, id_fn, NULL, 1, &z, NULL, 1, &out, NULL), &out, "a 0-d input", "0-d: it has no dim to map over");
+    }
     in[1] = NULL;
     expect_fail(ctx, ag_vmap(ctx, id_fn, NULL, 2, in, NULL, 1, &out, NULL), &out, "a NULL input", "input 1 is NULL");
     expect_fail(ctx, ag_vmap(ctx, fails_fn, NULL, 1, in, NULL, 1, &out, NULL), &out, "f returning 3", "returned 3");
