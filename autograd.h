@@ -911,8 +911,9 @@ AG_API int ag_per_example_linear_grads(ag_tensor *loss, int n, ag_tensor *const 
 
    Refused inside f, with a message: reading or writing one example's data (ag_item, ag_get,
    ag_data, ag_copy_out, ag_print, in-place ops, saving), random numbers (they would be the same
-   for every example: draw them outside and pass them in batched), capturing for ag_replay, index tensors batched per example except for gather_t, cross_entropy_t and
-   nll_loss_t, and keeping a tensor from inside f to use after ag_vmap returns. A custom op
+   for every example: draw them outside and pass them in batched), capturing for ag_replay,
+   index tensors batched per example except for gather_t, cross_entropy_t and nll_loss_t, and
+   keeping a tensor from inside f to use after ag_vmap returns. A custom op
    (ag_apply) is batched through the ops its forward and backward use; a checkpoint runs its
    function as it is (batched, without the memory saving).
    Returns 0, or -1 with a message and every outputs[j] NULL: NULL or foreign inputs, n_in or
