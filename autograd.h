@@ -2587,7 +2587,7 @@ static void ag__vmap_whole(ag_tensor *tmp, int64_t *sh, int64_t *st, const ag_te
     }
     for (i = 0; i < tmp->ndim; i++) tmp->numel *= sh[i];
 }
-/* gives fresh result y its own storage for every example of u (zeroed), example 0 first; false if out of memory */
+/* gives fresh result y its own storage for every example of u, example 0 first; false if out of memory */
 static bool ag__vmap_storage(ag_tensor *y, const ag__vbatch *u, const char *name) {
     ag__vbatch *vb = (ag__vbatch *)ag__arena_alloc(y->ctx, sizeof *vb, 16);
     int64_t total, bytes, per = y->numel;
@@ -2598,8 +2598,8 @@ static bool ag__vmap_storage(ag_tensor *y, const ag__vbatch *u, const char *name
         if (vb) ag__fail(y->ctx, "%s: the batched result is too large", name);
         return false;
     }
-    if (!(mem = (char *)ag__arena_alloc(y->ctx, (size_t)bytes, AG__DATA_ALIGN))) return false;
-    memset(mem, 0, (size_t)bytes);
+    if (!(mem = (char *)ag__arena_alloc(y->ctx, (size_t)bytes, AG__DATA_ALIGN))) return false;   /* not zeroed: a rerun writes
+                                                                                                   every element (ag_replay relies on it too) */
     *vb = *u;
     for (k = u->n - 1; k >= 0; k--) { vb->stride[k] = per; per *= u->size[k]; }
     y->data = mem;
