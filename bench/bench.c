@@ -30,7 +30,7 @@
    usage: bench [--out FILE] [--python PATH] [--torch-script PATH] [--only LIST] [--quick]
      --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap (default: all)
      --quick  few samples (3 of 0.01 s): a smoke test, not a measurement
-   bench --profile mlp|mlp2|tiny|lab|gemm1024 SECONDS
+   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent SECONDS
      runs our side of one case in a loop and nothing else, for perf record:
          OPENBLAS_NUM_THREADS=1 perf record --call-graph dwarf build/bench/bench --profile mlp 3 && perf report
    environment: OPENBLAS_NUM_THREADS=1 (the make target sets it; the bench also calls
@@ -771,6 +771,10 @@ static int profile(const char *kase, double seconds) {
         gc.ctx = ctx; gc.M = gc.N = gc.K = 1024;
         gc.A = ag_persistent(ctx, AG_F32, 2, sh, NULL); gc.B = ag_persistent(ctx, AG_F32, 2, sh, NULL);
         f = gemm_ours; arg = &gc;
+    } else if (!strcmp(kase, "agent")) {   /* the replayed game step, on a context of its own */
+        static agent_case ac;
+        agent_init(&ac, true, 64);
+        f = agent_replay; arg = &ac;
     } else { fprintf(stderr, "bench: --profile: unknown case %s\n", kase); return 2; }
     do { f(arg); n++; } while (now_s() - t0 < seconds);
     fprintf(stderr, "%s: %ld calls, %.3f us per call\n", kase, n, (now_s() - t0) / (double)n * 1e6);
