@@ -2538,24 +2538,42 @@ static bool ag__vmap_running(const ag_ctx *ctx, uint32_t id) {
     for (i = 0; i < ctx->vmap_depth; i++) if (ctx->vmap_active[i] == id) return true;
     return false;
 }
+/* adds level id to vb in id order; false after a message when vb has AG__VMAP_MAX already */
+static bool ag__vb_insert(ag_ctx *ctx, const char *name, ag__vbatch *vb, uint32_t id, int64_t size, int64_t stride) {
+    int k;
+    if (vb->n == AG__VMAP_MAX) { ag__fail(ctx, "%s: more than %d levels of ag_vmap", name, AG__VMAP_MAX); return false; }
+    for (k = vb->n; k > 0 && vb->id[k - 1] > id; k--) { vb->id[k] = vb->id[k - 1]; vb->size[k] = vb->size[k - 1]; vb->stride[k] = vb->stride[k - 1]; }
+    vb->id[k] = id; vb->size[k] = size; vb->stride[k] = stride; vb->n++;
+    return true;
+}
 /* u = the levels of the n tensors together (sorted by id); false after a message */
 static bool ag__vmap_union(ag_ctx *ctx, const char *name, int n, ag_tensor *const *ts, ag__vbatch *u) {
-    int i, k, j;
+    int i, k;
     u->n = 0;
     for (i = 0; i < n; i++) {
         const ag__vbatch *vb = ts[i] ? ts[i]->vb : NULL;
         for (k = 0; vb && k < vb->n; k++) {
             int at = ag__vb_find(u, vb->id[k]);
-            if (at >= 0) {
-                if (u->size[at] != vb->size[k]) { ag__fail(ctx, "%s: batched inputs differ in batch size (%lld and %lld)", name, (long long)u->size[at], (long long)vb->size[k]); return false; }
-                continue;
+            if (at < 0 && !ag__vb_insert(ctx, name, u, vb->id[k], vb->size[k], 0)) return false;
+            if (at >= 0 && u->size[at] != vb->size[k]) {
+                ag__fail(ctx, "%s: batched inputs differ in batch size (%lld and %lld)", name, (long long)u->size[at], (long long)vb->size[k]);
+                return false;
             }
-            if (u->n == AG__VMAP_MAX) { ag__fail(ctx, "%s: more than %d levels of ag_vmap", name, AG__VMAP_MAX); return false; }
-            for (j = u->n; j > 0 && u->id[j - 1] > vb->id[k]; j--) { u->id[j] = u->id[j - 1]; u->size[j] = u->size[j - 1]; }
-            u->id[j] = vb->id[k]; u->size[j] = vb->size[k]; u->n++;
         }
     }
     return true;
+}
+/* a view of t (not yet a node) whose levels are t's and level (id, size, stride); NULL after a message */
+static ag_tensor *ag__vmap_level_view(ag_tensor *t, int ndim, const int64_t *shape, const int64_t *stride,
+                                      uint32_t id, int64_t size, int64_t level_stride) {
+    ag__vbatch *vb = (ag__vbatch *)ag__arena_alloc(t->ctx, sizeof *vb, 16);
+    ag_tensor *v;
+    if (!vb) return NULL;
+    if (t->vb) *vb = *t->vb; else vb->n = 0;
+    if (!ag__vb_insert(t->ctx, "vmap", vb, id, size, level_stride) || !(v = ag__view_of(t, ndim, shape, stride, 0))) return NULL;
+    v->vb = vb;
+    v->ip[0] = id; v->ip[2] = size;
+    return v;
 }
 /* the element offset of example b (counted over u's levels, the last fastest) in a tensor with levels vb */
 static int64_t ag__vmap_offset(const ag__vbatch *u, int64_t b, const ag__vbatch *vb) {
@@ -2610,53 +2628,46 @@ static bool ag__rerun(int op, ag_tensor *y);
 static void ag__copy_into(ag_tensor *dst, const ag_tensor *src);
 static bool ag__contig(const ag_tensor *t);
 #define AG__VMAP_NIN 8
-/* runs op's kernel for every example of the inputs into fresh y: once over all of them (map) or
-   example by example (loop); false after a message */
+/* tmp: example b (counted over u's levels) of t, unbatched */
+static void ag__vmap_example(ag_tensor *tmp, const ag_tensor *t, const ag__vbatch *u, int64_t b) {
+    *tmp = *t;
+    tmp->vb = NULL;
+    tmp->data += ag__vmap_offset(u, b, t->vb) * (int64_t)ag__esize(t->dtype);
+}
+/* runs op's kernel for every example of the inputs into fresh y: once over all of them when the
+   rule allows (map, rows, mask, dim) and the batch dims fit, else example by example (loop) */
 static bool ag__vmap_run(ag_tensor *y, int op, int nin, ag_tensor *const *in, const ag__vbatch *u, int rule) {
     ag_tensor ty, ti[AG__VMAP_NIN], *tin[AG__VMAP_NIN];
-    int64_t sh[AG__VMAP_NIN + 1][AG_MAX_DIMS], st[AG__VMAP_NIN + 1][AG_MAX_DIMS], b, nb = ag__vmap_count(u);
-    int i;
-    bool map = rule == AG__BATCH_map;
+    int64_t sh[AG__VMAP_NIN + 1][AG_MAX_DIMS], st[AG__VMAP_NIN + 1][AG_MAX_DIMS], b, nb = ag__vmap_count(u), ip0 = y->ip[0];
+    int i, whole = 0;   /* inputs made whole: all of them broadcast to y (-1, map), input 0 as it is (1), none (0: loop) */
     if (nin > AG__VMAP_NIN) { ag__fail(y->ctx, "%s: more than %d inputs inside ag_vmap", ag__ops[op].name, AG__VMAP_NIN); return false; }
     if (!ag__vmap_storage(y, u, ag__ops[op].name)) return false;
-    if (rule == AG__BATCH_rows && u->n + y->ndim <= AG_MAX_DIMS && u->n + in[0]->ndim <= AG_MAX_DIMS &&
-        (op == AG__OP_linear || in[1]->ndim <= 2 || (in[0]->ndim >= 2 && in[1]->ndim <= in[0]->ndim))) {
-        /* x W^T, a @ b with b's batch dims short of a's: the examples of x (a) are more rows */
-        for (i = 1; i < nin && !(in[i] && in[i]->vb); i++) {}
-        if (i == nin) {
-            ag__vmap_whole(&ty, sh[0], st[0], y, u, y->ndim, NULL);
-            ag__vmap_whole(&ti[0], sh[1], st[1], in[0], u, in[0]->ndim, NULL);
-            tin[0] = &ti[0];
-            for (i = 1; i < nin; i++) tin[i] = in[i];
-            ty.in = tin;
-            return ag__rerun(op, &ty);
+    if (u->n + y->ndim <= AG_MAX_DIMS && (nin == 0 || u->n + in[0]->ndim <= AG_MAX_DIMS)) {
+        if (rule == AG__BATCH_map) whole = -1;   /* the batch dims are more dims to an elementwise kernel */
+        else if (rule == AG__BATCH_rows && (op == AG__OP_linear || in[1]->ndim <= 2 || (in[0]->ndim >= 2 && in[1]->ndim <= in[0]->ndim))) {
+            whole = 1;   /* x W^T, a @ b with b's batch dims short of a's: the examples of x (a) are more rows */
+            for (i = 1; i < nin; i++) if (in[i] && in[i]->vb) whole = 0;   /* ... when only x is batched */
+        } else if ((rule == AG__BATCH_mask || rule == AG__BATCH_dim) && nin == 1 && in[0]->ndim > 0) {
+            whole = 1;   /* a reduction or softmax over dims of the example: the same dims, past the batch dims */
+            ip0 = rule == AG__BATCH_mask ? (int64_t)((uint64_t)y->ip[0] << u->n) : y->ip[0] + u->n;
         }
     }
-    if ((rule == AG__BATCH_mask || rule == AG__BATCH_dim) && nin == 1 && in[0]->ndim > 0 && u->n + in[0]->ndim <= AG_MAX_DIMS &&
-        u->n + y->ndim <= AG_MAX_DIMS) {   /* a reduction or softmax over dims of the example: the same dims, past the batch dims */
+    if (whole) {
         ag__vmap_whole(&ty, sh[0], st[0], y, u, y->ndim, NULL);
-        ag__vmap_whole(&ti[0], sh[1], st[1], in[0], u, in[0]->ndim, NULL);
-        if (rule == AG__BATCH_mask || ag__contig(&ti[0])) {   /* softmax's kernel reads x dense */
-            tin[0] = &ti[0];
+        for (i = 0; i < nin; i++) {
+            tin[i] = i == 0 || whole < 0 ? &ti[i] : in[i];
+            if (whole < 0) ag__vmap_whole(&ti[i], sh[i + 1], st[i + 1], in[i], u, y->ndim, y->shape);
+            else if (i == 0) ag__vmap_whole(&ti[0], sh[1], st[1], in[0], u, in[0]->ndim, NULL);
+        }
+        if (rule != AG__BATCH_dim || ag__contig(&ti[0])) {   /* softmax's kernel reads x dense */
             ty.in = tin;
-            ty.ip[0] = rule == AG__BATCH_mask ? (int64_t)((uint64_t)y->ip[0] << u->n) : y->ip[0] + u->n;
+            ty.ip[0] = ip0;
             return ag__rerun(op, &ty);
         }
-    }
-    if (map && u->n + y->ndim <= AG_MAX_DIMS) {   /* the batch dims are more dims to an elementwise kernel */
-        ag__vmap_whole(&ty, sh[0], st[0], y, u, y->ndim, NULL);
-        for (i = 0; i < nin; i++) { ag__vmap_whole(&ti[i], sh[i + 1], st[i + 1], in[i], u, y->ndim, y->shape); tin[i] = &ti[i]; }
-        ty.in = tin;
-        return ag__rerun(op, &ty);
     }
     for (b = 0; b < nb; b++) {
-        ty = *y; ty.vb = NULL;
-        ty.data += ag__vmap_offset(u, b, y->vb) * (int64_t)ag__esize(y->dtype);
-        for (i = 0; i < nin; i++) {
-            ti[i] = *in[i]; ti[i].vb = NULL;
-            ti[i].data += ag__vmap_offset(u, b, in[i]->vb) * (int64_t)ag__esize(in[i]->dtype);
-            tin[i] = &ti[i];
-        }
+        ag__vmap_example(&ty, y, u, b);
+        for (i = 0; i < nin; i++) { ag__vmap_example(&ti[i], in[i], u, b); tin[i] = &ti[i]; }
         ty.in = tin;
         if (!ag__rerun(op, &ty)) return false;
     }
@@ -2668,8 +2679,8 @@ static bool ag__vmap_copy(ag_tensor *dst, const ag_tensor *src) {
     int64_t b, nb = ag__vmap_count(src->vb);
     if (dst->op || (dst->flags & (AG__VIEW | AG__PERSISTENT)) || !ag__vmap_storage(dst, src->vb, "copy")) return false;
     for (b = 0; b < nb; b++) {
-        td = *dst; td.vb = NULL; td.data += ag__vmap_offset(src->vb, b, dst->vb) * (int64_t)ag__esize(dst->dtype);
-        ts = *src; ts.vb = NULL; ts.data += ag__vmap_offset(src->vb, b, src->vb) * (int64_t)ag__esize(src->dtype);
+        ag__vmap_example(&td, dst, src->vb, b);
+        ag__vmap_example(&ts, src, src->vb, b);
         ag__copy_into(&td, &ts);
     }
     return true;
@@ -2700,36 +2711,20 @@ AG__NOINLINE static bool ag__vmap_rule(ag_tensor *y, int op, int nin, ag_tensor 
 /* x with its dim `dim` made a batch level id (a view); NULL after a message */
 static ag_tensor *ag__vmap_in(ag_tensor *x, uint32_t id, int dim) {
     int64_t sh[AG_MAX_DIMS], st[AG_MAX_DIMS];
-    ag__vbatch *vb;
     ag_tensor *v;
-    int i, j = 0, k;
+    int i, j = 0;
     if (!x) return NULL;
     if (ag__vb_find(x->vb, id) >= 0) { ag__fail(x->ctx, "vmap: a tensor is batched twice at one level"); return NULL; }
-    if (x->vb && x->vb->n == AG__VMAP_MAX) { ag__fail(x->ctx, "vmap: more than %d levels of ag_vmap", AG__VMAP_MAX); return NULL; }
     for (i = 0; i < x->ndim; i++) if (i != dim) { sh[j] = x->shape[i]; st[j++] = x->stride[i]; }
-    if (!(vb = (ag__vbatch *)ag__arena_alloc(x->ctx, sizeof *vb, 16)) || !(v = ag__view_of(x, x->ndim - 1, sh, st, 0))) return NULL;
-    if (x->vb) *vb = *x->vb; else vb->n = 0;
-    for (k = vb->n; k > 0 && vb->id[k - 1] > id; k--) { vb->id[k] = vb->id[k - 1]; vb->size[k] = vb->size[k - 1]; vb->stride[k] = vb->stride[k - 1]; }
-    vb->id[k] = id; vb->size[k] = x->shape[dim]; vb->stride[k] = x->stride[dim]; vb->n++;
-    v->vb = vb;
-    v->ip[0] = id; v->ip[1] = dim; v->ip[2] = x->shape[dim];
+    if (!(v = ag__vmap_level_view(x, x->ndim - 1, sh, st, id, x->shape[dim], x->stride[dim]))) return NULL;
+    v->ip[1] = dim;
     return ag__finish1(v, AG__OP_vmap_in, x);
 }
 /* t, the same for each of `size` examples at level id (a view, stride 0 between them): its
    gradient stays per example inside ag_vmap and is summed over them after */
 static ag_tensor *ag__vmap_expand(ag_tensor *t, uint32_t id, int64_t size) {
-    ag__vbatch *vb;
-    ag_tensor *v;
-    int k;
-    if (!t) return NULL;
-    if (t->vb && t->vb->n == AG__VMAP_MAX) { ag__fail(t->ctx, "vmap: more than %d levels of ag_vmap", AG__VMAP_MAX); return NULL; }
-    if (!(vb = (ag__vbatch *)ag__arena_alloc(t->ctx, sizeof *vb, 16)) || !(v = ag__view_of(t, t->ndim, t->shape, t->stride, 0))) return NULL;
-    if (t->vb) *vb = *t->vb; else vb->n = 0;
-    for (k = vb->n; k > 0 && vb->id[k - 1] > id; k--) { vb->id[k] = vb->id[k - 1]; vb->size[k] = vb->size[k - 1]; vb->stride[k] = vb->stride[k - 1]; }
-    vb->id[k] = id; vb->size[k] = size; vb->stride[k] = 0; vb->n++;
-    v->vb = vb;
-    v->ip[0] = id; v->ip[2] = size;
-    return ag__finish1(v, AG__OP_vmap_expand, t);
+    ag_tensor *v = t ? ag__vmap_level_view(t, t->ndim, t->shape, t->stride, id, size, 0) : NULL;
+    return v ? ag__finish1(v, AG__OP_vmap_expand, t) : NULL;
 }
 static ag_tensor *ag__vmap_settle(ag_tensor *g, const ag_tensor *t, bool all);
 static int ag__bw_vmap_expand(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y per example (summed once outside the ag_vmap) */
@@ -7151,11 +7146,10 @@ static bool ag__targets_check(const char *op, ag_tensor *scores, ag_tensor *targ
     }
     return true;
 }
+/* checked targets as the int32 array ag__nll reads */
 static const int32_t *ag__targets_of(const char *op, ag_tensor *scores, ag_tensor *targets) {
-    int64_t i, n;
+    int64_t i, n = scores->ndim == 2 ? scores->shape[0] : 1;
     ag_tensor *c;
-    if (!ag__targets_check(op, scores, targets)) return NULL;
-    n = scores->ndim == 2 ? scores->shape[0] : 1;
     for (i = 0; targets->dtype == AG_I64 && i < n; i++) {   /* beyond int32: out of range (the int32 copy would wrap into range) */
         int64_t v = ag__get_int(AG_I64, targets->data + ag__offset(targets, i) * 8);
         if (v < INT32_MIN || v > INT32_MAX) { ag__fail(scores->ctx, "%s: target %lld at row %lld is out of range", op, (long long)v, (long long)i); return NULL; }
@@ -7163,25 +7157,23 @@ static const int32_t *ag__targets_of(const char *op, ag_tensor *scores, ag_tenso
     c = ag_contiguous(ag_to(targets, AG_I32));
     return c ? (const int32_t *)(const void *)c->data : NULL;
 }
-/* inside ag_vmap, targets per example: -sum(one_hot(targets) * log_probs) over the classes, reduced */
-static ag_tensor *ag__vmap_nll(const char *name, ag_tensor *ls, ag_tensor *targets, ag_reduction r, bool softmax_first) {
+/* the class losses with a target tensor: as ag__nll on its int32 copy, or inside ag_vmap with
+   targets per example, -sum(one_hot(targets) * log_probs) over the classes, reduced */
+static ag_tensor *ag__nll_t(const char *name, ag_tensor *ls, ag_tensor *targets, ag_reduction r, bool softmax_first) {
+    const int32_t *tg;
     ag_tensor *picked;
+    if (!ag__targets_check(name, ls, targets)) return NULL;
+    if (!targets->vb) return (tg = ag__targets_of(name, ls, targets)) != NULL ? ag__nll(name, ls, tg, r, softmax_first) : NULL;
     if ((unsigned)r > 2u) { ag__fail(ls->ctx, "%s: unknown reduction %d (AG_MEAN, AG_SUM, AG_NONE)", name, (int)r); return NULL; }
     if (softmax_first) ls = ag_log_softmax(ls, -1);
     picked = ls ? ag_sum_dim(ag_mul(ag_one_hot(targets, ls->shape[ls->ndim - 1]), ls), -1, false) : NULL;
     return ag_neg(r == AG_NONE ? picked : r == AG_SUM ? ag_sum(picked) : ag_mean(picked));
 }
 AG_API ag_tensor *ag_cross_entropy_t(ag_tensor *logits, ag_tensor *targets) { logits = ag__arg(logits); targets = ag__arg_of("batched_index", targets, NULL);
-    const int32_t *tg;
-    if (targets && targets->vb && ag__targets_check("cross_entropy", logits, targets)) return ag__vmap_nll("cross_entropy", logits, targets, AG_MEAN, true);
-    tg = ag__targets_of("cross_entropy", logits, targets);
-    return tg ? ag_cross_entropy(logits, tg) : NULL;
+    return ag__nll_t("cross_entropy", logits, targets, AG_MEAN, true);
 }
 AG_API ag_tensor *ag_nll_loss_t(ag_tensor *log_probs, ag_tensor *targets, ag_reduction r) { log_probs = ag__arg(log_probs); targets = ag__arg_of("batched_index", targets, NULL);
-    const int32_t *tg;
-    if (targets && targets->vb && ag__targets_check("nll_loss", log_probs, targets)) return ag__vmap_nll("nll_loss", log_probs, targets, r, false);
-    tg = ag__targets_of("nll_loss", log_probs, targets);
-    return tg ? ag_nll_loss(log_probs, tg, r) : NULL;
+    return ag__nll_t("nll_loss", log_probs, targets, r, false);
 }
 AG_API ag_tensor *ag_cross_entropy(ag_tensor *logits, const int32_t *targets) { logits = ag__arg(logits);
     return ag__nll("cross_entropy", logits, targets, AG_MEAN, true);
@@ -8997,14 +8989,14 @@ static ag_tensor *ag__alias(ag_tensor *t) {
     a->hooks = NULL;
     return a;
 }
-/* the base of view v (r just written into v's elements) becomes copy_slices(its former self, r);
-   v and the other views made before now lead to the former self, and ag__finish regenerates them */
-static bool ag__copy_slices(ag_tensor *v, ag_tensor *r, bool rec) {
+/* base b of view v (r just written into v's elements, from offset off) becomes copy_slices(its
+   former self, r); v and the other views made before now lead to the former self, and
+   ag__finish regenerates them */
+static bool ag__copy_slices(ag_tensor *b, const ag_tensor *v, ag_tensor *r, int64_t off, bool rec) {
     ag_ctx *ctx = v->ctx;
-    ag_tensor *b = ag__view_base(v), *former, **in;
-    int64_t off, *kept;
+    ag_tensor *former, **in;
+    int64_t *kept;
     int d;
-    if (!ag__region_of(v, b, &off)) { ag__fail(ctx, "in-place: the view's elements were lost"); return false; }   /* checked before the write */
     former = ag__alias(b);
     in = former ? ag__ptr_alloc(ctx, 2) : NULL;
     kept = in ? (int64_t *)ag__arena_alloc(ctx, sizeof(int64_t) * (size_t)(v->ndim ? v->ndim : 1), 16) : NULL;
@@ -9037,10 +9029,10 @@ static ag_tensor *ag__inplace_done(ag_tensor *t, ag_tensor *r, bool rec) {
     ag__copy_into(t, r);
     (*t->version)++;
     t->tangent = r->tangent;   /* forward mode: t's tangent is now the result's */
-    if ((t->flags & AG__VIEW) && ((rec && r->op) || r->tangent || ag__view_base(t)->tangent)) {   /* the base's history or tangent follows */
-        int64_t off;
+    if (t->flags & AG__VIEW) {   /* the base's history or tangent follows (ag__inplace_ok found the region when recording) */
         ag_tensor *b = ag__view_base(t);
-        if (rec || ag__region_of(t, b, &off)) return ag__copy_slices(t, r, rec) ? t : NULL;
+        int64_t off;
+        if (((rec && r->op) || r->tangent || b->tangent) && ag__region_of(t, b, &off)) return ag__copy_slices(b, t, r, off, rec) ? t : NULL;
     }
     if (rec && r->op) {
         ag__tape_rebase(t->ctx, t, r->in[0]);   /* r->in[0] is t's former self (ag__alias) */
