@@ -49,6 +49,19 @@ static inline ag_ctx *harness_ctx_for(const char *set) {
     if (ctx && strcmp(ag_simd_name(ctx), set) != 0) { ag_ctx_free(ctx); return NULL; }
     return ctx;
 }
+/* max |a - b| over the elements (as F64); INFINITY for a NaN, a NULL or different sizes */
+static inline double harness_max_abs_diff(ag_tensor *a, ag_tensor *b) {
+    ag_tensor *d = a && b && ag_numel(a) == ag_numel(b) ? ag_contiguous(ag_to(ag_abs(ag_sub(a, b)), AG_F64)) : NULL;
+    double m = 0;
+    int64_t k;
+    if (!d) return INFINITY;
+    for (k = 0; k < ag_numel(d); k++) {
+        double v = ((const double *)ag_data(d))[k];
+        if (v != v) return INFINITY;
+        if (v > m) m = v;
+    }
+    return m;
+}
 #endif
 
 static int harness_finish(const char *name) {

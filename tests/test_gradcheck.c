@@ -911,14 +911,6 @@ static int vmapped_fn(ag_ctx *ctx, ag_tensor **in, ag_tensor **out, void *user) 
     if (!y) return -1;
     return ag_grad_of(ag_sum(ag_mul(y, y)), NULL, v->c->n, in, out + 1);
 }
-static double max_diff(ag_tensor *a, ag_tensor *b) {
-    ag_tensor *d = a && b ? ag_to(ag_contiguous(ag_abs(ag_sub(a, b))), AG_F64) : NULL;
-    double m = 0;
-    int64_t k;
-    if (!d || ag_numel(a) != ag_numel(b)) return INFINITY;
-    for (k = 0; k < ag_numel(d); k++) m = ((const double *)ag_data(d))[k] > m || ((const double *)ag_data(d))[k] != ((const double *)ag_data(d))[k] ? ((const double *)ag_data(d))[k] : m;
-    return m;
-}
 static void check_vmap(ag_ctx *ctx, const gc_case *c, const char *shapes) {
     unsigned masks[2];
     int nm = c->n >= 2 ? 2 : 1, m, i, b;
@@ -948,7 +940,7 @@ static void check_vmap(ag_ctx *ctx, const gc_case *c, const char *shapes) {
             ref[0] = c->fn(ctx, ex, c);
             if (!ref[0] || ag_grad_of(ag_sum(ag_mul(ref[0], ref[0])), NULL, c->n, ex, ref + 1)) { worst = INFINITY; break; }
             for (i = 0; i <= c->n; i++) {
-                double d = max_diff(ag_select(out[i], 0, b), ref[i]), s = 1;
+                double d = harness_max_abs_diff(ag_select(out[i], 0, b), ref[i]), s = 1;
                 ag_tensor *a = ag_abs(ref[i]);
                 if (a && ag_numel(a)) s = fmax(1.0, ag_item(ag_max(a)));
                 if (d / s > worst || d != d) worst = d != d ? INFINITY : d / s;

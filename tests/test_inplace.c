@@ -16,22 +16,12 @@ static bool has(ag_ctx *ctx, const char *a, const char *b) {
 
 /* ---- in-place ops on views, against PyTorch ---- */
 #define IVREF "tests/data/inplace_view_reference.txt"
-typedef struct { char name[32]; rtensor t; } named;
-static named refs[32];
+static rnamed refs[32];
 static int nrefs;
 static ag_tensor *ref(ag_ctx *ctx, const char *name) {
-    int i;
-    for (i = 0; i < nrefs; i++) if (!strcmp(refs[i].name, name)) return ag_from_f64(ctx, refs[i].t.ndim, refs[i].t.shape, refs[i].t.v);
-    CHECK(0, "%s: no tensor %s", IVREF, name);
-    return NULL;
-}
-static double maxdiff(ag_tensor *a, ag_tensor *b) {
-    ag_tensor *d = a && b ? ag_contiguous(ag_abs(ag_sub(a, b))) : NULL;
-    double m = 0;
-    int64_t k;
-    if (!d) return INFINITY;
-    for (k = 0; k < ag_numel(d); k++) m = fmax(m, ((const double *)ag_data(d))[k]);
-    return m;
+    const rtensor *r = find_named(refs, nrefs, name);
+    CHECK(r != NULL, "%s: no tensor %s", IVREF, name);
+    return r ? ag_from_f64(ctx, r->ndim, r->shape, r->v) : NULL;
 }
 /* the cases of gen_inplace_view_reference.py, written the same way */
 static ag_tensor *case_A(ag_ctx *ctx, ag_tensor **in, void *u) {   /* b = x * 1; b[1:3] *= w; sum(b^2) */
@@ -65,23 +55,13 @@ static ag_tensor *case_E(ag_ctx *ctx, ag_tensor **in, void *u) {   /* b[0] *= w[
     return ag_sum(ag_mul(ag_mul(b, b), b));
 }
 static void test_views(ag_ctx *ctx) {
-    static char line[1 << 16];
     static const char *const names[5] = {"A", "B", "C", "D", "E"};
     static ag_tensor *(*const fns[5])(ag_ctx *, ag_tensor **, void *) = {case_A, case_B, case_C, case_D, case_E};
     static const char *const second[5] = {"w", "c", NULL, NULL, "w"};
-    FILE *f = fopen(IVREF, "r");
     int k, i;
-    CHECK(f != NULL, "cannot open %s (run from the repository root)", IVREF);
-    if (!f) return;
-    while (fgets(line, sizeof line, f) && nrefs < 32) {
-        char *p = line;
-        if (line[0] != 't') continue;
-        next_tok(&p);
-        snprintf(refs[nrefs].name, sizeof refs[nrefs].name, "%s", next_tok(&p));
-        read_tensor(&p, &refs[nrefs].t, false);
-        nrefs++;
-    }
-    fclose(f);
+    nrefs = read_named(IVREF, refs, 32);
+    CHECK(nrefs > 0, "cannot read %s (run from the repository root)", IVREF);
+    if (nrefs <= 0) return;
     for (k = 0; k < 5; k++) {
         ag_tensor *in[2], *g[2], *L;
         int n = second[k] ? 2 : 1;
@@ -95,8 +75,8 @@ static void test_views(ag_ctx *ctx) {
         CHECK(L && ag_grad_of(L, NULL, n, in, g) == 0, "in place on views, case %s: %s", names[k], ag_error(ctx) ? ag_error(ctx) : "");
         if (!L) { ag_clear_error(ctx); continue; }
         snprintf(nm, sizeof nm, "%s_L", names[k]);
-        worst = maxdiff(L, ref(ctx, nm));
-        for (i = 0; i < n; i++) { snprintf(nm, sizeof nm, "%s_g%d", names[k], i); worst = fmax(worst, maxdiff(g[i], ref(ctx, nm))); }
+        worst = harness_max_abs_diff(L, ref(ctx, nm));
+        for (i = 0; i < n; i++) { snprintf(nm, sizeof nm, "%s_g%d", names[k], i); worst = fmax(worst, harness_max_abs_diff(g[i], ref(ctx, nm))); }
         CHECK(worst <= 1e-12, "in place on views, case %s: the value and gradients against PyTorch's (worst %.3g)", names[k], worst);
         /* first and second derivatives by finite differences, and forward mode against reverse */
         memset(&o, 0, sizeof o);
@@ -105,7 +85,7 @@ static void test_views(ag_ctx *ctx) {
         {
             ag_tensor *jf[2], *jr[2];
             CHECK(ag_jacobian_fwd(ctx, fns[k], NULL, n, in, jf, false) == 0 && ag_jacobian(ctx, fns[k], NULL, n, in, jr, false) == 0 &&
-                  maxdiff(jf[0], jr[0]) <= 1e-12 && (n == 1 || maxdiff(jf[1], jr[1]) <= 1e-12),
+                  harness_max_abs_diff(jf[0], jr[0]) <= 1e-12 && (n == 1 || harness_max_abs_diff(jf[1], jr[1]) <= 1e-12),
                   "in place on views, case %s: forward mode equals reverse mode", names[k]);
         }
         if (ag_error(ctx)) ag_clear_error(ctx);
@@ -136,7 +116,7 @@ static void test_views(ag_ctx *ctx) {
         ag_ctx_reset(ctx);
         ag_free_persistent(X); ag_free_persistent(W);
     }
-    for (i = 0; i < nrefs; i++) free(refs[i].t.v);
+    free_named(refs, nrefs);
     {   /* what PyTorch refuses too */
         int64_t s2[2] = {2, 3};
         ag_tensor *p = ag_set_requires_grad(ag_ones(ctx, AG_F64, 2, s2), true), *w = ag_set_requires_grad(ag_ones(ctx, AG_F64, 1, s2 + 1), true);

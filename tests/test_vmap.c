@@ -26,20 +26,6 @@
 
 #include <stdlib.h>
 
-static double max_abs_diff(ag_tensor *a, ag_tensor *b) {
-    ag_tensor *d;
-    double m = 0;
-    int64_t k;
-    if (!a || !b || ag_numel(a) != ag_numel(b)) return INFINITY;
-    d = ag_contiguous(ag_abs(ag_sub(a, b)));
-    if (!d) return INFINITY;
-    for (k = 0; k < ag_numel(d); k++) {
-        double v = ((const double *)ag_data(d))[k];
-        if (v != v) return INFINITY;
-        if (v > m) m = v;
-    }
-    return m;
-}
 
 /* ---- 1. per-example gradients of three models ---- */
 enum { M_MLP, M_CNN, M_ATTN, M_COUNT };
@@ -125,7 +111,7 @@ static void test_per_example(ag_ctx *ctx) {
             ag_tensor *L = model_loss(model, p, ag_select(x, 0, b), ag_select(y, 0, b));
             CHECK(ag_grad_of(L, NULL, np, p, g) == 0, "loop, %s", model_name[model]);
             for (i = 0; i < np; i++) {
-                double d = max_abs_diff(ag_select(out[i], 0, b), g[i]);
+                double d = harness_max_abs_diff(ag_select(out[i], 0, b), g[i]);
                 if (d > worst) worst = d;
             }
         }
@@ -144,7 +130,7 @@ static void test_per_example(ag_ctx *ctx) {
             loss = ag_mul_scalar(ag_cross_entropy_t(h2, y), (double)B);   /* mean over B, times B: each example's own loss */
             CHECK(ag_per_example_linear_grads(loss, 3, xs_, ys_, dW, db) == 0, "per_example_linear_grads: %s", ag_error(ctx));
             for (k = 0; k < 3; k++) {
-                double d1 = max_abs_diff(dW[k], out[2 * k]), d2 = max_abs_diff(db[k], out[2 * k + 1]);
+                double d1 = harness_max_abs_diff(dW[k], out[2 * k]), d2 = harness_max_abs_diff(db[k], out[2 * k + 1]);
                 if (d1 > w2) w2 = d1;
                 if (d2 > w2) w2 = d2;
             }
@@ -185,8 +171,8 @@ static void test_nesting(ag_ctx *ctx) {
     for (a = 0; a < 2 && out[0]; a++)
         for (b = 0; b < 4; b++) {
             ag_tensor *x = ag_select(ag_select(X, 0, a), 0, b);
-            double d1 = max_abs_diff(ag_select(ag_select(out[0], 0, a), 0, b), ag_mul(ag_sum(ag_mul(x, w)), x));
-            double d2 = max_abs_diff(ag_select(ag_select(out[1], 0, a), 0, b), ag_sum(ag_exp(x)));
+            double d1 = harness_max_abs_diff(ag_select(ag_select(out[0], 0, a), 0, b), ag_mul(ag_sum(ag_mul(x, w)), x));
+            double d2 = harness_max_abs_diff(ag_select(ag_select(out[1], 0, a), 0, b), ag_sum(ag_exp(x)));
             worst = fmax(worst, fmax(d1, d2));
         }
     CHECK(worst == 0, "nested vmap against a double loop: worst %.3g", worst);
@@ -198,8 +184,8 @@ static void test_nesting(ag_ctx *ctx) {
     CHECK(c[0] && ag_ndim(c[0]) == 2 && ag_shape(c[0])[0] == 4 && ag_shape(c[0])[1] == 3, "an output without the batch: expanded to [4, 3] at out_dims 1");
     CHECK(c[1] && ag_ndim(c[1]) == 2 && ag_shape(c[1])[0] == 4 && ag_shape(c[1])[1] == 3, "out_dims -1: [4, 3]");
     if (c[0] && c[1]) {
-        CHECK(max_abs_diff(c[1], ag_add(in[0], ag_unsqueeze(w, 1))) == 0, "in_dims 1 and out_dims -1 against the broadcast");
-        CHECK(max_abs_diff(ag_select(c[0], 1, 2), ag_mul_scalar(w, 2.0)) == 0, "the expanded output repeats the value");
+        CHECK(harness_max_abs_diff(c[1], ag_add(in[0], ag_unsqueeze(w, 1))) == 0, "in_dims 1 and out_dims -1 against the broadcast");
+        CHECK(harness_max_abs_diff(ag_select(c[0], 1, 2), ag_mul_scalar(w, 2.0)) == 0, "the expanded output repeats the value");
     }
     ag_ctx_reset(ctx);
 }
@@ -224,9 +210,9 @@ static void test_jacobians(ag_ctx *ctx) {
     CHECK(ag_vmap(ctx, jvp_row, &j, 1, &eye, NULL, 1, &jf, NULL) == 0, "jacfwd as vmap(jvp): %s", ag_error(ctx));
     CHECK(ag_vmap(ctx, vjp_row, &j, 1, &eye, NULL, 1, &jr, NULL) == 0, "jacrev as vmap(vjp): %s", ag_error(ctx));
     if (jf && jr && ref) {
-        CHECK(max_abs_diff(jr, ref) <= 1e-14, "vmap(vjp) over basis vectors = ag_jacobian (%.3g)", max_abs_diff(jr, ref));
-        CHECK(max_abs_diff(ag_transpose(jf, 0, 1), ref) <= 1e-14, "vmap(jvp) over basis vectors = ag_jacobian transposed (%.3g)",
-              max_abs_diff(ag_transpose(jf, 0, 1), ref));
+        CHECK(harness_max_abs_diff(jr, ref) <= 1e-14, "vmap(vjp) over basis vectors = ag_jacobian (%.3g)", harness_max_abs_diff(jr, ref));
+        CHECK(harness_max_abs_diff(ag_transpose(jf, 0, 1), ref) <= 1e-14, "vmap(jvp) over basis vectors = ag_jacobian transposed (%.3g)",
+              harness_max_abs_diff(ag_transpose(jf, 0, 1), ref));
     }
     (void)sq;
     ag_ctx_reset(ctx);
@@ -263,7 +249,7 @@ static double against_loop(ag_ctx *ctx, ag_vmap_fn f, ag_tensor *X, ag_tensor *w
     for (b = 0; b < ag_dim(X, 0) && out[0]; b++) {
         ex[0] = ag_select(X, 0, b); ex[1] = w;
         if (f(ctx, ex, ref, NULL) != 0) return INFINITY;
-        for (i = 0; i < 3; i++) worst = fmax(worst, max_abs_diff(ag_select(out[i], 0, b), ref[i]));
+        for (i = 0; i < 3; i++) worst = fmax(worst, harness_max_abs_diff(ag_select(out[i], 0, b), ref[i]));
     }
     return out[0] ? worst : INFINITY;
 }
@@ -314,15 +300,15 @@ static void test_grad_of_vmap(ag_ctx *ctx) {
     CHECK(ag_vmap(ctx, layer_fn, NULL, 3, in, dims, 1, &out, NULL) == 0, "vmap of a layer: %s", ag_error(ctx));
     CHECK(out && ag_grad_of(ag_sum(ag_square(out)), NULL, 3, in, g1) == 0, "grad_of through vmap: %s", ag_error(ctx));
     CHECK(ag_grad_of(ag_sum(ag_square(ag_tanh(ag_linear(X, W, b)))), NULL, 3, in, g2) == 0, "grad_of of the batched layer");
-    for (i = 0; i < 3 && out; i++) worst = fmax(worst, max_abs_diff(g1[i], g2[i]));
+    for (i = 0; i < 3 && out; i++) worst = fmax(worst, harness_max_abs_diff(g1[i], g2[i]));
     CHECK(worst <= 1e-14, "a backward through ag_vmap sums over the examples: the gradients of X, W, b equal the batched layer's (%.3g)", worst);
     /* and into .grad */
     CHECK(ag_vmap(ctx, layer_fn, NULL, 3, in, dims, 1, &out, NULL) == 0 && ag_backward(ag_sum(ag_square(out)), NULL) == 0, "backward through vmap");
-    CHECK(max_abs_diff(ag_grad(W), g2[1]) <= 1e-14, "W.grad after a backward through ag_vmap");
+    CHECK(harness_max_abs_diff(ag_grad(W), g2[1]) <= 1e-14, "W.grad after a backward through ag_vmap");
     /* ag_backward inside f: .grad gets the sum over the examples, as a loop of backward calls */
     ag_zero_grad(W); ag_zero_grad(X); ag_zero_grad(b);
     CHECK(ag_vmap(ctx, backward_fn, NULL, 3, in, dims, 1, &out, NULL) == 0, "ag_backward inside ag_vmap: %s", ag_error(ctx));
-    CHECK(max_abs_diff(ag_grad(W), g2[1]) <= 1e-14 && max_abs_diff(ag_grad(X), g2[0]) <= 1e-14,
+    CHECK(harness_max_abs_diff(ag_grad(W), g2[1]) <= 1e-14 && harness_max_abs_diff(ag_grad(X), g2[0]) <= 1e-14,
           "ag_backward inside ag_vmap adds the sum over the examples to W.grad, and each example's part to X.grad");
     ag_ctx_reset(ctx);
 }
@@ -382,7 +368,7 @@ static void test_errors(ag_ctx *ctx) {
     out = ag_exp(leaked);
     expect_fail(ctx, out ? 0 : -1, &out, "a tensor kept from inside f used after ag_vmap", "ag_vmap that has returned");
     /* the context is still usable */
-    CHECK(ag_vmap(ctx, id_fn, NULL, 1, in, NULL, 1, &out, NULL) == 0 && out && max_abs_diff(out, A) == 0, "the context works after the errors");
+    CHECK(ag_vmap(ctx, id_fn, NULL, 1, in, NULL, 1, &out, NULL) == 0 && out && harness_max_abs_diff(out, A) == 0, "the context works after the errors");
     ag_ctx_reset(ctx);
 }
 
@@ -423,37 +409,21 @@ static void time_mlp(ag_ctx *ctx) {
 
 /* ---- 7. against functorch ---- */
 #define VREF "tests/data/vmap_reference.txt"
-typedef struct { char name[32]; rtensor t; } named;
-static named refs[64];
+static rnamed refs[64];
 static int nrefs;
 static ag_tensor *ref_tensor(ag_ctx *ctx, const char *name, ag_dtype dt) {
-    int i;
-    for (i = 0; i < nrefs; i++)
-        if (!strcmp(refs[i].name, name)) {
-            ag_tensor *t = ag_from_f64(ctx, refs[i].t.ndim, refs[i].t.shape, refs[i].t.v);
-            return dt == AG_F64 ? t : ag_to(t, dt);
-        }
-    CHECK(0, "%s: no tensor %s", VREF, name);
-    return NULL;
+    const rtensor *r = find_named(refs, nrefs, name);
+    ag_tensor *t = r ? ag_from_f64(ctx, r->ndim, r->shape, r->v) : NULL;
+    CHECK(r != NULL, "%s: no tensor %s", VREF, name);
+    return dt == AG_F64 || !t ? t : ag_to(t, dt);
 }
 static void test_functorch(ag_ctx *ctx) {
     static const char *const names[M_COUNT] = {"pe_mlp", "pe_cnn", "pe_attn"};
     static const int nps[M_COUNT] = {6, 4, 5};
-    FILE *f = fopen(VREF, "r");
-    static char line[1 << 16];
     int model, i;
-    CHECK(f != NULL, "cannot open %s (run from the repository root)", VREF);
-    if (!f) return;
-    while (fgets(line, sizeof line, f) && nrefs < 64) {
-        char *p = line, *tok;
-        if (line[0] != 't') continue;
-        next_tok(&p);
-        tok = next_tok(&p);
-        snprintf(refs[nrefs].name, sizeof refs[nrefs].name, "%s", tok);
-        read_tensor(&p, &refs[nrefs].t, false);
-        nrefs++;
-    }
-    fclose(f);
+    nrefs = read_named(VREF, refs, 64);
+    CHECK(nrefs > 0, "cannot read %s (run from the repository root)", VREF);
+    if (nrefs <= 0) return;
     for (model = 0; model < M_COUNT; model++) {
         char nm[64];
         ag_tensor *in[10], *out[8];
@@ -472,7 +442,7 @@ static void test_functorch(ag_ctx *ctx) {
         CHECK(ag_vmap(ctx, per_example_fn, &mi, 2 + np, in, dims, np, out, NULL) == 0, "functorch %s: %s", names[model], ag_error(ctx));
         for (i = 0; i < np; i++) {
             snprintf(nm, sizeof nm, "%s_g%d", names[model], i);
-            worst = fmax(worst, max_abs_diff(out[i], ref_tensor(ctx, nm, AG_F64)));
+            worst = fmax(worst, harness_max_abs_diff(out[i], ref_tensor(ctx, nm, AG_F64)));
         }
         CHECK(worst <= 1e-10, "per-example gradients of the %s against functorch.vmap(grad(loss)): worst %.3g", model_name[model], worst);
         ag_ctx_reset(ctx);
@@ -483,14 +453,14 @@ static void test_functorch(ag_ctx *ctx) {
         int d2[2] = {0, AG_UNBATCHED};
         j.x = ref_tensor(ctx, "jac_x", AG_F64);
         CHECK(ag_vmap(ctx, vjp_row, &j, 1, &eye, NULL, 1, &jr, NULL) == 0 && ag_vmap(ctx, jvp_row, &j, 1, &eye, NULL, 1, &jf, NULL) == 0, "jacobians");
-        CHECK(max_abs_diff(jr, ref_tensor(ctx, "jacrev", AG_F64)) <= 1e-12, "vmap(vjp) against functorch.jacrev: %.3g", max_abs_diff(jr, ref_tensor(ctx, "jacrev", AG_F64)));
-        CHECK(jf && max_abs_diff(ag_transpose(jf, 0, 1), ref_tensor(ctx, "jacfwd", AG_F64)) <= 1e-12, "vmap(jvp) against functorch.jacfwd");
+        CHECK(harness_max_abs_diff(jr, ref_tensor(ctx, "jacrev", AG_F64)) <= 1e-12, "vmap(vjp) against functorch.jacrev: %.3g", harness_max_abs_diff(jr, ref_tensor(ctx, "jacrev", AG_F64)));
+        CHECK(jf && harness_max_abs_diff(ag_transpose(jf, 0, 1), ref_tensor(ctx, "jacfwd", AG_F64)) <= 1e-12, "vmap(jvp) against functorch.jacfwd");
         X = ref_tensor(ctx, "nested_x", AG_F64); w = ref_tensor(ctx, "nested_w", AG_F64);
         in[0] = X; in[1] = w;
         CHECK(ag_vmap(ctx, outer_fn, NULL, 2, in, d2, 2, o, NULL) == 0, "nested");
-        CHECK(max_abs_diff(o[0], ref_tensor(ctx, "nested", AG_F64)) <= 1e-12, "nested vmap against functorch's: %.3g", max_abs_diff(o[0], ref_tensor(ctx, "nested", AG_F64)));
+        CHECK(harness_max_abs_diff(o[0], ref_tensor(ctx, "nested", AG_F64)) <= 1e-12, "nested vmap against functorch's: %.3g", harness_max_abs_diff(o[0], ref_tensor(ctx, "nested", AG_F64)));
     }
-    for (i = 0; i < nrefs; i++) free(refs[i].t.v);
+    free_named(refs, nrefs);
     ag_ctx_reset(ctx);
 }
 
