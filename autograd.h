@@ -2549,7 +2549,7 @@ static bool ag__vb_insert(ag_ctx *ctx, const char *name, ag__vbatch *vb, uint32_
 /* u = the levels of the n tensors together (sorted by id); false after a message */
 static bool ag__vmap_union(ag_ctx *ctx, const char *name, int n, ag_tensor *const *ts, ag__vbatch *u) {
     int i, k;
-    u->n = 0;
+    memset(u, 0, sizeof *u);   /* all of it: gcc -O3 cannot see that only the first n levels are read */
     for (i = 0; i < n; i++) {
         const ag__vbatch *vb = ts[i] ? ts[i]->vb : NULL;
         for (k = 0; vb && k < vb->n; k++) {
