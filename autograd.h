@@ -3422,6 +3422,7 @@ static inline TGT void P##store_part(float *p, V v, int64_t m) { \
 #define ag__avx2d_min(a, b) _mm256_min_pd(a, b)
 #define ag__avx2d_gt(a, b) _mm256_cmp_pd(a, b, _CMP_GT_OQ)
 #define ag__avx2d_lt(a, b) _mm256_cmp_pd(a, b, _CMP_LT_OQ)
+#define ag__avx2d_ge(a, b) _mm256_cmp_pd(a, b, _CMP_GE_OQ)
 #define ag__avx2d_sel(m, a, b) _mm256_blendv_pd(b, a, m)
 #define AG__T AG__TARGET_AVX2
 AG__PART_VIA_STACK(ag__avx2_, __m256, 8, AG__T)
@@ -3485,6 +3486,7 @@ static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
 #define ag__avx512d_min(a, b) _mm512_mask_min_pd(b, AG__K8, a, b)
 #define ag__avx512d_gt(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GT_OQ)
 #define ag__avx512d_lt(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
+#define ag__avx512d_ge(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GE_OQ)
 #define ag__avx512d_sel(m, a, b) _mm512_mask_blend_pd(m, b, a)
 #define AG__T AG__TARGET_AVX512
 static inline AG__T __m512 ag__avx512_load_part(const float *p, int64_t m) {
@@ -3554,6 +3556,7 @@ static inline AG__T void ag__avx512_log_split(__m512 x, __m512 *f, __m512 *e) {
 #define ag__neond_min(a, b) vbslq_f64(vcltq_f64(a, b), a, b)
 #define ag__neond_gt(a, b) vcgtq_f64(a, b)
 #define ag__neond_lt(a, b) vcltq_f64(a, b)
+#define ag__neond_ge(a, b) vcgeq_f64(a, b)
 #define ag__neond_sel(m, a, b) vbslq_f64(m, a, b)
 AG__PART_VIA_STACK(ag__neon_, float32x4_t, 4, )
 static inline void ag__neon_pow2(float32x4_t k, float32x4_t *s1, float32x4_t *s2) {
@@ -3613,6 +3616,7 @@ static inline void ag__neon_log_split(float32x4_t x, float32x4_t *f, float32x4_t
 #define ag__simd128d_min(a, b) wasm_f64x2_pmin(b, a)
 #define ag__simd128d_gt(a, b) wasm_f64x2_gt(a, b)
 #define ag__simd128d_lt(a, b) wasm_f64x2_lt(a, b)
+#define ag__simd128d_ge(a, b) wasm_f64x2_ge(a, b)
 #define ag__simd128d_sel(m, a, b) wasm_v128_bitselect(a, b, m)
 /* a b + c rounded once, for two lanes promoted to double: a b is exact, s = a b + c rounds once,
    and rounding s to float is then right (see ag__fmaf_soft) unless s sits exactly on a tie of
@@ -3693,6 +3697,7 @@ TGT static int64_t ag__vbinary_##SET(int op, int64_t n, T *y, const T *a, int64_
     case AG__OP_sub: AG__VB_LOOP(P, V, W, P##sub(u, v)) break; \
     case AG__OP_mul: AG__VB_LOOP(P, V, W, P##mul(u, v)) break; \
     case AG__OP_div: AG__VB_LOOP(P, V, W, P##div(u, v)) break; \
+    case AG__OP_relu_grad: AG__VB_LOOP(P, V, W, P##sel(P##ge(P##zero(), v), P##zero(), u)) break;   /* v <= 0 ? 0 : u (u at NaN) */ \
     default: break; \
     } \
     return i; \
@@ -4161,11 +4166,25 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 
 /* ag__softmax_f32, ag__softmax_f64: y = softmax or log_softmax of x along the middle dim of
    [outer, n, inner] (contiguous); F32 with the library's own exp and log (>>vmath), so that
-   cross-entropy gives the same bits on every platform; F64 with libm */
+   cross-entropy gives the same bits on every platform; F64 with libm. F32 rows along the last
+   dim take their exps from the kernel set's vector math (AG__SOFTMAX_VEXP: the same bits). */
 #define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
 #define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
-#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG) \
-AG__EXACT static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
+static bool ag__softmax_vexp_f32(int isa, int64_t n, float *e, const float *x, float mx) {   /* e = exp(x - mx) */
+    int64_t j;
+    for (j = 0; j < n; j++) e[j] = x[j] - mx;
+    return ag__vmath_try_f32(isa, AG__OP_exp, n, e, e) == n;
+}
+static float ag__softmax_vlog_f32(int isa, double sum) {   /* log of a row's sum, the same bits as AG__SOFTMAX_LOGF */
+    float s = (float)sum, r;
+    return ag__vmath_try_f32(isa, AG__OP_log, 1, &r, &s) == 1 ? r : AG__SOFTMAX_LOGF(sum);
+}
+#define AG__SOFTMAX_VEXP_F32(isa, n, e, x, mx) ag__softmax_vexp_f32(isa, n, e, x, mx)
+#define AG__SOFTMAX_VEXP_F64(isa, n, e, x, mx) ((void)(isa), false)
+#define AG__SOFTMAX_VLOG_F32(isa, sum) ag__softmax_vlog_f32(isa, sum)
+#define AG__SOFTMAX_VLOG_F64(isa, sum) log(sum)
+#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG, VEXP, VLOG) \
+AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     int64_t o, in, j; \
     for (o = 0; o < outer; o++) \
         for (in = 0; in < inner; in++) { \
@@ -4173,6 +4192,12 @@ AG__EXACT static void ag__softmax_##SFX(const T *x, T *y, int64_t outer, int64_t
             T mx = xr[0]; ag__acc sum; \
             ag__acc_init(&sum, 0); \
             for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
+            if (inner == 1 && VEXP(isa, n, yr, xr, mx)) {   /* yr = exp(xr - mx), a vector at a time */ \
+                for (j = 0; j < n; j++) ag__acc_add(&sum, yr[j]); \
+                if (log_out) { T ls = VLOG(isa, sum.s); for (j = 0; j < n; j++) yr[j] = (xr[j] - mx) - ls; } \
+                else { T inv = (T)((ag__accv)1 / sum.s); for (j = 0; j < n; j++) yr[j] *= inv; } \
+                continue; \
+            } \
             for (j = 0; j < n; j++) ag__acc_add(&sum, EXP(xr[j * inner] - mx)); \
             if (log_out) { T ls = (T)LOG(sum.s); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; } \
             else { T inv = (T)((ag__accv)1 / sum.s); for (j = 0; j < n; j++) yr[j * inner] = EXP(xr[j * inner] - mx) * inv; } \
@@ -4190,8 +4215,8 @@ static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (
 
 AG__DEF_REDUCE(float, f32)
 AG__F64(AG__DEF_REDUCE(double, f64))
-AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF)
-AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log))
+AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF, AG__SOFTMAX_VEXP_F32, AG__SOFTMAX_VLOG_F32)
+AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log, AG__SOFTMAX_VEXP_F64, AG__SOFTMAX_VLOG_F64))
 AG__DEF_COPY(float, float, f32_f32)
 AG__F64(AG__DEF_COPY(float, double, f32_f64))
 AG__F64(AG__DEF_COPY(double, float, f64_f32))
@@ -4211,9 +4236,6 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    plain loop. */
 #define AG__GEMM_SMALL 512
 #define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
-#ifndef AG__GEMM_PAR_MIN
-#define AG__GEMM_PAR_MIN ((int64_t)1 << 20)   /* multiply-adds from which a product is shared out on the pool */
-#endif
 
 /* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs], B[p, :] = b + p bs;
    only the first mv rows are read (the others repeat row 0) and stored */
@@ -4353,82 +4375,164 @@ AG__EXACT static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, cons
 AG__DEF_GEMM_SMALL(float, f32)
 AG__F64(AG__DEF_GEMM_SMALL(double, f64))
 
+/* How a product is shared out. One thread, or a product of fewer than AG__GEMM_SLAB_MIN
+   multiply-adds: one slab, the whole of C, on the calling thread. Several threads and a
+   mid-sized product: C is cut into one slab per thread (rows, or columns of B's panels) and
+   each thread walks every k-block of its slab with its own packed panels: no barrier until the
+   end. From AG__GEMM_SHARED_MIN the threads share each k-block's packed panels instead (a
+   barrier after packing and after the tiles), which packs each operand once. */
+#ifndef AG__GEMM_SLAB_MIN
+#define AG__GEMM_SLAB_MIN ((int64_t)1 << 17)
+#endif
+#ifndef AG__GEMM_SHARED_MIN
+#define AG__GEMM_SHARED_MIN ((int64_t)1 << 27)
+#endif
+#define AG__GEMM_MAX_SLABS 16
+
+typedef struct {
+    int64_t i0, i1, j0, j1;   /* C[i0:i1, j0:j1] */
+    char *Ap, *Bp;            /* its packed A rows (from i0) and B panels (from b0), or NULL */
+    int64_t b0, b1;           /* B's column panels [b0, b1) are packed; those before b0 are read in place */
+} ag__gemm_slab;
 typedef struct {
     const ag__gemm_cfg *cfg;
     int dtype;
     size_t es;
-    int64_t M, N, K, pc, kb, tile_n, mtiles, ntiles;
+    int64_t M, N, K, kc, tile_n;
     const char *A, *B;
     int64_t rsa, csa, rsb, csb;
-    char *C, *Ap, *Bp;   /* packed panels, or NULL where the operand is read in place */
-    bool serial;         /* run on the calling thread only */
+    char *C;
     int64_t bpack0;      /* the first column panel of B that is packed (all, or just the ragged last one) */
+    int nslabs;
+    ag__gemm_slab slab[AG__GEMM_MAX_SLABS];
+    int64_t pc, kb, ntiles;   /* the shared schedule: the current k-block, tiles of C per row of tiles */
 } ag__gemm_job;
 
-#define AG__PACK_CHUNK 16   /* panels per packing task */
-static void ag__gemm_pack_task(void *arg, int i, bool is_a) {
-    ag__gemm_job *j = (ag__gemm_job *)arg;
+/* packs A's row panels [q0, q1) (X = A) or B's column panels [q0, q1) (X = B^T) at k-block [pc, pc + kb) */
+static void ag__gemm_pack(const ag__gemm_job *j, bool is_a, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb) {
     int w = is_a ? j->cfg->mr : j->cfg->nr;
-    int64_t rows = is_a ? j->M : j->N, first = is_a ? 0 : j->bpack0, panels = (rows + w - 1) / w;
-    int64_t q0 = first + (int64_t)i * AG__PACK_CHUNK, q1 = q0 + AG__PACK_CHUNK < panels ? q0 + AG__PACK_CHUNK : panels;
-    char *dst = (is_a ? j->Ap : j->Bp) + (size_t)((q0 - first) * w * j->kb) * j->es;
     const char *src = is_a ? j->A : j->B;
-    int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb;
-    if (j->dtype == AG_F32) ag__pack_f32((float *)dst, (const float *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);
-    AG__F64(else ag__pack_f64((double *)dst, (const double *)src, rs, cs, rows, q0, q1, j->pc, j->kb, w);)
+    int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb, rows = is_a ? j->M : j->N;
+    if (j->dtype == AG_F32) ag__pack_f32((float *)(void *)dst, (const float *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);
+    AG__F64(else ag__pack_f64((double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
 }
-static void ag__gemm_pack_a_task(void *arg, int i) { ag__gemm_pack_task(arg, i, true); }
-static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, false); }
 
-/* one tile of C: rows [ti mc, +mc), columns [tj tile_n, +tile_n), every micro-tile of it */
-static void ag__gemm_tile_task(void *arg, int t) {
-    ag__gemm_job *j = (ag__gemm_job *)arg;
+/* every micro-tile of C[i0:i1, j0:j1] at k-block [pc, pc + kb); s says where the packed panels are */
+static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_t pc, int64_t kb,
+                           int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const ag__gemm_cfg *g = j->cfg;
-    int64_t ti = t / j->ntiles, tj = t % j->ntiles, i0, j0, es = (int64_t)j->es;
-    int64_t i_end = (ti + 1) * g->mc < j->M ? (ti + 1) * g->mc : j->M;
-    int64_t j_end = (tj + 1) * j->tile_n < j->N ? (tj + 1) * j->tile_n : j->N;
-    int acc = j->pc > 0;
-    double edge[6 * 32];   /* one micro-tile, for the ragged right and bottom edges */
-    for (j0 = tj * j->tile_n; j0 < j_end; j0 += g->nr) {
-        int64_t panel = j0 / g->nr, bs;
+    int64_t es = (int64_t)j->es, ii, jj;
+    int acc = pc > 0;
+    double edge[6 * 32];   /* one micro-tile, for the ragged right edge */
+    for (jj = j0; jj < j1; jj += g->nr) {
+        int64_t panel = jj / g->nr, bs;
         const char *b;
-        int nv = (int)(j->N - j0 < g->nr ? j->N - j0 : g->nr);
-        if (panel >= j->bpack0) { b = j->Bp + (size_t)((panel - j->bpack0) * g->nr * j->kb) * j->es; bs = g->nr; }
-        else { b = j->B + (j->pc * j->rsb + j0) * es; bs = j->rsb; }
-        for (i0 = ti * g->mc; i0 < i_end; i0 += g->mr) {
+        int nv = (int)(j->N - jj < g->nr ? j->N - jj : g->nr);
+        if (panel >= s->b0) { b = s->Bp + (size_t)((panel - s->b0) * g->nr * kb) * j->es; bs = g->nr; }
+        else { b = j->B + (pc * j->rsb + jj) * es; bs = j->rsb; }
+        for (ii = i0; ii < i1; ii += g->mr) {
             const char *a;
             int64_t ars, acs;
-            int mv = (int)(j->M - i0 < g->mr ? j->M - i0 : g->mr), r, c;
-            char *cp = j->C + (i0 * j->N + j0) * es;
-            if (j->Ap) { a = j->Ap + (size_t)((i0 / g->mr) * g->mr * j->kb) * j->es; ars = 1; acs = g->mr; }
-            else { a = j->A + (i0 * j->rsa + j->pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
-            if (nv == g->nr) { g->uk(j->kb, a, ars, acs, mv, b, bs, cp, j->N, acc); continue; }
-            g->uk(j->kb, a, ars, acs, mv, b, bs, edge, g->nr, 0);   /* the ragged right edge */
+            int mv = (int)(j->M - ii < g->mr ? j->M - ii : g->mr), r, c;
+            char *cp = j->C + (ii * j->N + jj) * es;
+            if (s->Ap) { a = s->Ap + (size_t)((ii - s->i0) * kb) * j->es; ars = 1; acs = g->mr; }
+            else { a = j->A + (ii * j->rsa + pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
+            if (nv == g->nr) { g->uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc); continue; }
+            g->uk(kb, a, ars, acs, mv, b, bs, edge, g->nr, 0);   /* the ragged right edge */
             for (r = 0; r < mv; r++)
                 for (c = 0; c < nv; c++) {
                     if (j->dtype == AG_F32) {
-                        float *d = (float *)cp + r * j->N + c, v = ((float *)edge)[r * g->nr + c];
+                        float *d = (float *)(void *)cp + r * j->N + c, v = ((float *)(void *)edge)[r * g->nr + c];
                         *d = acc ? *d + v : v;
                     } else {
-                        double *d = (double *)cp + r * j->N + c, v = edge[r * g->nr + c];
+                        double *d = (double *)(void *)cp + r * j->N + c, v = edge[r * g->nr + c];
                         *d = acc ? *d + v : v;
                     }
                 }
         }
     }
 }
+
+/* one slab, every k-block: pack its panels, then its tiles (mc rows by tile_n columns) */
+static void ag__gemm_slab_task(void *arg, int t) {
+    const ag__gemm_job *j = (const ag__gemm_job *)arg;
+    const ag__gemm_slab *s = &j->slab[t];
+    const ag__gemm_cfg *g = j->cfg;
+    int64_t pc, kb, ii, jj;
+    for (pc = 0; pc < j->K; pc += j->kc) {
+        kb = j->K - pc < j->kc ? j->K - pc : j->kc;
+        if (s->Ap) ag__gemm_pack(j, true, s->Ap, s->i0 / g->mr, (s->i1 + g->mr - 1) / g->mr, pc, kb);
+        if (s->Bp) ag__gemm_pack(j, false, s->Bp, s->b0, s->b1, pc, kb);
+        for (ii = s->i0; ii < s->i1; ii += g->mc)
+            for (jj = s->j0; jj < s->j1; jj += j->tile_n)
+                ag__gemm_block(j, s, pc, kb, ii, ii + g->mc < s->i1 ? ii + g->mc : s->i1, jj, jj + j->tile_n < s->j1 ? jj + j->tile_n : s->j1);
+    }
+}
+
+/* the shared schedule: packing tasks of AG__PACK_CHUNK panels, then one task per tile, per k-block */
+#define AG__PACK_CHUNK 16
+static void ag__gemm_pack_task(void *arg, int i, bool is_a) {
+    const ag__gemm_job *j = (const ag__gemm_job *)arg;
+    const ag__gemm_slab *s = &j->slab[0];
+    int w = is_a ? j->cfg->mr : j->cfg->nr;
+    int64_t first = is_a ? 0 : s->b0, last = is_a ? (j->M + w - 1) / w : s->b1;
+    int64_t q0 = first + (int64_t)i * AG__PACK_CHUNK, q1 = q0 + AG__PACK_CHUNK < last ? q0 + AG__PACK_CHUNK : last;
+    ag__gemm_pack(j, is_a, (is_a ? s->Ap : s->Bp) + (size_t)((q0 - first) * w * j->kb) * j->es, q0, q1, j->pc, j->kb);
+}
+static void ag__gemm_pack_a_task(void *arg, int i) { ag__gemm_pack_task(arg, i, true); }
+static void ag__gemm_pack_b_task(void *arg, int i) { ag__gemm_pack_task(arg, i, false); }
+static void ag__gemm_tile_task(void *arg, int t) {
+    const ag__gemm_job *j = (const ag__gemm_job *)arg;
+    int64_t ti = t / j->ntiles, tj = t % j->ntiles, mc = j->cfg->mc;
+    ag__gemm_block(j, &j->slab[0], j->pc, j->kb, ti * mc, (ti + 1) * mc < j->M ? (ti + 1) * mc : j->M,
+                   tj * j->tile_n, (tj + 1) * j->tile_n < j->N ? (tj + 1) * j->tile_n : j->N);
+}
 static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), void *arg, int n);
+
+/* C[i, q] = Ct[q, i], rows [32 t, 32 t + 32) of C, in 32 x 32 blocks */
+typedef struct { int dtype; int64_t M, N; const char *ct; char *c; } ag__transpose_job;
+#define AG__TRANSPOSE_BLOCKS(T) { \
+    const T *ct = (const T *)(const void *)j->ct; T *c = (T *)(void *)j->c; \
+    for (jj = 0; jj < j->N; jj += 32) \
+        for (i = i0; i < i1; i++) \
+            for (q = jj; q < j->N && q < jj + 32; q++) c[i * j->N + q] = ct[q * j->M + i]; \
+}
+static void ag__transpose_task(void *arg, int t) {
+    const ag__transpose_job *j = (const ag__transpose_job *)arg;
+    int64_t i0 = (int64_t)t * 32, i1 = i0 + 32 < j->M ? i0 + 32 : j->M, jj, i, q;
+    if (j->dtype == AG_F32) AG__TRANSPOSE_BLOCKS(float)
+    AG__F64(else AG__TRANSPOSE_BLOCKS(double))
+}
+
+/* the packed panels of slab s: A's rows when A is big and reused across enough column panels;
+   B's panels when its rows are strided or it is big (the ragged last panel always) */
+static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s) {
+    const ag__gemm_cfg *g = j->cfg;
+    s->Ap = s->Bp = NULL;
+    s->b1 = (s->j1 + g->nr - 1) / g->nr;
+    s->b0 = j->bpack0 > s->j0 / g->nr ? j->bpack0 : s->j0 / g->nr;
+    if ((s->i1 - s->i0) * j->kc > AG__GEMM_PACK_MIN && s->j1 - s->j0 >= 8 * g->nr) {
+        s->Ap = (char *)ag__arena_alloc(ctx, (size_t)((s->i1 - s->i0 + g->mr - 1) / g->mr * g->mr * j->kc) * j->es, AG__DATA_ALIGN);
+        if (!s->Ap) return false;
+    }
+    if (s->b0 < s->b1) {
+        s->Bp = (char *)ag__arena_alloc(ctx, (size_t)((s->b1 - s->b0) * g->nr * j->kc) * j->es, AG__DATA_ALIGN);
+        if (!s->Bp) return false;
+    }
+    return true;
+}
 
 /* C = A @ B; false (and an error on ctx) if the arena cannot hold the packed panels */
 static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
                      const void *B, int64_t rsb, int64_t csb, void *C) {
     ag__gemm_job j;
     ag__mark m;
-    int64_t kc, apan, bpan;
+    int64_t macs = M * N * K, apan, bpan;
     size_t es = ag__esize(dtype);
+    int t;
     if (M == 0 || N == 0) return true;
-    if (K == 0 || M * N * K <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
-        (M <= 2 && M * N * K <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
+    if (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
+        (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         AG__F64(else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
         return true;
@@ -4439,18 +4543,12 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     if (csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
         /* B's rows are strided (x @ W^T with a wide W): C^T = B^T A^T packs the smaller A instead,
            then one transposing copy of C (the two conditions exclude each other: no recursion) */
-        char *ct;
-        int64_t i0, jj, i, q;
+        ag__transpose_job tj;
         m = ag__arena_mark(ctx);
-        ct = (char *)ag__arena_alloc(ctx, (size_t)(M * N) * es, AG__DATA_ALIGN);
-        if (!ct || !ag__gemm(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, ct)) return false;
-        for (i0 = 0; i0 < M; i0 += 32)   /* C[i, q] = Ct[q, i], in 32 x 32 blocks */
-            for (jj = 0; jj < N; jj += 32)
-                for (i = i0; i < M && i < i0 + 32; i++)
-                    for (q = jj; q < N && q < jj + 32; q++) {
-                        if (dtype == AG_F32) ((float *)C)[i * N + q] = ((const float *)ct)[q * M + i];
-                        else ((double *)C)[i * N + q] = ((const double *)ct)[q * M + i];
-                    }
+        tj.dtype = dtype; tj.M = M; tj.N = N; tj.c = (char *)C;
+        tj.ct = (const char *)ag__arena_alloc(ctx, (size_t)(M * N) * es, AG__DATA_ALIGN);
+        if (!tj.ct || !ag__gemm(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, (char *)tj.ct)) return false;
+        ag__parallel(ctx, ctx->threads == 1 || macs < AG__GEMM_SLAB_MIN, ag__transpose_task, &tj, (int)((M + 31) / 32));
         ag__arena_release(ctx, m);
         return true;
     }
@@ -4458,33 +4556,49 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     j.M = M; j.N = N; j.K = K;
     j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C;
     j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = N == 1 ? 1 : csb;
-    kc = K < j.cfg->kc ? K : j.cfg->kc;
+    j.kc = K < j.cfg->kc ? K : j.cfg->kc;
     apan = (M + j.cfg->mr - 1) / j.cfg->mr;
     bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
     /* B in place when its rows are dense and it is not too big; the ragged last panel always packed */
-    j.bpack0 = (j.csb != 1 || kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
-    j.mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
+    j.bpack0 = (j.csb != 1 || j.kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
     j.tile_n = j.cfg->nc;
-    j.serial = ctx->threads > 1 && M * N * K < AG__GEMM_PAR_MIN;   /* too small to pay for a barrier per k-block */
-    if (ctx->threads > 1 && !j.serial)   /* enough tiles for every thread; the result does not depend on it */
-        while (j.mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
-    j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;
-    j.ntiles = (N + j.tile_n - 1) / j.tile_n;
     m = ag__arena_mark(ctx);
-    if (M * kc > AG__GEMM_PACK_MIN && N >= 8 * j.cfg->nr) {   /* big, and reused across enough column panels */
-        j.Ap = (char *)ag__arena_alloc(ctx, (size_t)(apan * j.cfg->mr * kc) * es, AG__DATA_ALIGN);
-        if (!j.Ap) return false;
+    if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN) {   /* the shared schedule */
+        ag__gemm_slab *s = &j.slab[0];
+        int64_t mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
+        while (mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
+        j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;   /* enough tiles for every thread */
+        j.ntiles = (N + j.tile_n - 1) / j.tile_n;
+        s->i0 = 0; s->i1 = M; s->j0 = 0; s->j1 = N;
+        if (!ag__gemm_slab_alloc(ctx, &j, s)) { ag__arena_release(ctx, m); return false; }
+        for (j.pc = 0; j.pc < K; j.pc += j.kc) {
+            j.kb = K - j.pc < j.kc ? K - j.pc : j.kc;
+            if (s->Ap) ag__parallel(ctx, false, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+            if (s->Bp) ag__parallel(ctx, false, ag__gemm_pack_b_task, &j, (int)((s->b1 - s->b0 + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
+            ag__parallel(ctx, false, ag__gemm_tile_task, &j, (int)(mtiles * j.ntiles));
+        }
+        ag__arena_release(ctx, m);
+        return true;
     }
-    if (j.bpack0 < bpan) {
-        j.Bp = (char *)ag__arena_alloc(ctx, (size_t)((bpan - j.bpack0) * j.cfg->nr * kc) * es, AG__DATA_ALIGN);
-        if (!j.Bp) { ag__arena_release(ctx, m); return false; }
+    /* slabs: rows of mr, or columns of B's nr-wide panels when B is the bigger operand, so that
+       each thread reads its share of the bigger one (a memory-bound product then scales) and all
+       of the smaller; split evenly, the same split for any thread count */
+    {
+        bool by_cols = N > M && bpan >= 2;
+        int64_t units = by_cols ? bpan : apan, w = by_cols ? j.cfg->nr : j.cfg->mr;
+        j.nslabs = ctx->threads > 1 && macs >= AG__GEMM_SLAB_MIN ? ctx->threads : 1;
+        if (j.nslabs > AG__GEMM_MAX_SLABS) j.nslabs = AG__GEMM_MAX_SLABS;
+        if (j.nslabs > units) j.nslabs = (int)units;
+        for (t = 0; t < j.nslabs; t++) {
+            ag__gemm_slab *s = &j.slab[t];
+            int64_t u0 = units * t / j.nslabs * w, u1 = units * (t + 1) / j.nslabs * w;
+            s->i0 = 0; s->i1 = M; s->j0 = 0; s->j1 = N;
+            if (by_cols) { s->j0 = u0; s->j1 = u1 < N ? u1 : N; }
+            else { s->i0 = u0; s->i1 = u1 < M ? u1 : M; }
+            if (!ag__gemm_slab_alloc(ctx, &j, s)) { ag__arena_release(ctx, m); return false; }
+        }
     }
-    for (j.pc = 0; j.pc < K; j.pc += kc) {
-        j.kb = K - j.pc < kc ? K - j.pc : kc;
-        if (j.Ap) ag__parallel(ctx, j.serial, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
-        if (j.Bp) ag__parallel(ctx, j.serial, ag__gemm_pack_b_task, &j, (int)((bpan - j.bpack0 + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
-        ag__parallel(ctx, j.serial, ag__gemm_tile_task, &j, (int)(j.mtiles * j.ntiles));
-    }
+    ag__parallel(ctx, j.nslabs == 1, ag__gemm_slab_task, &j, j.nslabs);
     ag__arena_release(ctx, m);
     return true;
 }
@@ -4543,17 +4657,7 @@ struct ag__pool {
     unsigned gen;
     ag__thread th[AG__MAX_THREADS];
 };
-/* takes and runs tasks of the current job until none is left; called with mu held */
-static void ag__pool_drain(ag__pool *p) {
-    while (p->next < p->n) {
-        int i = p->next++;
-        AG__UNLOCK(&p->mu);
-        p->task(p->arg, i);
-        AG__LOCK(&p->mu);
-        if (++p->finished == p->n) AG__COND_SIGNAL(&p->done);
-    }
-}
-/* the workers' spin reads gen and quit outside the lock */
+/* the workers' spin reads gen and quit, the caller's finished, outside the lock */
 #if defined(__GNUC__) || defined(__clang__)
 #define AG__LOAD_ACQ(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define AG__STORE_REL(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
@@ -4572,6 +4676,17 @@ static void ag__pool_drain(ag__pool *p) {
 #else
 #define AG__SPIN_PAUSE() ((void)0)
 #endif
+/* takes and runs tasks of the current job until none is left; called with mu held */
+static void ag__pool_drain(ag__pool *p) {
+    while (p->next < p->n) {
+        int i = p->next++;
+        AG__UNLOCK(&p->mu);
+        p->task(p->arg, i);
+        AG__LOCK(&p->mu);
+        AG__STORE_REL(p->finished, p->finished + 1);   /* the caller's spin reads it outside the lock */
+        if (p->finished == p->n) AG__COND_SIGNAL(&p->done);
+    }
+}
 AG__THREAD_FN(ag__pool_worker, arg) {
     ag__pool *p = (ag__pool *)arg;
     unsigned seen = 0;
@@ -4597,6 +4712,12 @@ static void ag__pool_run(ag__pool *p, void (*task)(void *, int), void *arg, int 
     AG__STORE_REL(p->gen, p->gen + 1);
     AG__COND_BROADCAST(&p->work);
     ag__pool_drain(p);
+    if (p->finished < p->n) {   /* spin a little before sleeping: the last tasks usually end within microseconds */
+        int spin;
+        AG__UNLOCK(&p->mu);
+        for (spin = 0; spin < 8000 && AG__LOAD_ACQ(p->finished) < n; spin++) AG__SPIN_PAUSE();
+        AG__LOCK(&p->mu);
+    }
     while (p->finished < p->n) AG__COND_WAIT(&p->done, &p->mu);
     AG__UNLOCK(&p->mu);
 }
@@ -7066,8 +7187,8 @@ static void ag__softmax_run(int op, ag_tensor *y, const ag_tensor *x) {
     if (y->numel == 0) return;   /* nothing to write (and a row of length 0 has no first element) */
     for (i = 0; i < x->ndim; i++) { if (i < dim) outer *= x->shape[i]; if (i > dim) inner *= x->shape[i]; }
     n = x->ndim ? x->shape[dim] : 1;   /* a 0-d tensor is one row of one */
-    if (x->dtype == AG_F32) ag__softmax_f32((const float *)x->data, (float *)y->data, outer, n, inner, op == AG__OP_log_softmax);
-    AG__F64(else ag__softmax_f64((const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);)
+    if (x->dtype == AG_F32) ag__softmax_f32(x->ctx->isa, (const float *)x->data, (float *)y->data, outer, n, inner, op == AG__OP_log_softmax);
+    AG__F64(else ag__softmax_f64(x->ctx->isa, (const double *)x->data, (double *)y->data, outer, n, inner, op == AG__OP_log_softmax);)
 }
 static bool ag__rerun_softmax(int op, ag_tensor *y) { ag__softmax_run(op, y, y->in[0]); return true; }
 static ag_tensor *ag__softmax(const char *name, int op, ag_tensor *t, int dim) {

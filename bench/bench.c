@@ -480,8 +480,8 @@ typedef struct {
     ag_ctx *ctx;
     ag_tensor *p[6];        /* W1 b1 W2 b2 W3 b3 */
     ag_tensor *x;
+    ag_optim *opt;          /* plain SGD (no momentum), lr 0.01 */
     int32_t tgt[MLP_B];
-    float lr;
     double loss;
     ag_stats before_reset;  /* filled by every step */
 } mlp;
@@ -492,7 +492,6 @@ static void mlp_init(mlp *m, ag_ctx *ctx) {
     float *xd = frand_buf(MLP_B * MLP_IN, 0.5f);
     memset(m, 0, sizeof *m);
     m->ctx = ctx;
-    m->lr = 0.01f;
     for (l = 0; l < 3; l++) {
         int64_t ws[2], bs[1];
         float bound = 1.0f / sqrtf((float)mlp_sizes[l]);
@@ -506,32 +505,23 @@ static void mlp_init(mlp *m, ag_ctx *ctx) {
     m->x = ag_persistent(ctx, AG_F32, 2, xs, xd);
     free(xd);
     for (l = 0; l < MLP_B; l++) m->tgt[l] = (int32_t)((frand() + 1.0f) * 5.0f) % 10;
-    if (!m->x || !m->p[5]) die_ag(ctx, "mlp init");
-}
-
-/* d -= lr g, in blocks of 16 so that plain -O2 vectorizes it (PyTorch's add_ is vectorized too) */
-static void sgd_update(float *restrict d, const float *restrict g, int64_t n, float lr) {
-    int64_t j, k;
-    for (j = 0; j + 16 <= n; j += 16)
-        for (k = 0; k < 16; k++) d[j + k] -= lr * g[j + k];
-    for (; j < n; j++) d[j] -= lr * g[j];
+    {
+        ag_sgd_opts o = ag_sgd_defaults();
+        o.lr = 0.01;
+        m->opt = ag_sgd_new(ctx, m->p, 6, &o);
+    }
+    if (!m->x || !m->p[5] || !m->opt) die_ag(ctx, "mlp init");
 }
 
 static void mlp_step(void *arg) {
     mlp *m = (mlp *)arg;
     ag_tensor *h1, *h2, *logits, *loss;
-    int i;
     h1 = ag_relu(ag_linear(m->x, m->p[0], m->p[1]));
     h2 = ag_relu(ag_linear(h1, m->p[2], m->p[3]));
     logits = ag_linear(h2, m->p[4], m->p[5]);
     loss = ag_cross_entropy(logits, m->tgt);
-    for (i = 0; i < 6; i++) ag_zero_grad(m->p[i]);
-    if (!loss || ag_backward(loss, NULL) != 0) die_ag(m->ctx, "mlp step");
-    for (i = 0; i < 6; i++) {   /* plain SGD */
-        ag_tensor *g = ag_grad(m->p[i]);
-        if (!g || !ag_is_contiguous(g)) { fprintf(stderr, "bench: gradient of param %d missing or not contiguous\n", i); exit(1); }
-        sgd_update((float *)ag_data(m->p[i]), (const float *)ag_data(g), ag_numel(m->p[i]), m->lr);
-    }
+    ag_optim_zero_grad(m->opt);
+    if (!loss || ag_backward(loss, NULL) != 0 || ag_optim_step(m->opt) != 0) die_ag(m->ctx, "mlp step");
     m->loss = ag_item(loss);
     m->before_reset = ag_get_stats(m->ctx);
     ag_ctx_reset(m->ctx);
@@ -1207,8 +1197,8 @@ int main(int argc, char **argv) {
             fprintf(f, "What the rows measure:\n\n");
             fprintf(f, "1. C = A@B with ag_matmul on persistent F32 tensors (no grad; ag_ctx_reset before each call; the transposed\n"
                        "   operand is an ag_transpose view) against cblas_sgemm (CblasTrans for the transposed cases), row-major.\n");
-            fprintf(f, "2. One training step of an MLP 784-256-128-10 (ag_linear, ReLU, ag_cross_entropy; ag_param weights; plain SGD\n"
-                       "   over ag_data/ag_grad; ag_zero_grad, ag_backward, ag_ctx_reset), batch 64, F32. \"The limit\" is the\n"
+            fprintf(f, "2. One training step of an MLP 784-256-128-10 (ag_linear, ReLU, ag_cross_entropy; ag_param weights; ag_sgd,\n"
+                       "   lr 0.01, no momentum; ag_optim_zero_grad, ag_backward, ag_optim_step, ag_ctx_reset), batch 64, F32. \"The limit\" is the\n"
                        "   step's 8 matrix products alone in cblas_sgemm: forward x W^T (3), backward dW = g^T h (3) and dh = g W\n"
                        "   (2; the input needs no gradient).\n");
             fprintf(f, "3. x = tanh(x*1.01 + 0.1) 100 times (ag_mul_scalar, ag_add_scalar, ag_tanh: 300 ops) on a 1-element tensor\n"

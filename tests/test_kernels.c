@@ -86,28 +86,53 @@ static void reverse_parallel_for(void (*task)(void *, int), void *arg, int n, vo
     for (i = n - 1; i >= 0; i--) task(arg, i);
 }
 
+/* Products on 1, 2 and 3 threads and through a user's parallel_for give the same bits, on every
+   kernel set: row slabs, column slabs (x @ W^T through C^T), a transposed A, ragged sizes, F64,
+   and a product big enough for the shared schedule (threads pack each k-block together) */
 static void check_threads(void) {
-    int64_t sa[2] = { 300, 517 }, sb[2] = { 517, 259 };
-    float *first = NULL;
-    int config;
-    for (config = 0; config < 4; config++) {
-        ag_desc d;
-        ag_ctx *ctx;
-        ag_tensor *c;
-        memset(&d, 0, sizeof d);
-        d.seed = 3;
-        if (config < 3) d.threads = config + 1; else d.parallel_for = reverse_parallel_for;
-        ctx = ag_ctx_new(&d);
-        c = ag_matmul(ag_randn(ctx, AG_F32, 2, sa), ag_randn(ctx, AG_F32, 2, sb));
-        if (!first) {
-            first = (float *)malloc(sizeof(float) * 300 * 259);
-            memcpy(first, ag_data(c), sizeof(float) * 300 * 259);
-        } else
-            CHECK(c && memcmp(first, ag_data(c), sizeof(float) * 300 * 259) == 0, "%s: result differs from 1 thread",
-                  config < 3 ? "threads" : "parallel_for");
-        ag_ctx_free(ctx);
-    }
-    free(first);
+    static const char *const isas[] = { "scalar", "avx2", "avx512" };
+    static const struct { int64_t m, k, n; int ta, tb, dt; } shapes[] = {
+        { 300, 517, 259, 0, 0, AG_F32 }, { 64, 784, 256, 0, 1, AG_F32 }, { 64, 256, 784, 1, 0, AG_F32 },
+        { 37, 301, 77, 0, 0, AG_F32 }, { 61, 129, 95, 1, 1, AG_F64 }, { 7, 1000, 33, 0, 1, AG_F32 },
+        { 520, 520, 520, 0, 0, AG_F32 },
+    };
+    int isa, sh, config, sets = 0;
+    for (isa = 0; isa < 3; isa++)
+        for (sh = 0; sh < (int)(sizeof shapes / sizeof shapes[0]); sh++) {
+            void *first = NULL;
+            size_t bytes = (size_t)(shapes[sh].m * shapes[sh].n) * (shapes[sh].dt == AG_F64 ? 8 : 4);
+            for (config = 0; config < 4; config++) {
+                int64_t sa[2], sb[2];
+                ag_desc d;
+                ag_ctx *ctx;
+                ag_tensor *a, *b, *c;
+                memset(&d, 0, sizeof d);
+                d.seed = 3;
+                d.simd = isas[isa];
+                if (config < 3) d.threads = config + 1; else d.parallel_for = reverse_parallel_for;
+                ctx = ag_ctx_new(&d);
+                if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); break; }
+                sets += sh == 0 && config == 0;
+                sa[0] = shapes[sh].ta ? shapes[sh].k : shapes[sh].m; sa[1] = shapes[sh].ta ? shapes[sh].m : shapes[sh].k;
+                sb[0] = shapes[sh].tb ? shapes[sh].n : shapes[sh].k; sb[1] = shapes[sh].tb ? shapes[sh].k : shapes[sh].n;
+                a = ag_randn(ctx, (ag_dtype)shapes[sh].dt, 2, sa);
+                b = ag_randn(ctx, (ag_dtype)shapes[sh].dt, 2, sb);
+                c = ag_matmul(shapes[sh].ta ? ag_transpose(a, 0, 1) : a, shapes[sh].tb ? ag_transpose(b, 0, 1) : b);
+                if (!first) {
+                    CHECK(c != NULL, "%s: product %d on 1 thread: %s", isas[isa], sh, ag_error(ctx) ? ag_error(ctx) : "");
+                    first = malloc(bytes);
+                    if (c) memcpy(first, ag_data(c), bytes);
+                } else
+                    CHECK(c && memcmp(first, ag_data(c), bytes) == 0, "%s: [%lld x %lld] @ [%lld x %lld]%s%s%s: %s %d differs from 1 thread",
+                          isas[isa], (long long)shapes[sh].m, (long long)shapes[sh].k, (long long)shapes[sh].k, (long long)shapes[sh].n,
+                          shapes[sh].ta ? " A^T" : "", shapes[sh].tb ? " B^T" : "", shapes[sh].dt == AG_F64 ? " f64" : "",
+                          config < 3 ? "threads" : "parallel_for", config < 3 ? config + 1 : 0);
+                ag_ctx_free(ctx);
+            }
+            free(first);
+        }
+    printf("  info: products bit-identical on 1, 2, 3 threads and a parallel_for, %d kernel sets, %d shapes\n", sets,
+           (int)(sizeof shapes / sizeof shapes[0]));
 }
 
 /* F32 exp, log, tanh, sigmoid, gelu_tanh and silu give the same bits on every path: each kernel set's
@@ -168,6 +193,80 @@ static void check_vmath_bits(void) {
     free(x); free(want); free(got);
 }
 
+/* softmax and log_softmax along the last dim take their exps from each set's vector math: the
+   same bits as the scalar set, on short rows (a masked tail) and long ones */
+static void check_softmax_bits(void) {
+    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
+    static const int64_t shapes[3][2] = { { 315, 13 }, { 5, 819 }, { 4095, 1 } };
+    enum { N = 4095 };
+    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * 6), *got = (float *)malloc(sizeof(float) * N);
+    int i, k, isa, sets = 0;
+    for (i = 0; i < N; i++) x[i] = (float)sin(i * 0.37) * (i % 5 == 0 ? 30.0f : 4.0f);
+    x[20] = INFINITY; x[40] = -INFINITY; x[100] = NAN;
+    for (isa = 0; isa < 5; isa++) {
+        ag_desc d;
+        ag_ctx *ctx;
+        memset(&d, 0, sizeof d);
+        d.simd = isas[isa];
+        ctx = ag_ctx_new(&d);
+        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        sets++;
+        for (k = 0; k < 6; k++) {
+            ag_tensor *xt = ag_from_f32(ctx, 2, shapes[k / 2], x);
+            int bad = 0;
+            ag_copy_out(k % 2 ? ag_log_softmax(xt, 1) : ag_softmax(xt, 1), AG_F32, got);
+            if (isa == 0) memcpy(want + (size_t)k * N, got, sizeof(float) * N);
+            for (i = 0; i < N; i++) bad += !same_bits(got[i], want[(size_t)k * N + i]);
+            CHECK(bad == 0, "%s: %s of [%lld, %lld] differs from scalar in %d of %d values", isas[isa], k % 2 ? "log_softmax" : "softmax",
+                  (long long)shapes[k / 2][0], (long long)shapes[k / 2][1], bad, N);
+            ag_ctx_reset(ctx);
+        }
+        ag_ctx_free(ctx);
+    }
+    printf("  info: F32 softmax, log_softmax bit-identical on %d kernel sets\n", sets);
+    free(x); free(want); free(got);
+}
+
+/* relu's backward (d y where x > 0 or x is NaN, else 0: PyTorch's threshold_backward) takes each
+   set's vector row: the same bits as the scalar set, on -0, 0, NaN, infinities and a tail */
+static void check_relu_grad_bits(void) {
+    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
+    enum { N = 1003 };
+    float x[N], g[N], want[2][N], got[N];
+    int64_t n = N;
+    int i, isa, dt, sets = 0;
+    for (i = 0; i < N; i++) { x[i] = (float)sin(i * 0.71) * 3.0f; g[i] = 0.5f + (float)i; }
+    x[0] = 0.0f; x[1] = -0.0f; x[2] = NAN; x[3] = INFINITY; x[4] = -INFINITY; x[5] = 1e-40f; x[6] = -1e-40f; x[N - 1] = NAN;
+    for (isa = 0; isa < 5; isa++) {
+        ag_desc d;
+        ag_ctx *ctx;
+        memset(&d, 0, sizeof d);
+        d.simd = isas[isa];
+        ctx = ag_ctx_new(&d);
+        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        sets++;
+        for (dt = 0; dt < 2; dt++) {
+            ag_tensor *xt = ag_set_requires_grad(ag_to(ag_from_f32(ctx, 1, &n, x), dt ? AG_F64 : AG_F32), true), *gx = NULL;
+            ag_backward_opts o;
+            int bad = 0;
+            memset(&o, 0, sizeof o);
+            o.grad = ag_to(ag_from_f32(ctx, 1, &n, g), dt ? AG_F64 : AG_F32);
+            CHECK(ag_grad_of(ag_relu(xt), &o, 1, &xt, &gx) == 0 && gx, "%s: relu backward: %s", isas[isa], ag_error(ctx) ? ag_error(ctx) : "");
+            if (!gx) break;
+            ag_copy_out(gx, AG_F32, got);
+            if (isa == 0) memcpy(want[dt], got, sizeof got);
+            for (i = 0; i < N; i++) bad += !same_bits(got[i], want[dt][i]);
+            CHECK(bad == 0, "%s: relu backward (%s) differs from scalar in %d of %d values", isas[isa], dt ? "f64" : "f32", bad, N);
+            CHECK(got[0] == 0 && got[1] == 0 && got[2] == g[2] && got[3] == g[3] && got[4] == 0 && got[5] == g[5] && got[6] == 0 &&
+                  got[N - 1] == g[N - 1], "%s: relu backward (%s) at 0, -0, NaN, inf, -inf, +-denormal: %g %g %g %g %g %g %g", isas[isa],
+                  dt ? "f64" : "f32", got[0], got[1], got[2], got[3], got[4], got[5], got[6]);
+            ag_ctx_reset(ctx);
+        }
+        ag_ctx_free(ctx);
+    }
+    printf("  info: relu backward bit-identical on %d kernel sets (F32, F64)\n", sets);
+}
+
 int main(void) {
     const char *isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     int i;
@@ -175,5 +274,7 @@ int main(void) {
         if (check_products(isas[i]) < 0) printf("  info: %-7s not available on this CPU\n", isas[i]);
     check_threads();
     check_vmath_bits();
+    check_softmax_bits();
+    check_relu_grad_bits();
     return harness_finish("test_kernels");
 }
