@@ -4388,6 +4388,7 @@ AG__F64(AG__DEF_GEMM_SMALL(double, f64))
 #define AG__GEMM_SHARED_MIN ((int64_t)1 << 27)
 #endif
 #define AG__GEMM_MAX_SLABS 16
+#define AG__GEMM_SHARE_MAX ((size_t)1 << 20)   /* bytes of B packed whole for row slabs to share, at most */
 
 typedef struct {
     int64_t i0, i1, j0, j1;   /* C[i0:i1, j0:j1] */
@@ -4405,6 +4406,7 @@ typedef struct {
     int64_t bpack0;      /* the first column panel of B that is packed (all, or just the ragged last one) */
     int nslabs;
     ag__gemm_slab slab[AG__GEMM_MAX_SLABS];
+    char *Bwhole;        /* row slabs: B's packed panels for every k-block, shared (or NULL) */
     int64_t pc, kb, ntiles;   /* the shared schedule: the current k-block, tiles of C per row of tiles */
 } ag__gemm_job;
 
@@ -4456,16 +4458,27 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
 /* one slab, every k-block: pack its panels, then its tiles (mc rows by tile_n columns) */
 static void ag__gemm_slab_task(void *arg, int t) {
     const ag__gemm_job *j = (const ag__gemm_job *)arg;
-    const ag__gemm_slab *s = &j->slab[t];
     const ag__gemm_cfg *g = j->cfg;
+    ag__gemm_slab s = j->slab[t];
     int64_t pc, kb, ii, jj;
     for (pc = 0; pc < j->K; pc += j->kc) {
         kb = j->K - pc < j->kc ? j->K - pc : j->kc;
-        if (s->Ap) ag__gemm_pack(j, true, s->Ap, s->i0 / g->mr, (s->i1 + g->mr - 1) / g->mr, pc, kb);
-        if (s->Bp) ag__gemm_pack(j, false, s->Bp, s->b0, s->b1, pc, kb);
-        for (ii = s->i0; ii < s->i1; ii += g->mc)
-            for (jj = s->j0; jj < s->j1; jj += j->tile_n)
-                ag__gemm_block(j, s, pc, kb, ii, ii + g->mc < s->i1 ? ii + g->mc : s->i1, jj, jj + j->tile_n < s->j1 ? jj + j->tile_n : s->j1);
+        if (s.Ap) ag__gemm_pack(j, true, s.Ap, s.i0 / g->mr, (s.i1 + g->mr - 1) / g->mr, pc, kb);
+        if (j->Bwhole) s.Bp = j->Bwhole + (size_t)(pc * (s.b1 - s.b0) * g->nr) * j->es;   /* packed before the slabs */
+        else if (s.Bp) ag__gemm_pack(j, false, s.Bp, s.b0, s.b1, pc, kb);
+        for (ii = s.i0; ii < s.i1; ii += g->mc)
+            for (jj = s.j0; jj < s.j1; jj += j->tile_n)
+                ag__gemm_block(j, &s, pc, kb, ii, ii + g->mc < s.i1 ? ii + g->mc : s.i1, jj, jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1);
+    }
+}
+/* B's packed panels for every k-block at once, panel by panel (row slabs would each pack all of B) */
+static void ag__gemm_prepack_task(void *arg, int q) {
+    const ag__gemm_job *j = (const ag__gemm_job *)arg;
+    const ag__gemm_slab *s = &j->slab[0];
+    int64_t pc, kb, npan = s->b1 - s->b0, panel = s->b0 + q;
+    for (pc = 0; pc < j->K; pc += j->kc) {
+        kb = j->K - pc < j->kc ? j->K - pc : j->kc;
+        ag__gemm_pack(j, false, j->Bwhole + (size_t)((pc * npan + q * kb) * j->cfg->nr) * j->es, panel, panel + 1, pc, kb);
     }
 }
 
@@ -4505,8 +4518,9 @@ static void ag__transpose_task(void *arg, int t) {
 }
 
 /* the packed panels of slab s: A's rows when A is big and reused across enough column panels;
-   B's panels when its rows are strided or it is big (the ragged last panel always) */
-static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s) {
+   B's panels when its rows are strided or it is big (the ragged last panel always), unless the
+   slabs share B (j->Bwhole) */
+static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s, bool share_b) {
     const ag__gemm_cfg *g = j->cfg;
     s->Ap = s->Bp = NULL;
     s->b1 = (s->j1 + g->nr - 1) / g->nr;
@@ -4515,7 +4529,7 @@ static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s) 
         s->Ap = (char *)ag__arena_alloc(ctx, (size_t)((s->i1 - s->i0 + g->mr - 1) / g->mr * g->mr * j->kc) * j->es, AG__DATA_ALIGN);
         if (!s->Ap) return false;
     }
-    if (s->b0 < s->b1) {
+    if (s->b0 < s->b1 && !share_b) {
         s->Bp = (char *)ag__arena_alloc(ctx, (size_t)((s->b1 - s->b0) * g->nr * j->kc) * j->es, AG__DATA_ALIGN);
         if (!s->Bp) return false;
     }
@@ -4570,7 +4584,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
         j.tile_n = (j.tile_n + j.cfg->nr - 1) / j.cfg->nr * j.cfg->nr;   /* enough tiles for every thread */
         j.ntiles = (N + j.tile_n - 1) / j.tile_n;
         s->i0 = 0; s->i1 = M; s->j0 = 0; s->j1 = N;
-        if (!ag__gemm_slab_alloc(ctx, &j, s)) { ag__arena_release(ctx, m); return false; }
+        if (!ag__gemm_slab_alloc(ctx, &j, s, false)) { ag__arena_release(ctx, m); return false; }
         for (j.pc = 0; j.pc < K; j.pc += j.kc) {
             j.kb = K - j.pc < j.kc ? K - j.pc : j.kc;
             if (s->Ap) ag__parallel(ctx, false, ag__gemm_pack_a_task, &j, (int)((apan + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
@@ -4584,18 +4598,25 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
        each thread reads its share of the bigger one (a memory-bound product then scales) and all
        of the smaller; split evenly, the same split for any thread count */
     {
-        bool by_cols = N > M && bpan >= 2;
+        bool by_cols = N > M && bpan >= 2, share_b;
         int64_t units = by_cols ? bpan : apan, w = by_cols ? j.cfg->nr : j.cfg->mr;
         j.nslabs = ctx->threads > 1 && macs >= AG__GEMM_SLAB_MIN ? ctx->threads : 1;
         if (j.nslabs > AG__GEMM_MAX_SLABS) j.nslabs = AG__GEMM_MAX_SLABS;
         if (j.nslabs > units) j.nslabs = (int)units;
+        share_b = !by_cols && j.nslabs > 1 && j.bpack0 < bpan &&   /* row slabs share B, packed once for every k-block */
+                  (size_t)((bpan - j.bpack0) * j.cfg->nr * K) * es <= AG__GEMM_SHARE_MAX;
         for (t = 0; t < j.nslabs; t++) {
             ag__gemm_slab *s = &j.slab[t];
             int64_t u0 = units * t / j.nslabs * w, u1 = units * (t + 1) / j.nslabs * w;
             s->i0 = 0; s->i1 = M; s->j0 = 0; s->j1 = N;
             if (by_cols) { s->j0 = u0; s->j1 = u1 < N ? u1 : N; }
             else { s->i0 = u0; s->i1 = u1 < M ? u1 : M; }
-            if (!ag__gemm_slab_alloc(ctx, &j, s)) { ag__arena_release(ctx, m); return false; }
+            if (!ag__gemm_slab_alloc(ctx, &j, s, share_b)) { ag__arena_release(ctx, m); return false; }
+        }
+        if (share_b) {
+            j.Bwhole = (char *)ag__arena_alloc(ctx, (size_t)((bpan - j.bpack0) * j.cfg->nr * K) * es, AG__DATA_ALIGN);
+            if (!j.Bwhole) { ag__arena_release(ctx, m); return false; }
+            ag__parallel(ctx, false, ag__gemm_prepack_task, &j, (int)(bpan - j.bpack0));
         }
     }
     ag__parallel(ctx, j.nslabs == 1, ag__gemm_slab_task, &j, j.nslabs);
@@ -4810,12 +4831,26 @@ static void ag__copy_run(ag__iter *it, int dst, int src, int isa) {
 
 /* dst (any strides) = src broadcast to dst's shape, converted */
 static bool ag__contig(const ag_tensor *t);
+/* memcpy, shared out on the pool in chunks of AG__COPY_CHUNK bytes when it is big enough to pay */
+#define AG__COPY_CHUNK ((size_t)128 << 10)
+typedef struct { char *dst; const char *src; size_t bytes; } ag__memcpy_job;
+static void ag__memcpy_task(void *arg, int t) {
+    const ag__memcpy_job *j = (const ag__memcpy_job *)arg;
+    size_t off = (size_t)t * AG__COPY_CHUNK;
+    memcpy(j->dst + off, j->src + off, j->bytes - off < AG__COPY_CHUNK ? j->bytes - off : AG__COPY_CHUNK);
+}
+static void ag__memcpy_par(ag_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    ag__memcpy_job j;
+    j.dst = (char *)dst; j.src = (const char *)src; j.bytes = bytes;
+    if (ctx->threads == 1 || bytes < 2 * AG__COPY_CHUNK) { memcpy(dst, src, bytes); return; }
+    ag__parallel(ctx, false, ag__memcpy_task, &j, (int)((bytes + AG__COPY_CHUNK - 1) / AG__COPY_CHUNK));
+}
 static void ag__copy_into(ag_tensor *dst, const ag_tensor *src) {
     ag__iter it;
     if (src->vb && !dst->vb && ag__vmap_copy(dst, src)) return;   /* a fresh copy of a batched tensor: every example */
     if (AG__TAPING(dst->ctx)) ag__tape(dst->ctx, AG__STEP_COPY, 0, dst, (ag_tensor *)src, 0);
     if (dst->dtype == src->dtype && dst->numel == src->numel && ag__contig(dst) && ag__contig(src)) {
-        memcpy(dst->data, src->data, (size_t)dst->numel * ag__esize(dst->dtype));
+        ag__memcpy_par(dst->ctx, dst->data, src->data, (size_t)dst->numel * ag__esize(dst->dtype));
         return;
     }
     ag__iter_init(&it, dst->ndim, dst->shape);
