@@ -4402,7 +4402,7 @@ typedef struct {
     int64_t M, N, K, kc, tile_n;
     const char *A, *B;
     int64_t rsa, csa, rsb, csb;
-    char *C;
+    char *C, *T;         /* T: NULL, or where C^T goes (C is then scratch) */
     int64_t bpack0;      /* the first column panel of B that is packed (all, or just the ragged last one) */
     int nslabs;
     ag__gemm_slab slab[AG__GEMM_MAX_SLABS];
@@ -4455,6 +4455,19 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
     }
 }
 
+/* T[q, i] = C[i, q] for i in [i0, i1), q in [j0, j1): C [M, N] and T [N, M] dense, in 32 x 32 blocks */
+#define AG__TRANSPOSE_RECT(TY) { \
+    const TY *c = (const TY *)(const void *)C; TY *t = (TY *)T; \
+    for (ib = i0; ib < i1; ib += 32) \
+        for (jb = j0; jb < j1; jb += 32) \
+            for (q = jb; q < j1 && q < jb + 32; q++) \
+                for (i = ib; i < i1 && i < ib + 32; i++) t[q * M + i] = c[i * N + q]; \
+}
+static void ag__transpose_rect(int dtype, const void *C, void *T, int64_t M, int64_t N, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    int64_t ib, jb, i, q;
+    if (dtype == AG_F32) AG__TRANSPOSE_RECT(float)
+    AG__F64(else AG__TRANSPOSE_RECT(double))
+}
 /* one slab, every k-block: pack its panels, then its tiles (mc rows by tile_n columns) */
 static void ag__gemm_slab_task(void *arg, int t) {
     const ag__gemm_job *j = (const ag__gemm_job *)arg;
@@ -4470,6 +4483,7 @@ static void ag__gemm_slab_task(void *arg, int t) {
             for (jj = s.j0; jj < s.j1; jj += j->tile_n)
                 ag__gemm_block(j, &s, pc, kb, ii, ii + g->mc < s.i1 ? ii + g->mc : s.i1, jj, jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1);
     }
+    if (j->T) ag__transpose_rect(j->dtype, j->C, j->T, j->M, j->N, s.i0, s.i1, s.j0, s.j1);   /* its part of C^T */
 }
 /* B's packed panels for every k-block at once, panel by panel (row slabs would each pack all of B) */
 static void ag__gemm_prepack_task(void *arg, int q) {
@@ -4502,19 +4516,9 @@ static void ag__gemm_tile_task(void *arg, int t) {
 }
 static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), void *arg, int n);
 
-/* C[i, q] = Ct[q, i], rows [32 t, 32 t + 32) of C, in 32 x 32 blocks */
-typedef struct { int dtype; int64_t M, N; const char *ct; char *c; } ag__transpose_job;
-#define AG__TRANSPOSE_BLOCKS(T) { \
-    const T *ct = (const T *)(const void *)j->ct; T *c = (T *)(void *)j->c; \
-    for (jj = 0; jj < j->N; jj += 32) \
-        for (i = i0; i < i1; i++) \
-            for (q = jj; q < j->N && q < jj + 32; q++) c[i * j->N + q] = ct[q * j->M + i]; \
-}
-static void ag__transpose_task(void *arg, int t) {
-    const ag__transpose_job *j = (const ag__transpose_job *)arg;
-    int64_t i0 = (int64_t)t * 32, i1 = i0 + 32 < j->M ? i0 + 32 : j->M, jj, i, q;
-    if (j->dtype == AG_F32) AG__TRANSPOSE_BLOCKS(float)
-    AG__F64(else AG__TRANSPOSE_BLOCKS(double))
+static void ag__gemm_transpose_task(void *arg, int t) {   /* rows [32 t, 32 t + 32) of C into T */
+    const ag__gemm_job *j = (const ag__gemm_job *)arg;
+    ag__transpose_rect(j->dtype, j->C, j->T, j->M, j->N, (int64_t)t * 32, (int64_t)t * 32 + 32 < j->M ? (int64_t)t * 32 + 32 : j->M, 0, j->N);
 }
 
 /* the packed panels of slab s: A's rows when A is big and reused across enough column panels;
@@ -4536,9 +4540,10 @@ static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s, 
     return true;
 }
 
-/* C = A @ B; false (and an error on ctx) if the arena cannot hold the packed panels */
-static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
-                     const void *B, int64_t rsb, int64_t csb, void *C) {
+/* C = A @ B, or with T: T = (A @ B)^T, C being scratch; false (and an error on ctx) if the arena
+   cannot hold the packed panels */
+static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
+                       const void *B, int64_t rsb, int64_t csb, void *C, void *T) {
     ag__gemm_job j;
     ag__mark m;
     int64_t macs = M * N * K, apan, bpan;
@@ -4549,6 +4554,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
         (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         AG__F64(else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
+        if (T) ag__transpose_rect(dtype, C, T, M, N, 0, M, 0, N);
         return true;
     }
     memset(&j, 0, sizeof j);
@@ -4556,19 +4562,17 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     if (ctx->isa == AG__ISA_AVX512 && 2 * N <= j.cfg->nr) j.cfg = ag__gemm_config(AG__ISA_AVX2, dtype);   /* narrow C: half-width tiles */
     if (csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
         /* B's rows are strided (x @ W^T with a wide W): C^T = B^T A^T packs the smaller A instead,
-           then one transposing copy of C (the two conditions exclude each other: no recursion) */
-        ag__transpose_job tj;
+           and each slab copies its part of C^T into C (the two conditions exclude each other: no recursion) */
+        void *ct;
         m = ag__arena_mark(ctx);
-        tj.dtype = dtype; tj.M = M; tj.N = N; tj.c = (char *)C;
-        tj.ct = (const char *)ag__arena_alloc(ctx, (size_t)(M * N) * es, AG__DATA_ALIGN);
-        if (!tj.ct || !ag__gemm(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, (char *)tj.ct)) return false;
-        ag__parallel(ctx, ctx->threads == 1 || macs < AG__GEMM_SLAB_MIN, ag__transpose_task, &tj, (int)((M + 31) / 32));
+        ct = ag__arena_alloc(ctx, (size_t)(M * N) * es, AG__DATA_ALIGN);
+        if (!ct || !ag__gemm_t(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, ct, C)) return false;
         ag__arena_release(ctx, m);
         return true;
     }
     j.dtype = dtype; j.es = es;
     j.M = M; j.N = N; j.K = K;
-    j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C;
+    j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C; j.T = (char *)T;
     j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = N == 1 ? 1 : csb;
     j.kc = K < j.cfg->kc ? K : j.cfg->kc;
     apan = (M + j.cfg->mr - 1) / j.cfg->mr;
@@ -4591,6 +4595,7 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
             if (s->Bp) ag__parallel(ctx, false, ag__gemm_pack_b_task, &j, (int)((s->b1 - s->b0 + AG__PACK_CHUNK - 1) / AG__PACK_CHUNK));
             ag__parallel(ctx, false, ag__gemm_tile_task, &j, (int)(mtiles * j.ntiles));
         }
+        if (T) ag__parallel(ctx, false, ag__gemm_transpose_task, &j, (int)((M + 31) / 32));
         ag__arena_release(ctx, m);
         return true;
     }
@@ -4622,6 +4627,10 @@ static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, co
     ag__parallel(ctx, j.nslabs == 1, ag__gemm_slab_task, &j, j.nslabs);
     ag__arena_release(ctx, m);
     return true;
+}
+static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
+                     const void *B, int64_t rsb, int64_t csb, void *C) {
+    return ag__gemm_t(ctx, dtype, M, N, K, A, rsa, csa, B, rsb, csb, C, NULL);
 }
 
 /* ==== >>threads: the pool ====

@@ -87,19 +87,21 @@ static void reverse_parallel_for(void (*task)(void *, int), void *arg, int n, vo
 }
 
 /* Products on 1, 2 and 3 threads and through a user's parallel_for give the same bits, on every
-   kernel set: row slabs, column slabs (x @ W^T through C^T), a transposed A, ragged sizes, F64,
-   and a product big enough for the shared schedule (threads pack each k-block together) */
+   kernel set: row slabs, column slabs, x @ W^T through C^T (each slab copies its part back), a
+   transposed A, ragged sizes, F64, and products big enough for the shared schedule (threads pack
+   each k-block together) */
 static void check_threads(void) {
     static const char *const isas[] = { "scalar", "avx2", "avx512" };
     static const struct { int64_t m, k, n; int ta, tb, dt; } shapes[] = {
         { 300, 517, 259, 0, 0, AG_F32 }, { 64, 784, 256, 0, 1, AG_F32 }, { 64, 256, 784, 1, 0, AG_F32 },
         { 37, 301, 77, 0, 0, AG_F32 }, { 61, 129, 95, 1, 1, AG_F64 }, { 7, 1000, 33, 0, 1, AG_F32 },
-        { 520, 520, 520, 0, 0, AG_F32 },
+        { 520, 520, 520, 0, 0, AG_F32 }, { 64, 2048, 1100, 0, 1, AG_F32 },   /* shared schedule, then C^T copied back */
     };
     int isa, sh, config, sets = 0;
     for (isa = 0; isa < 3; isa++)
         for (sh = 0; sh < (int)(sizeof shapes / sizeof shapes[0]); sh++) {
             void *first = NULL;
+            ag_ctx *ctx1 = NULL;   /* the 1-thread context stays alive, so the others' results land in other memory */
             size_t bytes = (size_t)(shapes[sh].m * shapes[sh].n) * (shapes[sh].dt == AG_F64 ? 8 : 4);
             for (config = 0; config < 4; config++) {
                 int64_t sa[2], sb[2];
@@ -127,8 +129,9 @@ static void check_threads(void) {
                           isas[isa], (long long)shapes[sh].m, (long long)shapes[sh].k, (long long)shapes[sh].k, (long long)shapes[sh].n,
                           shapes[sh].ta ? " A^T" : "", shapes[sh].tb ? " B^T" : "", shapes[sh].dt == AG_F64 ? " f64" : "",
                           config < 3 ? "threads" : "parallel_for", config < 3 ? config + 1 : 0);
-                ag_ctx_free(ctx);
+                if (config == 0) ctx1 = ctx; else ag_ctx_free(ctx);
             }
+            ag_ctx_free(ctx1);
             free(first);
         }
     printf("  info: products bit-identical on 1, 2, 3 threads and a parallel_for, %d kernel sets, %d shapes\n", sets,
