@@ -14,6 +14,8 @@
      9. per-example gradients of the 784-256-128-10 MLP at batch 64: ag_vmap of ag_grad_of vs a
         loop of ag_grad_of and vs PyTorch's functorch.vmap(grad(loss)); a 128 x 128 Jacobian by
         ag_jacobian (batched through ag_vmap) vs row by row and vs functorch.jacrev
+    10. convolutions: conv2d 16->16 and 1->16 3x3 and a 2x2 max pool, fwd + bwd, and one Adam step
+        of examples/fashion_mnist_cnn.c's CNN at batch 64, vs PyTorch (oneDNN), 1 and 2 threads
 
    Timing: CLOCK_MONOTONIC; one warm-up call, then the number of calls is calibrated so that
    one batch lasts at least BENCH_SAMPLE_TIME seconds (default 0.002), and the figure is the
@@ -28,9 +30,9 @@
    CPU share of the best batches, to tell a disturbed run.
 
    usage: bench [--out FILE] [--python PATH] [--torch-script PATH] [--only LIST] [--quick]
-     --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap (default: all)
+     --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap,conv (default: all)
      --quick  few samples (3 of 0.01 s): a smoke test, not a measurement
-   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent SECONDS
+   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent|conv|cnn|cnn2 SECONDS
      runs our side of one case in a loop and nothing else, for perf record:
          OPENBLAS_NUM_THREADS=1 perf record --call-graph dwarf build/bench/bench --profile mlp 3 && perf report
    environment: OPENBLAS_NUM_THREADS=1 (the make target sets it; the bench also calls
@@ -646,6 +648,89 @@ static void jac_rows(void *arg) {   /* what ag_jacobian did before ag_vmap: one 
     ag_ctx_reset(c->ctx);
 }
 
+/* ==== 10. convolutions ==== */
+/* one layer alone: y = conv2d(x, W, b) 3x3 pad 1 (or, W NULL, y = max_pool2d(x) 2x2), then
+   backward from a fixed seed g = dL/dy: dx (when x requires grad), dW, db */
+typedef struct { ag_ctx *ctx; ag_tensor *x, *W, *b, *g; } conv_case;
+static void conv_step(void *arg) {
+    conv_case *c = (conv_case *)arg;
+    ag_backward_opts o;
+    ag_conv2d_opts pad1;
+    ag_tensor *y;
+    memset(&o, 0, sizeof o);
+    memset(&pad1, 0, sizeof pad1);
+    pad1.pad_h = pad1.pad_w = 1;
+    y = c->W ? ag_conv2d(c->x, c->W, c->b, &pad1) : ag_max_pool2d(c->x, 2, 2, 0, 0, 0, 0);
+    ag_zero_grad(c->x);
+    if (c->W) { ag_zero_grad(c->W); ag_zero_grad(c->b); }
+    o.grad = c->g;
+    if (!y || ag_backward(y, &o) != 0) die_ag(c->ctx, "conv step");
+    ag_ctx_reset(c->ctx);
+}
+/* x [64, cin, 28, 28] in [-1, 1) (a parameter when it needs a gradient); cout > 0: W [cout, cin, 3, 3]
+   and b [cout] as PyTorch's default init, U(-1/sqrt(cin 9), 1/sqrt(cin 9)); cout 0: the pool */
+static void conv_init(conv_case *c, int threads, int64_t cin, int64_t cout, bool x_grad) {
+    int64_t xs[4], ws[4], ys[4];
+    ag_tensor *t;
+    double bound = 1.0 / sqrt((double)cin * 9);
+    memset(c, 0, sizeof *c);
+    c->ctx = new_ctx(threads, NULL);
+    xs[0] = 64; xs[1] = cin; xs[2] = xs[3] = 28;
+    t = ag_add_scalar(ag_mul_scalar(ag_rand(c->ctx, AG_F32, 4, xs), 2.0), -1.0);
+    c->x = x_grad ? ag_param(c->ctx, AG_F32, 4, xs, ag_data(t)) : ag_persistent(c->ctx, AG_F32, 4, xs, ag_data(t));
+    ys[0] = 64; ys[1] = cout ? cout : cin; ys[2] = ys[3] = cout ? 28 : 14;
+    t = ag_add_scalar(ag_mul_scalar(ag_rand(c->ctx, AG_F32, 4, ys), 2.0), -1.0);
+    c->g = ag_persistent(c->ctx, AG_F32, 4, ys, ag_data(t));
+    if (cout) {
+        ws[0] = cout; ws[1] = cin; ws[2] = ws[3] = 3;
+        c->W = ag_param(c->ctx, AG_F32, 4, ws, NULL);
+        c->b = ag_param(c->ctx, AG_F32, 1, &cout, NULL);
+        if (!c->W || !c->b || ag_init_uniform(c->W, -bound, bound) != 0 || ag_init_uniform(c->b, -bound, bound) != 0) die_ag(c->ctx, "conv init");
+    }
+    if (!c->x || !c->g) die_ag(c->ctx, "conv init");
+    ag_ctx_reset(c->ctx);
+}
+
+/* examples/fashion_mnist_cnn.c's model: conv 1->16 3x3 pad 1, relu, max pool 2 -> [N,16,14,14];
+   conv 16->32, relu, max pool 2 -> [N,32,7,7]; linear 1568 -> 10; cross-entropy; Adam lr 2e-3 */
+typedef struct { ag_ctx *ctx; ag_tensor *p[6], *x; ag_optim *opt; int32_t tgt[64]; double loss; } cnn_case;
+static void cnn_step(void *arg) {
+    cnn_case *c = (cnn_case *)arg;
+    ag_conv2d_opts pad1;
+    int64_t flat[2] = {64, 32 * 7 * 7};
+    ag_tensor *h, *loss;
+    memset(&pad1, 0, sizeof pad1);
+    pad1.pad_h = pad1.pad_w = 1;
+    h = ag_max_pool2d(ag_relu(ag_conv2d(c->x, c->p[0], c->p[1], &pad1)), 2, 2, 0, 0, 0, 0);
+    h = ag_max_pool2d(ag_relu(ag_conv2d(h, c->p[2], c->p[3], &pad1)), 2, 2, 0, 0, 0, 0);
+    loss = ag_cross_entropy(ag_linear(ag_reshape(h, 2, flat), c->p[4], c->p[5]), c->tgt);
+    ag_optim_zero_grad(c->opt);
+    if (!loss || ag_backward(loss, NULL) != 0 || ag_optim_step(c->opt) != 0) die_ag(c->ctx, "cnn step");
+    c->loss = ag_item(loss);
+    ag_ctx_reset(c->ctx);
+}
+static void cnn_init(cnn_case *c, int threads) {
+    static const int64_t shapes[6][4] = {{16, 1, 3, 3}, {16}, {32, 16, 3, 3}, {32}, {10, 32 * 7 * 7}, {10}};
+    static const int ndims[6] = {4, 1, 4, 1, 2, 1}, fan_in[6] = {9, 9, 144, 144, 1568, 1568};
+    int64_t xs[4] = {64, 1, 28, 28};
+    ag_adam_opts ao = ag_adam_defaults();
+    int i;
+    memset(c, 0, sizeof *c);
+    c->ctx = new_ctx(threads, NULL);
+    for (i = 0; i < 6; i++) {   /* PyTorch's default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+        double bound = 1.0 / sqrt((double)fan_in[i]);
+        c->p[i] = ag_param(c->ctx, AG_F32, ndims[i], shapes[i], NULL);
+        if (!c->p[i] || ag_init_uniform(c->p[i], -bound, bound) != 0) die_ag(c->ctx, "cnn init");
+    }
+    /* pixels in [0, 1) normalised as the example does: (v - 0.2860) / 0.3530 */
+    c->x = ag_persistent(c->ctx, AG_F32, 4, xs, ag_data(ag_mul_scalar(ag_add_scalar(ag_rand(c->ctx, AG_F32, 4, xs), -0.2860), 1 / 0.3530)));
+    for (i = 0; i < 64; i++) c->tgt[i] = (int32_t)((frand() + 1.0f) * 5.0f) % 10;
+    ao.lr = 2e-3;
+    c->opt = ag_adam_new(c->ctx, c->p, 6, &ao);
+    if (!c->x || !c->opt) die_ag(c->ctx, "cnn init");
+    ag_ctx_reset(c->ctx);
+}
+
 /* ==== 7. forward mode and replay ==== */
 typedef struct { ag_ctx *ctx; ag_tensor *in[3], *u[3]; } jvp_case;
 static ag_tensor *jvp_fn(ag_ctx *ctx, ag_tensor **in, void *user) {   /* tanh(x W1^T) W2^T */
@@ -735,6 +820,8 @@ static void lscpu_field(const char *field, char *out, size_t n) {
 /* --profile CASE SECONDS: our side of one case in a loop, nothing else (perf record -g ...) */
 static int profile(const char *kase, double seconds) {
     ag_ctx *ctx = new_ctx(!strcmp(kase, "mlp2") ? 2 : 0, NULL);
+    static conv_case cv;
+    static cnn_case cn;
     double t0 = now_s();
     long n = 0;
     void (*f)(void *) = NULL;
@@ -765,7 +852,9 @@ static int profile(const char *kase, double seconds) {
         static agent_case ac;
         agent_init(&ac, true, 64);
         f = agent_replay; arg = &ac;
-    } else { fprintf(stderr, "bench: --profile: unknown case %s\n", kase); return 2; }
+    } else if (!strcmp(kase, "conv")) { conv_init(&cv, 0, 16, 16, true); f = conv_step; arg = &cv; }   /* 16->16 on [64,16,28,28] */
+    else if (!strcmp(kase, "cnn") || !strcmp(kase, "cnn2")) { cnn_init(&cn, !strcmp(kase, "cnn2") ? 2 : 0); f = cnn_step; arg = &cn; }
+    else { fprintf(stderr, "bench: --profile: unknown case %s\n", kase); return 2; }
     do { f(arg); n++; } while (now_s() - t0 < seconds);
     fprintf(stderr, "%s: %ld calls, %.3f us per call\n", kase, n, (now_s() - t0) / (double)n * 1e6);
     ag_ctx_free(ctx);
@@ -812,8 +901,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--quick")) { g_sample_time = 0.01; g_samples = 3; }
         else if (!strcmp(argv[i], "--profile") && i + 2 < argc) { prof = argv[++i]; prof_s = atof(argv[++i]); }
         else {
-            fprintf(stderr, "usage: %s [--out FILE] [--python PATH] [--torch-script PATH] [--only gemm,mlp,tiny,lab,mem,threads,advanced] [--quick]\n"
-                            "       %s --profile mlp|mlp2|tiny|lab|gemm1024 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
+            fprintf(stderr, "usage: %s [--out FILE] [--python PATH] [--torch-script PATH] [--only gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap,conv] [--quick]\n"
+                            "       %s --profile mlp|mlp2|tiny|lab|gemm1024|agent|conv|cnn|cnn2 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
             return 2;
         }
     }
@@ -833,7 +922,7 @@ int main(int argc, char **argv) {
     /* PyTorch: a child process that times its cases when we ask, between our batches */
     signal(SIGPIPE, SIG_IGN);   /* a child that dies must not take us with it */
     if (want(only, "mlp") || want(only, "tiny") || want(only, "lab") || want(only, "threads") || want(only, "advanced") || want(only, "half") ||
-        want(only, "vmap")) {
+        want(only, "vmap") || want(only, "conv")) {
         torch_start(python, script);
         if (!g_torch.ok) fprintf(stderr, "PyTorch rows skipped: %s\n", g_torch.skip);
     } else snprintf(g_torch.skip, sizeof g_torch.skip, "not run (--only)");
@@ -1141,6 +1230,56 @@ int main(int argc, char **argv) {
         }
     }
 
+    /* 10. convolutions: the layers of examples/fashion_mnist_cnn.c alone, then its training step */
+    if (want(only, "conv")) {
+        conv_case cv;
+        cnn_case cn;
+        double ours, ref, cnn1, tcnn1, cnn2, tcnn2, loss0, save_st;
+        int save_n;
+        row *r;
+        add_row(ROW_SECTION, "10. convolutions: the Fashion-MNIST CNN (examples/fashion_mnist_cnn.c), F32", NULL, 0, NULL, 0);
+        conv_init(&cv, 0, 16, 16, true);
+        measure2(T(conv_step, &cv), &ours, TT("conv16"), &ref);
+        r = add_row(ROW_LOWER, "conv2d 16->16 3x3 pad 1, x [64,16,28,28], fwd+bwd", "ms", ours * 1e3, "PyTorch (oneDNN), 1 thread", ref < 0 ? -1 : ref * 1e3);
+        if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        ag_ctx_free(cv.ctx);
+        conv_init(&cv, 0, 1, 16, false);
+        measure2(T(conv_step, &cv), &ours, TT("conv1"), &ref);
+        r = add_row(ROW_LOWER, "conv2d 1->16 3x3 pad 1, x [64,1,28,28], fwd+bwd (dW, db)", "ms", ours * 1e3, "PyTorch (oneDNN), 1 thread", ref < 0 ? -1 : ref * 1e3);
+        if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        ag_ctx_free(cv.ctx);
+        conv_init(&cv, 0, 16, 0, true);
+        measure2(T(conv_step, &cv), &ours, TT("pool"), &ref);
+        r = add_row(ROW_LOWER, "max_pool2d 2x2, x [64,16,28,28], fwd+bwd", "ms", ours * 1e3, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e3);
+        if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        ag_ctx_free(cv.ctx);
+        cnn_init(&cn, 0);
+        cnn_step(&cn);
+        loss0 = cn.loss;
+        measure2(T(cnn_step, &cn), &cnn1, TT("cnn"), &tcnn1);
+        r = add_row(ROW_LOWER, "CNN training step, batch 64, Adam, 1 thread", "ms/step", cnn1 * 1e3, "PyTorch, 1 thread", tcnn1 < 0 ? -1 : tcnn1 * 1e3);
+        if (tcnn1 < 0) snprintf(r->note, sizeof r->note, "skipped");
+        add_note("CNN: loss %.4f after the first step, %.4f after the timed steps (Adam, lr 2e-3, same batch): the step trains.", loss0, cn.loss);
+        ag_ctx_free(cn.ctx);
+        /* 2 threads, as section 6: fewer, longer batches, each after a pause */
+        save_st = g_sample_time; save_n = g_samples;
+        g_sample_time = save_st * 10; g_samples = save_n / 8 > 3 ? save_n / 8 : 3;
+        g_gap = 0.15;
+        conv_init(&cv, 2, 16, 16, true);
+        measure2(T(conv_step, &cv), &ours, TT("conv16_2"), &ref);
+        ag_ctx_free(cv.ctx);
+        cnn_init(&cn, 2);
+        measure2(T(cnn_step, &cn), &cnn2, TT("cnn2"), &tcnn2);
+        ag_ctx_free(cn.ctx);
+        g_gap = 0;
+        g_sample_time = save_st; g_samples = save_n;
+        r = add_row(ROW_LOWER, "conv2d 16->16 3x3 pad 1, fwd+bwd, 2 threads", "ms", ours * 1e3, "PyTorch (oneDNN), 2 threads", ref < 0 ? -1 : ref * 1e3);
+        if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        r = add_row(ROW_LOWER, "CNN training step, 2 threads", "ms/step", cnn2 * 1e3, "PyTorch, 2 threads", tcnn2 < 0 ? -1 : tcnn2 * 1e3);
+        if (tcnn2 < 0) snprintf(r->note, sizeof r->note, "skipped");
+        add_row(ROW_NORATIO, "CNN step speed-up, 2 threads / 1 thread", "x", cnn1 / cnn2, "PyTorch", tcnn1 > 0 && tcnn2 > 0 ? tcnn1 / tcnn2 : -1);
+    }
+
     torch_stop();
     read_loadavg(loadavg_end, sizeof loadavg_end);
 
@@ -1217,13 +1356,22 @@ int main(int argc, char **argv) {
                        "   on a label per example): ag_vmap of ag_grad_of written for one example, against a loop of ag_grad_of over\n"
                        "   the 64 examples, and PyTorch 1.13's functorch.vmap(grad(loss)) on the same model. The Jacobian of\n"
                        "   tanh(x W1^T) W2^T (x [128], F64) by ag_jacobian (vjps of 64 one-hot seeds at a time through ag_vmap)\n"
-                       "   against one vjp per row on a graph built once (what ag_jacobian did before) and functorch.jacrev.\n\n");
+                       "   against one vjp per row on a graph built once (what ag_jacobian did before) and functorch.jacrev.\n");
+            fprintf(f, "10. The layers of examples/fashion_mnist_cnn.c alone, forward + backward from a fixed random seed gradient of\n"
+                       "    the output: conv2d 16->16 3x3 pad 1 on x [64,16,28,28] (gradients of x, W and b), conv2d 1->16 on [64,1,28,28]\n"
+                       "    (W and b: the input is data), max_pool2d 2x2 on [64,16,28,28] (x); against F.conv2d (oneDNN: PyTorch 1.13\n"
+                       "    runs a float32 batch of 64 in mkldnn_convolution) and F.max_pool2d. Then one training step of the example's\n"
+                       "    CNN (conv 1->16, relu, pool, conv 16->32, relu, pool, linear 1568->10, cross-entropy, Adam lr 2e-3; a fixed\n"
+                       "    batch of 64) against the same model in torch.nn, on 1 thread and on 2 (ours: ag_desc.threads = 2; the\n"
+                       "    2-thread rows timed as in 6). bench/torch_fashion_cnn.py trains the example's epochs beside the example.\n\n");
             fprintf(f, "Notes:\n\n");
             for (n = 0; n < g_nnotes; n++) fprintf(f, "- %s\n", g_notes[n]);
             fprintf(f, "- PyTorch runs in a child process (bench/torch_bench.py --serve) whose batches alternate with ours, with\n"
                        "  torch.set_num_threads(1) and OpenBLAS on 1 thread. Its \"2 threads\" puts its products (Debian's torch does them in\n"
                        "  OpenBLAS) on 2 threads and keeps torch's own ops on 1: torch.set_num_threads(2) on top of that oversubscribes a\n"
-                       "  2-core machine (the OpenMP and OpenBLAS pools spin against each other; 10-20x slower steps).\n");
+                       "  2-core machine (the OpenMP and OpenBLAS pools spin against each other; 10-20x slower steps). The CNN rows of 10\n"
+                       "  are the other way round: the convolutions (oneDNN), pools, relus and Adam run on torch's OpenMP threads, so its\n"
+                       "  \"2 threads\" is torch.set_num_threads(2) with OpenBLAS (the one small product, linear 1568->10) on 1.\n");
             snprintf(buf, sizeof buf, "%.0f", now_s() - t0_all);
             fprintf(f, "- Disturbance: a batch counts as undisturbed when its process had >= %.0f%% of a CPU (CPU time / wall time);\n"
                        "  every 1-thread figure is its best undisturbed batch when there is one.",
@@ -1233,7 +1381,7 @@ int main(int argc, char **argv) {
                            "  batch (the machine was busy; the lowest share was %.0f%%): run again on a quiet machine.\n",
                         g_ndisturbed, g_ndisturbed > 1 ? "s" : "", 100 * (g_min_share > 1 ? 1 : g_min_share));
             else fprintf(f, " All had one.\n");
-            if (want(only, "threads") && atof(loadavg) > 0.5)
+            if ((want(only, "threads") || want(only, "conv")) && atof(loadavg) > 0.5)
                 fprintf(f, "- 2-thread rows: the load average was %s at the start on %ld CPUs; other work competing for the CPUs makes\n"
                            "  2-thread figures unreliable (a thread that waits for a descheduled partner), and there is no undisturbed-batch\n"
                            "  test for them.\n", loadavg, online);

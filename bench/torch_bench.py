@@ -10,6 +10,12 @@ Cases (all F32, torch.set_num_threads(1), OpenBLAS on 1 thread unless said):
     lab    y = linear(x[2,64], W[600,64], b[600]), L = 0.5*sum((y-t)^2), fwd + bwd
     agent32, agent64, agent128   the agent step for MLP 16-h-4
     bf16mm256, bf16mm1024   a bfloat16 [n x n] @ [n x n] (float16 has no CPU matmul in torch 1.13)
+    conv16 conv2d 16->16 3x3 pad 1 on x [64,16,28,28], fwd + bwd (grads of x, W, b; oneDNN)
+    conv16_2  the same with torch on 2 threads (as cnn2)
+    conv1  conv2d 1->16 3x3 pad 1 on x [64,1,28,28], fwd + bwd (grads of W, b)
+    pool   max_pool2d 2x2 on [64,16,28,28], fwd + bwd
+    cnn    one Adam step of examples/fashion_mnist_cnn.c's CNN, batch 64
+    cnn2   the same with torch on 2 threads (OpenMP: oneDNN and ATen) and OpenBLAS on 1
 
 Two ways to run it:
 
@@ -184,6 +190,57 @@ def make_cases(torch):
         cases["jacrev"] = ((lambda: rf(rx)), 1, 1)
     except ImportError:
         pass
+
+    # 10. convolutions: conv16 (conv2d 16->16 3x3 pad 1 on x [64,16,28,28], gradients of x, W and b),
+    # conv1 (1->16 on [64,1,28,28], gradients of W and b: the input is data), pool (2x2 max pool on
+    # [64,16,28,28]); each backward seeded with a fixed random gradient of the output's shape.
+    # F.conv2d of a float32 batch of 64 runs in oneDNN (aten::mkldnn_convolution), on torch's
+    # OpenMP threads; F.max_pool2d is ATen's own kernel.
+    def make_conv(cin, x_grad):
+        x = torch.rand(64, cin, 28, 28) * 2 - 1
+        x.requires_grad_(x_grad)
+        bound = 1.0 / (cin * 9) ** 0.5
+        W = ((torch.rand(16, cin, 3, 3) * 2 - 1) * bound).requires_grad_()
+        b = ((torch.rand(16) * 2 - 1) * bound).requires_grad_()
+        g = torch.rand(64, 16, 28, 28) * 2 - 1
+
+        def step():
+            x.grad = W.grad = b.grad = None
+            F.conv2d(x, W, b, padding=1).backward(g)
+        return step
+
+    cases["conv16"] = (make_conv(16, True), 1, 1)
+    cases["conv16_2"] = (cases["conv16"][0], 2, 1)   # on 2 threads, as cnn2 below
+    cases["conv1"] = (make_conv(1, False), 1, 1)
+    px4 = (torch.rand(64, 16, 28, 28) * 2 - 1).requires_grad_()
+    pg4 = torch.rand(64, 16, 14, 14) * 2 - 1
+
+    def pool_step():
+        px4.grad = None
+        F.max_pool2d(px4, 2).backward(pg4)
+
+    cases["pool"] = (pool_step, 1, 1)
+
+    # cnn: one training step of examples/fashion_mnist_cnn.c's model (conv 1->16 3x3 pad 1, relu,
+    # max pool 2, conv 16->32, relu, max pool 2, linear 1568->10, cross-entropy), batch 64, Adam lr 2e-3.
+    # cnn2: the same on 2 threads: the convolutions (oneDNN), pools, relus and Adam run on torch's
+    # OpenMP threads, so torch.set_num_threads(2); the one product (linear 1568->10, tiny) stays on
+    # 1 OpenBLAS thread, so that no two thread pools spin against each other (see set_threads)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                              torch.nn.Flatten(), torch.nn.Linear(32 * 7 * 7, 10))
+    copt = torch.optim.Adam(cnn.parameters(), lr=2e-3)
+    cx = (torch.rand(64, 1, 28, 28) - 0.2860) / 0.3530
+    ct = torch.randint(0, 10, (64,))
+
+    def cnn_step():
+        loss = F.cross_entropy(cnn(cx), ct)
+        copt.zero_grad(set_to_none=True)
+        loss.backward()
+        copt.step()
+
+    cases["cnn"] = (cnn_step, 1, 1)
+    cases["cnn2"] = (cnn_step, 2, 1)
 
     # bf16mm256, bf16mm1024: a bfloat16 matrix product (PyTorch 1.13's CPU has no float16 one)
     for n in (256, 1024):
