@@ -8,9 +8,13 @@
    Reads the IDX files of Debian's dataset-fashion-mnist package.
 
    Build (from the repository root):
-       cc -std=c99 -O2 -I. examples/fashion_mnist_cnn.c -o fashion_mnist_cnn -lz -lm
+       cc -std=c99 -O2 -I. examples/fashion_mnist_cnn.c -o fashion_mnist_cnn -lz -lm -lpthread
    Run:
-       ./fashion_mnist_cnn [epochs (default 5)] [training samples (default 60000)] */
+       ./fashion_mnist_cnn [--save-init FILE] [epochs (default 5)] [training samples (default 60000)] [threads (default 1)]
+   --save-init FILE writes, before training, the initial parameters (named as PyTorch's state_dict
+   of the same model: conv1.weight, conv1.bias, conv2.weight, conv2.bias, fc.weight, fc.bias) and
+   "order", I32 [epochs, samples used per epoch]: the training images of every epoch in the order
+   the run feeds them, as safetensors; bench/torch_fashion_cnn.py trains PyTorch from that start. */
 #define _POSIX_C_SOURCE 199309L   /* clock_gettime */
 #define AUTOGRAD_IMPLEMENTATION
 #include "autograd.h"
@@ -124,13 +128,47 @@ static double accuracy(ag_ctx *ctx, const dataset *d, float *buf) {   /* buf: ro
 }
 
 static int usage(const char *prog) {
-    printf("usage: %s [epochs (default 5)] [training samples (default 60000)]\n"
-           "trains a small CNN on " DATA_DIR " (apt-get install dataset-fashion-mnist)\n", prog);
+    printf("usage: %s [--save-init FILE] [epochs (default 5)] [training samples (default 60000)] [threads (default 1)]\n"
+           "trains a small CNN on " DATA_DIR " (apt-get install dataset-fashion-mnist)\n"
+           "  --save-init FILE  write the initial parameters and every epoch's order of the training images\n"
+           "                    (safetensors) for bench/torch_fashion_cnn.py, then train\n", prog);
     return 0;
 }
 
-int main(int argc, char **argv) {
-    int epochs = argc > 1 ? atoi(argv[1]) : 5, limit = argc > 2 ? atoi(argv[2]) : 60000, tty = isatty(1);
+/* one epoch's shuffle of the whole training set (Fisher-Yates with rand(): srand(1) at the start) */
+static void shuffle(int *order, int n) {
+    int i;
+    for (i = n - 1; i > 0; i--) { int j = rand() % (i + 1), t = order[i]; order[i] = order[j]; order[j] = t; }
+}
+
+/* --save-init: P[] as they start, and the order of the images each epoch will use (the shuffles
+   replayed on a copy from srand(1), as the training loop will do them) */
+static void save_init(ag_ctx *ctx, const char *path, int epochs, int n, int used) {
+    static const char *const names[NPARAM + 1] = { "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc.weight", "fc.bias", "order" };
+    ag_tensor *t[NPARAM + 1];
+    int64_t sh[2];
+    int *o = (int *)malloc(sizeof(int) * (size_t)n), e, i;
+    int32_t *all = (int32_t *)malloc(sizeof(int32_t) * ((size_t)epochs * (size_t)used + 1));
+    if (!o || !all) { fprintf(stderr, "out of memory\n"); exit(1); }
+    for (i = 0; i < n; i++) o[i] = i;
+    srand(1);
+    for (e = 0; e < epochs; e++) {
+        shuffle(o, n);
+        for (i = 0; i < used; i++) all[(size_t)e * (size_t)used + (size_t)i] = o[i];
+    }
+    for (i = 0; i < NPARAM; i++) t[i] = P[i];
+    sh[0] = epochs; sh[1] = used;
+    t[NPARAM] = ag_from(ctx, AG_I32, 2, sh, all);
+    if (ag_save_safetensors(ctx, path, NPARAM + 1, names, t) != 0) { fprintf(stderr, "%s\n", ag_error(ctx)); exit(1); }
+    ag_ctx_reset(ctx);
+    printf("wrote %s: the initial parameters and %d epoch(s) x %d images in training order\n", path, epochs, used);
+    free(o); free(all);
+}
+
+int main(int argc_all, char **argv_all) {
+    char *argv[4];
+    const char *init_path = NULL;
+    int argc = 0, epochs, limit, threads, tty = isatty(1);
     const int B = 64;
     const float lr0 = 2e-3f;
     int64_t s_c1[4] = { 16, 1, 3, 3 }, s_c2[4] = { 32, 16, 3, 3 }, s_fc[2] = { 10, 32 * 7 * 7 }, s16 = 16, s32 = 32, s10 = 10;
@@ -142,12 +180,21 @@ int main(int argc, char **argv) {
     ag_adam_opts ao = ag_adam_defaults();
     float *xb = (float *)malloc(sizeof(float) * 100 * 784);
     int32_t yb[64];
+    for (i = 0; i < argc_all; i++) {   /* --save-init FILE anywhere; the rest by position */
+        if (i > 0 && !strcmp(argv_all[i], "--save-init") && i + 1 < argc_all) init_path = argv_all[++i];
+        else if (argc < 4) argv[argc++] = argv_all[i];
+        else { usage(argv_all[0]); return 1; }
+    }
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) return usage(argv[0]);
-    if (epochs < 1) { usage(argv[0]); return 1; }
+    epochs = argc > 1 ? atoi(argv[1]) : 5;
+    limit = argc > 2 ? atoi(argv[2]) : 60000;
+    threads = argc > 3 ? atoi(argv[3]) : 1;
+    if (epochs < 1 || threads < 1) { usage(argv[0]); return 1; }
     train = load("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz");
     test = load("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
     memset(&desc, 0, sizeof desc);
     desc.seed = 1;
+    desc.threads = threads;
     ctx = ag_ctx_new(&desc);
     if (limit <= 0 || limit > train.n) limit = train.n;
     total_steps = epochs * (limit / B);
@@ -155,18 +202,19 @@ int main(int argc, char **argv) {
     P[2] = param(ctx, 4, s_c2, 16 * 9);  P[3] = param(ctx, 1, &s32, 16 * 9);
     P[4] = param(ctx, 2, s_fc, 32 * 49); P[5] = param(ctx, 1, &s10, 32 * 49);
     ag_ctx_reset(ctx);
+    if (init_path) save_init(ctx, init_path, epochs, train.n, limit / B * B);
     ao.lr = lr0;
     adam = ag_adam_new(ctx, P, NPARAM, &ao);   /* persistent moments; a step allocates nothing */
     if (!adam) { fprintf(stderr, "%s\n", ag_error(ctx)); return 1; }
     order = (int *)malloc(sizeof(int) * (size_t)train.n);
     for (i = 0; i < train.n; i++) order[i] = i;
     srand(1);
-    printf("Fashion-MNIST CNN: %d training images (of %d), %d test, batch %d, Adam lr %g with cosine decay\n", limit, train.n,
-           test.n, B, (double)lr0);
+    printf("Fashion-MNIST CNN: %d training images (of %d), %d test, batch %d, Adam lr %g with cosine decay, %d thread%s\n", limit,
+           train.n, test.n, B, (double)lr0, ag_get_stats(ctx).threads, ag_get_stats(ctx).threads == 1 ? "" : "s");
     for (epoch = 1; epoch <= epochs; epoch++) {
         double t0 = now(), loss_sum = 0, secs;
         int batches = 0;
-        for (i = train.n - 1; i > 0; i--) { int j = rand() % (i + 1), t = order[i]; order[i] = order[j]; order[j] = t; }
+        shuffle(order, train.n);
         for (i = 0; i + B <= limit; i += B) {
             int64_t sh[4];
             ag_tensor *loss;
