@@ -3488,6 +3488,8 @@ static inline AG__T void ag__avx2_log_split(__m256 x, __m256 *f, __m256 *e) {
 #define ag__avx512d_lt(a, b) _mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)
 #define ag__avx512d_ge(a, b) _mm512_cmp_pd_mask(a, b, _CMP_GE_OQ)
 #define ag__avx512d_sel(m, a, b) _mm512_mask_blend_pd(m, b, a)
+#define ag__avx512d_load_part(p, m) _mm512_maskz_loadu_pd((__mmask8)((1u << (m)) - 1u), p)   /* the first m < 8 */
+#define ag__avx512d_store_part(p, v, m) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (m)) - 1u), v)
 #define AG__T AG__TARGET_AVX512
 static inline AG__T __m512 ag__avx512_load_part(const float *p, int64_t m) {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1u), p);
@@ -4240,8 +4242,8 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
 /* C[MR, NR] = (C +) A[MR, kc] @ B[kc, NR]: A[r, p] = a[r ars + p acs], B[p, :] = b + p bs;
    only the first mv rows are read (the others repeat row 0) and stored */
 typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, int mv, const void *b, int64_t bs,
-                          void *c, int64_t ldc, int acc);
-typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
+                          void *c, int64_t ldc, int acc, int nv);
+typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; int masked; } ag__gemm_cfg;   /* masked: nv < nr works */
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
 #define AG__UK_FMA(P, r) t = P##set(a##r[oa]); c##r##0 = P##madd(t, b0, c##r##0); c##r##1 = P##madd(t, b1, c##r##1);
@@ -4251,7 +4253,7 @@ typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; } ag__gemm_cfg;
 /* C[6, 2W] in 12 vector accumulators, for every SIMD set: ag__uk_<t>_<set> */
 #define AG__DEF_UK_6x2V(P, T, V, W, SET, TGT) \
 TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
-                             void *cv, int64_t ldc, int acc) { \
+                             void *cv, int64_t ldc, int acc, int nv) { \
     const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars; \
     const T *a3 = a0 + (mv > 3) * 3 * ars, *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars; \
     const T *b = (const T *)bv; \
@@ -4259,6 +4261,7 @@ TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t ac
     V c00 = P##zero(), c01 = P##zero(), c10 = P##zero(), c11 = P##zero(), c20 = P##zero(), c21 = P##zero(); \
     V c30 = P##zero(), c31 = P##zero(), c40 = P##zero(), c41 = P##zero(), c50 = P##zero(), c51 = P##zero(); \
     int64_t p, oa = 0; \
+    (void)nv; \
     for (p = 0; p < kc; p++, oa += acs, b += bs) { \
         V b0 = P##loadu(b), b1 = P##loadu(b + (W)), t; \
         AG__UK_FMA(P, 0) AG__UK_FMA(P, 1) AG__UK_FMA(P, 2) AG__UK_FMA(P, 3) AG__UK_FMA(P, 4) AG__UK_FMA(P, 5) \
@@ -4267,14 +4270,45 @@ TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t ac
 }
 AG__SIMD_SETS(AG__DEF_UK_6x2V)
 
+/* C[8, nv] in 8 vector accumulators, nv <= W: AVX-512's kernel for narrow C (N <= 16 floats or 8
+   doubles), where the 6 x 2W kernel would compute half its lanes for nothing. A ragged nv < W is
+   read and written through masks, so B is read in place and C directly; ag__uk1_<t>_avx512 */
+#define AG__UK1_FMA(P, r) c##r = P##madd(P##set(a##r[oa]), b0, c##r);
+#define AG__UK1_OUT(P, W, r) if ((r) < mv) { \
+    if (nv == (W)) { if (acc) c##r = P##add(c##r, P##loadu(c + (r) * ldc)); P##storeu(c + (r) * ldc, c##r); } \
+    else { if (acc) c##r = P##add(c##r, P##load_part(c + (r) * ldc, nv)); P##store_part(c + (r) * ldc, c##r, nv); } }
+#define AG__UK1_LOOP(P, V, LOAD) \
+    for (p = 0; p < kc; p++, oa += acs, b += bs) { \
+        V b0 = LOAD; \
+        AG__UK1_FMA(P, 0) AG__UK1_FMA(P, 1) AG__UK1_FMA(P, 2) AG__UK1_FMA(P, 3) AG__UK1_FMA(P, 4) AG__UK1_FMA(P, 5) AG__UK1_FMA(P, 6) AG__UK1_FMA(P, 7) \
+    }
+#define AG__DEF_UK_8x1V(P, T, V, W, SET, TGT) \
+TGT static void ag__uk1_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+                              void *cv, int64_t ldc, int acc, int nv) { \
+    const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars, *a3 = a0 + (mv > 3) * 3 * ars; \
+    const T *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars, *a6 = a0 + (mv > 6) * 6 * ars, *a7 = a0 + (mv > 7) * 7 * ars; \
+    const T *b = (const T *)bv; \
+    T *c = (T *)cv; \
+    V c0 = P##zero(), c1 = P##zero(), c2 = P##zero(), c3 = P##zero(), c4 = P##zero(), c5 = P##zero(), c6 = P##zero(), c7 = P##zero(); \
+    int64_t p, oa = 0; \
+    if (nv == (W)) AG__UK1_LOOP(P, V, P##loadu(b)) else AG__UK1_LOOP(P, V, P##load_part(b, nv)) \
+    AG__UK1_OUT(P, W, 0) AG__UK1_OUT(P, W, 1) AG__UK1_OUT(P, W, 2) AG__UK1_OUT(P, W, 3) \
+    AG__UK1_OUT(P, W, 4) AG__UK1_OUT(P, W, 5) AG__UK1_OUT(P, W, 6) AG__UK1_OUT(P, W, 7) \
+}
+#ifdef AG__X86
+AG__DEF_UK_8x1V(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
+AG__F64(AG__DEF_UK_8x1V(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512))
+#endif
+
 /* ag__uk_f32_scalar, ag__uk_f64_scalar: the portable micro-kernel, C[4, 4] (the compiler vectorises
    its rows where it can); a multiply and an add per step, never fused (AG__EXACT), as SIMD128's */
 #define AG__DEF_UK_SCALAR(T, SFX) \
 AG__EXACT static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
-                                  void *cv, int64_t ldc, int acc) { \
+                                  void *cv, int64_t ldc, int acc, int nv) { \
     const T *a = (const T *)av, *b = (const T *)bv; \
     T *c = (T *)cv, s[4][4]; \
     int64_t p; int i, j; \
+    (void)nv; \
     for (i = 0; i < 4; i++) for (j = 0; j < 4; j++) s[i][j] = 0; \
     for (p = 0; p < kc; p++, b += bs) \
         for (i = 0; i < 4; i++) { T av_ = a[(i < mv ? i : 0) * ars + p * acs]; for (j = 0; j < 4; j++) s[i][j] += av_ * b[j]; } \
@@ -4283,26 +4317,31 @@ AG__EXACT static void ag__uk_##SFX##_scalar(int64_t kc, const void *av, int64_t 
 AG__DEF_UK_SCALAR(float, f32)
 AG__F64(AG__DEF_UK_SCALAR(double, f64))
 
-/* kc: a B micro-panel (kc x NR) stays in L1; mc: an A block (mc x kc) stays in L2 */
+/* kc: a B micro-panel (kc x NR) stays in L1; mc: an A block (mc x kc) stays in L2.
+   isa + AG__GEMM_NARROW: the set's kernel for C at most one vector wide (AVX-512 has one) */
+#define AG__GEMM_NARROW 100
 static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
-    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256 };
-    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256 };)
+    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256, 0 };
+    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256, 0 };)
 #ifdef AG__X86
-    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512 };
-    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512 };)
-    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512 };
-    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512 };)
+    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512, 0 };
+    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512, 0 };)
+    static const ag__gemm_cfg avx512n_32 = { ag__uk1_f32_avx512, 8, 16, 256, 120, 512, 1 };   /* narrow C */
+    AG__F64(static const ag__gemm_cfg avx512n_64 = { ag__uk1_f64_avx512, 8, 8, 256, 120, 512, 1 };)
+    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, 0 };
+    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, 0 };)
     if (isa == AG__ISA_AVX512) return AG__PICK(dtype, &avx512_32, &avx512_64);
+    if (isa == AG__ISA_AVX512 + AG__GEMM_NARROW) return AG__PICK(dtype, &avx512n_32, &avx512n_64);
     if (isa == AG__ISA_AVX2) return AG__PICK(dtype, &avx2_32, &avx2_64);
 #endif
 #ifdef AG__NEON
-    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512 };
-    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512 };)
+    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512, 0 };
+    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512, 0 };)
     if (isa == AG__ISA_NEON) return AG__PICK(dtype, &neon32, &neon64);
 #endif
 #ifdef AG__WASM
-    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512 };
-    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512 };)
+    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512, 0 };
+    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512, 0 };)
     if (isa == AG__ISA_SIMD128) return AG__PICK(dtype, &simd128_32, &simd128_64);
 #endif
     (void)isa;
@@ -4347,9 +4386,38 @@ static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t
 AG__DEF_PACK(float, f32)
 AG__F64(AG__DEF_PACK(double, f64))
 
-/* ag__gemm_small_f32, ag__gemm_small_f64: the plain loop for small products */
+/* C[i, j0:j1] = sum_p A[i, p] B[p, j0:j1] for the whole vectors of a row of C (B's rows dense): a
+   multiply, then an add, per step from 0, as the plain loop below does (the same bits); returns j1 */
+#define AG__DEF_VSMALL(P, T, V, W, SET, TGT) \
+TGT AG__EXACT static int64_t ag__vsmall_##SET(int64_t n, int64_t K, T *c, const T *a, int64_t csa, const T *b, int64_t rsb) { \
+    int64_t j, p; \
+    for (j = 0; j + (W) <= n; j += (W)) { \
+        V s = P##zero(); \
+        for (p = 0; p < K; p++) s = P##add(s, P##mul(P##set(a[p * csa]), P##loadu(b + p * rsb + j))); \
+        P##storeu(c + j, s); \
+    } \
+    return j; \
+}
+AG__SIMD_SETS(AG__DEF_VSMALL)
+#define AG__DEF_VSMALL_DISPATCH(T, SFX) \
+static int64_t ag__vsmall_##SFX(int isa, int64_t n, int64_t K, T *c, const T *a, int64_t csa, const T *b, int64_t rsb) { \
+    int64_t j = 0; \
+    switch (isa) { \
+    AG__IF_X86(case AG__ISA_AVX512: j = ag__vsmall_##SFX##_avx512(n, K, c, a, csa, b, rsb); /* then AVX2's narrower vectors */ \
+               return j + ag__vsmall_##SFX##_avx2(n - j, K, c + j, a, csa, b + j, rsb);) \
+    AG__IF_X86(case AG__ISA_AVX2: return ag__vsmall_##SFX##_avx2(n, K, c, a, csa, b, rsb);) \
+    AG__IF_NEON(case AG__ISA_NEON: return ag__vsmall_##SFX##_neon(n, K, c, a, csa, b, rsb);) \
+    AG__IF_WASM(case AG__ISA_SIMD128: return ag__vsmall_##SFX##_simd128(n, K, c, a, csa, b, rsb);) \
+    default: (void)n; (void)K; (void)c; (void)a; (void)csa; (void)b; (void)rsb; return j; \
+    } \
+}
+AG__DEF_VSMALL_DISPATCH(float, f32)
+AG__F64(AG__DEF_VSMALL_DISPATCH(double, f64))
+
+/* ag__gemm_small_f32, ag__gemm_small_f64: the plain loop for small products (each row's whole
+   vectors through the kernel set when B's rows are dense) */
 #define AG__DEF_GEMM_SMALL(T, SFX) \
-AG__EXACT static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
+AG__EXACT static void ag__gemm_small_##SFX(int isa, int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
                                  const T *B, int64_t rsb, int64_t csb, T *C) { \
     int64_t i, j, p; \
     if (rsb == 1 && csa == 1 && csb != 1) {   /* B's columns and A's rows contiguous (x @ W^T): dot products, four chains */ \
@@ -4365,10 +4433,11 @@ AG__EXACT static void ag__gemm_small_##SFX(int64_t M, int64_t N, int64_t K, cons
     } \
     for (i = 0; i < M; i++) { \
         T *c = C + i * N; \
-        for (j = 0; j < N; j++) c[j] = 0; \
+        int64_t j0 = csb == 1 ? ag__vsmall_##SFX(isa, N, K, c, A + i * rsa, csa, B, rsb) : 0; \
+        for (j = j0; j < N; j++) c[j] = 0; \
         for (p = 0; p < K; p++) { \
             const T av = A[i * rsa + p * csa], *b = B + p * rsb; \
-            for (j = 0; j < N; j++) c[j] += av * b[j * csb]; \
+            for (j = j0; j < N; j++) c[j] += av * b[j * csb]; \
         } \
     } \
 }
@@ -4419,6 +4488,12 @@ static void ag__gemm_pack(const ag__gemm_job *j, bool is_a, char *dst, int64_t q
     AG__F64(else ag__pack_f64((double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
 }
 
+/* C[r, c] (+)= edge[r, c] for the mv x nv corner of a micro-tile that C holds */
+#define AG__GEMM_EDGE(T) { \
+    T *d = (T *)(void *)cp; const T *e = (const T *)(const void *)edge; \
+    for (r = 0; r < mv; r++, d += j->N, e += g->nr) \
+        if (acc) for (c = 0; c < nv; c++) d[c] += e[c]; else for (c = 0; c < nv; c++) d[c] = e[c]; \
+}
 /* every micro-tile of C[i0:i1, j0:j1] at k-block [pc, pc + kb); s says where the packed panels are */
 static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_t pc, int64_t kb,
                            int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
@@ -4439,18 +4514,10 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
             char *cp = j->C + (ii * j->N + jj) * es;
             if (s->Ap) { a = s->Ap + (size_t)((ii - s->i0) * kb) * j->es; ars = 1; acs = g->mr; }
             else { a = j->A + (ii * j->rsa + pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
-            if (nv == g->nr) { g->uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc); continue; }
-            g->uk(kb, a, ars, acs, mv, b, bs, edge, g->nr, 0);   /* the ragged right edge */
-            for (r = 0; r < mv; r++)
-                for (c = 0; c < nv; c++) {
-                    if (j->dtype == AG_F32) {
-                        float *d = (float *)(void *)cp + r * j->N + c, v = ((float *)(void *)edge)[r * g->nr + c];
-                        *d = acc ? *d + v : v;
-                    } else {
-                        double *d = (double *)(void *)cp + r * j->N + c, v = edge[r * g->nr + c];
-                        *d = acc ? *d + v : v;
-                    }
-                }
+            if (nv == g->nr || g->masked) { g->uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
+            g->uk(kb, a, ars, acs, mv, b, bs, edge, g->nr, 0, g->nr);   /* the ragged right edge */
+            if (j->dtype == AG_F32) AG__GEMM_EDGE(float)
+            else AG__GEMM_EDGE(double)
         }
     }
 }
@@ -4552,14 +4619,14 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     if (M == 0 || N == 0) return true;
     if (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
         (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
-        if (dtype == AG_F32) ag__gemm_small_f32(M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
-        AG__F64(else ag__gemm_small_f64(M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
+        if (dtype == AG_F32) ag__gemm_small_f32(ctx->isa, M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
+        AG__F64(else ag__gemm_small_f64(ctx->isa, M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
         if (T) ag__transpose_rect(dtype, C, T, M, N, 0, M, 0, N);
         return true;
     }
     memset(&j, 0, sizeof j);
     j.cfg = ag__gemm_config(ctx->isa, dtype);
-    if (ctx->isa == AG__ISA_AVX512 && 2 * N <= j.cfg->nr) j.cfg = ag__gemm_config(AG__ISA_AVX2, dtype);   /* narrow C: half-width tiles */
+    if (ctx->isa == AG__ISA_AVX512 && 2 * N <= j.cfg->nr) j.cfg = ag__gemm_config(AG__ISA_AVX512 + AG__GEMM_NARROW, dtype);   /* narrow C: one-vector tiles */
     if (csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
         /* B's rows are strided (x @ W^T with a wide W): C^T = B^T A^T packs the smaller A instead,
            and each slab copies its part of C^T into C (the two conditions exclude each other: no recursion) */
@@ -4577,8 +4644,9 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     j.kc = K < j.cfg->kc ? K : j.cfg->kc;
     apan = (M + j.cfg->mr - 1) / j.cfg->mr;
     bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
-    /* B in place when its rows are dense and it is not too big; the ragged last panel always packed */
-    j.bpack0 = (j.csb != 1 || j.kc * N > AG__GEMM_PACK_MIN) ? 0 : N / j.cfg->nr;
+    /* B in place when its rows are dense and it is not too big; the ragged last panel packed (zero-padded)
+       unless the kernel reads it through masks */
+    j.bpack0 = (j.csb != 1 || j.kc * N > AG__GEMM_PACK_MIN) ? 0 : j.cfg->masked ? bpan : N / j.cfg->nr;
     j.tile_n = j.cfg->nc;
     m = ag__arena_mark(ctx);
     if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN) {   /* the shared schedule */

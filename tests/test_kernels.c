@@ -79,6 +79,79 @@ static int check_products(const char *isa) {
     return 0;
 }
 
+/* AVX-512 computes C at most one vector wide with its own kernel (8 rows x 1 vector); each element
+   is the same chain of fused multiply-adds as AVX2's 6 x 2-vector kernel, so the bits are AVX2's */
+static void check_narrow_bits(void) {
+    static const int64_t widths[] = { 1, 3, 8, 9, 15, 16 };
+    ag_desc d;
+    ag_ctx *c2, *c5;
+    int w, dt, bad = 0, cases = 0;
+    memset(&d, 0, sizeof d);
+    d.simd = "avx2"; c2 = ag_ctx_new(&d);
+    d.simd = "avx512"; c5 = ag_ctx_new(&d);
+    if (strcmp(ag_simd_name(c2), "avx2") != 0 || strcmp(ag_simd_name(c5), "avx512") != 0) {
+        printf("  info: narrow products: AVX2 and AVX-512 are not both on this CPU\n");
+        ag_ctx_free(c2); ag_ctx_free(c5);
+        return;
+    }
+    for (dt = 0; dt < 2; dt++)
+        for (w = 0; w < (int)(sizeof widths / sizeof widths[0]); w++) {
+            int64_t sa[2] = { 29, 700 }, sb[2] = { 700, widths[w] }, n = 29 * widths[w];
+            ag_tensor *a = ag_randn(c2, dt ? AG_F64 : AG_F32, 2, sa), *b = ag_randn(c2, dt ? AG_F64 : AG_F32, 2, sb);
+            ag_tensor *y2 = ag_matmul(a, b), *y5, *a5, *b5;
+            a5 = ag_persistent(c5, dt ? AG_F64 : AG_F32, 2, sa, ag_data(a));
+            b5 = ag_persistent(c5, dt ? AG_F64 : AG_F32, 2, sb, ag_data(b));
+            y5 = ag_matmul(a5, b5);
+            cases++;
+            bad += !y2 || !y5 || memcmp(ag_data(y2), ag_data(y5), (size_t)n * (dt ? 8 : 4)) != 0;
+            CHECK(y2 && y5 && memcmp(ag_data(y2), ag_data(y5), (size_t)n * (dt ? 8 : 4)) == 0,
+                  "narrow product [29 x 700] @ [700 x %lld] (%s): AVX-512 differs from AVX2", (long long)widths[w], dt ? "f64" : "f32");
+            ag_ctx_reset(c2); ag_ctx_reset(c5);
+        }
+    printf("  info: narrow products (C 1 to 16 wide): AVX-512 equals AVX2 bit for bit in %d of %d\n", cases - bad, cases);
+    ag_ctx_free(c2); ag_ctx_free(c5);
+}
+
+/* Products of at most 512 multiply-adds give the same bits on every kernel set (and every target:
+   make check-targets): a multiply, then an add, never fused; whole vectors through the set */
+static void check_small_bits(void) {
+    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
+    static const int64_t shapes[][3] = { { 8, 8, 8 }, { 3, 17, 9 }, { 1, 5, 40 }, { 6, 4, 20 }, { 2, 7, 33 }, { 5, 3, 31 } };
+    enum { NS = sizeof shapes / sizeof shapes[0] };
+    double *want[2][NS];
+    int isa, sh, dt, i, sets = 0;
+    for (isa = 0; isa < 5; isa++) {
+        ag_desc d;
+        ag_ctx *ctx;
+        memset(&d, 0, sizeof d);
+        d.simd = isas[isa]; d.seed = 11;
+        ctx = ag_ctx_new(&d);
+        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        sets++;
+        for (dt = 0; dt < 2; dt++)
+            for (sh = 0; sh < NS; sh++) {
+                int64_t sa[2], sb[2], n = shapes[sh][0] * shapes[sh][2];
+                ag_tensor *c;
+                double *got = (double *)malloc(sizeof(double) * (size_t)n);
+                sa[0] = shapes[sh][0]; sa[1] = shapes[sh][1]; sb[0] = shapes[sh][1]; sb[1] = shapes[sh][2];
+                c = ag_matmul(ag_randn(ctx, dt ? AG_F64 : AG_F32, 2, sa), ag_randn(ctx, dt ? AG_F64 : AG_F32, 2, sb));
+                if (c) ag_copy_out(c, AG_F64, got);
+                if (isa == 0) want[dt][sh] = got;
+                else {
+                    int bad = !c;
+                    for (i = 0; c && i < n; i++) bad += memcmp(&got[i], &want[dt][sh][i], sizeof(double)) != 0;
+                    CHECK(bad == 0, "%s: small product [%lld x %lld] @ [%lld x %lld] (%s) differs from scalar in %d of %lld", isas[isa],
+                          (long long)sa[0], (long long)sa[1], (long long)sb[0], (long long)sb[1], dt ? "f64" : "f32", bad, (long long)n);
+                    free(got);
+                }
+                ag_ctx_reset(ctx);
+            }
+        ag_ctx_free(ctx);
+    }
+    for (dt = 0; sets && dt < 2; dt++) for (sh = 0; sh < NS; sh++) free(want[dt][sh]);
+    printf("  info: small products (<= 512 multiply-adds) bit-identical on %d kernel sets\n", sets);
+}
+
 /* a job system of the user's: runs the tasks backwards, to show order does not matter */
 static void reverse_parallel_for(void (*task)(void *, int), void *arg, int n, void *user) {
     int i;
@@ -276,6 +349,8 @@ int main(void) {
     for (i = 0; i < 5; i++)
         if (check_products(isas[i]) < 0) printf("  info: %-7s not available on this CPU\n", isas[i]);
     check_threads();
+    check_narrow_bits();
+    check_small_bits();
     check_vmath_bits();
     check_softmax_bits();
     check_relu_grad_bits();
