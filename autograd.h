@@ -4148,6 +4148,28 @@ static AG__VM_INLINE void ag__acc_add(ag__acc *a, double x) { a->s += x; }
 #endif
 static AG__VM_INLINE void ag__acc_init(ag__acc *a, ag__accv v) { memset(a, 0, sizeof *a); a->s = v; }
 
+/* acc[i] += x[i] over a dense row of F32 into dense double accumulators, a vector at a time (each
+   lane's sum in the same order as the scalar loop: the same bits); returns the elements done */
+#if defined(AG__X86) && !defined(AG_NO_F64)
+AG__TARGET_AVX512 static int64_t ag__vacc_f32_avx512(int64_t n, double *acc, const float *x) {
+    int64_t i;
+    for (i = 0; i + 8 <= n; i += 8) _mm512_storeu_pd(acc + i, _mm512_add_pd(_mm512_loadu_pd(acc + i), _mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
+    return i;
+}
+AG__TARGET_AVX2 static int64_t ag__vacc_f32_avx2(int64_t n, double *acc, const float *x) {
+    int64_t i;
+    for (i = 0; i + 4 <= n; i += 4) _mm256_storeu_pd(acc + i, _mm256_add_pd(_mm256_loadu_pd(acc + i), _mm256_cvtps_pd(_mm_loadu_ps(x + i))));
+    return i;
+}
+#endif
+static int64_t ag__vacc_f32(int isa, int64_t n, ag__acc *acc, const float *x) {
+#if defined(AG__X86) && !defined(AG_NO_F64)
+    if (isa == AG__ISA_AVX512) return ag__vacc_f32_avx512(n, &acc->s, x);
+    if (isa == AG__ISA_AVX2) return ag__vacc_f32_avx2(n, &acc->s, x);
+#endif
+    (void)isa; (void)n; (void)acc; (void)x;
+    return 0;
+}
 /* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] op= x[i], the reduction row; acc stride 0
    when reducing along the row (a partial sum of the row, then added: the default build's order) */
 #define AG__DEF_REDUCE(T, SFX) \
@@ -4158,7 +4180,7 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
     int64_t i; \
     if (k->op == AG__OP_sum) { \
         if (sa == 0) { ag__acc t; ag__acc_init(&t, 0); for (i = 0; i < n; i++) ag__acc_add(&t, x[i * sx]); ag__acc_add(acc, t.s); } \
-        else for (i = 0; i < n; i++) ag__acc_add(&acc[i * sa], x[i * sx]); \
+        else for (i = sa == 1 && sx == 1 ? AG__VACC_##SFX(k->isa, n, acc, x) : 0; i < n; i++) ag__acc_add(&acc[i * sa], x[i * sx]); \
     } else if (k->op == AG__OP_max) {   /* a NaN sticks; comparisons only between numbers (right under any flags) */ \
         for (i = 0; i < n; i++) { ag__accv v = x[i * sx], a = acc[i * sa].s; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa].s = v; } \
     } else { \
@@ -4215,6 +4237,8 @@ static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_
 
 static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (void)g; (void)gin; return 0; }
 
+#define AG__VACC_f32(isa, n, acc, x) ag__vacc_f32(isa, n, acc, x)
+#define AG__VACC_f64(isa, n, acc, x) 0
 AG__DEF_REDUCE(float, f32)
 AG__F64(AG__DEF_REDUCE(double, f64))
 AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF, AG__SOFTMAX_VEXP_F32, AG__SOFTMAX_VLOG_F32)

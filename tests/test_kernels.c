@@ -343,6 +343,42 @@ static void check_relu_grad_bits(void) {
     printf("  info: relu backward bit-identical on %d kernel sets (F32, F64)\n", sets);
 }
 
+/* F32 sums over a leading dim (a bias gradient) add each column into a double a vector at a time on
+   x86: the same bits as the scalar set's loop, on a tail too */
+static void check_sum_bits(void) {
+    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
+    enum { R = 37, C = 1003, N = R * C };
+    float *x = (float *)malloc(sizeof(float) * N), want[3][C], got[C];
+    int64_t sh[2] = { R, C }, one = C;
+    int i, isa, k, sets = 0;
+    for (i = 0; i < N; i++) x[i] = (float)(sin(i * 0.913) * pow(10.0, (i % 13) - 6));
+    x[5] = INFINITY; x[C + 9] = NAN;
+    for (isa = 0; isa < 5; isa++) {
+        ag_desc d;
+        ag_ctx *ctx;
+        memset(&d, 0, sizeof d);
+        d.simd = isas[isa];
+        ctx = ag_ctx_new(&d);
+        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        sets++;
+        for (k = 0; k < 3; k++) {
+            ag_tensor *xt = ag_from_f32(ctx, 2, sh, x), *y;
+            int bad = 0;
+            y = k == 0 ? ag_sum_dim(xt, 0, false) : k == 1 ? ag_mean_dim(xt, 0, false) : ag_reshape(ag_sum_dim(ag_reshape(xt, 2, sh), 0, true), 1, &one);
+            CHECK(y != NULL, "%s: sum over dim 0: %s", isas[isa], ag_error(ctx) ? ag_error(ctx) : "");
+            if (!y) break;
+            ag_copy_out(y, AG_F32, got);
+            if (isa == 0) memcpy(want[k], got, sizeof got);
+            for (i = 0; i < C; i++) bad += !same_bits(got[i], want[k][i]);
+            CHECK(bad == 0, "%s: %s over dim 0 of [%d, %d] differs from scalar in %d of %d", isas[isa], k == 1 ? "mean" : "sum", R, C, bad, C);
+            ag_ctx_reset(ctx);
+        }
+        ag_ctx_free(ctx);
+    }
+    printf("  info: F32 sums and means over a leading dim bit-identical on %d kernel sets\n", sets);
+    free(x);
+}
+
 int main(void) {
     const char *isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     int i;
@@ -354,5 +390,6 @@ int main(void) {
     check_vmath_bits();
     check_softmax_bits();
     check_relu_grad_bits();
+    check_sum_bits();
     return harness_finish("test_kernels");
 }
