@@ -8,6 +8,8 @@
 #include "harness.h"
 #include <stdlib.h>
 
+static const char *const isas[5] = { "scalar", "avx2", "avx512", "neon", "simd128" };   /* every kernel set */
+
 static const int64_t sizes[] = { 1, 3, 7, 8, 9, 15, 17, 31, 33, 255, 257 };
 #define NSIZES (int)(sizeof sizes / sizeof sizes[0])
 
@@ -115,18 +117,13 @@ static void check_narrow_bits(void) {
 /* Products of at most 512 multiply-adds give the same bits on every kernel set (and every target:
    make check-targets): a multiply, then an add, never fused; whole vectors through the set */
 static void check_small_bits(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     static const int64_t shapes[][3] = { { 8, 8, 8 }, { 3, 17, 9 }, { 1, 5, 40 }, { 6, 4, 20 }, { 2, 7, 33 }, { 5, 3, 31 } };
     enum { NS = sizeof shapes / sizeof shapes[0] };
     double *want[2][NS];
     int isa, sh, dt, i, sets = 0;
     for (isa = 0; isa < 5; isa++) {
-        ag_desc d;
-        ag_ctx *ctx;
-        memset(&d, 0, sizeof d);
-        d.simd = isas[isa]; d.seed = 11;
-        ctx = ag_ctx_new(&d);
-        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        ag_ctx *ctx = harness_ctx_for(isas[isa]);
+        if (!ctx) continue;
         sets++;
         for (dt = 0; dt < 2; dt++)
             for (sh = 0; sh < NS; sh++) {
@@ -164,14 +161,13 @@ static void reverse_parallel_for(void (*task)(void *, int), void *arg, int n, vo
    transposed A, ragged sizes, F64, and products big enough for the shared schedule (threads pack
    each k-block together) */
 static void check_threads(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512" };
     static const struct { int64_t m, k, n; int ta, tb, dt; } shapes[] = {
         { 300, 517, 259, 0, 0, AG_F32 }, { 64, 784, 256, 0, 1, AG_F32 }, { 64, 256, 784, 1, 0, AG_F32 },
         { 37, 301, 77, 0, 0, AG_F32 }, { 61, 129, 95, 1, 1, AG_F64 }, { 7, 1000, 33, 0, 1, AG_F32 },
         { 520, 520, 520, 0, 0, AG_F32 }, { 64, 2048, 1100, 0, 1, AG_F32 },   /* shared schedule, then C^T copied back */
     };
     int isa, sh, config, sets = 0;
-    for (isa = 0; isa < 3; isa++)
+    for (isa = 0; isa < 3; isa++)   /* scalar, AVX2, AVX-512 */
         for (sh = 0; sh < (int)(sizeof shapes / sizeof shapes[0]); sh++) {
             void *first = NULL;
             ag_ctx *ctx1 = NULL;   /* the 1-thread context stays alive, so the others' results land in other memory */
@@ -226,7 +222,6 @@ static ag_tensor *vm_op(int k, ag_tensor *x) {
 }
 static int same_bits(float a, float b) { return memcmp(&a, &b, 4) == 0 || (a != a && b != b); }   /* any NaN is NaN */
 static void check_vmath_bits(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     static const char *const names[6] = { "exp", "log", "tanh", "sigmoid", "gelu_tanh", "silu" };
     enum { N = 4099 };
     float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * 6), *got = (float *)malloc(sizeof(float) * N);
@@ -241,12 +236,8 @@ static void check_vmath_bits(void) {
     }
     x[0] = 0.0f; x[1] = -0.0f; x[2] = INFINITY; x[3] = -INFINITY; x[4] = NAN; x[5] = 1e-40f; x[6] = 88.7f; x[7] = -104.5f;
     for (isa = 0; isa < 5; isa++) {
-        ag_desc d;
-        ag_ctx *ctx;
-        memset(&d, 0, sizeof d);
-        d.simd = isas[isa];
-        ctx = ag_ctx_new(&d);
-        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        ag_ctx *ctx = harness_ctx_for(isas[isa]);
+        if (!ctx) continue;
         sets++;
         for (k = 0; k < 6; k++) {
             ag_tensor *xt = ag_from_f32(ctx, 1, &n, x), *xs;
@@ -272,7 +263,6 @@ static void check_vmath_bits(void) {
 /* softmax and log_softmax along the last dim take their exps from each set's vector math: the
    same bits as the scalar set, on short rows (a masked tail) and long ones */
 static void check_softmax_bits(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     static const int64_t shapes[3][2] = { { 315, 13 }, { 5, 819 }, { 4095, 1 } };
     enum { N = 4095 };
     float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * 6), *got = (float *)malloc(sizeof(float) * N);
@@ -280,12 +270,8 @@ static void check_softmax_bits(void) {
     for (i = 0; i < N; i++) x[i] = (float)sin(i * 0.37) * (i % 5 == 0 ? 30.0f : 4.0f);
     x[20] = INFINITY; x[40] = -INFINITY; x[100] = NAN;
     for (isa = 0; isa < 5; isa++) {
-        ag_desc d;
-        ag_ctx *ctx;
-        memset(&d, 0, sizeof d);
-        d.simd = isas[isa];
-        ctx = ag_ctx_new(&d);
-        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        ag_ctx *ctx = harness_ctx_for(isas[isa]);
+        if (!ctx) continue;
         sets++;
         for (k = 0; k < 6; k++) {
             ag_tensor *xt = ag_from_f32(ctx, 2, shapes[k / 2], x);
@@ -306,7 +292,6 @@ static void check_softmax_bits(void) {
 /* relu's backward (d y where x > 0 or x is NaN, else 0: PyTorch's threshold_backward) takes each
    set's vector row: the same bits as the scalar set, on -0, 0, NaN, infinities and a tail */
 static void check_relu_grad_bits(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     enum { N = 1003 };
     float x[N], g[N], want[2][N], got[N];
     int64_t n = N;
@@ -314,12 +299,8 @@ static void check_relu_grad_bits(void) {
     for (i = 0; i < N; i++) { x[i] = (float)sin(i * 0.71) * 3.0f; g[i] = 0.5f + (float)i; }
     x[0] = 0.0f; x[1] = -0.0f; x[2] = NAN; x[3] = INFINITY; x[4] = -INFINITY; x[5] = 1e-40f; x[6] = -1e-40f; x[N - 1] = NAN;
     for (isa = 0; isa < 5; isa++) {
-        ag_desc d;
-        ag_ctx *ctx;
-        memset(&d, 0, sizeof d);
-        d.simd = isas[isa];
-        ctx = ag_ctx_new(&d);
-        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        ag_ctx *ctx = harness_ctx_for(isas[isa]);
+        if (!ctx) continue;
         sets++;
         for (dt = 0; dt < 2; dt++) {
             ag_tensor *xt = ag_set_requires_grad(ag_to(ag_from_f32(ctx, 1, &n, x), dt ? AG_F64 : AG_F32), true), *gx = NULL;
@@ -346,7 +327,6 @@ static void check_relu_grad_bits(void) {
 /* F32 sums over a leading dim (a bias gradient) add each column into a double a vector at a time on
    x86: the same bits as the scalar set's loop, on a tail too */
 static void check_sum_bits(void) {
-    static const char *const isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     enum { R = 37, C = 1003, N = R * C };
     float *x = (float *)malloc(sizeof(float) * N), want[3][C], got[C];
     int64_t sh[2] = { R, C }, one = C;
@@ -354,12 +334,8 @@ static void check_sum_bits(void) {
     for (i = 0; i < N; i++) x[i] = (float)(sin(i * 0.913) * pow(10.0, (i % 13) - 6));
     x[5] = INFINITY; x[C + 9] = NAN;
     for (isa = 0; isa < 5; isa++) {
-        ag_desc d;
-        ag_ctx *ctx;
-        memset(&d, 0, sizeof d);
-        d.simd = isas[isa];
-        ctx = ag_ctx_new(&d);
-        if (strcmp(ag_simd_name(ctx), isas[isa]) != 0) { ag_ctx_free(ctx); continue; }
+        ag_ctx *ctx = harness_ctx_for(isas[isa]);
+        if (!ctx) continue;
         sets++;
         for (k = 0; k < 3; k++) {
             ag_tensor *xt = ag_from_f32(ctx, 2, sh, x), *y;
@@ -380,7 +356,6 @@ static void check_sum_bits(void) {
 }
 
 int main(void) {
-    const char *isas[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
     int i;
     for (i = 0; i < 5; i++)
         if (check_products(isas[i]) < 0) printf("  info: %-7s not available on this CPU\n", isas[i]);
