@@ -4375,13 +4375,44 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
 /* ag__pack_f32, ag__pack_f64: packs panels [q0, q1) of w rows of X, X[i, p] = src[i rs + p cs], steps [p0, p0 + kb):
    dst panel q, step p, lane r = X[q w + r, p0 + p] (0 past the last row). Packs A (X = A) and
    B (X = B^T) alike. When X's rows are dense along i (B row-major) each step p is read as one
-   contiguous run across all the panels; otherwise (A row-major, a transposing copy) 16 steps
-   at a time, so that reads and writes stay in a few cache lines. */
+   contiguous run across all the panels; otherwise (A row-major, a transposing copy) row by
+   row, or on x86 eight rows at a time as 8 x 8 blocks transposed in registers (F32, steps dense). */
+#ifdef AG__X86
+/* d[p w + r] = s[r rs + p], r < 8, for the whole 8-step blocks of [0, kb); returns the steps done */
+AG__TARGET_AVX2 static int64_t ag__pack8_f32_avx2(float *d, const float *s, int64_t rs, int64_t kb, int w) {
+    int64_t p;
+    for (p = 0; p + 8 <= kb; p += 8) {
+        __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + rs + p), r2 = _mm256_loadu_ps(s + 2 * rs + p);
+        __m256 r3 = _mm256_loadu_ps(s + 3 * rs + p), r4 = _mm256_loadu_ps(s + 4 * rs + p), r5 = _mm256_loadu_ps(s + 5 * rs + p);
+        __m256 r6 = _mm256_loadu_ps(s + 6 * rs + p), r7 = _mm256_loadu_ps(s + 7 * rs + p);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3);
+        __m256 t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);   /* steps 0|4 and 1|5 of rows 0-3 */
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);   /* steps 2|6 and 3|7 */
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);   /* the same for rows 4-7 */
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        _mm256_storeu_ps(d + (p + 0) * w, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(d + (p + 1) * w, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(d + (p + 2) * w, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(d + (p + 3) * w, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(d + (p + 4) * w, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(d + (p + 5) * w, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(d + (p + 6) * w, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(d + (p + 7) * w, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    return p;
+}
+#define AG__PACK8_f32(isa, d, s, rs, kb, w) ((isa) == AG__ISA_AVX2 || (isa) == AG__ISA_AVX512 ? ag__pack8_f32_avx2(d, s, rs, kb, w) : 0)
+#else
+#define AG__PACK8_f32(isa, d, s, rs, kb, w) ((void)(isa), 0)
+#endif
+#define AG__PACK8_f64(isa, d, s, rs, kb, w) ((void)(isa), 0)
 #define AG__PACK_ROW(W) for (q = q0; q < qf; q++) { int r_; for (r_ = 0; r_ < (W); r_++) d[(size_t)(q - q0) * panel + r_] = s[q * (W) + r_]; }
 #define AG__DEF_PACK(T, SFX) \
-static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t rows, int64_t q0, int64_t q1, \
+static void ag__pack_##SFX(int isa, T *dst, const T *src, int64_t rs, int64_t cs, int64_t rows, int64_t q0, int64_t q1, \
                            int64_t p0, int64_t kb, int w) { \
-    int64_t p, q, pq, i, i0 = q0 * w, i1 = q1 * w < rows ? q1 * w : rows; \
+    int64_t p, q, i, i0 = q0 * w, i1 = q1 * w < rows ? q1 * w : rows, r, pv; \
     size_t panel = (size_t)(w * kb); \
     src += p0 * cs; \
     if (rs == 1) { \
@@ -4395,13 +4426,12 @@ static void ag__pack_##SFX(T *dst, const T *src, int64_t rs, int64_t cs, int64_t
             for (i = qf * w; i < i1; i++) d[(size_t)(qf - q0) * panel + (size_t)(i - qf * w)] = s[i]; \
         } \
     } else { \
-        for (i = i0; i < i1; i++) { \
+        for (i = i0; i < i1; i += r) { \
             T *d = dst + (size_t)(i / w - q0) * panel + i % w; \
             const T *s = src + i * rs; \
-            for (pq = 0; pq < kb; pq += 16) { \
-                int64_t pe = pq + 16 < kb ? pq + 16 : kb; \
-                for (p = pq; p < pe; p++) d[p * w] = s[p * cs]; \
-            } \
+            pv = cs == 1 && w % 8 == 0 && i % 8 == 0 && i + 8 <= i1 ? AG__PACK8_##SFX(isa, d, s, rs, kb, w) : 0; \
+            for (r = 0; r < (pv ? 8 : 1); r++)   /* what the 8 x 8 blocks left, or one row */ \
+                for (p = pv; p < kb; p++) d[p * w + r] = s[r * rs + p * cs]; \
         } \
     } \
     for (i = i1; i < q1 * w; i++)   /* the ragged last panel: zeros past the last row */ \
@@ -4490,7 +4520,7 @@ typedef struct {
 } ag__gemm_slab;
 typedef struct {
     const ag__gemm_cfg *cfg;
-    int dtype;
+    int dtype, isa;
     size_t es;
     int64_t M, N, K, kc, tile_n;
     const char *A, *B;
@@ -4508,8 +4538,8 @@ static void ag__gemm_pack(const ag__gemm_job *j, bool is_a, char *dst, int64_t q
     int w = is_a ? j->cfg->mr : j->cfg->nr;
     const char *src = is_a ? j->A : j->B;
     int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb, rows = is_a ? j->M : j->N;
-    if (j->dtype == AG_F32) ag__pack_f32((float *)(void *)dst, (const float *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);
-    AG__F64(else ag__pack_f64((double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
+    if (j->dtype == AG_F32) ag__pack_f32(j->isa, (float *)(void *)dst, (const float *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);
+    AG__F64(else ag__pack_f64(j->isa, (double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
 }
 
 /* C[r, c] (+)= edge[r, c] for the mv x nv corner of a micro-tile that C holds */
@@ -4661,7 +4691,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
         ag__arena_release(ctx, m);
         return true;
     }
-    j.dtype = dtype; j.es = es;
+    j.dtype = dtype; j.es = es; j.isa = ctx->isa;
     j.M = M; j.N = N; j.K = K;
     j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C; j.T = (char *)T;
     j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = N == 1 ? 1 : csb;
