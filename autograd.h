@@ -4379,7 +4379,7 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
    row, or on x86 eight rows at a time as 8 x 8 blocks transposed in registers (F32, steps dense). */
 #ifdef AG__X86
 /* d[p w + r] = s[r rs + p], r < 8, for the whole 8-step blocks of [0, kb); returns the steps done */
-AG__TARGET_AVX2 static int64_t ag__pack8_f32_avx2(float *d, const float *s, int64_t rs, int64_t kb, int w) {
+AG__TARGET_AVX2 static int64_t ag__pack8_f32_avx2(float *d, const float *s, int64_t rs, int64_t kb, int64_t w) {
     int64_t p;
     for (p = 0; p + 8 <= kb; p += 8) {
         __m256 r0 = _mm256_loadu_ps(s + p), r1 = _mm256_loadu_ps(s + rs + p), r2 = _mm256_loadu_ps(s + 2 * rs + p);
@@ -4576,18 +4576,24 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
     }
 }
 
-/* T[q, i] = C[i, q] for i in [i0, i1), q in [j0, j1): C [M, N] and T [N, M] dense, in 32 x 32 blocks */
-#define AG__TRANSPOSE_RECT(TY) { \
+/* T[q, i] = C[i, q] for i in [i0, i1), q in [j0, j1): C [M, N] and T [N, M] dense, in 32 x 32 blocks
+   (F32 on x86: 8 rows of C at a time through the packing's 8 x 8 register transpose) */
+#define AG__TRANSPOSE_RECT(TY, SFX) { \
     const TY *c = (const TY *)(const void *)C; TY *t = (TY *)T; \
     for (ib = i0; ib < i1; ib += 32) \
-        for (jb = j0; jb < j1; jb += 32) \
-            for (q = jb; q < j1 && q < jb + 32; q++) \
-                for (i = ib; i < i1 && i < ib + 32; i++) t[q * M + i] = c[i * N + q]; \
+        for (jb = j0; jb < j1; jb += 32) { \
+            int64_t je = jb + 32 < j1 ? jb + 32 : j1, ie = ib + 32 < i1 ? ib + 32 : i1; \
+            for (i = ib; i < ie; i += r) { \
+                int64_t qv = i + 8 <= ie ? AG__PACK8_##SFX(isa, t + jb * M + i, c + i * N + jb, N, je - jb, M) : 0; \
+                for (r = 0; r < (i + 8 <= ie ? 8 : 1); r++) \
+                    for (q = jb + qv; q < je; q++) t[q * M + i + r] = c[(i + r) * N + q]; \
+            } \
+        } \
 }
-static void ag__transpose_rect(int dtype, const void *C, void *T, int64_t M, int64_t N, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    int64_t ib, jb, i, q;
-    if (dtype == AG_F32) AG__TRANSPOSE_RECT(float)
-    AG__F64(else AG__TRANSPOSE_RECT(double))
+static void ag__transpose_rect(int isa, int dtype, const void *C, void *T, int64_t M, int64_t N, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    int64_t ib, jb, i, q, r;
+    if (dtype == AG_F32) AG__TRANSPOSE_RECT(float, f32)
+    AG__F64(else AG__TRANSPOSE_RECT(double, f64))
 }
 /* one slab, every k-block: pack its panels, then its tiles (mc rows by tile_n columns) */
 static void ag__gemm_slab_task(void *arg, int t) {
@@ -4604,7 +4610,7 @@ static void ag__gemm_slab_task(void *arg, int t) {
             for (jj = s.j0; jj < s.j1; jj += j->tile_n)
                 ag__gemm_block(j, &s, pc, kb, ii, ii + g->mc < s.i1 ? ii + g->mc : s.i1, jj, jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1);
     }
-    if (j->T) ag__transpose_rect(j->dtype, j->C, j->T, j->M, j->N, s.i0, s.i1, s.j0, s.j1);   /* its part of C^T */
+    if (j->T) ag__transpose_rect(j->isa, j->dtype, j->C, j->T, j->M, j->N, s.i0, s.i1, s.j0, s.j1);   /* its part of C^T */
 }
 /* B's packed panels for every k-block at once, panel by panel (row slabs would each pack all of B) */
 static void ag__gemm_prepack_task(void *arg, int q) {
@@ -4639,7 +4645,7 @@ static void ag__parallel(ag_ctx *ctx, bool serial, void (*task)(void *, int), vo
 
 static void ag__gemm_transpose_task(void *arg, int t) {   /* rows [32 t, 32 t + 32) of C into T */
     const ag__gemm_job *j = (const ag__gemm_job *)arg;
-    ag__transpose_rect(j->dtype, j->C, j->T, j->M, j->N, (int64_t)t * 32, (int64_t)t * 32 + 32 < j->M ? (int64_t)t * 32 + 32 : j->M, 0, j->N);
+    ag__transpose_rect(j->isa, j->dtype, j->C, j->T, j->M, j->N, (int64_t)t * 32, (int64_t)t * 32 + 32 < j->M ? (int64_t)t * 32 + 32 : j->M, 0, j->N);
 }
 
 /* the packed panels of slab s: A's rows when A is big and reused across enough column panels;
@@ -4675,7 +4681,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
         (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(ctx->isa, M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         AG__F64(else ag__gemm_small_f64(ctx->isa, M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
-        if (T) ag__transpose_rect(dtype, C, T, M, N, 0, M, 0, N);
+        if (T) ag__transpose_rect(ctx->isa, dtype, C, T, M, N, 0, M, 0, N);
         return true;
     }
     memset(&j, 0, sizeof j);
