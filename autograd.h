@@ -4151,9 +4151,9 @@ static AG__VM_INLINE void ag__acc_init(ag__acc *a, ag__accv v) { memset(a, 0, si
 /* acc[i] += x[i] over a dense row of F32 into dense double accumulators, a vector at a time (each
    lane's sum in the same order as the scalar loop: the same bits); returns the elements done */
 #if defined(AG__X86) && !defined(AG_NO_F64)
-AG__TARGET_AVX512 static int64_t ag__vacc_f32_avx512(int64_t n, double *acc, const float *x) {
+AG__TARGET_AVX512 static int64_t ag__vacc_f32_avx512(int64_t n, double *acc, const float *x) {   /* maskz: g++ 12 warns on cvtps_pd's undefined source */
     int64_t i;
-    for (i = 0; i + 8 <= n; i += 8) _mm512_storeu_pd(acc + i, _mm512_add_pd(_mm512_loadu_pd(acc + i), _mm512_cvtps_pd(_mm256_loadu_ps(x + i))));
+    for (i = 0; i + 8 <= n; i += 8) _mm512_storeu_pd(acc + i, _mm512_add_pd(_mm512_loadu_pd(acc + i), _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i))));
     return i;
 }
 AG__TARGET_AVX2 static int64_t ag__vacc_f32_avx2(int64_t n, double *acc, const float *x) {
