@@ -947,8 +947,9 @@ typedef struct {
    The result is a view (of an [O, N, OH, OW] buffer): walk it with ag_strides, or ag_contiguous. */
 AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_conv2d_opts *opts);
 /* x [N, C, H, W] -> [N, C, OH, OW]; stride 0 means the kernel size (PyTorch's default);
-   padding at most half the kernel. max pads with -inf; ties in a window share the
-   gradient evenly (PyTorch gives it all to one of them). avg counts the padding
+   padding at most half the kernel. max: the gradient goes to each window's maximum,
+   the first of equal ones (a NaN: the last NaN), as PyTorch's (windows only of padding,
+   possible with dilation, are -inf and share it among ties). avg counts the padding
    zeros (count_include_pad=True). */
 AG_API ag_tensor *ag_max_pool2d(ag_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h, int pad_w);
 AG_API ag_tensor *ag_avg_pool2d(ag_tensor *x, int kh, int kw, int stride_h, int stride_w, int pad_h, int pad_w);
@@ -2193,7 +2194,7 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(bce_with_logits, bce_with_logits, bce_with_logits, none, ab, self) X(var, var, var, none, x, self) X(norm, norm, norm, none, xy, self) \
     X(linear, linear, linear, linear, ab, rows) \
     X(take, take, take, take, b, loop) X(put_add, put_add, put_add, take, b, loop) X(put, put_add, put_add, take, b, loop) \
-    X(argsort, none, none, argsort, none, loop) X(cumargmax, none, none, cumargmax, none, loop) X(cumargmin, none, none, cumargmax, none, loop) \
+    X(argsort, none, none, argsort, none, loop) X(pool_argmax, none, none, pool_argmax, none, loop) X(cumargmax, none, none, cumargmax, none, loop) X(cumargmin, none, none, cumargmax, none, loop) \
     X(cumsum, cumsum, cumsum, cumsum, none, loop) X(tril, tril, tril, tril, none, loop) X(triu, tril, tril, tril, none, loop) X(flip, flip, flip, flip, none, loop) \
     X(custom, custom, custom, none, all, self) X(checkpoint, checkpoint, none, none, all, none) X(relu_, relu_, diag, relu_, y, none) \
     X(eq, none, none, int, none, map) X(ne, none, none, int, none, map) X(lt, none, none, int, none, map) X(le, none, none, int, none, map) \
@@ -7800,6 +7801,32 @@ AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_no
    put_add(g, idx, d, shape) = z of that shape, zero, z[c with c_d = idx[c]] += g[c]. Each is the
    other's adjoint. put writes instead of adding (the last write wins); its adjoint is take too. The index tensor is an op's own (argsort's result, or filled from the caller's
    array by a step a replay runs again); ip[0] = d. */
+/* ag__take_run along the last dim with every tensor dense and idx's other dims the indexed one's,
+   F32 or F64: rows of typed loads and stores; false if this path does not apply (nothing done),
+   else true with *ok false at an index out of range (as the general loop) */
+#define AG__TAKE_ROWS(T) { \
+    const T *xs = (const T *)(const void *)x->data; T *ys = (T *)y->data; \
+    for (o = 0; o < rows; o++, iv += m) { \
+        for (j = 0; j < m; j++) if (!(iv[j] >= 0 && iv[j] < L)) { *ok = false; return true; } \
+        if (op == AG__OP_take) for (j = 0; j < m; j++) ys[o * m + j] = xs[o * L + iv[j]]; \
+        else if (op == AG__OP_put) for (j = 0; j < m; j++) ys[o * L + iv[j]] = xs[o * m + j]; \
+        else for (j = 0; j < m; j++) ys[o * L + iv[j]] += xs[o * m + j]; \
+    } \
+}
+static bool ag__take_rows(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, int op, bool *ok) {
+    const ag_tensor *big = op == AG__OP_take ? x : y, *src = op == AG__OP_take ? y : x;
+    int64_t m = idx->shape[idx->ndim - 1], L = big->shape[idx->ndim - 1], rows = idx->numel / m, o, j;
+    const ag__idx *iv = (const ag__idx *)idx->data;
+    int k;
+    if (big->ndim != idx->ndim || src->ndim != idx->ndim || !ag__contig(idx) || !ag__contig(x) || !ag__contig(y) || x->dtype != y->dtype) return false;
+    for (k = 0; k < idx->ndim - 1; k++) if (big->shape[k] != idx->shape[k] || src->shape[k] != idx->shape[k]) return false;
+    if (src->shape[k] != m) return false;
+    *ok = true;
+    if (x->dtype == AG_F32) AG__TAKE_ROWS(float)
+    AG__F64(else if (x->dtype == AG_F64) AG__TAKE_ROWS(double))
+    else return false;
+    return true;
+}
 static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, int op) {
     bool put = op != AG__OP_take;
     int d = (int)y->ip[0], k;
@@ -7807,6 +7834,10 @@ static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx,
     const ag_tensor *big = put ? y : x;   /* the one indexed along d */
     int64_t i, n = idx->numel, c[AG_MAX_DIMS];
     if (put) memset(y->data, 0, (size_t)y->numel * ag__esize(y->dtype));
+    if (d == idx->ndim - 1 && n > 0) {
+        bool ok;
+        if (ag__take_rows(y, x, idx, op, &ok)) return ok;
+    }
     for (i = 0; i < n; i++) {
         int64_t r = i, io = 0, so = 0, bo = 0, at;
         int64_t v;
@@ -12150,6 +12181,68 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
     return ag_permute(y, swap01);                  /* [N, O, OH, OW], a view */
 }
 
+/* ---- max pooling: the argmax of each window, then a gather (take) of x ----
+   Its backward is then one scatter of the gradient (put_add), where the windows' max over an
+   unfolded copy needed a mask, a count, a division and a fold; the gradient goes to the first of
+   equal maxima (and to the last NaN), as PyTorch's. Used when every window holds an element of x. */
+typedef struct { int kh, kw, sh, sw, ph, pw, dh, dw; int64_t OH, OW; } ag__pool_geo;
+static bool ag__pool_full(const ag__pool_geo *g, int64_t H, int64_t W) {   /* no window only padding */
+    int64_t o, i;
+    for (o = 0; o < g->OH; o++) {
+        for (i = 0; i < g->kh && (o * g->sh - g->ph + i * g->dh < 0 || o * g->sh - g->ph + i * g->dh >= H); i++) {}
+        if (i == g->kh) return false;
+    }
+    for (o = 0; o < g->OW; o++) {
+        for (i = 0; i < g->kw && (o * g->sw - g->pw + i * g->dw < 0 || o * g->sw - g->pw + i * g->dw >= W); i++) {}
+        if (i == g->kw) return false;
+    }
+    return true;
+}
+/* y [N, C, OH, OW] = h W + w of the maximum of each window of x [N, C, H, W] (contiguous), straight
+   from x; the geometry in ip (kh | kw << 32, sh | sw << 32, ph | pw << 32) and fp (dilation) */
+#define AG__POOL_ARGMAX(T) { \
+    const T *xp = (const T *)(const void *)x->data; \
+    for (pl = 0; pl < planes; pl++, xp += H * W) \
+        for (oh = 0; oh < OH; oh++) { \
+            int64_t h0 = oh * sh - ph, i0 = h0 < 0 ? (-h0 + dh - 1) / dh : 0, i1 = h0 > H - 1 ? 0 : (H - 1 - h0) / dh + 1; \
+            if (i1 > kh) i1 = kh; \
+            for (ow = 0; ow < OW; ow++) { \
+                int64_t w0 = ow * sw - pw, j0 = w0 < 0 ? (-w0 + dw - 1) / dw : 0, j1 = w0 > W - 1 ? 0 : (W - 1 - w0) / dw + 1, best = -1, i, j; \
+                T bv = 0; \
+                if (j1 > kw) j1 = kw; \
+                for (i = i0; i < i1; i++) { \
+                    const T *row = xp + (h0 + i * dh) * W + w0; \
+                    for (j = j0; j < j1; j++) { \
+                        T v = row[j * dw];   /* v > bv, or a NaN (tested only when v <= bv fails) */ \
+                        if (best < 0 || v > bv || (!(v <= bv) && ag__isnan(v))) { bv = v; best = (h0 + i * dh) * W + w0 + j * dw; } \
+                    } \
+                } \
+                *out++ = (ag__idx)best; \
+            } \
+        } \
+}
+static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
+    int64_t kh = y->ip[0] & 0xffffffff, kw = y->ip[0] >> 32, sh = y->ip[1] & 0xffffffff, sw = y->ip[1] >> 32;
+    int64_t ph = y->ip[2] & 0xffffffff, pw = y->ip[2] >> 32, dh = (int64_t)y->fp[0], dw = (int64_t)y->fp[1];
+    int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3], pl, oh, ow;
+    ag__idx *out = (ag__idx *)y->data;
+    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float)
+    AG__F64(else AG__POOL_ARGMAX(double))
+}
+static bool ag__rerun_pool_argmax(int op, ag_tensor *y) { (void)op; ag__pool_argmax_run(y, y->in[0]); return true; }
+static ag_tensor *ag__max_pool_take(ag_tensor *x, const ag__pool_geo *g) {
+    int64_t sh4[4], f3[3], i3[3];
+    ag_tensor *idx;
+    if (!(x = ag_contiguous(x))) return NULL;
+    sh4[0] = f3[0] = i3[0] = x->shape[0]; sh4[1] = f3[1] = i3[1] = x->shape[1]; sh4[2] = g->OH; sh4[3] = g->OW;
+    f3[2] = x->shape[2] * x->shape[3]; i3[2] = g->OH * g->OW;
+    if (!(idx = ag__result_raw(x->ctx, AG__IDX, 4, sh4, 1))) return NULL;
+    idx->ip[0] = g->kh | (int64_t)g->kw << 32; idx->ip[1] = g->sh | (int64_t)g->sw << 32; idx->ip[2] = g->ph | (int64_t)g->pw << 32;
+    idx->fp[0] = g->dh; idx->fp[1] = g->dw;
+    ag__pool_argmax_run(idx, x);
+    idx = ag__finish1(idx, AG__OP_pool_argmax, x);   /* never recorded (no gradient): it keeps x for replay */
+    return ag_reshape(ag__take(AG__OP_take, ag_reshape(x, 3, f3), ag_reshape(idx, 3, i3), 2, NULL), 4, sh4);
+}
 static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
     char s[200];
     int64_t H, Wd, OH, OW;
@@ -12175,6 +12268,11 @@ static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh,
         return NULL;
     }
     OH = (H - kh) / sh + 1; OW = (Wd - kw) / sw + 1;
+    if (is_max && ag_numel(x) > 0) {
+        ag__pool_geo g;
+        g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw; g.ph = ph; g.pw = pw; g.dh = g.dw = 1; g.OH = OH; g.OW = OW;
+        if (ag__pool_full(&g, ag_dim(x, 2), ag_dim(x, 3))) return ag__max_pool_take(x, &g);
+    }
     {   /* the windows [N, C, kh*kw, OH, OW]; max pads with -inf */
         ag__win g = ag__ly_win(x, kh, kw, sh, sw, 1, 1, ph, pw, OH, OW, 2);
         w = ag__unfold(x, &g, is_max ? -HUGE_VAL : 0.0);
@@ -12339,6 +12437,11 @@ static ag_tensor *ag__pool_ex(const char *op, bool is_max, ag_tensor *x, const a
     OH = ag__pool_out(x->shape[2], kh, sh, ph, dh, o->ceil_mode);
     OW = ag__pool_out(x->shape[3], kw, sw, pw, dw, o->ceil_mode);
     if (OH < 1 || OW < 1) { ag__fail(ctx, "%s: input %s: the kernel (%d, %d) with dilation is larger than the padded input", op, AG__SHAPE(s, x), kh, kw); return NULL; }
+    if (is_max && x->numel > 0) {
+        ag__pool_geo g;
+        g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw; g.ph = ph; g.pw = pw; g.dh = dh; g.dw = dw; g.OH = OH; g.OW = OW;
+        if (ag__pool_full(&g, x->shape[2], x->shape[3])) return ag__max_pool_take(x, &g);
+    }
     {   /* the windows [N, C, kh*kw, OH, OW]; max pads with -inf (and past the end in ceil mode) */
         ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 2);
         w = ag__unfold(x, &g, is_max ? -HUGE_VAL : 0.0);

@@ -427,11 +427,45 @@ static void test_misc(void) {
     ag_ctx_free(ctx);
 }
 
+/* max_pool2d's gradient goes where PyTorch's goes: the first of equal maxima, the last NaN, and a
+   window of -inf to its first element inside the input. The expected gradients are PyTorch 1.13's
+   (F.max_pool2d(x, 2, 2[, padding=1]).sum().backward()), in F64 and F32 */
+static void test_max_pool_ties(void) {
+    static const double nan_ = NAN, ninf = -INFINITY;
+    const double x1[16] = { 1, 5, 2, 2, 3, 4, 2, 2, -1, 0, 7, 7, 0, 0, 7, 7 };
+    const double g1[16] = { 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0 };
+    double x2[16] = { 0, 1, 0, 2, 3, 0, 2, 2, -1, 0, 7, 7, 0, 0, 7, 7 };
+    const double g2[16] = { 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0 };
+    const double g3[9] = { 1, 1, 0, 1, 1, 0, 0, 0, 0 };
+    double x3[9], got[16];
+    int64_t s4[4] = { 1, 1, 4, 4 }, s3[4] = { 1, 1, 3, 3 };
+    int dt, i, k;
+    ag_ctx *ctx = ag_ctx_new(NULL);
+    x2[0] = x2[2] = x2[5] = nan_;
+    for (i = 0; i < 9; i++) x3[i] = ninf;
+    for (dt = 0; dt < 2; dt++)
+        for (k = 0; k < 3; k++) {
+            const double *xv = k == 0 ? x1 : k == 1 ? x2 : x3, *want = k == 0 ? g1 : k == 1 ? g2 : g3;
+            int n = k == 2 ? 9 : 16, bad = 0;
+            ag_tensor *x = ag_set_requires_grad(ag_to(ag_from_f64(ctx, 4, k == 2 ? s3 : s4, xv), dt ? AG_F32 : AG_F64), true);
+            ag_tensor *y = ag_max_pool2d(x, 2, 2, 2, 2, k == 2, k == 2);
+            CHECK(y && ag_backward(ag_sum(y), NULL) == 0 && ag_grad(x), "max_pool2d case %d: %s", k, ag_error(ctx) ? ag_error(ctx) : "");
+            if (!ag_grad(x)) continue;
+            ag_copy_out(ag_grad(x), AG_F64, got);
+            for (i = 0; i < n; i++) bad += got[i] != want[i];
+            CHECK(bad == 0, "max_pool2d %s (%s): the gradient differs from PyTorch's in %d of %d", k == 0 ? "ties" : k == 1 ? "NaN" : "-inf with padding",
+                  dt ? "f32" : "f64", bad, n);
+            ag_ctx_reset(ctx);
+        }
+    ag_ctx_free(ctx);
+}
+
 int main(void) {
     test_reference();
     test_gradcheck();
     test_running_stats();
     test_errors();
     test_misc();
+    test_max_pool_ties();
     return harness_finish("test_layers");
 }
