@@ -4707,7 +4707,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
     /* B in place when its rows are dense and it is not too big; the ragged last panel packed (zero-padded)
        unless the kernel reads it through masks */
-    j.bpack0 = (j.csb != 1 || j.kc * N > AG__GEMM_PACK_MIN) ? 0 : j.cfg->masked ? bpan : N / j.cfg->nr;
+    j.bpack0 = (j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->masked ? bpan : N / j.cfg->nr;
     j.tile_n = j.cfg->nc;
     m = ag__arena_mark(ctx);
     if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN) {   /* the shared schedule */
