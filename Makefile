@@ -530,7 +530,7 @@ check-cortex-m: $(foreach v,$(MCU_VARIANTS),$(BUILD)/mcu/xor_native-$(v) $(BUILD
 # make bench: bench/bench.c against OpenBLAS's cblas_sgemm (Debian libopenblas-dev) and, when
 # $(BENCH_PYTHON) can import torch, PyTorch (bench/torch_bench.py, a child process of the bench;
 # its rows say "skipped" otherwise). Plain -O2, no -march. Prints one table and writes it, with the
-# machine's description, to bench/RESULTS.md. About 40 s; BENCH_ARGS=--quick for a smoke test.
+# machine's description, to bench/RESULTS.md. About a minute; BENCH_ARGS=--quick for a smoke test.
 BENCH_PYTHON ?= /usr/bin/python3
 BENCH_ARGS   ?=
 bench: | $(BUILD)

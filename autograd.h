@@ -91,8 +91,9 @@
    THREADS AND KERNELS
        A context and its tensors are used by one thread at a time; contexts on
        different threads are independent (no global mutable state). ag_desc.threads = N
-       runs products of 2^20 multiply-adds or more and the optimizer updates on a pool
-       of N - 1 workers plus the caller, or
+       runs products of 2^17 multiply-adds or more (one slab of the result per thread),
+       dense copies of 256 KB or more and the optimizer updates on a pool of N - 1
+       workers plus the caller (they spin a little between jobs, then sleep), or
        ag_desc.parallel_for hands the work to your own job system. Each context picks
        the best kernel set the CPU has at ag_ctx_new (x86-64: AVX-512, AVX2+FMA, by
        cpuid; aarch64: NEON; WebAssembly built with -msimd128: SIMD128; else scalar);
@@ -233,7 +234,7 @@ typedef struct {
     size_t arena_bytes;   /* size of one arena block; 0: 1 MiB */
     size_t arena_limit;   /* hard cap on the arena's total capacity; 0: grow as needed */
     uint64_t seed;        /* RNG seed for rand/randn/dropout; 0 is a valid seed */
-    int threads;          /* worker threads for large products; 0 or 1: the calling thread only */
+    int threads;          /* threads for products, copies and optimizer updates; 0 or 1: the calling thread only */
     ag_parallel_for_fn parallel_for;   /* a job system of your own instead of threads; NULL: none */
     void *parallel_user;
     const char *simd;     /* force kernels: "scalar", "avx2", "avx512", "neon", "simd128"; NULL: $AG_SIMD or the best the CPU has */
