@@ -40,14 +40,18 @@ def read_idx(name):
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
-def load_data():
+def read_fashion(prog):   # the four IDX files as numpy arrays (also used by torch_fashion_cnn.py)
     try:
-        xtr, ytr = read_idx("train-images-idx3-ubyte.gz"), read_idx("train-labels-idx1-ubyte.gz")
-        xte, yte = read_idx("t10k-images-idx3-ubyte.gz"), read_idx("t10k-labels-idx1-ubyte.gz")
+        return (read_idx("train-images-idx3-ubyte.gz"), read_idx("train-labels-idx1-ubyte.gz"),
+                read_idx("t10k-images-idx3-ubyte.gz"), read_idx("t10k-labels-idx1-ubyte.gz"))
     except OSError as e:
-        print("torch_fashion_mlp: cannot read the Fashion-MNIST files in %s (%s)\n"
-              "install them with: apt-get install dataset-fashion-mnist" % (DATA, e), file=sys.stderr)
+        print("%s: cannot read the Fashion-MNIST files in %s (%s)\n"
+              "install them with: apt-get install dataset-fashion-mnist" % (prog, DATA, e), file=sys.stderr)
         sys.exit(2)
+
+
+def load_data():
+    xtr, ytr, xte, yte = read_fashion("torch_fashion_mlp")
     norm = lambda x: ((torch.from_numpy(x.astype(np.float32)).reshape(-1, 784) / 255.0) - 0.2860) / 0.3530
     return norm(xtr), torch.from_numpy(ytr.astype(np.int64)), norm(xte), torch.from_numpy(yte.astype(np.int64))
 
