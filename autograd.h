@@ -7150,6 +7150,45 @@ static void ag__argmax_run(ag_tensor *y, const ag_tensor *x) {
         }
 }
 static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y, y->in[0]); return true; }
+/* max_pool2d's argmax of each window (>>layers), here because the op table names its kernel in every build */
+/* y [N, C, OH, OW] = h W + w of the maximum of each window of x [N, C, H, W] (contiguous), straight
+   from x; the geometry in ip (kh | kw << 32, sh | sw << 32, ph | pw << 32) and fp (dilation) */
+/* the window steps [first, end) that land inside [0, n): start s0, step d, k steps (no division when d = 1) */
+#define AG__POOL_FIRST(s0, d) ((s0) >= 0 ? 0 : (d) == 1 ? -(s0) : (-(s0) + (d) - 1) / (d))
+#define AG__POOL_END(s0, d, n, k) ((s0) > (n) - 1 ? 0 : ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) < (k) ? ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) : (k))
+#define AG__POOL_ARGMAX(T, U) { \
+    const T *xp = (const T *)(const void *)x->data; \
+    for (pl = 0; pl < planes; pl++, xp += H * W) \
+        for (oh = 0; oh < OH; oh++) { \
+            int64_t h0 = oh * sh - ph, i0 = AG__POOL_FIRST(h0, dh), i1 = AG__POOL_END(h0, dh, H, kh); \
+            for (ow = 0; ow < OW; ow++) { \
+                int64_t w0 = ow * sw - pw, j0 = AG__POOL_FIRST(w0, dw), j1 = AG__POOL_END(w0, dw, W, kw), i, j; \
+                int64_t best = (h0 + i0 * dh) * W + w0 + j0 * dw;   /* the window's first element inside x */ \
+                T bv = i0 < i1 && j0 < j1 ? xp[best] : 0; \
+                for (i = i0; i < i1; i++) { \
+                    const T *row = xp + (h0 + i * dh) * W + w0; \
+                    for (j = j0; j < j1; j++) {   /* PyTorch's v > max || isnan(v), as masks: no branch to mispredict */ \
+                        T v = row[j * dw]; \
+                        U m = (U)0 - (U)((v > bv) | ag__isnan(v)), vb, bb; \
+                        memcpy(&vb, &v, sizeof v); memcpy(&bb, &bv, sizeof bv); \
+                        bb = (bb & ~m) | (vb & m); \
+                        memcpy(&bv, &bb, sizeof bv); \
+                        best = (best & ~(int64_t)m) | (((h0 + i * dh) * W + w0 + j * dw) & (int64_t)m); \
+                    } \
+                } \
+                *out++ = (ag__idx)best; \
+            } \
+        } \
+}
+static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
+    int64_t kh = y->ip[0] & 0xffffffff, kw = y->ip[0] >> 32, sh = y->ip[1] & 0xffffffff, sw = y->ip[1] >> 32;
+    int64_t ph = y->ip[2] & 0xffffffff, pw = y->ip[2] >> 32, dh = (int64_t)y->fp[0], dw = (int64_t)y->fp[1];
+    int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3], pl, oh, ow;
+    ag__idx *out = (ag__idx *)y->data;
+    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, uint32_t)
+    AG__F64(else AG__POOL_ARGMAX(double, uint64_t))
+}
+static bool ag__rerun_pool_argmax(int op, ag_tensor *y) { (void)op; ag__pool_argmax_run(y, y->in[0]); return true; }
 static ag_tensor *ag__argext(ag_tensor *t, int dim, bool keepdim, int op) {
     const char *name = ag__ops[op].name;
     int64_t sh[AG_MAX_DIMS] = {0};
@@ -12199,44 +12238,6 @@ static bool ag__pool_full(const ag__pool_geo *g, int64_t H, int64_t W) {   /* no
     }
     return true;
 }
-/* y [N, C, OH, OW] = h W + w of the maximum of each window of x [N, C, H, W] (contiguous), straight
-   from x; the geometry in ip (kh | kw << 32, sh | sw << 32, ph | pw << 32) and fp (dilation) */
-/* the window steps [first, end) that land inside [0, n): start s0, step d, k steps (no division when d = 1) */
-#define AG__POOL_FIRST(s0, d) ((s0) >= 0 ? 0 : (d) == 1 ? -(s0) : (-(s0) + (d) - 1) / (d))
-#define AG__POOL_END(s0, d, n, k) ((s0) > (n) - 1 ? 0 : ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) < (k) ? ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) : (k))
-#define AG__POOL_ARGMAX(T, U) { \
-    const T *xp = (const T *)(const void *)x->data; \
-    for (pl = 0; pl < planes; pl++, xp += H * W) \
-        for (oh = 0; oh < OH; oh++) { \
-            int64_t h0 = oh * sh - ph, i0 = AG__POOL_FIRST(h0, dh), i1 = AG__POOL_END(h0, dh, H, kh); \
-            for (ow = 0; ow < OW; ow++) { \
-                int64_t w0 = ow * sw - pw, j0 = AG__POOL_FIRST(w0, dw), j1 = AG__POOL_END(w0, dw, W, kw), i, j; \
-                int64_t best = (h0 + i0 * dh) * W + w0 + j0 * dw;   /* the window's first element inside x */ \
-                T bv = i0 < i1 && j0 < j1 ? xp[best] : 0; \
-                for (i = i0; i < i1; i++) { \
-                    const T *row = xp + (h0 + i * dh) * W + w0; \
-                    for (j = j0; j < j1; j++) {   /* PyTorch's v > max || isnan(v), as masks: no branch to mispredict */ \
-                        T v = row[j * dw]; \
-                        U m = (U)0 - (U)((v > bv) | ag__isnan(v)), vb, bb; \
-                        memcpy(&vb, &v, sizeof v); memcpy(&bb, &bv, sizeof bv); \
-                        bb = (bb & ~m) | (vb & m); \
-                        memcpy(&bv, &bb, sizeof bv); \
-                        best = (best & ~(int64_t)m) | (((h0 + i * dh) * W + w0 + j * dw) & (int64_t)m); \
-                    } \
-                } \
-                *out++ = (ag__idx)best; \
-            } \
-        } \
-}
-static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
-    int64_t kh = y->ip[0] & 0xffffffff, kw = y->ip[0] >> 32, sh = y->ip[1] & 0xffffffff, sw = y->ip[1] >> 32;
-    int64_t ph = y->ip[2] & 0xffffffff, pw = y->ip[2] >> 32, dh = (int64_t)y->fp[0], dw = (int64_t)y->fp[1];
-    int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3], pl, oh, ow;
-    ag__idx *out = (ag__idx *)y->data;
-    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, uint32_t)
-    AG__F64(else AG__POOL_ARGMAX(double, uint64_t))
-}
-static bool ag__rerun_pool_argmax(int op, ag_tensor *y) { (void)op; ag__pool_argmax_run(y, y->in[0]); return true; }
 static ag_tensor *ag__max_pool_take(ag_tensor *x, const ag__pool_geo *g) {
     int64_t sh4[4], f3[3], i3[3];
     ag_tensor *idx;
