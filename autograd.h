@@ -4972,6 +4972,7 @@ static void ag__copy_run(ag__iter *it, int dst, int src, int isa) {
 static bool ag__contig(const ag_tensor *t);
 /* memcpy, shared out on the pool in chunks of AG__COPY_CHUNK bytes when it is big enough to pay */
 #define AG__COPY_CHUNK ((size_t)128 << 10)
+#define AG__MAP_CHUNK ((int64_t)1 << 15)   /* elements per task of elementwise rows, pools and windows */
 typedef struct { char *dst; const char *src; size_t bytes; } ag__memcpy_job;
 static void ag__memcpy_task(void *arg, int t) {
     const ag__memcpy_job *j = (const ag__memcpy_job *)arg;
@@ -5866,10 +5867,10 @@ static void ag__win_cols(const ag__win *g, int64_t off, int64_t *lo, int64_t *hi
 }
 /* ag__unfold_f32, ag__unfold_f64, ag__fold_f32, ag__fold_f64 */
 #define AG__DEF_WIN_KERNELS(T, SUF) \
-static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs) { \
+static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs, int64_t a0, int64_t a1) { \
     int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
     if (g->A == 0 || g->B == 0 || g->OH == 0 || g->OW == 0) return;   /* empty: no loop over the other dims */ \
-    for (a = 0; a < g->A; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
+    for (a = a0; a < a1; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
         int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw, step = g->sw * xs[3]; \
         ag__win_cols(g, off, &lo, &hi); \
         for (oh = 0; oh < g->OH; oh++) { \
@@ -5884,11 +5885,11 @@ static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *
         } \
     } \
 } \
-static void ag__fold_##SUF(const ag__win *g, T *y, const T *c) { \
+static void ag__fold_##SUF(const ag__win *g, T *y, const T *c, int64_t a0, int64_t a1) { \
     int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
-    memset(y, 0, sizeof(T) * (size_t)(g->A * g->B * g->H * g->W)); \
+    memset(y + a0 * g->B * g->H * g->W, 0, sizeof(T) * (size_t)((a1 - a0) * g->B * g->H * g->W)); \
     if (g->A == 0 || g->B == 0 || g->OH == 0 || g->OW == 0) return; \
-    for (a = 0; a < g->A; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
+    for (a = a0; a < a1; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
         int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw; \
         ag__win_cols(g, off, &lo, &hi); \
         for (oh = 0; oh < g->OH; oh++) { \
@@ -5902,16 +5903,36 @@ static void ag__fold_##SUF(const ag__win *g, T *y, const T *c) { \
 }
 AG__DEF_WIN_KERNELS(float, f32)
 AG__F64(AG__DEF_WIN_KERNELS(double, f64))
-/* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous) */
-static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) {
-    if (y->dtype == AG_F32) ag__unfold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)x->data, x->stride);
-    AG__F64(else ag__unfold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)x->data, x->stride);)
+/* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous);
+   on the pool one task per index a of the first dim (disjoint outputs, each in the same order) */
+typedef struct { ag_tensor *y; const ag_tensor *x; bool fold; } ag__win_job;
+static void ag__win_task(void *arg, int a) {
+    const ag__win_job *j = (const ag__win_job *)arg;
+    const ag__win *g = (const ag__win *)j->y->extra;
+    if (j->fold) {
+        if (j->y->dtype == AG_F32) ag__fold_f32(g, (float *)j->y->data, (const float *)j->x->data, a, a + 1);
+        AG__F64(else ag__fold_f64(g, (double *)j->y->data, (const double *)j->x->data, a, a + 1);)
+    } else {
+        if (j->y->dtype == AG_F32) ag__unfold_f32(g, (float *)j->y->data, (const float *)j->x->data, j->x->stride, a, a + 1);
+        AG__F64(else ag__unfold_f64(g, (double *)j->y->data, (const double *)j->x->data, j->x->stride, a, a + 1);)
+    }
 }
+static void ag__win_run(ag_tensor *y, const ag_tensor *x, bool fold) {
+    ag__win_job j;
+    const ag__win *g = (const ag__win *)y->extra;
+    j.y = y; j.x = x; j.fold = fold;
+    if (y->ctx->threads > 1 && g->A > 1 && y->numel >= 2 * AG__MAP_CHUNK) ag__parallel(y->ctx, false, ag__win_task, &j, (int)g->A);
+    else if (fold) {
+        if (y->dtype == AG_F32) ag__fold_f32(g, (float *)y->data, (const float *)x->data, 0, g->A);
+        AG__F64(else ag__fold_f64(g, (double *)y->data, (const double *)x->data, 0, g->A);)
+    } else {
+        if (y->dtype == AG_F32) ag__unfold_f32(g, (float *)y->data, (const float *)x->data, x->stride, 0, g->A);
+        AG__F64(else ag__unfold_f64(g, (double *)y->data, (const double *)x->data, x->stride, 0, g->A);)
+    }
+}
+static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) { ag__win_run(y, x, false); }
 static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
-static void ag__fold_run(ag_tensor *y, const ag_tensor *c) {
-    if (y->dtype == AG_F32) ag__fold_f32((const ag__win *)y->extra, (float *)y->data, (const float *)c->data);
-    AG__F64(else ag__fold_f64((const ag__win *)y->extra, (double *)y->data, (const double *)c->data);)
-}
+static void ag__fold_run(ag_tensor *y, const ag_tensor *c) { ag__win_run(y, c, true); }
 static bool ag__rerun_fold(int op, ag_tensor *y) { (void)op; ag__fold_run(y, y->in[0]); return true; }
 /* the geometry g, with the padding value pad, in the arena (the op's extra) */
 static ag__win *ag__win_copy(ag_ctx *ctx, const ag__win *g, double pad) {
@@ -5987,17 +6008,30 @@ static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_ten
     *ndim = nd;
     return true;
 }
+/* a dense row shared out on the pool in chunks of AG__MAP_CHUNK elements (elementwise: each element
+   is computed as in one long row, so the same bits for any number of threads) */
+typedef struct { ag__row_fn row; const void *k; char *p[3]; int64_t st[3], esz[3], n; } ag__map_job;
+static void ag__map_task(void *arg, int t) {
+    const ag__map_job *j = (const ag__map_job *)arg;
+    int64_t off = (int64_t)t * AG__MAP_CHUNK, o;
+    char *p[3];
+    for (o = 0; o < 3; o++) p[o] = j->p[o] ? j->p[o] + off * j->st[o] * j->esz[o] : NULL;
+    j->row(j->k, j->n - off < AG__MAP_CHUNK ? j->n - off : AG__MAP_CHUNK, p, j->st);
+}
 /* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
-   (or a single element), else the N-d walk */
+   (or a single element; in chunks on the pool when it is long and of floating point), else the N-d walk */
 static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     bool dense = ag__contig(a) && (a->numel == y->numel || a->numel == 1) &&
                  (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
     if (dense) {
-        char *p[3];
-        int64_t st[3];
-        p[0] = y->data; p[1] = a->data; p[2] = b ? b->data : NULL;
-        st[0] = 1; st[1] = a->numel == y->numel; st[2] = b && b->numel == y->numel;
-        row(k, y->numel, p, st);
+        ag__map_job j;
+        j.row = row; j.k = k; j.n = y->numel;
+        j.p[0] = y->data; j.p[1] = a->data; j.p[2] = b ? b->data : NULL;
+        j.st[0] = 1; j.st[1] = a->numel == y->numel; j.st[2] = b && b->numel == y->numel;
+        j.esz[0] = (int64_t)ag__esize(y->dtype); j.esz[1] = (int64_t)ag__esize(a->dtype); j.esz[2] = b ? (int64_t)ag__esize(b->dtype) : 0;
+        if (y->ctx->threads > 1 && j.n >= 2 * AG__MAP_CHUNK && !AG__INT(y->dtype))
+            ag__parallel(y->ctx, false, ag__map_task, &j, (int)((j.n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK));
+        else row(k, j.n, j.p, j.st);
     } else {
         ag__iter it;
         ag__iter_init(&it, y->ndim, y->shape);
@@ -7157,8 +7191,8 @@ static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y,
 #define AG__POOL_FIRST(s0, d) ((s0) >= 0 ? 0 : (d) == 1 ? -(s0) : (-(s0) + (d) - 1) / (d))
 #define AG__POOL_END(s0, d, n, k) ((s0) > (n) - 1 ? 0 : ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) < (k) ? ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) : (k))
 #define AG__POOL_ARGMAX(T, U) { \
-    const T *xp = (const T *)(const void *)x->data; \
-    for (pl = 0; pl < planes; pl++, xp += H * W) \
+    const T *xp = (const T *)(const void *)x->data + pl0 * H * W; \
+    for (pl = pl0; pl < pl1; pl++, xp += H * W) \
         for (oh = 0; oh < OH; oh++) { \
             int64_t h0 = oh * sh - ph, i0 = AG__POOL_FIRST(h0, dh), i1 = AG__POOL_END(h0, dh, H, kh); \
             for (ow = 0; ow < OW; ow++) { \
@@ -7180,13 +7214,25 @@ static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y,
             } \
         } \
 }
-static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
+#define AG__POOL_PLANES 16   /* planes per task on the pool */
+typedef struct { ag_tensor *y; const ag_tensor *x; } ag__pool_job;
+static void ag__pool_argmax_task(void *arg, int t) {   /* planes [16 t, 16 t + 16) */
+    const ag__pool_job *job = (const ag__pool_job *)arg;
+    const ag_tensor *y = job->y, *x = job->x;
     int64_t kh = y->ip[0] & 0xffffffff, kw = y->ip[0] >> 32, sh = y->ip[1] & 0xffffffff, sw = y->ip[1] >> 32;
     int64_t ph = y->ip[2] & 0xffffffff, pw = y->ip[2] >> 32, dh = (int64_t)y->fp[0], dw = (int64_t)y->fp[1];
     int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3], pl, oh, ow;
-    ag__idx *out = (ag__idx *)y->data;
+    int64_t pl0 = (int64_t)t * AG__POOL_PLANES, pl1 = pl0 + AG__POOL_PLANES < planes ? pl0 + AG__POOL_PLANES : planes;
+    ag__idx *out = (ag__idx *)y->data + pl0 * OH * OW;
     if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, uint32_t)
     AG__F64(else AG__POOL_ARGMAX(double, uint64_t))
+}
+static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
+    ag__pool_job job;
+    int64_t planes = x->shape[0] * x->shape[1];
+    job.y = y; job.x = x;
+    ag__parallel(y->ctx, y->ctx->threads == 1 || x->numel < 2 * AG__MAP_CHUNK, ag__pool_argmax_task, &job,
+                 (int)((planes + AG__POOL_PLANES - 1) / AG__POOL_PLANES));
 }
 static bool ag__rerun_pool_argmax(int op, ag_tensor *y) { (void)op; ag__pool_argmax_run(y, y->in[0]); return true; }
 static ag_tensor *ag__argext(ag_tensor *t, int dim, bool keepdim, int op) {

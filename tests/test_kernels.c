@@ -212,6 +212,66 @@ static void check_threads(void) {
            (int)(sizeof shapes / sizeof shapes[0]));
 }
 
+/* A small CNN's forward and backward (conv2d's unfold and fold, relu and its backward, max_pool2d's
+   argmax and scatter, all big enough for the pool) give the same bits on 1, 2, 3 threads and a
+   parallel_for */
+static void check_threads_cnn(void) {
+    int64_t xs[4] = { 16, 4, 40, 40 }, ws[4] = { 8, 4, 3, 3 }, n = 0;
+    float *first[3] = { NULL, NULL, NULL };
+    int config, k, bad = 0;
+    for (config = 0; config < 4; config++) {
+        ag_desc d;
+        ag_ctx *ctx;
+        ag_tensor *x, *W, *r, *y, *g[2];
+        ag_conv2d_opts co;
+        memset(&d, 0, sizeof d);
+        d.seed = 5;
+        if (config < 3) d.threads = config + 1; else d.parallel_for = reverse_parallel_for;
+        ctx = ag_ctx_new(&d);
+        memset(&co, 0, sizeof co);
+        co.pad_h = co.pad_w = 1;
+        x = ag_set_requires_grad(ag_randn(ctx, AG_F32, 4, xs), true);
+        W = ag_set_requires_grad(ag_randn(ctx, AG_F32, 4, ws), true);
+        r = ag_relu(ag_conv2d(x, W, NULL, &co));
+        y = ag_max_pool2d(r, 2, 2, 0, 0, 0, 0);
+        if (config == 0 && y) {   /* the pool against a plain loop over its 128 planes */
+            int64_t nr = ag_numel(r), p, i, j, wrong = 0;
+            float *rv = (float *)malloc(sizeof(float) * (size_t)nr), *yv = (float *)malloc(sizeof(float) * (size_t)ag_numel(y));
+            ag_copy_out(r, AG_F32, rv);
+            ag_copy_out(y, AG_F32, yv);
+            for (p = 0; p < 16 * 8; p++)
+                for (i = 0; i < 20; i++)
+                    for (j = 0; j < 20; j++) {
+                        const float *w = rv + p * 1600 + 2 * i * 40 + 2 * j;
+                        float m = w[0] > w[1] ? w[0] : w[1], m2 = w[40] > w[41] ? w[40] : w[41];
+                        wrong += yv[p * 400 + i * 20 + j] != (m > m2 ? m : m2);
+                    }
+            CHECK(wrong == 0, "max_pool2d over 128 planes: %lld of %d windows wrong", (long long)wrong, 128 * 400);
+            free(rv); free(yv);
+        }
+        CHECK(y && ag_grad_of(ag_sum(ag_mul(y, y)), NULL, 2, (ag_tensor *[]){ x, W }, g) == 0, "CNN on config %d: %s", config,
+              ag_error(ctx) ? ag_error(ctx) : "");
+        if (!y) { ag_ctx_free(ctx); continue; }
+        y = ag_contiguous(y);
+        for (k = 0; k < 3; k++) {
+            ag_tensor *t = k == 0 ? y : g[k - 1];
+            n = ag_numel(t);
+            if (!first[k]) { first[k] = (float *)malloc(sizeof(float) * (size_t)n); ag_copy_out(t, AG_F32, first[k]); }
+            else {
+                float *got = (float *)malloc(sizeof(float) * (size_t)n);
+                ag_copy_out(t, AG_F32, got);
+                bad += memcmp(got, first[k], sizeof(float) * (size_t)n) != 0;
+                CHECK(memcmp(got, first[k], sizeof(float) * (size_t)n) == 0, "CNN %s on %s %d differs from 1 thread",
+                      k == 0 ? "output" : k == 1 ? "dx" : "dW", config < 3 ? "threads" : "parallel_for", config < 3 ? config + 1 : 0);
+                free(got);
+            }
+        }
+        ag_ctx_free(ctx);
+    }
+    for (k = 0; k < 3; k++) free(first[k]);
+    printf("  info: a CNN's forward and backward bit-identical on 1, 2, 3 threads and a parallel_for (%d differences)\n", bad);
+}
+
 /* F32 exp, log, tanh, sigmoid, gelu_tanh and silu give the same bits on every path: each kernel set's
    vector math on contiguous rows, and the one-lane version of the same algorithms on strided rows
    and on the scalar set (whatever the C library's expf or tanhf would give) */
@@ -365,6 +425,7 @@ int main(void) {
     for (i = 0; i < 5; i++)
         if (check_products(isas[i]) < 0) printf("  info: %-7s not available on this CPU\n", isas[i]);
     check_threads();
+    check_threads_cnn();
     check_narrow_bits();
     check_small_bits();
     check_vmath_bits();
