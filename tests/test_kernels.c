@@ -222,7 +222,7 @@ static void check_threads_cnn(void) {
     for (config = 0; config < 4; config++) {
         ag_desc d;
         ag_ctx *ctx;
-        ag_tensor *x, *W, *r, *y, *g[2];
+        ag_tensor *x, *W, *r, *y, *g[2], *wrt[2];
         ag_conv2d_opts co;
         memset(&d, 0, sizeof d);
         d.seed = 5;
@@ -249,7 +249,8 @@ static void check_threads_cnn(void) {
             CHECK(wrong == 0, "max_pool2d over 128 planes: %lld of %d windows wrong", (long long)wrong, 128 * 400);
             free(rv); free(yv);
         }
-        CHECK(y && ag_grad_of(ag_sum(ag_mul(y, y)), NULL, 2, (ag_tensor *[]){ x, W }, g) == 0, "CNN on config %d: %s", config,
+        wrt[0] = x; wrt[1] = W;
+        CHECK(y && ag_grad_of(ag_sum(ag_mul(y, y)), NULL, 2, wrt, g) == 0, "CNN on config %d: %s", config,
               ag_error(ctx) ? ag_error(ctx) : "");
         if (!y) { ag_ctx_free(ctx); continue; }
         y = ag_contiguous(y);
