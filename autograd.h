@@ -9362,6 +9362,11 @@ static bool ag__inplace_ok(const char *name, ag_tensor *t, ag_tensor *x, bool di
                  "operand (ag_detach), or update it inside ag_set_grad_enabled(ctx, false)", name, AG__SHAPE(s1, t), *rec ? "graph history" : "tangent");
         return false;
     }
+    if ((t->flags & AG__VIEW) && (t->tangent || (x && x->tangent)) && (ag__view_base(t)->flags & AG__PERSISTENT)) {
+        ag__fail(ctx, "%s: the persistent %s tensor under this view would keep a tangent in the arena, which ag_ctx_reset frees: "
+                 "use the out-of-place op, or write through a view without a tangent", name, AG__SHAPE(s1, ag__view_base(t)));
+        return false;
+    }
     if (!*rec) return true;
     if (!t->op && (t->flags & AG__REQ_GRAD)) {
         ag__fail(ctx, "%s: a leaf %s tensor that requires grad cannot be modified in place while gradients are recorded "

@@ -249,6 +249,22 @@ int main(void) {
         CHECK(ag_add_scalar_(ag_slice(h, 0, 0, 2, 1), 1.0) != NULL && !ag_error(ctx), "in place on a view in the graph (CopySlices)");
         ag_clear_error(ctx);
     }
+    {   /* a dual view of a persistent tensor: an in-place op through it would give the persistent tensor a
+           tangent in the arena, read after ag_ctx_reset (the API fuzzer's use-after-poison); refused, and
+           the tensor works after the reset */
+        int64_t s3 = 3, one = 1;
+        double v[3] = { 1, -2, 3 };
+        ag_tensor *p = ag_persistent(ctx, AG_F64, 1, &s3, v), *d = ag_make_dual(p, ag_ones(ctx, AG_F64, 1, &s3));
+        CHECK(ag_add_(d, ag_ones(ctx, AG_F64, 1, &s3)) == NULL && has(ctx, "add_", "persistent"), "add_ through a dual view of a persistent tensor");
+        ag_clear_error(ctx);
+        CHECK(ag_relu_(d) == NULL && has(ctx, "relu_", "persistent"), "relu_ through a dual view of a persistent tensor");
+        ag_clear_error(ctx);
+        CHECK(ag_get(p, &one) == -2.0, "the persistent tensor unchanged by the refused writes: %g", ag_get(p, &one));
+        ag_ctx_reset(ctx);
+        CHECK(ag_item(ag_sum(ag_layer_norm(p, NULL, NULL, 1e-5))) == ag_item(ag_sum(ag_layer_norm(p, NULL, NULL, 1e-5))) && !ag_error(ctx),
+              "the persistent tensor after the reset: %s", ag_error(ctx) ? ag_error(ctx) : "");
+        ag_clear_error(ctx);
+    }
     ag_ctx_reset(ctx);
     test_views(ctx);
     ag_ctx_free(ctx);
