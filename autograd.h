@@ -5906,29 +5906,23 @@ AG__F64(AG__DEF_WIN_KERNELS(double, f64))
 /* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous);
    on the pool one task per index a of the first dim (disjoint outputs, each in the same order) */
 typedef struct { ag_tensor *y; const ag_tensor *x; bool fold; } ag__win_job;
-static void ag__win_task(void *arg, int a) {
-    const ag__win_job *j = (const ag__win_job *)arg;
+static void ag__win_range(const ag__win_job *j, int64_t a0, int64_t a1) {   /* first-dim indices [a0, a1) */
     const ag__win *g = (const ag__win *)j->y->extra;
     if (j->fold) {
-        if (j->y->dtype == AG_F32) ag__fold_f32(g, (float *)j->y->data, (const float *)j->x->data, a, a + 1);
-        AG__F64(else ag__fold_f64(g, (double *)j->y->data, (const double *)j->x->data, a, a + 1);)
+        if (j->y->dtype == AG_F32) ag__fold_f32(g, (float *)j->y->data, (const float *)j->x->data, a0, a1);
+        AG__F64(else ag__fold_f64(g, (double *)j->y->data, (const double *)j->x->data, a0, a1);)
     } else {
-        if (j->y->dtype == AG_F32) ag__unfold_f32(g, (float *)j->y->data, (const float *)j->x->data, j->x->stride, a, a + 1);
-        AG__F64(else ag__unfold_f64(g, (double *)j->y->data, (const double *)j->x->data, j->x->stride, a, a + 1);)
+        if (j->y->dtype == AG_F32) ag__unfold_f32(g, (float *)j->y->data, (const float *)j->x->data, j->x->stride, a0, a1);
+        AG__F64(else ag__unfold_f64(g, (double *)j->y->data, (const double *)j->x->data, j->x->stride, a0, a1);)
     }
 }
+static void ag__win_task(void *arg, int a) { ag__win_range((const ag__win_job *)arg, a, a + 1); }
 static void ag__win_run(ag_tensor *y, const ag_tensor *x, bool fold) {
     ag__win_job j;
-    const ag__win *g = (const ag__win *)y->extra;
+    int64_t A = ((const ag__win *)y->extra)->A;
     j.y = y; j.x = x; j.fold = fold;
-    if (y->ctx->threads > 1 && g->A > 1 && y->numel >= 2 * AG__MAP_CHUNK) ag__parallel(y->ctx, false, ag__win_task, &j, (int)g->A);
-    else if (fold) {
-        if (y->dtype == AG_F32) ag__fold_f32(g, (float *)y->data, (const float *)x->data, 0, g->A);
-        AG__F64(else ag__fold_f64(g, (double *)y->data, (const double *)x->data, 0, g->A);)
-    } else {
-        if (y->dtype == AG_F32) ag__unfold_f32(g, (float *)y->data, (const float *)x->data, x->stride, 0, g->A);
-        AG__F64(else ag__unfold_f64(g, (double *)y->data, (const double *)x->data, x->stride, 0, g->A);)
-    }
+    if (y->ctx->threads > 1 && A > 1 && y->numel >= 2 * AG__MAP_CHUNK) ag__parallel(y->ctx, false, ag__win_task, &j, (int)A);
+    else ag__win_range(&j, 0, A);
 }
 static void ag__unfold_run(ag_tensor *y, const ag_tensor *x) { ag__win_run(y, x, false); }
 static bool ag__rerun_unfold(int op, ag_tensor *y) { (void)op; ag__unfold_run(y, y->in[0]); return true; }
@@ -7187,16 +7181,21 @@ static bool ag__rerun_argmax(int op, ag_tensor *y) { (void)op; ag__argmax_run(y,
 /* max_pool2d's argmax of each window (>>layers), here because the op table names its kernel in every build */
 /* y [N, C, OH, OW] = h W + w of the maximum of each window of x [N, C, H, W] (contiguous), straight
    from x; the geometry in ip (kh | kw << 32, sh | sw << 32, ph | pw << 32) and fp (dilation) */
-/* the window steps [first, end) that land inside [0, n): start s0, step d, k steps (no division when d = 1) */
-#define AG__POOL_FIRST(s0, d) ((s0) >= 0 ? 0 : (d) == 1 ? -(s0) : (-(s0) + (d) - 1) / (d))
-#define AG__POOL_END(s0, d, n, k) ((s0) > (n) - 1 ? 0 : ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) < (k) ? ((d) == 1 ? (n) - (s0) : ((n) - 1 - (s0)) / (d) + 1) : (k))
+/* the window steps [*first, *end) that land inside [0, n): start s0, step d, k steps (no division when d = 1) */
+static void ag__pool_span(int64_t s0, int64_t d, int64_t n, int64_t k, int64_t *first, int64_t *end) {
+    int64_t e = s0 > n - 1 ? 0 : d == 1 ? n - s0 : (n - 1 - s0) / d + 1;
+    *first = s0 >= 0 ? 0 : d == 1 ? -s0 : (-s0 + d - 1) / d;
+    *end = e < k ? e : k;
+}
 #define AG__POOL_ARGMAX(T, U) { \
     const T *xp = (const T *)(const void *)x->data + pl0 * H * W; \
     for (pl = pl0; pl < pl1; pl++, xp += H * W) \
         for (oh = 0; oh < OH; oh++) { \
-            int64_t h0 = oh * sh - ph, i0 = AG__POOL_FIRST(h0, dh), i1 = AG__POOL_END(h0, dh, H, kh); \
+            int64_t h0 = oh * sh - ph, i0, i1; \
+            ag__pool_span(h0, dh, H, kh, &i0, &i1); \
             for (ow = 0; ow < OW; ow++) { \
-                int64_t w0 = ow * sw - pw, j0 = AG__POOL_FIRST(w0, dw), j1 = AG__POOL_END(w0, dw, W, kw), i, j; \
+                int64_t w0 = ow * sw - pw, j0, j1, i, j; \
+                ag__pool_span(w0, dw, W, kw, &j0, &j1); \
                 int64_t best = (h0 + i0 * dh) * W + w0 + j0 * dw;   /* the window's first element inside x */ \
                 T bv = i0 < i1 && j0 < j1 ? xp[best] : 0; \
                 for (i = i0; i < i1; i++) { \
@@ -12278,15 +12277,9 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
    equal maxima (and to the last NaN), as PyTorch's. Used when every window holds an element of x. */
 typedef struct { int kh, kw, sh, sw, ph, pw, dh, dw; int64_t OH, OW; } ag__pool_geo;
 static bool ag__pool_full(const ag__pool_geo *g, int64_t H, int64_t W) {   /* no window only padding */
-    int64_t o, i;
-    for (o = 0; o < g->OH; o++) {
-        for (i = 0; i < g->kh && (o * g->sh - g->ph + i * g->dh < 0 || o * g->sh - g->ph + i * g->dh >= H); i++) {}
-        if (i == g->kh) return false;
-    }
-    for (o = 0; o < g->OW; o++) {
-        for (i = 0; i < g->kw && (o * g->sw - g->pw + i * g->dw < 0 || o * g->sw - g->pw + i * g->dw >= W); i++) {}
-        if (i == g->kw) return false;
-    }
+    int64_t o, a, b;
+    for (o = 0; o < g->OH; o++) { ag__pool_span(o * g->sh - g->ph, g->dh, H, g->kh, &a, &b); if (a >= b) return false; }
+    for (o = 0; o < g->OW; o++) { ag__pool_span(o * g->sw - g->pw, g->dw, W, g->kw, &a, &b); if (a >= b) return false; }
     return true;
 }
 static ag_tensor *ag__max_pool_take(ag_tensor *x, const ag__pool_geo *g) {
