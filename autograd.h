@@ -6019,13 +6019,12 @@ static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_te
                  (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
     if (dense) {
         ag__map_job j;
-        j.row = row; j.k = k; j.n = y->numel;
         j.p[0] = y->data; j.p[1] = a->data; j.p[2] = b ? b->data : NULL;
         j.st[0] = 1; j.st[1] = a->numel == y->numel; j.st[2] = b && b->numel == y->numel;
+        if (y->ctx->threads == 1 || y->numel < 2 * AG__MAP_CHUNK || AG__INT(y->dtype)) { row(k, y->numel, j.p, j.st); return; }
+        j.row = row; j.k = k; j.n = y->numel;   /* long enough to share out */
         j.esz[0] = (int64_t)ag__esize(y->dtype); j.esz[1] = (int64_t)ag__esize(a->dtype); j.esz[2] = b ? (int64_t)ag__esize(b->dtype) : 0;
-        if (y->ctx->threads > 1 && j.n >= 2 * AG__MAP_CHUNK && !AG__INT(y->dtype))
-            ag__parallel(y->ctx, false, ag__map_task, &j, (int)((j.n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK));
-        else row(k, j.n, j.p, j.st);
+        ag__parallel(y->ctx, false, ag__map_task, &j, (int)((j.n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK));
     } else {
         ag__iter it;
         ag__iter_init(&it, y->ndim, y->shape);
