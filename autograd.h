@@ -4442,29 +4442,45 @@ static void ag__pack_##SFX(int isa, T *dst, const T *src, int64_t rs, int64_t cs
 AG__DEF_PACK(float, f32)
 AG__F64(AG__DEF_PACK(double, f64))
 
-/* C[i, j0:j1] = sum_p A[i, p] B[p, j0:j1] for the whole vectors of a row of C (B's rows dense): a
-   multiply, then an add, per step from 0, as the plain loop below does (the same bits); returns j1 */
+/* C[i, 0:j1] = sum_p A[i, p] B[p, 0:j1] for the whole vectors of C's rows (B's rows dense, C's N
+   apart): a multiply, then an add, per step from 0, as the plain loop below does (the same bits);
+   four rows at a time, whose four chains of adds overlap; returns j1 */
 #define AG__DEF_VSMALL(P, T, V, W, SET, TGT) \
-TGT AG__EXACT static int64_t ag__vsmall_##SET(int64_t n, int64_t K, T *c, const T *a, int64_t csa, const T *b, int64_t rsb) { \
-    int64_t j, p; \
+TGT AG__EXACT static int64_t ag__vsmall_##SET(int64_t M, int64_t N, int64_t n, int64_t K, T *C, const T *A, int64_t rsa, int64_t csa, \
+                                             const T *b, int64_t rsb) { \
+    int64_t i, j, p; \
     for (j = 0; j + (W) <= n; j += (W)) { \
-        V s = P##zero(); \
-        for (p = 0; p < K; p++) s = P##add(s, P##mul(P##set(a[p * csa]), P##loadu(b + p * rsb + j))); \
-        P##storeu(c + j, s); \
+        for (i = 0; i + 4 <= M; i += 4) { \
+            const T *a0 = A + i * rsa, *a1 = a0 + rsa, *a2 = a1 + rsa, *a3 = a2 + rsa; \
+            V s0 = P##zero(), s1 = P##zero(), s2 = P##zero(), s3 = P##zero(); \
+            for (p = 0; p < K; p++) { \
+                V bv = P##loadu(b + p * rsb + j); \
+                s0 = P##add(s0, P##mul(P##set(a0[p * csa]), bv)); s1 = P##add(s1, P##mul(P##set(a1[p * csa]), bv)); \
+                s2 = P##add(s2, P##mul(P##set(a2[p * csa]), bv)); s3 = P##add(s3, P##mul(P##set(a3[p * csa]), bv)); \
+            } \
+            P##storeu(C + i * N + j, s0); P##storeu(C + (i + 1) * N + j, s1); \
+            P##storeu(C + (i + 2) * N + j, s2); P##storeu(C + (i + 3) * N + j, s3); \
+        } \
+        for (; i < M; i++) { \
+            V s0 = P##zero(); \
+            for (p = 0; p < K; p++) s0 = P##add(s0, P##mul(P##set(A[i * rsa + p * csa]), P##loadu(b + p * rsb + j))); \
+            P##storeu(C + i * N + j, s0); \
+        } \
     } \
     return j; \
 }
 AG__SIMD_SETS(AG__DEF_VSMALL)
+/* the columns [0, N) of C: AVX-512's vectors, then AVX2's on what is left */
 #define AG__DEF_VSMALL_DISPATCH(T, SFX) \
-static int64_t ag__vsmall_##SFX(int isa, int64_t n, int64_t K, T *c, const T *a, int64_t csa, const T *b, int64_t rsb) { \
+static int64_t ag__vsmall_##SFX(int isa, int64_t M, int64_t N, int64_t K, T *C, const T *A, int64_t rsa, int64_t csa, const T *B, int64_t rsb) { \
     int64_t j = 0; \
     switch (isa) { \
-    AG__IF_X86(case AG__ISA_AVX512: j = ag__vsmall_##SFX##_avx512(n, K, c, a, csa, b, rsb); /* then AVX2's narrower vectors */ \
-               return j + ag__vsmall_##SFX##_avx2(n - j, K, c + j, a, csa, b + j, rsb);) \
-    AG__IF_X86(case AG__ISA_AVX2: return ag__vsmall_##SFX##_avx2(n, K, c, a, csa, b, rsb);) \
-    AG__IF_NEON(case AG__ISA_NEON: return ag__vsmall_##SFX##_neon(n, K, c, a, csa, b, rsb);) \
-    AG__IF_WASM(case AG__ISA_SIMD128: return ag__vsmall_##SFX##_simd128(n, K, c, a, csa, b, rsb);) \
-    default: (void)n; (void)K; (void)c; (void)a; (void)csa; (void)b; (void)rsb; return j; \
+    AG__IF_X86(case AG__ISA_AVX512: j = ag__vsmall_##SFX##_avx512(M, N, N, K, C, A, rsa, csa, B, rsb); \
+               return j + ag__vsmall_##SFX##_avx2(M, N, N - j, K, C + j, A, rsa, csa, B + j, rsb);) \
+    AG__IF_X86(case AG__ISA_AVX2: return ag__vsmall_##SFX##_avx2(M, N, N, K, C, A, rsa, csa, B, rsb);) \
+    AG__IF_NEON(case AG__ISA_NEON: return ag__vsmall_##SFX##_neon(M, N, N, K, C, A, rsa, csa, B, rsb);) \
+    AG__IF_WASM(case AG__ISA_SIMD128: return ag__vsmall_##SFX##_simd128(M, N, N, K, C, A, rsa, csa, B, rsb);) \
+    default: (void)M; (void)N; (void)K; (void)C; (void)A; (void)rsa; (void)csa; (void)B; (void)rsb; return j; \
     } \
 }
 AG__DEF_VSMALL_DISPATCH(float, f32)
@@ -4475,7 +4491,7 @@ AG__F64(AG__DEF_VSMALL_DISPATCH(double, f64))
 #define AG__DEF_GEMM_SMALL(T, SFX) \
 AG__EXACT static void ag__gemm_small_##SFX(int isa, int64_t M, int64_t N, int64_t K, const T *A, int64_t rsa, int64_t csa, \
                                  const T *B, int64_t rsb, int64_t csb, T *C) { \
-    int64_t i, j, p; \
+    int64_t i, j, p, j0; \
     if (rsb == 1 && csa == 1 && csb != 1) {   /* B's columns and A's rows contiguous (x @ W^T): dot products, four chains */ \
         for (i = 0; i < M; i++) \
             for (j = 0; j < N; j++) { \
@@ -4487,9 +4503,9 @@ AG__EXACT static void ag__gemm_small_##SFX(int isa, int64_t M, int64_t N, int64_
             } \
         return; \
     } \
+    j0 = csb == 1 ? ag__vsmall_##SFX(isa, M, N, K, C, A, rsa, csa, B, rsb) : 0; \
     for (i = 0; i < M; i++) { \
         T *c = C + i * N; \
-        int64_t j0 = csb == 1 ? ag__vsmall_##SFX(isa, N, K, c, A + i * rsa, csa, B, rsb) : 0; \
         for (j = j0; j < N; j++) c[j] = 0; \
         for (p = 0; p < K; p++) { \
             const T av = A[i * rsa + p * csa], *b = B + p * rsb; \
@@ -7262,14 +7278,13 @@ typedef struct {
     int nb, yn;
 } ag__mm;
 static bool ag__mm_geometry(ag_ctx *ctx, const ag_tensor *a, const ag_tensor *b, ag__mm *g) {
-    int64_t ash[AG_MAX_DIMS + 1], ast[AG_MAX_DIMS + 1], bsh[AG_MAX_DIMS + 1], bst[AG_MAX_DIMS + 1];   /* entries [0, an) and [0, bn) set below */
+    int64_t a1[4], b1[4];   /* a 1-D a as [1, K], a 1-D b as [K, 1]: shape, then strides */
+    const int64_t *ash = a->shape, *ast = a->stride, *bsh = b->shape, *bst = b->stride;
     int an = a->ndim < 2 ? 2 : a->ndim, bn = b->ndim < 2 ? 2 : b->ndim, i;
     char s1[200], s2[200];
     g->yn = 0;   /* no memset: every other field read is set below */
-    if (a->ndim == 1) { ash[0] = 1; ast[0] = 0; ash[1] = a->shape[0]; ast[1] = a->stride[0]; }
-    else for (i = 0; i < an; i++) { ash[i] = a->shape[i]; ast[i] = a->stride[i]; }
-    if (b->ndim == 1) { bsh[0] = b->shape[0]; bst[0] = b->stride[0]; bsh[1] = 1; bst[1] = 0; }
-    else for (i = 0; i < bn; i++) { bsh[i] = b->shape[i]; bst[i] = b->stride[i]; }
+    if (a->ndim == 1) { a1[0] = 1; a1[1] = a->shape[0]; a1[2] = 0; a1[3] = a->stride[0]; ash = a1; ast = a1 + 2; }
+    if (b->ndim == 1) { b1[0] = b->shape[0]; b1[1] = 1; b1[2] = b->stride[0]; b1[3] = 0; bsh = b1; bst = b1 + 2; }
     g->M = ash[an - 2]; g->K = ash[an - 1]; g->N = bsh[bn - 1];
     g->ars = ast[an - 2]; g->acs = ast[an - 1]; g->brs = bst[bn - 2]; g->bcs = bst[bn - 1];
     if (bsh[bn - 2] != g->K) {
