@@ -101,12 +101,12 @@
        forces one, ag_simd_name says which runs. Results are bit-identical for any
        number of threads. Across kernel sets and targets (x86-64, aarch64, armhf, i386
        with SSE2, WebAssembly, Cortex-M, Windows), elementwise ops, the F32 vector math
-       (exp, log, tanh, sigmoid, gelu_tanh, silu: within 1 ulp), softmax and
+       (exp, log, tanh, sigmoid, gelu_tanh, silu, erf: within 1 ulp; gelu), softmax and
        cross-entropy, and optimizer updates are bit-identical, and so are products of
        at most 512 multiply-adds. Larger products round each step once on sets with
        an FMA instruction (AVX2, AVX-512, NEON) and twice on the others (scalar,
        SIMD128), so they agree within each group (AVX-512 also sums K in blocks of 128,
-       not 256). Other libm functions (erf, log1p, pow, sin, ...) are the C library's.
+       not 256). Other libm functions (log1p, pow, sin, ...) are the C library's.
 
    BUILD OPTIONS (#define before including the implementation)
        AUTOGRAD_IMPLEMENTATION  emit the implementation in this translation unit
@@ -3763,10 +3763,10 @@ AG__F64(static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, 
 AG__DEF_VDISPATCH(float, f32)
 AG__F64(AG__DEF_VDISPATCH(double, f64))
 
-/* ==== >>vmath: vectorised F32 exp, log, tanh, sigmoid, gelu_tanh, silu ====
+/* ==== >>vmath: vectorised F32 exp, log, tanh, sigmoid, gelu_tanh, silu, erf, gelu ====
    Part of the kernel layer. Assumes <math.h>, <stdint.h>, <string.h>.
 
-   Entry points (all static), for OP in exp log tanh sigmoid gelu_tanh silu
+   Entry points (all static), for OP in exp log tanh sigmoid gelu_tanh silu erf gelu
    and ISA in avx2 avx512 neon:
        void ag__v_<OP>_f32_<ISA>(int64_t n, const float *x, float *y);
    y[i] = OP(x[i]) for any n >= 0; x == y is allowed; no alignment needed.
@@ -3780,7 +3780,9 @@ AG__F64(AG__DEF_VDISPATCH(double, f64))
    Accuracy (measured by tests/test_simd_math.c against double libm, every
    97th float of the range, identical on AVX2, AVX-512 and NEON): max ulp
    exp 0.59, log 0.75, tanh 0.77, sigmoid 0.57, gelu_tanh 0.58, silu 0.57,
-   wherever the correctly rounded result is a normal float. Denormal results
+   erf 0.87, and gelu 1.08 for x >= -0.5 (below, the cancellation in its
+   formula 1 + erf, as PyTorch's), wherever the correctly rounded result is a
+   normal float. Denormal results
    are approximate or flushed to 0. Do not build with -ffast-math
    (-fassociative-math / -ffinite-math-only undo the error-free steps and the
    inf/NaN handling).
@@ -3840,9 +3842,23 @@ AG__F64(AG__DEF_VDISPATCH(double, f64))
        B = 0.044715 A = BH + BL) is computed in float-float (error-free
        products with FMA, TwoSum), with xc = clamp(x, -12, 12): beyond that
        the result is x or a signed 0 anyway.
+   erf(x) = sign(x) * e(|x|), three pieces, every lane computing all three
+       (fits: least squares on Chebyshev nodes against mpmath, rounded to float):
+       |x| < 0.75: x (C + z A(z)), z = x^2, A of degree 5, C = 2/sqrt(pi) as
+                   CH + CL; x scaled by 2^64 first so tiny x make no denormal
+                   products.
+       |x| < 2:    erf(1.25) + d M(d), d = |x| - 1.25 (exact: Sterbenz), M of
+                   degree 10, erf(1.25) as MH + ML. The pieces meet where the
+                   correction term is at most a fifth of the result.
+       otherwise:  1 - exp(-x^2) T(x) with x clamped to 4 (beyond, 1), x^2 as
+                   s + sl (FMA) into exp_core, T a degree-6 fit of
+                   erfc(x) e^(x^2) around 3; rounded once (fnma).
+   gelu(x) = h + h erf(x / sqrt 2), h = x/2 (exact), one rounding (fma), with
+       the sign of x (gelu(-0) = -0). Below -0.5, 1 + erf cancels (as in
+       PyTorch's formula); gelu(-inf) is NaN, as PyTorch's.
 */
 enum { AG__VMATH_EXP, AG__VMATH_LOG, AG__VMATH_TANH, AG__VMATH_SIGMOID, AG__VMATH_GELU_TANH,
-       AG__VMATH_SILU, AG__VMATH_COUNT };
+       AG__VMATH_SILU, AG__VMATH_ERF, AG__VMATH_GELU, AG__VMATH_COUNT };
 typedef void (*ag__vmath_fn)(int64_t n, const float *x, float *y);
 
 /* Constants (float literals; the fits were rounded to float and re-checked). */
@@ -3874,6 +3890,34 @@ typedef void (*ag__vmath_fn)(int64_t n, const float *x, float *y);
 #define AG__VM_GELU_AL -4.534068042e-08f
 #define AG__VM_GELU_BH 0.0713548138737678527832f         /* B = 0.044715 A = BH + BL */
 #define AG__VM_GELU_BL 2.398832396e-09f
+#define AG__VM_ERF_CH  1.128379225730896f               /* C = 2/sqrt(pi) = CH + CL */
+#define AG__VM_ERF_CL  -5.863538277e-08f
+#define AG__VM_ERF_A0  -3.761263788e-01f
+#define AG__VM_ERF_A1  1.128378063e-01f
+#define AG__VM_ERF_A2  -2.686489187e-02f
+#define AG__VM_ERF_A3  5.217146128e-03f
+#define AG__VM_ERF_A4  -8.362045628e-04f
+#define AG__VM_ERF_A5  9.498648433e-05f
+#define AG__VM_ERF_MH  0.92290014028549194f             /* erf(1.25) = MH + ML */
+#define AG__VM_ERF_ML  -1.202903377e-08f
+#define AG__VM_ERF_M0  2.365211248e-01f
+#define AG__VM_ERF_M1  -2.956514060e-01f
+#define AG__VM_ERF_M2  1.675357968e-01f
+#define AG__VM_ERF_M3  -6.159219891e-03f
+#define AG__VM_ERF_M4  -4.718096927e-02f
+#define AG__VM_ERF_M5  2.129871584e-02f
+#define AG__VM_ERF_M6  3.626079066e-03f
+#define AG__VM_ERF_M7  -5.681599956e-03f
+#define AG__VM_ERF_M8  8.712798008e-04f
+#define AG__VM_ERF_M9  7.460986380e-04f
+#define AG__VM_ERF_M10 -2.898045932e-04f
+#define AG__VM_ERF_T0  1.790011078e-01f
+#define AG__VM_ERF_T1  -5.437483639e-02f
+#define AG__VM_ERF_T2  1.588582247e-02f
+#define AG__VM_ERF_T3  -4.459078889e-03f
+#define AG__VM_ERF_T4  1.215876779e-03f
+#define AG__VM_ERF_T5  -3.638132766e-04f
+#define AG__VM_ERF_T6  9.471501835e-05f
 
 /* AG__VMATH_DEFINE(P, S, V, M, TGT, W): the algorithms above, for one ISA.
    P is the prefix of the primitives (e.g. ag__avx2_), S the ISA suffix of
@@ -3984,12 +4028,55 @@ static AG__VM_INLINE TGT V P##gelu_tanh_v(V x) { \
     wl = P##fma(xc, tl, P##fma(xc, t, P##neg(w)));                       /* 2u ~ w + wl */ \
     return P##xsig(x, w, wl); \
 } \
+static AG__VM_INLINE TGT V P##erf_v(V x) { \
+    V ax = P##abs(x), z = P##mul(ax, ax), xs, a, d, m, xc, s, sl, e, t, r, y; \
+    a = P##fma(z, P##set(AG__VM_ERF_A5), P##set(AG__VM_ERF_A4));        /* |x| < 0.75: x (C + z A(z)) */ \
+    a = P##fma(z, a, P##set(AG__VM_ERF_A3)); \
+    a = P##fma(z, a, P##set(AG__VM_ERF_A2)); \
+    a = P##fma(z, a, P##set(AG__VM_ERF_A1)); \
+    a = P##fma(z, a, P##set(AG__VM_ERF_A0)); \
+    a = P##fma(z, a, P##set(AG__VM_ERF_CL)); \
+    xs = P##mul(ax, P##set(18446744073709551616.0f));                   /* x 2^64: no denormal products for tiny x */ \
+    a = P##mul(P##fma(xs, P##set(AG__VM_ERF_CH), P##mul(xs, a)), P##set(5.42101086e-20f)); \
+    d = P##sub(ax, P##set(1.25f));                                     /* |x| < 2.0: erf(1.25) + d M(d) */ \
+    m = P##fma(d, P##set(AG__VM_ERF_M10), P##set(AG__VM_ERF_M9)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M8)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M7)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M6)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M5)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M4)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M3)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M2)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M1)); \
+    m = P##fma(d, m, P##set(AG__VM_ERF_M0)); \
+    m = P##add(P##set(AG__VM_ERF_MH), P##fma(d, m, P##set(AG__VM_ERF_ML))); \
+    xc = P##min(P##set(4.0f), ax);                                        /* beyond: 1 - exp(-x^2) T(x) */ \
+    s = P##mul(xc, xc); sl = P##fma(xc, xc, P##neg(s));                  /* xc^2 = s + sl */ \
+    e = P##exp_core(P##neg(s), P##neg(sl), P##set(0.0f), 0); \
+    t = P##sub(xc, P##set(3.0f)); \
+    r = P##fma(t, P##set(AG__VM_ERF_T6), P##set(AG__VM_ERF_T5)); \
+    r = P##fma(t, r, P##set(AG__VM_ERF_T4)); \
+    r = P##fma(t, r, P##set(AG__VM_ERF_T3)); \
+    r = P##fma(t, r, P##set(AG__VM_ERF_T2)); \
+    r = P##fma(t, r, P##set(AG__VM_ERF_T1)); \
+    r = P##fma(t, r, P##set(AG__VM_ERF_T0)); \
+    y = P##fnma(e, r, P##set(1.0f)); \
+    y = P##sel(P##lt(ax, P##set(2.0f)), m, y); \
+    y = P##sel(P##lt(ax, P##set(0.75f)), a, y); \
+    return P##copysign(y, x);                                            /* erf(-0) = -0 */ \
+} \
+static AG__VM_INLINE TGT V P##gelu_v(V x) {                               /* h + h erf(x / sqrt 2), h = x / 2: one rounding */ \
+    V h = P##mul(P##set(0.5f), x); \
+    return P##copysign(P##fma(h, P##erf_v(P##mul(x, P##set(0.70710678118654752f))), h), x);   /* gelu(-0) = -0 */ \
+} \
 AG__VMATH_LOOPS(P, S, V, TGT, W, exp) \
 AG__VMATH_LOOPS(P, S, V, TGT, W, log) \
 AG__VMATH_LOOPS(P, S, V, TGT, W, tanh) \
 AG__VMATH_LOOPS(P, S, V, TGT, W, sigmoid) \
 AG__VMATH_LOOPS(P, S, V, TGT, W, gelu_tanh) \
 AG__VMATH_LOOPS(P, S, V, TGT, W, silu) \
+AG__VMATH_LOOPS(P, S, V, TGT, W, erf) \
+AG__VMATH_LOOPS(P, S, V, TGT, W, gelu) \
 static AG__VM_UNUSED void ag__vmath_table_##S(ag__vmath_fn table[AG__VMATH_COUNT]) { \
     table[AG__VMATH_EXP] = ag__v_exp_f32_##S; \
     table[AG__VMATH_LOG] = ag__v_log_f32_##S; \
@@ -3997,6 +4084,8 @@ static AG__VM_UNUSED void ag__vmath_table_##S(ag__vmath_fn table[AG__VMATH_COUNT
     table[AG__VMATH_SIGMOID] = ag__v_sigmoid_f32_##S; \
     table[AG__VMATH_GELU_TANH] = ag__v_gelu_tanh_f32_##S; \
     table[AG__VMATH_SILU] = ag__v_silu_f32_##S; \
+    table[AG__VMATH_ERF] = ag__v_erf_f32_##S; \
+    table[AG__VMATH_GELU] = ag__v_gelu_f32_##S; \
 }
 
 /* the row loop: one copy of the algorithm for whole vectors and the tail (iterations are
@@ -4023,7 +4112,7 @@ AG__VMATH_DEFINE(ag__simd128_, simd128, v128_t, v128_t, , 4)
 #endif
 
 /* ---- the same algorithms one float at a time: the F32 formulas of exp, log, tanh, sigmoid,
-   gelu_tanh and silu (AG__F_<op>) use them, so every path (strided rows, tails, scalar-only
+   gelu_tanh, silu, erf and gelu (AG__F_<op>) use them, so every path (strided rows, tails, scalar-only
    builds, WebAssembly, Cortex-M) gives the vector sets' bits, whatever the C library. rintf
    rounds to even in the default rounding mode; fma is ag__fmaf (>>simd). ---- */
 #define ag__sf_sub(a, b) ((a) - (b))
@@ -4057,8 +4146,8 @@ static AG__VM_INLINE void ag__sf_log_split(float x, float *f, float *e) {   /* x
 }
 AG__VMATH_DEFINE(ag__sf_, scalar, float, int, , 1)
 
-/* F32 exp, log, tanh, sigmoid, gelu_tanh and silu of a dense row with the vector math above
-   (within 1 ulp); returns n, or 0 where this context has no vector set for it */
+/* F32 exp, log, tanh, sigmoid, gelu_tanh, silu, erf and gelu of a dense row with the vector math above
+   (within 1 ulp; gelu 1.25 from -0.5 on); returns n, or 0 where this context has no vector set for it */
 static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const float *x) {
     ag__vmath_fn table[AG__VMATH_COUNT];
     int f;
@@ -4069,6 +4158,8 @@ static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const flo
     case AG__OP_sigmoid: f = AG__VMATH_SIGMOID; break;
     case AG__OP_gelu_tanh: f = AG__VMATH_GELU_TANH; break;
     case AG__OP_silu: f = AG__VMATH_SILU; break;
+    case AG__OP_erf: f = AG__VMATH_ERF; break;
+    case AG__OP_gelu: f = AG__VMATH_GELU; break;
     default: return 0;
     }
     switch (isa) {
@@ -6296,7 +6387,10 @@ static int ag__bw_leaky_relu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /*
     return 0;
 }
 
-#define AG__F_gelu(T, M, v, a, b) ((T)0.5 * (v) * ((T)1 + AG__M(erf, M)((v) * (T)0.70710678118654752)))
+/* F32: >>vmath's (x/2 + x/2 erf(x/sqrt 2), one rounding after erf); F64: libm's erf */
+#define AG__F_gelu(T, M, v, a, b) AG__CAT(AG__VMF_gelu_, M)(v)
+#define AG__VMF_gelu_f(v) ag__sf_gelu_v(v)
+#define AG__VMF_gelu_(v) (0.5 * (v) * (1.0 + erf((v) * 0.70710678118654752)))
 AG_API ag_tensor *ag_gelu(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_gelu, t, 0, 0); }
 static int ag__bw_gelu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y (Phi(x) + x phi(x)) */
     ag_tensor *x = AG__X;
@@ -6333,7 +6427,10 @@ static int ag__bw_silu(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* s = s
     return 0;
 }
 
-#define AG__F_erf(T, M, v, a, b) AG__M(erf, M)(v)
+/* F32: the library's own erf (>>vmath), the same bits on every path and platform; F64: libm */
+#define AG__F_erf(T, M, v, a, b) AG__CAT(AG__VMF_erf_, M)(v)
+#define AG__VMF_erf_f(v) ag__sf_erf_v(v)
+#define AG__VMF_erf_(v) erf(v)
 AG_API ag_tensor *ag_erf(ag_tensor *t) { t = ag__arg(t); return ag__unary(AG__OP_erf, t, 0, 0); }
 static int ag__bw_erf(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d x = d y 2/sqrt(pi) exp(-x^2) */
     ag_tensor *x = AG__X;

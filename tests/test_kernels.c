@@ -273,7 +273,7 @@ static void check_threads_cnn(void) {
     printf("  info: a CNN's forward and backward bit-identical on 1, 2, 3 threads and a parallel_for (%d differences)\n", bad);
 }
 
-/* F32 exp, log, tanh, sigmoid, gelu_tanh and silu give the same bits on every path: each kernel set's
+/* F32 exp, log, tanh, sigmoid, gelu_tanh, silu, erf and gelu give the same bits on every path: each kernel set's
    vector math on contiguous rows, and the one-lane version of the same algorithms on strided rows
    and on the scalar set (whatever the C library's expf or tanhf would give) */
 static ag_tensor *vm_op(int k, ag_tensor *x) {
@@ -283,14 +283,17 @@ static ag_tensor *vm_op(int k, ag_tensor *x) {
     case 2: return ag_tanh(x);
     case 3: return ag_sigmoid(x);
     case 4: return ag_gelu_tanh(x);
-    default: return ag_silu(x);
+    case 5: return ag_silu(x);
+    case 6: return ag_erf(x);
+    default: return ag_gelu(x);
     }
 }
+enum { NK = 8 };   /* the ops vm_op runs */
 static int same_bits(float a, float b) { return memcmp(&a, &b, 4) == 0 || (a != a && b != b); }   /* any NaN is NaN */
 static void check_vmath_bits(void) {
-    static const char *const names[6] = { "exp", "log", "tanh", "sigmoid", "gelu_tanh", "silu" };
+    static const char *const names[NK] = { "exp", "log", "tanh", "sigmoid", "gelu_tanh", "silu", "erf", "gelu" };
     enum { N = 4099 };
-    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * 6), *got = (float *)malloc(sizeof(float) * N);
+    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * NK), *got = (float *)malloc(sizeof(float) * N);
     int64_t n = N, s2[2], s2r[2] = {N, 1};
     int i, k, isa, sets = 0;
     uint64_t r = 88172645463325252ull;
@@ -305,7 +308,7 @@ static void check_vmath_bits(void) {
         ag_ctx *ctx = harness_ctx_for(isas[isa]);
         if (!ctx) continue;
         sets++;
-        for (k = 0; k < 6; k++) {
+        for (k = 0; k < NK; k++) {
             ag_tensor *xt = ag_from_f32(ctx, 1, &n, x), *xs;
             int bad = 0;
             ag_copy_out(vm_op(k, xt), AG_F32, got);
@@ -322,7 +325,7 @@ static void check_vmath_bits(void) {
         }
         ag_ctx_free(ctx);
     }
-    printf("  info: F32 exp, log, tanh, sigmoid, gelu_tanh, silu bit-identical on %d kernel sets, contiguous and strided\n", sets);
+    printf("  info: F32 exp, log, tanh, sigmoid, gelu_tanh, silu, erf, gelu bit-identical on %d kernel sets, contiguous and strided\n", sets);
     free(x); free(want); free(got);
 }
 
@@ -331,7 +334,7 @@ static void check_vmath_bits(void) {
 static void check_softmax_bits(void) {
     static const int64_t shapes[3][2] = { { 315, 13 }, { 5, 819 }, { 4095, 1 } };
     enum { N = 4095 };
-    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * 6), *got = (float *)malloc(sizeof(float) * N);
+    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * NK), *got = (float *)malloc(sizeof(float) * N);
     int i, k, isa, sets = 0;
     for (i = 0; i < N; i++) x[i] = (float)sin(i * 0.37) * (i % 5 == 0 ? 30.0f : 4.0f);
     x[20] = INFINITY; x[40] = -INFINITY; x[100] = NAN;
