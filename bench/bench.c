@@ -8,7 +8,8 @@
      4. the seeds' lab: y = linear(x[2,64], W[600,64], b[600]), L = 0.5 sum((y-t)^2), fwd + bwd
      5. heap allocations and arena bytes per MLP step after warm-up
      6. 2 threads (ag_desc.threads = 2): 1024 sgemm and the MLP step, vs OpenBLAS / PyTorch on 2
-     7. forward mode (a jvp) and graph replay (the game agent's step; batch-1 MLPs 16-h-4, h = 32, 64, 128), vs PyTorch
+     7. forward mode (a jvp) and graph replay (the game agent's step; batch-1 MLPs 16-h-4, h = 32, 64, 128; an MLP with
+        gelu and layer_norm at batch 64, replayed and rebuilt), vs PyTorch
      8. 16-bit products: BF16 and F16 [n x n] @ [n x n] (converted to F32 and accumulated in F32)
         vs our F32 product and PyTorch's bfloat16 one, n = 256 and 1024
      9. per-example gradients of the 784-256-128-10 MLP at batch 64: ag_vmap of ag_grad_of vs a
@@ -792,6 +793,48 @@ static void agent_init(agent_case *a, bool replay, int64_t h) {   /* MLP 16-h-4 
     free(xd); free(yd);
 }
 
+/* an elementwise-heavy step: MLP 784-256-10 with gelu and layer_norm, batch 64, cross-entropy, SGD
+   (its backward is mostly elementwise steps over [64, 256]: gelu's and layer_norm's, built from ops) */
+typedef struct { ag_ctx *ctx; ag_tensor *p[6], *x; int32_t t[64]; ag_optim *opt; ag_capture *g; } lng_case;
+static ag_tensor *lng_loss(lng_case *c) {
+    ag_tensor *h = ag_layer_norm(ag_gelu(ag_linear(c->x, c->p[0], c->p[1])), c->p[4], c->p[5], 1e-5);
+    return ag_cross_entropy(ag_linear(h, c->p[2], c->p[3]), c->t);
+}
+static void lng_rebuild(void *arg) {
+    lng_case *c = (lng_case *)arg;
+    ag_optim_zero_grad(c->opt);
+    if (ag_backward(lng_loss(c), NULL) != 0 || ag_optim_step(c->opt) != 0) die_ag(c->ctx, "gelu step");
+    ag_ctx_reset(c->ctx);
+}
+static void lng_replay(void *arg) {
+    lng_case *c = (lng_case *)arg;
+    ag_optim_zero_grad(c->opt);
+    if (ag_replay(c->g) != 0 || ag_optim_step(c->opt) != 0) die_ag(c->ctx, "gelu replay");
+}
+static void lng_init(lng_case *c, bool replay) {
+    int64_t sx[2] = {64, 784}, s1[2] = {256, 784}, b1 = 256, s2[2] = {10, 256}, b2 = 10;
+    float *xd = frand_buf(64 * 784, 1.0f);
+    ag_sgd_opts o = ag_sgd_defaults();
+    int i;
+    c->ctx = new_ctx(0, NULL);
+    c->p[0] = ag_param(c->ctx, AG_F32, 2, s1, NULL); c->p[1] = ag_param(c->ctx, AG_F32, 1, &b1, NULL);
+    c->p[2] = ag_param(c->ctx, AG_F32, 2, s2, NULL); c->p[3] = ag_param(c->ctx, AG_F32, 1, &b2, NULL);
+    c->p[4] = ag_param(c->ctx, AG_F32, 1, &b1, NULL); c->p[5] = ag_param(c->ctx, AG_F32, 1, &b1, NULL);
+    ag_init_linear(c->p[0], c->p[1]); ag_init_linear(c->p[2], c->p[3]);
+    ag_fill_(c->p[4], 1.0); ag_fill_(c->p[5], 0.0);
+    o.lr = 0.01;
+    c->opt = ag_sgd_new(c->ctx, c->p, 6, &o);
+    c->x = ag_persistent(c->ctx, AG_F32, 2, sx, xd);
+    for (i = 0; i < 64; i++) c->t[i] = i % 10;
+    c->g = NULL;
+    if (replay) {
+        ag_capture_begin(c->ctx);
+        if (ag_backward(lng_loss(c), NULL) != 0) die_ag(c->ctx, "gelu capture");
+        if (!(c->g = ag_capture_end(c->ctx))) die_ag(c->ctx, "gelu capture");
+    }
+    free(xd);
+}
+
 /* ==== 5. counting allocator ==== */
 typedef struct { uint64_t allocs, frees, bytes; } counter;
 static void *count_alloc(size_t n, void *user) { counter *c = (counter *)user; c->allocs++; c->bytes += n; return malloc(n); }
@@ -1141,6 +1184,16 @@ int main(int argc, char **argv) {
         add_note("replay: the captured agent step is %zu kernels; replayed and rebuilt steps give bit-identical parameters (tests/test_replay.c).",
                  ag_capture_steps(ap.g));
         ag_ctx_free(ar.ctx); ag_ctx_free(ap.ctx);
+        {   /* an elementwise-heavy step: gelu and layer_norm */
+            lng_case lr, lp;
+            lng_init(&lr, false);
+            lng_init(&lp, true);
+            measure3(T(lng_replay, &lp), &rep, T(lng_rebuild, &lr), &reb, TT("lngelu"), &ref);
+            add_row(ROW_LOWER, "MLP 784-256-10, gelu + layer_norm, batch 64, SGD: replayed step", "us/step", rep * 1e6, "the step rebuilt, ours", reb * 1e6);
+            r = add_row(ROW_LOWER, "the same replayed step", "us/step", rep * 1e6, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e6);
+            if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+            ag_ctx_free(lr.ctx); ag_ctx_free(lp.ctx);
+        }
         {   /* batch-1 networks of game size: 16-h-4, replayed, against PyTorch */
             static const int64_t hs[3] = {32, 64, 128};
             for (i = 0; i < 3; i++) {
@@ -1350,7 +1403,9 @@ int main(int argc, char **argv) {
             fprintf(f, "7. Forward mode: ag_jvp of tanh(x W1^T) W2^T (F32, x [64,128], W1 [128,128], W2 [10,128], tangents for all three)\n"
                        "   against the same J u by two reverse passes (the double-vjp trick) and PyTorch's forward_ad. Replay: a game\n"
                        "   agent's step (MLP 16-64-4, batch 1, MSE, Adam) captured once and replayed (ag_replay), against building the\n"
-                       "   step each time (then ag_ctx_reset) and the same step in PyTorch.\n");
+                       "   step each time (then ag_ctx_reset) and the same step in PyTorch; the same for an elementwise-heavy step:\n"
+                       "   MLP 784-256-10 with gelu (exact) and layer_norm, batch 64, cross-entropy, SGD (its backward is some 40\n"
+                       "   elementwise passes over [64, 256], gelu's and layer_norm's rules being built from ops).\n");
             fprintf(f, "8. BF16 and F16 [n x n] products (converted to F32 scratch, accumulated in F32, rounded once) against our F32\n"
                        "   product and PyTorch's bfloat16 matmul.\n");
             fprintf(f, "9. Per-example gradients (all six parameters, every example) of the MLP of 2 (F32, batch 64, cross_entropy_t\n"

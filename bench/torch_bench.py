@@ -9,6 +9,7 @@ Cases (all F32, torch.set_num_threads(1), OpenBLAS on 1 thread unless said):
     tiny   100 x (x = tanh(x*1.01 + 0.1)) on a 1-element tensor that requires grad, fwd + bwd
     lab    y = linear(x[2,64], W[600,64], b[600]), L = 0.5*sum((y-t)^2), fwd + bwd
     agent32, agent64, agent128   the agent step for MLP 16-h-4
+    lngelu                       MLP 784-256-10 with gelu and layer_norm, batch 64, SGD
     bf16mm256, bf16mm1024   a bfloat16 [n x n] @ [n x n] (float16 has no CPU matmul in torch 1.13)
     conv16 conv2d 16->16 3x3 pad 1 on x [64,16,28,28], fwd + bwd (grads of x, W, b; oneDNN)
     conv16_2  the same with torch on 2 threads (as cnn2)
@@ -151,6 +152,28 @@ def make_cases(torch):
         gopt.step()
 
     cases["agent"] = (agent_step, 1, 1)
+
+    # lngelu: MLP 784-256-10 with gelu and layer_norm, batch 64, cross-entropy, SGD (bench.c's lng_case)
+    lW1 = ((torch.rand(256, 784) * 2 - 1) / 28).requires_grad_()
+    lb1 = torch.zeros(256, requires_grad=True)
+    lW2 = ((torch.rand(10, 256) * 2 - 1) / 16).requires_grad_()
+    lb2 = torch.zeros(10, requires_grad=True)
+    lg = torch.ones(256, requires_grad=True)
+    lbe = torch.zeros(256, requires_grad=True)
+    lparams = [lW1, lb1, lW2, lb2, lg, lbe]
+    lx, lt = torch.rand(64, 784), torch.arange(64) % 10
+
+    def lngelu_step():
+        h = F.layer_norm(F.gelu(F.linear(lx, lW1, lb1)), (256,), lg, lbe, 1e-5)
+        loss = F.cross_entropy(F.linear(h, lW2, lb2), lt)
+        for p in lparams:
+            p.grad = None
+        loss.backward()
+        with torch.no_grad():
+            for p in lparams:
+                p.add_(p.grad, alpha=-0.01)
+
+    cases["lngelu"] = (lngelu_step, 1, 1)
 
     # agent32, agent64, agent128: the same step for MLP 16-h-4 (batch-1 networks of game size)
     def make_agent(h):
