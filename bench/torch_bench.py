@@ -85,16 +85,18 @@ def make_cases(torch):
     t = torch.randint(0, 10, (B,))
     W1, b1, W2, b2, W3, b3 = params
 
-    def mlp_step():
-        h1 = torch.relu(F.linear(x, W1, b1))
-        h2 = torch.relu(F.linear(h1, W2, b2))
-        loss = F.cross_entropy(F.linear(h2, W3, b3), t)
-        for p in params:
+    def sgd_step(loss, ps, rate):   # backward into fresh gradients, then p -= rate * grad
+        for p in ps:
             p.grad = None
         loss.backward()
         with torch.no_grad():
-            for p in params:
-                p.add_(p.grad, alpha=-lr)
+            for p in ps:
+                p.add_(p.grad, alpha=-rate)
+
+    def mlp_step():
+        h1 = torch.relu(F.linear(x, W1, b1))
+        h2 = torch.relu(F.linear(h1, W2, b2))
+        sgd_step(F.cross_entropy(F.linear(h2, W3, b3), t), params, lr)
 
     cases["mlp"] = (mlp_step, 1, 1)     # (function, torch threads, OpenBLAS threads)
     cases["mlp2"] = (mlp_step, 1, 2)
@@ -165,13 +167,7 @@ def make_cases(torch):
 
     def lngelu_step():
         h = F.layer_norm(F.gelu(F.linear(lx, lW1, lb1)), (256,), lg, lbe, 1e-5)
-        loss = F.cross_entropy(F.linear(h, lW2, lb2), lt)
-        for p in lparams:
-            p.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for p in lparams:
-                p.add_(p.grad, alpha=-0.01)
+        sgd_step(F.cross_entropy(F.linear(h, lW2, lb2), lt), lparams, 0.01)
 
     cases["lngelu"] = (lngelu_step, 1, 1)
 
