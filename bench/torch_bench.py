@@ -156,18 +156,18 @@ def make_cases(torch):
     cases["agent"] = (agent_step, 1, 1)
 
     # lngelu: MLP 784-256-10 with gelu and layer_norm, batch 64, cross-entropy, SGD (bench.c's lng_case)
-    lW1 = ((torch.rand(256, 784) * 2 - 1) / 28).requires_grad_()
-    lb1 = torch.zeros(256, requires_grad=True)
-    lW2 = ((torch.rand(10, 256) * 2 - 1) / 16).requires_grad_()
-    lb2 = torch.zeros(10, requires_grad=True)
-    lg = torch.ones(256, requires_grad=True)
-    lbe = torch.zeros(256, requires_grad=True)
-    lparams = [lW1, lb1, lW2, lb2, lg, lbe]
-    lx, lt = torch.rand(64, 784), torch.arange(64) % 10
+    nW1 = ((torch.rand(256, 784) * 2 - 1) / 28).requires_grad_()
+    nb1 = torch.zeros(256, requires_grad=True)
+    nW2 = ((torch.rand(10, 256) * 2 - 1) / 16).requires_grad_()
+    nb2 = torch.zeros(10, requires_grad=True)
+    ng = torch.ones(256, requires_grad=True)
+    nbe = torch.zeros(256, requires_grad=True)
+    nparams = [nW1, nb1, nW2, nb2, ng, nbe]
+    nx, nt = torch.rand(64, 784), torch.arange(64) % 10
 
     def lngelu_step():
-        h = F.layer_norm(F.gelu(F.linear(lx, lW1, lb1)), (256,), lg, lbe, 1e-5)
-        sgd_step(F.cross_entropy(F.linear(h, lW2, lb2), lt), lparams, 0.01)
+        h = F.layer_norm(F.gelu(F.linear(nx, nW1, nb1)), (256,), ng, nbe, 1e-5)
+        sgd_step(F.cross_entropy(F.linear(h, nW2, nb2), nt), nparams, 0.01)
 
     cases["lngelu"] = (lngelu_step, 1, 1)
 
