@@ -4360,7 +4360,8 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    only the first mv rows are read (the others repeat row 0) and stored */
 typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, int mv, const void *b, int64_t bs,
                           void *c, int64_t ldc, int acc, int nv);
-typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; int masked; } ag__gemm_cfg;   /* masked: nv < nr works */
+typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; int masked; ag__uk_fn ukr; } ag__gemm_cfg;   /* masked: uk takes nv < nr;
+                                                         ukr: else the kernel for a ragged edge (NULL: an edge buffer) */
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
 #define AG__UK_FMA(P, r) t = P##set(a##r[oa]); c##r##0 = P##madd(t, b0, c##r##0); c##r##1 = P##madd(t, b1, c##r##1);
@@ -4386,6 +4387,33 @@ TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t ac
     AG__UK_OUT(P, W, 0) AG__UK_OUT(P, W, 1) AG__UK_OUT(P, W, 2) AG__UK_OUT(P, W, 3) AG__UK_OUT(P, W, 4) AG__UK_OUT(P, W, 5) \
 }
 AG__SIMD_SETS(AG__DEF_UK_6x2V)
+
+/* AVX-512's C[6, 2W] kernel for the ragged right edge (nv < 2W): ag__uk_<t>_avx512's FMAs, with B's
+   and C's last columns read and written through masks, so B is read in place and C directly, with
+   no edge buffer; ag__ukr_<t>_avx512 */
+#define AG__UKR_OUT(P, W, r) if ((r) < mv) { \
+    if (acc) { c##r##0 = P##add(c##r##0, P##load_part(c + (r) * ldc, n0)); c##r##1 = P##add(c##r##1, P##load_part(c + (r) * ldc + (W), n1)); } \
+    P##store_part(c + (r) * ldc, c##r##0, n0); P##store_part(c + (r) * ldc + (W), c##r##1, n1); }
+#define AG__DEF_UK_6x2V_RAGGED(P, T, V, W, SET, TGT) \
+TGT static void ag__ukr_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+                              void *cv, int64_t ldc, int acc, int nv) { \
+    const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars; \
+    const T *a3 = a0 + (mv > 3) * 3 * ars, *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars; \
+    const T *b = (const T *)bv; \
+    T *c = (T *)cv; \
+    V c00 = P##zero(), c01 = P##zero(), c10 = P##zero(), c11 = P##zero(), c20 = P##zero(), c21 = P##zero(); \
+    V c30 = P##zero(), c31 = P##zero(), c40 = P##zero(), c41 = P##zero(), c50 = P##zero(), c51 = P##zero(); \
+    int64_t p, oa = 0, n0 = nv < (W) ? nv : (W), n1 = nv - n0; \
+    for (p = 0; p < kc; p++, oa += acs, b += bs) { \
+        V b0 = P##load_part(b, n0), b1 = P##load_part(b + (W), n1), t; \
+        AG__UK_FMA(P, 0) AG__UK_FMA(P, 1) AG__UK_FMA(P, 2) AG__UK_FMA(P, 3) AG__UK_FMA(P, 4) AG__UK_FMA(P, 5) \
+    } \
+    AG__UKR_OUT(P, W, 0) AG__UKR_OUT(P, W, 1) AG__UKR_OUT(P, W, 2) AG__UKR_OUT(P, W, 3) AG__UKR_OUT(P, W, 4) AG__UKR_OUT(P, W, 5) \
+}
+#ifdef AG__X86
+AG__DEF_UK_6x2V_RAGGED(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
+AG__F64(AG__DEF_UK_6x2V_RAGGED(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512))
+#endif
 
 /* C[8, nv] in 8 vector accumulators, nv <= W: AVX-512's kernel for narrow C (N <= 16 floats or 8
    doubles), where the 6 x 2W kernel would compute half its lanes for nothing. A ragged nv < W is
@@ -4438,27 +4466,27 @@ AG__F64(AG__DEF_UK_SCALAR(double, f64))
    isa + AG__GEMM_NARROW: the set's kernel for C at most one vector wide (AVX-512 has one) */
 #define AG__GEMM_NARROW 100
 static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
-    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256, 0 };
-    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256, 0 };)
+    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256, 0, NULL };
+    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256, 0, NULL };)
 #ifdef AG__X86
-    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512, 0 };
-    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512, 0 };)
-    static const ag__gemm_cfg avx512n_32 = { ag__uk1_f32_avx512, 8, 16, 256, 120, 512, 1 };   /* narrow C */
-    AG__F64(static const ag__gemm_cfg avx512n_64 = { ag__uk1_f64_avx512, 8, 8, 256, 120, 512, 1 };)
-    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, 0 };
-    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, 0 };)
+    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512, 0, ag__ukr_f32_avx512 };
+    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512, 0, ag__ukr_f64_avx512 };)
+    static const ag__gemm_cfg avx512n_32 = { ag__uk1_f32_avx512, 8, 16, 256, 120, 512, 1, NULL };   /* narrow C */
+    AG__F64(static const ag__gemm_cfg avx512n_64 = { ag__uk1_f64_avx512, 8, 8, 256, 120, 512, 1, NULL };)
+    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, 0, NULL };
+    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, 0, NULL };)
     if (isa == AG__ISA_AVX512) return AG__PICK(dtype, &avx512_32, &avx512_64);
     if (isa == AG__ISA_AVX512 + AG__GEMM_NARROW) return AG__PICK(dtype, &avx512n_32, &avx512n_64);
     if (isa == AG__ISA_AVX2) return AG__PICK(dtype, &avx2_32, &avx2_64);
 #endif
 #ifdef AG__NEON
-    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512, 0 };
-    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512, 0 };)
+    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512, 0, NULL };
+    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512, 0, NULL };)
     if (isa == AG__ISA_NEON) return AG__PICK(dtype, &neon32, &neon64);
 #endif
 #ifdef AG__WASM
-    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512, 0 };
-    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512, 0 };)
+    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512, 0, NULL };
+    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512, 0, NULL };)
     if (isa == AG__ISA_SIMD128) return AG__PICK(dtype, &simd128_32, &simd128_64);
 #endif
     (void)isa;
@@ -4678,6 +4706,7 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
             if (s->Ap) { a = s->Ap + (size_t)((ii - s->i0) * kb) * j->es; ars = 1; acs = g->mr; }
             else { a = j->A + (ii * j->rsa + pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
             if (nv == g->nr || g->masked) { g->uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
+            if (g->ukr) { g->ukr(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
             g->uk(kb, a, ars, acs, mv, b, bs, edge, g->nr, 0, g->nr);   /* the ragged right edge */
             if (j->dtype == AG_F32) AG__GEMM_EDGE(float)
             else AG__GEMM_EDGE(double)
@@ -4815,7 +4844,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
     /* B in place when its rows are dense and it is not too big; the ragged last panel packed (zero-padded)
        unless the kernel reads it through masks */
-    j.bpack0 = (j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->masked ? bpan : N / j.cfg->nr;
+    j.bpack0 = (j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->masked || j.cfg->ukr ? bpan : N / j.cfg->nr;
     j.tile_n = j.cfg->nc;
     m = ag__arena_mark(ctx);
     if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN) {   /* the shared schedule */
