@@ -4349,7 +4349,8 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    strides and B through a row stride, so an operand is packed into panels only
    when its layout or size asks for it: B when its rows are not contiguous (W^T
    in linear) or it is large, A when it is large; the ragged last column panel
-   of B always (the kernel reads full vectors). Every element of C is computed
+   of B too where the set's kernel reads full vectors only (AVX-512's read and
+   write a ragged edge through masks). Every element of C is computed
    the same way whatever the tiling, so the result does not depend on the
    number of threads. Products of at most AG__GEMM_SMALL multiply-adds use a
    plain loop. */
@@ -4787,7 +4788,7 @@ static void ag__gemm_transpose_task(void *arg, int t) {   /* rows [32 t, 32 t + 
 }
 
 /* the packed panels of slab s: A's rows when A is big and reused across enough column panels;
-   B's panels when its rows are strided or it is big (the ragged last panel always), unless the
+   B's panels when its rows are strided or it is big (the ragged last panel too without masks), unless the
    slabs share B (j->Bwhole) */
 static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s, bool share_b) {
     const ag__gemm_cfg *g = j->cfg;
