@@ -4369,22 +4369,27 @@ typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; int masked; ag__u
 #define AG__UK_OUT(P, W, r) if ((r) < mv) { \
     if (acc) { c##r##0 = P##add(c##r##0, P##loadu(c + (r) * ldc)); c##r##1 = P##add(c##r##1, P##loadu(c + (r) * ldc + (W))); } \
     P##storeu(c + (r) * ldc, c##r##0); P##storeu(c + (r) * ldc + (W), c##r##1); }
-/* C[6, 2W] in 12 vector accumulators, for every SIMD set: ag__uk_<t>_<set> */
-#define AG__DEF_UK_6x2V(P, T, V, W, SET, TGT) \
-TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
-                             void *cv, int64_t ldc, int acc, int nv) { \
+/* the 6 x 2W kernels' rows of A, B, C and 12 accumulators; their loop over kc steps, B's two vectors loaded by LOAD0, LOAD1 */
+#define AG__UK_6x2V_BEGIN(P, T, V) \
     const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars; \
     const T *a3 = a0 + (mv > 3) * 3 * ars, *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars; \
     const T *b = (const T *)bv; \
     T *c = (T *)cv; \
     V c00 = P##zero(), c01 = P##zero(), c10 = P##zero(), c11 = P##zero(), c20 = P##zero(), c21 = P##zero(); \
     V c30 = P##zero(), c31 = P##zero(), c40 = P##zero(), c41 = P##zero(), c50 = P##zero(), c51 = P##zero(); \
-    int64_t p, oa = 0; \
-    (void)nv; \
+    int64_t p, oa = 0;
+#define AG__UK_6x2V_LOOP(P, V, LOAD0, LOAD1) \
     for (p = 0; p < kc; p++, oa += acs, b += bs) { \
-        V b0 = P##loadu(b), b1 = P##loadu(b + (W)), t; \
+        V b0 = LOAD0, b1 = LOAD1, t; \
         AG__UK_FMA(P, 0) AG__UK_FMA(P, 1) AG__UK_FMA(P, 2) AG__UK_FMA(P, 3) AG__UK_FMA(P, 4) AG__UK_FMA(P, 5) \
-    } \
+    }
+/* C[6, 2W] in 12 vector accumulators, for every SIMD set: ag__uk_<t>_<set> */
+#define AG__DEF_UK_6x2V(P, T, V, W, SET, TGT) \
+TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
+                             void *cv, int64_t ldc, int acc, int nv) { \
+    AG__UK_6x2V_BEGIN(P, T, V) \
+    (void)nv; \
+    AG__UK_6x2V_LOOP(P, V, P##loadu(b), P##loadu(b + (W))) \
     AG__UK_OUT(P, W, 0) AG__UK_OUT(P, W, 1) AG__UK_OUT(P, W, 2) AG__UK_OUT(P, W, 3) AG__UK_OUT(P, W, 4) AG__UK_OUT(P, W, 5) \
 }
 AG__SIMD_SETS(AG__DEF_UK_6x2V)
@@ -4398,17 +4403,9 @@ AG__SIMD_SETS(AG__DEF_UK_6x2V)
 #define AG__DEF_UK_6x2V_RAGGED(P, T, V, W, SET, TGT) \
 TGT static void ag__ukr_##SET(int64_t kc, const void *av, int64_t ars, int64_t acs, int mv, const void *bv, int64_t bs, \
                               void *cv, int64_t ldc, int acc, int nv) { \
-    const T *a0 = (const T *)av, *a1 = a0 + (mv > 1) * ars, *a2 = a0 + (mv > 2) * 2 * ars; \
-    const T *a3 = a0 + (mv > 3) * 3 * ars, *a4 = a0 + (mv > 4) * 4 * ars, *a5 = a0 + (mv > 5) * 5 * ars; \
-    const T *b = (const T *)bv; \
-    T *c = (T *)cv; \
-    V c00 = P##zero(), c01 = P##zero(), c10 = P##zero(), c11 = P##zero(), c20 = P##zero(), c21 = P##zero(); \
-    V c30 = P##zero(), c31 = P##zero(), c40 = P##zero(), c41 = P##zero(), c50 = P##zero(), c51 = P##zero(); \
-    int64_t p, oa = 0, n0 = nv < (W) ? nv : (W), n1 = nv - n0; \
-    for (p = 0; p < kc; p++, oa += acs, b += bs) { \
-        V b0 = P##load_part(b, n0), b1 = P##load_part(b + (W), n1), t; \
-        AG__UK_FMA(P, 0) AG__UK_FMA(P, 1) AG__UK_FMA(P, 2) AG__UK_FMA(P, 3) AG__UK_FMA(P, 4) AG__UK_FMA(P, 5) \
-    } \
+    AG__UK_6x2V_BEGIN(P, T, V) \
+    int64_t n0 = nv < (W) ? nv : (W), n1 = nv - n0; \
+    AG__UK_6x2V_LOOP(P, V, P##load_part(b, n0), P##load_part(b + (W), n1)) \
     AG__UKR_OUT(P, W, 0) AG__UKR_OUT(P, W, 1) AG__UKR_OUT(P, W, 2) AG__UKR_OUT(P, W, 3) AG__UKR_OUT(P, W, 4) AG__UKR_OUT(P, W, 5) \
 }
 #ifdef AG__X86
