@@ -4361,8 +4361,8 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    only the first mv rows are read (the others repeat row 0) and stored */
 typedef void (*ag__uk_fn)(int64_t kc, const void *a, int64_t ars, int64_t acs, int mv, const void *b, int64_t bs,
                           void *c, int64_t ldc, int acc, int nv);
-typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; int masked; ag__uk_fn ukr; } ag__gemm_cfg;   /* masked: uk takes nv < nr;
-                                                         ukr: else the kernel for a ragged edge (NULL: an edge buffer) */
+typedef struct { ag__uk_fn uk; int mr, nr; int64_t kc, mc, nc; ag__uk_fn ukr; } ag__gemm_cfg;   /* ukr: the kernel for a ragged
+                                                         edge nv < nr (NULL: uk through an edge buffer) */
 
 /* micro-kernel rows: t = A[r, p] broadcast; C[r, 0:2W] += t * B[p, 0:2W] */
 #define AG__UK_FMA(P, r) t = P##set(a##r[oa]); c##r##0 = P##madd(t, b0, c##r##0); c##r##1 = P##madd(t, b1, c##r##1);
@@ -4464,27 +4464,27 @@ AG__F64(AG__DEF_UK_SCALAR(double, f64))
    isa + AG__GEMM_NARROW: the set's kernel for C at most one vector wide (AVX-512 has one) */
 #define AG__GEMM_NARROW 100
 static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
-    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256, 0, NULL };
-    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256, 0, NULL };)
+    static const ag__gemm_cfg scalar32 = { ag__uk_f32_scalar, 4, 4, 256, 64, 256, NULL };
+    AG__F64(static const ag__gemm_cfg scalar64 = { ag__uk_f64_scalar, 4, 4, 256, 64, 256, NULL };)
 #ifdef AG__X86
-    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512, 0, ag__ukr_f32_avx512 };
-    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512, 0, ag__ukr_f64_avx512 };)
-    static const ag__gemm_cfg avx512n_32 = { ag__uk1_f32_avx512, 8, 16, 256, 120, 512, 1, NULL };   /* narrow C */
-    AG__F64(static const ag__gemm_cfg avx512n_64 = { ag__uk1_f64_avx512, 8, 8, 256, 120, 512, 1, NULL };)
-    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, 0, NULL };
-    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, 0, NULL };)
+    static const ag__gemm_cfg avx512_32 = { ag__uk_f32_avx512, 6, 32, 128, 120, 512, ag__ukr_f32_avx512 };
+    AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512, ag__ukr_f64_avx512 };)
+    static const ag__gemm_cfg avx512n_32 = { ag__uk1_f32_avx512, 8, 16, 256, 120, 512, ag__uk1_f32_avx512 };   /* narrow C */
+    AG__F64(static const ag__gemm_cfg avx512n_64 = { ag__uk1_f64_avx512, 8, 8, 256, 120, 512, ag__uk1_f64_avx512 };)
+    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, NULL };
+    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, NULL };)
     if (isa == AG__ISA_AVX512) return AG__PICK(dtype, &avx512_32, &avx512_64);
     if (isa == AG__ISA_AVX512 + AG__GEMM_NARROW) return AG__PICK(dtype, &avx512n_32, &avx512n_64);
     if (isa == AG__ISA_AVX2) return AG__PICK(dtype, &avx2_32, &avx2_64);
 #endif
 #ifdef AG__NEON
-    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512, 0, NULL };
-    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512, 0, NULL };)
+    static const ag__gemm_cfg neon32 = { ag__uk_f32_neon, 6, 8, 256, 120, 512, NULL };
+    AG__F64(static const ag__gemm_cfg neon64 = { ag__uk_f64_neon, 6, 4, 256, 120, 512, NULL };)
     if (isa == AG__ISA_NEON) return AG__PICK(dtype, &neon32, &neon64);
 #endif
 #ifdef AG__WASM
-    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512, 0, NULL };
-    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512, 0, NULL };)
+    static const ag__gemm_cfg simd128_32 = { ag__uk_f32_simd128, 6, 8, 256, 120, 512, NULL };
+    AG__F64(static const ag__gemm_cfg simd128_64 = { ag__uk_f64_simd128, 6, 4, 256, 120, 512, NULL };)
     if (isa == AG__ISA_SIMD128) return AG__PICK(dtype, &simd128_32, &simd128_64);
 #endif
     (void)isa;
@@ -4694,6 +4694,7 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
         int64_t panel = jj / g->nr, bs;
         const char *b;
         int nv = (int)(j->N - jj < g->nr ? j->N - jj : g->nr);
+        ag__uk_fn uk = nv == g->nr ? g->uk : g->ukr;   /* NULL: a ragged edge through the edge buffer */
         if (panel >= s->b0) { b = s->Bp + (size_t)((panel - s->b0) * g->nr * kb) * j->es; bs = g->nr; }
         else { b = j->B + (pc * j->rsb + jj) * es; bs = j->rsb; }
         for (ii = i0; ii < i1; ii += g->mr) {
@@ -4703,8 +4704,7 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
             char *cp = j->C + (ii * j->N + jj) * es;
             if (s->Ap) { a = s->Ap + (size_t)((ii - s->i0) * kb) * j->es; ars = 1; acs = g->mr; }
             else { a = j->A + (ii * j->rsa + pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
-            if (nv == g->nr || g->masked) { g->uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
-            if (g->ukr) { g->ukr(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
+            if (uk) { uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
             g->uk(kb, a, ars, acs, mv, b, bs, edge, g->nr, 0, g->nr);   /* the ragged right edge */
             if (j->dtype == AG_F32) AG__GEMM_EDGE(float)
             else AG__GEMM_EDGE(double)
@@ -4842,7 +4842,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
     /* B in place when its rows are dense and it is not too big; the ragged last panel packed (zero-padded)
        unless the kernel reads it through masks */
-    j.bpack0 = (j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->masked || j.cfg->ukr ? bpan : N / j.cfg->nr;
+    j.bpack0 = (j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->ukr ? bpan : N / j.cfg->nr;
     j.tile_n = j.cfg->nc;
     m = ag__arena_mark(ctx);
     if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN) {   /* the shared schedule */
