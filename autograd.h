@@ -2157,7 +2157,8 @@ static ag_tensor *ag__view_of(ag_tensor *t, int ndim, const int64_t *shape, cons
     X(as_strided_backward, as_strided_backward, as_strided_backward, none, none, self) X(copy_slices, copy_slices, copy_slices, none, none, self) \
     X(gather_rows, gather_rows, gather_rows, gather_rows, none, loop) \
     X(scatter_add_rows, scatter_add_rows, scatter_add_rows, scatter_add_rows, none, loop) \
-    X(unfold, unfold, unfold, unfold, none, loop) X(fold, fold, fold, fold, none, loop)
+    X(unfold, unfold, unfold, unfold, none, loop) X(fold, fold, fold, fold, none, loop) \
+    X(conv2d, conv2d, conv2d, conv2d, ab, loop) X(conv2d_weight, conv2d_weight, conv2d, conv2d, ab, loop)
 /* y = AG__F_<name>(T, M, u, v) for u from a and v from b, broadcast (M: the libm suffix) */
 #define AG__BINARY_OPS(X) \
     X(add, add, add, binary, none, map) X(sub, sub, sub, binary, none, map) X(mul, mul, mul, binary, cross, map) \
@@ -4350,7 +4351,9 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    when its layout or size asks for it: B when its rows are not contiguous (W^T
    in linear) or it is large, A when it is large; the ragged last column panel
    of B too where the set's kernel reads full vectors only (AVX-512's read and
-   write a ragged edge through masks). Every element of C is computed
+   write a ragged edge through masks). conv2d's B, the windows of its input,
+   is made from the input a tile at a time as it is packed (ag__gemm_win:
+   implicit im2col), never whole in memory. Every element of C is computed
    the same way whatever the tiling, so the result does not depend on the
    number of threads. Products of at most AG__GEMM_SMALL multiply-adds use a
    plain loop. */
@@ -4648,10 +4651,15 @@ AG__F64(AG__DEF_GEMM_SMALL(double, f64))
 #define AG__GEMM_MAX_SLABS 16
 #define AG__GEMM_SHARE_MAX ((size_t)1 << 20)   /* bytes of B packed whole for row slabs to share, at most */
 
+/* B as the windows of conv2d's input x, never in memory (implicit im2col): with cols = unfold(x)
+   ([A K, B OH OW] for x as [A, B, H, W], >>ops), B[p, q] = cols[r0 + p, q], or cols[r0 + q, p] (trans) */
+struct ag__win;
+typedef struct { const struct ag__win *g; const void *x; int64_t xs[4], r0; bool trans; } ag__gemm_win;
 typedef struct {
     int64_t i0, i1, j0, j1;   /* C[i0:i1, j0:j1] */
     char *Ap, *Bp;            /* its packed A rows (from i0) and B panels (from b0), or NULL */
     int64_t b0, b1;           /* B's column panels [b0, b1) are packed; those before b0 are read in place */
+    int64_t bld;              /* > 0: Bp holds B's columns from panel b0 as kb rows of bld (made from x), not panels */
 } ag__gemm_slab;
 typedef struct {
     const ag__gemm_cfg *cfg;
@@ -4666,13 +4674,16 @@ typedef struct {
     ag__gemm_slab slab[AG__GEMM_MAX_SLABS];
     char *Bwhole;        /* row slabs: B's packed panels for every k-block, shared (or NULL) */
     int64_t pc, kb, ntiles;   /* the shared schedule: the current k-block, tiles of C per row of tiles */
+    const ag__gemm_win *win;  /* B is conv2d's windows of an input (or NULL): packed tile by tile from it */
 } ag__gemm_job;
+static void ag__pack_win(const ag__gemm_job *j, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb);   /* >>ops, unfold */
 
 /* packs A's row panels [q0, q1) (X = A) or B's column panels [q0, q1) (X = B^T) at k-block [pc, pc + kb) */
 static void ag__gemm_pack(const ag__gemm_job *j, bool is_a, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb) {
     int w = is_a ? j->cfg->mr : j->cfg->nr;
     const char *src = is_a ? j->A : j->B;
     int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb, rows = is_a ? j->M : j->N;
+    if (!is_a && j->win) { ag__pack_win(j, dst, q0, q1, pc, kb); return; }
     if (j->dtype == AG_F32) ag__pack_f32(j->isa, (float *)(void *)dst, (const float *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);
     AG__F64(else ag__pack_f64(j->isa, (double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
 }
@@ -4695,7 +4706,7 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
         const char *b;
         int nv = (int)(j->N - jj < g->nr ? j->N - jj : g->nr);
         ag__uk_fn uk = nv == g->nr ? g->uk : g->ukr;   /* NULL: a ragged edge through the edge buffer */
-        if (panel >= s->b0) { b = s->Bp + (size_t)((panel - s->b0) * g->nr * kb) * j->es; bs = g->nr; }
+        if (panel >= s->b0) { b = s->Bp + (size_t)((panel - s->b0) * g->nr * (s->bld ? 1 : kb)) * j->es; bs = s->bld ? s->bld : g->nr; }
         else { b = j->B + (pc * j->rsb + jj) * es; bs = j->rsb; }
         for (ii = i0; ii < i1; ii += g->mr) {
             const char *a;
@@ -4740,6 +4751,16 @@ static void ag__gemm_slab_task(void *arg, int t) {
     for (pc = 0; pc < j->K; pc += j->kc) {
         kb = j->K - pc < j->kc ? j->K - pc : j->kc;
         if (s.Ap) ag__gemm_pack(j, true, s.Ap, s.i0 / g->mr, (s.i1 + g->mr - 1) / g->mr, pc, kb);
+        if (j->win) {   /* B made from x a tile (tile_n columns) at a time, while it is in cache: rows of B, or B^T's panels */
+            for (jj = s.j0; jj < s.j1; jj += j->tile_n) {
+                int64_t je = jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1;
+                s.b0 = jj / g->nr;
+                s.bld = j->win->trans ? 0 : (je - jj + g->nr - 1) / g->nr * g->nr;
+                ag__gemm_pack(j, false, s.Bp, s.b0, (je + g->nr - 1) / g->nr, pc, kb);
+                for (ii = s.i0; ii < s.i1; ii += g->mc) ag__gemm_block(j, &s, pc, kb, ii, ii + g->mc < s.i1 ? ii + g->mc : s.i1, jj, je);
+            }
+            continue;
+        }
         if (j->Bwhole) s.Bp = j->Bwhole + (size_t)(pc * (s.b1 - s.b0) * g->nr) * j->es;   /* packed before the slabs */
         else if (s.Bp) ag__gemm_pack(j, false, s.Bp, s.b0, s.b1, pc, kb);
         for (ii = s.i0; ii < s.i1; ii += g->mc)
@@ -4797,7 +4818,8 @@ static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s, 
         if (!s->Ap) return false;
     }
     if (s->b0 < s->b1 && !share_b) {
-        s->Bp = (char *)ag__arena_alloc(ctx, (size_t)((s->b1 - s->b0) * g->nr * j->kc) * j->es, AG__DATA_ALIGN);
+        int64_t npan = j->win ? j->tile_n / g->nr : s->b1 - s->b0;   /* from x: one tile's panels at a time */
+        s->Bp = (char *)ag__arena_alloc(ctx, (size_t)(npan * g->nr * j->kc) * j->es, AG__DATA_ALIGN);
         if (!s->Bp) return false;
     }
     return true;
@@ -4806,14 +4828,16 @@ static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s, 
 /* C = A @ B, or with T: T = (A @ B)^T, C being scratch; false (and an error on ctx) if the arena
    cannot hold the packed panels */
 static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
-                       const void *B, int64_t rsb, int64_t csb, void *C, void *T) {
+                       const void *B, int64_t rsb, int64_t csb, void *C, void *T, const ag__gemm_win *win) {
     ag__gemm_job j;
     ag__mark m;
     int64_t macs = M * N * K, apan, bpan;
     size_t es = ag__esize(dtype);
     int t;
     if (M == 0 || N == 0) return true;
-    if (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
+    if (win && K == 0) { memset(C, 0, (size_t)(M * N) * es); return true; }
+    if (win) csb = 1;   /* B from x: always packed, by the general path below */
+    else if (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
         (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(ctx->isa, M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         AG__F64(else ag__gemm_small_f64(ctx->isa, M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
@@ -4823,29 +4847,29 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     memset(&j, 0, sizeof j);
     j.cfg = ag__gemm_config(ctx->isa, dtype);
     if (ctx->isa == AG__ISA_AVX512 && 2 * N <= j.cfg->nr) j.cfg = ag__gemm_config(AG__ISA_AVX512 + AG__GEMM_NARROW, dtype);   /* narrow C: one-vector tiles */
-    if (csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
+    if (!win && csb != 1 && N > 1 && M >= j.cfg->nr && K * M + M * N < K * N) {
         /* B's rows are strided (x @ W^T with a wide W): C^T = B^T A^T packs the smaller A instead,
            and each slab copies its part of C^T into C (the two conditions exclude each other: no recursion) */
         void *ct;
         m = ag__arena_mark(ctx);
         ct = ag__arena_alloc(ctx, (size_t)(M * N) * es, AG__DATA_ALIGN);
-        if (!ct || !ag__gemm_t(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, ct, C)) return false;
+        if (!ct || !ag__gemm_t(ctx, dtype, N, M, K, B, csb, rsb, A, csa, rsa, ct, C, NULL)) return false;
         ag__arena_release(ctx, m);
         return true;
     }
     j.dtype = dtype; j.es = es; j.isa = ctx->isa;
     j.M = M; j.N = N; j.K = K;
     j.A = (const char *)A; j.B = (const char *)B; j.C = (char *)C; j.T = (char *)T;
-    j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = N == 1 ? 1 : csb;
+    j.rsa = rsa; j.csa = csa; j.rsb = rsb; j.csb = N == 1 ? 1 : csb; j.win = win;
     j.kc = K < j.cfg->kc ? K : j.cfg->kc;
     apan = (M + j.cfg->mr - 1) / j.cfg->mr;
     bpan = (N + j.cfg->nr - 1) / j.cfg->nr;
     /* B in place when its rows are dense and it is not too big; the ragged last panel packed (zero-padded)
        unless the kernel reads it through masks */
-    j.bpack0 = (j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->ukr ? bpan : N / j.cfg->nr;
+    j.bpack0 = (win || j.csb != 1 || (j.kc * N > AG__GEMM_PACK_MIN && apan > 3)) ? 0 : j.cfg->ukr ? bpan : N / j.cfg->nr;
     j.tile_n = j.cfg->nc;
     m = ag__arena_mark(ctx);
-    if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN) {   /* the shared schedule */
+    if (ctx->threads > 1 && macs >= AG__GEMM_SHARED_MIN && !win) {   /* the shared schedule */
         ag__gemm_slab *s = &j.slab[0];
         int64_t mtiles = (M + j.cfg->mc - 1) / j.cfg->mc;
         while (mtiles * ((N + j.tile_n - 1) / j.tile_n) < 4 * ctx->threads && j.tile_n > j.cfg->nr) j.tile_n /= 2;
@@ -4872,7 +4896,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
         j.nslabs = ctx->threads > 1 && macs >= AG__GEMM_SLAB_MIN ? ctx->threads : 1;
         if (j.nslabs > AG__GEMM_MAX_SLABS) j.nslabs = AG__GEMM_MAX_SLABS;
         if (j.nslabs > units) j.nslabs = (int)units;
-        share_b = !by_cols && j.nslabs > 1 && j.bpack0 < bpan &&   /* row slabs share B, packed once for every k-block */
+        share_b = !by_cols && !win && j.nslabs > 1 && j.bpack0 < bpan &&   /* row slabs share B, packed once for every k-block */
                   (size_t)((bpan - j.bpack0) * j.cfg->nr * K) * es <= AG__GEMM_SHARE_MAX;
         for (t = 0; t < j.nslabs; t++) {
             ag__gemm_slab *s = &j.slab[t];
@@ -4894,7 +4918,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
 }
 static bool ag__gemm(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, const void *A, int64_t rsa, int64_t csa,
                      const void *B, int64_t rsb, int64_t csb, void *C) {
-    return ag__gemm_t(ctx, dtype, M, N, K, A, rsa, csa, B, rsb, csb, C, NULL);
+    return ag__gemm_t(ctx, dtype, M, N, K, A, rsa, csa, B, rsb, csb, C, NULL, NULL);
 }
 
 /* ==== >>threads: the pool ====
@@ -5983,7 +6007,7 @@ AG_API ag_tensor *ag_gather_rows(ag_tensor *table, int64_t n, const int32_t *ind
    x[a, b, oh sh + i dh - ph, ow sw + j dw - pw] (pad outside), stored as [A, K, B, OH, OW]
    (at = 1: a convolution's columns, one GEMM per group) or [A, B, K, OH, OW] (at = 2: pools).
    fold is its adjoint: each window element added back where it came from (padding dropped). */
-typedef struct {
+typedef struct ag__win {
     int kh, kw, sh, sw, dh, dw, ph, pw, at;
     int64_t A, B, H, W, OH, OW;
     double pad;   /* the padding's value: 0, or -inf for max pooling */
@@ -5994,28 +6018,70 @@ static int64_t ag__win_row(const ag__win *g, int64_t a, int64_t b, int64_t k, in
 }
 /* the outputs ow whose input column ow sw + off lies in [0, W): [*lo, *hi) */
 static void ag__win_cols(const ag__win *g, int64_t off, int64_t *lo, int64_t *hi) {
-    *lo = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
-    *hi = g->W - 1 - off < 0 ? 0 : (g->W - 1 - off) / g->sw + 1;
+    *lo = off >= 0 ? 0 : g->sw == 1 ? -off : (-off + g->sw - 1) / g->sw;
+    *hi = g->W - 1 - off < 0 ? 0 : g->sw == 1 ? g->W - off : (g->W - 1 - off) / g->sw + 1;
     if (*hi > g->OW) *hi = g->OW;
     if (*lo > *hi) *lo = *hi;
 }
-/* ag__unfold_f32, ag__unfold_f64, ag__fold_f32, ag__fold_f64 */
+/* a row of cols (below) as (a, i, j): R = a kh kw + i kw + j; ag__win_next steps to R + 1 */
+typedef struct { int64_t a, i, j; } ag__win_rc;
+static ag__win_rc ag__win_rc_of(const ag__win *g, int64_t R) {
+    ag__win_rc p;
+    int64_t K = (int64_t)g->kh * g->kw;
+    p.a = R / K; p.i = R % K / g->kw; p.j = R % g->kw;
+    return p;
+}
+static void ag__win_next(const ag__win *g, ag__win_rc *p) {
+    if (++p->j == g->kw) { p->j = 0; if (++p->i == g->kh) { p->i = 0; p->a++; } }
+}
+/* ag__win_line_<t>: dst[0:n] = cols[R, c0:c0 + n], cols = the windows as a matrix [A kh kw, B OH OW]: row
+   R = (a, i, j) as above, column c0 = b OH OW + r, r = oh OW + ow; x [A, B, H, W] with strides xs.
+   Every layout of unfold and the GEMM's packing from x (ag__pack_win) read the windows through it.
+   ag__fold_<t>: y += each window element, added back where it came from (padding dropped) */
 #define AG__DEF_WIN_KERNELS(T, SUF) \
-static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs, int64_t a0, int64_t a1) { \
-    int64_t a, b, k, oh, ow, lo, hi, K = (int64_t)g->kh * g->kw; \
-    if (g->A == 0 || g->B == 0 || g->OH == 0 || g->OW == 0) return;   /* empty: no loop over the other dims */ \
-    for (a = a0; a < a1; a++) for (b = 0; b < g->B; b++) for (k = 0; k < K; k++) { \
-        int64_t i = k / g->kw, off = (k % g->kw) * g->dw - g->pw, step = g->sw * xs[3]; \
-        ag__win_cols(g, off, &lo, &hi); \
-        for (oh = 0; oh < g->OH; oh++) { \
-            T *dst = y + ag__win_row(g, a, b, k, oh); \
-            int64_t ih = oh * g->sh + i * g->dh - g->ph; \
-            const T *src = x + a * xs[0] + b * xs[1] + ih * xs[2] + off * xs[3]; \
-            if (ih < 0 || ih >= g->H) { for (ow = 0; ow < g->OW; ow++) dst[ow] = (T)g->pad; continue; } \
-            for (ow = 0; ow < lo; ow++) dst[ow] = (T)g->pad; \
-            if (step == 1) memcpy(dst + lo, src + lo, sizeof(T) * (size_t)(hi - lo)); \
-            else for (ow = lo; ow < hi; ow++) dst[ow] = src[ow * step]; \
-            for (ow = hi; ow < g->OW; ow++) dst[ow] = (T)g->pad; \
+static void ag__win_line_##SUF(const ag__win *g, T *dst, const T *x, const int64_t *xs, ag__win_rc rc, int64_t b, int64_t r, int64_t n) { \
+    int64_t off = rc.j * g->dw - g->pw, L = g->OH * g->OW, lo, hi, e, step = g->sw * xs[3]; \
+    T pad = (T)g->pad; \
+    ag__win_cols(g, off, &lo, &hi); \
+    if (g->sh == 1 && step == 1 && g->OW == g->W && xs[2] == g->W) { \
+        /* stride 1, "same" width, planes dense: a plane's windows are the plane shifted by (i dh - ph) W + off, \
+           then the rows outside x and the columns outside [lo, hi) set to pad */ \
+        int64_t shift = (rc.i * g->dh - g->ph) * g->W + off, HW = g->H * g->W; \
+        int64_t v0 = (g->ph - rc.i * g->dh) * g->OW, v1 = (g->H + g->ph - rc.i * g->dh) * g->OW;   /* the rows inside x, */ \
+        if (v0 < -shift) v0 = -shift; \
+        if (v1 > HW - shift) v1 = HW - shift;   /* and the columns whose source is in the plane */ \
+        while (n > 0) { \
+            int64_t m = L - r < n ? L - r : n, s0 = v0 > r ? v0 : r, s1 = v1 < r + m ? v1 : r + m, rw; \
+            const T *src = x + rc.a * xs[0] + b * xs[1]; \
+            if (s1 < s0) s1 = s0; \
+            for (e = r; e < s0; e++) dst[e - r] = pad; \
+            memcpy(dst + s0 - r, src + (s0 + shift), sizeof(T) * (size_t)(s1 - s0)); \
+            for (e = s1; e < r + m; e++) dst[e - r] = pad; \
+            if (lo > 0 || hi < g->OW)   /* each output row inside x: its columns outside x */ \
+                for (rw = (s0 - s0 % g->OW); rw < s1; rw += g->OW) { \
+                    for (e = rw > s0 ? rw : s0; e < rw + lo && e < s1; e++) dst[e - r] = pad; \
+                    for (e = rw + hi > s0 ? rw + hi : s0; e < rw + g->OW && e < s1; e++) dst[e - r] = pad; \
+                } \
+            dst += m; n -= m; r = 0; b++; \
+        } \
+        return; \
+    } \
+    { \
+        int64_t oh = r / g->OW, ow = r % g->OW; \
+        while (n > 0) {   /* one output row (b, oh) at a time: [ow, end) */ \
+            int64_t end = g->OW - ow < n ? g->OW : ow + n, ih = oh * g->sh + rc.i * g->dh - g->ph; \
+            int64_t s0 = lo > ow ? lo : ow, s1 = hi < end ? hi : end;   /* [s0, s1): inside x */ \
+            if (ih < 0 || ih >= g->H) s0 = s1 = end; \
+            if (s1 < s0) s1 = s0; \
+            for (e = ow; e < s0; e++) dst[e - ow] = pad; \
+            if (s0 < s1) { \
+                const T *src = x + rc.a * xs[0] + b * xs[1] + ih * xs[2] + off * xs[3]; \
+                if (step == 1) memcpy(dst + s0 - ow, src + s0, sizeof(T) * (size_t)(s1 - s0)); \
+                else for (e = s0; e < s1; e++) dst[e - ow] = src[e * step]; \
+            } \
+            for (e = s1; e < end; e++) dst[e - ow] = pad; \
+            dst += end - ow; n -= end - ow; ow = 0; \
+            if (++oh == g->OH) { oh = 0; b++; } \
         } \
     } \
 } \
@@ -6034,12 +6100,58 @@ static void ag__fold_##SUF(const ag__win *g, T *y, const T *c, int64_t a0, int64
             for (ow = lo; ow < hi; ow++) dst[ow * g->sw] += src[ow]; \
         } \
     } \
+} \
+/* unfold of x's first-dim indices [a0, a1): the rows of cols, [A, K, B, OH, OW] (at = 1) or [A, B, K, OH, OW] */ \
+static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *xs, int64_t a0, int64_t a1) { \
+    int64_t a, b, k, K = (int64_t)g->kh * g->kw, L = g->OH * g->OW; \
+    ag__win_rc rc; \
+    if (g->A == 0 || g->B == 0 || L == 0) return;   /* empty: no loop over the other dims */ \
+    for (rc = ag__win_rc_of(g, a0 * K), a = a0; a < a1; a++) for (k = 0; k < K; k++, ag__win_next(g, &rc)) { \
+        if (g->at == 1) ag__win_line_##SUF(g, y + (a * K + k) * g->B * L, x, xs, rc, 0, 0, g->B * L); \
+        else for (b = 0; b < g->B; b++) ag__win_line_##SUF(g, y + ((a * g->B + b) * K + k) * L, x, xs, rc, b, 0, L); \
+    } \
+} \
+/* B's columns [q0 w, q1 w) of the GEMM at k-block [p0, p0 + kb), made from x (ag__gemm_win). B = cols \
+   rows: each step p a line of cols, at dst[p ld], zero past the last column. B = cols^T: B^T's panels \
+   (panel q, step p, lane r at dst[(q - q0) w kb + p w + r]), eight rows of cols as lines transposed into \
+   the lanes (on x86 as the packing's 8 x 8 blocks), zero past the last row */ \
+static void ag__pack_win_##SUF(int isa, const ag__gemm_win *s, T *dst, int64_t rows, int64_t q0, int64_t q1, \
+                               int64_t p0, int64_t kb, int w) { \
+    double buf_[8 * AG__WIN_LINE];   /* 8 lines */ \
+    T *buf = (T *)(void *)buf_, *d; \
+    const T *x = (const T *)s->x; \
+    size_t panel = (size_t)w * (size_t)kb; \
+    int64_t p, q, r, e, n, pp, ld = (q1 - q0) * w, c0 = q0 * w, c1 = q1 * w < rows ? q1 * w : rows, rg = w < 8 ? w : 8, done; \
+    int64_t L = s->g->OH * s->g->OW; \
+    ag__win_rc rc; \
+    if (!s->trans) { \
+        for (rc = ag__win_rc_of(s->g, s->r0 + p0), p = 0; p < kb; p++, ag__win_next(s->g, &rc)) { \
+            ag__win_line_##SUF(s->g, dst + p * ld, x, s->xs, rc, c0 / L, c0 % L, c1 - c0); \
+            for (e = c1 - c0; e < ld; e++) dst[p * ld + e] = 0; \
+        } \
+        return; \
+    } \
+    for (q = q0; q < q1; q++) for (pp = 0; pp < kb; pp += AG__WIN_LINE) for (rc = ag__win_rc_of(s->g, s->r0 + q * w), r = 0; r < w; r += rg) { \
+        int64_t i; \
+        n = kb - pp < AG__WIN_LINE ? kb - pp : AG__WIN_LINE; \
+        for (i = 0; i < rg; i++, ag__win_next(s->g, &rc)) \
+            if (q * w + r + i < rows) ag__win_line_##SUF(s->g, buf + i * AG__WIN_LINE, x, s->xs, rc, (p0 + pp) / L, (p0 + pp) % L, n); \
+            else memset(buf + i * AG__WIN_LINE, 0, sizeof(T) * (size_t)n); \
+        d = dst + (size_t)(q - q0) * panel + (size_t)(pp * w + r); \
+        done = rg == 8 ? AG__PACK8_##SUF(isa, d, buf, AG__WIN_LINE, n, w) : 0; \
+        for (i = 0; i < rg; i++) for (e = done; e < n; e++) d[e * w + i] = buf[i * AG__WIN_LINE + e]; \
+    } \
 }
+#define AG__WIN_LINE 128   /* the length of a line ag__pack_win builds at once */
 AG__DEF_WIN_KERNELS(float, f32)
 AG__F64(AG__DEF_WIN_KERNELS(double, f64))
 /* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous);
    on the pool one task per index a of the first dim (disjoint outputs, each in the same order) */
 typedef struct { ag_tensor *y; const ag_tensor *x; bool fold; } ag__win_job;
+static void ag__pack_win(const ag__gemm_job *j, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb) {
+    if (j->dtype == AG_F32) ag__pack_win_f32(j->isa, j->win, (float *)(void *)dst, j->N, q0, q1, pc, kb, j->cfg->nr);
+    AG__F64(else ag__pack_win_f64(j->isa, j->win, (double *)(void *)dst, j->N, q0, q1, pc, kb, j->cfg->nr);)
+}
 static void ag__win_range(const ag__win_job *j, int64_t a0, int64_t a1) {   /* first-dim indices [a0, a1) */
     const ag__win *g = (const ag__win *)j->y->extra;
     if (j->fold) {
@@ -6107,6 +6219,87 @@ static int ag__bw_fold(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d c =
 }
 static int ag__jvp_fold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* t_y = fold(t_c) */
     (void)op; *out = ag__fold(t[0], (const ag__win *)y->extra); return 0;
+}
+
+/* ---- conv2d's products, the windows read from x in place (implicit im2col) ----
+   With cols = unfold(x) ([C kh kw, N OH OW], x [N, C, H, W] seen as [C, N, H, W]) and W as
+   W2 [G, O/G, C/G kh kw], group q's rows of cols being [q C/G kh kw, (q + 1) C/G kh kw):
+     conv2d         y [G, O/G, N OH OW]    = W2 @ cols(x)     per group
+     conv2d_weight  y [G, O/G, C/G kh kw]  = g @ cols(x)^T    (conv2d's gradient in W2)
+   The GEMM packs its B panels straight from x (ag__gemm_win), so cols, 9x x's size for a 3 x 3
+   kernel, is never in memory. Both ops are linear in each input: in[0] (W2 or g), in[1] = x; the
+   geometry (ag__win over x as [C, N, H, W]) is the op's extra. */
+static bool ag__conv_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *x, int op) {
+    const ag__win *g = (const ag__win *)y->extra;
+    int64_t G = a->shape[0], M = a->shape[1], K = (int64_t)g->kh * g->kw * (g->A / G), L = g->B * g->OH * g->OW, q;
+    size_t es = ag__esize(y->dtype);
+    ag__gemm_win w;
+    w.g = g; w.x = x->data; w.trans = op == AG__OP_conv2d_weight;
+    w.xs[0] = x->stride[1]; w.xs[1] = x->stride[0]; w.xs[2] = x->stride[2]; w.xs[3] = x->stride[3];
+    for (q = 0; q < G; q++) {
+        w.r0 = q * K;
+        if (!ag__gemm_t(y->ctx, y->dtype, M, y->shape[2], w.trans ? L : K, a->data + q * a->stride[0] * (int64_t)es, a->stride[1],
+                        a->stride[2], NULL, 0, 1, y->data + q * M * y->shape[2] * (int64_t)es, NULL, &w))
+            return false;
+    }
+    return true;
+}
+static bool ag__rerun_conv2d(int op, ag_tensor *y) { return ag__conv_run(y, y->in[0], y->in[1], op); }
+/* op(a, x) with the geometry g: a [G, O/G, C/G kh kw] (conv2d) or [G, O/G, N OH OW] (conv2d_weight), one dtype */
+static ag_tensor *ag__conv_op(int op, ag_tensor *a, ag_tensor *x, const ag__win *g) {
+    int64_t sh[3];
+    ag_tensor *y;
+    ag__win *w;
+    if (!a || !x) return NULL;
+    sh[0] = a->shape[0]; sh[1] = a->shape[1];
+    sh[2] = op == AG__OP_conv2d ? g->B * g->OH * g->OW : g->A / a->shape[0] * g->kh * g->kw;
+    w = ag__win_copy(x->ctx, g, 0.0);
+    y = w ? ag__result_raw(x->ctx, x->dtype, 3, sh, 2) : NULL;
+    if (!y) return NULL;
+    y->extra = w;
+    if (!ag__conv_run(y, a, x, op)) return NULL;
+    return ag__finish2(y, op, a, x);
+}
+/* d x [N, C, H, W] of sum(gy * (W2 @ cols(x))) = cols^T(W2^T @ gy) (W2 [G, O/G, C/G kh kw], gy [G, O/G, N OH OW]).
+   At stride 1 that is a convolution of gy [N, O, OH, OW] with W flipped and each group's in and out
+   channels swapped, padded by dilation (k - 1) - pad (negative: a crop), made from gy's windows as
+   above; at other strides the product and fold (its [C kh kw, N OH OW] columns in memory) */
+static ag_tensor *ag__conv_dx(ag_tensor *W2, ag_tensor *gy, const ag__win *g) {
+    static const int swap01[4] = { 1, 0, 2, 3 }, flip34[2] = { 3, 4 };
+    int64_t G = W2->shape[0], Og = W2->shape[1], Cg = g->A / G, sh[5];
+    if (g->sh == 1 && g->sw == 1) {
+        ag__win t = *g;
+        ag_tensor *wt, *y;
+        t.A = G * Og; t.H = g->OH; t.W = g->OW; t.OH = g->H; t.OW = g->W;
+        t.ph = g->dh * (g->kh - 1) - g->ph; t.pw = g->dw * (g->kw - 1) - g->pw;
+        sh[0] = G; sh[1] = Og; sh[2] = Cg; sh[3] = g->kh; sh[4] = g->kw;
+        wt = ag_transpose(ag_flip(ag_reshape(W2, 5, sh), 2, flip34), 1, 2);        /* [G, C/G, O/G, kh, kw] */
+        sh[0] = G; sh[1] = Cg; sh[2] = Og * g->kh * g->kw;
+        wt = ag_reshape(ag_contiguous(wt), 3, sh);
+        sh[0] = G * Og; sh[1] = g->B; sh[2] = g->OH; sh[3] = g->OW;
+        y = ag__conv_op(AG__OP_conv2d, wt, ag_permute(ag_reshape(gy, 4, sh), swap01), &t);   /* [G, C/G, N H W] */
+        sh[0] = g->A; sh[1] = g->B; sh[2] = g->H; sh[3] = g->W;
+        return ag_permute(ag_reshape(y, 4, sh), swap01);
+    }
+    sh[0] = g->A; sh[1] = (int64_t)g->kh * g->kw; sh[2] = g->B; sh[3] = g->OH; sh[4] = g->OW;
+    return ag_permute(ag__fold(ag_reshape(ag_matmul(ag_transpose(W2, 1, 2), gy), 5, sh), g), swap01);
+}
+static int ag__bw_conv2d(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* d W2 = g @ cols(x)^T, d x = cols^T(W2^T @ g) */
+    const ag__win *w = (const ag__win *)y->extra;
+    if (AG__NEED(0)) gin[0] = ag__conv_op(AG__OP_conv2d_weight, g, y->in[1], w);
+    if (AG__NEED(1)) gin[1] = ag__conv_dx(y->in[0], g, w);
+    return 0;
+}
+static int ag__bw_conv2d_weight(ag_tensor *y, ag_tensor *g, ag_tensor **gin) {   /* y = a @ cols(x)^T: d a = g @ cols(x), d x = cols^T(g^T @ a) */
+    const ag__win *w = (const ag__win *)y->extra;
+    if (AG__NEED(0)) gin[0] = ag__conv_op(AG__OP_conv2d, g, y->in[1], w);
+    if (AG__NEED(1)) gin[1] = ag__conv_dx(g, y->in[0], w);
+    return 0;
+}
+static int ag__jvp_conv2d(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **out) {   /* bilinear: t_y = op(t_a, x) + op(a, t_x) */
+    const ag__win *w = (const ag__win *)y->extra;
+    *out = ag__jvp_plus(t[0] ? ag__conv_op(op, t[0], y->in[1], w) : NULL, t[1] ? ag__conv_op(op, y->in[0], t[1], w) : NULL);
+    return 0;
 }
 
 /* ---- elementwise, two inputs, broadcasting ---- */
@@ -12334,7 +12527,7 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
     char s1[200], s2[200];
     int sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, G = 1, kh, kw;
     int64_t N, C, H, Wd, O, Hp, Wp, ekh, ekw, OH, OW, shp[4];
-    ag_tensor *cols, *w2, *y;
+    ag_tensor *y;
     ag_ctx *ctx = ag__ly_ctx(x, W, b);
     if (!x || !W) {
         if (ctx) ag__fail(ctx, "conv2d: argument %d (%s) is NULL", x ? 2 : 1, x ? "weight" : "input");
@@ -12389,20 +12582,20 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
             return NULL;
         }
     }
-    /* im2col with the channels first, so each group's product is one GEMM over the whole batch:
-       x [N, C, H, W] -> [C, N, H, W] (a view) -> windows [C, kh*kw, N, OH, OW] = [G, C/G * kh*kw, N*OH*OW] */
+    /* one product per group over the whole batch, its B made from x's windows in place (ag__conv_op):
+       W2 [G, O/G, C/G kh kw] @ cols [G, C/G kh kw, N OH OW] = [G, O/G, N OH OW] = [O, N, OH, OW] */
     {
-        ag_tensor *xt = ag_permute(x, swap01);
+        int dt = ag__result_dtype(x, W);
         ag__win g;
-        if (!xt) return NULL;
-        g = ag__ly_win(xt, kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 1);
-        cols = ag__unfold(xt, &g, 0.0);
+        x = ag_to(x, (ag_dtype)dt);
+        W = ag_to(W, (ag_dtype)dt);
+        if (!x || !W) return NULL;
+        memset(&g, 0, sizeof g);
+        g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw; g.dh = dh; g.dw = dw; g.ph = ph; g.pw = pw; g.at = 1;
+        g.A = C; g.B = N; g.H = H; g.W = Wd; g.OH = OH; g.OW = OW;
+        shp[0] = G; shp[1] = O / G; shp[2] = C / G * kh * kw;
+        y = ag__conv_op(AG__OP_conv2d, ag_reshape(W, 3, shp), x, &g);
     }
-    shp[0] = G; shp[1] = C / G * kh * kw; shp[2] = N * OH * OW;
-    cols = ag_reshape(cols, 3, shp);
-    shp[0] = G; shp[1] = O / G; shp[2] = C / G * kh * kw;
-    w2 = ag_reshape(W, 3, shp);
-    y = ag_matmul(w2, cols);                       /* [G, O/G, CK] @ [G, CK, N L] = [G, O/G, N L] */
     shp[0] = O; shp[1] = N; shp[2] = OH; shp[3] = OW;
     y = ag_reshape(y, 4, shp);                     /* [O, N, OH, OW] */
     if (b) { shp[0] = O; shp[1] = 1; shp[2] = 1; shp[3] = 1; y = ag_add(y, ag_reshape(b, 4, shp)); }

@@ -460,6 +460,119 @@ static void test_max_pool_ties(void) {
     ag_ctx_free(ctx);
 }
 
+/* ---- conv2d's products read x's windows in place (implicit im2col): every path against direct loops ----
+   y, d x and d W (for a seed gradient g) against the defining sums in double, on geometries that take
+   each path of the packing from x: stride 1 "same" (whole planes shifted, with dilation too), the
+   general line (stride 2, a "valid" width, a non-contiguous input), d x through fold (stride 2) and as
+   a cropping conv (padding beyond dilation (k - 1)), groups, C kh kw past a k-block of the GEMM and
+   ragged panels; then the same conv on 1 and 2 threads, bit for bit */
+typedef struct { int64_t N, C, H, W, O, kh, kw; int sh, sw, ph, pw, dh, dw, G; bool transposed_x; } conv_geo;
+static void conv_direct(const conv_geo *c, int64_t OH, int64_t OW, const double *x, const double *w, const double *g,
+                        double *y, double *dx, double *dw) {
+    int64_t n, o, ci, i, j, oh, ow, Cg = c->C / c->G, Og = c->O / c->G;
+    for (n = 0; n < c->N; n++) for (o = 0; o < c->O; o++) for (oh = 0; oh < OH; oh++) for (ow = 0; ow < OW; ow++) {
+        double s = 0, gv = g[((n * c->O + o) * OH + oh) * OW + ow];
+        for (ci = 0; ci < Cg; ci++) for (i = 0; i < c->kh; i++) for (j = 0; j < c->kw; j++) {
+            int64_t ih = oh * c->sh + i * c->dh - c->ph, iw = ow * c->sw + j * c->dw - c->pw, xc = o / Og * Cg + ci;
+            int64_t xi = ((n * c->C + xc) * c->H + ih) * c->W + iw, wi = ((o * Cg + ci) * c->kh + i) * c->kw + j;
+            if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+            s += w[wi] * x[xi];
+            dx[xi] += w[wi] * gv;
+            dw[wi] += x[xi] * gv;
+        }
+        y[((n * c->O + o) * OH + oh) * OW + ow] = s;
+    }
+}
+static double rel_diff(const double *a, const double *b, int64_t n) {
+    double e = 0, m = 1e-300;
+    int64_t i;
+    for (i = 0; i < n; i++) { double d = fabs(a[i] - b[i]); if (d > e) e = d; if (fabs(b[i]) > m) m = fabs(b[i]); }
+    return e / m;
+}
+static void test_conv_paths(void) {
+    static const conv_geo geos[] = {
+        { 2, 30, 9, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, false },    /* same: planes shifted; 270 rows of cols: k-blocks */
+        { 3, 4, 7, 10, 5, 3, 5, 1, 1, 2, 4, 1, 2, 1, false },     /* same with dilation 2 in w, 3 x 5 */
+        { 2, 6, 11, 9, 7, 3, 3, 2, 2, 1, 1, 1, 1, 1, false },     /* stride 2: lines; d x through fold */
+        { 2, 5, 8, 9, 6, 2, 3, 1, 1, 0, 0, 1, 1, 1, false },      /* valid: rows shorter than x's */
+        { 2, 6, 9, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 3, true },       /* groups 3, x a transposed view */
+        { 1, 3, 5, 6, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, false },      /* 1 x 1, pad 1 > dilation (k - 1): d x a cropping conv */
+        { 5, 3, 7, 7, 40, 3, 3, 1, 1, 1, 1, 2, 2, 1, false },     /* dilation 2 "same"; 40 outputs: ragged tiles */
+    };
+    size_t t;
+    for (t = 0; t < sizeof geos / sizeof geos[0]; t++) {
+        const conv_geo *c = &geos[t];
+        int64_t OH = (c->H + 2 * c->ph - c->dh * (c->kh - 1) - 1) / c->sh + 1, OW = (c->W + 2 * c->pw - c->dw * (c->kw - 1) - 1) / c->sw + 1;
+        int64_t xs[4], ws[4], gs[4], nx = c->N * c->C * c->H * c->W, nw = c->O * (c->C / c->G) * c->kh * c->kw, ny = c->N * c->O * OH * OW, i;
+        double *x = (double *)malloc(sizeof(double) * (size_t)nx), *w = (double *)malloc(sizeof(double) * (size_t)nw);
+        double *g = (double *)malloc(sizeof(double) * (size_t)ny), *y = (double *)calloc((size_t)ny, sizeof(double));
+        double *dx = (double *)calloc((size_t)nx, sizeof(double)), *dw = (double *)calloc((size_t)nw, sizeof(double));
+        double *got = (double *)malloc(sizeof(double) * (size_t)(nx + nw + ny));
+        ag_ctx *ctx = ag_ctx_new(NULL);
+        ag_tensor *X, *Wt, *Y, *G, *wrt[2], *grads[2];
+        ag_conv2d_opts co;
+        for (i = 0; i < nx; i++) x[i] = sin(0.37 * (double)i + 1.0);
+        for (i = 0; i < nw; i++) w[i] = cos(0.53 * (double)i);
+        for (i = 0; i < ny; i++) g[i] = sin(0.11 * (double)i - 2.0);
+        conv_direct(c, OH, OW, x, w, g, y, dx, dw);
+        xs[0] = c->N; xs[1] = c->C; xs[2] = c->H; xs[3] = c->W;
+        ws[0] = c->O; ws[1] = c->C / c->G; ws[2] = c->kh; ws[3] = c->kw;
+        gs[0] = c->N; gs[1] = c->O; gs[2] = OH; gs[3] = OW;
+        X = ag_set_requires_grad(ag_from(ctx, AG_F64, 4, xs, x), true);
+        Wt = ag_set_requires_grad(ag_from(ctx, AG_F64, 4, ws, w), true);
+        G = ag_from(ctx, AG_F64, 4, gs, g);
+        memset(&co, 0, sizeof co);
+        co.stride_h = c->sh; co.stride_w = c->sw; co.pad_h = c->ph; co.pad_w = c->pw; co.dil_h = c->dh; co.dil_w = c->dw; co.groups = c->G;
+        /* a transposed view: the same values, with H and W strides swapped (the planes are not dense) */
+        Y = ag_conv2d(c->transposed_x ? ag_transpose(ag_contiguous(ag_transpose(X, 2, 3)), 2, 3) : X, Wt, NULL, &co);
+        wrt[0] = X; wrt[1] = Wt;
+        CHECK(Y && ag_grad_of(ag_sum(ag_mul(Y, G)), NULL, 2, wrt, grads) == 0, "conv paths case %d: %s", (int)t, ag_error(ctx) ? ag_error(ctx) : "");
+        if (Y && grads[0] && grads[1]) {
+            ag_copy_out(Y, AG_F64, got);
+            ag_copy_out(grads[0], AG_F64, got + ny);
+            ag_copy_out(grads[1], AG_F64, got + ny + nx);
+            CHECK(rel_diff(got, y, ny) < 1e-13, "conv paths case %d: y differs from the direct sum by %g", (int)t, rel_diff(got, y, ny));
+            CHECK(rel_diff(got + ny, dx, nx) < 1e-13, "conv paths case %d: d x differs by %g", (int)t, rel_diff(got + ny, dx, nx));
+            CHECK(rel_diff(got + ny + nx, dw, nw) < 1e-13, "conv paths case %d: d W differs by %g", (int)t, rel_diff(got + ny + nx, dw, nw));
+        }
+        ag_ctx_free(ctx);
+        free(x); free(w); free(g); free(y); free(dx); free(dw); free(got);
+    }
+    {   /* 1 and 2 threads: the same bits (F32, 180 rows of cols, 2304 columns: two k-blocks, column slabs) */
+        int64_t xs[4] = { 4, 20, 24, 24 }, ws[4] = { 24, 20, 3, 3 };
+        float *first = NULL;
+        int threads;
+        for (threads = 1; threads <= 2; threads++) {
+            ag_desc d;
+            ag_ctx *ctx;
+            ag_tensor *X, *Wt, *Y, *wrt[2], *grads[2];
+            ag_conv2d_opts co;
+            int64_t n;
+            memset(&d, 0, sizeof d);
+            d.seed = 11; d.threads = threads;
+            ctx = ag_ctx_new(&d);
+            memset(&co, 0, sizeof co);
+            co.pad_h = co.pad_w = 1;
+            X = ag_set_requires_grad(ag_randn(ctx, AG_F32, 4, xs), true);
+            Wt = ag_set_requires_grad(ag_randn(ctx, AG_F32, 4, ws), true);
+            Y = ag_conv2d(X, Wt, NULL, &co);
+            wrt[0] = X; wrt[1] = Wt;
+            CHECK(Y && ag_grad_of(ag_sum(ag_mul(Y, Y)), NULL, 2, wrt, grads) == 0, "conv on %d threads: %s", threads, ag_error(ctx) ? ag_error(ctx) : "");
+            if (Y && grads[0] && grads[1]) {
+                int64_t ny = ag_numel(Y), nx = ag_numel(X);
+                float *v;
+                n = ny + nx + ag_numel(Wt);
+                v = (float *)malloc(sizeof(float) * (size_t)n);
+                ag_copy_out(Y, AG_F32, v); ag_copy_out(grads[0], AG_F32, v + ny); ag_copy_out(grads[1], AG_F32, v + ny + nx);
+                if (!first) first = v;
+                else { CHECK(memcmp(v, first, sizeof(float) * (size_t)n) == 0, "conv y, d x, d W on 2 threads differ from 1 thread"); free(v); }
+            }
+            ag_ctx_free(ctx);
+        }
+        free(first);
+    }
+}
+
 int main(void) {
     test_reference();
     test_gradcheck();
@@ -467,5 +580,6 @@ int main(void) {
     test_errors();
     test_misc();
     test_max_pool_ties();
+    test_conv_paths();
     return harness_finish("test_layers");
 }
