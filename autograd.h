@@ -4651,15 +4651,17 @@ AG__F64(AG__DEF_GEMM_SMALL(double, f64))
 #define AG__GEMM_MAX_SLABS 16
 #define AG__GEMM_SHARE_MAX ((size_t)1 << 20)   /* bytes of B packed whole for row slabs to share, at most */
 
-/* B as the windows of conv2d's input x, never in memory (implicit im2col): with cols = unfold(x)
-   ([A K, B OH OW] for x as [A, B, H, W], >>ops), B[p, q] = cols[r0 + p, q], or cols[r0 + q, p] (trans) */
+/* an operand made of the windows of conv2d's input x, never whole in memory (implicit im2col): with
+   cols = unfold(x) ([A K, B OH OW] for x as [A, B, H, W], >>ops), B[p, q] = cols[r0 + p, q], or
+   A[i, p] = cols[r0 + i, p] (a_side; the argument A is then unused) */
 struct ag__win;
-typedef struct { const struct ag__win *g; const void *x; int64_t xs[4], r0; bool trans; } ag__gemm_win;
+typedef struct { const struct ag__win *g; const void *x; int64_t xs[4], r0; bool a_side; } ag__gemm_win;
 typedef struct {
     int64_t i0, i1, j0, j1;   /* C[i0:i1, j0:j1] */
     char *Ap, *Bp;            /* its packed A rows (from i0) and B panels (from b0), or NULL */
     int64_t b0, b1;           /* B's column panels [b0, b1) are packed; those before b0 are read in place */
     int64_t bld;              /* > 0: Bp holds B's columns from panel b0 as kb rows of bld (made from x), not panels */
+    int64_t ald, arow;        /* > 0: Ap holds A's rows from arow as rows of ald (made from x), not panels */
 } ag__gemm_slab;
 typedef struct {
     const ag__gemm_cfg *cfg;
@@ -4676,14 +4678,18 @@ typedef struct {
     int64_t pc, kb, ntiles;   /* the shared schedule: the current k-block, tiles of C per row of tiles */
     const ag__gemm_win *win;  /* B is conv2d's windows of an input (or NULL): packed tile by tile from it */
 } ag__gemm_job;
-static void ag__pack_win(const ag__gemm_job *j, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb);   /* >>ops, unfold */
+/* dst[r ld + c] = cols[R0 + r, c0 + c] for r < nrows, c < ncols, zero up to ld (>>ops, unfold) */
+static void ag__win_rect(const ag__gemm_job *j, char *dst, int64_t ld, int64_t R0, int64_t nrows, int64_t c0, int64_t ncols);
 
 /* packs A's row panels [q0, q1) (X = A) or B's column panels [q0, q1) (X = B^T) at k-block [pc, pc + kb) */
 static void ag__gemm_pack(const ag__gemm_job *j, bool is_a, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb) {
     int w = is_a ? j->cfg->mr : j->cfg->nr;
     const char *src = is_a ? j->A : j->B;
     int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb, rows = is_a ? j->M : j->N;
-    if (!is_a && j->win) { ag__pack_win(j, dst, q0, q1, pc, kb); return; }
+    if (!is_a && j->win && !j->win->a_side) {   /* B = cols: B's rows, not panels (ag__gemm_slab.bld) */
+        ag__win_rect(j, dst, (q1 - q0) * j->cfg->nr, j->win->r0 + pc, kb, q0 * j->cfg->nr, (q1 * j->cfg->nr < j->N ? q1 * j->cfg->nr : j->N) - q0 * j->cfg->nr);
+        return;
+    }
     if (j->dtype == AG_F32) ag__pack_f32(j->isa, (float *)(void *)dst, (const float *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);
     AG__F64(else ag__pack_f64(j->isa, (double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
 }
@@ -4713,7 +4719,8 @@ static void ag__gemm_block(const ag__gemm_job *j, const ag__gemm_slab *s, int64_
             int64_t ars, acs;
             int mv = (int)(j->M - ii < g->mr ? j->M - ii : g->mr), r, c;
             char *cp = j->C + (ii * j->N + jj) * es;
-            if (s->Ap) { a = s->Ap + (size_t)((ii - s->i0) * kb) * j->es; ars = 1; acs = g->mr; }
+            if (s->ald) { a = s->Ap + (size_t)((ii - s->arow) * s->ald) * j->es; ars = s->ald; acs = 1; }
+            else if (s->Ap) { a = s->Ap + (size_t)((ii - s->i0) * kb) * j->es; ars = 1; acs = g->mr; }
             else { a = j->A + (ii * j->rsa + pc * j->csa) * es; ars = j->rsa; acs = j->csa; }
             if (uk) { uk(kb, a, ars, acs, mv, b, bs, cp, j->N, acc, nv); continue; }
             g->uk(kb, a, ars, acs, mv, b, bs, edge, g->nr, 0, g->nr);   /* the ragged right edge */
@@ -4750,12 +4757,22 @@ static void ag__gemm_slab_task(void *arg, int t) {
     int64_t pc, kb, ii, jj;
     for (pc = 0; pc < j->K; pc += j->kc) {
         kb = j->K - pc < j->kc ? j->K - pc : j->kc;
+        if (j->win && j->win->a_side) {   /* A made from x, mc rows at a time, read in place as rows */
+            if (s.Bp) ag__gemm_pack(j, false, s.Bp, s.b0, s.b1, pc, kb);
+            for (ii = s.i0; ii < s.i1; ii += g->mc) {
+                int64_t ie = ii + g->mc < s.i1 ? ii + g->mc : s.i1;
+                s.arow = ii; s.ald = kb;
+                ag__win_rect(j, s.Ap, kb, j->win->r0 + ii, ie - ii, pc, kb);
+                for (jj = s.j0; jj < s.j1; jj += j->tile_n) ag__gemm_block(j, &s, pc, kb, ii, ie, jj, jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1);
+            }
+            continue;
+        }
         if (s.Ap) ag__gemm_pack(j, true, s.Ap, s.i0 / g->mr, (s.i1 + g->mr - 1) / g->mr, pc, kb);
-        if (j->win) {   /* B made from x a tile (tile_n columns) at a time, while it is in cache: rows of B, or B^T's panels */
+        if (j->win) {   /* B made from x a tile (tile_n columns) at a time, while it is in cache, as rows */
             for (jj = s.j0; jj < s.j1; jj += j->tile_n) {
                 int64_t je = jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1;
                 s.b0 = jj / g->nr;
-                s.bld = j->win->trans ? 0 : (je - jj + g->nr - 1) / g->nr * g->nr;
+                s.bld = (je - jj + g->nr - 1) / g->nr * g->nr;
                 ag__gemm_pack(j, false, s.Bp, s.b0, (je + g->nr - 1) / g->nr, pc, kb);
                 for (ii = s.i0; ii < s.i1; ii += g->mc) ag__gemm_block(j, &s, pc, kb, ii, ii + g->mc < s.i1 ? ii + g->mc : s.i1, jj, je);
             }
@@ -4813,12 +4830,15 @@ static bool ag__gemm_slab_alloc(ag_ctx *ctx, ag__gemm_job *j, ag__gemm_slab *s, 
     s->Ap = s->Bp = NULL;
     s->b1 = (s->j1 + g->nr - 1) / g->nr;
     s->b0 = j->bpack0 > s->j0 / g->nr ? j->bpack0 : s->j0 / g->nr;
-    if ((s->i1 - s->i0) * j->kc > AG__GEMM_PACK_MIN && s->j1 - s->j0 >= 8 * g->nr) {
+    if (j->win && j->win->a_side) {   /* A's rows from x: mc of them at a time */
+        s->Ap = (char *)ag__arena_alloc(ctx, (size_t)(g->mc * j->kc) * j->es, AG__DATA_ALIGN);
+        if (!s->Ap) return false;
+    } else if ((s->i1 - s->i0) * j->kc > AG__GEMM_PACK_MIN && s->j1 - s->j0 >= 8 * g->nr) {
         s->Ap = (char *)ag__arena_alloc(ctx, (size_t)((s->i1 - s->i0 + g->mr - 1) / g->mr * g->mr * j->kc) * j->es, AG__DATA_ALIGN);
         if (!s->Ap) return false;
     }
     if (s->b0 < s->b1 && !share_b) {
-        int64_t npan = j->win ? j->tile_n / g->nr : s->b1 - s->b0;   /* from x: one tile's panels at a time */
+        int64_t npan = j->win && !j->win->a_side ? j->tile_n / g->nr : s->b1 - s->b0;   /* B from x: one tile at a time */
         s->Bp = (char *)ag__arena_alloc(ctx, (size_t)(npan * g->nr * j->kc) * j->es, AG__DATA_ALIGN);
         if (!s->Bp) return false;
     }
@@ -4836,7 +4856,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     int t;
     if (M == 0 || N == 0) return true;
     if (win && K == 0) { memset(C, 0, (size_t)(M * N) * es); return true; }
-    if (win) csb = 1;   /* B from x: always packed, by the general path below */
+    if (win) { if (!win->a_side) csb = 1; }   /* an operand from x: always made by the general path below */
     else if (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
         (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
         if (dtype == AG_F32) ag__gemm_small_f32(ctx->isa, M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
@@ -6111,46 +6131,26 @@ static void ag__unfold_##SUF(const ag__win *g, T *y, const T *x, const int64_t *
         else for (b = 0; b < g->B; b++) ag__win_line_##SUF(g, y + ((a * g->B + b) * K + k) * L, x, xs, rc, b, 0, L); \
     } \
 } \
-/* B's columns [q0 w, q1 w) of the GEMM at k-block [p0, p0 + kb), made from x (ag__gemm_win). B = cols \
-   rows: each step p a line of cols, at dst[p ld], zero past the last column. B = cols^T: B^T's panels \
-   (panel q, step p, lane r at dst[(q - q0) w kb + p w + r]), eight rows of cols as lines transposed into \
-   the lanes (on x86 as the packing's 8 x 8 blocks), zero past the last row */ \
-static void ag__pack_win_##SUF(int isa, const ag__gemm_win *s, T *dst, int64_t rows, int64_t q0, int64_t q1, \
-                               int64_t p0, int64_t kb, int w) { \
-    double buf_[8 * AG__WIN_LINE];   /* 8 lines */ \
-    T *buf = (T *)(void *)buf_, *d; \
-    const T *x = (const T *)s->x; \
-    size_t panel = (size_t)w * (size_t)kb; \
-    int64_t p, q, r, e, n, pp, ld = (q1 - q0) * w, c0 = q0 * w, c1 = q1 * w < rows ? q1 * w : rows, rg = w < 8 ? w : 8, done; \
-    int64_t L = s->g->OH * s->g->OW; \
-    ag__win_rc rc; \
-    if (!s->trans) { \
-        for (rc = ag__win_rc_of(s->g, s->r0 + p0), p = 0; p < kb; p++, ag__win_next(s->g, &rc)) { \
-            ag__win_line_##SUF(s->g, dst + p * ld, x, s->xs, rc, c0 / L, c0 % L, c1 - c0); \
-            for (e = c1 - c0; e < ld; e++) dst[p * ld + e] = 0; \
-        } \
-        return; \
-    } \
-    for (q = q0; q < q1; q++) for (pp = 0; pp < kb; pp += AG__WIN_LINE) for (rc = ag__win_rc_of(s->g, s->r0 + q * w), r = 0; r < w; r += rg) { \
-        int64_t i; \
-        n = kb - pp < AG__WIN_LINE ? kb - pp : AG__WIN_LINE; \
-        for (i = 0; i < rg; i++, ag__win_next(s->g, &rc)) \
-            if (q * w + r + i < rows) ag__win_line_##SUF(s->g, buf + i * AG__WIN_LINE, x, s->xs, rc, (p0 + pp) / L, (p0 + pp) % L, n); \
-            else memset(buf + i * AG__WIN_LINE, 0, sizeof(T) * (size_t)n); \
-        d = dst + (size_t)(q - q0) * panel + (size_t)(pp * w + r); \
-        done = rg == 8 ? AG__PACK8_##SUF(isa, d, buf, AG__WIN_LINE, n, w) : 0; \
-        for (i = 0; i < rg; i++) for (e = done; e < n; e++) d[e * w + i] = buf[i * AG__WIN_LINE + e]; \
+/* dst[r ld + c] = cols[R0 + r, c0 + c] for r < nrows, c < ncols, zero up to ld: the GEMM's operand \
+   made from x (ag__gemm_win), B's rows for a tile of columns or A's rows for a k-block */ \
+static void ag__win_rect_##SUF(const ag__win *g, const T *x, const int64_t *xs, T *dst, int64_t ld, int64_t R0, \
+                               int64_t nrows, int64_t c0, int64_t ncols) { \
+    int64_t r, e, L = g->OH * g->OW; \
+    ag__win_rc rc = ag__win_rc_of(g, R0); \
+    for (r = 0; r < nrows; r++, ag__win_next(g, &rc)) { \
+        ag__win_line_##SUF(g, dst + r * ld, x, xs, rc, c0 / L, c0 % L, ncols); \
+        for (e = ncols; e < ld; e++) dst[r * ld + e] = 0; \
     } \
 }
-#define AG__WIN_LINE 128   /* the length of a line ag__pack_win builds at once */
 AG__DEF_WIN_KERNELS(float, f32)
 AG__F64(AG__DEF_WIN_KERNELS(double, f64))
 /* the kernels, also run by ag_replay: y = unfold(x) (x any strides), y = fold(c) (c contiguous);
    on the pool one task per index a of the first dim (disjoint outputs, each in the same order) */
 typedef struct { ag_tensor *y; const ag_tensor *x; bool fold; } ag__win_job;
-static void ag__pack_win(const ag__gemm_job *j, char *dst, int64_t q0, int64_t q1, int64_t pc, int64_t kb) {
-    if (j->dtype == AG_F32) ag__pack_win_f32(j->isa, j->win, (float *)(void *)dst, j->N, q0, q1, pc, kb, j->cfg->nr);
-    AG__F64(else ag__pack_win_f64(j->isa, j->win, (double *)(void *)dst, j->N, q0, q1, pc, kb, j->cfg->nr);)
+static void ag__win_rect(const ag__gemm_job *j, char *dst, int64_t ld, int64_t R0, int64_t nrows, int64_t c0, int64_t ncols) {
+    const ag__gemm_win *w = j->win;
+    if (j->dtype == AG_F32) ag__win_rect_f32(w->g, (const float *)w->x, w->xs, (float *)(void *)dst, ld, R0, nrows, c0, ncols);
+    AG__F64(else ag__win_rect_f64(w->g, (const double *)w->x, w->xs, (double *)(void *)dst, ld, R0, nrows, c0, ncols);)
 }
 static void ag__win_range(const ag__win_job *j, int64_t a0, int64_t a1) {   /* first-dim indices [a0, a1) */
     const ag__win *g = (const ag__win *)j->y->extra;
@@ -6234,13 +6234,21 @@ static bool ag__conv_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *x, i
     int64_t G = a->shape[0], M = a->shape[1], K = (int64_t)g->kh * g->kw * (g->A / G), L = g->B * g->OH * g->OW, q;
     size_t es = ag__esize(y->dtype);
     ag__gemm_win w;
-    w.g = g; w.x = x->data; w.trans = op == AG__OP_conv2d_weight;
+    w.g = g; w.x = x->data; w.a_side = op == AG__OP_conv2d_weight;
     w.xs[0] = x->stride[1]; w.xs[1] = x->stride[0]; w.xs[2] = x->stride[2]; w.xs[3] = x->stride[3];
     for (q = 0; q < G; q++) {
+        const char *aq = a->data + q * a->stride[0] * (int64_t)es;
+        char *yq = y->data + q * M * y->shape[2] * (int64_t)es;
+        bool ok;
         w.r0 = q * K;
-        if (!ag__gemm_t(y->ctx, y->dtype, M, y->shape[2], w.trans ? L : K, a->data + q * a->stride[0] * (int64_t)es, a->stride[1],
-                        a->stride[2], NULL, 0, 1, y->data + q * M * y->shape[2] * (int64_t)es, NULL, &w))
-            return false;
+        if (!w.a_side) ok = ag__gemm_t(y->ctx, y->dtype, M, L, K, aq, a->stride[1], a->stride[2], NULL, 0, 1, yq, NULL, &w);
+        else {   /* y^T [C/G kh kw, O/G] = cols(x) @ g^T: A made from x row by row, read in place; y its transpose */
+            ag__mark m = ag__arena_mark(y->ctx);
+            void *ct = ag__arena_alloc(y->ctx, (size_t)(K * M) * es, AG__DATA_ALIGN);
+            ok = ct && ag__gemm_t(y->ctx, y->dtype, K, M, L, NULL, 0, 0, aq, a->stride[2], a->stride[1], ct, yq, &w);
+            ag__arena_release(y->ctx, m);
+        }
+        if (!ok) return false;
     }
     return true;
 }
