@@ -6071,16 +6071,17 @@ static void ag__win_line_##SUF(const ag__win *g, T *dst, const T *x, const int64
         if (v0 < -shift) v0 = -shift; \
         if (v1 > HW - shift) v1 = HW - shift;   /* and the columns whose source is in the plane */ \
         while (n > 0) { \
-            int64_t m = L - r < n ? L - r : n, s0 = v0 > r ? v0 : r, s1 = v1 < r + m ? v1 : r + m, rw; \
+            int64_t m = L - r < n ? L - r : n, s0 = v0 > r ? v0 : r, s1 = v1 < r + m ? v1 : r + m, cw; \
             const T *src = x + rc.a * xs[0] + b * xs[1]; \
             if (s1 < s0) s1 = s0; \
             for (e = r; e < s0; e++) dst[e - r] = pad; \
             memcpy(dst + s0 - r, src + (s0 + shift), sizeof(T) * (size_t)(s1 - s0)); \
             for (e = s1; e < r + m; e++) dst[e - r] = pad; \
-            if (lo > 0 || hi < g->OW)   /* each output row inside x: its columns outside x */ \
-                for (rw = (s0 - s0 % g->OW); rw < s1; rw += g->OW) { \
-                    for (e = rw > s0 ? rw : s0; e < rw + lo && e < s1; e++) dst[e - r] = pad; \
-                    for (e = rw + hi > s0 ? rw + hi : s0; e < rw + g->OW && e < s1; e++) dst[e - r] = pad; \
+            if (lo > 0 || hi < g->OW)   /* in the rows inside x, the columns outside x: [0, lo) and [hi, OW), each down the rows */ \
+                for (cw = 0; cw < g->OW; cw++) { \
+                    if (cw == lo) cw = hi; \
+                    if (cw >= g->OW) break; \
+                    for (e = s0 - s0 % g->OW + cw, e += e < s0 ? g->OW : 0; e < s1; e += g->OW) dst[e - r] = pad; \
                 } \
             dst += m; n -= m; r = 0; b++; \
         } \
