@@ -4351,9 +4351,9 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    when its layout or size asks for it: B when its rows are not contiguous (W^T
    in linear) or it is large, A when it is large; the ragged last column panel
    of B too where the set's kernel reads full vectors only (AVX-512's read and
-   write a ragged edge through masks). conv2d's B, the windows of its input,
-   is made from the input a tile at a time as it is packed (ag__gemm_win:
-   implicit im2col), never whole in memory. Every element of C is computed
+   write a ragged edge through masks). conv2d's operand made of its input's
+   windows is built from the input a tile at a time (ag__gemm_win: implicit
+   im2col), never whole in memory. Every element of C is computed
    the same way whatever the tiling, so the result does not depend on the
    number of threads. Products of at most AG__GEMM_SMALL multiply-adds use a
    plain loop. */
@@ -6056,7 +6056,7 @@ static void ag__win_next(const ag__win *g, ag__win_rc *p) {
 }
 /* ag__win_line_<t>: dst[0:n] = cols[R, c0:c0 + n], cols = the windows as a matrix [A kh kw, B OH OW]: row
    R = (a, i, j) as above, column c0 = b OH OW + r, r = oh OW + ow; x [A, B, H, W] with strides xs.
-   Every layout of unfold and the GEMM's packing from x (ag__pack_win) read the windows through it.
+   Every layout of unfold and the GEMM's operands made from x (ag__win_rect) read the windows through it.
    ag__fold_<t>: y += each window element, added back where it came from (padding dropped) */
 #define AG__DEF_WIN_KERNELS(T, SUF) \
 static void ag__win_line_##SUF(const ag__win *g, T *dst, const T *x, const int64_t *xs, ag__win_rc rc, int64_t b, int64_t r, int64_t n) { \
@@ -6227,9 +6227,10 @@ static int ag__jvp_fold(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor **o
    W2 [G, O/G, C/G kh kw], group q's rows of cols being [q C/G kh kw, (q + 1) C/G kh kw):
      conv2d         y [G, O/G, N OH OW]    = W2 @ cols(x)     per group
      conv2d_weight  y [G, O/G, C/G kh kw]  = g @ cols(x)^T    (conv2d's gradient in W2)
-   The GEMM packs its B panels straight from x (ag__gemm_win), so cols, 9x x's size for a 3 x 3
-   kernel, is never in memory. Both ops are linear in each input: in[0] (W2 or g), in[1] = x; the
-   geometry (ag__win over x as [C, N, H, W]) is the op's extra. */
+   The GEMM makes its operand from x a tile at a time (ag__gemm_win): B's rows for conv2d, A's rows
+   for conv2d_weight, computed as y^T = cols(x) @ g^T. So cols, 9x x's size for a 3 x 3 kernel, is
+   never in memory. Both ops are linear in each input: in[0] (W2 or g), in[1] = x; the geometry
+   (ag__win over x as [C, N, H, W]) is the op's extra. */
 static bool ag__conv_run(ag_tensor *y, const ag_tensor *a, const ag_tensor *x, int op) {
     const ag__win *g = (const ag__win *)y->extra;
     int64_t G = a->shape[0], M = a->shape[1], K = (int64_t)g->kh * g->kw * (g->A / G), L = g->B * g->OH * g->OW, q;
