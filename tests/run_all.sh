@@ -48,6 +48,13 @@ for bin in "$@"; do
     # shellcheck disable=SC2086  # $runner is a command line: split it on purpose
     timeout -k 10 "$limit" $runner "$path" 2>&1 | tee "$out"
     rc=${PIPESTATUS[0]}
+    # wine's own server connection dropping (not the test) ends a binary before it prints anything of
+    # its own: run it once more, saying so
+    if [ "$rc" -ne 0 ] && grep -q '^wine client error' "$out" && ! tr -d '\r' < "$out" | grep -qE "$summary_re"; then
+        echo "$name: wine's server connection failed (wine client error); running it again"
+        timeout -k 10 "$limit" $runner "$path" 2>&1 | tee "$out"
+        rc=${PIPESTATUS[0]}
+    fi
     t1=$(date +%s%N)
     secs=$(( (t1 - t0) / 1000000 ))
     secs=$(printf '%d.%03d' $((secs / 1000)) $((secs % 1000)))
