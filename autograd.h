@@ -4322,10 +4322,15 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
         } \
 }
 
-/* ag__copy_row_<dst>_<src> (f32_f32, f32_f64, f64_f32, f64_f64): dst[i] = src[i] with dtype conversion */
+/* ag__copy_row_<dst>_<src> (f32_f32, f32_f64, f64_f32, f64_f64): dst[i] = src[i] with dtype conversion
+   (dense rows of one dtype: memmove, which is what the loop does at any overlap but a forward one) */
 #define AG__DEF_COPY(TD, TS, SFX) \
 static void ag__copy_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     TD *y = (TD *)p[0]; const TS *x = (const TS *)p[1]; int64_t i; (void)kp; \
+    if (sizeof(TD) == sizeof(TS) && s[0] == 1 && s[1] == 1 && (y <= (const TD *)(const void *)x || y >= (const TD *)(const void *)(x + n))) { \
+        memmove(y, x, sizeof(TD) * (size_t)n); \
+        return; \
+    } \
     for (i = 0; i < n; i++) y[i * s[0]] = (TD)x[i * s[1]]; \
 }
 
