@@ -2845,8 +2845,8 @@ static void ag__iter_add_tensor(ag__iter *it, const ag_tensor *t) {
 }
 
 static void ag__iter_run(ag__iter *it, ag__row_fn row, const void *k) {
-    int64_t shape[AG_MAX_DIMS], st[3][AG_MAX_DIMS], idx[AG_MAX_DIMS], inner[3];
-    char *p[3] = {NULL, NULL, NULL};   /* the operands past it->nops stay NULL (gcc -Ofast cannot tell they are unread) */
+    int64_t shape[AG_MAX_DIMS], st[3][AG_MAX_DIMS], idx[AG_MAX_DIMS], inner[3] = {0, 0, 0};
+    char *p[3] = {NULL, NULL, NULL};   /* the operands past it->nops stay NULL and 0 (gcc -O3 and -Ofast cannot tell they are unread) */
     int nd = 0, i, o;
     for (i = 0; i < it->ndim; i++) if (it->shape[i] == 0) return;
     for (i = 0; i < it->ndim; i++) {       /* drop size-1 dims, merge contiguous neighbours */
