@@ -4681,7 +4681,7 @@ typedef struct {
     ag__gemm_slab slab[AG__GEMM_MAX_SLABS];
     char *Bwhole;        /* row slabs: B's packed panels for every k-block, shared (or NULL) */
     int64_t pc, kb, ntiles;   /* the shared schedule: the current k-block, tiles of C per row of tiles */
-    const ag__gemm_win *win;  /* B is conv2d's windows of an input (or NULL): packed tile by tile from it */
+    const ag__gemm_win *win;  /* an operand made of conv2d's windows of an input (or NULL), built block by block from it */
 } ag__gemm_job;
 /* dst[r ld + c] = cols[R0 + r, c0 + c] for r < nrows, c < ncols, zero up to ld (>>ops, unfold) */
 static void ag__win_rect(const ag__gemm_job *j, char *dst, int64_t ld, int64_t R0, int64_t nrows, int64_t c0, int64_t ncols);
@@ -4691,10 +4691,6 @@ static void ag__gemm_pack(const ag__gemm_job *j, bool is_a, char *dst, int64_t q
     int w = is_a ? j->cfg->mr : j->cfg->nr;
     const char *src = is_a ? j->A : j->B;
     int64_t rs = is_a ? j->rsa : j->csb, cs = is_a ? j->csa : j->rsb, rows = is_a ? j->M : j->N;
-    if (!is_a && j->win && !j->win->a_side) {   /* B = cols: B's rows, not panels (ag__gemm_slab.bld) */
-        ag__win_rect(j, dst, (q1 - q0) * j->cfg->nr, j->win->r0 + pc, kb, q0 * j->cfg->nr, (q1 * j->cfg->nr < j->N ? q1 * j->cfg->nr : j->N) - q0 * j->cfg->nr);
-        return;
-    }
     if (j->dtype == AG_F32) ag__pack_f32(j->isa, (float *)(void *)dst, (const float *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);
     AG__F64(else ag__pack_f64(j->isa, (double *)(void *)dst, (const double *)(const void *)src, rs, cs, rows, q0, q1, pc, kb, w);)
 }
@@ -4777,8 +4773,8 @@ static void ag__gemm_slab_task(void *arg, int t) {
             for (jj = s.j0; jj < s.j1; jj += j->tile_n) {
                 int64_t je = jj + j->tile_n < s.j1 ? jj + j->tile_n : s.j1;
                 s.b0 = jj / g->nr;
-                s.bld = (je - jj + g->nr - 1) / g->nr * g->nr;
-                ag__gemm_pack(j, false, s.Bp, s.b0, (je + g->nr - 1) / g->nr, pc, kb);
+                s.bld = (je - jj + g->nr - 1) / g->nr * g->nr;   /* B's rows [pc, pc + kb), columns [jj, je), zero to bld */
+                ag__win_rect(j, s.Bp, s.bld, j->win->r0 + pc, kb, jj, je - jj);
                 for (ii = s.i0; ii < s.i1; ii += g->mc) ag__gemm_block(j, &s, pc, kb, ii, ii + g->mc < s.i1 ? ii + g->mc : s.i1, jj, je);
             }
             continue;
@@ -4861,9 +4857,8 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     int t;
     if (M == 0 || N == 0) return true;
     if (win && K == 0) { memset(C, 0, (size_t)(M * N) * es); return true; }
-    if (win) { if (!win->a_side) csb = 1; }   /* an operand from x: always made by the general path below */
-    else if (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
-        (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1)) {
+    if (!win && (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
+        (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1))) {   /* (an operand from x: the general path) */
         if (dtype == AG_F32) ag__gemm_small_f32(ctx->isa, M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         AG__F64(else ag__gemm_small_f64(ctx->isa, M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
         if (T) ag__transpose_rect(ctx->isa, dtype, C, T, M, N, 0, M, 0, N);
@@ -12528,12 +12523,12 @@ static ag_ctx *ag__ly_ctx(ag_tensor *a, ag_tensor *b, ag_tensor *c) {
     return a ? ag_context(a) : b ? ag_context(b) : c ? ag_context(c) : NULL;
 }
 
-/* the window geometry of x [A, B, H, W] (OH, OW already known) */
-static ag__win ag__ly_win(ag_tensor *x, int kh, int kw, int sh, int sw, int dh, int dw, int ph, int pw, int64_t OH, int64_t OW, int at) {
+/* the window geometry of an x of shape d = [A, B, H, W] (OH, OW already known) */
+static ag__win ag__ly_win(const int64_t *d, int kh, int kw, int sh, int sw, int dh, int dw, int ph, int pw, int64_t OH, int64_t OW, int at) {
     ag__win g;
     memset(&g, 0, sizeof g);
     g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw; g.dh = dh; g.dw = dw; g.ph = ph; g.pw = pw; g.at = at;
-    g.A = ag_dim(x, 0); g.B = ag_dim(x, 1); g.H = ag_dim(x, 2); g.W = ag_dim(x, 3); g.OH = OH; g.OW = OW;
+    g.A = d[0]; g.B = d[1]; g.H = d[2]; g.W = d[3]; g.OH = OH; g.OW = OW;
     return g;
 }
 
@@ -12605,9 +12600,8 @@ AG_API ag_tensor *ag_conv2d(ag_tensor *x, ag_tensor *W, ag_tensor *b, const ag_c
         x = ag_to(x, (ag_dtype)dt);
         W = ag_to(W, (ag_dtype)dt);
         if (!x || !W) return NULL;
-        memset(&g, 0, sizeof g);
-        g.kh = kh; g.kw = kw; g.sh = sh; g.sw = sw; g.dh = dh; g.dw = dw; g.ph = ph; g.pw = pw; g.at = 1;
-        g.A = C; g.B = N; g.H = H; g.W = Wd; g.OH = OH; g.OW = OW;
+        shp[0] = C; shp[1] = N; shp[2] = H; shp[3] = Wd;   /* x seen as [C, N, H, W] */
+        g = ag__ly_win(shp, kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 1);
         shp[0] = G; shp[1] = O / G; shp[2] = C / G * kh * kw;
         y = ag__conv_op(AG__OP_conv2d, ag_reshape(W, 3, shp), x, &g);
     }
@@ -12672,7 +12666,7 @@ static ag_tensor *ag__ly_pool(const char *op, bool is_max, ag_tensor *x, int kh,
         if (ag__pool_full(&g, ag_dim(x, 2), ag_dim(x, 3))) return ag__max_pool_take(x, &g);
     }
     {   /* the windows [N, C, kh*kw, OH, OW]; max pads with -inf */
-        ag__win g = ag__ly_win(x, kh, kw, sh, sw, 1, 1, ph, pw, OH, OW, 2);
+        ag__win g = ag__ly_win(ag_shape(x), kh, kw, sh, sw, 1, 1, ph, pw, OH, OW, 2);
         w = ag__unfold(x, &g, is_max ? -HUGE_VAL : 0.0);
     }
     if (w && ag_numel(w) == 0) return ag_sum_dim(w, 2, false);   /* an empty batch: an empty result (max_dim refuses) */
@@ -12841,7 +12835,7 @@ static ag_tensor *ag__pool_ex(const char *op, bool is_max, ag_tensor *x, const a
         if (ag__pool_full(&g, x->shape[2], x->shape[3])) return ag__max_pool_take(x, &g);
     }
     {   /* the windows [N, C, kh*kw, OH, OW]; max pads with -inf (and past the end in ceil mode) */
-        ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 2);
+        ag__win g = ag__ly_win(ag_shape(x), kh, kw, sh, sw, dh, dw, ph, pw, OH, OW, 2);
         w = ag__unfold(x, &g, is_max ? -HUGE_VAL : 0.0);
     }
     if (w && ag_numel(w) == 0) return ag_sum_dim(w, 2, false);
@@ -12878,7 +12872,7 @@ AG_API ag_tensor *ag_max_pool2d_indices(ag_tensor *x, const ag_pool2d_opts *o) {
     {
         int kh = o->kh, kw = o->kw, sh = o->stride_h ? o->stride_h : kh, sw = o->stride_w ? o->stride_w : kw;
         int dh = o->dil_h ? o->dil_h : 1, dw = o->dil_w ? o->dil_w : 1;
-        ag__win g = ag__ly_win(x, kh, kw, sh, sw, dh, dw, o->pad_h, o->pad_w, OH, OW, 2);
+        ag__win g = ag__ly_win(ag_shape(x), kh, kw, sh, sw, dh, dw, o->pad_h, o->pad_w, OH, OW, 2);
         w = ag__unfold(x, &g, -HUGE_VAL);
         k = w && ag_numel(w) ? ag_argmax(w, 2, false) : ag_zeros(x->ctx, AG__IDX, 4, y->shape);   /* [N, C, OH, OW] */
         r = ag_floor_divide(k, ag__int_scalar(x->ctx, kw));                                        /* integers: exact */
