@@ -4223,8 +4223,9 @@ static void ag__binary_row_f32(const void *kp, int64_t n, char **p, const int64_
 AG__F64(static void ag__binary_row_f64(const void *kp, int64_t n, char **p, const int64_t *s);)
 
 /* Sums: every sum of many values (reductions and means, softmax denominators, cumsum, gradient norms)
-   adds through ag__acc, here only. The default build adds in double: s += x (an F32 sum of n terms then
-   errs by about n 2^-53, far below F32's 2^-24). AG_NO_F64 adds in float with Kahan's compensation, no
+   adds through ag__acc, here only (along a row, ag__sum_row below runs 16 chains of the same adds).
+   The default build adds in double: s += x (an F32 sum of n terms then errs by about n 2^-53, far
+   below F32's 2^-24). AG_NO_F64 adds in float with Kahan's compensation, no
    double emulation on an F32-only FPU:
        y = x - c; t = s + y; c = (t - s) - y; s = t    (error <= (2 eps + n eps^2) sum |x|, eps = 2^-24)
    an infinite or NaN t keeps no compensation (c = 0), so inf + 1 stays inf. */
@@ -4266,8 +4267,34 @@ static int64_t ag__vacc_f32(int isa, int64_t n, ag__acc *acc, const float *x) {
     (void)isa; (void)n; (void)acc; (void)x;
     return 0;
 }
+/* The sum of a row of n (stride sx) for a reduction along it, in the default build: 16 chains
+   (chain j adds x[j], x[j + 16], ...), combined pairwise (j += j + 8, then + 4, + 2, + 1), then the
+   last n % 16 one by one. One chain ran at an add per 4 cycles; sixteen keep the adders busy.
+   Written once in C for every kernel set (the same bits everywhere); a row shorter than 16 is the
+   plain loop. AG_NO_F64 keeps one compensated chain (ag__acc). */
+#ifndef AG_NO_F64
+#define AG__SUM_CHAINS 16
+#define AG__SUM_ADD4(c, x, i, sx) c[0] += x[(i) * (sx)]; c[1] += x[((i) + 1) * (sx)]; c[2] += x[((i) + 2) * (sx)]; c[3] += x[((i) + 3) * (sx)]
+#define AG__DEF_SUM_ROW(T, SFX) \
+static double ag__sum_row_##SFX(int64_t n, const T *x, int64_t sx) { \
+    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, d[4] = {0, 0, 0, 0}, s; \
+    int64_t i = 0; \
+    for (; i + AG__SUM_CHAINS <= n; i += AG__SUM_CHAINS) { \
+        AG__SUM_ADD4(a, x, i, sx); AG__SUM_ADD4(b, x, i + 4, sx); AG__SUM_ADD4(c, x, i + 8, sx); AG__SUM_ADD4(d, x, i + 12, sx); \
+    } \
+    s = (((a[0] + c[0]) + (b[0] + d[0])) + ((a[2] + c[2]) + (b[2] + d[2]))) + \
+        (((a[1] + c[1]) + (b[1] + d[1])) + ((a[3] + c[3]) + (b[3] + d[3]))); \
+    for (; i < n; i++) s += x[i * sx]; \
+    return s; \
+}
+AG__DEF_SUM_ROW(float, f32)
+AG__DEF_SUM_ROW(double, f64)
+#define AG__SUM_ROW(SFX, acc, n, x, sx) ag__acc_add(acc, ag__sum_row_##SFX(n, x, sx))
+#else
+#define AG__SUM_ROW(SFX, acc, n, x, sx) do { ag__acc t_; ag__acc_init(&t_, 0); for (i = 0; i < n; i++) ag__acc_add(&t_, x[i * sx]); ag__acc_add(acc, t_.s); } while (0)
+#endif
 /* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] op= x[i], the reduction row; acc stride 0
-   when reducing along the row (a partial sum of the row, then added: the default build's order) */
+   when reducing along the row (the row's sum, as above, then added) */
 #define AG__DEF_REDUCE(T, SFX) \
 static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int64_t *s) { \
     const ag__kern *k = (const ag__kern *)kp; \

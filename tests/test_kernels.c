@@ -424,6 +424,52 @@ static void check_sum_bits(void) {
     free(x);
 }
 
+/* a sum along a row, in the header's documented order: 16 chains in double, combined pairwise
+   (chain j with j + 8, then + 4, + 2, + 1), then the last n % 16 one by one */
+static double row_sum_ref(const float *x, int n, int sx) {
+    double c[16] = {0}, s;
+    int i = 0, j, w;
+    for (; i + 16 <= n; i += 16) for (j = 0; j < 16; j++) c[j] += x[(i + j) * sx];
+    for (w = 8; w > 0; w /= 2) for (j = 0; j < w; j++) c[j] += c[j + w];
+    for (s = c[0]; i < n; i++) s += x[i * sx];
+    return s;
+}
+/* sums along the last dim (rows of C), of the whole tensor, and along dim 0 of the transpose
+   (strided rows): the documented order on every kernel set, whatever the layout */
+static void check_row_sum_bits(void) {
+    enum { R = 5, C = 1003 };
+    static float x[R * C], xt[C * R];
+    float got[R], want[R], all;
+    int64_t sh[2] = { R, C }, sht[2] = { C, R };
+    int i, r, isa, sets = 0;
+    /* in each row, +b (near 2^60) at k = 0 mod 7 and -b three later, between terms near 2^20: the
+       chains' partial sums hold 2^60 while the small terms come, so each order of the adds
+       rounds them differently, visibly in F32 (a serial sum, or a 4 and an 8 chain swapped, differ) */
+    for (i = 0; i < R * C; i++) {
+        int k = i % C;
+        x[i] = k % 7 == 0 && k + 3 < C ? (float)ldexp(1.0 + 0.5 * sin(i * 0.37), 60) : k % 7 == 3 ? -x[i - 3] : (float)(sin(i * 0.913) * 1048576.0);
+    }
+    for (r = 0; r < R; r++) for (i = 0; i < C; i++) xt[i * R + r] = x[r * C + i];
+    for (r = 0; r < R; r++) want[r] = (float)row_sum_ref(x + r * C, C, 1);
+    for (isa = 0; isa < 5; isa++) {
+        ag_ctx *ctx = harness_ctx_for(isas[isa]);
+        int bad = 0;
+        if (!ctx) continue;
+        sets++;
+        ag_copy_out(ag_sum_dim(ag_from_f32(ctx, 2, sh, x), 1, false), AG_F32, got);
+        for (r = 0; r < R; r++) bad += !same_bits(got[r], want[r]);
+        CHECK(bad == 0, "%s: sums along rows of %d: %d of %d differ from the documented order", isas[isa], C, bad, R);
+        ag_copy_out(ag_sum_dim(ag_transpose(ag_from_f32(ctx, 2, sht, xt), 0, 1), 1, false), AG_F32, got);
+        for (r = 0, bad = 0; r < R; r++) bad += !same_bits(got[r], want[r]);
+        CHECK(bad == 0, "%s: sums along strided rows (a transpose): %d of %d differ from the documented order", isas[isa], bad, R);
+        ag_copy_out(ag_sum(ag_from_f32(ctx, 2, sh, x)), AG_F32, &all);
+        CHECK(same_bits(all, (float)row_sum_ref(x, R * C, 1)), "%s: the sum of all %d elements is %.9g, not %.9g", isas[isa], R * C,
+              (double)all, (double)(float)row_sum_ref(x, R * C, 1));
+        ag_ctx_free(ctx);
+    }
+    printf("  info: F32 sums along rows in the documented order on %d kernel sets\n", sets);
+}
+
 int main(void) {
     int i;
     for (i = 0; i < 5; i++)
@@ -436,5 +482,6 @@ int main(void) {
     check_softmax_bits();
     check_relu_grad_bits();
     check_sum_bits();
+    check_row_sum_bits();
     return harness_finish("test_kernels");
 }
