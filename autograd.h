@@ -4390,7 +4390,8 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    im2col), never whole in memory. Every element of C is computed
    the same way whatever the tiling, so the result does not depend on the
    number of threads. Products of at most AG__GEMM_SMALL multiply-adds use a
-   plain loop. */
+   plain loop, and so do outer products (K = 1: one rounded multiply per
+   element, the same bits on either path) too small to share out. */
 #define AG__GEMM_SMALL 512
 #define AG__GEMM_PACK_MIN (256 * 256)   /* elements of an operand block above which it is packed for cache locality */
 
@@ -4887,7 +4888,8 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     int t;
     if (M == 0 || N == 0) return true;
     if (win && K == 0) { memset(C, 0, (size_t)(M * N) * es); return true; }
-    if (!win && (K == 0 || macs <= AG__GEMM_SMALL ||   /* and one or two rows of x @ W^T: dot products beat packing W */
+    if (!win && (K == 0 || macs <= AG__GEMM_SMALL || (K == 1 && macs < AG__GEMM_SLAB_MIN) ||   /* an outer product: nothing to pack for */
+                 /* and one or two rows of x @ W^T: dot products beat packing W */
         (M <= 2 && macs <= 8 * AG__GEMM_SMALL && rsb == 1 && csb != 1 && csa == 1))) {   /* (an operand from x: the general path) */
         if (dtype == AG_F32) ag__gemm_small_f32(ctx->isa, M, N, K, (const float *)A, rsa, csa, (const float *)B, rsb, csb, (float *)C);
         AG__F64(else ag__gemm_small_f64(ctx->isa, M, N, K, (const double *)A, rsa, csa, (const double *)B, rsb, csb, (double *)C);)
