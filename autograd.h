@@ -644,6 +644,13 @@ AG_API int         ag_capture_begin(ag_ctx *ctx);
 AG_API ag_capture *ag_capture_end(ag_ctx *ctx);
 AG_API int         ag_replay(ag_capture *g);
 AG_API size_t      ag_capture_steps(const ag_capture *g);   /* kernels recorded */
+/* Fusion (on by default): runs of consecutive elementwise kernels over tensors of one size (4096
+   elements or more: the ops of gelu, layer_norm, their backward, ...) replay a chunk of 1024
+   elements at a time through every kernel of the run, while the chunk is in L1, instead of each
+   kernel over the whole tensors; the pool shares the chunks out. Each element goes through the
+   same operations in the same order: the same bits as unfused. Returns the kernels that run
+   fused (on = false: 0, every kernel on its own); -1 for NULL. */
+AG_API long        ag_capture_fuse(ag_capture *g, bool on);
 AG_API void        ag_capture_free(ag_capture *g);          /* the record only (the tensors are the arena's); NULL is fine */
 
 /* Gradient checkpointing: f(inputs) without keeping its intermediates (their memory goes back to
@@ -2348,6 +2355,7 @@ typedef struct {
 } ag__index;
 typedef struct {
     uint8_t kind, op;     /* AG__STEP_*; the op (AG__STEP_OP), the draw (AG__STEP_RAND), create_graph (AG__STEP_ACC) */
+    uint16_t fuse;        /* OP: the first of a fused run of this many steps (ag_capture_fuse); 0: on its own */
     ag_tensor *y, *x;     /* OP: the result; COPY: y = x; ACC: leaf y gets gradient x; RAND: y is drawn */
     double p;             /* RAND: dropout's p */
     ag__index *index;     /* INDEX: the array to read again */
@@ -2361,6 +2369,7 @@ struct ag_capture {
     size_t n;
     uint32_t gen;            /* ctx->gen of the capture: a reset frees the recorded tensors */
     bool failed;             /* something not recordable ran, or the tape could not grow */
+    long fused;              /* steps in fused runs (ag_capture_fuse) */
     uint64_t failures;       /* ctx->failures when the capture began */
 };
 #define AG__TAPING(ctx) ((ctx)->capture && !(ctx)->tape_pause)
@@ -2378,7 +2387,7 @@ static void ag__tape_index(ag_ctx *ctx, int kind, int op, ag_tensor *y, ag_tenso
         g->last = c;
     }
     st = &g->last->s[g->last->n++];
-    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->y = y; st->x = x; st->p = p; st->index = index;
+    st->kind = (uint8_t)kind; st->op = (uint8_t)op; st->fuse = 0; st->y = y; st->x = x; st->p = p; st->index = index;
     if (kind == AG__STEP_OP) y->flags |= AG__CAPTURED;
     g->n++;
 }
@@ -10271,7 +10280,76 @@ AG_API ag_capture *ag_capture_end(ag_ctx *ctx) {
     }
     if (g->failed && !ctx->err[0]) ag__fail(ctx, "capture_end: the step had an error while it was captured (reported then, and cleared since)");
     if (g->failed) { ag_capture_free(g); return NULL; }
+    ag_capture_fuse(g, true);
     return g;
+}
+
+/* ---- fusion: runs of elementwise kernels, chunk by chunk (ag_capture_fuse) ----
+   A step can join a run when its kernel is elementwise (ag__rerun_unary, ag__rerun_binary), its
+   result and inputs are dense F32 or F64 of one dtype, and each input has the result's size or
+   is a single value. Walking the run chunk by chunk is safe because every recorded result is a
+   fresh buffer and every view of one is a step of its own (in-place ops record a copy into their
+   target, slices a slice step), which ends the run: no kernel of a run reads a result of the run
+   other than element for element. */
+#define AG__FUSE_MIN 4096     /* elements: smaller runs replay step by step */
+#define AG__FUSE_CHUNK 1024   /* elements a chunk: a few operands of it fit in L1 */
+static int ag__fuse_nin(const ag__step *st) { return ag__ops[st->op].rerun == ag__rerun_binary ? 2 : 1; }
+static bool ag__fusible(const ag__step *st, int64_t numel) {
+    const ag_tensor *y = st->y;
+    int i;
+    if (st->kind != AG__STEP_OP || (ag__ops[st->op].rerun != ag__rerun_unary && ag__ops[st->op].rerun != ag__rerun_binary)) return false;
+    if ((y->dtype != AG_F32 && y->dtype != AG_F64) || y->vb || !ag__contig(y) || y->numel != numel) return false;
+    for (i = 0; i < ag__fuse_nin(st); i++) {
+        const ag_tensor *x = y->in[i];
+        if (!x || x->dtype != y->dtype || x->vb || !ag__contig(x) || (x->numel != numel && x->numel != 1)) return false;
+    }
+    return true;
+}
+AG_API long ag_capture_fuse(ag_capture *g, bool on) {
+    ag__steps *c;
+    int i, n;
+    if (!g) return -1;
+    g->fused = 0;
+    for (c = g->first; c; c = c->next)
+        for (i = 0; i < c->n; i += n > 0 ? n : 1) {
+            ag__step *st = &c->s[i];
+            int64_t numel = st->kind == AG__STEP_OP ? st->y->numel : 0;
+            st->fuse = 0;
+            n = 0;
+            if (!on || numel < AG__FUSE_MIN || !ag__fusible(st, numel)) continue;
+            for (n = 1; i + n < c->n && ag__fusible(&st[n], numel); n++) st[n].fuse = 0;
+            if (n > 1) { st->fuse = (uint16_t)n; g->fused += n; }
+        }
+    return g->fused;
+}
+typedef struct { const ag__step *st; int n; int64_t numel; } ag__fuse_job;
+static void ag__fuse_task(void *arg, int c) {   /* chunk c through every step of the run */
+    const ag__fuse_job *j = (const ag__fuse_job *)arg;
+    int64_t lo = (int64_t)c * AG__FUSE_CHUNK, m = j->numel - lo < AG__FUSE_CHUNK ? j->numel - lo : AG__FUSE_CHUNK;
+    int i, o;
+    for (i = 0; i < j->n; i++) {
+        const ag__step *st = &j->st[i];
+        ag_tensor *y = st->y;
+        bool binary = ag__fuse_nin(st) == 2;
+        size_t es = ag__esize(y->dtype);
+        ag__kern k;
+        char *p[3];
+        int64_t sp[3];
+        k.op = st->op; k.isa = y->ctx->isa;   /* the kernel's parameters, as ag__unary_run and ag__binary_run set them */
+        k.a = binary ? 0 : y->fp[0]; k.b = binary ? 0 : y->fp[1];
+        for (o = 0; o < 3; o++) {
+            const ag_tensor *t = o == 0 ? y : o <= (binary ? 2 : 1) ? y->in[o - 1] : NULL;
+            sp[o] = t && t->numel == j->numel;   /* a single value: stride 0 */
+            p[o] = t ? t->data + (sp[o] ? lo * (int64_t)es : 0) : NULL;
+        }
+        if (binary) AG__PICK(y->dtype, ag__binary_row_f32, ag__binary_row_f64)(&k, m, p, sp);
+        else AG__PICK(y->dtype, ag__unary_row_f32, ag__unary_row_f64)(&k, m, p, sp);
+    }
+}
+static void ag__fused_run(ag_ctx *ctx, const ag__step *st) {
+    ag__fuse_job j;
+    j.st = st; j.n = st->fuse; j.numel = st->y->numel;
+    ag__parallel(ctx, false, ag__fuse_task, &j, (int)((j.numel + AG__FUSE_CHUNK - 1) / AG__FUSE_CHUNK));
 }
 
 AG_API int ag_replay(ag_capture *g) {
@@ -10287,7 +10365,10 @@ AG_API int ag_replay(ag_capture *g) {
             ag__step *st = &c->s[i];
             bool ok = true;
             switch (st->kind) {
-            case AG__STEP_OP: ok = ag__rerun(st->op, st->y); break;
+            case AG__STEP_OP:
+                if (st->fuse > 1) { ag__fused_run(ctx, st); i += st->fuse - 1; }
+                else ok = ag__rerun(st->op, st->y);
+                break;
             case AG__STEP_COPY: ag__copy_into(st->y, st->x); break;
             case AG__STEP_ACC: ok = ag__accumulate_now(st->y, st->x, st->op != 0); break;
             case AG__STEP_RAND: ag__random_fill(st->y, st->op, st->p); break;

@@ -201,6 +201,15 @@ static ag_tensor *m_masks(ag_tensor **p, ag_tensor *x, ag_tensor *t) {   /* x [6
     return ag_add(ag_add(ag_sum(ag_mul(b, oh)), ag_mean(ag_mul(pick, b))), ag_mul_scalar(ag_to(cnt, ag_type(x)), 0.01));
 }
 
+/* replay fuses runs of elementwise kernels of 4096 elements or more, a chunk at a time: a kernel
+   that reads one value of a run's result (here b[n - 1], made by the last chunk of tanh, read by
+   every chunk of the last mul) must not run in the same run (the slice's own step ends it) */
+static ag_tensor *m_fuse_value(ag_tensor **p, ag_tensor *x, ag_tensor *t) {   /* x, t [n] */
+    int64_t n = ag_numel(x);
+    ag_tensor *a = ag_mul(x, p[0]), *b = ag_tanh(a);
+    return ag_mse_loss(ag_add(ag_mul(ag_exp(a), ag_slice(b, 0, n - 1, n, 1)), b), t);
+}
+
 #define P2(a, b) 2, {a, b}
 static const model models[] = {
     { "mlp + cross_entropy", AG_F32, 4, {2, 1, 2, 1}, {{5, 8}, {5}, {4, 5}, {4}}, 2, 2, {8, 8}, {8, 4}, 0, m_mlp_ce },
@@ -216,6 +225,10 @@ static const model models[] = {
     { "indices and targets new every frame", AG_F32, 3, {2, 2, 1}, {{7, 4}, {5, 4}, {5}}, 2, 1, {6, 4}, {1}, 0, m_indices },
     { "where, comparisons, masked_fill, one_hot", AG_F32, 2, {2, 1}, {{5, 4}, {5}}, 2, 2, {6, 4}, {6, 5}, 0, m_masks },
     { "the same in F64", AG_F64, 2, {2, 1}, {{5, 4}, {5}}, 2, 2, {6, 4}, {6, 5}, 0, m_masks },
+    { "elementwise ops fused, [67, 123]", AG_F32, 2, {2, 1}, {{67, 123}, {123}}, 2, 2, {67, 123}, {67, 123}, 0, m_elementwise },
+    { "the same in F64", AG_F64, 2, {2, 1}, {{67, 123}, {123}}, 2, 2, {67, 123}, {67, 123}, 0, m_elementwise },
+    { "in-place ops fused, [80, 96]", AG_F32, 4, {2, 1, 2, 1}, {{96, 8}, {96}, {3, 96}, {3}}, 2, 2, {80, 8}, {80, 3}, 0, m_mlp_mse_inplace },
+    { "a run stopped by a read of one of its values", AG_F32, 1, {1}, {{4099}}, 1, 1, {4099}, {4099}, 0, m_fuse_value },
 };
 
 /* deterministic host data, the same for both contexts */
@@ -301,6 +314,47 @@ static void run_model(const model *m) {
     if (g) printf("  info: %-40s %5zu recorded steps, %d frames bit-identical\n", m->name, ag_capture_steps(g), FRAMES - mismatches);
     ag_capture_free(g);
     ag_ctx_free(A); ag_ctx_free(B);
+}
+
+/* ---- fusion: fused and unfused replays, 1 and 2 threads, give the same bits ---- */
+static void test_fusion(void) {
+    const model *m = NULL;
+    ag_tensor *grads[3][MAXP];
+    ag_ctx *ctx[3];
+    long fused[3];
+    int run, i, k;
+    for (k = 0; k < (int)(sizeof models / sizeof models[0]); k++) if (!strcmp(models[k].name, "elementwise ops fused, [67, 123]")) m = &models[k];
+    if (!m) { CHECK(0, "fusion: no model"); return; }
+    for (run = 0; run < 3; run++) {   /* fused on 1 thread, unfused on 1 thread, fused on 2 threads */
+        ag_desc d;
+        ag_tensor *p[MAXP], *x, *t;
+        ag_capture *g;
+        memset(&d, 0, sizeof d);
+        d.threads = run == 2 ? 2 : 1;
+        ctx[run] = ag_ctx_new(&d);
+        make_params(ctx[run], m, p);
+        x = ag_new(ctx[run], m->dt, m->xnd, m->xs); t = ag_new(ctx[run], m->dt, m->tnd, m->ts);
+        fill(x, 5, 1.5); fill(t, 6, 1.0);
+        ag_capture_begin(ctx[run]);
+        CHECK(ag_backward(m->loss(p, x, t), NULL) == 0, "fusion: the captured step: %s", ag_error(ctx[run]));
+        g = ag_capture_end(ctx[run]);
+        CHECK(g != NULL, "fusion: capture_end: %s", ag_error(ctx[run]));
+        if (!g) return;
+        fused[run] = ag_capture_fuse(g, run != 1);
+        for (i = 0; i < m->np; i++) ag_zero_grad(p[i]);
+        fill(x, 7, 1.5);   /* new data, as each frame */
+        CHECK(ag_replay(g) == 0, "fusion: replay: %s", ag_error(ctx[run]));
+        for (i = 0; i < m->np; i++) grads[run][i] = ag_grad(p[i]);
+    }
+    CHECK(fused[0] > 10 && fused[2] == fused[0] && fused[1] == 0, "fusion: %ld, %ld and %ld kernels fused (expected many, 0 with fusion off)",
+          fused[0], fused[1], fused[2]);
+    for (i = 0; i < m->np; i++) {
+        CHECK(same_bits(grads[0][i], grads[1][i]), "fusion: the gradient of parameter %d differs fused and unfused", i);
+        CHECK(same_bits(grads[0][i], grads[2][i]), "fusion: the gradient of parameter %d differs on 1 and 2 threads", i);
+    }
+    CHECK(ag_capture_fuse(NULL, true) == -1, "fusion: ag_capture_fuse(NULL) is -1");
+    printf("  info: fusion: %ld of the step's kernels run fused; fused, unfused and 2-thread replays bit-identical\n", fused[0]);
+    for (run = 0; run < 3; run++) ag_ctx_free(ctx[run]);
 }
 
 /* ---- what cannot be captured, and misuse ---- */
@@ -463,6 +517,7 @@ static void time_mlp(const char *label, int64_t batch, int64_t in, int64_t hid, 
 int main(void) {
     size_t i;
     for (i = 0; i < sizeof models / sizeof models[0]; i++) run_model(&models[i]);
+    test_fusion();
     test_refusals();
     if (harness_timing()) {
         time_mlp("MLP 16-64-4, batch 1 (a game agent)", 1, 16, 64, 4);
