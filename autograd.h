@@ -4279,26 +4279,61 @@ static int64_t ag__vacc_f32(int isa, int64_t n, ag__acc *acc, const float *x) {
 /* The sum of a row of n (stride sx) for a reduction along it, in the default build: 16 chains
    (chain j adds x[j], x[j + 16], ...), combined pairwise (j += j + 8, then + 4, + 2, + 1), then the
    last n % 16 one by one. One chain ran at an add per 4 cycles; sixteen keep the adders busy.
-   Written once in C for every kernel set (the same bits everywhere); a row shorter than 16 is the
+   The chains are the C loop below, or on x86 for dense rows two or four vectors of doubles (chain
+   j in lane j): the same adds, the same bits on every kernel set. A row shorter than 16 is the
    plain loop. AG_NO_F64 keeps one compensated chain (ag__acc). */
 #ifndef AG_NO_F64
-#define AG__SUM_CHAINS 16
-#define AG__SUM_ADD4(c, x, i, sx) c[0] += x[(i) * (sx)]; c[1] += x[((i) + 1) * (sx)]; c[2] += x[((i) + 2) * (sx)]; c[3] += x[((i) + 3) * (sx)]
-#define AG__DEF_SUM_ROW(T, SFX) \
-static double ag__sum_row_##SFX(int64_t n, const T *x, int64_t sx) { \
-    double a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0}, c[4] = {0, 0, 0, 0}, d[4] = {0, 0, 0, 0}, s; \
-    int64_t i = 0; \
-    for (; i + AG__SUM_CHAINS <= n; i += AG__SUM_CHAINS) { \
-        AG__SUM_ADD4(a, x, i, sx); AG__SUM_ADD4(b, x, i + 4, sx); AG__SUM_ADD4(c, x, i + 8, sx); AG__SUM_ADD4(d, x, i + 12, sx); \
+#define AG__SUM_TREE(c) (((((c)[0] + (c)[8]) + ((c)[4] + (c)[12])) + (((c)[2] + (c)[10]) + ((c)[6] + (c)[14]))) + \
+                         ((((c)[1] + (c)[9]) + ((c)[5] + (c)[13])) + (((c)[3] + (c)[11]) + ((c)[7] + (c)[15]))))
+#if defined(AG__X86)
+AG__TARGET_AVX512 static int64_t ag__vsum16_f32_avx512(int64_t n, const float *x, double *c) {   /* c[16] += the chains' blocks */
+    __m512d lo = _mm512_loadu_pd(c), hi = _mm512_loadu_pd(c + 8);
+    int64_t i;
+    for (i = 0; i + 16 <= n; i += 16) {
+        lo = _mm512_add_pd(lo, _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i)));
+        hi = _mm512_add_pd(hi, _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i + 8)));
+    }
+    _mm512_storeu_pd(c, lo); _mm512_storeu_pd(c + 8, hi);
+    return i;
+}
+AG__TARGET_AVX512 static int64_t ag__vsum16_f64_avx512(int64_t n, const double *x, double *c) {
+    __m512d lo = _mm512_loadu_pd(c), hi = _mm512_loadu_pd(c + 8);
+    int64_t i;
+    for (i = 0; i + 16 <= n; i += 16) { lo = _mm512_add_pd(lo, _mm512_loadu_pd(x + i)); hi = _mm512_add_pd(hi, _mm512_loadu_pd(x + i + 8)); }
+    _mm512_storeu_pd(c, lo); _mm512_storeu_pd(c + 8, hi);
+    return i;
+}
+#define AG__DEF_VSUM16_AVX2(T, SFX, LOAD4) \
+AG__TARGET_AVX2 static int64_t ag__vsum16_##SFX##_avx2(int64_t n, const T *x, double *c) { \
+    __m256d c0 = _mm256_loadu_pd(c), c1 = _mm256_loadu_pd(c + 4), c2 = _mm256_loadu_pd(c + 8), c3 = _mm256_loadu_pd(c + 12); \
+    int64_t i; \
+    for (i = 0; i + 16 <= n; i += 16) { \
+        c0 = _mm256_add_pd(c0, LOAD4(x + i)); c1 = _mm256_add_pd(c1, LOAD4(x + i + 4)); \
+        c2 = _mm256_add_pd(c2, LOAD4(x + i + 8)); c3 = _mm256_add_pd(c3, LOAD4(x + i + 12)); \
     } \
-    s = (((a[0] + c[0]) + (b[0] + d[0])) + ((a[2] + c[2]) + (b[2] + d[2]))) + \
-        (((a[1] + c[1]) + (b[1] + d[1])) + ((a[3] + c[3]) + (b[3] + d[3]))); \
-    for (; i < n; i++) s += x[i * sx]; \
+    _mm256_storeu_pd(c, c0); _mm256_storeu_pd(c + 4, c1); _mm256_storeu_pd(c + 8, c2); _mm256_storeu_pd(c + 12, c3); \
+    return i; \
+}
+#define AG__LOAD4_F32(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+AG__DEF_VSUM16_AVX2(float, f32, AG__LOAD4_F32)
+AG__DEF_VSUM16_AVX2(double, f64, _mm256_loadu_pd)
+#define AG__VSUM16(SFX, isa, n, x, c) ((isa) == AG__ISA_AVX512 ? ag__vsum16_##SFX##_avx512(n, x, c) : \
+                                       (isa) == AG__ISA_AVX2 ? ag__vsum16_##SFX##_avx2(n, x, c) : 0)
+#else
+#define AG__VSUM16(SFX, isa, n, x, c) ((void)(isa), (void)(x), (void)(c), (int64_t)0)
+#endif
+#define AG__DEF_SUM_ROW(T, SFX) \
+static double ag__sum_row_##SFX(int isa, int64_t n, const T *x, int64_t sx) { \
+    double c[16] = {0}, s; \
+    int64_t i = sx == 1 ? AG__VSUM16(SFX, isa, n, x, c) : 0; \
+    int j; \
+    for (; i + 16 <= n; i += 16) for (j = 0; j < 16; j++) c[j] += x[(i + j) * sx]; \
+    for (s = AG__SUM_TREE(c); i < n; i++) s += x[i * sx]; \
     return s; \
 }
 AG__DEF_SUM_ROW(float, f32)
 AG__DEF_SUM_ROW(double, f64)
-#define AG__SUM_ROW(SFX, acc, n, x, sx) ag__acc_add(acc, ag__sum_row_##SFX(n, x, sx))
+#define AG__SUM_ROW(SFX, acc, n, x, sx) ag__acc_add(acc, ag__sum_row_##SFX(k->isa, n, x, sx))
 #else
 #define AG__SUM_ROW(SFX, acc, n, x, sx) do { ag__acc t_; ag__acc_init(&t_, 0); for (i = 0; i < n; i++) ag__acc_add(&t_, x[i * sx]); ag__acc_add(acc, t_.s); } while (0)
 #endif
