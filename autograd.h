@@ -6149,6 +6149,7 @@ static void ag__win_line_##SUF(const ag__win *g, T *dst, const T *x, const int64
         while (n > 0) { \
             int64_t m = L - r < n ? L - r : n, s0 = v0 > r ? v0 : r, s1 = v1 < r + m ? v1 : r + m, cw; \
             const T *src = x + rc.a * xs[0] + b * xs[1]; \
+            if (s0 > r + m) s0 = r + m;   /* a piece inside the top padding rows: all pad, and no further */ \
             if (s1 < s0) s1 = s0; \
             for (e = r; e < s0; e++) dst[e - r] = pad; \
             memcpy(dst + s0 - r, src + (s0 + shift), sizeof(T) * (size_t)(s1 - s0)); \

@@ -489,6 +489,68 @@ static double rel_diff(const double *a, const double *b, int64_t n) {
     for (i = 0; i < n; i++) { double d = fabs(a[i] - b[i]); if (d > e) e = d; if (fabs(b[i]) > m) m = fabs(b[i]); }
     return e / m;
 }
+/* The CNN example's convolutions in F32 on every kernel set, 1 and 2 threads, against direct
+   loops in double. 16 channels make 144 rows of cols, so k-blocks of cols (and blocks of A's
+   rows for d W) end on a top kernel row, and some column blocks end a few columns into a plane's
+   top padding rows: the plane-shift line once padded such a piece to the end of the padding row,
+   past its buffer (a wrong d W on 1 thread, a race between slabs on 2). */
+static void test_conv_cnn_f32(void) {
+    static const conv_geo geos[] = {
+        { 64, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, false },   /* the example's second conv */
+        { 32, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, false },   /* the bench's conv layer, 32 images */
+    };
+    static const char *sets[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
+    size_t t, k;
+    int threads;
+    for (t = 0; t < sizeof geos / sizeof geos[0]; t++) {
+        const conv_geo *c = &geos[t];
+        int64_t OH = c->H, OW = c->W, xs[4], ws[4], gs[4], i;
+        int64_t nx = c->N * c->C * c->H * c->W, nw = c->O * c->C * 9, ny = c->N * c->O * OH * OW;
+        float *xf = (float *)malloc(sizeof(float) * (size_t)nx), *wf = (float *)malloc(sizeof(float) * (size_t)nw);
+        float *gf = (float *)malloc(sizeof(float) * (size_t)ny), *got = (float *)malloc(sizeof(float) * (size_t)(nx + nw + ny));
+        double *x = (double *)malloc(sizeof(double) * (size_t)nx), *w = (double *)malloc(sizeof(double) * (size_t)nw);
+        double *g = (double *)malloc(sizeof(double) * (size_t)ny), *y = (double *)calloc((size_t)ny, sizeof(double));
+        double *dx = (double *)calloc((size_t)nx, sizeof(double)), *dw = (double *)calloc((size_t)nw, sizeof(double));
+        double *gd = (double *)malloc(sizeof(double) * (size_t)(nx + nw + ny));
+        for (i = 0; i < nx; i++) x[i] = xf[i] = (float)sin(0.37 * (double)i + 1.0);
+        for (i = 0; i < nw; i++) w[i] = wf[i] = (float)cos(0.53 * (double)i);
+        for (i = 0; i < ny; i++) g[i] = gf[i] = (float)sin(0.11 * (double)i - 2.0);
+        conv_direct(c, OH, OW, x, w, g, y, dx, dw);
+        xs[0] = c->N; xs[1] = c->C; xs[2] = c->H; xs[3] = c->W;
+        ws[0] = c->O; ws[1] = c->C; ws[2] = 3; ws[3] = 3;
+        gs[0] = c->N; gs[1] = c->O; gs[2] = OH; gs[3] = OW;
+        for (k = 0; k < sizeof sets / sizeof sets[0]; k++)
+            for (threads = 1; threads <= 2; threads++) {
+                ag_desc d;
+                ag_ctx *ctx;
+                ag_tensor *X, *Wt, *Y, *wrt[2], *grads[2];
+                ag_conv2d_opts co;
+                memset(&d, 0, sizeof d);
+                d.simd = sets[k]; d.threads = threads;
+                ctx = ag_ctx_new(&d);
+                if (!ctx || strcmp(ag_simd_name(ctx), sets[k]) != 0) { ag_ctx_free(ctx); continue; }
+                X = ag_set_requires_grad(ag_from_f32(ctx, 4, xs, xf), true);
+                Wt = ag_set_requires_grad(ag_from_f32(ctx, 4, ws, wf), true);
+                memset(&co, 0, sizeof co);
+                co.pad_h = co.pad_w = 1;
+                Y = ag_conv2d(X, Wt, NULL, &co);
+                wrt[0] = X; wrt[1] = Wt;
+                CHECK(Y && ag_grad_of(ag_sum(ag_mul(Y, ag_from_f32(ctx, 4, gs, gf))), NULL, 2, wrt, grads) == 0, "F32 conv case %d on %s: %s",
+                      (int)t, sets[k], ag_error(ctx) ? ag_error(ctx) : "");
+                if (Y && grads[0] && grads[1]) {
+                    ag_copy_out(Y, AG_F32, got); ag_copy_out(grads[0], AG_F32, got + ny); ag_copy_out(grads[1], AG_F32, got + ny + nx);
+                    for (i = 0; i < nx + nw + ny; i++) gd[i] = got[i];
+                    CHECK(rel_diff(gd, y, ny) < 1e-5, "F32 conv case %d on %s, %d threads: y differs from the direct sum by %g", (int)t, sets[k], threads, rel_diff(gd, y, ny));
+                    CHECK(rel_diff(gd + ny, dx, nx) < 1e-5, "F32 conv case %d on %s, %d threads: d x differs by %g", (int)t, sets[k], threads, rel_diff(gd + ny, dx, nx));
+                    CHECK(rel_diff(gd + ny + nx, dw, nw) < 1e-5, "F32 conv case %d on %s, %d threads: d W differs by %g", (int)t, sets[k], threads,
+                          rel_diff(gd + ny + nx, dw, nw));
+                }
+                ag_ctx_free(ctx);
+            }
+        free(xf); free(wf); free(gf); free(got); free(x); free(w); free(g); free(y); free(dx); free(dw); free(gd);
+    }
+}
+
 static void test_conv_paths(void) {
     static const conv_geo geos[] = {
         { 2, 30, 9, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, false },    /* same: planes shifted; 270 rows of cols: k-blocks */
@@ -581,5 +643,6 @@ int main(void) {
     test_misc();
     test_max_pool_ties();
     test_conv_paths();
+    test_conv_cnn_f32();
     return harness_finish("test_layers");
 }
