@@ -3439,7 +3439,14 @@ static inline TGT void P##store_part(float *p, V v, int64_t m) { \
 #define ag__avx2d_ge(a, b) _mm256_cmp_pd(a, b, _CMP_GE_OQ)
 #define ag__avx2d_sel(m, a, b) _mm256_blendv_pd(b, a, m)
 #define AG__T AG__TARGET_AVX2
-AG__PART_VIA_STACK(ag__avx2_, __m256, 8, AG__T)
+/* load_part / store_part: the first m < 8 floats (4 doubles) through a lane mask (the lanes below m;
+   the others are neither read nor written, and load as 0) */
+static inline AG__T __m256i ag__avx2_lanes(int64_t m) { return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) { return _mm256_maskload_ps(p, ag__avx2_lanes(m)); }
+static inline AG__T void ag__avx2_store_part(float *p, __m256 v, int64_t m) { _mm256_maskstore_ps(p, ag__avx2_lanes(m), v); }
+static inline AG__T __m256i ag__avx2d_lanes(int64_t m) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3)); }
+static inline AG__T __m256d ag__avx2d_load_part(const double *p, int64_t m) { return _mm256_maskload_pd(p, ag__avx2d_lanes(m)); }
+static inline AG__T void ag__avx2d_store_part(double *p, __m256d v, int64_t m) { _mm256_maskstore_pd(p, ag__avx2d_lanes(m), v); }
 static inline AG__T __m256 ag__avx2_copysign(__m256 m, __m256 s) {
     return _mm256_or_ps(m, _mm256_and_ps(s, _mm256_set1_ps(-0.0f)));   /* m >= 0 */
 }
@@ -4428,8 +4435,8 @@ AG__F64(AG__DEF_COPY(double, double, f64_f64))
    strides and B through a row stride, so an operand is packed into panels only
    when its layout or size asks for it: B when its rows are not contiguous (W^T
    in linear) or it is large, A when it is large; the ragged last column panel
-   of B too where the set's kernel reads full vectors only (AVX-512's read and
-   write a ragged edge through masks). conv2d's operand made of its input's
+   of B too where the set's kernel reads full vectors only (AVX-512's and
+   AVX2's read and write a ragged edge through masks). conv2d's operand made of its input's
    windows is built from the input a tile at a time (ag__gemm_win: implicit
    im2col), never whole in memory. Every element of C is computed
    the same way whatever the tiling, so the result does not depend on the
@@ -4476,9 +4483,9 @@ TGT static void ag__uk_##SET(int64_t kc, const void *av, int64_t ars, int64_t ac
 }
 AG__SIMD_SETS(AG__DEF_UK_6x2V)
 
-/* AVX-512's C[6, 2W] kernel for the ragged right edge (nv < 2W): ag__uk_<t>_avx512's FMAs, with B's
-   and C's last columns read and written through masks, so B is read in place and C directly, with
-   no edge buffer; ag__ukr_<t>_avx512 */
+/* AVX-512's and AVX2's C[6, 2W] kernel for the ragged right edge (nv < 2W): ag__uk_<t>_<set>'s FMAs,
+   with B's and C's last columns read and written through masks, so B is read in place and C
+   directly, with no edge buffer; ag__ukr_<t>_avx512, ag__ukr_<t>_avx2 */
 #define AG__UKR_OUT(P, W, r) if ((r) < mv) { \
     if (acc) { c##r##0 = P##add(c##r##0, P##load_part(c + (r) * ldc, n0)); c##r##1 = P##add(c##r##1, P##load_part(c + (r) * ldc + (W), n1)); } \
     P##store_part(c + (r) * ldc, c##r##0, n0); P##store_part(c + (r) * ldc + (W), c##r##1, n1); }
@@ -4493,6 +4500,8 @@ TGT static void ag__ukr_##SET(int64_t kc, const void *av, int64_t ars, int64_t a
 #ifdef AG__X86
 AG__DEF_UK_6x2V_RAGGED(ag__avx512_, float, __m512, 16, f32_avx512, AG__TARGET_AVX512)
 AG__F64(AG__DEF_UK_6x2V_RAGGED(ag__avx512d_, double, __m512d, 8, f64_avx512, AG__TARGET_AVX512))
+AG__DEF_UK_6x2V_RAGGED(ag__avx2_, float, __m256, 8, f32_avx2, AG__TARGET_AVX2)
+AG__F64(AG__DEF_UK_6x2V_RAGGED(ag__avx2d_, double, __m256d, 4, f64_avx2, AG__TARGET_AVX2))
 #endif
 
 /* C[8, nv] in 8 vector accumulators, nv <= W: AVX-512's kernel for narrow C (N <= 16 floats or 8
@@ -4553,8 +4562,8 @@ static const ag__gemm_cfg *ag__gemm_config(int isa, int dtype) {
     AG__F64(static const ag__gemm_cfg avx512_64 = { ag__uk_f64_avx512, 6, 16, 256, 120, 512, ag__ukr_f64_avx512 };)
     static const ag__gemm_cfg avx512n_32 = { ag__uk1_f32_avx512, 8, 16, 256, 120, 512, ag__uk1_f32_avx512 };   /* narrow C */
     AG__F64(static const ag__gemm_cfg avx512n_64 = { ag__uk1_f64_avx512, 8, 8, 256, 120, 512, ag__uk1_f64_avx512 };)
-    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, NULL };
-    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, NULL };)
+    static const ag__gemm_cfg avx2_32 = { ag__uk_f32_avx2, 6, 16, 256, 120, 512, ag__ukr_f32_avx2 };
+    AG__F64(static const ag__gemm_cfg avx2_64 = { ag__uk_f64_avx2, 6, 8, 256, 120, 512, ag__ukr_f64_avx2 };)
     if (isa == AG__ISA_AVX512) return AG__PICK(dtype, &avx512_32, &avx512_64);
     if (isa == AG__ISA_AVX512 + AG__GEMM_NARROW) return AG__PICK(dtype, &avx512n_32, &avx512n_64);
     if (isa == AG__ISA_AVX2) return AG__PICK(dtype, &avx2_32, &avx2_64);
