@@ -3444,9 +3444,11 @@ static inline TGT void P##store_part(float *p, V v, int64_t m) { \
 static inline AG__T __m256i ag__avx2_lanes(int64_t m) { return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 static inline AG__T __m256 ag__avx2_load_part(const float *p, int64_t m) { return _mm256_maskload_ps(p, ag__avx2_lanes(m)); }
 static inline AG__T void ag__avx2_store_part(float *p, __m256 v, int64_t m) { _mm256_maskstore_ps(p, ag__avx2_lanes(m), v); }
+#ifndef AG_NO_F64
 static inline AG__T __m256i ag__avx2d_lanes(int64_t m) { return _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3)); }
 static inline AG__T __m256d ag__avx2d_load_part(const double *p, int64_t m) { return _mm256_maskload_pd(p, ag__avx2d_lanes(m)); }
 static inline AG__T void ag__avx2d_store_part(double *p, __m256d v, int64_t m) { _mm256_maskstore_pd(p, ag__avx2d_lanes(m), v); }
+#endif
 static inline AG__T __m256 ag__avx2_copysign(__m256 m, __m256 s) {
     return _mm256_or_ps(m, _mm256_and_ps(s, _mm256_set1_ps(-0.0f)));   /* m >= 0 */
 }
