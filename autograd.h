@@ -2369,7 +2369,6 @@ struct ag_capture {
     size_t n;
     uint32_t gen;            /* ctx->gen of the capture: a reset frees the recorded tensors */
     bool failed;             /* something not recordable ran, or the tape could not grow */
-    long fused;              /* steps in fused runs (ag_capture_fuse) */
     uint64_t failures;       /* ctx->failures when the capture began */
 };
 #define AG__TAPING(ctx) ((ctx)->capture && !(ctx)->tape_pause)
@@ -4266,14 +4265,16 @@ static AG__VM_INLINE void ag__acc_init(ag__acc *a, ag__accv v) { memset(a, 0, si
 /* acc[i] += x[i] over a dense row of F32 into dense double accumulators, a vector at a time (each
    lane's sum in the same order as the scalar loop: the same bits); returns the elements done */
 #if defined(AG__X86) && !defined(AG_NO_F64)
-AG__TARGET_AVX512 static int64_t ag__vacc_f32_avx512(int64_t n, double *acc, const float *x) {   /* maskz: g++ 12 warns on cvtps_pd's undefined source */
+#define AG__LOAD8_F32(p) _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(p))   /* 8 floats as doubles (maskz: g++ 12 warns on cvtps_pd's undefined source) */
+#define AG__LOAD4_F32(p) _mm256_cvtps_pd(_mm_loadu_ps(p))                  /* 4 floats as doubles */
+AG__TARGET_AVX512 static int64_t ag__vacc_f32_avx512(int64_t n, double *acc, const float *x) {
     int64_t i;
-    for (i = 0; i + 8 <= n; i += 8) _mm512_storeu_pd(acc + i, _mm512_add_pd(_mm512_loadu_pd(acc + i), _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i))));
+    for (i = 0; i + 8 <= n; i += 8) _mm512_storeu_pd(acc + i, _mm512_add_pd(_mm512_loadu_pd(acc + i), AG__LOAD8_F32(x + i)));
     return i;
 }
 AG__TARGET_AVX2 static int64_t ag__vacc_f32_avx2(int64_t n, double *acc, const float *x) {
     int64_t i;
-    for (i = 0; i + 4 <= n; i += 4) _mm256_storeu_pd(acc + i, _mm256_add_pd(_mm256_loadu_pd(acc + i), _mm256_cvtps_pd(_mm_loadu_ps(x + i))));
+    for (i = 0; i + 4 <= n; i += 4) _mm256_storeu_pd(acc + i, _mm256_add_pd(_mm256_loadu_pd(acc + i), AG__LOAD4_F32(x + i)));
     return i;
 }
 #endif
@@ -4295,23 +4296,17 @@ static int64_t ag__vacc_f32(int isa, int64_t n, ag__acc *acc, const float *x) {
 #define AG__SUM_TREE(c) (((((c)[0] + (c)[8]) + ((c)[4] + (c)[12])) + (((c)[2] + (c)[10]) + ((c)[6] + (c)[14]))) + \
                          ((((c)[1] + (c)[9]) + ((c)[5] + (c)[13])) + (((c)[3] + (c)[11]) + ((c)[7] + (c)[15]))))
 #if defined(AG__X86)
-AG__TARGET_AVX512 static int64_t ag__vsum16_f32_avx512(int64_t n, const float *x, double *c) {   /* c[16] += the chains' blocks */
-    __m512d lo = _mm512_loadu_pd(c), hi = _mm512_loadu_pd(c + 8);
-    int64_t i;
-    for (i = 0; i + 16 <= n; i += 16) {
-        lo = _mm512_add_pd(lo, _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i)));
-        hi = _mm512_add_pd(hi, _mm512_maskz_cvtps_pd(0xff, _mm256_loadu_ps(x + i + 8)));
-    }
-    _mm512_storeu_pd(c, lo); _mm512_storeu_pd(c + 8, hi);
-    return i;
+/* c[16] += the chains' whole blocks of 16; returns where they stop (LOAD8, LOAD4: 8 or 4 of x as doubles) */
+#define AG__DEF_VSUM16_AVX512(T, SFX, LOAD8) \
+AG__TARGET_AVX512 static int64_t ag__vsum16_##SFX##_avx512(int64_t n, const T *x, double *c) { \
+    __m512d lo = _mm512_loadu_pd(c), hi = _mm512_loadu_pd(c + 8); \
+    int64_t i; \
+    for (i = 0; i + 16 <= n; i += 16) { lo = _mm512_add_pd(lo, LOAD8(x + i)); hi = _mm512_add_pd(hi, LOAD8(x + i + 8)); } \
+    _mm512_storeu_pd(c, lo); _mm512_storeu_pd(c + 8, hi); \
+    return i; \
 }
-AG__TARGET_AVX512 static int64_t ag__vsum16_f64_avx512(int64_t n, const double *x, double *c) {
-    __m512d lo = _mm512_loadu_pd(c), hi = _mm512_loadu_pd(c + 8);
-    int64_t i;
-    for (i = 0; i + 16 <= n; i += 16) { lo = _mm512_add_pd(lo, _mm512_loadu_pd(x + i)); hi = _mm512_add_pd(hi, _mm512_loadu_pd(x + i + 8)); }
-    _mm512_storeu_pd(c, lo); _mm512_storeu_pd(c + 8, hi);
-    return i;
-}
+AG__DEF_VSUM16_AVX512(float, f32, AG__LOAD8_F32)
+AG__DEF_VSUM16_AVX512(double, f64, _mm512_loadu_pd)
 #define AG__DEF_VSUM16_AVX2(T, SFX, LOAD4) \
 AG__TARGET_AVX2 static int64_t ag__vsum16_##SFX##_avx2(int64_t n, const T *x, double *c) { \
     __m256d c0 = _mm256_loadu_pd(c), c1 = _mm256_loadu_pd(c + 4), c2 = _mm256_loadu_pd(c + 8), c3 = _mm256_loadu_pd(c + 12); \
@@ -4323,7 +4318,6 @@ AG__TARGET_AVX2 static int64_t ag__vsum16_##SFX##_avx2(int64_t n, const T *x, do
     _mm256_storeu_pd(c, c0); _mm256_storeu_pd(c + 4, c1); _mm256_storeu_pd(c + 8, c2); _mm256_storeu_pd(c + 12, c3); \
     return i; \
 }
-#define AG__LOAD4_F32(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
 AG__DEF_VSUM16_AVX2(float, f32, AG__LOAD4_F32)
 AG__DEF_VSUM16_AVX2(double, f64, _mm256_loadu_pd)
 #define AG__VSUM16(SFX, isa, n, x, c) ((isa) == AG__ISA_AVX512 ? ag__vsum16_##SFX##_avx512(n, x, c) : \
@@ -4342,9 +4336,15 @@ static double ag__sum_row_##SFX(int isa, int64_t n, const T *x, int64_t sx) { \
 }
 AG__DEF_SUM_ROW(float, f32)
 AG__DEF_SUM_ROW(double, f64)
-#define AG__SUM_ROW(SFX, acc, n, x, sx) ag__acc_add(acc, ag__sum_row_##SFX(k->isa, n, x, sx))
 #else
-#define AG__SUM_ROW(SFX, acc, n, x, sx) do { ag__acc t_; ag__acc_init(&t_, 0); for (i = 0; i < n; i++) ag__acc_add(&t_, x[i * sx]); ag__acc_add(acc, t_.s); } while (0)
+static float ag__sum_row_f32(int isa, int64_t n, const float *x, int64_t sx) {   /* one compensated chain */
+    ag__acc t;
+    int64_t i;
+    (void)isa;
+    ag__acc_init(&t, 0);
+    for (i = 0; i < n; i++) ag__acc_add(&t, x[i * sx]);
+    return t.s;
+}
 #endif
 /* ag__reduce_row_f32, ag__reduce_row_f64: acc[i] op= x[i], the reduction row; acc stride 0
    when reducing along the row (the row's sum, as above, then added) */
@@ -4355,7 +4355,7 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
     const int64_t sa = s[0], sx = s[1]; \
     int64_t i; \
     if (k->op == AG__OP_sum) { \
-        if (sa == 0) AG__SUM_ROW(SFX, acc, n, x, sx); \
+        if (sa == 0) ag__acc_add(acc, ag__sum_row_##SFX(k->isa, n, x, sx)); \
         else for (i = sa == 1 && sx == 1 ? AG__VACC_##SFX(k->isa, n, acc, x) : 0; i < n; i++) ag__acc_add(&acc[i * sa], x[i * sx]); \
     } else if (k->op == AG__OP_max) {   /* a NaN sticks; comparisons only between numbers (right under any flags) */ \
         for (i = 0; i < n; i++) { ag__accv v = x[i * sx], a = acc[i * sa].s; if (!ag__isnan(a) && (ag__isnan(v) || v > a)) acc[i * sa].s = v; } \
@@ -6430,12 +6430,23 @@ static bool ag__broadcast_shape(const char *op, const ag_tensor *a, const ag_ten
 /* a dense row shared out on the pool in chunks of AG__MAP_CHUNK elements (elementwise: each element
    is computed as in one long row, so the same bits for any number of threads) */
 typedef struct { ag__row_fn row; const void *k; char *p[3]; int64_t st[3], esz[3], n; } ag__map_job;
+/* the dense case of ag__map_run: every operand contiguous, of y's size or a single element (stride 0) */
+static void ag__map_dense(ag__map_job *j, ag__row_fn row, const void *k, const ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
+    j->row = row; j->k = k; j->n = y->numel;
+    j->p[0] = y->data; j->p[1] = a->data; j->p[2] = b ? b->data : NULL;
+    j->st[0] = 1; j->st[1] = a->numel == y->numel; j->st[2] = b && b->numel == y->numel;
+    j->esz[0] = (int64_t)ag__esize(y->dtype); j->esz[1] = (int64_t)ag__esize(a->dtype); j->esz[2] = b ? (int64_t)ag__esize(b->dtype) : 0;
+}
+static void ag__map_range(const ag__map_job *j, int64_t off, int64_t n) {   /* elements [off, off + n) */
+    char *p[3];
+    int o;
+    for (o = 0; o < 3; o++) p[o] = j->p[o] ? j->p[o] + off * j->st[o] * j->esz[o] : NULL;
+    j->row(j->k, n, p, j->st);
+}
 static void ag__map_task(void *arg, int t) {
     const ag__map_job *j = (const ag__map_job *)arg;
-    int64_t off = (int64_t)t * AG__MAP_CHUNK, o;
-    char *p[3];
-    for (o = 0; o < 3; o++) p[o] = j->p[o] ? j->p[o] + off * j->st[o] * j->esz[o] : NULL;
-    j->row(j->k, j->n - off < AG__MAP_CHUNK ? j->n - off : AG__MAP_CHUNK, p, j->st);
+    int64_t off = (int64_t)t * AG__MAP_CHUNK;
+    ag__map_range(j, off, j->n - off < AG__MAP_CHUNK ? j->n - off : AG__MAP_CHUNK);
 }
 /* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
    (or a single element; in chunks on the pool when it is long and of floating point), else the N-d walk */
@@ -6444,12 +6455,9 @@ static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_te
                  (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
     if (dense) {
         ag__map_job j;
-        j.p[0] = y->data; j.p[1] = a->data; j.p[2] = b ? b->data : NULL;
-        j.st[0] = 1; j.st[1] = a->numel == y->numel; j.st[2] = b && b->numel == y->numel;
+        ag__map_dense(&j, row, k, y, a, b);
         if (y->ctx->threads == 1 || y->numel < 2 * AG__MAP_CHUNK || AG__INT(y->dtype)) { row(k, y->numel, j.p, j.st); return; }
-        j.row = row; j.k = k; j.n = y->numel;   /* long enough to share out */
-        j.esz[0] = (int64_t)ag__esize(y->dtype); j.esz[1] = (int64_t)ag__esize(a->dtype); j.esz[2] = b ? (int64_t)ag__esize(b->dtype) : 0;
-        ag__parallel(y->ctx, false, ag__map_task, &j, (int)((j.n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK));
+        ag__parallel(y->ctx, false, ag__map_task, &j, (int)((j.n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK));   /* long enough to share out */
     } else {
         ag__iter it;
         ag__iter_init(&it, y->ndim, y->shape);
@@ -6459,11 +6467,15 @@ static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_te
         ag__iter_run(&it, row, k);
     }
 }
+/* the parameters of an elementwise kernel (the op table's unary and binary ones): a unary op's are y->fp */
+static void ag__ew_kern(ag__kern *k, int op, const ag_tensor *y, bool binary) {
+    k->op = op; k->a = binary ? 0 : y->fp[0]; k->b = binary ? 0 : y->fp[1]; k->isa = y->ctx->isa;
+}
 /* y = a op b, y of the broadcast shape and a, b of y's dtype (the kernel, also run by ag_replay) */
 static void ag__binary_run(int op, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     ag__kern k;
     if (AG__INT(y->dtype)) { ag__int_run(op, y, a, b); return; }
-    k.op = op; k.a = k.b = 0; k.isa = y->ctx->isa;
+    ag__ew_kern(&k, op, y, true);
     ag__map_run(AG__ROW_FOR(&k, y->dtype, ag__binary_row_f32, ag__binary_row_f64, 3, 7u, 0), &k, y, a, b);
 }
 static bool ag__rerun_binary(int op, ag_tensor *y) { ag__binary_run(op, y, y->in[0], y->in[1]); return true; }
@@ -6598,7 +6610,7 @@ static int ag__jvp_extremum(ag_tensor *y, int op, ag_tensor *const *t, ag_tensor
 static void ag__unary_run(int op, ag_tensor *y, const ag_tensor *x) {
     ag__kern k;
     if (AG__INT(y->dtype)) { ag__int_run(op, y, x, NULL); return; }
-    k.op = op; k.a = y->fp[0]; k.b = y->fp[1]; k.isa = y->ctx->isa;
+    ag__ew_kern(&k, op, y, false);
     ag__map_run(AG__ROW_FOR(&k, x->dtype, ag__unary_row_f32, ag__unary_row_f64, 2, 3u, 0), &k, y, x, NULL);
 }
 static bool ag__rerun_unary(int op, ag_tensor *y) { ag__unary_run(op, y, y->in[0]); return true; }
@@ -10355,8 +10367,8 @@ static bool ag__fusible(const ag__step *st, int64_t numel) {
 AG_API long ag_capture_fuse(ag_capture *g, bool on) {
     ag__steps *c;
     int i, n;
+    long fused = 0;
     if (!g) return -1;
-    g->fused = 0;
     for (c = g->first; c; c = c->next)
         for (i = 0; i < c->n; i += n > 0 ? n : 1) {
             ag__step *st = &c->s[i];
@@ -10365,32 +10377,24 @@ AG_API long ag_capture_fuse(ag_capture *g, bool on) {
             n = 0;
             if (!on || numel < AG__FUSE_MIN || !ag__fusible(st, numel)) continue;
             for (n = 1; i + n < c->n && ag__fusible(&st[n], numel); n++) st[n].fuse = 0;
-            if (n > 1) { st->fuse = (uint16_t)n; g->fused += n; }
+            if (n > 1) { st->fuse = (uint16_t)n; fused += n; }
         }
-    return g->fused;
+    return fused;
 }
 typedef struct { const ag__step *st; int n; int64_t numel; } ag__fuse_job;
-static void ag__fuse_task(void *arg, int c) {   /* chunk c through every step of the run */
+static void ag__fuse_task(void *arg, int c) {   /* chunk c through every step of the run, as ag__map_run's dense case */
     const ag__fuse_job *j = (const ag__fuse_job *)arg;
     int64_t lo = (int64_t)c * AG__FUSE_CHUNK, m = j->numel - lo < AG__FUSE_CHUNK ? j->numel - lo : AG__FUSE_CHUNK;
-    int i, o;
+    int i;
     for (i = 0; i < j->n; i++) {
-        const ag__step *st = &j->st[i];
-        ag_tensor *y = st->y;
-        bool binary = ag__fuse_nin(st) == 2;
-        size_t es = ag__esize(y->dtype);
+        const ag_tensor *y = j->st[i].y;
+        bool binary = ag__fuse_nin(&j->st[i]) == 2;
         ag__kern k;
-        char *p[3];
-        int64_t sp[3];
-        k.op = st->op; k.isa = y->ctx->isa;   /* the kernel's parameters, as ag__unary_run and ag__binary_run set them */
-        k.a = binary ? 0 : y->fp[0]; k.b = binary ? 0 : y->fp[1];
-        for (o = 0; o < 3; o++) {
-            const ag_tensor *t = o == 0 ? y : o <= (binary ? 2 : 1) ? y->in[o - 1] : NULL;
-            sp[o] = t && t->numel == j->numel;   /* a single value: stride 0 */
-            p[o] = t ? t->data + (sp[o] ? lo * (int64_t)es : 0) : NULL;
-        }
-        if (binary) AG__PICK(y->dtype, ag__binary_row_f32, ag__binary_row_f64)(&k, m, p, sp);
-        else AG__PICK(y->dtype, ag__unary_row_f32, ag__unary_row_f64)(&k, m, p, sp);
+        ag__map_job mj;
+        ag__ew_kern(&k, j->st[i].op, y, binary);
+        ag__map_dense(&mj, binary ? AG__PICK(y->dtype, ag__binary_row_f32, ag__binary_row_f64) : AG__PICK(y->dtype, ag__unary_row_f32, ag__unary_row_f64),
+                      &k, y, y->in[0], binary ? y->in[1] : NULL);
+        ag__map_range(&mj, lo, m);
     }
 }
 static void ag__fused_run(ag_ctx *ctx, const ag__step *st) {
