@@ -1267,6 +1267,11 @@ static bool ag__isnan(double v) {
     memcpy(&b, &v, sizeof b);
     return (b & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
 }
+static bool ag__isnan_f32(float v) {
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7fffffffu) > 0x7f800000u;
+}
 #define AG__MAX_NUMEL ((int64_t)1 << 48)
 #define AG__CAT(a, b) a##b
 #define AG__M(f, M) AG__CAT(f, M)  /* libm name for a dtype: AG__M(exp, f) = expf, AG__M(exp, ) = exp */
@@ -7629,28 +7634,39 @@ static void ag__pool_span(int64_t s0, int64_t d, int64_t n, int64_t k, int64_t *
     *first = s0 >= 0 ? 0 : d == 1 ? -s0 : (-s0 + d - 1) / d;
     *end = e < k ? e : k;
 }
-#define AG__POOL_ARGMAX(T, U) { \
+/* Each window's first largest value, or its last NaN: PyTorch's v > max || isnan(v) in row-major
+   order. The loop keeps max and index by selects (no branch on the data to mispredict) and sums
+   the window beside the chain; a window whose sum is NaN is walked again with the rule. The span
+   of columns is computed only for the windows that cross the left or right edge. */
+#define AG__POOL_ARGMAX(T, ISNAN) { \
     const T *xp = (const T *)(const void *)x->data + pl0 * H * W; \
+    int64_t wlo = 0, whi; \
+    while (wlo < OW && wlo * sw - pw < 0) wlo++; \
+    for (whi = wlo; whi < OW && whi * sw - pw + (kw - 1) * dw < W; whi++) {} \
     for (pl = pl0; pl < pl1; pl++, xp += H * W) \
         for (oh = 0; oh < OH; oh++) { \
             int64_t h0 = oh * sh - ph, i0, i1; \
             ag__pool_span(h0, dh, H, kh, &i0, &i1); \
             for (ow = 0; ow < OW; ow++) { \
-                int64_t w0 = ow * sw - pw, j0, j1, i, j; \
-                ag__pool_span(w0, dw, W, kw, &j0, &j1); \
-                int64_t best = (h0 + i0 * dh) * W + w0 + j0 * dw;   /* the window's first element inside x */ \
-                T bv = i0 < i1 && j0 < j1 ? xp[best] : 0; \
-                for (i = i0; i < i1; i++) { \
-                    const T *row = xp + (h0 + i * dh) * W + w0; \
-                    for (j = j0; j < j1; j++) {   /* PyTorch's v > max || isnan(v), as masks: no branch to mispredict */ \
-                        T v = row[j * dw]; \
-                        U m = (U)0 - (U)((v > bv) | ag__isnan(v)), vb, bb; \
-                        memcpy(&vb, &v, sizeof v); memcpy(&bb, &bv, sizeof bv); \
-                        bb = (bb & ~m) | (vb & m); \
-                        memcpy(&bv, &bb, sizeof bv); \
-                        best = (best & ~(int64_t)m) | (((h0 + i * dh) * W + w0 + j * dw) & (int64_t)m); \
+                int64_t w0 = ow * sw - pw, j0 = 0, j1 = kw, i, j, best; \
+                T bv, sum = 0; \
+                if (ow < wlo || ow >= whi) ag__pool_span(w0, dw, W, kw, &j0, &j1); \
+                best = (h0 + i0 * dh) * W + w0 + j0 * dw;   /* the window's first element inside x */ \
+                bv = i0 < i1 && j0 < j1 ? xp[best] : 0; \
+                for (i = i0; i < i1; i++) \
+                    for (j = j0; j < j1; j++) { \
+                        int64_t at = (h0 + i * dh) * W + w0 + j * dw; \
+                        T v = xp[at]; \
+                        best = v > bv ? at : best; \
+                        bv = v > bv ? v : bv; \
+                        sum += v;   /* NaN if the window holds one (or both infinities) */ \
                     } \
-                } \
+                for (i = i0; ISNAN(sum) && i < i1; i++) \
+                    for (j = j0; j < j1; j++) { \
+                        int64_t at = (h0 + i * dh) * W + w0 + j * dw; \
+                        T v = xp[at]; \
+                        if (v > bv || ISNAN(v)) { bv = v; best = at; } \
+                    } \
                 *out++ = (ag__idx)best; \
             } \
         } \
@@ -7665,8 +7681,8 @@ static void ag__pool_argmax_task(void *arg, int t) {   /* planes [16 t, 16 t + 1
     int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3], pl, oh, ow;
     int64_t pl0 = (int64_t)t * AG__POOL_PLANES, pl1 = pl0 + AG__POOL_PLANES < planes ? pl0 + AG__POOL_PLANES : planes;
     ag__idx *out = (ag__idx *)y->data + pl0 * OH * OW;
-    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, uint32_t)
-    AG__F64(else AG__POOL_ARGMAX(double, uint64_t))
+    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, ag__isnan_f32)
+    AG__F64(else AG__POOL_ARGMAX(double, ag__isnan))
 }
 static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
     ag__pool_job job;

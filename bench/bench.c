@@ -33,7 +33,7 @@
    usage: bench [--out FILE] [--python PATH] [--torch-script PATH] [--only LIST] [--quick]
      --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap,conv (default: all)
      --quick  few samples (3 of 0.01 s): a smoke test, not a measurement
-   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent|lng|conv|cnn|cnn2 SECONDS
+   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent|lng|conv|pool|cnn|cnn2 SECONDS
      runs our side of one case in a loop and nothing else, for perf record:
          OPENBLAS_NUM_THREADS=1 perf record --call-graph dwarf build/bench/bench --profile mlp 3 && perf report
    environment: OPENBLAS_NUM_THREADS=1 (the make target sets it; the bench also calls
@@ -900,6 +900,7 @@ static int profile(const char *kase, double seconds) {
         lng_init(&lg, true);
         f = lng_replay; arg = &lg;
     } else if (!strcmp(kase, "conv")) { conv_init(&cv, 0, 16, 16, true); f = conv_step; arg = &cv; }   /* 16->16 on [64,16,28,28] */
+    else if (!strcmp(kase, "pool")) { conv_init(&cv, 0, 16, 0, true); f = conv_step; arg = &cv; }      /* max_pool2d 2x2 on [64,16,28,28] */
     else if (!strcmp(kase, "cnn") || !strcmp(kase, "cnn2")) { cnn_init(&cn, !strcmp(kase, "cnn2") ? 2 : 0); f = cnn_step; arg = &cn; }
     else { fprintf(stderr, "bench: --profile: unknown case %s\n", kase); return 2; }
     do { f(arg); n++; } while (now_s() - t0 < seconds);
@@ -949,7 +950,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--profile") && i + 2 < argc) { prof = argv[++i]; prof_s = atof(argv[++i]); }
         else {
             fprintf(stderr, "usage: %s [--out FILE] [--python PATH] [--torch-script PATH] [--only gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap,conv] [--quick]\n"
-                            "       %s --profile mlp|mlp2|tiny|lab|gemm1024|agent|lng|conv|cnn|cnn2 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
+                            "       %s --profile mlp|mlp2|tiny|lab|gemm1024|agent|lng|conv|pool|cnn|cnn2 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
             return 2;
         }
     }

@@ -427,8 +427,9 @@ static void test_misc(void) {
     ag_ctx_free(ctx);
 }
 
-/* max_pool2d's gradient goes where PyTorch's goes: the first of equal maxima, the last NaN, and a
-   window of -inf to its first element inside the input. The expected gradients are PyTorch 1.13's
+/* max_pool2d's gradient goes where PyTorch's goes: the first of equal maxima, the last NaN, a
+   window of -inf to its first element inside the input, and the first of +0 and -0 or of two
+   infinities (a window holding both infinities is one the kernel walks twice). The expected gradients are PyTorch 1.13's
    (F.max_pool2d(x, 2, 2[, padding=1]).sum().backward()), in F64 and F32 */
 static void test_max_pool_ties(void) {
     static const double nan_ = NAN, ninf = -INFINITY;
@@ -437,6 +438,8 @@ static void test_max_pool_ties(void) {
     double x2[16] = { 0, 1, 0, 2, 3, 0, 2, 2, -1, 0, 7, 7, 0, 0, 7, 7 };
     const double g2[16] = { 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0 };
     const double g3[9] = { 1, 1, 0, 1, 1, 0, 0, 0, 0 };
+    const double x4[16] = { -0.0, 0.0, -HUGE_VAL, HUGE_VAL, 0.0, -0.0, HUGE_VAL, 3, HUGE_VAL, -HUGE_VAL, 2, 2, 1, HUGE_VAL, 2, 2 };
+    const double g4[16] = { 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0 };
     double x3[9], got[16];
     int64_t s4[4] = { 1, 1, 4, 4 }, s3[4] = { 1, 1, 3, 3 };
     int dt, i, k;
@@ -444,8 +447,8 @@ static void test_max_pool_ties(void) {
     x2[0] = x2[2] = x2[5] = nan_;
     for (i = 0; i < 9; i++) x3[i] = ninf;
     for (dt = 0; dt < 2; dt++)
-        for (k = 0; k < 3; k++) {
-            const double *xv = k == 0 ? x1 : k == 1 ? x2 : x3, *want = k == 0 ? g1 : k == 1 ? g2 : g3;
+        for (k = 0; k < 4; k++) {
+            const double *xv = k == 0 ? x1 : k == 1 ? x2 : k == 2 ? x3 : x4, *want = k == 0 ? g1 : k == 1 ? g2 : k == 2 ? g3 : g4;
             int n = k == 2 ? 9 : 16, bad = 0;
             ag_tensor *x = ag_set_requires_grad(ag_to(ag_from_f64(ctx, 4, k == 2 ? s3 : s4, xv), dt ? AG_F32 : AG_F64), true);
             ag_tensor *y = ag_max_pool2d(x, 2, 2, 2, 2, k == 2, k == 2);
@@ -453,7 +456,7 @@ static void test_max_pool_ties(void) {
             if (!ag_grad(x)) continue;
             ag_copy_out(ag_grad(x), AG_F64, got);
             for (i = 0; i < n; i++) bad += got[i] != want[i];
-            CHECK(bad == 0, "max_pool2d %s (%s): the gradient differs from PyTorch's in %d of %d", k == 0 ? "ties" : k == 1 ? "NaN" : "-inf with padding",
+            CHECK(bad == 0, "max_pool2d %s (%s): the gradient differs from PyTorch's in %d of %d", k == 0 ? "ties" : k == 1 ? "NaN" : k == 2 ? "-inf with padding" : "signed zeros and infinities",
                   dt ? "f32" : "f64", bad, n);
             ag_ctx_reset(ctx);
         }
