@@ -297,7 +297,7 @@ check-char-rnn: $(BUILD)/examples/char_rnn
 	$(BUILD)/examples/char_rnn --init tests/data/char_rnn_init.safetensors --compare tests/data/char_rnn_losses.txt | tail -n 1
 
 # (h) NEON for real: the tests cross-compiled for aarch64 and run under qemu
-NEON_TESTS := test_kernels test_reference test_gradcheck test_errors test_simd_math test_optim test_special test_reliability
+NEON_TESTS := test_kernels test_reference test_gradcheck test_errors test_simd_math test_optim test_special test_reliability test_layers
 NEON_BINS := $(addprefix $(BUILD)/neon/,$(NEON_TESTS))
 check-neon: $(NEON_BINS)
 	@command -v $(QEMU_AARCH64) >/dev/null || { echo "check-neon: $(QEMU_AARCH64) not found (.ci/run installs qemu-user)"; exit 1; }

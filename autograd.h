@@ -3317,6 +3317,7 @@ static ag__row_fn ag__half_rows(ag__kern *k, int dt, ag__row_fn f32, int nops, u
        ag__v_<fn>_f32_<set>, ag__vmath_table_<set>    vector exp log tanh sigmoid gelu_tanh silu
        ag__uk_<t>_<set>                               the GEMM micro-kernel (>>gemm)
        ag__sgd_<t>_<set>, ag__adam_<t>_<set>          optimizer updates (>>optim; scalar too)
+       ag__vpool2_<t>_<set>                           max_pool2d's 2 x 2 windows (>>ops, argmax)
    ADDING A KERNEL SET: one block of these primitives for F32 and F64 with its target attribute,
    its rows in AG__SIMD_SETS (below the blocks), an AG__ISA_ entry (>>dispatch) with its
    detection, and a case in each dispatch (grep AG__ISA_SIMD128: WebAssembly was added so). */
@@ -3787,6 +3788,43 @@ static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, const flo
 AG__F64(static int64_t ag__vmath_try_f64(int isa, int op, int64_t n, double *y, const double *x);)
 AG__DEF_VDISPATCH(float, f32)
 AG__F64(AG__DEF_VDISPATCH(double, f64))
+
+/* ag__vpool2_<t>: max_pool2d's 2 x 2 windows over rows r0 and r1 (the next), at every column c
+   (the caller takes the even ones): code[c] = where the window's first maximum is (0 r0[c], 1 r0[c+1],
+   2 r1[c], 3 r1[c+1]) by the rule v > max in that order, sum[c] = the window's sum, NaN when it
+   holds a NaN (the caller then walks it with the NaN rule). Columns [0, n - 1), the last vector
+   ending there (overlapping the one before), so that the loads at c + 1 stay in the row; returns
+   the columns done: n - 1, or 0 when a row is shorter than a vector and one. */
+#define AG__DEF_VPOOL2(P, T, V, W, SET, TGT) \
+TGT static int64_t ag__vpool2_##SET(int64_t n, const T *r0, const T *r1, T *code, T *sum) { \
+    int64_t c, last = n - 1 - (W); \
+    const V one = P##set((T)1), two = P##set((T)2), three = P##set((T)3); \
+    if (last < 0) return 0; \
+    for (c = 0; c <= last; c = c < last && c + (W) > last ? last : c + (W)) { \
+        V a = P##loadu(r0 + c), b = P##loadu(r0 + c + 1), d = P##loadu(r1 + c), e = P##loadu(r1 + c + 1), bv = a, k = P##set((T)0); \
+        k = P##sel(P##gt(b, bv), one, k); bv = P##max(b, bv); \
+        k = P##sel(P##gt(d, bv), two, k); bv = P##max(d, bv); \
+        k = P##sel(P##gt(e, bv), three, k); \
+        P##storeu(code + c, k); \
+        P##storeu(sum + c, P##add(P##add(P##add(a, b), d), e)); \
+        if (c == last) break; \
+    } \
+    return n - 1; \
+}
+AG__SIMD_SETS(AG__DEF_VPOOL2)
+#define AG__DEF_VPOOL2_DISPATCH(T, SFX) \
+static int64_t ag__vpool2_##SFX(int isa, int64_t n, const T *r0, const T *r1, T *code, T *sum) { \
+    switch (isa) { \
+    AG__IF_X86(case AG__ISA_AVX512: { int64_t c = ag__vpool2_##SFX##_avx512(n, r0, r1, code, sum);   /* AVX2's for rows too short */ \
+                                      return c ? c : ag__vpool2_##SFX##_avx2(n, r0, r1, code, sum); }) \
+    AG__IF_X86(case AG__ISA_AVX2: return ag__vpool2_##SFX##_avx2(n, r0, r1, code, sum);) \
+    AG__IF_NEON(case AG__ISA_NEON: return ag__vpool2_##SFX##_neon(n, r0, r1, code, sum);) \
+    AG__IF_WASM(case AG__ISA_SIMD128: return ag__vpool2_##SFX##_simd128(n, r0, r1, code, sum);) \
+    default: (void)n; (void)r0; (void)r1; (void)code; (void)sum; return 0; \
+    } \
+}
+AG__DEF_VPOOL2_DISPATCH(float, f32)
+AG__F64(AG__DEF_VPOOL2_DISPATCH(double, f64))
 
 /* ==== >>vmath: vectorised F32 exp, log, tanh, sigmoid, gelu_tanh, silu, erf, gelu ====
    Part of the kernel layer. Assumes <math.h>, <stdint.h>, <string.h>.
@@ -7637,19 +7675,29 @@ static void ag__pool_span(int64_t s0, int64_t d, int64_t n, int64_t k, int64_t *
 /* Each window's first largest value, or its last NaN: PyTorch's v > max || isnan(v) in row-major
    order. The loop keeps max and index by selects (no branch on the data to mispredict) and sums
    the window beside the chain; a window whose sum is NaN is walked again with the rule. The span
-   of columns is computed only for the windows that cross the left or right edge. */
-#define AG__POOL_ARGMAX(T, ISNAN) { \
+   of columns is computed only for the windows that cross the left or right edge. 2 x 2 windows at
+   stride 2 (the common pool) take the kernel set's answer (ag__vpool2) where it has one. */
+#define AG__POOL_VCOLS 512   /* rows up to this long: the 2 x 2 vector pass (its answers on the stack) */
+#define AG__POOL_ARGMAX(T, t, ISNAN) { \
     const T *xp = (const T *)(const void *)x->data + pl0 * H * W; \
-    int64_t wlo = 0, whi; \
+    int64_t wlo = 0, whi, vc = 0; \
+    bool two = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 && dw == 1 && W <= AG__POOL_VCOLS; \
+    T code[AG__POOL_VCOLS], vsum[AG__POOL_VCOLS]; \
     while (wlo < OW && wlo * sw - pw < 0) wlo++; \
     for (whi = wlo; whi < OW && whi * sw - pw + (kw - 1) * dw < W; whi++) {} \
     for (pl = pl0; pl < pl1; pl++, xp += H * W) \
         for (oh = 0; oh < OH; oh++) { \
             int64_t h0 = oh * sh - ph, i0, i1; \
             ag__pool_span(h0, dh, H, kh, &i0, &i1); \
+            vc = two && 2 * oh + 1 < H ? ag__vpool2_##t(isa, W, xp + 2 * oh * W, xp + (2 * oh + 1) * W, code, vsum) : 0; \
             for (ow = 0; ow < OW; ow++) { \
                 int64_t w0 = ow * sw - pw, j0 = 0, j1 = kw, i, j, best; \
                 T bv, sum = 0; \
+                if (2 * ow < vc && !ISNAN(vsum[2 * ow])) {   /* the vectors' answer, for a window with no NaN */ \
+                    int k = (int)code[2 * ow]; \
+                    *out++ = (ag__idx)(2 * oh * W + 2 * ow + (k & 1) + (k >> 1) * W); \
+                    continue; \
+                } \
                 if (ow < wlo || ow >= whi) ag__pool_span(w0, dw, W, kw, &j0, &j1); \
                 best = (h0 + i0 * dh) * W + w0 + j0 * dw;   /* the window's first element inside x */ \
                 bv = i0 < i1 && j0 < j1 ? xp[best] : 0; \
@@ -7681,8 +7729,9 @@ static void ag__pool_argmax_task(void *arg, int t) {   /* planes [16 t, 16 t + 1
     int64_t planes = x->shape[0] * x->shape[1], H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3], pl, oh, ow;
     int64_t pl0 = (int64_t)t * AG__POOL_PLANES, pl1 = pl0 + AG__POOL_PLANES < planes ? pl0 + AG__POOL_PLANES : planes;
     ag__idx *out = (ag__idx *)y->data + pl0 * OH * OW;
-    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, ag__isnan_f32)
-    AG__F64(else AG__POOL_ARGMAX(double, ag__isnan))
+    int isa = y->ctx->isa;
+    if (x->dtype == AG_F32) AG__POOL_ARGMAX(float, f32, ag__isnan_f32)
+    AG__F64(else AG__POOL_ARGMAX(double, f64, ag__isnan))
 }
 static void ag__pool_argmax_run(ag_tensor *y, const ag_tensor *x) {
     ag__pool_job job;

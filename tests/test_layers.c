@@ -554,6 +554,63 @@ static void test_conv_cnn_f32(void) {
     }
 }
 
+/* max_pool2d 2 x 2 on rows long enough for every kernel set's vectors (its 2 x 2 fast pass), on
+   values full of ties, signed zeros, infinities and NaNs: the gradient of sum(y) lands where the rule
+   v > max || isnan(v) in row-major order puts it, on every set, F32 and F64, ceil mode too */
+static void test_max_pool_sets(void) {
+    static const char *sets[] = { "scalar", "avx2", "avx512", "neon", "simd128" };
+    static const int64_t shapes[][4] = { { 2, 3, 7, 38 }, { 1, 2, 6, 20 }, { 1, 1, 4, 12 }, { 2, 2, 5, 9 }, { 1, 1, 2, 17 } };
+    const double vals[9] = { -0.0, 0.0, 1, 1, 2, -1, HUGE_VAL, -HUGE_VAL, NAN };
+    size_t k, t;
+    int dt, ceil_mode;
+    for (k = 0; k < sizeof sets / sizeof sets[0]; k++)
+        for (t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+            for (dt = 0; dt < 2; dt++)
+                for (ceil_mode = 0; ceil_mode < 2; ceil_mode++) {
+                    const int64_t *sh = shapes[t];
+                    int64_t n = sh[0] * sh[1] * sh[2] * sh[3], H = sh[2], W = sh[3], OH, OW, pl, oh, ow, i, j;
+                    double *x = (double *)malloc(sizeof(double) * (size_t)n), *want = (double *)calloc((size_t)n, sizeof(double));
+                    double *got = (double *)malloc(sizeof(double) * (size_t)n);
+                    int bad = 0;
+                    ag_desc d;
+                    ag_ctx *ctx;
+                    ag_tensor *X, *Y;
+                    ag_pool2d_opts po;
+                    memset(&d, 0, sizeof d);
+                    d.simd = sets[k];
+                    ctx = ag_ctx_new(&d);
+                    if (!ctx || strcmp(ag_simd_name(ctx), sets[k]) != 0) { ag_ctx_free(ctx); free(x); free(want); free(got); continue; }
+                    for (i = 0; i < n; i++) x[i] = vals[(i * 7 + (i * i) % 11 + (int64_t)t) % (i % 5 == 0 ? 9 : 8)];   /* NaN in some windows only */
+                    OH = ceil_mode ? (H + 1) / 2 : H / 2; OW = ceil_mode ? (W + 1) / 2 : W / 2;
+                    for (pl = 0; pl < sh[0] * sh[1]; pl++)
+                        for (oh = 0; oh < OH; oh++)
+                            for (ow = 0; ow < OW; ow++) {
+                                int64_t best = -1;
+                                double bv = 0;
+                                for (i = 2 * oh; i < 2 * oh + 2 && i < H; i++)
+                                    for (j = 2 * ow; j < 2 * ow + 2 && j < W; j++) {
+                                        double v = x[(pl * H + i) * W + j];
+                                        if (best < 0 || v > bv || v != v) { bv = v; best = (pl * H + i) * W + j; }
+                                    }
+                                want[best] += 1;
+                            }
+                    X = ag_set_requires_grad(ag_to(ag_from_f64(ctx, 4, sh, x), dt ? AG_F32 : AG_F64), true);
+                    memset(&po, 0, sizeof po);
+                    po.kh = po.kw = 2; po.ceil_mode = ceil_mode != 0;
+                    Y = ag_max_pool2d_ex(X, &po);
+                    CHECK(Y && ag_dim(Y, 2) == OH && ag_dim(Y, 3) == OW && ag_backward(ag_sum(Y), NULL) == 0 && ag_grad(X),
+                          "max_pool2d on %s, case %d: %s", sets[k], (int)t, ag_error(ctx) ? ag_error(ctx) : "");
+                    if (ag_grad(X)) {
+                        ag_copy_out(ag_grad(X), AG_F64, got);
+                        for (i = 0; i < n; i++) bad += got[i] != want[i];
+                    }
+                    CHECK(bad == 0, "max_pool2d on %s, [%d, %d, %d, %d] %s%s: the gradient is off the rule's maxima in %d of %d",
+                          sets[k], (int)sh[0], (int)sh[1], (int)sh[2], (int)sh[3], dt ? "f32" : "f64", ceil_mode ? " ceil mode" : "", bad, (int)n);
+                    ag_ctx_free(ctx);
+                    free(x); free(want); free(got);
+                }
+}
+
 static void test_conv_paths(void) {
     static const conv_geo geos[] = {
         { 2, 30, 9, 9, 13, 3, 3, 1, 1, 1, 1, 1, 1, 1, false },    /* same: planes shifted; 270 rows of cols: k-blocks */
@@ -647,5 +704,6 @@ int main(void) {
     test_max_pool_ties();
     test_conv_paths();
     test_conv_cnn_f32();
+    test_max_pool_sets();
     return harness_finish("test_layers");
 }
