@@ -8395,13 +8395,13 @@ AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_no
 /* ag__take_run along the last dim with every tensor dense and idx's other dims the indexed one's,
    F32 or F64: rows of typed loads and stores; false if this path does not apply (nothing done),
    else true with *ok false at an index out of range (as the general loop) */
+#define AG__TAKE_AT(v) if ((uint64_t)(v) >= (uint64_t)L) { *ok = false; return true; }   /* v < 0 or v >= L */
 #define AG__TAKE_ROWS(T) { \
     const T *xs = (const T *)(const void *)x->data; T *ys = (T *)y->data; \
     for (o = 0; o < rows; o++, iv += m) { \
-        for (j = 0; j < m; j++) if (!(iv[j] >= 0 && iv[j] < L)) { *ok = false; return true; } \
-        if (op == AG__OP_take) for (j = 0; j < m; j++) ys[o * m + j] = xs[o * L + iv[j]]; \
-        else if (op == AG__OP_put) for (j = 0; j < m; j++) ys[o * L + iv[j]] = xs[o * m + j]; \
-        else for (j = 0; j < m; j++) ys[o * L + iv[j]] += xs[o * m + j]; \
+        if (op == AG__OP_take) for (j = 0; j < m; j++) { AG__TAKE_AT(iv[j]) ys[o * m + j] = xs[o * L + iv[j]]; } \
+        else if (op == AG__OP_put) for (j = 0; j < m; j++) { AG__TAKE_AT(iv[j]) ys[o * L + iv[j]] = xs[o * m + j]; } \
+        else for (j = 0; j < m; j++) { AG__TAKE_AT(iv[j]) ys[o * L + iv[j]] += xs[o * m + j]; } \
     } \
 }
 static bool ag__take_rows(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, int op, bool *ok) {
