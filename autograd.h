@@ -6493,6 +6493,17 @@ static void ag__map_task(void *arg, int t) {
 }
 /* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
    (or a single element; in chunks on the pool when it is long and of floating point), else the N-d walk */
+/* ag__iter_run over the indices [t per, t per + per) of the first dim: a task of an elementwise map */
+typedef struct { const ag__iter *it; ag__row_fn row; const void *k; int64_t per; } ag__iter_job;
+static void ag__iter_task(void *arg, int t) {
+    const ag__iter_job *j = (const ag__iter_job *)arg;
+    ag__iter sub = *j->it;
+    int64_t r0 = (int64_t)t * j->per;
+    int o;
+    sub.shape[0] = sub.shape[0] - r0 < j->per ? sub.shape[0] - r0 : j->per;
+    for (o = 0; o < sub.nops; o++) sub.base[o] += r0 * sub.st[o][0] * (int64_t)sub.esz[o];
+    ag__iter_run(&sub, j->row, j->k);
+}
 static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     bool dense = ag__contig(a) && (a->numel == y->numel || a->numel == 1) &&
                  (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
@@ -6507,7 +6518,14 @@ static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_te
         ag__iter_add_tensor(&it, y);
         ag__iter_add_tensor(&it, a);
         if (b) ag__iter_add_tensor(&it, b);
-        ag__iter_run(&it, row, k);
+        if (y->ctx->threads == 1 || y->numel < 2 * AG__MAP_CHUNK || AG__INT(y->dtype) || y->ndim == 0 || y->shape[0] < 2) ag__iter_run(&it, row, k);
+        else {   /* views (a permuted conv2d output, ...): y's first dim shared out, each element written once */
+            ag__iter_job j;
+            int64_t tasks = (y->numel + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK;
+            j.it = &it; j.row = row; j.k = k;
+            j.per = (y->shape[0] + tasks - 1) / tasks;
+            ag__parallel(y->ctx, false, ag__iter_task, &j, (int)((y->shape[0] + j.per - 1) / j.per));
+        }
     }
 }
 /* the parameters of an elementwise kernel (the op table's unary and binary ones): a unary op's are y->fp */
@@ -8393,29 +8411,47 @@ AG_API ag_tensor *ag_norm(ag_tensor *t, double p) { t = ag__arg(t); return ag_no
    other's adjoint. put writes instead of adding (the last write wins); its adjoint is take too. The index tensor is an op's own (argsort's result, or filled from the caller's
    array by a step a replay runs again); ip[0] = d. */
 /* ag__take_run along the last dim with every tensor dense and idx's other dims the indexed one's,
-   F32 or F64: rows of typed loads and stores; false if this path does not apply (nothing done),
-   else true with *ok false at an index out of range (as the general loop) */
-#define AG__TAKE_AT(v) if ((uint64_t)(v) >= (uint64_t)L) { *ok = false; return true; }   /* v < 0 or v >= L */
+   F32 or F64: rows of typed loads and stores, each row touching only its own row of the output,
+   so that the pool shares the rows out; false if this path does not apply (nothing done), else
+   true with *ok false at an index out of range (as the general loop) */
+#define AG__TAKE_TASKS 64
+typedef struct { ag_tensor *y; const ag_tensor *x; const ag__idx *iv; int64_t m, L, rows, per; int op; bool bad[AG__TAKE_TASKS]; } ag__take_job;
+#define AG__TAKE_AT(v) if ((uint64_t)(v) >= (uint64_t)L) { j->bad[t] = true; return; }   /* v < 0 or v >= L */
 #define AG__TAKE_ROWS(T) { \
-    const T *xs = (const T *)(const void *)x->data; T *ys = (T *)y->data; \
-    for (o = 0; o < rows; o++, iv += m) { \
-        if (op == AG__OP_take) for (j = 0; j < m; j++) { AG__TAKE_AT(iv[j]) ys[o * m + j] = xs[o * L + iv[j]]; } \
-        else if (op == AG__OP_put) for (j = 0; j < m; j++) { AG__TAKE_AT(iv[j]) ys[o * L + iv[j]] = xs[o * m + j]; } \
-        else for (j = 0; j < m; j++) { AG__TAKE_AT(iv[j]) ys[o * L + iv[j]] += xs[o * m + j]; } \
+    const T *xs = (const T *)(const void *)j->x->data; T *ys = (T *)j->y->data; \
+    for (; o < o1; o++, iv += m) { \
+        if (j->op == AG__OP_take) for (e = 0; e < m; e++) { AG__TAKE_AT(iv[e]) ys[o * m + e] = xs[o * L + iv[e]]; } \
+        else if (j->op == AG__OP_put) for (e = 0; e < m; e++) { AG__TAKE_AT(iv[e]) ys[o * L + iv[e]] = xs[o * m + e]; } \
+        else for (e = 0; e < m; e++) { AG__TAKE_AT(iv[e]) ys[o * L + iv[e]] += xs[o * m + e]; } \
     } \
+}
+static void ag__take_task(void *arg, int t) {   /* rows [t per, t per + per) */
+    ag__take_job *j = (ag__take_job *)arg;
+    int64_t m = j->m, L = j->L, o = (int64_t)t * j->per, o1 = o + j->per < j->rows ? o + j->per : j->rows, e;
+    const ag__idx *iv = j->iv + o * m;
+    if (j->x->dtype == AG_F32) AG__TAKE_ROWS(float)
+    AG__F64(else AG__TAKE_ROWS(double))
 }
 static bool ag__take_rows(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, int op, bool *ok) {
     const ag_tensor *big = op == AG__OP_take ? x : y, *src = op == AG__OP_take ? y : x;
-    int64_t m = idx->shape[idx->ndim - 1], L = big->shape[idx->ndim - 1], rows = idx->numel / m, o, j;
-    const ag__idx *iv = (const ag__idx *)idx->data;
-    int k;
-    if (big->ndim != idx->ndim || src->ndim != idx->ndim || !ag__contig(idx) || !ag__contig(x) || !ag__contig(y) || x->dtype != y->dtype) return false;
+    ag__take_job j;
+    int k, tasks;
+    if (big->ndim != idx->ndim || src->ndim != idx->ndim || !ag__contig(idx) || !ag__contig(x) || !ag__contig(y) || x->dtype != y->dtype ||
+        (x->dtype != AG_F32 && x->dtype != AG_F64))
+        return false;
     for (k = 0; k < idx->ndim - 1; k++) if (big->shape[k] != idx->shape[k] || src->shape[k] != idx->shape[k]) return false;
-    if (src->shape[k] != m) return false;
+    if (src->shape[k] != idx->shape[k]) return false;
+    j.y = y; j.x = x; j.iv = (const ag__idx *)idx->data; j.op = op;
+    j.m = idx->shape[k]; j.L = big->shape[k]; j.rows = idx->numel / j.m;
+    tasks = y->ctx->threads == 1 || idx->numel < 2 * AG__MAP_CHUNK ? 1 : (int)((idx->numel + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK);
+    if (tasks > AG__TAKE_TASKS) tasks = AG__TAKE_TASKS;
+    if (tasks > j.rows) tasks = (int)j.rows;
+    j.per = (j.rows + tasks - 1) / tasks;
+    tasks = (int)((j.rows + j.per - 1) / j.per);
+    for (k = 0; k < tasks; k++) j.bad[k] = false;
+    ag__parallel(y->ctx, tasks == 1, ag__take_task, &j, tasks);
     *ok = true;
-    if (x->dtype == AG_F32) AG__TAKE_ROWS(float)
-    AG__F64(else if (x->dtype == AG_F64) AG__TAKE_ROWS(double))
-    else return false;
+    for (k = 0; k < tasks; k++) if (j.bad[k]) *ok = false;
     return true;
 }
 static bool ag__take_run(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx, int op) {
