@@ -769,12 +769,11 @@ static void agent_rebuild(void *arg) {   /* the step built each frame */
     if (ag_backward(agent_loss(a), NULL) != 0 || ag_optim_step(a->opt) != 0) die_ag(a->ctx, "agent step");
     ag_ctx_reset(a->ctx);
 }
-static size_t agent_bytes(agent_case *a) {   /* the arena bytes of one rebuilt step, at the end of its backward */
+static size_t step_bytes(ag_ctx *ctx, ag_tensor *loss) {   /* the arena bytes of a step built up to loss, after its backward */
     size_t b;
-    ag_optim_zero_grad(a->opt);
-    if (ag_backward(agent_loss(a), NULL) != 0) die_ag(a->ctx, "agent step");
-    b = ag_get_stats(a->ctx).arena_used;
-    ag_ctx_reset(a->ctx);
+    if (ag_backward(loss, NULL) != 0) die_ag(ctx, "step");
+    b = ag_get_stats(ctx).arena_used;
+    ag_ctx_reset(ctx);
     return b;
 }
 static void agent_replay(void *arg) {   /* the same step, captured once */
@@ -813,14 +812,6 @@ static void lng_rebuild(void *arg) {
     ag_optim_zero_grad(c->opt);
     if (ag_backward(lng_loss(c), NULL) != 0 || ag_optim_step(c->opt) != 0) die_ag(c->ctx, "gelu step");
     ag_ctx_reset(c->ctx);
-}
-static size_t lng_bytes(lng_case *c) {   /* as agent_bytes */
-    size_t b;
-    ag_optim_zero_grad(c->opt);
-    if (ag_backward(lng_loss(c), NULL) != 0) die_ag(c->ctx, "gelu step");
-    b = ag_get_stats(c->ctx).arena_used;
-    ag_ctx_reset(c->ctx);
-    return b;
 }
 static void lng_replay(void *arg) {
     lng_case *c = (lng_case *)arg;
@@ -1204,7 +1195,7 @@ int main(int argc, char **argv) {
         if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
         add_note("replay: the captured agent step is %zu kernels; replayed and rebuilt steps give bit-identical parameters (tests/test_replay.c).",
                  ag_capture_steps(ap.g));
-        add_row(ROW_NORATIO, "agent step: arena bytes, rebuilt (at the end of backward)", "bytes", (double)agent_bytes(&ar), NULL, 0);
+        add_row(ROW_NORATIO, "agent step: arena bytes, rebuilt (at the end of backward)", "bytes", (double)step_bytes(ar.ctx, agent_loss(&ar)), NULL, 0);
         add_row(ROW_NORATIO, "agent step: arena bytes, captured (its tensors < 4096: none fuse)", "bytes", (double)ag_get_stats(ap.ctx).arena_used, NULL, 0);
         ag_ctx_free(ar.ctx); ag_ctx_free(ap.ctx);
         {   /* an elementwise-heavy step: gelu and layer_norm */
@@ -1226,7 +1217,7 @@ int main(int argc, char **argv) {
                      "a chunk of 1024 elements at a time (bit-identical to unfused: tests/test_replay.c).", nfused, ag_capture_steps(lp.g));
             r = add_row(ROW_LOWER, "the same replayed step", "us/step", rep * 1e6, "PyTorch, 1 thread", ref < 0 ? -1 : ref * 1e6);
             if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
-            add_row(ROW_NORATIO, "gelu + layer_norm step: arena bytes, rebuilt (at the end of backward)", "bytes", (double)lng_bytes(&lr), NULL, 0);
+            add_row(ROW_NORATIO, "gelu + layer_norm step: arena bytes, rebuilt (at the end of backward)", "bytes", (double)step_bytes(lr.ctx, lng_loss(&lr)), NULL, 0);
             add_row(ROW_NORATIO, "gelu + layer_norm step: arena bytes, captured and fused", "bytes", (double)ag_get_stats(lp.ctx).arena_used, NULL, 0);
             add_row(ROW_NORATIO, "gelu + layer_norm step: arena bytes, captured, unfused", "bytes", (double)ag_get_stats(lu.ctx).arena_used, NULL, 0);
             ag_ctx_free(lr.ctx); ag_ctx_free(lp.ctx); ag_ctx_free(lu.ctx);
