@@ -234,7 +234,9 @@ typedef struct {
     size_t arena_bytes;   /* size of one arena block; 0: 1 MiB */
     size_t arena_limit;   /* hard cap on the arena's total capacity; 0: grow as needed */
     uint64_t seed;        /* RNG seed for rand/randn/dropout; 0 is a valid seed */
-    int threads;          /* threads for products, copies and optimizer updates; 0 or 1: the calling thread only */
+    int threads;          /* threads for products, convolutions, pools, big elementwise ops, gathers, copies and
+                             optimizer updates (each result the same bits on any count); 0 or 1: the calling thread only.
+                             Idle workers spin about 1 ms before they sleep */
     ag_parallel_for_fn parallel_for;   /* a job system of your own instead of threads; NULL: none */
     void *parallel_user;
     const char *simd;     /* force kernels: "scalar", "avx2", "avx512", "neon", "simd128"; NULL: $AG_SIMD or the best the CPU has */
