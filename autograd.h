@@ -6500,8 +6500,6 @@ static void ag__map_task(void *arg, int t) {
     int64_t off = (int64_t)t * AG__MAP_CHUNK;
     ag__map_range(j, off, j->n - off < AG__MAP_CHUNK ? j->n - off : AG__MAP_CHUNK);
 }
-/* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
-   (or a single element; in chunks on the pool when it is long and of floating point), else the N-d walk */
 /* ag__iter_run over the indices [t per, t per + per) of the first dim: a task of an elementwise map */
 typedef struct { const ag__iter *it; ag__row_fn row; const void *k; int64_t per; } ag__iter_job;
 static void ag__iter_task(void *arg, int t) {
@@ -6513,6 +6511,9 @@ static void ag__iter_task(void *arg, int t) {
     for (o = 0; o < sub.nops; o++) sub.base[o] += r0 * sub.st[o][0] * (int64_t)sub.esz[o];
     ag__iter_run(&sub, j->row, j->k);
 }
+/* y = row(a) or row(a, b) for inputs broadcast to y's shape: one row when every operand is dense
+   (or a single element), else the N-d walk; on the pool in chunks (by y's first dim for the walk)
+   when it is long and of floating point */
 static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_tensor *a, const ag_tensor *b) {
     bool dense = ag__contig(a) && (a->numel == y->numel || a->numel == 1) &&
                  (!b || (ag__contig(b) && (b->numel == y->numel || b->numel == 1)));
@@ -7704,7 +7705,7 @@ static void ag__pool_span(int64_t s0, int64_t d, int64_t n, int64_t k, int64_t *
    the window beside the chain; a window whose sum is NaN is walked again with the rule. The span
    of columns is computed only for the windows that cross the left or right edge. 2 x 2 windows at
    stride 2 (the common pool) take the kernel set's answer (ag__vpool2) where it has one. */
-#define AG__POOL_VCOLS 512   /* rows up to this long: the 2 x 2 vector pass (its answers on the stack) */
+#define AG__POOL_VCOLS 256   /* rows up to this long: the 2 x 2 vector pass (its answers on the stack: 2-4 KB) */
 #define AG__POOL_ARGMAX(T, t, ISNAN) { \
     const T *xp = (const T *)(const void *)x->data + pl0 * H * W; \
     int64_t wlo = 0, whi, vc = 0; \
