@@ -5041,7 +5041,8 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     }
     /* slabs: rows of mr, or columns of B's nr-wide panels when B is the bigger operand, so that
        each thread reads its share of the bigger one (a memory-bound product then scales) and all
-       of the smaller; split evenly, the same split for any thread count */
+       of the smaller; split evenly, a slab with one panel more first (the calling thread takes slab 0
+       and starts before the workers: the MLP step on 2 threads 2-3% faster than with the larger last) */
     {
         bool by_cols = N > M && bpan >= 2, share_b;
         int64_t units = by_cols ? bpan : apan, w = by_cols ? j.cfg->nr : j.cfg->mr;
@@ -5052,7 +5053,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
                   (size_t)((bpan - j.bpack0) * j.cfg->nr * K) * es <= AG__GEMM_SHARE_MAX;
         for (t = 0; t < j.nslabs; t++) {
             ag__gemm_slab *s = &j.slab[t];
-            int64_t u0 = units * t / j.nslabs * w, u1 = units * (t + 1) / j.nslabs * w;
+            int64_t u0 = (units * t + j.nslabs - 1) / j.nslabs * w, u1 = (units * (t + 1) + j.nslabs - 1) / j.nslabs * w;
             s->i0 = 0; s->i1 = M; s->j0 = 0; s->j1 = N;
             if (by_cols) { s->j0 = u0; s->j1 = u1 < N ? u1 : N; }
             else { s->i0 = u0; s->i1 = u1 < M ? u1 : M; }
