@@ -5042,7 +5042,7 @@ static bool ag__gemm_t(ag_ctx *ctx, int dtype, int64_t M, int64_t N, int64_t K, 
     /* slabs: rows of mr, or columns of B's nr-wide panels when B is the bigger operand, so that
        each thread reads its share of the bigger one (a memory-bound product then scales) and all
        of the smaller; split evenly, a slab with one panel more first (the calling thread takes slab 0
-       and starts before the workers: the MLP step on 2 threads 2-3% faster than with the larger last) */
+       and starts before the workers: the MLP step on 2 threads a few per cent faster than with the larger last) */
     {
         bool by_cols = N > M && bpan >= 2, share_b;
         int64_t units = by_cols ? bpan : apan, w = by_cols ? j.cfg->nr : j.cfg->mr;
@@ -6501,6 +6501,15 @@ static void ag__map_task(void *arg, int t) {
     int64_t off = (int64_t)t * AG__MAP_CHUNK;
     ag__map_range(j, off, j->n - off < AG__MAP_CHUNK ? j->n - off : AG__MAP_CHUNK);
 }
+/* how many of rows (n elements in all) a task takes when they are shared out: all of them (one task)
+   on one thread or below 2 AG__MAP_CHUNK elements, else about AG__MAP_CHUNK elements' worth, in at
+   most max_tasks tasks; the tasks are then ceil(rows / that) */
+static int64_t ag__rows_per_task(const ag_ctx *ctx, int64_t rows, int64_t n, int64_t max_tasks) {
+    int64_t tasks = ctx->threads == 1 || n < 2 * AG__MAP_CHUNK ? 1 : (n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK;
+    if (tasks > max_tasks) tasks = max_tasks;
+    if (tasks > rows) tasks = rows;
+    return tasks > 1 ? (rows + tasks - 1) / tasks : rows;
+}
 /* ag__iter_run over the indices [t per, t per + per) of the first dim: a task of an elementwise map */
 typedef struct { const ag__iter *it; ag__row_fn row; const void *k; int64_t per; } ag__iter_job;
 static void ag__iter_task(void *arg, int t) {
@@ -6525,16 +6534,15 @@ static void ag__map_run(ag__row_fn row, const void *k, ag_tensor *y, const ag_te
         ag__parallel(y->ctx, false, ag__map_task, &j, (int)((j.n + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK));   /* long enough to share out */
     } else {
         ag__iter it;
+        ag__iter_job j;
         ag__iter_init(&it, y->ndim, y->shape);
         ag__iter_add_tensor(&it, y);
         ag__iter_add_tensor(&it, a);
         if (b) ag__iter_add_tensor(&it, b);
-        if (y->ctx->threads == 1 || y->numel < 2 * AG__MAP_CHUNK || AG__INT(y->dtype) || y->ndim == 0 || y->shape[0] < 2) ag__iter_run(&it, row, k);
+        if (AG__INT(y->dtype) || y->ndim == 0 || (j.per = ag__rows_per_task(y->ctx, y->shape[0], y->numel, INT_MAX)) == y->shape[0])
+            ag__iter_run(&it, row, k);
         else {   /* views (a permuted conv2d output, ...): y's first dim shared out, each element written once */
-            ag__iter_job j;
-            int64_t tasks = (y->numel + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK;
             j.it = &it; j.row = row; j.k = k;
-            j.per = (y->shape[0] + tasks - 1) / tasks;
             ag__parallel(y->ctx, false, ag__iter_task, &j, (int)((y->shape[0] + j.per - 1) / j.per));
         }
     }
@@ -8454,13 +8462,10 @@ static bool ag__take_rows(ag_tensor *y, const ag_tensor *x, const ag_tensor *idx
     if (src->shape[k] != idx->shape[k]) return false;
     j.y = y; j.x = x; j.iv = (const ag__idx *)idx->data; j.op = op;
     j.m = idx->shape[k]; j.L = big->shape[k]; j.rows = idx->numel / j.m;
-    tasks = y->ctx->threads == 1 || idx->numel < 2 * AG__MAP_CHUNK ? 1 : (int)((idx->numel + AG__MAP_CHUNK - 1) / AG__MAP_CHUNK);
-    if (tasks > AG__TAKE_TASKS) tasks = AG__TAKE_TASKS;
-    if (tasks > j.rows) tasks = (int)j.rows;
-    j.per = (j.rows + tasks - 1) / tasks;
+    j.per = ag__rows_per_task(y->ctx, j.rows, idx->numel, AG__TAKE_TASKS);
     tasks = (int)((j.rows + j.per - 1) / j.per);
     for (k = 0; k < tasks; k++) j.bad[k] = false;
-    ag__parallel(y->ctx, tasks == 1, ag__take_task, &j, tasks);
+    ag__parallel(y->ctx, false, ag__take_task, &j, tasks);
     *ok = true;
     for (k = 0; k < tasks; k++) if (j.bad[k]) *ok = false;
     return true;
