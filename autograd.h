@@ -3984,18 +3984,19 @@ typedef void (*ag__vmath_fn)(int64_t n, const float *x, float *y);
 #define AG__VM_ERF_T5  -3.638132766e-04f
 #define AG__VM_ERF_T6  9.471501835e-05f
 
-/* AG__VMATH_DEFINE(P, S, V, M, TGT, W): the algorithms above, for one ISA.
+/* AG__VMATH_DEFINE(P, S, V, M, INL, TGT, W): the algorithms above, for one ISA.
    P is the prefix of the primitives (e.g. ag__avx2_), S the ISA suffix of
-   the entry points (avx2), V the float vector
-   type, M the mask type, TGT the target attribute, W the lane count. The
+   the entry points (avx2), V the float vector type, M the mask type, INL how the
+   per-vector functions inline (AG__VM_INLINE: always, for vectors), TGT the target
+   attribute, W the lane count. The
    primitives: set(float), loadu, storeu, load_part(p, m), store_part(p, v, m),
    add sub mul div, fma(a,b,c) = a*b+c, fnma(a,b,c) = c-a*b, neg, abs,
    copysign(mag, sgn), max(c, x) / min(c, x) (x if x is NaN),
    rint (to nearest even), lt(a,b) eq(a,b) ge(a,b) -> M, sel(m, a, b) = m ? a : b,
    pow2(k, &s1, &s2): s1 * s2 = 2^k for integral-valued float k in [-152, 130]
    (exp step 4), log_split(x, &f, &e): step 2 of log. */
-#define AG__VMATH_DEFINE(P, S, V, M, TGT, W) \
-static AG__VM_INLINE TGT V P##exp_core(V x, V xlo, V kb, V *lo) { \
+#define AG__VMATH_DEFINE(P, S, V, M, INL, TGT, W) \
+static INL TGT V P##exp_core(V x, V xlo, V kb, V *lo) { \
     V xc = P##min(P##set(89.0f), P##max(P##set(-105.0f), x)); \
     V k = P##rint(P##mul(xc, P##set(AG__VM_LOG2E))); \
     V r = P##fnma(k, P##set(AG__VM_LN2_HI), xc);                         /* exact */ \
@@ -4014,9 +4015,9 @@ static AG__VM_INLINE TGT V P##exp_core(V x, V xlo, V kb, V *lo) { \
     if (lo) *lo = P##mul(P##mul(P##add(P##sub(s, hi), e), s1), s2); /* hi + lo = s + e (Fast2Sum) */ \
     return P##mul(P##mul(hi, s1), s2); \
 } \
-static AG__VM_INLINE TGT V P##exp_v(V x) { return P##exp_core(x, P##set(0.0f), P##set(0.0f), 0); } \
+static INL TGT V P##exp_v(V x) { return P##exp_core(x, P##set(0.0f), P##set(0.0f), 0); } \
 /* x * sigmoid(a + al): see xsig in the comment at the top */ \
-static AG__VM_INLINE TGT V P##xsig(V x, V a, V al) { \
+static INL TGT V P##xsig(V x, V a, V al) { \
     M neg = P##lt(a, P##set(0.0f)), big = P##lt(a, P##set(-64.0f)); \
     V aa = P##abs(a), aal = P##sel(neg, P##neg(al), al), e, el, d, dl, nh, nl, rinv, q0, rem, y; \
     e = P##exp_core(P##neg(aa), P##neg(aal), P##sel(big, P##set(64.0f), P##set(0.0f)), &el); \
@@ -4033,7 +4034,7 @@ static AG__VM_INLINE TGT V P##xsig(V x, V a, V al) { \
     y = P##sel(P##lt(P##set(20.0f), a), x, y); \
     return P##sel(P##lt(a, P##set(-104.0f)), P##copysign(P##set(0.0f), x), y); \
 } \
-static AG__VM_INLINE TGT V P##log_v(V x) { \
+static INL TGT V P##log_v(V x) { \
     M tiny = P##lt(x, P##set(1.17549435e-38f)); \
     V xs = P##sel(tiny, P##mul(x, P##set(8388608.0f)), x); \
     V f, e, f2, hf, p, y; \
@@ -4057,7 +4058,7 @@ static AG__VM_INLINE TGT V P##log_v(V x) { \
     y = P##sel(P##eq(x, P##set(INFINITY)), x, y); \
     return P##sel(P##ge(x, P##set(0.0f)), y, P##set(NAN)); \
 } \
-static AG__VM_INLINE TGT V P##tanh_v(V x) { \
+static INL TGT V P##tanh_v(V x) { \
     V ax = P##abs(x), z = P##mul(x, x), t, e, el, d, dl, rinv, q0, rem, yl; \
     t = P##fma(z, P##set(AG__VM_TANH_T5), P##set(AG__VM_TANH_T4)); \
     t = P##fma(z, t, P##set(AG__VM_TANH_T3)); \
@@ -4075,9 +4076,9 @@ static AG__VM_INLINE TGT V P##tanh_v(V x) { \
     yl = P##sel(P##lt(P##set(9.5f), ax), P##set(1.0f), yl); \
     return P##copysign(P##sel(P##lt(ax, P##set(0.625f)), t, yl), x); \
 } \
-static AG__VM_INLINE TGT V P##sigmoid_v(V x) { return P##xsig(P##set(1.0f), x, P##set(0.0f)); } \
-static AG__VM_INLINE TGT V P##silu_v(V x) { return P##xsig(x, x, P##set(0.0f)); } \
-static AG__VM_INLINE TGT V P##gelu_tanh_v(V x) { \
+static INL TGT V P##sigmoid_v(V x) { return P##xsig(P##set(1.0f), x, P##set(0.0f)); } \
+static INL TGT V P##silu_v(V x) { return P##xsig(x, x, P##set(0.0f)); } \
+static INL TGT V P##gelu_tanh_v(V x) { \
     V xc = P##min(P##set(12.0f), P##max(P##set(-12.0f), x)); \
     V s, sl, p, pl, t, bb, tl, w, wl; \
     s = P##mul(xc, xc); sl = P##fma(xc, xc, P##neg(s));                  /* xc^2 = s + sl */ \
@@ -4093,7 +4094,7 @@ static AG__VM_INLINE TGT V P##gelu_tanh_v(V x) { \
     wl = P##fma(xc, tl, P##fma(xc, t, P##neg(w)));                       /* 2u ~ w + wl */ \
     return P##xsig(x, w, wl); \
 } \
-static AG__VM_INLINE TGT V P##erf_v(V x) { \
+static INL TGT V P##erf_v(V x) { \
     V ax = P##abs(x), z = P##mul(ax, ax), xs, a, d, m, xc, s, sl, e, t, r, y; \
     a = P##fma(z, P##set(AG__VM_ERF_A5), P##set(AG__VM_ERF_A4));        /* |x| < 0.75: x (C + z A(z)) */ \
     a = P##fma(z, a, P##set(AG__VM_ERF_A3)); \
@@ -4130,7 +4131,7 @@ static AG__VM_INLINE TGT V P##erf_v(V x) { \
     y = P##sel(P##lt(ax, P##set(0.75f)), a, y); \
     return P##copysign(y, x);                                            /* erf(-0) = -0 */ \
 } \
-static AG__VM_INLINE TGT V P##gelu_v(V x) {                               /* h + h erf(x / sqrt 2), h = x / 2: one rounding */ \
+static INL TGT V P##gelu_v(V x) {                               /* h + h erf(x / sqrt 2), h = x / 2: one rounding */ \
     V h = P##mul(P##set(0.5f), x); \
     return P##copysign(P##fma(h, P##erf_v(P##mul(x, P##set(0.70710678118654752f))), h), x);   /* gelu(-0) = -0 */ \
 } \
@@ -4166,14 +4167,14 @@ static TGT void ag__v_##OP##_f32_##S(int64_t n, const float *x, float *y) { \
 }
 
 #ifdef AG__X86
-AG__VMATH_DEFINE(ag__avx2_, avx2, __m256, __m256, AG__TARGET_AVX2, 8)
-AG__VMATH_DEFINE(ag__avx512_, avx512, __m512, __mmask16, AG__TARGET_AVX512, 16)
+AG__VMATH_DEFINE(ag__avx2_, avx2, __m256, __m256, AG__VM_INLINE, AG__TARGET_AVX2, 8)
+AG__VMATH_DEFINE(ag__avx512_, avx512, __m512, __mmask16, AG__VM_INLINE, AG__TARGET_AVX512, 16)
 #endif
 #ifdef AG__NEON
-AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, , 4)
+AG__VMATH_DEFINE(ag__neon_, neon, float32x4_t, uint32x4_t, AG__VM_INLINE, , 4)
 #endif
 #ifdef AG__WASM
-AG__VMATH_DEFINE(ag__simd128_, simd128, v128_t, v128_t, , 4)
+AG__VMATH_DEFINE(ag__simd128_, simd128, v128_t, v128_t, AG__VM_INLINE, , 4)
 #endif
 
 /* ---- the same algorithms one float at a time: the F32 formulas of exp, log, tanh, sigmoid,
@@ -4209,7 +4210,10 @@ static AG__VM_INLINE void ag__sf_log_split(float x, float *f, float *e) {   /* x
     *f = ag__sf_bits_float(ix - (uint32_t)ei * 8388608u) - 1.0f;
     *e = (float)ei;
 }
-AG__VMATH_DEFINE(ag__sf_, scalar, float, int, , 1)
+/* one float passes in a register, so these need not inline everywhere: the compiler decides
+   (forced into every row loop, they cost 3% of gcc's compile and 15% of clang's, for speed only
+   the scalar set wants); AG__EXACT, so that no a*b + c in them is fused wherever they land */
+AG__VMATH_DEFINE(ag__sf_, scalar, float, int, inline AG__EXACT, , 1)
 
 /* F32 exp, log, tanh, sigmoid, gelu_tanh, silu, erf and gelu of a dense row with the vector math above
    (within 1 ulp; gelu 1.25 from -0.5 on); returns n, or 0 where this context has no vector set for it */

@@ -33,7 +33,7 @@
    usage: bench [--out FILE] [--python PATH] [--torch-script PATH] [--only LIST] [--quick]
      --only   comma-separated sections: gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap,conv (default: all)
      --quick  few samples (3 of 0.01 s): a smoke test, not a measurement
-   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent|lng|conv|pool|cnn|cnn2 SECONDS
+   bench --profile mlp|mlp2|tiny|lab|gemm1024|agent|agent_rebuild|lng|conv|pool|cnn|cnn2 SECONDS
      runs our side of one case in a loop and nothing else, for perf record:
          OPENBLAS_NUM_THREADS=1 perf record --call-graph dwarf build/bench/bench --profile mlp 3 && perf report
    environment: OPENBLAS_NUM_THREADS=1 (the make target sets it; the bench also calls
@@ -902,6 +902,10 @@ static int profile(const char *kase, double seconds) {
         static agent_case ac;
         agent_init(&ac, true, 64);
         f = agent_replay; arg = &ac;
+    } else if (!strcmp(kase, "agent_rebuild")) {   /* the same step built again each time: the graph-building cost */
+        static agent_case ac;
+        agent_init(&ac, false, 64);
+        f = agent_rebuild; arg = &ac;
     } else if (!strcmp(kase, "lng")) {   /* the replayed gelu + layer_norm step, on a context of its own */
         static lng_case lg;
         lng_init(&lg, true);
@@ -957,7 +961,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--profile") && i + 2 < argc) { prof = argv[++i]; prof_s = atof(argv[++i]); }
         else {
             fprintf(stderr, "usage: %s [--out FILE] [--python PATH] [--torch-script PATH] [--only gemm,mlp,tiny,lab,mem,threads,advanced,half,vmap,conv] [--quick]\n"
-                            "       %s --profile mlp|mlp2|tiny|lab|gemm1024|agent|lng|conv|pool|cnn|cnn2 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
+                            "       %s --profile mlp|mlp2|tiny|lab|gemm1024|agent|agent_rebuild|lng|conv|pool|cnn|cnn2 SECONDS   (our side alone, in a loop: for perf record)\n", argv[0], argv[0]);
             return 2;
         }
     }
