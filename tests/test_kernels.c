@@ -330,12 +330,14 @@ static void check_vmath_bits(void) {
     free(x); free(want); free(got);
 }
 
-/* softmax and log_softmax along the last dim take their exps from each set's vector math: the
-   same bits as the scalar set, on short rows (a masked tail) and long ones */
+/* softmax and log_softmax take their exps from each set's vector math: the same bits as the
+   scalar set, along the last dim on short rows (a masked tail) and long ones, and along the first
+   (strided, through a buffer a chunk at a time: 315 rows cross chunks, 5 rows fit in one) */
 static void check_softmax_bits(void) {
     static const int64_t shapes[3][2] = { { 315, 13 }, { 5, 819 }, { 4095, 1 } };
     enum { N = 4095 };
-    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * NK), *got = (float *)malloc(sizeof(float) * N);
+    enum { CASES = 10 };   /* 6 along dim 1, then 4 along dim 0 */
+    float *x = (float *)malloc(sizeof(float) * N), *want = (float *)malloc(sizeof(float) * N * CASES), *got = (float *)malloc(sizeof(float) * N);
     int i, k, isa, sets = 0;
     for (i = 0; i < N; i++) x[i] = (float)sin(i * 0.37) * (i % 5 == 0 ? 30.0f : 4.0f);
     x[20] = INFINITY; x[40] = -INFINITY; x[100] = NAN;
@@ -343,19 +345,20 @@ static void check_softmax_bits(void) {
         ag_ctx *ctx = harness_ctx_for(isas[isa]);
         if (!ctx) continue;
         sets++;
-        for (k = 0; k < 6; k++) {
-            ag_tensor *xt = ag_from_f32(ctx, 2, shapes[k / 2], x);
-            int bad = 0;
-            ag_copy_out(k % 2 ? ag_log_softmax(xt, 1) : ag_softmax(xt, 1), AG_F32, got);
+        for (k = 0; k < CASES; k++) {
+            const int64_t *sh = shapes[k < 6 ? k / 2 : (k - 6) / 2];
+            int dim = k < 6 ? 1 : 0, bad = 0;
+            ag_tensor *xt = ag_from_f32(ctx, 2, sh, x);
+            ag_copy_out(k % 2 ? ag_log_softmax(xt, dim) : ag_softmax(xt, dim), AG_F32, got);
             if (isa == 0) memcpy(want + (size_t)k * N, got, sizeof(float) * N);
             for (i = 0; i < N; i++) bad += !same_bits(got[i], want[(size_t)k * N + i]);
-            CHECK(bad == 0, "%s: %s of [%lld, %lld] differs from scalar in %d of %d values", isas[isa], k % 2 ? "log_softmax" : "softmax",
-                  (long long)shapes[k / 2][0], (long long)shapes[k / 2][1], bad, N);
+            CHECK(bad == 0, "%s: %s of [%lld, %lld] along dim %d differs from scalar in %d of %d values", isas[isa], k % 2 ? "log_softmax" : "softmax",
+                  (long long)sh[0], (long long)sh[1], dim, bad, N);
             ag_ctx_reset(ctx);
         }
         ag_ctx_free(ctx);
     }
-    printf("  info: F32 softmax, log_softmax bit-identical on %d kernel sets\n", sets);
+    printf("  info: F32 softmax, log_softmax bit-identical on %d kernel sets, along the last dim and the first\n", sets);
     free(x); free(want); free(got);
 }
 
