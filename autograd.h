@@ -4223,10 +4223,8 @@ AG__VMATH_DEFINE(ag__sf_, scalar, float, int, inline AG__EXACT, , 1)
    a time: the same bits as the scalar formulas, and 100x faster than them where fmaf is software
    (x86-64 without -mfma: about 30 ns an element). */
 #define AG__VMATH_CHUNK 64   /* 256 bytes of stack; a chunk is 4 AVX-512 vectors or more */
-static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, int64_t sy, const float *x, int64_t sx) {
+static ag__vmath_fn ag__vmath_get_f32(int isa, int op) {   /* the row function of op on this set, or NULL */
     ag__vmath_fn table[AG__VMATH_COUNT];
-    float buf[AG__VMATH_CHUNK];
-    int64_t i, j, m;
     int f;
     switch (op) {
     case AG__OP_exp: f = AG__VMATH_EXP; break;
@@ -4237,20 +4235,27 @@ static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, int64_t s
     case AG__OP_silu: f = AG__VMATH_SILU; break;
     case AG__OP_erf: f = AG__VMATH_ERF; break;
     case AG__OP_gelu: f = AG__VMATH_GELU; break;
-    default: return 0;
+    default: return NULL;
     }
     switch (isa) {
     AG__IF_X86(case AG__ISA_AVX512: ag__vmath_table_avx512(table); break;)
     AG__IF_X86(case AG__ISA_AVX2: ag__vmath_table_avx2(table); break;)
     AG__IF_NEON(case AG__ISA_NEON: ag__vmath_table_neon(table); break;)
     AG__IF_WASM(case AG__ISA_SIMD128: ag__vmath_table_simd128(table); break;)
-    default: (void)table; (void)buf; (void)i; (void)j; (void)m; (void)y; (void)sy; (void)x; (void)sx; return 0;
+    default: (void)table; return NULL;
     }
-    if (sx == 1 && sy == 1) { table[f](n, x, y); return n; }
+    return table[f];
+}
+static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, int64_t sy, const float *x, int64_t sx) {
+    ag__vmath_fn f = ag__vmath_get_f32(isa, op);
+    float buf[AG__VMATH_CHUNK];
+    int64_t i, j, m;
+    if (!f) return 0;
+    if (sx == 1 && sy == 1) { f(n, x, y); return n; }
     for (i = 0; i < n; i += m) {
         m = n - i < AG__VMATH_CHUNK ? n - i : AG__VMATH_CHUNK;
         for (j = 0; j < m; j++) buf[j] = x[(i + j) * sx];
-        table[f](m, buf, buf);   /* in place: each vector is loaded before it is stored */
+        f(m, buf, buf);   /* in place: each vector is loaded before it is stored */
         for (j = 0; j < m; j++) y[(i + j) * sy] = buf[j];
     }
     return n;
@@ -4430,52 +4435,69 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 /* ag__softmax_f32, ag__softmax_f64: y = softmax or log_softmax of x along the middle dim of
    [outer, n, inner] (contiguous); F32 with the library's own exp and log (>>vmath), so that
    cross-entropy gives the same bits on every platform; F64 with libm. F32 rows take their exps
-   from the kernel set's vector math (AG__SOFTMAX_VEXP: the same bits), along the last dim in
-   place, along another (inner > 1, strided) AG__VMATH_CHUNK at a time through a buffer. */
+   from the kernel set's vector math (AG__SOFTMAX_VEXP: the same bits): along the last dim
+   (inner = 1) in place; along another, AG__SOFTMAX_COLS columns at a time, row by row of them
+   (contiguous), each column's sum still added in the order of its n values. */
+#define AG__SOFTMAX_COLS 32   /* its buffers: 640 bytes of stack in F32, 1 KB in F64 */
 #define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
 #define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
-static bool ag__softmax_vexp_f32(int isa, int64_t n, float *e, const float *x, int64_t sx, float mx) {   /* e[j] = exp(x[j sx] - mx) */
+static bool ag__softmax_vexp_f32(ag__vmath_fn vexp, int64_t n, float *e, const float *x, const float *mx, int64_t smx) {   /* e[j] = exp(x[j] - mx[j smx]) */
     int64_t j;
-    for (j = 0; j < n; j++) e[j] = x[j * sx] - mx;
-    return ag__vmath_try_f32(isa, AG__OP_exp, n, e, 1, e, 1) == n;
+    if (!vexp) return false;
+    for (j = 0; j < n; j++) e[j] = x[j] - mx[j * smx];
+    vexp(n, e, e);
+    return true;
 }
 static float ag__softmax_vlog_f32(int isa, double sum) {   /* log of a row's sum, the same bits as AG__SOFTMAX_LOGF */
     float s = (float)sum, r;
     return ag__vmath_try_f32(isa, AG__OP_log, 1, &r, 1, &s, 1) == 1 ? r : AG__SOFTMAX_LOGF(sum);
 }
-#define AG__SOFTMAX_VEXP_F32(isa, n, e, x, sx, mx) ag__softmax_vexp_f32(isa, n, e, x, sx, mx)
-#define AG__SOFTMAX_VEXP_F64(isa, n, e, x, sx, mx) ((void)(isa), false)
+#define AG__SOFTMAX_VFN_F32(isa) ag__vmath_get_f32(isa, AG__OP_exp)
+#define AG__SOFTMAX_VFN_F64(isa) ((void)(isa), (ag__vmath_fn)NULL)
+#define AG__SOFTMAX_VEXP_F32(vexp, n, e, x, mx, smx) ag__softmax_vexp_f32(vexp, n, e, x, mx, smx)
+#define AG__SOFTMAX_VEXP_F64(vexp, n, e, x, mx, smx) ((void)(vexp), false)
 #define AG__SOFTMAX_VLOG_F32(isa, sum) ag__softmax_vlog_f32(isa, sum)
 #define AG__SOFTMAX_VLOG_F64(isa, sum) log(sum)
-#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG, VEXP, VLOG) \
+#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG, VFN, VEXP, VLOG) \
 AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
-    T e[AG__VMATH_CHUNK]; \
-    int64_t o, in, j, c, m; \
-    for (o = 0; o < outer; o++) \
-        for (in = 0; in < inner; in++) { \
-            const T *xr = x + o * n * inner + in; T *yr = y + o * n * inner + in; \
-            T mx = xr[0], inv = 0; ag__acc sum; \
-            ag__acc_init(&sum, 0); \
-            for (j = 1; j < n; j++) if (xr[j * inner] > mx) mx = xr[j * inner]; \
-            if (inner == 1 && VEXP(isa, n, yr, xr, 1, mx)) {   /* yr = exp(xr - mx), a vector at a time */ \
-                for (j = 0; j < n; j++) ag__acc_add(&sum, yr[j]); \
-                if (log_out) { T ls = VLOG(isa, sum.s); for (j = 0; j < n; j++) yr[j] = (xr[j] - mx) - ls; } \
-                else { inv = (T)((ag__accv)1 / sum.s); for (j = 0; j < n; j++) yr[j] *= inv; } \
+    T e[AG__SOFTMAX_COLS], mx[AG__SOFTMAX_COLS], w[AG__SOFTMAX_COLS]; \
+    ag__acc sum[AG__SOFTMAX_COLS], s1; \
+    ag__vmath_fn vexp = VFN(isa); \
+    int64_t o, c0, c, j, m; \
+    for (o = 0; o < outer; o++) { \
+        if (inner == 1 && vexp) {   /* one row: y = exp(x - mx) in place, a vector at a time */ \
+            const T *xr = x + o * n; T *yr = y + o * n, m0 = xr[0]; \
+            for (j = 1; j < n; j++) if (xr[j] > m0) m0 = xr[j]; \
+            (void)VEXP(vexp, n, yr, xr, &m0, 0); \
+            ag__acc_init(&s1, 0); \
+            for (j = 0; j < n; j++) ag__acc_add(&s1, yr[j]); \
+            if (log_out) { T ls = VLOG(isa, s1.s); for (j = 0; j < n; j++) yr[j] = (xr[j] - m0) - ls; } \
+            else { T inv = (T)((ag__accv)1 / s1.s); for (j = 0; j < n; j++) yr[j] *= inv; } \
+            continue; \
+        } \
+        for (c0 = 0; c0 < inner; c0 += m) {   /* columns c0 .. c0 + m of x[o] as [n, inner] */ \
+            const T *xb = x + o * n * inner + c0; T *yb = y + o * n * inner + c0; \
+            m = inner - c0 < AG__SOFTMAX_COLS ? inner - c0 : AG__SOFTMAX_COLS; \
+            for (c = 0; c < m; c++) { mx[c] = xb[c]; ag__acc_init(&sum[c], 0); } \
+            for (j = 1; j < n; j++) for (c = 0; c < m; c++) if (xb[j * inner + c] > mx[c]) mx[c] = xb[j * inner + c]; \
+            for (j = 0; j < n; j++) {   /* sum[c] += exp(x[j, c] - mx[c]) */ \
+                const T *xr = xb + j * inner; \
+                if (!VEXP(vexp, m, e, xr, mx, 1)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                for (c = 0; c < m; c++) ag__acc_add(&sum[c], e[c]); \
+            } \
+            if (log_out) {   /* y = (x - mx) - log(sum) */ \
+                for (c = 0; c < m; c++) w[c] = (T)LOG(sum[c].s); \
+                for (j = 0; j < n; j++) for (c = 0; c < m; c++) yb[j * inner + c] = (xb[j * inner + c] - mx[c]) - w[c]; \
                 continue; \
             } \
-            for (c = 0; c < n; c += m) {   /* the sum of exp(x - mx), a chunk of exps at a time */ \
-                m = n - c < AG__VMATH_CHUNK ? n - c : AG__VMATH_CHUNK; \
-                if (!VEXP(isa, m, e, xr + c * inner, inner, mx)) for (j = 0; j < m; j++) e[j] = EXP(xr[(c + j) * inner] - mx); \
-                for (j = 0; j < m; j++) ag__acc_add(&sum, e[j]); \
-            } \
-            if (log_out) { T ls = (T)LOG(sum.s); for (j = 0; j < n; j++) yr[j * inner] = (xr[j * inner] - mx) - ls; continue; } \
-            inv = (T)((ag__accv)1 / sum.s); \
-            for (c = 0; c < n; c += m) {   /* y = exp(x - mx) / sum, the exps again */ \
-                m = n - c < AG__VMATH_CHUNK ? n - c : AG__VMATH_CHUNK; \
-                if (!VEXP(isa, m, e, xr + c * inner, inner, mx)) for (j = 0; j < m; j++) e[j] = EXP(xr[(c + j) * inner] - mx); \
-                for (j = 0; j < m; j++) yr[(c + j) * inner] = e[j] * inv; \
+            for (c = 0; c < m; c++) w[c] = (T)((ag__accv)1 / sum[c].s); \
+            for (j = 0; j < n; j++) {   /* y = exp(x - mx) / sum, the exps again */ \
+                const T *xr = xb + j * inner; \
+                if (!VEXP(vexp, m, e, xr, mx, 1)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                for (c = 0; c < m; c++) yb[j * inner + c] = e[c] * w[c]; \
             } \
         } \
+    } \
 }
 
 /* ag__copy_row_<dst>_<src> (f32_f32, f32_f64, f64_f32, f64_f64): dst[i] = src[i] with dtype conversion
@@ -4496,8 +4518,8 @@ static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (
 #define AG__VACC_f64(isa, n, acc, x) 0
 AG__DEF_REDUCE(float, f32)
 AG__F64(AG__DEF_REDUCE(double, f64))
-AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF, AG__SOFTMAX_VEXP_F32, AG__SOFTMAX_VLOG_F32)
-AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log, AG__SOFTMAX_VEXP_F64, AG__SOFTMAX_VLOG_F64))
+AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF, AG__SOFTMAX_VFN_F32, AG__SOFTMAX_VEXP_F32, AG__SOFTMAX_VLOG_F32)
+AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log, AG__SOFTMAX_VFN_F64, AG__SOFTMAX_VEXP_F64, AG__SOFTMAX_VLOG_F64))
 AG__DEF_COPY(float, float, f32_f32)
 AG__F64(AG__DEF_COPY(float, double, f32_f64))
 AG__F64(AG__DEF_COPY(double, float, f64_f32))

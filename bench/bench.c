@@ -579,6 +579,15 @@ static void tiny_step(void *arg) {
     ag_ctx_reset(t->ctx);
 }
 
+/* ops on a view: exp of x^T (a strided row) and softmax along dim 0 (strided columns), x [256, 256] */
+typedef struct { ag_ctx *ctx; ag_tensor *x; int softmax; } view_case;
+static void view_step(void *arg) {
+    view_case *v = (view_case *)arg;
+    ag_tensor *y = v->softmax ? ag_softmax(v->x, 0) : ag_exp(ag_transpose(v->x, 0, 1));
+    if (!y) die_ag(v->ctx, "view step");
+    ag_ctx_reset(v->ctx);
+}
+
 /* ==== 4. the seeds' lab ==== */
 typedef struct { ag_ctx *ctx; ag_tensor *x, *W, *b, *t; } lab_case;
 static void lab_step(void *arg) {
@@ -1062,11 +1071,27 @@ int main(int argc, char **argv) {
         t.ctx = ctx;
         t.x0 = ag_param(ctx, AG_F32, 1, &one, &v);
         if (!t.x0) die_ag(ctx, "tiny init");
-        add_row(ROW_SECTION, "3. per-op overhead on tiny tensors", NULL, 0, NULL, 0);
+        add_row(ROW_SECTION, "3. per-op overhead on tiny tensors; ops on views", NULL, 0, NULL, 0);
         double ours, ref;
         measure2(T(tiny_step, &t), &ours, TT("tiny"), &ref);
         r = add_row(ROW_LOWER, "100 x tanh(x*1.01 + 0.1), 1 element, fwd+bwd", "ns/op", ours * 1e9 / 300, "PyTorch", ref < 0 ? -1 : ref * 1e9 / 300);
         if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+        {
+            int64_t sh[2] = {256, 256};
+            float *xd = frand_buf(256 * 256, 3.0f);
+            view_case vc;
+            int k;
+            vc.ctx = ctx;
+            vc.x = ag_persistent(ctx, AG_F32, 2, sh, xd);
+            for (k = 0; k < 2; k++) {
+                vc.softmax = k;
+                measure2(T(view_step, &vc), &ours, TT(k ? "softmax0" : "expT"), &ref);
+                r = add_row(ROW_LOWER, k ? "softmax along dim 0 of x [256,256] (strided columns)" : "exp of x^T, x [256,256] (a view: strided rows)",
+                            "us", ours * 1e6, "PyTorch", ref < 0 ? -1 : ref * 1e6);
+                if (ref < 0) snprintf(r->note, sizeof r->note, "skipped");
+            }
+            free(xd);
+        }
         ag_ctx_free(ctx);
     }
 
