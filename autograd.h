@@ -4180,9 +4180,11 @@ AG__VMATH_DEFINE(ag__simd128_, simd128, v128_t, v128_t, AG__VM_INLINE, , 4)
 #endif
 
 /* ---- the same algorithms one float at a time: the F32 formulas of exp, log, tanh, sigmoid,
-   gelu_tanh, silu, erf and gelu (AG__F_<op>) use them, so every path (strided rows, tails, scalar-only
-   builds, WebAssembly, Cortex-M) gives the vector sets' bits, whatever the C library. rintf
-   rounds to even in the default rounding mode; fma is ag__fmaf (>>simd). ---- */
+   gelu_tanh, silu, erf and gelu (AG__F_<op>) use them, so every path without a vector set (the
+   scalar set, scalar-only builds, WebAssembly without SIMD128, Cortex-M) gives the vector sets'
+   bits, whatever the C library. rintf rounds to even in the default rounding mode; fma is
+   ag__fmaf (>>simd): software on x86-64 without -mfma, so contexts with a vector set send strided
+   rows through it too (ag__vmath_try_f32), not through these. ---- */
 #define ag__sf_sub(a, b) ((a) - (b))
 #define ag__sf_fma(a, b, c) ag__fmaf(a, b, c)
 #define ag__sf_fnma(a, b, c) ag__fmaf(-(a), b, c)
@@ -4246,18 +4248,21 @@ static ag__vmath_fn ag__vmath_get_f32(int isa, int op) {   /* the row function o
     }
     return table[f];
 }
-static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, int64_t sy, const float *x, int64_t sx) {
-    ag__vmath_fn f = ag__vmath_get_f32(isa, op);
+static void ag__vmath_strided_f32(ag__vmath_fn f, int64_t n, float *y, int64_t sy, const float *x, int64_t sx) {
     float buf[AG__VMATH_CHUNK];
     int64_t i, j, m;
-    if (!f) return 0;
-    if (sx == 1 && sy == 1) { f(n, x, y); return n; }
     for (i = 0; i < n; i += m) {
         m = n - i < AG__VMATH_CHUNK ? n - i : AG__VMATH_CHUNK;
         for (j = 0; j < m; j++) buf[j] = x[(i + j) * sx];
         f(m, buf, buf);   /* in place: each vector is loaded before it is stored */
         for (j = 0; j < m; j++) y[(i + j) * sy] = buf[j];
     }
+}
+static int64_t ag__vmath_try_f32(int isa, int op, int64_t n, float *y, int64_t sy, const float *x, int64_t sx) {
+    ag__vmath_fn f = ag__vmath_get_f32(isa, op);
+    if (!f) return 0;
+    if (sx == 1 && sy == 1) f(n, x, y);
+    else ag__vmath_strided_f32(f, n, y, sy, x, sx);   /* a buffer of its own: the dense call keeps a small frame */
     return n;
 }
 #ifndef AG_NO_F64
