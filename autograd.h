@@ -4440,44 +4440,45 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 /* ag__softmax_f32, ag__softmax_f64: y = softmax or log_softmax of x along the middle dim of
    [outer, n, inner] (contiguous); F32 with the library's own exp and log (>>vmath), so that
    cross-entropy gives the same bits on every platform; F64 with libm. F32 rows take their exps
-   from the kernel set's vector math (AG__SOFTMAX_VEXP: the same bits): along the last dim
-   (inner = 1) in place; along another, AG__SOFTMAX_COLS columns at a time, row by row of them
-   (contiguous), each column's sum still added in the order of its n values. */
+   from the kernel set's vector math (AG__SOFTMAX_VEXP: the same bits). Along the last dim
+   (inner = 1) the exps go in place and their sum is any row's (ag__sum_row: 16 chains, the same
+   bits on every set); along another, AG__SOFTMAX_COLS columns at a time, row by row of them
+   (contiguous loads), each column's sum added in the order of its n values. */
 #define AG__SOFTMAX_COLS 32   /* its buffers: 640 bytes of stack in F32, 1 KB in F64 */
 #define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
 #define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
-static bool ag__softmax_vexp_f32(ag__vmath_fn vexp, int64_t n, float *e, const float *x, const float *mx, int64_t smx) {   /* e[j] = exp(x[j] - mx[j smx]) */
+static bool ag__softmax_vexp_f32(ag__vmath_fn vexp, int64_t n, float *e, const float *x, float m0, const float *mx) {   /* e[j] = exp(x[j] - (mx ? mx[j] : m0)) */
     int64_t j;
     if (!vexp) return false;
-    for (j = 0; j < n; j++) e[j] = x[j] - mx[j * smx];
+    if (mx) for (j = 0; j < n; j++) e[j] = x[j] - mx[j];
+    else for (j = 0; j < n; j++) e[j] = x[j] - m0;
     vexp(n, e, e);
     return true;
 }
-static float ag__softmax_vlog_f32(int isa, double sum) {   /* log of a row's sum, the same bits as AG__SOFTMAX_LOGF */
-    float s = (float)sum, r;
-    return ag__vmath_try_f32(isa, AG__OP_log, 1, &r, 1, &s, 1) == 1 ? r : AG__SOFTMAX_LOGF(sum);
-}
 #define AG__SOFTMAX_VFN_F32(isa) ag__vmath_get_f32(isa, AG__OP_exp)
 #define AG__SOFTMAX_VFN_F64(isa) ((void)(isa), (ag__vmath_fn)NULL)
-#define AG__SOFTMAX_VEXP_F32(vexp, n, e, x, mx, smx) ag__softmax_vexp_f32(vexp, n, e, x, mx, smx)
-#define AG__SOFTMAX_VEXP_F64(vexp, n, e, x, mx, smx) ((void)(vexp), false)
-#define AG__SOFTMAX_VLOG_F32(isa, sum) ag__softmax_vlog_f32(isa, sum)
-#define AG__SOFTMAX_VLOG_F64(isa, sum) log(sum)
-#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG, VFN, VEXP, VLOG) \
+#define AG__SOFTMAX_VEXP_F32(vexp, n, e, x, m0, mx) ag__softmax_vexp_f32(vexp, n, e, x, m0, mx)
+#define AG__SOFTMAX_VEXP_F64(vexp, n, e, x, m0, mx) ((void)(vexp), false)
+#define AG__DEF_SOFTMAX(T, SFX, EXP, LOG, VFN, VEXP) \
+AG__NOINLINE static T ag__row_max_##SFX(const T *x, int64_t n) {   /* max by v > max; out of line: inlined, gcc kept the max in memory (live across the calls below) */ \
+    T mx = x[0]; \
+    int64_t j; \
+    for (j = 1; j < n; j++) if (x[j] > mx) mx = x[j]; \
+    return mx; \
+} \
 AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     T e[AG__SOFTMAX_COLS], mx[AG__SOFTMAX_COLS], w[AG__SOFTMAX_COLS]; \
-    ag__acc sum[AG__SOFTMAX_COLS], s1; \
+    ag__acc sum[AG__SOFTMAX_COLS]; \
     ag__vmath_fn vexp = VFN(isa); \
     int64_t o, c0, c, j, m; \
     for (o = 0; o < outer; o++) { \
-        if (inner == 1 && vexp) {   /* one row: y = exp(x - mx) in place, a vector at a time */ \
-            const T *xr = x + o * n; T *yr = y + o * n, m0 = xr[0]; \
-            for (j = 1; j < n; j++) if (xr[j] > m0) m0 = xr[j]; \
-            (void)VEXP(vexp, n, yr, xr, &m0, 0); \
-            ag__acc_init(&s1, 0); \
-            for (j = 0; j < n; j++) ag__acc_add(&s1, yr[j]); \
-            if (log_out) { T ls = VLOG(isa, s1.s); for (j = 0; j < n; j++) yr[j] = (xr[j] - m0) - ls; } \
-            else { T inv = (T)((ag__accv)1 / s1.s); for (j = 0; j < n; j++) yr[j] *= inv; } \
+        if (inner == 1) {   /* one row: y = exp(x - mx) in place (a vector at a time where the set has them), summed as any row (ag__sum_row) */ \
+            const T *xr = x + o * n; T *yr = y + o * n, m0 = ag__row_max_##SFX(xr, n); \
+            ag__accv s1; \
+            if (!VEXP(vexp, n, yr, xr, m0, NULL)) for (j = 0; j < n; j++) yr[j] = EXP(xr[j] - m0); \
+            s1 = ag__sum_row_##SFX(isa, n, yr, 1); \
+            if (log_out) { T ls = (T)LOG(s1); for (j = 0; j < n; j++) yr[j] = (xr[j] - m0) - ls; } \
+            else { T inv = (T)((ag__accv)1 / s1); for (j = 0; j < n; j++) yr[j] *= inv; } \
             continue; \
         } \
         for (c0 = 0; c0 < inner; c0 += m) {   /* columns c0 .. c0 + m of x[o] as [n, inner] */ \
@@ -4487,7 +4488,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
             for (j = 1; j < n; j++) for (c = 0; c < m; c++) if (xb[j * inner + c] > mx[c]) mx[c] = xb[j * inner + c]; \
             for (j = 0; j < n; j++) {   /* sum[c] += exp(x[j, c] - mx[c]) */ \
                 const T *xr = xb + j * inner; \
-                if (!VEXP(vexp, m, e, xr, mx, 1)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                if (!VEXP(vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
                 for (c = 0; c < m; c++) ag__acc_add(&sum[c], e[c]); \
             } \
             if (log_out) {   /* y = (x - mx) - log(sum) */ \
@@ -4498,7 +4499,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
             for (c = 0; c < m; c++) w[c] = (T)((ag__accv)1 / sum[c].s); \
             for (j = 0; j < n; j++) {   /* y = exp(x - mx) / sum, the exps again */ \
                 const T *xr = xb + j * inner; \
-                if (!VEXP(vexp, m, e, xr, mx, 1)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                if (!VEXP(vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
                 for (c = 0; c < m; c++) yb[j * inner + c] = e[c] * w[c]; \
             } \
         } \
@@ -4523,8 +4524,8 @@ static int ag__bw_none(ag_tensor *y, ag_tensor *g, ag_tensor **gin) { (void)y; (
 #define AG__VACC_f64(isa, n, acc, x) 0
 AG__DEF_REDUCE(float, f32)
 AG__F64(AG__DEF_REDUCE(double, f64))
-AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF, AG__SOFTMAX_VFN_F32, AG__SOFTMAX_VEXP_F32, AG__SOFTMAX_VLOG_F32)
-AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log, AG__SOFTMAX_VFN_F64, AG__SOFTMAX_VEXP_F64, AG__SOFTMAX_VLOG_F64))
+AG__DEF_SOFTMAX(float, f32, AG__SOFTMAX_EXPF, AG__SOFTMAX_LOGF, AG__SOFTMAX_VFN_F32, AG__SOFTMAX_VEXP_F32)
+AG__F64(AG__DEF_SOFTMAX(double, f64, exp, log, AG__SOFTMAX_VFN_F64, AG__SOFTMAX_VEXP_F64))
 AG__DEF_COPY(float, float, f32_f32)
 AG__F64(AG__DEF_COPY(float, double, f32_f64))
 AG__F64(AG__DEF_COPY(double, float, f64_f32))
