@@ -7,7 +7,7 @@ Cases (all F32, torch.set_num_threads(1), OpenBLAS on 1 thread unless said):
     mlp    MLP 784-256-128-10, batch 64, ReLU, cross-entropy, one plain-SGD step
     mlp2   the same with its products (Debian's torch does them in OpenBLAS) on 2 OpenBLAS threads
     tiny   100 x (x = tanh(x*1.01 + 0.1)) on a 1-element tensor that requires grad, fwd + bwd
-    expT, softmax0   exp of x^T and softmax along dim 0, x [256, 256], forward only
+    expT, softmax0, softmax1   exp of x^T, softmax along dim 0 and along dim 1, x [256, 256], forward only
     lab    y = linear(x[2,64], W[600,64], b[600]), L = 0.5*sum((y-t)^2), fwd + bwd
     agent32, agent64, agent128   the agent step for MLP 16-h-4
     lngelu                       MLP 784-256-10 with gelu and layer_norm, batch 64, SGD
@@ -113,10 +113,11 @@ def make_cases(torch):
 
     cases["tiny"] = (tiny_step, 1, 1)
 
-    # ops on a view: exp of x^T, softmax along dim 0, x [256, 256]
+    # exp of x^T (a view), softmax along dim 0 and along dim 1, x [256, 256]
     vx = torch.rand(256, 256) * 6 - 3
     cases["expT"] = ((lambda: torch.exp(vx.t())), 1, 1)
     cases["softmax0"] = ((lambda: torch.softmax(vx, 0)), 1, 1)
+    cases["softmax1"] = ((lambda: torch.softmax(vx, 1)), 1, 1)
 
     lx = torch.rand(2, 64) * 2 - 1
     lt = torch.rand(2, 600) * 2 - 1
