@@ -4215,7 +4215,7 @@ static AG__VM_INLINE void ag__sf_log_split(float x, float *f, float *e) {   /* x
     *e = (float)ei;
 }
 /* one float passes in a register, so these need not inline everywhere: the compiler decides
-   (forced into every row loop, they cost 3% of gcc's compile and 15% of clang's, for speed only
+   (forced into every row loop, they cost 2-3% of gcc's compile and 15% of clang's, for speed only
    the scalar set wants); AG__EXACT, so that no a*b + c in them is fused wherever they land */
 AG__VMATH_DEFINE(ag__sf_, scalar, float, int, inline AG__EXACT, , 1)
 
