@@ -4447,18 +4447,18 @@ static void ag__reduce_row_##SFX(const void *kp, int64_t n, char **p, const int6
 #define AG__SOFTMAX_COLS 32   /* its buffers: 640 bytes of stack in F32, 1 KB in F64 */
 #define AG__SOFTMAX_EXPF(v) ag__sf_exp_v(v)
 #define AG__SOFTMAX_LOGF(sum) ag__sf_log_v((float)(sum))
-static bool ag__softmax_vexp_f32(ag__vmath_fn vexp, int64_t n, float *e, const float *x, float m0, const float *mx) {   /* e[j] = exp(x[j] - (mx ? mx[j] : m0)) */
+static bool ag__softmax_vexp_f32(int isa, ag__vmath_fn vexp, int64_t n, float *e, const float *x, float m0, const float *mx) {   /* e[j] = exp(x[j] - (mx ? mx[j] : m0)) */
     int64_t j;
     if (!vexp) return false;
     if (mx) for (j = 0; j < n; j++) e[j] = x[j] - mx[j];
-    else for (j = 0; j < n; j++) e[j] = x[j] - m0;
+    else for (j = ag__vunary_f32(isa, AG__OP_add_scalar, n, e, 1, x, 1, -(double)m0); j < n; j++) e[j] = x[j] - m0;   /* x + (-m0) is x - m0 */
     vexp(n, e, e);
     return true;
 }
 #define AG__SOFTMAX_VFN_F32(isa) ag__vmath_get_f32(isa, AG__OP_exp)
 #define AG__SOFTMAX_VFN_F64(isa) ((void)(isa), (ag__vmath_fn)NULL)
-#define AG__SOFTMAX_VEXP_F32(vexp, n, e, x, m0, mx) ag__softmax_vexp_f32(vexp, n, e, x, m0, mx)
-#define AG__SOFTMAX_VEXP_F64(vexp, n, e, x, m0, mx) ((void)(vexp), false)
+#define AG__SOFTMAX_VEXP_F32(isa, vexp, n, e, x, m0, mx) ag__softmax_vexp_f32(isa, vexp, n, e, x, m0, mx)
+#define AG__SOFTMAX_VEXP_F64(isa, vexp, n, e, x, m0, mx) ((void)(isa), (void)(vexp), false)
 #define AG__DEF_SOFTMAX(T, SFX, EXP, LOG, VFN, VEXP) \
 AG__NOINLINE static T ag__row_max_##SFX(const T *x, int64_t n) {   /* max by v > max; out of line: inlined, gcc kept the max in memory (live across the calls below) */ \
     T mx = x[0]; \
@@ -4475,10 +4475,13 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
         if (inner == 1) {   /* one row: y = exp(x - mx) in place (a vector at a time where the set has them), summed as any row (ag__sum_row) */ \
             const T *xr = x + o * n; T *yr = y + o * n, m0 = ag__row_max_##SFX(xr, n); \
             ag__accv s1; \
-            if (!VEXP(vexp, n, yr, xr, m0, NULL)) for (j = 0; j < n; j++) yr[j] = EXP(xr[j] - m0); \
+            if (!VEXP(isa, vexp, n, yr, xr, m0, NULL)) for (j = 0; j < n; j++) yr[j] = EXP(xr[j] - m0); \
             s1 = ag__sum_row_##SFX(isa, n, yr, 1); \
             if (log_out) { T ls = (T)LOG(s1); for (j = 0; j < n; j++) yr[j] = (xr[j] - m0) - ls; } \
-            else { T inv = (T)((ag__accv)1 / s1); for (j = 0; j < n; j++) yr[j] *= inv; } \
+            else {   /* y *= 1 / sum: the set's vectors (ag__vunary: mul_scalar), then the tail */ \
+                T inv = (T)((ag__accv)1 / s1); \
+                for (j = ag__vunary_##SFX(isa, AG__OP_mul_scalar, n, yr, 1, yr, 1, inv); j < n; j++) yr[j] *= inv; \
+            } \
             continue; \
         } \
         for (c0 = 0; c0 < inner; c0 += m) {   /* columns c0 .. c0 + m of x[o] as [n, inner] */ \
@@ -4488,7 +4491,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
             for (j = 1; j < n; j++) for (c = 0; c < m; c++) if (xb[j * inner + c] > mx[c]) mx[c] = xb[j * inner + c]; \
             for (j = 0; j < n; j++) {   /* sum[c] += exp(x[j, c] - mx[c]) */ \
                 const T *xr = xb + j * inner; \
-                if (!VEXP(vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                if (!VEXP(isa, vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
                 for (c = 0; c < m; c++) ag__acc_add(&sum[c], e[c]); \
             } \
             if (log_out) {   /* y = (x - mx) - log(sum) */ \
@@ -4499,7 +4502,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
             for (c = 0; c < m; c++) w[c] = (T)((ag__accv)1 / sum[c].s); \
             for (j = 0; j < n; j++) {   /* y = exp(x - mx) / sum, the exps again */ \
                 const T *xr = xb + j * inner; \
-                if (!VEXP(vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                if (!VEXP(isa, vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
                 for (c = 0; c < m; c++) yb[j * inner + c] = e[c] * w[c]; \
             } \
         } \
