@@ -4466,6 +4466,12 @@ AG__NOINLINE static T ag__row_max_##SFX(const T *x, int64_t n) {   /* max by v >
     for (j = 1; j < n; j++) if (x[j] > mx) mx = x[j]; \
     return mx; \
 } \
+AG__EXACT static void ag__softmax_exps_##SFX(int isa, ag__vmath_fn vexp, int64_t n, T *e, const T *x, T m0, const T *mx) { \
+    int64_t j;   /* e[j] = exp(x[j] - (mx ? mx[j] : m0)): the set's vector math where it has it, else EXP */ \
+    if (VEXP(isa, vexp, n, e, x, m0, mx)) return; \
+    if (mx) for (j = 0; j < n; j++) e[j] = EXP(x[j] - mx[j]); \
+    else for (j = 0; j < n; j++) e[j] = EXP(x[j] - m0); \
+} \
 AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer, int64_t n, int64_t inner, bool log_out) { \
     T e[AG__SOFTMAX_COLS], mx[AG__SOFTMAX_COLS], w[AG__SOFTMAX_COLS]; \
     ag__acc sum[AG__SOFTMAX_COLS]; \
@@ -4475,7 +4481,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
         if (inner == 1) {   /* one row: y = exp(x - mx) in place (a vector at a time where the set has them), summed as any row (ag__sum_row) */ \
             const T *xr = x + o * n; T *yr = y + o * n, m0 = ag__row_max_##SFX(xr, n); \
             ag__accv s1; \
-            if (!VEXP(isa, vexp, n, yr, xr, m0, NULL)) for (j = 0; j < n; j++) yr[j] = EXP(xr[j] - m0); \
+            ag__softmax_exps_##SFX(isa, vexp, n, yr, xr, m0, NULL); \
             s1 = ag__sum_row_##SFX(isa, n, yr, 1); \
             if (log_out) { T ls = (T)LOG(s1); for (j = 0; j < n; j++) yr[j] = (xr[j] - m0) - ls; } \
             else {   /* y *= 1 / sum: the set's vectors (ag__vunary: mul_scalar), then the tail */ \
@@ -4490,8 +4496,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
             for (c = 0; c < m; c++) { mx[c] = xb[c]; ag__acc_init(&sum[c], 0); } \
             for (j = 1; j < n; j++) for (c = 0; c < m; c++) if (xb[j * inner + c] > mx[c]) mx[c] = xb[j * inner + c]; \
             for (j = 0; j < n; j++) {   /* sum[c] += exp(x[j, c] - mx[c]) */ \
-                const T *xr = xb + j * inner; \
-                if (!VEXP(isa, vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                ag__softmax_exps_##SFX(isa, vexp, m, e, xb + j * inner, 0, mx); \
                 for (c = 0; c < m; c++) ag__acc_add(&sum[c], e[c]); \
             } \
             if (log_out) {   /* y = (x - mx) - log(sum) */ \
@@ -4501,8 +4506,7 @@ AG__EXACT static void ag__softmax_##SFX(int isa, const T *x, T *y, int64_t outer
             } \
             for (c = 0; c < m; c++) w[c] = (T)((ag__accv)1 / sum[c].s); \
             for (j = 0; j < n; j++) {   /* y = exp(x - mx) / sum, the exps again */ \
-                const T *xr = xb + j * inner; \
-                if (!VEXP(isa, vexp, m, e, xr, 0, mx)) for (c = 0; c < m; c++) e[c] = EXP(xr[c] - mx[c]); \
+                ag__softmax_exps_##SFX(isa, vexp, m, e, xb + j * inner, 0, mx); \
                 for (c = 0; c < m; c++) yb[j * inner + c] = e[c] * w[c]; \
             } \
         } \
